@@ -1,0 +1,3 @@
+module github.com/tetherdesk/tether
+
+go 1.26

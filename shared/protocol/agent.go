@@ -1,0 +1,136 @@
+// Package protocol holds the wire types shared by the agent, the server and
+// the console. Changes are additive (new fields carry omitempty); bump
+// Version with a dated comment when the agent API gains something an older
+// peer must know about.
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Version is the agent protocol version.
+//
+//	1 (2026-11-23): enrollment, long-poll with actions, results and policy.
+const Version = 1
+
+// Agent API paths.
+const (
+	PathEnroll = "/api/agent/v1/enroll"
+	PathPoll   = "/api/agent/v1/poll"
+)
+
+// EnrollRequest is sent once, with the enrollment token, to obtain an
+// agent identity.
+type EnrollRequest struct {
+	Token     string    `json:"token"`
+	Inventory Inventory `json:"inventory"`
+	Protocol  int       `json:"protocol"`
+}
+
+// EnrollResponse carries the identity the agent keeps for the rest of its
+// life. The secret is shown exactly once; the server keeps only its hash.
+type EnrollResponse struct {
+	AgentID string `json:"agent_id"`
+	Secret  string `json:"secret"`
+}
+
+// Inventory describes an endpoint. It is sent on enrollment and on any poll
+// where it changed since the last one the server acknowledged.
+type Inventory struct {
+	Hostname     string   `json:"hostname"`
+	IPs          []string `json:"ips"`
+	OS           string   `json:"os"`
+	OSVersion    string   `json:"os_version,omitempty"`
+	Arch         string   `json:"arch"`
+	AgentVersion string   `json:"agent_version"`
+	Users        []string `json:"users"`
+}
+
+// PollRequest is the body of POST /api/agent/v1/poll (bearer: agent secret).
+type PollRequest struct {
+	Protocol int `json:"protocol"`
+	// Inventory is set only when it changed.
+	Inventory *Inventory `json:"inventory,omitempty"`
+	// Acks lists ids of actions the agent received and has started; the
+	// server stops offering them.
+	Acks []string `json:"acks,omitempty"`
+	// Results reports finished actions. A result also acknowledges.
+	Results []ActionResult `json:"results,omitempty"`
+	// PolicyVersion is the version of the policy document the agent holds.
+	PolicyVersion int64 `json:"policy_version"`
+	// Wait lets the server hold the request when nothing is pending. The
+	// agent sends false right after finishing actions so that results land
+	// quickly without a hold.
+	Wait bool `json:"wait"`
+}
+
+// PollResponse answers a poll.
+type PollResponse struct {
+	Actions []Action `json:"actions,omitempty"`
+	// Policy is present when the server's version differs from the agent's.
+	Policy *Policy `json:"policy,omitempty"`
+	// NextPollMS advises how soon to poll again; 0 means at once.
+	NextPollMS int64 `json:"next_poll_ms,omitempty"`
+}
+
+// Action is a unit of work for an agent, run at most once per id.
+type Action struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+	Created time.Time       `json:"created"`
+}
+
+// Action types.
+const (
+	// ActionEcho returns its payload; with {"delay_ms": N} it waits first.
+	// It exists for diagnostics and tests of the delivery path.
+	ActionEcho = "echo"
+	// ActionInventoryRefresh makes the agent resend its full inventory.
+	ActionInventoryRefresh = "inventory.refresh"
+)
+
+// EchoPayload is the payload of ActionEcho.
+type EchoPayload struct {
+	Message string `json:"message,omitempty"`
+	DelayMS int64  `json:"delay_ms,omitempty"`
+}
+
+// ActionResult reports how an action ended.
+type ActionResult struct {
+	ID     string          `json:"id"`
+	OK     bool            `json:"ok"`
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Policy is the document an agent enforces, versioned by the server.
+type Policy struct {
+	Version int64           `json:"version"`
+	Doc     json.RawMessage `json:"doc"`
+}
+
+// Error is the body of every non-2xx JSON answer.
+type Error struct {
+	Error string `json:"error"`
+	// Code is a stable machine-readable reason, e.g. "bad_token".
+	Code string `json:"code,omitempty"`
+}
+
+// Error codes the agent acts on.
+const (
+	CodeBadToken      = "bad_token"      // enrollment token unknown, revoked or expired
+	CodeBadSecret     = "bad_secret"     // agent secret unknown or revoked
+	CodeBadRequest    = "bad_request"    // malformed body
+	CodeUnauthorized  = "unauthorized"   // no or bad credentials
+	CodeForbidden     = "forbidden"      // authenticated, lacks permission
+	CodeNotFound      = "not_found"      // no such object (or not visible)
+	CodeThrottled     = "throttled"      // too many attempts
+	CodeConflict      = "conflict"       // already exists
+	CodeInternal      = "internal"       // server fault
+	CodeUnavailable   = "unavailable"    // shutting down or store down
+	CodeCSRF          = "csrf"           // missing or wrong CSRF token
+	CodeUnsupported   = "unsupported"    // unknown action type etc.
+	CodeProtocolError = "protocol_error" // agent protocol mismatch
+)
