@@ -7,9 +7,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
