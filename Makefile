@@ -1,0 +1,56 @@
+# Tether — see README.md. `make run` and `make test` install what they need.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/tetherdesk/tether/shared/version.Version=$(VERSION)
+BIN := bin
+FUZZTIME ?= 10s
+
+.PHONY: run test bench build lint fuzz clean deps-run deps-test
+
+run:
+	@scripts/deps.sh run
+	@scripts/run.sh
+
+test:
+	@scripts/deps.sh test
+	@echo "test: go vet (linux, windows)"
+	@$(GO) vet ./...
+	@GOOS=windows $(GO) vet ./...
+	@echo "test: starting a private PostgreSQL for the store suite"
+	@export TETHER_TEST_POSTGRES="$$(scripts/pg-test.sh start)" && \
+	  echo "test: go test ./... (SQLite and PostgreSQL, e2e with real binaries)" && \
+	  $(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	@scripts/deps.sh bench
+	@echo "bench: long-poll delivery with 1,000 and 10,000 simulated agents"
+	@mkdir -p bench/out
+	@$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/... | tee bench/out/bench.txt
+
+build:
+	@scripts/deps.sh build
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tether-server ./server/cmd/tether-server
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tether-agent ./agent/cmd/tether-agent
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc \
+	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tether-agent.exe ./agent/cmd/tether-agent
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc \
+	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tether-server.exe ./server/cmd/tether-server
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
+
+# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+fuzz:
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzz: $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$t || exit 1; \
+	  done; done
+
+clean:
+	rm -rf $(BIN) .run bench/out e2e/out

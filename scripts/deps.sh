@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what a make target needs on Debian, saying so as it goes.
+# Usage: scripts/deps.sh run|test|build|bench ...
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+set -euo pipefail
+
+declare -A PKGS=(
+  [base]="ca-certificates git make gcc curl"
+  [run]="xvfb x11-utils"
+  [test]="postgresql xvfb x11-utils"
+  [build]="gcc-mingw-w64-x86-64"
+  [bench]="postgresql"
+)
+
+want=(${PKGS[base]})
+for profile in "$@"; do
+  [[ -n "${PKGS[$profile]+x}" ]] || { echo "deps: unknown profile $profile" >&2; exit 2; }
+  want+=(${PKGS[$profile]})
+done
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "deps: installing ${missing[*]} (Debian packages)" >&2
+    if [[ ! -f /var/lib/apt/.tether-updated ]] || [[ -n $(find /var/lib/apt/.tether-updated -mmin +1440 2>/dev/null) ]]; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 && touch /var/lib/apt/.tether-updated
+    fi
+    DEBIAN_FRONTEND=noninteractive $cmd >&2
+  else
+    echo "deps: missing Debian packages. Run as root:" >&2
+    echo "  sudo apt-get update && sudo $cmd" >&2
+    exit 1
+  fi
+else
+  echo "deps: Debian packages present (${want[*]})" >&2
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  if [[ -x /usr/local/go/bin/go ]]; then
+    echo "deps: Go is at /usr/local/go/bin; add it to PATH" >&2
+  else
+    echo "deps: Go 1.26 or newer is needed (https://go.dev/dl/ or Debian's golang-go if new enough)" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,209 @@
+// Package api is the server's HTTP surface: thin handlers that decode a
+// request, call one app.Service method and encode the answer, behind
+// middleware for authentication, CSRF, metrics and an authorization guard.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+var (
+	httpRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "tether_http_requests_total", Help: "HTTP requests by route and status.",
+	}, []string{"route", "code"})
+	httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "tether_http_request_seconds", Help: "HTTP request duration by route (held polls included).",
+		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30},
+	}, []string{"route"})
+)
+
+// Config configures the HTTP handler.
+type Config struct {
+	Service *app.Service
+	Logger  *slog.Logger
+	// SecureCookies sets the Secure flag on the session cookie (under TLS).
+	SecureCookies bool
+	// Extra registers more routes (the console, later the signalling hub).
+	Extra func(mux *http.ServeMux)
+}
+
+// Handler returns the server's root handler.
+func Handler(cfg Config) (http.Handler, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("api: Service is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &handlers{svc: cfg.Service, log: cfg.Logger.With("component", "api"), secure: cfg.SecureCookies}
+	mux := http.NewServeMux()
+	h.routes(mux)
+	if cfg.Extra != nil {
+		cfg.Extra(mux)
+	}
+	return h.middleware(mux), nil
+}
+
+type handlers struct {
+	svc    *app.Service
+	log    *slog.Logger
+	secure bool
+}
+
+func (h *handlers) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		app.Public(r.Context())
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.svc.Ready(r.Context()); err != nil {
+			h.writeError(w, r, fmt.Errorf("%w: store: %v", errUnavailable, err))
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	metrics := promhttp.Handler()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		app.Public(r.Context())
+		metrics.ServeHTTP(w, r)
+	})
+
+	// Agent API: authenticated by the agent's own credentials.
+	mux.HandleFunc("POST "+protocol.PathEnroll, h.enroll)
+	mux.HandleFunc("POST "+protocol.PathPoll, h.poll)
+
+	// Console and automation API.
+	mux.HandleFunc("POST /api/v1/login", h.login)
+	mux.HandleFunc("POST /api/v1/logout", h.logout)
+	mux.HandleFunc("GET /api/v1/me", h.me)
+	mux.HandleFunc("GET /api/v1/endpoints", h.searchEndpoints)
+	mux.HandleFunc("GET /api/v1/endpoints/{id}", h.endpoint)
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/actions", h.queueAction)
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/revoke", h.revokeEndpoint)
+	mux.HandleFunc("GET /api/v1/actions/{id}", h.actionStatus)
+	mux.HandleFunc("GET /api/v1/users", h.listUsers)
+	mux.HandleFunc("POST /api/v1/users", h.createUser)
+	mux.HandleFunc("GET /api/v1/roles", h.listRoles)
+	mux.HandleFunc("GET /api/v1/groups", h.listGroups)
+	mux.HandleFunc("POST /api/v1/groups", h.createGroup)
+	mux.HandleFunc("GET /api/v1/enrollment-tokens", h.listTokens)
+	mux.HandleFunc("POST /api/v1/enrollment-tokens", h.createToken)
+	mux.HandleFunc("POST /api/v1/enrollment-tokens/{id}/revoke", h.revokeToken)
+	mux.HandleFunc("GET /api/v1/api-tokens", h.listAPITokens)
+	mux.HandleFunc("POST /api/v1/api-tokens", h.createAPIToken)
+	mux.HandleFunc("DELETE /api/v1/api-tokens/{id}", h.deleteAPIToken)
+	mux.HandleFunc("GET /api/v1/audit", h.listAudit)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		app.Public(r.Context())
+		h.writeError(w, r, fmt.Errorf("%w: no such API route %s %s", store.ErrNotFound, r.Method, r.URL.Path))
+	})
+}
+
+var errUnavailable = errors.New("service unavailable")
+
+// writeError maps an error to its status in one place.
+func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := http.StatusInternalServerError, protocol.CodeInternal
+	msg := err.Error()
+	var thr *app.ThrottledError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &thr):
+		status, code = http.StatusTooManyRequests, protocol.CodeThrottled
+		w.Header().Set("Retry-After", strconv.Itoa(int(thr.RetryAfter.Seconds())+1))
+	case errors.As(err, &mbe):
+		status, code, msg = http.StatusRequestEntityTooLarge, protocol.CodeBadRequest, "request body too large"
+	case errors.Is(err, app.ErrBadRequest):
+		status, code = http.StatusBadRequest, protocol.CodeBadRequest
+	case errors.Is(err, app.ErrUnsupported):
+		status, code = http.StatusBadRequest, protocol.CodeUnsupported
+	case errors.Is(err, app.ErrBadToken):
+		status, code = http.StatusUnauthorized, protocol.CodeBadToken
+	case errors.Is(err, app.ErrBadSecret):
+		status, code = http.StatusUnauthorized, protocol.CodeBadSecret
+	case errors.Is(err, app.ErrUnauthorized):
+		status, code = http.StatusUnauthorized, protocol.CodeUnauthorized
+	case errors.Is(err, app.ErrForbidden):
+		status, code = http.StatusForbidden, protocol.CodeForbidden
+	case errors.Is(err, errCSRF):
+		status, code = http.StatusForbidden, protocol.CodeCSRF
+	case errors.Is(err, store.ErrNotFound):
+		status, code = http.StatusNotFound, protocol.CodeNotFound
+	case errors.Is(err, store.ErrConflict):
+		status, code = http.StatusConflict, protocol.CodeConflict
+	case errors.Is(err, errUnavailable):
+		status, code = http.StatusServiceUnavailable, protocol.CodeUnavailable
+	case errors.Is(err, context.Canceled):
+		return // the caller has gone; nobody reads an answer
+	default:
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	}
+	writeJSON(w, status, protocol.Error{Error: msg, Code: code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// maxBody bounds every request body.
+const maxBody = 1 << 20
+
+// decode reads a JSON body. The console API rejects unknown fields to catch
+// typos; the agent API accepts them so newer agents talk to older servers.
+func decode(w http.ResponseWriter, r *http.Request, v any, strict bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return fmt.Errorf("%w: Content-Type must be application/json", app.ErrBadRequest)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: empty body, expected a JSON object", app.ErrBadRequest)
+		}
+		return fmt.Errorf("%w: malformed JSON: %v", app.ErrBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: malformed JSON: trailing data after the object", app.ErrBadRequest)
+	}
+	return nil
+}
+
+// since parses an optional RFC 3339 query parameter.
+func timeParam(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s must be an RFC 3339 time", app.ErrBadRequest, name)
+	}
+	return t, nil
+}

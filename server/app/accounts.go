@@ -1,0 +1,402 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Audit event types for accounts.
+const (
+	AuditLogin         = "login"
+	AuditLoginFailed   = "login.failed"
+	AuditLogout        = "logout"
+	AuditUserCreated   = "user.created"
+	AuditRolesChanged  = "user.roles"
+	AuditAPITokenMade  = "apitoken.created"
+	AuditAPITokenGone  = "apitoken.deleted"
+	AuditAdminBootstrp = "user.bootstrap"
+)
+
+// LoginResult is a successful sign-in: the cookie value to set and the user.
+type LoginResult struct {
+	Cookie string
+	Me     protocol.Me
+}
+
+// Login checks a password, with throttling per account and per IP.
+func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip string) (LoginResult, error) {
+	Public(ctx)
+	name := strings.TrimSpace(req.Name)
+	if name == "" || req.Password == "" {
+		return LoginResult{}, badRequest("name and password are required")
+	}
+	acctKey := strings.ToLower(name)
+	if blocked, wait := s.acctThr.Blocked(acctKey); blocked {
+		s.audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "throttled", "ip", ip)})
+		return LoginResult{}, &ThrottledError{RetryAfter: wait}
+	}
+	if blocked, wait := s.ipThr.Blocked(ip); blocked {
+		s.audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "throttled_ip", "ip", ip)})
+		return LoginResult{}, &ThrottledError{RetryAfter: wait}
+	}
+	u, err := s.store.UserByName(ctx, name)
+	ok := false
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		auth.CheckAbsent(req.Password)
+	case err != nil:
+		return LoginResult{}, fmt.Errorf("look up user: %w", err)
+	case u.Disabled:
+		auth.CheckAbsent(req.Password)
+	default:
+		ok, err = auth.CheckPassword(u.PasswordHash, req.Password)
+		if err != nil {
+			return LoginResult{}, fmt.Errorf("check password of %s: %w", u.ID, err)
+		}
+	}
+	if !ok {
+		s.acctThr.Fail(acctKey)
+		s.ipThr.Fail(ip)
+		s.audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "bad_credentials", "ip", ip)})
+		return LoginResult{}, fmt.Errorf("%w: wrong name or password", ErrUnauthorized)
+	}
+	s.acctThr.Reset(acctKey)
+	cookie := auth.NewToken("", 32)
+	ws := store.WebSession{
+		ID:        auth.HashToken(cookie),
+		UserID:    u.ID,
+		CSRFToken: auth.NewToken("", 24),
+		Created:   s.now().UTC(),
+		Expires:   s.now().UTC().Add(s.cfg.SessionTTL),
+	}
+	if err := s.store.CreateWebSession(ctx, ws); err != nil {
+		return LoginResult{}, fmt.Errorf("create web session: %w", err)
+	}
+	p, err := s.principal(ctx, u)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	p.SessionID, p.CSRFToken = ws.ID, ws.CSRFToken
+	s.audit(ctx, store.AuditRecord{Actor: u.Name, Type: AuditLogin, Details: details("ip", ip)})
+	return LoginResult{Cookie: cookie, Me: meOf(p)}, nil
+}
+
+// Logout ends the caller's web session.
+func (s *Service) Logout(ctx context.Context) error {
+	p, err := authenticated(ctx)
+	if err != nil {
+		return err
+	}
+	if p.SessionID != "" {
+		if err := s.store.DeleteWebSession(ctx, p.SessionID); err != nil {
+			return fmt.Errorf("delete web session: %w", err)
+		}
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditLogout})
+	return nil
+}
+
+// AuthenticateCookie resolves a session cookie to its user.
+func (s *Service) AuthenticateCookie(ctx context.Context, cookie string) (*Principal, error) {
+	ws, err := s.store.WebSession(ctx, auth.HashToken(cookie))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: your sign-in has expired", ErrUnauthorized)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up web session: %w", err)
+	}
+	u, err := s.store.UserByID(ctx, ws.UserID)
+	if err != nil || u.Disabled {
+		return nil, fmt.Errorf("%w: account unavailable", ErrUnauthorized)
+	}
+	p, err := s.principal(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	p.SessionID, p.CSRFToken = ws.ID, ws.CSRFToken
+	return p, nil
+}
+
+// AuthenticateBearer resolves an API token to its user.
+func (s *Service) AuthenticateBearer(ctx context.Context, token string) (*Principal, error) {
+	t, err := s.store.APITokenByHash(ctx, auth.HashToken(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up API token: %w", err)
+	}
+	u, err := s.store.UserByID(ctx, t.UserID)
+	if err != nil || u.Disabled {
+		return nil, fmt.Errorf("%w: account unavailable", ErrUnauthorized)
+	}
+	return s.principal(ctx, u)
+}
+
+// CheckCSRF compares the request's token with the session's in constant time.
+func CheckCSRF(p *Principal, token string) bool {
+	return p.CSRFToken != "" && subtle.ConstantTimeCompare([]byte(p.CSRFToken), []byte(token)) == 1
+}
+
+// principal loads a user's grants.
+func (s *Service) principal(ctx context.Context, u store.User) (*Principal, error) {
+	assigns, err := s.store.RolesOf(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("roles of %s: %w", u.ID, err)
+	}
+	p := &Principal{UserID: u.ID, Name: u.Name, grants: map[perm.Permission][]string{}}
+	roles := map[string]store.Role{}
+	for _, a := range assigns {
+		r, ok := roles[a.Role]
+		if !ok {
+			r, err = s.store.Role(ctx, a.Role)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // a deleted role grants nothing
+			}
+			if err != nil {
+				return nil, fmt.Errorf("role %q: %w", a.Role, err)
+			}
+			roles[a.Role] = r
+		}
+		label := a.Role
+		if a.GroupID != "" {
+			label += "@" + s.groupName(ctx, a.GroupID)
+		}
+		p.Roles = append(p.Roles, label)
+		for _, pm := range r.Permissions {
+			p.grants[perm.Permission(pm)] = append(p.grants[perm.Permission(pm)], a.GroupID)
+		}
+	}
+	return p, nil
+}
+
+func (s *Service) groupName(ctx context.Context, id string) string {
+	g, err := s.store.GroupByID(ctx, id)
+	if err != nil {
+		return id
+	}
+	return g.Name
+}
+
+func meOf(p *Principal) protocol.Me {
+	return protocol.Me{ID: p.UserID, Name: p.Name, Roles: p.Roles, Permissions: p.Permissions(), CSRFToken: p.CSRFToken}
+}
+
+// Me describes the caller.
+func (s *Service) Me(ctx context.Context) (protocol.Me, error) {
+	p, err := authenticated(ctx)
+	if err != nil {
+		return protocol.Me{}, err
+	}
+	return meOf(p), nil
+}
+
+// CreateUser adds an account; the caller needs users.manage.
+func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest) (protocol.User, error) {
+	p, err := require(ctx, perm.UsersManage)
+	if err != nil {
+		return protocol.User{}, err
+	}
+	u, err := s.AddUser(ctx, req)
+	if err != nil {
+		return protocol.User{}, err
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserCreated, Details: details("user", u.Name, "roles", strings.Join(u.Roles, ", "))})
+	return u, nil
+}
+
+// AddUser creates an account without a permission check; it is for the
+// command line, which runs with the server's own rights.
+func (s *Service) AddUser(ctx context.Context, req protocol.CreateUserRequest) (protocol.User, error) {
+	name := strings.TrimSpace(req.Name)
+	if name == "" || utf8.RuneCountInString(name) > 64 || strings.ContainsAny(name, "\x00\r\n@") {
+		return protocol.User{}, badRequest("name must be 1-64 characters without '@' or line breaks")
+	}
+	if utf8.RuneCountInString(req.Password) < 10 {
+		return protocol.User{}, badRequest("password must have at least 10 characters")
+	}
+	if len(req.Roles) == 0 {
+		return protocol.User{}, badRequest("at least one role is required")
+	}
+	assigns, err := s.parseRoles(ctx, req.Roles)
+	if err != nil {
+		return protocol.User{}, err
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if err != nil {
+		return protocol.User{}, err
+	}
+	u, err := s.store.CreateUser(ctx, store.User{Name: name, PasswordHash: hash, Created: s.now().UTC()})
+	if err != nil {
+		return protocol.User{}, fmt.Errorf("create user %q: %w", name, err)
+	}
+	for i := range assigns {
+		assigns[i].UserID = u.ID
+	}
+	if err := s.store.SetRoles(ctx, u.ID, assigns); err != nil {
+		return protocol.User{}, fmt.Errorf("set roles of %q: %w", name, err)
+	}
+	return protocol.User{ID: u.ID, Name: u.Name, Roles: req.Roles, Created: u.Created}, nil
+}
+
+// parseRoles turns "Role" or "Role@Group" into assignments.
+func (s *Service) parseRoles(ctx context.Context, roles []string) ([]store.RoleAssignment, error) {
+	var out []store.RoleAssignment
+	for _, spec := range roles {
+		name, group, scoped := strings.Cut(spec, "@")
+		if _, err := s.store.Role(ctx, name); errors.Is(err, store.ErrNotFound) {
+			return nil, badRequest("unknown role %q", name)
+		} else if err != nil {
+			return nil, fmt.Errorf("role %q: %w", name, err)
+		}
+		a := store.RoleAssignment{Role: name}
+		if scoped {
+			g, err := s.store.GroupByName(ctx, group)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, badRequest("unknown computer group %q", group)
+			} else if err != nil {
+				return nil, fmt.Errorf("group %q: %w", group, err)
+			}
+			a.GroupID = g.ID
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// ListUsers lists accounts; the caller needs users.manage.
+func (s *Service) ListUsers(ctx context.Context) ([]protocol.User, error) {
+	if _, err := require(ctx, perm.UsersManage); err != nil {
+		return nil, err
+	}
+	us, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]protocol.User, 0, len(us))
+	for _, u := range us {
+		p, err := s.principal(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, protocol.User{ID: u.ID, Name: u.Name, Roles: p.Roles, Created: u.Created})
+	}
+	return out, nil
+}
+
+// ListRoles lists role definitions to anyone signed in: role names are
+// shown on the caller's own profile.
+func (s *Service) ListRoles(ctx context.Context) ([]store.Role, error) {
+	if _, err := authenticated(ctx); err != nil {
+		return nil, err
+	}
+	return s.store.ListRoles(ctx)
+}
+
+// CreateAPIToken makes a bearer token for the caller's own automation.
+func (s *Service) CreateAPIToken(ctx context.Context, req protocol.CreateAPITokenRequest) (protocol.APIToken, error) {
+	p, err := authenticated(ctx)
+	if err != nil {
+		return protocol.APIToken{}, err
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" || len(name) > 100 {
+		return protocol.APIToken{}, badRequest("token name must be 1-100 characters")
+	}
+	tok := auth.NewToken("tapi_", 32)
+	t, err := s.store.CreateAPIToken(ctx, store.APIToken{UserID: p.UserID, Name: name, Hash: auth.HashToken(tok), Created: s.now().UTC()})
+	if err != nil {
+		return protocol.APIToken{}, fmt.Errorf("create API token: %w", err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenMade, Details: details("token_id", t.ID, "name", name)})
+	return protocol.APIToken{ID: t.ID, Name: t.Name, Token: tok, Created: t.Created}, nil
+}
+
+// ListAPITokens lists the caller's own tokens.
+func (s *Service) ListAPITokens(ctx context.Context) ([]protocol.APIToken, error) {
+	p, err := authenticated(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := s.store.ListAPITokens(ctx, p.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("list API tokens: %w", err)
+	}
+	out := make([]protocol.APIToken, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, protocol.APIToken{ID: t.ID, Name: t.Name, Created: t.Created})
+	}
+	return out, nil
+}
+
+// DeleteAPIToken removes one of the caller's tokens (or anyone's, with users.manage).
+func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
+	p, err := authenticated(ctx)
+	if err != nil {
+		return err
+	}
+	ts, err := s.store.ListAPITokens(ctx, p.UserID)
+	if err != nil {
+		return fmt.Errorf("list API tokens: %w", err)
+	}
+	own := false
+	for _, t := range ts {
+		own = own || t.ID == id
+	}
+	if !own && !p.Can(perm.UsersManage) {
+		return store.ErrNotFound
+	}
+	if err := s.store.DeleteAPIToken(ctx, id); err != nil {
+		return fmt.Errorf("delete API token: %w", err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenGone, Details: details("token_id", id)})
+	return nil
+}
+
+// BootstrapAdmin creates the first Administrator when there are no users
+// and returns its generated password; ok is false when users exist.
+func (s *Service) BootstrapAdmin(ctx context.Context, name string) (password string, ok bool, err error) {
+	n, err := s.store.CountUsers(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return "", false, nil
+	}
+	password = auth.NewToken("", 15) // 20 URL-safe characters
+	if _, err := s.AddUser(ctx, protocol.CreateUserRequest{Name: name, Password: password, Roles: []string{perm.RoleAdministrator}}); err != nil {
+		return "", false, err
+	}
+	s.audit(ctx, store.AuditRecord{Actor: "server", Type: AuditAdminBootstrp, Details: details("user", name)})
+	return password, true, nil
+}
+
+// details builds a JSON object from key/value pairs.
+func details(kv ...string) json.RawMessage {
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// audit appends a record; a failed append is logged, not returned, so that
+// an audit hiccup does not undo the operation it describes.
+func (s *Service) audit(ctx context.Context, r store.AuditRecord) {
+	r.Time = s.now().UTC()
+	if _, err := s.store.AppendAudit(context.WithoutCancel(ctx), r); err != nil {
+		s.log.Error("append audit", "type", r.Type, "err", err)
+		auditLost.Inc()
+	}
+}

@@ -1,0 +1,387 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// AuditAgentRevoked is written when an endpoint's credentials are revoked.
+const AuditAgentRevoked = "agent.revoked"
+
+// Enroll exchanges an enrollment token for an agent identity.
+func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remoteIP string) (protocol.EnrollResponse, error) {
+	Public(ctx)
+	if req.Token == "" {
+		return protocol.EnrollResponse{}, ErrBadToken
+	}
+	if err := checkInventory(req.Inventory); err != nil {
+		return protocol.EnrollResponse{}, err
+	}
+	t, err := s.store.EnrollmentTokenByHash(ctx, auth.HashToken(req.Token))
+	if errors.Is(err, store.ErrNotFound) {
+		return protocol.EnrollResponse{}, ErrBadToken
+	}
+	if err != nil {
+		return protocol.EnrollResponse{}, fmt.Errorf("look up enrollment token: %w", err)
+	}
+	now := s.now().UTC()
+	if t.Revoked != nil || (t.Expires != nil && now.After(*t.Expires)) {
+		return protocol.EnrollResponse{}, ErrBadToken
+	}
+	secret := auth.NewToken("tas_", 32)
+	a := agentFromInventory(req.Inventory, remoteIP)
+	a.GroupID, a.SecretHash, a.Enrolled, a.LastSeen = t.GroupID, auth.HashToken(secret), now, now
+	a, err = s.store.CreateAgent(ctx, a)
+	if err != nil {
+		return protocol.EnrollResponse{}, fmt.Errorf("create agent: %w", err)
+	}
+	s.presence.seen(a.ID, now, remoteIP)
+	s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentEnrolled, EndpointID: a.ID,
+		Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
+	s.log.Info("agent enrolled", "agent_id", a.ID, "hostname", a.Hostname)
+	return protocol.EnrollResponse{AgentID: a.ID, Secret: secret}, nil
+}
+
+// checkInventory bounds what an agent may store about itself.
+func checkInventory(inv protocol.Inventory) error {
+	if inv.Hostname == "" || len(inv.Hostname) > 255 {
+		return badRequest("inventory hostname must be 1-255 characters")
+	}
+	if len(inv.IPs) > 64 || len(inv.Users) > 256 {
+		return badRequest("inventory lists too many addresses or users")
+	}
+	for _, ip := range inv.IPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return badRequest("inventory address %q is not an IP address", ip)
+		}
+	}
+	for _, f := range append([]string{inv.OS, inv.OSVersion, inv.Arch, inv.AgentVersion}, inv.Users...) {
+		if len(f) > 255 {
+			return badRequest("inventory field longer than 255 characters")
+		}
+	}
+	return nil
+}
+
+// agentFromInventory maps reported inventory onto an agent, listing the
+// address the server sees first: it is the one a technician knows.
+func agentFromInventory(inv protocol.Inventory, remoteIP string) store.Agent {
+	ips := []string{}
+	if remoteIP != "" {
+		ips = append(ips, remoteIP)
+	}
+	for _, ip := range inv.IPs {
+		if !slices.Contains(ips, ip) {
+			ips = append(ips, ip)
+		}
+	}
+	users := slices.Clone(inv.Users)
+	slices.Sort(users)
+	return store.Agent{
+		Hostname: inv.Hostname, IPs: ips, OS: inv.OS, OSVersion: inv.OSVersion, Arch: inv.Arch,
+		AgentVersion: inv.AgentVersion, Users: slices.Compact(users),
+	}
+}
+
+// agentBySecret resolves the bearer secret of an agent call.
+func (s *Service) agentBySecret(ctx context.Context, secret string) (store.Agent, error) {
+	if secret == "" {
+		return store.Agent{}, ErrBadSecret
+	}
+	a, err := s.store.AgentBySecretHash(ctx, auth.HashToken(secret))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Agent{}, ErrBadSecret
+	}
+	if err != nil {
+		return store.Agent{}, fmt.Errorf("look up agent: %w", err)
+	}
+	if a.Revoked != nil {
+		return store.Agent{}, ErrBadSecret
+	}
+	return a, nil
+}
+
+// Poll is the agent's long-poll: it records inventory, acknowledgements and
+// results, then answers with pending actions and a changed policy, holding
+// the request up to PollHold when there is nothing to say.
+func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequest, remoteIP string) (protocol.PollResponse, error) {
+	Public(ctx)
+	a, err := s.agentBySecret(ctx, secret)
+	if err != nil {
+		return protocol.PollResponse{}, err
+	}
+	start := s.now().UTC()
+	ipChanged := s.presence.seen(a.ID, start, remoteIP)
+	if req.Inventory != nil || ipChanged {
+		if err := s.updateInventory(ctx, a, req.Inventory, remoteIP); err != nil {
+			return protocol.PollResponse{}, err
+		}
+	}
+	if len(req.Acks) > 0 {
+		if err := s.store.AckActions(ctx, a.ID, req.Acks); err != nil {
+			return protocol.PollResponse{}, fmt.Errorf("ack actions: %w", err)
+		}
+	}
+	if len(req.Results) > 0 {
+		if err := s.completeActions(ctx, a.ID, req.Results); err != nil {
+			return protocol.PollResponse{}, err
+		}
+	}
+	var resp protocol.PollResponse
+	pol, err := s.effectivePolicy(ctx, a.GroupID)
+	if err != nil {
+		return protocol.PollResponse{}, err
+	}
+	if pol.Version != req.PolicyVersion {
+		resp.Policy = &pol
+	}
+
+	// Subscribe before looking, so an action queued in between still wakes us.
+	wake, cancel := s.hub.Subscribe(a.ID)
+	defer cancel()
+	if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
+		return protocol.PollResponse{}, err
+	}
+	if len(resp.Actions) > 0 || resp.Policy != nil || !req.Wait {
+		pollsTotal.WithLabelValues("immediate").Inc()
+		return resp, nil
+	}
+
+	s.presence.hold(a.ID, +1)
+	pollsHeld.Inc()
+	defer func() {
+		pollsHeld.Dec()
+		s.presence.hold(a.ID, -1)
+	}()
+	timer := time.NewTimer(s.cfg.PollHold)
+	defer timer.Stop()
+	select {
+	case <-wake:
+		// Fetch under a context of our own: the agent may hang up right
+		// now, and actions marked delivered are offered again anyway.
+		if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
+			return protocol.PollResponse{}, err
+		}
+		pollsTotal.WithLabelValues("woken").Inc()
+	case <-timer.C:
+		pollsTotal.WithLabelValues("timeout").Inc()
+	case <-s.stop:
+		// Shutting down: answer now so the agent reconnects, rather than
+		// holding the server's exit for a full poll window.
+		pollsTotal.WithLabelValues("shutdown").Inc()
+	case <-ctx.Done():
+		// The agent went away mid-hold: its last sign of life is the start.
+		s.presence.gone(a.ID, start)
+		pollsTotal.WithLabelValues("disconnected").Inc()
+		return protocol.PollResponse{}, ctx.Err()
+	}
+	s.presence.seen(a.ID, s.now().UTC(), remoteIP)
+	return resp, nil
+}
+
+func (s *Service) pending(ctx context.Context, agentID string) ([]protocol.Action, error) {
+	acts, err := s.store.PendingActions(ctx, agentID, s.now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("pending actions: %w", err)
+	}
+	out := make([]protocol.Action, 0, len(acts))
+	for _, a := range acts {
+		out = append(out, protocol.Action{ID: a.ID, Type: a.Type, Payload: a.Payload, Created: a.Created})
+	}
+	return out, nil
+}
+
+func (s *Service) completeActions(ctx context.Context, agentID string, results []protocol.ActionResult) error {
+	if len(results) > 1000 {
+		return badRequest("too many results in one poll")
+	}
+	rs := make([]store.ActionResult, 0, len(results))
+	for _, r := range results {
+		if len(r.Output) > 1<<20 || len(r.Error) > 64<<10 {
+			return badRequest("result of %q is too large", r.ID)
+		}
+		if len(r.Output) > 0 && !json.Valid(r.Output) {
+			return badRequest("result of %q is not valid JSON", r.ID)
+		}
+		rs = append(rs, store.ActionResult{ID: r.ID, OK: r.OK, Output: r.Output, Error: r.Error})
+		actionsCompleted.WithLabelValues(fmt.Sprint(r.OK)).Inc()
+	}
+	if err := s.store.CompleteActions(ctx, agentID, rs, s.now().UTC()); err != nil {
+		return fmt.Errorf("complete actions: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) updateInventory(ctx context.Context, a store.Agent, inv *protocol.Inventory, remoteIP string) error {
+	var next store.Agent
+	if inv != nil {
+		if err := checkInventory(*inv); err != nil {
+			return err
+		}
+		next = agentFromInventory(*inv, remoteIP)
+	} else {
+		// Only the address the server sees changed: swap it in front.
+		next = a
+		ips := []string{remoteIP}
+		for _, ip := range a.IPs[min(1, len(a.IPs)):] {
+			if ip != remoteIP {
+				ips = append(ips, ip)
+			}
+		}
+		next.IPs = ips
+	}
+	next.ID, next.GroupID = a.ID, a.GroupID
+	if err := s.store.UpdateInventory(ctx, next); err != nil {
+		return fmt.Errorf("update inventory: %w", err)
+	}
+	return nil
+}
+
+// effectivePolicy merges the group's policy over the global default. The
+// version is the sum of both versions: each only grows, so any change to
+// either gives a new effective version.
+func (s *Service) effectivePolicy(ctx context.Context, groupID string) (protocol.Policy, error) {
+	global, err := s.store.Policy(ctx, "")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return protocol.Policy{}, fmt.Errorf("global policy: %w", err)
+	}
+	doc := map[string]json.RawMessage{}
+	if len(global.Doc) > 0 {
+		if err := json.Unmarshal(global.Doc, &doc); err != nil {
+			return protocol.Policy{}, fmt.Errorf("decode global policy: %w", err)
+		}
+	}
+	version := global.Version
+	group, err := s.store.Policy(ctx, groupID)
+	switch {
+	case err == nil:
+		over := map[string]json.RawMessage{}
+		if err := json.Unmarshal(group.Doc, &over); err != nil {
+			return protocol.Policy{}, fmt.Errorf("decode group policy: %w", err)
+		}
+		for k, v := range over {
+			doc[k] = v
+		}
+		version += group.Version
+	case !errors.Is(err, store.ErrNotFound):
+		return protocol.Policy{}, fmt.Errorf("group policy: %w", err)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return protocol.Policy{}, fmt.Errorf("encode policy: %w", err)
+	}
+	return protocol.Policy{Version: version, Doc: b}, nil
+}
+
+// RevokeEndpoint revokes an agent's credentials; its next poll is refused.
+func (s *Service) RevokeEndpoint(ctx context.Context, id string) error {
+	a, err := s.visibleAgent(ctx, id, perm.EndpointsManage)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RevokeAgent(ctx, a.ID, s.now().UTC()); err != nil {
+		return fmt.Errorf("revoke agent: %w", err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: PrincipalFrom(ctx).Name, Type: AuditAgentRevoked, EndpointID: a.ID})
+	s.hub.Notify(a.ID) // end its held poll so it learns at once
+	return nil
+}
+
+// presence keeps last-seen times in memory and writes them in batches: a
+// write per poll would dominate the store's load with many agents.
+type presence struct {
+	mu     sync.Mutex
+	last   map[string]time.Time
+	dirty  map[string]time.Time
+	held   map[string]int
+	lastIP map[string]string
+}
+
+func newPresence() *presence {
+	return &presence{last: map[string]time.Time{}, dirty: map[string]time.Time{}, held: map[string]int{}, lastIP: map[string]string{}}
+}
+
+// seen records a sign of life and reports whether the remote address
+// differs from the one last seen in this process.
+func (p *presence) seen(id string, t time.Time, ip string) (ipChanged bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last[id], p.dirty[id] = t, t
+	if ip != "" && p.lastIP[id] != ip {
+		_, known := p.lastIP[id]
+		p.lastIP[id] = ip
+		return known
+	}
+	return false
+}
+
+func (p *presence) gone(id string, since time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last[id], p.dirty[id] = since, since
+}
+
+func (p *presence) hold(id string, d int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held[id] += d; p.held[id] <= 0 {
+		delete(p.held, id)
+	}
+}
+
+func (p *presence) holding(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held[id] > 0
+}
+
+func (p *presence) lastSeen(id string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.last[id]
+	return t, ok
+}
+
+func (p *presence) drainDirty() map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.dirty
+	p.dirty = map[string]time.Time{}
+	return d
+}
+
+func (p *presence) requeue(seen map[string]time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, t := range seen {
+		if cur, ok := p.dirty[id]; !ok || t.After(cur) {
+			p.dirty[id] = t
+		}
+	}
+}
+
+// remoteIPOf strips the port from an address as net/http reports it.
+func RemoteIP(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	if a, err := netip.ParseAddr(strings.Trim(addr, "[]")); err == nil {
+		return a.Unmap().String()
+	}
+	return ""
+}
+
+// Holding reports whether this node holds a poll of the agent right now.
+func (s *Service) Holding(agentID string) bool { return s.presence.holding(agentID) }

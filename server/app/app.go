@@ -1,0 +1,179 @@
+// Package app is the server's service layer: every operation the API offers,
+// with its validation and its permission check. HTTP handlers stay thin
+// wrappers over these methods.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/hub"
+	"github.com/tetherdesk/tether/server/store"
+)
+
+// Errors the API maps to HTTP statuses; store.ErrNotFound and
+// store.ErrConflict pass through as well.
+var (
+	ErrUnauthorized = errors.New("sign-in required")
+	ErrForbidden    = errors.New("permission denied")
+	ErrBadRequest   = errors.New("bad request")
+	ErrBadToken     = errors.New("enrollment token unknown, revoked or expired")
+	ErrBadSecret    = errors.New("agent credentials unknown or revoked")
+	ErrUnsupported  = errors.New("unsupported")
+)
+
+// ThrottledError says a caller must wait before trying again.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed attempts; try again in %s", e.RetryAfter.Round(time.Second))
+}
+
+// badRequest wraps ErrBadRequest with a message the caller sees.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+}
+
+// Config configures a Service.
+type Config struct {
+	Store  store.Store
+	Hub    hub.Notifier
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	// PollHold is how long a poll with nothing pending is held (25 s).
+	PollHold time.Duration
+	// OnlineGrace is added to PollHold to decide whether an agent is online.
+	OnlineGrace time.Duration
+	// PresenceFlush is how often last-seen times are written (5 s).
+	PresenceFlush time.Duration
+	// SessionTTL is the lifetime of a console sign-in (12 h).
+	SessionTTL time.Duration
+	// LoginFailures per account and per IP within LoginWindow before
+	// sign-in is refused (5 and 50 per 15 min).
+	AccountFailures int
+	IPFailures      int
+	LoginWindow     time.Duration
+}
+
+// CheckAndSetDefaults rejects missing dependencies and fills defaults.
+func (c *Config) CheckAndSetDefaults() error {
+	if c.Store == nil {
+		return errors.New("app: Store is required")
+	}
+	if c.Hub == nil {
+		c.Hub = hub.NewLocal()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.PollHold <= 0 {
+		c.PollHold = 25 * time.Second
+	}
+	if c.OnlineGrace <= 0 {
+		c.OnlineGrace = 10 * time.Second
+	}
+	if c.PresenceFlush <= 0 {
+		c.PresenceFlush = 5 * time.Second
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
+	if c.AccountFailures <= 0 {
+		c.AccountFailures = 5
+	}
+	if c.IPFailures <= 0 {
+		c.IPFailures = 50
+	}
+	if c.LoginWindow <= 0 {
+		c.LoginWindow = 15 * time.Minute
+	}
+	return nil
+}
+
+// Service implements every server operation.
+type Service struct {
+	cfg      Config
+	store    store.Store
+	hub      hub.Notifier
+	log      *slog.Logger
+	now      func() time.Time
+	acctThr  *auth.Throttle
+	ipThr    *auth.Throttle
+	presence *presence
+
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// New returns a Service and starts its presence flusher; Close stops it.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:      cfg,
+		store:    cfg.Store,
+		hub:      cfg.Hub,
+		log:      cfg.Logger.With("component", "app"),
+		now:      cfg.Now,
+		acctThr:  auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, cfg.Now),
+		ipThr:    auth.NewThrottle(cfg.IPFailures, cfg.LoginWindow, cfg.Now),
+		presence: newPresence(),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go s.flushLoop()
+	return s, nil
+}
+
+// Close flushes presence and stops background work. It does not close the store.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+	})
+}
+
+func (s *Service) flushLoop() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.PresenceFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.flushPresence()
+		case <-s.stop:
+			s.flushPresence()
+			return
+		}
+	}
+}
+
+func (s *Service) flushPresence() {
+	seen := s.presence.drainDirty()
+	if len(seen) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.store.TouchAgents(ctx, seen); err != nil {
+		s.log.Error("flush presence", "err", err, "agents", len(seen))
+		s.presence.requeue(seen)
+	}
+}
+
+// Ready reports whether the service can answer (the store is reachable).
+func (s *Service) Ready(ctx context.Context) error {
+	Public(ctx)
+	return s.store.Ping(ctx)
+}

@@ -1,0 +1,291 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Audit event types for endpoints and their configuration.
+const (
+	AuditActionQueued  = "action.queued"
+	AuditTokenCreated  = "enrollment_token.created"
+	AuditTokenRevoked  = "enrollment_token.revoked"
+	AuditGroupCreated  = "group.created"
+	AuditAgentEnrolled = "agent.enrolled"
+	AuditPolicyChanged = "policy.changed"
+)
+
+// queueable lists the action types a technician may queue directly; others
+// (screen share, notifications) are queued by their own operations.
+var queueable = map[string]bool{protocol.ActionEcho: true, protocol.ActionInventoryRefresh: true}
+
+// SearchEndpoints finds endpoints by computer name or IP among the groups
+// the caller may view.
+func (s *Service) SearchEndpoints(ctx context.Context, q string) ([]protocol.Endpoint, error) {
+	p, err := require(ctx, perm.EndpointsView)
+	if err != nil {
+		return nil, err
+	}
+	q = strings.TrimSpace(q)
+	if len(q) > 255 {
+		return nil, badRequest("search text is longer than 255 characters")
+	}
+	as, err := s.store.SearchAgents(ctx, store.AgentFilter{Query: q, GroupIDs: p.groupsFor(perm.EndpointsView)})
+	if err != nil {
+		return nil, fmt.Errorf("search agents: %w", err)
+	}
+	out := make([]protocol.Endpoint, 0, len(as))
+	names := map[string]string{}
+	for _, a := range as {
+		out = append(out, s.endpointOf(ctx, a, names))
+	}
+	return out, nil
+}
+
+// Endpoint returns one endpoint the caller may view; others are not found.
+func (s *Service) Endpoint(ctx context.Context, id string) (protocol.Endpoint, error) {
+	a, err := s.visibleAgent(ctx, id, perm.EndpointsView)
+	if err != nil {
+		return protocol.Endpoint{}, err
+	}
+	return s.endpointOf(ctx, a, map[string]string{}), nil
+}
+
+// visibleAgent loads an agent and checks pm over its group. An agent outside
+// the caller's groups is reported as not found, so ids cannot be probed.
+func (s *Service) visibleAgent(ctx context.Context, id string, pm perm.Permission) (store.Agent, error) {
+	p, err := require(ctx, pm)
+	if err != nil {
+		return store.Agent{}, err
+	}
+	a, err := s.store.AgentByID(ctx, id)
+	if err != nil {
+		return store.Agent{}, fmt.Errorf("endpoint %q: %w", id, err)
+	}
+	if a.Revoked != nil || !p.CanIn(perm.EndpointsView, a.GroupID) {
+		return store.Agent{}, fmt.Errorf("endpoint %q: %w", id, store.ErrNotFound)
+	}
+	if !p.CanIn(pm, a.GroupID) {
+		return store.Agent{}, ErrForbidden
+	}
+	return a, nil
+}
+
+func (s *Service) endpointOf(ctx context.Context, a store.Agent, groupNames map[string]string) protocol.Endpoint {
+	name, ok := groupNames[a.GroupID]
+	if !ok {
+		name = s.groupName(ctx, a.GroupID)
+		groupNames[a.GroupID] = name
+	}
+	last := a.LastSeen
+	if t, ok := s.presence.lastSeen(a.ID); ok && t.After(last) {
+		last = t
+	}
+	online := s.presence.holding(a.ID) || s.now().Sub(last) < s.cfg.PollHold+s.cfg.OnlineGrace
+	return protocol.Endpoint{
+		ID: a.ID, Hostname: a.Hostname, IPs: nonNil(a.IPs), OS: a.OS, OSVersion: a.OSVersion, Arch: a.Arch,
+		AgentVersion: a.AgentVersion, Users: nonNil(a.Users), Group: name,
+		Online: online && !last.IsZero(), LastSeen: last, Enrolled: a.Enrolled,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// QueueAction queues a maintenance action for an endpoint and wakes its poll.
+func (s *Service) QueueAction(ctx context.Context, endpointID string, req protocol.QueueActionRequest) (protocol.ActionStatus, error) {
+	a, err := s.visibleAgent(ctx, endpointID, perm.EndpointsManage)
+	if err != nil {
+		return protocol.ActionStatus{}, err
+	}
+	if !queueable[req.Type] {
+		return protocol.ActionStatus{}, fmt.Errorf("%w: action type %q cannot be queued here", ErrUnsupported, req.Type)
+	}
+	if len(req.Payload) > 64<<10 {
+		return protocol.ActionStatus{}, badRequest("payload is larger than 64 KiB")
+	}
+	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
+		return protocol.ActionStatus{}, badRequest("payload is not valid JSON")
+	}
+	p := PrincipalFrom(ctx)
+	act, err := s.enqueue(ctx, a.ID, req.Type, req.Payload, p.Name)
+	if err != nil {
+		return protocol.ActionStatus{}, err
+	}
+	return statusOf(act), nil
+}
+
+// enqueue stores an action, audits it and wakes the agent's held poll.
+func (s *Service) enqueue(ctx context.Context, agentID, typ string, payload json.RawMessage, by string) (store.Action, error) {
+	act, err := s.store.CreateAction(ctx, store.Action{AgentID: agentID, Type: typ, Payload: payload, CreatedBy: by, Created: s.now().UTC()})
+	if err != nil {
+		return store.Action{}, fmt.Errorf("queue action: %w", err)
+	}
+	actionsQueued.Inc()
+	s.audit(ctx, store.AuditRecord{Actor: by, Type: AuditActionQueued, EndpointID: agentID, Details: details("action_id", act.ID, "type", typ)})
+	s.hub.Notify(agentID)
+	return act, nil
+}
+
+// ActionStatus reports an action's state and result.
+func (s *Service) ActionStatus(ctx context.Context, id string) (protocol.ActionStatus, error) {
+	if _, err := require(ctx, perm.EndpointsView); err != nil {
+		return protocol.ActionStatus{}, err
+	}
+	act, err := s.store.ActionByID(ctx, id)
+	if err != nil {
+		return protocol.ActionStatus{}, fmt.Errorf("action %q: %w", id, err)
+	}
+	if _, err := s.visibleAgent(ctx, act.AgentID, perm.EndpointsView); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return protocol.ActionStatus{}, fmt.Errorf("action %q: %w", id, store.ErrNotFound)
+		}
+		return protocol.ActionStatus{}, err
+	}
+	return statusOf(act), nil
+}
+
+func statusOf(a store.Action) protocol.ActionStatus {
+	return protocol.ActionStatus{
+		ID: a.ID, EndpointID: a.AgentID, Type: a.Type, Payload: a.Payload, State: a.State,
+		Output: a.Output, Error: a.Error, CreatedBy: a.CreatedBy, Created: a.Created,
+		Delivered: a.Delivered, Completed: a.Completed,
+	}
+}
+
+// ListGroups lists computer groups to anyone who may view endpoints.
+func (s *Service) ListGroups(ctx context.Context) ([]protocol.Group, error) {
+	if _, err := require(ctx, perm.EndpointsView); err != nil {
+		return nil, err
+	}
+	gs, err := s.store.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	out := make([]protocol.Group, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, protocol.Group{ID: g.ID, Name: g.Name})
+	}
+	return out, nil
+}
+
+// CreateGroup adds a computer group.
+func (s *Service) CreateGroup(ctx context.Context, g protocol.Group) (protocol.Group, error) {
+	p, err := require(ctx, perm.GroupsManage)
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	name := strings.TrimSpace(g.Name)
+	if name == "" || len(name) > 100 || strings.Contains(name, "@") {
+		return protocol.Group{}, badRequest("group name must be 1-100 characters without '@'")
+	}
+	ng, err := s.store.CreateGroup(ctx, name)
+	if err != nil {
+		return protocol.Group{}, fmt.Errorf("create group %q: %w", name, err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name)})
+	return protocol.Group{ID: ng.ID, Name: ng.Name}, nil
+}
+
+// CreateEnrollmentToken issues a token that enrolls agents into a group.
+func (s *Service) CreateEnrollmentToken(ctx context.Context, req protocol.CreateTokenRequest) (protocol.EnrollmentToken, error) {
+	p, err := require(ctx, perm.TokensManage)
+	if err != nil {
+		return protocol.EnrollmentToken{}, err
+	}
+	return s.IssueEnrollmentToken(ctx, req, p.Name, false)
+}
+
+// IssueEnrollmentToken issues a token without a permission check, for the
+// command line; with create, a missing group is made.
+func (s *Service) IssueEnrollmentToken(ctx context.Context, req protocol.CreateTokenRequest, by string, create bool) (protocol.EnrollmentToken, error) {
+	group := strings.TrimSpace(req.Group)
+	if group == "" {
+		group = store.DefaultGroup
+	}
+	if req.TTLHours < 0 || req.TTLHours > 24*366 {
+		return protocol.EnrollmentToken{}, badRequest("ttl_hours must be between 0 (no expiry) and 8784")
+	}
+	g, err := s.store.GroupByName(ctx, group)
+	if errors.Is(err, store.ErrNotFound) && create {
+		g, err = s.store.CreateGroup(ctx, group)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return protocol.EnrollmentToken{}, badRequest("unknown computer group %q", group)
+	} else if err != nil {
+		return protocol.EnrollmentToken{}, fmt.Errorf("group %q: %w", group, err)
+	}
+	tok := auth.NewToken("tet_", 32)
+	t := store.EnrollmentToken{Hash: auth.HashToken(tok), GroupID: g.ID, CreatedBy: by, Created: s.now().UTC()}
+	if req.TTLHours > 0 {
+		exp := t.Created.Add(time.Duration(req.TTLHours) * time.Hour)
+		t.Expires = &exp
+	}
+	t, err = s.store.CreateEnrollmentToken(ctx, t)
+	if err != nil {
+		return protocol.EnrollmentToken{}, fmt.Errorf("create enrollment token: %w", err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: by, Type: AuditTokenCreated, Details: details("token_id", t.ID, "group", g.Name)})
+	return protocol.EnrollmentToken{ID: t.ID, Group: g.Name, Token: tok, Created: t.Created, Expires: t.Expires}, nil
+}
+
+// ListEnrollmentTokens lists tokens (never their values).
+func (s *Service) ListEnrollmentTokens(ctx context.Context) ([]protocol.EnrollmentToken, error) {
+	if _, err := require(ctx, perm.TokensManage); err != nil {
+		return nil, err
+	}
+	ts, err := s.store.ListEnrollmentTokens(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list enrollment tokens: %w", err)
+	}
+	out := make([]protocol.EnrollmentToken, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, protocol.EnrollmentToken{ID: t.ID, Group: s.groupName(ctx, t.GroupID), Created: t.Created, Expires: t.Expires, Revoked: t.Revoked})
+	}
+	return out, nil
+}
+
+// RevokeEnrollmentToken stops a token from enrolling further agents.
+func (s *Service) RevokeEnrollmentToken(ctx context.Context, id string) error {
+	p, err := require(ctx, perm.TokensManage)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RevokeEnrollmentToken(ctx, id, s.now().UTC()); err != nil {
+		return fmt.Errorf("revoke enrollment token %q: %w", id, err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditTokenRevoked, Details: details("token_id", id)})
+	return nil
+}
+
+// ListAudit reads the audit log.
+func (s *Service) ListAudit(ctx context.Context, f store.AuditFilter) ([]protocol.AuditRecord, error) {
+	if _, err := require(ctx, perm.AuditRead); err != nil {
+		return nil, err
+	}
+	if f.Limit < 0 || f.Limit > 5000 {
+		return nil, badRequest("limit must be between 1 and 5000")
+	}
+	rs, err := s.store.ListAudit(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	out := make([]protocol.AuditRecord, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, protocol.AuditRecord{Seq: r.Seq, Time: r.Time, Actor: r.Actor, Type: r.Type, EndpointID: r.EndpointID, SessionID: r.SessionID, Details: r.Details, PrevHash: r.PrevHash, Hash: r.Hash})
+	}
+	return out, nil
+}

@@ -1,0 +1,80 @@
+package auth
+
+import (
+	"sync"
+	"time"
+)
+
+// Throttle limits failed attempts per key (an account name, an IP address)
+// within a sliding window. It is in memory: a restart forgives, which is an
+// acceptable trade for not writing on every failure.
+type Throttle struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	now    func() time.Time
+	fails  map[string][]time.Time
+}
+
+// NewThrottle allows max failures per key per window.
+func NewThrottle(max int, window time.Duration, now func() time.Time) *Throttle {
+	if now == nil {
+		now = time.Now
+	}
+	return &Throttle{max: max, window: window, now: now, fails: map[string][]time.Time{}}
+}
+
+// Blocked reports whether key has used up its failures, and for how long.
+func (t *Throttle) Blocked(key string) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.prune(key)
+	if len(f) < t.max {
+		return false, 0
+	}
+	return true, f[0].Add(t.window).Sub(t.now())
+}
+
+// Fail records a failure for key.
+func (t *Throttle) Fail(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := append(t.prune(key), t.now())
+	if len(f) > t.max {
+		f = f[len(f)-t.max:]
+	}
+	t.fails[key] = f
+	if len(t.fails) > 100_000 {
+		t.sweep()
+	}
+}
+
+// Reset forgets key's failures (after a success).
+func (t *Throttle) Reset(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.fails, key)
+}
+
+func (t *Throttle) prune(key string) []time.Time {
+	f := t.fails[key]
+	cut := t.now().Add(-t.window)
+	i := 0
+	for i < len(f) && !f[i].After(cut) {
+		i++
+	}
+	f = f[i:]
+	if len(f) == 0 {
+		delete(t.fails, key)
+	} else {
+		t.fails[key] = f
+	}
+	return f
+}
+
+// sweep drops stale keys so a spray of names cannot grow memory unbounded.
+func (t *Throttle) sweep() {
+	for k := range t.fails {
+		t.prune(k)
+	}
+}

@@ -1,0 +1,77 @@
+// Command tether-server is Tether's control server: API, console, agent
+// long-poll and store.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `tether-server — Tether control server
+
+Usage:
+  tether-server [serve] [flags]         run the server (default command)
+  tether-server user add --name N --role R [--role R2] --password-stdin [--data DIR | --db URL]
+  tether-server token create [--group G] [--ttl-hours H] [--data DIR | --db URL]
+  tether-server version
+
+Run "tether-server serve --help" for the server's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "tether-server:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+// run dispatches a subcommand.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stdout, stderr)
+	case "user":
+		if len(args) == 0 || args[0] != "add" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return userAdd(ctx, args[1:], stdin, stdout, stderr)
+	case "token":
+		if len(args) == 0 || args[0] != "create" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return tokenCreate(ctx, args[1:], stdout, stderr)
+	case "version":
+		return printVersion(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return errUsage
+	}
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tetherdesk/tether/server/api"
+	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/config"
+	"github.com/tetherdesk/tether/server/console"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/server/store/sqlstore"
+	"github.com/tetherdesk/tether/server/tlsutil"
+	"github.com/tetherdesk/tether/shared/protocol"
+	"github.com/tetherdesk/tether/shared/version"
+)
+
+// AdminPasswordFile holds the first administrator's generated password in
+// the data directory (mode 0600), so a local operator can read it again.
+const AdminPasswordFile = "initial-admin-password"
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore opens PostgreSQL when dsn is set, else SQLite in dataDir.
+func openStore(ctx context.Context, dataDir, dsn string) (store.Store, error) {
+	if dsn != "" {
+		return sqlstore.OpenPostgres(ctx, dsn)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	return sqlstore.OpenSQLite(ctx, filepath.Join(dataDir, "tether.db"))
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	cfg, err := config.Load(fs)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat).With("component", "server")
+
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := openStore(ctx, cfg.Data, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	if pw, made, err := svc.BootstrapAdmin(ctx, cfg.AdminName); err != nil {
+		return fmt.Errorf("create first administrator: %w", err)
+	} else if made {
+		pwFile := filepath.Join(cfg.Data, AdminPasswordFile)
+		if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", pwFile, err)
+		}
+		fmt.Fprintf(stdout, "First administrator created.\n  name:     %s\n  password: %s\n  (also in %s; shown once here)\n", cfg.AdminName, pw, pwFile)
+	}
+
+	var tlsCfg *tls.Config
+	if !cfg.InsecureHTTP {
+		var cert tls.Certificate
+		if cfg.TLSCert != "" {
+			cert, err = tlsutil.Load(cfg.TLSCert, cfg.TLSKey)
+		} else {
+			cert, err = tlsutil.LoadOrCreate(cfg.Data, cfg.TLSHosts)
+		}
+		if err != nil {
+			return err
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", tlsutil.Fingerprint(cert))
+	}
+
+	handler, err := api.Handler(api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	scheme := "https"
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	} else {
+		scheme = "http"
+	}
+	url := cfg.PublicURL
+	if url == "" {
+		url = scheme + "://" + displayAddr(ln.Addr().String())
+	}
+	fmt.Fprintf(stdout, "Tether server %s listening; console: %s/\n", version.Version, strings.TrimSuffix(url, "/"))
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	svc.Close() // releases held polls at once
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// displayAddr turns a wildcard listen address into one a browser can open.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// storeFlags are shared by the offline subcommands.
+func storeFlags(fs *pflag.FlagSet) (data, db *string) {
+	return fs.String("data", "./tether-data", "data directory (SQLite store)"), fs.String("db", "", "PostgreSQL URL instead of SQLite")
+}
+
+func offlineService(ctx context.Context, data, db string, stderr io.Writer) (*app.Service, func(), error) {
+	st, err := openStore(ctx, data, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := app.New(app.Config{Store: st, Logger: newLogger(stderr, "warn", "text")})
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, func() { svc.Close(); st.Close() }, nil
+}
+
+func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("user add", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data, db := storeFlags(fs)
+	name := fs.String("name", "", "account name")
+	roles := fs.StringArray("role", nil, `role name, or "Role@Group" to scope it to one computer group; repeatable`)
+	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input (first line)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *name == "" || len(*roles) == 0 || !*pwStdin {
+		fmt.Fprintln(stderr, "user add needs --name, at least one --role and --password-stdin")
+		return errUsage
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	svc, done, err := offlineService(ctx, *data, *db, stderr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	u, err := svc.AddUser(ctx, protocol.CreateUserRequest{Name: *name, Password: strings.TrimRight(line, "\r\n"), Roles: *roles})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s created with roles: %s\n", u.Name, strings.Join(u.Roles, ", "))
+	return nil
+}
+
+func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("token create", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data, db := storeFlags(fs)
+	group := fs.String("group", store.DefaultGroup, "computer group the token enrolls into")
+	ttl := fs.Int("ttl-hours", 0, "hours until the token expires (0: never)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	svc, done, err := offlineService(ctx, *data, *db, stderr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	t, err := svc.IssueEnrollmentToken(ctx, protocol.CreateTokenRequest{Group: *group, TTLHours: *ttl}, "cli", true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, t.Token)
+	return nil
+}
+
+func printVersion(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "tether-server %s (agent protocol %d)\n", version.Version, protocol.Version)
+	return err
+}

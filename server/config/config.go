@@ -1,0 +1,146 @@
+// Package config reads the server's configuration from a file, TETHER_*
+// environment variables and flags, in rising precedence, with one table of
+// keys and defaults that the README documents.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Key documents one setting.
+type Key struct {
+	Name    string // file key; the flag is --name with _ as -
+	Default string
+	Doc     string
+}
+
+// Env is the environment variable of a key.
+func (k Key) Env() string { return "TETHER_" + strings.ToUpper(k.Name) }
+
+// Flag is the command-line flag of a key.
+func (k Key) Flag() string { return "--" + strings.ReplaceAll(k.Name, "_", "-") }
+
+// Keys lists every server setting.
+var Keys = []Key{
+	{"data", "./tether-data", "data directory: SQLite store, TLS certificate, first administrator's password file"},
+	{"listen", ":8443", "address to listen on (host:port)"},
+	{"db", "", "PostgreSQL URL (postgres://...); empty uses SQLite in the data directory"},
+	{"insecure_http", "false", "serve plain HTTP; refused unless listen is a loopback address"},
+	{"tls_hosts", "", "extra DNS names or IPs for the self-signed certificate, comma-separated"},
+	{"tls_cert", "", "PEM certificate to use instead of the self-signed one"},
+	{"tls_key", "", "PEM key for tls_cert"},
+	{"public_url", "", "URL agents and browsers use to reach the server; derived from listen when empty"},
+	{"poll_hold", "25s", "how long an agent poll is held when nothing is pending"},
+	{"admin_name", "admin", "name of the first administrator, created on first start"},
+	{"log_level", "info", "debug, info, warn or error"},
+	{"log_format", "text", "text or json"},
+}
+
+// Config is the resolved server configuration.
+type Config struct {
+	Data         string
+	Listen       string
+	DB           string
+	InsecureHTTP bool
+	TLSHosts     []string
+	TLSCert      string
+	TLSKey       string
+	PublicURL    string
+	PollHold     time.Duration
+	AdminName    string
+	LogLevel     string
+	LogFormat    string
+}
+
+// Flags registers every key on fs, plus --config.
+func Flags(fs *pflag.FlagSet) {
+	fs.String("config", "", "configuration file (YAML, TOML or JSON)")
+	for _, k := range Keys {
+		name := strings.ReplaceAll(k.Name, "_", "-")
+		if k.Default == "false" {
+			fs.Bool(name, false, k.Doc)
+		} else {
+			fs.String(name, k.Default, k.Doc)
+		}
+	}
+}
+
+// Load resolves the configuration from fs (already parsed), the
+// environment and the file named by --config.
+func Load(fs *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	v.SetEnvPrefix("TETHER")
+	for _, k := range Keys {
+		v.SetDefault(k.Name, k.Default)
+		if err := v.BindEnv(k.Name, k.Env()); err != nil {
+			return Config{}, fmt.Errorf("bind %s: %w", k.Env(), err)
+		}
+		if f := fs.Lookup(strings.ReplaceAll(k.Name, "_", "-")); f != nil && f.Changed {
+			if err := v.BindPFlag(k.Name, f); err != nil {
+				return Config{}, fmt.Errorf("bind %s: %w", k.Flag(), err)
+			}
+		}
+	}
+	if f, _ := fs.GetString("config"); f != "" {
+		v.SetConfigFile(f)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("read config %s: %w", f, err)
+		}
+	}
+	hold, err := time.ParseDuration(v.GetString("poll_hold"))
+	if err != nil || hold <= 0 || hold > 10*time.Minute {
+		return Config{}, fmt.Errorf("poll_hold %q: must be a duration between 1ms and 10m", v.GetString("poll_hold"))
+	}
+	c := Config{
+		Data: v.GetString("data"), Listen: v.GetString("listen"), DB: v.GetString("db"),
+		InsecureHTTP: v.GetBool("insecure_http"), TLSCert: v.GetString("tls_cert"), TLSKey: v.GetString("tls_key"),
+		PublicURL: v.GetString("public_url"), PollHold: hold, AdminName: v.GetString("admin_name"),
+		LogLevel: v.GetString("log_level"), LogFormat: v.GetString("log_format"),
+	}
+	for _, h := range strings.Split(v.GetString("tls_hosts"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.TLSHosts = append(c.TLSHosts, h)
+		}
+	}
+	return c, c.Check()
+}
+
+// Check validates the combination of settings.
+func (c Config) Check() error {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %q: %w", c.Listen, err)
+	}
+	if c.InsecureHTTP && !IsLoopback(host) {
+		return fmt.Errorf("insecure_http is allowed only on a loopback address, not %q: plain HTTP would expose passwords and agent secrets", c.Listen)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert and tls_key must be given together")
+	}
+	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		return fmt.Errorf("db must be a postgres:// URL")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log_format %q: want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// IsLoopback reports whether host is localhost or a loopback IP.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}

@@ -1,0 +1,70 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func load(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return Load(fs)
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":8443" || c.PollHold != 25*time.Second || c.InsecureHTTP || c.Data != "./tether-data" {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestInsecureHTTPOnlyOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		ok     bool
+	}{{"127.0.0.1:8080", true}, {"[::1]:8080", true}, {"localhost:8080", true}, {":8080", false}, {"0.0.0.0:8080", false}, {"10.0.0.1:80", false}} {
+		_, err := load(t, "--listen", tc.listen, "--insecure-http")
+		if (err == nil) != tc.ok {
+			t.Errorf("listen %s: err = %v, want ok=%v", tc.listen, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("error does not say why: %v", err)
+		}
+	}
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "server.yaml")
+	if err := os.WriteFile(f, []byte("listen: 127.0.0.1:1111\npoll_hold: 5s\ndata: /from/file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TETHER_POLL_HOLD", "7s")
+	t.Setenv("TETHER_DATA", "/from/env")
+	c, err := load(t, "--config", f, "--data", "/from/flag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:1111" || c.PollHold != 7*time.Second || c.Data != "/from/flag" {
+		t.Fatalf("got listen=%s hold=%s data=%s", c.Listen, c.PollHold, c.Data)
+	}
+}
+
+func TestBadValues(t *testing.T) {
+	for _, args := range [][]string{{"--poll-hold", "soon"}, {"--db", "mysql://x"}, {"--tls-cert", "c.pem"}, {"--listen", "nocolon"}, {"--log-format", "xml"}} {
+		if _, err := load(t, args...); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+// Package hub wakes held long-polls when something is queued for an agent.
+// The local hub serves one node; a cross-node implementation (NATS) plugs in
+// behind the same interface.
+package hub
+
+import "sync"
+
+// Notifier delivers "something is pending" signals to waiting polls.
+type Notifier interface {
+	// Subscribe returns a channel closed at the next Notify for agentID, and
+	// a cancel func that must be called when the waiter gives up.
+	Subscribe(agentID string) (<-chan struct{}, func())
+	// Notify wakes every current waiter for agentID.
+	Notify(agentID string)
+}
+
+// Local is an in-process Notifier.
+type Local struct {
+	mu      sync.Mutex
+	waiters map[string][]chan struct{}
+}
+
+// NewLocal returns an empty in-process hub.
+func NewLocal() *Local { return &Local{waiters: map[string][]chan struct{}{}} }
+
+// Subscribe implements Notifier.
+func (h *Local) Subscribe(agentID string) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	h.mu.Lock()
+	h.waiters[agentID] = append(h.waiters[agentID], ch)
+	h.mu.Unlock()
+	return ch, func() { h.remove(agentID, ch) }
+}
+
+func (h *Local) remove(agentID string, ch chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ws := h.waiters[agentID]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(h.waiters, agentID)
+	} else {
+		h.waiters[agentID] = ws
+	}
+}
+
+// Notify implements Notifier.
+func (h *Local) Notify(agentID string) {
+	h.mu.Lock()
+	ws := h.waiters[agentID]
+	delete(h.waiters, agentID)
+	h.mu.Unlock()
+	for _, w := range ws {
+		close(w)
+	}
+}
+
+// Waiting reports how many polls are held, for metrics.
+func (h *Local) Waiting() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, ws := range h.waiters {
+		n += len(ws)
+	}
+	return n
+}

@@ -1,0 +1,53 @@
+package protocol
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestGolden pins the JSON of every wire type: a renamed or removed field
+// shows up as a diff here before it breaks a deployed agent.
+func TestGolden(t *testing.T) {
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	inv := Inventory{Hostname: "desk-042", IPs: []string{"10.1.2.3"}, OS: "linux", OSVersion: "Debian GNU/Linux 12", Arch: "amd64", AgentVersion: "v0.1.0", Users: []string{"ana"}}
+	cases := map[string]any{
+		"enroll_request":  EnrollRequest{Token: "tet_x", Inventory: inv, Protocol: Version},
+		"enroll_response": EnrollResponse{AgentID: "a1", Secret: "tas_y"},
+		"poll_request": PollRequest{Protocol: Version, Inventory: &inv, Acks: []string{"act1"},
+			Results: []ActionResult{{ID: "act0", OK: true, Output: json.RawMessage(`{"message":"hi"}`)}}, PolicyVersion: 3, Wait: true},
+		"poll_response": PollResponse{Actions: []Action{{ID: "act2", Type: ActionEcho, Payload: json.RawMessage(`{"message":"hi"}`), Created: at}},
+			Policy: &Policy{Version: 4, Doc: json.RawMessage(`{"acceptance_timeout_s":30}`)}},
+		"error":    Error{Error: "enrollment token unknown, revoked or expired", Code: CodeBadToken},
+		"endpoint": Endpoint{ID: "a1", Hostname: "desk-042", IPs: []string{"127.0.0.1"}, OS: "linux", Arch: "amd64", AgentVersion: "v0.1.0", Users: []string{}, Group: "Default", Online: true, LastSeen: at, Enrolled: at},
+		"action_status": ActionStatus{ID: "act2", EndpointID: "a1", Type: ActionEcho, State: ActionDone, Output: json.RawMessage(`{"message":"hi"}`),
+			CreatedBy: "admin", Created: at, Delivered: &at, Completed: &at},
+	}
+	for name, v := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := json.MarshalIndent(v, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("..", "..", "testdata", "protocol", name+".golden.json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./shared/protocol -update)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("wire format of %s changed:\n got: %s\nwant: %s", name, got, want)
+			}
+		})
+	}
+}
