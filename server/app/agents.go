@@ -169,8 +169,12 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	defer timer.Stop()
 	select {
 	case <-wake:
-		// Fetch under a context of our own: the agent may hang up right
-		// now, and actions marked delivered are offered again anyway.
+		// A wake may mean the agent was revoked: tell it now.
+		if _, err := s.agentBySecret(ctx, secret); err != nil {
+			return protocol.PollResponse{}, err
+		}
+		// If the agent hangs up right now, actions marked delivered are
+		// offered again on its next poll, so nothing is lost.
 		if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
 			return protocol.PollResponse{}, err
 		}

@@ -250,9 +250,11 @@ type Store interface {
 
 // AuditHash is the chain hash of a record: SHA-256 hex over the previous
 // hash and the record's fields, so editing or removing a record shows.
+// Free-text fields are quoted so that no bytes can move from one field to
+// its neighbour (or into Details) without changing the hash.
 func AuditHash(r AuditRecord) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%d\n%s\n%s\n%s\n%s\n%s\n", r.PrevHash, r.Seq, r.Time.UTC().Format(time.RFC3339Nano), r.Actor, r.Type, r.EndpointID, r.SessionID)
+	fmt.Fprintf(h, "%s\n%d\n%s\n%q\n%q\n%q\n%q\n", r.PrevHash, r.Seq, r.Time.UTC().Format(time.RFC3339Nano), r.Actor, r.Type, r.EndpointID, r.SessionID)
 	h.Write(r.Details)
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -1,0 +1,12 @@
+//go:build !windows
+
+package main
+
+// systemd sends stderr to the journal and launchd to a log file.
+const useSystemLog = false
+
+// serviceDependencies are systemd unit lines (launchd ignores them): start
+// once the network is up so that the first poll does not fail.
+func serviceDependencies() []string {
+	return []string{"After=network-online.target", "Wants=network-online.target"}
+}

@@ -1,0 +1,692 @@
+//go:build unix
+
+// Package e2e starts the real tether-server and tether-agent binaries and
+// drives them through the server's HTTP API, the way an operator would.
+//
+// TestMain builds both binaries once. Every test gets its own server (own
+// data directory, own port) and its own agents, so tests never share state.
+// Nothing here sleeps to synchronise: every wait is a condition polled until
+// a deadline, and the deadlines are bounds, generous enough for a loaded
+// two-core CI machine, never timing assertions.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// pollHold is the server's --poll-hold in these tests; onlineGrace is the
+// server's fixed grace added to it to decide whether an agent is online.
+const (
+	pollHold    = 3 * time.Second
+	onlineGrace = 10 * time.Second
+)
+
+// Bounds for waiting. They only cap how long a test waits for something
+// that should happen much sooner.
+const (
+	startTimeout  = 30 * time.Second // a process is up and ready
+	exitTimeout   = 20 * time.Second // a signalled or failing process exits
+	actionTimeout = 45 * time.Second // a queued action's result is visible
+)
+
+// bins holds the paths of the binaries TestMain built.
+var bins struct{ server, agent string }
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode (starts real binaries)")
+		os.Exit(0)
+	}
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "tether-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := buildBinaries(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the binaries:", err)
+		return 1
+	}
+	bins.server = filepath.Join(dir, "tether-server")
+	bins.agent = filepath.Join(dir, "tether-agent")
+	return m.Run()
+}
+
+// buildBinaries builds both main packages into dir with one go build.
+func buildBinaries(dir string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", dir+string(os.PathSeparator),
+		"github.com/tetherdesk/tether/server/cmd/tether-server",
+		"github.com/tetherdesk/tether/agent/cmd/tether-agent")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	return nil
+}
+
+// waitFor polls cond until it reports true, failing the test at the
+// deadline. An error from cond is transient (a server restarting, a process
+// not up yet): it is remembered for the failure message and polling goes on.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		if err != nil {
+			lastErr = err
+		}
+		if time.Now().After(deadline) {
+			if lastErr != nil {
+				t.Fatalf("timed out after %s waiting for %s; last error: %v", timeout, what, lastErr)
+			}
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+// childEnv is the environment of the started binaries: the test's own,
+// without TETHER_* settings that would override the flags under test.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TETHER_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// lines collects a process's output line by line, safe for concurrent use.
+type lines struct {
+	mu      sync.Mutex
+	all     []string
+	partial []byte
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.all = append(l.all, string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+// Lines returns the complete lines so far plus any unterminated tail.
+func (l *lines) Lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := append([]string(nil), l.all...)
+	if len(l.partial) > 0 {
+		out = append(out, string(l.partial))
+	}
+	return out
+}
+
+func (l *lines) String() string { return strings.Join(l.Lines(), "\n") }
+
+// proc is one started binary.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	stdout *lines
+	stderr *lines
+	done   chan struct{} // closed when the process has been reaped
+	state  *os.ProcessState
+}
+
+// startProc starts bin with args in its own process group. The test's
+// cleanup kills whatever is left of the group and, if the test failed (or
+// E2E_LOGS is set), logs the process's output.
+func startProc(t testing.TB, name, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, stdout: &lines{}, stderr: &lines{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = childEnv()
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.SysProcAttr = sysProcAttr()
+	p.cmd.WaitDelay = 5 * time.Second // do not hang on a pipe a stray child holds
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.state = p.cmd.ProcessState
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("E2E_LOGS") != "" {
+			t.Logf("--- %s: %s\n--- stdout:\n%s\n--- stderr:\n%s", name, strings.Join(args, " "), p.stdout, p.stderr)
+		}
+	})
+	t.Cleanup(p.kill) // runs before the log dump above: the output is then complete
+	return p
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill ends the whole process group at once and reaps the process.
+func (p *proc) kill() {
+	if !p.exited() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// signal sends sig to the process itself (not its group), as a service
+// manager would.
+func (p *proc) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil && !p.exited() {
+		t.Fatalf("signal %s to %s: %v", sig, p.name, err)
+	}
+}
+
+// waitExit waits for the process to end and returns its exit code.
+func (p *proc) waitExit(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.state.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("%s did not exit within %s", p.name, timeout)
+		return -1
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit (status 0).
+func (p *proc) stop(t testing.TB) {
+	t.Helper()
+	p.signal(t, syscall.SIGTERM)
+	if code := p.waitExit(t, exitTimeout); code != 0 {
+		t.Fatalf("%s exited with status %d after SIGTERM, want 0", p.name, code)
+	}
+}
+
+// ---- server ----
+
+// server is a tether-server on a private data directory.
+type server struct {
+	t    testing.TB
+	data string
+	addr string // host:port, fixed after the first start
+	url  string // http://host:port
+	proc *proc
+	api  *apiClient
+	runs int // how many times serve was started, to label the logs
+}
+
+var consoleLine = regexp.MustCompile(`listening; console: (https?://\S+?)/?$`)
+
+// startServer starts a server on a fresh data directory and an ephemeral
+// loopback port, and signs in as the first administrator.
+func startServer(t testing.TB) *server {
+	t.Helper()
+	s := &server{t: t, data: t.TempDir(), addr: "127.0.0.1:0"}
+	s.start()
+	s.api = s.newAPIClient()
+	return s
+}
+
+// start runs `serve` on s.data and s.addr and waits until it is ready.
+func (s *server) start() {
+	t := s.t
+	t.Helper()
+	s.runs++
+	s.proc = startProc(t, fmt.Sprintf("tether-server (start %d)", s.runs), bins.server, "serve",
+		"--data", s.data, "--listen", s.addr, "--insecure-http",
+		"--poll-hold", pollHold.String(), "--log-level", "debug")
+	var u string
+	waitFor(t, startTimeout, "the server's \"listening\" line", func() (bool, error) {
+		if s.proc.exited() {
+			t.Fatalf("server exited with status %d before listening", s.proc.state.ExitCode())
+		}
+		for _, l := range s.proc.stdout.Lines() {
+			if m := consoleLine.FindStringSubmatch(l); m != nil {
+				u = m[1]
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatalf("console URL %q: %v", u, err)
+	}
+	s.url, s.addr = "http://"+pu.Host, pu.Host
+	waitFor(t, startTimeout, "GET /readyz to answer 200", func() (bool, error) {
+		resp, err := http.Get(s.url + "/readyz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false, fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return true, nil
+	})
+}
+
+// stop shuts the server down with SIGTERM and expects a clean exit.
+func (s *server) stop() {
+	s.t.Helper()
+	s.proc.stop(s.t)
+}
+
+// restart stops the server and starts it again on the same data directory
+// and port.
+func (s *server) restart() {
+	s.t.Helper()
+	s.stop()
+	s.start()
+}
+
+// enrollmentToken makes a token with `tether-server token create`.
+func (s *server) enrollmentToken() string {
+	t := s.t
+	t.Helper()
+	cmd := exec.Command(bins.server, "token", "create", "--data", s.data)
+	cmd.Env = childEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tether-server token create: %v\n%s", err, stderr.String())
+	}
+	tok := strings.TrimSpace(string(out))
+	if tok == "" || strings.ContainsAny(tok, " \n") {
+		t.Fatalf("tether-server token create printed %q, want one token", out)
+	}
+	return tok
+}
+
+// metricLabelled reads one labelled sample, e.g. ("x_total", `code="200"`).
+func (s *server) metricLabelled(name, labels string) (float64, error) {
+	return s.metric(name + "{" + labels + "}")
+}
+
+// metric reads one sample from GET /metrics: a bare name, or a name with
+// its labels exactly as the server writes them.
+func (s *server) metric(name string) (float64, error) {
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("metric %s not exported", name)
+}
+
+// waitPollHeld waits until the server holds exactly one agent poll.
+func (s *server) waitPollHeld() {
+	s.t.Helper()
+	waitFor(s.t, startTimeout, "tether_agent_polls_held 1", func() (bool, error) {
+		v, err := s.metric("tether_agent_polls_held")
+		return v == 1, err
+	})
+}
+
+// ---- API client ----
+
+// apiClient calls the console/automation API with a bearer API token. The
+// token lives in the server's store, so it survives restarts.
+type apiClient struct {
+	base  string // http://host:port; a restart keeps the port
+	token string
+	hc    *http.Client
+}
+
+// apiError is a non-2xx answer.
+type apiError struct {
+	Status int
+	Body   string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Body) }
+
+// newAPIClient signs in as the first administrator (password from the data
+// directory) and creates an API token with the cookie session.
+func (s *server) newAPIClient() *apiClient {
+	t := s.t
+	t.Helper()
+	pw, err := os.ReadFile(filepath.Join(s.data, "initial-admin-password"))
+	if err != nil {
+		t.Fatalf("reading the first administrator's password: %v", err)
+	}
+	if !strings.Contains(s.proc.stdout.String(), "First administrator created.") {
+		t.Fatalf("server did not announce the first administrator on stdout:\n%s", s.proc.stdout)
+	}
+	jar, _ := cookiejar.New(nil)
+	login := &apiClient{base: s.url, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	var me protocol.Me
+	if err := login.do(http.MethodPost, "/api/v1/login", "", protocol.LoginRequest{Name: "admin", Password: strings.TrimSpace(string(pw))}, &me); err != nil {
+		t.Fatalf("sign in as admin: %v", err)
+	}
+	if me.CSRFToken == "" {
+		t.Fatalf("login answer carries no csrf_token: %+v", me)
+	}
+	var tok protocol.APIToken
+	if err := login.do(http.MethodPost, "/api/v1/api-tokens", me.CSRFToken, protocol.CreateAPITokenRequest{Name: "e2e"}, &tok); err != nil {
+		t.Fatalf("create API token: %v", err)
+	}
+	if tok.Token == "" {
+		t.Fatalf("API token answer carries no token: %+v", tok)
+	}
+	return &apiClient{base: s.url, token: tok.Token, hc: &http.Client{Timeout: 30 * time.Second}}
+}
+
+func (c *apiClient) do(method, path, csrf string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if csrf != "" {
+		req.Header.Set(protocol.HeaderCSRF, csrf)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &apiError{Status: resp.StatusCode, Body: strings.TrimSpace(string(data))}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: decoding %q: %w", method, path, data, err)
+		}
+	}
+	return nil
+}
+
+// search is GET /api/v1/endpoints?q=.
+func (c *apiClient) search(q string) ([]protocol.Endpoint, error) {
+	var l protocol.EndpointList
+	err := c.do(http.MethodGet, "/api/v1/endpoints?q="+url.QueryEscape(q), "", nil, &l)
+	return l.Endpoints, err
+}
+
+// endpoint is GET /api/v1/endpoints/{id}.
+func (c *apiClient) endpoint(id string) (protocol.Endpoint, error) {
+	var ep protocol.Endpoint
+	err := c.do(http.MethodGet, "/api/v1/endpoints/"+url.PathEscape(id), "", nil, &ep)
+	return ep, err
+}
+
+// queueEcho queues an echo action and expects 202 with state queued.
+func (c *apiClient) queueEcho(t testing.TB, endpointID, message string, delay time.Duration) protocol.ActionStatus {
+	t.Helper()
+	payload, _ := json.Marshal(protocol.EchoPayload{Message: message, DelayMS: delay.Milliseconds()})
+	var st protocol.ActionStatus
+	if err := c.do(http.MethodPost, "/api/v1/endpoints/"+url.PathEscape(endpointID)+"/actions", "",
+		protocol.QueueActionRequest{Type: protocol.ActionEcho, Payload: payload}, &st); err != nil {
+		t.Fatalf("queue echo action: %v", err)
+	}
+	if st.ID == "" || st.EndpointID != endpointID {
+		t.Fatalf("queue answer %+v: want an id and endpoint_id %s", st, endpointID)
+	}
+	return st
+}
+
+// action is GET /api/v1/actions/{id}.
+func (c *apiClient) action(id string) (protocol.ActionStatus, error) {
+	var st protocol.ActionStatus
+	err := c.do(http.MethodGet, "/api/v1/actions/"+url.PathEscape(id), "", nil, &st)
+	return st, err
+}
+
+// waitActionFinished waits until the action is done or failed and returns it.
+func (c *apiClient) waitActionFinished(t testing.TB, id string) protocol.ActionStatus {
+	t.Helper()
+	var st protocol.ActionStatus
+	waitFor(t, actionTimeout, "action "+id+" to finish", func() (bool, error) {
+		var err error
+		st, err = c.action(id)
+		return err == nil && (st.State == protocol.ActionDone || st.State == protocol.ActionFailed), err
+	})
+	return st
+}
+
+// checkEchoDone asserts that an echo action finished OK with message.
+func checkEchoDone(t testing.TB, st protocol.ActionStatus, message string) {
+	t.Helper()
+	if st.State != protocol.ActionDone {
+		t.Fatalf("action %s: state %q (error %q), want %q", st.ID, st.State, st.Error, protocol.ActionDone)
+	}
+	var out struct {
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(st.Output, &out); err != nil || out.Message != message {
+		t.Fatalf("action %s: output %s, want {\"message\":%q} (decode error: %v)", st.ID, st.Output, message, err)
+	}
+	if st.Completed == nil {
+		t.Errorf("action %s: done without a completed time", st.ID)
+	}
+}
+
+// lastLine is the last non-empty line of out.
+func lastLine(out *lines) string {
+	ls := out.Lines()
+	for i := len(ls) - 1; i >= 0; i-- {
+		if strings.TrimSpace(ls[i]) != "" {
+			return ls[i]
+		}
+	}
+	return ""
+}
+
+// ---- agent ----
+
+// agent is a `tether-agent run` with its own state directory.
+type agent struct {
+	t     testing.TB
+	state string
+	proc  *proc
+}
+
+// startAgent runs the agent against s with token, on a fresh state
+// directory, logging JSON to stderr.
+func startAgent(t testing.TB, s *server, token string) *agent {
+	t.Helper()
+	return startAgentIn(t, s, token, t.TempDir())
+}
+
+// startAgentIn is startAgent on a given state directory.
+func startAgentIn(t testing.TB, s *server, token, stateDir string) *agent {
+	t.Helper()
+	a := &agent{t: t, state: stateDir}
+	// An empty config file of its own keeps a host's /etc/tether/agent.yaml out.
+	conf := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.proc = startProc(t, "tether-agent", bins.agent, "run", "--config", conf,
+		"--server", s.url, "--token", token, "--state", a.state, "--log-format", "json", "--log-level", "debug")
+	return a
+}
+
+// logRecords decodes the agent's JSON log lines; other lines are skipped.
+func (a *agent) logRecords() []map[string]any {
+	var out []map[string]any
+	for _, l := range a.proc.stderr.Lines() {
+		var rec map[string]any
+		if json.Unmarshal([]byte(l), &rec) == nil {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// logged returns the positions, in the agent's log, of the records with
+// message msg and, if actionID is not empty, that action_id attribute.
+func (a *agent) logged(msg, actionID string) []int {
+	var at []int
+	for i, rec := range a.logRecords() {
+		if rec["msg"] == msg && (actionID == "" || rec["action_id"] == actionID) {
+			at = append(at, i)
+		}
+	}
+	return at
+}
+
+// runs counts the agent's `running action` log records for action id.
+func (a *agent) runs(id string) int { return len(a.logged("running action", id)) }
+
+// waitLogged waits until cond holds over the agent's log, failing at once
+// if the agent exits.
+func (a *agent) waitLogged(what string, cond func() bool) {
+	a.t.Helper()
+	waitFor(a.t, actionTimeout, "the agent to log "+what, func() (bool, error) {
+		if a.proc.exited() {
+			a.t.Fatalf("agent exited with status %d while waiting for it to log %s", a.proc.state.ExitCode(), what)
+		}
+		return cond(), nil
+	})
+}
+
+// waitRunning waits until the agent logs that it started action id.
+func (a *agent) waitRunning(id string) {
+	a.t.Helper()
+	a.waitLogged("`running action` for "+id, func() bool { return a.runs(id) > 0 })
+}
+
+// checkRanOnce stops the agent, so that its log is complete, and asserts it
+// ran each action exactly once.
+func (a *agent) checkRanOnce(ids ...string) {
+	a.t.Helper()
+	if !a.proc.exited() {
+		a.proc.stop(a.t)
+	}
+	for _, id := range ids {
+		if n := a.runs(id); n != 1 {
+			a.t.Errorf("agent logged `running action` %d times for action %s, want exactly 1", n, id)
+		}
+	}
+}
+
+// waitEndpoint waits until exactly one endpoint with this machine's
+// hostname is listed, online, and returns it.
+func waitEndpoint(t testing.TB, c *apiClient, hostname string) protocol.Endpoint {
+	t.Helper()
+	var ep protocol.Endpoint
+	waitFor(t, startTimeout, "the endpoint "+hostname+" to be listed online", func() (bool, error) {
+		eps, err := c.search(hostname)
+		if err != nil {
+			return false, err
+		}
+		if len(eps) > 1 {
+			t.Fatalf("search %q lists %d endpoints, want 1: %+v", hostname, len(eps), eps)
+		}
+		if len(eps) == 0 {
+			return false, errors.New("not listed yet")
+		}
+		ep = eps[0]
+		return ep.Online, fmt.Errorf("listed but online=%v", ep.Online)
+	})
+	return ep
+}
+
+func hostname(t testing.TB) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		t.Fatalf("os.Hostname: %q, %v", h, err)
+	}
+	return h
+}
+
+// swapCase upper-cases lower-case letters and vice versa.
+func swapCase(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsUpper(r) {
+			return unicode.ToLower(r)
+		}
+		return unicode.ToUpper(r)
+	}, s)
+}

@@ -1,0 +1,194 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tetherdesk/tether/server/store"
+)
+
+// Policy returns the policy of a group ("" = global); ErrNotFound when the
+// group has none of its own.
+func (s *Store) Policy(ctx context.Context, groupID string) (store.Policy, error) {
+	p := store.Policy{GroupID: groupID}
+	var doc string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT version, doc, updated FROM policies WHERE group_id = ?`), groupID).
+		Scan(&p.Version, &doc, timeCol{&p.Updated})
+	if err != nil {
+		return store.Policy{}, fmt.Errorf("policy of group %q: %w", groupID, mapErr(err))
+	}
+	p.Doc = json.RawMessage(doc)
+	return p, nil
+}
+
+// PutPolicy stores doc as the group's policy with the next version (1 for a
+// group's first). The upsert increments in one statement, so concurrent
+// puts on any number of nodes never reuse a version. An unknown group is
+// ErrNotFound.
+func (s *Store) PutPolicy(ctx context.Context, groupID string, doc json.RawMessage, now time.Time) (store.Policy, error) {
+	// Policy documents go to agents verbatim inside JSON answers; an invalid
+	// one would break every poll, so refuse it here.
+	if !json.Valid(doc) {
+		return store.Policy{}, fmt.Errorf("put policy of group %q: document is not valid JSON", groupID)
+	}
+	p := store.Policy{GroupID: groupID, Doc: doc, Updated: normTime(now)}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if groupID != "" {
+			var one int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM computer_groups WHERE id = ?`), groupID).Scan(&one); err != nil {
+				return mapErr(err)
+			}
+		}
+		return tx.QueryRowContext(ctx, s.q(`INSERT INTO policies (group_id, version, doc, updated) VALUES (?, 1, ?, ?)
+			ON CONFLICT (group_id) DO UPDATE SET version = policies.version + 1, doc = excluded.doc, updated = excluded.updated
+			RETURNING version`), groupID, string(doc), s.tv(p.Updated)).Scan(&p.Version)
+	})
+	if err != nil {
+		return store.Policy{}, fmt.Errorf("put policy of group %q: %w", groupID, err)
+	}
+	return p, nil
+}
+
+const auditCols = `seq, time, actor, type, endpoint_id, session_id, details, prev_hash, hash`
+
+func scanAudit(sc interface{ Scan(...any) error }) (store.AuditRecord, error) {
+	var r store.AuditRecord
+	var details string
+	err := sc.Scan(&r.Seq, timeCol{&r.Time}, &r.Actor, &r.Type, &r.EndpointID, &r.SessionID, &details, &r.PrevHash, &r.Hash)
+	if details != "" {
+		r.Details = json.RawMessage(details)
+	}
+	return r, err
+}
+
+// AppendAudit appends r to the chain: Seq is the last seq + 1, PrevHash the
+// last record's Hash and Hash = store.AuditHash(r). Time defaults to now and
+// is stored with microsecond precision before hashing. Appends are
+// serialized: by the single writer connection on SQLite, by a table lock on
+// PostgreSQL (shared by every node); the seq primary key backs both up.
+func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error) {
+	// Details are served verbatim inside JSON; keep the log readable.
+	if len(r.Details) > 0 && !json.Valid(r.Details) {
+		return store.AuditRecord{}, fmt.Errorf("append audit %s: details are not valid JSON", r.Type)
+	}
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	r.Time = normTime(r.Time)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.d.lockAudit != "" {
+			if _, err := tx.ExecContext(ctx, s.d.lockAudit); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		var last int64
+		var prev string
+		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		r.Seq, r.PrevHash = last+1, prev
+		r.Hash = store.AuditHash(r)
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			r.Seq, s.tv(r.Time), r.Actor, r.Type, r.EndpointID, r.SessionID, string(r.Details), r.PrevHash, r.Hash)
+		return mapErr(err)
+	})
+	if err != nil {
+		return store.AuditRecord{}, fmt.Errorf("append audit %s: %w", r.Type, err)
+	}
+	if len(r.Details) == 0 {
+		r.Details = nil // as ListAudit returns it
+	}
+	return r, nil
+}
+
+// ListAudit returns matching records newest first. Since is inclusive,
+// Until exclusive; Type ending in "*" is a prefix.
+func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 500
+	}
+	var where []string
+	var args []any
+	switch {
+	case f.Type == "" || f.Type == "*":
+	case strings.HasSuffix(f.Type, "*"):
+		where = append(where, `type LIKE ? ESCAPE '\'`)
+		args = append(args, likeEscape(strings.TrimSuffix(f.Type, "*"))+"%")
+	default:
+		where = append(where, "type = ?")
+		args = append(args, f.Type)
+	}
+	if f.Actor != "" {
+		where = append(where, "actor = ?")
+		args = append(args, f.Actor)
+	}
+	if f.EndpointID != "" {
+		where = append(where, "endpoint_id = ?")
+		args = append(args, f.EndpointID)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "time >= ?")
+		args = append(args, s.tv(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "time < ?")
+		args = append(args, s.tv(f.Until))
+	}
+	query := `SELECT ` + auditCols + ` FROM audit_log`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditRecord
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list audit: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return out, nil
+}
+
+// VerifyAudit walks the chain from the start and returns the seq of the
+// first record whose seq, PrevHash or Hash does not follow from the records
+// before it, or 0 when the chain is intact. Removing the newest records
+// cannot be detected from the chain alone.
+func (s *Store) VerifyAudit(ctx context.Context) (int64, error) {
+	// One statement reads one consistent snapshot on both backends.
+	rows, err := s.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log ORDER BY seq`)
+	if err != nil {
+		return 0, fmt.Errorf("verify audit: %w", err)
+	}
+	defer rows.Close()
+	want, prev := int64(1), ""
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return 0, fmt.Errorf("verify audit: %w", err)
+		}
+		if r.Seq != want || r.PrevHash != prev || store.AuditHash(r) != r.Hash {
+			return r.Seq, nil
+		}
+		want, prev = r.Seq+1, r.Hash
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("verify audit: %w", err)
+	}
+	return 0, nil
+}

@@ -1,0 +1,346 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/server/store/sqlstore"
+	"github.com/tetherdesk/tether/server/store/storetest"
+)
+
+func openSQLite(t *testing.T) store.Store {
+	t.Helper()
+	s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "tether.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, openSQLite)
+}
+
+// TestPostgres runs the suite with a fresh database per store, created in
+// the cluster TETHER_TEST_POSTGRES points at (scripts/pg-test.sh start).
+func TestPostgres(t *testing.T) {
+	dsn := os.Getenv("TETHER_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("TETHER_TEST_POSTGRES is not set; run with TETHER_TEST_POSTGRES=$(scripts/pg-test.sh start)")
+	}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := sqlstore.OpenPostgres(t.Context(), freshPostgres(t, dsn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() }) // runs before the DROP registered earlier
+		return s
+	})
+}
+
+// freshPostgres creates database tether_test_<random> and returns its DSN;
+// the database is dropped when the test ends.
+func freshPostgres(t testing.TB, dsn string) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	name := "tether_test_" + strings.ToLower(rand.Text())
+	// TEMPLATE template0 avoids "source database is being accessed by
+	// other users" when template1 is busy.
+	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE `+name+` TEMPLATE template0 ENCODING 'UTF8'`); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	return withDatabase(t, dsn, name)
+}
+
+// withDatabase points a URL or keyword/value DSN at another database.
+func withDatabase(t testing.TB, dsn, name string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatalf("parse TETHER_TEST_POSTGRES: %v", err)
+		}
+		u.Path = "/" + name
+		return u.String()
+	}
+	return dsn + " dbname=" + name // later keywords win
+}
+
+// TestReopen checks that migrations are recorded once, re-running them on
+// reopen is a no-op, and data survives.
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tether.db")
+	s, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.CreateUser(ctx, store.User{Name: "admin", PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutPolicy(ctx, "", []byte(`{"v":2}`), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendAudit(ctx, store.AuditRecord{Actor: "admin", Type: "login"}); err != nil {
+		t.Fatal(err)
+	}
+	migrations := countMigrations(t, s.DB())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 {
+		s, err = sqlstore.OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		if got := countMigrations(t, s.DB()); got != migrations {
+			t.Fatalf("schema_migrations has %d rows after reopen, want %d", got, migrations)
+		}
+		got, err := s.UserByName(ctx, "admin")
+		if err != nil || got != u {
+			t.Fatalf("user after reopen = %+v, %v; want %+v", got, err, u)
+		}
+		p, err := s.Policy(ctx, "")
+		if err != nil || p.Version != 2 {
+			t.Fatalf("policy after reopen = %+v, %v; want version 2 (the seed must not run again)", p, err)
+		}
+		gs, err := s.ListGroups(ctx)
+		if err != nil || len(gs) != 1 {
+			t.Fatalf("groups after reopen = %+v, %v; want only Default", gs, err)
+		}
+		if seq, err := s.VerifyAudit(ctx); err != nil || seq != 0 {
+			t.Fatalf("verify after reopen = %d, %v", seq, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func countMigrations(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no migrations recorded")
+	}
+	return n
+}
+
+// TestOpenBadPath checks that an unusable data directory fails at open with
+// a message naming the path.
+func TestOpenBadPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "plain-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	readOnly := filepath.Join(dir, "ro")
+	if err := os.Mkdir(readOnly, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path string
+		rootOK     bool // root ignores directory permissions
+	}{
+		{"missing directory", filepath.Join(dir, "no", "such", "dir", "tether.db"), true},
+		{"directory is a file", filepath.Join(file, "tether.db"), true},
+		{"database path is a directory", readOnly, true},
+		{"not a database file", garbage, true},
+		{"unwritable directory", filepath.Join(readOnly, "tether.db"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.rootOK && os.Geteuid() == 0 {
+				t.Skip("root can write anywhere")
+			}
+			s, err := sqlstore.OpenSQLite(t.Context(), tc.path)
+			if err == nil {
+				s.Close()
+				t.Fatalf("open %s succeeded", tc.path)
+			}
+			if !strings.Contains(err.Error(), tc.path) {
+				t.Fatalf("error %q does not name the path %s", err, tc.path)
+			}
+			t.Logf("%s: %v", tc.name, err)
+		})
+	}
+}
+
+func TestOpenConfig(t *testing.T) {
+	_, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: "mysql", DSN: "x"})
+	if err == nil || !strings.Contains(err.Error(), "mysql") {
+		t.Fatalf("unknown driver: %v", err)
+	}
+	_, err = sqlstore.Open(t.Context(), sqlstore.Config{Driver: "sqlite"})
+	if err == nil {
+		t.Fatal("empty DSN accepted")
+	}
+	s, err := sqlstore.Open(t.Context(), sqlstore.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "odd ?#%name.db")})
+	if err != nil {
+		t.Fatalf("path with URI metacharacters: %v", err)
+	}
+	defer s.Close()
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserByID(t.Context(), "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing user: %v", err)
+	}
+}
+
+// TestSharedFile opens several stores on one SQLite file at once, as a
+// server and a CLI command might, and appends to the audit chain from all
+// of them: migrations must run once and SQLITE_BUSY must not surface.
+func TestSharedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tether.db")
+	testShared(t, func(t *testing.T) *sqlstore.Store {
+		s, err := sqlstore.OpenSQLite(t.Context(), path)
+		if err != nil {
+			t.Error(err)
+		}
+		return s
+	})
+}
+
+// TestPostgresSharedDatabase is TestSharedFile for several server nodes
+// starting against one PostgreSQL database.
+func TestPostgresSharedDatabase(t *testing.T) {
+	dsn := os.Getenv("TETHER_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("TETHER_TEST_POSTGRES is not set; run with TETHER_TEST_POSTGRES=$(scripts/pg-test.sh start)")
+	}
+	db := freshPostgres(t, dsn)
+	testShared(t, func(t *testing.T) *sqlstore.Store {
+		s, err := sqlstore.OpenPostgres(t.Context(), db)
+		if err != nil {
+			t.Error(err)
+		}
+		return s
+	})
+}
+
+func testShared(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
+	const nodes, appends = 4, 25
+	stores := make([]*sqlstore.Store, nodes)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() { stores[i] = open(t) })
+	}
+	wg.Wait()
+	for _, s := range stores {
+		if s == nil {
+			t.FailNow()
+		}
+		t.Cleanup(func() { s.Close() })
+	}
+	for _, s := range stores {
+		wg.Go(func() {
+			for range appends {
+				if _, err := s.AppendAudit(t.Context(), store.AuditRecord{Actor: "node", Type: "test"}); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.PutPolicy(t.Context(), "", []byte(`{}`), time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s := stores[0]
+	if n := countMigrations(t, s.DB()); n != countMigrations(t, stores[nodes-1].DB()) {
+		t.Fatalf("migration rows differ between nodes")
+	}
+	if seq, err := s.VerifyAudit(t.Context()); err != nil || seq != 0 {
+		t.Fatalf("verify = %d, %v", seq, err)
+	}
+	recs, err := s.ListAudit(t.Context(), store.AuditFilter{Limit: 1})
+	if err != nil || len(recs) != 1 || recs[0].Seq != nodes*appends {
+		t.Fatalf("last audit record = %+v, %v; want seq %d", recs, err, nodes*appends)
+	}
+	p, err := s.Policy(t.Context(), "")
+	if err != nil || p.Version != 1+nodes*appends {
+		t.Fatalf("policy = %+v, %v; want version %d", p, err, 1+nodes*appends)
+	}
+	gs, err := s.ListGroups(t.Context())
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("groups = %+v, %v; want the Default group seeded once", gs, err)
+	}
+}
+
+// BenchmarkTouchAgents measures one presence flush of 10,000 agents, the
+// server's batch size at scale.
+func BenchmarkTouchAgents(b *testing.B) {
+	backends := map[string]func(b *testing.B) *sqlstore.Store{
+		"sqlite": func(b *testing.B) *sqlstore.Store {
+			s, err := sqlstore.OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "tether.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		},
+		"postgres": func(b *testing.B) *sqlstore.Store {
+			dsn := os.Getenv("TETHER_TEST_POSTGRES")
+			if dsn == "" {
+				b.Skip("TETHER_TEST_POSTGRES is not set")
+			}
+			s, err := sqlstore.OpenPostgres(b.Context(), freshPostgres(b, dsn))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		},
+	}
+	for name, open := range backends {
+		b.Run(name, func(b *testing.B) {
+			s := open(b)
+			defer s.Close()
+			const n = 10000
+			seen := make(map[string]time.Time, n)
+			for range n {
+				a, err := s.CreateAgent(b.Context(), store.Agent{GroupID: store.DefaultGroup, SecretHash: rand.Text(), Hostname: "h"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				seen[a.ID] = time.Now()
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if err := s.TouchAgents(b.Context(), seen); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
