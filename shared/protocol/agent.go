@@ -12,7 +12,9 @@ import (
 // Version is the agent protocol version.
 //
 //	1 (2026-11-23): enrollment, long-poll with actions, results and policy.
-const Version = 1
+//	2 (2026-11-23): screen-share sessions: screenshare.start, signalling,
+//	  data channels (session.go) and the screen wire format (shared/screen).
+const Version = 2
 
 // Agent API paths.
 const (

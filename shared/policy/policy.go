@@ -1,0 +1,117 @@
+// Package policy is the screen-share policy both the server and the agent
+// enforce: its keys, defaults and the mode rules.
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// ScreenShare is the screen-share part of the policy document, under the
+// key "screenshare". Absent keys take the defaults of Default.
+type ScreenShare struct {
+	// AcceptanceRequired: attended sessions ask the user; when false the
+	// session connects without a prompt even when the technician asked for
+	// an attended one.
+	AcceptanceRequired bool `json:"acceptance_required"`
+	// AcceptanceTimeoutS: seconds the prompt waits; then the session ends
+	// acceptance_timeout.
+	AcceptanceTimeoutS int `json:"acceptance_timeout_s"`
+	// UnattendedAllowed: whether sessions without asking may be started at
+	// all (the technician also needs the unattended permission).
+	UnattendedAllowed bool `json:"unattended_allowed"`
+	// Modes enabled, any order; precedence is protocol.Modes.
+	Modes []string `json:"modes"`
+	// UserMayEnd: the end user may end a live session.
+	UserMayEnd bool `json:"user_may_end"`
+	// ClipboardSync and FileTransfer features, FileMaxBytes its size limit.
+	ClipboardSync bool  `json:"clipboard_sync"`
+	FileTransfer  bool  `json:"file_transfer"`
+	FileMaxBytes  int64 `json:"file_max_bytes"`
+}
+
+// Default is the policy of a new installation: safe by default, so
+// unattended access is off until an administrator allows it.
+func Default() ScreenShare {
+	return ScreenShare{
+		AcceptanceRequired: true,
+		AcceptanceTimeoutS: 30,
+		UnattendedAllowed:  false,
+		Modes:              slices.Clone(protocol.Modes),
+		UserMayEnd:         true,
+		ClipboardSync:      true,
+		FileTransfer:       true,
+		FileMaxBytes:       2 << 30,
+	}
+}
+
+// FromDoc reads the screen-share policy out of a policy document (the
+// merged JSON object delivered on poll). Missing keys keep their defaults.
+func FromDoc(doc json.RawMessage) (ScreenShare, error) {
+	p := Default()
+	if len(doc) == 0 {
+		return p, nil
+	}
+	var top struct {
+		ScreenShare json.RawMessage `json:"screenshare"`
+	}
+	if err := json.Unmarshal(doc, &top); err != nil {
+		return p, fmt.Errorf("decode policy: %w", err)
+	}
+	if len(top.ScreenShare) > 0 {
+		if err := json.Unmarshal(top.ScreenShare, &p); err != nil {
+			return Default(), fmt.Errorf("decode screenshare policy: %w", err)
+		}
+	}
+	return p, p.Check()
+}
+
+// Check validates the values.
+func (p ScreenShare) Check() error {
+	if p.AcceptanceTimeoutS < 5 || p.AcceptanceTimeoutS > 600 {
+		return fmt.Errorf("acceptance_timeout_s %d: must be between 5 and 600", p.AcceptanceTimeoutS)
+	}
+	for _, m := range p.Modes {
+		if !slices.Contains(protocol.Modes, m) {
+			return fmt.Errorf("unknown mode %q", m)
+		}
+	}
+	if len(p.Modes) == 0 {
+		return fmt.Errorf("at least one mode must be enabled")
+	}
+	if p.FileMaxBytes < 0 {
+		return fmt.Errorf("file_max_bytes must not be negative")
+	}
+	return nil
+}
+
+// Enabled lists the enabled modes in order of precedence.
+func (p ScreenShare) Enabled() []string {
+	var out []string
+	for _, m := range protocol.Modes {
+		if slices.Contains(p.Modes, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// StartMode picks the mode a session starts in: the requested one when
+// enabled, otherwise the first enabled mode. An unknown or disabled request
+// is an error, so the technician learns why.
+func (p ScreenShare) StartMode(requested string) (string, error) {
+	en := p.Enabled()
+	if len(en) == 0 {
+		return "", fmt.Errorf("no mode is enabled by policy")
+	}
+	if requested == "" {
+		return en[0], nil
+	}
+	if !slices.Contains(en, requested) {
+		return "", fmt.Errorf("mode %q is not enabled by policy", requested)
+	}
+	return requested, nil
+}

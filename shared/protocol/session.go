@@ -1,0 +1,232 @@
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Screen-share sessions (protocol 2, 2026-11-23): the screenshare.start
+// action, the signalling websockets and the session API.
+
+// ActionScreenShareStart asks the agent's service to hand a session to the
+// helper of the active desktop session. Payload: ScreenShareStart.
+const ActionScreenShareStart = "screenshare.start"
+
+// Session states, in order. Attended sessions pass through
+// awaiting_acceptance; unattended ones go from requested to connecting.
+const (
+	SessionRequested          = "requested"
+	SessionAwaitingAcceptance = "awaiting_acceptance"
+	SessionConnecting         = "connecting"
+	SessionActive             = "active"
+	SessionEnded              = "ended"
+)
+
+// Reasons a session ended.
+const (
+	EndedByTechnician  = "ended_by_technician"
+	EndedByUser        = "ended_by_user"
+	EndedDeclined      = "declined"
+	EndedAcceptTimeout = "acceptance_timeout"
+	EndedCodeExpired   = "code_expired"
+	EndedAgentOffline  = "agent_offline"
+	EndedError         = "error"
+)
+
+// Modes in order of precedence.
+const (
+	ModeActive   = "active"   // view and control
+	ModeGuidance = "guidance" // view; pointer and marks drawn on the user's screen
+	ModeMonitor  = "monitor"  // view only
+	ModeChat     = "chat"     // no screen
+	ModeFile     = "file"     // file transfer, no screen
+)
+
+// Modes lists every mode in order of precedence.
+var Modes = []string{ModeActive, ModeGuidance, ModeMonitor, ModeChat, ModeFile}
+
+// ScreenShareStart is the payload of ActionScreenShareStart. AgentToken is
+// valid for this session only: the session helper uses it for the agent
+// signalling websocket and never sees the agent's own secret.
+type ScreenShareStart struct {
+	SessionID  string `json:"session_id"`
+	AgentToken string `json:"agent_token"`
+	Attended   bool   `json:"attended"`
+	Mode       string `json:"mode"`
+	// Modes the user may choose instead when accepting.
+	AllowedModes []string `json:"allowed_modes"`
+	Technician   string   `json:"technician"`
+	// AcceptanceTimeoutS bounds the attended prompt.
+	AcceptanceTimeoutS int  `json:"acceptance_timeout_s"`
+	UserMayEnd         bool `json:"user_may_end"`
+	// SignalPath is relative to the server URL the agent already uses.
+	SignalPath string `json:"signal_path"`
+}
+
+// Session describes a screen-share session: GET /api/v1/sessions/{id}.
+type Session struct {
+	ID         string     `json:"id"`
+	EndpointID string     `json:"endpoint_id"`
+	Hostname   string     `json:"hostname"`
+	Technician string     `json:"technician"`
+	Attended   bool       `json:"attended"`
+	Mode       string     `json:"mode"`
+	State      string     `json:"state"`
+	Reason     string     `json:"reason,omitempty"`
+	Created    time.Time  `json:"created"`
+	Started    *time.Time `json:"started,omitempty"` // became active
+	Ended      *time.Time `json:"ended,omitempty"`
+	Viewers    []Viewer   `json:"viewers"`
+	// ControlHolder is the viewer id holding control, "" for nobody.
+	ControlHolder string `json:"control_holder,omitempty"`
+}
+
+// Viewer is one technician's connection to a session.
+type Viewer struct {
+	ID   string `json:"id"`
+	User string `json:"user"`
+}
+
+// CreateSessionRequest is the body of POST /api/v1/sessions.
+type CreateSessionRequest struct {
+	EndpointID string `json:"endpoint_id"`
+	Attended   bool   `json:"attended"`
+	// Mode is optional; empty means the first mode the policy enables.
+	Mode string `json:"mode,omitempty"`
+}
+
+// ControlRequest is the body of POST /api/v1/sessions/{id}/control.
+type ControlRequest struct {
+	Op string `json:"op"` // request, grant, release, take
+	// Viewer is the viewer to grant control to (op grant), or the caller's
+	// own viewer connection (op request, take).
+	Viewer string `json:"viewer"`
+}
+
+// Control operations.
+const (
+	ControlRequestOp = "request"
+	ControlGrant     = "grant"
+	ControlRelease   = "release"
+	ControlTake      = "take"
+)
+
+// Signalling websocket paths ({id} is the session id). The agent side
+// authenticates with the session's AgentToken as a bearer token; the viewer
+// side with the console sign-in (cookie, same-origin) or an API token.
+const (
+	PathAgentSignal  = "/api/agent/v1/sessions/{id}/signal"
+	PathViewerSignal = "/api/v1/sessions/{id}/signal"
+)
+
+// Signal is one JSON text message on a signalling websocket.
+//
+// Flow: the server sends each side "hello" with the session, the viewer id
+// (viewer side) and the ICE servers. For each viewer the server tells the
+// agent "viewer_joined"; the agent makes one PeerConnection per viewer with
+// the negotiated data channels below and sends "offer"; the viewer answers;
+// both trickle "candidate"s. The server stamps ViewerID on what it relays to
+// the agent and routes the agent's messages by ViewerID. The helper reports
+// "state" (awaiting_acceptance, connecting, active, ended+reason); the server
+// validates transitions and broadcasts "session" updates to every viewer and
+// "control" when the holder changes; "end" tells everyone the session ended.
+type Signal struct {
+	Type       string          `json:"type"`
+	ViewerID   string          `json:"viewer_id,omitempty"`
+	SDP        string          `json:"sdp,omitempty"`
+	Candidate  json.RawMessage `json:"candidate,omitempty"` // RTCIceCandidateInit
+	State      string          `json:"state,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Mode       string          `json:"mode,omitempty"`
+	Session    *Session        `json:"session,omitempty"`
+	ICEServers []ICEServer     `json:"ice_servers,omitempty"`
+	// Holder is the viewer id in control ("" for nobody), on "control".
+	Holder  string `json:"holder,omitempty"`
+	Message string `json:"message,omitempty"` // on "error"
+}
+
+// Signal types.
+const (
+	SignalHello        = "hello"
+	SignalViewerJoined = "viewer_joined"
+	SignalViewerLeft   = "viewer_left"
+	SignalOffer        = "offer"
+	SignalAnswer       = "answer"
+	SignalCandidate    = "candidate"
+	SignalState        = "state"
+	SignalSession      = "session"
+	SignalControl      = "control"
+	SignalEnd          = "end"
+	SignalError        = "error"
+)
+
+// ICEServer mirrors RTCIceServer.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Data channels, pre-negotiated (negotiated: true) with fixed ids on every
+// peer connection so neither side has to announce them.
+const (
+	ChannelScreen  = "screen"  // id 1, binary ScreenMsg frames, agent→viewer
+	ChannelInput   = "input"   // id 2, JSON InputEvent, viewer→agent
+	ChannelControl = "control" // id 3, JSON ControlMsg, both ways
+)
+
+// Channel ids for the negotiated data channels.
+const (
+	ChannelScreenID  uint16 = 1
+	ChannelInputID   uint16 = 2
+	ChannelControlID uint16 = 3
+)
+
+// InputEvent is one message on the input channel. Coordinates are pixels of
+// the monitor the viewer is watching, origin top left.
+type InputEvent struct {
+	T string `json:"t"` // move, down, up, wheel, key, text, combo
+	X int    `json:"x,omitempty"`
+	Y int    `json:"y,omitempty"`
+	// Button: 0 left, 1 middle, 2 right (DOM MouseEvent.button).
+	Button int `json:"b,omitempty"`
+	// Wheel deltas in notches, positive down/right.
+	DX int `json:"dx,omitempty"`
+	DY int `json:"dy,omitempty"`
+	// Key is the DOM KeyboardEvent.code ("KeyA", "Enter", "ArrowLeft");
+	// Down is true on press, false on release.
+	Key  string `json:"k,omitempty"`
+	Down bool   `json:"d,omitempty"`
+	// Text is typed as-is, any script ("text").
+	Text string `json:"s,omitempty"`
+	// Combo names a special combination: "ctrl-alt-del", "win", "alt-tab".
+	Combo string `json:"c,omitempty"`
+}
+
+// ControlMsg is one message on the control channel.
+type ControlMsg struct {
+	T string `json:"t"` // monitors, monitor, refresh, holder, cursor, mode, quality
+	// Monitors lists the endpoint's displays (agent→viewer, "monitors").
+	Monitors []Monitor `json:"monitors,omitempty"`
+	// Index selects a monitor ("monitor", viewer→agent; and in "monitors",
+	// the one being sent).
+	Index int `json:"i,omitempty"`
+	// Holder is the viewer id in control ("holder", agent→viewer).
+	Holder string `json:"holder,omitempty"`
+	// Cursor position in monitor pixels ("cursor", agent→viewer).
+	X int `json:"x,omitempty"`
+	Y int `json:"y,omitempty"`
+	// Mode of the session ("mode").
+	Mode string `json:"mode,omitempty"`
+	// Quality 1-100 for lossy tiles ("quality", viewer→agent).
+	Quality int `json:"q,omitempty"`
+}
+
+// Monitor is one display of the endpoint, in virtual-screen pixels.
+type Monitor struct {
+	X       int  `json:"x"`
+	Y       int  `json:"y"`
+	W       int  `json:"w"`
+	H       int  `json:"h"`
+	Primary bool `json:"primary,omitempty"`
+}

@@ -1,0 +1,68 @@
+package screen
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	tile := Tile{Seq: 7, X: 64, Y: 128, W: 64, H: 32, Enc: EncPNG, Payload: []byte{0x89, 'P', 'N', 'G'}}
+	m, err := Decode(AppendTile(nil, tile))
+	if err != nil || m.Kind != KindTile || m.Seq != 7 || m.Tile.X != 64 || m.Tile.Y != 128 || m.Tile.W != 64 || m.Tile.H != 32 || !bytes.Equal(m.Tile.Payload, tile.Payload) {
+		t.Fatalf("tile round trip: %+v, %v", m, err)
+	}
+	if m, err := Decode(AppendFrameEnd(nil, 9)); err != nil || m.Kind != KindFrameEnd || m.Seq != 9 {
+		t.Fatalf("frame end: %+v %v", m, err)
+	}
+	if m, err := Decode(AppendSize(nil, 1, 1920, 1080)); err != nil || m.W != 1920 || m.H != 1080 {
+		t.Fatalf("size: %+v %v", m, err)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for name, b := range map[string][]byte{
+		"empty":        nil,
+		"short":        {1, 0, 0},
+		"unknown kind": {9, 0, 0, 0, 1},
+		"tile header":  {1, 0, 0, 0, 1, 0, 0},
+		"zero tile":    AppendTile(nil, Tile{Enc: EncJPEG, Payload: []byte{1}}),
+		"bad solid":    AppendTile(nil, Tile{W: 1, H: 1, Enc: EncSolid, Payload: []byte{1}}),
+		"no payload":   AppendTile(nil, Tile{W: 1, H: 1, Enc: EncJPEG}),
+		"unknown enc":  AppendTile(nil, Tile{W: 1, H: 1, Enc: 42, Payload: []byte{1}}),
+		"overflow":     AppendTile(nil, Tile{X: 65000, W: 1000, H: 1, Enc: EncSolid, Payload: []byte{1, 2, 3}}),
+		"size zero":    AppendSize(nil, 1, 0, 5),
+		"end trailing": append(AppendFrameEnd(nil, 1), 0),
+		"too large":    AppendTile(nil, Tile{W: 1, H: 1, Enc: EncJPEG, Payload: make([]byte, MaxMessage)}),
+	} {
+		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+// FuzzDecode: screen messages arrive from the network; no input may panic,
+// and whatever decodes must encode back to the same bytes.
+func FuzzDecode(f *testing.F) {
+	f.Add(AppendTile(nil, Tile{Seq: 1, W: 64, H: 64, Enc: EncSolid, Payload: []byte{1, 2, 3}}))
+	f.Add(AppendFrameEnd(nil, 2))
+	f.Add(AppendSize(nil, 3, 800, 600))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			return
+		}
+		var again []byte
+		switch m.Kind {
+		case KindTile:
+			again = AppendTile(nil, m.Tile)
+		case KindFrameEnd:
+			again = AppendFrameEnd(nil, m.Seq)
+		case KindSize:
+			again = AppendSize(nil, m.Seq, m.W, m.H)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding %x gave %x", b, again)
+		}
+	})
+}
