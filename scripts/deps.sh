@@ -6,9 +6,9 @@ set -euo pipefail
 
 declare -A PKGS=(
   [base]="ca-certificates git make gcc curl"
-  [run]="xvfb x11-utils"
-  [test]="postgresql xvfb x11-utils"
-  [build]="gcc-mingw-w64-x86-64"
+  [run]="xvfb x11-utils zenity libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
+  [test]="postgresql xvfb x11-utils zenity xdotool tk chromium libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
+  [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [bench]="postgresql"
 )
 

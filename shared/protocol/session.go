@@ -140,6 +140,9 @@ type Signal struct {
 	Mode       string          `json:"mode,omitempty"`
 	Session    *Session        `json:"session,omitempty"`
 	ICEServers []ICEServer     `json:"ice_servers,omitempty"`
+	// ICETransportPolicy is "relay" when the server forces relayed media
+	// (a deployment setting, and how tests prove the TURN path), else "all".
+	ICETransportPolicy string `json:"ice_transport_policy,omitempty"`
 	// Holder is the viewer id in control ("" for nobody), on "control".
 	Holder  string `json:"holder,omitempty"`
 	Message string `json:"message,omitempty"` // on "error"
