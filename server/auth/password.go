@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -70,10 +71,14 @@ func CheckPassword(hash, password string) (bool, error) {
 
 // dummyHash is checked against when the account does not exist, so the
 // answer takes as long as for a real account and names cannot be probed.
-var dummyHash, _ = HashPassword("tether-dummy-password")
+// Made on first use: hashing at start-up would cost every command 64 MiB.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("tether-dummy-password")
+	return h
+})
 
 // CheckAbsent spends the same work as CheckPassword on a real account.
-func CheckAbsent(password string) { _, _ = CheckPassword(dummyHash, password) }
+func CheckAbsent(password string) { _, _ = CheckPassword(dummyHash(), password) }
 
 // NewToken returns a random URL-safe token of n bytes with a prefix that
 // says what it is ("tet_" enrollment, "tapi_" API, ...).

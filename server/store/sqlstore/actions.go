@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,8 +64,19 @@ func (s *Store) ActionByID(ctx context.Context, id string) (store.Action, error)
 // different nodes see a consistent state instead of racing.
 func (s *Store) PendingActions(ctx context.Context, agentID string, now time.Time) ([]store.Action, error) {
 	now = normTime(now)
+	// Nearly every poll finds nothing: look on the reader pool first so an
+	// idle fleet never queues on the single SQLite writer.
+	var one int
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT 1 FROM actions WHERE agent_id = ? AND state IN (?, ?) LIMIT 1`),
+		agentID, protocol.ActionQueued, protocol.ActionDelivered).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pending actions of agent %q: %w", agentID, err)
+	}
 	var out []store.Action
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+actionCols+` FROM actions
 			WHERE agent_id = ? AND state IN (?, ?) ORDER BY created, seq`+s.d.forUpdate),
