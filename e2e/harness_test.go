@@ -188,9 +188,18 @@ type proc struct {
 // E2E_LOGS is set), logs the process's output.
 func startProc(t testing.TB, name, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, stdout: &lines{}, stderr: &lines{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = childEnv()
+	return startCmd(t, name, exec.Command(bin, args...))
+}
+
+// startCmd is startProc for a prepared command: its Env (childEnv when nil),
+// Stdin and ExtraFiles are kept; stdout and stderr are collected.
+func startCmd(t testing.TB, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	args := cmd.Args[1:]
+	p := &proc{name: name, stdout: &lines{}, stderr: &lines{}, done: make(chan struct{}), cmd: cmd}
+	if p.cmd.Env == nil {
+		p.cmd.Env = childEnv()
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	p.cmd.SysProcAttr = sysProcAttr()
 	p.cmd.WaitDelay = 5 * time.Second // do not hang on a pipe a stray child holds
@@ -264,6 +273,7 @@ func (p *proc) stop(t testing.TB) {
 // server is a tether-server on a private data directory.
 type server struct {
 	t    testing.TB
+	args []string // extra serve flags
 	data string
 	addr string // host:port, fixed after the first start
 	url  string // http://host:port
@@ -276,9 +286,9 @@ var consoleLine = regexp.MustCompile(`listening; console: (https?://\S+?)/?$`)
 
 // startServer starts a server on a fresh data directory and an ephemeral
 // loopback port, and signs in as the first administrator.
-func startServer(t testing.TB) *server {
+func startServer(t testing.TB, extraArgs ...string) *server {
 	t.Helper()
-	s := &server{t: t, data: t.TempDir(), addr: "127.0.0.1:0"}
+	s := &server{t: t, data: t.TempDir(), addr: "127.0.0.1:0", args: extraArgs}
 	s.start()
 	s.api = s.newAPIClient()
 	return s
@@ -289,9 +299,9 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.runs++
-	s.proc = startProc(t, fmt.Sprintf("tether-server (start %d)", s.runs), bins.server, "serve",
-		"--data", s.data, "--listen", s.addr, "--insecure-http",
-		"--poll-hold", pollHold.String(), "--log-level", "debug")
+	args := append([]string{"serve", "--data", s.data, "--listen", s.addr, "--insecure-http",
+		"--poll-hold", pollHold.String(), "--log-level", "debug"}, s.args...)
+	s.proc = startProc(t, fmt.Sprintf("tether-server (start %d)", s.runs), bins.server, args...)
 	var u string
 	waitFor(t, startTimeout, "the server's \"listening\" line", func() (bool, error) {
 		if s.proc.exited() {
@@ -424,11 +434,19 @@ func (s *server) newAPIClient() *apiClient {
 	if !strings.Contains(s.proc.stdout.String(), "First administrator created.") {
 		t.Fatalf("server did not announce the first administrator on stdout:\n%s", s.proc.stdout)
 	}
+	return s.userClient("admin", strings.TrimSpace(string(pw)))
+}
+
+// userClient signs in as name and creates an API token with the cookie
+// session.
+func (s *server) userClient(name, password string) *apiClient {
+	t := s.t
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	login := &apiClient{base: s.url, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 	var me protocol.Me
-	if err := login.do(http.MethodPost, "/api/v1/login", "", protocol.LoginRequest{Name: "admin", Password: strings.TrimSpace(string(pw))}, &me); err != nil {
-		t.Fatalf("sign in as admin: %v", err)
+	if err := login.do(http.MethodPost, "/api/v1/login", "", protocol.LoginRequest{Name: name, Password: password}, &me); err != nil {
+		t.Fatalf("sign in as %s: %v", name, err)
 	}
 	if me.CSRFToken == "" {
 		t.Fatalf("login answer carries no csrf_token: %+v", me)
@@ -580,14 +598,23 @@ func startAgent(t testing.TB, s *server, token string) *agent {
 // startAgentIn is startAgent on a given state directory.
 func startAgentIn(t testing.TB, s *server, token, stateDir string) *agent {
 	t.Helper()
+	return startAgentEnv(t, s, token, stateDir)
+}
+
+// startAgentEnv is startAgentIn with extra environment variables
+// ("DISPLAY=:5"), which override the test's own.
+func startAgentEnv(t testing.TB, s *server, token, stateDir string, env ...string) *agent {
+	t.Helper()
 	a := &agent{t: t, state: stateDir}
 	// An empty config file of its own keeps a host's /etc/tether/agent.yaml out.
 	conf := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(conf, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a.proc = startProc(t, "tether-agent", bins.agent, "run", "--config", conf,
+	cmd := exec.Command(bins.agent, "run", "--config", conf,
 		"--server", s.url, "--token", token, "--state", a.state, "--log-format", "json", "--log-level", "debug")
+	cmd.Env = append(childEnv(), env...)
+	a.proc = startCmd(t, "tether-agent", cmd)
 	return a
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -40,8 +41,10 @@ type Config struct {
 	Logger  *slog.Logger
 	// SecureCookies sets the Secure flag on the session cookie (under TLS).
 	SecureCookies bool
-	// Extra registers more routes (the console, later the signalling hub).
+	// Extra registers more routes (the console).
 	Extra func(mux *http.ServeMux)
+	// Signal serves the signalling websockets; nil answers them 503.
+	Signal signal.Relay
 }
 
 // Handler returns the server's root handler.
@@ -52,7 +55,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &handlers{svc: cfg.Service, log: cfg.Logger.With("component", "api"), secure: cfg.SecureCookies}
+	h := &handlers{svc: cfg.Service, log: cfg.Logger.With("component", "api"), secure: cfg.SecureCookies, sig: cfg.Signal}
 	mux := http.NewServeMux()
 	h.routes(mux)
 	if cfg.Extra != nil {
@@ -65,6 +68,7 @@ type handlers struct {
 	svc    *app.Service
 	log    *slog.Logger
 	secure bool
+	sig    signal.Relay
 }
 
 func (h *handlers) routes(mux *http.ServeMux) {
@@ -110,6 +114,15 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/api-tokens", h.createAPIToken)
 	mux.HandleFunc("DELETE /api/v1/api-tokens/{id}", h.deleteAPIToken)
 	mux.HandleFunc("GET /api/v1/audit", h.listAudit)
+	mux.HandleFunc("POST /api/v1/sessions", h.createSession)
+	mux.HandleFunc("GET /api/v1/sessions", h.listSessions)
+	mux.HandleFunc("GET /api/v1/sessions/{id}", h.getSession)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/end", h.endSession)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/control", h.control)
+	mux.HandleFunc("GET /api/v1/policies/{group}", h.getPolicy)
+	mux.HandleFunc("PUT /api/v1/policies/{group}", h.putPolicy)
+	mux.HandleFunc("GET "+protocol.PathViewerSignal, h.viewerSignal)
+	mux.HandleFunc("GET "+protocol.PathAgentSignal, h.agentSignal)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		app.Public(r.Context())
 		h.writeError(w, r, fmt.Errorf("%w: no such API route %s %s", store.ErrNotFound, r.Method, r.URL.Path))
@@ -144,6 +157,10 @@ func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error)
 		status, code = http.StatusForbidden, protocol.CodeForbidden
 	case errors.Is(err, errCSRF):
 		status, code = http.StatusForbidden, protocol.CodeCSRF
+	case errors.Is(err, app.ErrEndpointOffline):
+		status, code = http.StatusConflict, protocol.CodeEndpointOffline
+	case errors.Is(err, app.ErrSessionEnded):
+		status, code = http.StatusConflict, protocol.CodeSessionEnded
 	case errors.Is(err, store.ErrNotFound):
 		status, code = http.StatusNotFound, protocol.CodeNotFound
 	case errors.Is(err, store.ErrConflict):

@@ -44,6 +44,11 @@ func TestPermissionMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sess protocol.Session
+	if st := admin.do("POST", "/api/v1/sessions", protocol.CreateSessionRequest{EndpointID: epID, Attended: true}, &sess); st != 201 {
+		t.Fatalf("create fixture session: %d %s", st, admin.last)
+	}
+	sp := "/api/v1/sessions/" + sess.ID
 
 	// Expected status per role, in the order of roles above:
 	// Admin, SS Admin, SS Agent, Unattended-only, Notify read-only, anonymous.
@@ -72,6 +77,18 @@ func TestPermissionMatrix(t *testing.T) {
 		{"GET", "/api/v1/api-tokens", none, [6]int{200, 200, 200, 200, 200, 401}},
 		{"POST", "/api/v1/api-tokens", func(int) any { return protocol.CreateAPITokenRequest{Name: "automation"} }, [6]int{201, 201, 201, 201, 201, 401}},
 		{"GET", "/api/v1/audit", none, [6]int{200, 200, 403, 403, 403, 401}},
+		{"POST", "/api/v1/sessions", func(int) any { return protocol.CreateSessionRequest{EndpointID: epID, Attended: true} }, [6]int{201, 201, 201, 403, 403, 401}},
+		{"GET", "/api/v1/sessions?state=active", none, [6]int{200, 200, 200, 403, 403, 401}},
+		{"GET", sp, none, [6]int{200, 200, 403, 403, 403, 401}},
+		// A viewer id that is not connected: 400 once allowed to try.
+		{"POST", sp + "/control", func(int) any { return protocol.ControlRequest{Op: protocol.ControlRequestOp, Viewer: "vnone"} }, [6]int{400, 400, 403, 403, 403, 401}},
+		// A plain GET (no websocket upgrade): 400 once allowed to try.
+		{"GET", sp + "/signal", none, [6]int{400, 400, 403, 403, 403, 401}},
+		{"GET", "/api/agent/v1/sessions/" + sess.ID + "/signal", none, [6]int{401, 401, 401, 401, 401, 401}},
+		{"GET", "/api/v1/policies/global", none, [6]int{200, 200, 403, 403, 403, 401}},
+		{"PUT", "/api/v1/policies/global", func(int) any { return map[string]any{} }, [6]int{200, 200, 403, 403, 403, 401}},
+		{"GET", "/api/v1/policies/Default", none, [6]int{200, 200, 403, 403, 403, 401}},
+		{"POST", sp + "/end", func(int) any { return map[string]any{} }, [6]int{200, 200, 403, 403, 403, 401}},
 		{"POST", "/api/v1/endpoints/" + epID + "/revoke", func(int) any { return map[string]any{} }, [6]int{200, 403, 403, 403, 403, 401}},
 		{"GET", "/api/v1/no-such-route", none, [6]int{404, 404, 404, 404, 404, 404}},
 		// Last: it ends the sessions the rows above use.

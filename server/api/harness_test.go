@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetherdesk/tether/server/api"
 	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/server/store/sqlstore"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -45,6 +46,7 @@ type env struct {
 	svc   *app.Service
 	store store.Store
 	clock *clock
+	hub   *signal.Hub
 }
 
 type envOpt func(*app.Config)
@@ -62,19 +64,27 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	hub, err := signal.New(signal.Config{ICE: testICE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Events == nil {
+		cfg.Events = hub
+	}
 	svc, err := app.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.Handler(api.Config{Service: svc})
+	h, err := api.Handler(api.Config{Service: svc, Signal: hub})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	// Close the service first: it releases held polls so the server can close.
 	t.Cleanup(srv.Close)
+	t.Cleanup(hub.Close)
 	t.Cleanup(svc.Close)
-	return &env{t: t, srv: srv, svc: svc, store: st, clock: clk}
+	return &env{t: t, srv: srv, svc: svc, store: st, clock: clk, hub: hub}
 }
 
 // user creates an account with roles and returns a signed-in client.
@@ -184,4 +194,9 @@ func (e *env) poll(secret string, req protocol.PollRequest) (protocol.PollRespon
 	var resp protocol.PollResponse
 	st := c.do("POST", protocol.PathPoll, req, &resp)
 	return resp, st
+}
+
+// testICE stands in for the TURN relay's credentials.
+func testICE(sessionID string) []protocol.ICEServer {
+	return []protocol.ICEServer{{URLs: []string{"turn:127.0.0.1:3478?transport=udp"}, Username: "0:" + sessionID, Credential: "x"}}
 }

@@ -202,6 +202,9 @@ func (s *Service) pending(ctx context.Context, agentID string) ([]protocol.Actio
 	}
 	out := make([]protocol.Action, 0, len(acts))
 	for _, a := range acts {
+		if a.Type == protocol.ActionScreenShareStart {
+			a.Payload = s.withAgentToken(a.Payload)
+		}
 		out = append(out, protocol.Action{ID: a.ID, Type: a.Type, Payload: a.Payload, Created: a.Created})
 	}
 	return out, nil

@@ -59,6 +59,25 @@ type Config struct {
 	AccountFailures int
 	IPFailures      int
 	LoginWindow     time.Duration
+
+	// Events is told about session changes (the signalling hub); nil
+	// means nobody listens.
+	Events SessionEvents
+	// SecretKey keys the per-session agent tokens (random when empty; set
+	// it to the same value on every node of a cluster and keep it across
+	// restarts so queued screenshare.start actions stay valid).
+	SecretKey []byte
+	// StartTimeout ends a session still requested after it (the agent
+	// never picked it up): agent_offline. Default 60 s.
+	StartTimeout time.Duration
+	// AcceptGrace is added to a session's acceptance timeout before the
+	// server ends it acceptance_timeout itself. Default 10 s.
+	AcceptGrace time.Duration
+	// ConnectTimeout ends a session connecting longer than this: error.
+	// Default 2 min.
+	ConnectTimeout time.Duration
+	// SessionSweep is how often those bounds are checked. Default 1 s.
+	SessionSweep time.Duration
 }
 
 // CheckAndSetDefaults rejects missing dependencies and fills defaults.
@@ -95,6 +114,24 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.LoginWindow <= 0 {
 		c.LoginWindow = 15 * time.Minute
+	}
+	if c.Events == nil {
+		c.Events = noEvents{}
+	}
+	if len(c.SecretKey) == 0 {
+		c.SecretKey = []byte(auth.NewToken("", 32))
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 60 * time.Second
+	}
+	if c.AcceptGrace <= 0 {
+		c.AcceptGrace = 10 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 2 * time.Minute
+	}
+	if c.SessionSweep <= 0 {
+		c.SessionSweep = time.Second
 	}
 	return nil
 }
@@ -148,8 +185,14 @@ func (s *Service) flushLoop() {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.PresenceFlush)
 	defer t.Stop()
+	sweep := time.NewTicker(s.cfg.SessionSweep)
+	defer sweep.Stop()
 	for {
 		select {
+		case <-sweep.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			s.SweepSessions(ctx)
+			cancel()
 		case <-t.C:
 			s.flushPresence()
 		case <-s.stop:

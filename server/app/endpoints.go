@@ -90,11 +90,11 @@ func (s *Service) endpointOf(ctx context.Context, a store.Agent, groupNames map[
 	if t, ok := s.presence.lastSeen(a.ID); ok && t.After(last) {
 		last = t
 	}
-	online := s.presence.holding(a.ID) || s.now().Sub(last) < s.cfg.PollHold+s.cfg.OnlineGrace
+	online := s.online(a)
 	return protocol.Endpoint{
 		ID: a.ID, Hostname: a.Hostname, IPs: nonNil(a.IPs), OS: a.OS, OSVersion: a.OSVersion, Arch: a.Arch,
 		AgentVersion: a.AgentVersion, Users: nonNil(a.Users), Group: name,
-		Online: online && !last.IsZero(), LastSeen: last, Enrolled: a.Enrolled,
+		Online: online, LastSeen: last, Enrolled: a.Enrolled,
 	}
 }
 

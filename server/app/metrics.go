@@ -23,4 +23,10 @@ var (
 	auditLost = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "tether_audit_lost_total", Help: "Audit records that could not be written.",
 	})
+	sessionsStarted = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "tether_sessions_started_total", Help: "Screen-share sessions created.",
+	})
+	sessionsEnded = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "tether_sessions_ended_total", Help: "Screen-share sessions ended, by reason.",
+	}, []string{"reason"})
 )

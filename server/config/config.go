@@ -40,6 +40,9 @@ var Keys = []Key{
 	{"public_url", "", "URL agents and browsers use to reach the server; derived from listen when empty"},
 	{"poll_hold", "25s", "how long an agent poll is held when nothing is pending"},
 	{"admin_name", "admin", "name of the first administrator, created on first start"},
+	{"turn_listen", ":3478", "embedded TURN relay address (host:port, UDP and TCP; port 0 picks a free one); off disables the relay"},
+	{"turn_relay_ip", "", "address in relayed candidates and TURN URLs; empty: 127.0.0.1 when turn_listen or listen is loopback, else the host's first non-loopback IPv4"},
+	{"ice_relay_only", "false", "tell both sides of every session to use relayed (TURN) candidates only"},
 	{"log_level", "info", "debug, info, warn or error"},
 	{"log_format", "text", "text or json"},
 }
@@ -58,6 +61,9 @@ type Config struct {
 	AdminName    string
 	LogLevel     string
 	LogFormat    string
+	TURNListen   string // "" when the relay is off
+	TURNRelayIP  net.IP // nil: derived from TURNListen
+	ICERelayOnly bool
 }
 
 // Flags registers every key on fs, plus --config.
@@ -104,6 +110,15 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		InsecureHTTP: v.GetBool("insecure_http"), TLSCert: v.GetString("tls_cert"), TLSKey: v.GetString("tls_key"),
 		PublicURL: v.GetString("public_url"), PollHold: hold, AdminName: v.GetString("admin_name"),
 		LogLevel: v.GetString("log_level"), LogFormat: v.GetString("log_format"),
+		TURNListen: v.GetString("turn_listen"), ICERelayOnly: v.GetBool("ice_relay_only"),
+	}
+	if strings.EqualFold(c.TURNListen, "off") {
+		c.TURNListen = ""
+	}
+	if ip := strings.TrimSpace(v.GetString("turn_relay_ip")); ip != "" {
+		if c.TURNRelayIP = net.ParseIP(ip); c.TURNRelayIP == nil {
+			return Config{}, fmt.Errorf("turn_relay_ip %q: not an IP address", ip)
+		}
 	}
 	for _, h := range strings.Split(v.GetString("tls_hosts"), ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -127,6 +142,13 @@ func (c Config) Check() error {
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		return fmt.Errorf("db must be a postgres:// URL")
+	}
+	if c.TURNListen != "" {
+		if _, _, err := net.SplitHostPort(c.TURNListen); err != nil {
+			return fmt.Errorf("turn_listen %q: %w", c.TURNListen, err)
+		}
+	} else if c.ICERelayOnly {
+		return errors.New("ice_relay_only needs the TURN relay (turn_listen is off)")
 	}
 	switch c.LogFormat {
 	case "text", "json":

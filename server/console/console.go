@@ -22,6 +22,13 @@ func Register(mux *http.ServeMux) {
 		securityHeaders(w)
 		http.ServeFileFS(w, r, sub, "index.html")
 	})
+	// The screen-share viewer. Like the console page it is public; the
+	// session's data and signalling behind it need the sign-in.
+	mux.HandleFunc("GET /view/{id}", func(w http.ResponseWriter, r *http.Request) {
+		app.Public(r.Context())
+		securityHeaders(w)
+		http.ServeFileFS(w, r, sub, "view.html")
+	})
 	mux.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
 		app.Public(r.Context())
 		securityHeaders(w)

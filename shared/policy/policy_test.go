@@ -12,7 +12,9 @@ func TestFromDoc(t *testing.T) {
 		wantErr bool
 		check   func(ScreenShare) bool
 	}{
-		{"empty", ``, false, func(p ScreenShare) bool { return p.AcceptanceRequired && p.AcceptanceTimeoutS == 30 && !p.UnattendedAllowed }},
+		{"empty", ``, false, func(p ScreenShare) bool {
+			return p.AcceptanceRequired && p.AcceptanceTimeoutS == 30 && !p.UnattendedAllowed
+		}},
 		{"no screenshare key", `{"other":1}`, false, func(p ScreenShare) bool { return p.AcceptanceTimeoutS == 30 }},
 		{"override keeps others", `{"screenshare":{"unattended_allowed":true}}`, false, func(p ScreenShare) bool { return p.UnattendedAllowed && p.UserMayEnd }},
 		{"bad timeout", `{"screenshare":{"acceptance_timeout_s":1}}`, true, nil},

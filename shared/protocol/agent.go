@@ -135,4 +135,7 @@ const (
 	CodeCSRF          = "csrf"           // missing or wrong CSRF token
 	CodeUnsupported   = "unsupported"    // unknown action type etc.
 	CodeProtocolError = "protocol_error" // agent protocol mismatch
+	// Screen sharing (protocol 2, additive).
+	CodeEndpointOffline = "endpoint_offline" // a session cannot start: the endpoint is not polling
+	CodeSessionEnded    = "session_ended"    // the session has ended; nothing more can join or change it
 )

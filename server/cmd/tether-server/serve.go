@@ -3,7 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,9 +25,11 @@ import (
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/config"
 	"github.com/tetherdesk/tether/server/console"
+	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/server/store/sqlstore"
 	"github.com/tetherdesk/tether/server/tlsutil"
+	"github.com/tetherdesk/tether/server/turnrelay"
 	"github.com/tetherdesk/tether/shared/protocol"
 	"github.com/tetherdesk/tether/shared/version"
 )
@@ -80,7 +86,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold})
+	secret, err := loadOrCreateSecret(cfg.Data)
+	if err != nil {
+		return err
+	}
+	relay, err := startTURN(cfg, secret, log)
+	if err != nil {
+		return err
+	}
+	if relay != nil {
+		defer relay.Close()
+	}
+	sigCfg := signal.Config{Logger: log, RelayOnly: cfg.ICERelayOnly}
+	if relay != nil {
+		sigCfg.ICE = relay.ICEServers
+	}
+	hub, err := signal.New(sigCfg)
+	if err != nil {
+		return err
+	}
+	defer hub.Close()
+
+	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold, Events: hub, SecretKey: subKey(secret, "session agent tokens")})
 	if err != nil {
 		return err
 	}
@@ -111,7 +138,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", tlsutil.Fingerprint(cert))
 	}
 
-	handler, err := api.Handler(api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register})
+	handler, err := api.Handler(api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: hub})
 	if err != nil {
 		return err
 	}
@@ -146,12 +173,78 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("shutting down")
 	svc.Close() // releases held polls at once
+	hub.Close() // closes signalling websockets (hijacked: Shutdown does not wait for them)
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// SecretFile holds the server's random secret (mode 0600) from which the
+// TURN credential key and the session agent token key are derived; nodes
+// sharing one PostgreSQL need the same file.
+const SecretFile = "server-secret"
+
+// loadOrCreateSecret reads DIR/server-secret, creating it on first start.
+func loadOrCreateSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, SecretFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		sec, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(sec) < 32 {
+			return nil, fmt.Errorf("%s: want at least 64 hex digits", path)
+		}
+		return sec, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read server secret: %w", err)
+	}
+	sec := make([]byte, 32)
+	if _, err := rand.Read(sec); err != nil {
+		return nil, fmt.Errorf("make server secret: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(sec)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	return sec, nil
+}
+
+// subKey derives an independent key for one purpose from the secret.
+func subKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
+
+// startTURN starts the embedded relay unless turn_listen is off. A relay
+// that cannot listen (the port is taken) is logged and left out, unless
+// media must be relayed (ice_relay_only), which then fails the start.
+func startTURN(cfg config.Config, secret []byte, log *slog.Logger) (*turnrelay.Server, error) {
+	if cfg.TURNListen == "" {
+		return nil, nil
+	}
+	relayIP := cfg.TURNRelayIP
+	if relayIP == nil {
+		turnHost, _, _ := net.SplitHostPort(cfg.TURNListen)
+		httpHost, _, _ := net.SplitHostPort(cfg.Listen)
+		if config.IsLoopback(turnHost) || config.IsLoopback(httpHost) {
+			relayIP = net.IPv4(127, 0, 0, 1).To4()
+		} else if relayIP = turnrelay.DefaultRelayIP(turnHost); relayIP == nil {
+			log.Warn("no non-loopback IPv4 address for the TURN relay; using 127.0.0.1 (set turn_relay_ip)")
+			relayIP = net.IPv4(127, 0, 0, 1).To4()
+		}
+	}
+	relay, err := turnrelay.Start(turnrelay.Config{Listen: cfg.TURNListen, RelayIP: relayIP, Secret: subKey(secret, "turn credentials"), Logger: log})
+	if err != nil {
+		if cfg.ICERelayOnly {
+			return nil, err
+		}
+		log.Error("TURN relay not started; sessions connect only where a direct path exists", "err", err)
+		return nil, nil
+	}
+	return relay, nil
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.

@@ -57,6 +57,16 @@ async function search() {
         if (i === 1) td.className = ep.online ? "online" : "offline";
         tr.append(td);
       });
+      const td = document.createElement("td");
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "share";
+      btn.textContent = "Open Screen Share";
+      btn.setAttribute("aria-label", `Open Screen Share with ${ep.hostname}`);
+      btn.disabled = !ep.online;
+      btn.addEventListener("click", () => openScreenShare(ep));
+      td.append(btn);
+      tr.append(td);
       tr.dataset.id = ep.id;
       rows.append(tr);
     }
@@ -64,6 +74,27 @@ async function search() {
   } catch (e) {
     if (e.status === 401) return signedOut("Your sign-in has expired. Please sign in again.");
     $("ep-error").textContent = e.status === 403 ? "You do not have permission to view endpoints." : e.message;
+  }
+}
+
+// openScreenShare starts an attended session and opens its viewer in a new
+// tab (opened before the request, while the click still allows pop-ups).
+// The full dialog (attended/unattended, mode) is a later issue.
+async function openScreenShare(ep) {
+  const win = window.open("", "_blank");
+  try {
+    const s = await api("POST", "/api/v1/sessions", { endpoint_id: ep.id, attended: true });
+    const url = "/view/" + encodeURIComponent(s.id);
+    if (win) {
+      win.opener = null;
+      win.location.href = url;
+    } else {
+      location.assign(url);
+    }
+  } catch (e) {
+    if (win) win.close();
+    if (e.status === 401) return signedOut("Your sign-in has expired. Please sign in again.");
+    $("ep-error").textContent = e.status === 403 ? `You do not have permission to share the screen of ${ep.hostname}.` : `Screen share: ${e.message}`;
   }
 }
 

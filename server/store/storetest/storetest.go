@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditTamper", testAuditTamper},
+		{"Sessions", testSessions},
+		{"SessionsConcurrent", testSessionsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,19 @@
+//go:build !linux && !s390x && !ppc64le && (windows || freebsd || openbsd || netbsd || (darwin && cgo))
+
+package capture
+
+import "image"
+
+// newSource returns the portable source. Windows desktop duplication and
+// macOS ScreenCaptureKit fast paths plug in here later.
+func newSource() (Source, error) {
+	p, err := newPortable()
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// virtualOrigin: on Windows and macOS the primary display defines the
+// virtual-screen origin, which is what screenshot's rectangles use.
+func virtualOrigin() (image.Point, error) { return image.Point{}, nil }

@@ -1,0 +1,85 @@
+package encode
+
+import (
+	"image"
+	"image/color"
+	"testing"
+)
+
+// BenchmarkEncode1080p measures one 1920x1080 frame: the first full frame
+// (a new viewer), a typing-like change (a glyph in one tile) and a change
+// of every pixel (a scrolled or switched screen). bytes/frame is the wire
+// size of the messages.
+func BenchmarkEncode1080p(b *testing.B) {
+	const w, h = 1920, 1080
+	a, c := desktop(w, h, 1), desktop(w, h, 2)
+	// c differs from a everywhere, including the flat background.
+	for i := 0; i < len(c.Pix); i += 4 {
+		c.Pix[i] ^= 0x10
+	}
+	report := func(b *testing.B, bytes int) {
+		b.ReportMetric(float64(bytes)/float64(b.N), "bytes/frame")
+		b.SetBytes(w * h * 4)
+	}
+	b.Run("full", func(b *testing.B) {
+		e := New(Config{})
+		e.Encode(a, false)
+		n := 0
+		for b.Loop() {
+			msgs, _ := e.Encode(a, true)
+			n += size(msgs)
+		}
+		report(b, n)
+	})
+	b.Run("typing", func(b *testing.B) {
+		e := New(Config{})
+		img := clone(a)
+		e.Encode(img, false)
+		n, i := 0, 0
+		for b.Loop() {
+			// Toggle a 6x10 glyph inside the text window.
+			i++
+			col := color.RGBA{0, 0, 0, 255}
+			if i%2 == 0 {
+				col = color.RGBA{255, 255, 255, 255}
+			}
+			for y := 300; y < 310; y++ {
+				for x := 400; x < 406; x++ {
+					img.SetRGBA(x, y, col)
+				}
+			}
+			msgs, _ := e.Encode(img, false)
+			n += size(msgs)
+		}
+		report(b, n)
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		e := New(Config{})
+		e.Encode(a, false)
+		for b.Loop() {
+			e.Encode(a, false)
+		}
+		report(b, 0)
+	})
+	b.Run("fullchange", func(b *testing.B) {
+		e := New(Config{})
+		e.Encode(a, false)
+		n := 0
+		frames := []*image.RGBA{c, a}
+		i := 0
+		for b.Loop() {
+			msgs, _ := e.Encode(frames[i%2], false)
+			i++
+			n += size(msgs)
+		}
+		report(b, n)
+	})
+}
+
+func size(msgs [][]byte) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(m)
+	}
+	return n
+}

@@ -1,0 +1,264 @@
+// Package encode turns successive frames of one monitor into screen wire
+// messages (shared/screen): dirty tiles found by comparing each frame with
+// a copy of the previous one, each tile encoded as a solid colour, a
+// paletted PNG (text-like: few colours) or a JPEG (photo-like).
+package encode
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetherdesk/tether/shared/screen"
+)
+
+// Defaults and limits of Config.
+const (
+	DefaultTileSize    = 64
+	DefaultJPEGQuality = 70
+	MinTileSize        = 16
+	MaxTileSize        = 256
+	// MaxPaletteColours is the most colours a tile may have to be sent as
+	// a (lossless, paletted) PNG; more go as JPEG.
+	MaxPaletteColours = 32
+)
+
+// Config tunes an Encoder. Zero values take the defaults.
+type Config struct {
+	// TileSize is the side of a square tile in pixels (default 64, clamped
+	// to 16..256). Tiles at the right and bottom edges may be smaller.
+	TileSize int
+	// JPEGQuality is the quality of photo-like tiles, 1-100 (default 70).
+	JPEGQuality int
+	// Workers bounds the goroutines encoding tiles of one frame (default
+	// GOMAXPROCS).
+	Workers int
+}
+
+func (c *Config) setDefaults() {
+	if c.TileSize <= 0 {
+		c.TileSize = DefaultTileSize
+	}
+	c.TileSize = min(max(c.TileSize, MinTileSize), MaxTileSize)
+	c.JPEGQuality = clampQuality(c.JPEGQuality)
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+}
+
+func clampQuality(q int) int {
+	if q <= 0 {
+		return DefaultJPEGQuality
+	}
+	return min(q, 100)
+}
+
+// ErrBadFrame is returned for frames the wire format cannot carry.
+var ErrBadFrame = errors.New("encode: bad frame")
+
+// Encoder turns successive frames of one monitor into screen wire messages:
+// a size message when the dimensions change or on the first frame, one
+// message per changed tile (PNG for text-like tiles with few colours, JPEG
+// for photo-like ones, solid for one colour), and a frame end. full=true
+// sends every tile (a new viewer, a refresh request). Each message is at
+// most screen.MaxMessage bytes. Encode returns no messages at all when
+// nothing changed and full is false.
+//
+// An Encoder is not safe for concurrent use; it encodes the tiles of one
+// frame in parallel itself. In the steady state it allocates only the
+// messages it returns.
+type Encoder struct {
+	cfg     Config
+	quality atomic.Int32 // JPEG quality; SetQuality may race with Encode
+	limit   int          // largest message, screen.MaxMessage (tests lower it)
+
+	w, h  int
+	prev  []byte // previous frame, RGBA, stride w*4
+	seq   uint32
+	valid bool // prev holds a frame
+
+	dirty   []bool // per tile column of the current band
+	jobs    []image.Rectangle
+	results [][][]byte
+	errs    []error
+	workers []*scratch
+}
+
+// New returns an Encoder with cfg's defaults filled in.
+func New(cfg Config) *Encoder {
+	cfg.setDefaults()
+	e := &Encoder{cfg: cfg, limit: screen.MaxMessage}
+	e.quality.Store(int32(cfg.JPEGQuality))
+	return e
+}
+
+// SetQuality changes the JPEG quality (1-100; 0 or less restores the
+// default) for the following frames. Safe to call from any goroutine.
+func (e *Encoder) SetQuality(q int) { e.quality.Store(int32(clampQuality(q))) }
+
+// Reset forgets the previous frame, so the next Encode sends a size message
+// and every tile.
+func (e *Encoder) Reset() { e.valid = false }
+
+// Seq is the sequence number of the last frame that produced messages.
+func (e *Encoder) Seq() uint32 { return e.seq }
+
+// Encode returns the messages for img (any Rect; its pixels are read, not
+// kept). See Encoder.
+func (e *Encoder) Encode(img *image.RGBA, full bool) ([][]byte, error) {
+	if img == nil {
+		return nil, fmt.Errorf("%w: nil image", ErrBadFrame)
+	}
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	if w <= 0 || h <= 0 || w > 65535 || h > 65535 {
+		return nil, fmt.Errorf("%w: %dx%d", ErrBadFrame, w, h)
+	}
+	if len(img.Pix) < img.PixOffset(img.Rect.Max.X-1, img.Rect.Max.Y-1)+4 {
+		return nil, fmt.Errorf("%w: pixel buffer too short for %v", ErrBadFrame, img.Rect)
+	}
+	resized := !e.valid || w != e.w || h != e.h
+	if resized {
+		e.resize(w, h)
+		full = true
+	}
+	e.jobs = e.diff(img, full, e.jobs[:0])
+	e.valid = true
+	if len(e.jobs) == 0 {
+		return nil, nil
+	}
+
+	e.seq++
+	if err := e.encodeJobs(); err != nil {
+		// The copy in prev already holds this frame; make sure the next
+		// call resends everything rather than skipping lost tiles.
+		e.valid = false
+		return nil, err
+	}
+	n := 1
+	if resized {
+		n++
+	}
+	for _, r := range e.results {
+		n += len(r)
+	}
+	msgs := make([][]byte, 0, n)
+	if resized {
+		msgs = append(msgs, screen.AppendSize(make([]byte, 0, 9), e.seq, uint16(w), uint16(h)))
+	}
+	for i, r := range e.results {
+		msgs = append(msgs, r...)
+		e.results[i] = nil
+	}
+	msgs = append(msgs, screen.AppendFrameEnd(make([]byte, 0, 5), e.seq))
+	return msgs, nil
+}
+
+func (e *Encoder) resize(w, h int) {
+	e.w, e.h = w, h
+	if cap(e.prev) >= w*h*4 {
+		e.prev = e.prev[:w*h*4]
+	} else {
+		e.prev = make([]byte, w*h*4)
+	}
+	cols := (w + e.cfg.TileSize - 1) / e.cfg.TileSize
+	if cap(e.dirty) >= cols {
+		e.dirty = e.dirty[:cols]
+	} else {
+		e.dirty = make([]bool, cols)
+	}
+}
+
+// diff appends the tiles of img that differ from prev (all of them when
+// full) and copies those tiles into prev.
+func (e *Encoder) diff(img *image.RGBA, full bool, jobs []image.Rectangle) []image.Rectangle {
+	ts, w, h := e.cfg.TileSize, e.w, e.h
+	stride := w * 4
+	for by := 0; by < h; by += ts {
+		bh := min(ts, h-by)
+		for i := range e.dirty {
+			e.dirty[i] = full
+		}
+		if !full {
+			remaining := len(e.dirty)
+			for y := by; y < by+bh && remaining > 0; y++ {
+				src := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):][:stride]
+				dst := e.prev[y*stride:][:stride]
+				if bytes.Equal(src, dst) {
+					continue
+				}
+				for tx := range e.dirty {
+					if e.dirty[tx] {
+						continue
+					}
+					x0, x1 := tx*ts*4, min((tx+1)*ts, w)*4
+					if !bytes.Equal(src[x0:x1], dst[x0:x1]) {
+						e.dirty[tx] = true
+						remaining--
+					}
+				}
+			}
+		}
+		for tx, d := range e.dirty {
+			if !d {
+				continue
+			}
+			x0, x1 := tx*ts, min((tx+1)*ts, w)
+			for y := by; y < by+bh; y++ {
+				src := img.Pix[img.PixOffset(img.Rect.Min.X+x0, img.Rect.Min.Y+y):][:(x1-x0)*4]
+				copy(e.prev[y*stride+x0*4:], src)
+			}
+			jobs = append(jobs, image.Rect(x0, by, x1, by+bh))
+		}
+	}
+	return jobs
+}
+
+// encodeJobs encodes e.jobs into e.results (same order) on up to
+// cfg.Workers goroutines.
+func (e *Encoder) encodeJobs() error {
+	n := len(e.jobs)
+	if cap(e.results) >= n {
+		e.results = e.results[:n]
+		e.errs = e.errs[:n]
+	} else {
+		e.results = make([][][]byte, n)
+		e.errs = make([]error, n)
+	}
+	workers := min(e.cfg.Workers, n)
+	for len(e.workers) < workers {
+		e.workers = append(e.workers, newScratch())
+	}
+	frame := image.RGBA{Pix: e.prev, Stride: e.w * 4, Rect: image.Rect(0, 0, e.w, e.h)}
+	q := int(e.quality.Load())
+	var next atomic.Int64
+	run := func(s *scratch) {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= n {
+				return
+			}
+			e.results[i], e.errs[i] = s.encodeRect(&frame, e.jobs[i], e.seq, q, e.limit, nil)
+		}
+	}
+	if workers == 1 {
+		run(e.workers[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, s := range e.workers[:workers] {
+			wg.Go(func() { run(s) })
+		}
+		wg.Wait()
+	}
+	for i, err := range e.errs {
+		e.errs[i] = nil
+		if err != nil {
+			clear(e.results)
+			return fmt.Errorf("encode: tile %v: %w", e.jobs[i], err)
+		}
+	}
+	return nil
+}

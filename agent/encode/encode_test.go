@@ -1,0 +1,448 @@
+package encode
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/jpeg"
+	"image/png"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tetherdesk/tether/shared/screen"
+)
+
+// viewer applies screen messages to a picture, as viewer.js does, and
+// checks the stream's structure.
+type viewer struct {
+	t       testing.TB
+	img     *image.RGBA
+	seq     uint32
+	tiles   []screen.Tile // of the last frame
+	encs    map[byte]int  // tiles per encoding over the viewer's life
+	sizes   int
+	lossy   *image.RGBA // marks pixels last painted by a JPEG tile (alpha 255)
+	pending bool        // inside a frame
+}
+
+func newViewer(t testing.TB) *viewer {
+	return &viewer{t: t, encs: map[byte]int{}}
+}
+
+func (v *viewer) apply(msgs [][]byte) {
+	v.t.Helper()
+	v.tiles = v.tiles[:0]
+	for i, b := range msgs {
+		if len(b) > screen.MaxMessage {
+			v.t.Fatalf("message %d: %d bytes > MaxMessage", i, len(b))
+		}
+		m, err := screen.Decode(b)
+		if err != nil {
+			v.t.Fatalf("message %d: %v", i, err)
+		}
+		if i == 0 {
+			if m.Seq <= v.seq && v.seq != 0 {
+				v.t.Fatalf("sequence went from %d to %d", v.seq, m.Seq)
+			}
+			v.seq = m.Seq
+		} else if m.Seq != v.seq {
+			v.t.Fatalf("message %d: seq %d within frame %d", i, m.Seq, v.seq)
+		}
+		last := i == len(msgs)-1
+		if (m.Kind == screen.KindFrameEnd) != last {
+			v.t.Fatalf("message %d of %d is kind %d", i, len(msgs), m.Kind)
+		}
+		switch m.Kind {
+		case screen.KindSize:
+			if i != 0 {
+				v.t.Fatalf("size message at %d", i)
+			}
+			v.sizes++
+			r := image.Rect(0, 0, int(m.W), int(m.H))
+			v.img = image.NewRGBA(r)
+			v.lossy = image.NewRGBA(r)
+		case screen.KindTile:
+			if v.img == nil {
+				v.t.Fatal("tile before size")
+			}
+			v.tiles = append(v.tiles, m.Tile)
+			v.encs[m.Tile.Enc]++
+			v.paint(m.Tile)
+		}
+	}
+}
+
+func (v *viewer) paint(tl screen.Tile) {
+	v.t.Helper()
+	r := image.Rect(int(tl.X), int(tl.Y), int(tl.X)+int(tl.W), int(tl.Y)+int(tl.H))
+	if !r.In(v.img.Rect) {
+		v.t.Fatalf("tile %v outside %v", r, v.img.Rect)
+	}
+	var src image.Image
+	switch tl.Enc {
+	case screen.EncSolid:
+		src = image.NewUniform(color.RGBA{tl.Payload[0], tl.Payload[1], tl.Payload[2], 255})
+	case screen.EncPNG:
+		im, err := png.Decode(bytes.NewReader(tl.Payload))
+		if err != nil {
+			v.t.Fatalf("tile %v: png: %v", r, err)
+		}
+		src = im
+	case screen.EncJPEG:
+		im, err := jpeg.Decode(bytes.NewReader(tl.Payload))
+		if err != nil {
+			v.t.Fatalf("tile %v: jpeg: %v", r, err)
+		}
+		src = im
+	}
+	if tl.Enc != screen.EncSolid && src.Bounds().Size() != r.Size() {
+		v.t.Fatalf("tile %v: payload is %v", r, src.Bounds())
+	}
+	draw.Draw(v.img, r, src, src.Bounds().Min, draw.Src)
+	mark := color.RGBA{}
+	if tl.Enc == screen.EncJPEG {
+		mark = color.RGBA{A: 255}
+	}
+	draw.Draw(v.lossy, r, image.NewUniform(mark), image.Point{}, draw.Src)
+}
+
+// check compares the viewer's picture with want: exact where the last
+// tile was lossless, within a tolerance where it was JPEG.
+func (v *viewer) check(want *image.RGBA) {
+	v.t.Helper()
+	if v.img == nil || v.img.Rect.Size() != want.Rect.Size() {
+		v.t.Fatalf("viewer picture %v, want size %v", v.img.Rect, want.Rect.Size())
+	}
+	var sum, n, far int
+	for y := 0; y < want.Rect.Dy(); y++ {
+		for x := 0; x < want.Rect.Dx(); x++ {
+			got := v.img.RGBAAt(x, y)
+			w := want.RGBAAt(want.Rect.Min.X+x, want.Rect.Min.Y+y)
+			if v.lossy.RGBAAt(x, y).A == 0 {
+				if got.R != w.R || got.G != w.G || got.B != w.B {
+					v.t.Fatalf("lossless pixel %d,%d = %v, want %v", x, y, got, w)
+				}
+				continue
+			}
+			for _, d := range []int{int(got.R) - int(w.R), int(got.G) - int(w.G), int(got.B) - int(w.B)} {
+				d = max(d, -d)
+				sum += d
+				n++
+				if d > 48 {
+					far++
+				}
+			}
+		}
+	}
+	if n > 0 {
+		// JPEG (4:2:0) smears sharp colour edges, so bound the mean error
+		// and the share of channels that are far off, not the worst one.
+		if mean, farShare := float64(sum)/float64(n), float64(far)/float64(n); mean > 6 || farShare > 0.01 {
+			v.t.Fatalf("JPEG error: mean %.2f, %.2f%% of channels off by more than 48", mean, 100*farShare)
+		}
+	}
+}
+
+// desktop draws a synthetic screen: a flat background, a "window" of
+// text-like stripes and a photo-like gradient with noise.
+func desktop(w, h int, seed uint64) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Rect, image.NewUniform(color.RGBA{0x20, 0x40, 0x80, 255}), image.Point{}, draw.Src)
+	// Text-like window: white with black and blue glyph-ish marks.
+	win := image.Rect(w/10, h/10, w/2, h*3/4)
+	draw.Draw(img, win, image.NewUniform(color.White), image.Point{}, draw.Src)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for y := win.Min.Y + 4; y+10 < win.Max.Y; y += 14 {
+		for x := win.Min.X + 4; x+6 < win.Max.X; x += 7 {
+			if rng.IntN(5) == 0 {
+				continue
+			}
+			c := color.RGBA{0, 0, 0, 255}
+			if rng.IntN(8) == 0 {
+				c = color.RGBA{0, 0, 200, 255}
+			}
+			for gy := 0; gy < 9; gy++ {
+				for gx := 0; gx < 5; gx++ {
+					if rng.IntN(2) == 0 {
+						img.SetRGBA(x+gx, y+gy, c)
+					}
+				}
+			}
+		}
+	}
+	// Photo-like area: smooth gradient plus a little noise.
+	ph := image.Rect(w*11/20, h/5, w*19/20, h*9/10)
+	for y := ph.Min.Y; y < ph.Max.Y; y++ {
+		for x := ph.Min.X; x < ph.Max.X; x++ {
+			n := uint8(rng.IntN(8))
+			img.SetRGBA(x, y, color.RGBA{uint8(x*255/w) + n, uint8(y*255/h) + n, uint8((x+y)*255/(w+h)) + n, 255})
+		}
+	}
+	return img
+}
+
+func clone(img *image.RGBA) *image.RGBA {
+	c := image.NewRGBA(img.Rect)
+	copy(c.Pix, img.Pix)
+	return c
+}
+
+func tileCount(w, h, ts int) int { return ((w + ts - 1) / ts) * ((h + ts - 1) / ts) }
+
+func TestFirstFrameUnchangedAndChange(t *testing.T) {
+	const w, h = 1000, 700 // edge tiles are smaller than 64
+	e := New(Config{})
+	v := newViewer(t)
+	img := desktop(w, h, 1)
+
+	msgs, err := e.Encode(img, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.apply(msgs)
+	if want := 1 + tileCount(w, h, 64) + 1; len(msgs) != want {
+		t.Fatalf("first frame: %d messages, want %d (size, every tile, end)", len(msgs), want)
+	}
+	if m, _ := screen.Decode(msgs[0]); m.Kind != screen.KindSize || m.W != w || m.H != h {
+		t.Fatalf("first message %+v, want size %dx%d", m, w, h)
+	}
+	v.check(img)
+	for _, enc := range []byte{screen.EncSolid, screen.EncPNG, screen.EncJPEG} {
+		if v.encs[enc] == 0 {
+			t.Errorf("no tile with encoding %d in %v", enc, v.encs)
+		}
+	}
+
+	msgs, err = e.Encode(clone(img), false)
+	if err != nil || msgs != nil {
+		t.Fatalf("unchanged frame: %d messages, %v; want none", len(msgs), err)
+	}
+
+	// One pixel in tile (3,2) changes: exactly that tile.
+	img.SetRGBA(3*64+10, 2*64+5, color.RGBA{255, 0, 0, 255})
+	msgs, err = e.Encode(img, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.apply(msgs)
+	if len(msgs) != 2 || len(v.tiles) != 1 {
+		t.Fatalf("one changed tile: %d messages, tiles %+v", len(msgs), v.tiles)
+	}
+	if tl := v.tiles[0]; tl.X != 3*64 || tl.Y != 2*64 || tl.W != 64 || tl.H != 64 {
+		t.Fatalf("changed tile %+v, want 192,128 64x64", tl)
+	}
+	v.check(img)
+
+	// A change in the bottom-right edge tile.
+	img.SetRGBA(w-1, h-1, color.RGBA{1, 2, 3, 255})
+	msgs, _ = e.Encode(img, false)
+	v.apply(msgs)
+	if len(v.tiles) != 1 || v.tiles[0].X != 960 || v.tiles[0].Y != 640 || v.tiles[0].W != 40 || v.tiles[0].H != 60 {
+		t.Fatalf("edge tile: %+v", v.tiles)
+	}
+	v.check(img)
+
+	// full=true: every tile again, no size message.
+	msgs, _ = e.Encode(img, true)
+	v.apply(msgs)
+	if len(v.tiles) != tileCount(w, h, 64) || len(msgs) != len(v.tiles)+1 {
+		t.Fatalf("full frame: %d messages, %d tiles", len(msgs), len(v.tiles))
+	}
+	if v.sizes != 1 {
+		t.Fatalf("%d size messages, want 1", v.sizes)
+	}
+	v.check(img)
+}
+
+func TestRandomEdits(t *testing.T) {
+	const w, h = 517, 333
+	for _, cfg := range []Config{{}, {TileSize: 32, JPEGQuality: 90, Workers: 1}, {TileSize: 100, Workers: 3}} {
+		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
+			e := New(cfg)
+			v := newViewer(t)
+			img := desktop(w, h, 2)
+			msgs, _ := e.Encode(img, false)
+			v.apply(msgs)
+			v.check(img)
+			rng := rand.New(rand.NewPCG(3, 4))
+			for i := 0; i < 30; i++ {
+				r := image.Rect(rng.IntN(w), rng.IntN(h), rng.IntN(w), rng.IntN(h)).Canon()
+				c := color.RGBA{uint8(rng.IntN(256)), uint8(rng.IntN(256)), uint8(rng.IntN(256)), 255}
+				draw.Draw(img, r, image.NewUniform(c), image.Point{}, draw.Src)
+				msgs, err := e.Encode(img, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Empty() && msgs != nil {
+					t.Fatalf("empty edit produced %d messages", len(msgs))
+				}
+				if msgs != nil {
+					v.apply(msgs)
+				}
+				// Every tile sent overlaps the edit.
+				for _, tl := range v.tiles {
+					tr := image.Rect(int(tl.X), int(tl.Y), int(tl.X+tl.W), int(tl.Y+tl.H))
+					if !tr.Overlaps(r) {
+						t.Fatalf("tile %v sent for edit %v", tr, r)
+					}
+				}
+				v.check(img)
+			}
+		})
+	}
+}
+
+func TestSizeChange(t *testing.T) {
+	e := New(Config{})
+	v := newViewer(t)
+	for i, sz := range []image.Point{{200, 100}, {200, 100}, {300, 150}, {64, 64}, {1, 1}} {
+		img := desktop(sz.X, sz.Y, 5)
+		msgs, err := e.Encode(img, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if msgs != nil {
+				t.Fatalf("same frame again: %d messages", len(msgs))
+			}
+			continue
+		}
+		m, _ := screen.Decode(msgs[0])
+		if m.Kind != screen.KindSize || int(m.W) != sz.X || int(m.H) != sz.Y {
+			t.Fatalf("frame %d: first message %+v, want size %v", i, m, sz)
+		}
+		v.apply(msgs)
+		if len(v.tiles) != tileCount(sz.X, sz.Y, 64) {
+			t.Fatalf("frame %d: %d tiles", i, len(v.tiles))
+		}
+		v.check(img)
+	}
+}
+
+// A sub-image (Rect not at 0,0, Stride wider than the picture) encodes
+// like a copy of it.
+func TestSubImage(t *testing.T) {
+	big := desktop(400, 300, 6)
+	sub := big.SubImage(image.Rect(37, 21, 337, 221)).(*image.RGBA)
+	v := newViewer(t)
+	msgs, err := New(Config{}).Encode(sub, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.apply(msgs)
+	v.check(sub)
+}
+
+// Tiles whose message would exceed the limit are split until they fit:
+// with the real limit (256 KiB) that takes noise at quality 100 in the
+// largest tiles; a lowered limit exercises the split on ordinary content.
+func TestMessageBound(t *testing.T) {
+	noise := image.NewRGBA(image.Rect(0, 0, 600, 600))
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range noise.Pix {
+		noise.Pix[i] = uint8(rng.IntN(256))
+	}
+	for _, tc := range []struct {
+		name  string
+		img   *image.RGBA
+		cfg   Config
+		limit int
+		check bool
+	}{
+		{"noise q100 big tiles", noise, Config{TileSize: 1000, JPEGQuality: 100}, screen.MaxMessage, false},
+		{"desktop 4 KiB limit", desktop(800, 600, 11), Config{TileSize: 256}, 4 << 10, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New(tc.cfg)
+			e.limit = tc.limit
+			msgs, err := e.Encode(tc.img, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, m := range msgs {
+				if len(m) > tc.limit {
+					t.Fatalf("message %d: %d bytes > %d", i, len(m), tc.limit)
+				}
+			}
+			v := newViewer(t)
+			v.apply(msgs)
+			if tc.check {
+				if len(v.tiles) <= tileCount(800, 600, 256) {
+					t.Fatalf("nothing was split: %d tiles", len(v.tiles))
+				}
+				v.check(tc.img)
+			}
+		})
+	}
+}
+
+func TestSetQuality(t *testing.T) {
+	img := desktop(256, 256, 9)
+	size := func(q int) int {
+		e := New(Config{})
+		e.SetQuality(q)
+		msgs, _ := e.Encode(img, false)
+		n := 0
+		for _, m := range msgs {
+			n += len(m)
+		}
+		return n
+	}
+	if lo, hi := size(10), size(95); lo >= hi {
+		t.Fatalf("quality 10 gives %d bytes, quality 95 %d", lo, hi)
+	}
+}
+
+func TestBadFrames(t *testing.T) {
+	e := New(Config{})
+	for _, tc := range []struct {
+		name string
+		img  *image.RGBA
+	}{
+		{"nil", nil},
+		{"empty", image.NewRGBA(image.Rect(0, 0, 0, 10))},
+		{"too wide", &image.RGBA{Rect: image.Rect(0, 0, 70000, 1), Stride: 280000, Pix: make([]byte, 280000)}},
+		{"short pixels", &image.RGBA{Rect: image.Rect(0, 0, 10, 10), Stride: 40, Pix: make([]byte, 50)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := e.Encode(tc.img, false); !errors.Is(err, ErrBadFrame) {
+				t.Fatalf("err = %v, want ErrBadFrame", err)
+			}
+		})
+	}
+}
+
+func TestColourTable(t *testing.T) {
+	var tb colourTable
+	for round := 0; round < 3; round++ {
+		tb.reset()
+		for i := 0; i < MaxPaletteColours; i++ {
+			c := uint32(i*977 + round)
+			idx, ok := tb.lookup(c)
+			if !ok || int(idx) != i {
+				t.Fatalf("round %d: add %d: %d %v", round, i, idx, ok)
+			}
+			if idx2, _ := tb.lookup(c); idx2 != idx {
+				t.Fatalf("lookup again: %d, want %d", idx2, idx)
+			}
+		}
+		if _, ok := tb.lookup(0xffffff); ok {
+			t.Fatal("33rd colour accepted")
+		}
+	}
+}
+
+// Steady state: an unchanged frame allocates nothing.
+func TestUnchangedFrameAllocs(t *testing.T) {
+	img := desktop(1920, 1080, 10)
+	e := New(Config{})
+	if _, err := e.Encode(img, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(5, func() { _, _ = e.Encode(img, false) }); n != 0 {
+		t.Fatalf("unchanged frame: %v allocations", n)
+	}
+}

@@ -1,0 +1,8 @@
+//go:build cgo
+
+package input
+
+// Windows reserves Ctrl+Alt+Del (the secure attention sequence): only
+// SendSAS from a service (with the SoftwareSASGeneration policy) can raise
+// it. The session helper cannot; the service must do it on request.
+var errCtrlAltDel = ErrNeedsService

@@ -1,0 +1,175 @@
+//go:build linux
+
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tetherdesk/tether/shared/screen"
+)
+
+// TestScreenwireMatchesGo feeds the browser's screenwire.js and Go's
+// screen.Decode the same bytes: valid messages, every malformed shape and
+// seeded random mutations. Both must accept and reject alike and agree on
+// every field.
+func TestScreenwireMatchesGo(t *testing.T) {
+	s := startServer(t)
+	tb := startBrowser(t).firstTab()
+	tb.do("open the console", chromedp.Navigate(s.url+"/"), chromedp.WaitReady(chromedp.ID("signin")))
+
+	big := make([]byte, screen.MaxMessage)
+	cases := [][]byte{
+		screen.AppendTile(nil, screen.Tile{Seq: 7, X: 64, Y: 128, W: 64, H: 64, Enc: screen.EncJPEG, Payload: []byte{0xff, 0xd8, 1, 2}}),
+		screen.AppendTile(nil, screen.Tile{Seq: 1 << 31, X: 65535 - 64, Y: 0, W: 64, H: 1, Enc: screen.EncPNG, Payload: []byte{0x89, 'P'}}),
+		screen.AppendTile(nil, screen.Tile{Seq: 0, X: 1, Y: 2, W: 3, H: 4, Enc: screen.EncSolid, Payload: []byte{1, 2, 3}}),
+		screen.AppendTile(nil, screen.Tile{Seq: 0, X: 65535, Y: 0, W: 1, H: 1, Enc: screen.EncSolid, Payload: []byte{1, 2, 3}}), // beyond
+		screen.AppendTile(nil, screen.Tile{Seq: 0, X: 0, Y: 0, W: 0, H: 1, Enc: screen.EncSolid, Payload: []byte{1, 2, 3}}),     // empty
+		screen.AppendTile(nil, screen.Tile{Seq: 0, W: 1, H: 1, Enc: screen.EncSolid, Payload: []byte{1, 2}}),                    // short solid
+		screen.AppendTile(nil, screen.Tile{Seq: 0, W: 1, H: 1, Enc: screen.EncJPEG}),                                            // empty image
+		screen.AppendTile(nil, screen.Tile{Seq: 0, W: 1, H: 1, Enc: 9, Payload: []byte{1}}),                                     // unknown encoding
+		screen.AppendFrameEnd(nil, 42),
+		append(screen.AppendFrameEnd(nil, 42), 0),
+		screen.AppendSize(nil, 3, 1920, 1080),
+		screen.AppendSize(nil, 3, 0, 1080),
+		screen.AppendSize(nil, 3, 1920, 1080)[:8],
+		{}, {1}, {1, 0, 0, 0}, {1, 0, 0, 0, 0}, {4, 0, 0, 0, 0}, {0, 0, 0, 0, 0},
+		append([]byte{screen.KindTile, 0, 0, 0, 0}, big[:screen.MaxMessage-4]...), // one byte too long
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 400 {
+		b := append([]byte(nil), cases[rng.IntN(3)+rng.IntN(2)*8]...)
+		for range 1 + rng.IntN(3) {
+			switch op := rng.IntN(3); {
+			case op == 0 && len(b) > 0:
+				b[rng.IntN(len(b))] = byte(rng.IntN(256))
+			case op == 1 && len(b) > 0:
+				b = b[:rng.IntN(len(b))]
+			default:
+				b = append(b, byte(rng.IntN(256)))
+			}
+		}
+		cases = append(cases, b)
+	}
+
+	type result struct {
+		OK                   bool
+		Kind                 int
+		Seq                  uint32
+		X, Y, TW, TH, Enc, W int
+		H                    int
+		Payload              string
+	}
+	want := make([]result, len(cases))
+	in := make([]string, len(cases))
+	for i, b := range cases {
+		in[i] = base64.StdEncoding.EncodeToString(b)
+		m, err := screen.Decode(b)
+		if err != nil {
+			continue
+		}
+		want[i] = result{OK: true, Kind: int(m.Kind), Seq: m.Seq, W: int(m.W), H: int(m.H)}
+		if m.Kind == screen.KindTile {
+			want[i].X, want[i].Y, want[i].TW, want[i].TH, want[i].Enc = int(m.Tile.X), int(m.Tile.Y), int(m.Tile.W), int(m.Tile.H), int(m.Tile.Enc)
+			want[i].Payload = base64.StdEncoding.EncodeToString(m.Tile.Payload)
+		}
+	}
+	inJSON, _ := json.Marshal(in)
+	got, err := evalJS[[]result](tb, `import("/static/screenwire.js").then((w) => `+string(inJSON)+`.map((s) => {
+		const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+		try {
+			const m = w.decode(b);
+			const r = {OK: true, Kind: m.kind, Seq: m.seq, X: 0, Y: 0, TW: 0, TH: 0, Enc: 0, W: m.w || 0, H: m.h || 0, Payload: ""};
+			if (m.tile) {
+				Object.assign(r, {X: m.tile.x, Y: m.tile.y, TW: m.tile.w, TH: m.tile.h, Enc: m.tile.enc,
+					Payload: btoa(String.fromCharCode(...m.tile.payload))});
+			}
+			return r;
+		} catch (e) {
+			if (!(e instanceof w.MalformedError)) return {OK: true, Kind: -1, Payload: String(e)};
+			return {OK: false};
+		}
+	}))`)
+	if err != nil {
+		t.Fatalf("decoding in the browser: %v", err)
+	}
+	if len(got) != len(cases) {
+		t.Fatalf("browser decoded %d messages, want %d", len(got), len(cases))
+	}
+	var accepted int
+	for i := range cases {
+		if want[i].OK {
+			accepted++
+		}
+		if got[i] != want[i] {
+			t.Errorf("message %d (% x): screenwire.js %+v, Go %+v", i, head(cases[i]), got[i], want[i])
+		}
+	}
+	t.Logf("%d messages, %d valid", len(cases), accepted)
+}
+
+func head(b []byte) []byte {
+	if len(b) > 24 {
+		return b[:24]
+	}
+	return b
+}
+
+// TestViewerPageWithoutSession loads the viewer page signed out and for a
+// session that does not exist: the modules load and say what is wrong.
+func TestViewerPageWithoutSession(t *testing.T) {
+	s := startServer(t)
+	br := startBrowser(t)
+	tb := br.firstTab()
+
+	tb.openViewer(s.url, "no-such-session")
+	st := tb.waitStats(startTimeout, "the viewer to ask for a sign-in", func(v viewerStats) bool { return v.State == "signin" })
+	if st.Messages != 0 {
+		t.Errorf("signed-out viewer stats %+v", st)
+	}
+	text := func(id string) string {
+		v, err := evalJS[string](tb, `document.getElementById(`+jsonString(id)+`).textContent`)
+		if err != nil {
+			t.Fatalf("reading #%s: %v", id, err)
+		}
+		return v
+	}
+	if e := text("error"); !strings.Contains(e, "Sign in on the console") {
+		t.Errorf("signed out: #error %q, want a link to sign in", e)
+	}
+
+	pw := adminPassword(t, s)
+	tb.signIn(s.url, "admin", pw)
+	tb.openViewer(s.url, "no-such-session")
+	tb.waitStats(startTimeout, "the viewer to show the session as unknown", func(v viewerStats) bool { return v.State == "ended" })
+	waitFor(t, startTimeout, "the viewer to say the session does not exist", func() (bool, error) {
+		e := text("error")
+		return strings.Contains(e, "No such session"), fmt.Errorf("#error %q", e)
+	})
+	if s := text("state"); !strings.HasPrefix(s, "Ended") {
+		t.Errorf("unknown session: #state %q", s)
+	}
+	tb.screenshot("viewer-no-session.png")
+}
+
+// adminPassword reads the first administrator's password.
+func adminPassword(t testing.TB, s *server) string {
+	t.Helper()
+	return strings.TrimSpace(readFile(t, s.data+"/initial-admin-password"))
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,283 @@
+//go:build linux
+
+package e2e
+
+// A virtual X display for the endpoint, a Tk test client on it, and
+// xdotool for answering prompts with real key events. (agent/internal/xtest
+// is internal to agent/ and so cannot be imported from here.)
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Screen size of the endpoint display.
+const (
+	displayW = 1280
+	displayH = 720
+)
+
+// startXvfb starts Xvfb on a free display number (Xvfb picks it and writes
+// it to -displayfd) and returns the DISPLAY value, ":N".
+func startXvfb(t testing.TB) string {
+	t.Helper()
+	for _, bin := range []string{"Xvfb", "wish", "xdotool", "zenity"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s is not installed (scripts/deps.sh installs it): %v", bin, err)
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", displayW, displayH),
+		"-nolisten", "tcp", "-noreset")
+	cmd.ExtraFiles = []*os.File{w}
+	p := startCmd(t, "Xvfb", cmd)
+	w.Close()
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		got <- strings.TrimSpace(line)
+	}()
+	select {
+	case n := <-got:
+		if _, err := strconv.Atoi(n); err != nil {
+			t.Fatalf("Xvfb wrote display %q (exited: %v); stderr:\n%s", n, p.exited(), p.stderr)
+		}
+		return ":" + n
+	case <-time.After(startTimeout):
+		t.Fatalf("Xvfb named no display within %s; stderr:\n%s", startTimeout, p.stderr)
+		return ""
+	}
+}
+
+// clientScript is a Tk client covering the whole display: a canvas with
+// rectangles in known colours (tags q1..q4 and mark), recording pointer and
+// key events on stdout, and running Tcl commands read from stdin:
+//
+//	motion X Y | press B X Y | release B X Y | key KEYSYM CODEPOINTS | done ID STATUS
+//
+// Key code points are the decimal code points of %A joined by commas, so any
+// script survives the pipe.
+const clientScript = `
+fconfigure stdout -encoding utf-8 -buffering line
+fconfigure stdin -encoding utf-8 -blocking 0
+wm overrideredirect . 1
+wm geometry . 1280x720+0+0
+canvas .c -width 1280 -height 720 -highlightthickness 0 -borderwidth 0 -background #202020
+pack .c
+.c create rectangle 0 0 640 360 -fill #e02020 -outline "" -tags q1
+.c create rectangle 640 0 1280 360 -fill #20c020 -outline "" -tags q2
+.c create rectangle 0 360 640 720 -fill #2040e0 -outline "" -tags q3
+.c create rectangle 640 360 1280 720 -fill #f0d000 -outline "" -tags q4
+.c create oval 560 280 720 440 -fill #ffffff -outline "" -tags mark
+proc cps {s} { set out {}; foreach ch [split $s ""] { lappend out [scan $ch %c] }; return [join $out ,] }
+bind .c <ButtonPress> {puts "press %b %x %y"}
+bind .c <ButtonRelease> {puts "release %b %x %y"}
+bind .c <Motion> {puts "motion %x %y"}
+bind .c <KeyPress> {puts "key %K [cps %A]"}
+proc cmd {} {
+	if {[gets stdin line] < 0} { if {[eof stdin]} { exit 0 }; return }
+	set id [lindex $line 0]
+	set r [catch {uplevel #0 [lrange $line 1 end]} res]
+	update
+	puts "done $id $r"
+}
+update
+focus -force .c
+puts ready
+fileevent stdin readable cmd
+`
+
+// Colours of clientScript's shapes, and points inside them (monitor pixels)
+// away from every edge.
+var clientShapes = []struct {
+	name string
+	x, y int
+	rgb  [3]int
+}{
+	{"q1 red", 160, 120, [3]int{0xe0, 0x20, 0x20}},
+	{"q2 green", 1120, 120, [3]int{0x20, 0xc0, 0x20}},
+	{"q3 blue", 160, 600, [3]int{0x20, 0x40, 0xe0}},
+	{"q4 yellow", 1120, 600, [3]int{0xf0, 0xd0, 0x00}},
+	{"mark white", 640, 360, [3]int{0xff, 0xff, 0xff}},
+}
+
+// wishClient is a running clientScript.
+type wishClient struct {
+	t     testing.TB
+	proc  *proc
+	stdin io.WriteCloser
+	mu    sync.Mutex
+	cmds  int
+}
+
+// startWish runs clientScript on display and waits until it is mapped and
+// has the keyboard focus.
+func startWish(t testing.TB, display string) *wishClient {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "client.tcl")
+	if err := os.WriteFile(script, []byte(clientScript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("wish", script)
+	cmd.Env = append(childEnv(), "DISPLAY="+display)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wishClient{t: t, stdin: stdin}
+	w.proc = startCmd(t, "wish client", cmd)
+	t.Cleanup(func() { stdin.Close() })
+	w.waitLine(startTimeout, "the Tk client to be ready", func(l string) bool { return l == "ready" })
+	return w
+}
+
+// eval runs Tcl in the client and waits until it has been applied.
+func (w *wishClient) eval(tcl string) {
+	w.t.Helper()
+	w.mu.Lock()
+	w.cmds++
+	id := strconv.Itoa(w.cmds)
+	w.mu.Unlock()
+	if _, err := fmt.Fprintf(w.stdin, "%s %s\n", id, tcl); err != nil {
+		w.t.Fatalf("Tk client: %v", err)
+	}
+	w.waitLine(startTimeout, "the Tk client to run "+tcl, func(l string) bool {
+		if l == "done "+id+" 1" {
+			w.t.Fatalf("Tk client failed to run %s", tcl)
+		}
+		return l == "done "+id+" 0"
+	})
+}
+
+// waitLine waits for a line of the client's stdout that match accepts and
+// returns it.
+func (w *wishClient) waitLine(timeout time.Duration, what string, match func(string) bool) string {
+	w.t.Helper()
+	var found string
+	waitFor(w.t, timeout, what, func() (bool, error) {
+		if w.proc.exited() {
+			w.t.Fatalf("Tk client exited while waiting for %s; stderr:\n%s", what, w.proc.stderr)
+		}
+		for _, l := range w.proc.stdout.Lines() {
+			if match(l) {
+				found = l
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return found
+}
+
+// lines returns the client's output so far.
+func (w *wishClient) lines() []string { return w.proc.stdout.Lines() }
+
+// event is one recorded pointer line.
+type event struct {
+	kind    string // motion, press, release
+	button  int
+	x, y    int
+	keysym  string
+	codepts []rune
+}
+
+func parseEvent(l string) (event, bool) {
+	f := strings.Fields(l)
+	if len(f) == 0 {
+		return event{}, false
+	}
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	switch {
+	case f[0] == "motion" && len(f) == 3:
+		return event{kind: "motion", x: atoi(f[1]), y: atoi(f[2])}, true
+	case (f[0] == "press" || f[0] == "release") && len(f) == 4:
+		return event{kind: f[0], button: atoi(f[1]), x: atoi(f[2]), y: atoi(f[3])}, true
+	case f[0] == "key" && len(f) >= 2:
+		e := event{kind: "key", keysym: f[1]}
+		if len(f) == 3 {
+			for _, c := range strings.Split(f[2], ",") {
+				e.codepts = append(e.codepts, rune(atoi(c)))
+			}
+		}
+		return e, true
+	}
+	return event{}, false
+}
+
+// events parses the client's recorded lines.
+func (w *wishClient) events() []event {
+	var out []event
+	for _, l := range w.lines() {
+		if e, ok := parseEvent(l); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// typed is the text the client received as key presses, in order.
+func (w *wishClient) typed() string {
+	var b strings.Builder
+	for _, e := range w.events() {
+		if e.kind == "key" {
+			b.WriteString(string(e.codepts))
+		}
+	}
+	return b.String()
+}
+
+// xdotool runs xdotool on display with a deadline and returns its output.
+func xdotool(t testing.TB, display string, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "xdotool", args...)
+	cmd.Env = append(childEnv(), "DISPLAY="+display)
+	out, err := cmd.Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+// promptTitle is the attended prompt's window title on the endpoint.
+const promptTitle = "Tether remote support"
+
+// waitPrompt waits for the attended prompt's window and returns its id.
+func waitPrompt(t testing.TB, display string, timeout time.Duration) string {
+	t.Helper()
+	out, err := xdotool(t, display, timeout, "search", "--sync", "--name", promptTitle)
+	if err != nil || out == "" {
+		t.Fatalf("the attended prompt (a window named %q) did not appear on %s within %s: %v", promptTitle, display, timeout, err)
+	}
+	return strings.Fields(out)[0]
+}
+
+// promptShown reports whether a prompt window exists now.
+func promptShown(t testing.TB, display string) bool {
+	out, err := xdotool(t, display, 10*time.Second, "search", "--name", promptTitle)
+	return err == nil && out != ""
+}
+
+// answerPrompt focuses the prompt and presses key there with XTEST, as a
+// user would (Return accepts, Escape declines).
+func answerPrompt(t testing.TB, display, win, key string) {
+	t.Helper()
+	if out, err := xdotool(t, display, 10*time.Second, "windowfocus", "--sync", win); err != nil {
+		t.Fatalf("xdotool windowfocus %s: %v %s", win, err, out)
+	}
+	if out, err := xdotool(t, display, 10*time.Second, "key", key); err != nil {
+		t.Fatalf("xdotool key %s: %v %s", key, err, out)
+	}
+}

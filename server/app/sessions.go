@@ -1,0 +1,662 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/policy"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Audit event types of screen-share sessions. Every record carries the
+// session and endpoint ids.
+const (
+	AuditSessionCreated = "session.created"
+	AuditSessionState   = "session.state"
+	AuditSessionJoined  = "session.joined"
+	AuditSessionLeft    = "session.left"
+	AuditSessionControl = "session.control"
+)
+
+// Session errors the API maps to 409 with their own codes.
+var (
+	ErrEndpointOffline = errors.New("the endpoint is offline: its agent has not polled recently")
+	ErrSessionEnded    = errors.New("the session has ended")
+)
+
+// SessionEvents is told about session changes so the signalling hub can
+// tell the connected agent and viewers. Implementations must not block.
+type SessionEvents interface {
+	// SessionChanged: state, mode or viewers changed. For an ended session
+	// the hub sends "end" to everyone and closes the sockets.
+	SessionChanged(s protocol.Session)
+	// ControlChanged: the control holder is now holder ("" for nobody).
+	ControlChanged(sessionID, holder string)
+	// ControlRequested: viewerID (of user) asks for control held by holder.
+	ControlRequested(sessionID, holder, viewerID, user string)
+}
+
+type noEvents struct{}
+
+func (noEvents) SessionChanged(protocol.Session)                 {}
+func (noEvents) ControlChanged(string, string)                   {}
+func (noEvents) ControlRequested(string, string, string, string) {}
+
+// agentEndReasons are the reasons the agent side may end a session with.
+var agentEndReasons = []string{protocol.EndedDeclined, protocol.EndedAcceptTimeout, protocol.EndedByUser, protocol.EndedError}
+
+// nextStates is the state machine of protocol/session.go, without ended
+// (reachable from every state but ended itself).
+func nextStates(attended bool, from string) []string {
+	switch from {
+	case protocol.SessionRequested:
+		if attended {
+			return []string{protocol.SessionAwaitingAcceptance}
+		}
+		return []string{protocol.SessionConnecting}
+	case protocol.SessionAwaitingAcceptance:
+		return []string{protocol.SessionConnecting}
+	case protocol.SessionConnecting:
+		return []string{protocol.SessionActive}
+	}
+	return nil
+}
+
+// CheckTransition validates a state change reported by the agent side.
+func CheckTransition(attended bool, from, to, reason string) error {
+	if from == protocol.SessionEnded {
+		return fmt.Errorf("%w: %w", ErrSessionEnded, ErrConflict)
+	}
+	if to == protocol.SessionEnded {
+		if !slices.Contains(agentEndReasons, reason) {
+			return badRequest("the agent may not end a session with reason %q (want one of %s)", reason, strings.Join(agentEndReasons, ", "))
+		}
+		if (reason == protocol.EndedDeclined || reason == protocol.EndedAcceptTimeout) && from != protocol.SessionAwaitingAcceptance {
+			return badRequest("reason %q is only possible while awaiting acceptance, not in %s", reason, from)
+		}
+		return nil
+	}
+	if reason != "" {
+		return badRequest("only ended carries a reason")
+	}
+	if !slices.Contains(nextStates(attended, from), to) {
+		kind := "an unattended"
+		if attended {
+			kind = "an attended"
+		}
+		return badRequest("%s session cannot go from %s to %q", kind, from, to)
+	}
+	return nil
+}
+
+// ErrConflict is store.ErrConflict, for errors.Is on transitions.
+var ErrConflict = store.ErrConflict
+
+// sessionToken derives the agent token of a session. It is a keyed hash of
+// the session id, so it is never stored: the store keeps its SHA-256, the
+// queued action is stored without it, and the poll adds it on delivery.
+func (s *Service) sessionToken(sessionID string) string {
+	m := hmac.New(sha256.New, s.cfg.SecretKey)
+	m.Write([]byte("tether session agent token\x00" + sessionID))
+	return "tss_" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// withAgentToken adds the session's agent token to a screenshare.start
+// payload as it is delivered.
+func (s *Service) withAgentToken(payload json.RawMessage) json.RawMessage {
+	var p protocol.ScreenShareStart
+	if err := json.Unmarshal(payload, &p); err != nil || p.SessionID == "" {
+		return payload
+	}
+	p.AgentToken = s.sessionToken(p.SessionID)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return payload
+	}
+	return b
+}
+
+// online reports whether the agent has polled recently (or is polling).
+func (s *Service) online(a store.Agent) bool {
+	last := a.LastSeen
+	if t, ok := s.presence.lastSeen(a.ID); ok && t.After(last) {
+		last = t
+	}
+	return s.presence.holding(a.ID) || (!last.IsZero() && s.now().Sub(last) < s.cfg.PollHold+s.cfg.OnlineGrace)
+}
+
+// screenPolicy is the effective screen-share policy of a group.
+func (s *Service) screenPolicy(ctx context.Context, groupID string) (policy.ScreenShare, error) {
+	pol, err := s.effectivePolicy(ctx, groupID)
+	if err != nil {
+		return policy.ScreenShare{}, err
+	}
+	sp, err := policy.FromDoc(pol.Doc)
+	if err != nil {
+		return policy.ScreenShare{}, fmt.Errorf("screen-share policy of group %q: %w", groupID, err)
+	}
+	return sp, nil
+}
+
+// CreateSession starts a screen-share session: it checks permissions and
+// policy, stores the session in state requested and queues
+// screenshare.start for the endpoint. Nothing is queued when a check fails.
+// An offline endpoint is refused (ErrEndpointOffline) rather than given a
+// session that could only time out.
+func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionRequest) (protocol.Session, error) {
+	if _, err := require(ctx, perm.ScreenShareStart); err != nil {
+		return protocol.Session{}, err
+	}
+	if req.EndpointID == "" {
+		return protocol.Session{}, badRequest("endpoint_id is required")
+	}
+	a, err := s.visibleAgent(ctx, req.EndpointID, perm.ScreenShareStart)
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	p := PrincipalFrom(ctx)
+	sp, err := s.screenPolicy(ctx, a.GroupID)
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	if !req.Attended {
+		if !p.CanIn(perm.ScreenShareUnattended, a.GroupID) {
+			return protocol.Session{}, fmt.Errorf("%w: starting a session without asking the user needs the %s permission (role %q)",
+				ErrForbidden, perm.ScreenShareUnattended, perm.RoleScreenShareUnattended)
+		}
+		if !sp.UnattendedAllowed {
+			return protocol.Session{}, fmt.Errorf("%w: the endpoint's policy does not allow unattended sessions (screenshare.unattended_allowed)", ErrForbidden)
+		}
+	}
+	mode, err := sp.StartMode(req.Mode)
+	if err != nil {
+		return protocol.Session{}, badRequest("%v", err)
+	}
+	if !s.online(a) {
+		return protocol.Session{}, ErrEndpointOffline
+	}
+	// The policy may waive the prompt even for an attended request.
+	attended := req.Attended && sp.AcceptanceRequired
+	now := s.now().UTC()
+	id := auth.NewToken("", 16)
+	id = strings.NewReplacer("-", "x", "_", "y").Replace(id)
+	ss, err := s.store.CreateSession(ctx, store.ScreenSession{
+		ID: id, AgentID: a.ID, TechnicianID: p.UserID, TechnicianName: p.Name, Attended: attended,
+		AcceptTimeoutS: sp.AcceptanceTimeoutS, Mode: mode, State: protocol.SessionRequested,
+		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now,
+	})
+	if err != nil {
+		return protocol.Session{}, fmt.Errorf("create session: %w", err)
+	}
+	payload, err := json.Marshal(protocol.ScreenShareStart{
+		SessionID: ss.ID, Attended: attended, Mode: mode, AllowedModes: sp.Enabled(), Technician: p.Name,
+		AcceptanceTimeoutS: sp.AcceptanceTimeoutS, UserMayEnd: sp.UserMayEnd,
+		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1),
+	})
+	if err != nil {
+		return protocol.Session{}, fmt.Errorf("encode screenshare.start: %w", err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionCreated, EndpointID: a.ID, SessionID: ss.ID,
+		Details: details("attended_requested", fmt.Sprint(req.Attended), "attended", fmt.Sprint(attended), "mode", mode)})
+	if _, err := s.enqueue(ctx, a.ID, protocol.ActionScreenShareStart, payload, p.Name); err != nil {
+		s.endSession(context.WithoutCancel(ctx), ss, protocol.EndedError, "server")
+		return protocol.Session{}, err
+	}
+	sessionsStarted.Inc()
+	return s.sessionOf(ctx, ss, &a)
+}
+
+// visibleSession loads a session the caller may see: its owner, or a
+// holder of screenshare.sessions in the endpoint's group. Others get
+// ErrForbidden when they may view the endpoint, else ErrNotFound.
+func (s *Service) visibleSession(ctx context.Context, id string) (store.ScreenSession, store.Agent, *Principal, error) {
+	p, err := authenticated(ctx)
+	if err != nil {
+		return store.ScreenSession{}, store.Agent{}, nil, err
+	}
+	if !p.Can(perm.ScreenShareStart) && !p.Can(perm.ScreenShareAllSession) {
+		return store.ScreenSession{}, store.Agent{}, nil, ErrForbidden
+	}
+	ss, err := s.store.SessionByID(ctx, id)
+	if err != nil {
+		return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("session %q: %w", id, err)
+	}
+	a, err := s.store.AgentByID(ctx, ss.AgentID)
+	if err != nil {
+		return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("endpoint of session %q: %w", id, err)
+	}
+	if ss.TechnicianID == p.UserID || p.CanIn(perm.ScreenShareAllSession, a.GroupID) {
+		return ss, a, p, nil
+	}
+	if p.CanIn(perm.EndpointsView, a.GroupID) {
+		return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("%w: the session belongs to %s", ErrForbidden, ss.TechnicianName)
+	}
+	return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
+}
+
+// GetSession returns one session.
+func (s *Service) GetSession(ctx context.Context, id string) (protocol.Session, error) {
+	ss, a, _, err := s.visibleSession(ctx, id)
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	return s.sessionOf(ctx, ss, &a)
+}
+
+// ListSessions lists the caller's own sessions and, for holders of
+// screenshare.sessions, every session in their groups; newest first.
+func (s *Service) ListSessions(ctx context.Context, activeOnly bool) ([]protocol.Session, error) {
+	p, err := authenticated(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Can(perm.ScreenShareStart) && !p.Can(perm.ScreenShareAllSession) {
+		return nil, ErrForbidden
+	}
+	var all []store.ScreenSession
+	own, err := s.store.ListSessions(ctx, store.SessionFilter{ActiveOnly: activeOnly, TechnicianID: p.UserID})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	all = append(all, own...)
+	if p.Can(perm.ScreenShareAllSession) {
+		others, err := s.store.ListSessions(ctx, store.SessionFilter{ActiveOnly: activeOnly, GroupIDs: p.groupsFor(perm.ScreenShareAllSession)})
+		if err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		all = append(all, others...)
+	}
+	slices.SortStableFunc(all, func(a, b store.ScreenSession) int { return b.Created.Compare(a.Created) })
+	out := []protocol.Session{}
+	seen := map[string]bool{}
+	agents := map[string]*store.Agent{}
+	for _, ss := range all {
+		if seen[ss.ID] {
+			continue
+		}
+		seen[ss.ID] = true
+		a, ok := agents[ss.AgentID]
+		if !ok {
+			if ag, err := s.store.AgentByID(ctx, ss.AgentID); err == nil {
+				a = &ag
+			}
+			agents[ss.AgentID] = a
+		}
+		ps, err := s.sessionOf(ctx, ss, a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
+// sessionOf renders a stored session for the API, with its current viewers.
+func (s *Service) sessionOf(ctx context.Context, ss store.ScreenSession, a *store.Agent) (protocol.Session, error) {
+	out := protocol.Session{
+		ID: ss.ID, EndpointID: ss.AgentID, Technician: ss.TechnicianName, Attended: ss.Attended, Mode: ss.Mode,
+		State: ss.State, Reason: ss.Reason, Created: ss.Created, Started: ss.Started, Ended: ss.Ended,
+		ControlHolder: ss.ControlHolder, Viewers: []protocol.Viewer{},
+	}
+	if a != nil {
+		out.Hostname = a.Hostname
+	}
+	if ss.State != protocol.SessionEnded {
+		vs, err := s.store.SessionViewers(ctx, ss.ID, true)
+		if err != nil {
+			return protocol.Session{}, fmt.Errorf("viewers of session %q: %w", ss.ID, err)
+		}
+		for _, v := range vs {
+			out.Viewers = append(out.Viewers, protocol.Viewer{ID: v.ViewerID, User: v.UserName})
+		}
+	}
+	return out, nil
+}
+
+// publish renders a session and tells the hub.
+func (s *Service) publish(ctx context.Context, ss store.ScreenSession) {
+	var a *store.Agent
+	if ag, err := s.store.AgentByID(ctx, ss.AgentID); err == nil {
+		a = &ag
+	}
+	ps, err := s.sessionOf(ctx, ss, a)
+	if err != nil {
+		s.log.Error("render session", "session_id", ss.ID, "err", err)
+		return
+	}
+	s.cfg.Events.SessionChanged(ps)
+}
+
+// EndSession ends a session as its technician (or a holder of
+// screenshare.sessions). Ending an ended session changes nothing.
+func (s *Service) EndSession(ctx context.Context, id string) (protocol.Session, error) {
+	ss, a, p, err := s.visibleSession(ctx, id)
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	ss = s.endSession(ctx, ss, protocol.EndedByTechnician, p.Name)
+	return s.sessionOf(ctx, ss, &a)
+}
+
+// endSession moves a session to ended from whatever state it is in,
+// retrying when a concurrent transition wins first; an already ended
+// session is returned as is.
+func (s *Service) endSession(ctx context.Context, ss store.ScreenSession, reason, actor string) store.ScreenSession {
+	for range 5 {
+		if ss.State == protocol.SessionEnded {
+			return ss
+		}
+		next, err := s.store.TransitionSession(ctx, store.SessionTransition{ID: ss.ID, From: ss.State, To: protocol.SessionEnded, Reason: reason, At: s.now().UTC()})
+		if err == nil {
+			s.stateChanged(ctx, ss, next, actor)
+			return next
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			s.log.Error("end session", "session_id", ss.ID, "err", err)
+			return ss
+		}
+		cur, err := s.store.SessionByID(ctx, ss.ID)
+		if err != nil {
+			s.log.Error("end session", "session_id", ss.ID, "err", err)
+			return ss
+		}
+		ss = cur
+	}
+	return ss
+}
+
+// stateChanged audits a transition and tells the hub.
+func (s *Service) stateChanged(ctx context.Context, from, to store.ScreenSession, actor string) {
+	kv := []string{"from", from.State, "to", to.State}
+	if to.Reason != "" {
+		kv = append(kv, "reason", to.Reason)
+	}
+	if to.Mode != from.Mode {
+		kv = append(kv, "mode", to.Mode)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionState, EndpointID: to.AgentID, SessionID: to.ID, Details: details(kv...)})
+	if to.State == protocol.SessionEnded {
+		sessionsEnded.WithLabelValues(to.Reason).Inc()
+		s.log.Info("session ended", "session_id", to.ID, "reason", to.Reason)
+	}
+	s.publish(ctx, to)
+}
+
+// AgentSession authenticates the agent side of a session's signalling by
+// the session's agent token. An ended session is ErrSessionEnded.
+func (s *Service) AgentSession(ctx context.Context, sessionID, token string) (protocol.Session, error) {
+	Public(ctx)
+	if token == "" {
+		return protocol.Session{}, fmt.Errorf("%w: session agent token required", ErrUnauthorized)
+	}
+	ss, err := s.store.SessionByAgentTokenHash(ctx, auth.HashToken(token))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && ss.ID != sessionID) {
+		return protocol.Session{}, fmt.Errorf("%w: unknown session agent token", ErrUnauthorized)
+	}
+	if err != nil {
+		return protocol.Session{}, fmt.Errorf("look up session: %w", err)
+	}
+	if ss.State == protocol.SessionEnded {
+		return protocol.Session{}, ErrSessionEnded
+	}
+	a, err := s.store.AgentByID(ctx, ss.AgentID)
+	if err != nil || a.Revoked != nil {
+		return protocol.Session{}, fmt.Errorf("%w: endpoint unknown or revoked", ErrUnauthorized)
+	}
+	return s.sessionOf(ctx, ss, &a)
+}
+
+// ReportState applies a state the session helper reports over its
+// signalling socket, validated against the state machine. Reporting the
+// current state again changes nothing. A mode is honoured when the user
+// accepts (awaiting_acceptance → connecting) and only if policy enables it.
+func (s *Service) ReportState(ctx context.Context, sessionID, state, reason, mode string) (protocol.Session, error) {
+	ss, err := s.store.SessionByID(ctx, sessionID)
+	if err != nil {
+		return protocol.Session{}, fmt.Errorf("session %q: %w", sessionID, err)
+	}
+	a, err := s.store.AgentByID(ctx, ss.AgentID)
+	if err != nil {
+		return protocol.Session{}, fmt.Errorf("endpoint of session %q: %w", sessionID, err)
+	}
+	if state == ss.State && ss.State != protocol.SessionEnded {
+		return s.sessionOf(ctx, ss, &a)
+	}
+	if err := CheckTransition(ss.Attended, ss.State, state, reason); err != nil {
+		return protocol.Session{}, err
+	}
+	if mode != "" && mode != ss.Mode {
+		if ss.State != protocol.SessionAwaitingAcceptance || state != protocol.SessionConnecting {
+			return protocol.Session{}, badRequest("the mode can change only when the user accepts")
+		}
+		sp, err := s.screenPolicy(ctx, a.GroupID)
+		if err != nil {
+			return protocol.Session{}, err
+		}
+		if !slices.Contains(sp.Enabled(), mode) {
+			return protocol.Session{}, badRequest("mode %q is not enabled by policy", mode)
+		}
+	} else {
+		mode = ""
+	}
+	next, err := s.store.TransitionSession(ctx, store.SessionTransition{ID: ss.ID, From: ss.State, To: state, Reason: reason, Mode: mode, At: s.now().UTC()})
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	s.stateChanged(ctx, ss, next, "agent:"+ss.AgentID)
+	return s.sessionOf(ctx, next, &a)
+}
+
+// ViewerJoin is a viewer admitted to a session's signalling.
+type ViewerJoin struct {
+	Session  protocol.Session
+	ViewerID string
+	User     string
+}
+
+// JoinSession admits the caller as a new viewer of a session: its owner or
+// a holder of screenshare.sessions in the endpoint's group.
+func (s *Service) JoinSession(ctx context.Context, id string) (ViewerJoin, error) {
+	ss, a, p, err := s.visibleSession(ctx, id)
+	if err != nil {
+		return ViewerJoin{}, err
+	}
+	if ss.State == protocol.SessionEnded {
+		return ViewerJoin{}, ErrSessionEnded
+	}
+	vid := "v" + strings.NewReplacer("-", "x", "_", "y").Replace(auth.NewToken("", 9))
+	if err := s.store.AddSessionViewer(ctx, store.SessionViewer{SessionID: ss.ID, ViewerID: vid, UserID: p.UserID, UserName: p.Name, Joined: s.now().UTC()}); err != nil {
+		return ViewerJoin{}, fmt.Errorf("join session: %w", err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionJoined, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", vid)})
+	ps, err := s.sessionOf(ctx, ss, &a)
+	if err != nil {
+		return ViewerJoin{}, err
+	}
+	s.cfg.Events.SessionChanged(ps)
+	return ViewerJoin{Session: ps, ViewerID: vid, User: p.Name}, nil
+}
+
+// LeaveSession records that a viewer's connection closed; the signalling
+// server calls it for a connection it admitted. A viewer holding control
+// releases it.
+func (s *Service) LeaveSession(ctx context.Context, sessionID, viewerID, user string) {
+	if err := s.store.SessionViewerLeft(ctx, sessionID, viewerID, s.now().UTC()); err != nil {
+		s.log.Error("viewer left", "session_id", sessionID, "err", err)
+		return
+	}
+	ss, err := s.store.SessionByID(ctx, sessionID)
+	if err != nil {
+		s.log.Error("viewer left", "session_id", sessionID, "err", err)
+		return
+	}
+	s.audit(ctx, store.AuditRecord{Actor: user, Type: AuditSessionLeft, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", viewerID)})
+	if ss.ControlHolder == viewerID {
+		if next, err := s.store.SetControlHolder(ctx, ss.ID, viewerID, ""); err == nil {
+			ss = next
+			s.audit(ctx, store.AuditRecord{Actor: user, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
+				Details: details("op", "left", "from", viewerID, "to", "")})
+			s.cfg.Events.ControlChanged(ss.ID, "")
+		}
+	}
+	if ss.State != protocol.SessionEnded {
+		s.publish(ctx, ss)
+	}
+}
+
+// Control changes who holds control of a session (design.md, "Viewers and
+// control"); the server decides:
+//   - request: the caller's viewer gets control at once when nobody holds
+//     it; otherwise the holder and the owner are asked (a "control" signal
+//     naming the requester) and nothing changes yet.
+//   - grant: the holder, the session's owner or a holder of
+//     screenshare.sessions gives control to a current viewer.
+//   - release: the holder gives it up.
+//   - take: the owner or a holder of screenshare.sessions takes it for
+//     their own viewer.
+func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRequest) (protocol.Session, error) {
+	ss, a, p, err := s.visibleSession(ctx, id)
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	if ss.State == protocol.SessionEnded {
+		return protocol.Session{}, ErrSessionEnded
+	}
+	vs, err := s.store.SessionViewers(ctx, ss.ID, true)
+	if err != nil {
+		return protocol.Session{}, fmt.Errorf("viewers of session %q: %w", ss.ID, err)
+	}
+	userOf := func(viewerID string) (string, bool) {
+		for _, v := range vs {
+			if v.ViewerID == viewerID {
+				return v.UserID, true
+			}
+		}
+		return "", false
+	}
+	mine := func(viewerID string) error {
+		if viewerID == "" {
+			return badRequest("viewer is required: the id from your signalling hello")
+		}
+		u, ok := userOf(viewerID)
+		if !ok {
+			return badRequest("viewer %q is not connected to this session", viewerID)
+		}
+		if u != p.UserID {
+			return fmt.Errorf("%w: viewer %q is not yours", ErrForbidden, viewerID)
+		}
+		return nil
+	}
+	privileged := ss.TechnicianID == p.UserID || p.CanIn(perm.ScreenShareAllSession, a.GroupID)
+	holderUser, _ := userOf(ss.ControlHolder)
+	isHolder := ss.ControlHolder != "" && holderUser == p.UserID
+	to := ss.ControlHolder
+	switch req.Op {
+	case protocol.ControlRequestOp:
+		if err := mine(req.Viewer); err != nil {
+			return protocol.Session{}, err
+		}
+		if ss.ControlHolder != "" && ss.ControlHolder != req.Viewer {
+			s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
+				Details: details("op", "request", "viewer_id", req.Viewer, "holder", ss.ControlHolder)})
+			s.cfg.Events.ControlRequested(ss.ID, ss.ControlHolder, req.Viewer, p.Name)
+			return s.sessionOf(ctx, ss, &a)
+		}
+		to = req.Viewer
+	case protocol.ControlGrant:
+		if !isHolder && !privileged {
+			return protocol.Session{}, fmt.Errorf("%w: only the control holder, the session's technician or a screen sharing administrator may grant control", ErrForbidden)
+		}
+		if _, ok := userOf(req.Viewer); !ok || req.Viewer == "" {
+			return protocol.Session{}, badRequest("viewer %q is not connected to this session", req.Viewer)
+		}
+		to = req.Viewer
+	case protocol.ControlRelease:
+		if ss.ControlHolder == "" {
+			return s.sessionOf(ctx, ss, &a)
+		}
+		if !isHolder {
+			return protocol.Session{}, fmt.Errorf("%w: only the control holder may release control", ErrForbidden)
+		}
+		to = ""
+	case protocol.ControlTake:
+		if !privileged {
+			return protocol.Session{}, fmt.Errorf("%w: only the session's technician or a screen sharing administrator may take control", ErrForbidden)
+		}
+		if err := mine(req.Viewer); err != nil {
+			return protocol.Session{}, err
+		}
+		to = req.Viewer
+	default:
+		return protocol.Session{}, badRequest("op must be request, grant, release or take")
+	}
+	if to == ss.ControlHolder {
+		return s.sessionOf(ctx, ss, &a)
+	}
+	next, err := s.store.SetControlHolder(ctx, ss.ID, ss.ControlHolder, to)
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
+		Details: details("op", req.Op, "from", ss.ControlHolder, "to", to)})
+	s.cfg.Events.ControlChanged(ss.ID, to)
+	return s.sessionOf(ctx, next, &a)
+}
+
+// SweepSessions enforces the server-side bounds: a session awaiting
+// acceptance longer than its timeout plus AcceptGrace ends
+// acceptance_timeout; one still requested after StartTimeout ends
+// agent_offline (the agent never picked it up); one connecting longer than
+// ConnectTimeout ends error. The service runs it every SessionSweep; tests
+// call it after moving the clock.
+func (s *Service) SweepSessions(ctx context.Context) {
+	list, err := s.store.ListSessions(ctx, store.SessionFilter{ActiveOnly: true, Limit: 100000})
+	if err != nil {
+		s.log.Error("sweep sessions", "err", err)
+		return
+	}
+	now := s.now().UTC()
+	for _, ss := range list {
+		age := now.Sub(ss.StateSince)
+		reason := ""
+		switch ss.State {
+		case protocol.SessionRequested:
+			if age > s.cfg.StartTimeout {
+				reason = protocol.EndedAgentOffline
+			}
+		case protocol.SessionAwaitingAcceptance:
+			if age > timeSeconds(ss.AcceptTimeoutS)+s.cfg.AcceptGrace {
+				reason = protocol.EndedAcceptTimeout
+			}
+		case protocol.SessionConnecting:
+			if age > s.cfg.ConnectTimeout {
+				reason = protocol.EndedError
+			}
+		}
+		if reason == "" {
+			continue
+		}
+		// Only from the state seen: a concurrent transition wins.
+		next, err := s.store.TransitionSession(ctx, store.SessionTransition{ID: ss.ID, From: ss.State, To: protocol.SessionEnded, Reason: reason, At: now})
+		if err != nil {
+			if !errors.Is(err, store.ErrConflict) {
+				s.log.Error("sweep session", "session_id", ss.ID, "err", err)
+			}
+			continue
+		}
+		s.stateChanged(ctx, ss, next, "server")
+	}
+}
+
+func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }

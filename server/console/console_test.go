@@ -1,0 +1,62 @@
+package console
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestRoutes serves the console and viewer pages and every static file
+// they reference, with the security headers.
+func TestRoutes(t *testing.T) {
+	mux := http.NewServeMux()
+	Register(mux)
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		res := rec.Result()
+		body, _ := io.ReadAll(res.Body)
+		return res, string(body)
+	}
+	tests := []struct {
+		path, want string
+	}{
+		{"/", `<table id="ep-table">`},
+		{"/view/0123456789abcdef", `<canvas id="screen"`},
+		{"/view/some%20id", `<script type="module" src="/static/view.js">`},
+	}
+	ref := regexp.MustCompile(`(?:src|href)="(/static/[^"]+)"`)
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			res, body := get(tc.path)
+			if res.StatusCode != http.StatusOK || !strings.Contains(body, tc.want) {
+				t.Fatalf("GET %s: %s, body lacks %q", tc.path, res.Status, tc.want)
+			}
+			if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+				t.Errorf("GET %s: CSP %q", tc.path, csp)
+			}
+			for _, m := range ref.FindAllStringSubmatch(body, -1) {
+				if r, _ := get(m[1]); r.StatusCode != http.StatusOK {
+					t.Errorf("%s references %s: %s", tc.path, m[1], r.Status)
+				}
+			}
+		})
+	}
+	// Modules imported by other modules exist too.
+	imp := regexp.MustCompile(`from "\./([^"]+)"`)
+	for _, f := range []string{"view.js", "console.js"} {
+		_, body := get("/static/" + f)
+		for _, m := range imp.FindAllStringSubmatch(body, -1) {
+			if r, _ := get("/static/" + m[1]); r.StatusCode != http.StatusOK {
+				t.Errorf("%s imports %s: %s", f, m[1], r.Status)
+			}
+		}
+	}
+	if res, _ := get("/view/"); res.StatusCode == http.StatusOK {
+		t.Errorf("GET /view/ without an id: %s, want not found", res.Status)
+	}
+}

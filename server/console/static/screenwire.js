@@ -1,0 +1,79 @@
+// screenwire.js decodes the binary messages of the "screen" data channel.
+// It mirrors Decode in shared/screen/wire.go byte for byte, with the same
+// validation: what Go rejects, this rejects (e2e TestScreenwireMatchesGo
+// feeds both the same bytes).
+//
+// All integers are big-endian. Every message starts with a kind byte:
+//
+//	tile:      [1][seq u32][x u16][y u16][w u16][h u16][enc u8][payload...]
+//	frame end: [2][seq u32]
+//	size:      [3][seq u32][w u16][h u16]
+//
+// Encodings: 1 JPEG, 2 PNG, 3 solid colour (payload R, G, B).
+
+export const KIND_TILE = 1;
+export const KIND_FRAME_END = 2;
+export const KIND_SIZE = 3;
+
+export const ENC_JPEG = 1;
+export const ENC_PNG = 2;
+export const ENC_SOLID = 3;
+
+export const TILE_HEADER_LEN = 1 + 4 + 2 * 4 + 1;
+export const MAX_MESSAGE = 256 << 10;
+
+// MalformedError reports bytes that are not a screen message.
+export class MalformedError extends Error {
+  constructor(detail) {
+    super("malformed screen message: " + detail);
+    this.name = "MalformedError";
+  }
+}
+
+// decode parses one message from a Uint8Array (or ArrayBuffer). It returns
+// {kind, seq} plus, for tiles, tile: {x, y, w, h, enc, payload} (payload is a
+// view into the input, not a copy) and, for size messages, w and h. It
+// throws MalformedError for anything Go's screen.Decode rejects.
+export function decode(input) {
+  const b = input instanceof Uint8Array ? input : new Uint8Array(input);
+  if (b.length < 5) throw new MalformedError(`${b.length} bytes`);
+  if (b.length > MAX_MESSAGE) throw new MalformedError(`${b.length} bytes exceeds ${MAX_MESSAGE}`);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const m = { kind: b[0], seq: dv.getUint32(1) };
+  switch (m.kind) {
+    case KIND_TILE: {
+      if (b.length < TILE_HEADER_LEN) throw new MalformedError(`tile header of ${b.length} bytes`);
+      const t = {
+        x: dv.getUint16(5), y: dv.getUint16(7), w: dv.getUint16(9), h: dv.getUint16(11),
+        enc: b[13], payload: b.subarray(TILE_HEADER_LEN),
+      };
+      if (t.w === 0 || t.h === 0) throw new MalformedError(`empty tile ${t.w}x${t.h}`);
+      if (t.x + t.w > 65535 || t.y + t.h > 65535) throw new MalformedError("tile beyond 65535 pixels");
+      switch (t.enc) {
+        case ENC_JPEG:
+        case ENC_PNG:
+          if (t.payload.length === 0) throw new MalformedError("empty image payload");
+          break;
+        case ENC_SOLID:
+          if (t.payload.length !== 3) throw new MalformedError(`solid tile payload of ${t.payload.length} bytes`);
+          break;
+        default:
+          throw new MalformedError(`unknown encoding ${t.enc}`);
+      }
+      m.tile = t;
+      break;
+    }
+    case KIND_FRAME_END:
+      if (b.length !== 5) throw new MalformedError(`frame end of ${b.length} bytes`);
+      break;
+    case KIND_SIZE:
+      if (b.length !== 9) throw new MalformedError(`size message of ${b.length} bytes`);
+      m.w = dv.getUint16(5);
+      m.h = dv.getUint16(7);
+      if (m.w === 0 || m.h === 0) throw new MalformedError("empty size");
+      break;
+    default:
+      throw new MalformedError(`unknown kind ${m.kind}`);
+  }
+  return m;
+}

@@ -1,0 +1,441 @@
+// Tether viewer: /view/{session_id}. Signs in through the console's cookie,
+// follows the signalling flow of protocol.Signal over a websocket, answers
+// the agent's WebRTC offer and shows the screen channel on <canvas id=screen>.
+import { decode, KIND_TILE, KIND_FRAME_END, KIND_SIZE, ENC_JPEG, ENC_PNG, ENC_SOLID } from "./screenwire.js";
+import { Capture } from "./viewinput.js";
+
+const $ = (id) => document.getElementById(id);
+const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").replace(/\/$/, ""));
+
+// Counters for tests and for a curious technician's devtools.
+const stats = window.tetherStats = {
+  messages: 0, sizes: 0, tiles: 0, frames: 0, errors: 0, inputs: 0,
+  state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
+};
+
+let csrf = "";
+let session = null; // latest protocol.Session
+let viewerID = "";
+let holder = "";
+let ws = null;
+let pc = null;
+let iceConfig = null;
+let channels = {};
+let ended = false;
+let reconnectDelay = 1000;
+
+async function api(method, path, body) {
+  const headers = { "Accept": "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = new Error(data.error || `${res.status} ${res.statusText}`);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+// ---- state shown in the toolbar ----
+
+const REASONS = {
+  ended_by_technician: "ended by a technician",
+  ended_by_user: "ended by the user at the endpoint",
+  declined: "the user declined",
+  acceptance_timeout: "the user did not answer in time",
+  code_expired: "the connection code expired",
+  agent_offline: "the endpoint went offline",
+  error: "an error occurred",
+};
+
+const STATE_WORDS = {
+  connecting: "Connecting…",
+  waiting: "Waiting for the user to accept…",
+  live: "Live",
+  ended: "Ended",
+  lost: "Connection lost; reconnecting…",
+  signin: "Not signed in",
+};
+
+function setState(state, detail) {
+  stats.state = state;
+  document.body.dataset.state = state;
+  let text = STATE_WORDS[state] || state;
+  if (state === "ended") {
+    const why = REASONS[detail] || detail || "";
+    stats.reason = detail || "";
+    text = why ? `Ended: ${why}` : "Ended";
+  } else if (detail) {
+    text = `${text} ${detail}`;
+  }
+  $("state").textContent = text;
+  updateButtons();
+}
+
+function showError(msg) { $("error").textContent = msg || ""; }
+
+function applySession(s) {
+  if (!s) return;
+  session = s;
+  $("host").textContent = s.hostname || s.endpoint_id || "";
+  document.title = `${s.hostname || "Endpoint"} — Tether viewer`;
+  if (s.control_holder !== undefined) setHolder(s.control_holder || "");
+  switch (s.state) {
+    case "requested": if (stats.state !== "live") setState("connecting"); break;
+    case "awaiting_acceptance": setState("waiting"); break;
+    case "connecting": if (stats.state !== "live") setState("connecting"); break;
+    case "active": if (stats.frames > 0 || stats.sizes > 0) setState("live"); break;
+    case "ended": finish(s.reason); break;
+  }
+}
+
+function viewerName(id) {
+  if (!id) return "nobody";
+  if (id === viewerID) return "you";
+  const v = session && (session.viewers || []).find((x) => x.id === id);
+  return v ? v.user : "another viewer";
+}
+
+function setHolder(id) {
+  holder = id || "";
+  stats.holder = holder;
+  $("holder").textContent = `Control: ${viewerName(holder)}`;
+  updateButtons();
+}
+
+function updateButtons() {
+  const live = !ended && viewerID !== "";
+  const mine = holder !== "" && holder === viewerID;
+  $("request").hidden = mine;
+  $("release").hidden = !mine;
+  $("request").disabled = !live;
+  $("release").disabled = !live;
+  $("cad").disabled = !live || !channels.input;
+  $("refresh").disabled = !live || !channels.control;
+  $("end").disabled = ended;
+  $("monitor").disabled = !live || $("monitor").options.length < 2;
+}
+
+// finish shows the ended state and closes every connection.
+function finish(reason) {
+  if (ended) return;
+  ended = true;
+  setState("ended", reason);
+  closePeer();
+  if (ws) { try { ws.close(1000, "session ended"); } catch { /* closed */ } }
+  capture.releaseAll();
+}
+
+// ---- the screen ----
+
+const canvas = $("screen");
+const ctx2d = canvas.getContext("2d");
+let pendingTiles = []; // decoded tiles of the frame being received
+let drawChain = Promise.resolve(); // keeps sizes and frames in order
+
+function onScreenMessage(data) {
+  stats.messages++;
+  let m;
+  try {
+    m = decode(new Uint8Array(data));
+  } catch (e) {
+    stats.errors++;
+    console.warn("screen:", e.message);
+    return;
+  }
+  switch (m.kind) {
+    case KIND_SIZE:
+      stats.sizes++;
+      drawChain = drawChain.then(() => {
+        canvas.width = m.w;
+        canvas.height = m.h;
+        layout();
+        ctx2d.fillStyle = "#000";
+        ctx2d.fillRect(0, 0, m.w, m.h);
+      });
+      if (!ended && stats.state !== "live") setState("live");
+      break;
+    case KIND_TILE: {
+      stats.tiles++;
+      const t = m.tile;
+      let img = null;
+      if (t.enc === ENC_JPEG || t.enc === ENC_PNG) {
+        // Start decoding now, in parallel with the rest of the frame.
+        img = createImageBitmap(new Blob([t.payload], { type: t.enc === ENC_JPEG ? "image/jpeg" : "image/png" }))
+          .catch((e) => { stats.errors++; console.warn("screen tile:", e.message); return null; });
+      }
+      const rgb = t.enc === ENC_SOLID ? `rgb(${t.payload[0]},${t.payload[1]},${t.payload[2]})` : "";
+      pendingTiles.push({ x: t.x, y: t.y, w: t.w, h: t.h, img, rgb });
+      break;
+    }
+    case KIND_FRAME_END: {
+      const tiles = pendingTiles;
+      pendingTiles = [];
+      drawChain = drawChain.then(async () => {
+        const bitmaps = await Promise.all(tiles.map((t) => t.img));
+        tiles.forEach((t, i) => {
+          if (t.rgb) {
+            ctx2d.fillStyle = t.rgb;
+            ctx2d.fillRect(t.x, t.y, t.w, t.h);
+          } else if (bitmaps[i]) {
+            ctx2d.drawImage(bitmaps[i], t.x, t.y);
+            bitmaps[i].close();
+          }
+        });
+        stats.frames++;
+      });
+      break;
+    }
+  }
+}
+
+// layout sets the canvas's CSS size: the whole picture scaled to fit the
+// stage, keeping its aspect ratio, or 1:1 (monitor pixels = CSS pixels).
+function layout() {
+  const W = canvas.width, H = canvas.height;
+  if (!W || !H) return;
+  let s = 1;
+  if (!document.body.classList.contains("one-to-one")) {
+    const stage = $("stage");
+    s = Math.min(stage.clientWidth / W, stage.clientHeight / H);
+    if (!(s > 0)) s = 1;
+  }
+  canvas.style.width = `${Math.floor(W * s)}px`;
+  canvas.style.height = `${Math.floor(H * s)}px`;
+}
+new ResizeObserver(layout).observe($("stage"));
+
+// ---- control channel ----
+
+function onControlMessage(data) {
+  let m;
+  try { m = JSON.parse(data); } catch { stats.errors++; return; }
+  switch (m.t) {
+    case "monitors": {
+      const sel = $("monitor");
+      sel.replaceChildren();
+      (m.monitors || []).forEach((mon, i) => {
+        const o = document.createElement("option");
+        o.value = String(i);
+        o.textContent = `${i + 1}: ${mon.w}×${mon.h}${mon.primary ? " (primary)" : ""}`;
+        sel.append(o);
+      });
+      sel.value = String(m.i || 0);
+      stats.monitors = sel.options.length;
+      updateButtons();
+      break;
+    }
+    case "holder": setHolder(m.holder || ""); break;
+    case "mode": $("mode").textContent = m.mode ? `Mode: ${m.mode}` : ""; break;
+  }
+}
+
+function sendControl(msg) {
+  const ch = channels.control;
+  if (ch && ch.readyState === "open") ch.send(JSON.stringify(msg));
+}
+
+function sendInput(ev) {
+  if (ended) return;
+  const ch = channels.input;
+  if (ch && ch.readyState === "open") {
+    ch.send(JSON.stringify(ev));
+    stats.inputs++;
+  }
+}
+
+// ---- WebRTC ----
+
+function closePeer() {
+  for (const ch of Object.values(channels)) { try { ch.close(); } catch { /* closed */ } }
+  channels = {};
+  if (pc) { try { pc.close(); } catch { /* closed */ } }
+  pc = null;
+  pendingTiles = [];
+  updateButtons();
+}
+
+let remoteCandidates = [];
+
+function newPeer() {
+  closePeer();
+  const p = new RTCPeerConnection(iceConfig);
+  pc = p;
+  remoteCandidates = [];
+  p.onicecandidate = (ev) => {
+    if (ev.candidate && pc === p) signal({ type: "candidate", candidate: ev.candidate.toJSON() });
+  };
+  p.onconnectionstatechange = () => {
+    if (pc !== p || ended) return;
+    if (p.connectionState === "failed" || p.connectionState === "disconnected") setState("lost");
+  };
+  const screen = p.createDataChannel("screen", { negotiated: true, id: 1 });
+  screen.binaryType = "arraybuffer";
+  screen.onmessage = (ev) => { if (pc === p) onScreenMessage(ev.data); };
+  const input = p.createDataChannel("input", { negotiated: true, id: 2 });
+  const control = p.createDataChannel("control", { negotiated: true, id: 3 });
+  control.onmessage = (ev) => { if (pc === p) onControlMessage(ev.data); };
+  channels = { screen, input, control };
+  for (const ch of [screen, input, control]) {
+    ch.onopen = updateButtons;
+    ch.onclose = updateButtons;
+  }
+  return p;
+}
+
+async function onOffer(sdp) {
+  // A second offer on a connection that already has one means the agent
+  // started over (a new helper, a changed desktop): start over too.
+  if (!pc || pc.remoteDescription) newPeer();
+  const p = pc;
+  await p.setRemoteDescription({ type: "offer", sdp });
+  const answer = await p.createAnswer();
+  await p.setLocalDescription(answer);
+  signal({ type: "answer", sdp: p.localDescription.sdp });
+  for (const c of remoteCandidates.splice(0)) await p.addIceCandidate(c).catch((e) => console.warn("candidate:", e.message));
+}
+
+async function onCandidate(c) {
+  if (!c) return;
+  if (!pc || !pc.remoteDescription) { remoteCandidates.push(c); return; }
+  await pc.addIceCandidate(c).catch((e) => console.warn("candidate:", e.message));
+}
+
+// Hooks for tests and devtools: how much input is still queued in the
+// browser, and the type of the local ICE candidate in use (host, srflx,
+// relay).
+window.tetherDebug = {
+  inputBuffered: () => (channels.input ? channels.input.bufferedAmount : 0),
+  candidateType: async () => {
+    if (!pc) return "";
+    const report = await pc.getStats();
+    let pairID = "";
+    report.forEach((r) => { if (r.type === "transport" && r.selectedCandidatePairId) pairID = r.selectedCandidatePairId; });
+    const pair = pairID && report.get(pairID);
+    const local = pair && report.get(pair.localCandidateId);
+    return local ? local.candidateType : "";
+  },
+};
+
+// ---- signalling ----
+
+function signal(msg) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+}
+
+function connect() {
+  if (ended) return;
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const path = `/api/v1/sessions/${encodeURIComponent(sessionID)}/signal`;
+  const sock = new WebSocket(`${proto}//${location.host}${path}`);
+  ws = sock;
+  sock.onmessage = (ev) => {
+    let m;
+    try { m = JSON.parse(ev.data); } catch { return; }
+    onSignal(m).catch((e) => { console.warn("signal:", e); showError(`Connection problem: ${e.message}`); });
+  };
+  sock.onclose = () => {
+    if (ws !== sock || ended) return;
+    setState("lost");
+    closePeer();
+    setTimeout(async () => {
+      // The session may have ended while we were away.
+      try { applySession(await api("GET", `/api/v1/sessions/${encodeURIComponent(sessionID)}`)); } catch { /* retry below */ }
+      connect();
+    }, reconnectDelay);
+    reconnectDelay = Math.min(reconnectDelay * 2, 10000);
+  };
+}
+
+async function onSignal(m) {
+  switch (m.type) {
+    case "hello":
+      reconnectDelay = 1000;
+      viewerID = m.viewer_id || "";
+      stats.viewerId = viewerID;
+      iceConfig = {
+        iceServers: (m.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
+        iceTransportPolicy: m.ice_transport_policy === "relay" ? "relay" : "all",
+      };
+      applySession(m.session);
+      newPeer();
+      break;
+    case "offer": await onOffer(m.sdp); break;
+    case "candidate": await onCandidate(m.candidate); break;
+    case "session": applySession(m.session); break;
+    case "state":
+      if (m.state === "ended") finish(m.reason);
+      else applySession({ ...(session || {}), state: m.state });
+      break;
+    case "control": setHolder(m.holder || ""); break;
+    case "end": finish(m.reason || (session && session.reason)); break;
+    case "error": showError(m.message || "The server reported an error."); break;
+  }
+}
+
+// ---- toolbar ----
+
+const capture = new Capture({ canvas, keys: $("keys"), send: sendInput, onLeave: () => $("request").focus() });
+
+async function controlOp(op) {
+  try {
+    await api("POST", `/api/v1/sessions/${encodeURIComponent(sessionID)}/control`, { op, viewer: viewerID });
+    showError("");
+  } catch (e) {
+    showError(e.status === 403 ? "You may not do that in this session." : `Control: ${e.message}`);
+  }
+}
+
+$("request").addEventListener("click", () => controlOp("request"));
+$("release").addEventListener("click", () => controlOp("release"));
+$("cad").addEventListener("click", () => { sendInput({ t: "combo", c: "ctrl-alt-del" }); canvas.focus(); });
+$("refresh").addEventListener("click", () => sendControl({ t: "refresh" }));
+$("monitor").addEventListener("change", () => sendControl({ t: "monitor", i: Number($("monitor").value) }));
+$("scale").addEventListener("click", () => {
+  const one = document.body.classList.toggle("one-to-one");
+  $("scale").textContent = one ? "Scale to fit" : "1:1";
+  $("scale").setAttribute("aria-pressed", String(one));
+  layout();
+});
+$("end").addEventListener("click", async () => {
+  try {
+    await api("POST", `/api/v1/sessions/${encodeURIComponent(sessionID)}/end`, {});
+    finish("ended_by_technician");
+  } catch (e) {
+    showError(`End session: ${e.message}`);
+  }
+});
+
+// ---- start ----
+
+async function start() {
+  setState("connecting");
+  if (!sessionID) { showError("No session in the address."); return; }
+  try {
+    const me = await api("GET", "/api/v1/me");
+    csrf = me.csrf_token || "";
+    $("who").textContent = me.name;
+  } catch (e) {
+    setState("signin");
+    const a = document.createElement("a");
+    a.href = "/";
+    a.textContent = "Sign in on the console";
+    $("error").replaceChildren(e.status === 401 ? "Your sign-in has expired or is missing. " : `${e.message}. `, a, ", then open this page again.");
+    ended = true;
+    updateButtons();
+    return;
+  }
+  try {
+    applySession(await api("GET", `/api/v1/sessions/${encodeURIComponent(sessionID)}`));
+  } catch (e) {
+    ended = true;
+    setState("ended", e.status === 404 ? "" : "error");
+    showError(e.status === 404 ? "No such session, or you may not see it." : e.status === 403 ? "You may not view this session." : e.message);
+    return;
+  }
+  connect();
+}
+
+start();

@@ -1,0 +1,497 @@
+// Package signal relays WebRTC signalling between a session's agent (the
+// session helper) and its viewers over websockets, following the flow in
+// protocol.Signal's doc comment. The server decides; it never trusts a
+// viewer id a viewer claims, and routes the agent's messages by viewer id.
+//
+// Hub is the in-process implementation; a cross-node one (NATS) can take
+// its place behind the Relay interface.
+package signal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Relay is what the HTTP layer needs of a signalling hub: serve one admitted
+// websocket until it closes, and receive session events from the service.
+type Relay interface {
+	app.SessionEvents
+	ServeAgent(conn *websocket.Conn, s protocol.Session, svc Sessions)
+	ServeViewer(conn *websocket.Conn, j app.ViewerJoin, svc Sessions)
+	Close()
+}
+
+// Sessions is what the hub asks of the service layer for an admitted
+// connection.
+type Sessions interface {
+	ReportState(ctx context.Context, sessionID, state, reason, mode string) (protocol.Session, error)
+	LeaveSession(ctx context.Context, sessionID, viewerID, user string)
+}
+
+// Config configures a Hub.
+type Config struct {
+	Logger *slog.Logger
+	// ICE returns the ICE servers (TURN credentials) handed to both sides
+	// of a session in hello; nil hands out none.
+	ICE func(sessionID string) []protocol.ICEServer
+	// RelayOnly makes hello say ice_transport_policy "relay".
+	RelayOnly bool
+	// WriteTimeout bounds one websocket write (5 s).
+	WriteTimeout time.Duration
+	// PingInterval is the keepalive period (20 s); a ping unanswered
+	// within PingTimeout (10 s) closes the connection.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// SendBuffer is how many messages may queue for one connection before
+	// it is dropped as too slow (256).
+	SendBuffer int
+}
+
+// CheckAndSetDefaults fills defaults.
+func (c *Config) CheckAndSetDefaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ICE == nil {
+		c.ICE = func(string) []protocol.ICEServer { return nil }
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 5 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 10 * time.Second
+	}
+	if c.SendBuffer <= 0 {
+		c.SendBuffer = 256
+	}
+	return nil
+}
+
+// Hub is the in-process Relay.
+type Hub struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	rooms  map[string]*room
+	ended  map[string]time.Time // recently ended sessions: refuse late attaches
+	closed bool
+	wg     sync.WaitGroup
+}
+
+var _ Relay = (*Hub)(nil)
+
+type room struct {
+	agent   *peer
+	viewers map[string]*peer
+	order   []string // viewer ids in joining order
+}
+
+// New returns a Hub.
+func New(cfg Config) (*Hub, error) {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		return nil, err
+	}
+	return &Hub{cfg: cfg, log: cfg.Logger.With("component", "signal"), rooms: map[string]*room{}, ended: map[string]time.Time{}}, nil
+}
+
+// peer is one websocket: the agent side (viewerID "") or a viewer.
+type peer struct {
+	h         *Hub
+	conn      *websocket.Conn
+	sessionID string
+	viewerID  string
+	user      string
+	out       chan protocol.Signal
+	ctx       context.Context // the reader's; cancelling it drops the connection
+	cancel    context.CancelFunc
+	quit      chan struct{}
+	once      sync.Once
+	code      websocket.StatusCode
+	reason    string
+	wrote     chan struct{} // closed when the writer is done
+}
+
+func (h *Hub) newPeer(conn *websocket.Conn, sessionID, viewerID, user string) *peer {
+	ctx, cancel := context.WithCancel(context.Background())
+	conn.SetReadLimit(ReadLimit)
+	return &peer{h: h, conn: conn, sessionID: sessionID, viewerID: viewerID, user: user,
+		out: make(chan protocol.Signal, h.cfg.SendBuffer), ctx: ctx, cancel: cancel,
+		quit: make(chan struct{}), wrote: make(chan struct{})}
+}
+
+// send queues m; a peer whose queue is full is dropped as too slow.
+func (p *peer) send(m protocol.Signal) {
+	select {
+	case <-p.quit:
+		return
+	default:
+	}
+	select {
+	case p.out <- m:
+	default:
+		p.h.log.Warn("signalling peer too slow; dropping it", "session_id", p.sessionID, "viewer_id", p.viewerID)
+		p.stop(websocket.StatusPolicyViolation, "too slow")
+	}
+}
+
+// stop asks the writer to flush what is queued, close the socket with code
+// and end; the reader then sees the close.
+func (p *peer) stop(code websocket.StatusCode, reason string) {
+	p.once.Do(func() {
+		p.code, p.reason = code, reason
+		close(p.quit)
+	})
+}
+
+// writeLoop writes queued messages; on stop it flushes the queue, closes
+// with a handshake and, if the other side does not answer within a second,
+// drops the connection, so a closing session is gone within 2 s.
+func (p *peer) writeLoop() {
+	defer close(p.wrote)
+	write := func(m protocol.Signal) error {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(p.ctx, p.h.cfg.WriteTimeout)
+		defer cancel()
+		return p.conn.Write(ctx, websocket.MessageText, b)
+	}
+	ping := time.NewTicker(p.h.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case m := <-p.out:
+			if err := write(m); err != nil {
+				p.stop(websocket.StatusGoingAway, "write failed")
+			}
+		case <-ping.C:
+			// Pings need the reader running, which it is; run it aside so a
+			// slow pong does not hold up messages.
+			go func() {
+				ctx, cancel := context.WithTimeout(p.ctx, p.h.cfg.PingTimeout)
+				defer cancel()
+				if err := p.conn.Ping(ctx); err != nil {
+					p.stop(websocket.StatusGoingAway, "keepalive timed out")
+				}
+			}()
+		case <-p.quit:
+			p.flush(write)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_ = p.conn.Close(p.code, p.reason)
+			}()
+			t := time.NewTimer(time.Second)
+			select {
+			case <-done:
+				t.Stop()
+			case <-t.C:
+				p.cancel() // drops the TCP connection; Close then returns
+				<-done
+			}
+			p.cancel()
+			return
+		}
+	}
+}
+
+// flush writes what is still queued, stopping at the first failure.
+func (p *peer) flush(write func(protocol.Signal) error) {
+	for {
+		select {
+		case m := <-p.out:
+			if write(m) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (h *Hub) hello(s protocol.Session, viewerID string) protocol.Signal {
+	pol := "all"
+	if h.cfg.RelayOnly {
+		pol = "relay"
+	}
+	return protocol.Signal{Type: protocol.SignalHello, ViewerID: viewerID, Session: &s, ICEServers: h.cfg.ICE(s.ID),
+		ICETransportPolicy: pol, Holder: s.ControlHolder}
+}
+
+// attach registers p in its session's room; false when the hub is closed
+// or the session has just ended.
+func (h *Hub) attach(p *peer, s protocol.Session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	if _, ended := h.ended[p.sessionID]; ended {
+		return false
+	}
+	r := h.rooms[p.sessionID]
+	if r == nil {
+		r = &room{viewers: map[string]*peer{}}
+		h.rooms[p.sessionID] = r
+	}
+	if p.viewerID == "" {
+		if old := r.agent; old != nil {
+			old.send(protocol.Signal{Type: protocol.SignalError, Message: "replaced by a newer agent connection"})
+			old.stop(websocket.StatusPolicyViolation, "replaced")
+		}
+		r.agent = p
+		p.send(h.hello(s, ""))
+		for _, id := range r.order {
+			p.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: id})
+		}
+		return true
+	}
+	r.viewers[p.viewerID] = p
+	r.order = append(r.order, p.viewerID)
+	p.send(h.hello(s, p.viewerID))
+	if r.agent != nil {
+		r.agent.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: p.viewerID})
+	}
+	return true
+}
+
+// detach removes p (if it is still the registered one) and tells the agent
+// when a viewer leaves. It reports whether p was registered.
+func (h *Hub) detach(p *peer) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[p.sessionID]
+	if r == nil {
+		return false
+	}
+	was := false
+	if p.viewerID == "" {
+		if r.agent == p {
+			r.agent, was = nil, true
+		}
+	} else if r.viewers[p.viewerID] == p {
+		delete(r.viewers, p.viewerID)
+		for i, id := range r.order {
+			if id == p.viewerID {
+				r.order = append(r.order[:i], r.order[i+1:]...)
+				break
+			}
+		}
+		was = true
+		if r.agent != nil {
+			r.agent.send(protocol.Signal{Type: protocol.SignalViewerLeft, ViewerID: p.viewerID})
+		}
+	}
+	if r.agent == nil && len(r.viewers) == 0 {
+		delete(h.rooms, p.sessionID)
+	}
+	return was
+}
+
+// toViewer routes a message to one viewer of a session.
+func (h *Hub) toViewer(sessionID, viewerID string, m protocol.Signal) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[sessionID]
+	if r == nil || r.viewers[viewerID] == nil {
+		return false
+	}
+	r.viewers[viewerID].send(m)
+	return true
+}
+
+// toAgent routes a message to the session's agent.
+func (h *Hub) toAgent(sessionID string, m protocol.Signal) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[sessionID]
+	if r == nil || r.agent == nil {
+		return false
+	}
+	r.agent.send(m)
+	return true
+}
+
+// broadcast sends m to the agent and every viewer of a session.
+func (h *Hub) broadcast(sessionID string, m protocol.Signal) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[sessionID]
+	if r == nil {
+		return
+	}
+	if r.agent != nil {
+		r.agent.send(m)
+	}
+	for _, id := range r.order {
+		r.viewers[id].send(m)
+	}
+}
+
+// SessionChanged implements app.SessionEvents: "session" to everyone, or
+// for an ended session "end" to everyone and every socket closed.
+func (h *Hub) SessionChanged(s protocol.Session) {
+	if s.State != protocol.SessionEnded {
+		h.broadcast(s.ID, protocol.Signal{Type: protocol.SignalSession, Session: &s})
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	for id, t := range h.ended {
+		if now.Sub(t) > 10*time.Minute {
+			delete(h.ended, id)
+		}
+	}
+	h.ended[s.ID] = now
+	r := h.rooms[s.ID]
+	if r == nil {
+		return
+	}
+	end := protocol.Signal{Type: protocol.SignalEnd, Reason: s.Reason, Session: &s}
+	if r.agent != nil {
+		r.agent.send(end)
+		r.agent.stop(websocket.StatusNormalClosure, "session ended")
+	}
+	for _, v := range r.viewers {
+		v.send(end)
+		v.stop(websocket.StatusNormalClosure, "session ended")
+	}
+}
+
+// ControlChanged implements app.SessionEvents.
+func (h *Hub) ControlChanged(sessionID, holder string) {
+	h.broadcast(sessionID, protocol.Signal{Type: protocol.SignalControl, Holder: holder})
+}
+
+// ControlRequested implements app.SessionEvents: a "control" message that
+// keeps the holder and names the requesting viewer in viewer_id.
+func (h *Hub) ControlRequested(sessionID, holder, viewerID, user string) {
+	h.broadcast(sessionID, protocol.Signal{Type: protocol.SignalControl, Holder: holder, ViewerID: viewerID,
+		Message: user + " requests control"})
+}
+
+// ServeAgent runs the agent side of a session's signalling until the
+// socket closes. A newer agent connection replaces an older one.
+func (h *Hub) ServeAgent(conn *websocket.Conn, s protocol.Session, svc Sessions) {
+	h.serve(conn, s, "", "", svc)
+}
+
+// ServeViewer runs one viewer's signalling until the socket closes, then
+// tells the service the viewer left.
+func (h *Hub) ServeViewer(conn *websocket.Conn, j app.ViewerJoin, svc Sessions) {
+	h.serve(conn, j.Session, j.ViewerID, j.User, svc)
+}
+
+func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user string, svc Sessions) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	p := h.newPeer(conn, s.ID, viewerID, user)
+	go p.writeLoop()
+	log := h.log.With("session_id", s.ID, "viewer_id", viewerID)
+	if !h.attach(p, s) {
+		p.send(protocol.Signal{Type: protocol.SignalEnd, Reason: s.Reason})
+		p.stop(websocket.StatusNormalClosure, "session ended")
+	} else {
+		log.Debug("signalling connected")
+	}
+	for {
+		typ, data, err := conn.Read(p.ctx)
+		if err != nil {
+			break
+		}
+		if typ != websocket.MessageText {
+			p.send(protocol.Signal{Type: protocol.SignalError, Message: "text messages only"})
+			continue
+		}
+		h.handle(p, data, svc)
+	}
+	p.stop(websocket.StatusNormalClosure, "")
+	<-p.wrote
+	if h.detach(p) && viewerID != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		svc.LeaveSession(ctx, s.ID, viewerID, user)
+		cancel()
+	}
+	log.Debug("signalling closed")
+}
+
+// handle acts on one message from p.
+func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
+	fail := func(err error) {
+		p.send(protocol.Signal{Type: protocol.SignalError, Message: err.Error()})
+	}
+	if p.viewerID != "" {
+		m, err := FromViewer(p.viewerID, data)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if !h.toAgent(p.sessionID, m) {
+			fail(errors.New("the endpoint is not connected yet"))
+		}
+		return
+	}
+	m, err := FromAgent(data)
+	if err != nil {
+		fail(err)
+		return
+	}
+	switch m.Type {
+	case protocol.SignalOffer, protocol.SignalCandidate:
+		if !h.toViewer(p.sessionID, m.ViewerID, m) {
+			fail(bad("no viewer %q in this session", m.ViewerID))
+		}
+	case protocol.SignalState:
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		defer cancel()
+		// The service publishes the change back through SessionChanged.
+		if _, err := svc.ReportState(ctx, p.sessionID, m.State, m.Reason, m.Mode); err != nil {
+			fail(err)
+		}
+	}
+}
+
+// Close drops every connection and waits (up to 5 s) for them to finish.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	for _, r := range h.rooms {
+		if r.agent != nil {
+			r.agent.stop(websocket.StatusGoingAway, "server shutting down")
+		}
+		for _, v := range r.viewers {
+			v.stop(websocket.StatusGoingAway, "server shutting down")
+		}
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		h.log.Warn("signalling connections still open after 5 s")
+	}
+}

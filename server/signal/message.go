@@ -1,0 +1,111 @@
+package signal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Bounds on what either side may send.
+const (
+	// ReadLimit bounds one websocket message.
+	ReadLimit = 64 << 10
+	maxIDLen  = 64
+	maxSDP    = 60 << 10
+	maxCand   = 4 << 10
+	maxField  = 256
+)
+
+var errMessage = errors.New("bad signalling message")
+
+func bad(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errMessage, fmt.Sprintf(format, args...))
+}
+
+// Decode parses one text message into a Signal, refusing unknown fields'
+// oversize values and malformed JSON. It never panics on any input.
+func Decode(data []byte) (protocol.Signal, error) {
+	var s protocol.Signal
+	if len(data) > ReadLimit {
+		return s, bad("message larger than %d bytes", ReadLimit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&s); err != nil {
+		return protocol.Signal{}, bad("malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return protocol.Signal{}, bad("trailing data after the message")
+	}
+	if s.Type == "" {
+		return protocol.Signal{}, bad("type is required")
+	}
+	if len(s.Type) > maxField || len(s.ViewerID) > maxIDLen || len(s.State) > maxField || len(s.Reason) > maxField ||
+		len(s.Mode) > maxField || len(s.Holder) > maxIDLen || len(s.Message) > 4<<10 || len(s.SDP) > maxSDP {
+		return protocol.Signal{}, bad("a field is too long")
+	}
+	if len(s.Candidate) > 0 {
+		if len(s.Candidate) > maxCand {
+			return protocol.Signal{}, bad("candidate is too long")
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(s.Candidate, &obj); err != nil || obj == nil {
+			return protocol.Signal{}, bad("candidate must be a JSON object (RTCIceCandidateInit)")
+		}
+	}
+	return s, nil
+}
+
+// FromViewer turns what a viewer sent into what the agent receives: only
+// answers and candidates pass, stamped with the viewer's own id (a viewer
+// can never speak for another), and only the fields that matter are copied.
+func FromViewer(viewerID string, data []byte) (protocol.Signal, error) {
+	s, err := Decode(data)
+	if err != nil {
+		return protocol.Signal{}, err
+	}
+	switch s.Type {
+	case protocol.SignalAnswer:
+		if s.SDP == "" {
+			return protocol.Signal{}, bad("answer without sdp")
+		}
+		return protocol.Signal{Type: s.Type, ViewerID: viewerID, SDP: s.SDP}, nil
+	case protocol.SignalCandidate:
+		if len(s.Candidate) == 0 {
+			return protocol.Signal{}, bad("candidate message without candidate")
+		}
+		return protocol.Signal{Type: s.Type, ViewerID: viewerID, Candidate: s.Candidate}, nil
+	}
+	return protocol.Signal{}, bad("a viewer may send answer or candidate, not %q", s.Type)
+}
+
+// FromAgent checks what the agent sent: offers and candidates addressed to
+// a viewer, and state reports.
+func FromAgent(data []byte) (protocol.Signal, error) {
+	s, err := Decode(data)
+	if err != nil {
+		return protocol.Signal{}, err
+	}
+	switch s.Type {
+	case protocol.SignalOffer:
+		if s.ViewerID == "" || s.SDP == "" {
+			return protocol.Signal{}, bad("offer needs viewer_id and sdp")
+		}
+		return protocol.Signal{Type: s.Type, ViewerID: s.ViewerID, SDP: s.SDP}, nil
+	case protocol.SignalCandidate:
+		if s.ViewerID == "" || len(s.Candidate) == 0 {
+			return protocol.Signal{}, bad("candidate needs viewer_id and candidate")
+		}
+		return protocol.Signal{Type: s.Type, ViewerID: s.ViewerID, Candidate: s.Candidate}, nil
+	case protocol.SignalState:
+		states := []string{protocol.SessionAwaitingAcceptance, protocol.SessionConnecting, protocol.SessionActive, protocol.SessionEnded}
+		if !slices.Contains(states, s.State) {
+			return protocol.Signal{}, bad("unknown state %q", s.State)
+		}
+		return protocol.Signal{Type: s.Type, State: s.State, Reason: s.Reason, Mode: s.Mode}, nil
+	}
+	return protocol.Signal{}, bad("the agent may send offer, candidate or state, not %q", s.Type)
+}
