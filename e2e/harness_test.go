@@ -300,7 +300,7 @@ func (s *server) start() {
 	t.Helper()
 	s.runs++
 	args := append([]string{"serve", "--data", s.data, "--listen", s.addr, "--insecure-http",
-		"--poll-hold", pollHold.String(), "--log-level", "debug"}, s.args...)
+		"--poll-hold", pollHold.String(), "--log-level", "debug", "--turn-listen", "127.0.0.1:0"}, s.args...)
 	s.proc = startProc(t, fmt.Sprintf("tether-server (start %d)", s.runs), bins.server, args...)
 	var u string
 	waitFor(t, startTimeout, "the server's \"listening\" line", func() (bool, error) {

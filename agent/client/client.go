@@ -284,3 +284,9 @@ func isLoopback(host string) bool {
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
 }
+
+// TLSConfig returns the TLS configuration the client uses for fingerprint:
+// the pinned leaf certificate when fingerprint is set, system roots
+// otherwise. Other connections to the same server (the session helper's
+// signalling websocket) use it to get the same pinning.
+func TLSConfig(fingerprint string) (*tls.Config, error) { return tlsConfig(fingerprint) }

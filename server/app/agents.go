@@ -260,6 +260,58 @@ func (s *Service) updateInventory(ctx context.Context, a store.Agent, inv *proto
 // version is the sum of both versions: each only grows, so any change to
 // either gives a new effective version.
 func (s *Service) effectivePolicy(ctx context.Context, groupID string) (protocol.Policy, error) {
+	if pol, ok := s.policies.get(groupID, s.now()); ok {
+		return pol, nil
+	}
+	pol, err := s.loadPolicy(ctx, groupID)
+	if err == nil {
+		s.policies.put(groupID, pol, s.now())
+	}
+	return pol, err
+}
+
+// policyCacheTTL bounds how stale a cached policy may be. Every poll needs
+// the effective policy; without the cache that is two reads and a merge per
+// poll. A change made on this node clears the cache at once; one made on
+// another node is seen within the TTL.
+const policyCacheTTL = 2 * time.Second
+
+type policyCache struct {
+	mu sync.Mutex
+	m  map[string]cachedPolicy
+}
+
+type cachedPolicy struct {
+	pol protocol.Policy
+	at  time.Time
+}
+
+func (c *policyCache) get(groupID string, now time.Time) (protocol.Policy, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[groupID]
+	if !ok || now.Sub(e.at) >= policyCacheTTL || now.Before(e.at) {
+		return protocol.Policy{}, false
+	}
+	return e.pol, true
+}
+
+func (c *policyCache) put(groupID string, pol protocol.Policy, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedPolicy{}
+	}
+	c.m[groupID] = cachedPolicy{pol, now}
+}
+
+func (c *policyCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+}
+
+func (s *Service) loadPolicy(ctx context.Context, groupID string) (protocol.Policy, error) {
 	global, err := s.store.Policy(ctx, "")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return protocol.Policy{}, fmt.Errorf("global policy: %w", err)

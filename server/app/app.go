@@ -146,6 +146,7 @@ type Service struct {
 	acctThr  *auth.Throttle
 	ipThr    *auth.Throttle
 	presence *presence
+	policies policyCache
 
 	closeOnce sync.Once
 	stop      chan struct{}

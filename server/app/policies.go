@@ -89,6 +89,7 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 		return protocol.Policy{}, fmt.Errorf("encode policy: %w", err)
 	}
 	pol, err := s.store.PutPolicy(ctx, gid, compact, s.now().UTC())
+	s.policies.clear()
 	if err != nil {
 		return protocol.Policy{}, fmt.Errorf("put policy: %w", err)
 	}

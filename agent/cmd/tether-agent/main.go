@@ -31,6 +31,7 @@ const usageText = `Usage: tether-agent <command> [flags]
 Commands:
   run         run the agent in the foreground until interrupted
   service     run the agent under the OS service manager
+  session     the session helper (started by the service in a desktop session)
   install     write the config file and install and start the service
   uninstall   stop and remove the service (--purge: also config and state)
   status      show service state, server, agent id, last poll and last error
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRun(ctx, rest, stderr)
 	case "service":
 		return cmdService(ctx, rest, stderr)
+	case "session":
+		return cmdSession(ctx, rest, stderr)
 	case "install":
 		return cmdInstall(rest, stdout, stderr)
 	case "uninstall":

@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// `run` starts a session helper (this executable's `session` command)
+	// when DISPLAY is set; the test binary is not that executable.
+	os.Unsetenv("DISPLAY")
 	os.Exit(m.Run())
 }
 

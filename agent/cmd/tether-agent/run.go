@@ -79,12 +79,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	rc := runnerConfig(cfg)
 	rc.Logger = log
-	r, err := runner.New(rc)
-	if err != nil {
+	if err := rc.CheckAndSetDefaults(); err != nil {
 		return usageError{err}
 	}
 	log.Info("tether-agent starting", "component", "main", "version", version.Version, "server", cfg.Server, "state_dir", cfg.StateDir)
-	return r.Run(ctx)
+	return withScreenShare(ctx, cfg, rc, log, stderr, true)
 }
 
 func cmdVersion(args []string, stdout, stderr io.Writer) error {

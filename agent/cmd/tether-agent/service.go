@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -163,11 +164,10 @@ func runOnce(ctx context.Context, log *slog.Logger, load func() (config.Config, 
 	rc := runnerConfig(cfg)
 	rc.Logger = log
 	rc.RetryFatal = true
-	r, err := runner.New(rc)
-	if err != nil {
+	if err := rc.CheckAndSetDefaults(); err != nil {
 		return err
 	}
-	if err := r.Run(ctx); err != nil {
+	if err := withScreenShare(ctx, cfg, rc, log, os.Stderr, false); err != nil {
 		return err
 	}
 	if ctx.Err() == nil {

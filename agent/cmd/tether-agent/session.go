@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/tetherdesk/tether/agent/actions"
+	"github.com/tetherdesk/tether/agent/capture"
+	"github.com/tetherdesk/tether/agent/config"
+	"github.com/tetherdesk/tether/agent/encode"
+	"github.com/tetherdesk/tether/agent/input"
+	"github.com/tetherdesk/tether/agent/runner"
+	"github.com/tetherdesk/tether/agent/session"
+	"github.com/tetherdesk/tether/agent/state"
+	"github.com/tetherdesk/tether/agent/supervisor"
+	"github.com/tetherdesk/tether/shared/policy"
+	"github.com/tetherdesk/tether/shared/protocol"
+	"github.com/tetherdesk/tether/shared/version"
+)
+
+// helperSocketName is the IPC socket's file name.
+const helperSocketName = "helper.sock"
+
+// maxSocketPath keeps the socket path under the ~104-byte limit of Unix
+// socket addresses.
+const maxSocketPath = 100
+
+// helperSocket is where the service listens for its session helpers: a
+// system runtime directory when the service runs as root (the state
+// directory is private to root, and helpers run as the desktop user),
+// otherwise the state directory (`run` mode), or a short temporary path
+// when that would be too long for a socket address.
+func helperSocket(stateDir string) string {
+	if os.Geteuid() == 0 && systemSocketDir != "" {
+		return filepath.Join(systemSocketDir, helperSocketName)
+	}
+	p := filepath.Join(stateDir, helperSocketName)
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	if len(p) <= maxSocketPath {
+		return p
+	}
+	dir, err := os.MkdirTemp("", "tether-agent-")
+	if err != nil {
+		return p
+	}
+	return filepath.Join(dir, helperSocketName)
+}
+
+// storedPolicy returns the screen-share policy the agent holds now.
+func storedPolicy(stateDir string, log *slog.Logger) func() policy.ScreenShare {
+	return func() policy.ScreenShare {
+		st, err := state.Open(stateDir, log)
+		if err != nil {
+			log.Warn("reading the policy; using defaults", "component", "main", "error", err)
+			return policy.Default()
+		}
+		p, err := st.LoadPolicy()
+		if err != nil || p == nil {
+			return policy.Default()
+		}
+		pol, err := policy.FromDoc(p.Doc)
+		if err != nil {
+			log.Warn("screen-share policy invalid; using defaults", "component", "main", "error", err)
+			return policy.Default()
+		}
+		return pol
+	}
+}
+
+// withScreenShare runs the runner with a supervisor that hands
+// screenshare.start actions to session helpers; run mode uses the agent's
+// own desktop, the service every desktop session of the machine.
+func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, log *slog.Logger, helperOut io.Writer, own bool) error {
+	desktops := supervisor.SystemDesktops
+	if own {
+		desktops = supervisor.OwnDesktop(nil)
+	}
+	sup, err := supervisor.New(supervisor.Config{
+		SocketPath:   helperSocket(cfg.StateDir),
+		Server:       cfg.Server,
+		Fingerprint:  cfg.Fingerprint,
+		Policy:       storedPolicy(cfg.StateDir, log),
+		Desktops:     desktops,
+		HelperOutput: helperOut,
+		LogLevel:     cfg.LogLevel,
+		LogFormat:    cfg.LogFormat,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	if rc.Handlers == nil {
+		rc.Handlers = map[string]actions.Handler{}
+	}
+	rc.Handlers[protocol.ActionScreenShareStart] = sup.Handle
+	r, err := runner.New(rc)
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := sup.Run(ctx); err != nil {
+			log.Warn("screen sharing disabled", "component", "main", "error", err)
+		}
+	}()
+	err = r.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// cmdSession is the session helper: started by the service inside a
+// desktop session, it takes sessions over IPC and runs them.
+func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("session", stderr)
+	socket := fs.String("ipc", "", "path of the agent service's IPC socket")
+	desktop := fs.String("desktop", "", "desktop session key the service gave this helper")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *socket == "" {
+		return usageError{errors.New("--ipc is required (the service starts the helper with it)")}
+	}
+	log, err := newLogger(stderr, config.Config{LogLevel: *level, LogFormat: *format})
+	if err != nil {
+		return usageError{err}
+	}
+	log.Info("tether-agent session helper starting", "component", "main", "version", version.Version, "desktop", *desktop)
+	err = session.RunHelper(ctx, session.HelperConfig{
+		SocketPath: *socket,
+		Desktop:    *desktop,
+		Logger:     log,
+		Deps: session.Deps{
+			UI:          session.ZenityUI{Log: log.With("component", "ui")},
+			NewSource:   func() (session.FrameSource, error) { return capture.New() },
+			NewEncoder:  func() session.FrameEncoder { return encode.New(encode.Config{}) },
+			NewInjector: func() (session.Injector, error) { return input.New() },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("session helper: %w", err)
+	}
+	return nil
+}

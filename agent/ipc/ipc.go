@@ -1,0 +1,226 @@
+// Package ipc is the local channel between the agent service and its
+// session helpers: JSON lines over a Unix socket whose peer credentials are
+// checked on every connection (Linux SO_PEERCRED, macOS LOCAL_PEERCRED), so
+// that only root, the service's own user or a user the service expects may
+// talk to it. Windows (a named pipe with an ACL) is not implemented yet.
+//
+// The helper never receives the agent's secret over this channel: only the
+// per-session token the server issued for one session.
+package ipc
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tetherdesk/tether/shared/policy"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Message types.
+const (
+	// Service → helper.
+	TypeStart = "start" // Start, Server, Fingerprint, Policy
+	TypeEnd   = "end"   // SessionID, Reason
+	// Helper → service.
+	TypeReady = "ready" // Desktop, PID
+	TypeState = "state" // SessionID, State, Reason, Error
+)
+
+// MaxLine bounds one JSON line.
+const MaxLine = 1 << 20
+
+// Msg is one JSON line in either direction.
+type Msg struct {
+	Type string `json:"type"`
+
+	// start
+	Start       *protocol.ScreenShareStart `json:"start,omitempty"`
+	Server      string                     `json:"server,omitempty"`
+	Fingerprint string                     `json:"fingerprint,omitempty"`
+	Policy      *policy.ScreenShare        `json:"policy,omitempty"`
+
+	// end, state
+	SessionID string `json:"session_id,omitempty"`
+	State     string `json:"state,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Error     string `json:"error,omitempty"`
+
+	// ready
+	Desktop string `json:"desktop,omitempty"`
+	PID     int    `json:"pid,omitempty"`
+}
+
+// ErrMalformed reports a line that is not a valid message.
+var ErrMalformed = errors.New("malformed ipc message")
+
+// Decode parses and validates one line.
+func Decode(line []byte) (Msg, error) {
+	var m Msg
+	if len(line) > MaxLine {
+		return Msg{}, fmt.Errorf("%w: line of %d bytes", ErrMalformed, len(line))
+	}
+	if err := json.Unmarshal(line, &m); err != nil {
+		return Msg{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	switch m.Type {
+	case TypeStart:
+		if m.Start == nil || m.Start.SessionID == "" || m.Server == "" {
+			return Msg{}, fmt.Errorf("%w: start without session or server", ErrMalformed)
+		}
+	case TypeEnd, TypeState:
+		if m.SessionID == "" {
+			return Msg{}, fmt.Errorf("%w: %s without session_id", ErrMalformed, m.Type)
+		}
+	case TypeReady:
+	default:
+		return Msg{}, fmt.Errorf("%w: unknown type %q", ErrMalformed, m.Type)
+	}
+	return m, nil
+}
+
+// Conn is one IPC connection. Send is safe for concurrent use; Recv must be
+// called from one goroutine.
+type Conn struct {
+	c   net.Conn
+	r   *bufio.Reader
+	wmu sync.Mutex
+	// UID is the peer's user id as checked on accept (server side only).
+	UID uint32
+}
+
+// NewConn wraps c.
+func NewConn(c net.Conn) *Conn {
+	return &Conn{c: c, r: bufio.NewReaderSize(c, 64<<10)}
+}
+
+// writeTimeout bounds one Send so that a stuck peer cannot block the sender.
+const writeTimeout = 10 * time.Second
+
+// Send writes m as one line.
+func (c *Conn) Send(m Msg) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encoding ipc message: %w", err)
+	}
+	b = append(b, '\n')
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.c.Write(b); err != nil {
+		return fmt.Errorf("sending ipc message: %w", err)
+	}
+	return nil
+}
+
+// Recv reads the next message. Malformed lines are returned as errors
+// wrapping ErrMalformed; the connection stays usable after them.
+func (c *Conn) Recv() (Msg, error) {
+	line, err := readLine(c.r)
+	if err != nil {
+		return Msg{}, err
+	}
+	return Decode(line)
+}
+
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if err != nil {
+			return nil, err
+		}
+		if len(line)+len(chunk) > MaxLine {
+			// Drain the rest of the line, then report it.
+			for isPrefix {
+				if _, isPrefix, err = r.ReadLine(); err != nil {
+					return nil, err
+				}
+			}
+			return nil, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, MaxLine)
+		}
+		line = append(line, chunk...)
+		if !isPrefix {
+			return line, nil
+		}
+	}
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// ErrPeerRefused is returned (wrapped) when a peer's credentials are not
+// allowed.
+var ErrPeerRefused = errors.New("ipc peer not allowed")
+
+// CheckPeer asks uidOf for the peer's user id and allowed whether it may
+// connect.
+func CheckPeer(c net.Conn, uidOf func(net.Conn) (uint32, error), allowed func(uid uint32) bool) (uint32, error) {
+	uid, err := uidOf(c)
+	if err != nil {
+		return 0, fmt.Errorf("%w: reading peer credentials: %v", ErrPeerRefused, err)
+	}
+	if !allowed(uid) {
+		return uid, fmt.Errorf("%w: uid %d", ErrPeerRefused, uid)
+	}
+	return uid, nil
+}
+
+// Listener accepts checked connections.
+type Listener struct {
+	ln      net.Listener
+	allowed func(uint32) bool
+	uidOf   func(net.Conn) (uint32, error)
+	path    string
+}
+
+// ListenConfig configures Listen.
+type ListenConfig struct {
+	// Path of the socket. A stale socket file is replaced.
+	Path string
+	// Allowed decides which peer uids may connect; required.
+	Allowed func(uid uint32) bool
+	// UIDOf overrides how the peer uid is read (tests); default PeerUID.
+	UIDOf func(net.Conn) (uint32, error)
+}
+
+// Accept waits for the next connection whose peer is allowed. A refused
+// peer is closed and reported as an error wrapping ErrPeerRefused; the
+// caller logs it and accepts again.
+func (l *Listener) Accept() (*Conn, error) {
+	c, err := l.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	uid, err := CheckPeer(c, l.uidOf, l.allowed)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	conn := NewConn(c)
+	conn.UID = uid
+	return conn, nil
+}
+
+// Close stops listening and removes the socket file.
+func (l *Listener) Close() error { return l.close() }
+
+// Path is the socket path.
+func (l *Listener) Path() string { return l.path }
+
+// Dial connects to the service's socket.
+func Dial(ctx context.Context, path string) (*Conn, error) {
+	c, err := dial(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the agent service at %s: %w", path, err)
+	}
+	return NewConn(c), nil
+}
+
+var _ io.Closer = (*Conn)(nil)

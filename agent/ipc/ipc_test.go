@@ -1,0 +1,189 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+func TestCheckPeer(t *testing.T) {
+	allowed := func(uid uint32) bool { return uid == 0 || uid == 1000 }
+	tests := []struct {
+		name    string
+		uid     uint32
+		uidErr  error
+		wantErr bool
+	}{
+		{"root", 0, nil, false},
+		{"expected user", 1000, nil, false},
+		{"other user", 1001, nil, true},
+		{"no credentials", 0, errors.New("not supported"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c1, c2 := net.Pipe()
+			defer c1.Close()
+			defer c2.Close()
+			uid, err := CheckPeer(c1, func(net.Conn) (uint32, error) { return tt.uid, tt.uidErr }, allowed)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("CheckPeer = %d, %v; want error %v", uid, err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, ErrPeerRefused) {
+				t.Errorf("error %v does not wrap ErrPeerRefused", err)
+			}
+		})
+	}
+}
+
+func sockPath(t *testing.T) string {
+	// Unix socket paths are limited to ~104 bytes; t.TempDir can be long.
+	dir, err := os.MkdirTemp("", "ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "sub", "helper.sock")
+}
+
+func TestRoundTrip(t *testing.T) {
+	me := uint32(os.Geteuid())
+	ln, err := Listen(ListenConfig{Path: sockPath(t), Allowed: func(uid uint32) bool { return uid == me }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type accepted struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- accepted{c, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli, err := Dial(ctx, ln.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	a := <-ch
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	srv := a.c
+	defer srv.Close()
+	if srv.UID != me {
+		t.Errorf("peer uid %d, want %d", srv.UID, me)
+	}
+	if err := cli.Send(Msg{Type: TypeReady, Desktop: "x11::1", PID: 42}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := srv.Recv()
+	if err != nil || m.Type != TypeReady || m.Desktop != "x11::1" || m.PID != 42 {
+		t.Fatalf("Recv = %+v, %v", m, err)
+	}
+	start := &protocol.ScreenShareStart{SessionID: "s1", AgentToken: "tok", Attended: true}
+	if err := srv.Send(Msg{Type: TypeStart, Start: start, Server: "http://127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err = cli.Recv()
+	if err != nil || m.Start == nil || m.Start.SessionID != "s1" || m.Start.AgentToken != "tok" {
+		t.Fatalf("Recv = %+v, %v", m, err)
+	}
+}
+
+func TestRefusedPeer(t *testing.T) {
+	ln, err := Listen(ListenConfig{Path: sockPath(t), Allowed: func(uint32) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	errc := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if c != nil {
+			c.Close()
+		}
+		errc <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli, err := Dial(ctx, ln.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := <-errc; !errors.Is(err, ErrPeerRefused) {
+		t.Fatalf("Accept error = %v, want ErrPeerRefused", err)
+	}
+	// The refused client sees the connection closed.
+	if _, err := cli.Recv(); err == nil {
+		t.Fatal("refused client could read a message")
+	}
+}
+
+func TestRecvLongLine(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	go func() {
+		c2.Write([]byte(`{"type":"ready","desktop":"` + strings.Repeat("a", MaxLine) + `"}` + "\n"))
+		c2.Write([]byte(`{"type":"ready","desktop":"d"}` + "\n"))
+	}()
+	c := NewConn(c1)
+	if _, err := c.Recv(); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("long line: %v, want ErrMalformed", err)
+	}
+	m, err := c.Recv()
+	if err != nil || m.Desktop != "d" {
+		t.Fatalf("after long line: %+v, %v", m, err)
+	}
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		line string
+		ok   bool
+	}{
+		{`{"type":"ready"}`, true},
+		{`{"type":"start","start":{"session_id":"s"},"server":"http://x"}`, true},
+		{`{"type":"start","server":"http://x"}`, false},
+		{`{"type":"end","session_id":"s","reason":"ended_by_technician"}`, true},
+		{`{"type":"end"}`, false},
+		{`{"type":"state","session_id":"s","state":"active"}`, true},
+		{`{"type":"bogus"}`, false},
+		{`not json`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			_, err := Decode([]byte(tt.line))
+			if (err == nil) != tt.ok {
+				t.Errorf("Decode(%s) = %v, want ok %v", tt.line, err, tt.ok)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"type":"start","start":{"session_id":"s","agent_token":"t"},"server":"http://x","policy":{"modes":["active"]}}`))
+	f.Add([]byte(`{"type":"state","session_id":"s","state":"ended","reason":"declined"}`))
+	f.Add([]byte(`{"type":"ready","desktop":"x11::0","pid":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			return
+		}
+		if m.Type == TypeStart && (m.Start == nil || m.Start.SessionID == "") {
+			t.Fatalf("accepted start without session: %+v", m)
+		}
+	})
+}

@@ -1,0 +1,34 @@
+package session
+
+import (
+	"image"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// FrameSource grabs the screen; agent/capture.Source satisfies it. It is
+// used from one goroutine only.
+type FrameSource interface {
+	Monitors() ([]protocol.Monitor, error)
+	Capture(monitor int) (*image.RGBA, error)
+	Close() error
+}
+
+// CursorSource is optionally implemented by a FrameSource that knows the
+// pointer position (monitor pixels of the given monitor). ok is false when
+// the pointer is on another monitor or unknown.
+type CursorSource interface {
+	Cursor(monitor int) (x, y int, ok bool)
+}
+
+// FrameEncoder turns successive frames of one monitor into screen wire
+// messages; *agent/encode.Encoder satisfies it.
+type FrameEncoder interface {
+	Encode(img *image.RGBA, full bool) ([][]byte, error)
+}
+
+// Injector injects input; agent/input.Injector satisfies it.
+type Injector interface {
+	Apply(ev protocol.InputEvent, mon protocol.Monitor) error
+	Close() error
+}

@@ -1,0 +1,614 @@
+// Package session is the session helper's side of a screen-share session:
+// the attended prompt, the agent signalling websocket, one pion
+// PeerConnection per viewer with the negotiated screen, input and control
+// data channels, capture and encoding once per frame for every viewer of a
+// monitor, and input gated to the control holder in Active mode. Every
+// goroutine of a session is owned by it; when it ends, nothing of it is
+// kept.
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/tetherdesk/tether/agent/client"
+	"github.com/tetherdesk/tether/shared/policy"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Defaults.
+const (
+	DefaultFrameInterval = 66 * time.Millisecond // ~15 frames/s at most
+	// DefaultMaxBuffered: a viewer whose screen channel holds more than
+	// this skips frames until it drains, then gets a full frame.
+	DefaultMaxBuffered = 2 << 20
+	dialTimeout        = 20 * time.Second
+	writeTimeout       = 5 * time.Second
+	maxSignal          = 1 << 20
+	inputQueue         = 256
+)
+
+// Config configures one session.
+type Config struct {
+	Start       protocol.ScreenShareStart
+	Server      string // server base URL
+	Fingerprint string // pinned certificate, "" for system roots
+	Policy      policy.ScreenShare
+
+	UI          UI
+	NewSource   func() (FrameSource, error)
+	NewEncoder  func() FrameEncoder
+	NewInjector func() (Injector, error)
+	// Report is told every state change (for the service's log and
+	// status); optional.
+	Report func(state, reason, errText string)
+
+	Logger        *slog.Logger
+	FrameInterval time.Duration
+	MaxBuffered   uint64
+	// SettingEngine tunes pion (tests allow loopback candidates).
+	SettingEngine *webrtc.SettingEngine
+	// HTTPClient overrides the client used to dial the websocket (tests).
+	HTTPClient *http.Client
+
+	// onDrop is called for each dropped input event (tests).
+	onDrop func(viewer, why string)
+}
+
+// CheckAndSetDefaults validates the config and fills in defaults.
+func (c *Config) CheckAndSetDefaults() error {
+	if c.Start.SessionID == "" {
+		return errors.New("session: no session id")
+	}
+	if c.Start.AgentToken == "" {
+		return errors.New("session: no agent token")
+	}
+	if _, err := client.ParseServerURL(c.Server); err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	if c.UI == nil || c.NewSource == nil || c.NewEncoder == nil || c.NewInjector == nil {
+		return errors.New("session: UI, NewSource, NewEncoder and NewInjector are required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Report == nil {
+		c.Report = func(string, string, string) {}
+	}
+	if c.FrameInterval <= 0 {
+		c.FrameInterval = DefaultFrameInterval
+	}
+	if c.MaxBuffered == 0 {
+		c.MaxBuffered = DefaultMaxBuffered
+	}
+	if c.Policy.AcceptanceTimeoutS == 0 {
+		c.Policy = policy.Default()
+	}
+	return nil
+}
+
+// Session is one live screen-share session in the helper.
+type Session struct {
+	cfg   Config
+	log   *slog.Logger
+	ctx   context.Context // session scope: cancelled at the end
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	ws    *websocket.Conn
+	wmu   sync.Mutex
+	api   *webrtc.API
+	kick  chan struct{}
+	input chan inputItem
+	drop  chan string // viewer ids whose peer connection failed
+
+	mu         sync.Mutex
+	state      string
+	mode       string
+	holder     string
+	helloSeen  bool
+	accepted   bool
+	ice        []webrtc.ICEServer
+	icePolicy  webrtc.ICETransportPolicy
+	viewers    map[string]*viewer
+	pending    []string
+	monitors   []protocol.Monitor
+	activeSent bool
+	drops      int
+	chosenMode string // a mode the user picked instead of the requested one
+}
+
+// Run runs the session until it ends and returns the reason it ended.
+// Cancelling ctx ends it (the service said so, or the helper stops); the
+// caller then knows the reason. Everything the session started is stopped
+// and closed before Run returns.
+func Run(ctx context.Context, cfg Config) (reason string, err error) {
+	if err := cfg.CheckAndSetDefaults(); err != nil {
+		return protocol.EndedError, err
+	}
+	s := &Session{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "session", "session_id", cfg.Start.SessionID),
+		kick:    make(chan struct{}, 1),
+		input:   make(chan inputItem, inputQueue),
+		drop:    make(chan string, 16),
+		viewers: map[string]*viewer{},
+		mode:    cfg.Start.Mode,
+		state:   protocol.SessionRequested,
+	}
+	if s.mode == "" {
+		s.mode, _ = cfg.Policy.StartMode("")
+	}
+	// The session scope ends in teardown, after the loop saw ctx end and
+	// told the server why; the websocket must outlive ctx until then.
+	s.ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
+	defer s.stop()
+	se := webrtc.SettingEngine{}
+	if cfg.SettingEngine != nil {
+		se = *cfg.SettingEngine
+	}
+	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
+
+	ws, err := s.dial(s.ctx)
+	if err != nil {
+		s.setState(protocol.SessionEnded, protocol.EndedError, err.Error())
+		return protocol.EndedError, err
+	}
+	s.ws = ws
+	reason, err = s.loop(ctx)
+	s.teardown()
+	return reason, err
+}
+
+func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
+	base, err := client.ParseServerURL(s.cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	p := s.cfg.Start.SignalPath
+	if p == "" {
+		p = protocol.PathAgentSignal
+	}
+	p = strings.ReplaceAll(p, "{id}", url.PathEscape(s.cfg.Start.SessionID))
+	ref, err := url.Parse(p)
+	if err != nil {
+		return nil, fmt.Errorf("signal path: %w", err)
+	}
+	u := base.JoinPath(ref.Path)
+	u.RawQuery = ref.RawQuery
+	hc := s.cfg.HTTPClient
+	if hc == nil {
+		tlsCfg, err := client.TLSConfig(s.cfg.Fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsCfg
+		hc = &http.Client{Transport: tr}
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{
+		HTTPClient: hc,
+		HTTPHeader: http.Header{"Authorization": []string{"Bearer " + s.cfg.Start.AgentToken}},
+	})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("connecting the signalling websocket: server answered %s", resp.Status)
+		}
+		return nil, fmt.Errorf("connecting the signalling websocket: %w", err)
+	}
+	ws.SetReadLimit(maxSignal)
+	return ws, nil
+}
+
+// send writes one signal; it is safe for concurrent use.
+func (s *Session) send(sig protocol.Signal) error {
+	b, err := json.Marshal(sig)
+	if err != nil {
+		return fmt.Errorf("encoding signal: %w", err)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if err := s.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("sending %s signal: %w", sig.Type, err)
+	}
+	return nil
+}
+
+// setState records, logs and reports a state change; it does not signal.
+func (s *Session) setState(state, reason, errText string) {
+	s.mu.Lock()
+	s.state = state
+	s.mu.Unlock()
+	attrs := []any{"state", state}
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	if errText != "" {
+		attrs = append(attrs, "error", errText)
+	}
+	s.log.Info("session state", attrs...)
+	s.cfg.Report(state, reason, errText)
+}
+
+// transition records a state change and tells the server.
+func (s *Session) transition(state, reason, errText string) {
+	s.setState(state, reason, errText)
+	sig := protocol.Signal{Type: protocol.SignalState, State: state, Reason: reason, Message: errText}
+	if state == protocol.SessionConnecting {
+		// The mode travels only when the user accepted another one; the
+		// server allows a mode change only then.
+		s.mu.Lock()
+		sig.Mode = s.chosenMode
+		s.mu.Unlock()
+	}
+	if err := s.send(sig); err != nil {
+		s.log.Warn("reporting session state to the server", "state", state, "error", err)
+	}
+}
+
+func (s *Session) currentMode() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mode
+}
+
+type promptResult struct {
+	ans Answer
+	err error
+}
+
+// loop is the session's state machine. It returns the reason the session
+// ended.
+func (s *Session) loop(parent context.Context) (string, error) {
+	sigs := make(chan protocol.Signal)
+	readErr := make(chan error, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.readLoop(sigs, readErr)
+	}()
+
+	start := s.cfg.Start
+	var (
+		promptDone chan promptResult
+		userEnd    = make(chan struct{}, 1)
+	)
+	switch {
+	case !start.Attended && !s.cfg.Policy.UnattendedAllowed:
+		msg := "unattended sessions are not allowed by this endpoint's policy"
+		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
+		return protocol.EndedError, errors.New(msg)
+	case start.Attended && !s.cfg.Policy.AcceptanceRequired:
+		// The endpoint's policy connects attended sessions without asking;
+		// the attended state machine still passes awaiting_acceptance.
+		s.transition(protocol.SessionAwaitingAcceptance, "", "")
+		s.accept(userEnd)
+	case start.Attended:
+		s.transition(protocol.SessionAwaitingAcceptance, "", "")
+		promptDone = make(chan promptResult, 1)
+		timeout := start.AcceptanceTimeoutS
+		if timeout <= 0 {
+			timeout = s.cfg.Policy.AcceptanceTimeoutS
+		}
+		pctx, cancel := context.WithTimeout(s.ctx, time.Duration(timeout)*time.Second)
+		req := AskRequest{SessionID: start.SessionID, Technician: start.Technician, Mode: s.mode, TimeoutS: timeout}
+		for _, m := range start.AllowedModes {
+			if m != s.mode && slices.Contains(s.cfg.Policy.Enabled(), m) {
+				req.Alternatives = append(req.Alternatives, m)
+			}
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer cancel()
+			ans, err := s.cfg.UI.Ask(pctx, req)
+			if err == nil && pctx.Err() != nil {
+				err = pctx.Err() // answered too late
+			}
+			promptDone <- promptResult{ans, err}
+		}()
+	default:
+		s.accept(userEnd)
+	}
+
+	for {
+		select {
+		case <-parent.Done():
+			reason, msg := protocol.EndedError, "the session helper stopped"
+			var ee EndError
+			if errors.As(context.Cause(parent), &ee) {
+				reason, msg = ee.Reason, ""
+			}
+			s.transition(protocol.SessionEnded, reason, msg)
+			return reason, nil
+		case err := <-readErr:
+			s.log.Warn("signalling connection lost", "error", err)
+			s.setState(protocol.SessionEnded, protocol.EndedError, "signalling connection lost")
+			return protocol.EndedError, err
+		case sig := <-sigs:
+			if reason, done := s.handle(sig, userEnd); done {
+				s.setState(protocol.SessionEnded, reason, "")
+				return reason, nil
+			}
+		case r := <-promptDone:
+			promptDone = nil
+			switch {
+			case r.err != nil && s.ctx.Err() == nil && errors.Is(r.err, context.DeadlineExceeded):
+				s.transition(protocol.SessionEnded, protocol.EndedAcceptTimeout, "")
+				return protocol.EndedAcceptTimeout, nil
+			case r.err != nil:
+				s.transition(protocol.SessionEnded, protocol.EndedError, r.err.Error())
+				return protocol.EndedError, r.err
+			case !r.ans.Accepted:
+				s.transition(protocol.SessionEnded, protocol.EndedDeclined, "")
+				return protocol.EndedDeclined, nil
+			}
+			if r.ans.Mode != "" && r.ans.Mode != s.currentMode() {
+				s.mu.Lock()
+				s.mode, s.chosenMode = r.ans.Mode, r.ans.Mode
+				s.mu.Unlock()
+			}
+			s.accept(userEnd)
+		case <-userEnd:
+			s.transition(protocol.SessionEnded, protocol.EndedByUser, "")
+			return protocol.EndedByUser, nil
+		case id := <-s.drop:
+			s.removeViewer(id)
+		}
+	}
+}
+
+// accept moves to connecting: starts the live notice, the frame and input
+// loops, and peer connections for viewers who are already waiting.
+func (s *Session) accept(userEnd chan<- struct{}) {
+	s.transition(protocol.SessionConnecting, "", "")
+	s.mu.Lock()
+	s.accepted = true
+	s.mu.Unlock()
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		s.cfg.UI.Live(s.ctx, s.cfg.Start.Technician, s.cfg.Start.UserMayEnd && s.cfg.Policy.UserMayEnd, func() {
+			select {
+			case userEnd <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.streamLoop()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.inputLoop()
+	}()
+	s.startPending()
+}
+
+func (s *Session) startPending() {
+	s.mu.Lock()
+	if !s.accepted || !s.helloSeen {
+		s.mu.Unlock()
+		return
+	}
+	ids := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.addViewer(id)
+	}
+}
+
+func (s *Session) readLoop(sigs chan<- protocol.Signal, readErr chan<- error) {
+	for {
+		typ, b, err := s.ws.Read(s.ctx)
+		if err != nil {
+			if s.ctx.Err() == nil {
+				readErr <- err
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			continue
+		}
+		var sig protocol.Signal
+		if err := json.Unmarshal(b, &sig); err != nil {
+			s.log.Warn("ignoring malformed signal", "error", err)
+			continue
+		}
+		select {
+		case sigs <- sig:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// handle applies one signal from the server; done reports the end.
+func (s *Session) handle(sig protocol.Signal, userEnd chan<- struct{}) (reason string, done bool) {
+	switch sig.Type {
+	case protocol.SignalHello:
+		s.mu.Lock()
+		s.helloSeen = true
+		s.ice = iceServers(sig.ICEServers)
+		s.icePolicy = webrtc.ICETransportPolicyAll
+		if sig.ICETransportPolicy == "relay" {
+			s.icePolicy = webrtc.ICETransportPolicyRelay
+		}
+		s.mu.Unlock()
+		if sig.Session != nil {
+			s.applySession(sig.Session)
+		}
+		s.startPending()
+	case protocol.SignalViewerJoined:
+		if sig.ViewerID == "" {
+			return "", false
+		}
+		s.mu.Lock()
+		ready := s.accepted && s.helloSeen
+		if !ready && !slices.Contains(s.pending, sig.ViewerID) {
+			s.pending = append(s.pending, sig.ViewerID)
+		}
+		s.mu.Unlock()
+		if ready {
+			s.addViewer(sig.ViewerID)
+		}
+	case protocol.SignalViewerLeft:
+		s.mu.Lock()
+		s.pending = slices.DeleteFunc(s.pending, func(id string) bool { return id == sig.ViewerID })
+		s.mu.Unlock()
+		s.removeViewer(sig.ViewerID)
+	case protocol.SignalAnswer:
+		if v := s.viewer(sig.ViewerID); v != nil {
+			if err := v.setAnswer(sig.SDP); err != nil {
+				s.log.Warn("applying viewer answer", "viewer_id", sig.ViewerID, "error", err)
+				s.removeViewer(sig.ViewerID)
+			}
+		}
+	case protocol.SignalCandidate:
+		if v := s.viewer(sig.ViewerID); v != nil {
+			if err := v.addCandidate(sig.Candidate); err != nil {
+				s.log.Debug("ignoring viewer candidate", "viewer_id", sig.ViewerID, "error", err)
+			}
+		}
+	case protocol.SignalControl:
+		s.setHolder(sig.Holder)
+	case protocol.SignalSession:
+		if sig.Session != nil {
+			s.applySession(sig.Session)
+			if sig.Session.State == protocol.SessionEnded {
+				return endReason(sig.Session.Reason), true
+			}
+		}
+	case protocol.SignalEnd:
+		return endReason(sig.Reason), true
+	case protocol.SignalError:
+		s.log.Warn("server reported a signalling error", "message", sig.Message)
+	}
+	return "", false
+}
+
+// EndError is the cancel cause that ends a session with a reason (the
+// service asked the helper to end it).
+type EndError struct{ Reason string }
+
+func (e EndError) Error() string { return "session ended: " + e.Reason }
+
+func endReason(r string) string {
+	if r == "" {
+		return protocol.EndedByTechnician
+	}
+	return r
+}
+
+func (s *Session) applySession(ss *protocol.Session) {
+	s.setHolder(ss.ControlHolder)
+	if ss.Mode != "" {
+		s.mu.Lock()
+		changed := s.mode != ss.Mode
+		s.mode = ss.Mode
+		vs := s.viewerList()
+		s.mu.Unlock()
+		if changed {
+			for _, v := range vs {
+				v.sendControl(protocol.ControlMsg{T: "mode", Mode: ss.Mode})
+			}
+		}
+	}
+}
+
+func (s *Session) setHolder(h string) {
+	s.mu.Lock()
+	if s.holder == h {
+		s.mu.Unlock()
+		return
+	}
+	s.holder = h
+	vs := s.viewerList()
+	s.mu.Unlock()
+	s.log.Info("control holder changed", "holder", h)
+	for _, v := range vs {
+		v.sendControl(protocol.ControlMsg{T: "holder", Holder: h})
+	}
+}
+
+func (s *Session) viewer(id string) *viewer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.viewers[id]
+}
+
+// viewerList snapshots the viewers; s.mu must be held.
+func (s *Session) viewerList() []*viewer {
+	vs := make([]*viewer, 0, len(s.viewers))
+	for _, v := range s.viewers {
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func (s *Session) removeViewer(id string) {
+	s.mu.Lock()
+	v := s.viewers[id]
+	delete(s.viewers, id)
+	s.mu.Unlock()
+	if v != nil {
+		v.close()
+		s.log.Info("viewer left", "viewer_id", id)
+	}
+}
+
+// teardown stops everything the session started, within a couple of
+// seconds: peer connections, capture, input, prompt and notices, the
+// websocket; and drops the session's state.
+func (s *Session) teardown() {
+	s.stop()
+	s.mu.Lock()
+	vs := s.viewerList()
+	s.viewers = map[string]*viewer{}
+	s.pending = nil
+	s.monitors = nil
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, v := range vs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.close()
+		}()
+	}
+	wg.Wait()
+	if s.ws != nil {
+		s.ws.CloseNow()
+	}
+	s.wg.Wait()
+	s.log.Debug("session torn down", "input_dropped", s.drops)
+}
+
+func iceServers(in []protocol.ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(in))
+	for _, s := range in {
+		is := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			is.Credential = s.Credential
+		}
+		out = append(out, is)
+	}
+	return out
+}

@@ -1,0 +1,237 @@
+package session
+
+import (
+	"encoding/json"
+	"image"
+	"time"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// group is the viewers watching one monitor in one frame.
+type group struct {
+	viewers []*viewer
+	full    bool
+}
+
+// streamLoop captures and encodes each monitor in use once per frame and
+// sends the same messages to every viewer of it. The frame source is made
+// only when a viewer is connected, so nothing is ever captured before the
+// session was accepted and a viewer asked for it.
+func (s *Session) streamLoop() {
+	tick := time.NewTicker(s.cfg.FrameInterval)
+	defer tick.Stop()
+	var (
+		src      FrameSource
+		encoders = map[int]FrameEncoder{}
+		failures int
+	)
+	defer func() {
+		if src != nil {
+			if err := src.Close(); err != nil {
+				s.log.Debug("closing the frame source", "error", err)
+			}
+		}
+	}()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.kick:
+		}
+		if !s.anyViewerOpen() {
+			continue
+		}
+		if src == nil {
+			var err error
+			if src, err = s.cfg.NewSource(); err != nil {
+				src = nil
+				failures++
+				if failures == 1 || failures%100 == 0 {
+					s.log.Error("cannot capture the screen", "error", err, "attempts", failures)
+				}
+				continue
+			}
+			if err := s.refreshMonitors(src); err != nil {
+				s.log.Warn("listing monitors", "error", err)
+			}
+		}
+		s.sendMonitors(src)
+		groups := s.frameGroups()
+		for mon, g := range groups {
+			img, err := src.Capture(mon)
+			if err != nil {
+				failures++
+				if failures == 1 || failures%100 == 0 {
+					s.log.Warn("capturing the screen", "monitor", mon, "error", err, "failures", failures)
+				}
+				s.retryFull(g.viewers, g.full)
+				continue
+			}
+			enc := encoders[mon]
+			if enc == nil {
+				enc = s.cfg.NewEncoder()
+				encoders[mon] = enc
+			}
+			msgs, err := enc.Encode(img, g.full)
+			if err != nil {
+				s.log.Warn("encoding a frame", "monitor", mon, "error", err)
+				s.retryFull(g.viewers, true)
+				continue
+			}
+			for _, v := range g.viewers {
+				if !v.sendFrame(msgs) {
+					s.retryFull([]*viewer{v}, true)
+				}
+			}
+			s.sendCursor(src, mon, g.viewers, img.Bounds())
+		}
+	}
+}
+
+func (s *Session) anyViewerOpen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.viewers {
+		if v.screenOpen || v.controlOpen {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Session) refreshMonitors(src FrameSource) error {
+	mons, err := src.Monitors()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.monitors = mons
+	for _, v := range s.viewers {
+		v.needMons = true
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// sendMonitors sends the monitor list to viewers who need it.
+func (s *Session) sendMonitors(src FrameSource) {
+	s.mu.Lock()
+	var vs []*viewer
+	for _, v := range s.viewers {
+		if v.needMons && v.controlOpen {
+			v.needMons = false
+			vs = append(vs, v)
+		}
+	}
+	s.mu.Unlock()
+	if len(vs) == 0 {
+		return
+	}
+	if err := s.refreshMonitors(src); err != nil {
+		s.log.Warn("listing monitors", "error", err)
+	}
+	s.mu.Lock()
+	mons := s.monitors
+	prim := primary(mons)
+	idx := make([]int, len(vs))
+	for i, v := range vs {
+		v.needMons = false
+		if v.monitor < 0 || v.monitor >= len(mons) {
+			v.monitor = prim
+		}
+		idx[i] = v.monitor
+	}
+	s.mu.Unlock()
+	for i, v := range vs {
+		v.sendControl(protocol.ControlMsg{T: "monitors", Monitors: mons, Index: idx[i]})
+	}
+}
+
+func primary(mons []protocol.Monitor) int {
+	for i, m := range mons {
+		if m.Primary {
+			return i
+		}
+	}
+	return 0
+}
+
+// frameGroups groups the viewers ready for a frame by monitor. A viewer
+// whose screen channel is backed up skips this frame and gets a full one
+// once it has drained, so that a slow viewer never holds up the others.
+func (s *Session) frameGroups() map[int]*group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prim := primary(s.monitors)
+	groups := map[int]*group{}
+	for _, v := range s.viewers {
+		if !v.screenOpen {
+			continue
+		}
+		if v.screen.BufferedAmount() > s.cfg.MaxBuffered {
+			v.needFull = true
+			continue
+		}
+		if v.monitor < 0 || (s.monitors != nil && v.monitor >= len(s.monitors)) {
+			v.monitor = prim
+		}
+		g := groups[v.monitor]
+		if g == nil {
+			g = &group{}
+			groups[v.monitor] = g
+		}
+		g.viewers = append(g.viewers, v)
+		if v.needFull {
+			g.full = true
+			v.needFull = false
+		}
+	}
+	return groups
+}
+
+func (s *Session) retryFull(vs []*viewer, full bool) {
+	if !full {
+		return
+	}
+	s.mu.Lock()
+	for _, v := range vs {
+		v.needFull = true
+	}
+	s.mu.Unlock()
+}
+
+// sendFrame sends every message of one frame; false if the channel failed.
+func (v *viewer) sendFrame(msgs [][]byte) bool {
+	for _, m := range msgs {
+		if err := v.screen.Send(m); err != nil {
+			v.s.log.Debug("screen message not sent", "viewer_id", v.id, "error", err)
+			return false
+		}
+	}
+	return true
+}
+
+// sendCursor tells viewers where the pointer is, when the source knows.
+func (s *Session) sendCursor(src FrameSource, mon int, vs []*viewer, _ image.Rectangle) {
+	cs, ok := src.(CursorSource)
+	if !ok {
+		return
+	}
+	x, y, on := cs.Cursor(mon)
+	if !on {
+		return
+	}
+	msg, _ := json.Marshal(protocol.ControlMsg{T: "cursor", X: x, Y: y})
+	for _, v := range vs {
+		s.mu.Lock()
+		changed := !v.cursorOK || v.cursorX != x || v.cursorY != y
+		v.cursorX, v.cursorY, v.cursorOK = x, y, true
+		open := v.controlOpen
+		s.mu.Unlock()
+		if changed && open {
+			_ = v.control.SendText(string(msg))
+		}
+	}
+}
