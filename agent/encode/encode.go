@@ -61,7 +61,7 @@ func clampQuality(q int) int {
 var ErrBadFrame = errors.New("encode: bad frame")
 
 // Encoder turns successive frames of one monitor into screen wire messages:
-// a size message when the dimensions change or on the first frame, one
+// a size message when the dimensions change and before every full frame, one
 // message per changed tile (PNG for text-like tiles with few colours, JPEG
 // for photo-like ones, solid for one colour), and a frame end. full=true
 // sends every tile (a new viewer, a refresh request). Each message is at
@@ -125,6 +125,9 @@ func (e *Encoder) Encode(img *image.RGBA, full bool) ([][]byte, error) {
 		e.resize(w, h)
 		full = true
 	}
+	// A full frame always starts with its size: a viewer that joins late
+	// learns the dimensions from it.
+	withSize := full
 	e.jobs = e.diff(img, full, e.jobs[:0])
 	e.valid = true
 	if len(e.jobs) == 0 {
@@ -139,14 +142,14 @@ func (e *Encoder) Encode(img *image.RGBA, full bool) ([][]byte, error) {
 		return nil, err
 	}
 	n := 1
-	if resized {
+	if withSize {
 		n++
 	}
 	for _, r := range e.results {
 		n += len(r)
 	}
 	msgs := make([][]byte, 0, n)
-	if resized {
+	if withSize {
 		msgs = append(msgs, screen.AppendSize(make([]byte, 0, 9), e.seq, uint16(w), uint16(h)))
 	}
 	for i, r := range e.results {

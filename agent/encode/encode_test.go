@@ -245,14 +245,15 @@ func TestFirstFrameUnchangedAndChange(t *testing.T) {
 	}
 	v.check(img)
 
-	// full=true: every tile again, no size message.
+	// full=true: the size again (for a viewer that joined late), then
+	// every tile.
 	msgs, _ = e.Encode(img, true)
 	v.apply(msgs)
-	if len(v.tiles) != tileCount(w, h, 64) || len(msgs) != len(v.tiles)+1 {
+	if len(v.tiles) != tileCount(w, h, 64) || len(msgs) != len(v.tiles)+2 {
 		t.Fatalf("full frame: %d messages, %d tiles", len(msgs), len(v.tiles))
 	}
-	if v.sizes != 1 {
-		t.Fatalf("%d size messages, want 1", v.sizes)
+	if v.sizes != 2 { // the first frame's and this one's
+		t.Fatalf("%d size messages so far, want 2", v.sizes)
 	}
 	v.check(img)
 }

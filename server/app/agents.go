@@ -178,6 +178,14 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
 			return protocol.PollResponse{}, err
 		}
+		// The policy may have changed while we held (a technician allowing
+		// unattended access and starting a session at once): the agent
+		// applies it before the actions, so send the current one.
+		if pol, err := s.effectivePolicy(ctx, a.GroupID); err != nil {
+			return protocol.PollResponse{}, err
+		} else if pol.Version != req.PolicyVersion {
+			resp.Policy = &pol
+		}
 		pollsTotal.WithLabelValues("woken").Inc()
 	case <-timer.C:
 		pollsTotal.WithLabelValues("timeout").Inc()
