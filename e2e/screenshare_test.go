@@ -311,6 +311,25 @@ func TestScreenShare(t *testing.T) {
 		tb.screenshot("viewer-ended.png")
 	})
 
+	// Acceptance 6, the end user's side: the notice on the endpoint offers
+	// End session (the policy allows it by default); confirming it with a
+	// real key event ends the session ended_by_user everywhere.
+	t.Run("UserEndsSession", func(t *testing.T) {
+		e.needLive(t)
+		tb := e.br.firstTab().on(t)
+		waitNoPrompt(t, e.display)
+		s := e.startSession(t, false)
+		tb.openViewer(e.s.url, s.ID)
+		tb.waitLive(liveTimeout)
+		win := waitPrompt(t, e.display, liveTimeout) // the "End the session?" notice
+		answerPrompt(t, e.display, win, "Return")
+		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByUser)
+		tb.waitStats(endWithin, "the viewer to show the user ended it", func(v viewerStats) bool {
+			return v.State == "ended" && v.Reason == protocol.EndedByUser
+		})
+		waitNoPrompt(t, e.display)
+	})
+
 	// Acceptance 3: the attended prompt on the endpoint, answered with real
 	// key events.
 	t.Run("AttendedPrompt", func(t *testing.T) {
