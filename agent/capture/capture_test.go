@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -192,5 +193,31 @@ func TestRebase(t *testing.T) {
 	img = rebase(img)
 	if img.Rect != image.Rect(0, 0, 10, 10) || img.RGBAAt(0, 0) != (color.RGBA{1, 2, 3, 255}) {
 		t.Fatalf("rebase: %v %v", img.Rect, img.RGBAAt(0, 0))
+	}
+}
+
+func TestCursorPosition(t *testing.T) {
+	xsrv.Setenv(t)
+	src, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	cs, ok := src.(interface {
+		Cursor(int) (int, int, bool)
+	})
+	if !ok {
+		t.Fatal("the X11 source does not report the pointer position")
+	}
+	cmd := exec.Command("xdotool", "mousemove", "321", "123")
+	cmd.Env = xsrv.Env()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("xdotool unavailable: %v %s", err, out)
+	}
+	if x, y, on := cs.Cursor(0); !on || x != 321 || y != 123 {
+		t.Fatalf("Cursor(0) = %d, %d, %v; want 321, 123, true", x, y, on)
+	}
+	if _, _, on := cs.Cursor(7); on {
+		t.Fatal("Cursor on a missing monitor reported a position")
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xinerama"
+	"github.com/jezek/xgb/xproto"
 )
 
 // newSource returns the portable source. Issue 4 adds the X11 shared-memory
@@ -19,7 +20,42 @@ func newSource() (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	c, err := xgb.NewConn()
+	if err != nil {
+		// The pointer position is a nicety; capture works without it.
+		return p, nil
+	}
+	return &x11Source{Source: p, conn: c, root: xproto.Setup(c).DefaultScreen(c).Root}, nil
+}
+
+// x11Source adds the pointer position to a source, so viewers can draw the
+// endpoint's cursor.
+type x11Source struct {
+	Source
+	conn *xgb.Conn
+	root xproto.Window
+}
+
+// Cursor reports where the pointer is on monitor, in monitor pixels; ok is
+// false when it is on another monitor or cannot be read.
+func (s *x11Source) Cursor(monitor int) (x, y int, ok bool) {
+	mons, err := s.Monitors()
+	if err != nil || monitor < 0 || monitor >= len(mons) {
+		return 0, 0, false
+	}
+	r, err := xproto.QueryPointer(s.conn, s.root).Reply()
+	if err != nil || !r.SameScreen {
+		return 0, 0, false
+	}
+	m := mons[monitor]
+	x, y = int(r.RootX)-m.X, int(r.RootY)-m.Y
+	return x, y, x >= 0 && y >= 0 && x < m.W && y < m.H
+}
+
+// Close closes the pointer connection and the source.
+func (s *x11Source) Close() error {
+	s.conn.Close()
+	return s.Source.Close()
 }
 
 // virtualOrigin is where display 0 sits on the X root window:
