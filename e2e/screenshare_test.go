@@ -202,6 +202,14 @@ func TestScreenShare(t *testing.T) {
 		if st, _ := tb.stats(); st.Errors != 0 {
 			t.Errorf("viewer counted %d decode errors: %+v", st.Errors, st)
 		}
+		// The endpoint's pointer position reaches the viewer.
+		if out, err := xdotool(t, e.display, startTimeout, "mousemove", "210", "130"); err != nil {
+			t.Fatalf("xdotool mousemove: %v %s", err, out)
+		}
+		waitFor(t, paintTimeout, "the viewer to show the endpoint's pointer at 210,130", func() (bool, error) {
+			xy, err := evalJS[string](tb, `window.tetherStats.cursor ? window.tetherStats.cursor.x + "," + window.tetherStats.cursor.y : ""`)
+			return err == nil && xy == "210,130", fmt.Errorf("cursor %q (%v)", xy, err)
+		})
 		tb.screenshot("viewer.png")
 	})
 

@@ -229,7 +229,19 @@ function onControlMessage(data) {
     }
     case "holder": setHolder(m.holder || ""); break;
     case "mode": $("mode").textContent = m.mode ? `Mode: ${m.mode}` : ""; break;
+    case "cursor": showCursor(m.x || 0, m.y || 0); break;
   }
+}
+
+// showCursor draws the endpoint's pointer over the picture, scaled like the
+// canvas, so a watching technician sees where the user points.
+function showCursor(x, y) {
+  const canvas = $("screen"), cur = $("cursor");
+  if (!canvas.width || !canvas.height) return;
+  const sx = canvas.clientWidth / canvas.width, sy = canvas.clientHeight / canvas.height;
+  cur.style.transform = `translate(${canvas.offsetLeft + x * sx}px, ${canvas.offsetTop + y * sy}px)`;
+  cur.hidden = false;
+  stats.cursor = { x, y };
 }
 
 function sendControl(msg) {
