@@ -74,15 +74,17 @@ type serverProc struct {
 }
 
 // startServer runs `tether-server serve` on a free loopback port with its
-// log appended to logPath, and waits until it prints its address.
-func startServer(ctx context.Context, bin, data, logPath string, pollHold time.Duration) (*serverProc, error) {
+// log appended to logPath, and waits until it prints its address. extra
+// are further serve flags (e.g. --turn-listen 127.0.0.1:0).
+func startServer(ctx context.Context, bin, data, logPath string, pollHold time.Duration, extra ...string) (*serverProc, error) {
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	s := &serverProc{bin: bin, data: data, logPath: logPath, logFile: logFile, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http",
-		"--poll-hold", pollHold.String(), "--log-level", "info")
+	args := []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http",
+		"--poll-hold", pollHold.String(), "--log-level", "info"}
+	s.cmd = exec.Command(bin, append(args, extra...)...)
 	// gctrace adds one stderr line per GC cycle, with the live heap it
 	// marked: the clean per-agent heap figure. Its cost is negligible.
 	godebug := "gctrace=1"

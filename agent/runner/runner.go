@@ -272,8 +272,12 @@ func (r *Runner) identity(ctx context.Context) (state.Identity, error) {
 			continue
 		}
 
+		nonce, err := r.store.EnrollNonce()
+		if err != nil {
+			return state.Identity{}, err
+		}
 		inv := r.forceInventory(ctx)
-		resp, err := r.client.Enroll(ctx, protocol.EnrollRequest{Token: r.cfg.Token, Inventory: inv, Protocol: protocol.Version})
+		resp, err := r.client.Enroll(ctx, protocol.EnrollRequest{Token: r.cfg.Token, Inventory: inv, Protocol: protocol.Version, Nonce: nonce})
 		if err != nil {
 			if ctx.Err() != nil {
 				return state.Identity{}, ctx.Err()
@@ -301,6 +305,9 @@ func (r *Runner) identity(ctx context.Context) (state.Identity, error) {
 		id = state.Identity{Server: r.cfg.Server, AgentID: resp.AgentID, Secret: resp.Secret}
 		if err := r.store.SaveIdentity(id); err != nil {
 			return state.Identity{}, fmt.Errorf("enrolled as %s but could not keep the identity: %w", id.AgentID, err)
+		}
+		if err := r.store.DropEnrollNonce(); err != nil {
+			r.log.Warn("enrolled", "error", err)
 		}
 		r.log.Info("enrolled", "agent_id", id.AgentID, "server", r.cfg.Server)
 		return id, nil

@@ -708,3 +708,26 @@ func TestTLSPinning(t *testing.T) {
 		t.Errorf("mismatch not logged:\n%s", logs)
 	}
 }
+
+// TestEnrollRetrySendsSameNonce: when an enrollment answer is lost, the
+// retry carries the same nonce, so the server can return the same endpoint.
+func TestEnrollRetrySendsSameNonce(t *testing.T) {
+	srv := agenttest.New(t, agenttest.Options{Hold: 20 * time.Millisecond})
+	srv.FailEnrolls(1, http.StatusBadGateway, "", "answer lost")
+	dir := filepath.Join(t.TempDir(), "state")
+	cfg := testConfig(t, srv, dir, &syncBuffer{})
+	stop, _ := start(t, cfg)
+	// Polls follow enrollment, so the condition is re-checked often.
+	srv.WaitFor(t, waitTimeout, "enrollment on the second attempt, and the nonce dropped", func() bool {
+		_, errID := os.Stat(filepath.Join(dir, state.IdentityFile))
+		_, errNonce := os.Stat(filepath.Join(dir, state.NonceFile))
+		return len(srv.Enrolls()) >= 2 && errID == nil && os.IsNotExist(errNonce)
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	es := srv.Enrolls()
+	if es[0].Nonce == "" || len(es[0].Nonce) < 16 || es[0].Nonce != es[1].Nonce {
+		t.Fatalf("nonces %q then %q: want one non-empty nonce reused", es[0].Nonce, es[1].Nonce)
+	}
+}

@@ -6,6 +6,8 @@
 package state
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ const (
 	PolicyFile   = "policy.json"
 	StatusFile   = "status.json"
 	ActionsDir   = "actions"
+	NonceFile    = "enroll-nonce"
 )
 
 // ErrNoIdentity means the agent has not enrolled yet.
@@ -91,6 +94,40 @@ func (s *Store) LoadIdentity() (Identity, error) {
 func (s *Store) SaveIdentity(id Identity) error {
 	if err := writeJSON(filepath.Join(s.dir, IdentityFile), id, 0o600); err != nil {
 		return fmt.Errorf("saving identity: %w", err)
+	}
+	return nil
+}
+
+// EnrollNonce returns the nonce this agent enrolls with, made and kept on
+// first use, so that a retried enrollment (its answer lost) gets the same
+// endpoint back from the server.
+func (s *Store) EnrollNonce() (string, error) {
+	path := filepath.Join(s.dir, NonceFile)
+	var n struct {
+		Nonce string `json:"nonce"`
+	}
+	err := readJSON(path, &n)
+	if err == nil && len(n.Nonce) >= 16 {
+		return n.Nonce, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("enrollment nonce unreadable; making a new one", "error", err)
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making enrollment nonce: %w", err)
+	}
+	n.Nonce = base64.RawURLEncoding.EncodeToString(b)
+	if err := writeJSON(path, n, 0o600); err != nil {
+		return "", fmt.Errorf("saving enrollment nonce: %w", err)
+	}
+	return n.Nonce, nil
+}
+
+// DropEnrollNonce removes the nonce once an identity is stored.
+func (s *Store) DropEnrollNonce() error {
+	if err := os.Remove(filepath.Join(s.dir, NonceFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing enrollment nonce: %w", err)
 	}
 	return nil
 }

@@ -510,3 +510,46 @@ func waitHeld(t *testing.T, e *env, epID string) {
 	}
 	t.Fatal("poll never held")
 }
+
+// TestEnrollRetryKeepsIdentity: an agent whose enrollment answer was lost
+// retries with the same token and nonce and gets its endpoint back.
+func TestEnrollRetryKeepsIdentity(t *testing.T) {
+	e := newEnv(t)
+	tok, err := e.svc.IssueEnrollmentToken(context.Background(), protocol.CreateTokenRequest{}, "test", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enroll := func(nonce string) (protocol.EnrollResponse, int) {
+		var r protocol.EnrollResponse
+		st := e.client().do("POST", protocol.PathEnroll, protocol.EnrollRequest{Token: tok.Token, Nonce: nonce,
+			Inventory: protocol.Inventory{Hostname: "retry-pc", OS: "linux", Arch: "amd64"}}, &r)
+		return r, st
+	}
+	first, st := enroll("nonce-0123456789abcdef")
+	if st != 201 {
+		t.Fatal(st)
+	}
+	again, st := enroll("nonce-0123456789abcdef")
+	if st != 201 || again.AgentID != first.AgentID || again.Secret == first.Secret {
+		t.Fatalf("retry: %d %+v after %+v; want the same id with a new secret", st, again, first)
+	}
+	if _, st := e.poll(first.Secret, protocol.PollRequest{}); st != 401 {
+		t.Errorf("the first, never-delivered secret still works: %d", st)
+	}
+	if _, st := e.poll(again.Secret, protocol.PollRequest{}); st != 200 {
+		t.Errorf("the retried secret fails: %d", st)
+	}
+	other, _ := enroll("nonce-fedcba9876543210")
+	if other.AgentID == first.AgentID {
+		t.Error("another nonce got the same endpoint")
+	}
+	if _, st := enroll("short"); st != 400 {
+		t.Errorf("short nonce: %d, want 400", st)
+	}
+	admin := e.user("admin", perm.RoleAdministrator)
+	var l protocol.EndpointList
+	admin.do("GET", "/api/v1/endpoints?q=retry-pc", nil, &l)
+	if len(l.Endpoints) != 2 {
+		t.Errorf("%d endpoints named retry-pc, want 2 (one per nonce)", len(l.Endpoints))
+	}
+}

@@ -17,8 +17,15 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// AuditAgentRevoked is written when an endpoint's credentials are revoked.
-const AuditAgentRevoked = "agent.revoked"
+// Audit event types for agents.
+const (
+	AuditAgentRevoked    = "agent.revoked"
+	AuditAgentReEnrolled = "agent.reenrolled"
+)
+
+// reEnrollWindow bounds how long after enrolling a retry with the same
+// token and nonce still returns the endpoint's identity.
+const reEnrollWindow = 24 * time.Hour
 
 // Enroll exchanges an enrollment token for an agent identity.
 func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remoteIP string) (protocol.EnrollResponse, error) {
@@ -40,9 +47,28 @@ func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remote
 	if t.Revoked != nil || (t.Expires != nil && now.After(*t.Expires)) {
 		return protocol.EnrollResponse{}, ErrBadToken
 	}
+	if req.Nonce != "" && (len(req.Nonce) < 16 || len(req.Nonce) > 128) {
+		return protocol.EnrollResponse{}, badRequest("nonce must be 16-128 characters")
+	}
 	secret := auth.NewToken("tas_", 32)
+	var enrollKey string
+	if req.Nonce != "" {
+		enrollKey = auth.HashToken(t.ID + "\n" + req.Nonce)
+		// A retry of an enrollment whose answer was lost: same endpoint,
+		// new secret (the old one was never seen by the agent).
+		a, err := s.store.ReEnrollAgent(ctx, enrollKey, auth.HashToken(secret), now.Add(-reEnrollWindow))
+		if err == nil {
+			s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentReEnrolled, EndpointID: a.ID,
+				Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
+			s.log.Info("agent enrollment retried", "agent_id", a.ID, "hostname", a.Hostname)
+			return protocol.EnrollResponse{AgentID: a.ID, Secret: secret}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return protocol.EnrollResponse{}, fmt.Errorf("re-enroll: %w", err)
+		}
+	}
 	a := agentFromInventory(req.Inventory, remoteIP)
-	a.GroupID, a.SecretHash, a.Enrolled, a.LastSeen = t.GroupID, auth.HashToken(secret), now, now
+	a.GroupID, a.SecretHash, a.Enrolled, a.LastSeen, a.EnrollKey = t.GroupID, auth.HashToken(secret), now, now, enrollKey
 	a, err = s.store.CreateAgent(ctx, a)
 	if err != nil {
 		return protocol.EnrollResponse{}, fmt.Errorf("create agent: %w", err)

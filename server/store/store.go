@@ -96,6 +96,9 @@ type Agent struct {
 	Enrolled     time.Time
 	LastSeen     time.Time
 	Revoked      *time.Time
+	// EnrollKey identifies the enrollment attempt (a hash of the token id
+	// and the agent's nonce); "" when the agent sent no nonce.
+	EnrollKey string
 }
 
 // AgentFilter selects agents for search.
@@ -272,6 +275,11 @@ type Store interface {
 	// server batches presence this way instead of a write per poll.
 	TouchAgents(ctx context.Context, seen map[string]time.Time) error
 	RevokeAgent(ctx context.Context, id string, at time.Time) error
+	// ReEnrollAgent replaces the secret hash of the unrevoked agent with
+	// this non-empty enroll key, enrolled at or after notBefore, and returns
+	// it; ErrNotFound when there is none. It serves an agent whose
+	// enrollment answer was lost.
+	ReEnrollAgent(ctx context.Context, enrollKey, secretHash string, notBefore time.Time) (Agent, error)
 	SearchAgents(ctx context.Context, f AgentFilter) ([]Agent, error)
 
 	// Actions.

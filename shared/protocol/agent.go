@@ -28,6 +28,11 @@ type EnrollRequest struct {
 	Token     string    `json:"token"`
 	Inventory Inventory `json:"inventory"`
 	Protocol  int       `json:"protocol"`
+	// Nonce is random, made once by the agent and kept until it holds an
+	// identity. Retrying with the same token and nonce (the first answer
+	// was lost) returns the same agent id with a fresh secret instead of
+	// enrolling a second endpoint. Added 2026-11-23; optional.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // EnrollResponse carries the identity the agent keeps for the rest of its

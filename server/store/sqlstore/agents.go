@@ -11,12 +11,12 @@ import (
 	"github.com/tetherdesk/tether/server/store"
 )
 
-const agentCols = `id, group_id, secret_hash, hostname, ips, os, os_version, arch, agent_version, users, enrolled, last_seen, revoked`
+const agentCols = `id, group_id, secret_hash, hostname, ips, os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key`
 
 func scanAgent(sc interface{ Scan(...any) error }) (store.Agent, error) {
 	var a store.Agent
 	err := sc.Scan(&a.ID, &a.GroupID, &a.SecretHash, &a.Hostname, listCol{&a.IPs}, &a.OS, &a.OSVersion, &a.Arch,
-		&a.AgentVersion, listCol{&a.Users}, timeCol{&a.Enrolled}, timeCol{&a.LastSeen}, nullTimeCol{&a.Revoked})
+		&a.AgentVersion, listCol{&a.Users}, timeCol{&a.Enrolled}, timeCol{&a.LastSeen}, nullTimeCol{&a.Revoked}, &a.EnrollKey)
 	return a, err
 }
 
@@ -71,10 +71,10 @@ func (s *Store) CreateAgent(ctx context.Context, a store.Agent) (store.Agent, er
 	a.Revoked = normTimePtr(a.Revoked)
 	a.IPs, a.Users = normList(a.IPs), normList(a.Users)
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO agents (id, group_id, secret_hash, hostname, host_fold, ips, ip_text,
-		os, os_version, arch, agent_version, users, enrolled, last_seen, revoked)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		a.ID, a.GroupID, a.SecretHash, a.Hostname, hostFold(a.Hostname), strList(a.IPs), ipText(a.IPs),
-		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), s.tv(a.Enrolled), s.tv(a.LastSeen), s.ntv(a.Revoked))
+		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), s.tv(a.Enrolled), s.tv(a.LastSeen), s.ntv(a.Revoked), a.EnrollKey)
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("create agent %q: %w", a.Hostname, mapErr(err))
 	}
@@ -181,6 +181,30 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, at time.Time) error 
 		return fmt.Errorf("revoke agent %q: %w", id, mapErr(err))
 	}
 	return nil
+}
+
+// ReEnrollAgent gives the agent of an earlier, unanswered enrollment a new
+// secret hash, in one transaction.
+func (s *Store) ReEnrollAgent(ctx context.Context, enrollKey, secretHash string, notBefore time.Time) (store.Agent, error) {
+	if enrollKey == "" {
+		return store.Agent{}, fmt.Errorf("re-enroll: %w", store.ErrNotFound)
+	}
+	var a store.Agent
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = scanAgent(tx.QueryRowContext(ctx, s.q(`SELECT `+agentCols+` FROM agents
+			WHERE enroll_key = ? AND revoked IS NULL AND enrolled >= ?`), enrollKey, s.tv(normTime(notBefore))))
+		if err != nil {
+			return err
+		}
+		a.SecretHash = secretHash
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE agents SET secret_hash = ? WHERE id = ?`), secretHash, a.ID)
+		return err
+	})
+	if err != nil {
+		return store.Agent{}, fmt.Errorf("re-enroll agent: %w", mapErr(err))
+	}
+	return a, nil
 }
 
 // SearchAgents returns unrevoked agents whose hostname contains the query

@@ -216,3 +216,42 @@ func testTouchAgents(t *testing.T, s store.Store) {
 	noErr(t, "agent 1", err)
 	sameTime(t, "agent 1", a1.LastSeen, seen[ids[1]])
 }
+
+func testReEnrollAgent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, err := s.CreateAgent(ctx, store.Agent{GroupID: store.DefaultGroup, SecretHash: "first", Hostname: "lost-answer", Enrolled: t0, EnrollKey: "key-1"})
+	noErr(t, "create", err)
+	got, err := s.AgentByID(ctx, a.ID)
+	noErr(t, "by id", err)
+	if got.EnrollKey != "key-1" {
+		t.Fatalf("enroll key = %q", got.EnrollKey)
+	}
+
+	re, err := s.ReEnrollAgent(ctx, "key-1", "second", t0.Add(-time.Hour))
+	noErr(t, "re-enroll", err)
+	if re.ID != a.ID || re.SecretHash != "second" {
+		t.Fatalf("re-enrolled %+v, want %s with the new secret", re, a.ID)
+	}
+	_, err = s.AgentBySecretHash(ctx, "first")
+	wantErr(t, "old secret", err, store.ErrNotFound)
+	got, err = s.AgentBySecretHash(ctx, "second")
+	noErr(t, "by new secret", err)
+	if got.ID != a.ID {
+		t.Fatalf("new secret resolves to %s", got.ID)
+	}
+
+	for name, tc := range map[string]struct {
+		key       string
+		notBefore time.Time
+	}{
+		"empty key": {"", t0.Add(-time.Hour)},
+		"other key": {"key-2", t0.Add(-time.Hour)},
+		"too late":  {"key-1", t0.Add(time.Second)},
+	} {
+		_, err := s.ReEnrollAgent(ctx, tc.key, "third", tc.notBefore)
+		wantErr(t, name, err, store.ErrNotFound)
+	}
+	noErr(t, "revoke", s.RevokeAgent(ctx, a.ID, t0.Add(time.Minute)))
+	_, err = s.ReEnrollAgent(ctx, "key-1", "fourth", t0.Add(-time.Hour))
+	wantErr(t, "revoked agent", err, store.ErrNotFound)
+}

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APITokens", testAPITokens},
 		{"EnrollmentTokens", testEnrollmentTokens},
 		{"Agents", testAgents},
+		{"ReEnrollAgent", testReEnrollAgent},
 		{"SearchAgents", testSearchAgents},
 		{"TouchAgents", testTouchAgents},
 		{"ActionLifecycle", testActionLifecycle},
