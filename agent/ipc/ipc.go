@@ -26,8 +26,13 @@ import (
 // Message types.
 const (
 	// Service → helper.
-	TypeStart = "start" // Start, Server, Fingerprint, Policy
+	TypeStart = "start" // Start, Server, Fingerprint, Policy, Resume
 	TypeEnd   = "end"   // SessionID, Reason
+	// TypeDrop hands a session away (the active desktop changed and another
+	// helper takes it over): the helper closes the session's peers and
+	// websocket and keeps nothing of it, without telling the server it
+	// ended.
+	TypeDrop = "drop" // SessionID
 	// Helper → service.
 	TypeReady = "ready" // Desktop, PID
 	TypeState = "state" // SessionID, State, Reason, Error
@@ -45,6 +50,9 @@ type Msg struct {
 	Server      string                     `json:"server,omitempty"`
 	Fingerprint string                     `json:"fingerprint,omitempty"`
 	Policy      *policy.ScreenShare        `json:"policy,omitempty"`
+	// Resume: the session was accepted and ran in another helper; take it
+	// over without prompting and tell the viewers to reconnect.
+	Resume bool `json:"resume,omitempty"`
 
 	// end, state
 	SessionID string `json:"session_id,omitempty"`
@@ -74,7 +82,7 @@ func Decode(line []byte) (Msg, error) {
 		if m.Start == nil || m.Start.SessionID == "" || m.Server == "" {
 			return Msg{}, fmt.Errorf("%w: start without session or server", ErrMalformed)
 		}
-	case TypeEnd, TypeState:
+	case TypeEnd, TypeState, TypeDrop:
 		if m.SessionID == "" {
 			return Msg{}, fmt.Errorf("%w: %s without session_id", ErrMalformed, m.Type)
 		}

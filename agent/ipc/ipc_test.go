@@ -159,6 +159,9 @@ func TestDecode(t *testing.T) {
 		{`{"type":"start","server":"http://x"}`, false},
 		{`{"type":"end","session_id":"s","reason":"ended_by_technician"}`, true},
 		{`{"type":"end"}`, false},
+		{`{"type":"drop","session_id":"s"}`, true},
+		{`{"type":"drop"}`, false},
+		{`{"type":"start","start":{"session_id":"s"},"server":"http://x","resume":true}`, true},
 		{`{"type":"state","session_id":"s","state":"active"}`, true},
 		{`{"type":"bogus"}`, false},
 		{`not json`, false},
@@ -177,6 +180,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"start","start":{"session_id":"s","agent_token":"t"},"server":"http://x","policy":{"modes":["active"]}}`))
 	f.Add([]byte(`{"type":"state","session_id":"s","state":"ended","reason":"declined"}`))
 	f.Add([]byte(`{"type":"ready","desktop":"x11::0","pid":1}`))
+	f.Add([]byte(`{"type":"drop","session_id":"s"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {

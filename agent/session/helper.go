@@ -35,6 +35,9 @@ type HelperConfig struct {
 	Logger  *slog.Logger
 }
 
+// running is one session the helper runs.
+type running struct{ cancel context.CancelCauseFunc }
+
 // RunHelper connects to the service, says it is ready and runs the
 // sessions the service hands over until ctx ends or the service goes away.
 // Sessions run concurrently; each ends when the server, the user or the
@@ -66,12 +69,12 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
-		sessions = map[string]context.CancelCauseFunc{}
+		sessions = map[string]*running{}
 	)
 	defer func() {
 		mu.Lock()
-		for _, c := range sessions {
-			c(EndError{Reason: protocol.EndedError})
+		for _, r := range sessions {
+			r.cancel(EndError{Reason: protocol.EndedError})
 		}
 		mu.Unlock()
 		wg.Wait()
@@ -91,9 +94,9 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 		case ipc.TypeStart:
 			id := m.Start.SessionID
 			mu.Lock()
-			_, running := sessions[id]
+			_, busy := sessions[id]
 			mu.Unlock()
-			if running {
+			if busy {
 				log.Warn("session already running", "session_id", id)
 				continue
 			}
@@ -102,7 +105,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 				pol = *m.Policy
 			}
 			scfg := Config{
-				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol,
+				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol, Resume: m.Resume,
 				UI: cfg.Deps.UI, NewSource: cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
 				NewInjector: cfg.Deps.NewInjector, SettingEngine: cfg.Deps.SettingEngine,
 				Logger: cfg.Logger,
@@ -114,8 +117,9 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 				},
 			}
 			sctx, scancel := context.WithCancelCause(hctx)
+			run := &running{cancel: scancel}
 			mu.Lock()
-			sessions[id] = scancel
+			sessions[id] = run
 			mu.Unlock()
 			wg.Add(1)
 			go func() {
@@ -126,15 +130,26 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 					log.Warn("session failed", "session_id", id, "reason", reason, "error", err)
 				}
 				mu.Lock()
-				delete(sessions, id)
+				if sessions[id] == run {
+					delete(sessions, id)
+				}
 				mu.Unlock()
 			}()
 		case ipc.TypeEnd:
 			mu.Lock()
-			c := sessions[m.SessionID]
+			r := sessions[m.SessionID]
 			mu.Unlock()
-			if c != nil {
-				c(EndError{Reason: endReason(m.Reason)})
+			if r != nil {
+				r.cancel(EndError{Reason: endReason(m.Reason)})
+			}
+		case ipc.TypeDrop:
+			mu.Lock()
+			r := sessions[m.SessionID]
+			delete(sessions, m.SessionID) // it may come back later, as a new start
+			mu.Unlock()
+			if r != nil {
+				log.Info("dropping session: another desktop's helper takes it over", "session_id", m.SessionID)
+				r.cancel(ErrDropped)
 			}
 		}
 	}

@@ -46,6 +46,10 @@ type Config struct {
 	Server      string // server base URL
 	Fingerprint string // pinned certificate, "" for system roots
 	Policy      policy.ScreenShare
+	// Resume takes over a session another helper ran (the active desktop
+	// changed): no prompt, no state reported again, and "reconnect" tells
+	// the viewers to take this helper's offers.
+	Resume bool
 
 	UI          UI
 	NewSource   func() (FrameSource, error)
@@ -166,6 +170,12 @@ func Run(ctx context.Context, cfg Config) (reason string, err error) {
 		return protocol.EndedError, err
 	}
 	s.ws = ws
+	if cfg.Resume {
+		// Sent before any offer, so viewers hear of the move first.
+		if err := s.send(protocol.Signal{Type: protocol.SignalReconnect, Reason: protocol.ReconnectDesktopChanged}); err != nil {
+			s.log.Warn("telling the viewers about the desktop change", "error", err)
+		}
+	}
 	reason, err = s.loop(ctx)
 	s.teardown()
 	return reason, err
@@ -293,6 +303,10 @@ func (s *Session) loop(parent context.Context) (string, error) {
 		msg := "unattended sessions are not allowed by this endpoint's policy"
 		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
 		return protocol.EndedError, errors.New(msg)
+	case s.cfg.Resume:
+		// Accepted before, on the previous desktop.
+		s.log.Info("session taken over from another desktop's helper")
+		s.startLive(userEnd)
 	case start.Attended && !s.cfg.Policy.AcceptanceRequired:
 		// The endpoint's policy connects attended sessions without asking;
 		// the attended state machine still passes awaiting_acceptance.
@@ -329,6 +343,12 @@ func (s *Session) loop(parent context.Context) (string, error) {
 	for {
 		select {
 		case <-parent.Done():
+			if errors.Is(context.Cause(parent), ErrDropped) {
+				// Another helper has the session now: leave without a word
+				// to the server; teardown closes our peers and websocket.
+				s.log.Info("session handed to another desktop's helper")
+				return ReasonDropped, nil
+			}
 			reason, msg := protocol.EndedError, "the session helper stopped"
 			var ee EndError
 			if errors.As(context.Cause(parent), &ee) {
@@ -377,6 +397,11 @@ func (s *Session) loop(parent context.Context) (string, error) {
 // loops, and peer connections for viewers who are already waiting.
 func (s *Session) accept(userEnd chan<- struct{}) {
 	s.transition(protocol.SessionConnecting, "", "")
+	s.startLive(userEnd)
+}
+
+// startLive starts what runs while the session is accepted.
+func (s *Session) startLive(userEnd chan<- struct{}) {
 	s.mu.Lock()
 	s.accepted = true
 	s.mu.Unlock()
@@ -503,6 +528,14 @@ func (s *Session) handle(sig protocol.Signal, userEnd chan<- struct{}) (reason s
 	}
 	return "", false
 }
+
+// ErrDropped is the cancel cause that drops a session without ending it:
+// the service handed it to another desktop's helper.
+var ErrDropped = errors.New("session handed to another helper")
+
+// ReasonDropped is what Run returns for a dropped session; it is not a
+// protocol end reason (the session goes on elsewhere).
+const ReasonDropped = "dropped"
 
 // EndError is the cancel cause that ends a session with a reason (the
 // service asked the helper to end it).

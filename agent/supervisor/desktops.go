@@ -2,7 +2,12 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
+	"strings"
+	"time"
 )
 
 // OwnDesktop is the desktop source of `run` mode (development, tests):
@@ -24,3 +29,66 @@ func OwnDesktop(getenv func(string) string) func(context.Context) ([]Desktop, er
 // SystemDesktops is the desktop source of the OS service: every
 // interactive desktop session on the machine.
 func SystemDesktops(ctx context.Context) ([]Desktop, error) { return systemDesktops(ctx) }
+
+// DesktopsFileEnv names the development aid DesktopsFile reads: with it set,
+// the agent takes its desktops from that file instead of the system (both
+// `run` and `service`), re-reading it often, so a test can switch the active
+// desktop. Not for production use.
+const DesktopsFileEnv = "TETHER_DESKTOPS_FILE"
+
+// DesktopsFileScan is how often the supervisor re-reads a desktops file.
+const DesktopsFileScan = 200 * time.Millisecond
+
+// desktopsFile is the JSON document of a desktops file:
+//
+//	{"active": "b", "desktops": [{"key": "a", "display": ":91"}, {"key": "b", "display": ":92", "xauthority": "/tmp/xa"}]}
+//
+// Helpers run as the agent's own user with DISPLAY (and XAUTHORITY) set.
+type desktopsFile struct {
+	Active   string `json:"active"`
+	Desktops []struct {
+		Key        string `json:"key"`
+		Display    string `json:"display"`
+		XAuthority string `json:"xauthority"`
+	} `json:"desktops"`
+}
+
+// DesktopsFile is a desktop source reading path (see DesktopsFileEnv).
+func DesktopsFile(path string) func(context.Context) ([]Desktop, error) {
+	return func(context.Context) ([]Desktop, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading the desktops file: %w", err)
+		}
+		return parseDesktopsFile(b)
+	}
+}
+
+func parseDesktopsFile(b []byte) ([]Desktop, error) {
+	var f desktopsFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("parsing the desktops file: %w", err)
+	}
+	var out []Desktop
+	for _, d := range f.Desktops {
+		if d.Key == "" || d.Display == "" || slices.ContainsFunc(out, func(o Desktop) bool { return o.Key == d.Key }) {
+			return nil, fmt.Errorf("desktops file: each desktop needs a unique key and a display (%q)", d.Key)
+		}
+		env := []string{"DISPLAY=" + d.Display}
+		if d.XAuthority != "" {
+			env = append(env, "XAUTHORITY="+d.XAuthority)
+		}
+		out = append(out, Desktop{Key: d.Key, UID: -1, GID: -1, Env: env, Active: d.Key == f.Active})
+	}
+	return out, nil
+}
+
+// envValue is key's value in env ("K=V" entries).
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}

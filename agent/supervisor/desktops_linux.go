@@ -5,15 +5,241 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
-func systemDesktops(context.Context) ([]Desktop, error) {
-	return scanProc("/proc", "/tmp/.X11-unix", fileOwner)
+func systemDesktops(ctx context.Context) ([]Desktop, error) {
+	return linuxSystem{
+		proc: "/proc", x11: "/tmp/.X11-unix", owner: fileOwner,
+		seat: seatInfo{run: runCommand, activeVTFile: "/sys/class/tty/tty0/active"},
+	}.desktops(ctx)
+}
+
+// runCommand runs a short command and returns its standard output.
+func runCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, name, args...).Output()
+}
+
+// ActiveSource tells which desktop is in front: the seat's active logind
+// session, else the foreground virtual terminal. seatInfo is the real one;
+// tests use a fake.
+type ActiveSource interface {
+	// ActiveSession is the seat's active logind session; ok is false
+	// when there is no logind (or no active session).
+	ActiveSession(ctx context.Context) (sess LogindSession, ok bool)
+	// ActiveVT is the number of the foreground virtual terminal.
+	ActiveVT() (vt int, ok bool)
+}
+
+// LogindSession is what loginctl says of a session.
+type LogindSession struct {
+	ID, Name, Type, Display string
+	VT                      int
+}
+
+// seatInfo asks loginctl about seat0 and reads the active VT from sysfs.
+type seatInfo struct {
+	run          func(ctx context.Context, name string, args ...string) ([]byte, error)
+	activeVTFile string
+}
+
+func (si seatInfo) ActiveSession(ctx context.Context) (LogindSession, bool) {
+	out, err := si.run(ctx, "loginctl", "show-seat", "seat0", "-p", "ActiveSession")
+	if err != nil {
+		return LogindSession{}, false
+	}
+	id := parseProps(out)["ActiveSession"]
+	if id == "" || strings.ContainsAny(id, " /") {
+		return LogindSession{}, false
+	}
+	out, err = si.run(ctx, "loginctl", "show-session", id, "-p", "Display", "-p", "Type", "-p", "Name", "-p", "VTNr")
+	if err != nil {
+		return LogindSession{}, false
+	}
+	p := parseProps(out)
+	vt, _ := strconv.Atoi(p["VTNr"])
+	return LogindSession{ID: id, Name: p["Name"], Type: p["Type"], Display: p["Display"], VT: vt}, true
+}
+
+func (si seatInfo) ActiveVT() (int, bool) {
+	b, err := os.ReadFile(si.activeVTFile)
+	if err != nil {
+		return 0, false
+	}
+	return parseVT(strings.TrimSpace(string(b)), "tty")
+}
+
+// parseProps parses loginctl's "Key=Value" lines.
+func parseProps(out []byte) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// parseVT parses prefix+N ("tty2", "vt7").
+func parseVT(s, prefix string) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(s, prefix))
+	return n, err == nil && strings.HasPrefix(s, prefix) && n > 0
+}
+
+// linuxSystem finds the machine's X11 desktops and the active one.
+type linuxSystem struct {
+	proc, x11 string
+	owner     func(string) (uid, gid int, ok bool)
+	seat      ActiveSource
+}
+
+// xServer is a running X server: its display, VT and authority file.
+type xServer struct {
+	display int
+	vt      int
+	auth    string
+	// uid and gid the server runs as; -1 for root (the service's user).
+	uid, gid int
+}
+
+// xServerNames are the X servers whose displays are desktops. Xwayland is
+// not one: its display is part of a Wayland session we cannot capture.
+var xServerNames = []string{"X", "Xorg", "Xorg.bin", "Xvfb", "Xvnc", "Xtigervnc"}
+
+// parseXServer reads an X server's command line (NUL-separated):
+// "/usr/lib/xorg/Xorg :0 -seat seat0 -auth /var/run/lightdm/root/:0 vt7".
+func parseXServer(cmdline []byte) (xServer, bool) {
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if len(args) == 0 || !slices.Contains(xServerNames, filepath.Base(args[0])) {
+		return xServer{}, false
+	}
+	x := xServer{display: -1}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-auth" && i+1 < len(args):
+			x.auth = args[i+1]
+			i++
+		case strings.HasPrefix(a, ":") && x.display < 0:
+			if n, ok := localDisplay(a); ok {
+				x.display = n
+			}
+		case strings.HasPrefix(a, "vt"):
+			if n, ok := parseVT(a, "vt"); ok {
+				x.vt = n
+			}
+		}
+	}
+	return x, x.display >= 0
+}
+
+// desktops lists the X11 desktops: displays with user processes on them
+// (scanProc), and displays of X servers without any, such as a display
+// manager's login screen (gdm, lightdm, sddm), where the helper runs as
+// root with the X server's -auth file. Then it marks the active one: the
+// seat's active logind session (its Display, else its VT), else the X
+// server on the foreground VT, else the lowest display.
+func (ls linuxSystem) desktops(ctx context.Context) ([]Desktop, error) {
+	ds, xs, err := scanProcAll(ls.proc, ls.x11, ls.owner)
+	if err != nil {
+		return nil, err
+	}
+	byDisplay := map[int]xServer{}
+	for _, x := range xs {
+		byDisplay[x.display] = x
+	}
+	have := map[int]bool{}
+	for i := range ds {
+		n, _ := localDisplay(envValue(ds[i].Env, "DISPLAY"))
+		have[n] = true
+		// A user process that does not know the authority file: the X
+		// server's, when it runs as that user (rootless Xorg).
+		if x, ok := byDisplay[n]; ok && x.auth != "" && envValue(ds[i].Env, "XAUTHORITY") == "" && x.uid == ds[i].UID {
+			ds[i].Env = append(ds[i].Env, "XAUTHORITY="+x.auth)
+			slices.Sort(ds[i].Env)
+		}
+	}
+	for _, x := range xs {
+		if have[x.display] {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(ls.x11, "X"+strconv.Itoa(x.display))); err != nil {
+			continue
+		}
+		have[x.display] = true
+		disp := ":" + strconv.Itoa(x.display)
+		env := []string{"DISPLAY=" + disp}
+		if x.auth != "" {
+			env = append(env, "XAUTHORITY="+x.auth)
+		}
+		ds = append(ds, Desktop{Key: "x11:greeter:" + disp, UID: x.uid, GID: x.gid, Env: env})
+	}
+	slices.SortFunc(ds, func(a, b Desktop) int {
+		na, _ := localDisplay(envValue(a.Env, "DISPLAY"))
+		nb, _ := localDisplay(envValue(b.Env, "DISPLAY"))
+		return na - nb
+	})
+	for i := range ds {
+		ds[i].Active = false
+	}
+	if i := ls.activeIndex(ctx, ds, byDisplay); i >= 0 {
+		ds[i].Active = true
+	}
+	return ds, nil
+}
+
+// activeIndex picks the active desktop of ds (sorted by display), -1 when
+// the active session is not one of them (a text console, Wayland).
+func (ls linuxSystem) activeIndex(ctx context.Context, ds []Desktop, xs map[int]xServer) int {
+	if len(ds) == 0 {
+		return -1
+	}
+	display := func(d Desktop) int { n, _ := localDisplay(envValue(d.Env, "DISPLAY")); return n }
+	byVT := func(vt int) int {
+		for i, d := range ds {
+			if x, ok := xs[display(d)]; ok && x.vt == vt {
+				return i
+			}
+		}
+		return -1
+	}
+	if ls.seat != nil {
+		if sess, ok := ls.seat.ActiveSession(ctx); ok {
+			if n, ok := localDisplay(sess.Display); ok {
+				best := -1
+				for i, d := range ds {
+					if display(d) == n && (best < 0 || d.User == sess.Name) {
+						best = i
+					}
+				}
+				if best >= 0 {
+					return best
+				}
+			}
+			if sess.VT > 0 {
+				if i := byVT(sess.VT); i >= 0 {
+					return i
+				}
+			}
+			if sess.Type != "x11" && sess.Type != "" {
+				return -1 // wayland or tty in front: none of ours
+			}
+		}
+		if vt, ok := ls.seat.ActiveVT(); ok {
+			if i := byVT(vt); i >= 0 {
+				return i
+			}
+		}
+	}
+	return 0
 }
 
 func fileOwner(path string) (uid, gid int, ok bool) {
@@ -40,19 +266,42 @@ type candidate struct {
 // scanProc finds the X11 desktops of the machine: the local displays
 // (/tmp/.X11-unix/X<n>) that processes of a non-root user run on, with the
 // DISPLAY and XAUTHORITY of that user's processes. The lowest display with
-// a user is marked active. (Wayland sessions and the login screen are not
-// covered yet.)
+// a user is marked active. (Wayland sessions are not covered; the login
+// screen is found by linuxSystem.desktops from the X server processes.)
 func scanProc(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]Desktop, error) {
+	ds, _, err := scanProcAll(proc, x11, owner)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) > 0 {
+		ds[0].Active = true
+	}
+	return ds, nil
+}
+
+// scanProcAll is scanProc without marking an active desktop, plus the X
+// servers it saw.
+func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]Desktop, []xServer, error) {
 	ents, err := os.ReadDir(proc)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", proc, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", proc, err)
 	}
 	best := map[string]candidate{}
+	var xs []xServer
 	for _, e := range ents {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
 		dir := filepath.Join(proc, e.Name())
+		if cl, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
+			if x, ok := parseXServer(cl); ok {
+				x.uid, x.gid = -1, -1
+				if uid, gid, ok := owner(dir); ok && uid != 0 {
+					x.uid, x.gid = uid, gid
+				}
+				xs = append(xs, x)
+			}
+		}
 		raw, err := os.ReadFile(filepath.Join(dir, "environ"))
 		if err != nil || len(raw) == 0 {
 			continue
@@ -112,10 +361,7 @@ func scanProc(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]D
 		nb, _ := localDisplay(envValue(b.Env, "DISPLAY"))
 		return na - nb
 	})
-	if len(out) > 0 {
-		out[0].Active = true
-	}
-	return out, nil
+	return out, xs, nil
 }
 
 func score(c candidate) int {
@@ -137,13 +383,4 @@ func localDisplay(d string) (int, bool) {
 	num, _, _ := strings.Cut(d[1:], ".")
 	n, err := strconv.Atoi(num)
 	return n, err == nil && n >= 0
-}
-
-func envValue(env []string, key string) string {
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }

@@ -1,8 +1,12 @@
 package supervisor
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -40,5 +44,158 @@ func TestScanProc(t *testing.T) {
 	}
 	if ds[1].Key != "x11:1001::3.0" || ds[1].Active || envValue(ds[1].Env, "USER") != "bob" {
 		t.Errorf("second desktop %+v", ds[1])
+	}
+}
+
+// fakeSeat is an ActiveSource from fixtures: loginctl output through
+// seatInfo's parser, or no logind at all.
+func fakeSeat(t *testing.T, outputs map[string]string, vt string) seatInfo {
+	vtFile := filepath.Join(t.TempDir(), "active")
+	if vt != "" {
+		os.WriteFile(vtFile, []byte(vt+"\n"), 0o644)
+	}
+	return seatInfo{
+		activeVTFile: vtFile,
+		run: func(_ context.Context, name string, args ...string) ([]byte, error) {
+			out, ok := outputs[name+" "+strings.Join(args, " ")]
+			if !ok {
+				return nil, errors.New("exit status 1")
+			}
+			return []byte(out), nil
+		},
+	}
+}
+
+const (
+	showSeat       = "loginctl show-seat seat0 -p ActiveSession"
+	showSessionFmt = "loginctl show-session %s -p Display -p Type -p Name -p VTNr"
+)
+
+func TestLinuxDesktops(t *testing.T) {
+	root := t.TempDir()
+	proc, x11 := filepath.Join(root, "proc"), filepath.Join(root, "x11")
+	os.MkdirAll(x11, 0o755)
+	for _, n := range []string{"X0", "X1", "X5"} {
+		os.WriteFile(filepath.Join(x11, n), nil, 0o644)
+	}
+	owners := map[string]int{}
+	add := func(pid string, uid int, cmdline []string, env ...string) {
+		dir := filepath.Join(proc, pid)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "cmdline"), []byte(strings.Join(cmdline, "\x00")+"\x00"), 0o644)
+		os.WriteFile(filepath.Join(dir, "environ"), []byte(strings.Join(env, "\x00")+"\x00"), 0o644)
+		owners[dir] = uid
+	}
+	// The login screen: lightdm's X server on vt7, no user process on :0.
+	add("100", 0, []string{"/usr/lib/xorg/Xorg", ":0", "-seat", "seat0", "-auth", "/var/run/lightdm/root/:0", "-nolisten", "tcp", "vt7", "-novtswitch"})
+	// Ann's session: X server on vt8, her processes with DISPLAY=:1.
+	add("200", 0, []string{"/usr/lib/xorg/Xorg", ":1", "-auth", "/var/run/lightdm/root/:1", "vt8"})
+	add("201", 1000, []string{"xfce4-session"}, "DISPLAY=:1", "XAUTHORITY=/home/ann/.Xauthority", "USER=ann")
+	// A rootless Xorg of bob's on vt2; his processes do not name XAUTHORITY.
+	add("300", 1001, []string{"/usr/libexec/Xorg", "vt2", "-displayfd", "3", ":5", "-auth", "/run/user/1001/gdm/Xauthority"})
+	add("301", 1001, []string{"gnome-shell"}, "DISPLAY=:5", "USER=bob")
+	// Xwayland and a server without a socket are no desktops.
+	add("400", 1002, []string{"/usr/bin/Xwayland", ":9", "-auth", "/run/user/1002/.mutter-Xwaylandauth"})
+	add("401", 0, []string{"Xvfb", ":3"})
+	owner := func(p string) (int, int, bool) { u, ok := owners[p]; return u, u, ok }
+
+	tests := []struct {
+		name    string
+		outputs map[string]string
+		vt      string
+		active  string // key, "" for none
+	}{
+		{"logind: ann's session by display", map[string]string{
+			showSeat: "ActiveSession=c2\n", fmt.Sprintf(showSessionFmt, "c2"): "Display=:1\nType=x11\nName=ann\nVTNr=8\n",
+		}, "tty7", "x11:1000::1"},
+		{"logind: the greeter session by display", map[string]string{
+			showSeat: "ActiveSession=c1\n", fmt.Sprintf(showSessionFmt, "c1"): "Display=:0\nType=x11\nName=lightdm\nVTNr=7\n",
+		}, "tty8", "x11:greeter::0"},
+		{"logind: session without Display, by its VT", map[string]string{
+			showSeat: "ActiveSession=3\n", fmt.Sprintf(showSessionFmt, "3"): "Display=\nType=x11\nName=bob\nVTNr=2\n",
+		}, "", "x11:1001::5"},
+		{"logind: a text console in front", map[string]string{
+			showSeat: "ActiveSession=5\n", fmt.Sprintf(showSessionFmt, "5"): "Display=\nType=tty\nName=root\nVTNr=3\n",
+		}, "tty3", ""},
+		{"logind: wayland in front", map[string]string{
+			showSeat: "ActiveSession=6\n", fmt.Sprintf(showSessionFmt, "6"): "Display=\nType=wayland\nName=carl\nVTNr=4\n",
+		}, "tty4", ""},
+		{"no logind: the X server on the active VT", nil, "tty8", "x11:1000::1"},
+		{"no logind: the login screen's VT", nil, "tty7", "x11:greeter::0"},
+		{"no logind, no VT: the lowest display", nil, "", "x11:greeter::0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ls := linuxSystem{proc: proc, x11: x11, owner: owner, seat: fakeSeat(t, tt.outputs, tt.vt)}
+			ds, err := ls.desktops(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			active := ""
+			for _, d := range ds {
+				keys = append(keys, d.Key)
+				if d.Active {
+					if active != "" {
+						t.Errorf("two active desktops: %s and %s", active, d.Key)
+					}
+					active = d.Key
+				}
+			}
+			if want := []string{"x11:greeter::0", "x11:1000::1", "x11:1001::5"}; !slices.Equal(keys, want) {
+				t.Fatalf("desktops %v, want %v", keys, want)
+			}
+			if active != tt.active {
+				t.Errorf("active %q, want %q", active, tt.active)
+			}
+			if g := ds[0]; g.UID != -1 || envValue(g.Env, "XAUTHORITY") != "/var/run/lightdm/root/:0" || envValue(g.Env, "DISPLAY") != ":0" {
+				t.Errorf("greeter desktop %+v", g)
+			}
+			if b := ds[2]; b.UID != 1001 || envValue(b.Env, "XAUTHORITY") != "/run/user/1001/gdm/Xauthority" {
+				t.Errorf("bob's desktop %+v", b)
+			}
+		})
+	}
+}
+
+func TestParseXServer(t *testing.T) {
+	tests := []struct {
+		cmdline string
+		ok      bool
+		want    xServer
+	}{
+		{"/usr/bin/X\x00:0\x00-auth\x00/run/sddm/xauth_AbC\x00vt1\x00", true, xServer{display: 0, vt: 1, auth: "/run/sddm/xauth_AbC"}},
+		{"/usr/lib/xorg/Xorg\x00vt1\x00-displayfd\x003\x00-auth\x00/run/user/120/gdm/Xauthority\x00-nolisten\x00tcp\x00:1024\x00", true, xServer{display: 1024, vt: 1, auth: "/run/user/120/gdm/Xauthority"}},
+		{"Xvfb\x00:42\x00-screen\x000\x001280x720x24\x00", true, xServer{display: 42}},
+		{"/usr/bin/Xwayland\x00:0\x00", false, xServer{}},
+		{"/usr/bin/Xorg\x00-auth\x00", false, xServer{}},
+		{"bash\x00:0\x00", false, xServer{}},
+		{"", false, xServer{}},
+	}
+	for _, tt := range tests {
+		got, ok := parseXServer([]byte(tt.cmdline))
+		if ok != tt.ok || ok && got != tt.want {
+			t.Errorf("parseXServer(%q) = %+v, %v; want %+v, %v", tt.cmdline, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestSeatInfo(t *testing.T) {
+	si := fakeSeat(t, map[string]string{showSeat: "ActiveSession=c7\n", fmt.Sprintf(showSessionFmt, "c7"): "Display=:0\nType=x11\nName=gdm\nVTNr=1\n"}, "tty1")
+	sess, ok := si.ActiveSession(context.Background())
+	if !ok || sess != (LogindSession{ID: "c7", Name: "gdm", Type: "x11", Display: ":0", VT: 1}) {
+		t.Errorf("ActiveSession = %+v, %v", sess, ok)
+	}
+	if vt, ok := si.ActiveVT(); !ok || vt != 1 {
+		t.Errorf("ActiveVT = %d, %v", vt, ok)
+	}
+	for _, out := range []string{"ActiveSession=\n", "", "ActiveSession=../x\n"} {
+		si := fakeSeat(t, map[string]string{showSeat: out}, "")
+		if sess, ok := si.ActiveSession(context.Background()); ok {
+			t.Errorf("ActiveSession from %q = %+v", out, sess)
+		}
+		if _, ok := si.ActiveVT(); ok {
+			t.Error("ActiveVT without the sysfs file")
+		}
 	}
 }

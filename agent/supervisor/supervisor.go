@@ -40,7 +40,9 @@ type Desktop struct {
 
 // Defaults.
 const (
-	DefaultScanInterval   = 10 * time.Second
+	// DefaultScanInterval bounds how long a change of the active desktop
+	// (a login, a user or VT switch) takes to reach the viewers.
+	DefaultScanInterval   = 3 * time.Second
 	DefaultBackoffInitial = time.Second
 	DefaultBackoffMax     = time.Minute
 	DefaultReadyTimeout   = 20 * time.Second
@@ -161,7 +163,20 @@ type Supervisor struct {
 	mu          sync.Mutex
 	unavailable error // why Run could not serve helpers, if it could not
 	helpers     map[string]*helper
-	changed     chan struct{} // closed and replaced when a helper (dis)connects
+	changed     chan struct{} // closed and replaced when a helper (dis)connects or the active desktop changes
+	activeKey   string        // the desktop marked active at the last scan
+	sessions    map[string]*tracked
+
+	// handMu orders what is sent to helpers about sessions (start, drop),
+	// so that a hand-over never overtakes the start it moves.
+	handMu sync.Mutex
+}
+
+// tracked is a session handed to a helper, until it ends.
+type tracked struct {
+	start   protocol.ScreenShareStart
+	desktop string // key of the helper that has it; "" when its desktop vanished
+	state   string // last state the helper reported
 }
 
 // New checks cfg.
@@ -170,10 +185,11 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	return &Supervisor{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "supervisor"),
-		helpers: map[string]*helper{},
-		changed: make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "supervisor"),
+		helpers:  map[string]*helper{},
+		changed:  make(chan struct{}),
+		sessions: map[string]*tracked{},
 	}, nil
 }
 
@@ -190,10 +206,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.acceptLoop(ctx, ln, &wg)
+	}()
+	go func() {
+		defer wg.Done()
+		s.reconcileLoop(ctx)
 	}()
 	s.scanLoop(ctx)
 	ln.Close()
@@ -242,22 +262,39 @@ func (s *Supervisor) scanLoop(ctx context.Context) {
 	}
 }
 
-// scan starts helpers for new desktops and stops those of vanished ones.
+// scan starts helpers for new desktops and stops those of vanished ones,
+// after handing their sessions away. A change of the active desktop wakes
+// the hand-over (reconcile).
 func (s *Supervisor) scan(ctx context.Context) {
 	ds, err := s.cfg.Desktops(ctx)
 	if err != nil {
 		s.log.Debug("listing desktop sessions", "error", err)
 	}
+	type gone struct {
+		key string
+		h   *helper
+		ids []string
+	}
+	var vanished []gone
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for key, h := range s.helpers {
 		if !slices.ContainsFunc(ds, func(d Desktop) bool { return d.Key == key }) {
-			s.log.Info("desktop session gone; stopping its helper", "desktop", key)
-			h.cancel()
+			g := gone{key: key, h: h}
+			for id, ts := range s.sessions {
+				if ts.desktop == key {
+					ts.desktop = ""
+					g.ids = append(g.ids, id)
+				}
+			}
+			vanished = append(vanished, g)
 			delete(s.helpers, key)
 		}
 	}
+	active := ""
 	for _, d := range ds {
+		if d.Active && active == "" {
+			active = d.Key
+		}
 		if h, ok := s.helpers[d.Key]; ok {
 			h.desk.Active = d.Active
 			continue
@@ -270,6 +307,33 @@ func (s *Supervisor) scan(ctx context.Context) {
 			s.superviseHelper(hctx, d)
 		}()
 	}
+	if active != s.activeKey || len(vanished) > 0 {
+		if active != s.activeKey {
+			s.log.Info("active desktop changed", "from", s.activeKey, "to", active)
+		}
+		s.activeKey = active
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+	for _, g := range vanished {
+		s.log.Info("desktop session gone; stopping its helper", "desktop", g.key)
+		// Its sessions go to another desktop's helper: drop them first so
+		// the stopping helper does not end them on the server.
+		if c := g.h.connection(&s.mu); c != nil {
+			s.handMu.Lock()
+			for _, id := range g.ids {
+				_ = c.Send(ipc.Msg{Type: ipc.TypeDrop, SessionID: id})
+			}
+			s.handMu.Unlock()
+		}
+		g.h.cancel()
+	}
+}
+
+func (h *helper) connection(mu *sync.Mutex) *ipc.Conn {
+	mu.Lock()
+	defer mu.Unlock()
+	return h.conn
 }
 
 // superviseHelper runs the helper for d, again after each exit with
@@ -358,6 +422,12 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 		s.mu.Lock()
 		if h.conn == c {
 			h.conn = nil
+			// The helper's sessions ended with its connection.
+			for id, ts := range s.sessions {
+				if ts.desktop == key {
+					delete(s.sessions, id)
+				}
+			}
 			s.notifyLocked()
 		}
 		s.mu.Unlock()
@@ -383,6 +453,15 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 				attrs = append(attrs, "error", m.Error)
 			}
 			s.log.Info("helper session state", attrs...)
+			s.mu.Lock()
+			if ts := s.sessions[m.SessionID]; ts != nil && ts.desktop == key {
+				if m.State == protocol.SessionEnded {
+					delete(s.sessions, m.SessionID)
+				} else {
+					ts.state = m.State
+				}
+			}
+			s.mu.Unlock()
 		}
 	}
 }
@@ -413,20 +492,38 @@ func (s *Supervisor) Handle(ctx context.Context, payload json.RawMessage) (any, 
 	timer := time.NewTimer(s.cfg.ReadyTimeout)
 	defer timer.Stop()
 	for {
+		s.handMu.Lock()
 		s.mu.Lock()
 		key, conn, known := s.activeLocked()
 		changed, unavailable := s.changed, s.unavailable
+		if conn != nil && unavailable == nil {
+			if _, dup := s.sessions[start.SessionID]; dup {
+				s.mu.Unlock()
+				s.handMu.Unlock()
+				return HandOutput{HandedOver: true, Desktop: key}, nil
+			}
+			s.sessions[start.SessionID] = &tracked{start: start, desktop: key, state: protocol.SessionRequested}
+		}
 		s.mu.Unlock()
 		if unavailable != nil {
+			s.handMu.Unlock()
 			return nil, unavailable
 		}
 		if conn != nil {
-			if err := conn.Send(msg); err != nil {
+			err := conn.Send(msg)
+			if err != nil {
+				s.mu.Lock()
+				delete(s.sessions, start.SessionID)
+				s.mu.Unlock()
+			}
+			s.handMu.Unlock()
+			if err != nil {
 				return nil, fmt.Errorf("handing the session to the helper of %s: %w", key, err)
 			}
 			s.log.Info("session handed to helper", "session_id", start.SessionID, "desktop", key)
 			return HandOutput{HandedOver: true, Desktop: key}, nil
 		}
+		s.handMu.Unlock()
 		select {
 		case <-changed:
 		case <-timer.C:
@@ -457,4 +554,80 @@ func (s *Supervisor) activeLocked() (key string, conn *ipc.Conn, known bool) {
 		return keys[0], s.helpers[keys[0]].conn, true
 	}
 	return "", nil, false
+}
+
+// reconcileLoop moves sessions to the active desktop's helper whenever a
+// helper (dis)connects or the active desktop changes.
+func (s *Supervisor) reconcileLoop(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		changed := s.changed
+		s.mu.Unlock()
+		s.reconcile()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// reconcile hands each session that is not on the active desktop to that
+// desktop's helper, once it is connected: the old helper drops it (closes
+// its peers, keeps nothing), the new one takes it with the same session and
+// token. A session that was accepted already (connecting, active) resumes
+// without a new prompt; one still awaiting acceptance asks again there.
+// Sessions stay where they are while no desktop is marked active (say, a
+// text console is in front), unless their desktop vanished.
+func (s *Supervisor) reconcile() {
+	s.handMu.Lock()
+	defer s.handMu.Unlock()
+	type move struct {
+		id       string
+		msg      ipc.Msg
+		from     string
+		fromConn *ipc.Conn
+	}
+	var moves []move
+	s.mu.Lock()
+	key, conn, _ := s.activeLocked()
+	explicit := key != "" && s.helpers[key].desk.Active
+	if conn == nil || s.unavailable != nil {
+		s.mu.Unlock()
+		return
+	}
+	pol := s.cfg.Policy()
+	for id, ts := range s.sessions {
+		if ts.desktop == key {
+			continue
+		}
+		var fromConn *ipc.Conn
+		if h := s.helpers[ts.desktop]; h != nil {
+			if !explicit {
+				continue
+			}
+			fromConn = h.conn
+		}
+		start := ts.start
+		resume := ts.state == protocol.SessionConnecting || ts.state == protocol.SessionActive
+		moves = append(moves, move{id: id, from: ts.desktop, fromConn: fromConn,
+			msg: ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: s.cfg.Server, Fingerprint: s.cfg.Fingerprint, Policy: &pol, Resume: resume}})
+		ts.desktop = key
+	}
+	s.mu.Unlock()
+	for _, m := range moves {
+		if m.fromConn != nil {
+			if err := m.fromConn.Send(ipc.Msg{Type: ipc.TypeDrop, SessionID: m.id}); err != nil {
+				s.log.Warn("telling the old helper to drop a session", "session_id", m.id, "desktop", m.from, "error", err)
+			}
+		}
+		if err := conn.Send(m.msg); err != nil {
+			s.log.Error("handing a session to the active desktop's helper", "session_id", m.id, "desktop", key, "error", err)
+			s.mu.Lock()
+			delete(s.sessions, m.id)
+			s.mu.Unlock()
+			continue
+		}
+		s.log.Info("session moved to the active desktop", "session_id", m.id, "from", m.from, "to", key, "resume", m.msg.Resume)
+	}
 }

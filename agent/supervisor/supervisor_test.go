@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,8 +51,17 @@ func fakeHelper(mode, socket, desktop string) int {
 		if err != nil {
 			return 0
 		}
-		if m.Type == ipc.TypeStart {
-			c.Send(ipc.Msg{Type: ipc.TypeState, SessionID: m.Start.SessionID, State: protocol.SessionConnecting})
+		switch m.Type {
+		case ipc.TypeStart:
+			// A resumed session reports active (as the real helper does
+			// once a viewer's screen opens), a new one connecting.
+			st := protocol.SessionConnecting
+			if m.Resume {
+				st = protocol.SessionActive
+			}
+			c.Send(ipc.Msg{Type: ipc.TypeState, SessionID: m.Start.SessionID, State: st})
+		case ipc.TypeDrop:
+			c.Send(ipc.Msg{Type: ipc.TypeState, SessionID: m.SessionID, State: "dropped"})
 		}
 	}
 }
@@ -85,6 +95,33 @@ func (r *records) count(msg string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.msgs[msg])
+}
+
+// stateSeen reports whether desktop reported state for session id.
+func (r *records) stateSeen(id, desktop, state string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.msgs["helper session state"] {
+		got := map[string]string{}
+		rec.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
+		if got["session_id"] == id && got["desktop"] == desktop && got["state"] == state {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *records) waitState(t *testing.T, id, desktop, state string) {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for !r.stateSeen(id, desktop, state) {
+		select {
+		case <-r.ch:
+		case <-deadline.C:
+			t.Fatalf("helper of %s never reported %s for %s", desktop, state, id)
+		}
+	}
 }
 
 func (r *records) waitFor(t *testing.T, msg string, n int) {
@@ -230,5 +267,104 @@ func TestHelperEnv(t *testing.T) {
 	want := []string{"PATH=/bin", "HOME=/root", "DISPLAY=:1"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("helperEnv = %v, want %v", got, want)
+	}
+}
+
+// switchable is a desktop source whose active desktop the test sets.
+type switchable struct {
+	mu     sync.Mutex
+	desks  []Desktop
+	active string
+}
+
+func (sw *switchable) list(context.Context) ([]Desktop, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	out := slices.Clone(sw.desks)
+	for i := range out {
+		out[i].Active = out[i].Key == sw.active
+	}
+	return out, nil
+}
+
+func (sw *switchable) set(active string, desks ...Desktop) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.active = active
+	if desks != nil {
+		sw.desks = desks
+	}
+}
+
+// TestHandOverOnDesktopChange: a session started at the login screen moves
+// to the user's desktop when it becomes active (the old helper drops it,
+// the new one resumes it: no new prompt), moves back when the login screen
+// is active again, and moves away when its desktop vanishes. A session
+// started later goes to the active desktop at once.
+func TestHandOverOnDesktopChange(t *testing.T) {
+	sw := &switchable{}
+	greeter, user := Desktop{Key: "greeter", UID: -1}, Desktop{Key: "user", UID: -1}
+	sw.set("greeter", greeter, user)
+	f := start(t, "serve", nil, func(c *Config) {
+		c.Desktops = sw.list
+		c.ScanInterval = 10 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	payload, _ := json.Marshal(protocol.ScreenShareStart{SessionID: "s1", AgentToken: "tok"})
+	out, err := f.sup.Handle(ctx, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ho := out.(HandOutput); ho.Desktop != "greeter" {
+		t.Fatalf("handed to %q, want greeter", ho.Desktop)
+	}
+	f.recs.waitState(t, "s1", "greeter", protocol.SessionConnecting)
+
+	sw.set("user")
+	f.recs.waitState(t, "s1", "greeter", "dropped")
+	f.recs.waitState(t, "s1", "user", protocol.SessionActive) // resumed
+
+	sw.set("greeter")
+	f.recs.waitState(t, "s1", "user", "dropped")
+	f.recs.waitState(t, "s1", "greeter", protocol.SessionActive)
+
+	// The login screen's desktop vanishes (the user logged in on another
+	// display): its session goes to the user's.
+	sw.set("user", user)
+	f.recs.waitFor(t, "desktop session gone; stopping its helper", 1)
+	f.recs.waitFor(t, "session moved to the active desktop", 3)
+	if n := f.recs.count("session moved to the active desktop"); n != 3 {
+		t.Errorf("%d moves, want 3", n)
+	}
+
+	payload, _ = json.Marshal(protocol.ScreenShareStart{SessionID: "s2", AgentToken: "tok2"})
+	if out, err := f.sup.Handle(ctx, payload); err != nil || out.(HandOutput).Desktop != "user" {
+		t.Fatalf("second session handed as %+v, %v", out, err)
+	}
+	if n := f.starts.Load(); n != 2 {
+		t.Errorf("helpers started %d times, want 2", n)
+	}
+}
+
+// TestNoMoveWithoutActiveDesktop: while no desktop is marked active (a
+// text console in front), sessions stay where they are.
+func TestNoMoveWithoutActiveDesktop(t *testing.T) {
+	sw := &switchable{}
+	sw.set("a", Desktop{Key: "a", UID: -1}, Desktop{Key: "b", UID: -1})
+	f := start(t, "serve", nil, func(c *Config) {
+		c.Desktops = sw.list
+		c.ScanInterval = 10 * time.Millisecond
+	})
+	payload, _ := json.Marshal(protocol.ScreenShareStart{SessionID: "s1", AgentToken: "tok"})
+	if _, err := f.sup.Handle(context.Background(), payload); err != nil {
+		t.Fatal(err)
+	}
+	f.recs.waitState(t, "s1", "a", protocol.SessionConnecting)
+	sw.set("")
+	f.recs.waitFor(t, "active desktop changed", 2) // "" → a, a → ""
+	f.sup.reconcile()
+	if n := f.recs.count("session moved to the active desktop"); n != 0 {
+		t.Errorf("%d moves without an active desktop", n)
 	}
 }

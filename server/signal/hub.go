@@ -326,6 +326,27 @@ func (h *Hub) toAgent(sessionID string, m protocol.Signal) bool {
 	return true
 }
 
+// isAgent reports whether p is its session's current agent connection.
+func (h *Hub) isAgent(p *peer) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[p.sessionID]
+	return r != nil && r.agent == p
+}
+
+// toViewers sends m to every viewer of a session.
+func (h *Hub) toViewers(sessionID string, m protocol.Signal) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[sessionID]
+	if r == nil {
+		return
+	}
+	for _, id := range r.order {
+		r.viewers[id].send(m)
+	}
+}
+
 // broadcast sends m to the agent and every viewer of a session.
 func (h *Hub) broadcast(sessionID string, m protocol.Signal) {
 	h.mu.Lock()
@@ -459,7 +480,14 @@ func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
 		fail(err)
 		return
 	}
+	if !h.isAgent(p) {
+		return // replaced by a newer agent connection: its word no longer counts
+	}
 	switch m.Type {
+	case protocol.SignalReconnect:
+		// The session moved to another helper (a desktop change): tell the
+		// viewers, who then take the new helper's offers.
+		h.toViewers(p.sessionID, protocol.Signal{Type: protocol.SignalReconnect, Reason: m.Reason})
 	case protocol.SignalOffer, protocol.SignalCandidate:
 		if !h.toViewer(p.sessionID, m.ViewerID, m) {
 			fail(bad("no viewer %q in this session", m.ViewerID))

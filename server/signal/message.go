@@ -106,6 +106,12 @@ func FromAgent(data []byte) (protocol.Signal, error) {
 			return protocol.Signal{}, bad("unknown state %q", s.State)
 		}
 		return protocol.Signal{Type: s.Type, State: s.State, Reason: s.Reason, Mode: s.Mode}, nil
+	case protocol.SignalReconnect:
+		reason := s.Reason
+		if reason != protocol.ReconnectDesktopChanged {
+			reason = ""
+		}
+		return protocol.Signal{Type: s.Type, Reason: reason}, nil
 	}
-	return protocol.Signal{}, bad("the agent may send offer, candidate or state, not %q", s.Type)
+	return protocol.Signal{}, bad("the agent may send offer, candidate, state or reconnect, not %q", s.Type)
 }

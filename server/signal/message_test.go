@@ -35,6 +35,8 @@ func TestFromAgent(t *testing.T) {
 		{`{"type":"state","state":"requested"}`, false},
 		{`{"type":"answer","viewer_id":"v1","sdp":"x"}`, false},
 		{`{"type":"hello"}`, false},
+		{`{"type":"reconnect","reason":"desktop_changed"}`, true},
+		{`{"type":"reconnect"}`, true},
 		{`{"type":"offer","viewer_id":"` + strings.Repeat("v", 100) + `","sdp":"x"}`, false},
 	} {
 		_, err := FromAgent([]byte(tc.in))
@@ -52,6 +54,7 @@ func FuzzSignal(f *testing.F) {
 		`{"type":"answer","sdp":"v=0"}`,
 		`{"type":"candidate","viewer_id":"v1","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host"}}`,
 		`{"type":"state","state":"ended","reason":"declined","mode":"monitor"}`,
+		`{"type":"reconnect","reason":"desktop_changed"}`,
 		`{"type":"candidate","candidate":[1,2]}`, `{"type":1}`, `null`, ``, `{"type":"offer"`, "\xff\xfe",
 	} {
 		f.Add([]byte(s))
@@ -69,6 +72,10 @@ func FuzzSignal(f *testing.F) {
 					t.Fatalf("agent message accepted as %+v", m)
 				}
 			case protocol.SignalState:
+			case protocol.SignalReconnect:
+				if m.Reason != "" && m.Reason != protocol.ReconnectDesktopChanged {
+					t.Fatalf("reconnect accepted with reason %q", m.Reason)
+				}
 			default:
 				t.Fatalf("agent message of type %q accepted", m.Type)
 			}

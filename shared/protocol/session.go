@@ -130,6 +130,16 @@ const (
 // "state" (awaiting_acceptance, connecting, active, ended+reason); the server
 // validates transitions and broadcasts "session" updates to every viewer and
 // "control" when the holder changes; "end" tells everyone the session ended.
+//
+// When the endpoint's active desktop changes during a session (a user logs
+// in at the login screen, switches user or VT), the agent moves the session
+// to the helper of the new desktop: the new helper connects the agent
+// websocket again (it replaces the old connection; the session keeps its
+// state, viewers and control holder) and sends "reconnect" with Reason
+// "desktop_changed"; the server passes it on to every viewer. Each viewer
+// then receives a new "offer" from the new helper, drops its old peer
+// connection and answers the new one (new negotiated data channels; the
+// screen channel starts with a size message and a full frame).
 type Signal struct {
 	Type       string          `json:"type"`
 	ViewerID   string          `json:"viewer_id,omitempty"`
@@ -161,6 +171,16 @@ const (
 	SignalControl      = "control"
 	SignalEnd          = "end"
 	SignalError        = "error"
+	// SignalReconnect: the agent side reconnected from another helper
+	// (agent→server→viewers); Reason says why.
+	SignalReconnect = "reconnect"
+)
+
+// Reasons on SignalReconnect.
+const (
+	// ReconnectDesktopChanged: the endpoint's active desktop changed (login
+	// screen ↔ user session, user switch).
+	ReconnectDesktopChanged = "desktop_changed"
 )
 
 // ICEServer mirrors RTCIceServer.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/tetherdesk/tether/agent/actions"
 	"github.com/tetherdesk/tether/agent/capture"
@@ -83,7 +84,14 @@ func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, l
 	if own {
 		desktops = supervisor.OwnDesktop(nil)
 	}
+	var scan time.Duration
+	if f := os.Getenv(supervisor.DesktopsFileEnv); f != "" {
+		// Development aid: desktops from a file a test can rewrite.
+		log.Warn("taking desktop sessions from a file (development aid)", "component", "main", "file", f)
+		desktops, scan = supervisor.DesktopsFile(f), supervisor.DesktopsFileScan
+	}
 	sup, err := supervisor.New(supervisor.Config{
+		ScanInterval: scan,
 		SocketPath:   helperSocket(cfg.StateDir),
 		Server:       cfg.Server,
 		Fingerprint:  cfg.Fingerprint,

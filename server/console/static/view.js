@@ -11,6 +11,7 @@ const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").
 const stats = window.tetherStats = {
   messages: 0, sizes: 0, tiles: 0, frames: 0, errors: 0, inputs: 0,
   state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
+  offers: 0, reconnects: 0,
 };
 
 let csrf = "";
@@ -56,6 +57,7 @@ const STATE_WORDS = {
   live: "Live",
   ended: "Ended",
   lost: "Connection lost; reconnecting…",
+  switching: "Endpoint switched desktop, reconnecting…",
   signin: "Not signed in",
 };
 
@@ -86,7 +88,7 @@ function applySession(s) {
     case "requested": if (stats.state !== "live") setState("connecting"); break;
     case "awaiting_acceptance": setState("waiting"); break;
     case "connecting": if (stats.state !== "live") setState("connecting"); break;
-    case "active": if (stats.frames > 0 || stats.sizes > 0) setState("live"); break;
+    case "active": if (stats.state !== "switching" && (stats.frames > 0 || stats.sizes > 0)) setState("live"); break;
     case "ended": finish(s.reason); break;
   }
 }
@@ -297,7 +299,18 @@ function newPeer() {
   return p;
 }
 
+// onReconnect: the endpoint moved the session to another desktop's helper
+// (protocol.SignalReconnect). Its offer follows; drop the old peer now so
+// nothing of it is drawn or sent any more, and wait for the new one.
+function onReconnect(reason) {
+  if (ended) return;
+  stats.reconnects++;
+  setState(reason === "desktop_changed" ? "switching" : "lost");
+  newPeer();
+}
+
 async function onOffer(sdp) {
+  stats.offers++;
   // A second offer on a connection that already has one means the agent
   // started over (a new helper, a changed desktop): start over too.
   if (!pc || pc.remoteDescription) newPeer();
@@ -375,6 +388,7 @@ async function onSignal(m) {
       newPeer();
       break;
     case "offer": await onOffer(m.sdp); break;
+    case "reconnect": onReconnect(m.reason); break;
     case "candidate": await onCandidate(m.candidate); break;
     case "session": applySession(m.session); break;
     case "state":
