@@ -7,7 +7,9 @@ package capture
 
 import (
 	"errors"
+	"fmt"
 	"image"
+	"os"
 
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -17,7 +19,9 @@ type Source interface {
 	// Monitors lists the virtual-screen rectangles, primary flagged.
 	Monitors() ([]protocol.Monitor, error)
 	// Capture returns the monitor's pixels with Rect origin (0,0). The
-	// buffer may be reused by the next call.
+	// buffer may be reused by the next call, and the caller must not write
+	// to it: a damage-aware source updates only the changed parts of the
+	// previous frame.
 	Capture(monitor int) (*image.RGBA, error)
 	Close() error
 }
@@ -28,8 +32,65 @@ var ErrUnsupported = errors.New("capture: screen capture is not supported on thi
 // ErrClosed is returned by a Source used after Close.
 var ErrClosed = errors.New("capture: source closed")
 
-// New returns the best Source for this platform.
-func New() (Source, error) { return newSource() }
+// DamageSource is implemented by sources that learn from the platform which
+// parts of the screen changed (X11 DAMAGE, Windows dirty rectangles).
+type DamageSource interface {
+	// Damaged reports the parts of monitor, in monitor pixels, that may
+	// have changed since the last Capture(monitor). any false means
+	// nothing changed: the caller may skip the capture (and its encoding)
+	// entirely. Otherwise rects covers every change (it may cover more,
+	// never less); it is the whole monitor when the source cannot tell
+	// (first capture, damage lost). Damaged itself never resets anything:
+	// only Capture(monitor) does.
+	Damaged(monitor int) (rects []image.Rectangle, any bool)
+}
+
+// Method names a capture path.
+type Method string
+
+// Capture methods. MethodAuto picks the fastest that works.
+const (
+	MethodAuto     Method = ""
+	MethodPortable Method = "portable" // github.com/kbinani/screenshot
+	MethodX11SHM   Method = "x11shm"   // X11, one connection, MIT-SHM GetImage, DAMAGE
+	MethodX11      Method = "x11"      // X11, one connection, GetImage over the socket, DAMAGE
+)
+
+// EnvMethod is the environment variable New reads to force a Method (tests
+// and troubleshooting: TETHER_CAPTURE=portable|x11shm|x11).
+const EnvMethod = "TETHER_CAPTURE"
+
+// ErrUnknownMethod is returned for a Method this build does not know or
+// cannot use on this platform.
+var ErrUnknownMethod = errors.New("capture: unknown or unavailable capture method")
+
+// Config chooses how Open captures.
+type Config struct {
+	// Method forces a capture path; MethodAuto (the default) picks the
+	// fastest that works and falls back to the portable path. A forced
+	// method that does not work is an error, never a silent fallback.
+	Method Method
+}
+
+func (c *Config) check() error {
+	switch c.Method {
+	case MethodAuto, MethodPortable, MethodX11SHM, MethodX11:
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrUnknownMethod, c.Method)
+}
+
+// Open returns a Source using cfg.
+func Open(cfg Config) (Source, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return newSource(cfg.Method)
+}
+
+// New returns the best Source for this platform, or the one named by the
+// TETHER_CAPTURE environment variable.
+func New() (Source, error) { return Open(Config{Method: Method(os.Getenv(EnvMethod))}) }
 
 // ErrNoDisplay means the desktop (X display, window station) is unreachable
 // or has no monitors.

@@ -41,6 +41,25 @@ func waitCapture(t *testing.T, src Source, ok func(*image.RGBA) error) *image.RG
 	}
 }
 
+// methods are the capture paths the tests run on; each must work on Xvfb.
+var methods = []Method{MethodAuto, MethodPortable, MethodX11SHM, MethodX11}
+
+// forEachMethod runs f in a subtest per capture path, with DISPLAY set and
+// TETHER_CAPTURE naming the path, so New picks it.
+func forEachMethod(t *testing.T, f func(t *testing.T)) {
+	for _, m := range methods {
+		name := string(m)
+		if m == MethodAuto {
+			name = "auto"
+		}
+		t.Run(name, func(t *testing.T) {
+			xsrv.Setenv(t)
+			t.Setenv(EnvMethod, string(m))
+			f(t)
+		})
+	}
+}
+
 func allColour(c color.RGBA) func(*image.RGBA) error {
 	return func(img *image.RGBA) error {
 		b := img.Bounds()
@@ -55,8 +74,9 @@ func allColour(c color.RGBA) func(*image.RGBA) error {
 	}
 }
 
-func TestMonitorsAndSolidRoot(t *testing.T) {
-	xsrv.Setenv(t)
+func TestMonitorsAndSolidRoot(t *testing.T) { forEachMethod(t, testMonitorsAndSolidRoot) }
+
+func testMonitorsAndSolidRoot(t *testing.T) {
 	src, err := New()
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -92,8 +112,9 @@ func TestMonitorsAndSolidRoot(t *testing.T) {
 }
 
 // A Tk window paints shapes at known places; the capture shows them there.
-func TestCaptureShapes(t *testing.T) {
-	xsrv.Setenv(t)
+func TestCaptureShapes(t *testing.T) { forEachMethod(t, testCaptureShapes) }
+
+func testCaptureShapes(t *testing.T) {
 	src, err := New()
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -137,8 +158,9 @@ flush stdout
 	})
 }
 
-func TestCaptureBadMonitor(t *testing.T) {
-	xsrv.Setenv(t)
+func TestCaptureBadMonitor(t *testing.T) { forEachMethod(t, testCaptureBadMonitor) }
+
+func testCaptureBadMonitor(t *testing.T) {
 	src, err := New()
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -155,10 +177,22 @@ func TestCaptureBadMonitor(t *testing.T) {
 }
 
 func TestNewWithoutDisplay(t *testing.T) {
-	t.Setenv("DISPLAY", ":65000") // nothing listens there
-	if src, err := New(); err == nil {
-		src.Close()
-		t.Fatal("New succeeded without a reachable display")
+	forEachMethod(t, func(t *testing.T) {
+		t.Setenv("DISPLAY", ":65000") // nothing listens there
+		if src, err := New(); err == nil {
+			src.Close()
+			t.Fatal("New succeeded without a reachable display")
+		}
+	})
+}
+
+func TestUnknownMethod(t *testing.T) {
+	t.Setenv(EnvMethod, "vnc")
+	if src, err := New(); !errors.Is(err, ErrUnknownMethod) {
+		if src != nil {
+			src.Close()
+		}
+		t.Fatalf("New with %s=vnc: %v, want ErrUnknownMethod", EnvMethod, err)
 	}
 }
 
@@ -196,8 +230,9 @@ func TestRebase(t *testing.T) {
 	}
 }
 
-func TestCursorPosition(t *testing.T) {
-	xsrv.Setenv(t)
+func TestCursorPosition(t *testing.T) { forEachMethod(t, testCursorPosition) }
+
+func testCursorPosition(t *testing.T) {
 	src, err := New()
 	if err != nil {
 		t.Fatal(err)

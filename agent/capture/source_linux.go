@@ -3,19 +3,40 @@
 package capture
 
 import (
+	"errors"
 	"fmt"
 	"image"
+	"log/slog"
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xinerama"
 	"github.com/jezek/xgb/xproto"
 )
 
-// newSource returns the portable source. Issue 4 adds the X11 shared-memory
-// fast path here (one connection, one reused segment and image, XDamage
-// for change hints) behind the same Source interface, falling back to the
-// portable path when MIT-SHM is unavailable.
-func newSource() (Source, error) {
+// newSource returns the X11 source (MIT-SHM when the server shares memory
+// with us, else GetImage over the socket), or the portable source when X11
+// is unusable (no display, an exotic pixel format). A forced method never
+// falls back.
+func newSource(m Method) (Source, error) {
+	switch m {
+	case MethodX11SHM, MethodX11:
+		return newX11(m)
+	case MethodPortable:
+		return newPortableX11()
+	}
+	s, err := newX11(MethodAuto)
+	if err == nil {
+		return s, nil
+	}
+	if errors.Is(err, ErrNoDisplay) {
+		return nil, err
+	}
+	slog.Default().With("component", "capture").Info("X11 capture unavailable, using the portable path", "reason", err)
+	return newPortableX11()
+}
+
+// newPortableX11 returns the portable source with the pointer position.
+func newPortableX11() (Source, error) {
 	p, err := newPortable()
 	if err != nil {
 		return nil, err
@@ -25,12 +46,12 @@ func newSource() (Source, error) {
 		// The pointer position is a nicety; capture works without it.
 		return p, nil
 	}
-	return &x11Source{Source: p, conn: c, root: xproto.Setup(c).DefaultScreen(c).Root}, nil
+	return &portableX11{Source: p, conn: c, root: xproto.Setup(c).DefaultScreen(c).Root}, nil
 }
 
-// x11Source adds the pointer position to a source, so viewers can draw the
-// endpoint's cursor.
-type x11Source struct {
+// portableX11 adds the pointer position to the portable source, so viewers
+// can draw the endpoint's cursor.
+type portableX11 struct {
 	Source
 	conn *xgb.Conn
 	root xproto.Window
@@ -38,7 +59,7 @@ type x11Source struct {
 
 // Cursor reports where the pointer is on monitor, in monitor pixels; ok is
 // false when it is on another monitor or cannot be read.
-func (s *x11Source) Cursor(monitor int) (x, y int, ok bool) {
+func (s *portableX11) Cursor(monitor int) (x, y int, ok bool) {
 	mons, err := s.Monitors()
 	if err != nil || monitor < 0 || monitor >= len(mons) {
 		return 0, 0, false
@@ -52,8 +73,11 @@ func (s *x11Source) Cursor(monitor int) (x, y int, ok bool) {
 	return x, y, x >= 0 && y >= 0 && x < m.W && y < m.H
 }
 
+// Method reports the capture path in use.
+func (s *portableX11) Method() Method { return MethodPortable }
+
 // Close closes the pointer connection and the source.
-func (s *x11Source) Close() error {
+func (s *portableX11) Close() error {
 	s.conn.Close()
 	return s.Source.Close()
 }

@@ -2,11 +2,19 @@
 
 package capture
 
-import "image"
+import (
+	"fmt"
+	"image"
+)
 
 // newSource returns the portable source. Windows desktop duplication and
 // macOS ScreenCaptureKit fast paths plug in here later.
-func newSource() (Source, error) {
+func newSource(m Method) (Source, error) {
+	switch m {
+	case MethodAuto, MethodPortable:
+	default:
+		return nil, fmt.Errorf("%w: %q on this platform", ErrUnknownMethod, m)
+	}
 	p, err := newPortable()
 	if err != nil {
 		return nil, err

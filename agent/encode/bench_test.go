@@ -31,28 +31,43 @@ func BenchmarkEncode1080p(b *testing.B) {
 		}
 		report(b, n)
 	})
-	b.Run("typing", func(b *testing.B) {
-		e := New(Config{})
-		img := clone(a)
-		e.Encode(img, false)
-		n, i := 0, 0
-		for b.Loop() {
-			// Toggle a 6x10 glyph inside the text window.
-			i++
-			col := color.RGBA{0, 0, 0, 255}
-			if i%2 == 0 {
-				col = color.RGBA{255, 255, 255, 255}
-			}
-			for y := 300; y < 310; y++ {
-				for x := 400; x < 406; x++ {
-					img.SetRGBA(x, y, col)
-				}
-			}
-			msgs, _ := e.Encode(img, false)
-			n += size(msgs)
+	// typing toggles a 6x10 glyph inside the text window; /damaged is
+	// told where (as X DAMAGE would), so it compares one tile, not the
+	// frame.
+	glyph := image.Rect(400, 300, 406, 310)
+	for _, damaged := range []bool{false, true} {
+		name := "typing"
+		if damaged {
+			name = "typing/damaged"
 		}
-		report(b, n)
-	})
+		b.Run(name, func(b *testing.B) {
+			e := New(Config{})
+			img := clone(a)
+			e.Encode(img, false)
+			dmg := []image.Rectangle{glyph}
+			n, i := 0, 0
+			for b.Loop() {
+				i++
+				col := color.RGBA{0, 0, 0, 255}
+				if i%2 == 0 {
+					col = color.RGBA{255, 255, 255, 255}
+				}
+				for y := glyph.Min.Y; y < glyph.Max.Y; y++ {
+					for x := glyph.Min.X; x < glyph.Max.X; x++ {
+						img.SetRGBA(x, y, col)
+					}
+				}
+				var msgs [][]byte
+				if damaged {
+					msgs, _ = e.EncodeDamaged(img, false, dmg)
+				} else {
+					msgs, _ = e.Encode(img, false)
+				}
+				n += size(msgs)
+			}
+			report(b, n)
+		})
+	}
 	b.Run("unchanged", func(b *testing.B) {
 		e := New(Config{})
 		e.Encode(a, false)

@@ -82,6 +82,8 @@ type Encoder struct {
 	valid bool // prev holds a frame
 
 	dirty   []bool // per tile column of the current band
+	cols    int    // tile columns
+	damaged []bool // per tile (row-major): intersects the damage (EncodeDamaged)
 	jobs    []image.Rectangle
 	results [][][]byte
 	errs    []error
@@ -110,6 +112,24 @@ func (e *Encoder) Seq() uint32 { return e.seq }
 // Encode returns the messages for img (any Rect; its pixels are read, not
 // kept). See Encoder.
 func (e *Encoder) Encode(img *image.RGBA, full bool) ([][]byte, error) {
+	return e.encode(img, full, nil, false)
+}
+
+// EncodeDamaged is Encode for a frame of which only the damaged rectangles
+// may differ from the previous frame given to this Encoder (by Encode or
+// EncodeDamaged): the capture source said so (capture.DamageSource). Only
+// the tiles that intersect damaged are compared with the previous frame;
+// they are still compared byte for byte, so the messages are exactly
+// Encode's as long as the damage covers every change. Rectangles are in
+// frame coordinates (0,0 is img.Rect.Min) and may overlap or stick out of
+// the frame. No damage and full false gives no messages. After a size
+// change or an error, the whole frame is compared (or sent) whatever the
+// damage.
+func (e *Encoder) EncodeDamaged(img *image.RGBA, full bool, damaged []image.Rectangle) ([][]byte, error) {
+	return e.encode(img, full, damaged, true)
+}
+
+func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, useDamage bool) ([][]byte, error) {
 	if img == nil {
 		return nil, fmt.Errorf("%w: nil image", ErrBadFrame)
 	}
@@ -128,7 +148,12 @@ func (e *Encoder) Encode(img *image.RGBA, full bool) ([][]byte, error) {
 	// A full frame always starts with its size: a viewer that joins late
 	// learns the dimensions from it.
 	withSize := full
-	e.jobs = e.diff(img, full, e.jobs[:0])
+	if useDamage && !full {
+		e.markDamage(damaged)
+	} else {
+		useDamage = false
+	}
+	e.jobs = e.diff(img, full, useDamage, e.jobs[:0])
 	e.valid = true
 	if len(e.jobs) == 0 {
 		return nil, nil
@@ -173,11 +198,38 @@ func (e *Encoder) resize(w, h int) {
 	} else {
 		e.dirty = make([]bool, cols)
 	}
+	e.cols = cols
+	tiles := cols * ((h + e.cfg.TileSize - 1) / e.cfg.TileSize)
+	if cap(e.damaged) >= tiles {
+		e.damaged = e.damaged[:tiles]
+	} else {
+		e.damaged = make([]bool, tiles)
+	}
+}
+
+// markDamage sets e.damaged for the tiles that intersect rs.
+func (e *Encoder) markDamage(rs []image.Rectangle) {
+	clear(e.damaged)
+	ts, frame := e.cfg.TileSize, image.Rect(0, 0, e.w, e.h)
+	for _, r := range rs {
+		r = r.Intersect(frame)
+		if r.Empty() {
+			continue
+		}
+		tx0, tx1 := r.Min.X/ts, (r.Max.X-1)/ts
+		for ty := r.Min.Y / ts; ty <= (r.Max.Y-1)/ts; ty++ {
+			row := e.damaged[ty*e.cols:][:e.cols]
+			for tx := tx0; tx <= tx1; tx++ {
+				row[tx] = true
+			}
+		}
+	}
 }
 
 // diff appends the tiles of img that differ from prev (all of them when
-// full) and copies those tiles into prev.
-func (e *Encoder) diff(img *image.RGBA, full bool, jobs []image.Rectangle) []image.Rectangle {
+// full) and copies those tiles into prev. With useDamage, only the tiles
+// marked in e.damaged are compared; the others count as unchanged.
+func (e *Encoder) diff(img *image.RGBA, full, useDamage bool, jobs []image.Rectangle) []image.Rectangle {
 	ts, w, h := e.cfg.TileSize, e.w, e.h
 	stride := w * 4
 	for by := 0; by < h; by += ts {
@@ -185,7 +237,21 @@ func (e *Encoder) diff(img *image.RGBA, full bool, jobs []image.Rectangle) []ima
 		for i := range e.dirty {
 			e.dirty[i] = full
 		}
-		if !full {
+		if useDamage {
+			for tx, d := range e.damaged[by/ts*e.cols:][:e.cols] {
+				if !d {
+					continue
+				}
+				x0, x1 := tx*ts*4, min((tx+1)*ts, w)*4
+				for y := by; y < by+bh; y++ {
+					src := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):][x0:x1]
+					if !bytes.Equal(src, e.prev[y*stride:][x0:x1]) {
+						e.dirty[tx] = true
+						break
+					}
+				}
+			}
+		} else if !full {
 			remaining := len(e.dirty)
 			for y := by; y < by+bh && remaining > 0; y++ {
 				src := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):][:stride]
