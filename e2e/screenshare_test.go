@@ -76,11 +76,18 @@ func requireSessionsAPI(t *testing.T, s *server) {
 
 func startShareEnv(t *testing.T, serverArgs ...string) *shareEnv {
 	t.Helper()
+	return startShareEnvCapture(t, "", serverArgs...)
+}
+
+// startShareEnvCapture starts the agent with TETHER_CAPTURE=method (empty:
+// the automatic choice, the X11 shared-memory path on Xvfb).
+func startShareEnvCapture(t *testing.T, method string, serverArgs ...string) *shareEnv {
+	t.Helper()
 	e := &shareEnv{}
 	e.s = startServer(t, serverArgs...)
 	requireSessionsAPI(t, e.s)
 	e.display = startXvfb(t)
-	e.a = startAgentEnv(t, e.s, e.s.enrollmentToken(), t.TempDir(), "DISPLAY="+e.display)
+	e.a = startAgentEnv(t, e.s, e.s.enrollmentToken(), t.TempDir(), "DISPLAY="+e.display, "TETHER_CAPTURE="+method)
 	e.ep = waitEndpoint(t, e.s.api, hostname(t))
 	e.putPolicy(t, 30)
 	for _, u := range []struct {
@@ -173,8 +180,15 @@ func checkShapes(t testing.TB, tb *tab) {
 	}
 }
 
-func TestScreenShare(t *testing.T) {
-	e := startShareEnv(t)
+func TestScreenShare(t *testing.T) { testScreenShare(t, "") }
+
+// TestScreenSharePortableCapture runs the same pixel and input tests on the
+// portable capture path (kbinani/screenshot), the fallback of every
+// platform fast path.
+func TestScreenSharePortableCapture(t *testing.T) { testScreenShare(t, "portable") }
+
+func testScreenShare(t *testing.T, captureMethod string) {
+	e := startShareEnvCapture(t, captureMethod)
 
 	// Acceptance 1: the canvas shows what the endpoint paints, and later
 	// changes too.

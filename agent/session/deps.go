@@ -21,6 +21,19 @@ type CursorSource interface {
 	Cursor(monitor int) (x, y int, ok bool)
 }
 
+// DamageSource is optionally implemented by a FrameSource that knows what
+// changed since its last Capture of a monitor (X11 damage events). any is
+// false when nothing did: the frame is neither captured nor encoded.
+type DamageSource interface {
+	Damaged(monitor int) (rects []image.Rectangle, any bool)
+}
+
+// DamageEncoder is optionally implemented by a FrameEncoder that compares
+// only the tiles touching the damaged rectangles.
+type DamageEncoder interface {
+	EncodeDamaged(img *image.RGBA, full bool, damaged []image.Rectangle) ([][]byte, error)
+}
+
 // FrameEncoder turns successive frames of one monitor into screen wire
 // messages; *agent/encode.Encoder satisfies it.
 type FrameEncoder interface {

@@ -5,6 +5,7 @@ import (
 	"image"
 	"time"
 
+	"github.com/tetherdesk/tether/agent/capture"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -53,13 +54,27 @@ func (s *Session) streamLoop() {
 				}
 				continue
 			}
+			if m, ok := src.(interface{ Method() capture.Method }); ok {
+				s.log.Info("capturing the screen", "method", string(m.Method()))
+			}
 			if err := s.refreshMonitors(src); err != nil {
 				s.log.Warn("listing monitors", "error", err)
 			}
 		}
 		s.sendMonitors(src)
 		groups := s.frameGroups()
+		ds, hasDamage := src.(DamageSource)
 		for mon, g := range groups {
+			// Ask for damage right before capturing: an idle screen then
+			// costs neither a capture nor an encode.
+			var damaged []image.Rectangle
+			if hasDamage {
+				var changed bool
+				if damaged, changed = ds.Damaged(mon); !changed && !g.full {
+					s.sendCursor(src, mon, g.viewers, image.Rectangle{})
+					continue
+				}
+			}
 			img, err := src.Capture(mon)
 			if err != nil {
 				failures++
@@ -74,7 +89,12 @@ func (s *Session) streamLoop() {
 				enc = s.cfg.NewEncoder()
 				encoders[mon] = enc
 			}
-			msgs, err := enc.Encode(img, g.full)
+			var msgs [][]byte
+			if de, ok := enc.(DamageEncoder); ok && hasDamage {
+				msgs, err = de.EncodeDamaged(img, g.full, damaged)
+			} else {
+				msgs, err = enc.Encode(img, g.full)
+			}
 			if err != nil {
 				s.log.Warn("encoding a frame", "monitor", mon, "error", err)
 				s.retryFull(g.viewers, true)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,11 +136,13 @@ func (c *Config) defaultCommand(ctx context.Context, d Desktop) *exec.Cmd {
 }
 
 // helperEnv is the service's environment without TETHER_* settings (the
-// helper has no use for the agent's configuration) plus the desktop's.
+// helper has no use for the agent's configuration, least of all its token)
+// plus the desktop's. TETHER_CAPTURE, the capture method, is the helper's
+// own setting and passes.
 func helperEnv(base []string, d Desktop) []string {
 	var env []string
 	for _, kv := range base {
-		if len(kv) >= 7 && kv[:7] == "TETHER_" {
+		if len(kv) >= 7 && kv[:7] == "TETHER_" && !strings.HasPrefix(kv, "TETHER_CAPTURE=") {
 			continue
 		}
 		env = append(env, kv)
