@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -35,6 +36,10 @@ type viewer struct {
 	cursorX     int  // session mu: last cursor sent
 	cursorY     int
 	cursorOK    bool
+	// acking is set once the viewer acknowledges drawn frames; from then
+	// on at most MaxInFlight frames are sent ahead of its last ack.
+	acking   bool     // session mu
+	inFlight []uint32 // session mu: seqs of frames sent and not yet acked
 }
 
 func negotiated(id uint16) *webrtc.DataChannelInit {
@@ -247,6 +252,12 @@ func (s *Session) onControl(v *viewer, data []byte) {
 	case "refresh":
 		s.mu.Lock()
 		v.needFull = true
+		s.mu.Unlock()
+		s.wake()
+	case "ack":
+		s.mu.Lock()
+		v.acking = true
+		v.inFlight = slices.DeleteFunc(v.inFlight, func(seq uint32) bool { return seq <= m.Seq })
 		s.mu.Unlock()
 		s.wake()
 	case "monitors":

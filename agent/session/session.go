@@ -34,6 +34,9 @@ const (
 	// DefaultMaxBuffered: a viewer whose screen channel holds more than
 	// this skips frames until it drains, then gets a full frame.
 	DefaultMaxBuffered = 2 << 20
+	// DefaultMaxInFlight: frames sent to an acking viewer beyond the last
+	// one it has drawn. Two keep the pipe busy without a backlog.
+	DefaultMaxInFlight = 2
 	dialTimeout        = 20 * time.Second
 	writeTimeout       = 5 * time.Second
 	maxSignal          = 1 << 20
@@ -62,6 +65,7 @@ type Config struct {
 	Logger        *slog.Logger
 	FrameInterval time.Duration
 	MaxBuffered   uint64
+	MaxInFlight   int
 	// SettingEngine tunes pion (tests allow loopback candidates).
 	SettingEngine *webrtc.SettingEngine
 	// HTTPClient overrides the client used to dial the websocket (tests).
@@ -96,6 +100,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.MaxBuffered == 0 {
 		c.MaxBuffered = DefaultMaxBuffered
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
 	}
 	if c.Policy.AcceptanceTimeoutS == 0 {
 		c.Policy = policy.Default()

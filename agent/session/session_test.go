@@ -215,7 +215,7 @@ func (e *solidEncoder) Encode(img *image.RGBA, full bool) ([][]byte, error) {
 	e.seq++
 	var out [][]byte
 	b := img.Bounds()
-	if !e.init {
+	if !e.init || full { // like agent/encode: a full frame starts with its size
 		out = append(out, screen.AppendSize(nil, e.seq, uint16(b.Dx()), uint16(b.Dy())))
 	}
 	e.init, e.last = true, c
@@ -702,3 +702,77 @@ func TestViewerScreenInputAndEnd(t *testing.T) {
 var _ = errors.New
 var _ = fmt.Sprint
 var _ sync.Mutex
+
+// TestAckBoundsFramesInFlight: a viewer that acknowledges drawn frames is
+// sent at most MaxInFlight frames beyond its last ack, however fast the
+// screen changes; acking again resumes with a full frame.
+func TestAckBoundsFramesInFlight(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	h.src.colour.Store(0x010101)
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	a.send(protocol.Signal{Type: protocol.SignalHello})
+	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
+	v := newTestViewer(t, "v1")
+	v.connect(a)
+	if s := a.next(v.addCandidate); s.Type != protocol.SignalState || s.State != protocol.SessionActive {
+		t.Fatalf("got %+v, want state active", s)
+	}
+	go func() {
+		for s := range a.sigs {
+			if s.Type == protocol.SignalCandidate {
+				v.addCandidate(s)
+			}
+		}
+	}()
+	var last uint32
+	for m := v.screenMsg(); ; m = v.screenMsg() {
+		if m.Kind == screen.KindFrameEnd {
+			last = m.Seq
+			break
+		}
+	}
+	ack := func(seq uint32) {
+		b, _ := json.Marshal(protocol.ControlMsg{T: "ack", Seq: seq})
+		if err := v.ctrl.SendText(string(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ack(last)
+
+	// The screen keeps changing; the viewer draws (acks) nothing more. Each
+	// change makes a frame while the viewer keeps up; once MaxInFlight
+	// frames are unacknowledged the agent sends (and captures) nothing, so
+	// the next change brings no frame at all.
+	frames := 0
+	for i := range 10 {
+		h.src.colour.Store(uint32(0x102030 + i))
+		got := false
+		deadline := time.After(2 * time.Second)
+	wait:
+		for {
+			select {
+			case b := <-v.screen:
+				if m, _ := screen.Decode(b); m.Kind == screen.KindFrameEnd {
+					frames++
+					last = m.Seq
+					got = true
+					break wait
+				}
+			case <-deadline:
+				break wait
+			}
+		}
+		if !got {
+			break
+		}
+	}
+	if frames > DefaultMaxInFlight {
+		t.Fatalf("%d frames sent beyond the last ack, want at most %d", frames, DefaultMaxInFlight)
+	}
+	// Drawing resumes: the next frame is a full one, starting with its size.
+	ack(last)
+	h.src.colour.Store(0xabcdef)
+	for m := v.screenMsg(); m.Kind != screen.KindSize; m = v.screenMsg() {
+	}
+}

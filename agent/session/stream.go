@@ -1,12 +1,14 @@
 package session
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"image"
 	"time"
 
 	"github.com/tetherdesk/tether/agent/capture"
 	"github.com/tetherdesk/tether/shared/protocol"
+	"github.com/tetherdesk/tether/shared/screen"
 )
 
 // group is the viewers watching one monitor in one frame.
@@ -190,7 +192,7 @@ func (s *Session) frameGroups() map[int]*group {
 		if !v.screenOpen {
 			continue
 		}
-		if v.screen.BufferedAmount() > s.cfg.MaxBuffered {
+		if v.screen.BufferedAmount() > s.cfg.MaxBuffered || (v.acking && len(v.inFlight) >= s.cfg.MaxInFlight) {
 			v.needFull = true
 			continue
 		}
@@ -228,6 +230,16 @@ func (v *viewer) sendFrame(msgs [][]byte) bool {
 		if err := v.screen.Send(m); err != nil {
 			v.s.log.Debug("screen message not sent", "viewer_id", v.id, "error", err)
 			return false
+		}
+	}
+	if n := len(msgs); n > 0 {
+		if end := msgs[n-1]; len(end) == 5 && end[0] == screen.KindFrameEnd {
+			v.s.mu.Lock()
+			v.inFlight = append(v.inFlight, binary.BigEndian.Uint32(end[1:]))
+			if len(v.inFlight) > 64 { // a viewer that stopped acking
+				v.inFlight = v.inFlight[len(v.inFlight)-64:]
+			}
+			v.s.mu.Unlock()
 		}
 	}
 	return true

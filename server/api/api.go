@@ -114,6 +114,8 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/api-tokens", h.createAPIToken)
 	mux.HandleFunc("DELETE /api/v1/api-tokens/{id}", h.deleteAPIToken)
 	mux.HandleFunc("GET /api/v1/audit", h.listAudit)
+	mux.HandleFunc("GET /api/v1/audit/sessions", h.sessionHistory)
+	mux.HandleFunc("GET /api/v1/audit/sessions.csv", h.sessionHistoryCSV)
 	mux.HandleFunc("POST /api/v1/sessions", h.createSession)
 	mux.HandleFunc("GET /api/v1/sessions", h.listSessions)
 	mux.HandleFunc("GET /api/v1/sessions/{id}", h.getSession)

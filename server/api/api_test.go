@@ -77,6 +77,8 @@ func TestPermissionMatrix(t *testing.T) {
 		{"GET", "/api/v1/api-tokens", none, [6]int{200, 200, 200, 200, 200, 401}},
 		{"POST", "/api/v1/api-tokens", func(int) any { return protocol.CreateAPITokenRequest{Name: "automation"} }, [6]int{201, 201, 201, 201, 201, 401}},
 		{"GET", "/api/v1/audit", none, [6]int{200, 200, 403, 403, 403, 401}},
+		{"GET", "/api/v1/audit/sessions?technician=root", none, [6]int{200, 200, 403, 403, 403, 401}},
+		{"GET", "/api/v1/audit/sessions.csv", none, [6]int{200, 200, 403, 403, 403, 401}},
 		{"POST", "/api/v1/sessions", func(int) any { return protocol.CreateSessionRequest{EndpointID: epID, Attended: true} }, [6]int{201, 201, 201, 403, 403, 401}},
 		{"GET", "/api/v1/sessions?state=active", none, [6]int{200, 200, 200, 403, 403, 401}},
 		{"GET", sp, none, [6]int{200, 200, 403, 403, 403, 401}},

@@ -136,9 +136,16 @@ func (h *handlers) createGroup(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, r, http.StatusCreated, g, err)
 }
 
+// listTokens lists enrollment tokens with what installers need besides a
+// token: the server's URL and certificate fingerprint.
 func (h *handlers) listTokens(w http.ResponseWriter, r *http.Request) {
 	ts, err := h.svc.ListEnrollmentTokens(r.Context())
-	h.answer(w, r, http.StatusOK, map[string]any{"tokens": ts}, err)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	info, err := h.svc.ServerInfo(r.Context())
+	h.answer(w, r, http.StatusOK, map[string]any{"tokens": ts, "server": info}, err)
 }
 
 func (h *handlers) createToken(w http.ResponseWriter, r *http.Request) {

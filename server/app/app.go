@@ -78,6 +78,11 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// SessionSweep is how often those bounds are checked. Default 1 s.
 	SessionSweep time.Duration
+
+	// PublicURL and Fingerprint are what installers need to reach and pin
+	// the server; the console shows them with enrollment tokens. Optional.
+	PublicURL   string
+	Fingerprint string
 }
 
 // CheckAndSetDefaults rejects missing dependencies and fills defaults.

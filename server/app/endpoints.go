@@ -206,7 +206,48 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, req protocol.Create
 	if err != nil {
 		return protocol.EnrollmentToken{}, err
 	}
-	return s.IssueEnrollmentToken(ctx, req, p.Name, false)
+	t, err := s.IssueEnrollmentToken(ctx, req, p.Name, false)
+	if err == nil {
+		t.InstallCommand = s.installCommand(t.Token)
+	}
+	return t, err
+}
+
+// ServerInfo returns the URL and certificate fingerprint installers use;
+// it is shown with enrollment tokens, so it needs tokens.manage.
+func (s *Service) ServerInfo(ctx context.Context) (protocol.ServerInfo, error) {
+	if _, err := require(ctx, perm.TokensManage); err != nil {
+		return protocol.ServerInfo{}, err
+	}
+	return protocol.ServerInfo{URL: s.cfg.PublicURL, Fingerprint: s.cfg.Fingerprint}, nil
+}
+
+// installCommand is the `tether-agent install` line for token, or "" when
+// the server does not know its public URL.
+func (s *Service) installCommand(token string) string {
+	if s.cfg.PublicURL == "" {
+		return ""
+	}
+	cmd := "tether-agent install --server " + shellQuote(strings.TrimSuffix(s.cfg.PublicURL, "/")) + " --token " + shellQuote(token)
+	if s.cfg.Fingerprint != "" {
+		cmd += " --fingerprint " + shellQuote(s.cfg.Fingerprint)
+	}
+	return cmd
+}
+
+// shellQuote quotes v for a POSIX shell unless it is plainly safe.
+func shellQuote(v string) string {
+	safe := v != ""
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/=@%+,", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }
 
 // IssueEnrollmentToken issues a token without a permission check, for the

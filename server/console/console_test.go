@@ -25,7 +25,7 @@ func TestRoutes(t *testing.T) {
 	tests := []struct {
 		path, want string
 	}{
-		{"/", `<table id="ep-table">`},
+		{"/", `<form id="signin-form"`},
 		{"/view/0123456789abcdef", `<canvas id="screen"`},
 		{"/view/some%20id", `<script type="module" src="/static/view.js">`},
 	}
@@ -48,7 +48,7 @@ func TestRoutes(t *testing.T) {
 	}
 	// Modules imported by other modules exist too.
 	imp := regexp.MustCompile(`from "\./([^"]+)"`)
-	for _, f := range []string{"view.js", "console.js"} {
+	for _, f := range []string{"view.js", "console.js", "api.js", "ui.js", "endpoints.js", "sharedialog.js", "sessions.js", "audit.js", "settings.js"} {
 		_, body := get("/static/" + f)
 		for _, m := range imp.FindAllStringSubmatch(body, -1) {
 			if r, _ := get("/static/" + m[1]); r.StatusCode != http.StatusOK {

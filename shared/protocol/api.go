@@ -94,6 +94,10 @@ type EnrollmentToken struct {
 	Created time.Time  `json:"created"`
 	Expires *time.Time `json:"expires,omitempty"`
 	Revoked *time.Time `json:"revoked,omitempty"`
+	// InstallCommand is a ready `tether-agent install` line with the
+	// server's URL, the token and the certificate fingerprint; set only
+	// when created (added 2025-06 for the console's settings).
+	InstallCommand string `json:"install_command,omitempty"`
 }
 
 // CreateUserRequest is the body of POST /api/v1/users.

@@ -243,6 +243,12 @@ type ControlMsg struct {
 	Mode string `json:"mode,omitempty"`
 	// Quality 1-100 for lossy tiles ("quality", viewer→agent).
 	Quality int `json:"q,omitempty"`
+	// Seq is the last frame the viewer has drawn ("ack", viewer→agent,
+	// added 2026-11-23). A viewer that acks gets at most a couple of
+	// frames ahead of what it has drawn; newer frames replace older ones
+	// instead of queueing behind them, so latency stays bounded when the
+	// viewer decodes slower than the endpoint changes.
+	Seq uint32 `json:"seq,omitempty"`
 }
 
 // Monitor is one display of the endpoint, in virtual-screen pixels.

@@ -107,7 +107,41 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer hub.Close()
 
-	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold, Events: hub, SecretKey: subKey(secret, "session agent tokens")})
+	// The certificate and the listener come first: the service tells
+	// installers the public URL and the certificate's fingerprint.
+	var tlsCfg *tls.Config
+	fingerprint := ""
+	if !cfg.InsecureHTTP {
+		var cert tls.Certificate
+		if cfg.TLSCert != "" {
+			cert, err = tlsutil.Load(cfg.TLSCert, cfg.TLSKey)
+		} else {
+			cert, err = tlsutil.LoadOrCreate(cfg.Data, cfg.TLSHosts)
+		}
+		if err != nil {
+			return err
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		fingerprint = tlsutil.Fingerprint(cert)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close() // Serve closes it too; this covers an early return
+	scheme := "https"
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	} else {
+		scheme = "http"
+	}
+	url := cfg.PublicURL
+	if url == "" {
+		url = scheme + "://" + displayAddr(ln.Addr().String())
+	}
+
+	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
+		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint})
 	if err != nil {
 		return err
 	}
@@ -123,38 +157,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "First administrator created.\n  name:     %s\n  password: %s\n  (also in %s; shown once here)\n", cfg.AdminName, pw, pwFile)
 	}
 
-	var tlsCfg *tls.Config
-	if !cfg.InsecureHTTP {
-		var cert tls.Certificate
-		if cfg.TLSCert != "" {
-			cert, err = tlsutil.Load(cfg.TLSCert, cfg.TLSKey)
-		} else {
-			cert, err = tlsutil.LoadOrCreate(cfg.Data, cfg.TLSHosts)
-		}
-		if err != nil {
-			return err
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", tlsutil.Fingerprint(cert))
+	if fingerprint != "" {
+		fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	}
 
 	handler, err := api.Handler(api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: hub})
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	scheme := "https"
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
-	} else {
-		scheme = "http"
-	}
-	url := cfg.PublicURL
-	if url == "" {
-		url = scheme + "://" + displayAddr(ln.Addr().String())
 	}
 	fmt.Fprintf(stdout, "Tether server %s listening; console: %s/\n", version.Version, strings.TrimSuffix(url, "/"))
 

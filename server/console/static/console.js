@@ -1,110 +1,120 @@
-// Tether console: sign-in and endpoint search over the JSON API.
-let csrf = "";
+// Tether console: the shell (sign-in, navigation, hash routing). Pages
+// live in their own modules and use only the JSON API.
+import { api, setCSRF, onSignInExpired, ApiError } from "./api.js";
+import { h, $, notice } from "./ui.js";
+import { endpointsPage, endpointPage } from "./endpoints.js";
+import { sessionsPage } from "./sessions.js";
+import { auditPage } from "./audit.js";
+import { settingsPage } from "./settings.js";
 
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const err = new Error(data.error || `${res.status} ${res.statusText}`);
-    err.status = res.status;
-    throw err;
+// The signed-in user, with can(permission).
+let me = null;
+// cleanup stops the current page's timers.
+let cleanup = null;
+
+const anyOf = (...ps) => (m) => ps.some((p) => m.can(p));
+
+// Pages in the navigation, in order, with what a user needs to see them.
+const pages = [
+  { path: "endpoints", label: "Endpoints", allowed: anyOf("endpoints.view") },
+  { path: "sessions", label: "Screen Share Sessions", allowed: anyOf("screenshare.start", "screenshare.sessions") },
+  { path: "audit", label: "Audit Log", allowed: anyOf("audit.read") },
+  { path: "settings", label: "Settings", allowed: anyOf("users.manage", "tokens.manage", "groups.manage", "screenshare.settings", "settings.manage") },
+];
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  return { page: parts[0] || "", rest: parts.slice(1) };
+}
+
+function render() {
+  if (!me) return;
+  if (cleanup) { cleanup(); cleanup = null; }
+  const r = route();
+  const allowed = pages.filter((p) => p.allowed(me));
+  let page = pages.find((p) => p.path === r.page);
+  if (!page) {
+    if (!allowed.length) return show(h("section", {}, h("h1", {}, "Nothing to show"),
+      h("p", {}, "Your account has no role that uses this console. Ask an administrator for a role.")));
+    location.replace("#/" + allowed[0].path);
+    return;
   }
-  return data;
+  for (const a of $("nav").querySelectorAll("a")) {
+    if (a.dataset.page === page.path) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (!page.allowed(me)) {
+    return show(h("section", { id: "denied" }, h("h1", {}, page.label),
+      h("p", { class: "notice error" }, "Permission denied: your roles do not include this page.")));
+  }
+  const ctx = { me, rest: r.rest, show, setCleanup: (f) => { cleanup = f; } };
+  const fn = { endpoints: r.rest.length ? endpointPage : endpointsPage, sessions: sessionsPage, audit: auditPage, settings: settingsPage }[page.path];
+  fn(ctx);
+  document.title = `${page.label} — Tether`;
 }
 
-const $ = (id) => document.getElementById(id);
-
-function show(section) {
-  for (const id of ["signin", "endpoints"]) $(id).hidden = id !== section;
-  $("signout").hidden = section === "signin";
+// show replaces the page content.
+function show(node) {
+  $("app").replaceChildren(node);
 }
 
-function signedIn(me) {
-  csrf = me.csrf_token || "";
-  $("who").textContent = `${me.name} (${(me.roles || []).join(", ")})`;
-  show("endpoints");
-  search();
+function signedIn(data) {
+  setCSRF(data.csrf_token);
+  const perms = new Set(data.permissions || []);
+  me = { ...data, can: (p) => perms.has(p) };
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  $("signout").hidden = false;
+  $("who").textContent = data.name;
+  $("who").title = (data.roles || []).join(", ");
+  const nav = $("nav");
+  nav.replaceChildren(...pages.filter((p) => p.allowed(me)).map((p) => h("a", { href: "#/" + p.path, "data-page": p.path }, p.label)));
+  nav.hidden = false;
+  render();
 }
 
-function signedOut(message) {
-  csrf = "";
+function signedOut(message, kind = "info") {
+  if (cleanup) { cleanup(); cleanup = null; }
+  me = null;
+  setCSRF("");
+  $("app").replaceChildren();
+  $("app").hidden = true;
+  $("nav").hidden = true;
+  $("nav").replaceChildren();
   $("who").textContent = "";
-  $("signin-error").textContent = message || "";
-  show("signin");
+  $("signout").hidden = true;
+  $("signin").hidden = false;
+  notice($("signin-error"), message || "", kind);
+  document.title = "Sign in — Tether";
   $("name").focus();
 }
 
-let searchSeq = 0;
-async function search() {
-  const seq = ++searchSeq;
-  try {
-    const data = await api("GET", "/api/v1/endpoints?q=" + encodeURIComponent($("q").value));
-    if (seq !== searchSeq) return; // a newer search is under way
-    $("ep-error").textContent = "";
-    const rows = $("ep-rows");
-    rows.replaceChildren();
-    for (const ep of data.endpoints) {
-      const tr = document.createElement("tr");
-      const cells = [ep.hostname, ep.online ? "online" : "offline", ep.ips.join(", "),
-        `${ep.os} ${ep.os_version || ""}`.trim(), ep.users.join(", ") || "—",
-        ep.last_seen ? new Date(ep.last_seen).toLocaleString() : "never"];
-      cells.forEach((text, i) => {
-        const td = document.createElement("td");
-        td.textContent = text;
-        if (i === 1) td.className = ep.online ? "online" : "offline";
-        tr.append(td);
-      });
-      const td = document.createElement("td");
-      const btn = document.createElement("button");
-      btn.type = "button";
-      btn.className = "share";
-      btn.textContent = "Open Screen Share";
-      btn.setAttribute("aria-label", `Open Screen Share with ${ep.hostname}`);
-      btn.disabled = !ep.online;
-      btn.addEventListener("click", () => openScreenShare(ep));
-      td.append(btn);
-      tr.append(td);
-      tr.dataset.id = ep.id;
-      rows.append(tr);
-    }
-    $("ep-empty").hidden = data.endpoints.length > 0;
-  } catch (e) {
-    if (e.status === 401) return signedOut("Your sign-in has expired. Please sign in again.");
-    $("ep-error").textContent = e.status === 403 ? "You do not have permission to view endpoints." : e.message;
-  }
-}
-
-// openScreenShare starts an attended session and opens its viewer in a new
-// tab (opened before the request, while the click still allows pop-ups).
-// The full dialog (attended/unattended, mode) is a later issue.
-async function openScreenShare(ep) {
-  const win = window.open("", "_blank");
-  try {
-    const s = await api("POST", "/api/v1/sessions", { endpoint_id: ep.id, attended: true });
-    const url = "/view/" + encodeURIComponent(s.id);
-    if (win) {
-      win.opener = null;
-      win.location.href = url;
-    } else {
-      location.assign(url);
-    }
-  } catch (e) {
-    if (win) win.close();
-    if (e.status === 401) return signedOut("Your sign-in has expired. Please sign in again.");
-    $("ep-error").textContent = e.status === 403 ? `You do not have permission to share the screen of ${ep.hostname}.` : `Screen share: ${e.message}`;
-  }
-}
+onSignInExpired(() => { if (me) signedOut("Your sign-in has expired. Please sign in again.", "error"); });
 
 $("signin-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
+  const name = $("name").value.trim(), password = $("password").value;
+  if (!name || !password) return notice($("signin-error"), "Enter your name and password.");
+  const btn = ev.submitter || $("signin-form").querySelector("button");
+  btn.disabled = true;
   try {
-    signedIn(await api("POST", "/api/v1/login", { name: $("name").value, password: $("password").value }));
+    const data = await api("POST", "/api/v1/login", { name, password });
     $("password").value = "";
+    notice($("signin-error"), "");
+    signedIn(data);
   } catch (e) {
-    $("signin-error").textContent = e.status === 429 ? "Too many failed attempts. Wait a few minutes and try again." : e.message;
+    let msg = e.message;
+    if (e instanceof ApiError) {
+      if (e.status === 401) msg = "Wrong name or password.";
+      else if (e.status === 429) {
+        const min = Math.max(1, Math.ceil((e.retryAfter || 60) / 60));
+        msg = `Too many failed sign-in attempts. Try again in ${min} minute${min === 1 ? "" : "s"}.`;
+      }
+    }
+    notice($("signin-error"), msg);
+    $("password").select();
+  } finally {
+    btn.disabled = false;
   }
 });
 
@@ -113,8 +123,10 @@ $("signout").addEventListener("click", async () => {
   signedOut("You have signed out.");
 });
 
-let timer;
-$("q").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(search, 150); });
-setInterval(() => { if (!$("endpoints").hidden) search(); }, 10000);
+// A new page takes the focus unless it put it somewhere itself (a search box).
+window.addEventListener("hashchange", () => {
+  render();
+  if (!$("app").contains(document.activeElement)) $("app").focus({ preventScroll: true });
+});
 
 api("GET", "/api/v1/me").then(signedIn, () => signedOut());

@@ -187,6 +187,9 @@ function onScreenMessage(data) {
           }
         });
         stats.frames++;
+        // Tell the agent this frame is on screen: it sends newer frames
+        // only while we keep up, so a slow decode never builds a backlog.
+        sendControl({ t: "ack", seq: m.seq });
       });
       break;
     }

@@ -1,0 +1,1082 @@
+//go:build linux
+
+package bench
+
+// The screen-share benchmark's environment: an Xvfb display, a Tk
+// "terminal" on it, the real tether-agent with DISPLAY set, headless
+// Chromium, and /proc accounting for all of them. Parts are adapted from
+// e2e/xdisplay_test.go and e2e/browser_test.go (a test package, which
+// cannot be imported).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// buildBinaries compiles the given main packages (module-relative, e.g.
+// ./server/cmd/tether-server) into dir with one go build.
+func buildBinaries(ctx context.Context, dir string, pkgs ...string) error {
+	out, err := exec.CommandContext(ctx, goTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return errors.New("go env GOMOD: not inside a module")
+	}
+	cmd := exec.CommandContext(ctx, goTool(), append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)...)
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
+	}
+	return nil
+}
+
+// childEnv is this process's environment without TETHER_* settings, which
+// would override the flags the benchmark passes.
+func childEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TETHER_") && !strings.HasPrefix(kv, "DISPLAY=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// ---- processes ----
+
+// bgProc is a started helper process in its own process group, killed
+// with its group when the benchmark ends (and by the kernel if the
+// benchmark process dies first).
+type bgProc struct {
+	name  string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	state *os.ProcessState
+}
+
+// startBg starts cmd; Stdout/Stderr/Env set by the caller are kept.
+func startBg(name string, cmd *exec.Cmd) (*bgProc, error) {
+	if cmd.Env == nil {
+		cmd.Env = childEnv()
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &bgProc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		p.state = cmd.ProcessState
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *bgProc) pid() int { return p.cmd.Process.Pid }
+
+func (p *bgProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM to the process itself, waits up to grace, then kills
+// its whole group; it reports whether the process exited by itself.
+func (p *bgProc) stop(grace time.Duration) bool {
+	if p.exited() {
+		return true
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	clean := false
+	select {
+	case <-p.done:
+		clean = true
+	case <-time.After(grace):
+	}
+	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+	}
+	return clean
+}
+
+// ---- Xvfb ----
+
+// startXvfb starts Xvfb at w x h x 24 on a free display number (Xvfb picks
+// it and writes it to -displayfd) and returns it with the DISPLAY value.
+func startXvfb(ctx context.Context, w, h int) (*bgProc, string, error) {
+	r, wr, err := os.Pipe()
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.Close()
+	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", w, h), "-nolisten", "tcp", "-noreset")
+	cmd.ExtraFiles = []*os.File{wr}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	p, err := startBg("Xvfb", cmd)
+	wr.Close()
+	if err != nil {
+		return nil, "", err
+	}
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		got <- strings.TrimSpace(line)
+	}()
+	select {
+	case n := <-got:
+		if _, err := strconv.Atoi(n); err != nil {
+			p.stop(time.Second)
+			return nil, "", fmt.Errorf("Xvfb wrote display %q; stderr:\n%s", n, stderr.String())
+		}
+		return p, ":" + n, nil
+	case <-time.After(30 * time.Second):
+		p.stop(time.Second)
+		return nil, "", errors.New("Xvfb named no display within 30s")
+	case <-ctx.Done():
+		p.stop(time.Second)
+		return nil, "", ctx.Err()
+	}
+}
+
+// ---- the terminal look-alike ----
+
+// terminalScript is a Tk client covering the whole display with a text
+// widget in a monospace font, white on black: a scrolling terminal without
+// a terminal emulator (Debian's xterm is not among the benchmark's
+// packages). It reads commands on stdin and answers on stdout:
+//
+//	fill            fill the screen with lines, no scrolling → "filled N"
+//	scroll RATE     append RATE lines per second, always showing the end
+//	stop            stop appending → "stopped N MS" (lines since scroll, ms)
+//
+// Lines are appended on a fixed schedule (line k at start + k/RATE s), not
+// with a fixed delay, so the rate holds when a redraw takes long; if Tk
+// falls behind it catches up in bursts and the achieved rate still counts
+// every line. Old lines are trimmed so the widget stays small.
+const terminalScript = `
+fconfigure stdout -buffering line
+fconfigure stdin -blocking 0
+wm overrideredirect . 1
+wm geometry . %[1]dx%[2]d+0+0
+text .t -font {{DejaVu Sans Mono} 10} -background #101010 -foreground #d0d0d0 \
+	-borderwidth 0 -highlightthickness 0 -padx 4 -pady 2 -wrap none -insertwidth 0 \
+	-width 400 -height 200
+place .t -x 0 -y 0 -width %[1]d -height %[2]d
+set n 0
+set total 0
+set scrolling 0
+set methods {GET POST PUT GET GET DELETE GET POST}
+set paths {/api/v1/endpoints /api/v1/sessions /api/agent/v1/poll /static/view.js /api/v1/actions /metrics /readyz /api/v1/users}
+proc line {k} {
+	global methods paths
+	set h [expr {($k * 2654435761) %% 4294967296}]
+	set m [lindex $methods [expr {$h %% 8}]]
+	set p [lindex $paths [expr {($h >> 3) %% 8}]]
+	set st [lindex {200 200 200 204 201 304 404 500} [expr {($h >> 6) %% 8}]]
+	set tail [string repeat "=" [expr {($h >> 9) %% 60}]]
+	return [format "%%08d %%s.%%03d worker-%%02d %%-6s %%-22s %%3d %%7d B %%8.3f ms trace=%%08x %%s" \
+		$k [clock format [expr {1700000000 + $k / 30}] -format %%H:%%M:%%S -gmt 1] [expr {($k * 33) %% 1000}] \
+		[expr {$h %% 16}] $m $p $st [expr {$h %% 99991}] [expr {($h %% 50000) / 1000.0}] $h $tail]
+}
+proc addline {} {
+	global total
+	incr total
+	.t insert end "[line $total]\n"
+	if {$total %% 2000 == 0} { .t delete 1.0 1001.0 }
+}
+proc tick {} {
+	global scrolling t0 rate n
+	if {!$scrolling} return
+	set now [clock milliseconds]
+	set due [expr {($now - $t0) * $rate / 1000}]
+	while {$n < $due} { addline; incr n }
+	.t see end
+	set next [expr {$t0 + (($n + 1) * 1000 + $rate - 1) / $rate}]
+	after [expr {max(1, $next - [clock milliseconds])}] tick
+}
+proc cmd {} {
+	global scrolling t0 rate n
+	if {[gets stdin line] < 0} { if {[eof stdin]} { exit 0 }; return }
+	switch -- [lindex $line 0] {
+		fill {
+			for {set i 0} {$i < 90} {incr i} { addline }
+			.t see end
+			update
+			puts "filled 90"
+		}
+		scroll {
+			set rate [lindex $line 1]
+			set n 0
+			set t0 [clock milliseconds]
+			set scrolling 1
+			tick
+			puts "scrolling $rate"
+		}
+		stop {
+			set scrolling 0
+			update
+			puts "stopped $n [expr {[clock milliseconds] - $t0}]"
+		}
+		default { puts "error unknown command $line" }
+	}
+}
+update
+puts ready
+fileevent stdin readable cmd
+`
+
+// terminal is the running terminalScript.
+type terminal struct {
+	proc  *bgProc
+	stdin io.WriteCloser
+	out   *lineBuf
+}
+
+func startTerminal(display string, w, h int) (*terminal, error) {
+	script := filepath.Join(os.TempDir(), fmt.Sprintf("tether-bench-terminal-%d.tcl", os.Getpid()))
+	if err := os.WriteFile(script, fmt.Appendf(nil, terminalScript, w, h), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("wish", script)
+	cmd.Env = childEnv("DISPLAY=" + display)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	t := &terminal{stdin: stdin, out: &lineBuf{}}
+	var stderr lineBuf
+	cmd.Stdout, cmd.Stderr = t.out, &stderr
+	if t.proc, err = startBg("terminal (wish)", cmd); err != nil {
+		return nil, err
+	}
+	if _, err := t.wait("ready", 30*time.Second); err != nil {
+		t.close()
+		return nil, fmt.Errorf("%w; stderr: %s", err, stderr.String())
+	}
+	return t, nil
+}
+
+// do sends a command and waits for the answer line starting with want.
+func (t *terminal) do(command, want string) (string, error) {
+	n := len(t.out.lines())
+	if _, err := fmt.Fprintln(t.stdin, command); err != nil {
+		return "", fmt.Errorf("terminal: %w", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ls := t.out.lines()
+		for _, l := range ls[min(n, len(ls)):] {
+			if strings.HasPrefix(l, want) {
+				return l, nil
+			}
+			if strings.HasPrefix(l, "error") {
+				return "", fmt.Errorf("terminal: %s", l)
+			}
+		}
+		if t.proc.exited() {
+			return "", errors.New("terminal exited")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return "", fmt.Errorf("terminal did not answer %q to %q within 20s", want, command)
+}
+
+func (t *terminal) wait(want string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, l := range t.out.lines() {
+			if strings.HasPrefix(l, want) {
+				return l, nil
+			}
+		}
+		if t.proc.exited() {
+			return "", errors.New("terminal exited")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "", fmt.Errorf("terminal printed no %q within %s", want, timeout)
+}
+
+func (t *terminal) close() {
+	t.stdin.Close()
+	t.proc.stop(2 * time.Second)
+}
+
+// scrollWorkload scrolls the terminal at a fixed number of lines per
+// second: the "terminal scrolls text" workload of issue 3. Issue 4's other
+// workloads (idle, typing, dragging a window, a changing image) implement
+// screenWorkload the same way.
+type scrollWorkload struct {
+	term *terminal
+	rate int // lines per second
+}
+
+func (w *scrollWorkload) Name() string { return fmt.Sprintf("scroll-%dlps", w.rate) }
+
+func (w *scrollWorkload) Start() error {
+	_, err := w.term.do(fmt.Sprintf("scroll %d", w.rate), "scrolling")
+	return err
+}
+
+func (w *scrollWorkload) Stop() (workloadStats, error) {
+	l, err := w.term.do("stop", "stopped")
+	if err != nil {
+		return workloadStats{}, err
+	}
+	var n, msec int
+	if _, err := fmt.Sscanf(l, "stopped %d %d", &n, &msec); err != nil || msec <= 0 {
+		return workloadStats{}, fmt.Errorf("terminal answered %q", l)
+	}
+	return workloadStats{Units: n, Seconds: float64(msec) / 1000, Unit: "lines"}, nil
+}
+
+// screenWorkload is something happening on the endpoint display while
+// the viewer is measured.
+type screenWorkload interface {
+	Name() string
+	Start() error
+	// Stop ends the workload and says how much of it was done.
+	Stop() (workloadStats, error)
+}
+
+type workloadStats struct {
+	Unit    string  `json:"unit"`
+	Units   int     `json:"units"`   // e.g. lines appended from Start to Stop
+	Seconds float64 `json:"seconds"` // from Start to Stop, by the workload's clock
+}
+
+// lineBuf collects output line by line, safe for concurrent use.
+type lineBuf struct {
+	mu      sync.Mutex
+	all     []string
+	partial []byte
+}
+
+func (l *lineBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.all = append(l.all, string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (l *lineBuf) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.all)
+}
+
+func (l *lineBuf) String() string { return strings.Join(l.lines(), "\n") }
+
+// ---- the agent ----
+
+// agentProc is `tether-agent run` with DISPLAY set, logging JSON to a file.
+type agentProc struct {
+	proc    *bgProc
+	logPath string
+	logFile *os.File
+}
+
+func startAgent(bin, serverURL, token, stateDir, logPath, display string) (*agentProc, error) {
+	conf := filepath.Join(stateDir, "agent.yaml") // an empty config of its own keeps /etc/tether out
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		return nil, err
+	}
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--config", conf, "--server", serverURL, "--token", token,
+		"--state", stateDir, "--log-format", "json", "--log-level", "info")
+	cmd.Env = childEnv("DISPLAY=" + display)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	p, err := startBg("tether-agent", cmd)
+	if err != nil {
+		lf.Close()
+		return nil, err
+	}
+	return &agentProc{proc: p, logPath: logPath, logFile: lf}, nil
+}
+
+// logRecord is one JSON log line of the agent or its helper (the helper's
+// stderr goes to the service's).
+type logRecord struct {
+	Time      time.Time `json:"time"`
+	Level     string    `json:"level"`
+	Msg       string    `json:"msg"`
+	SessionID string    `json:"session_id"`
+	State     string    `json:"state"`
+	Reason    string    `json:"reason"`
+	PID       int       `json:"pid"`
+	Component string    `json:"component"`
+}
+
+func (a *agentProc) records() []logRecord {
+	b, err := os.ReadFile(a.logPath)
+	if err != nil {
+		return nil
+	}
+	var out []logRecord
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		var r logRecord
+		if len(l) > 0 && l[0] == '{' && json.Unmarshal(l, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// find returns the first record matching cond.
+func (a *agentProc) find(cond func(logRecord) bool) (logRecord, bool) {
+	for _, r := range a.records() {
+		if cond(r) {
+			return r, true
+		}
+	}
+	return logRecord{}, false
+}
+
+// waitRecord waits until a record matches cond.
+func (a *agentProc) waitRecord(ctx context.Context, timeout time.Duration, what string, cond func(logRecord) bool) (logRecord, error) {
+	var rec logRecord
+	err := waitFor(ctx, timeout, func() bool {
+		var ok bool
+		rec, ok = a.find(cond)
+		return ok || a.proc.exited()
+	})
+	if a.proc.exited() {
+		return rec, fmt.Errorf("the agent exited (%v) while waiting for %s; log:\n%s", a.proc.state, what, tailFile(a.logPath, 4096))
+	}
+	if err != nil {
+		return rec, fmt.Errorf("the agent did not log %s within %s; log:\n%s", what, timeout, tailFile(a.logPath, 4096))
+	}
+	return rec, nil
+}
+
+func (a *agentProc) stop() bool {
+	clean := a.proc.stop(15 * time.Second)
+	a.logFile.Close()
+	return clean
+}
+
+// ---- /proc ----
+
+// procEntry is one process of the machine.
+type procEntry struct {
+	pid, ppid int
+	comm      string
+}
+
+// listProcs reads pid, parent and command name of every process.
+func listProcs() []procEntry {
+	ents, _ := os.ReadDir("/proc")
+	var out []procEntry
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		f := strings.Fields(string(b[j+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		out = append(out, procEntry{pid: pid, ppid: ppid, comm: string(b[i+1 : j])})
+	}
+	return out
+}
+
+// descendants returns root and every process below it.
+func descendants(all []procEntry, root int) []int {
+	out := []int{root}
+	for i := 0; i < len(out); i++ {
+		for _, p := range all {
+			if p.ppid == out[i] {
+				out = append(out, p.pid)
+			}
+		}
+	}
+	return out
+}
+
+// children returns the direct children of pid.
+func children(all []procEntry, pid int) []procEntry {
+	var out []procEntry
+	for _, p := range all {
+		if p.ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// cpuParty is a named set of processes whose CPU is accounted together.
+type cpuParty struct {
+	Name string `json:"name"`
+	PIDs []int  `json:"pids"`
+}
+
+// partyTicks is utime+stime of each party's processes, in clock ticks. A
+// process gone since the set was made counts 0 (its time is lost).
+func partyTicks(ps []cpuParty) []int64 {
+	out := make([]int64, len(ps))
+	for i, p := range ps {
+		for _, pid := range p.PIDs {
+			if t, err := procCPU(pid); err == nil {
+				out[i] += t
+			}
+		}
+	}
+	return out
+}
+
+// cpuWindow is CPU use by party over a window, % of one core.
+type cpuWindow struct {
+	Seconds float64            `json:"seconds"`
+	Percent map[string]float64 `json:"percent_of_one_core"`
+	// Other is everything on the machine not in a party.
+	Other float64 `json:"other_percent"`
+	// MachineBusy is all cores together (200 = two cores busy).
+	MachineBusy float64 `json:"machine_busy_percent"`
+}
+
+type cpuSnap struct {
+	at      time.Time
+	ticks   []int64
+	machine int64
+}
+
+func snapCPU(ps []cpuParty) cpuSnap {
+	m, _ := machineCPU()
+	return cpuSnap{at: time.Now(), ticks: partyTicks(ps), machine: m}
+}
+
+func cpuOver(ps []cpuParty, a, b cpuSnap) cpuWindow {
+	sec := b.at.Sub(a.at).Seconds()
+	pc := func(t int64) float64 { return round1(float64(t) / userHZ / sec * 100) }
+	w := cpuWindow{Seconds: round1(sec), Percent: map[string]float64{}}
+	var sum int64
+	for i, p := range ps {
+		d := b.ticks[i] - a.ticks[i]
+		w.Percent[p.Name] = pc(d)
+		sum += d
+	}
+	w.MachineBusy = pc(b.machine - a.machine)
+	w.Other = pc(max(0, b.machine-a.machine-sum))
+	return w
+}
+
+// resetPeakRSS resets VmHWM of pid to its current RSS (Linux 4.0+,
+// clear_refs value 5); it needs the right to write the process's
+// clear_refs (root, or the same user).
+func resetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0o200)
+}
+
+// ---- the browser ----
+
+// browserProc is one headless Chromium with a fresh profile.
+type browserProc struct {
+	ctx     context.Context
+	cancel  func()
+	version string
+}
+
+func startBrowser(w, h int, profile string) (*browserProc, error) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		return nil, fmt.Errorf("chromium is not installed at %s: %w", chromiumPath, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Host candidates as addresses rather than mDNS names.
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(w, h),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	b := &browserProc{ctx: ctx, cancel: func() { cancel(); cancelAlloc() }}
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		b.cancel()
+		return nil, fmt.Errorf("starting chromium: %w", err)
+	}
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	if v, err := chromedp.CallBrowser(cctx, browser.GetVersion, cdp.Empty{}); err == nil {
+		b.version = v.Product
+	}
+	// The probe runs in every page before the page's own scripts.
+	if _, err := chromedp.Call(cctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: viewerProbe}); err != nil {
+		b.cancel()
+		return nil, fmt.Errorf("installing the viewer probe: %w", err)
+	}
+	return b, nil
+}
+
+// pid is the browser process; its renderers and GPU/utility processes are
+// its descendants.
+func (b *browserProc) pid() int {
+	if c := chromedp.FromContext(b.ctx); c != nil && c.Browser != nil {
+		if p := c.Browser.Process(); p != nil {
+			return p.Pid
+		}
+	}
+	return 0
+}
+
+func (b *browserProc) do(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(b.ctx, timeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		return fmt.Errorf("browser: %s: %w", what, err)
+	}
+	return nil
+}
+
+func evalJS[T any](b *browserProc, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+// signIn signs in through the console's page, as a technician does.
+func (b *browserProc) signIn(base, name, password string) error {
+	return b.do("sign in as "+name, 60*time.Second,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("endpoints")),
+	)
+}
+
+// viewerProbe is injected into every page before its scripts
+// (Page.addScriptToEvaluateOnNewDocument). It changes nothing the viewer
+// does; it only watches, with wall-clock timestamps (performance.timeOrigin
+// + performance.now(), epoch ms, comparable with the benchmark's clock):
+//
+//   - window.tetherStats: view.js assigns it once; a setter on window turns
+//     its `frames` counter into an accessor, so every frame the viewer has
+//     finished drawing (stats.frames++ after the last tile of the frame is
+//     on the canvas) is timestamped;
+//   - RTCPeerConnection: a subclass records each connection (for
+//     getStats()), when it reached "connected", and adds a listener to the
+//     "screen" data channel that counts messages and payload bytes, in
+//     total and per 100 ms of the page clock (when the page handled them).
+//
+// Everything is read back afterwards: while the page is busy, an evaluate
+// from the benchmark waits behind the page's queued tasks.
+const viewerProbe = `(() => {
+  if (window.__tb) return;
+  const now = () => performance.timeOrigin + performance.now();
+  const tb = window.__tb = {
+    now, loadedAt: now(), connectedAt: 0, firstMessageAt: 0, firstFrameAt: 0,
+    firstFrameBytes: 0, firstFrameMsgs: 0, screenBytes: 0, screenMsgs: 0,
+    frameTimes: [], pcs: [], buckets: {},
+  };
+  let statsObj;
+  Object.defineProperty(window, "tetherStats", {
+    configurable: true, enumerable: true,
+    get() { return statsObj; },
+    set(o) {
+      statsObj = o;
+      if (!o || typeof o !== "object") return;
+      let frames = o.frames || 0;
+      Object.defineProperty(o, "frames", {
+        configurable: true, enumerable: true,
+        get() { return frames; },
+        set(v) {
+          frames = v;
+          const t = now();
+          if (!tb.firstFrameAt) { tb.firstFrameAt = t; tb.firstFrameBytes = tb.screenBytes; tb.firstFrameMsgs = tb.screenMsgs; }
+          if (tb.frameTimes.length < 200000) tb.frameTimes.push(t);
+        },
+      });
+    },
+  });
+  const Orig = window.RTCPeerConnection;
+  if (!Orig) return;
+  class ProbedPC extends Orig {
+    constructor(...args) {
+      super(...args);
+      tb.pcs.push(this);
+      this.addEventListener("connectionstatechange", () => {
+        if (this.connectionState === "connected" && !tb.connectedAt) tb.connectedAt = now();
+      });
+    }
+    createDataChannel(label, opts) {
+      const ch = super.createDataChannel(label, opts);
+      if (label === "screen") {
+        ch.addEventListener("message", (ev) => {
+          const d = ev.data;
+          const n = d instanceof ArrayBuffer ? d.byteLength : (d && (d.size || d.length)) || 0;
+          const t = now();
+          if (!tb.firstMessageAt) tb.firstMessageAt = t;
+          tb.screenMsgs++;
+          tb.screenBytes += n;
+          const k = Math.floor(t / 100);
+          const b = tb.buckets[k] || (tb.buckets[k] = [0, 0]);
+          b[0]++;
+          b[1] += n;
+        });
+      }
+      return ch;
+    }
+  }
+  window.RTCPeerConnection = ProbedPC;
+})();`
+
+// probeSnap is what the probe and getStats() say at one moment.
+type probeSnap struct {
+	Now            float64 `json:"now"` // epoch ms, page clock
+	Frames         int     `json:"frames"`
+	Messages       int     `json:"messages"`
+	Errors         int     `json:"errors"`
+	State          string  `json:"state"`
+	Reason         string  `json:"reason"`
+	LoadedAt       float64 `json:"loadedAt"`
+	ConnectedAt    float64 `json:"connectedAt"`
+	FirstMessageAt float64 `json:"firstMessageAt"`
+	FirstFrameAt   float64 `json:"firstFrameAt"`
+	FirstFrameB    int64   `json:"firstFrameBytes"`
+	FirstFrameMsgs int     `json:"firstFrameMsgs"`
+	ScreenBytes    int64   `json:"screenBytes"`
+	ScreenMsgs     int64   `json:"screenMsgs"`
+	NFrameTimes    int     `json:"nFrameTimes"`
+	// From RTCPeerConnection.getStats() of the latest connection.
+	DCBytes        int64  `json:"dcBytes"` // "data-channel" stats of the screen channel
+	DCMsgs         int64  `json:"dcMsgs"`
+	TransportBytes int64  `json:"transportBytes"` // "transport" stats: DTLS/SCTP payload, all channels
+	PairBytes      int64  `json:"pairBytes"`      // selected "candidate-pair"
+	Candidate      string `json:"candidate"`      // local candidate type/protocol of the pair
+	StatsError     string `json:"statsError"`
+}
+
+const probeSnapJS = `(async () => {
+  const tb = window.__tb;
+  if (!tb) return null;
+  const s = window.tetherStats || {};
+  const out = {
+    now: tb.now(), frames: s.frames || 0, messages: s.messages || 0, errors: s.errors || 0,
+    state: s.state || "", reason: s.reason || "",
+    loadedAt: tb.loadedAt, connectedAt: tb.connectedAt, firstMessageAt: tb.firstMessageAt,
+    firstFrameAt: tb.firstFrameAt, firstFrameBytes: tb.firstFrameBytes, firstFrameMsgs: tb.firstFrameMsgs,
+    screenBytes: tb.screenBytes, screenMsgs: tb.screenMsgs, nFrameTimes: tb.frameTimes.length,
+    dcBytes: 0, dcMsgs: 0, transportBytes: 0, pairBytes: 0, candidate: "",
+  };
+  const pc = tb.pcs[tb.pcs.length - 1];
+  if (pc && pc.connectionState !== "closed") {
+    try {
+      const rep = await Promise.race([pc.getStats(), new Promise((_, no) => setTimeout(() => no(new Error("getStats took over 3 s")), 3000))]);
+      let pairID = "";
+      rep.forEach((r) => {
+        if (r.type === "data-channel" && r.label === "screen") { out.dcBytes += r.bytesReceived || 0; out.dcMsgs += r.messagesReceived || 0; }
+        if (r.type === "transport") { out.transportBytes += r.bytesReceived || 0; if (r.selectedCandidatePairId) pairID = r.selectedCandidatePairId; }
+      });
+      const pair = pairID && rep.get(pairID);
+      if (pair) {
+        out.pairBytes = pair.bytesReceived || 0;
+        const local = rep.get(pair.localCandidateId);
+        out.candidate = local ? local.candidateType + "/" + local.protocol : "";
+      }
+    } catch (e) { out.statsError = String(e); }
+  }
+  return out;
+})()`
+
+func (b *browserProc) snap() (probeSnap, error) {
+	s, err := evalJS[*probeSnap](b, probeSnapJS)
+	if err != nil {
+		return probeSnap{}, err
+	}
+	if s == nil {
+		return probeSnap{}, errors.New("the viewer probe is not in the page")
+	}
+	return *s, nil
+}
+
+// frameTimes returns the probe's frame timestamps from index i on.
+func (b *browserProc) frameTimes(i int) ([]float64, error) {
+	return evalJS[[]float64](b, fmt.Sprintf(`window.__tb ? window.__tb.frameTimes.slice(%d) : []`, i))
+}
+
+// msgBucket is the screen messages the page handled in 100 ms of its clock.
+type msgBucket struct {
+	Start float64 // epoch ms
+	Msgs  int64
+	Bytes int64
+}
+
+func (b *browserProc) msgBuckets() ([]msgBucket, error) {
+	raw, err := evalJS[[][3]float64](b, `window.__tb ? Object.entries(window.__tb.buckets).map(([k, v]) => [Number(k) * 100, v[0], v[1]]) : []`)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]msgBucket, len(raw))
+	for i, r := range raw {
+		out[i] = msgBucket{Start: r[0], Msgs: int64(r[1]), Bytes: int64(r[2])}
+	}
+	slices.SortFunc(out, func(a, b msgBucket) int { return int(a.Start - b.Start) })
+	return out, nil
+}
+
+// loopbackBytes reads the bytes sent on the loopback interface
+// (/proc/net/dev; on lo every byte sent is also received) and the UDP
+// datagrams sent by the whole machine (/proc/net/snmp).
+func loopbackBytes() (bytes, udpOut int64, err error) {
+	b, err := os.ReadFile("/proc/net/dev")
+	if err != nil {
+		return 0, 0, err
+	}
+	found := false
+	for _, l := range strings.Split(string(b), "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || name != "lo" {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 9 {
+			return 0, 0, fmt.Errorf("/proc/net/dev: odd lo line %q", l)
+		}
+		bytes, err = strconv.ParseInt(f[8], 10, 64) // transmit bytes
+		if err != nil {
+			return 0, 0, err
+		}
+		found = true
+	}
+	if !found {
+		return 0, 0, errors.New("/proc/net/dev: no lo interface")
+	}
+	b, err = os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return bytes, 0, err
+	}
+	var head []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "Udp: ") {
+			continue
+		}
+		f := strings.Fields(l)
+		if head == nil {
+			head = f
+			continue
+		}
+		for i, h := range head {
+			if h == "OutDatagrams" && i < len(f) {
+				udpOut, err = strconv.ParseInt(f[i], 10, 64)
+			}
+		}
+		break
+	}
+	return bytes, udpOut, err
+}
+
+// ---- console API as a signed-in user ----
+
+// userClient calls the console API with a cookie session and CSRF token,
+// as the console page does.
+type userClient struct {
+	base string
+	hc   *http.Client
+	csrf string
+}
+
+func signInUser(ctx context.Context, base, name, password string) (*userClient, error) {
+	jar, _ := cookiejar.New(nil)
+	c := &userClient{base: base, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	var me protocol.Me
+	if _, err := doJSON(ctx, c.hc, http.MethodPost, base+"/api/v1/login", nil,
+		protocol.LoginRequest{Name: name, Password: password}, &me, http.StatusOK); err != nil {
+		return nil, err
+	}
+	if me.CSRFToken == "" {
+		return nil, errors.New("login answer carries no csrf_token")
+	}
+	c.csrf = me.CSRFToken
+	return c, nil
+}
+
+func (c *userClient) do(ctx context.Context, method, path string, in, out any, want int) error {
+	hdr := http.Header{}
+	hdr.Set(protocol.HeaderCSRF, c.csrf)
+	_, err := doJSON(ctx, c.hc, method, c.base+path, hdr, in, out, want)
+	return err
+}
+
+func (c *userClient) session(ctx context.Context, id string) (protocol.Session, error) {
+	var s protocol.Session
+	err := c.do(ctx, http.MethodGet, "/api/v1/sessions/"+url.PathEscape(id), nil, &s, http.StatusOK)
+	return s, err
+}
+
+// missingTools lists the programs the screen benchmark needs that are not
+// installed.
+func missingTools() []string {
+	var miss []string
+	for _, bin := range []string{"Xvfb", "wish"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			miss = append(miss, bin)
+		}
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		miss = append(miss, chromiumPath)
+	}
+	if runtime.GOOS != "linux" {
+		miss = append(miss, "Linux")
+	}
+	return miss
+}
+
+// threadTicks is CPU ticks by thread, keyed by the process's role and the
+// thread's name, e.g. "renderer/CrRendererMain" (Chromium names its
+// threads).
+type threadTicks map[string]int64
+
+// procRole is Chromium's --type= of a process ("browser" without one), or
+// the command name for other programs.
+func procRole(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return "?"
+	}
+	// Chromium rewrites its command line in its children (one string,
+	// arguments separated by spaces).
+	args := strings.FieldsFunc(string(b), func(r rune) bool { return r == 0 || r == ' ' })
+	for _, a := range args {
+		if t, ok := strings.CutPrefix(a, "--type="); ok {
+			if t == "utility" {
+				for _, a := range args {
+					if s, ok := strings.CutPrefix(a, "--utility-sub-type="); ok {
+						return "utility:" + s[strings.LastIndexByte(s, '.')+1:]
+					}
+				}
+			}
+			return t
+		}
+	}
+	return "browser"
+}
+
+// threadCPU reads utime+stime of every thread of pids, keyed by
+// role/thread name (threads of one name are added together).
+func threadCPU(pids []int) threadTicks {
+	out := threadTicks{}
+	for _, pid := range pids {
+		role := procRole(pid)
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			continue
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
+			if err != nil {
+				continue
+			}
+			i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+			if i < 0 || j < i {
+				continue
+			}
+			f := strings.Fields(string(b[j+1:]))
+			if len(f) < 13 {
+				continue
+			}
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			out[role+"/"+string(b[i+1:j])] += ut + st
+		}
+	}
+	return out
+}
+
+// threadShare is one thread group's CPU over a window.
+type threadShare struct {
+	Thread  string  `json:"thread"`
+	Percent float64 `json:"percent_of_one_core"`
+}
+
+// topThreads returns the n busiest thread groups between two readings.
+func topThreads(a, b threadTicks, sec float64, n int) []threadShare {
+	var out []threadShare
+	for k, v := range b {
+		if d := v - a[k]; d > 0 {
+			out = append(out, threadShare{Thread: k, Percent: round1(float64(d) / userHZ / sec * 100)})
+		}
+	}
+	slices.SortFunc(out, func(x, y threadShare) int {
+		if x.Percent != y.Percent {
+			if x.Percent > y.Percent {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(x.Thread, y.Thread)
+	})
+	return out[:min(n, len(out))]
+}

@@ -1,0 +1,161 @@
+// Endpoints: search as you type (computer name or IP), the endpoint page
+// with its inventory, and the screen-share actions the user may take.
+import { api, describe } from "./api.js";
+import { h, $, ago, when, notice, openViewer, empty, modeNames, stateNames } from "./ui.js";
+import { openShareDialog } from "./sharedialog.js";
+
+// The search text survives moving between pages.
+let lastQuery = "";
+
+// liveSessions returns the active sessions the user may see, by endpoint
+// id; empty when the user may not list sessions.
+async function liveSessions(me) {
+  const by = new Map();
+  if (!me.can("screenshare.start") && !me.can("screenshare.sessions")) return by;
+  const data = await api("GET", "/api/v1/sessions?state=active");
+  for (const s of data.sessions) {
+    if (!by.has(s.endpoint_id)) by.set(s.endpoint_id, []);
+    by.get(s.endpoint_id).push(s);
+  }
+  return by;
+}
+
+// endSessions ends each session, reporting failures in words.
+export async function endSessions(ids) {
+  const errors = [];
+  await Promise.all(ids.map((id) => api("POST", "/api/v1/sessions/" + encodeURIComponent(id) + "/end", {})
+    .catch((e) => errors.push(describe(e, "end the screen share")))));
+  return errors;
+}
+
+// shareButtons are the screen-share actions for one endpoint.
+function shareButtons(me, ep, live, refresh, err) {
+  const out = [];
+  const label = (t) => `${t} with ${ep.hostname}`;
+  if (live && live.length) {
+    out.push(h("button", { type: "button", class: "join", "aria-label": label("Join Screen Share"),
+      onclick: () => { for (const s of live) if (!openViewer(s.id)) notice(err, "The browser blocked the new tab: allow pop-ups for this console."); } }, "Join Screen Share"));
+    out.push(h("button", { type: "button", class: "end danger", "aria-label": label("End Screen Share"),
+      onclick: async (ev) => {
+        ev.currentTarget.disabled = true;
+        const errs = await endSessions(live.map((s) => s.id));
+        notice(err, errs.join(" "));
+        refresh();
+      } }, "End Screen Share"));
+  }
+  if (me.can("screenshare.start")) {
+    out.push(h("button", { type: "button", class: "share", disabled: !ep.online, title: ep.online ? "" : "The endpoint is offline",
+      "aria-label": label("Open Screen Share"), onclick: () => openShareDialog(me, ep, refresh) }, "Open Screen Share"));
+  }
+  return out;
+}
+
+function stateCell(ep) {
+  return h("span", { class: ep.online ? "online" : "offline" }, ep.online ? "● Online" : "○ Offline");
+}
+
+export function endpointsPage(ctx) {
+  const { me } = ctx;
+  const q = h("input", { id: "q", type: "search", placeholder: "e.g. desk-042 or 10.1.2", autocomplete: "off", value: lastQuery, "aria-describedby": "q-hint" });
+  const err = h("p", { id: "ep-error", class: "notice", role: "alert", hidden: true });
+  const rows = h("tbody", { id: "ep-rows" });
+  const count = h("p", { id: "ep-count", class: "hint", role: "status" });
+  const emptyBox = h("div", { id: "ep-empty", hidden: true });
+  const tbl = h("div", { class: "table-wrap" }, h("table", { id: "ep-table" },
+    h("thead", {}, h("tr", {}, ["Computer", "State", "IP addresses", "OS", "Logged-in user", "Last seen"].map((x) => h("th", { scope: "col" }, x)),
+      h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))), rows));
+  ctx.show(h("section", { id: "endpoints", "aria-labelledby": "ep-title" },
+    h("h1", { id: "ep-title" }, "Endpoints"),
+    h("label", { for: "q" }, "Search by computer name or IP address"),
+    q, h("p", { id: "q-hint", class: "hint" }, "Results update as you type."),
+    err, count, tbl, emptyBox));
+
+  let seq = 0, stopped = false, timer;
+  async function search() {
+    const my = ++seq;
+    lastQuery = q.value;
+    try {
+      const [data, live] = await Promise.all([
+        api("GET", "/api/v1/endpoints?q=" + encodeURIComponent(q.value.trim())),
+        liveSessions(me).catch(() => new Map()),
+      ]);
+      if (my !== seq || stopped) return; // a newer search is under way
+      notice(err, "");
+      rows.replaceChildren(...data.endpoints.map((ep) => {
+        const tr = h("tr", { "data-id": ep.id, "data-live": live.has(ep.id) ? "1" : null },
+          h("th", { scope: "row" }, h("a", { href: "#/endpoints/" + encodeURIComponent(ep.id) }, ep.hostname)),
+          h("td", {}, stateCell(ep)),
+          h("td", { class: "ips" }, ep.ips.join(", ")),
+          h("td", {}, `${ep.os} ${ep.os_version || ""}`.trim()),
+          h("td", {}, ep.users.join(", ") || "—"),
+          h("td", { title: when(ep.last_seen) }, ep.online ? "now" : ago(ep.last_seen)),
+          h("td", { class: "actions" }, shareButtons(me, ep, live.get(ep.id), search, err)));
+        return tr;
+      }));
+      tbl.hidden = data.endpoints.length === 0;
+      count.textContent = data.endpoints.length ? `${data.endpoints.length} endpoint${data.endpoints.length === 1 ? "" : "s"}` : "";
+      emptyBox.hidden = data.endpoints.length > 0;
+      emptyBox.replaceChildren(q.value.trim()
+        ? empty(`No endpoints match “${q.value.trim()}”.`, "Search by the start of an IP address or any part of a computer name.")
+        : empty("No endpoints enrolled yet.", "Enroll one with tether-agent install --server URL --token TOKEN (Settings › Enrollment tokens has a ready command line)."));
+    } catch (e) {
+      if (my === seq && !stopped) notice(err, describe(e, "search endpoints"));
+    }
+  }
+  q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(search, 150); });
+  const poll = setInterval(search, 5000);
+  ctx.setCleanup(() => { stopped = true; clearInterval(poll); clearTimeout(timer); });
+  search();
+  q.focus();
+}
+
+export async function endpointPage(ctx) {
+  const { me } = ctx;
+  const id = ctx.rest[0];
+  const err = h("p", { id: "epd-error", class: "notice", role: "alert", hidden: true });
+  const body = h("div", {}, h("p", { class: "hint" }, "Loading…"));
+  ctx.show(h("section", { id: "endpoint", "aria-labelledby": "epd-title" },
+    h("p", {}, h("a", { href: "#/endpoints" }, "‹ All endpoints")),
+    h("h1", { id: "epd-title" }, "Endpoint"), err, body));
+  let stopped = false;
+  async function load() {
+    let ep, live, history = [];
+    try {
+      ep = await api("GET", "/api/v1/endpoints/" + encodeURIComponent(id));
+      live = await liveSessions(me).catch(() => new Map());
+      if (me.can("screenshare.start") || me.can("screenshare.sessions")) {
+        history = (await api("GET", "/api/v1/sessions").catch(() => ({ sessions: [] }))).sessions.filter((s) => s.endpoint_id === id).slice(0, 10);
+      }
+    } catch (e) {
+      if (!stopped) { notice(err, describe(e, "open this endpoint")); body.replaceChildren(); }
+      return;
+    }
+    if (stopped) return;
+    notice(err, "");
+    $("epd-title").textContent = ep.hostname;
+    document.title = `${ep.hostname} — Tether`;
+    const inv = [
+      ["State", stateCell(ep)], ["IP addresses", ep.ips.join(", ") || "—"],
+      ["Operating system", `${ep.os} ${ep.os_version || ""}`.trim()], ["Architecture", ep.arch],
+      ["Logged-in users", ep.users.join(", ") || "nobody"], ["Computer group", ep.group],
+      ["Agent version", ep.agent_version], ["Last seen", ep.online ? "now" : when(ep.last_seen)],
+      ["Enrolled", when(ep.enrolled)], ["Endpoint id", h("code", {}, ep.id)],
+    ];
+    const actions = shareButtons(me, ep, live.get(ep.id), load, err);
+    body.replaceChildren(
+      h("div", { class: "actions-bar" }, actions.length ? actions : h("p", { class: "hint" }, "Your roles allow no actions on this endpoint.")),
+      h("h2", {}, "Inventory"),
+      h("dl", { class: "inventory" }, inv.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      me.can("screenshare.start") || me.can("screenshare.sessions") ? [
+        h("h2", {}, "Recent screen shares"),
+        history.length ? h("div", { class: "table-wrap" }, h("table", {},
+          h("thead", {}, h("tr", {}, ["Technician", "Mode", "State", "Started", "Ended"].map((x) => h("th", { scope: "col" }, x)))),
+          h("tbody", {}, history.map((s) => h("tr", {}, h("td", {}, s.technician), h("td", {}, modeNames[s.mode] || s.mode),
+            h("td", {}, stateNames[s.state] || s.state), h("td", {}, when(s.created)), h("td", {}, when(s.ended))))))) :
+          empty("No screen shares you can see on this endpoint yet."),
+      ] : null);
+  }
+  const poll = setInterval(load, 5000);
+  ctx.setCleanup(() => { stopped = true; clearInterval(poll); });
+  await load();
+}
