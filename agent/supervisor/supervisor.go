@@ -150,6 +150,10 @@ func helperEnv(base []string, d Desktop) []string {
 	return append(env, d.Env...)
 }
 
+// startHelper starts a helper's command; proc_windows.go replaces it to
+// create the process in the desktop's WTS session.
+var startHelper = func(_ context.Context, cmd *exec.Cmd, _ Desktop) error { return cmd.Start() }
+
 // helper is one supervised helper and its IPC connection.
 type helper struct {
 	desk   Desktop
@@ -352,7 +356,7 @@ func (s *Supervisor) superviseHelper(ctx context.Context, d Desktop) {
 		cmd.Cancel = func() error { return interrupt(cmd.Process) }
 		cmd.WaitDelay = stopGrace
 		begin := time.Now()
-		err := cmd.Start()
+		err := startHelper(ctx, cmd, d)
 		if err == nil {
 			log.Info("session helper started", "pid", cmd.Process.Pid, "user", d.User)
 			err = cmd.Wait()
