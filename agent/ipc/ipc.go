@@ -36,6 +36,9 @@ const (
 	// Helper → service.
 	TypeReady = "ready" // Desktop, PID
 	TypeState = "state" // SessionID, State, Reason, Error
+	// TypeSAS asks the service for Ctrl+Alt+Del (the secure attention
+	// sequence), which on Windows only a service may raise.
+	TypeSAS = "sas" // SessionID
 )
 
 // MaxLine bounds one JSON line.

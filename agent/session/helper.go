@@ -109,6 +109,9 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 				UI: cfg.Deps.UI, NewSource: cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
 				NewInjector: cfg.Deps.NewInjector, SettingEngine: cfg.Deps.SettingEngine,
 				Logger: cfg.Logger,
+				SecureAttention: secureAttention(func() error {
+					return conn.Send(ipc.Msg{Type: ipc.TypeSAS, SessionID: id})
+				}),
 				Report: func(state, reason, errText string) {
 					err := conn.Send(ipc.Msg{Type: ipc.TypeState, SessionID: id, State: state, Reason: reason, Error: errText})
 					if err != nil && hctx.Err() == nil {

@@ -89,6 +89,12 @@ func (s *Session) inputLoop() {
 				continue
 			}
 		}
+		if it.ev.T == "combo" && it.ev.Combo == "ctrl-alt-del" && s.cfg.SecureAttention != nil {
+			if err := s.cfg.SecureAttention(); err != nil {
+				s.log.Warn("Ctrl+Alt+Del through the service failed", "error", err)
+			}
+			continue
+		}
 		if err := inj.Apply(it.ev, mon); err != nil {
 			s.log.Debug("input not applied", "viewer_id", it.viewer, "type", it.ev.T)
 		}

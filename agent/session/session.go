@@ -61,6 +61,9 @@ type Config struct {
 	// Report is told every state change (for the service's log and
 	// status); optional.
 	Report func(state, reason, errText string)
+	// SecureAttention, when set, raises Ctrl+Alt+Del through the service
+	// instead of injecting the keys (Windows allows it only from there).
+	SecureAttention func() error
 
 	Logger        *slog.Logger
 	FrameInterval time.Duration

@@ -776,3 +776,45 @@ func TestAckBoundsFramesInFlight(t *testing.T) {
 	for m := v.screenMsg(); m.Kind != screen.KindSize; m = v.screenMsg() {
 	}
 }
+
+// TestCtrlAltDelThroughService: where the service raises Ctrl+Alt+Del
+// (Windows), the holder's combo goes there and never to the injector.
+func TestCtrlAltDelThroughService(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	sas := make(chan struct{}, 1)
+	h.cfg.SecureAttention = func() error { sas <- struct{}{}; return nil }
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	a.send(protocol.Signal{Type: protocol.SignalHello, Session: &protocol.Session{ID: "s1", Mode: protocol.ModeActive, ControlHolder: "v1", State: protocol.SessionConnecting}})
+	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
+	v := newTestViewer(t, "v1")
+	v.connect(a)
+	if s := a.next(v.addCandidate); s.Type != protocol.SignalState || s.State != protocol.SessionActive {
+		t.Fatalf("got %+v, want state active", s)
+	}
+	go func() {
+		for s := range a.sigs {
+			if s.Type == protocol.SignalCandidate {
+				v.addCandidate(s)
+			}
+		}
+	}()
+	a.send(protocol.Signal{Type: protocol.SignalControl, Holder: "v1"})
+	for v.controlMsg("holder").Holder != "v1" {
+	}
+	v.sendInput(protocol.InputEvent{T: "combo", Combo: "ctrl-alt-del"})
+	v.sendInput(protocol.InputEvent{T: "key", Key: "KeyB", Down: true})
+	select {
+	case <-sas:
+	case <-time.After(wait):
+		t.Fatal("Ctrl+Alt+Del never reached the service")
+	}
+	select {
+	case ev := <-h.inj.events:
+		if ev.T != "key" || ev.Key != "KeyB" {
+			t.Fatalf("the injector got %+v first, want only the later key", ev)
+		}
+	case <-time.After(wait):
+		t.Fatal("the later key never reached the injector")
+	}
+}

@@ -451,6 +451,22 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 			}
 			return
 		}
+		if m.Type == ipc.TypeSAS {
+			s.mu.Lock()
+			ts := s.sessions[m.SessionID]
+			live := ts != nil && ts.desktop == key
+			s.mu.Unlock()
+			if !live {
+				s.log.Warn("Ctrl+Alt+Del asked for a session this helper does not hold", "session_id", m.SessionID, "desktop", key)
+				continue
+			}
+			if err := sendSAS(); err != nil {
+				s.log.Warn("Ctrl+Alt+Del", "session_id", m.SessionID, "error", err)
+			} else {
+				s.log.Info("Ctrl+Alt+Del sent", "session_id", m.SessionID)
+			}
+			continue
+		}
 		if m.Type == ipc.TypeState {
 			attrs := []any{"session_id", m.SessionID, "state", m.State, "desktop", key}
 			if m.Reason != "" {
