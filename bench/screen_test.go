@@ -24,6 +24,7 @@ import (
 
 	"github.com/tetherdesk/tether/agent/capture"
 	"github.com/tetherdesk/tether/agent/encode"
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -260,7 +261,7 @@ func BenchmarkScreenShare(b *testing.B) {
 // and a browser signed in as the technician.
 type screenEnv struct {
 	display   string
-	xvfb      *bgProc
+	xvfb      *testenv.Proc
 	term      *terminal
 	srv       *serverProc
 	agent     *agentProc
@@ -369,14 +370,14 @@ func runScreen(ctx context.Context, b *testing.B, r *screenResult) (err error) {
 func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResult) error {
 	tmp := b.TempDir()
 	logf("screen: building tether-server and tether-agent")
-	if err := buildBinaries(ctx, tmp, "./server/cmd/tether-server", "./agent/cmd/tether-agent"); err != nil {
+	if err := testenv.BuildBinaries(ctx, tmp, "./server/cmd/tether-server", "./agent/cmd/tether-agent"); err != nil {
 		return err
 	}
 	var err error
-	if e.xvfb, e.display, err = startXvfb(ctx, screenW, screenH); err != nil {
+	if e.xvfb, e.display, err = testenv.StartXvfb(ctx, screenW, screenH, 24, 30*time.Second); err != nil {
 		return err
 	}
-	e.closers = append(e.closers, func() { e.xvfb.stop(2 * time.Second) })
+	e.closers = append(e.closers, func() { e.xvfb.Stop(2 * time.Second) })
 	if e.term, err = startTerminal(e.display, screenW, screenH); err != nil {
 		return err
 	}
@@ -429,7 +430,7 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 			r.Warnings = append(r.Warnings, "the agent did not exit within 15s of SIGTERM; killed")
 		}
 	})
-	logf("screen: display %s, server pid %d at %s, agent pid %d", e.display, e.srv.pid(), e.srv.base, e.agent.proc.pid())
+	logf("screen: display %s, server pid %d at %s, agent pid %d", e.display, e.srv.pid(), e.srv.base, e.agent.proc.Pid())
 	host, err := os.Hostname()
 	if err != nil {
 		return err
@@ -561,12 +562,12 @@ func (e *screenEnv) parties() []cpuParty {
 	all := listProcs()
 	helper := descendants(all, e.helperPID) // the helper and e.g. its zenity notice
 	return []cpuParty{
-		{Name: "agent_service", PIDs: []int{e.agent.proc.pid()}},
+		{Name: "agent_service", PIDs: []int{e.agent.proc.Pid()}},
 		{Name: "agent_helper", PIDs: helper},
 		{Name: "server", PIDs: []int{e.srv.pid()}},
 		{Name: "browser", PIDs: descendants(all, e.br.pid())},
-		{Name: "xvfb", PIDs: []int{e.xvfb.pid()}},
-		{Name: "workload", PIDs: descendants(all, e.term.proc.pid())},
+		{Name: "xvfb", PIDs: []int{e.xvfb.Pid()}},
+		{Name: "workload", PIDs: descendants(all, e.term.proc.Pid())},
 		{Name: "bench", PIDs: []int{os.Getpid()}},
 	}
 }
@@ -630,7 +631,7 @@ func (e *screenEnv) measureWindow(ctx context.Context, wl screenWorkload, warmup
 		w.WorkPerSec = round1(float64(w.Work.Units) / w.Work.Seconds)
 	}
 	w.HelperRSSEnd, w.HelperRSSPeak, _ = procStatus(e.helperPID)
-	w.AgentRSSEnd, _, _ = procStatus(e.agent.proc.pid())
+	w.AgentRSSEnd, _, _ = procStatus(e.agent.proc.Pid())
 	w.CPU = cpuOver(ps, c0, c1)
 	w.AgentCPU = round1(w.CPU.Percent["agent_service"] + w.CPU.Percent["agent_helper"])
 	sec := c1.at.Sub(c0.at).Seconds()

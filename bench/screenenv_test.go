@@ -4,12 +4,10 @@ package bench
 
 // The screen-share benchmark's environment: an Xvfb display, a Tk
 // "terminal" on it, the real tether-agent with DISPLAY set, headless
-// Chromium, and /proc accounting for all of them. Parts are adapted from
-// e2e/xdisplay_test.go and e2e/browser_test.go (a test package, which
-// cannot be imported).
+// Chromium, and /proc accounting for all of them. What it shares with the
+// e2e tests (processes, Xvfb, Chromium's flags) is in internal/testenv.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -26,8 +24,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
@@ -35,29 +31,9 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// buildBinaries compiles the given main packages (module-relative, e.g.
-// ./server/cmd/tether-server) into dir with one go build.
-func buildBinaries(ctx context.Context, dir string, pkgs ...string) error {
-	out, err := exec.CommandContext(ctx, goTool(), "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return errors.New("go env GOMOD: not inside a module")
-	}
-	cmd := exec.CommandContext(ctx, goTool(), append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)...)
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
-	}
-	return nil
-}
 
 // childEnv is this process's environment without TETHER_* settings, which
 // would override the flags the benchmark passes.
@@ -69,109 +45,6 @@ func childEnv(extra ...string) []string {
 		}
 	}
 	return append(env, extra...)
-}
-
-// ---- processes ----
-
-// bgProc is a started helper process in its own process group, killed
-// with its group when the benchmark ends (and by the kernel if the
-// benchmark process dies first).
-type bgProc struct {
-	name  string
-	cmd   *exec.Cmd
-	done  chan struct{}
-	state *os.ProcessState
-}
-
-// startBg starts cmd; Stdout/Stderr/Env set by the caller are kept.
-func startBg(name string, cmd *exec.Cmd) (*bgProc, error) {
-	if cmd.Env == nil {
-		cmd.Env = childEnv()
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &bgProc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		p.state = cmd.ProcessState
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *bgProc) pid() int { return p.cmd.Process.Pid }
-
-func (p *bgProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM to the process itself, waits up to grace, then kills
-// its whole group; it reports whether the process exited by itself.
-func (p *bgProc) stop(grace time.Duration) bool {
-	if p.exited() {
-		return true
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	clean := false
-	select {
-	case <-p.done:
-		clean = true
-	case <-time.After(grace):
-	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-	}
-	return clean
-}
-
-// ---- Xvfb ----
-
-// startXvfb starts Xvfb at w x h x 24 on a free display number (Xvfb picks
-// it and writes it to -displayfd) and returns it with the DISPLAY value.
-func startXvfb(ctx context.Context, w, h int) (*bgProc, string, error) {
-	r, wr, err := os.Pipe()
-	if err != nil {
-		return nil, "", err
-	}
-	defer r.Close()
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", w, h), "-nolisten", "tcp", "-noreset")
-	cmd.ExtraFiles = []*os.File{wr}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	p, err := startBg("Xvfb", cmd)
-	wr.Close()
-	if err != nil {
-		return nil, "", err
-	}
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		got <- strings.TrimSpace(line)
-	}()
-	select {
-	case n := <-got:
-		if _, err := strconv.Atoi(n); err != nil {
-			p.stop(time.Second)
-			return nil, "", fmt.Errorf("Xvfb wrote display %q; stderr:\n%s", n, stderr.String())
-		}
-		return p, ":" + n, nil
-	case <-time.After(30 * time.Second):
-		p.stop(time.Second)
-		return nil, "", errors.New("Xvfb named no display within 30s")
-	case <-ctx.Done():
-		p.stop(time.Second)
-		return nil, "", ctx.Err()
-	}
 }
 
 // ---- the terminal look-alike ----
@@ -263,9 +136,9 @@ fileevent stdin readable cmd
 
 // terminal is the running terminalScript.
 type terminal struct {
-	proc  *bgProc
+	proc  *testenv.Proc
 	stdin io.WriteCloser
-	out   *lineBuf
+	out   *testenv.Lines
 }
 
 func startTerminal(display string, w, h int) (*terminal, error) {
@@ -279,28 +152,27 @@ func startTerminal(display string, w, h int) (*terminal, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &terminal{stdin: stdin, out: &lineBuf{}}
-	var stderr lineBuf
-	cmd.Stdout, cmd.Stderr = t.out, &stderr
-	if t.proc, err = startBg("terminal (wish)", cmd); err != nil {
+	t := &terminal{stdin: stdin}
+	if t.proc, err = testenv.Start("terminal (wish)", cmd); err != nil {
 		return nil, err
 	}
+	t.out = t.proc.Stdout
 	if _, err := t.wait("ready", 30*time.Second); err != nil {
 		t.close()
-		return nil, fmt.Errorf("%w; stderr: %s", err, stderr.String())
+		return nil, fmt.Errorf("%w; stderr: %s", err, t.proc.Stderr.String())
 	}
 	return t, nil
 }
 
 // do sends a command and waits for the answer line starting with want.
 func (t *terminal) do(command, want string) (string, error) {
-	n := len(t.out.lines())
+	n := len(t.out.Complete())
 	if _, err := fmt.Fprintln(t.stdin, command); err != nil {
 		return "", fmt.Errorf("terminal: %w", err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		ls := t.out.lines()
+		ls := t.out.Complete()
 		for _, l := range ls[min(n, len(ls)):] {
 			if strings.HasPrefix(l, want) {
 				return l, nil
@@ -309,7 +181,7 @@ func (t *terminal) do(command, want string) (string, error) {
 				return "", fmt.Errorf("terminal: %s", l)
 			}
 		}
-		if t.proc.exited() {
+		if t.proc.Exited() {
 			return "", errors.New("terminal exited")
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -320,12 +192,12 @@ func (t *terminal) do(command, want string) (string, error) {
 func (t *terminal) wait(want string, timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		for _, l := range t.out.lines() {
+		for _, l := range t.out.Complete() {
 			if strings.HasPrefix(l, want) {
 				return l, nil
 			}
 		}
-		if t.proc.exited() {
+		if t.proc.Exited() {
 			return "", errors.New("terminal exited")
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -335,7 +207,7 @@ func (t *terminal) wait(want string, timeout time.Duration) (string, error) {
 
 func (t *terminal) close() {
 	t.stdin.Close()
-	t.proc.stop(2 * time.Second)
+	t.proc.Stop(2 * time.Second)
 }
 
 // scrollWorkload scrolls the terminal at a fixed number of lines per
@@ -381,41 +253,11 @@ type workloadStats struct {
 	Seconds float64 `json:"seconds"` // from Start to Stop, by the workload's clock
 }
 
-// lineBuf collects output line by line, safe for concurrent use.
-type lineBuf struct {
-	mu      sync.Mutex
-	all     []string
-	partial []byte
-}
-
-func (l *lineBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.partial = append(l.partial, p...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		l.all = append(l.all, string(l.partial[:i]))
-		l.partial = l.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-func (l *lineBuf) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.all)
-}
-
-func (l *lineBuf) String() string { return strings.Join(l.lines(), "\n") }
-
 // ---- the agent ----
 
 // agentProc is `tether-agent run` with DISPLAY set, logging JSON to a file.
 type agentProc struct {
-	proc    *bgProc
+	proc    *testenv.Proc
 	logPath string
 	logFile *os.File
 }
@@ -436,7 +278,7 @@ func startAgent(bin, serverURL, token, stateDir, logPath, display string) (*agen
 		"--state", stateDir, "--log-format", "json", "--log-level", "info")
 	cmd.Env = childEnv("DISPLAY=" + display)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	p, err := startBg("tether-agent", cmd)
+	p, err := testenv.Start("tether-agent", cmd)
 	if err != nil {
 		lf.Close()
 		return nil, err
@@ -488,10 +330,10 @@ func (a *agentProc) waitRecord(ctx context.Context, timeout time.Duration, what 
 	err := waitFor(ctx, timeout, func() bool {
 		var ok bool
 		rec, ok = a.find(cond)
-		return ok || a.proc.exited()
+		return ok || a.proc.Exited()
 	})
-	if a.proc.exited() {
-		return rec, fmt.Errorf("the agent exited (%v) while waiting for %s; log:\n%s", a.proc.state, what, tailFile(a.logPath, 4096))
+	if a.proc.Exited() {
+		return rec, fmt.Errorf("the agent exited (%v) while waiting for %s; log:\n%s", a.proc.State(), what, tailFile(a.logPath, 4096))
 	}
 	if err != nil {
 		return rec, fmt.Errorf("the agent did not log %s within %s; log:\n%s", what, timeout, tailFile(a.logPath, 4096))
@@ -500,7 +342,7 @@ func (a *agentProc) waitRecord(ctx context.Context, timeout time.Duration, what 
 }
 
 func (a *agentProc) stop() bool {
-	clean := a.proc.stop(15 * time.Second)
+	clean := a.proc.Stop(15 * time.Second)
 	a.logFile.Close()
 	return clean
 }
@@ -637,28 +479,10 @@ type browserProc struct {
 }
 
 func startBrowser(w, h int, profile string) (*browserProc, error) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		return nil, fmt.Errorf("chromium is not installed at %s: %w", chromiumPath, err)
+	if _, err := os.Stat(testenv.ChromiumPath); err != nil {
+		return nil, fmt.Errorf("chromium is not installed at %s: %w", testenv.ChromiumPath, err)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		// Host candidates as addresses rather than mDNS names.
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(w, h),
-	}
+	opts := testenv.ChromiumAllocatorOptions(profile, w, h)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	b := &browserProc{ctx: ctx, cancel: func() { cancel(); cancelAlloc() }}
@@ -985,8 +809,8 @@ func missingTools() []string {
 			miss = append(miss, bin)
 		}
 	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		miss = append(miss, chromiumPath)
+	if _, err := os.Stat(testenv.ChromiumPath); err != nil {
+		miss = append(miss, testenv.ChromiumPath)
 	}
 	if runtime.GOOS != "linux" {
 		miss = append(miss, "Linux")

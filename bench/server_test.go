@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -30,32 +30,13 @@ import (
 // USER_HZ, fixed at 100 on every architecture Go supports.
 const userHZ = 100
 
-// goTool finds the go command: PATH first, then the running toolchain.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
 // buildServer compiles ./server/cmd/tether-server into dir and returns the
-// binary's path. The module root is found with `go env GOMOD`.
+// binary's path.
 func buildServer(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, goTool(), "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
+	if err := testenv.BuildBinaries(ctx, dir, "./server/cmd/tether-server"); err != nil {
+		return "", err
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("go env GOMOD: not inside a module")
-	}
-	bin := filepath.Join(dir, "tether-server")
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./server/cmd/tether-server")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./server/cmd/tether-server: %w\n%s", err, out)
-	}
-	return bin, nil
+	return filepath.Join(dir, "tether-server"), nil
 }
 
 // serverProc is a tether-server process under test.

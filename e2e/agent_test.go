@@ -158,8 +158,8 @@ func TestActionSurvivesServerRestart(t *testing.T) {
 		t.Errorf("after restarts the endpoint is %s, want the original %s", got.ID, ep.ID)
 	}
 	checkIdentity(t, a, ep.ID)
-	if a.proc.exited() {
-		t.Fatalf("agent exited with status %d across the restarts", a.proc.state.ExitCode())
+	if a.proc.Exited() {
+		t.Fatalf("agent exited with status %d across the restarts", a.proc.State().ExitCode())
 	}
 	a.checkRanOnce(idle.ID, running.ID, outage.ID)
 }

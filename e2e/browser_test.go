@@ -16,9 +16,9 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-)
 
-const chromiumPath = "/usr/bin/chromium"
+	"github.com/tetherdesk/tether/internal/testenv"
+)
 
 // browser is one headless Chromium with a fresh profile.
 type browser struct {
@@ -29,31 +29,10 @@ type browser struct {
 // startBrowser starts Chromium; the test's cleanup stops it.
 func startBrowser(t testing.TB) *browser {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("chromium is not installed at %s (scripts/deps.sh installs it): %v", chromiumPath, err)
+	if _, err := os.Stat(testenv.ChromiumPath); err != nil {
+		t.Fatalf("chromium is not installed at %s (scripts/deps.sh installs it): %v", testenv.ChromiumPath, err)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		// Host candidates as addresses rather than mDNS names: the agent
-		// needs no multicast, which containers often lack.
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		// Background tabs keep full-speed timers and animation frames: two
-		// viewers run side by side in one test.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(displayW, displayH),
-	}
+	opts := testenv.ChromiumAllocatorOptions(t.TempDir(), displayW, displayH)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

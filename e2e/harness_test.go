@@ -26,15 +26,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 	"unicode"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -72,31 +71,17 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := buildBinaries(dir); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := testenv.BuildBinaries(ctx, dir,
+		"github.com/tetherdesk/tether/server/cmd/tether-server",
+		"github.com/tetherdesk/tether/agent/cmd/tether-agent"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building the binaries:", err)
 		return 1
 	}
 	bins.server = filepath.Join(dir, "tether-server")
 	bins.agent = filepath.Join(dir, "tether-agent")
 	return m.Run()
-}
-
-// buildBinaries builds both main packages into dir with one go build.
-func buildBinaries(dir string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", dir+string(os.PathSeparator),
-		"github.com/tetherdesk/tether/server/cmd/tether-server",
-		"github.com/tetherdesk/tether/agent/cmd/tether-agent")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%w\n%s", err, out)
-	}
-	return nil
 }
 
 // waitFor polls cond until it reports true, failing the test at the
@@ -138,49 +123,12 @@ func childEnv() []string {
 	return env
 }
 
-// lines collects a process's output line by line, safe for concurrent use.
-type lines struct {
-	mu      sync.Mutex
-	all     []string
-	partial []byte
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.partial = append(l.partial, p...)
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		l.all = append(l.all, string(l.partial[:i]))
-		l.partial = l.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-// Lines returns the complete lines so far plus any unterminated tail.
-func (l *lines) Lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := append([]string(nil), l.all...)
-	if len(l.partial) > 0 {
-		out = append(out, string(l.partial))
-	}
-	return out
-}
-
-func (l *lines) String() string { return strings.Join(l.Lines(), "\n") }
-
-// proc is one started binary.
+// proc is one started binary: a testenv.Proc whose output is collected
+// and which the test's cleanup kills.
 type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stdout *lines
-	stderr *lines
-	done   chan struct{} // closed when the process has been reaped
-	state  *os.ProcessState
+	*testenv.Proc
+	name           string
+	stdout, stderr *testenv.Lines
 }
 
 // startProc starts bin with args in its own process group. The test's
@@ -195,54 +143,36 @@ func startProc(t testing.TB, name, bin string, args ...string) *proc {
 // Stdin and ExtraFiles are kept; stdout and stderr are collected.
 func startCmd(t testing.TB, name string, cmd *exec.Cmd) *proc {
 	t.Helper()
-	args := cmd.Args[1:]
-	p := &proc{name: name, stdout: &lines{}, stderr: &lines{}, done: make(chan struct{}), cmd: cmd}
-	if p.cmd.Env == nil {
-		p.cmd.Env = childEnv()
+	if cmd.Env == nil {
+		cmd.Env = childEnv()
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	p.cmd.SysProcAttr = sysProcAttr()
-	p.cmd.WaitDelay = 5 * time.Second // do not hang on a pipe a stray child holds
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+	cmd.Stdout, cmd.Stderr = nil, nil
+	tp, err := testenv.Start(name, cmd)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.state = p.cmd.ProcessState
-		close(p.done)
-	}()
+	return trackProc(t, tp)
+}
+
+// trackProc has the test's cleanup kill p's group and, if the test failed
+// (or E2E_LOGS is set), log its output.
+func trackProc(t testing.TB, tp *testenv.Proc) *proc {
+	p := &proc{Proc: tp, name: tp.Name, stdout: tp.Stdout, stderr: tp.Stderr}
+	args := tp.Cmd.Args[1:]
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("E2E_LOGS") != "" {
-			t.Logf("--- %s: %s\n--- stdout:\n%s\n--- stderr:\n%s", name, strings.Join(args, " "), p.stdout, p.stderr)
+			t.Logf("--- %s: %s\n--- stdout:\n%s\n--- stderr:\n%s", p.name, strings.Join(args, " "), p.stdout, p.stderr)
 		}
 	})
-	t.Cleanup(p.kill) // runs before the log dump above: the output is then complete
+	t.Cleanup(p.Kill) // runs before the log dump above: the output is then complete
 	return p
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill ends the whole process group at once and reaps the process.
-func (p *proc) kill() {
-	if !p.exited() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
 }
 
 // signal sends sig to the process itself (not its group), as a service
 // manager would.
 func (p *proc) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil && !p.exited() {
+	if err := p.Signal(sig); err != nil && !p.Exited() {
 		t.Fatalf("signal %s to %s: %v", sig, p.name, err)
 	}
 }
@@ -251,8 +181,8 @@ func (p *proc) signal(t testing.TB, sig syscall.Signal) {
 func (p *proc) waitExit(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	select {
-	case <-p.done:
-		return p.state.ExitCode()
+	case <-p.Done():
+		return p.State().ExitCode()
 	case <-time.After(timeout):
 		t.Fatalf("%s did not exit within %s", p.name, timeout)
 		return -1
@@ -304,8 +234,8 @@ func (s *server) start() {
 	s.proc = startProc(t, fmt.Sprintf("tether-server (start %d)", s.runs), bins.server, args...)
 	var u string
 	waitFor(t, startTimeout, "the server's \"listening\" line", func() (bool, error) {
-		if s.proc.exited() {
-			t.Fatalf("server exited with status %d before listening", s.proc.state.ExitCode())
+		if s.proc.Exited() {
+			t.Fatalf("server exited with status %d before listening", s.proc.State().ExitCode())
 		}
 		for _, l := range s.proc.stdout.Lines() {
 			if m := consoleLine.FindStringSubmatch(l); m != nil {
@@ -569,7 +499,7 @@ func checkEchoDone(t testing.TB, st protocol.ActionStatus, message string) {
 }
 
 // lastLine is the last non-empty line of out.
-func lastLine(out *lines) string {
+func lastLine(out *testenv.Lines) string {
 	ls := out.Lines()
 	for i := len(ls) - 1; i >= 0; i-- {
 		if strings.TrimSpace(ls[i]) != "" {
@@ -650,8 +580,8 @@ func (a *agent) runs(id string) int { return len(a.logged("running action", id))
 func (a *agent) waitLogged(what string, cond func() bool) {
 	a.t.Helper()
 	waitFor(a.t, actionTimeout, "the agent to log "+what, func() (bool, error) {
-		if a.proc.exited() {
-			a.t.Fatalf("agent exited with status %d while waiting for it to log %s", a.proc.state.ExitCode(), what)
+		if a.proc.Exited() {
+			a.t.Fatalf("agent exited with status %d while waiting for it to log %s", a.proc.State().ExitCode(), what)
 		}
 		return cond(), nil
 	})
@@ -667,7 +597,7 @@ func (a *agent) waitRunning(id string) {
 // ran each action exactly once.
 func (a *agent) checkRanOnce(ids ...string) {
 	a.t.Helper()
-	if !a.proc.exited() {
+	if !a.proc.Exited() {
 		a.proc.stop(a.t)
 	}
 	for _, id := range ids {

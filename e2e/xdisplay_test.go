@@ -7,7 +7,6 @@ package e2e
 // is internal to agent/ and so cannot be imported from here.)
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tetherdesk/tether/internal/testenv"
 )
 
 // Screen size of the endpoint display.
@@ -36,31 +37,12 @@ func startXvfb(t testing.TB) string {
 			t.Fatalf("%s is not installed (scripts/deps.sh installs it): %v", bin, err)
 		}
 	}
-	r, w, err := os.Pipe()
+	p, display, err := testenv.StartXvfb(context.Background(), displayW, displayH, 24, startTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", displayW, displayH),
-		"-nolisten", "tcp", "-noreset")
-	cmd.ExtraFiles = []*os.File{w}
-	p := startCmd(t, "Xvfb", cmd)
-	w.Close()
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		got <- strings.TrimSpace(line)
-	}()
-	select {
-	case n := <-got:
-		if _, err := strconv.Atoi(n); err != nil {
-			t.Fatalf("Xvfb wrote display %q (exited: %v); stderr:\n%s", n, p.exited(), p.stderr)
-		}
-		return ":" + n
-	case <-time.After(startTimeout):
-		t.Fatalf("Xvfb named no display within %s; stderr:\n%s", startTimeout, p.stderr)
-		return ""
-	}
+	trackProc(t, p)
+	return display
 }
 
 // clientScript is a Tk client covering the whole display: a canvas with
@@ -169,7 +151,7 @@ func (w *wishClient) waitLine(timeout time.Duration, what string, match func(str
 	w.t.Helper()
 	var found string
 	waitFor(w.t, timeout, what, func() (bool, error) {
-		if w.proc.exited() {
+		if w.proc.Exited() {
 			w.t.Fatalf("Tk client exited while waiting for %s; stderr:\n%s", what, w.proc.stderr)
 		}
 		for _, l := range w.proc.stdout.Lines() {

@@ -1,0 +1,40 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// GoTool finds the go command: PATH first, then the running toolchain.
+func GoTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// BuildBinaries compiles the given main packages (module-relative, e.g.
+// ./server/cmd/tether-server, or full import paths) into dir with one go
+// build, run in the module root that `go env GOMOD` names.
+func BuildBinaries(ctx context.Context, dir string, pkgs ...string) error {
+	out, err := exec.CommandContext(ctx, GoTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return errors.New("go env GOMOD: not inside a module")
+	}
+	cmd := exec.CommandContext(ctx, GoTool(), append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)...)
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
+	}
+	return nil
+}
