@@ -64,7 +64,7 @@ pack .c
 .c create rectangle 640 0 1280 360 -fill #20c020 -outline "" -tags q2
 .c create rectangle 0 360 640 720 -fill #2040e0 -outline "" -tags q3
 .c create rectangle 640 360 1280 720 -fill #f0d000 -outline "" -tags q4
-.c create oval 560 280 720 440 -fill #ffffff -outline "" -tags mark
+.c create oval 560 40 720 200 -fill #ffffff -outline "" -tags mark
 proc cps {s} { set out {}; foreach ch [split $s ""] { lappend out [scan $ch %c] }; return [join $out ,] }
 bind .c <ButtonPress> {puts "press %b %x %y"}
 bind .c <ButtonRelease> {puts "release %b %x %y"}
@@ -94,7 +94,7 @@ var clientShapes = []struct {
 	{"q2 green", 1120, 120, [3]int{0x20, 0xc0, 0x20}},
 	{"q3 blue", 160, 600, [3]int{0x20, 0x40, 0xe0}},
 	{"q4 yellow", 1120, 600, [3]int{0xf0, 0xd0, 0x00}},
-	{"mark white", 640, 360, [3]int{0xff, 0xff, 0xff}},
+	{"mark white", 640, 120, [3]int{0xff, 0xff, 0xff}}, // clear of the session notice at the centre
 }
 
 // wishClient is a running clientScript.
