@@ -564,28 +564,37 @@ func (h *harness) expectDrop(want string) {
 	}
 }
 
-func TestViewerScreenInputAndEnd(t *testing.T) {
-	goroutines := runtime.NumGoroutine()
-	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
-	h.src.colour.Store(0x336699)
-	a := h.run()
-	a.expectState(protocol.SessionConnecting, "")
-	a.send(protocol.Signal{Type: protocol.SignalHello})
+// joinViewer plays the server's hello and one viewer "v1" joining, connects
+// a real pion viewer, waits for the session to report active, and keeps
+// applying the agent's late candidates.
+func joinViewer(t *testing.T, a *agentConn, hello protocol.Signal) *testViewer {
+	t.Helper()
+	hello.Type = protocol.SignalHello
+	a.send(hello)
 	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
 	v := newTestViewer(t, "v1")
 	v.connect(a)
-
 	// The first open screen channel makes the session active.
 	if s := a.next(v.addCandidate); s.Type != protocol.SignalState || s.State != protocol.SessionActive {
 		t.Fatalf("got %+v, want state active", s)
 	}
-	go func() { // keep applying the agent's late candidates
+	go func() {
 		for s := range a.sigs {
 			if s.Type == protocol.SignalCandidate {
 				v.addCandidate(s)
 			}
 		}
 	}()
+	return v
+}
+
+func TestViewerScreenInputAndEnd(t *testing.T) {
+	goroutines := runtime.NumGoroutine()
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	h.src.colour.Store(0x336699)
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	v := joinViewer(t, a, protocol.Signal{})
 
 	// A full first frame: size, the tile, frame end, all valid wire messages.
 	if m := v.screenMsg(); m.Kind != screen.KindSize || m.W != 128 || m.H != 96 {
@@ -711,20 +720,7 @@ func TestAckBoundsFramesInFlight(t *testing.T) {
 	h.src.colour.Store(0x010101)
 	a := h.run()
 	a.expectState(protocol.SessionConnecting, "")
-	a.send(protocol.Signal{Type: protocol.SignalHello})
-	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
-	v := newTestViewer(t, "v1")
-	v.connect(a)
-	if s := a.next(v.addCandidate); s.Type != protocol.SignalState || s.State != protocol.SessionActive {
-		t.Fatalf("got %+v, want state active", s)
-	}
-	go func() {
-		for s := range a.sigs {
-			if s.Type == protocol.SignalCandidate {
-				v.addCandidate(s)
-			}
-		}
-	}()
+	v := joinViewer(t, a, protocol.Signal{})
 	var last uint32
 	for m := v.screenMsg(); ; m = v.screenMsg() {
 		if m.Kind == screen.KindFrameEnd {
@@ -785,20 +781,7 @@ func TestCtrlAltDelThroughService(t *testing.T) {
 	h.cfg.SecureAttention = func() error { sas <- struct{}{}; return nil }
 	a := h.run()
 	a.expectState(protocol.SessionConnecting, "")
-	a.send(protocol.Signal{Type: protocol.SignalHello, Session: &protocol.Session{ID: "s1", Mode: protocol.ModeActive, ControlHolder: "v1", State: protocol.SessionConnecting}})
-	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
-	v := newTestViewer(t, "v1")
-	v.connect(a)
-	if s := a.next(v.addCandidate); s.Type != protocol.SignalState || s.State != protocol.SessionActive {
-		t.Fatalf("got %+v, want state active", s)
-	}
-	go func() {
-		for s := range a.sigs {
-			if s.Type == protocol.SignalCandidate {
-				v.addCandidate(s)
-			}
-		}
-	}()
+	v := joinViewer(t, a, protocol.Signal{Session: &protocol.Session{ID: "s1", Mode: protocol.ModeActive, ControlHolder: "v1", State: protocol.SessionConnecting}})
 	a.send(protocol.Signal{Type: protocol.SignalControl, Holder: "v1"})
 	for v.controlMsg("holder").Holder != "v1" {
 	}
