@@ -317,7 +317,7 @@ func TestViewerWithScriptedAgent(t *testing.T) {
 
 	// Ending from the viewer reaches the server; the viewer shows it.
 	tb.do("click End session", chromedp.Click(chromedp.ID("end")))
-	tb.waitStats(endWithin, "the viewer to show the end", func(v viewerStats) bool { return v.State == "ended" && v.Reason == protocol.EndedByTechnician })
+	tb.waitViewerEnded(endWithin, protocol.EndedByTechnician)
 	var ended protocol.Session
 	if err := tech.do(http.MethodGet, "/api/v1/sessions/"+sess.ID, "", nil, &ended); err != nil || ended.State != protocol.SessionEnded || ended.Reason != protocol.EndedByTechnician {
 		t.Errorf("session after End: %+v, %v", ended, err)

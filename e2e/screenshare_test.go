@@ -156,6 +156,14 @@ func (e *shareEnv) waitEnded(t testing.TB, id string, timeout time.Duration, rea
 	return s
 }
 
+// waitViewerEnded waits until the viewer shows the session ended with reason.
+func (tb *tab) waitViewerEnded(timeout time.Duration, reason string) viewerStats {
+	tb.t.Helper()
+	return tb.waitStats(timeout, "the viewer to show the session ended "+reason, func(v viewerStats) bool {
+		return v.State == "ended" && v.Reason == reason
+	})
+}
+
 // control posts a control operation as c.
 func control(t testing.TB, c *apiClient, id, op, viewer string) {
 	t.Helper()
@@ -315,9 +323,7 @@ func testScreenShare(t *testing.T, captureMethod string) {
 		tb.do("click End session", chromedp.Click(chromedp.ID("end")))
 		e.waitEnded(t, s.ID, endWithin, protocol.EndedByTechnician)
 		t.Logf("session ended %s after the click", time.Since(clicked).Round(time.Millisecond))
-		tb.waitStats(endWithin, "the viewer to show the session ended", func(v viewerStats) bool {
-			return v.State == "ended" && v.Reason == protocol.EndedByTechnician
-		})
+		tb.waitViewerEnded(endWithin, protocol.EndedByTechnician)
 		state, _ := evalJS[string](tb, `document.getElementById("state").textContent`)
 		if !strings.Contains(state, "Ended") {
 			t.Errorf("#state reads %q", state)
@@ -346,9 +352,7 @@ func testScreenShare(t *testing.T, captureMethod string) {
 		win := waitPrompt(t, e.display, liveTimeout) // the "End the session?" notice
 		answerPrompt(t, e.display, win, "Return")
 		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByUser)
-		tb.waitStats(endWithin, "the viewer to show the user ended it", func(v viewerStats) bool {
-			return v.State == "ended" && v.Reason == protocol.EndedByUser
-		})
+		tb.waitViewerEnded(endWithin, protocol.EndedByUser)
 		waitNoPrompt(t, e.display)
 	})
 
@@ -367,9 +371,7 @@ func testScreenShare(t *testing.T, captureMethod string) {
 		tb.screenshot("viewer-waiting.png")
 		answerPrompt(t, e.display, win, "Escape")
 		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedDeclined)
-		st := tb.waitStats(paintTimeout, "the viewer to show the session declined", func(v viewerStats) bool {
-			return v.State == "ended" && v.Reason == protocol.EndedDeclined
-		})
+		st := tb.waitViewerEnded(paintTimeout, protocol.EndedDeclined)
 		if st.Messages != 0 || st.Sizes != 0 || st.Frames != 0 {
 			t.Errorf("a declined session sent screen messages to the viewer: %+v", st)
 		}
@@ -402,9 +404,7 @@ func testScreenShare(t *testing.T, captureMethod string) {
 		if d := time.Since(shown); d < 4*time.Second {
 			t.Errorf("the session timed out %s after the prompt appeared, before the policy's 5 s", d)
 		}
-		st = tb.waitStats(paintTimeout, "the viewer to show the timeout", func(v viewerStats) bool {
-			return v.State == "ended" && v.Reason == protocol.EndedAcceptTimeout
-		})
+		st = tb.waitViewerEnded(paintTimeout, protocol.EndedAcceptTimeout)
 		if st.Messages != 0 {
 			t.Errorf("an unanswered session sent screen messages: %+v", st)
 		}

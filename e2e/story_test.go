@@ -233,9 +233,7 @@ func TestConsoleStory(t *testing.T) {
 		t.Errorf("the session ended %q, want %q", sess.Reason, protocol.EndedByTechnician)
 	}
 	for _, v := range []*tab{v1, v2} {
-		v.waitStats(paintTimeout, "the viewer to show the session ended by the technician", func(st viewerStats) bool {
-			return st.State == "ended" && st.Reason == protocol.EndedByTechnician
-		})
+		v.waitViewerEnded(paintTimeout, protocol.EndedByTechnician)
 	}
 	v1.screenshot("story-viewer-ended.png")
 
