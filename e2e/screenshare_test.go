@@ -210,6 +210,14 @@ func testScreenShare(t *testing.T, captureMethod string) {
 		e.live = true
 		t.Logf("first frame %s after POST /api/v1/sessions", time.Since(created).Round(10*time.Millisecond))
 		checkShapes(t, tb)
+		// The picture came through the capture path this run is about.
+		wantMethod := captureMethod
+		if wantMethod == "" {
+			wantMethod = "x11shm" // the automatic choice on a local X server
+		}
+		if got := e.a.captureMethods(s.ID); len(got) == 0 || got[len(got)-1] != wantMethod {
+			t.Errorf("the helper captured with %v, want %s", got, wantMethod)
+		}
 		r := tb.canvasRect()
 		if r.W != displayW || r.H != displayH {
 			t.Errorf("canvas is %dx%d, want the monitor's %dx%d", r.W, r.H, displayW, displayH)
@@ -534,6 +542,18 @@ func (a *agent) sessionLogs(id string) []string {
 		if rec["session_id"] == id || rec["session"] == id {
 			msg, _ := rec["msg"].(string)
 			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// captureMethods lists the capture methods the helper logged for a session.
+func (a *agent) captureMethods(id string) []string {
+	var out []string
+	for _, rec := range a.logRecords() {
+		if rec["session_id"] == id && rec["msg"] == "capturing the screen" {
+			m, _ := rec["method"].(string)
+			out = append(out, m)
 		}
 	}
 	return out
