@@ -268,6 +268,32 @@ func TestViewerWithScriptedAgent(t *testing.T) {
 	} {
 		tb.waitPixel(paintTimeout, p.name, p.x, p.y, p.rgb)
 	}
+
+	// Copies (scrolling): the right half copied over the left, then the
+	// left half shifted down 28 rows onto itself, which must read as if
+	// through a temporary copy.
+	for _, msg := range [][]byte{
+		screen.AppendCopy(nil, screen.Copy{Seq: 2, SX: 128, SY: 0, W: 128, H: 128, DX: 0, DY: 0}),
+		screen.AppendCopy(nil, screen.Copy{Seq: 2, SX: 0, SY: 0, W: 128, H: 100, DX: 0, DY: 28}),
+		screen.AppendFrameEnd(nil, 2),
+	} {
+		if err := a.screen.Send(msg); err != nil {
+			t.Fatalf("send screen message: %v", err)
+		}
+	}
+	tb.waitStats(paintTimeout, "the viewer to draw the copies", func(v viewerStats) bool { return v.Frames == 2 })
+	for _, p := range []struct {
+		name string
+		x, y int
+		rgb  [3]int
+	}{
+		{"copied square, shifted down", 64, 110, [3]int{0xff, 0xff, 0xff}},
+		{"blue above the shifted square", 64, 40, [3]int{0x20, 0x40, 0xe0}},
+		{"rows above the shift untouched", 64, 20, [3]int{0x20, 0x40, 0xe0}},
+		{"source half unchanged", 192, 64, [3]int{0xff, 0xff, 0xff}},
+	} {
+		tb.waitPixel(paintTimeout, p.name, p.x, p.y, p.rgb)
+	}
 	tb.waitStats(paintTimeout, "the monitor picker", func(v viewerStats) bool { return v.Monitors == 2 })
 	tb.screenshot("viewer-scripted.png")
 

@@ -43,9 +43,20 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		{}, {1}, {1, 0, 0, 0}, {1, 0, 0, 0, 0}, {4, 0, 0, 0, 0}, {0, 0, 0, 0, 0},
 		append([]byte{screen.KindTile, 0, 0, 0, 0}, big[:screen.MaxMessage-4]...), // one byte too long
 	}
+	copies := [][]byte{
+		screen.AppendCopy(nil, screen.Copy{Seq: 5, SX: 0, SY: 64, W: 1920, H: 1016, DX: 0, DY: 0}),
+		screen.AppendCopy(nil, screen.Copy{Seq: 6, SX: 65534, SY: 1, W: 1, H: 2, DX: 3, DY: 65533}),
+		screen.AppendCopy(nil, screen.Copy{Seq: 6, SX: 65535, SY: 1, W: 1, H: 2, DX: 3, DY: 4}), // beyond
+		screen.AppendCopy(nil, screen.Copy{Seq: 6, W: 0, H: 2}),                               // empty
+	}
+	cases = append(cases, copies...)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 400 {
-		b := append([]byte(nil), cases[rng.IntN(3)+rng.IntN(2)*8]...)
+		src := cases[rng.IntN(3)+rng.IntN(2)*8]
+		if rng.IntN(4) == 0 {
+			src = copies[rng.IntN(2)]
+		}
+		b := append([]byte(nil), src...)
 		for range 1 + rng.IntN(3) {
 			switch op := rng.IntN(3); {
 			case op == 0 && len(b) > 0:
@@ -66,6 +77,7 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		X, Y, TW, TH, Enc, W int
 		H                    int
 		Payload              string
+		Copy                 string // sx,sy,w,h,dx,dy
 	}
 	want := make([]result, len(cases))
 	in := make([]string, len(cases))
@@ -80,13 +92,17 @@ func TestScreenwireMatchesGo(t *testing.T) {
 			want[i].X, want[i].Y, want[i].TW, want[i].TH, want[i].Enc = int(m.Tile.X), int(m.Tile.Y), int(m.Tile.W), int(m.Tile.H), int(m.Tile.Enc)
 			want[i].Payload = base64.StdEncoding.EncodeToString(m.Tile.Payload)
 		}
+		if c := m.Copy; m.Kind == screen.KindCopy {
+			want[i].Copy = fmt.Sprintf("%d,%d,%d,%d,%d,%d", c.SX, c.SY, c.W, c.H, c.DX, c.DY)
+		}
 	}
 	inJSON, _ := json.Marshal(in)
 	got, err := evalJS[[]result](tb, `import("/static/screenwire.js").then((w) => `+string(inJSON)+`.map((s) => {
 		const b = Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 		try {
 			const m = w.decode(b);
-			const r = {OK: true, Kind: m.kind, Seq: m.seq, X: 0, Y: 0, TW: 0, TH: 0, Enc: 0, W: m.w || 0, H: m.h || 0, Payload: ""};
+			const r = {OK: true, Kind: m.kind, Seq: m.seq, X: 0, Y: 0, TW: 0, TH: 0, Enc: 0, W: m.w || 0, H: m.h || 0, Payload: "", Copy: ""};
+			if (m.copy) r.Copy = [m.copy.sx, m.copy.sy, m.copy.w, m.copy.h, m.copy.dx, m.copy.dy].join(",");
 			if (m.tile) {
 				Object.assign(r, {X: m.tile.x, Y: m.tile.y, TW: m.tile.w, TH: m.tile.h, Enc: m.tile.enc,
 					Payload: btoa(String.fromCharCode(...m.tile.payload))});

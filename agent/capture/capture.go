@@ -45,6 +45,14 @@ type DamageSource interface {
 	Damaged(monitor int) (rects []image.Rectangle, any bool)
 }
 
+// ChangeNotifier is implemented by sources that can say as soon as the
+// screen changed, so a caller need not poll Damaged to learn it.
+type ChangeNotifier interface {
+	// Changed receives a value after a change; at most one is pending. It
+	// is nil when the source cannot tell (then poll).
+	Changed() <-chan struct{}
+}
+
 // Method names a capture path.
 type Method string
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/damage"
@@ -55,7 +56,11 @@ type x11Source struct {
 	useDamage bool
 	damage    damage.Damage
 	xregion   xfixes.Region
-	notified  bool // a damage event came since the last fetch
+	// notified: a damage event came since the last fetch. Each connection
+	// has a goroutine reading its events (watch), so a change wakes the
+	// caller through changed at once instead of at its next poll.
+	notified atomic.Bool
+	changed  chan struct{}
 
 	grabbed int // pixels fetched by the last capture (tests)
 
@@ -99,6 +104,7 @@ func newX11(m Method) (*x11Source, error) {
 		method:  m,
 		pending: map[int]*monDamage{},
 		imgs:    map[int]*image.RGBA{},
+		changed: make(chan struct{}, 1),
 	}
 	if err := s.connect(); err != nil {
 		return nil, err
@@ -137,8 +143,38 @@ func (s *x11Source) connect() error {
 		s.log.Debug("X11 capture without damage events", "reason", err)
 	}
 	s.forgetDamage()
+	go s.watch(c)
 	ok = true
 	return nil
+}
+
+// watch reads c's events until c is closed. It is the only reader of the
+// event queue: xgb's queue would otherwise fill up and stall the connection.
+// Errors of unchecked requests land there too; the checked requests that
+// matter report their own.
+func (s *x11Source) watch(c *xgb.Conn) {
+	for {
+		ev, xerr := c.WaitForEvent()
+		if ev == nil && xerr == nil {
+			return // closed
+		}
+		if _, ok := ev.(damage.NotifyEvent); ok {
+			s.notified.Store(true)
+			select {
+			case s.changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Changed implements ChangeNotifier: it receives a value after the screen
+// changed (damage events), at most one pending.
+func (s *x11Source) Changed() <-chan struct{} {
+	if !s.useDamage {
+		return nil
+	}
+	return s.changed
 }
 
 // checkFormat accepts the usual 24/32-bit TrueColor root with 32 bits per
@@ -376,7 +412,6 @@ func (s *x11Source) Capture(monitor int) (*image.RGBA, error) {
 	if monitor < 0 || monitor >= len(rs) {
 		return nil, fmt.Errorf("capture: monitor %d of %d: %w", monitor, len(rs), ErrNoMonitor)
 	}
-	s.drainEvents()
 	r := rs[monitor]
 	w, h := r.Dx(), r.Dy()
 	img := s.imgs[monitor]
@@ -540,11 +575,9 @@ func (s *x11Source) Damaged(monitor int) ([]image.Rectangle, bool) {
 // fetchDamage drains the event queue and, when damage was reported, moves
 // the server's damage region into every monitor's pending damage.
 func (s *x11Source) fetchDamage() {
-	s.drainEvents()
-	if !s.notified {
+	if !s.notified.Swap(false) {
 		return
 	}
-	s.notified = false
 	damage.Subtract(s.conn, s.damage, 0, s.xregion)
 	rep, err := xfixes.FetchRegion(s.conn, s.xregion).Reply()
 	if err != nil {
@@ -566,26 +599,11 @@ func (s *x11Source) fetchDamage() {
 	}
 }
 
-// drainEvents empties xgb's event queue (a full queue would stall the
-// connection), noting damage events. Errors of unchecked requests land
-// there too; the checked requests that matter report their own.
-func (s *x11Source) drainEvents() {
-	for {
-		ev, xerr := s.conn.PollForEvent()
-		if ev == nil && xerr == nil {
-			return
-		}
-		if _, ok := ev.(damage.NotifyEvent); ok {
-			s.notified = true
-		}
-	}
-}
-
 // forgetDamage makes every monitor count as wholly damaged until its next
 // capture.
 func (s *x11Source) forgetDamage() {
 	clear(s.pending)
-	s.notified = true // fetch (and so empty) the server's region next time
+	s.notified.Store(true) // fetch (and so empty) the server's region next time
 }
 
 // Cursor reports where the pointer is on monitor, in monitor pixels; ok is

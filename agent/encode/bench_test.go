@@ -3,6 +3,7 @@ package encode
 import (
 	"image"
 	"image/color"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -76,6 +77,30 @@ func BenchmarkEncode1080p(b *testing.B) {
 		}
 		report(b, 0)
 	})
+	// scroll: the text window of a 1080p desktop scrolls one 14-pixel
+	// line per frame, with and without move detection.
+	for _, moves := range []bool{true, false} {
+		name := "scroll"
+		if !moves {
+			name = "scroll/nomoves"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := New(Config{NoMoves: !moves})
+			img := clone(a)
+			e.Encode(img, false)
+			win := image.Rect(w/10, h/10, w/2, h*3/4)
+			rng := rand.New(rand.NewPCG(1, 2))
+			n := 0
+			for b.Loop() {
+				b.StopTimer()
+				scroll(img, win, -14, rng)
+				b.StartTimer()
+				msgs, _ := e.Encode(img, false)
+				n += size(msgs)
+			}
+			report(b, n)
+		})
+	}
 	b.Run("fullchange", func(b *testing.B) {
 		e := New(Config{})
 		e.Encode(a, false)

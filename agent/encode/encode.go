@@ -1,7 +1,9 @@
 // Package encode turns successive frames of one monitor into screen wire
 // messages (shared/screen): dirty tiles found by comparing each frame with
-// a copy of the previous one, each tile encoded as a solid colour, a
-// paletted PNG (text-like: few colours) or a JPEG (photo-like).
+// a copy of the previous one, vertical moves of content (scrolling) sent as
+// copies of what the viewer already has, and the remaining changes sent as
+// rectangles of neighbouring dirty tiles, each a solid colour, a paletted
+// PNG (text-like: few colours) or a JPEG (photo-like).
 package encode
 
 import (
@@ -25,6 +27,13 @@ const (
 	// MaxPaletteColours is the most colours a tile may have to be sent as
 	// a (lossless, paletted) PNG; more go as JPEG.
 	MaxPaletteColours = 32
+	// MaxRunColours is the most colours a rectangle of several text-like
+	// tiles may have to go as one PNG.
+	MaxRunColours = 256
+	// DefaultMaxRunTiles: dirty tiles side by side in a row go as one
+	// image of up to this many tiles. A browser decodes a few large images
+	// much faster than many small ones.
+	DefaultMaxRunTiles = 16
 )
 
 // Config tunes an Encoder. Zero values take the defaults.
@@ -37,6 +46,11 @@ type Config struct {
 	// Workers bounds the goroutines encoding tiles of one frame (default
 	// GOMAXPROCS).
 	Workers int
+	// MaxRunTiles bounds how many dirty tiles side by side go as one
+	// image (default 16; 1 sends every tile on its own).
+	MaxRunTiles int
+	// NoMoves turns off the detection of scrolled content.
+	NoMoves bool
 }
 
 func (c *Config) setDefaults() {
@@ -47,6 +61,9 @@ func (c *Config) setDefaults() {
 	c.JPEGQuality = clampQuality(c.JPEGQuality)
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.MaxRunTiles <= 0 {
+		c.MaxRunTiles = DefaultMaxRunTiles
 	}
 }
 
@@ -61,12 +78,17 @@ func clampQuality(q int) int {
 var ErrBadFrame = errors.New("encode: bad frame")
 
 // Encoder turns successive frames of one monitor into screen wire messages:
-// a size message when the dimensions change and before every full frame, one
-// message per changed tile (PNG for text-like tiles with few colours, JPEG
-// for photo-like ones, solid for one colour), and a frame end. full=true
-// sends every tile (a new viewer, a refresh request). Each message is at
-// most screen.MaxMessage bytes. Encode returns no messages at all when
-// nothing changed and full is false.
+// a size message when the dimensions change and before every full frame,
+// copy messages for content that moved up or down (scrolling), one message
+// per rectangle of changed tiles (PNG for text-like ones with few colours,
+// JPEG for photo-like ones, solid for one colour), and a frame end.
+// full=true sends every tile (a new viewer, a refresh request). Each
+// message is at most screen.MaxMessage bytes. Encode returns no messages at
+// all when nothing changed and full is false.
+//
+// The encoder keeps the picture the viewer has (lossy tiles aside): copies
+// are applied to it exactly as the viewer applies them, and whatever still
+// differs from the new frame afterwards is sent as tiles.
 //
 // An Encoder is not safe for concurrent use; it encodes the tiles of one
 // frame in parallel itself. In the steady state it allocates only the
@@ -81,13 +103,15 @@ type Encoder struct {
 	seq   uint32
 	valid bool // prev holds a frame
 
-	dirty   []bool // per tile column of the current band
-	cols    int    // tile columns
-	damaged []bool // per tile (row-major): intersects the damage (EncodeDamaged)
-	jobs    []image.Rectangle
-	results [][][]byte
-	errs    []error
-	workers []*scratch
+	cols, rows int
+	dirty      []bool // per tile (row-major): differs from prev
+	damaged    []bool // per tile (row-major): intersects the damage (EncodeDamaged)
+	moves      []screen.Copy
+	moveScan   mover
+	jobs       []image.Rectangle
+	results    [][][]byte
+	errs       []error
+	workers    []*scratch
 }
 
 // New returns an Encoder with cfg's defaults filled in.
@@ -153,9 +177,14 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 	} else {
 		useDamage = false
 	}
-	e.jobs = e.diff(img, full, useDamage, e.jobs[:0])
+	dirty := e.markDirty(img, full, useDamage)
+	e.moves = e.moves[:0]
+	if !full && !e.cfg.NoMoves && dirty >= minMoveTiles {
+		e.findMoves(img)
+	}
+	e.jobs = e.commit(img, e.jobs[:0])
 	e.valid = true
-	if len(e.jobs) == 0 {
+	if len(e.jobs) == 0 && len(e.moves) == 0 {
 		return nil, nil
 	}
 
@@ -166,7 +195,7 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 		e.valid = false
 		return nil, err
 	}
-	n := 1
+	n := 1 + len(e.moves)
 	if withSize {
 		n++
 	}
@@ -176,6 +205,10 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 	msgs := make([][]byte, 0, n)
 	if withSize {
 		msgs = append(msgs, screen.AppendSize(make([]byte, 0, 9), e.seq, uint16(w), uint16(h)))
+	}
+	for _, m := range e.moves {
+		m.Seq = e.seq
+		msgs = append(msgs, screen.AppendCopy(make([]byte, 0, screen.CopyLen), m))
 	}
 	for i, r := range e.results {
 		msgs = append(msgs, r...)
@@ -192,17 +225,14 @@ func (e *Encoder) resize(w, h int) {
 	} else {
 		e.prev = make([]byte, w*h*4)
 	}
-	cols := (w + e.cfg.TileSize - 1) / e.cfg.TileSize
-	if cap(e.dirty) >= cols {
-		e.dirty = e.dirty[:cols]
-	} else {
-		e.dirty = make([]bool, cols)
-	}
-	e.cols = cols
-	tiles := cols * ((h + e.cfg.TileSize - 1) / e.cfg.TileSize)
-	if cap(e.damaged) >= tiles {
+	e.cols = (w + e.cfg.TileSize - 1) / e.cfg.TileSize
+	e.rows = (h + e.cfg.TileSize - 1) / e.cfg.TileSize
+	tiles := e.cols * e.rows
+	if cap(e.dirty) >= tiles {
+		e.dirty = e.dirty[:tiles]
 		e.damaged = e.damaged[:tiles]
 	} else {
+		e.dirty = make([]bool, tiles)
 		e.damaged = make([]bool, tiles)
 	}
 }
@@ -226,61 +256,95 @@ func (e *Encoder) markDamage(rs []image.Rectangle) {
 	}
 }
 
-// diff appends the tiles of img that differ from prev (all of them when
-// full) and copies those tiles into prev. With useDamage, only the tiles
-// marked in e.damaged are compared; the others count as unchanged.
-func (e *Encoder) diff(img *image.RGBA, full, useDamage bool, jobs []image.Rectangle) []image.Rectangle {
+// markDirty sets e.dirty for the tiles of img that differ from prev (all
+// of them when full) and returns how many do. With useDamage, only the
+// tiles marked in e.damaged are compared; the others count as unchanged.
+func (e *Encoder) markDirty(img *image.RGBA, full, useDamage bool) int {
 	ts, w, h := e.cfg.TileSize, e.w, e.h
 	stride := w * 4
-	for by := 0; by < h; by += ts {
+	n := 0
+	for ty := 0; ty < e.rows; ty++ {
+		by := ty * ts
 		bh := min(ts, h-by)
-		for i := range e.dirty {
-			e.dirty[i] = full
+		row := e.dirty[ty*e.cols:][:e.cols]
+		for i := range row {
+			row[i] = full
 		}
-		if useDamage {
-			for tx, d := range e.damaged[by/ts*e.cols:][:e.cols] {
-				if !d {
-					continue
-				}
-				x0, x1 := tx*ts*4, min((tx+1)*ts, w)*4
-				for y := by; y < by+bh; y++ {
-					src := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):][x0:x1]
-					if !bytes.Equal(src, e.prev[y*stride:][x0:x1]) {
-						e.dirty[tx] = true
-						break
-					}
+		switch {
+		case full:
+		case useDamage:
+			for tx, d := range e.damaged[ty*e.cols:][:e.cols] {
+				if d {
+					row[tx] = !e.tileEqual(img, tx, ty)
 				}
 			}
-		} else if !full {
-			remaining := len(e.dirty)
+		default:
+			remaining := len(row)
 			for y := by; y < by+bh && remaining > 0; y++ {
 				src := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):][:stride]
 				dst := e.prev[y*stride:][:stride]
 				if bytes.Equal(src, dst) {
 					continue
 				}
-				for tx := range e.dirty {
-					if e.dirty[tx] {
+				for tx := range row {
+					if row[tx] {
 						continue
 					}
 					x0, x1 := tx*ts*4, min((tx+1)*ts, w)*4
 					if !bytes.Equal(src[x0:x1], dst[x0:x1]) {
-						e.dirty[tx] = true
+						row[tx] = true
 						remaining--
 					}
 				}
 			}
 		}
-		for tx, d := range e.dirty {
-			if !d {
+		for _, d := range row {
+			if d {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// tileEqual reports whether tile tx,ty of img equals prev.
+func (e *Encoder) tileEqual(img *image.RGBA, tx, ty int) bool {
+	ts := e.cfg.TileSize
+	x0, x1 := tx*ts*4, min((tx+1)*ts, e.w)*4
+	for y := ty * ts; y < min((ty+1)*ts, e.h); y++ {
+		src := img.Pix[img.PixOffset(img.Rect.Min.X, img.Rect.Min.Y+y):]
+		if !bytes.Equal(src[x0:x1], e.prev[y*e.w*4:][x0:x1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// commit copies the dirty tiles of img into prev and appends the
+// rectangles to send: runs of up to MaxRunTiles dirty tiles side by side.
+func (e *Encoder) commit(img *image.RGBA, jobs []image.Rectangle) []image.Rectangle {
+	ts, w, h := e.cfg.TileSize, e.w, e.h
+	stride := w * 4
+	for ty := 0; ty < e.rows; ty++ {
+		by := ty * ts
+		bh := min(ts, h-by)
+		row := e.dirty[ty*e.cols:][:e.cols]
+		for tx := 0; tx < len(row); {
+			if !row[tx] {
+				tx++
 				continue
 			}
-			x0, x1 := tx*ts, min((tx+1)*ts, w)
+			end := tx + 1
+			for end < len(row) && row[end] && end-tx < e.cfg.MaxRunTiles {
+				end++
+			}
+			x0, x1 := tx*ts, min(end*ts, w)
 			for y := by; y < by+bh; y++ {
 				src := img.Pix[img.PixOffset(img.Rect.Min.X+x0, img.Rect.Min.Y+y):][:(x1-x0)*4]
 				copy(e.prev[y*stride+x0*4:], src)
 			}
 			jobs = append(jobs, image.Rect(x0, by, x1, by+bh))
+			tx = end
 		}
 	}
 	return jobs
@@ -310,7 +374,7 @@ func (e *Encoder) encodeJobs() error {
 			if i >= n {
 				return
 			}
-			e.results[i], e.errs[i] = s.encodeRect(&frame, e.jobs[i], e.seq, q, e.limit, nil)
+			e.results[i], e.errs[i] = s.encodeRun(&frame, e.jobs[i], e.cfg.TileSize, e.seq, q, e.limit, nil)
 		}
 	}
 	if workers == 1 {

@@ -22,6 +22,7 @@ type viewer struct {
 	img     *image.RGBA
 	seq     uint32
 	tiles   []screen.Tile // of the last frame
+	copies  []screen.Copy // of the last frame
 	encs    map[byte]int  // tiles per encoding over the viewer's life
 	sizes   int
 	lossy   *image.RGBA // marks pixels last painted by a JPEG tile (alpha 255)
@@ -35,6 +36,7 @@ func newViewer(t testing.TB) *viewer {
 func (v *viewer) apply(msgs [][]byte) {
 	v.t.Helper()
 	v.tiles = v.tiles[:0]
+	v.copies = v.copies[:0]
 	for i, b := range msgs {
 		if len(b) > screen.MaxMessage {
 			v.t.Fatalf("message %d: %d bytes > MaxMessage", i, len(b))
@@ -64,6 +66,23 @@ func (v *viewer) apply(msgs [][]byte) {
 			r := image.Rect(0, 0, int(m.W), int(m.H))
 			v.img = image.NewRGBA(r)
 			v.lossy = image.NewRGBA(r)
+		case screen.KindCopy:
+			if v.img == nil || len(v.tiles) > 0 {
+				v.t.Fatal("copy before size or after a tile")
+			}
+			v.copies = append(v.copies, m.Copy)
+			c := m.Copy
+			src := image.Rect(int(c.SX), int(c.SY), int(c.SX)+int(c.W), int(c.SY)+int(c.H))
+			dst := image.Rect(int(c.DX), int(c.DY), int(c.DX)+int(c.W), int(c.DY)+int(c.H))
+			if !src.In(v.img.Rect) || !dst.In(v.img.Rect) {
+				v.t.Fatalf("copy %+v outside %v", c, v.img.Rect)
+			}
+			// As the canvas does: through a temporary copy.
+			for _, im := range []*image.RGBA{v.img, v.lossy} {
+				tmp := image.NewRGBA(src)
+				draw.Draw(tmp, src, im, src.Min, draw.Src)
+				draw.Draw(im, dst, tmp, src.Min, draw.Src)
+			}
 		case screen.KindTile:
 			if v.img == nil {
 				v.t.Fatal("tile before size")
@@ -192,6 +211,28 @@ func clone(img *image.RGBA) *image.RGBA {
 
 func tileCount(w, h, ts int) int { return ((w + ts - 1) / ts) * ((h + ts - 1) / ts) }
 
+// covered checks that the last frame's tiles lie on the ts grid, do not
+// overlap and cover exactly want pixels.
+func (v *viewer) covered(ts, want int) {
+	v.t.Helper()
+	area := 0
+	for i, a := range v.tiles {
+		ra := image.Rect(int(a.X), int(a.Y), int(a.X)+int(a.W), int(a.Y)+int(a.H))
+		if ra.Min.X%ts != 0 || ra.Min.Y%ts != 0 {
+			v.t.Fatalf("tile %v off the %d-pixel grid", ra, ts)
+		}
+		for _, b := range v.tiles[i+1:] {
+			if rb := image.Rect(int(b.X), int(b.Y), int(b.X)+int(b.W), int(b.Y)+int(b.H)); ra.Overlaps(rb) {
+				v.t.Fatalf("tiles %v and %v overlap", ra, rb)
+			}
+		}
+		area += ra.Dx() * ra.Dy()
+	}
+	if area != want {
+		v.t.Fatalf("tiles cover %d pixels, want %d", area, want)
+	}
+}
+
 func TestFirstFrameUnchangedAndChange(t *testing.T) {
 	const w, h = 1000, 700 // edge tiles are smaller than 64
 	e := New(Config{})
@@ -203,8 +244,11 @@ func TestFirstFrameUnchangedAndChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.apply(msgs)
-	if want := 1 + tileCount(w, h, 64) + 1; len(msgs) != want {
-		t.Fatalf("first frame: %d messages, want %d (size, every tile, end)", len(msgs), want)
+	v.covered(64, w*h)
+	// Rows of up to 16 tiles go as one image: 16 + 16 - 1 = ... at most
+	// two per tile row of a 1000-pixel frame.
+	if rows := (h + 63) / 64; len(v.tiles) > 2*rows*2 || len(v.tiles) < rows {
+		t.Fatalf("first frame: %d tiles for %d tile rows", len(v.tiles), rows)
 	}
 	if m, _ := screen.Decode(msgs[0]); m.Kind != screen.KindSize || m.W != w || m.H != h {
 		t.Fatalf("first message %+v, want size %dx%d", m, w, h)
@@ -249,7 +293,8 @@ func TestFirstFrameUnchangedAndChange(t *testing.T) {
 	// every tile.
 	msgs, _ = e.Encode(img, true)
 	v.apply(msgs)
-	if len(v.tiles) != tileCount(w, h, 64) || len(msgs) != len(v.tiles)+2 {
+	v.covered(64, w*h)
+	if len(msgs) != len(v.tiles)+2 {
 		t.Fatalf("full frame: %d messages, %d tiles", len(msgs), len(v.tiles))
 	}
 	if v.sizes != 2 { // the first frame's and this one's
@@ -260,7 +305,7 @@ func TestFirstFrameUnchangedAndChange(t *testing.T) {
 
 func TestRandomEdits(t *testing.T) {
 	const w, h = 517, 333
-	for _, cfg := range []Config{{}, {TileSize: 32, JPEGQuality: 90, Workers: 1}, {TileSize: 100, Workers: 3}} {
+	for _, cfg := range []Config{{}, {TileSize: 32, JPEGQuality: 90, Workers: 1}, {TileSize: 100, Workers: 3}, {MaxRunTiles: 1, NoMoves: true}} {
 		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
 			e := New(cfg)
 			v := newViewer(t)
@@ -316,9 +361,7 @@ func TestSizeChange(t *testing.T) {
 			t.Fatalf("frame %d: first message %+v, want size %v", i, m, sz)
 		}
 		v.apply(msgs)
-		if len(v.tiles) != tileCount(sz.X, sz.Y, 64) {
-			t.Fatalf("frame %d: %d tiles", i, len(v.tiles))
-		}
+		v.covered(64, sz.X*sz.Y)
 		v.check(img)
 	}
 }
@@ -418,9 +461,10 @@ func TestBadFrames(t *testing.T) {
 
 func TestColourTable(t *testing.T) {
 	var tb colourTable
-	for round := 0; round < 3; round++ {
+	for round := 0; round < 4; round++ {
 		tb.reset()
-		for i := 0; i < MaxPaletteColours; i++ {
+		tb.limit = []int{MaxPaletteColours, MaxRunColours}[round%2]
+		for i := 0; i < tb.limit; i++ {
 			c := uint32(i*977 + round)
 			idx, ok := tb.lookup(c)
 			if !ok || int(idx) != i {
@@ -431,7 +475,7 @@ func TestColourTable(t *testing.T) {
 			}
 		}
 		if _, ok := tb.lookup(0xffffff); ok {
-			t.Fatal("33rd colour accepted")
+			t.Fatalf("colour %d accepted with a limit of %d", tb.limit+1, tb.limit)
 		}
 	}
 }
@@ -445,5 +489,144 @@ func TestUnchangedFrameAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(5, func() { _, _ = e.Encode(img, false) }); n != 0 {
 		t.Fatalf("unchanged frame: %v allocations", n)
+	}
+}
+
+// scroll moves the pixels of r by dy rows (negative: up, as text scrolls
+// when lines are added at the bottom) and fills the rows exposed with new
+// text-like marks from rng, or a fixed pattern if rng is nil.
+func scroll(img *image.RGBA, r image.Rectangle, dy int, rng *rand.Rand) {
+	old := clone(img)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		sy := y - dy
+		row := img.Pix[img.PixOffset(r.Min.X, y):][:r.Dx()*4]
+		if sy < r.Min.Y || sy >= r.Max.Y {
+			for x := 0; x < r.Dx(); x++ {
+				c := color.RGBA{255, 255, 255, 255}
+				switch {
+				case rng == nil: // two colours, every row its own
+					if ((x*31+y*17)^(y*y))%7 == 0 {
+						c = color.RGBA{0, 0, 0, 255}
+					}
+				case rng.IntN(4) == 0:
+					c = color.RGBA{0, 0, 0, 255}
+				}
+				row[x*4], row[x*4+1], row[x*4+2], row[x*4+3] = c.R, c.G, c.B, 255
+			}
+			continue
+		}
+		copy(row, old.Pix[old.PixOffset(r.Min.X, sy):][:r.Dx()*4])
+	}
+}
+
+// TestScrollSendsCopies: scrolled content goes as copies of what the
+// viewer has, plus the rows exposed; the picture stays exact.
+func TestScrollSendsCopies(t *testing.T) {
+	const w, h = 1000, 700
+	win := image.Rect(w/10, h/10, w/2, h*3/4) // desktop's text window
+	for _, dy := range []int{-14, -1, -37, 14, -200} {
+		t.Run(fmt.Sprint(dy), func(t *testing.T) {
+			e, plain := New(Config{}), New(Config{NoMoves: true})
+			v := newViewer(t)
+			img := desktop(w, h, 7)
+			msgs, _ := e.Encode(img, false)
+			v.apply(msgs)
+			_, _ = plain.Encode(img, false)
+			rng := rand.New(rand.NewPCG(8, 9))
+			for i := range 5 {
+				scroll(img, win, dy, rng)
+				msgs, err := e.Encode(img, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				v.apply(msgs)
+				v.check(img)
+				if len(v.copies) == 0 {
+					t.Fatalf("step %d: no copy for a scroll of %d rows", i, dy)
+				}
+				for _, c := range v.copies {
+					if int(c.DY)-int(c.SY) != dy || c.SX != c.DX {
+						t.Fatalf("step %d: copy %+v for a scroll of %d rows", i, c, dy)
+					}
+				}
+				without, _ := plain.Encode(img, false)
+				// Small scrolls expose little: far fewer bytes. A big one
+				// exposes much, and still saves.
+				got, base := size(msgs), size(without)
+				if dy > -100 && got*2 > base || got >= base {
+					t.Fatalf("step %d: %d bytes with copies, %d without", i, got, base)
+				}
+			}
+		})
+	}
+}
+
+// TestMovesRandom: random scrolls of random parts, mixed with random
+// edits, keep the viewer's picture exact (EncodeDamaged too).
+func TestMovesRandom(t *testing.T) {
+	const w, h = 640, 480
+	for _, cfg := range []Config{{}, {TileSize: 32, Workers: 1}, {MaxRunTiles: 3}} {
+		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
+			e := New(cfg)
+			v := newViewer(t)
+			img := desktop(w, h, 3)
+			msgs, _ := e.Encode(img, false)
+			v.apply(msgs)
+			rng := rand.New(rand.NewPCG(5, 6))
+			copies := 0
+			for i := 0; i < 60; i++ {
+				// Left of the photo: JPEG's error on sharp edges moved
+				// into it is not what this test is about.
+				r := image.Rect(rng.IntN(w/2), rng.IntN(h), rng.IntN(w/2), rng.IntN(h)).Canon()
+				if rng.IntN(3) == 0 {
+					c := color.RGBA{uint8(rng.IntN(256)), uint8(rng.IntN(256)), uint8(rng.IntN(256)), 255}
+					draw.Draw(img, r, image.NewUniform(c), image.Point{}, draw.Src)
+				} else if r.Dy() > 2 {
+					scroll(img, r, rng.IntN(r.Dy()-1)-r.Dy()/2, nil)
+				}
+				var err error
+				if i%2 == 0 {
+					msgs, err = e.Encode(img, false)
+				} else {
+					msgs, err = e.EncodeDamaged(img, false, []image.Rectangle{r})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if msgs != nil {
+					v.apply(msgs)
+					copies += len(v.copies)
+				}
+				v.check(img)
+			}
+			if copies == 0 {
+				t.Fatal("60 random scrolls and not one copy")
+			}
+		})
+	}
+}
+
+// TestRunsKeepTextLossless: a row of dirty tiles across text and a photo
+// goes as few images, the text ones lossless.
+func TestRunsKeepTextLossless(t *testing.T) {
+	const w, h = 1000, 700
+	e := New(Config{})
+	v := newViewer(t)
+	img := desktop(w, h, 4)
+	msgs, _ := e.Encode(img, false)
+	v.apply(msgs)
+	// Change one pixel in every tile of one tile row that crosses the
+	// text window and the photo.
+	for x := 0; x < w; x += 64 {
+		img.SetRGBA(x, 3*64+30, color.RGBA{0, 0, 0, 255})
+	}
+	msgs, _ = e.Encode(img, false)
+	v.apply(msgs)
+	v.check(img) // exact wherever the last tile was PNG or solid
+	if n := len(v.tiles); n > 5 {
+		t.Fatalf("%d images for one row of 16 dirty tiles; want a few", n)
+	}
+	if v.encs[screen.EncJPEG] == 0 || v.encs[screen.EncPNG] == 0 {
+		t.Fatalf("encodings %v: want the photo as JPEG and the text as PNG", v.encs)
 	}
 }

@@ -28,8 +28,63 @@ func newScratch() *scratch {
 	s.png.CompressionLevel = png.BestSpeed
 	s.png.BufferPool = &onePool{}
 	s.pal.Pix = make([]uint8, MaxTileSize*MaxTileSize)
-	s.palette = make(color.Palette, 0, MaxPaletteColours)
+	s.palette = make(color.Palette, 0, MaxRunColours)
 	return s
+}
+
+// encodeRun appends the messages for r, a run of dirty tiles side by side
+// (ts wide each). A text-like run goes as one PNG. Otherwise each stretch
+// of photo-like tiles goes as one JPEG and each stretch of text-like tiles
+// as one PNG, so a photo next to text does not turn the text into JPEG.
+func (s *scratch) encodeRun(frame *image.RGBA, r image.Rectangle, ts int, seq uint32, quality, limit int, out [][]byte) ([][]byte, error) {
+	if r.Dx() <= ts {
+		return s.encodeRect(frame, r, seq, quality, limit, MaxPaletteColours, out)
+	}
+	if _, ok := s.index(s.view(frame, r), MaxRunColours); ok {
+		return s.encodeRect(frame, r, seq, quality, limit, MaxRunColours, out)
+	}
+	textAt := func(x int) bool {
+		_, ok := s.index(s.view(frame, image.Rect(x, r.Min.Y, min(x+ts, r.Max.X), r.Max.Y)), MaxPaletteColours)
+		return ok
+	}
+	var err error
+	text := textAt(r.Min.X)
+	for x := r.Min.X; x < r.Max.X; {
+		end := x + ts
+		next := false
+		for end < r.Max.X {
+			if next = textAt(end); next != text {
+				break
+			}
+			end += ts
+		}
+		part := image.Rect(x, r.Min.Y, min(end, r.Max.X), r.Max.Y)
+		switch {
+		case !text:
+			out, err = s.encodeRect(frame, part, seq, quality, limit, 0, out)
+		case part.Dx() <= ts:
+			out, err = s.encodeRect(frame, part, seq, quality, limit, MaxPaletteColours, out)
+		default:
+			if _, ok := s.index(s.view(frame, part), MaxRunColours); ok {
+				out, err = s.encodeRect(frame, part, seq, quality, limit, MaxRunColours, out)
+				break
+			}
+			for tx := part.Min.X; tx < part.Max.X && err == nil; tx += ts {
+				out, err = s.encodeRect(frame, image.Rect(tx, r.Min.Y, min(tx+ts, r.Max.X), r.Max.Y), seq, quality, limit, MaxPaletteColours, out)
+			}
+		}
+		if err != nil {
+			return out, err
+		}
+		x, text = end, next
+	}
+	return out, nil
+}
+
+// view makes s.tile the part r of frame.
+func (s *scratch) view(frame *image.RGBA, r image.Rectangle) *image.RGBA {
+	s.tile = image.RGBA{Pix: frame.Pix[frame.PixOffset(r.Min.X, r.Min.Y):], Stride: frame.Stride, Rect: image.Rect(0, 0, r.Dx(), r.Dy())}
+	return &s.tile
 }
 
 // onePool keeps one png.EncoderBuffer: each worker encodes one PNG at a time.
@@ -39,10 +94,11 @@ func (p *onePool) Get() *png.EncoderBuffer  { b := p.b; p.b = nil; return b }
 func (p *onePool) Put(b *png.EncoderBuffer) { p.b = b }
 
 // encodeRect appends to out the message(s) for rectangle r of frame (whose
-// Rect starts at 0,0). A tile whose message would exceed screen.MaxMessage
-// (limit: screen.MaxMessage) is split in halves until every part fits.
-func (s *scratch) encodeRect(frame *image.RGBA, r image.Rectangle, seq uint32, quality, limit int, out [][]byte) ([][]byte, error) {
-	enc, payload, err := s.encodeTile(frame, r, quality)
+// Rect starts at 0,0): a PNG (or solid colour) if it has at most colours
+// colours, else a JPEG. A rectangle whose message would exceed limit
+// (screen.MaxMessage) is split in halves until every part fits.
+func (s *scratch) encodeRect(frame *image.RGBA, r image.Rectangle, seq uint32, quality, limit, colours int, out [][]byte) ([][]byte, error) {
+	enc, payload, err := s.encodeTile(frame, r, quality, colours)
 	if err != nil {
 		return out, err
 	}
@@ -58,10 +114,10 @@ func (s *scratch) encodeRect(frame *image.RGBA, r image.Rectangle, seq uint32, q
 			mid := r.Min.Y + r.Dy()/2
 			a, b = image.Rect(r.Min.X, r.Min.Y, r.Max.X, mid), image.Rect(r.Min.X, mid, r.Max.X, r.Max.Y)
 		}
-		if out, err = s.encodeRect(frame, a, seq, quality, limit, out); err != nil {
+		if out, err = s.encodeRect(frame, a, seq, quality, limit, colours, out); err != nil {
 			return out, err
 		}
-		return s.encodeRect(frame, b, seq, quality, limit, out)
+		return s.encodeRect(frame, b, seq, quality, limit, colours, out)
 	}
 	msg := make([]byte, 0, screen.TileHeaderLen+len(payload))
 	msg = screen.AppendTile(msg, screen.Tile{Seq: seq, X: uint16(r.Min.X), Y: uint16(r.Min.Y),
@@ -71,11 +127,11 @@ func (s *scratch) encodeRect(frame *image.RGBA, r image.Rectangle, seq uint32, q
 
 // encodeTile classifies and encodes one rectangle. The payload aliases the
 // scratch buffer until the next call.
-func (s *scratch) encodeTile(frame *image.RGBA, r image.Rectangle, quality int) (byte, []byte, error) {
+func (s *scratch) encodeTile(frame *image.RGBA, r image.Rectangle, quality, colours int) (byte, []byte, error) {
 	w, h := r.Dx(), r.Dy()
-	s.tile = image.RGBA{Pix: frame.Pix[frame.PixOffset(r.Min.X, r.Min.Y):], Stride: frame.Stride, Rect: image.Rect(0, 0, w, h)}
+	s.view(frame, r)
 	s.buf.Reset()
-	n, ok := s.index(&s.tile)
+	n, ok := s.index(&s.tile, colours)
 	switch {
 	case ok && n == 1:
 		c := s.table.colours[0]
@@ -102,10 +158,11 @@ func (s *scratch) encodeTile(frame *image.RGBA, r image.Rectangle, quality int) 
 }
 
 // index counts the distinct RGB colours of tile (alpha ignored) and writes
-// palette indices into s.pal.Pix. It gives up (ok false) beyond
-// MaxPaletteColours.
-func (s *scratch) index(tile *image.RGBA) (n int, ok bool) {
+// palette indices into s.pal.Pix. It gives up (ok false) beyond limit
+// (at most MaxRunColours) colours.
+func (s *scratch) index(tile *image.RGBA, limit int) (n int, ok bool) {
 	s.table.reset()
+	s.table.limit = limit
 	w, h := tile.Rect.Dx(), tile.Rect.Dy()
 	if cap(s.pal.Pix) < w*h {
 		s.pal.Pix = make([]uint8, w*h)
@@ -131,14 +188,20 @@ func (s *scratch) index(tile *image.RGBA) (n int, ok bool) {
 	return s.table.n, true
 }
 
-// colourTable is a tiny open-addressing set of RGB colours with their
+// colourTable is a small open-addressing set of RGB colours with their
 // insertion index.
 type colourTable struct {
-	keys    [128]uint32 // colour+1; 0 is empty
-	idx     [128]uint8
-	colours [MaxPaletteColours]uint32
+	keys    [tableSlots]uint32 // colour+1; 0 is empty
+	idx     [tableSlots]uint8
+	colours [MaxRunColours]uint32
 	n       int
+	limit   int // at most MaxRunColours
 }
+
+// tableSlots keeps the table at most a quarter full.
+const tableSlots = 4 * MaxRunColours
+
+func slot(c uint32) int { return int((c*2654435761)>>22) & (tableSlots - 1) }
 
 func (t *colourTable) reset() {
 	for i := 0; i < t.n; i++ {
@@ -148,22 +211,22 @@ func (t *colourTable) reset() {
 }
 
 func (t *colourTable) slotOf(c uint32) int {
-	i := int((c * 2654435761) >> 25)
+	i := slot(c)
 	for t.keys[i] != c+1 {
-		i = (i + 1) & 127
+		i = (i + 1) & (tableSlots - 1)
 	}
 	return i
 }
 
 // lookup returns c's palette index, adding it if there is room.
 func (t *colourTable) lookup(c uint32) (uint8, bool) {
-	i := int((c * 2654435761) >> 25)
+	i := slot(c)
 	for {
 		switch t.keys[i] {
 		case c + 1:
 			return t.idx[i], true
 		case 0:
-			if t.n == MaxPaletteColours {
+			if t.n >= t.limit {
 				return 0, false
 			}
 			t.keys[i], t.idx[i] = c+1, uint8(t.n)
@@ -171,6 +234,6 @@ func (t *colourTable) lookup(c uint32) (uint8, bool) {
 			t.n++
 			return t.idx[i], true
 		}
-		i = (i + 1) & 127
+		i = (i + 1) & (tableSlots - 1)
 	}
 }

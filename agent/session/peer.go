@@ -28,12 +28,14 @@ type viewer struct {
 	offerSent   bool
 	local       []json.RawMessage // our candidates gathered before the offer went out
 	closeOnce   sync.Once
-	screenOpen  bool // session mu
-	controlOpen bool // session mu
-	monitor     int  // session mu; -1 until the primary monitor is known
-	needFull    bool // session mu
-	needMons    bool // session mu: send "monitors" on the control channel
-	cursorX     int  // session mu: last cursor sent
+	screenOpen  bool   // session mu
+	controlOpen bool   // session mu
+	monitor     int    // session mu; -1 until the primary monitor is known
+	needFull    bool   // session mu
+	sentMon     int    // session mu: monitor of the last frame sent
+	sentFrame   uint64 // session mu: its number (stream loop's count)
+	needMons    bool   // session mu: send "monitors" on the control channel
+	cursorX     int    // session mu: last cursor sent
 	cursorY     int
 	cursorOK    bool
 	// acking is set once the viewer acknowledges drawn frames; from then
@@ -100,7 +102,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	v := &viewer{id: id, s: s, pc: pc, monitor: -1}
+	v := &viewer{id: id, s: s, pc: pc, monitor: -1, sentMon: -1}
 	if v.screen, err = pc.CreateDataChannel(protocol.ChannelScreen, negotiated(protocol.ChannelScreenID)); err == nil {
 		if v.input, err = pc.CreateDataChannel(protocol.ChannelInput, negotiated(protocol.ChannelInputID)); err == nil {
 			v.control, err = pc.CreateDataChannel(protocol.ChannelControl, negotiated(protocol.ChannelControlID))

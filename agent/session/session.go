@@ -30,7 +30,12 @@ import (
 
 // Defaults.
 const (
-	DefaultFrameInterval = 66 * time.Millisecond // ~15 frames/s at most
+	// DefaultFrameInterval: how often the stream loop looks for changes
+	// (and the pointer) when the source cannot announce them.
+	DefaultFrameInterval = 33 * time.Millisecond
+	// DefaultMinFrameGap: frames are at least this far apart (~60/s at
+	// most), however often the screen changes.
+	DefaultMinFrameGap = 16 * time.Millisecond
 	// DefaultMaxBuffered: a viewer whose screen channel holds more than
 	// this skips frames until it drains, then gets a full frame.
 	DefaultMaxBuffered = 2 << 20
@@ -67,6 +72,7 @@ type Config struct {
 
 	Logger        *slog.Logger
 	FrameInterval time.Duration
+	MinFrameGap   time.Duration
 	MaxBuffered   uint64
 	MaxInFlight   int
 	// SettingEngine tunes pion (tests allow loopback candidates).
@@ -100,6 +106,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.FrameInterval <= 0 {
 		c.FrameInterval = DefaultFrameInterval
+	}
+	if c.MinFrameGap <= 0 {
+		c.MinFrameGap = DefaultMinFrameGap
 	}
 	if c.MaxBuffered == 0 {
 		c.MaxBuffered = DefaultMaxBuffered

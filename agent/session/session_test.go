@@ -766,10 +766,20 @@ func TestAckBoundsFramesInFlight(t *testing.T) {
 	if frames > DefaultMaxInFlight {
 		t.Fatalf("%d frames sent beyond the last ack, want at most %d", frames, DefaultMaxInFlight)
 	}
-	// Drawing resumes: the next frame is a full one, starting with its size.
+	// Drawing resumes: the viewer missed no frame (none was encoded while
+	// it waited), so the next frame carries just the change, not a full
+	// refresh starting with a size message.
 	ack(last)
 	h.src.colour.Store(0xabcdef)
-	for m := v.screenMsg(); m.Kind != screen.KindSize; m = v.screenMsg() {
+	tiles := 0
+	for m := v.screenMsg(); m.Kind != screen.KindFrameEnd; m = v.screenMsg() {
+		if m.Kind == screen.KindSize {
+			t.Fatal("a viewer that missed no frame got a full one")
+		}
+		tiles++
+	}
+	if tiles == 0 {
+		t.Fatal("the frame after the ack carried no tile")
 	}
 }
 

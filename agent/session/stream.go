@@ -26,8 +26,11 @@ func (s *Session) streamLoop() {
 	defer tick.Stop()
 	var (
 		src      FrameSource
+		changed  <-chan struct{} // src's change notifications, if it has them
 		encoders = map[int]FrameEncoder{}
+		frames   = map[int]uint64{} // per monitor: frames sent so far
 		failures int
+		last     time.Time // when the last frame was captured
 	)
 	defer func() {
 		if src != nil {
@@ -42,9 +45,21 @@ func (s *Session) streamLoop() {
 			return
 		case <-tick.C:
 		case <-s.kick:
+		case <-changed:
 		}
 		if !s.anyViewerOpen() {
 			continue
+		}
+		// Pace: a burst of changes makes one frame per MinFrameGap, not
+		// one per change; what changed meanwhile is in the next frame.
+		if wait := time.Until(last.Add(s.cfg.MinFrameGap)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
 		if src == nil {
 			var err error
@@ -59,12 +74,15 @@ func (s *Session) streamLoop() {
 			if m, ok := src.(interface{ Method() capture.Method }); ok {
 				s.log.Info("capturing the screen", "method", string(m.Method()))
 			}
+			if n, ok := src.(capture.ChangeNotifier); ok {
+				changed = n.Changed()
+			}
 			if err := s.refreshMonitors(src); err != nil {
 				s.log.Warn("listing monitors", "error", err)
 			}
 		}
 		s.sendMonitors(src)
-		groups := s.frameGroups()
+		groups := s.frameGroups(frames)
 		ds, hasDamage := src.(DamageSource)
 		for mon, g := range groups {
 			// Ask for damage right before capturing: an idle screen then
@@ -77,6 +95,7 @@ func (s *Session) streamLoop() {
 					continue
 				}
 			}
+			last = time.Now()
 			img, err := src.Capture(mon)
 			if err != nil {
 				failures++
@@ -102,8 +121,11 @@ func (s *Session) streamLoop() {
 				s.retryFull(g.viewers, true)
 				continue
 			}
+			if len(msgs) > 0 {
+				frames[mon]++
+			}
 			for _, v := range g.viewers {
-				if !v.sendFrame(msgs) {
+				if !v.sendFrame(msgs, mon, frames[mon]) {
 					s.retryFull([]*viewer{v}, true)
 				}
 			}
@@ -181,9 +203,12 @@ func primary(mons []protocol.Monitor) int {
 }
 
 // frameGroups groups the viewers ready for a frame by monitor. A viewer
-// whose screen channel is backed up skips this frame and gets a full one
-// once it has drained, so that a slow viewer never holds up the others.
-func (s *Session) frameGroups() map[int]*group {
+// whose screen channel is backed up skips this frame, so that a slow viewer
+// never holds up the others. frames counts the frames sent per monitor: a
+// viewer that missed one (another viewer of its monitor took it) gets a
+// full frame once it has drained; one that missed none just gets the
+// changes, however long it waited.
+func (s *Session) frameGroups(frames map[int]uint64) map[int]*group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prim := primary(s.monitors)
@@ -193,11 +218,13 @@ func (s *Session) frameGroups() map[int]*group {
 			continue
 		}
 		if v.screen.BufferedAmount() > s.cfg.MaxBuffered || (v.acking && len(v.inFlight) >= s.cfg.MaxInFlight) {
-			v.needFull = true
 			continue
 		}
 		if v.monitor < 0 || (s.monitors != nil && v.monitor >= len(s.monitors)) {
 			v.monitor = prim
+		}
+		if v.sentMon != v.monitor || v.sentFrame != frames[v.monitor] {
+			v.needFull = true
 		}
 		g := groups[v.monitor]
 		if g == nil {
@@ -224,8 +251,12 @@ func (s *Session) retryFull(vs []*viewer, full bool) {
 	s.mu.Unlock()
 }
 
-// sendFrame sends every message of one frame; false if the channel failed.
-func (v *viewer) sendFrame(msgs [][]byte) bool {
+// sendFrame sends every message of frame number frame of monitor mon;
+// false if the channel failed.
+func (v *viewer) sendFrame(msgs [][]byte, mon int, frame uint64) bool {
+	v.s.mu.Lock()
+	v.sentMon, v.sentFrame = mon, frame
+	v.s.mu.Unlock()
 	for _, m := range msgs {
 		if err := v.screen.Send(m); err != nil {
 			v.s.log.Debug("screen message not sent", "viewer_id", v.id, "error", err)

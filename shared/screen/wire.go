@@ -8,6 +8,12 @@
 //	frame end: [2][seq u32]                  all tiles of frame seq were sent
 //	size:      [3][seq u32][w u16][h u16]    the picture is now w x h; a full
 //	                                          frame follows
+//	copy:      [4][seq u32][sx u16][sy u16][w u16][h u16][dx u16][dy u16]
+//	           move the w x h rectangle at sx,sy of the picture to dx,dy, as
+//	           if through a temporary copy (scrolled text, a moved window)
+//
+// The messages of a frame apply in order: copies come before the frame's
+// tiles, and the picture is complete at the frame end.
 //
 // Encodings: 1 JPEG, 2 PNG (lossless, for text-like tiles), 3 solid colour
 // (payload: R, G, B). x, y, w, h are pixels of the monitor being shown.
@@ -24,6 +30,7 @@ const (
 	KindTile     byte = 1
 	KindFrameEnd byte = 2
 	KindSize     byte = 3
+	KindCopy     byte = 4
 )
 
 // Tile encodings.
@@ -35,6 +42,9 @@ const (
 
 // TileHeaderLen is the length of a tile message before its payload.
 const TileHeaderLen = 1 + 4 + 2*4 + 1
+
+// CopyLen is the length of a copy message.
+const CopyLen = 1 + 4 + 2*6
 
 // MaxMessage bounds one message: browsers accept data-channel messages up
 // to 256 KiB.
@@ -48,12 +58,21 @@ type Tile struct {
 	Payload    []byte
 }
 
+// Copy moves a rectangle of the picture: W x H pixels from SX,SY to DX,DY.
+type Copy struct {
+	Seq          uint32
+	SX, SY, W, H uint16
+	DX, DY       uint16
+}
+
 // Msg is a decoded screen message.
 type Msg struct {
 	Kind byte
 	Seq  uint32
-	// Tile is set for KindTile; W and H are set for KindSize.
+	// Tile is set for KindTile, Copy for KindCopy; W and H are set for
+	// KindSize.
 	Tile Tile
+	Copy Copy
 	W, H uint16
 }
 
@@ -80,6 +99,16 @@ func AppendSize(b []byte, seq uint32, w, h uint16) []byte {
 	b = binary.BigEndian.AppendUint32(b, seq)
 	b = binary.BigEndian.AppendUint16(b, w)
 	return binary.BigEndian.AppendUint16(b, h)
+}
+
+// AppendCopy appends a copy message.
+func AppendCopy(b []byte, c Copy) []byte {
+	b = append(b, KindCopy)
+	b = binary.BigEndian.AppendUint32(b, c.Seq)
+	for _, v := range []uint16{c.SX, c.SY, c.W, c.H, c.DX, c.DY} {
+		b = binary.BigEndian.AppendUint16(b, v)
+	}
+	return b
 }
 
 // ErrMalformed reports bytes that are not a screen message.
@@ -132,6 +161,19 @@ func Decode(b []byte) (Msg, error) {
 		if m.W == 0 || m.H == 0 {
 			return Msg{}, fmt.Errorf("%w: empty size", ErrMalformed)
 		}
+	case KindCopy:
+		if len(b) != CopyLen {
+			return Msg{}, fmt.Errorf("%w: copy message of %d bytes", ErrMalformed, len(b))
+		}
+		u := func(i int) uint16 { return binary.BigEndian.Uint16(b[5+2*i:]) }
+		c := Copy{Seq: m.Seq, SX: u(0), SY: u(1), W: u(2), H: u(3), DX: u(4), DY: u(5)}
+		if c.W == 0 || c.H == 0 {
+			return Msg{}, fmt.Errorf("%w: empty copy %dx%d", ErrMalformed, c.W, c.H)
+		}
+		if int(c.SX)+int(c.W) > 65535 || int(c.SY)+int(c.H) > 65535 || int(c.DX)+int(c.W) > 65535 || int(c.DY)+int(c.H) > 65535 {
+			return Msg{}, fmt.Errorf("%w: copy beyond 65535 pixels", ErrMalformed)
+		}
+		m.Copy = c
 	default:
 		return Msg{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, m.Kind)
 	}

@@ -18,6 +18,10 @@ func TestRoundTrip(t *testing.T) {
 	if m, err := Decode(AppendSize(nil, 1, 1920, 1080)); err != nil || m.W != 1920 || m.H != 1080 {
 		t.Fatalf("size: %+v %v", m, err)
 	}
+	c := Copy{Seq: 4, SX: 1, SY: 20, W: 300, H: 400, DX: 2, DY: 3}
+	if m, err := Decode(AppendCopy(nil, c)); err != nil || m.Kind != KindCopy || m.Seq != 4 || m.Copy != c {
+		t.Fatalf("copy: %+v %v", m, err)
+	}
 }
 
 func TestDecodeRejects(t *testing.T) {
@@ -34,6 +38,9 @@ func TestDecodeRejects(t *testing.T) {
 		"size zero":    AppendSize(nil, 1, 0, 5),
 		"end trailing": append(AppendFrameEnd(nil, 1), 0),
 		"too large":    AppendTile(nil, Tile{W: 1, H: 1, Enc: EncJPEG, Payload: make([]byte, MaxMessage)}),
+		"empty copy":   AppendCopy(nil, Copy{W: 0, H: 5}),
+		"copy short":   AppendCopy(nil, Copy{W: 1, H: 1})[:CopyLen-1],
+		"copy beyond":  AppendCopy(nil, Copy{W: 10, H: 1, DX: 65530}),
 	} {
 		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
@@ -47,6 +54,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendTile(nil, Tile{Seq: 1, W: 64, H: 64, Enc: EncSolid, Payload: []byte{1, 2, 3}}))
 	f.Add(AppendFrameEnd(nil, 2))
 	f.Add(AppendSize(nil, 3, 800, 600))
+	f.Add(AppendCopy(nil, Copy{Seq: 4, SX: 0, SY: 64, W: 1920, H: 900, DX: 0, DY: 0}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
@@ -60,6 +68,8 @@ func FuzzDecode(f *testing.F) {
 			again = AppendFrameEnd(nil, m.Seq)
 		case KindSize:
 			again = AppendSize(nil, m.Seq, m.W, m.H)
+		case KindCopy:
+			again = AppendCopy(nil, m.Copy)
 		}
 		if !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding %x gave %x", b, again)

@@ -8,18 +8,22 @@
 //	tile:      [1][seq u32][x u16][y u16][w u16][h u16][enc u8][payload...]
 //	frame end: [2][seq u32]
 //	size:      [3][seq u32][w u16][h u16]
+//	copy:      [4][seq u32][sx u16][sy u16][w u16][h u16][dx u16][dy u16]
+//	           (move a rectangle of the picture, as if through a copy)
 //
 // Encodings: 1 JPEG, 2 PNG, 3 solid colour (payload R, G, B).
 
 export const KIND_TILE = 1;
 export const KIND_FRAME_END = 2;
 export const KIND_SIZE = 3;
+export const KIND_COPY = 4;
 
 export const ENC_JPEG = 1;
 export const ENC_PNG = 2;
 export const ENC_SOLID = 3;
 
 export const TILE_HEADER_LEN = 1 + 4 + 2 * 4 + 1;
+export const COPY_LEN = 1 + 4 + 2 * 6;
 export const MAX_MESSAGE = 256 << 10;
 
 // MalformedError reports bytes that are not a screen message.
@@ -32,7 +36,8 @@ export class MalformedError extends Error {
 
 // decode parses one message from a Uint8Array (or ArrayBuffer). It returns
 // {kind, seq} plus, for tiles, tile: {x, y, w, h, enc, payload} (payload is a
-// view into the input, not a copy) and, for size messages, w and h. It
+// view into the input, not a copy), for copies, copy: {sx, sy, w, h, dx, dy}
+// and, for size messages, w and h. It
 // throws MalformedError for anything Go's screen.Decode rejects.
 export function decode(input) {
   const b = input instanceof Uint8Array ? input : new Uint8Array(input);
@@ -72,6 +77,19 @@ export function decode(input) {
       m.h = dv.getUint16(7);
       if (m.w === 0 || m.h === 0) throw new MalformedError("empty size");
       break;
+    case KIND_COPY: {
+      if (b.length !== COPY_LEN) throw new MalformedError(`copy message of ${b.length} bytes`);
+      const c = {
+        sx: dv.getUint16(5), sy: dv.getUint16(7), w: dv.getUint16(9), h: dv.getUint16(11),
+        dx: dv.getUint16(13), dy: dv.getUint16(15),
+      };
+      if (c.w === 0 || c.h === 0) throw new MalformedError(`empty copy ${c.w}x${c.h}`);
+      if (c.sx + c.w > 65535 || c.sy + c.h > 65535 || c.dx + c.w > 65535 || c.dy + c.h > 65535) {
+        throw new MalformedError("copy beyond 65535 pixels");
+      }
+      m.copy = c;
+      break;
+    }
     default:
       throw new MalformedError(`unknown kind ${m.kind}`);
   }

@@ -1,7 +1,7 @@
 // Tether viewer: /view/{session_id}. Signs in through the console's cookie,
 // follows the signalling flow of protocol.Signal over a websocket, answers
 // the agent's WebRTC offer and shows the screen channel on <canvas id=screen>.
-import { decode, KIND_TILE, KIND_FRAME_END, KIND_SIZE, ENC_JPEG, ENC_PNG, ENC_SOLID } from "./screenwire.js";
+import { decode, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, ENC_JPEG, ENC_PNG, ENC_SOLID } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,7 +9,7 @@ const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").
 
 // Counters for tests and for a curious technician's devtools.
 const stats = window.tetherStats = {
-  messages: 0, sizes: 0, tiles: 0, frames: 0, errors: 0, inputs: 0,
+  messages: 0, sizes: 0, tiles: 0, copies: 0, frames: 0, errors: 0, inputs: 0,
   state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
   offers: 0, reconnects: 0,
 };
@@ -134,7 +134,10 @@ function finish(reason) {
 
 const canvas = $("screen");
 const ctx2d = canvas.getContext("2d");
-let pendingTiles = []; // decoded tiles of the frame being received
+// Copies must be pixel-exact: the agent mirrors them on its own copy of
+// the picture and sends only what still differs.
+ctx2d.imageSmoothingEnabled = false;
+let pendingTiles = []; // tiles and copies of the frame being received, in order
 let drawChain = Promise.resolve(); // keeps sizes and frames in order
 
 function onScreenMessage(data) {
@@ -153,6 +156,7 @@ function onScreenMessage(data) {
       drawChain = drawChain.then(() => {
         canvas.width = m.w;
         canvas.height = m.h;
+        ctx2d.imageSmoothingEnabled = false; // resizing reset it
         layout();
         ctx2d.fillStyle = "#000";
         ctx2d.fillRect(0, 0, m.w, m.h);
@@ -172,13 +176,21 @@ function onScreenMessage(data) {
       pendingTiles.push({ x: t.x, y: t.y, w: t.w, h: t.h, img, rgb });
       break;
     }
+    case KIND_COPY:
+      stats.copies++;
+      pendingTiles.push({ copy: m.copy });
+      break;
     case KIND_FRAME_END: {
       const tiles = pendingTiles;
       pendingTiles = [];
       drawChain = drawChain.then(async () => {
         const bitmaps = await Promise.all(tiles.map((t) => t.img));
         tiles.forEach((t, i) => {
-          if (t.rgb) {
+          if (t.copy) {
+            // The canvas as its own source reads as if copied first.
+            const c = t.copy;
+            ctx2d.drawImage(canvas, c.sx, c.sy, c.w, c.h, c.dx, c.dy, c.w, c.h);
+          } else if (t.rgb) {
             ctx2d.fillStyle = t.rgb;
             ctx2d.fillRect(t.x, t.y, t.w, t.h);
           } else if (bitmaps[i]) {
