@@ -126,6 +126,9 @@ func New(cfg Config) *Encoder {
 // default) for the following frames. Safe to call from any goroutine.
 func (e *Encoder) SetQuality(q int) { e.quality.Store(int32(clampQuality(q))) }
 
+// Quality is the JPEG quality in use.
+func (e *Encoder) Quality() int { return int(e.quality.Load()) }
+
 // Reset forgets the previous frame, so the next Encode sends a size message
 // and every tile.
 func (e *Encoder) Reset() { e.valid = false }

@@ -251,6 +251,16 @@ func (s *Session) onControl(v *viewer, data []byte) {
 			return
 		}
 		s.wake()
+	case "quality":
+		// A viewer's choice (1-100) overrides the adaptive quality for
+		// everyone; 0 gives it back.
+		if m.Quality < 0 || m.Quality > 100 {
+			s.log.Debug("ignoring quality out of range", "viewer_id", v.id, "quality", m.Quality)
+			return
+		}
+		s.mu.Lock()
+		s.quality = m.Quality
+		s.mu.Unlock()
 	case "refresh":
 		s.mu.Lock()
 		v.needFull = true

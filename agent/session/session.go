@@ -148,6 +148,7 @@ type Session struct {
 	pending    []string
 	monitors   []protocol.Monitor
 	activeSent bool
+	quality    int // a viewer's choice of image quality; 0: adaptive
 	drops      int
 	chosenMode string // a mode the user picked instead of the requested one
 }

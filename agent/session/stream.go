@@ -29,6 +29,7 @@ func (s *Session) streamLoop() {
 		changed  <-chan struct{} // src's change notifications, if it has them
 		encoders = map[int]FrameEncoder{}
 		frames   = map[int]uint64{} // per monitor: frames sent so far
+		govs     = map[int]*governor{}
 		failures int
 		last     time.Time // when the last frame was captured
 	)
@@ -82,7 +83,13 @@ func (s *Session) streamLoop() {
 			}
 		}
 		s.sendMonitors(src)
-		groups := s.frameGroups(frames)
+		groups, stalled := s.frameGroups(frames)
+		now := time.Now()
+		for mon, g := range govs {
+			if groups[mon] == nil {
+				g.observe(now, false, stalled[mon])
+			}
+		}
 		ds, hasDamage := src.(DamageSource)
 		for mon, g := range groups {
 			// Ask for damage right before capturing: an idle screen then
@@ -109,7 +116,10 @@ func (s *Session) streamLoop() {
 			if enc == nil {
 				enc = s.cfg.NewEncoder()
 				encoders[mon] = enc
+				govs[mon] = newGovernor(now)
 			}
+			q, _ := govs[mon].observe(now, true, stalled[mon])
+			s.setQuality(enc, q)
 			var msgs [][]byte
 			if de, ok := enc.(DamageEncoder); ok && hasDamage {
 				msgs, err = de.EncodeDamaged(img, g.full, damaged)
@@ -208,16 +218,19 @@ func primary(mons []protocol.Monitor) int {
 // viewer that missed one (another viewer of its monitor took it) gets a
 // full frame once it has drained; one that missed none just gets the
 // changes, however long it waited.
-func (s *Session) frameGroups(frames map[int]uint64) map[int]*group {
+//
+// stalled marks the monitors with a viewer held back that way.
+func (s *Session) frameGroups(frames map[int]uint64) (groups map[int]*group, stalled map[int]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prim := primary(s.monitors)
-	groups := map[int]*group{}
+	groups, stalled = map[int]*group{}, map[int]bool{}
 	for _, v := range s.viewers {
 		if !v.screenOpen {
 			continue
 		}
 		if v.screen.BufferedAmount() > s.cfg.MaxBuffered || (v.acking && len(v.inFlight) >= s.cfg.MaxInFlight) {
+			stalled[v.monitor] = true
 			continue
 		}
 		if v.monitor < 0 || (s.monitors != nil && v.monitor >= len(s.monitors)) {
@@ -237,7 +250,27 @@ func (s *Session) frameGroups(frames map[int]uint64) map[int]*group {
 			v.needFull = false
 		}
 	}
-	return groups
+	return groups, stalled
+}
+
+// setQuality gives enc the adaptive quality q, or the one a viewer chose.
+func (s *Session) setQuality(enc FrameEncoder, q int) {
+	qe, ok := enc.(interface {
+		SetQuality(int)
+		Quality() int
+	})
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	if s.quality > 0 {
+		q = s.quality
+	}
+	s.mu.Unlock()
+	if qe.Quality() != q {
+		qe.SetQuality(q)
+		s.log.Debug("image quality", "quality", q)
+	}
 }
 
 func (s *Session) retryFull(vs []*viewer, full bool) {
