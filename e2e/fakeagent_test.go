@@ -269,12 +269,12 @@ func TestViewerWithScriptedAgent(t *testing.T) {
 		tb.waitPixel(paintTimeout, p.name, p.x, p.y, p.rgb)
 	}
 
-	// Copies (scrolling): the right half copied over the left, then the
-	// left half shifted down 28 rows onto itself, which must read as if
-	// through a temporary copy.
+	// Copies (scrolling): the right half shifted down 28 rows onto itself,
+	// then the right half copied over the left. Both read the picture as
+	// it was before the frame: the left half gets the unshifted square.
 	for _, msg := range [][]byte{
+		screen.AppendCopy(nil, screen.Copy{Seq: 2, SX: 128, SY: 0, W: 128, H: 100, DX: 128, DY: 28}),
 		screen.AppendCopy(nil, screen.Copy{Seq: 2, SX: 128, SY: 0, W: 128, H: 128, DX: 0, DY: 0}),
-		screen.AppendCopy(nil, screen.Copy{Seq: 2, SX: 0, SY: 0, W: 128, H: 100, DX: 0, DY: 28}),
 		screen.AppendFrameEnd(nil, 2),
 	} {
 		if err := a.screen.Send(msg); err != nil {
@@ -287,10 +287,10 @@ func TestViewerWithScriptedAgent(t *testing.T) {
 		x, y int
 		rgb  [3]int
 	}{
-		{"copied square, shifted down", 64, 110, [3]int{0xff, 0xff, 0xff}},
-		{"blue above the shifted square", 64, 40, [3]int{0x20, 0x40, 0xe0}},
-		{"rows above the shift untouched", 64, 20, [3]int{0x20, 0x40, 0xe0}},
-		{"source half unchanged", 192, 64, [3]int{0xff, 0xff, 0xff}},
+		{"shifted square", 192, 110, [3]int{0xff, 0xff, 0xff}},
+		{"blue above the shifted square", 192, 40, [3]int{0x20, 0x40, 0xe0}},
+		{"left: the square as it was", 64, 40, [3]int{0xff, 0xff, 0xff}},
+		{"left: blue below it", 64, 110, [3]int{0x20, 0x40, 0xe0}},
 	} {
 		tb.waitPixel(paintTimeout, p.name, p.x, p.y, p.rgb)
 	}

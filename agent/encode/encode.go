@@ -25,8 +25,9 @@ const (
 	MinTileSize        = 16
 	MaxTileSize        = 256
 	// MaxPaletteColours is the most colours a tile may have to be sent as
-	// a (lossless, paletted) PNG; more go as JPEG.
-	MaxPaletteColours = 32
+	// a (lossless, paletted) PNG; more go as JPEG. Anti-aliased text has
+	// a few dozen; a photo, thousands.
+	MaxPaletteColours = 128
 	// MaxRunColours is the most colours a rectangle of several text-like
 	// tiles may have to go as one PNG.
 	MaxRunColours = 256

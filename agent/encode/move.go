@@ -27,19 +27,40 @@ const (
 	minVotes = 4
 )
 
+// maxMoves bounds the copies of one frame; beyond it, the rest is pixels.
+const maxMoves = 32
+
 // mover is findMoves' scratch, kept between frames.
 type mover struct {
-	seed   maphash.Seed
-	cur    []uint64 // row hashes of the new frame, by row
-	old    []uint64 // row hashes of prev, by row
-	where  map[uint64]int32
-	votes  map[int]int
-	open   []int // moves of the previous column, indexes into e.moves
-	opened []int
+	seed maphash.Seed
+	// Row hashes of each tile column (cols x h), of the new frame and of
+	// prev, and the rows of each column hashed in this frame so far.
+	curCols, oldCols []uint64
+	hashed           []hashedRows
+	cur              []uint64 // curCols of the column last hashed, by row
+	old              []uint64 // oldCols of that column
+	match            []uint64 // by row: columns of a group (bits) that match shifted
+	moved            []uint64 // by row: ... and differ from prev where they are
+	where            map[uint64]int32
+	votes            map[int]int
+	cols             []colShift
+	src              []byte // the moves' source pixels (applyMoves)
+}
+
+// colShift is what the first pass found in one tile column.
+type colShift struct {
+	y0, y1 int // rows of its dirty tiles
+	dy     int // 0: none
 }
 
 // findMoves fills e.moves, applies them to prev and recomputes e.dirty
 // for the tiles they wrote.
+//
+// First pass: each tile column with dirty tiles gets the shift that
+// explains most of its changed rows. Second pass: neighbouring columns with
+// the same shift form a group, and each run of rows that matches under it
+// in every column of the group becomes one copy: a scrolled window is one
+// copy, not one per column.
 func (e *Encoder) findMoves(img *image.RGBA) {
 	m := &e.moveScan
 	if m.where == nil {
@@ -47,49 +68,54 @@ func (e *Encoder) findMoves(img *image.RGBA) {
 		m.where = map[uint64]int32{}
 		m.votes = map[int]int{}
 	}
-	if len(m.cur) < e.h {
-		m.cur, m.old = make([]uint64, e.h), make([]uint64, e.h)
+	if n := e.cols * e.h; len(m.curCols) != n {
+		m.curCols, m.oldCols = make([]uint64, n), make([]uint64, n)
+		m.match, m.moved = make([]uint64, e.h), make([]uint64, e.h)
+		m.hashed = make([]hashedRows, e.cols)
 	}
+	clear(m.hashed)
 	ts := e.cfg.TileSize
-	m.open = m.open[:0]
+	m.cols = m.cols[:0]
 	guess := 0 // the shift found in the previous column
 	for tx := 0; tx < e.cols; tx++ {
-		first, last := -1, -1
+		c := colShift{y0: -1}
 		for ty := 0; ty < e.rows; ty++ {
 			if e.dirty[ty*e.cols+tx] {
-				if first < 0 {
-					first = ty
+				if c.y0 < 0 {
+					c.y0 = ty * ts
 				}
-				last = ty
+				c.y1 = min((ty+1)*ts, e.h)
 			}
 		}
-		if first < 0 || last == first {
-			m.open = m.open[:0]
-			continue
+		if c.y0 >= 0 && c.y1-c.y0 > ts {
+			o0, o1 := max(0, c.y0-maxShift), min(e.h, c.y1+maxShift)
+			m.hash(e, img, tx, c.y0, c.y1, o0, o1)
+			c.dy = guess
+			if c.dy == 0 || m.matches(c.dy, c.y0, c.y1, o0, o1) < (c.y1-c.y0)/2 {
+				c.dy = m.vote(c.y0, c.y1, o0, o1)
+			}
+			guess = c.dy
 		}
-		x0, x1 := tx*ts, min((tx+1)*ts, e.w)
-		y0, y1 := first*ts, min((last+1)*ts, e.h)
-		o0, o1 := max(0, y0-maxShift), min(e.h, y1+maxShift)
-		for y := y0; y < y1; y++ {
-			m.cur[y] = maphash.Bytes(m.seed, img.Pix[img.PixOffset(img.Rect.Min.X+x0, img.Rect.Min.Y+y):][:(x1-x0)*4])
+		m.cols = append(m.cols, c)
+	}
+	e.moves = e.moves[:0]
+	for g0 := 0; g0 < len(m.cols); {
+		dy := m.cols[g0].dy
+		g1 := g0 + 1
+		y0, y1 := m.cols[g0].y0, m.cols[g0].y1
+		for g1 < len(m.cols) && m.cols[g1].dy == dy {
+			y0, y1 = min(y0, m.cols[g1].y0), max(y1, m.cols[g1].y1)
+			g1++
 		}
-		for y := o0; y < o1; y++ {
-			m.old[y] = maphash.Bytes(m.seed, e.prev[y*e.w*4+x0*4:][:(x1-x0)*4])
-		}
-		dy := guess
-		if dy == 0 || m.matches(dy, y0, y1, o0, o1) < (y1-y0)/2 {
-			dy = m.vote(y0, y1, o0, o1)
-		}
-		guess = dy
-		m.opened = m.opened[:0]
 		if dy != 0 {
-			e.addRuns(x0, x1, y0, y1, o0, o1, dy)
+			e.addRuns(img, g0, g1, y0, y1, dy)
 		}
-		m.open, m.opened = m.opened, m.open
+		g0 = g1
 	}
-	for _, mv := range e.moves {
-		e.applyMove(mv)
+	if len(e.moves) == 0 {
+		return
 	}
+	e.applyMoves()
 	for _, mv := range e.moves {
 		r := image.Rect(int(mv.DX), int(mv.DY), int(mv.DX)+int(mv.W), int(mv.DY)+int(mv.H))
 		for ty := r.Min.Y / ts; ty <= (r.Max.Y-1)/ts; ty++ {
@@ -98,6 +124,46 @@ func (e *Encoder) findMoves(img *image.RGBA) {
 			}
 		}
 	}
+}
+
+// hashedRows are the rows of one column hashed in this frame: [c0,c1) of
+// the new frame, [o0,o1) of prev.
+type hashedRows struct{ c0, c1, o0, o1 int }
+
+// hash points m.cur and m.old at tile column tx's row hashes, with at
+// least rows y0..y1 of img and rows o0..o1 of prev filled in.
+func (m *mover) hash(e *Encoder, img *image.RGBA, tx, y0, y1, o0, o1 int) {
+	ts := e.cfg.TileSize
+	x0, x1 := tx*ts, min((tx+1)*ts, e.w)
+	m.cur, m.old = m.curCols[tx*e.h:][:e.h], m.oldCols[tx*e.h:][:e.h]
+	h := &m.hashed[tx]
+	h.c0, h.c1 = extend(m.cur, y0, y1, h.c0, h.c1, func(y int) uint64 {
+		return maphash.Bytes(m.seed, img.Pix[img.PixOffset(img.Rect.Min.X+x0, img.Rect.Min.Y+y):][:(x1-x0)*4])
+	})
+	h.o0, h.o1 = extend(m.old, o0, o1, h.o0, h.o1, func(y int) uint64 {
+		return maphash.Bytes(m.seed, e.prev[y*e.w*4+x0*4:][:(x1-x0)*4])
+	})
+}
+
+// extend fills dst[y0:y1] with f, skipping rows [have0,have1) already
+// filled, and returns the rows filled now.
+func extend(dst []uint64, y0, y1, have0, have1 int, f func(int) uint64) (int, int) {
+	if y0 >= y1 {
+		return have0, have1
+	}
+	if have0 >= have1 || y1 < have0 || y0 > have1 {
+		for y := y0; y < y1; y++ {
+			dst[y] = f(y)
+		}
+		return y0, y1
+	}
+	for y := y0; y < have0; y++ {
+		dst[y] = f(y)
+	}
+	for y := have1; y < y1; y++ {
+		dst[y] = f(y)
+	}
+	return min(y0, have0), max(y1, have1)
 }
 
 // matches counts the rows of [y0,y1) that equal prev's row dy above
@@ -142,61 +208,119 @@ func (m *mover) vote(y0, y1, o0, o1 int) int {
 	return best
 }
 
-// addRuns appends the moves for the runs of rows of column x0..x1 that
-// match prev shifted by dy, extending a move of the previous column that
-// has the same rows.
-func (e *Encoder) addRuns(x0, x1, y0, y1, o0, o1, dy int) {
+// addRuns appends the moves for tile columns g0..g1-1, which share the
+// shift dy, over rows y0..y1. Each row gets a mask of the columns where it
+// matches prev shifted by dy; each stretch of rows with the same mask gives
+// one copy per run of set bits. So a scrolled window is one copy, and a
+// window that stays put in front of it (a notice) only cuts it in a few.
+func (e *Encoder) addRuns(img *image.RGBA, g0, g1, y0, y1, dy int) {
+	for g1-g0 > 64 { // one uint64 of columns at a time
+		e.addRuns(img, g0, g0+64, y0, y1, dy)
+		g0 += 64
+	}
 	m := &e.moveScan
-	lo, hi := max(y0, o0+dy), min(y1, o1+dy)
-	for y := lo; y < hi; {
-		if m.cur[y] != m.old[y-dy] {
-			y++
-			continue
-		}
-		a, useful := y, false
-		for y < hi && m.cur[y] == m.old[y-dy] {
-			useful = useful || m.cur[y] != m.old[y]
-			y++
-		}
-		if y-a < minMoveRows || !useful {
-			continue
-		}
-		c := screen.Copy{SX: uint16(x0), SY: uint16(a - dy), W: uint16(x1 - x0), H: uint16(y - a), DX: uint16(x0), DY: uint16(a)}
-		joined := false
-		for _, i := range m.open {
-			p := &e.moves[i]
-			if p.SY == c.SY && p.DY == c.DY && p.H == c.H && int(p.DX)+int(p.W) == x0 {
-				p.W += c.W
-				m.opened = append(m.opened, i)
-				joined = true
-				break
+	lo, hi := max(y0, dy), min(y1, e.h+dy)
+	if lo >= hi {
+		return
+	}
+	for y := lo; y < hi; y++ {
+		m.match[y], m.moved[y] = 0, 0
+	}
+	for tx := g0; tx < g1; tx++ {
+		bit := uint64(1) << (tx - g0)
+		m.hash(e, img, tx, lo, hi, max(0, min(lo, lo-dy)), min(e.h, max(hi, hi-dy)))
+		for y := lo; y < hi; y++ {
+			if m.cur[y] == m.old[y-dy] {
+				m.match[y] |= bit
+				if m.cur[y] != m.old[y] {
+					m.moved[y] |= bit
+				}
 			}
 		}
-		if !joined {
-			e.moves = append(e.moves, c)
-			m.opened = append(m.opened, len(e.moves)-1)
+	}
+	ts := e.cfg.TileSize
+	for y := lo; y < hi; {
+		mask := m.match[y]
+		a := y
+		var moved uint64
+		for y < hi && m.match[y] == mask {
+			moved |= m.moved[y]
+			y++
+		}
+		if y-a < minMoveRows {
+			continue
+		}
+		for b := 0; b < 64 && mask>>b != 0; {
+			if mask&(1<<b) == 0 {
+				b++
+				continue
+			}
+			c0 := b
+			for b < 64 && mask&(1<<b) != 0 {
+				b++
+			}
+			// Rows that look the same where they are (blank) are not
+			// worth a copy.
+			bits := (^uint64(0) >> (64 - (b - c0))) << c0
+			if moved&bits == 0 || len(e.moves) == maxMoves {
+				continue
+			}
+			x0, x1 := (g0+c0)*ts, min((g0+b)*ts, e.w)
+			e.moves = append(e.moves, screen.Copy{SX: uint16(x0), SY: uint16(a - dy), W: uint16(x1 - x0), H: uint16(y - a), DX: uint16(x0), DY: uint16(a)})
 		}
 	}
 }
 
-// applyMove copies a rectangle of prev as the viewer does: as if through
-// a temporary copy.
-func (e *Encoder) applyMove(c screen.Copy) {
+// applyMoves applies e.moves to prev as the viewer does: every copy reads
+// the picture as it was before the frame's first copy.
+func (e *Encoder) applyMoves() {
 	stride := e.w * 4
-	x0, n := int(c.SX)*4, int(c.W)*4
-	dx0 := int(c.DX) * 4
-	row := func(i int) {
-		src := e.prev[(int(c.SY)+i)*stride+x0:][:n]
-		dst := e.prev[(int(c.DY)+i)*stride+dx0:][:n]
-		copy(dst, src)
-	}
-	if c.DY > c.SY {
-		for i := int(c.H) - 1; i >= 0; i-- {
-			row(i)
+	m := &e.moveScan
+	if !movesInterfere(e.moves) {
+		// Each copy on its own, rows in the order that never reads a
+		// row it already wrote.
+		for _, c := range e.moves {
+			n := int(c.W) * 4
+			row := func(i int) {
+				copy(e.prev[(int(c.DY)+i)*stride+int(c.DX)*4:][:n], e.prev[(int(c.SY)+i)*stride+int(c.SX)*4:][:n])
+			}
+			if c.DY > c.SY {
+				for i := int(c.H) - 1; i >= 0; i-- {
+					row(i)
+				}
+			} else {
+				for i := range int(c.H) {
+					row(i)
+				}
+			}
 		}
-	} else {
+		return
+	}
+	m.src = m.src[:0]
+	for _, c := range e.moves {
 		for i := range int(c.H) {
-			row(i)
+			m.src = append(m.src, e.prev[(int(c.SY)+i)*stride+int(c.SX)*4:][:int(c.W)*4]...)
 		}
 	}
+	off := 0
+	for _, c := range e.moves {
+		n := int(c.W) * 4
+		for i := range int(c.H) {
+			copy(e.prev[(int(c.DY)+i)*stride+int(c.DX)*4:][:n], m.src[off:off+n])
+			off += n
+		}
+	}
+}
+
+// movesInterfere reports whether a copy reads what another one writes.
+func movesInterfere(cs []screen.Copy) bool {
+	for i, a := range cs {
+		src := image.Rect(int(a.SX), int(a.SY), int(a.SX)+int(a.W), int(a.SY)+int(a.H))
+		for j, b := range cs {
+			if i != j && src.Overlaps(image.Rect(int(b.DX), int(b.DY), int(b.DX)+int(b.W), int(b.DY)+int(b.H))) {
+				return true
+			}
+		}
+	}
+	return false
 }

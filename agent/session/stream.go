@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"image"
+	"log/slog"
+	"math"
 	"time"
 
 	"github.com/tetherdesk/tether/agent/capture"
@@ -30,9 +32,11 @@ func (s *Session) streamLoop() {
 		encoders = map[int]FrameEncoder{}
 		frames   = map[int]uint64{} // per monitor: frames sent so far
 		govs     = map[int]*governor{}
+		st       = streamStats{since: time.Now()}
 		failures int
 		last     time.Time // when the last frame was captured
 	)
+	defer st.report(s.log, true)
 	defer func() {
 		if src != nil {
 			if err := src.Close(); err != nil {
@@ -45,6 +49,7 @@ func (s *Session) streamLoop() {
 		case <-s.ctx.Done():
 			return
 		case <-tick.C:
+			st.report(s.log, false)
 		case <-s.kick:
 		case <-changed:
 		}
@@ -104,6 +109,7 @@ func (s *Session) streamLoop() {
 			}
 			last = time.Now()
 			img, err := src.Capture(mon)
+			captured := time.Now()
 			if err != nil {
 				failures++
 				if failures == 1 || failures%100 == 0 {
@@ -133,6 +139,7 @@ func (s *Session) streamLoop() {
 			}
 			if len(msgs) > 0 {
 				frames[mon]++
+				st.add(msgs, captured.Sub(last), time.Since(captured), q)
 			}
 			for _, v := range g.viewers {
 				if !v.sendFrame(msgs, mon, frames[mon]) {
@@ -331,3 +338,52 @@ func (s *Session) sendCursor(src FrameSource, mon int, vs []*viewer, _ image.Rec
 		}
 	}
 }
+
+// streamStats sums up the frames sent, for a log line every statsPeriod
+// while the screen changes (and for the benchmark, which reads it).
+type streamStats struct {
+	since               time.Time
+	frames, msgs, bytes int
+	copies, tiles       int
+	capture, encode     time.Duration
+	quality             int
+}
+
+const statsPeriod = 10 * time.Second
+
+func (st *streamStats) add(msgs [][]byte, capture, encode time.Duration, quality int) {
+	st.frames++
+	st.msgs += len(msgs)
+	for _, m := range msgs {
+		st.bytes += len(m)
+		switch m[0] {
+		case screen.KindCopy:
+			st.copies++
+		case screen.KindTile:
+			st.tiles++
+		}
+	}
+	st.capture += capture
+	st.encode += encode
+	st.quality = quality
+}
+
+// report logs the figures and starts over, once statsPeriod has passed or
+// when final (the stream ends).
+func (st *streamStats) report(log *slog.Logger, final bool) {
+	now := time.Now()
+	if !final && now.Sub(st.since) < statsPeriod {
+		return
+	}
+	if st.frames > 0 {
+		sec := now.Sub(st.since).Seconds()
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(st.frames) }
+		log.Info("screen frames sent",
+			"seconds", round2(sec), "frames", st.frames, "fps", round2(float64(st.frames)/sec),
+			"kib_per_s", round2(float64(st.bytes)/1024/sec), "copies", st.copies, "tiles", st.tiles,
+			"capture_ms", round2(ms(st.capture)), "encode_ms", round2(ms(st.encode)), "quality", st.quality)
+	}
+	*st = streamStats{since: now}
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }

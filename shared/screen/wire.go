@@ -9,11 +9,13 @@
 //	size:      [3][seq u32][w u16][h u16]    the picture is now w x h; a full
 //	                                          frame follows
 //	copy:      [4][seq u32][sx u16][sy u16][w u16][h u16][dx u16][dy u16]
-//	           move the w x h rectangle at sx,sy of the picture to dx,dy, as
-//	           if through a temporary copy (scrolled text, a moved window)
+//	           move the w x h rectangle at sx,sy of the picture to dx,dy
+//	           (scrolled text, a moved window)
 //
 // The messages of a frame apply in order: copies come before the frame's
-// tiles, and the picture is complete at the frame end.
+// tiles, and the picture is complete at the frame end. Every copy of a
+// frame reads the picture as it was before the frame's first copy (a
+// viewer snapshots it once), so copies never see each other's writes.
 //
 // Encodings: 1 JPEG, 2 PNG (lossless, for text-like tiles), 3 solid colour
 // (payload: R, G, B). x, y, w, h are pixels of the monitor being shown.

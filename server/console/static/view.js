@@ -185,11 +185,11 @@ function onScreenMessage(data) {
       pendingTiles = [];
       drawChain = drawChain.then(async () => {
         const bitmaps = await Promise.all(tiles.map((t) => t.img));
+        const snap = snapshot(tiles);
         tiles.forEach((t, i) => {
           if (t.copy) {
-            // The canvas as its own source reads as if copied first.
             const c = t.copy;
-            ctx2d.drawImage(canvas, c.sx, c.sy, c.w, c.h, c.dx, c.dy, c.w, c.h);
+            ctx2d.drawImage(snap.canvas, c.sx - snap.x, c.sy - snap.y, c.w, c.h, c.dx, c.dy, c.w, c.h);
           } else if (t.rgb) {
             ctx2d.fillStyle = t.rgb;
             ctx2d.fillRect(t.x, t.y, t.w, t.h);
@@ -206,6 +206,29 @@ function onScreenMessage(data) {
       break;
     }
   }
+}
+
+// Every copy of a frame reads the picture as it was before the frame's
+// first copy: one snapshot of the area they read, taken once. (Drawing the
+// canvas onto itself would snapshot all of it per copy.)
+const snapCanvas = document.createElement("canvas");
+const snapCtx = snapCanvas.getContext("2d");
+function snapshot(items) {
+  let x0 = Infinity, y0 = Infinity, x1 = 0, y1 = 0;
+  for (const t of items) {
+    if (!t.copy) continue;
+    const c = t.copy;
+    x0 = Math.min(x0, c.sx); y0 = Math.min(y0, c.sy);
+    x1 = Math.max(x1, c.sx + c.w); y1 = Math.max(y1, c.sy + c.h);
+  }
+  if (x0 === Infinity) return null;
+  if (snapCanvas.width < x1 - x0 || snapCanvas.height < y1 - y0) {
+    snapCanvas.width = Math.max(snapCanvas.width, x1 - x0);
+    snapCanvas.height = Math.max(snapCanvas.height, y1 - y0);
+  }
+  snapCtx.globalCompositeOperation = "copy";
+  snapCtx.drawImage(canvas, x0, y0, x1 - x0, y1 - y0, 0, 0, x1 - x0, y1 - y0);
+  return { canvas: snapCanvas, x: x0, y: y0 };
 }
 
 // layout sets the canvas's CSS size: the whole picture scaled to fit the
