@@ -39,8 +39,8 @@ type mover struct {
 	hashed           []hashedRows
 	cur              []uint64 // curCols of the column last hashed, by row
 	old              []uint64 // oldCols of that column
-	match            []uint64 // by row: columns of a group (bits) that match shifted
-	moved            []uint64 // by row: ... and differ from prev where they are
+	open             []int    // moves of the previous column, indexes into e.moves
+	opened           []int    // moves of this column
 	where            map[uint64]int32
 	votes            map[int]int
 	cols             []colShift
@@ -70,7 +70,6 @@ func (e *Encoder) findMoves(img *image.RGBA) {
 	}
 	if n := e.cols * e.h; len(m.curCols) != n {
 		m.curCols, m.oldCols = make([]uint64, n), make([]uint64, n)
-		m.match, m.moved = make([]uint64, e.h), make([]uint64, e.h)
 		m.hashed = make([]hashedRows, e.cols)
 	}
 	clear(m.hashed)
@@ -209,65 +208,54 @@ func (m *mover) vote(y0, y1, o0, o1 int) int {
 }
 
 // addRuns appends the moves for tile columns g0..g1-1, which share the
-// shift dy, over rows y0..y1. Each row gets a mask of the columns where it
-// matches prev shifted by dy; each stretch of rows with the same mask gives
-// one copy per run of set bits. So a scrolled window is one copy, and a
-// window that stays put in front of it (a notice) only cuts it in a few.
+// shift dy, over rows y0..y1 (the same rows for every column, so that
+// their runs line up). Each column's runs of rows that match prev shifted
+// by dy become copies; a run that continues one with the same rows in the
+// column to its left widens that copy instead. So a scrolled window is one
+// copy, and a window that stays put in front of it only adds a few.
 func (e *Encoder) addRuns(img *image.RGBA, g0, g1, y0, y1, dy int) {
-	for g1-g0 > 64 { // one uint64 of columns at a time
-		e.addRuns(img, g0, g0+64, y0, y1, dy)
-		g0 += 64
-	}
 	m := &e.moveScan
 	lo, hi := max(y0, dy), min(y1, e.h+dy)
 	if lo >= hi {
 		return
 	}
-	for y := lo; y < hi; y++ {
-		m.match[y], m.moved[y] = 0, 0
-	}
+	ts := e.cfg.TileSize
+	m.open = m.open[:0]
 	for tx := g0; tx < g1; tx++ {
-		bit := uint64(1) << (tx - g0)
 		m.hash(e, img, tx, lo, hi, max(0, min(lo, lo-dy)), min(e.h, max(hi, hi-dy)))
-		for y := lo; y < hi; y++ {
-			if m.cur[y] == m.old[y-dy] {
-				m.match[y] |= bit
-				if m.cur[y] != m.old[y] {
-					m.moved[y] |= bit
+		x0, x1 := tx*ts, min((tx+1)*ts, e.w)
+		m.opened = m.opened[:0]
+		for y := lo; y < hi; {
+			if m.cur[y] != m.old[y-dy] {
+				y++
+				continue
+			}
+			a, moved := y, false
+			for y < hi && m.cur[y] == m.old[y-dy] {
+				moved = moved || m.cur[y] != m.old[y]
+				y++
+			}
+			// Rows that look the same where they are (blank, or a window
+			// that did not move) are not worth a copy.
+			if y-a < minMoveRows || !moved {
+				continue
+			}
+			c := screen.Copy{SX: uint16(x0), SY: uint16(a - dy), W: uint16(x1 - x0), H: uint16(y - a), DX: uint16(x0), DY: uint16(a)}
+			joined := false
+			for _, i := range m.open {
+				if p := &e.moves[i]; p.DY == c.DY && p.H == c.H && int(p.DX)+int(p.W) == x0 {
+					p.W += c.W
+					m.opened = append(m.opened, i)
+					joined = true
+					break
 				}
 			}
-		}
-	}
-	ts := e.cfg.TileSize
-	for y := lo; y < hi; {
-		mask := m.match[y]
-		a := y
-		var moved uint64
-		for y < hi && m.match[y] == mask {
-			moved |= m.moved[y]
-			y++
-		}
-		if y-a < minMoveRows {
-			continue
-		}
-		for b := 0; b < 64 && mask>>b != 0; {
-			if mask&(1<<b) == 0 {
-				b++
-				continue
+			if !joined && len(e.moves) < maxMoves {
+				e.moves = append(e.moves, c)
+				m.opened = append(m.opened, len(e.moves)-1)
 			}
-			c0 := b
-			for b < 64 && mask&(1<<b) != 0 {
-				b++
-			}
-			// Rows that look the same where they are (blank) are not
-			// worth a copy.
-			bits := (^uint64(0) >> (64 - (b - c0))) << c0
-			if moved&bits == 0 || len(e.moves) == maxMoves {
-				continue
-			}
-			x0, x1 := (g0+c0)*ts, min((g0+b)*ts, e.w)
-			e.moves = append(e.moves, screen.Copy{SX: uint16(x0), SY: uint16(a - dy), W: uint16(x1 - x0), H: uint16(y - a), DX: uint16(x0), DY: uint16(a)})
 		}
+		m.open, m.opened = m.opened, m.open
 	}
 }
 
