@@ -53,6 +53,20 @@ type ChangeNotifier interface {
 	Changed() <-chan struct{}
 }
 
+// Move is a rectangle of the screen whose content moved to To (the same
+// size), in the coordinates of the monitor it was asked for.
+type Move struct {
+	From image.Rectangle
+	To   image.Point
+}
+
+// MoveSource is implemented by sources that learn which windows moved.
+type MoveSource interface {
+	// Moved returns the windows moved on monitor since the last call for
+	// it. A hint, not a promise: what is on the screen decides.
+	Moved(monitor int) []Move
+}
+
 // Method names a capture path.
 type Method string
 

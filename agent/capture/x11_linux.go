@@ -61,6 +61,7 @@ type x11Source struct {
 	// caller through changed at once instead of at its next poll.
 	notified atomic.Bool
 	changed  chan struct{}
+	wins     *windows // top-level windows, for Moved
 
 	grabbed int // pixels fetched by the last capture (tests)
 
@@ -105,6 +106,7 @@ func newX11(m Method) (*x11Source, error) {
 		pending: map[int]*monDamage{},
 		imgs:    map[int]*image.RGBA{},
 		changed: make(chan struct{}, 1),
+		wins:    newWindows(),
 	}
 	if err := s.connect(); err != nil {
 		return nil, err
@@ -143,6 +145,9 @@ func (s *x11Source) connect() error {
 		s.log.Debug("X11 capture without damage events", "reason", err)
 	}
 	s.forgetDamage()
+	if err := s.wins.watchWindows(c, s.root); err != nil {
+		s.log.Debug("X11 capture without window moves", "reason", err)
+	}
 	go s.watch(c)
 	ok = true
 	return nil
@@ -164,8 +169,20 @@ func (s *x11Source) watch(c *xgb.Conn) {
 			case s.changed <- struct{}{}:
 			default:
 			}
+			continue
+		}
+		if ev != nil {
+			s.wins.event(ev)
 		}
 	}
+}
+
+// Moved implements MoveSource.
+func (s *x11Source) Moved(monitor int) []Move {
+	if s.ready() != nil || monitor < 0 || monitor >= len(s.mons) {
+		return nil
+	}
+	return s.wins.collect(s.mons[monitor])
 }
 
 // Changed implements ChangeNotifier: it receives a value after the screen

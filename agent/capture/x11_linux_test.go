@@ -401,3 +401,88 @@ func TestDamagedEncodingMatchesEncode(t *testing.T) {
 		t.Error("no frame was ever skipped")
 	}
 }
+
+// moveScript shows a 300x200 window at 100,100; "move x y" moves it and
+// prints "moved", "paint" repaints it and prints "painted".
+const moveScript = `
+wm overrideredirect . 1
+wm geometry . 300x200+100+100
+canvas .c -width 300 -height 200 -highlightthickness 0 -borderwidth 0 -background #c0ffee
+pack .c
+.c create text 150 100 -text "drag me" -font {Helvetica 20}
+proc cmd {} {
+	if {[gets stdin line] < 0} { exit }
+	switch [lindex $line 0] {
+		move { wm geometry . +[lindex $line 1]+[lindex $line 2]; update; puts moved }
+		paint { .c configure -background #ff8800; update; puts painted }
+	}
+	flush stdout
+}
+fileevent stdin readable cmd
+update
+puts ready
+flush stdout
+`
+
+// TestWindowMoves: a top-level window moved by its client is reported by
+// Moved, once, with where it was and where it went; a change on the screen
+// wakes Changed.
+func TestWindowMoves(t *testing.T) {
+	xsrv.Setenv(t)
+	c := xsrv.Wish(t, moveScript)
+	c.WaitPrefix(t, 20*time.Second, "ready")
+	src := open(t, MethodAuto)
+	ms, ok := src.(MoveSource)
+	if !ok {
+		t.Fatalf("the %s source does not report window moves", methodOf(src))
+	}
+	cn, ok := src.(ChangeNotifier)
+	if !ok || cn.Changed() == nil {
+		t.Fatalf("the %s source does not announce changes", methodOf(src))
+	}
+	if _, err := src.Capture(0); err != nil {
+		t.Fatal(err)
+	}
+	for _, mv := range ms.Moved(0) {
+		t.Logf("left from before: %+v", mv)
+	}
+	if err := c.Send("move 400 250"); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitPrefix(t, 10*time.Second, "moved")
+	want := Move{From: image.Rect(100, 100, 400, 300), To: image.Pt(400, 250)}
+	var got []Move
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the move was never reported")
+		}
+		got = ms.Moved(0)
+	}
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("Moved = %+v, want [%+v]", got, want)
+	}
+	if again := ms.Moved(0); len(again) != 0 {
+		t.Fatalf("the move was reported twice: %+v", again)
+	}
+
+	// Changed: drained and the damage taken (as the stream loop does:
+	// Damaged, then Capture), then a repaint wakes it.
+	select {
+	case <-cn.Changed():
+	default:
+	}
+	src.(DamageSource).Damaged(0)
+	if _, err := src.Capture(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send("paint"); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitPrefix(t, 10*time.Second, "painted")
+	select {
+	case <-cn.Changed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a repaint did not wake Changed")
+	}
+}

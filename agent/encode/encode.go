@@ -109,6 +109,8 @@ type Encoder struct {
 	damaged    []bool // per tile (row-major): intersects the damage (EncodeDamaged)
 	moves      []screen.Copy
 	moveScan   mover
+	hints      []hint // Hint's, for the next frame
+	covered    []int  // tiles covered whole by a hint's copy
 	jobs       []image.Rectangle
 	results    [][][]byte
 	errs       []error
@@ -183,9 +185,27 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 	}
 	dirty := e.markDirty(img, full, useDamage)
 	e.moves = e.moves[:0]
-	if !full && !e.cfg.NoMoves && dirty >= minMoveTiles {
-		e.findMoves(img)
+	if !full && !e.cfg.NoMoves && dirty > 0 {
+		// Tiles a moved window covers are not searched for scrolling;
+		// they are marked clean meanwhile and compared again below.
+		e.covered = e.addHints(img, e.covered[:0])
+		for _, i := range e.covered {
+			if e.dirty[i] {
+				e.dirty[i] = false
+				dirty--
+			}
+		}
+		if dirty >= minMoveTiles {
+			e.findMoves(img)
+		}
+		if len(e.moves) > 0 {
+			e.applyAndRecheck(img)
+		}
+		for _, i := range e.covered {
+			e.dirty[i] = !e.tileEqual(img, i%e.cols, i/e.cols)
+		}
 	}
+	e.hints = e.hints[:0]
 	e.jobs = e.commit(img, e.jobs[:0])
 	e.valid = true
 	if len(e.jobs) == 0 && len(e.moves) == 0 {

@@ -647,3 +647,73 @@ func TestRunsKeepTextLossless(t *testing.T) {
 		t.Fatalf("encodings %v: want the photo as JPEG and the text as PNG", v.encs)
 	}
 }
+
+// TestHintMovesWindow: a window dragged across the desktop goes as one
+// copy when the capture source hints at the move; a hint that does not
+// hold is ignored. The picture stays exact either way.
+func TestHintMovesWindow(t *testing.T) {
+	const w, h = 1000, 700
+	bg := color.RGBA{0x20, 0x40, 0x80, 255}
+	win := image.Rect(100, 70, 500, 525) // desktop's text window
+	for _, tc := range []struct {
+		name     string
+		d        image.Point
+		hint     bool
+		lie      bool // hint at a move that did not happen
+		wantCopy bool
+	}{
+		{"right and down", image.Pt(37, 23), true, false, true},
+		{"left and up", image.Pt(-41, -9), true, false, true},
+		{"partly off the frame", image.Pt(-130, 0), true, false, true},
+		{"no hint", image.Pt(37, 23), false, false, false},
+		{"false hint", image.Pt(37, 23), true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, plain := New(Config{}), New(Config{NoMoves: true})
+			v := newViewer(t)
+			img := desktop(w, h, 7)
+			msgs, _ := e.Encode(img, false)
+			v.apply(msgs)
+			_, _ = plain.Encode(img, false)
+			for i := range 4 {
+				from := win.Add(tc.d.Mul(i))
+				to := from.Add(tc.d)
+				old := clone(img)
+				if !tc.lie {
+					draw.Draw(img, from, image.NewUniform(bg), image.Point{}, draw.Src)
+					draw.Draw(img, to, old, from.Min, draw.Src)
+				} else {
+					draw.Draw(img, to, image.NewUniform(color.RGBA{uint8(i), 2, 3, 255}), image.Point{}, draw.Src)
+				}
+				if tc.hint {
+					e.Hint(from, to.Min)
+				}
+				msgs, err := e.Encode(img, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				v.apply(msgs)
+				v.check(img)
+				without, _ := plain.Encode(img, false)
+				got := false
+				for _, c := range v.copies {
+					if int(c.DX)-int(c.SX) == tc.d.X && int(c.DY)-int(c.SY) == tc.d.Y {
+						got = true
+					}
+				}
+				want := tc.wantCopy && to.Intersect(image.Rect(0, 0, w, h)).Dx() >= minMoveRows
+				if got != want {
+					t.Fatalf("step %d: copies %+v, want one moving %v: %v", i, v.copies, tc.d, tc.wantCopy)
+				}
+				// Mostly off the frame, the copy saves less.
+				ratio := 3
+				if !to.In(image.Rect(0, 0, w, h)) {
+					ratio = 1
+				}
+				if want && size(msgs)*ratio > size(without) {
+					t.Fatalf("step %d: %d bytes with the hint, %d without", i, size(msgs), size(without))
+				}
+			}
+		})
+	}
+}

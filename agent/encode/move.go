@@ -1,6 +1,7 @@
 package encode
 
 import (
+	"bytes"
 	"hash/maphash"
 	"image"
 
@@ -53,8 +54,8 @@ type colShift struct {
 	dy     int // 0: none
 }
 
-// findMoves fills e.moves, applies them to prev and recomputes e.dirty
-// for the tiles they wrote.
+// findMoves appends to e.moves the scrolls it finds among the dirty
+// tiles.
 //
 // First pass: each tile column with dirty tiles gets the shift that
 // explains most of its changed rows. Second pass: neighbouring columns with
@@ -97,7 +98,6 @@ func (e *Encoder) findMoves(img *image.RGBA) {
 		}
 		m.cols = append(m.cols, c)
 	}
-	e.moves = e.moves[:0]
 	for g0 := 0; g0 < len(m.cols); {
 		dy := m.cols[g0].dy
 		g1 := g0 + 1
@@ -111,9 +111,12 @@ func (e *Encoder) findMoves(img *image.RGBA) {
 		}
 		g0 = g1
 	}
-	if len(e.moves) == 0 {
-		return
-	}
+}
+
+// applyAndRecheck applies e.moves to prev and compares again the tiles
+// they wrote.
+func (e *Encoder) applyAndRecheck(img *image.RGBA) {
+	ts := e.cfg.TileSize
 	e.applyMoves()
 	for _, mv := range e.moves {
 		r := image.Rect(int(mv.DX), int(mv.DY), int(mv.DX)+int(mv.W), int(mv.DY)+int(mv.H))
@@ -123,6 +126,60 @@ func (e *Encoder) findMoves(img *image.RGBA) {
 			}
 		}
 	}
+}
+
+// Hint tells the next Encode or EncodeDamaged that the content of rect
+// from (frame coordinates) may now be at to: a window was moved. Hints are
+// checked against the pixels, never trusted; the ones that hold become
+// copies, and the tiles they cover are not searched for scrolling.
+func (e *Encoder) Hint(from image.Rectangle, to image.Point) {
+	e.hints = append(e.hints, hint{from, to})
+}
+
+type hint struct {
+	from image.Rectangle
+	to   image.Point
+}
+
+// addHints turns the hints that hold into moves and returns the tiles they
+// cover whole (not to be searched again), as indexes into e.dirty.
+func (e *Encoder) addHints(img *image.RGBA, covered []int) []int {
+	frame := image.Rect(0, 0, e.w, e.h)
+	ts := e.cfg.TileSize
+	for _, h := range e.hints {
+		d := h.to.Sub(h.from.Min)
+		if d == (image.Point{}) {
+			continue
+		}
+		// Clip both ends to the frame.
+		src := h.from.Intersect(frame).Intersect(frame.Sub(d))
+		if src.Dx() < minMoveRows || src.Dy() < minMoveRows || len(e.moves) == maxMoves {
+			continue
+		}
+		dst := src.Add(d)
+		same := 0
+		for y := 0; y < src.Dy(); y++ {
+			a := img.Pix[img.PixOffset(img.Rect.Min.X+dst.Min.X, img.Rect.Min.Y+dst.Min.Y+y):][:dst.Dx()*4]
+			if bytes.Equal(a, e.prev[(src.Min.Y+y)*e.w*4+src.Min.X*4:][:src.Dx()*4]) {
+				same++
+			}
+		}
+		// Another window in front, or the content changed as it moved:
+		// still worth it if most of it holds; the tiles that differ are
+		// sent after the copy.
+		if same*2 < src.Dy() {
+			continue
+		}
+		e.moves = append(e.moves, screen.Copy{SX: uint16(src.Min.X), SY: uint16(src.Min.Y), W: uint16(src.Dx()), H: uint16(src.Dy()),
+			DX: uint16(dst.Min.X), DY: uint16(dst.Min.Y)})
+		for ty := (dst.Min.Y + ts - 1) / ts; (ty+1)*ts <= dst.Max.Y; ty++ {
+			for tx := (dst.Min.X + ts - 1) / ts; (tx+1)*ts <= dst.Max.X; tx++ {
+				covered = append(covered, ty*e.cols+tx)
+			}
+		}
+	}
+	e.hints = e.hints[:0]
+	return covered
 }
 
 // hashedRows are the rows of one column hashed in this frame: [c0,c1) of

@@ -107,6 +107,11 @@ func (s *Session) streamLoop() {
 					continue
 				}
 			}
+			// Windows moved before the capture: the frame shows them moved.
+			var moved []capture.Move
+			if ms, ok := src.(capture.MoveSource); ok {
+				moved = ms.Moved(mon)
+			}
 			last = time.Now()
 			img, err := src.Capture(mon)
 			captured := time.Now()
@@ -126,6 +131,13 @@ func (s *Session) streamLoop() {
 			}
 			q, _ := govs[mon].observe(now, true, stalled[mon])
 			s.setQuality(enc, q)
+			if he, ok := enc.(interface {
+				Hint(from image.Rectangle, to image.Point)
+			}); ok {
+				for _, m := range moved {
+					he.Hint(m.From, m.To)
+				}
+			}
 			var msgs [][]byte
 			if de, ok := enc.(DamageEncoder); ok && hasDamage {
 				msgs, err = de.EncodeDamaged(img, g.full, damaged)
