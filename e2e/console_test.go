@@ -107,6 +107,22 @@ func (tb *tab) goTo(url, route, section string) {
 	tb.do("open "+route, chromedp.Navigate(url+"/#/"+route), chromedp.WaitVisible(chromedp.ID(section)))
 }
 
+// userIDOf finds a user's id through the API.
+func userIDOf(t *testing.T, s *server, name string) string {
+	t.Helper()
+	var list struct{ Users []protocol.User }
+	if err := s.api.do(http.MethodGet, "/api/v1/users", "", nil, &list); err != nil {
+		t.Fatalf("list users: %v", err)
+	}
+	for _, u := range list.Users {
+		if u.Name == name {
+			return u.ID
+		}
+	}
+	t.Fatalf("no user %q", name)
+	return ""
+}
+
 func rowSel(tbody, id string) string { return fmt.Sprintf(`#%s tr[data-id=%q]`, tbody, id) }
 
 func TestConsole(t *testing.T) {
@@ -306,16 +322,154 @@ func TestConsole(t *testing.T) {
 
 	t.Run("Settings", func(t *testing.T) {
 		tb := tb.on(t)
-		tb.goTo(s.url, "settings", "settings")
-		tb.waitJS(startTimeout, "the settings", `document.querySelector("#users-table") && document.getElementById("token-group").options.length > 0 && document.getElementById("policy-inherit").textContent`)
+		tb.goTo(s.url, "settings/tokens", "settings")
+		tb.waitJS(startTimeout, "the tokens tab", `document.getElementById("token-group") && document.getElementById("token-group").options.length > 0`)
 		tb.do("create an enrollment token", chromedp.Click(chromedp.CSS(`#token-form button[type="submit"]`)))
 		tb.waitJS(startTimeout, "the install command", `document.getElementById("install-command")`)
 		cmd := tb.text("#install-command")
 		if !strings.HasPrefix(cmd, "tether-agent install --server "+s.url+" --token tet_") {
 			t.Errorf("install command %q, want tether-agent install --server %s --token tet_…", cmd, s.url)
 		}
-		tb.do("show the command", chromedp.ScrollIntoView(chromedp.ID("tokens")))
-		tb.screenshot("console-settings.png")
+		tb.screenshot("console-settings-tokens.png")
+		tb.goTo(s.url, "settings/policy", "settings")
+		tb.waitJS(startTimeout, "the policy tab", `document.getElementById("policy-inherit") && document.getElementById("policy-inherit").textContent`)
+		tb.screenshot("console-settings-policy.png")
+	})
+
+	t.Run("SettingsUsers", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.goTo(s.url, "settings/users", "settings")
+		row := `#users-table tr[data-id]`
+		tb.waitJS(startTimeout, "the users", `document.querySelectorAll(`+jsonString(row)+`).length >= 3`)
+		tb.screenshot("console-settings-users.png")
+		samID := userIDOf(t, s, sam)
+		samRow := rowSel("users-table", samID)
+		tb.do("edit sam", chromedp.Click(chromedp.CSS(samRow+` button.edit`)))
+		tb.waitJS(startTimeout, "the user dialog", `document.getElementById("user-dialog") && document.getElementById("user-dialog").open`)
+		tb.do("set a display name and scope a second role",
+			chromedp.SetValue(chromedp.ID("user-display"), "Sam Support"),
+			chromedp.Click(chromedp.ID("user-add-role")))
+		if _, err := evalJS[bool](tb, `(() => { const rows = document.querySelectorAll("#user-roles .role-row"); const last = rows[rows.length-1];
+			last.querySelector(".role-name").value = "End-User Notifications Read Only User"; last.querySelector(".role-scope").value = "Default"; return true; })()`); err != nil {
+			t.Fatal(err)
+		}
+		tb.screenshot("console-settings-user-edit.png")
+		tb.do("save", chromedp.Click(chromedp.ID("user-save")))
+		tb.waitJS(startTimeout, "the saved user", `!document.getElementById("user-dialog") && document.querySelector(`+jsonString(samRow)+`).textContent.includes("Sam Support")`)
+		if got := tb.text(samRow); !strings.Contains(got, "End-User Notifications Read Only User@Default") {
+			t.Errorf("sam's row after the edit: %q", got)
+		}
+		// The last administrator is protected: lead may not delete themselves,
+		// and the dialog says so instead of offering it.
+		leadRow := rowSel("users-table", userIDOf(t, s, lead))
+		tb.do("edit lead (self)", chromedp.Click(chromedp.CSS(leadRow+` button.edit`)))
+		tb.waitJS(startTimeout, "the own-account dialog", `document.getElementById("user-dialog") && !document.getElementById("user-delete") && document.getElementById("user-disabled").disabled`)
+		tb.do("close", chromedp.KeyEvent("\x1b"))
+		tb.waitJS(startTimeout, "the dialog to close", `!document.getElementById("user-dialog")`)
+	})
+
+	t.Run("SettingsRoles", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.goTo(s.url, "settings/roles", "settings")
+		tb.waitJS(startTimeout, "the roles", `document.querySelector('#roles-table tr[data-name="Administrator"]')`)
+		if tb.present(`#roles-table tr[data-name="Administrator"] button.edit`) {
+			t.Errorf("the built-in Administrator role offers Edit")
+		}
+		tb.do("new role", chromedp.Click(chromedp.ID("role-new")))
+		tb.waitJS(startTimeout, "the role dialog", `document.getElementById("role-dialog") && document.getElementById("role-dialog").open`)
+		tb.do("name it and pick permissions", chromedp.SendKeys(chromedp.ID("role-name"), "Night Shift"),
+			chromedp.Click(chromedp.CSS(`#role-perms input[value="endpoints.view"]`)), chromedp.Click(chromedp.CSS(`#role-perms input[value="audit.read"]`)))
+		tb.screenshot("console-settings-role-edit.png")
+		tb.do("save", chromedp.Click(chromedp.ID("role-save")))
+		tb.waitJS(startTimeout, "the new role", `document.querySelector('#roles-table tr[data-name="Night Shift"]')`)
+		tb.screenshot("console-settings-roles.png")
+		tb.do("delete it", chromedp.Click(chromedp.CSS(`#roles-table tr[data-name="Night Shift"] button.danger`)))
+		tb.do("confirm", chromedp.Click(chromedp.CSS(`#roles-table tr[data-name="Night Shift"] button.confirm`)))
+		tb.waitJS(startTimeout, "the role to go", `!document.querySelector('#roles-table tr[data-name="Night Shift"]')`)
+	})
+
+	t.Run("SettingsGroups", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.goTo(s.url, "settings/groups", "settings")
+		tb.waitJS(startTimeout, "the groups", `document.querySelector('#groups-table tr[data-id="Default"]')`)
+		tb.do("new group", chromedp.Click(chromedp.ID("group-new")))
+		tb.waitJS(startTimeout, "the group dialog", `document.getElementById("group-dialog") && document.getElementById("group-dialog").open`)
+		tb.do("name it, add an IP rule", chromedp.SendKeys(chromedp.ID("group-name"), "Lab"), chromedp.Click(chromedp.ID("group-add-rule")))
+		if _, err := evalJS[bool](tb, `(() => { const r = document.querySelector("#group-rules .rule-row"); r.querySelector(".rule-kind").value = "ip"; r.querySelector(".rule-value").value = "10.77.0.0/16"; return true; })()`); err != nil {
+			t.Fatal(err)
+		}
+		tb.screenshot("console-settings-group-edit.png")
+		tb.do("save", chromedp.Click(chromedp.ID("group-save")))
+		tb.waitJS(startTimeout, "the Lab group with its member", `[...document.querySelectorAll("#groups-table tbody tr")].some((tr) => tr.textContent.includes("Lab") && tr.textContent.includes("10.77.0.0/16") && tr.children[2].textContent === "1")`)
+		tb.screenshot("console-settings-groups.png")
+
+		// The endpoint page shows the group, joined by rule.
+		tb.goTo(s.url, "endpoints/"+url.PathEscape(epID), "endpoint")
+		tb.waitJS(startTimeout, "the endpoint's groups", `document.getElementById("epd-group-list") && document.getElementById("epd-group-list").textContent.includes("Lab (by rule)")`)
+		tb.screenshot("console-endpoint-groups.png")
+	})
+
+	t.Run("ShareDialogModes", func(t *testing.T) {
+		tb := tb.on(t)
+		if err := s.api.do(http.MethodPut, "/api/v1/policies/Lab", "", map[string]any{"screenshare": map[string]any{"modes": []string{"guidance", "monitor"}}}, nil); err != nil {
+			t.Fatalf("Lab policy: %v", err)
+		}
+		tb.goTo(s.url, "endpoints/"+url.PathEscape(epID), "endpoint")
+		tb.waitJS(startTimeout, "Open Screen Share", `document.querySelector("#endpoint button.share")`)
+		tb.do("open the dialog", chromedp.Click(chromedp.CSS(`#endpoint button.share`)))
+		tb.waitJS(startTimeout, "the modes the policy enables", `document.getElementById("share-mode-guidance") && document.getElementById("share-mode-monitor") && !document.getElementById("share-mode-active")`)
+		tb.do("pick Monitor", chromedp.Click(chromedp.ID("share-mode-monitor")))
+		tb.screenshot("console-share-dialog-modes.png")
+		tb.do("start", chromedp.Click(chromedp.ID("share-start")))
+		tb.waitJS(startTimeout, "deploying", `(document.getElementById("share-state").textContent || "").includes("Deploying")`)
+		var list struct{ Sessions []protocol.Session }
+		if err := s.userClient(lead, leadPassword).do(http.MethodGet, "/api/v1/sessions?state=active", "", nil, &list); err != nil {
+			t.Fatal(err)
+		}
+		var mine *protocol.Session
+		for i, ss := range list.Sessions {
+			if ss.Technician == lead {
+				mine = &list.Sessions[i]
+			}
+		}
+		if mine == nil || mine.Mode != protocol.ModeMonitor {
+			t.Fatalf("lead's session: %+v, want one in monitor mode", mine)
+		}
+		tb.do("cancel", chromedp.Click(chromedp.ID("share-cancel")))
+		waitFor(t, startTimeout, "the session to end", func() (bool, error) {
+			ss := sessionState(t, mine.ID)
+			return ss.State == protocol.SessionEnded, fmt.Errorf("%s", ss.State)
+		})
+		// The API refuses a mode the policy disables, with the reason.
+		var ae *apiError
+		err := s.userClient(lead, leadPassword).do(http.MethodPost, "/api/v1/sessions", "", protocol.CreateSessionRequest{EndpointID: epID, Attended: true, Mode: protocol.ModeActive}, nil)
+		if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || !strings.Contains(ae.Body, "not enabled by policy") {
+			t.Errorf("an Active session where the policy disables it: %v, want 400 not enabled by policy", err)
+		}
+		if err := s.api.do(http.MethodPut, "/api/v1/policies/Lab", "", map[string]any{}, nil); err != nil {
+			t.Fatalf("reset the Lab policy: %v", err)
+		}
+	})
+
+	t.Run("AuditEventFilters", func(t *testing.T) {
+		tb := tb.on(t)
+		tb.goTo(s.url, "audit/events", "audit")
+		tb.waitJS(startTimeout, "the events", `document.querySelector("#ev-table tbody tr")`)
+		tb.do("filter: groups by lead", chromedp.SendKeys(chromedp.ID("ev-actor"), lead), chromedp.SetValue(chromedp.ID("ev-type"), "group.*"))
+		if _, err := evalJS[bool](tb, `(document.getElementById("ev-type").dispatchEvent(new Event("change")), true)`); err != nil {
+			t.Fatal(err)
+		}
+		tb.do("apply", chromedp.Click(chromedp.CSS(`#ev-filters button[type="submit"]`)))
+		tb.waitJS(startTimeout, "only lead's group events", `(() => { const rows = [...document.querySelectorAll("#ev-table tbody tr")];
+			return rows.length > 0 && rows.every((r) => r.dataset.type.startsWith("group.") && r.children[1].textContent === `+jsonString(lead)+`); })()`)
+		tb.screenshot("console-audit-events-filtered.png")
+		tb.do("filter: a day with nothing", chromedp.SetValue(chromedp.ID("ev-from"), "2001-01-01"), chromedp.SetValue(chromedp.ID("ev-to"), "2001-01-02"))
+		if _, err := evalJS[bool](tb, `(["ev-from","ev-to"].forEach((id) => document.getElementById(id).dispatchEvent(new Event("input"))), true)`); err != nil {
+			t.Fatal(err)
+		}
+		tb.do("apply", chromedp.Click(chromedp.CSS(`#ev-filters button[type="submit"]`)))
+		tb.waitJS(startTimeout, "the empty state", `!document.getElementById("ev-table") && document.querySelector("#audit .empty") && document.querySelector("#audit .empty").textContent.includes("No events match")`)
+		tb.do("clear", chromedp.Click(chromedp.CSS(`#ev-filters button[type="button"]`)))
 	})
 
 	t.Run("ScreenSharingAgent", func(t *testing.T) {

@@ -290,3 +290,15 @@ func isLoopback(host string) bool {
 // otherwise. Other connections to the same server (the session helper's
 // signalling websocket) use it to get the same pinning.
 func TLSConfig(fingerprint string) (*tls.Config, error) { return tlsConfig(fingerprint) }
+
+// RedeemCode enters a connection code for this endpoint, with the agent
+// secret as bearer. A wrong, expired or throttled code is an *APIError
+// whose Code is protocol.CodeWrongCode, protocol.CodeExpiredCode or
+// protocol.CodeThrottled, with the server's message.
+func (c *Client) RedeemCode(ctx context.Context, secret, code string) (protocol.RedeemCodeResponse, error) {
+	var resp protocol.RedeemCodeResponse
+	if err := c.do(ctx, protocol.PathRedeemCode, secret, protocol.RedeemCodeRequest{Code: code}, &resp); err != nil {
+		return protocol.RedeemCodeResponse{}, fmt.Errorf("entering the connection code: %w", err)
+	}
+	return resp, nil
+}

@@ -92,6 +92,7 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	// Agent API: authenticated by the agent's own credentials.
 	mux.HandleFunc("POST "+protocol.PathEnroll, h.enroll)
 	mux.HandleFunc("POST "+protocol.PathPoll, h.poll)
+	mux.HandleFunc("POST "+protocol.PathRedeemCode, h.redeemCode)
 
 	// Console and automation API.
 	mux.HandleFunc("POST /api/v1/login", h.login)
@@ -104,9 +105,18 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/actions/{id}", h.actionStatus)
 	mux.HandleFunc("GET /api/v1/users", h.listUsers)
 	mux.HandleFunc("POST /api/v1/users", h.createUser)
+	mux.HandleFunc("PATCH /api/v1/users/{id}", h.updateUser)
+	mux.HandleFunc("POST /api/v1/users/{id}/password", h.resetPassword)
+	mux.HandleFunc("DELETE /api/v1/users/{id}", h.deleteUser)
 	mux.HandleFunc("GET /api/v1/roles", h.listRoles)
+	mux.HandleFunc("POST /api/v1/roles", h.createRole)
+	mux.HandleFunc("PUT /api/v1/roles/{name}", h.updateRole)
+	mux.HandleFunc("DELETE /api/v1/roles/{name}", h.deleteRole)
 	mux.HandleFunc("GET /api/v1/groups", h.listGroups)
 	mux.HandleFunc("POST /api/v1/groups", h.createGroup)
+	mux.HandleFunc("PUT /api/v1/groups/{id}", h.updateGroup)
+	mux.HandleFunc("DELETE /api/v1/groups/{id}", h.deleteGroup)
+	mux.HandleFunc("PUT /api/v1/endpoints/{id}/groups", h.setEndpointGroups)
 	mux.HandleFunc("GET /api/v1/enrollment-tokens", h.listTokens)
 	mux.HandleFunc("POST /api/v1/enrollment-tokens", h.createToken)
 	mux.HandleFunc("POST /api/v1/enrollment-tokens/{id}/revoke", h.revokeToken)
@@ -121,6 +131,11 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/sessions/{id}", h.getSession)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/end", h.endSession)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/control", h.control)
+	mux.HandleFunc("POST /api/v1/codes", h.issueCode)
+	mux.HandleFunc("GET /api/v1/codes/{id}", h.getCode)
+	mux.HandleFunc("POST /api/v1/codes/{id}/renew", h.renewCode)
+	mux.HandleFunc("POST /api/v1/codes/{id}/extend", h.extendCode)
+	mux.HandleFunc("POST /api/v1/codes/{id}/cancel", h.cancelCode)
 	mux.HandleFunc("GET /api/v1/policies/{group}", h.getPolicy)
 	mux.HandleFunc("PUT /api/v1/policies/{group}", h.putPolicy)
 	mux.HandleFunc("GET "+protocol.PathViewerSignal, h.viewerSignal)
@@ -161,6 +176,10 @@ func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error)
 		status, code = http.StatusForbidden, protocol.CodeCSRF
 	case errors.Is(err, app.ErrEndpointOffline):
 		status, code = http.StatusConflict, protocol.CodeEndpointOffline
+	case errors.Is(err, app.ErrWrongCode):
+		status, code = http.StatusNotFound, protocol.CodeWrongCode
+	case errors.Is(err, app.ErrExpiredCode):
+		status, code = http.StatusGone, protocol.CodeExpiredCode
 	case errors.Is(err, app.ErrSessionEnded):
 		status, code = http.StatusConflict, protocol.CodeSessionEnded
 	case errors.Is(err, store.ErrNotFound):

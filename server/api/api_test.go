@@ -44,6 +44,29 @@ func TestPermissionMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Fixtures of the administration rows: one victim user per role for
+	// PATCH, password reset and delete, and one custom role and one
+	// group per role to change and delete.
+	victims := map[int]string{}
+	for i := range roles {
+		var u protocol.User
+		if st := admin.do("POST", "/api/v1/users", protocol.CreateUserRequest{Name: fmt.Sprintf("victim-%d", i), Password: "long enough password",
+			Roles: []string{perm.RoleScreenShareAgent}}, &u); st != 201 {
+			t.Fatalf("victim user: %d %s", st, admin.last)
+		}
+		victims[i] = u.ID
+		if st := admin.do("POST", "/api/v1/roles", protocol.RoleRequest{Name: fmt.Sprintf("custom-%d", i), Permissions: []string{string(perm.EndpointsView)}}, nil); st != 201 {
+			t.Fatalf("custom role: %d %s", st, admin.last)
+		}
+		if st := admin.do("POST", "/api/v1/groups", protocol.Group{Name: fmt.Sprintf("doomed-%d", i)}, nil); st != 201 {
+			t.Fatalf("group: %d %s", st, admin.last)
+		}
+	}
+	var code protocol.ConnectionCode
+	if st := admin.do("POST", "/api/v1/codes", nil, &code); st != 201 {
+		t.Fatalf("fixture code: %d %s", st, admin.last)
+	}
+	cp := "/api/v1/codes/" + code.ID
 	var sess protocol.Session
 	if st := admin.do("POST", "/api/v1/sessions", protocol.CreateSessionRequest{EndpointID: epID, Attended: true}, &sess); st != 201 {
 		t.Fatalf("create fixture session: %d %s", st, admin.last)
@@ -68,7 +91,22 @@ func TestPermissionMatrix(t *testing.T) {
 		{"POST", "/api/v1/users", func(i int) any {
 			return protocol.CreateUserRequest{Name: fmt.Sprintf("made-by-%d", i), Password: "long enough password", Roles: []string{perm.RoleScreenShareAgent}}
 		}, [6]int{201, 403, 403, 403, 403, 401}},
+		{"PATCH", "/api/v1/users/{victim}", func(int) any { return map[string]any{"display_name": "Victim"} }, [6]int{200, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/users/{victim}/password", func(int) any { return protocol.ResetPasswordRequest{Password: "another long password"} }, [6]int{200, 403, 403, 403, 403, 401}},
+		{"DELETE", "/api/v1/users/{victim}", none, [6]int{200, 403, 403, 403, 403, 401}},
 		{"GET", "/api/v1/roles", none, [6]int{200, 200, 200, 200, 200, 401}},
+		{"POST", "/api/v1/roles", func(i int) any {
+			return protocol.RoleRequest{Name: fmt.Sprintf("made-role-%d", i), Permissions: []string{string(perm.EndpointsView)}}
+		}, [6]int{201, 403, 403, 403, 403, 401}},
+		{"PUT", "/api/v1/roles/custom-{i}", func(i int) any {
+			return protocol.RoleRequest{Permissions: []string{string(perm.EndpointsView), string(perm.AuditRead)}}
+		}, [6]int{200, 403, 403, 403, 403, 401}},
+		{"DELETE", "/api/v1/roles/custom-{i}", none, [6]int{200, 403, 403, 403, 403, 401}},
+		{"PUT", "/api/v1/groups/doomed-{i}", func(i int) any {
+			return protocol.GroupRequest{Name: fmt.Sprintf("doomed-%d", i), Rules: []protocol.GroupRule{{Kind: protocol.RuleHostname, Value: "nothing-*"}}}
+		}, [6]int{200, 403, 403, 403, 403, 401}},
+		{"DELETE", "/api/v1/groups/doomed-{i}", none, [6]int{200, 403, 403, 403, 403, 401}},
+		{"PUT", "/api/v1/endpoints/" + epID + "/groups", func(int) any { return protocol.EndpointGroupsRequest{Groups: []string{}} }, [6]int{200, 403, 403, 403, 403, 401}},
 		{"GET", "/api/v1/groups", none, [6]int{200, 200, 200, 403, 200, 401}},
 		{"POST", "/api/v1/groups", func(i int) any { return protocol.Group{Name: fmt.Sprintf("group-%d", i)} }, [6]int{201, 403, 403, 403, 403, 401}},
 		{"GET", "/api/v1/enrollment-tokens", none, [6]int{200, 403, 403, 403, 403, 401}},
@@ -87,6 +125,14 @@ func TestPermissionMatrix(t *testing.T) {
 		// A plain GET (no websocket upgrade): 400 once allowed to try.
 		{"GET", sp + "/signal", none, [6]int{400, 400, 403, 403, 403, 401}},
 		{"GET", "/api/agent/v1/sessions/" + sess.ID + "/signal", none, [6]int{401, 401, 401, 401, 401, 401}},
+		{"POST", "/api/v1/codes", none, [6]int{201, 201, 201, 403, 403, 401}},
+		// Another technician's code: seen by holders of screenshare.sessions only.
+		{"GET", cp, none, [6]int{200, 200, 404, 403, 403, 401}},
+		{"POST", cp + "/extend", none, [6]int{200, 200, 404, 403, 403, 401}},
+		{"POST", cp + "/renew", none, [6]int{200, 200, 404, 403, 403, 401}},
+		{"POST", cp + "/cancel", none, [6]int{200, 409, 404, 403, 403, 401}},
+		// Agents authenticate with their own secret, never a sign-in.
+		{"POST", protocol.PathRedeemCode, func(int) any { return protocol.RedeemCodeRequest{Code: "123-456-789"} }, [6]int{401, 401, 401, 401, 401, 401}},
 		{"GET", "/api/v1/policies/global", none, [6]int{200, 200, 403, 403, 403, 401}},
 		{"PUT", "/api/v1/policies/global", func(int) any { return map[string]any{} }, [6]int{200, 200, 403, 403, 403, 401}},
 		{"GET", "/api/v1/policies/Default", none, [6]int{200, 200, 403, 403, 403, 401}},
@@ -105,7 +151,8 @@ func TestPermissionMatrix(t *testing.T) {
 			t.Run(r.method+" "+strings.SplitN(r.path, "?", 2)[0]+"/"+name, func(t *testing.T) {
 				c := clients[role]
 				c.t = t
-				if got := c.do(r.method, r.path, r.body(i), nil); got != r.want[i] {
+				path := strings.NewReplacer("{victim}", victims[i], "{i}", fmt.Sprint(i)).Replace(r.path)
+				if got := c.do(r.method, path, r.body(i), nil); got != r.want[i] {
 					t.Errorf("status = %d, want %d (%s)", got, r.want[i], c.last)
 				}
 			})

@@ -111,15 +111,7 @@ func (h *handlers) createUser(w http.ResponseWriter, r *http.Request) {
 
 func (h *handlers) listRoles(w http.ResponseWriter, r *http.Request) {
 	rs, err := h.svc.ListRoles(r.Context())
-	type role struct {
-		Name        string   `json:"name"`
-		Permissions []string `json:"permissions"`
-	}
-	out := make([]role, 0, len(rs))
-	for _, x := range rs {
-		out = append(out, role{x.Name, x.Permissions})
-	}
-	h.answer(w, r, http.StatusOK, map[string]any{"roles": out}, err)
+	h.answer(w, r, http.StatusOK, map[string]any{"roles": rs}, err)
 }
 
 func (h *handlers) listGroups(w http.ResponseWriter, r *http.Request) {
@@ -128,11 +120,13 @@ func (h *handlers) listGroups(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) createGroup(w http.ResponseWriter, r *http.Request) {
+	// The body is a protocol.Group, as before rules existed; id and
+	// members are ignored.
 	var req protocol.Group
 	if !h.decodeOrFail(w, r, &req) {
 		return
 	}
-	g, err := h.svc.CreateGroup(r.Context(), req)
+	g, err := h.svc.CreateGroup(r.Context(), protocol.GroupRequest{Name: req.Name, Match: req.Match, Rules: req.Rules})
 	h.answer(w, r, http.StatusCreated, g, err)
 }
 

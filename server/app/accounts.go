@@ -207,6 +207,11 @@ func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest
 	if err != nil {
 		return protocol.User{}, err
 	}
+	if as, err := s.parseRoles(ctx, req.Roles); err != nil {
+		return protocol.User{}, err
+	} else if err := s.checkGrantable(ctx, p, as); err != nil {
+		return protocol.User{}, err
+	}
 	u, err := s.AddUser(ctx, req)
 	if err != nil {
 		return protocol.User{}, err
@@ -289,18 +294,9 @@ func (s *Service) ListUsers(ctx context.Context) ([]protocol.User, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, protocol.User{ID: u.ID, Name: u.Name, Roles: p.Roles, Created: u.Created})
+		out = append(out, userOf(u, p.Roles))
 	}
 	return out, nil
-}
-
-// ListRoles lists role definitions to anyone signed in: role names are
-// shown on the caller's own profile.
-func (s *Service) ListRoles(ctx context.Context) ([]store.Role, error) {
-	if _, err := authenticated(ctx); err != nil {
-		return nil, err
-	}
-	return s.store.ListRoles(ctx)
 }
 
 // CreateAPIToken makes a bearer token for the caller's own automation.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strings"
@@ -69,10 +70,12 @@ func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remote
 	}
 	a := agentFromInventory(req.Inventory, remoteIP)
 	a.GroupID, a.SecretHash, a.Enrolled, a.LastSeen, a.EnrollKey = t.GroupID, auth.HashToken(secret), now, now, enrollKey
+	a.EnrollTokenID = t.ID
 	a, err = s.store.CreateAgent(ctx, a)
 	if err != nil {
 		return protocol.EnrollResponse{}, fmt.Errorf("create agent: %w", err)
 	}
+	s.applyRulesOnChange(ctx, a)
 	s.presence.seen(a.ID, now, remoteIP)
 	s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentEnrolled, EndpointID: a.ID,
 		Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
@@ -154,6 +157,10 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		if err := s.updateInventory(ctx, a, req.Inventory, remoteIP); err != nil {
 			return protocol.PollResponse{}, err
 		}
+		// Memberships may have followed the inventory: reload for the policy.
+		if fresh, err := s.store.AgentByID(ctx, a.ID); err == nil {
+			a = fresh
+		}
 	}
 	if len(req.Acks) > 0 {
 		if err := s.store.AckActions(ctx, a.ID, req.Acks); err != nil {
@@ -166,7 +173,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		}
 	}
 	var resp protocol.PollResponse
-	pol, err := s.effectivePolicy(ctx, a.GroupID)
+	pol, err := s.effectivePolicy(ctx, a.Groups())
 	if err != nil {
 		return protocol.PollResponse{}, err
 	}
@@ -207,7 +214,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		// The policy may have changed while we held (a technician allowing
 		// unattended access and starting a session at once): the agent
 		// applies it before the actions, so send the current one.
-		if pol, err := s.effectivePolicy(ctx, a.GroupID); err != nil {
+		if pol, err := s.effectivePolicy(ctx, a.Groups()); err != nil {
 			return protocol.PollResponse{}, err
 		} else if pol.Version != req.PolicyVersion {
 			resp.Policy = &pol
@@ -284,22 +291,30 @@ func (s *Service) updateInventory(ctx context.Context, a store.Agent, inv *proto
 		next.IPs = ips
 	}
 	next.ID, next.GroupID = a.ID, a.GroupID
+	next.EnrollTokenID, next.RuleGroups, next.ManualGroups = a.EnrollTokenID, a.RuleGroups, a.ManualGroups
 	if err := s.store.UpdateInventory(ctx, next); err != nil {
 		return fmt.Errorf("update inventory: %w", err)
+	}
+	// Rules test the inventory, so memberships follow its changes.
+	if next.Hostname != a.Hostname || next.OS != a.OS || !slices.Equal(next.IPs, a.IPs) {
+		s.applyRulesOnChange(ctx, next)
 	}
 	return nil
 }
 
-// effectivePolicy merges the group's policy over the global default. The
-// version is the sum of both versions: each only grows, so any change to
-// either gives a new effective version.
-func (s *Service) effectivePolicy(ctx context.Context, groupID string) (protocol.Policy, error) {
-	if pol, ok := s.policies.get(groupID, s.now()); ok {
+// effectivePolicy merges the policies of an endpoint's groups over the
+// global default: first its enrollment group's, then those of the groups
+// it joined by rule or by hand in order of their names, each replacing the
+// top-level keys it sets. groups is store.Agent.Groups(): the enrollment
+// group first.
+func (s *Service) effectivePolicy(ctx context.Context, groups []string) (protocol.Policy, error) {
+	key := strings.Join(groups, "\x00")
+	if pol, ok := s.policies.get(key, s.now()); ok {
 		return pol, nil
 	}
-	pol, err := s.loadPolicy(ctx, groupID)
+	pol, err := s.loadPolicy(ctx, groups)
 	if err == nil {
-		s.policies.put(groupID, pol, s.now())
+		s.policies.put(key, pol, s.now())
 	}
 	return pol, err
 }
@@ -345,7 +360,7 @@ func (c *policyCache) clear() {
 	c.m = nil
 }
 
-func (s *Service) loadPolicy(ctx context.Context, groupID string) (protocol.Policy, error) {
+func (s *Service) loadPolicy(ctx context.Context, groups []string) (protocol.Policy, error) {
 	global, err := s.store.Policy(ctx, "")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return protocol.Policy{}, fmt.Errorf("global policy: %w", err)
@@ -356,26 +371,62 @@ func (s *Service) loadPolicy(ctx context.Context, groupID string) (protocol.Poli
 			return protocol.Policy{}, fmt.Errorf("decode global policy: %w", err)
 		}
 	}
+	// The version is the sum of the versions merged: each only grows, so a
+	// change to any of them gives a new effective version. A change of
+	// membership could give the same sum with other documents, so the set
+	// of extra groups with a policy is mixed into the high bits; an
+	// endpoint in its enrollment group only keeps the plain sum.
 	version := global.Version
-	group, err := s.store.Policy(ctx, groupID)
-	switch {
-	case err == nil:
-		over := map[string]json.RawMessage{}
-		if err := json.Unmarshal(group.Doc, &over); err != nil {
-			return protocol.Policy{}, fmt.Errorf("decode group policy: %w", err)
+	type named struct {
+		id, name string
+		pol      store.Policy
+	}
+	var extra []named
+	for i, gid := range groups {
+		pol, err := s.store.Policy(ctx, gid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
 		}
-		for k, v := range over {
-			doc[k] = v
+		if err != nil {
+			return protocol.Policy{}, fmt.Errorf("policy of group %q: %w", gid, err)
 		}
-		version += group.Version
-	case !errors.Is(err, store.ErrNotFound):
-		return protocol.Policy{}, fmt.Errorf("group policy: %w", err)
+		if i == 0 {
+			if err := mergePolicy(doc, pol.Doc); err != nil {
+				return protocol.Policy{}, err
+			}
+			version += pol.Version
+			continue
+		}
+		extra = append(extra, named{gid, s.groupName(ctx, gid), pol})
+	}
+	slices.SortFunc(extra, func(a, b named) int { return strings.Compare(a.name+"\x00"+a.id, b.name+"\x00"+b.id) })
+	if len(extra) > 0 {
+		h := fnv.New32a()
+		for _, e := range extra {
+			if err := mergePolicy(doc, e.pol.Doc); err != nil {
+				return protocol.Policy{}, err
+			}
+			version += e.pol.Version
+			h.Write([]byte(e.id + "\x00"))
+		}
+		version += int64(h.Sum32()&0x7fffffff) << 20 // below 2^53: JSON numbers stay exact in JavaScript
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return protocol.Policy{}, fmt.Errorf("encode policy: %w", err)
 	}
 	return protocol.Policy{Version: version, Doc: b}, nil
+}
+
+func mergePolicy(doc map[string]json.RawMessage, over json.RawMessage) error {
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(over, &m); err != nil {
+		return fmt.Errorf("decode group policy: %w", err)
+	}
+	for k, v := range m {
+		doc[k] = v
+	}
+	return nil
 }
 
 // RevokeEndpoint revokes an agent's credentials; its next poll is refused.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherdesk/tether/server/auth"
@@ -27,10 +28,17 @@ var (
 	ErrUnsupported  = errors.New("unsupported")
 )
 
-// ThrottledError says a caller must wait before trying again.
-type ThrottledError struct{ RetryAfter time.Duration }
+// ThrottledError says a caller must wait before trying again. Message,
+// when set, says why in words for that case.
+type ThrottledError struct {
+	RetryAfter time.Duration
+	Message    string
+}
 
 func (e *ThrottledError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
 	return fmt.Sprintf("too many failed attempts; try again in %s", e.RetryAfter.Round(time.Second))
 }
 
@@ -78,6 +86,17 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// SessionSweep is how often those bounds are checked. Default 1 s.
 	SessionSweep time.Duration
+
+	// CodeTTL is how long a connection code stays valid (15 min).
+	CodeTTL time.Duration
+	// Wrong connection codes allowed per endpoint and per remote address
+	// within CodeWindow (5 and 20 per 15 min), and for the whole server
+	// within CodeGlobalWindow (100 per minute).
+	CodeEndpointFailures int
+	CodeIPFailures       int
+	CodeWindow           time.Duration
+	CodeGlobalFailures   int
+	CodeGlobalWindow     time.Duration
 
 	// PublicURL and Fingerprint are what installers need to reach and pin
 	// the server; the console shows them with enrollment tokens. Optional.
@@ -138,6 +157,24 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.SessionSweep <= 0 {
 		c.SessionSweep = time.Second
 	}
+	if c.CodeTTL <= 0 {
+		c.CodeTTL = 15 * time.Minute
+	}
+	if c.CodeEndpointFailures <= 0 {
+		c.CodeEndpointFailures = 5
+	}
+	if c.CodeIPFailures <= 0 {
+		c.CodeIPFailures = 20
+	}
+	if c.CodeWindow <= 0 {
+		c.CodeWindow = 15 * time.Minute
+	}
+	if c.CodeGlobalFailures <= 0 {
+		c.CodeGlobalFailures = 100
+	}
+	if c.CodeGlobalWindow <= 0 {
+		c.CodeGlobalWindow = time.Minute
+	}
 	return nil
 }
 
@@ -152,6 +189,10 @@ type Service struct {
 	ipThr    *auth.Throttle
 	presence *presence
 	policies policyCache
+	adminMu  sync.Mutex
+
+	codeLimit *codeLimiter
+	codeEvals atomic.Int64
 
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -164,16 +205,17 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:      cfg,
-		store:    cfg.Store,
-		hub:      cfg.Hub,
-		log:      cfg.Logger.With("component", "app"),
-		now:      cfg.Now,
-		acctThr:  auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, cfg.Now),
-		ipThr:    auth.NewThrottle(cfg.IPFailures, cfg.LoginWindow, cfg.Now),
-		presence: newPresence(),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		cfg:       cfg,
+		store:     cfg.Store,
+		hub:       cfg.Hub,
+		log:       cfg.Logger.With("component", "app"),
+		now:       cfg.Now,
+		acctThr:   auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, cfg.Now),
+		ipThr:     auth.NewThrottle(cfg.IPFailures, cfg.LoginWindow, cfg.Now),
+		presence:  newPresence(),
+		codeLimit: newCodeLimiter(cfg),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	go s.flushLoop()
 	return s, nil

@@ -39,6 +39,17 @@ func (p *Principal) CanIn(pm perm.Permission, groupID string) bool {
 	return false
 }
 
+// CanInAny reports whether p holds perm over at least one of groups (an
+// endpoint's groups: it is in scope through any of them).
+func (p *Principal) CanInAny(pm perm.Permission, groups []string) bool {
+	for _, g := range groups {
+		if p.CanIn(pm, g) {
+			return true
+		}
+	}
+	return false
+}
+
 // groupsFor returns the groups p holds perm in: nil for every group.
 func (p *Principal) groupsFor(pm perm.Permission) []string {
 	gs := p.grants[pm]

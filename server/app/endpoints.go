@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,8 +58,25 @@ func (s *Service) Endpoint(ctx context.Context, id string) (protocol.Endpoint, e
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
-	return s.endpointOf(ctx, a, map[string]string{}), nil
+	ep := s.endpointOf(ctx, a, map[string]string{})
+	ep.Groups = s.memberships(ctx, a)
+	sp, err := s.screenPolicy(ctx, a)
+	if err != nil {
+		return protocol.Endpoint{}, err
+	}
+	info := protocol.EndpointScreenShare{Modes: []string{}, UnattendedAllowed: sp.UnattendedAllowed, AcceptanceRequired: sp.AcceptanceRequired}
+	for _, m := range sp.Enabled() {
+		if slices.Contains(screenModes, m) {
+			info.Modes = append(info.Modes, m)
+		}
+	}
+	ep.ScreenShare = &info
+	return ep, nil
 }
+
+// screenModes are the modes that show the screen: the ones a technician
+// picks among in the Open Screen Share dialog.
+var screenModes = []string{protocol.ModeActive, protocol.ModeGuidance, protocol.ModeMonitor}
 
 // visibleAgent loads an agent and checks pm over its group. An agent outside
 // the caller's groups is reported as not found, so ids cannot be probed.
@@ -71,10 +89,10 @@ func (s *Service) visibleAgent(ctx context.Context, id string, pm perm.Permissio
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("endpoint %q: %w", id, err)
 	}
-	if a.Revoked != nil || !p.CanIn(perm.EndpointsView, a.GroupID) {
+	if a.Revoked != nil || !p.CanInAny(perm.EndpointsView, a.Groups()) {
 		return store.Agent{}, fmt.Errorf("endpoint %q: %w", id, store.ErrNotFound)
 	}
-	if !p.CanIn(pm, a.GroupID) {
+	if !p.CanInAny(pm, a.Groups()) {
 		return store.Agent{}, ErrForbidden
 	}
 	return a, nil
@@ -164,40 +182,6 @@ func statusOf(a store.Action) protocol.ActionStatus {
 		Output: a.Output, Error: a.Error, CreatedBy: a.CreatedBy, Created: a.Created,
 		Delivered: a.Delivered, Completed: a.Completed,
 	}
-}
-
-// ListGroups lists computer groups to anyone who may view endpoints.
-func (s *Service) ListGroups(ctx context.Context) ([]protocol.Group, error) {
-	if _, err := require(ctx, perm.EndpointsView); err != nil {
-		return nil, err
-	}
-	gs, err := s.store.ListGroups(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
-	}
-	out := make([]protocol.Group, 0, len(gs))
-	for _, g := range gs {
-		out = append(out, protocol.Group{ID: g.ID, Name: g.Name})
-	}
-	return out, nil
-}
-
-// CreateGroup adds a computer group.
-func (s *Service) CreateGroup(ctx context.Context, g protocol.Group) (protocol.Group, error) {
-	p, err := require(ctx, perm.GroupsManage)
-	if err != nil {
-		return protocol.Group{}, err
-	}
-	name := strings.TrimSpace(g.Name)
-	if name == "" || len(name) > 100 || strings.Contains(name, "@") {
-		return protocol.Group{}, badRequest("group name must be 1-100 characters without '@'")
-	}
-	ng, err := s.store.CreateGroup(ctx, name)
-	if err != nil {
-		return protocol.Group{}, fmt.Errorf("create group %q: %w", name, err)
-	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name)})
-	return protocol.Group{ID: ng.ID, Name: ng.Name}, nil
 }
 
 // CreateEnrollmentToken issues a token that enrolls agents into a group.

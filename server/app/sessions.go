@@ -136,15 +136,15 @@ func (s *Service) online(a store.Agent) bool {
 	return s.presence.holding(a.ID) || (!last.IsZero() && s.now().Sub(last) < s.cfg.PollHold+s.cfg.OnlineGrace)
 }
 
-// screenPolicy is the effective screen-share policy of a group.
-func (s *Service) screenPolicy(ctx context.Context, groupID string) (policy.ScreenShare, error) {
-	pol, err := s.effectivePolicy(ctx, groupID)
+// screenPolicy is the effective screen-share policy of an endpoint.
+func (s *Service) screenPolicy(ctx context.Context, a store.Agent) (policy.ScreenShare, error) {
+	pol, err := s.effectivePolicy(ctx, a.Groups())
 	if err != nil {
 		return policy.ScreenShare{}, err
 	}
 	sp, err := policy.FromDoc(pol.Doc)
 	if err != nil {
-		return policy.ScreenShare{}, fmt.Errorf("screen-share policy of group %q: %w", groupID, err)
+		return policy.ScreenShare{}, fmt.Errorf("screen-share policy of endpoint %q: %w", a.ID, err)
 	}
 	return sp, nil
 }
@@ -166,12 +166,12 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 		return protocol.Session{}, err
 	}
 	p := PrincipalFrom(ctx)
-	sp, err := s.screenPolicy(ctx, a.GroupID)
+	sp, err := s.screenPolicy(ctx, a)
 	if err != nil {
 		return protocol.Session{}, err
 	}
 	if !req.Attended {
-		if !p.CanIn(perm.ScreenShareUnattended, a.GroupID) {
+		if !p.CanInAny(perm.ScreenShareUnattended, a.Groups()) {
 			return protocol.Session{}, fmt.Errorf("%w: starting a session without asking the user needs the %s permission (role %q)",
 				ErrForbidden, perm.ScreenShareUnattended, perm.RoleScreenShareUnattended)
 		}
@@ -188,33 +188,44 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 	}
 	// The policy may waive the prompt even for an attended request.
 	attended := req.Attended && sp.AcceptanceRequired
+	ss, err := s.openSession(ctx, a, p, attended, sp, mode, p.Name,
+		details("attended_requested", fmt.Sprint(req.Attended), "attended", fmt.Sprint(attended), "mode", mode))
+	if err != nil {
+		return protocol.Session{}, err
+	}
+	return s.sessionOf(ctx, ss, &a)
+}
+
+// openSession stores a session of technician tech on endpoint a in state
+// requested, audits it (by actor, with details) and queues
+// screenshare.start. Checks are the caller's.
+func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode, actor string, det json.RawMessage) (store.ScreenSession, error) {
 	now := s.now().UTC()
 	id := auth.NewToken("", 16)
 	id = strings.NewReplacer("-", "x", "_", "y").Replace(id)
 	ss, err := s.store.CreateSession(ctx, store.ScreenSession{
-		ID: id, AgentID: a.ID, TechnicianID: p.UserID, TechnicianName: p.Name, Attended: attended,
+		ID: id, AgentID: a.ID, TechnicianID: tech.UserID, TechnicianName: tech.Name, Attended: attended,
 		AcceptTimeoutS: sp.AcceptanceTimeoutS, Mode: mode, State: protocol.SessionRequested,
 		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now,
 	})
 	if err != nil {
-		return protocol.Session{}, fmt.Errorf("create session: %w", err)
+		return store.ScreenSession{}, fmt.Errorf("create session: %w", err)
 	}
 	payload, err := json.Marshal(protocol.ScreenShareStart{
-		SessionID: ss.ID, Attended: attended, Mode: mode, AllowedModes: sp.Enabled(), Technician: p.Name,
+		SessionID: ss.ID, Attended: attended, Mode: mode, AllowedModes: sp.Enabled(), Technician: tech.Name,
 		AcceptanceTimeoutS: sp.AcceptanceTimeoutS, UserMayEnd: sp.UserMayEnd,
 		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1),
 	})
 	if err != nil {
-		return protocol.Session{}, fmt.Errorf("encode screenshare.start: %w", err)
+		return store.ScreenSession{}, fmt.Errorf("encode screenshare.start: %w", err)
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionCreated, EndpointID: a.ID, SessionID: ss.ID,
-		Details: details("attended_requested", fmt.Sprint(req.Attended), "attended", fmt.Sprint(attended), "mode", mode)})
-	if _, err := s.enqueue(ctx, a.ID, protocol.ActionScreenShareStart, payload, p.Name); err != nil {
+	s.audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionCreated, EndpointID: a.ID, SessionID: ss.ID, Details: det})
+	if _, err := s.enqueue(ctx, a.ID, protocol.ActionScreenShareStart, payload, tech.Name); err != nil {
 		s.endSession(context.WithoutCancel(ctx), ss, protocol.EndedError, "server")
-		return protocol.Session{}, err
+		return store.ScreenSession{}, err
 	}
 	sessionsStarted.Inc()
-	return s.sessionOf(ctx, ss, &a)
+	return ss, nil
 }
 
 // visibleSession loads a session the caller may see: its owner, or a
@@ -236,10 +247,10 @@ func (s *Service) visibleSession(ctx context.Context, id string) (store.ScreenSe
 	if err != nil {
 		return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("endpoint of session %q: %w", id, err)
 	}
-	if ss.TechnicianID == p.UserID || p.CanIn(perm.ScreenShareAllSession, a.GroupID) {
+	if ss.TechnicianID == p.UserID || p.CanInAny(perm.ScreenShareAllSession, a.Groups()) {
 		return ss, a, p, nil
 	}
-	if p.CanIn(perm.EndpointsView, a.GroupID) {
+	if p.CanInAny(perm.EndpointsView, a.Groups()) {
 		return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("%w: the session belongs to %s", ErrForbidden, ss.TechnicianName)
 	}
 	return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
@@ -440,7 +451,7 @@ func (s *Service) ReportState(ctx context.Context, sessionID, state, reason, mod
 		if ss.State != protocol.SessionAwaitingAcceptance || state != protocol.SessionConnecting {
 			return protocol.Session{}, badRequest("the mode can change only when the user accepts")
 		}
-		sp, err := s.screenPolicy(ctx, a.GroupID)
+		sp, err := s.screenPolicy(ctx, a)
 		if err != nil {
 			return protocol.Session{}, err
 		}
@@ -558,7 +569,7 @@ func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRe
 		}
 		return nil
 	}
-	privileged := ss.TechnicianID == p.UserID || p.CanIn(perm.ScreenShareAllSession, a.GroupID)
+	privileged := ss.TechnicianID == p.UserID || p.CanInAny(perm.ScreenShareAllSession, a.Groups())
 	holderUser, _ := userOf(ss.ControlHolder)
 	isHolder := ss.ControlHolder != "" && holderUser == p.UserID
 	to := ss.ControlHolder

@@ -40,6 +40,7 @@ var Keys = []Key{
 	{"public_url", "", "URL agents and browsers use to reach the server; derived from listen when empty"},
 	{"poll_hold", "25s", "how long an agent poll is held when nothing is pending"},
 	{"admin_name", "admin", "name of the first administrator, created on first start"},
+	{"code_ttl", "15m", "how long a broker session's connection code stays valid (between 10s and 1h)"},
 	{"turn_listen", ":3478", "embedded TURN relay address (host:port, UDP and TCP; port 0 picks a free one); off disables the relay"},
 	{"turn_relay_ip", "", "address in relayed candidates and TURN URLs; empty: 127.0.0.1 when turn_listen or listen is loopback, else the host's first non-loopback IPv4"},
 	{"ice_relay_only", "false", "tell both sides of every session to use relayed (TURN) candidates only"},
@@ -58,6 +59,7 @@ type Config struct {
 	TLSKey       string
 	PublicURL    string
 	PollHold     time.Duration
+	CodeTTL      time.Duration
 	AdminName    string
 	LogLevel     string
 	LogFormat    string
@@ -105,8 +107,13 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 	if err != nil || hold <= 0 || hold > 10*time.Minute {
 		return Config{}, fmt.Errorf("poll_hold %q: must be a duration between 1ms and 10m", v.GetString("poll_hold"))
 	}
+	ttl, err := time.ParseDuration(v.GetString("code_ttl"))
+	if err != nil || ttl < 10*time.Second || ttl > time.Hour {
+		return Config{}, fmt.Errorf("code_ttl %q: must be a duration between 10s and 1h", v.GetString("code_ttl"))
+	}
 	c := Config{
-		Data: v.GetString("data"), Listen: v.GetString("listen"), DB: v.GetString("db"),
+		CodeTTL: ttl,
+		Data:    v.GetString("data"), Listen: v.GetString("listen"), DB: v.GetString("db"),
 		InsecureHTTP: v.GetBool("insecure_http"), TLSCert: v.GetString("tls_cert"), TLSKey: v.GetString("tls_key"),
 		PublicURL: v.GetString("public_url"), PollHold: hold, AdminName: v.GetString("admin_name"),
 		LogLevel: v.GetString("log_level"), LogFormat: v.GetString("log_format"),

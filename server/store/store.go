@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -29,6 +30,8 @@ type User struct {
 	PasswordHash string // argon2id, PHC string format
 	Created      time.Time
 	Disabled     bool
+	// DisplayName is how people see the account ("" shows Name).
+	DisplayName string
 }
 
 // RoleAssignment grants a role to a user over one computer group, or over
@@ -45,10 +48,25 @@ type Role struct {
 	Permissions []string
 }
 
-// Group is a computer group.
+// Group is a computer group with its membership rules.
 type Group struct {
-	ID   string
-	Name string
+	ID    string
+	Name  string
+	Rules GroupRules
+}
+
+// GroupRules decide which endpoints join a group besides those enrolled
+// into it and those added by hand. Match is "any" (default) or "all".
+type GroupRules struct {
+	Match string      `json:"match,omitempty"`
+	Rules []GroupRule `json:"rules,omitempty"`
+}
+
+// GroupRule is one condition; Kind names what it tests (the app defines
+// the kinds: hostname glob, IP CIDR, OS, enrollment token).
+type GroupRule struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
 }
 
 // WebSession is a signed-in browser session. ID is the SHA-256 (hex) of the
@@ -99,6 +117,27 @@ type Agent struct {
 	// EnrollKey identifies the enrollment attempt (a hash of the token id
 	// and the agent's nonce); "" when the agent sent no nonce.
 	EnrollKey string
+	// EnrollTokenID is the enrollment token used ("" for agents enrolled
+	// before it was recorded).
+	EnrollTokenID string
+	// RuleGroups and ManualGroups are the groups the agent belongs to by
+	// membership rule and by hand, besides GroupID (its enrollment group).
+	RuleGroups   []string
+	ManualGroups []string
+}
+
+// Groups lists every group the agent belongs to: GroupID first, then the
+// others in order, without repeats.
+func (a Agent) Groups() []string {
+	out := []string{a.GroupID}
+	var more []string
+	for _, g := range append(append([]string{}, a.RuleGroups...), a.ManualGroups...) {
+		if g != a.GroupID && !slices.Contains(more, g) {
+			more = append(more, g)
+		}
+	}
+	slices.Sort(more)
+	return append(out, more...)
 }
 
 // AgentFilter selects agents for search.
@@ -106,8 +145,9 @@ type AgentFilter struct {
 	// Query matches hostname case-insensitively as a substring, or any IP
 	// address as a prefix. Empty matches all.
 	Query string
-	// GroupIDs restricts to these groups; nil means all groups, an empty
-	// non-nil slice means none.
+	// GroupIDs restricts to agents belonging to any of these groups (by
+	// enrollment, rule or hand); nil means all groups, an empty non-nil
+	// slice means none.
 	GroupIDs []string
 	Limit    int // 0 means 200
 }
@@ -205,7 +245,8 @@ type SessionTransition struct {
 type SessionFilter struct {
 	ActiveOnly   bool   // state is not ended
 	TechnicianID string // "" for any
-	// GroupIDs restricts to endpoints in these groups; nil means all.
+	// GroupIDs restricts to endpoints belonging to any of these groups;
+	// nil means all.
 	GroupIDs []string
 	Limit    int // 0 means 500
 }
@@ -219,6 +260,22 @@ type SessionViewer struct {
 	UserName  string
 	Joined    time.Time
 	Left      *time.Time
+}
+
+// ConnectionCode is a broker session's code (protocol.ConnectionCode on
+// the wire). State is one of the protocol.ConnCode* states except
+// expired, which is computed from Expires.
+type ConnectionCode struct {
+	ID             string
+	CodeHash       string
+	TechnicianID   string
+	TechnicianName string
+	State          string
+	Created        time.Time
+	Expires        time.Time
+	AgentID        string
+	SessionID      string
+	Used           *time.Time
 }
 
 // Store is all persistent server state. Every method is safe for concurrent
@@ -235,6 +292,13 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	CountUsers(ctx context.Context) (int, error)
 	SetUserPassword(ctx context.Context, id, hash string) error
+	// UpdateUser changes DisplayName and Disabled of user u.ID.
+	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser removes the user with its role assignments, sign-ins and
+	// API tokens; ErrNotFound for an unknown id.
+	DeleteUser(ctx context.Context, id string) error
+	// DeleteUserWebSessions signs the user out everywhere.
+	DeleteUserWebSessions(ctx context.Context, userID string) error
 	// SetRoles replaces the user's role assignments.
 	SetRoles(ctx context.Context, userID string, roles []RoleAssignment) error
 	RolesOf(ctx context.Context, userID string) ([]RoleAssignment, error)
@@ -242,12 +306,24 @@ type Store interface {
 	UpsertRole(ctx context.Context, r Role) error
 	Role(ctx context.Context, name string) (Role, error)
 	ListRoles(ctx context.Context) ([]Role, error)
+	// DeleteRole removes a role; ErrConflict while it is assigned to
+	// anyone, ErrNotFound when there is none.
+	DeleteRole(ctx context.Context, name string) error
+	// RoleAssignmentCounts returns how many assignments each role has.
+	RoleAssignmentCounts(ctx context.Context) (map[string]int, error)
 
 	// Computer groups. The Default group always exists.
 	CreateGroup(ctx context.Context, name string) (Group, error) // ErrConflict on duplicate
 	GroupByName(ctx context.Context, name string) (Group, error)
 	GroupByID(ctx context.Context, id string) (Group, error)
 	ListGroups(ctx context.Context) ([]Group, error)
+	// UpdateGroup changes the name and rules of group g.ID.
+	UpdateGroup(ctx context.Context, g Group) error
+	// DeleteGroup removes a group with its policy and its rule and manual
+	// memberships. ErrConflict for the Default group, and while endpoints
+	// were enrolled into it, an unrevoked enrollment token or a role
+	// assignment uses it (the message says which).
+	DeleteGroup(ctx context.Context, id string) error
 
 	// Web sessions and API tokens.
 	CreateWebSession(ctx context.Context, s WebSession) error
@@ -281,6 +357,14 @@ type Store interface {
 	// enrollment answer was lost.
 	ReEnrollAgent(ctx context.Context, enrollKey, secretHash string, notBefore time.Time) (Agent, error)
 	SearchAgents(ctx context.Context, f AgentFilter) ([]Agent, error)
+	// ListAgents pages through unrevoked agents ordered by id, those after
+	// afterID, at most limit.
+	ListAgents(ctx context.Context, afterID string, limit int) ([]Agent, error)
+	// SetAgentRuleGroups and SetAgentManualGroups replace one kind of
+	// membership. Ids of groups that do not exist are dropped from rule
+	// memberships and are ErrNotFound for manual ones.
+	SetAgentRuleGroups(ctx context.Context, id string, groups []string) error
+	SetAgentManualGroups(ctx context.Context, id string, groups []string) error
 
 	// Actions.
 	CreateAction(ctx context.Context, a Action) (Action, error) // State "queued"
@@ -323,6 +407,15 @@ type Store interface {
 	// SessionViewers lists a session's viewers in joining order; with
 	// currentOnly, those that have not left.
 	SessionViewers(ctx context.Context, sessionID string, currentOnly bool) ([]SessionViewer, error)
+
+	// Connection codes. CreateCode: ErrConflict when the hash is taken.
+	CreateCode(ctx context.Context, c ConnectionCode) (ConnectionCode, error)
+	CodeByID(ctx context.Context, id string) (ConnectionCode, error)
+	CodeByHash(ctx context.Context, hash string) (ConnectionCode, error)
+	// UpdateCode writes c's hash, state, expiry, agent, session and use
+	// time when the code is still in fromState (compare-and-set);
+	// ErrConflict when it is not, ErrNotFound for an unknown id.
+	UpdateCode(ctx context.Context, c ConnectionCode, fromState string) error
 
 	// Audit log: append-only and hash-chained.
 	AppendAudit(ctx context.Context, r AuditRecord) (AuditRecord, error)

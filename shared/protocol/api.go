@@ -42,6 +42,11 @@ type Endpoint struct {
 	Online       bool      `json:"online"`
 	LastSeen     time.Time `json:"last_seen"`
 	Enrolled     time.Time `json:"enrolled"`
+	// Groups lists every group the endpoint belongs to and why, and
+	// ScreenShare what its policy allows; both only on GET
+	// /api/v1/endpoints/{id} (added 2026-11).
+	Groups      []Membership         `json:"groups,omitempty"`
+	ScreenShare *EndpointScreenShare `json:"screenshare,omitempty"`
 }
 
 // EndpointList answers GET /api/v1/endpoints?q=TEXT.
@@ -114,6 +119,9 @@ type User struct {
 	Name    string    `json:"name"`
 	Roles   []string  `json:"roles"`
 	Created time.Time `json:"created"`
+	// DisplayName and Disabled added 2026-11 (Settings > Users).
+	DisplayName string `json:"display_name,omitempty"`
+	Disabled    bool   `json:"disabled"`
 }
 
 // CreateAPITokenRequest is the body of POST /api/v1/api-tokens.
@@ -129,10 +137,15 @@ type APIToken struct {
 	Created time.Time `json:"created"`
 }
 
-// Group is a computer group.
+// Group is a computer group. Match, Rules and Members added 2026-11.
 type Group struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
+	ID    string      `json:"id"`
+	Name  string      `json:"name"`
+	Match string      `json:"match,omitempty"`
+	Rules []GroupRule `json:"rules,omitempty"`
+	// Members counts the endpoints in the group (to holders of
+	// groups.manage).
+	Members *int `json:"members,omitempty"`
 }
 
 // AuditRecord is one entry of the append-only audit log.

@@ -35,6 +35,7 @@ Commands:
   install     write the config file and install and start the service
   uninstall   stop and remove the service (--purge: also config and state)
   status      show service state, server, agent id, last poll and last error
+  code        enter a connection code from your technician: code 123-456-789
   version     print the version
 
 Run 'tether-agent <command> --help' for the flags of a command.
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdUninstall(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
+	case "code":
+		return cmdCode(ctx, rest, stdout, stderr)
 	case "version":
 		return cmdVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":

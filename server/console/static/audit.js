@@ -91,24 +91,84 @@ function sessionsTab(ctx) {
 const eventNames = {
   "login": "Signed in", "login.failed": "Sign-in failed", "logout": "Signed out",
   "user.created": "User created", "user.roles": "Roles changed", "user.bootstrap": "First administrator created",
+  "user.changed": "User changed", "user.disabled": "User disabled", "user.enabled": "User enabled",
+  "user.password_reset": "Password reset", "user.deleted": "User deleted",
+  "role.created": "Role created", "role.changed": "Role changed", "role.deleted": "Role deleted",
   "apitoken.created": "API token created", "apitoken.deleted": "API token deleted", "policy.changed": "Policy changed",
-  "agent.revoked": "Endpoint revoked", "agent.reenrolled": "Endpoint re-enrolled",
+  "agent.revoked": "Endpoint revoked", "agent.reenrolled": "Endpoint re-enrolled", "agent.groups": "Endpoint groups changed",
   "enrollment_token.created": "Enrollment token created", "enrollment_token.revoked": "Enrollment token revoked",
-  "group.created": "Computer group created", "agent.enrolled": "Endpoint enrolled", "action.queued": "Action queued",
+  "group.created": "Computer group created", "group.changed": "Computer group changed", "group.deleted": "Computer group deleted",
+  "agent.enrolled": "Endpoint enrolled", "action.queued": "Action queued",
+  "code.issued": "Connection code issued", "code.extended": "Connection code extended", "code.cancelled": "Connection code cancelled",
+  "code.used": "Connection code used", "code.failed": "Wrong connection code", "code.throttled": "Connection code entry throttled",
 };
+
+// Choices of the event-type filter: a family (prefix*) or one type.
+const eventFamilies = [
+  ["login*", "Sign-ins (all)"], ["user.*", "Users (all)"], ["role.*", "Roles (all)"], ["group.*", "Computer groups (all)"],
+  ["agent.*", "Endpoints (all)"], ["enrollment_token.*", "Enrollment tokens (all)"], ["code.*", "Connection codes (all)"],
+  ["policy.changed", "Policy changed"], ["apitoken.*", "API tokens (all)"], ["action.queued", "Action queued"],
+];
+
+// Filters of the other-events tab survive moving between tabs.
+const evFilters = { actor: "", type: "", from: "", to: "" };
+
+function evQuery() {
+  const p = new URLSearchParams();
+  if (evFilters.actor.trim()) p.set("actor", evFilters.actor.trim());
+  if (evFilters.type) p.set("type", evFilters.type);
+  if (evFilters.from) p.set("since", new Date(evFilters.from + "T00:00:00").toISOString());
+  if (evFilters.to) {
+    const d = new Date(evFilters.to + "T00:00:00");
+    d.setDate(d.getDate() + 1);
+    p.set("until", d.toISOString());
+  }
+  return p.toString();
+}
 
 function eventsTab(ctx) {
   const err = h("p", { id: "ev-error", class: "notice", role: "alert", hidden: true });
+  const count = h("p", { id: "ev-count", class: "hint", role: "status" });
   const out = h("div", {});
+  const field = (key, label, type = "text") => h("div", { class: "field" }, h("label", { for: "ev-" + key }, label),
+    h("input", { id: "ev-" + key, type, value: evFilters[key], oninput: (ev) => { evFilters[key] = ev.target.value; } }));
+  const typeSel = h("select", { id: "ev-type", onchange: (ev) => { evFilters.type = ev.target.value; } },
+    h("option", { value: "" }, "Any event"),
+    h("optgroup", { label: "Families" }, eventFamilies.map(([v, t]) => h("option", { value: v, selected: evFilters.type === v }, t))),
+    h("optgroup", { label: "One event type" }, Object.entries(eventNames).filter(([k]) => !eventFamilies.some(([v]) => v === k))
+      .map(([k, t]) => h("option", { value: k, selected: evFilters.type === k }, t))));
+  const form = h("form", { class: "filters", id: "ev-filters", onsubmit: (ev) => { ev.preventDefault(); load(); } },
+    field("actor", "Who"), h("div", { class: "field" }, h("label", { for: "ev-type" }, "Event"), typeSel),
+    field("from", "From", "date"), field("to", "To", "date"),
+    h("div", { class: "field buttons" }, h("button", { type: "submit", class: "primary" }, "Apply"),
+      h("button", { type: "button", onclick: () => { Object.keys(evFilters).forEach((k) => { evFilters[k] = ""; }); eventsTab(ctx); } }, "Clear")));
   ctx.show(h("section", { id: "audit", "aria-labelledby": "au-title" },
-    h("h1", { id: "au-title" }, "Audit Log"), tabs("events"), err, out));
-  api("GET", "/api/v1/audit?limit=1000").then((data) => {
+    h("h1", { id: "au-title" }, "Audit Log"), tabs("events"), form, err, count, out));
+
+  let seq = 0;
+  async function load() {
+    const my = ++seq;
+    const qs = evQuery();
+    let data;
+    try {
+      data = await api("GET", "/api/v1/audit?limit=1000" + (qs ? "&" + qs : ""));
+    } catch (e) {
+      if (my === seq) notice(err, describe(e, "read the audit log"));
+      return;
+    }
+    if (my !== seq) return;
+    notice(err, "");
+    // Session events have their own tab.
     const list = data.records.filter((r) => !r.type.startsWith("session."));
-    if (!list.length) return out.replaceChildren(empty("No events yet."));
+    count.textContent = list.length ? `${list.length} event${list.length === 1 ? "" : "s"}${list.length >= 1000 ? " (the newest 1000)" : ""}` : "";
+    if (!list.length) {
+      return out.replaceChildren(qs ? empty("No events match these filters.", "Clear the filters or widen the dates.") : empty("No events yet."));
+    }
     out.replaceChildren(h("div", { class: "table-wrap" }, h("table", { id: "ev-table" },
       h("thead", {}, h("tr", {}, ["Time", "Who", "Event", "Details"].map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, list.map((r) => h("tr", {},
-        h("td", {}, when(r.time)), h("td", {}, r.actor), h("td", {}, eventNames[r.type] || r.type),
+      h("tbody", {}, list.map((r) => h("tr", { "data-type": r.type },
+        h("td", {}, when(r.time)), h("td", {}, r.actor), h("td", { title: r.type }, eventNames[r.type] || r.type),
         h("td", { class: "details" }, r.details ? Object.entries(r.details).map(([k, v]) => `${k}: ${v}`).join(", ") : "")))))));
-  }, (e) => notice(err, describe(e, "read the audit log")));
+  }
+  load();
 }

@@ -19,7 +19,7 @@ const pages = [
   { path: "endpoints", label: "Endpoints", allowed: anyOf("endpoints.view") },
   { path: "sessions", label: "Screen Share Sessions", allowed: anyOf("screenshare.start", "screenshare.sessions") },
   { path: "audit", label: "Audit Log", allowed: anyOf("audit.read") },
-  { path: "settings", label: "Settings", allowed: anyOf("users.manage", "tokens.manage", "groups.manage", "screenshare.settings", "settings.manage") },
+  { path: "settings", label: "Settings", allowed: anyOf("users.manage", "roles.manage", "tokens.manage", "groups.manage", "screenshare.settings", "settings.manage") },
 ];
 
 function route() {

@@ -137,25 +137,67 @@ export async function endpointPage(ctx) {
     const inv = [
       ["State", stateCell(ep)], ["IP addresses", ep.ips.join(", ") || "—"],
       ["Operating system", `${ep.os} ${ep.os_version || ""}`.trim()], ["Architecture", ep.arch],
-      ["Logged-in users", ep.users.join(", ") || "nobody"], ["Computer group", ep.group],
+      ["Logged-in users", ep.users.join(", ") || "nobody"], ["Computer groups", groupChips(ep)],
       ["Agent version", ep.agent_version], ["Last seen", ep.online ? "now" : when(ep.last_seen)],
       ["Enrolled", when(ep.enrolled)], ["Endpoint id", h("code", {}, ep.id)],
     ];
     const actions = shareButtons(me, ep, live.get(ep.id), load, err);
+    if (me.can("groups.manage")) actions.push(h("button", { type: "button", id: "epd-groups", onclick: () => editGroups(ep, load) }, "Edit groups"));
     body.replaceChildren(
       h("div", { class: "actions-bar" }, actions.length ? actions : h("p", { class: "hint" }, "Your roles allow no actions on this endpoint.")),
       h("h2", {}, "Inventory"),
       h("dl", { class: "inventory" }, inv.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
-      me.can("screenshare.start") || me.can("screenshare.sessions") ? [
+      ...(me.can("screenshare.start") || me.can("screenshare.sessions") ? [
         h("h2", {}, "Recent screen shares"),
         history.length ? h("div", { class: "table-wrap" }, h("table", {},
           h("thead", {}, h("tr", {}, ["Technician", "Mode", "State", "Started", "Ended"].map((x) => h("th", { scope: "col" }, x)))),
           h("tbody", {}, history.map((s) => h("tr", {}, h("td", {}, s.technician), h("td", {}, modeNames[s.mode] || s.mode),
             h("td", {}, stateNames[s.state] || s.state), h("td", {}, when(s.created)), h("td", {}, when(s.ended))))))) :
           empty("No screen shares you can see on this endpoint yet."),
-      ] : null);
+      ] : []));
   }
-  const poll = setInterval(load, 5000);
+  const poll = setInterval(() => { if (!document.getElementById("groups-dialog")) load(); }, 5000);
   ctx.setCleanup(() => { stopped = true; clearInterval(poll); });
   await load();
+}
+
+const sourceText = { enrollment: "enrolled", rule: "by rule", manual: "added by hand" };
+
+// groupChips lists the endpoint's groups and why it is in each.
+function groupChips(ep) {
+  const gs = ep.groups || [{ group: ep.group, source: ["enrollment"] }];
+  return h("ul", { class: "chips", id: "epd-group-list" }, gs.map((g) =>
+    h("li", {}, g.group, " ", h("span", { class: "src" }, "(" + g.source.map((x) => sourceText[x] || x).join(", ") + ")"))));
+}
+
+// editGroups picks the groups the endpoint belongs to by hand. Groups it
+// is in by enrollment or by rule show checked and fixed.
+async function editGroups(ep, done) {
+  let all;
+  try { all = (await api("GET", "/api/v1/groups")).groups; }
+  catch (e) { return notice($("epd-error"), describe(e, "list computer groups")); }
+  const src = new Map((ep.groups || []).map((g) => [g.group, g.source]));
+  const err = h("p", { class: "notice", role: "alert", hidden: true });
+  const boxes = all.map((g) => {
+    const s = src.get(g.name) || [];
+    const fixed = s.includes("enrollment") || s.includes("rule");
+    return h("label", { class: "check" }, h("input", { type: "checkbox", value: g.name, checked: s.length > 0, disabled: fixed && !s.includes("manual") }),
+      " " + g.name, fixed ? h("span", { class: "hint" }, ` — ${s.filter((x) => x !== "manual").map((x) => sourceText[x]).join(", ")}`) : null);
+  });
+  const dlg = h("dialog", { id: "groups-dialog", "aria-labelledby": "groups-dialog-title" });
+  const close = () => { dlg.close(); dlg.remove(); };
+  dlg.append(h("h2", { id: "groups-dialog-title" }, `Groups of ${ep.hostname}`),
+    h("form", { onsubmit: async (ev) => {
+      ev.preventDefault();
+      const picked = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked && !i.disabled).map((i) => i.value);
+      try {
+        await api("PUT", "/api/v1/endpoints/" + encodeURIComponent(ep.id) + "/groups", { groups: picked });
+        close();
+        done();
+      } catch (e) { notice(err, describe(e, "change the groups")); }
+    } }, h("fieldset", {}, h("legend", {}, "Member of"), boxes), err,
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", id: "groups-save" }, "Save"), h("button", { type: "button", onclick: close }, "Cancel"))));
+  dlg.addEventListener("cancel", (ev) => { ev.preventDefault(); close(); });
+  document.body.append(dlg);
+  dlg.showModal();
 }

@@ -4,6 +4,7 @@
 import { api, describe } from "./api.js";
 import { h, when, notice, openViewer, empty, modeNames, stateNames } from "./ui.js";
 import { endSessions } from "./endpoints.js";
+import { openBrokerDialog } from "./brokerdialog.js";
 
 export function sessionsPage(ctx) {
   const selected = new Set();
@@ -20,7 +21,9 @@ export function sessionsPage(ctx) {
     ctx.me.can("screenshare.sessions") ? "Sessions started by any technician appear here as they start." : "Sessions you start appear here; you can rejoin or end them from this list."));
   ctx.show(h("section", { id: "sessions", "aria-labelledby": "ss-title" },
     h("h1", { id: "ss-title" }, "Screen Share Sessions"),
-    h("div", { class: "actions-bar" }, join, end, status), err, tbl, emptyBox));
+    h("div", { class: "actions-bar" }, join, end,
+      ctx.me.can("screenshare.start") ? h("button", { type: "button", id: "ss-broker", onclick: () => openBrokerDialog(() => load()) }, "Start Broker Session") : null,
+      status), err, tbl, emptyBox));
 
   let list = [], stopped = false, seq = 0;
   const sync = () => {

@@ -1,8 +1,16 @@
 // The Open Screen Share dialog: attended by default; users holding
 // screenshare.unattended may clear "Ask the endpoint user for permission".
-// While the session starts it shows live state, then opens the viewer.
+// The technician picks a mode among those the endpoint's policy enables
+// (the server refuses any other). While the session starts it shows live
+// state, then opens the viewer.
 import { api, describe, ApiError } from "./api.js";
-import { h, notice, openViewer, reasonNames } from "./ui.js";
+import { h, notice, openViewer, reasonNames, modeNames } from "./ui.js";
+
+const modeHelp = {
+  active: "view and control",
+  guidance: "view; point and mark on the user's screen",
+  monitor: "view only",
+};
 
 const stateText = {
   requested: "Deploying to the endpoint…",
@@ -30,6 +38,9 @@ export function openShareDialog(me, ep, onChange = () => {}) {
   const start = h("button", { type: "submit", class: "primary", id: "share-start" }, "Start Screen Share");
   const cancel = h("button", { type: "button", id: "share-cancel" }, "Cancel");
   const link = h("p", { hidden: true });
+  // Filled from the endpoint's policy once it loads; until then the
+  // server picks the first enabled mode.
+  const modeBox = h("fieldset", { class: "mode-choice", id: "share-modes" }, h("legend", {}, "Mode"), h("p", { class: "hint" }, "Loading the endpoint's policy…"));
   let session = null, timer = null, done = false;
 
   const dlg = h("dialog", { id: "share-dialog", "aria-labelledby": "share-title" },
@@ -38,8 +49,21 @@ export function openShareDialog(me, ep, onChange = () => {}) {
       mayUnattended
         ? h("label", { class: "check" }, ask, " Ask the endpoint user for permission")
         : h("p", { class: "hint" }, "The endpoint user will be asked for permission."),
-      status, err, link,
+      modeBox, status, err, link,
       h("div", { class: "buttons" }, start, cancel)));
+
+  api("GET", "/api/v1/endpoints/" + encodeURIComponent(ep.id)).then((full) => {
+    const ss = full.screenshare || { modes: [] };
+    if (!ss.modes.length) {
+      modeBox.replaceChildren(h("legend", {}, "Mode"), h("p", { class: "notice error" }, "The endpoint's policy enables no mode that shows the screen."));
+      start.disabled = true;
+      return;
+    }
+    modeBox.replaceChildren(h("legend", {}, "Mode"), ...ss.modes.map((m, i) => h("label", { class: "check" },
+      h("input", { type: "radio", name: "share-mode", value: m, checked: i === 0, id: "share-mode-" + m }),
+      ` ${modeNames[m] || m}`, h("span", { class: "hint" }, ` — ${modeHelp[m] || ""}`))));
+    if (!ss.acceptance_required) modeBox.append(h("p", { class: "hint" }, "This endpoint's policy connects without asking the user."));
+  }, () => { modeBox.hidden = true; });
 
   const stop = () => { clearTimeout(timer); timer = null; };
   const close = () => { stop(); dlg.close(); dlg.remove(); };
@@ -79,6 +103,7 @@ export function openShareDialog(me, ep, onChange = () => {}) {
     start.disabled = false;
     start.textContent = "Try Again";
     ask.disabled = false;
+    for (const r of modeBox.querySelectorAll("input")) r.disabled = false;
     cancel.textContent = "Close";
   }
 
@@ -88,10 +113,12 @@ export function openShareDialog(me, ep, onChange = () => {}) {
     notice(err, "");
     start.disabled = true;
     ask.disabled = true;
+    for (const r of modeBox.querySelectorAll("input")) r.disabled = true;
     cancel.textContent = "Cancel";
     status.textContent = "Requesting…";
     try {
-      session = await api("POST", "/api/v1/sessions", { endpoint_id: ep.id, attended: mayUnattended ? ask.checked : true });
+      const picked = modeBox.querySelector("input[name=share-mode]:checked");
+      session = await api("POST", "/api/v1/sessions", { endpoint_id: ep.id, attended: mayUnattended ? ask.checked : true, mode: picked ? picked.value : "" });
       onChange();
       watch();
     } catch (e) {
@@ -99,6 +126,7 @@ export function openShareDialog(me, ep, onChange = () => {}) {
       let msg = describe(e, `share the screen of ${ep.hostname}`);
       if (e instanceof ApiError && e.status === 409 && e.code === "endpoint_offline") msg = `${ep.hostname} is offline: its agent has not checked in recently. Try again when it is online.`;
       else if (e instanceof ApiError && e.status === 403) msg = `Permission denied: ${e.message}.`;
+      else if (e instanceof ApiError && e.status === 400 && /not enabled by policy/.test(e.message)) msg = `That mode is not allowed on ${ep.hostname}: ${e.message}. Pick another mode.`;
       notice(err, msg);
       finish();
       start.textContent = "Start Screen Share";

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,12 +12,13 @@ import (
 	"github.com/tetherdesk/tether/server/store"
 )
 
-const agentCols = `id, group_id, secret_hash, hostname, ips, os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key`
+const agentCols = `id, group_id, secret_hash, hostname, ips, os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key, enroll_token_id, rule_groups, manual_groups`
 
 func scanAgent(sc interface{ Scan(...any) error }) (store.Agent, error) {
 	var a store.Agent
 	err := sc.Scan(&a.ID, &a.GroupID, &a.SecretHash, &a.Hostname, listCol{&a.IPs}, &a.OS, &a.OSVersion, &a.Arch,
-		&a.AgentVersion, listCol{&a.Users}, timeCol{&a.Enrolled}, timeCol{&a.LastSeen}, nullTimeCol{&a.Revoked}, &a.EnrollKey)
+		&a.AgentVersion, listCol{&a.Users}, timeCol{&a.Enrolled}, timeCol{&a.LastSeen}, nullTimeCol{&a.Revoked}, &a.EnrollKey,
+		&a.EnrollTokenID, listCol{&a.RuleGroups}, listCol{&a.ManualGroups})
 	return a, err
 }
 
@@ -70,11 +72,14 @@ func (s *Store) CreateAgent(ctx context.Context, a store.Agent) (store.Agent, er
 	a.LastSeen = normTime(a.LastSeen)
 	a.Revoked = normTimePtr(a.Revoked)
 	a.IPs, a.Users = normList(a.IPs), normList(a.Users)
+	a.RuleGroups, a.ManualGroups = normList(a.RuleGroups), normList(a.ManualGroups)
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO agents (id, group_id, secret_hash, hostname, host_fold, ips, ip_text,
-		os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key,
+		enroll_token_id, rule_groups, manual_groups, group_text)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		a.ID, a.GroupID, a.SecretHash, a.Hostname, hostFold(a.Hostname), strList(a.IPs), ipText(a.IPs),
-		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), s.tv(a.Enrolled), s.tv(a.LastSeen), s.ntv(a.Revoked), a.EnrollKey)
+		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), s.tv(a.Enrolled), s.tv(a.LastSeen), s.ntv(a.Revoked), a.EnrollKey,
+		a.EnrollTokenID, strList(a.RuleGroups), strList(a.ManualGroups), groupText(a.RuleGroups, a.ManualGroups))
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("create agent %q: %w", a.Hostname, mapErr(err))
 	}
@@ -222,8 +227,12 @@ func (s *Store) SearchAgents(ctx context.Context, f store.AgentFilter) ([]store.
 	var args []any
 	where = append(where, "revoked IS NULL")
 	if f.GroupIDs != nil {
-		where = append(where, "group_id IN ("+placeholders(len(f.GroupIDs))+")")
-		args = append(args, anySlice(f.GroupIDs)...)
+		if len(f.GroupIDs) > idChunk {
+			return nil, errors.New("search agents: too many groups")
+		}
+		w, a := groupFilter("", f.GroupIDs)
+		where = append(where, w)
+		args = append(args, a...)
 	}
 	if q := strings.ToLower(strings.TrimSpace(f.Query)); q != "" {
 		esc := likeEscape(q)

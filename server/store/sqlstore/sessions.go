@@ -169,8 +169,9 @@ func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]stor
 			return nil, errors.New("list sessions: too many groups")
 		}
 		q += ` JOIN agents a ON a.id = s.agent_id`
-		where = append(where, `a.group_id IN (`+placeholders(len(f.GroupIDs))+`)`)
-		args = append(args, anySlice(f.GroupIDs)...)
+		w, a := groupFilter("a.", f.GroupIDs)
+		where = append(where, w)
+		args = append(args, a...)
 	}
 	if f.ActiveOnly {
 		where = append(where, `s.state <> ?`)

@@ -12,11 +12,11 @@ import (
 
 // ---- users ----
 
-const userCols = `id, name, password_hash, created, disabled`
+const userCols = `id, name, password_hash, created, disabled, display_name`
 
 func scanUser(sc interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
-	err := sc.Scan(&u.ID, &u.Name, &u.PasswordHash, timeCol{&u.Created}, &u.Disabled)
+	err := sc.Scan(&u.ID, &u.Name, &u.PasswordHash, timeCol{&u.Created}, &u.Disabled, &u.DisplayName)
 	return u, err
 }
 
@@ -29,8 +29,8 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 		u.Created = time.Now()
 	}
 	u.Created = normTime(u.Created)
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?)`),
-		u.ID, u.Name, u.PasswordHash, s.tv(u.Created), u.Disabled)
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Name, u.PasswordHash, s.tv(u.Created), u.Disabled, u.DisplayName)
 	if err != nil {
 		return store.User{}, fmt.Errorf("create user %q: %w", u.Name, mapErr(err))
 	}
@@ -204,7 +204,7 @@ func (s *Store) ListRoles(ctx context.Context) ([]store.Role, error) {
 // CreateGroup creates a computer group with a new id.
 func (s *Store) CreateGroup(ctx context.Context, name string) (store.Group, error) {
 	g := store.Group{ID: newID(), Name: name}
-	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO computer_groups (id, name) VALUES (?, ?)`), g.ID, g.Name); err != nil {
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO computer_groups (id, name, rules) VALUES (?, ?, '{}')`), g.ID, g.Name); err != nil {
 		return store.Group{}, fmt.Errorf("create group %q: %w", name, mapErr(err))
 	}
 	return g, nil
@@ -212,8 +212,8 @@ func (s *Store) CreateGroup(ctx context.Context, name string) (store.Group, erro
 
 // GroupByName returns the group with that exact name.
 func (s *Store) GroupByName(ctx context.Context, name string) (store.Group, error) {
-	var g store.Group
-	if err := s.r.QueryRowContext(ctx, s.q(`SELECT id, name FROM computer_groups WHERE name = ?`), name).Scan(&g.ID, &g.Name); err != nil {
+	g, err := scanGroup(s.r.QueryRowContext(ctx, s.q(`SELECT `+groupCols+` FROM computer_groups WHERE name = ?`), name))
+	if err != nil {
 		return store.Group{}, fmt.Errorf("group named %q: %w", name, mapErr(err))
 	}
 	return g, nil
@@ -221,8 +221,8 @@ func (s *Store) GroupByName(ctx context.Context, name string) (store.Group, erro
 
 // GroupByID returns the group with that id.
 func (s *Store) GroupByID(ctx context.Context, id string) (store.Group, error) {
-	var g store.Group
-	if err := s.r.QueryRowContext(ctx, s.q(`SELECT id, name FROM computer_groups WHERE id = ?`), id).Scan(&g.ID, &g.Name); err != nil {
+	g, err := scanGroup(s.r.QueryRowContext(ctx, s.q(`SELECT `+groupCols+` FROM computer_groups WHERE id = ?`), id))
+	if err != nil {
 		return store.Group{}, fmt.Errorf("group %q: %w", id, mapErr(err))
 	}
 	return g, nil
@@ -230,15 +230,15 @@ func (s *Store) GroupByID(ctx context.Context, id string) (store.Group, error) {
 
 // ListGroups returns all groups ordered by name.
 func (s *Store) ListGroups(ctx context.Context) ([]store.Group, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, name FROM computer_groups ORDER BY name, id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+groupCols+` FROM computer_groups ORDER BY name, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
 	defer rows.Close()
 	var out []store.Group
 	for rows.Next() {
-		var g store.Group
-		if err := rows.Scan(&g.ID, &g.Name); err != nil {
+		g, err := scanGroup(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list groups: %w", err)
 		}
 		out = append(out, g)

@@ -43,6 +43,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditTamper", testAuditTamper},
 		{"Sessions", testSessions},
 		{"SessionsConcurrent", testSessionsConcurrent},
+		{"UserAdmin", testUserAdmin},
+		{"RoleDelete", testRoleDelete},
+		{"GroupAdmin", testGroupAdmin},
+		{"ConnectionCodes", testConnectionCodes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,378 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Audit event types of user and role administration.
+const (
+	AuditUserChanged   = "user.changed"
+	AuditUserDisabled  = "user.disabled"
+	AuditUserEnabled   = "user.enabled"
+	AuditUserPassword  = "user.password_reset"
+	AuditUserDeleted   = "user.deleted"
+	AuditRoleCreated   = "role.created"
+	AuditRoleChanged   = "role.changed"
+	AuditRoleDeleted   = "role.deleted"
+	displayNameMaxRune = 100
+)
+
+// ErrLastAdmin refuses a change that would leave no enabled user holding
+// the Administrator role over every group: nobody could manage users again.
+var ErrLastAdmin = fmt.Errorf("%w: this would leave no enabled administrator; give another user the Administrator role (all groups) first", store.ErrConflict)
+
+// isFullAdmin reports whether assignments hold Administrator over every group.
+func isFullAdmin(as []store.RoleAssignment) bool {
+	return slices.ContainsFunc(as, func(a store.RoleAssignment) bool {
+		return a.Role == perm.RoleAdministrator && a.GroupID == ""
+	})
+}
+
+// otherAdmins counts enabled full administrators other than userID.
+func (s *Service) otherAdmins(ctx context.Context, userID string) (int, error) {
+	us, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list users: %w", err)
+	}
+	n := 0
+	for _, u := range us {
+		if u.ID == userID || u.Disabled {
+			continue
+		}
+		as, err := s.store.RolesOf(ctx, u.ID)
+		if err != nil {
+			return 0, fmt.Errorf("roles of %s: %w", u.ID, err)
+		}
+		if isFullAdmin(as) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// checkGrantable refuses assignments that would give permissions the
+// caller does not hold where they would apply, so users.manage alone is
+// no way to gain more. Holders of users.manage and roles.manage over every
+// group (administrators) may assign any role, the unattended one included.
+func (s *Service) checkGrantable(ctx context.Context, p *Principal, as []store.RoleAssignment) error {
+	if p.CanIn(perm.UsersManage, "") && p.CanIn(perm.RolesManage, "") {
+		return nil
+	}
+	for _, a := range as {
+		r, err := s.store.Role(ctx, a.Role)
+		if err != nil {
+			return fmt.Errorf("role %q: %w", a.Role, err)
+		}
+		for _, pm := range r.Permissions {
+			if !p.CanIn(perm.Permission(pm), a.GroupID) {
+				return fmt.Errorf("%w: you cannot assign %q: it grants %s, which you do not hold there", ErrForbidden, a.Role, pm)
+			}
+		}
+	}
+	return nil
+}
+
+func userOf(u store.User, roles []string) protocol.User {
+	if roles == nil {
+		roles = []string{}
+	}
+	return protocol.User{ID: u.ID, Name: u.Name, DisplayName: u.DisplayName, Disabled: u.Disabled, Roles: roles, Created: u.Created}
+}
+
+// adminMu serialises changes that could remove the last administrator on
+// this node (two administrators demoting each other at once). See the
+// README for the multi-node caveat.
+func (s *Service) lockAdmins() func() {
+	s.adminMu.Lock()
+	return s.adminMu.Unlock
+}
+
+// UpdateUser changes a user's display name, roles or disabled state.
+func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.UpdateUserRequest) (protocol.User, error) {
+	p, err := require(ctx, perm.UsersManage)
+	if err != nil {
+		return protocol.User{}, err
+	}
+	defer s.lockAdmins()()
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return protocol.User{}, fmt.Errorf("user %q: %w", id, err)
+	}
+	cur, err := s.store.RolesOf(ctx, u.ID)
+	if err != nil {
+		return protocol.User{}, fmt.Errorf("roles of %q: %w", u.Name, err)
+	}
+	next := u
+	if req.DisplayName != nil {
+		dn := strings.TrimSpace(*req.DisplayName)
+		if utf8.RuneCountInString(dn) > displayNameMaxRune || strings.ContainsAny(dn, "\x00\r\n") {
+			return protocol.User{}, badRequest("display name must be at most 100 characters without line breaks")
+		}
+		next.DisplayName = dn
+	}
+	if req.Disabled != nil {
+		if *req.Disabled && u.ID == p.UserID {
+			return protocol.User{}, badRequest("you cannot disable your own account")
+		}
+		next.Disabled = *req.Disabled
+	}
+	roles := cur
+	if req.Roles != nil {
+		if len(*req.Roles) == 0 {
+			return protocol.User{}, badRequest("at least one role is required")
+		}
+		if roles, err = s.parseRoles(ctx, *req.Roles); err != nil {
+			return protocol.User{}, err
+		}
+		if err := s.checkGrantable(ctx, p, roles); err != nil {
+			return protocol.User{}, err
+		}
+	}
+	if isFullAdmin(cur) && !u.Disabled && (next.Disabled || !isFullAdmin(roles)) {
+		n, err := s.otherAdmins(ctx, u.ID)
+		if err != nil {
+			return protocol.User{}, err
+		}
+		if n == 0 {
+			return protocol.User{}, ErrLastAdmin
+		}
+	}
+	if next.DisplayName != u.DisplayName || next.Disabled != u.Disabled {
+		if err := s.store.UpdateUser(ctx, next); err != nil {
+			return protocol.User{}, fmt.Errorf("update user %q: %w", u.Name, err)
+		}
+	}
+	if req.Roles != nil {
+		for i := range roles {
+			roles[i].UserID = u.ID
+		}
+		if err := s.store.SetRoles(ctx, u.ID, roles); err != nil {
+			return protocol.User{}, fmt.Errorf("set roles of %q: %w", u.Name, err)
+		}
+		s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRolesChanged, Details: details("user", u.Name, "roles", strings.Join(*req.Roles, ", "))})
+	}
+	if next.DisplayName != u.DisplayName {
+		s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserChanged, Details: details("user", u.Name, "display_name", next.DisplayName)})
+	}
+	if next.Disabled != u.Disabled {
+		typ := AuditUserEnabled
+		if next.Disabled {
+			typ = AuditUserDisabled
+			// Signed out at once; the account check on every request
+			// already refuses it, this frees the sessions.
+			if err := s.store.DeleteUserWebSessions(ctx, u.ID); err != nil {
+				return protocol.User{}, fmt.Errorf("sign out %q: %w", u.Name, err)
+			}
+		}
+		s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("user", u.Name)})
+	}
+	return s.userByID(ctx, u.ID)
+}
+
+func (s *Service) userByID(ctx context.Context, id string) (protocol.User, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return protocol.User{}, fmt.Errorf("user %q: %w", id, err)
+	}
+	pr, err := s.principal(ctx, u)
+	if err != nil {
+		return protocol.User{}, err
+	}
+	return userOf(u, pr.Roles), nil
+}
+
+// ResetPassword sets a new password for a user and signs them out
+// everywhere.
+func (s *Service) ResetPassword(ctx context.Context, id string, req protocol.ResetPasswordRequest) error {
+	p, err := require(ctx, perm.UsersManage)
+	if err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", id, err)
+	}
+	if utf8.RuneCountInString(req.Password) < 10 {
+		return badRequest("password must have at least 10 characters")
+	}
+	hash, err := auth.HashPassword(req.Password)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetUserPassword(ctx, u.ID, hash); err != nil {
+		return fmt.Errorf("set password of %q: %w", u.Name, err)
+	}
+	if u.ID != p.UserID {
+		if err := s.store.DeleteUserWebSessions(ctx, u.ID); err != nil {
+			return fmt.Errorf("sign out %q: %w", u.Name, err)
+		}
+	}
+	s.acctThr.Reset(strings.ToLower(u.Name))
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserPassword, Details: details("user", u.Name)})
+	return nil
+}
+
+// DeleteUser removes an account: never the caller's own, never the last
+// enabled administrator.
+func (s *Service) DeleteUser(ctx context.Context, id string) error {
+	p, err := require(ctx, perm.UsersManage)
+	if err != nil {
+		return err
+	}
+	if id == p.UserID {
+		return badRequest("you cannot delete your own account")
+	}
+	defer s.lockAdmins()()
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("user %q: %w", id, err)
+	}
+	as, err := s.store.RolesOf(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("roles of %q: %w", u.Name, err)
+	}
+	if isFullAdmin(as) && !u.Disabled {
+		n, err := s.otherAdmins(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrLastAdmin
+		}
+	}
+	if err := s.store.DeleteUser(ctx, u.ID); err != nil {
+		return fmt.Errorf("delete user %q: %w", u.Name, err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserDeleted, Details: details("user", u.Name)})
+	return nil
+}
+
+// ---- roles ----
+
+func checkRoleRequest(req protocol.RoleRequest) (store.Role, error) {
+	name := strings.TrimSpace(req.Name)
+	if name == "" || utf8.RuneCountInString(name) > 64 || strings.ContainsAny(name, "@\x00\r\n") {
+		return store.Role{}, badRequest("role name must be 1-64 characters without '@' or line breaks")
+	}
+	if len(req.Permissions) == 0 {
+		return store.Role{}, badRequest("a role needs at least one permission")
+	}
+	var ps []string
+	for _, x := range req.Permissions {
+		if !perm.Valid(perm.Permission(x)) {
+			return store.Role{}, badRequest("unknown permission %q", x)
+		}
+		if !slices.Contains(ps, x) {
+			ps = append(ps, x)
+		}
+	}
+	slices.Sort(ps)
+	return store.Role{Name: name, Permissions: ps}, nil
+}
+
+// ListRoles lists role definitions to anyone signed in (role names are
+// shown on the caller's own profile), with how often each is assigned.
+func (s *Service) ListRoles(ctx context.Context) ([]protocol.Role, error) {
+	if _, err := authenticated(ctx); err != nil {
+		return nil, err
+	}
+	rs, err := s.store.ListRoles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	counts, err := s.store.RoleAssignmentCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.Role, 0, len(rs))
+	for _, r := range rs {
+		_, builtin := perm.DefaultRole(r.Name)
+		ps := r.Permissions
+		if ps == nil {
+			ps = []string{}
+		}
+		out = append(out, protocol.Role{Name: r.Name, Permissions: ps, Builtin: builtin, Assigned: counts[r.Name]})
+	}
+	return out, nil
+}
+
+// CreateRole defines a custom role.
+func (s *Service) CreateRole(ctx context.Context, req protocol.RoleRequest) (protocol.Role, error) {
+	p, err := require(ctx, perm.RolesManage)
+	if err != nil {
+		return protocol.Role{}, err
+	}
+	r, err := checkRoleRequest(req)
+	if err != nil {
+		return protocol.Role{}, err
+	}
+	if _, err := s.store.Role(ctx, r.Name); err == nil {
+		return protocol.Role{}, fmt.Errorf("%w: a role named %q already exists", store.ErrConflict, r.Name)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return protocol.Role{}, fmt.Errorf("role %q: %w", r.Name, err)
+	}
+	if err := s.store.UpsertRole(ctx, r); err != nil {
+		return protocol.Role{}, fmt.Errorf("create role %q: %w", r.Name, err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleCreated, Details: details("role", r.Name, "permissions", strings.Join(r.Permissions, ", "))})
+	return protocol.Role{Name: r.Name, Permissions: r.Permissions}, nil
+}
+
+// UpdateRole replaces a custom role's permissions; built-in roles are
+// fixed, so that what "Administrator" means never drifts.
+func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.RoleRequest) (protocol.Role, error) {
+	p, err := require(ctx, perm.RolesManage)
+	if err != nil {
+		return protocol.Role{}, err
+	}
+	if _, builtin := perm.DefaultRole(name); builtin {
+		return protocol.Role{}, fmt.Errorf("%w: %q is a built-in role and cannot be changed; copy it to make a custom role", store.ErrConflict, name)
+	}
+	if req.Name == "" {
+		req.Name = name
+	}
+	if strings.TrimSpace(req.Name) != name {
+		return protocol.Role{}, badRequest("roles cannot be renamed; create a new role and move its users")
+	}
+	r, err := checkRoleRequest(req)
+	if err != nil {
+		return protocol.Role{}, err
+	}
+	old, err := s.store.Role(ctx, name)
+	if err != nil {
+		return protocol.Role{}, fmt.Errorf("role %q: %w", name, err)
+	}
+	if err := s.store.UpsertRole(ctx, r); err != nil {
+		return protocol.Role{}, fmt.Errorf("update role %q: %w", name, err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleChanged, Details: details("role", r.Name,
+		"permissions", strings.Join(r.Permissions, ", "), "before", strings.Join(old.Permissions, ", "))})
+	counts, _ := s.store.RoleAssignmentCounts(ctx)
+	return protocol.Role{Name: r.Name, Permissions: r.Permissions, Assigned: counts[r.Name]}, nil
+}
+
+// DeleteRole removes a custom role that nobody holds.
+func (s *Service) DeleteRole(ctx context.Context, name string) error {
+	p, err := require(ctx, perm.RolesManage)
+	if err != nil {
+		return err
+	}
+	if _, builtin := perm.DefaultRole(name); builtin {
+		return fmt.Errorf("%w: %q is a built-in role and cannot be deleted", store.ErrConflict, name)
+	}
+	if err := s.store.DeleteRole(ctx, name); err != nil {
+		return fmt.Errorf("delete role %q: %w", name, err)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleDeleted, Details: details("role", name)})
+	return nil
+}

@@ -1,0 +1,464 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Audit event types for computer groups.
+const (
+	AuditGroupChanged  = "group.changed"
+	AuditGroupDeleted  = "group.deleted"
+	AuditAgentGroups   = "agent.groups"
+	maxRulesPerGroup   = 50
+	maxManualGroups    = 100
+	groupNameMaxLength = 100
+)
+
+// osNames maps what an administrator may write to the OS an agent reports.
+var osNames = map[string]string{
+	"linux": "linux", "windows": "windows", "darwin": "darwin", "macos": "darwin", "mac": "darwin",
+}
+
+// checkRules validates and normalises membership rules.
+func (s *Service) checkRules(ctx context.Context, match string, rules []protocol.GroupRule) (store.GroupRules, error) {
+	out := store.GroupRules{Match: protocol.MatchAny}
+	switch match {
+	case "", protocol.MatchAny:
+	case protocol.MatchAll:
+		out.Match = protocol.MatchAll
+	default:
+		return store.GroupRules{}, badRequest("match must be %q or %q", protocol.MatchAny, protocol.MatchAll)
+	}
+	if len(rules) > maxRulesPerGroup {
+		return store.GroupRules{}, badRequest("a group has at most %d rules", maxRulesPerGroup)
+	}
+	var tokens map[string]bool
+	for i, r := range rules {
+		v := strings.TrimSpace(r.Value)
+		if v == "" || len(v) > 255 {
+			return store.GroupRules{}, badRequest("rule %d: the value must be 1-255 characters", i+1)
+		}
+		switch r.Kind {
+		case protocol.RuleHostname:
+			v = strings.ToLower(v)
+			if _, err := path.Match(v, ""); err != nil {
+				return store.GroupRules{}, badRequest("rule %d: %q is not a valid name pattern (use * and ?)", i+1, r.Value)
+			}
+		case protocol.RuleIP:
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				a, aerr := netip.ParseAddr(v)
+				if aerr != nil {
+					return store.GroupRules{}, badRequest("rule %d: %q is neither an IP address nor a CIDR range like 10.1.0.0/16", i+1, r.Value)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			v = p.Masked().String()
+		case protocol.RuleOS:
+			os, ok := osNames[strings.ToLower(v)]
+			if !ok {
+				return store.GroupRules{}, badRequest("rule %d: operating system must be linux, windows or darwin (macOS)", i+1)
+			}
+			v = os
+		case protocol.RuleToken:
+			if tokens == nil {
+				ts, err := s.store.ListEnrollmentTokens(ctx)
+				if err != nil {
+					return store.GroupRules{}, fmt.Errorf("list enrollment tokens: %w", err)
+				}
+				tokens = map[string]bool{}
+				for _, t := range ts {
+					tokens[t.ID] = true
+				}
+			}
+			if !tokens[v] {
+				return store.GroupRules{}, badRequest("rule %d: no enrollment token has id %q", i+1, v)
+			}
+		default:
+			return store.GroupRules{}, badRequest("rule %d: kind must be hostname, ip, os or token", i+1)
+		}
+		out.Rules = append(out.Rules, store.GroupRule{Kind: r.Kind, Value: v})
+	}
+	return out, nil
+}
+
+// ruleMatches tests one rule against an endpoint's inventory.
+func ruleMatches(r store.GroupRule, a store.Agent) bool {
+	switch r.Kind {
+	case protocol.RuleHostname:
+		ok, _ := path.Match(r.Value, strings.ToLower(a.Hostname))
+		return ok
+	case protocol.RuleIP:
+		p, err := netip.ParsePrefix(r.Value)
+		if err != nil {
+			return false
+		}
+		for _, ip := range a.IPs {
+			if addr, err := netip.ParseAddr(ip); err == nil && p.Contains(addr.Unmap()) {
+				return true
+			}
+		}
+		return false
+	case protocol.RuleOS:
+		return strings.EqualFold(a.OS, r.Value)
+	case protocol.RuleToken:
+		return a.EnrollTokenID != "" && a.EnrollTokenID == r.Value
+	}
+	return false
+}
+
+// groupMatches reports whether an endpoint joins g by its rules; a group
+// without rules has members only by enrollment and by hand.
+func groupMatches(g store.Group, a store.Agent) bool {
+	if len(g.Rules.Rules) == 0 {
+		return false
+	}
+	all := g.Rules.Match == protocol.MatchAll
+	for _, r := range g.Rules.Rules {
+		m := ruleMatches(r, a)
+		if all && !m {
+			return false
+		}
+		if !all && m {
+			return true
+		}
+	}
+	return all
+}
+
+// applyRules recomputes an endpoint's memberships by rule and stores them
+// when they changed; the change is audited. It runs on enrollment, on
+// inventory change and when rules change.
+func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.Group, actor string) error {
+	var want []string
+	for _, g := range groups {
+		if g.ID != a.GroupID && groupMatches(g, a) {
+			want = append(want, g.ID)
+		}
+	}
+	have := slices.Clone(a.RuleGroups)
+	slices.Sort(have)
+	if slices.Equal(have, want) {
+		return nil
+	}
+	if err := s.store.SetAgentRuleGroups(ctx, a.ID, want); err != nil {
+		return fmt.Errorf("membership of %s: %w", a.ID, err)
+	}
+	s.policies.clear()
+	s.hub.Notify(a.ID) // its effective policy may have changed
+	names := func(ids []string) string {
+		out := make([]string, 0, len(ids))
+		for _, id := range ids {
+			out = append(out, s.groupName(ctx, id))
+		}
+		return strings.Join(out, ", ")
+	}
+	var added, removed []string
+	for _, g := range want {
+		if !slices.Contains(have, g) {
+			added = append(added, g)
+		}
+	}
+	for _, g := range have {
+		if !slices.Contains(want, g) {
+			removed = append(removed, g)
+		}
+	}
+	s.audit(ctx, store.AuditRecord{Actor: actor, Type: AuditAgentGroups, EndpointID: a.ID,
+		Details: details("hostname", a.Hostname, "source", protocol.MemberRule, "added", names(added), "removed", names(removed))})
+	return nil
+}
+
+// reapplyRules re-evaluates every endpoint after rules changed.
+func (s *Service) reapplyRules(ctx context.Context, actor string) error {
+	groups, err := s.store.ListGroups(ctx)
+	if err != nil {
+		return fmt.Errorf("list groups: %w", err)
+	}
+	after := ""
+	for {
+		as, err := s.store.ListAgents(ctx, after, 500)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			if err := s.applyRules(ctx, a, groups, actor); err != nil {
+				return err
+			}
+		}
+		if len(as) < 500 {
+			return nil
+		}
+		after = as[len(as)-1].ID
+	}
+}
+
+// applyRulesOnChange evaluates the rules for one endpoint whose inventory
+// just changed (or that just enrolled). A failure is logged, not returned:
+// the agent's call succeeded, and the next change or rule edit retries.
+func (s *Service) applyRulesOnChange(ctx context.Context, a store.Agent) {
+	groups, err := s.store.ListGroups(ctx)
+	if err == nil {
+		err = s.applyRules(ctx, a, groups, "server")
+	}
+	if err != nil {
+		s.log.Error("apply group rules", "agent_id", a.ID, "err", err)
+	}
+}
+
+func checkGroupName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > groupNameMaxLength || strings.ContainsAny(name, "@\r\n\x00") || name == GlobalPolicy {
+		return "", badRequest("group name must be 1-100 characters without '@' or line breaks, and not %q", GlobalPolicy)
+	}
+	return name, nil
+}
+
+func groupOf(g store.Group) protocol.Group {
+	out := protocol.Group{ID: g.ID, Name: g.Name}
+	if len(g.Rules.Rules) > 0 {
+		out.Match = g.Rules.Match
+		for _, r := range g.Rules.Rules {
+			out.Rules = append(out.Rules, protocol.GroupRule{Kind: r.Kind, Value: r.Value})
+		}
+	}
+	return out
+}
+
+// ListGroups lists computer groups to anyone who may view endpoints;
+// holders of groups.manage also see how many endpoints each has.
+func (s *Service) ListGroups(ctx context.Context) ([]protocol.Group, error) {
+	p, err := require(ctx, perm.EndpointsView)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := s.store.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	var counts map[string]int
+	if p.Can(perm.GroupsManage) {
+		if counts, err = s.memberCounts(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]protocol.Group, 0, len(gs))
+	for _, g := range gs {
+		pg := groupOf(g)
+		if counts != nil {
+			n := counts[g.ID]
+			pg.Members = &n
+		}
+		out = append(out, pg)
+	}
+	return out, nil
+}
+
+func (s *Service) memberCounts(ctx context.Context) (map[string]int, error) {
+	counts := map[string]int{}
+	after := ""
+	for {
+		as, err := s.store.ListAgents(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range as {
+			for _, g := range a.Groups() {
+				counts[g]++
+			}
+		}
+		if len(as) < 1000 {
+			return counts, nil
+		}
+		after = as[len(as)-1].ID
+	}
+}
+
+// CreateGroup adds a computer group, optionally with membership rules,
+// and evaluates them for every endpoint.
+func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (protocol.Group, error) {
+	p, err := require(ctx, perm.GroupsManage)
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	name, err := checkGroupName(req.Name)
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	rules, err := s.checkRules(ctx, req.Match, req.Rules)
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	ng, err := s.store.CreateGroup(ctx, name)
+	if errors.Is(err, store.ErrConflict) {
+		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
+	}
+	if err != nil {
+		return protocol.Group{}, fmt.Errorf("create group %q: %w", name, err)
+	}
+	if len(rules.Rules) > 0 {
+		ng.Rules = rules
+		if err := s.store.UpdateGroup(ctx, ng); err != nil {
+			return protocol.Group{}, fmt.Errorf("rules of group %q: %w", name, err)
+		}
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name, "rules", describeRules(rules))})
+	if len(rules.Rules) > 0 {
+		if err := s.reapplyRules(ctx, p.Name); err != nil {
+			return protocol.Group{}, err
+		}
+	}
+	return groupOf(ng), nil
+}
+
+func describeRules(r store.GroupRules) string {
+	if len(r.Rules) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, len(r.Rules))
+	for _, x := range r.Rules {
+		parts = append(parts, x.Kind+" "+x.Value)
+	}
+	sep := " or "
+	if r.Match == protocol.MatchAll {
+		sep = " and "
+	}
+	return strings.Join(parts, sep)
+}
+
+// groupByRef finds a group by id or, failing that, by name.
+func (s *Service) groupByRef(ctx context.Context, ref string) (store.Group, error) {
+	g, err := s.store.GroupByID(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		g, err = s.store.GroupByName(ctx, ref)
+	}
+	if err != nil {
+		return store.Group{}, fmt.Errorf("computer group %q: %w", ref, err)
+	}
+	return g, nil
+}
+
+// UpdateGroup renames a group and replaces its rules, then re-evaluates
+// every endpoint. The Default group keeps its name.
+func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.GroupRequest) (protocol.Group, error) {
+	p, err := require(ctx, perm.GroupsManage)
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	g, err := s.groupByRef(ctx, ref)
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	name, err := checkGroupName(req.Name)
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	if g.ID == store.DefaultGroup && name != store.DefaultGroup {
+		return protocol.Group{}, badRequest("the Default group cannot be renamed")
+	}
+	rules, err := s.checkRules(ctx, req.Match, req.Rules)
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	before := g
+	g.Name, g.Rules = name, rules
+	if err := s.store.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
+		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
+	} else if err != nil {
+		return protocol.Group{}, fmt.Errorf("update group %q: %w", g.Name, err)
+	}
+	s.policies.clear()
+	kv := []string{"group", g.Name, "rules", describeRules(rules)}
+	if before.Name != g.Name {
+		kv = append(kv, "renamed_from", before.Name)
+	}
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupChanged, Details: details(kv...)})
+	if err := s.reapplyRules(ctx, p.Name); err != nil {
+		return protocol.Group{}, err
+	}
+	return groupOf(g), nil
+}
+
+// DeleteGroup removes a group nothing depends on (see store.DeleteGroup).
+func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
+	p, err := require(ctx, perm.GroupsManage)
+	if err != nil {
+		return err
+	}
+	g, err := s.groupByRef(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteGroup(ctx, g.ID); err != nil {
+		return fmt.Errorf("delete group %q: %w", g.Name, err)
+	}
+	s.policies.clear()
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupDeleted, Details: details("group", g.Name)})
+	return nil
+}
+
+// SetEndpointGroups replaces the groups an endpoint belongs to by hand.
+// The caller needs groups.manage and must see the endpoint.
+func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req protocol.EndpointGroupsRequest) (protocol.Endpoint, error) {
+	p, err := require(ctx, perm.GroupsManage)
+	if err != nil {
+		return protocol.Endpoint{}, err
+	}
+	a, err := s.visibleAgent(ctx, endpointID, perm.EndpointsView)
+	if err != nil {
+		return protocol.Endpoint{}, err
+	}
+	if len(req.Groups) > maxManualGroups {
+		return protocol.Endpoint{}, badRequest("at most %d groups", maxManualGroups)
+	}
+	var ids, names []string
+	for _, n := range req.Groups {
+		g, err := s.store.GroupByName(ctx, strings.TrimSpace(n))
+		if errors.Is(err, store.ErrNotFound) {
+			return protocol.Endpoint{}, badRequest("unknown computer group %q", n)
+		} else if err != nil {
+			return protocol.Endpoint{}, fmt.Errorf("group %q: %w", n, err)
+		}
+		if g.ID != a.GroupID && !slices.Contains(ids, g.ID) {
+			ids = append(ids, g.ID)
+			names = append(names, g.Name)
+		}
+	}
+	if err := s.store.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
+		return protocol.Endpoint{}, fmt.Errorf("groups of endpoint %q: %w", a.ID, err)
+	}
+	s.policies.clear()
+	s.hub.Notify(a.ID)
+	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAgentGroups, EndpointID: a.ID,
+		Details: details("hostname", a.Hostname, "source", protocol.MemberManual, "groups", strings.Join(names, ", "))})
+	return s.Endpoint(ctx, a.ID)
+}
+
+// memberships describes why an endpoint is in each of its groups.
+func (s *Service) memberships(ctx context.Context, a store.Agent) []protocol.Membership {
+	var out []protocol.Membership
+	for _, gid := range a.Groups() {
+		m := protocol.Membership{Group: s.groupName(ctx, gid)}
+		if gid == a.GroupID {
+			m.Source = append(m.Source, protocol.MemberEnrollment)
+		}
+		if slices.Contains(a.RuleGroups, gid) {
+			m.Source = append(m.Source, protocol.MemberRule)
+		}
+		if slices.Contains(a.ManualGroups, gid) {
+			m.Source = append(m.Source, protocol.MemberManual)
+		}
+		out = append(out, m)
+	}
+	return out
+}
