@@ -76,10 +76,11 @@ const (
 	MethodPortable Method = "portable" // github.com/kbinani/screenshot
 	MethodX11SHM   Method = "x11shm"   // X11, one connection, MIT-SHM GetImage, DAMAGE
 	MethodX11      Method = "x11"      // X11, one connection, GetImage over the socket, DAMAGE
+	MethodDXGI     Method = "dxgi"     // Windows desktop duplication, dirty and move rectangles
 )
 
 // EnvMethod is the environment variable New reads to force a Method (tests
-// and troubleshooting: TETHER_CAPTURE=portable|x11shm|x11).
+// and troubleshooting: TETHER_CAPTURE=portable|x11shm|x11|dxgi).
 const EnvMethod = "TETHER_CAPTURE"
 
 // ErrUnknownMethod is returned for a Method this build does not know or
@@ -96,7 +97,7 @@ type Config struct {
 
 func (c *Config) check() error {
 	switch c.Method {
-	case MethodAuto, MethodPortable, MethodX11SHM, MethodX11:
+	case MethodAuto, MethodPortable, MethodX11SHM, MethodX11, MethodDXGI:
 		return nil
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownMethod, c.Method)

@@ -1,4 +1,4 @@
-//go:build !linux && !s390x && !ppc64le && (windows || freebsd || openbsd || netbsd || (darwin && cgo))
+//go:build !linux && !windows && !s390x && !ppc64le && (freebsd || openbsd || netbsd || (darwin && cgo))
 
 package capture
 
@@ -7,8 +7,8 @@ import (
 	"image"
 )
 
-// newSource returns the portable source. Windows desktop duplication and
-// macOS ScreenCaptureKit fast paths plug in here later.
+// newSource returns the portable source. A macOS ScreenCaptureKit fast
+// path plugs in here later.
 func newSource(m Method) (Source, error) {
 	switch m {
 	case MethodAuto, MethodPortable:
