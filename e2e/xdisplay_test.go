@@ -237,13 +237,22 @@ func xdotool(t testing.TB, display string, timeout time.Duration, args ...string
 const promptTitle = "Tether remote support"
 
 // waitPrompt waits for the attended prompt's window and returns its id.
+//
+// xdotool's own --sync gives up (exit 1) when a window vanishes while it
+// walks the tree, as the previous prompt's may; so search again until the
+// deadline.
 func waitPrompt(t testing.TB, display string, timeout time.Duration) string {
 	t.Helper()
-	out, err := xdotool(t, display, timeout, "search", "--sync", "--name", promptTitle)
-	if err != nil || out == "" {
-		t.Fatalf("the attended prompt (a window named %q) did not appear on %s within %s: %v", promptTitle, display, timeout, err)
-	}
-	return strings.Fields(out)[0]
+	var win string
+	waitFor(t, timeout, fmt.Sprintf("the attended prompt (a window named %q) on %s", promptTitle, display), func() (bool, error) {
+		out, err := xdotool(t, display, 10*time.Second, "search", "--name", promptTitle)
+		if err != nil || out == "" {
+			return false, fmt.Errorf("xdotool search: %v", err)
+		}
+		win = strings.Fields(out)[0]
+		return true, nil
+	})
+	return win
 }
 
 // promptShown reports whether a prompt window exists now.
