@@ -112,8 +112,10 @@ func TestEncodeDamagedTrustsDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.apply(msgs)
-	if len(v.tiles) != 1 || v.tiles[0].X != 192 || v.tiles[0].Y != 192 {
-		t.Fatalf("sent %+v, want the one damaged tile at 192,192", v.tiles)
+	// Only the damaged tile was compared; what changed in it is 200,200
+	// 10x10 (the change at 0,0 was not damaged, so it is not seen).
+	if len(v.tiles) != 1 || v.tiles[0].X != 200 || v.tiles[0].Y != 200 || v.tiles[0].W != 10 || v.tiles[0].H != 10 {
+		t.Fatalf("sent %+v, want the change in the one damaged tile, 200,200 10x10", v.tiles)
 	}
 	// A full frame ignores the damage.
 	msgs, _ = e.EncodeDamaged(img, true, nil)

@@ -8,6 +8,7 @@ package encode
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -206,7 +207,7 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 		}
 	}
 	e.hints = e.hints[:0]
-	e.jobs = e.commit(img, e.jobs[:0])
+	e.jobs = e.commit(img, full, e.jobs[:0])
 	e.valid = true
 	if len(e.jobs) == 0 && len(e.moves) == 0 {
 		return nil, nil
@@ -346,7 +347,10 @@ func (e *Encoder) tileEqual(img *image.RGBA, tx, ty int) bool {
 
 // commit copies the dirty tiles of img into prev and appends the
 // rectangles to send: runs of up to MaxRunTiles dirty tiles side by side.
-func (e *Encoder) commit(img *image.RGBA, jobs []image.Rectangle) []image.Rectangle {
+//
+// Unless full, each rectangle shrinks to the pixels that changed in it: a
+// typed character is sent as its glyph, not as the tiles around it.
+func (e *Encoder) commit(img *image.RGBA, full bool, jobs []image.Rectangle) []image.Rectangle {
 	ts, w, h := e.cfg.TileSize, e.w, e.h
 	stride := w * 4
 	for ty := 0; ty < e.rows; ty++ {
@@ -362,16 +366,63 @@ func (e *Encoder) commit(img *image.RGBA, jobs []image.Rectangle) []image.Rectan
 			for end < len(row) && row[end] && end-tx < e.cfg.MaxRunTiles {
 				end++
 			}
-			x0, x1 := tx*ts, min(end*ts, w)
-			for y := by; y < by+bh; y++ {
-				src := img.Pix[img.PixOffset(img.Rect.Min.X+x0, img.Rect.Min.Y+y):][:(x1-x0)*4]
-				copy(e.prev[y*stride+x0*4:], src)
-			}
-			jobs = append(jobs, image.Rect(x0, by, x1, by+bh))
+			r := image.Rect(tx*ts, by, min(end*ts, w), by+bh)
 			tx = end
+			if !full {
+				if r = e.changed(img, r); r.Empty() {
+					continue
+				}
+			}
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				src := img.Pix[img.PixOffset(img.Rect.Min.X+r.Min.X, img.Rect.Min.Y+y):][:r.Dx()*4]
+				copy(e.prev[y*stride+r.Min.X*4:], src)
+			}
+			jobs = append(jobs, r)
 		}
 	}
 	return jobs
+}
+
+// changed returns the bounds of the pixels of r that differ between img
+// and prev (empty if none).
+func (e *Encoder) changed(img *image.RGBA, r image.Rectangle) image.Rectangle {
+	out := image.Rectangle{Min: r.Max, Max: r.Min}
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		a := img.Pix[img.PixOffset(img.Rect.Min.X+r.Min.X, img.Rect.Min.Y+y):][:r.Dx()*4]
+		b := e.prev[y*e.w*4+r.Min.X*4:][:r.Dx()*4]
+		if bytes.Equal(a, b) {
+			continue
+		}
+		first, last := diffSpan(a, b)
+		out.Min.X = min(out.Min.X, r.Min.X+first)
+		out.Max.X = max(out.Max.X, r.Min.X+last)
+		out.Min.Y = min(out.Min.Y, y)
+		out.Max.Y = y + 1
+	}
+	if out.Min.X >= out.Max.X {
+		return image.Rectangle{}
+	}
+	return out
+}
+
+// diffSpan returns the first differing pixel of two unequal rows and one
+// past the last.
+func diffSpan(a, b []byte) (first, last int) {
+	i := 0
+	for i+8 <= len(a) && binary.LittleEndian.Uint64(a[i:]) == binary.LittleEndian.Uint64(b[i:]) {
+		i += 8
+	}
+	for a[i] == b[i] {
+		i++
+	}
+	j := len(a)
+	for j-8 >= 0 && binary.LittleEndian.Uint64(a[j-8:]) == binary.LittleEndian.Uint64(b[j-8:]) {
+		j -= 8
+	}
+	for a[j-1] == b[j-1] {
+		j--
+	}
+	return i / 4, (j + 3) / 4
 }
 
 // encodeJobs encodes e.jobs into e.results (same order) on up to

@@ -265,7 +265,7 @@ func TestFirstFrameUnchangedAndChange(t *testing.T) {
 		t.Fatalf("unchanged frame: %d messages, %v; want none", len(msgs), err)
 	}
 
-	// One pixel in tile (3,2) changes: exactly that tile.
+	// One pixel in tile (3,2) changes: exactly that pixel is sent.
 	img.SetRGBA(3*64+10, 2*64+5, color.RGBA{255, 0, 0, 255})
 	msgs, err = e.Encode(img, false)
 	if err != nil {
@@ -275,8 +275,18 @@ func TestFirstFrameUnchangedAndChange(t *testing.T) {
 	if len(msgs) != 2 || len(v.tiles) != 1 {
 		t.Fatalf("one changed tile: %d messages, tiles %+v", len(msgs), v.tiles)
 	}
-	if tl := v.tiles[0]; tl.X != 3*64 || tl.Y != 2*64 || tl.W != 64 || tl.H != 64 {
-		t.Fatalf("changed tile %+v, want 192,128 64x64", tl)
+	if tl := v.tiles[0]; tl.X != 3*64+10 || tl.Y != 2*64+5 || tl.W != 1 || tl.H != 1 {
+		t.Fatalf("changed tile %+v, want 202,133 1x1", tl)
+	}
+	v.check(img)
+
+	// Two pixels far apart in one tile: their bounds.
+	img.SetRGBA(3*64+2, 2*64+40, color.RGBA{0, 255, 0, 255})
+	img.SetRGBA(3*64+50, 2*64+9, color.RGBA{0, 255, 0, 255})
+	msgs, _ = e.Encode(img, false)
+	v.apply(msgs)
+	if len(v.tiles) != 1 || v.tiles[0].X != 3*64+2 || v.tiles[0].Y != 2*64+9 || v.tiles[0].W != 49 || v.tiles[0].H != 32 {
+		t.Fatalf("two changed pixels: %+v, want 194,137 49x32", v.tiles)
 	}
 	v.check(img)
 
@@ -284,7 +294,7 @@ func TestFirstFrameUnchangedAndChange(t *testing.T) {
 	img.SetRGBA(w-1, h-1, color.RGBA{1, 2, 3, 255})
 	msgs, _ = e.Encode(img, false)
 	v.apply(msgs)
-	if len(v.tiles) != 1 || v.tiles[0].X != 960 || v.tiles[0].Y != 640 || v.tiles[0].W != 40 || v.tiles[0].H != 60 {
+	if len(v.tiles) != 1 || v.tiles[0].X != w-1 || v.tiles[0].Y != h-1 || v.tiles[0].W != 1 || v.tiles[0].H != 1 {
 		t.Fatalf("edge tile: %+v", v.tiles)
 	}
 	v.check(img)
@@ -632,10 +642,12 @@ func TestRunsKeepTextLossless(t *testing.T) {
 	img := desktop(w, h, 4)
 	msgs, _ := e.Encode(img, false)
 	v.apply(msgs)
-	// Change one pixel in every tile of one tile row that crosses the
+	// Change a pixel in the top and bottom rows of every tile of one tile
+	// row (so the changed bounds are the whole row) that crosses the
 	// text window and the photo.
 	for x := 0; x < w; x += 64 {
-		img.SetRGBA(x, 3*64+30, color.RGBA{0, 0, 0, 255})
+		img.SetRGBA(x, 3*64, color.RGBA{0, 0, 0, 255})
+		img.SetRGBA(x+5, 3*64+63, color.RGBA{0, 0, 0, 255})
 	}
 	msgs, _ = e.Encode(img, false)
 	v.apply(msgs)
