@@ -35,6 +35,8 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		screen.AppendTile(nil, screen.Tile{Seq: 0, W: 1, H: 1, Enc: screen.EncSolid, Payload: []byte{1, 2}}),                    // short solid
 		screen.AppendTile(nil, screen.Tile{Seq: 0, W: 1, H: 1, Enc: screen.EncJPEG}),                                            // empty image
 		screen.AppendTile(nil, screen.Tile{Seq: 0, W: 1, H: 1, Enc: 9, Payload: []byte{1}}),                                     // unknown encoding
+		screen.AppendTile(nil, screen.Tile{Seq: 3, X: 8, Y: 9, W: 33, H: 17, Enc: screen.EncJPEGHalf, Payload: []byte{0xff, 0xd8}}),
+		screen.AppendTile(nil, screen.Tile{Seq: 3, W: 2, H: 2, Enc: screen.EncJPEGHalf}), // empty half image
 		screen.AppendFrameEnd(nil, 42),
 		append(screen.AppendFrameEnd(nil, 42), 0),
 		screen.AppendSize(nil, 3, 1920, 1080),
@@ -47,7 +49,7 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		screen.AppendCopy(nil, screen.Copy{Seq: 5, SX: 0, SY: 64, W: 1920, H: 1016, DX: 0, DY: 0}),
 		screen.AppendCopy(nil, screen.Copy{Seq: 6, SX: 65534, SY: 1, W: 1, H: 2, DX: 3, DY: 65533}),
 		screen.AppendCopy(nil, screen.Copy{Seq: 6, SX: 65535, SY: 1, W: 1, H: 2, DX: 3, DY: 4}), // beyond
-		screen.AppendCopy(nil, screen.Copy{Seq: 6, W: 0, H: 2}),                               // empty
+		screen.AppendCopy(nil, screen.Copy{Seq: 6, W: 0, H: 2}),                                 // empty
 	}
 	cases = append(cases, copies...)
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -98,6 +98,7 @@ var ErrBadFrame = errors.New("encode: bad frame")
 type Encoder struct {
 	cfg     Config
 	quality atomic.Int32 // JPEG quality; SetQuality may race with Encode
+	half    atomic.Bool  // photo-like parts at half resolution (SetHalf)
 	limit   int          // largest message, screen.MaxMessage (tests lower it)
 
 	w, h  int
@@ -129,6 +130,15 @@ func New(cfg Config) *Encoder {
 // SetQuality changes the JPEG quality (1-100; 0 or less restores the
 // default) for the following frames. Safe to call from any goroutine.
 func (e *Encoder) SetQuality(q int) { e.quality.Store(int32(clampQuality(q))) }
+
+// SetHalf sends photo-like parts as JPEG at half resolution (less to
+// encode, send and decode: full-motion content under load) or not, from
+// the next frame on. Text-like parts stay lossless. Safe to call from any
+// goroutine.
+func (e *Encoder) SetHalf(half bool) { e.half.Store(half) }
+
+// Half reports whether SetHalf is on.
+func (e *Encoder) Half() bool { return e.half.Load() }
 
 // Quality is the JPEG quality in use.
 func (e *Encoder) Quality() int { return int(e.quality.Load()) }
@@ -441,9 +451,10 @@ func (e *Encoder) encodeJobs() error {
 		e.workers = append(e.workers, newScratch())
 	}
 	frame := image.RGBA{Pix: e.prev, Stride: e.w * 4, Rect: image.Rect(0, 0, e.w, e.h)}
-	q := int(e.quality.Load())
+	q, half := int(e.quality.Load()), e.half.Load()
 	var next atomic.Int64
 	run := func(s *scratch) {
+		s.half = half
 		for {
 			i := int(next.Add(1) - 1)
 			if i >= n {

@@ -27,6 +27,7 @@ type viewer struct {
 	sizes   int
 	lossy   *image.RGBA // marks pixels last painted by a JPEG tile (alpha 255)
 	pending bool        // inside a frame
+	halves  int         // half-resolution tiles seen
 }
 
 func newViewer(t testing.TB) *viewer {
@@ -116,14 +117,34 @@ func (v *viewer) paint(tl screen.Tile) {
 			v.t.Fatalf("tile %v: jpeg: %v", r, err)
 		}
 		src = im
+	case screen.EncJPEGHalf:
+		im, err := jpeg.Decode(bytes.NewReader(tl.Payload))
+		if err != nil {
+			v.t.Fatalf("tile %v: jpeg: %v", r, err)
+		}
+		if want := image.Pt((r.Dx()+1)/2, (r.Dy()+1)/2); im.Bounds().Size() != want {
+			v.t.Fatalf("half tile %v: payload is %v, want %v", r, im.Bounds().Size(), want)
+		}
+		v.halves++
+		// Scaled up (nearest), as a browser would (smoothly).
+		up := image.NewRGBA(image.Rectangle{Max: r.Size()})
+		for y := range r.Dy() {
+			for x := range r.Dx() {
+				up.Set(x, y, im.At(im.Bounds().Min.X+x/2, im.Bounds().Min.Y+y/2))
+			}
+		}
+		src = up
 	}
 	if tl.Enc != screen.EncSolid && src.Bounds().Size() != r.Size() {
 		v.t.Fatalf("tile %v: payload is %v", r, src.Bounds())
 	}
 	draw.Draw(v.img, r, src, src.Bounds().Min, draw.Src)
 	mark := color.RGBA{}
-	if tl.Enc == screen.EncJPEG {
+	switch tl.Enc {
+	case screen.EncJPEG:
 		mark = color.RGBA{A: 255}
+	case screen.EncJPEGHalf:
+		mark = color.RGBA{A: 128} // not compared: half the resolution
 	}
 	draw.Draw(v.lossy, r, image.NewUniform(mark), image.Point{}, draw.Src)
 }
@@ -140,6 +161,9 @@ func (v *viewer) check(want *image.RGBA) {
 		for x := 0; x < want.Rect.Dx(); x++ {
 			got := v.img.RGBAAt(x, y)
 			w := want.RGBAAt(want.Rect.Min.X+x, want.Rect.Min.Y+y)
+			if v.lossy.RGBAAt(x, y).A == 128 {
+				continue
+			}
 			if v.lossy.RGBAAt(x, y).A == 0 {
 				if got.R != w.R || got.G != w.G || got.B != w.B {
 					v.t.Fatalf("lossless pixel %d,%d = %v, want %v", x, y, got, w)
@@ -727,5 +751,57 @@ func TestHintMovesWindow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHalfResolution: with SetHalf, photo-like parts go as half-resolution
+// JPEG close to the 2x2 means of the frame; text stays lossless.
+func TestHalfResolution(t *testing.T) {
+	const w, h = 1000, 700
+	e := New(Config{})
+	e.SetHalf(true)
+	if !e.Half() {
+		t.Fatal("Half() false after SetHalf(true)")
+	}
+	v := newViewer(t)
+	img := desktop(w, h, 12)
+	msgs, err := e.Encode(img, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.apply(msgs)
+	v.check(img) // exact where lossless; half tiles are skipped
+	if v.halves == 0 || v.encs[screen.EncJPEG] != 0 || v.encs[screen.EncPNG] == 0 {
+		t.Fatalf("encodings %v, %d half tiles: want the photo at half resolution, no full JPEG, text as PNG", v.encs, v.halves)
+	}
+	// The half tiles are the frame's 2x2 means, give or take JPEG.
+	for _, tl := range v.tiles {
+		if tl.Enc != screen.EncJPEGHalf {
+			continue
+		}
+		r := image.Rect(int(tl.X), int(tl.Y), int(tl.X)+int(tl.W), int(tl.Y)+int(tl.H))
+		var want image.RGBA
+		halve(&want, img.SubImage(r).(*image.RGBA))
+		got, _ := jpeg.Decode(bytes.NewReader(tl.Payload))
+		var sum, n int
+		for y := range want.Rect.Dy() {
+			for x := range want.Rect.Dx() {
+				gr, gg, gb, _ := got.At(x, y).RGBA()
+				wc := want.RGBAAt(x, y)
+				for _, d := range []int{int(gr>>8) - int(wc.R), int(gg>>8) - int(wc.G), int(gb>>8) - int(wc.B)} {
+					sum += max(d, -d)
+					n++
+				}
+			}
+		}
+		if mean := float64(sum) / float64(n); mean > 6 {
+			t.Fatalf("half tile %v: mean error %.1f against the 2x2 means", r, mean)
+		}
+	}
+	e.SetHalf(false)
+	msgs, _ = e.Encode(img, true)
+	v.apply(msgs)
+	if v.encs[screen.EncJPEG] == 0 {
+		t.Fatal("SetHalf(false): no full-resolution JPEG")
 	}
 }

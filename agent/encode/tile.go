@@ -21,6 +21,39 @@ type scratch struct {
 	// value the worker has seen in its last tile.
 	palette color.Palette
 	tile    image.RGBA
+	// half: photo-like parts go as JPEG at half resolution (set per
+	// frame), downscaled into small.
+	half  bool
+	small image.RGBA
+}
+
+// halve writes src at half width and height (rounded up) into dst, each
+// pixel the mean of its 2x2 block, reusing dst's buffer.
+func halve(dst, src *image.RGBA) {
+	w, h := src.Rect.Dx(), src.Rect.Dy()
+	hw, hh := (w+1)/2, (h+1)/2
+	if cap(dst.Pix) < hw*hh*4 {
+		dst.Pix = make([]uint8, hw*hh*4)
+	}
+	dst.Pix, dst.Stride, dst.Rect = dst.Pix[:hw*hh*4], hw*4, image.Rect(0, 0, hw, hh)
+	for y := 0; y < hh; y++ {
+		r0 := src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+2*y):][:w*4]
+		r1 := r0
+		if 2*y+1 < h {
+			r1 = src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y+2*y+1):][:w*4]
+		}
+		out := dst.Pix[y*hw*4:][:hw*4]
+		for x := 0; x < hw; x++ {
+			a, b := 8*x, 8*x+4
+			if 2*x+1 >= w {
+				b = a
+			}
+			for c := 0; c < 3; c++ {
+				out[4*x+c] = uint8((uint(r0[a+c]) + uint(r0[b+c]) + uint(r1[a+c]) + uint(r1[b+c]) + 2) / 4)
+			}
+			out[4*x+3] = 0xff
+		}
+	}
 }
 
 func newScratch() *scratch {
@@ -149,6 +182,12 @@ func (s *scratch) encodeTile(frame *image.RGBA, r image.Rectangle, quality, colo
 			return 0, nil, fmt.Errorf("png: %w", err)
 		}
 		return screen.EncPNG, s.buf.Bytes(), nil
+	case s.half:
+		halve(&s.small, &s.tile)
+		if err := jpeg.Encode(&s.buf, &s.small, &jpeg.Options{Quality: quality}); err != nil {
+			return 0, nil, fmt.Errorf("jpeg: %w", err)
+		}
+		return screen.EncJPEGHalf, s.buf.Bytes(), nil
 	default:
 		if err := jpeg.Encode(&s.buf, &s.tile, &jpeg.Options{Quality: quality}); err != nil {
 			return 0, nil, fmt.Errorf("jpeg: %w", err)

@@ -3,29 +3,37 @@ package session
 import "time"
 
 // Adaptive quality: while viewers cannot keep up (frames wait on their
-// acks), lossy tiles get cheaper; once they keep up again, better.
-const (
-	qualityMax    = 70 // encode.DefaultJPEGQuality
-	qualityMin    = 30
-	qualityStep   = 10
-	qualityPeriod = time.Second
-)
+// acks), lossy parts get cheaper step by step: lower JPEG quality, then
+// half resolution; once viewers keep up again, better, step by step.
+// Text-like parts stay lossless throughout.
+var qualityLadder = []imageQuality{
+	{q: 70}, {q: 60}, {q: 50}, {q: 40}, {q: 30},
+	{q: 60, half: true}, {q: 40, half: true},
+}
 
-// governor decides the JPEG quality of one monitor's encoder from how
+const qualityPeriod = time.Second
+
+// imageQuality is one step of the ladder.
+type imageQuality struct {
+	q    int  // JPEG quality
+	half bool // photo-like parts at half resolution
+}
+
+// governor decides the image quality of one monitor's encoder from how
 // often, over the last period, a frame was held back because a viewer had
 // not drawn the previous ones.
 type governor struct {
-	q              int
+	level          int // index into qualityLadder
 	stalls, frames int
 	since          time.Time
 }
 
-func newGovernor(now time.Time) *governor { return &governor{q: qualityMax, since: now} }
+func newGovernor(now time.Time) *governor { return &governor{since: now} }
 
 // observe records one pass of the stream loop (a frame was sent, and/or a
 // viewer was held back) and returns the quality to use and whether it
 // changed.
-func (g *governor) observe(now time.Time, sent, stalled bool) (int, bool) {
+func (g *governor) observe(now time.Time, sent, stalled bool) (imageQuality, bool) {
 	if sent {
 		g.frames++
 	}
@@ -33,15 +41,15 @@ func (g *governor) observe(now time.Time, sent, stalled bool) (int, bool) {
 		g.stalls++
 	}
 	if now.Sub(g.since) < qualityPeriod {
-		return g.q, false
+		return qualityLadder[g.level], false
 	}
-	old := g.q
+	old := g.level
 	switch {
 	case g.stalls > g.frames && g.stalls > 2:
-		g.q = max(qualityMin, g.q-qualityStep)
+		g.level = min(len(qualityLadder)-1, g.level+1)
 	case g.stalls == 0:
-		g.q = min(qualityMax, g.q+qualityStep)
+		g.level = max(0, g.level-1)
 	}
 	g.stalls, g.frames, g.since = 0, 0, now
-	return g.q, g.q != old
+	return qualityLadder[g.level], g.level != old
 }

@@ -7,41 +7,41 @@ import (
 
 func TestGovernor(t *testing.T) {
 	t0 := time.Unix(0, 0)
+	top, bottom := qualityLadder[0], qualityLadder[len(qualityLadder)-1]
 	for _, tc := range []struct {
-		name            string
-		periods         int
-		sent, stalled   int // per period
-		want            int
-		changedAtPeriod bool
+		name          string
+		periods       int
+		sent, stalled int // per period
+		want          imageQuality
+		changed       bool
 	}{
-		{"keeping up stays at the top", 3, 30, 0, qualityMax, false},
-		{"held back lowers step by step", 2, 5, 20, qualityMax - 2*qualityStep, true},
-		{"never below the floor", 20, 1, 30, qualityMin, false},
-		{"a few stalls change nothing", 3, 30, 2, qualityMax, false},
-		{"idle (nothing sent, nothing held) stays", 3, 0, 0, qualityMax, false},
+		{"keeping up stays at the top", 3, 30, 0, top, false},
+		{"held back lowers step by step", 2, 5, 20, qualityLadder[2], true},
+		{"then half resolution", 6, 5, 20, qualityLadder[6], true},
+		{"never below the bottom", 20, 1, 30, bottom, false},
+		{"a few stalls change nothing", 3, 30, 2, top, false},
+		{"idle (nothing sent, nothing held) stays", 3, 0, 0, top, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGovernor(t0)
-			now := t0
-			var q int
+			var q imageQuality
 			var changed bool
 			for p := range tc.periods {
 				for i := range max(tc.sent, tc.stalled) {
-					now = t0.Add(time.Duration(p)*qualityPeriod + time.Duration(i+1)*time.Millisecond)
+					now := t0.Add(time.Duration(p)*qualityPeriod + time.Duration(i+1)*time.Millisecond)
 					q, changed = g.observe(now, i < tc.sent, i < tc.stalled)
 				}
-				now = t0.Add(time.Duration(p+1) * qualityPeriod)
-				q, changed = g.observe(now, false, false)
+				q, changed = g.observe(t0.Add(time.Duration(p+1)*qualityPeriod), false, false)
 			}
-			if q != tc.want || changed != tc.changedAtPeriod {
-				t.Fatalf("quality %d (changed %v), want %d (%v)", q, changed, tc.want, tc.changedAtPeriod)
+			if q != tc.want || changed != tc.changed {
+				t.Fatalf("quality %+v (changed %v), want %+v (%v)", q, changed, tc.want, tc.changed)
 			}
 		})
 	}
 	// Recovery: held back, then keeping up, climbs back to the top.
 	g := newGovernor(t0)
 	now := t0
-	step := func(sent, stalled bool) int {
+	step := func(sent, stalled bool) imageQuality {
 		now = now.Add(qualityPeriod / 4)
 		q, _ := g.observe(now, sent, stalled)
 		return q
@@ -49,13 +49,13 @@ func TestGovernor(t *testing.T) {
 	for range 40 {
 		step(false, true)
 	}
-	if q := step(false, true); q != qualityMin {
-		t.Fatalf("after 10 s held back: %d, want %d", q, qualityMin)
+	if q := step(false, true); q != bottom {
+		t.Fatalf("after 10 s held back: %+v, want %+v", q, bottom)
 	}
 	for range 40 {
 		step(true, false)
 	}
-	if q := step(true, false); q != qualityMax {
-		t.Fatalf("after 10 s keeping up: %d, want %d", q, qualityMax)
+	if q := step(true, false); q != top {
+		t.Fatalf("after 10 s keeping up: %+v, want %+v", q, top)
 	}
 }

@@ -151,7 +151,7 @@ func (s *Session) streamLoop() {
 			}
 			if len(msgs) > 0 {
 				frames[mon]++
-				st.add(msgs, captured.Sub(last), time.Since(captured), q)
+				st.add(msgs, captured.Sub(last), time.Since(captured), q.q)
 			}
 			for _, v := range g.viewers {
 				if !v.sendFrame(msgs, mon, frames[mon]) {
@@ -272,23 +272,27 @@ func (s *Session) frameGroups(frames map[int]uint64) (groups map[int]*group, sta
 	return groups, stalled
 }
 
-// setQuality gives enc the adaptive quality q, or the one a viewer chose.
-func (s *Session) setQuality(enc FrameEncoder, q int) {
+// setQuality gives enc the adaptive quality q, or the JPEG quality a
+// viewer chose (at full resolution).
+func (s *Session) setQuality(enc FrameEncoder, q imageQuality) {
 	qe, ok := enc.(interface {
 		SetQuality(int)
 		Quality() int
+		SetHalf(bool)
+		Half() bool
 	})
 	if !ok {
 		return
 	}
 	s.mu.Lock()
 	if s.quality > 0 {
-		q = s.quality
+		q = imageQuality{q: s.quality}
 	}
 	s.mu.Unlock()
-	if qe.Quality() != q {
-		qe.SetQuality(q)
-		s.log.Debug("image quality", "quality", q)
+	if qe.Quality() != q.q || qe.Half() != q.half {
+		qe.SetQuality(q.q)
+		qe.SetHalf(q.half)
+		s.log.Debug("image quality", "quality", q.q, "half_resolution", q.half)
 	}
 }
 

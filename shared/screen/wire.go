@@ -18,7 +18,9 @@
 // viewer snapshots it once), so copies never see each other's writes.
 //
 // Encodings: 1 JPEG, 2 PNG (lossless, for text-like tiles), 3 solid colour
-// (payload: R, G, B). x, y, w, h are pixels of the monitor being shown.
+// (payload: R, G, B), 4 JPEG at half resolution (ceil(w/2) x ceil(h/2),
+// drawn scaled up to w x h: full-motion content under load). x, y, w, h
+// are pixels of the monitor being shown.
 package screen
 
 import (
@@ -37,9 +39,10 @@ const (
 
 // Tile encodings.
 const (
-	EncJPEG  byte = 1
-	EncPNG   byte = 2
-	EncSolid byte = 3
+	EncJPEG     byte = 1
+	EncPNG      byte = 2
+	EncSolid    byte = 3
+	EncJPEGHalf byte = 4
 )
 
 // TileHeaderLen is the length of a tile message before its payload.
@@ -139,7 +142,7 @@ func Decode(b []byte) (Msg, error) {
 			return Msg{}, fmt.Errorf("%w: tile beyond 65535 pixels", ErrMalformed)
 		}
 		switch t.Enc {
-		case EncJPEG, EncPNG:
+		case EncJPEG, EncPNG, EncJPEGHalf:
 			if len(t.Payload) == 0 {
 				return Msg{}, fmt.Errorf("%w: empty image payload", ErrMalformed)
 			}

@@ -11,7 +11,8 @@
 //	copy:      [4][seq u32][sx u16][sy u16][w u16][h u16][dx u16][dy u16]
 //	           (move a rectangle of the picture, as if through a copy)
 //
-// Encodings: 1 JPEG, 2 PNG, 3 solid colour (payload R, G, B).
+// Encodings: 1 JPEG, 2 PNG, 3 solid colour (payload R, G, B), 4 JPEG at half
+// resolution (ceil(w/2) x ceil(h/2), drawn scaled up to w x h).
 
 export const KIND_TILE = 1;
 export const KIND_FRAME_END = 2;
@@ -21,6 +22,7 @@ export const KIND_COPY = 4;
 export const ENC_JPEG = 1;
 export const ENC_PNG = 2;
 export const ENC_SOLID = 3;
+export const ENC_JPEG_HALF = 4;
 
 export const TILE_HEADER_LEN = 1 + 4 + 2 * 4 + 1;
 export const COPY_LEN = 1 + 4 + 2 * 6;
@@ -57,6 +59,7 @@ export function decode(input) {
       switch (t.enc) {
         case ENC_JPEG:
         case ENC_PNG:
+        case ENC_JPEG_HALF:
           if (t.payload.length === 0) throw new MalformedError("empty image payload");
           break;
         case ENC_SOLID:

@@ -1,7 +1,7 @@
 // Tether viewer: /view/{session_id}. Signs in through the console's cookie,
 // follows the signalling flow of protocol.Signal over a websocket, answers
 // the agent's WebRTC offer and shows the screen channel on <canvas id=screen>.
-import { decode, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, ENC_JPEG, ENC_PNG, ENC_SOLID } from "./screenwire.js";
+import { decode, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
 
 const $ = (id) => document.getElementById(id);
@@ -167,9 +167,9 @@ function onScreenMessage(data) {
       stats.tiles++;
       const t = m.tile;
       let img = null;
-      if (t.enc === ENC_JPEG || t.enc === ENC_PNG) {
+      if (t.enc === ENC_JPEG || t.enc === ENC_PNG || t.enc === ENC_JPEG_HALF) {
         // Start decoding now, in parallel with the rest of the frame.
-        img = createImageBitmap(new Blob([t.payload], { type: t.enc === ENC_JPEG ? "image/jpeg" : "image/png" }))
+        img = createImageBitmap(new Blob([t.payload], { type: t.enc === ENC_PNG ? "image/png" : "image/jpeg" }))
           .catch((e) => { stats.errors++; console.warn("screen tile:", e.message); return null; });
       }
       const rgb = t.enc === ENC_SOLID ? `rgb(${t.payload[0]},${t.payload[1]},${t.payload[2]})` : "";
@@ -194,7 +194,14 @@ function onScreenMessage(data) {
             ctx2d.fillStyle = t.rgb;
             ctx2d.fillRect(t.x, t.y, t.w, t.h);
           } else if (bitmaps[i]) {
-            ctx2d.drawImage(bitmaps[i], t.x, t.y);
+            if (bitmaps[i].width !== t.w || bitmaps[i].height !== t.h) {
+              // Half resolution: scaled up, smoothly.
+              ctx2d.imageSmoothingEnabled = true;
+              ctx2d.drawImage(bitmaps[i], t.x, t.y, t.w, t.h);
+              ctx2d.imageSmoothingEnabled = false;
+            } else {
+              ctx2d.drawImage(bitmaps[i], t.x, t.y);
+            }
             bitmaps[i].close();
           }
         });
