@@ -28,6 +28,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -50,18 +51,26 @@ func childEnv(extra ...string) []string {
 // ---- the terminal look-alike ----
 
 // terminalScript is a Tk client covering the whole display with a text
-// widget in a monospace font, white on black: a scrolling terminal without
-// a terminal emulator (Debian's xterm is not among the benchmark's
-// packages). It reads commands on stdin and answers on stdout:
+// widget in a monospace font, white on black: a terminal without a
+// terminal emulator (Debian's xterm is not among the benchmark's
+// packages). It also has a window to drag around. It reads commands on
+// stdin and answers on stdout:
 //
 //	fill            fill the screen with lines, no scrolling → "filled N"
 //	scroll RATE     append RATE lines per second, always showing the end
-//	stop            stop appending → "stopped N MS" (lines since scroll, ms)
+//	type RATE       type RATE characters per second at a prompt on the
+//	                last line, with a block cursor; a line of 96
+//	                characters is wiped (as Ctrl-U does) and typing goes on
+//	drag RATE       show a 560x380 window and move it RATE times per
+//	                second by 10 pixels, left and right across the screen
+//	                along a gentle wave (a window dragged with the mouse)
+//	stop            stop whatever runs → "stopped N MS" (steps done, ms)
 //
-// Lines are appended on a fixed schedule (line k at start + k/RATE s), not
-// with a fixed delay, so the rate holds when a redraw takes long; if Tk
-// falls behind it catches up in bursts and the achieved rate still counts
-// every line. Old lines are trimmed so the widget stays small.
+// Steps run on a fixed schedule (step k at start + k/RATE s), not with a
+// fixed delay, so the rate holds when a redraw takes long; if Tk falls
+// behind it catches up in bursts (a dragged window jumps to where it
+// should be) and the achieved rate still counts every step. Old lines are
+// trimmed so the widget stays small.
 const terminalScript = `
 fconfigure stdout -buffering line
 fconfigure stdin -blocking 0
@@ -70,12 +79,36 @@ wm geometry . %[1]dx%[2]d+0+0
 text .t -font {{DejaVu Sans Mono} 10} -background #101010 -foreground #d0d0d0 \
 	-borderwidth 0 -highlightthickness 0 -padx 4 -pady 2 -wrap none -insertwidth 0 \
 	-width 400 -height 200
+.t tag configure cursor -background #d0d0d0 -foreground #101010
+.t tag configure prompt -foreground #6fd66f
 place .t -x 0 -y 0 -width %[1]d -height %[2]d
 set n 0
 set total 0
-set scrolling 0
+set mode ""
 set methods {GET POST PUT GET GET DELETE GET POST}
 set paths {/api/v1/endpoints /api/v1/sessions /api/agent/v1/poll /static/view.js /api/v1/actions /metrics /readyz /api/v1/users}
+set typetext {sudo journalctl -u tether-agent --since "10 min ago" | grep -i -E "session|capture" | tail -n 40 && systemctl status tether-agent }
+set typed 0
+
+# The window to drag: a file manager look-alike.
+toplevel .w -background #d8d8d8 -borderwidth 1 -relief solid
+wm overrideredirect .w 1
+wm withdraw .w
+frame .w.title -background #2a5db0 -height 28
+label .w.title.l -text "Files \u2014 /home/ops/projects/tether" -background #2a5db0 -foreground white \
+	-font {{DejaVu Sans} 10 bold} -anchor w
+pack .w.title.l -fill x -padx 8 -pady 4
+pack .w.title -fill x
+listbox .w.list -font {{DejaVu Sans} 10} -background white -borderwidth 0 -highlightthickness 0 -height 14
+foreach f {agent bench docs e2e installer internal scripts server shared testdata go.mod go.sum Makefile README.md LICENSE .gitignore} {
+	.w.list insert end "  $f"
+}
+.w.list itemconfigure 3 -background #cfe0ff
+pack .w.list -side left -fill both -expand 1 -padx {6 0} -pady 6
+text .w.info -font {{DejaVu Sans} 9} -background #f4f4f4 -borderwidth 0 -width 28 -wrap word
+.w.info insert end "e2e\n\nFolder, 14 items\nModified today 09:41\n\nTests that start the real binaries together: server, agent on a virtual display, a real browser."
+pack .w.info -side right -fill y -padx 6 -pady 6
+
 proc line {k} {
 	global methods paths
 	set h [expr {($k * 2654435761) %% 4294967296}]
@@ -93,18 +126,55 @@ proc addline {} {
 	.t insert end "[line $total]\n"
 	if {$total %% 2000 == 0} { .t delete 1.0 1001.0 }
 }
+# typechar types the next character before the block cursor.
+proc typechar {} {
+	global typed typetext
+	set c [string index $typetext [expr {$typed %% [string length $typetext]}]]
+	incr typed
+	if {[string length [.t get pstart cursor.first]] >= 96} { .t delete pstart cursor.first }
+	.t insert cursor.first $c
+}
+proc dragpos {k} {
+	set span 1240
+	set d [expr {($k * 10) %% (2 * $span)}]
+	if {$d > $span} { set d [expr {2 * $span - $d}] }
+	set x [expr {40 + $d}]
+	set y [expr {int(300 + 140 * sin($k / 40.0))}]
+	return "+$x+$y"
+}
+proc step {} {
+	global mode n
+	switch -- $mode {
+		scroll { addline }
+		type { typechar }
+	}
+	incr n
+}
 proc tick {} {
-	global scrolling t0 rate n
-	if {!$scrolling} return
+	global mode t0 rate n
+	if {$mode eq ""} return
 	set now [clock milliseconds]
 	set due [expr {($now - $t0) * $rate / 1000}]
-	while {$n < $due} { addline; incr n }
-	.t see end
+	if {$mode eq "drag"} {
+		if {$n < $due} { set n $due; wm geometry .w [dragpos $n] }
+	} else {
+		while {$n < $due} { step }
+	}
+	if {$mode eq "scroll"} { .t see end }
 	set next [expr {$t0 + (($n + 1) * 1000 + $rate - 1) / $rate}]
 	after [expr {max(1, $next - [clock milliseconds])}] tick
 }
+proc begin {m r} {
+	global mode t0 rate n
+	set rate $r
+	set n 0
+	set t0 [clock milliseconds]
+	set mode $m
+	tick
+	puts "started $m $rate"
+}
 proc cmd {} {
-	global scrolling t0 rate n
+	global mode t0 rate n
 	if {[gets stdin line] < 0} { if {[eof stdin]} { exit 0 }; return }
 	switch -- [lindex $line 0] {
 		fill {
@@ -113,16 +183,35 @@ proc cmd {} {
 			update
 			puts "filled 90"
 		}
-		scroll {
-			set rate [lindex $line 1]
-			set n 0
-			set t0 [clock milliseconds]
-			set scrolling 1
-			tick
-			puts "scrolling $rate"
+		scroll { begin scroll [lindex $line 1] }
+		type {
+			if {[lsearch [.t mark names] pstart] < 0} {
+				.t insert end "ops@endpoint-01:~\$ " prompt
+				.t mark set pstart "end - 1 char"
+				.t mark gravity pstart left
+				.t insert end " " cursor
+			}
+			.t see end
+			begin type [lindex $line 1]
+		}
+		drag {
+			wm geometry .w 560x380[dragpos 0]
+			wm deiconify .w
+			raise .w
+			update
+			begin drag [lindex $line 1]
 		}
 		stop {
-			set scrolling 0
+			set was $mode
+			set mode ""
+			if {$was eq "drag"} { wm withdraw .w }
+			if {$was eq "type"} {
+				# Enter: the prompt line ends, the next workload starts below it.
+				.t delete cursor.first
+				.t insert end "\n"
+				.t mark unset pstart
+				.t see end
+			}
 			update
 			puts "stopped $n [expr {[clock milliseconds] - $t0}]"
 		}
@@ -210,23 +299,28 @@ func (t *terminal) close() {
 	t.proc.Stop(2 * time.Second)
 }
 
-// scrollWorkload scrolls the terminal at a fixed number of lines per
-// second: the "terminal scrolls text" workload of issue 3. Issue 4's other
-// workloads (idle, typing, dragging a window, a changing image) implement
-// screenWorkload the same way.
-type scrollWorkload struct {
+// termWorkload is one of the terminal script's scheduled activities:
+// scrolling lines, typing characters or dragging its window, at a fixed
+// number of steps per second.
+type termWorkload struct {
 	term *terminal
-	rate int // lines per second
+	name string // workload name in the results
+	cmd  string // terminalScript command: scroll, type, drag
+	unit string // what a step is
+	rate int    // steps per second
 }
 
-func (w *scrollWorkload) Name() string { return fmt.Sprintf("scroll-%dlps", w.rate) }
+func (w *termWorkload) Name() string { return w.name }
 
-func (w *scrollWorkload) Start() error {
-	_, err := w.term.do(fmt.Sprintf("scroll %d", w.rate), "scrolling")
+// Rate is what the workload asked for, in units per second.
+func (w *termWorkload) Rate() float64 { return float64(w.rate) }
+
+func (w *termWorkload) Start() error {
+	_, err := w.term.do(fmt.Sprintf("%s %d", w.cmd, w.rate), "started")
 	return err
 }
 
-func (w *scrollWorkload) Stop() (workloadStats, error) {
+func (w *termWorkload) Stop() (workloadStats, error) {
 	l, err := w.term.do("stop", "stopped")
 	if err != nil {
 		return workloadStats{}, err
@@ -235,13 +329,25 @@ func (w *scrollWorkload) Stop() (workloadStats, error) {
 	if _, err := fmt.Sscanf(l, "stopped %d %d", &n, &msec); err != nil || msec <= 0 {
 		return workloadStats{}, fmt.Errorf("terminal answered %q", l)
 	}
-	return workloadStats{Units: n, Seconds: float64(msec) / 1000, Unit: "lines"}, nil
+	return workloadStats{Units: n, Seconds: float64(msec) / 1000, Unit: w.unit}, nil
+}
+
+// idleWorkload leaves the desktop alone (the terminal full of text).
+type idleWorkload struct{ began time.Time }
+
+func (w *idleWorkload) Name() string  { return "idle" }
+func (w *idleWorkload) Rate() float64 { return 0 }
+func (w *idleWorkload) Start() error  { w.began = time.Now(); return nil }
+func (w *idleWorkload) Stop() (workloadStats, error) {
+	return workloadStats{Unit: "nothing", Seconds: time.Since(w.began).Seconds()}, nil
 }
 
 // screenWorkload is something happening on the endpoint display while
 // the viewer is measured.
 type screenWorkload interface {
 	Name() string
+	// Rate is the units per second the workload aims at (0: none).
+	Rate() float64
 	Start() error
 	// Stop ends the workload and says how much of it was done.
 	Stop() (workloadStats, error)
@@ -274,8 +380,20 @@ func startAgent(bin, serverURL, token, stateDir, logPath, display string) (*agen
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "run", "--config", conf, "--server", serverURL, "--token", token,
-		"--state", stateDir, "--log-format", "json", "--log-level", "info")
+	args := []string{"run", "--config", conf, "--server", serverURL, "--token", token,
+		"--state", stateDir, "--log-format", "json", "--log-level", "info"}
+	cmd := exec.Command(bin, args...)
+	if os.Geteuid() == 0 {
+		// As root the agent's helper socket is the fixed
+		// /run/tether-agent/helper.sock, which an e2e test's agent may be
+		// using at the same time: a private mount namespace with its own
+		// /run/tether-agent keeps them apart (unshare execs sh, sh execs
+		// the agent: same pid).
+		if exec.Command("unshare", "--mount", "true").Run() == nil {
+			cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c",
+				`(mkdir -p /run/tether-agent && mount -t tmpfs -o mode=0755 tmpfs /run/tether-agent) 2>/dev/null; exec "$0" "$@"`, bin}, args...)...)
+		}
+	}
 	cmd.Env = childEnv("DISPLAY=" + display)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	p, err := testenv.Start("tether-agent", cmd)
@@ -496,9 +614,17 @@ func startBrowser(w, h int, profile string) (*browserProc, error) {
 		b.version = v.Product
 	}
 	// The probe runs in every page before the page's own scripts.
-	if _, err := chromedp.Call(cctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: viewerProbe}); err != nil {
+	if _, err := chromedp.Call(cctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: viewerProbe()}); err != nil {
 		b.cancel()
 		return nil, fmt.Errorf("installing the viewer probe: %w", err)
+	}
+	// chromedp turns on the Network domain, which makes the browser send
+	// every WebSocket frame (base64) to this process: noVNC's whole
+	// stream would cross DevTools too, loading the browser and loopback
+	// for the peer only. Nothing here needs network events.
+	if _, err := chromedp.Call(cctx, network.Disable, cdp.Empty{}); err != nil {
+		b.cancel()
+		return nil, fmt.Errorf("turning off DevTools network events: %w", err)
 	}
 	return b, nil
 }
@@ -542,29 +668,71 @@ func (b *browserProc) signIn(base, name, password string) error {
 }
 
 // viewerProbe is injected into every page before its scripts
-// (Page.addScriptToEvaluateOnNewDocument). It changes nothing the viewer
-// does; it only watches, with wall-clock timestamps (performance.timeOrigin
-// + performance.now(), epoch ms, comparable with the benchmark's clock):
+// (Page.addScriptToEvaluateOnNewDocument): the Tether viewer and the
+// benchmark's noVNC page alike. It changes nothing a viewer does; it only
+// watches, with wall-clock timestamps (performance.timeOrigin +
+// performance.now(), epoch ms, comparable with the benchmark's clock):
 //
-//   - window.tetherStats: view.js assigns it once; a setter on window turns
-//     its `frames` counter into an accessor, so every frame the viewer has
-//     finished drawing (stats.frames++ after the last tile of the frame is
-//     on the canvas) is timestamped;
+//   - frames: tb.frame() stamps a frame the viewer has finished drawing.
+//     For Tether, window.tetherStats (view.js assigns it once) gets its
+//     `frames` counter turned into an accessor that calls it (view.js
+//     increments it after the frame's last tile is on the canvas); the
+//     noVNC page calls it itself (peerPage);
 //   - RTCPeerConnection: a subclass records each connection (for
 //     getStats()), when it reached "connected", and adds a listener to the
 //     "screen" data channel that counts messages and payload bytes, in
-//     total and per 100 ms of the page clock (when the page handled them).
+//     total and per 100 ms of the page clock (tb.message; the noVNC page
+//     counts its WebSocket messages the same way);
+//   - the marker: canvas 2D contexts are noted as the page makes them
+//     (a wrapper of getContext that passes every call through), and a
+//     sampler reads the centre pixel of each marker square from the
+//     largest canvas in the document — the picture the viewer shows, at
+//     full resolution whatever its CSS scaling — with getImageData on the
+//     viewer's own context, after every task the timer loop gets (about
+//     every 4 ms, Chromium's clamp for nested timers) and at every
+//     animation frame. When the squares show a new combination of palette
+//     colours it records [time, code]. The same code runs in both pages.
 //
 // Everything is read back afterwards: while the page is busy, an evaluate
 // from the benchmark waits behind the page's queued tasks.
-const viewerProbe = `(() => {
+func viewerProbe() string {
+	var pal []string
+	for _, c := range markerPalette {
+		pal = append(pal, fmt.Sprintf("[%d,%d,%d]", c[0], c[1], c[2]))
+	}
+	return strings.NewReplacer(
+		"__MX__", strconv.Itoa(markerX+markerCell/2), "__MY__", strconv.Itoa(markerY+markerCell/2),
+		"__CELL__", strconv.Itoa(markerCell), "__CELLS__", strconv.Itoa(markerCells),
+		"__TOL__", strconv.Itoa(markerTolerance), "__PALETTE__", "["+strings.Join(pal, ",")+"]",
+	).Replace(viewerProbeJS)
+}
+
+const viewerProbeJS = `(() => {
   if (window.__tb) return;
   const now = () => performance.timeOrigin + performance.now();
   const tb = window.__tb = {
     now, loadedAt: now(), connectedAt: 0, firstMessageAt: 0, firstFrameAt: 0,
     firstFrameBytes: 0, firstFrameMsgs: 0, screenBytes: 0, screenMsgs: 0,
     frameTimes: [], pcs: [], buckets: {},
+    marks: [], samples: 0, sampleErrors: 0, sampleFirst: 0, sampleLast: 0, sampleCanvas: "",
   };
+  tb.frame = () => {
+    const t = now();
+    if (!tb.firstFrameAt) { tb.firstFrameAt = t; tb.firstFrameBytes = tb.screenBytes; tb.firstFrameMsgs = tb.screenMsgs; }
+    if (tb.frameTimes.length < 200000) tb.frameTimes.push(t);
+  };
+  tb.message = (n) => {
+    const t = now();
+    if (!tb.firstMessageAt) tb.firstMessageAt = t;
+    tb.screenMsgs++;
+    tb.screenBytes += n;
+    const k = Math.floor(t / 100);
+    const b = tb.buckets[k] || (tb.buckets[k] = [0, 0]);
+    b[0]++;
+    b[1] += n;
+  };
+
+  // ---- frames drawn by the Tether viewer ----
   let statsObj;
   Object.defineProperty(window, "tetherStats", {
     configurable: true, enumerable: true,
@@ -576,15 +744,71 @@ const viewerProbe = `(() => {
       Object.defineProperty(o, "frames", {
         configurable: true, enumerable: true,
         get() { return frames; },
-        set(v) {
-          frames = v;
-          const t = now();
-          if (!tb.firstFrameAt) { tb.firstFrameAt = t; tb.firstFrameBytes = tb.screenBytes; tb.firstFrameMsgs = tb.screenMsgs; }
-          if (tb.frameTimes.length < 200000) tb.frameTimes.push(t);
-        },
+        set(v) { frames = v; tb.frame(); },
       });
     },
   });
+
+  // ---- the marker sampler ----
+  const ctxs = [];
+  const getContext = HTMLCanvasElement.prototype.getContext;
+  HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+    const c = getContext.call(this, type, ...rest);
+    if (c && type === "2d" && !ctxs.some((x) => x.ctx === c)) ctxs.push({ canvas: this, ctx: c });
+    return c;
+  };
+  const MX = __MX__, MY = __MY__, CELL = __CELL__, CELLS = __CELLS__, TOL = __TOL__, PAL = __PALETTE__;
+  const SPAN = (CELLS - 1) * CELL + 1;
+  let target = null, last = -2, lastW = 0, lastH = 0;
+  const pick = () => {
+    let best = null;
+    for (const x of ctxs) {
+      if (!x.canvas.isConnected) continue;
+      if (!best || x.canvas.width * x.canvas.height > best.canvas.width * best.canvas.height) best = x;
+    }
+    return best;
+  };
+  const match = (d, o) => {
+    for (let i = 0; i < PAL.length; i++) {
+      const p = PAL[i];
+      if (Math.abs(d[o] - p[0]) <= TOL && Math.abs(d[o + 1] - p[1]) <= TOL && Math.abs(d[o + 2] - p[2]) <= TOL) return i;
+    }
+    return -1;
+  };
+  const sample = () => {
+    const t = pick();
+    if (t !== target || (t && (t.canvas.width !== lastW || t.canvas.height !== lastH))) {
+      target = t;
+      if (t) {
+        const where = t.canvas.id ? "#" + t.canvas.id : "canvas in #" + ((t.canvas.closest("[id]") || {}).id || "?");
+        lastW = t.canvas.width; lastH = t.canvas.height;
+        tb.sampleCanvas = where + " " + lastW + "x" + lastH;
+      }
+    }
+    if (!t || t.canvas.width < MX + SPAN || t.canvas.height <= MY) return;
+    let d;
+    try { d = t.ctx.getImageData(MX, MY, SPAN, 1).data; } catch (e) { tb.sampleErrors++; return; }
+    const ts = now();
+    tb.samples++;
+    if (!tb.sampleFirst) tb.sampleFirst = ts;
+    tb.sampleLast = ts;
+    let code = 0;
+    for (let i = CELLS - 1; i >= 0; i--) {
+      const m = match(d, i * CELL * 4);
+      if (m < 0) { code = -1; break; }
+      code = code * PAL.length + m;
+    }
+    if (code !== last) {
+      last = code;
+      if (code >= 0 && tb.marks.length < 100000) tb.marks.push([ts, code]);
+    }
+  };
+  const timerLoop = () => { sample(); setTimeout(timerLoop, 0); };
+  const frameLoop = () => { sample(); requestAnimationFrame(frameLoop); };
+  setTimeout(timerLoop, 0);
+  requestAnimationFrame(frameLoop);
+
+  // ---- the Tether viewer's WebRTC ----
   const Orig = window.RTCPeerConnection;
   if (!Orig) return;
   class ProbedPC extends Orig {
@@ -600,15 +824,7 @@ const viewerProbe = `(() => {
       if (label === "screen") {
         ch.addEventListener("message", (ev) => {
           const d = ev.data;
-          const n = d instanceof ArrayBuffer ? d.byteLength : (d && (d.size || d.length)) || 0;
-          const t = now();
-          if (!tb.firstMessageAt) tb.firstMessageAt = t;
-          tb.screenMsgs++;
-          tb.screenBytes += n;
-          const k = Math.floor(t / 100);
-          const b = tb.buckets[k] || (tb.buckets[k] = [0, 0]);
-          b[0]++;
-          b[1] += n;
+          tb.message(d instanceof ArrayBuffer ? d.byteLength : (d && (d.size || d.length)) || 0);
         });
       }
       return ch;
@@ -634,6 +850,13 @@ type probeSnap struct {
 	ScreenBytes    int64   `json:"screenBytes"`
 	ScreenMsgs     int64   `json:"screenMsgs"`
 	NFrameTimes    int     `json:"nFrameTimes"`
+	// The marker sampler: reads so far, the first and last read (epoch
+	// ms), and the canvas it reads ("id WxH").
+	Samples      int64   `json:"samples"`
+	SampleFirst  float64 `json:"sampleFirst"`
+	SampleLast   float64 `json:"sampleLast"`
+	SampleErrors int64   `json:"sampleErrors"`
+	SampleCanvas string  `json:"sampleCanvas"`
 	// From RTCPeerConnection.getStats() of the latest connection.
 	DCBytes        int64  `json:"dcBytes"` // "data-channel" stats of the screen channel
 	DCMsgs         int64  `json:"dcMsgs"`
@@ -646,13 +869,14 @@ type probeSnap struct {
 const probeSnapJS = `(async () => {
   const tb = window.__tb;
   if (!tb) return null;
-  const s = window.tetherStats || {};
+  const s = window.tetherStats || window.peerStats || {};
   const out = {
     now: tb.now(), frames: s.frames || 0, messages: s.messages || 0, errors: s.errors || 0,
     state: s.state || "", reason: s.reason || "",
     loadedAt: tb.loadedAt, connectedAt: tb.connectedAt, firstMessageAt: tb.firstMessageAt,
     firstFrameAt: tb.firstFrameAt, firstFrameBytes: tb.firstFrameBytes, firstFrameMsgs: tb.firstFrameMsgs,
     screenBytes: tb.screenBytes, screenMsgs: tb.screenMsgs, nFrameTimes: tb.frameTimes.length,
+    samples: tb.samples, sampleFirst: tb.sampleFirst, sampleLast: tb.sampleLast, sampleErrors: tb.sampleErrors, sampleCanvas: tb.sampleCanvas,
     dcBytes: 0, dcMsgs: 0, transportBytes: 0, pairBytes: 0, candidate: "",
   };
   const pc = tb.pcs[tb.pcs.length - 1];
