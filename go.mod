@@ -3,6 +3,7 @@ module github.com/tetherdesk/tether
 go 1.26.0
 
 require (
+	fyne.io/systray v1.12.2 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/akavel/rsrc v0.10.2 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -52,6 +52,11 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		screen.AppendCopy(nil, screen.Copy{Seq: 6, W: 0, H: 2}),                                 // empty
 	}
 	cases = append(cases, copies...)
+	cases = append(cases,
+		screen.AppendBundle(nil, 7, [][]byte{cases[0], screen.AppendFrameEnd(nil, 7)}),
+		screen.AppendBundle(nil, 7, nil),                                                                            // empty
+		screen.AppendBundle(nil, 7, [][]byte{screen.AppendBundle(nil, 7, [][]byte{screen.AppendFrameEnd(nil, 7)})}), // nested
+	)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 400 {
 		src := cases[rng.IntN(3)+rng.IntN(2)*8]
@@ -80,6 +85,7 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		H                    int
 		Payload              string
 		Copy                 string // sx,sy,w,h,dx,dy
+		Parts                int    // of a bundle
 	}
 	want := make([]result, len(cases))
 	in := make([]string, len(cases))
@@ -94,6 +100,7 @@ func TestScreenwireMatchesGo(t *testing.T) {
 			want[i].X, want[i].Y, want[i].TW, want[i].TH, want[i].Enc = int(m.Tile.X), int(m.Tile.Y), int(m.Tile.W), int(m.Tile.H), int(m.Tile.Enc)
 			want[i].Payload = base64.StdEncoding.EncodeToString(m.Tile.Payload)
 		}
+		want[i].Parts = len(m.Parts)
 		if c := m.Copy; m.Kind == screen.KindCopy {
 			want[i].Copy = fmt.Sprintf("%d,%d,%d,%d,%d,%d", c.SX, c.SY, c.W, c.H, c.DX, c.DY)
 		}
@@ -105,6 +112,7 @@ func TestScreenwireMatchesGo(t *testing.T) {
 			const m = w.decode(b);
 			const r = {OK: true, Kind: m.kind, Seq: m.seq, X: 0, Y: 0, TW: 0, TH: 0, Enc: 0, W: m.w || 0, H: m.h || 0, Payload: "", Copy: ""};
 			if (m.copy) r.Copy = [m.copy.sx, m.copy.sy, m.copy.w, m.copy.h, m.copy.dx, m.copy.dy].join(",");
+			r.Parts = m.parts ? m.parts.length : 0;
 			if (m.tile) {
 				Object.assign(r, {X: m.tile.x, Y: m.tile.y, TW: m.tile.w, TH: m.tile.h, Enc: m.tile.enc,
 					Payload: btoa(String.fromCharCode(...m.tile.payload))});

@@ -6,7 +6,7 @@ set -euo pipefail
 
 declare -A PKGS=(
   [base]="ca-certificates git make gcc curl"
-  [run]="xvfb x11-utils zenity libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
+  [run]="xvfb x11-utils zenity tk libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [test]="postgresql xvfb x11-utils zenity xdotool tk chromium dbus-daemon libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [bench]="postgresql xvfb x11-utils zenity tk chromium x11vnc websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"

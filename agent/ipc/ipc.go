@@ -5,7 +5,10 @@
 // talk to it. Windows (a named pipe with an ACL) is not implemented yet.
 //
 // The helper never receives the agent's secret over this channel: only the
-// per-session token the server issued for one session.
+// per-session token the server issued for one session. A connection code
+// the user types into the tray goes the other way: the helper sends the
+// digits, the service redeems them with its secret and answers with the
+// outcome.
 package ipc
 
 import (
@@ -33,13 +36,50 @@ const (
 	// websocket and keeps nothing of it, without telling the server it
 	// ended.
 	TypeDrop = "drop" // SessionID
+	// TypeStatus tells the helper how the service reaches the server (for
+	// the tray's icon and About); sent on ready and on every change.
+	TypeStatus = "status" // ServerState, Server
+	// TypeCodeResult answers a TypeCode with the same ReqID.
+	TypeCodeResult = "code_result" // ReqID, CodeResult
 	// Helper → service.
 	TypeReady = "ready" // Desktop, PID
 	TypeState = "state" // SessionID, State, Reason, Error
 	// TypeSAS asks the service for Ctrl+Alt+Del (the secure attention
 	// sequence), which on Windows only a service may raise.
 	TypeSAS = "sas" // SessionID
+	// TypeCode enters a connection code the user typed into the tray; the
+	// service redeems it with the agent's credentials.
+	TypeCode = "code" // ReqID, Code (9 digits)
 )
+
+// Server connection states (TypeStatus).
+const (
+	ServerConnecting   = "connecting"   // no poll answered yet
+	ServerConnected    = "connected"    // the last poll was answered
+	ServerDisconnected = "disconnected" // the last poll (or enrollment) failed
+)
+
+// Outcomes of entering a connection code (CodeResult.Outcome).
+const (
+	CodeAccepted  = "accepted"  // the session starts (as a screenshare.start)
+	CodeWrong     = "wrong"     // no live code has these digits
+	CodeExpired   = "expired"   // the code's time is over
+	CodeThrottled = "throttled" // too many wrong codes; Message is the server's
+	CodeRefused   = "refused"   // the code cannot be used here; Message says why
+	CodeFailed    = "failed"    // the server could not be asked; Message says why
+)
+
+// CodeResult is the service's answer to a connection code.
+type CodeResult struct {
+	Outcome string `json:"outcome"`
+	// Message is for the end user as it stands (refused, throttled, failed).
+	Message string `json:"message,omitempty"`
+	// Set when accepted.
+	SessionID  string `json:"session_id,omitempty"`
+	Technician string `json:"technician,omitempty"`
+	Mode       string `json:"mode,omitempty"`
+	Attended   bool   `json:"attended,omitempty"`
+}
 
 // MaxLine bounds one JSON line.
 const MaxLine = 1 << 20
@@ -66,6 +106,14 @@ type Msg struct {
 	// ready
 	Desktop string `json:"desktop,omitempty"`
 	PID     int    `json:"pid,omitempty"`
+
+	// status (Server above is the server's URL)
+	ServerState string `json:"server_state,omitempty"`
+
+	// code, code_result. Code is a secret of sorts: never log it.
+	ReqID      string      `json:"req_id,omitempty"`
+	Code       string      `json:"code,omitempty"`
+	CodeResult *CodeResult `json:"code_result,omitempty"`
 }
 
 // ErrMalformed reports a line that is not a valid message.
@@ -85,9 +133,23 @@ func Decode(line []byte) (Msg, error) {
 		if m.Start == nil || m.Start.SessionID == "" || m.Server == "" {
 			return Msg{}, fmt.Errorf("%w: start without session or server", ErrMalformed)
 		}
-	case TypeEnd, TypeState, TypeDrop:
+	case TypeEnd, TypeState, TypeDrop, TypeSAS:
 		if m.SessionID == "" {
 			return Msg{}, fmt.Errorf("%w: %s without session_id", ErrMalformed, m.Type)
+		}
+	case TypeStatus:
+		switch m.ServerState {
+		case ServerConnecting, ServerConnected, ServerDisconnected:
+		default:
+			return Msg{}, fmt.Errorf("%w: status with server_state %q", ErrMalformed, m.ServerState)
+		}
+	case TypeCode:
+		if m.ReqID == "" || m.Code == "" {
+			return Msg{}, fmt.Errorf("%w: code without req_id or code", ErrMalformed)
+		}
+	case TypeCodeResult:
+		if m.ReqID == "" || m.CodeResult == nil || m.CodeResult.Outcome == "" {
+			return Msg{}, fmt.Errorf("%w: code_result without req_id or outcome", ErrMalformed)
 		}
 	case TypeReady:
 	default:

@@ -3,6 +3,7 @@ package ipc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -101,6 +102,74 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestCodeRoundTrip: a connection code goes from the helper to the service
+// and its outcome comes back over a real socket, matched by ReqID; the
+// status the service sends decodes with its server state.
+func TestCodeRoundTrip(t *testing.T) {
+	me := uint32(os.Geteuid())
+	ln, err := Listen(ListenConfig{Path: sockPath(t), Allowed: func(uid uint32) bool { return uid == me }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan *Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	helper, err := Dial(ctx, ln.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer helper.Close()
+	service := <-accepted
+	if service == nil {
+		t.Fatal("no connection accepted")
+	}
+	defer service.Close()
+
+	if err := service.Send(Msg{Type: TypeStatus, ServerState: ServerDisconnected, Server: "https://tether.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := helper.Recv(); err != nil || m.Type != TypeStatus || m.ServerState != ServerDisconnected || m.Server != "https://tether.example" {
+		t.Fatalf("status: %+v, %v", m, err)
+	}
+	tests := []struct {
+		name string
+		code string
+		res  CodeResult
+	}{
+		{"wrong", "111222333", CodeResult{Outcome: CodeWrong}},
+		{"throttled", "111222334", CodeResult{Outcome: CodeThrottled, Message: "try again in 15 minute(s)"}},
+		{"accepted", "123456789", CodeResult{Outcome: CodeAccepted, SessionID: "s1", Technician: "brooke", Mode: "active", Attended: true}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprint("req-", i)
+			if err := helper.Send(Msg{Type: TypeCode, ReqID: id, Code: tt.code}); err != nil {
+				t.Fatal(err)
+			}
+			m, err := service.Recv()
+			if err != nil || m.Type != TypeCode || m.ReqID != id || m.Code != tt.code {
+				t.Fatalf("service got %+v, %v", m, err)
+			}
+			res := tt.res
+			if err := service.Send(Msg{Type: TypeCodeResult, ReqID: m.ReqID, CodeResult: &res}); err != nil {
+				t.Fatal(err)
+			}
+			m, err = helper.Recv()
+			if err != nil || m.Type != TypeCodeResult || m.ReqID != id || m.CodeResult == nil || *m.CodeResult != tt.res {
+				t.Fatalf("helper got %+v (%+v), %v; want %+v", m, m.CodeResult, err, tt.res)
+			}
+		})
+	}
+}
+
 func TestRefusedPeer(t *testing.T) {
 	ln, err := Listen(ListenConfig{Path: sockPath(t), Allowed: func(uint32) bool { return false }})
 	if err != nil {
@@ -163,6 +232,20 @@ func TestDecode(t *testing.T) {
 		{`{"type":"drop"}`, false},
 		{`{"type":"start","start":{"session_id":"s"},"server":"http://x","resume":true}`, true},
 		{`{"type":"state","session_id":"s","state":"active"}`, true},
+		{`{"type":"sas","session_id":"s"}`, true},
+		{`{"type":"sas"}`, false},
+		{`{"type":"status","server_state":"connected","server":"https://x"}`, true},
+		{`{"type":"status","server_state":"disconnected"}`, true},
+		{`{"type":"status","server_state":"connecting"}`, true},
+		{`{"type":"status"}`, false},
+		{`{"type":"status","server_state":"maybe"}`, false},
+		{`{"type":"code","req_id":"1","code":"123456789"}`, true},
+		{`{"type":"code","req_id":"1"}`, false},
+		{`{"type":"code","code":"123456789"}`, false},
+		{`{"type":"code_result","req_id":"1","code_result":{"outcome":"wrong"}}`, true},
+		{`{"type":"code_result","req_id":"1","code_result":{}}`, false},
+		{`{"type":"code_result","req_id":"1"}`, false},
+		{`{"type":"code_result","code_result":{"outcome":"accepted"}}`, false},
 		{`{"type":"bogus"}`, false},
 		{`not json`, false},
 	}
@@ -181,6 +264,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"state","session_id":"s","state":"ended","reason":"declined"}`))
 	f.Add([]byte(`{"type":"ready","desktop":"x11::0","pid":1}`))
 	f.Add([]byte(`{"type":"drop","session_id":"s"}`))
+	f.Add([]byte(`{"type":"code","req_id":"1","code":"123456789"}`))
+	f.Add([]byte(`{"type":"code_result","req_id":"1","code_result":{"outcome":"accepted","session_id":"s"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
@@ -188,6 +273,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if m.Type == TypeStart && (m.Start == nil || m.Start.SessionID == "") {
 			t.Fatalf("accepted start without session: %+v", m)
+		}
+		if m.Type == TypeCodeResult && (m.CodeResult == nil || m.ReqID == "") {
+			t.Fatalf("accepted code_result without result or req_id: %+v", m)
 		}
 	})
 }

@@ -29,6 +29,9 @@ var (
 	ErrBadToken  = errors.New("enrollment token rejected by server")
 	ErrBadSecret = errors.New("agent credentials rejected by server")
 	ErrNoToken   = errors.New("agent is not enrolled and no enrollment token is configured")
+	// ErrNotEnrolled: RedeemCode was called before the agent had an
+	// identity.
+	ErrNotEnrolled = errors.New("this computer is not enrolled with the server yet")
 )
 
 // InterruptedError is the result error of an action that was running when
@@ -68,6 +71,11 @@ type Config struct {
 	// Handlers adds or replaces action handlers (echo and
 	// inventory.refresh are built in).
 	Handlers map[string]actions.Handler
+	// ServerState, when set, is told whether the server answers: true
+	// after an enrollment or poll it answered, false after one that failed
+	// (rejected credentials included). Only changes are reported; the
+	// tray's icon shows them. It must not block.
+	ServerState func(connected bool)
 
 	Logger *slog.Logger
 	// Client overrides the API client built from Server and Fingerprint.
@@ -165,7 +173,12 @@ type Runner struct {
 	// wake is signalled when a result is ready, to cut a held poll short.
 	wake chan struct{}
 
+	connMu    sync.Mutex
+	connKnown bool
+	connected bool
+
 	mu      sync.Mutex
+	secret  string // the agent's secret once the identity is known (RedeemCode)
 	running map[string]bool
 	acks    []string // ids to acknowledge, in arrival order
 	outbox  []protocol.ActionResult
@@ -238,6 +251,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.status.update(func(st *state.Status) { st.AgentID = id.AgentID })
+	r.mu.Lock()
+	r.secret = id.Secret
+	r.mu.Unlock()
 	r.recoverJournal()
 
 	defer r.actions.Wait() // runs before status.close: results get journaled
@@ -283,6 +299,7 @@ func (r *Runner) identity(ctx context.Context) (state.Identity, error) {
 				return state.Identity{}, ctx.Err()
 			}
 			r.status.failed(err)
+			r.setConnected(false)
 			if msg, ok := rejected(err, protocol.CodeBadToken); ok {
 				fatal := withMessage(ErrBadToken, msg)
 				if !r.cfg.RetryFatal {
@@ -302,6 +319,7 @@ func (r *Runner) identity(ctx context.Context) (state.Identity, error) {
 			}
 			continue
 		}
+		r.setConnected(true)
 		id = state.Identity{Server: r.cfg.Server, AgentID: resp.AgentID, Secret: resp.Secret}
 		if err := r.store.SaveIdentity(id); err != nil {
 			return state.Identity{}, fmt.Errorf("enrolled as %s but could not keep the identity: %w", id.AgentID, err)
@@ -312,6 +330,35 @@ func (r *Runner) identity(ctx context.Context) (state.Identity, error) {
 		r.log.Info("enrolled", "agent_id", id.AgentID, "server", r.cfg.Server)
 		return id, nil
 	}
+}
+
+// setConnected reports a change of whether the server answers.
+func (r *Runner) setConnected(ok bool) {
+	if r.cfg.ServerState == nil {
+		return
+	}
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	if r.connKnown && r.connected == ok {
+		return
+	}
+	r.connKnown, r.connected = true, ok
+	// Called under connMu so that two changes cannot overtake each other.
+	r.cfg.ServerState(ok)
+}
+
+// RedeemCode enters a connection code the end user typed (the tray's
+// "Enter Connection Code…") with the agent's own credentials, which only
+// the service holds. Errors are those of client.RedeemCode, or
+// ErrNotEnrolled before the agent has an identity.
+func (r *Runner) RedeemCode(ctx context.Context, code string) (protocol.RedeemCodeResponse, error) {
+	r.mu.Lock()
+	secret := r.secret
+	r.mu.Unlock()
+	if secret == "" {
+		return protocol.RedeemCodeResponse{}, ErrNotEnrolled
+	}
+	return r.client.RedeemCode(ctx, secret, code)
 }
 
 // recoverJournal turns actions a previous process left running into
@@ -353,6 +400,7 @@ func (r *Runner) loop(ctx context.Context, id state.Identity) error {
 			continue // a result is ready: poll again at once, without waiting
 		case err != nil:
 			r.status.failed(err)
+			r.setConnected(false)
 			if msg, ok := rejected(err, protocol.CodeBadSecret); ok {
 				fatal := withMessage(ErrBadSecret, msg)
 				if !r.cfg.RetryFatal {
@@ -370,6 +418,7 @@ func (r *Runner) loop(ctx context.Context, id state.Identity) error {
 		}
 		bo.Reset()
 		r.status.pollOK()
+		r.setConnected(true)
 		r.settle(sent)
 		r.handleResponse(ctx, resp)
 		if d := r.nextDelay(req, resp, start); d > 0 {

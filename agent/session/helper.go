@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tetherdesk/tether/agent/ipc"
+	"github.com/tetherdesk/tether/agent/tray"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -23,6 +28,11 @@ type Deps struct {
 	NewEncoder    func() FrameEncoder
 	NewInjector   func() (Injector, error)
 	SettingEngine *webrtc.SettingEngine
+	// TrayHost shows the tray icon (tray.NewSystrayHost); nil shows none,
+	// while the tray's state and dialogs still work.
+	TrayHost tray.Host
+	// TrayDialogs are the tray's dialogs; nil: tray.ZenityDialogs.
+	TrayDialogs tray.Dialogs
 }
 
 // HelperConfig configures the helper process logic.
@@ -32,8 +42,14 @@ type HelperConfig struct {
 	// Desktop is the key the service gave this helper's desktop session.
 	Desktop string
 	Deps    Deps
+	// Version is what the tray's About shows.
+	Version string
 	Logger  *slog.Logger
 }
+
+// codeAnswerWait bounds how long the tray waits for the service's answer
+// to a connection code; the service gives the server 30 s.
+const codeAnswerWait = 45 * time.Second
 
 // running is one session the helper runs.
 type running struct{ cancel context.CancelCauseFunc }
@@ -41,7 +57,9 @@ type running struct{ cancel context.CancelCauseFunc }
 // RunHelper connects to the service, says it is ready and runs the
 // sessions the service hands over until ctx ends or the service goes away.
 // Sessions run concurrently; each ends when the server, the user or the
-// service ends it.
+// service ends it. The tray lives here too: it shows the server state the
+// service reports, the sessions, and sends the connection codes the user
+// types to the service, which alone can redeem them.
 func RunHelper(ctx context.Context, cfg HelperConfig) error {
 	if cfg.SocketPath == "" {
 		return errors.New("session helper: no IPC socket path")
@@ -70,7 +88,22 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		sessions = map[string]*running{}
+		codes    = &codeWaiters{waiting: map[string]chan ipc.CodeResult{}}
 	)
+	dialogs := cfg.Deps.TrayDialogs
+	if dialogs == nil {
+		dialogs = tray.ZenityDialogs{}
+	}
+	tr, err := tray.New(tray.Config{Host: cfg.Deps.TrayHost, Dialogs: dialogs, Version: cfg.Version, Logger: cfg.Logger,
+		Redeem: func(ctx context.Context, code string) (ipc.CodeResult, error) { return codes.redeem(ctx, conn, code) }})
+	if err != nil {
+		return err
+	}
+	trayDone := make(chan struct{})
+	go func() {
+		defer close(trayDone)
+		_ = tr.Run(hctx)
+	}()
 	defer func() {
 		mu.Lock()
 		for _, r := range sessions {
@@ -78,6 +111,8 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 		}
 		mu.Unlock()
 		wg.Wait()
+		cancel(nil)
+		<-trayDone
 	}()
 	for {
 		m, err := conn.Recv()
@@ -91,6 +126,10 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 			return fmt.Errorf("connection to the service lost: %w", err)
 		}
 		switch m.Type {
+		case ipc.TypeStatus:
+			tr.SetServer(m.ServerState, m.Server)
+		case ipc.TypeCodeResult:
+			codes.answer(m.ReqID, *m.CodeResult)
 		case ipc.TypeStart:
 			id := m.Start.SessionID
 			mu.Lock()
@@ -104,20 +143,29 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 			if m.Policy != nil {
 				pol = *m.Policy
 			}
+			mode := m.Start.Mode
+			if mode == "" {
+				mode, _ = pol.StartMode("")
+			}
+			tr.SessionStarted(tray.Session{ID: id, Technician: m.Start.Technician, Mode: mode,
+				MayEnd: m.Start.UserMayEnd && pol.UserMayEnd})
 			scfg := Config{
 				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol, Resume: m.Resume,
-				UI: cfg.Deps.UI, NewSource: cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
+				UI:        &trayUI{UI: cfg.Deps.UI, tray: tr, id: id},
+				NewSource: cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
 				NewInjector: cfg.Deps.NewInjector, SettingEngine: cfg.Deps.SettingEngine,
 				Logger: cfg.Logger,
 				SecureAttention: secureAttention(func() error {
 					return conn.Send(ipc.Msg{Type: ipc.TypeSAS, SessionID: id})
 				}),
 				Report: func(state, reason, errText string) {
+					tr.SessionState(id, state, reason)
 					err := conn.Send(ipc.Msg{Type: ipc.TypeState, SessionID: id, State: state, Reason: reason, Error: errText})
 					if err != nil && hctx.Err() == nil {
 						log.Debug("reporting state to the service", "error", err)
 					}
 				},
+				OnLive: func(lc LiveControls) { tr.SessionControls(id, lc.Mode, lc.OpenChat) },
 			}
 			sctx, scancel := context.WithCancelCause(hctx)
 			run := &running{cancel: scancel}
@@ -135,8 +183,19 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 				mu.Lock()
 				if sessions[id] == run {
 					delete(sessions, id)
+					// Gone without an ended report (it failed to start):
+					// it must not stay in the menu.
+					tr.SessionGone(id)
 				}
+				idle := len(sessions) == 0
 				mu.Unlock()
+				if idle {
+					// The session's frame buffers are garbage now; give
+					// them back to the system rather than keep them until
+					// the runtime gets round to it: an idle helper stays
+					// small.
+					debug.FreeOSMemory()
+				}
 			}()
 		case ipc.TypeEnd:
 			mu.Lock()
@@ -152,8 +211,106 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 			mu.Unlock()
 			if r != nil {
 				log.Info("dropping session: another desktop's helper takes it over", "session_id", m.SessionID)
+				tr.SessionGone(m.SessionID)
 				r.cancel(ErrDropped)
 			}
 		}
+	}
+}
+
+// codeWaiters matches the service's answers to the codes the tray sent.
+type codeWaiters struct {
+	seq     atomic.Uint64
+	mu      sync.Mutex
+	waiting map[string]chan ipc.CodeResult
+}
+
+// redeem sends code to the service and waits for its answer.
+func (w *codeWaiters) redeem(ctx context.Context, conn *ipc.Conn, code string) (ipc.CodeResult, error) {
+	id := strconv.FormatUint(w.seq.Add(1), 10)
+	ch := make(chan ipc.CodeResult, 1)
+	w.mu.Lock()
+	w.waiting[id] = ch
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.waiting, id)
+		w.mu.Unlock()
+	}()
+	if err := conn.Send(ipc.Msg{Type: ipc.TypeCode, ReqID: id, Code: code}); err != nil {
+		return ipc.CodeResult{}, fmt.Errorf("sending the connection code to the agent service: %w", err)
+	}
+	t := time.NewTimer(codeAnswerWait)
+	defer t.Stop()
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-ctx.Done():
+		return ipc.CodeResult{}, ctx.Err()
+	case <-t.C:
+		return ipc.CodeResult{}, fmt.Errorf("the agent service did not answer the connection code within %s", codeAnswerWait)
+	}
+}
+
+// answer hands the service's answer to whoever waits for it; an answer
+// nobody waits for any more is dropped.
+func (w *codeWaiters) answer(id string, res ipc.CodeResult) {
+	w.mu.Lock()
+	ch := w.waiting[id]
+	w.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- res:
+		default:
+		}
+	}
+}
+
+// trayUI is a session's UI as the helper passes it on: the session's own
+// UI, with what the tray needs to know taken on the way (the mode the user
+// picked, how to end the session, notices). Optional UI interfaces the
+// session looks for are passed through explicitly, since embedding the UI
+// interface hides them.
+type trayUI struct {
+	UI
+	tray *tray.Tray
+	id   string
+}
+
+// Ask implements UI.
+func (u *trayUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
+	ans, err := u.UI.Ask(ctx, req)
+	if err == nil && ans.Accepted && ans.Mode != "" {
+		u.tray.SessionMode(u.id, ans.Mode)
+	}
+	return ans, err
+}
+
+// Live implements UI. Where the tray icon is up, its End Session replaces
+// the session UI's repeating "End session?" dialog.
+func (u *trayUI) Live(ctx context.Context, technician string, mayEnd bool, end func()) {
+	u.tray.SessionLive(u.id, mayEnd, end)
+	if u.tray.Showing() {
+		mayEnd = false
+	}
+	u.UI.Live(ctx, technician, mayEnd, end)
+}
+
+// AskMode implements ModeAsker where the session's UI does; without it the
+// answer is no, as for a UI that cannot ask.
+func (u *trayUI) AskMode(ctx context.Context, req ModeRequest) (bool, error) {
+	if ma, ok := u.UI.(ModeAsker); ok {
+		return ma.AskMode(ctx, req)
+	}
+	return false, nil
+}
+
+// Notice implements Notifier: the tray keeps it among the recent
+// notifications (and reads the mode again: a notice may say it changed).
+func (u *trayUI) Notice(ctx context.Context, text string) {
+	u.tray.Notify(text)
+	u.tray.RefreshMode(u.id)
+	if n, ok := u.UI.(Notifier); ok {
+		n.Notice(ctx, text)
 	}
 }

@@ -21,15 +21,24 @@ type viewer struct {
 	screen  *webrtc.DataChannel
 	input   *webrtc.DataChannel
 	control *webrtc.DataChannel
+	chat    *webrtc.DataChannel
+	file    *webrtc.DataChannel
+	// fileLow is signalled when the file channel's buffer drains.
+	fileLow chan struct{}
 
-	cmu         sync.Mutex // guards remoteSet, cands, offerSent, local
-	remoteSet   bool
-	cands       []webrtc.ICECandidateInit
-	offerSent   bool
-	local       []json.RawMessage // our candidates gathered before the offer went out
-	closeOnce   sync.Once
+	cmu       sync.Mutex // guards remoteSet, cands, offerSent, local
+	remoteSet bool
+	cands     []webrtc.ICECandidateInit
+	offerSent bool
+	local     []json.RawMessage // our candidates gathered before the offer went out
+	closeOnce sync.Once
+	// screenOpen is what the stream loop reads: the screen channel is
+	// open (screenUp) and the session's mode shows the screen.
 	screenOpen  bool   // session mu
+	screenUp    bool   // session mu
 	controlOpen bool   // session mu
+	chatOpen    bool   // session mu
+	fileOpen    bool   // session mu
 	monitor     int    // session mu; -1 until the primary monitor is known
 	needFull    bool   // session mu
 	sentMon     int    // session mu: monitor of the last frame sent
@@ -42,6 +51,7 @@ type viewer struct {
 	// on at most MaxInFlight frames are sent ahead of its last ack.
 	acking   bool     // session mu
 	inFlight []uint32 // session mu: seqs of frames sent and not yet acked
+	busy     bool     // session mu: its last ack said frames were waiting
 }
 
 func negotiated(id uint16) *webrtc.DataChannelInit {
@@ -102,10 +112,20 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	v := &viewer{id: id, s: s, pc: pc, monitor: -1, sentMon: -1}
-	if v.screen, err = pc.CreateDataChannel(protocol.ChannelScreen, negotiated(protocol.ChannelScreenID)); err == nil {
-		if v.input, err = pc.CreateDataChannel(protocol.ChannelInput, negotiated(protocol.ChannelInputID)); err == nil {
-			v.control, err = pc.CreateDataChannel(protocol.ChannelControl, negotiated(protocol.ChannelControlID))
+	v := &viewer{id: id, s: s, pc: pc, monitor: -1, sentMon: -1, fileLow: make(chan struct{}, 1)}
+	for _, ch := range []struct {
+		dc    **webrtc.DataChannel
+		label string
+		id    uint16
+	}{
+		{&v.screen, protocol.ChannelScreen, protocol.ChannelScreenID},
+		{&v.input, protocol.ChannelInput, protocol.ChannelInputID},
+		{&v.control, protocol.ChannelControl, protocol.ChannelControlID},
+		{&v.chat, protocol.ChannelChat, protocol.ChannelChatID},
+		{&v.file, protocol.ChannelFile, protocol.ChannelFileID},
+	} {
+		if *ch.dc, err = pc.CreateDataChannel(ch.label, negotiated(ch.id)); err != nil {
+			break
 		}
 	}
 	if err != nil {
@@ -142,29 +162,63 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	})
 	v.screen.OnOpen(func() {
 		s.mu.Lock()
-		v.screenOpen = true
+		v.screenUp = true
+		// In Chat and File transfer modes the stream loop must not see
+		// the channel: nothing is captured or sent.
+		v.screenOpen = hasScreen(s.mode)
 		v.needFull = true
-		first := !s.activeSent
-		s.activeSent = true
 		s.mu.Unlock()
-		if first && s.ctx.Err() == nil {
-			s.transition(protocol.SessionActive, "", "")
-		}
+		s.becameActive()
 		s.wake()
 	})
 	v.control.OnOpen(func() {
 		s.mu.Lock()
 		v.controlOpen = true
-		v.needMons = true
+		v.needMons = hasScreen(s.mode)
 		holder, mode := s.holder, s.mode
 		s.mu.Unlock()
-		v.sendControl(protocol.ControlMsg{T: "mode", Mode: mode})
+		v.sendControl(s.modeMsg(mode))
 		v.sendControl(protocol.ControlMsg{T: "holder", Holder: holder})
+		s.becameActive()
 		s.wake()
+	})
+	v.chat.OnOpen(func() {
+		s.mu.Lock()
+		v.chatOpen = true
+		s.mu.Unlock()
+		s.chat.history(v)
+	})
+	v.file.SetBufferedAmountLowThreshold(fileLowWater)
+	v.file.OnBufferedAmountLow(func() {
+		select {
+		case v.fileLow <- struct{}{}:
+		default:
+		}
+	})
+	v.file.OnOpen(func() {
+		s.mu.Lock()
+		v.fileOpen = true
+		s.mu.Unlock()
+		s.files.channelOpen(v)
 	})
 	v.control.OnMessage(func(m webrtc.DataChannelMessage) { s.onControl(v, m.Data) })
 	v.input.OnMessage(func(m webrtc.DataChannelMessage) { s.onInput(v, m.Data) })
+	v.chat.OnMessage(func(m webrtc.DataChannelMessage) { s.chat.fromViewer(v, m.Data) })
+	v.file.OnMessage(func(m webrtc.DataChannelMessage) { s.files.onMessage(v, m.Data, m.IsString) })
 	return v, nil
+}
+
+// becameActive reports the session active when a viewer's first channel
+// opens: the screen channel in modes that show it, the control channel in
+// every mode.
+func (s *Session) becameActive() {
+	s.mu.Lock()
+	first := !s.activeSent
+	s.activeSent = true
+	s.mu.Unlock()
+	if first && s.ctx.Err() == nil {
+		s.transition(protocol.SessionActive, "", "")
+	}
 }
 
 func (v *viewer) setAnswer(sdp string) error {
@@ -211,12 +265,32 @@ func (v *viewer) sendControl(m protocol.ControlMsg) {
 		return
 	}
 	b, err := json.Marshal(m)
-	if err != nil {
+	if err != nil || len(b) > protocol.MaxControlMessage {
+		v.s.log.Debug("control message not sent", "viewer_id", v.id, "type", m.T, "bytes", len(b))
 		return
 	}
 	if err := v.control.SendText(string(b)); err != nil {
 		v.s.log.Debug("control message not sent", "viewer_id", v.id, "type", m.T, "error", err)
 	}
+}
+
+// sendJSON sends m as text on dc when open is true (session mu).
+func (v *viewer) sendJSON(dc *webrtc.DataChannel, open *bool, m any) bool {
+	v.s.mu.Lock()
+	ok := *open
+	v.s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return false
+	}
+	if err := dc.SendText(string(b)); err != nil {
+		v.s.log.Debug("message not sent", "viewer_id", v.id, "channel", dc.Label(), "error", err)
+		return false
+	}
+	return true
 }
 
 func (v *viewer) close() {
@@ -229,7 +303,7 @@ func (v *viewer) close() {
 
 // onControl handles a control message from a viewer.
 func (s *Session) onControl(v *viewer, data []byte) {
-	if len(data) > 4<<10 {
+	if len(data) > protocol.MaxControlMessage {
 		return
 	}
 	var m protocol.ControlMsg
@@ -269,6 +343,7 @@ func (s *Session) onControl(v *viewer, data []byte) {
 	case "ack":
 		s.mu.Lock()
 		v.acking = true
+		v.busy = m.Busy
 		v.inFlight = slices.DeleteFunc(v.inFlight, func(seq uint32) bool { return seq <= m.Seq })
 		s.mu.Unlock()
 		s.wake()
@@ -277,6 +352,14 @@ func (s *Session) onControl(v *viewer, data []byte) {
 		v.needMons = true
 		s.mu.Unlock()
 		s.wake()
+	case "mode_request":
+		s.onModeRequest(v, m.Mode)
+	case "pointer":
+		s.guide.pointer(v, m.X, m.Y)
+	case "mark":
+		s.guide.mark(v, m.Points)
+	case "clipboard":
+		s.clip.fromViewer(v, m.Text)
 	default:
 		s.log.Debug("ignoring control message", "viewer_id", v.id, "type", m.T)
 	}

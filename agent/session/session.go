@@ -69,6 +69,21 @@ type Config struct {
 	// SecureAttention, when set, raises Ctrl+Alt+Del through the service
 	// instead of injecting the keys (Windows allows it only from there).
 	SecureAttention func() error
+	// NewChatWindow opens the end user's chat window (default: a small Tk
+	// window where wish is installed, else notices only).
+	NewChatWindow func(ChatWindowConfig) (ChatWindow, error)
+	// NewClipboard opens the endpoint's clipboard (default: the X11
+	// CLIPBOARD selection on Linux).
+	NewClipboard func() (Clipboard, error)
+	// NewOverlay opens the Guidance overlay (default: X11 windows on
+	// Linux).
+	NewOverlay func() (Overlay, error)
+	// Downloads is where received files go (default: the user's Downloads
+	// folder, found when the first file arrives).
+	Downloads string
+	// OnLive, when set, is called when the session goes live with what the
+	// tray may do with it; it must not block.
+	OnLive func(LiveControls)
 
 	Logger        *slog.Logger
 	FrameInterval time.Duration
@@ -119,6 +134,15 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.Policy.AcceptanceTimeoutS == 0 {
 		c.Policy = policy.Default()
 	}
+	if c.NewChatWindow == nil {
+		c.NewChatWindow = defaultChatWindow
+	}
+	if c.NewClipboard == nil {
+		c.NewClipboard = defaultClipboard
+	}
+	if c.NewOverlay == nil {
+		c.NewOverlay = defaultOverlay
+	}
 	return nil
 }
 
@@ -151,6 +175,25 @@ type Session struct {
 	quality    int // a viewer's choice of image quality; 0: adaptive
 	drops      int
 	chosenMode string // a mode the user picked instead of the requested one
+
+	plan modePlan
+	// pendingMode is a mode change the user accepted (or that needed no
+	// acceptance), waiting for the server to record it; modeAsker is the
+	// viewer that asked, modeBusy is set from the request until the end of
+	// that wait.
+	pendingMode string
+	modeAsker   string
+	modeBusy    bool
+	modeSeq     int
+	modeExpired chan int
+	closing     bool              // teardown began: spawn starts nothing more
+	names       map[string]string // viewer id → technician's name
+	streaming   bool              // the stream loop runs
+	live        bool              // startLive ran
+	chat        *chatHub
+	files       *fileHub
+	clip        *clipSync
+	guide       *guidance
 }
 
 // Run runs the session until it ends and returns the reason it ended.
@@ -168,12 +211,22 @@ func Run(ctx context.Context, cfg Config) (reason string, err error) {
 		input:   make(chan inputItem, inputQueue),
 		drop:    make(chan string, 16),
 		viewers: map[string]*viewer{},
-		mode:    cfg.Start.Mode,
 		state:   protocol.SessionRequested,
+		names:   map[string]string{},
+
+		modeExpired: make(chan int),
 	}
-	if s.mode == "" {
-		s.mode, _ = cfg.Policy.StartMode("")
+	plan, planErr := planModes(cfg.Start, cfg.Policy)
+	s.plan, s.mode = plan, plan.Mode
+	if planErr == nil && plan.Mode != cfg.Start.Mode {
+		// The endpoint's policy does not allow what was asked: the session
+		// starts in its first enabled mode and says so when connecting.
+		s.chosenMode = plan.Mode
 	}
+	s.chat = newChatHub(s)
+	s.files = newFileHub(s)
+	s.clip = newClipSync(s)
+	s.guide = newGuidance(s)
 	// The session scope ends in teardown, after the loop saw ctx end and
 	// told the server why; the websocket must outlive ctx until then.
 	s.ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
@@ -319,6 +372,10 @@ func (s *Session) loop(parent context.Context) (string, error) {
 		userEnd    = make(chan struct{}, 1)
 	)
 	switch {
+	case len(s.plan.Enabled) == 0:
+		msg := "no mode of this session is enabled by the endpoint's policy"
+		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
+		return protocol.EndedError, errors.New(msg)
 	case !start.Attended && !s.cfg.Policy.UnattendedAllowed:
 		msg := "unattended sessions are not allowed by this endpoint's policy"
 		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
@@ -340,12 +397,8 @@ func (s *Session) loop(parent context.Context) (string, error) {
 			timeout = s.cfg.Policy.AcceptanceTimeoutS
 		}
 		pctx, cancel := context.WithTimeout(s.ctx, time.Duration(timeout)*time.Second)
-		req := AskRequest{SessionID: start.SessionID, Technician: start.Technician, Mode: s.mode, TimeoutS: timeout}
-		for _, m := range start.AllowedModes {
-			if m != s.mode && slices.Contains(s.cfg.Policy.Enabled(), m) {
-				req.Alternatives = append(req.Alternatives, m)
-			}
-		}
+		req := AskRequest{SessionID: start.SessionID, Technician: start.Technician, Mode: s.mode, TimeoutS: timeout,
+			Alternatives: slices.Clone(s.plan.Alternatives)}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -398,9 +451,9 @@ func (s *Session) loop(parent context.Context) (string, error) {
 				s.transition(protocol.SessionEnded, protocol.EndedDeclined, "")
 				return protocol.EndedDeclined, nil
 			}
-			if r.ans.Mode != "" && r.ans.Mode != s.currentMode() {
+			if m := s.plan.chosen(r.ans.Mode); m != s.currentMode() {
 				s.mu.Lock()
-				s.mode, s.chosenMode = r.ans.Mode, r.ans.Mode
+				s.mode, s.chosenMode = m, m
 				s.mu.Unlock()
 			}
 			s.accept(userEnd)
@@ -409,6 +462,8 @@ func (s *Session) loop(parent context.Context) (string, error) {
 			return protocol.EndedByUser, nil
 		case id := <-s.drop:
 			s.removeViewer(id)
+		case seq := <-s.modeExpired:
+			s.refusePending(seq, "the server did not record the change in time")
 		}
 	}
 }
@@ -420,12 +475,16 @@ func (s *Session) accept(userEnd chan<- struct{}) {
 	s.startLive(userEnd)
 }
 
-// startLive starts what runs while the session is accepted.
+// startLive starts what runs while the session is accepted. The stream
+// loop starts only once the session is in a mode that shows the screen:
+// a Chat or File transfer session never opens the frame source.
 func (s *Session) startLive(userEnd chan<- struct{}) {
 	s.mu.Lock()
 	s.accepted = true
+	s.live = true
+	mode := s.mode
 	s.mu.Unlock()
-	s.wg.Add(3)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.cfg.UI.Live(s.ctx, s.cfg.Start.Technician, s.cfg.Start.UserMayEnd && s.cfg.Policy.UserMayEnd, func() {
@@ -437,12 +496,13 @@ func (s *Session) startLive(userEnd chan<- struct{}) {
 	}()
 	go func() {
 		defer s.wg.Done()
-		s.streamLoop()
-	}()
-	go func() {
-		defer s.wg.Done()
 		s.inputLoop()
 	}()
+	s.enterMode("", mode)
+	if s.cfg.OnLive != nil {
+		s.cfg.OnLive(LiveControls{SessionID: s.cfg.Start.SessionID, Technician: s.cfg.Start.Technician,
+			Mode: s.currentMode, OpenChat: s.chat.open})
+	}
 	s.startPending()
 }
 
@@ -545,6 +605,7 @@ func (s *Session) handle(sig protocol.Signal, userEnd chan<- struct{}) (reason s
 		return endReason(sig.Reason), true
 	case protocol.SignalError:
 		s.log.Warn("server reported a signalling error", "message", sig.Message)
+		s.modeRefusedByServer(sig.Message)
 	}
 	return "", false
 }
@@ -571,18 +632,14 @@ func endReason(r string) string {
 }
 
 func (s *Session) applySession(ss *protocol.Session) {
+	s.mu.Lock()
+	for _, v := range ss.Viewers {
+		s.names[v.ID] = v.User
+	}
+	s.mu.Unlock()
 	s.setHolder(ss.ControlHolder)
 	if ss.Mode != "" {
-		s.mu.Lock()
-		changed := s.mode != ss.Mode
-		s.mode = ss.Mode
-		vs := s.viewerList()
-		s.mu.Unlock()
-		if changed {
-			for _, v := range vs {
-				v.sendControl(protocol.ControlMsg{T: "mode", Mode: ss.Mode})
-			}
-		}
+		s.serverMode(ss.Mode)
 	}
 }
 
@@ -599,6 +656,7 @@ func (s *Session) setHolder(h string) {
 	for _, v := range vs {
 		v.sendControl(protocol.ControlMsg{T: "holder", Holder: h})
 	}
+	s.clip.holderChanged(h)
 }
 
 func (s *Session) viewer(id string) *viewer {
@@ -623,6 +681,7 @@ func (s *Session) removeViewer(id string) {
 	s.mu.Unlock()
 	if v != nil {
 		v.close()
+		s.files.viewerGone(id)
 		s.log.Info("viewer left", "viewer_id", id)
 	}
 }
@@ -633,6 +692,7 @@ func (s *Session) removeViewer(id string) {
 func (s *Session) teardown() {
 	s.stop()
 	s.mu.Lock()
+	s.closing = true
 	vs := s.viewerList()
 	s.viewers = map[string]*viewer{}
 	s.pending = nil
@@ -651,6 +711,10 @@ func (s *Session) teardown() {
 		s.ws.CloseNow()
 	}
 	s.wg.Wait()
+	s.guide.close()
+	s.clip.close()
+	s.chat.close()
+	s.files.close()
 	s.log.Debug("session torn down", "input_dropped", s.drops)
 }
 

@@ -76,6 +76,10 @@ type agentConn struct {
 	t    *testing.T
 	c    *websocket.Conn
 	sigs chan protocol.Signal
+
+	mu      sync.Mutex
+	viewers map[string]*testViewer
+	after   chan protocol.Signal
 }
 
 func (f *fakeServer) accept() *agentConn {
@@ -156,10 +160,32 @@ type fakeUI struct {
 	answers chan Answer
 	live    chan func()
 	mayEnd  atomic.Bool
+	// Mode changes during the session.
+	modeAsked   chan ModeRequest
+	modeAnswers chan bool
+	notices     chan string
 }
 
 func newFakeUI() *fakeUI {
-	return &fakeUI{asked: make(chan AskRequest, 1), answers: make(chan Answer, 1), live: make(chan func(), 1)}
+	return &fakeUI{asked: make(chan AskRequest, 1), answers: make(chan Answer, 1), live: make(chan func(), 1),
+		modeAsked: make(chan ModeRequest, 4), modeAnswers: make(chan bool, 4), notices: make(chan string, 16)}
+}
+
+func (u *fakeUI) AskMode(ctx context.Context, req ModeRequest) (bool, error) {
+	u.modeAsked <- req
+	select {
+	case a := <-u.modeAnswers:
+		return a, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+func (u *fakeUI) Notice(_ context.Context, text string) {
+	select {
+	case u.notices <- text:
+	default:
+	}
 }
 
 func (u *fakeUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
@@ -244,6 +270,9 @@ type harness struct {
 	cfg    Config
 	result chan runResult
 	cancel context.CancelCauseFunc
+	chat   *fakeChat
+	clip   *fakeClipboard
+	ov     *fakeOverlay
 }
 
 type runResult struct {
@@ -261,7 +290,8 @@ func loopbackEngine() *webrtc.SettingEngine {
 
 func newHarness(t *testing.T, start protocol.ScreenShareStart, pol policy.ScreenShare) *harness {
 	h := &harness{t: t, srv: newFakeServer(t), ui: newFakeUI(), src: &fakeSource{},
-		inj: &fakeInjector{events: make(chan protocol.InputEvent, 16)}, drops: make(chan string, 64)}
+		inj: &fakeInjector{events: make(chan protocol.InputEvent, 16)}, drops: make(chan string, 64),
+		chat: newFakeChat(), clip: newFakeClipboard(), ov: newFakeOverlay()}
 	start.SessionID = "s1"
 	start.AgentToken = "sess-token"
 	start.SignalPath = "/api/agent/v1/sessions/s1/signal"
@@ -275,6 +305,10 @@ func newHarness(t *testing.T, start protocol.ScreenShareStart, pol policy.Screen
 		FrameInterval: 20 * time.Millisecond,
 		SettingEngine: loopbackEngine(),
 		onDrop:        func(v, why string) { h.drops <- v + ":" + why },
+		NewChatWindow: h.chat.open,
+		NewClipboard:  func() (Clipboard, error) { return h.clip, nil },
+		NewOverlay:    func() (Overlay, error) { return h.ov, nil },
+		Downloads:     t.TempDir(),
 	}
 	return h
 }
@@ -442,6 +476,15 @@ type testViewer struct {
 	input   *webrtc.DataChannel
 	ctrl    *webrtc.DataChannel
 	inputUp chan struct{}
+	chat    *webrtc.DataChannel
+	chatIn  chan protocol.ChatMsg
+	chatUp  chan struct{}
+	file    *webrtc.DataChannel
+	fileIn  chan webrtc.DataChannelMessage
+	fileUp  chan struct{}
+
+	cmu     sync.Mutex
+	pending []webrtc.ICECandidateInit // candidates before the offer
 }
 
 func newTestViewer(t *testing.T, id string) *testViewer {
@@ -456,9 +499,16 @@ func newTestViewer(t *testing.T, id string) *testViewer {
 	v.input, _ = pc.CreateDataChannel(protocol.ChannelInput, negotiated(protocol.ChannelInputID))
 	v.ctrl, _ = pc.CreateDataChannel(protocol.ChannelControl, negotiated(protocol.ChannelControlID))
 	sc.OnMessage(func(m webrtc.DataChannelMessage) {
-		select {
-		case v.screen <- append([]byte(nil), m.Data...):
-		default:
+		// A bundle arrives as its parts, in order, as the viewer handles it.
+		parts := [][]byte{m.Data}
+		if b, err := screen.Decode(m.Data); err == nil && b.Kind == screen.KindBundle {
+			parts = b.Parts
+		}
+		for _, p := range parts {
+			select {
+			case v.screen <- append([]byte(nil), p...):
+			default:
+			}
 		}
 	})
 	v.ctrl.OnMessage(func(m webrtc.DataChannelMessage) {
@@ -468,6 +518,23 @@ func newTestViewer(t *testing.T, id string) *testViewer {
 		}
 	})
 	v.input.OnOpen(func() { close(v.inputUp) })
+	v.chatIn = make(chan protocol.ChatMsg, 64)
+	v.fileIn = make(chan webrtc.DataChannelMessage, 4096)
+	v.chat, _ = pc.CreateDataChannel(protocol.ChannelChat, negotiated(protocol.ChannelChatID))
+	v.file, _ = pc.CreateDataChannel(protocol.ChannelFile, negotiated(protocol.ChannelFileID))
+	v.chatUp, v.fileUp = make(chan struct{}), make(chan struct{})
+	v.chat.OnOpen(func() { close(v.chatUp) })
+	v.file.OnOpen(func() { close(v.fileUp) })
+	v.chat.OnMessage(func(m webrtc.DataChannelMessage) {
+		var c protocol.ChatMsg
+		if json.Unmarshal(m.Data, &c) == nil {
+			v.chatIn <- c
+		}
+	})
+	v.file.OnMessage(func(m webrtc.DataChannelMessage) {
+		m.Data = append([]byte(nil), m.Data...)
+		v.fileIn <- m
+	})
 	return v
 }
 
@@ -486,9 +553,7 @@ func (v *testViewer) connect(a *agentConn) {
 	if offer.Type != protocol.SignalOffer || offer.ViewerID != v.id {
 		v.t.Fatalf("got %+v, want offer for %s", offer, v.id)
 	}
-	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.SDP}); err != nil {
-		v.t.Fatal(err)
-	}
+	v.setOffer(offer.SDP)
 	ans, err := v.pc.CreateAnswer(nil)
 	if err != nil {
 		v.t.Fatal(err)
@@ -499,12 +564,35 @@ func (v *testViewer) connect(a *agentConn) {
 	a.send(protocol.Signal{Type: protocol.SignalAnswer, ViewerID: v.id, SDP: ans.SDP})
 }
 
+// setOffer applies the agent's offer and the candidates that came first.
+func (v *testViewer) setOffer(sdp string) {
+	v.t.Helper()
+	v.cmu.Lock()
+	defer v.cmu.Unlock()
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		v.t.Fatal(err)
+	}
+	for _, c := range v.pending {
+		if err := v.pc.AddICECandidate(c); err != nil {
+			v.t.Errorf("adding candidate: %v", err)
+		}
+	}
+	v.pending = nil
+}
+
 func (v *testViewer) addCandidate(s protocol.Signal) {
 	var c webrtc.ICECandidateInit
 	if err := json.Unmarshal(s.Candidate, &c); err != nil {
 		v.t.Errorf("candidate: %v", err)
 		return
 	}
+	v.cmu.Lock()
+	if v.pc.RemoteDescription() == nil {
+		v.pending = append(v.pending, c)
+		v.cmu.Unlock()
+		return
+	}
+	v.cmu.Unlock()
 	if err := v.pc.AddICECandidate(c); err != nil {
 		v.t.Errorf("adding candidate: %v", err)
 	}
@@ -578,13 +666,79 @@ func joinViewer(t *testing.T, a *agentConn, hello protocol.Signal) *testViewer {
 	if s := a.next(v.addCandidate); s.Type != protocol.SignalState || s.State != protocol.SessionActive {
 		t.Fatalf("got %+v, want state active", s)
 	}
+	a.route(v)
+	return v
+}
+
+// route starts reading the agent's signals in the background: candidates
+// go to their viewer, everything else to a.after (read it with
+// a.nextAfter).
+func (a *agentConn) route(first *testViewer) {
+	a.mu.Lock()
+	a.viewers = map[string]*testViewer{first.id: first}
+	a.after = make(chan protocol.Signal, 256)
+	a.mu.Unlock()
 	go func() {
+		defer close(a.after)
 		for s := range a.sigs {
 			if s.Type == protocol.SignalCandidate {
-				v.addCandidate(s)
+				a.mu.Lock()
+				v := a.viewers[s.ViewerID]
+				a.mu.Unlock()
+				if v != nil {
+					v.addCandidate(s)
+				}
+				continue
 			}
+			a.after <- s
 		}
 	}()
+}
+
+// nextAfter returns the next signal that is not a candidate, once routing.
+func (a *agentConn) nextAfter() protocol.Signal {
+	a.t.Helper()
+	select {
+	case s, ok := <-a.after:
+		if !ok {
+			a.t.Fatal("agent websocket closed")
+		}
+		return s
+	case <-time.After(wait):
+		a.t.Fatal("no signal from the agent")
+		return protocol.Signal{}
+	}
+}
+
+// joinAnother connects another viewer once routing (the session is
+// active already, so no state signal comes).
+func joinAnother(t *testing.T, a *agentConn, id string) *testViewer {
+	t.Helper()
+	v := newTestViewer(t, id)
+	a.mu.Lock()
+	a.viewers[id] = v
+	a.mu.Unlock()
+	v.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		b, _ := json.Marshal(c.ToJSON())
+		a.send(protocol.Signal{Type: protocol.SignalCandidate, ViewerID: id, Candidate: b})
+	})
+	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: id})
+	offer := a.nextAfter()
+	if offer.Type != protocol.SignalOffer || offer.ViewerID != id {
+		t.Fatalf("got %+v, want offer for %s", offer, id)
+	}
+	v.setOffer(offer.SDP)
+	ans, err := v.pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.pc.SetLocalDescription(ans); err != nil {
+		t.Fatal(err)
+	}
+	a.send(protocol.Signal{Type: protocol.SignalAnswer, ViewerID: id, SDP: ans.SDP})
 	return v
 }
 
@@ -716,6 +870,19 @@ var _ sync.Mutex
 // sent at most MaxInFlight frames beyond its last ack, however fast the
 // screen changes; acking again resumes with a full frame.
 func TestAckBoundsFramesInFlight(t *testing.T) {
+	// A busy viewer (frames were waiting when it acked) holds the agent
+	// to MaxInFlight; one that keeps up acks lazily and may be further
+	// behind, up to calmInFlight.
+	for _, busy := range []bool{true, false} {
+		t.Run(fmt.Sprint("busy=", busy), func(t *testing.T) { testAckBounds(t, busy) })
+	}
+}
+
+func testAckBounds(t *testing.T, busy bool) {
+	limit := DefaultMaxInFlight
+	if !busy {
+		limit = calmInFlight
+	}
 	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
 	h.src.colour.Store(0x010101)
 	a := h.run()
@@ -729,7 +896,7 @@ func TestAckBoundsFramesInFlight(t *testing.T) {
 		}
 	}
 	ack := func(seq uint32) {
-		b, _ := json.Marshal(protocol.ControlMsg{T: "ack", Seq: seq})
+		b, _ := json.Marshal(protocol.ControlMsg{T: "ack", Seq: seq, Busy: busy})
 		if err := v.ctrl.SendText(string(b)); err != nil {
 			t.Fatal(err)
 		}
@@ -741,7 +908,7 @@ func TestAckBoundsFramesInFlight(t *testing.T) {
 	// frames are unacknowledged the agent sends (and captures) nothing, so
 	// the next change brings no frame at all.
 	frames := 0
-	for i := range 10 {
+	for i := range limit + 8 {
 		h.src.colour.Store(uint32(0x102030 + i))
 		got := false
 		deadline := time.After(2 * time.Second)
@@ -763,8 +930,8 @@ func TestAckBoundsFramesInFlight(t *testing.T) {
 			break
 		}
 	}
-	if frames > DefaultMaxInFlight {
-		t.Fatalf("%d frames sent beyond the last ack, want at most %d", frames, DefaultMaxInFlight)
+	if frames != limit {
+		t.Fatalf("%d frames sent beyond the last ack, want %d", frames, limit)
 	}
 	// Drawing resumes: the viewer missed no frame (none was encoded while
 	// it waited), so the next frame carries just the change, not a full

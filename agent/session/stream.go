@@ -34,7 +34,9 @@ func (s *Session) streamLoop() {
 		govs     = map[int]*governor{}
 		st       = streamStats{since: time.Now()}
 		failures int
-		last     time.Time // when the last frame was captured
+		last     time.Time    // when the last frame was captured
+		active   = time.Now() // when a frame was sent or the pointer moved
+		slow     bool         // the tick is at idleInterval
 	)
 	defer st.report(s.log, true)
 	defer func() {
@@ -52,6 +54,19 @@ func (s *Session) streamLoop() {
 			st.report(s.log, false)
 		case <-s.kick:
 		case <-changed:
+		}
+		// Where the source announces changes, the tick only follows the
+		// pointer: slower once nothing has moved for a while, so an idle
+		// session costs next to nothing.
+		if changed != nil {
+			if quiet := time.Since(active) > idleAfter; quiet != slow {
+				slow = quiet
+				if slow {
+					tick.Reset(idleInterval)
+				} else {
+					tick.Reset(s.cfg.FrameInterval)
+				}
+			}
 		}
 		if !s.anyViewerOpen() {
 			continue
@@ -103,7 +118,9 @@ func (s *Session) streamLoop() {
 			if hasDamage {
 				var changed bool
 				if damaged, changed = ds.Damaged(mon); !changed && !g.full {
-					s.sendCursor(src, mon, g.viewers, image.Rectangle{})
+					if s.sendCursor(src, mon, g.viewers) {
+						active = time.Now()
+					}
 					continue
 				}
 			}
@@ -150,6 +167,7 @@ func (s *Session) streamLoop() {
 				continue
 			}
 			if len(msgs) > 0 {
+				active = time.Now()
 				frames[mon]++
 				st.add(msgs, captured.Sub(last), time.Since(captured), q.q)
 			}
@@ -158,7 +176,7 @@ func (s *Session) streamLoop() {
 					s.retryFull([]*viewer{v}, true)
 				}
 			}
-			s.sendCursor(src, mon, g.viewers, img.Bounds())
+			s.sendCursor(src, mon, g.viewers)
 		}
 	}
 }
@@ -248,7 +266,7 @@ func (s *Session) frameGroups(frames map[int]uint64) (groups map[int]*group, sta
 		if !v.screenOpen {
 			continue
 		}
-		if v.screen.BufferedAmount() > s.cfg.MaxBuffered || (v.acking && len(v.inFlight) >= s.cfg.MaxInFlight) {
+		if v.screen.BufferedAmount() > s.cfg.MaxBuffered || (v.acking && len(v.inFlight) >= v.window(s.cfg.MaxInFlight)) {
 			stalled[v.monitor] = true
 			continue
 		}
@@ -313,7 +331,7 @@ func (v *viewer) sendFrame(msgs [][]byte, mon int, frame uint64) bool {
 	v.s.mu.Lock()
 	v.sentMon, v.sentFrame = mon, frame
 	v.s.mu.Unlock()
-	for _, m := range msgs {
+	for _, m := range bundle(msgs) {
 		if err := v.screen.Send(m); err != nil {
 			v.s.log.Debug("screen message not sent", "viewer_id", v.id, "error", err)
 			return false
@@ -333,14 +351,15 @@ func (v *viewer) sendFrame(msgs [][]byte, mon int, frame uint64) bool {
 }
 
 // sendCursor tells viewers where the pointer is, when the source knows.
-func (s *Session) sendCursor(src FrameSource, mon int, vs []*viewer, _ image.Rectangle) {
+// It reports whether the pointer moved for any of them.
+func (s *Session) sendCursor(src FrameSource, mon int, vs []*viewer) (moved bool) {
 	cs, ok := src.(CursorSource)
 	if !ok {
-		return
+		return false
 	}
 	x, y, on := cs.Cursor(mon)
 	if !on {
-		return
+		return false
 	}
 	msg, _ := json.Marshal(protocol.ControlMsg{T: "cursor", X: x, Y: y})
 	for _, v := range vs {
@@ -352,8 +371,17 @@ func (s *Session) sendCursor(src FrameSource, mon int, vs []*viewer, _ image.Rec
 		if changed && open {
 			_ = v.control.SendText(string(msg))
 		}
+		moved = moved || changed
 	}
+	return moved
 }
+
+// An idle session (no frame, no pointer move for idleAfter) looks for the
+// pointer every idleInterval instead of every FrameInterval.
+const (
+	idleAfter    = 2 * time.Second
+	idleInterval = 100 * time.Millisecond
+)
 
 // streamStats sums up the frames sent, for a log line every statsPeriod
 // while the screen changes (and for the benchmark, which reads it).
@@ -403,3 +431,58 @@ func (st *streamStats) report(log *slog.Logger, final bool) {
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// calmInFlight is the frames a viewer that keeps up may have unacked: it
+// acks lazily, a few times a second, so typing costs no packet back per
+// frame. Once it says it is busy, MaxInFlight holds.
+const calmInFlight = 8
+
+// window is how many frames v may have in flight, given the limit for a
+// busy viewer (session mu held).
+func (v *viewer) window(strict int) int {
+	if v.busy {
+		return strict
+	}
+	return max(strict, calmInFlight)
+}
+
+// bundleLimit: messages of a frame are bundled up to this size; larger
+// ones go on their own (the channel splits them anyway).
+const bundleLimit = 32 << 10
+
+// bundle packs runs of small messages of one frame into bundle messages,
+// so that a small frame (a typed character and its frame end) is one
+// message: fewer packets each way.
+func bundle(msgs [][]byte) [][]byte {
+	if len(msgs) < 2 {
+		return msgs
+	}
+	var out, run [][]byte
+	size := 0
+	flush := func() {
+		switch len(run) {
+		case 0:
+		case 1:
+			out = append(out, run[0])
+		default:
+			seq := binary.BigEndian.Uint32(run[0][1:5])
+			b := make([]byte, 0, 5+size+4*len(run))
+			out = append(out, screen.AppendBundle(b, seq, run))
+		}
+		run, size = run[:0:0], 0
+	}
+	for _, m := range msgs {
+		if len(m) > bundleLimit {
+			flush()
+			out = append(out, m)
+			continue
+		}
+		if size+len(m)+4 > bundleLimit {
+			flush()
+		}
+		run = append(run, m)
+		size += len(m) + 4
+	}
+	flush()
+	return out
+}

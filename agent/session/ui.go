@@ -1,6 +1,12 @@
 package session
 
-import "context"
+import (
+	"context"
+	"image"
+	"log/slog"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
 
 // AskRequest is what the attended prompt shows.
 type AskRequest struct {
@@ -29,4 +35,83 @@ type UI interface {
 	// technician) and, when mayEnd, offers to end it; it calls end when the
 	// user confirms. It returns when ctx ends.
 	Live(ctx context.Context, technician string, mayEnd bool, end func())
+}
+
+// ModeAsker is optionally implemented by a UI: it asks the end user to
+// accept a technician's request to switch the session's mode, and returns
+// the answer, or ctx's error when ctx ends first. A UI without it declines
+// every request where the policy asks for acceptance.
+type ModeAsker interface {
+	AskMode(ctx context.Context, req ModeRequest) (bool, error)
+}
+
+// ModeRequest is what the mode-change question shows.
+type ModeRequest struct {
+	Technician string
+	From, To   string
+	TimeoutS   int
+}
+
+// Notifier is optionally implemented by a UI: a short notice to the end
+// user (the mode changed, a file arrived). It must not block for long.
+type Notifier interface {
+	Notice(ctx context.Context, text string)
+}
+
+// ChatWindow is the end user's side of the chat and of file transfer: the
+// lines so far, a line to type into, "Send file…" where files may go, and
+// one status line per transfer. Methods may be called from any goroutine.
+type ChatWindow interface {
+	// Add shows a line and brings the window up.
+	Add(line protocol.ChatLine)
+	// Status sets the status line key ("" text removes it).
+	Status(key, text string)
+	// AllowFiles offers or withdraws "Send file…".
+	AllowFiles(on bool)
+	// Raise brings the window up.
+	Raise()
+	// Close closes the window; nothing is called back after it returns.
+	Close() error
+}
+
+// ChatWindowConfig configures a new ChatWindow.
+type ChatWindowConfig struct {
+	Technician string
+	// Say is called with each line the user sends.
+	Say func(text string)
+	// SendFile is called with each file the user picks to send.
+	SendFile func(path string)
+	Logger   *slog.Logger
+}
+
+// Clipboard is the endpoint's clipboard (text).
+type Clipboard interface {
+	// Watch calls changed with the clipboard's text each time another
+	// program sets it, until ctx ends. The text it holds when Watch
+	// starts is not reported: only what the user copies during the
+	// session goes to the technician.
+	Watch(ctx context.Context, changed func(text string)) error
+	// Set makes text the clipboard's content.
+	Set(text string) error
+	Close() error
+}
+
+// Overlay draws the technician's pointer and short marks over the end
+// user's screen (Guidance mode). It never takes input: clicks go through
+// to what is under it. Coordinates are pixels of mon.
+type Overlay interface {
+	Pointer(mon protocol.Monitor, x, y int, show bool) error
+	Mark(mon protocol.Monitor, pts []image.Point) error
+	Close() error
+}
+
+// LiveControls is what the helper's tray may do with a live session
+// (Config.OnLive).
+type LiveControls struct {
+	SessionID  string
+	Technician string
+	// Mode returns the session's current mode.
+	Mode func() string
+	// OpenChat opens (or raises) the end user's chat window.
+	OpenChat func()
 }

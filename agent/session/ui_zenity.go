@@ -10,8 +10,13 @@ import (
 	"github.com/ncruces/zenity"
 )
 
-// DialogTitle is the title of every dialog the helper shows.
-const DialogTitle = "Tether remote support"
+// DialogTitle is the title of every dialog the helper shows; the question
+// about a technician's mode change has ModeDialogTitle, which starts the
+// same.
+const (
+	DialogTitle     = "Tether remote support"
+	ModeDialogTitle = DialogTitle + ": mode change"
+)
 
 // reshowEndDialog is the pause before the "End session" dialog comes back
 // after the user dismissed it with "Keep".
@@ -43,10 +48,15 @@ func (u ZenityUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
 		req.Technician, modeText(req.Mode), req.TimeoutS)
 	opts := []zenity.Option{zenity.Title(DialogTitle), zenity.OKLabel("Accept"), zenity.CancelLabel("Decline"),
 		zenity.QuestionIcon, zenity.Context(ctx)}
+	// One other mode: a button for it. More: a button that lists them.
 	var alt string
-	if len(req.Alternatives) > 0 {
+	switch len(req.Alternatives) {
+	case 0:
+	case 1:
 		alt = req.Alternatives[0]
 		opts = append(opts, zenity.ExtraButton("Allow only: "+modeText(alt)))
+	default:
+		opts = append(opts, zenity.ExtraButton("Choose another mode…"))
 	}
 	err := zenity.Question(text, opts...)
 	switch {
@@ -54,12 +64,64 @@ func (u ZenityUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
 		return Answer{}, ctx.Err()
 	case err == nil:
 		return Answer{Accepted: true, Mode: req.Mode}, nil
-	case errors.Is(err, zenity.ErrExtraButton):
+	case errors.Is(err, zenity.ErrExtraButton) && alt != "":
 		return Answer{Accepted: true, Mode: alt}, nil
+	case errors.Is(err, zenity.ErrExtraButton):
+		return u.chooseMode(ctx, req)
 	case errors.Is(err, zenity.ErrCanceled):
 		return Answer{}, nil
 	default:
 		return Answer{}, fmt.Errorf("showing the prompt: %w", err)
+	}
+}
+
+// chooseMode lists the other modes; the user's pick is accepted, Cancel
+// declines.
+func (u ZenityUI) chooseMode(ctx context.Context, req AskRequest) (Answer, error) {
+	items := make([]string, len(req.Alternatives))
+	for i, m := range req.Alternatives {
+		items[i] = modeText(m)
+	}
+	pick, err := zenity.List(fmt.Sprintf("Allow %s only to:", req.Technician), items, zenity.Title(DialogTitle),
+		zenity.OKLabel("Accept"), zenity.CancelLabel("Decline"), zenity.DefaultItems(items[0]), zenity.Context(ctx))
+	switch {
+	case ctx.Err() != nil:
+		return Answer{}, ctx.Err()
+	case errors.Is(err, zenity.ErrCanceled):
+		return Answer{}, nil
+	case err != nil:
+		return Answer{}, fmt.Errorf("showing the mode list: %w", err)
+	}
+	for i, t := range items {
+		if t == pick {
+			return Answer{Accepted: true, Mode: req.Alternatives[i]}, nil
+		}
+	}
+	return Answer{}, nil
+}
+
+// AskMode implements ModeAsker.
+func (u ZenityUI) AskMode(ctx context.Context, req ModeRequest) (bool, error) {
+	text := fmt.Sprintf("%s asks to change this session: from now on, to %s.\n\nAllow it? (Otherwise the session goes on as it is.) The request expires in %d seconds.",
+		req.Technician, modeText(req.To), req.TimeoutS)
+	err := zenity.Question(text, zenity.Title(ModeDialogTitle), zenity.OKLabel("Allow"), zenity.CancelLabel("Keep as it is"),
+		zenity.QuestionIcon, zenity.Context(ctx))
+	switch {
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case err == nil:
+		return true, nil
+	case errors.Is(err, zenity.ErrCanceled):
+		return false, nil
+	default:
+		return false, fmt.Errorf("showing the mode question: %w", err)
+	}
+}
+
+// Notice implements Notifier.
+func (u ZenityUI) Notice(ctx context.Context, text string) {
+	if err := zenity.Notify(text, zenity.Title(DialogTitle), zenity.InfoIcon, zenity.Context(ctx)); err != nil && ctx.Err() == nil && u.Log != nil {
+		u.Log.Debug("notice not shown", "error", err)
 	}
 }
 
@@ -74,7 +136,7 @@ func (u ZenityUI) Live(ctx context.Context, technician string, mayEnd bool, end 
 		defer close(done)
 		// zenity --notification returns at once where a notification
 		// daemon runs; Context kills it when the session ends.
-		err := zenity.Notify(fmt.Sprintf("%s is connected to your screen.", technician),
+		err := zenity.Notify(fmt.Sprintf("%s is connected to this computer for remote support.", technician),
 			zenity.Title(DialogTitle), zenity.InfoIcon, zenity.Context(ctx))
 		if err != nil && ctx.Err() == nil {
 			log.Debug("session notice not shown", "error", err)
@@ -85,7 +147,7 @@ func (u ZenityUI) Live(ctx context.Context, technician string, mayEnd bool, end 
 		<-ctx.Done()
 		return
 	}
-	text := fmt.Sprintf("Technician %s is connected to your screen. End the session?", technician)
+	text := fmt.Sprintf("Technician %s is connected to this computer for remote support. End the session?", technician)
 	for {
 		err := zenity.Question(text, zenity.Title(DialogTitle), zenity.OKLabel("End session"),
 			zenity.CancelLabel("Keep"), zenity.WarningIcon, zenity.Context(ctx))

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherdesk/tether/agent/ipc"
@@ -64,6 +65,10 @@ type Config struct {
 	Server, Fingerprint string
 	// Policy returns the screen-share policy the agent holds now.
 	Policy func() policy.ScreenShare
+	// RedeemCode enters a connection code a helper's tray sent, with the
+	// agent's credentials (runner.Runner.RedeemCode); nil answers every
+	// code with a failure.
+	RedeemCode func(ctx context.Context, code string) (protocol.RedeemCodeResponse, error)
 	// Desktops lists the desktop sessions; called every ScanInterval.
 	Desktops func(ctx context.Context) ([]Desktop, error)
 	// Command builds the helper process for d (exec.CommandContext with
@@ -173,6 +178,11 @@ type Supervisor struct {
 	changed     chan struct{} // closed and replaced when a helper (dis)connects or the active desktop changes
 	activeKey   string        // the desktop marked active at the last scan
 	sessions    map[string]*tracked
+	serverState string        // ipc.Server*, told to helpers for their trays
+	statusKick  chan struct{} // SetServerState → statusLoop
+
+	// statusMu orders the server states sent to helpers.
+	statusMu sync.Mutex
 
 	// handMu orders what is sent to helpers about sessions (start, drop),
 	// so that a hand-over never overtakes the start it moves.
@@ -192,11 +202,13 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	return &Supervisor{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "supervisor"),
-		helpers:  map[string]*helper{},
-		changed:  make(chan struct{}),
-		sessions: map[string]*tracked{},
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "supervisor"),
+		helpers:     map[string]*helper{},
+		changed:     make(chan struct{}),
+		sessions:    map[string]*tracked{},
+		serverState: ipc.ServerConnecting,
+		statusKick:  make(chan struct{}, 1),
 	}, nil
 }
 
@@ -213,10 +225,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		s.acceptLoop(ctx, ln, &wg)
+	}()
+	go func() {
+		defer wg.Done()
+		s.statusLoop(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -425,6 +441,14 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.log.Info("session helper connected", "desktop", key, "pid", m.PID)
+	s.sendStatus(c, key)
+	// A connection code in flight, at most one per helper: a second one
+	// while the first is checked is answered at once.
+	var (
+		codes    sync.WaitGroup
+		checking atomic.Bool
+	)
+	defer codes.Wait()
 	defer func() {
 		s.mu.Lock()
 		if h.conn == c {
@@ -450,6 +474,24 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 				s.log.Info("session helper disconnected", "desktop", key)
 			}
 			return
+		}
+		if m.Type == ipc.TypeCode {
+			if !checking.CompareAndSwap(false, true) {
+				res := ipc.CodeResult{Outcome: ipc.CodeFailed, Message: "another connection code is being checked"}
+				_ = c.Send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &res})
+				continue
+			}
+			codes.Add(1)
+			go func(reqID, code string) {
+				defer codes.Done()
+				res := s.redeemCode(ctx, key, code)
+				// Free before answering: the user may try again at once.
+				checking.Store(false)
+				if err := c.Send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: reqID, CodeResult: &res}); err != nil {
+					s.log.Warn("answering a helper's connection code", "desktop", key, "error", err)
+				}
+			}(m.ReqID, m.Code)
+			continue
 		}
 		if m.Type == ipc.TypeSAS {
 			s.mu.Lock()

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +33,15 @@ func TestMain(m *testing.M) {
 
 // fakeHelper connects and says ready; "crash" then exits 1, "serve"
 // answers each start with a state report until the service goes away.
+// "idle" never connects (the test connects in its place) and waits to be
+// stopped.
 func fakeHelper(mode, socket, desktop string) int {
+	if mode == "idle" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		<-ctx.Done()
+		return 0
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	c, err := ipc.Dial(ctx, socket)

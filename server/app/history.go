@@ -96,11 +96,16 @@ func (s *Service) SessionHistory(ctx context.Context, f HistoryFilter) ([]protoc
 	if err != nil {
 		return nil, err
 	}
+	chat, files, err := s.sessionLog(ctx, picked[len(picked)-1].Created)
+	if err != nil {
+		return nil, err
+	}
 	for _, ss := range picked {
 		rec := protocol.SessionRecord{
 			ID: ss.ID, EndpointID: ss.AgentID, Technician: ss.TechnicianName, Mode: ss.Mode, Attended: ss.Attended,
 			State: ss.State, Reason: ss.Reason, Created: ss.Created, Started: ss.Started, Ended: ss.Ended,
 			Joined: []string{}, Control: []protocol.ControlChange{},
+			Chat: chat[ss.ID], Files: files[ss.ID],
 		}
 		if a := agentOf(ss.AgentID); a != nil {
 			rec.Hostname = a.Hostname

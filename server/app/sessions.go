@@ -430,8 +430,11 @@ func (s *Service) AgentSession(ctx context.Context, sessionID, token string) (pr
 
 // ReportState applies a state the session helper reports over its
 // signalling socket, validated against the state machine. Reporting the
-// current state again changes nothing. A mode is honoured when the user
-// accepts (awaiting_acceptance → connecting) and only if policy enables it.
+// current state again changes nothing, unless it carries another mode. A
+// mode is honoured with connecting (the user accepted another one) or
+// during the session (connecting or active again: the mode changed at a
+// technician's request, accepted by the user where the policy asks for
+// it), and only if the policy enables it.
 func (s *Service) ReportState(ctx context.Context, sessionID, state, reason, mode string) (protocol.Session, error) {
 	ss, err := s.store.SessionByID(ctx, sessionID)
 	if err != nil {
@@ -441,15 +444,9 @@ func (s *Service) ReportState(ctx context.Context, sessionID, state, reason, mod
 	if err != nil {
 		return protocol.Session{}, fmt.Errorf("endpoint of session %q: %w", sessionID, err)
 	}
-	if state == ss.State && ss.State != protocol.SessionEnded {
-		return s.sessionOf(ctx, ss, &a)
-	}
-	if err := CheckTransition(ss.Attended, ss.State, state, reason); err != nil {
-		return protocol.Session{}, err
-	}
-	if mode != "" && mode != ss.Mode {
-		if ss.State != protocol.SessionAwaitingAcceptance || state != protocol.SessionConnecting {
-			return protocol.Session{}, badRequest("the mode can change only when the user accepts")
+	if mode != "" && mode != ss.Mode && ss.State != protocol.SessionEnded {
+		if state != protocol.SessionConnecting && state != protocol.SessionActive {
+			return protocol.Session{}, badRequest("a mode goes with connecting or active, not %q", state)
 		}
 		sp, err := s.screenPolicy(ctx, a)
 		if err != nil {
@@ -460,6 +457,14 @@ func (s *Service) ReportState(ctx context.Context, sessionID, state, reason, mod
 		}
 	} else {
 		mode = ""
+	}
+	if state == ss.State && ss.State != protocol.SessionEnded && mode == "" {
+		return s.sessionOf(ctx, ss, &a)
+	}
+	if state != ss.State || ss.State == protocol.SessionEnded {
+		if err := CheckTransition(ss.Attended, ss.State, state, reason); err != nil {
+			return protocol.Session{}, err
+		}
 	}
 	next, err := s.store.TransitionSession(ctx, store.SessionTransition{ID: ss.ID, From: ss.State, To: state, Reason: reason, Mode: mode, At: s.now().UTC()})
 	if err != nil {

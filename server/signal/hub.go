@@ -35,6 +35,10 @@ type Relay interface {
 type Sessions interface {
 	ReportState(ctx context.Context, sessionID, state, reason, mode string) (protocol.Session, error)
 	LeaveSession(ctx context.Context, sessionID, viewerID, user string)
+	// RecordChat and RecordFile keep what the helper reports of the
+	// session's chat and file transfers.
+	RecordChat(ctx context.Context, sessionID, viewerID string, line protocol.ChatLine) error
+	RecordFile(ctx context.Context, sessionID string, f protocol.FileRecord) error
 }
 
 // Config configures a Hub.
@@ -497,6 +501,18 @@ func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
 		defer cancel()
 		// The service publishes the change back through SessionChanged.
 		if _, err := svc.ReportState(ctx, p.sessionID, m.State, m.Reason, m.Mode); err != nil {
+			fail(err)
+		}
+	case protocol.SignalChat:
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		defer cancel()
+		if err := svc.RecordChat(ctx, p.sessionID, m.ViewerID, *m.Chat); err != nil {
+			fail(err)
+		}
+	case protocol.SignalFile:
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		defer cancel()
+		if err := svc.RecordFile(ctx, p.sessionID, *m.File); err != nil {
 			fail(err)
 		}
 	}

@@ -83,7 +83,8 @@ func FromViewer(viewerID string, data []byte) (protocol.Signal, error) {
 }
 
 // FromAgent checks what the agent sent: offers and candidates addressed to
-// a viewer, and state reports.
+// a viewer, state reports, and the session's chat lines and finished file
+// transfers for its history.
 func FromAgent(data []byte) (protocol.Signal, error) {
 	s, err := Decode(data)
 	if err != nil {
@@ -106,6 +107,18 @@ func FromAgent(data []byte) (protocol.Signal, error) {
 			return protocol.Signal{}, bad("unknown state %q", s.State)
 		}
 		return protocol.Signal{Type: s.Type, State: s.State, Reason: s.Reason, Mode: s.Mode}, nil
+	case protocol.SignalChat:
+		if s.Chat == nil || len(s.ViewerID) > maxIDLen || protocol.CheckChatText(s.Chat.Text) != nil {
+			return protocol.Signal{}, bad("chat needs a line of 1-%d bytes of UTF-8", protocol.MaxChatText)
+		}
+		return protocol.Signal{Type: s.Type, ViewerID: s.ViewerID, Chat: &protocol.ChatLine{Text: s.Chat.Text}}, nil
+	case protocol.SignalFile:
+		f := s.File
+		if f == nil || f.Name == "" || len(f.Name) > protocol.MaxFileName || f.Size < 0 || f.Size > protocol.MaxFileSize ||
+			len(f.SHA256) != 64 || len(f.Viewer) > maxIDLen || len(f.Direction) > maxField {
+			return protocol.Signal{}, bad("file needs a name, a size, a sha256 and a direction")
+		}
+		return protocol.Signal{Type: s.Type, File: &protocol.FileRecord{Direction: f.Direction, Name: f.Name, Size: f.Size, SHA256: f.SHA256, Viewer: f.Viewer}}, nil
 	case protocol.SignalReconnect:
 		reason := s.Reason
 		if reason != protocol.ReconnectDesktopChanged {
@@ -113,5 +126,5 @@ func FromAgent(data []byte) (protocol.Signal, error) {
 		}
 		return protocol.Signal{Type: s.Type, Reason: reason}, nil
 	}
-	return protocol.Signal{}, bad("the agent may send offer, candidate, state or reconnect, not %q", s.Type)
+	return protocol.Signal{}, bad("the agent may send offer, candidate, state, chat, file or reconnect, not %q", s.Type)
 }

@@ -38,6 +38,13 @@ func TestFromAgent(t *testing.T) {
 		{`{"type":"reconnect","reason":"desktop_changed"}`, true},
 		{`{"type":"reconnect"}`, true},
 		{`{"type":"offer","viewer_id":"` + strings.Repeat("v", 100) + `","sdp":"x"}`, false},
+		{`{"type":"chat","viewer_id":"v1","chat":{"text":"hello"}}`, true},
+		{`{"type":"chat","chat":{"text":"from the user"}}`, true},
+		{`{"type":"chat","chat":{"text":"  "}}`, false},
+		{`{"type":"chat"}`, false},
+		{`{"type":"file","file":{"direction":"to_endpoint","name":"a.txt","size":4,"sha256":"` + strings.Repeat("0", 64) + `"}}`, true},
+		{`{"type":"file","file":{"direction":"to_endpoint","name":"","size":4,"sha256":"` + strings.Repeat("0", 64) + `"}}`, false},
+		{`{"type":"file","file":{"direction":"to_endpoint","name":"a","size":4,"sha256":"00"}}`, false},
 	} {
 		_, err := FromAgent([]byte(tc.in))
 		if (err == nil) != tc.ok {
@@ -55,6 +62,7 @@ func FuzzSignal(f *testing.F) {
 		`{"type":"candidate","viewer_id":"v1","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host"}}`,
 		`{"type":"state","state":"ended","reason":"declined","mode":"monitor"}`,
 		`{"type":"reconnect","reason":"desktop_changed"}`,
+		`{"type":"chat","viewer_id":"v1","chat":{"text":"hi"}}`,
 		`{"type":"candidate","candidate":[1,2]}`, `{"type":1}`, `null`, ``, `{"type":"offer"`, "\xff\xfe",
 	} {
 		f.Add([]byte(s))
@@ -72,6 +80,14 @@ func FuzzSignal(f *testing.F) {
 					t.Fatalf("agent message accepted as %+v", m)
 				}
 			case protocol.SignalState:
+			case protocol.SignalChat:
+				if m.Chat == nil || protocol.CheckChatText(m.Chat.Text) != nil || len(m.ViewerID) > maxIDLen {
+					t.Fatalf("chat accepted as %+v", m)
+				}
+			case protocol.SignalFile:
+				if m.File == nil || m.File.Name == "" || len(m.File.SHA256) != 64 {
+					t.Fatalf("file accepted as %+v", m)
+				}
 			case protocol.SignalReconnect:
 				if m.Reason != "" && m.Reason != protocol.ReconnectDesktopChanged {
 					t.Fatalf("reconnect accepted with reason %q", m.Reason)

@@ -14,7 +14,10 @@ import (
 //	1 (2026-11-23): enrollment, long-poll with actions, results and policy.
 //	2 (2026-11-23): screen-share sessions: screenshare.start, signalling,
 //	  data channels (session.go) and the screen wire format (shared/screen).
-const Version = 2
+//	3 (2026-11-23): connection codes (POST /api/agent/v1/code), session
+//	  modes and mode changes, chat and file channels, clipboard; screen
+//	  copies, bundles and half-resolution tiles; lazy acks.
+const Version = 3
 
 // Agent API paths.
 const (

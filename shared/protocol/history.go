@@ -24,6 +24,10 @@ type SessionRecord struct {
 	Joined []string `json:"joined"`
 	// Control lists the control hand-offs, oldest first.
 	Control []ControlChange `json:"control"`
+	// Chat is the session's chat, oldest first, and Files its finished
+	// file transfers (added 2026-11-23).
+	Chat  []ChatLine   `json:"chat,omitempty"`
+	Files []FileRecord `json:"files,omitempty"`
 }
 
 // ControlChange is one change of the control holder of a session.

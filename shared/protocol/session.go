@@ -156,6 +156,10 @@ type Signal struct {
 	// Holder is the viewer id in control ("" for nobody), on "control".
 	Holder  string `json:"holder,omitempty"`
 	Message string `json:"message,omitempty"` // on "error"
+	// Chat is the line on "chat" (added 2026-11-23).
+	Chat *ChatLine `json:"chat,omitempty"`
+	// File is the finished transfer on "file" (added 2026-11-23).
+	File *FileRecord `json:"file,omitempty"`
 }
 
 // Signal types.
@@ -174,6 +178,14 @@ const (
 	// SignalReconnect: the agent side reconnected from another helper
 	// (agent→server→viewers); Reason says why.
 	SignalReconnect = "reconnect"
+	// SignalChat (agent→server, added 2026-11-23): one chat line of the
+	// session, in Chat, for the session's history. ViewerID names the
+	// technician's viewer that wrote it, empty for the end user; the server
+	// puts the name to it itself.
+	SignalChat = "chat"
+	// SignalFile (agent→server, added 2026-11-23): a file transfer of the
+	// session finished, in File, for the audit log.
+	SignalFile = "file"
 )
 
 // Reasons on SignalReconnect.
@@ -191,11 +203,15 @@ type ICEServer struct {
 }
 
 // Data channels, pre-negotiated (negotiated: true) with fixed ids on every
-// peer connection so neither side has to announce them.
+// peer connection so neither side has to announce them. A peer that does
+// not know a channel simply never opens it (chat and file were added
+// 2026-11-23).
 const (
 	ChannelScreen  = "screen"  // id 1, binary ScreenMsg frames, agent→viewer
 	ChannelInput   = "input"   // id 2, JSON InputEvent, viewer→agent
 	ChannelControl = "control" // id 3, JSON ControlMsg, both ways
+	ChannelChat    = "chat"    // id 4, JSON ChatMsg, both ways
+	ChannelFile    = "file"    // id 5, JSON FileMsg (text) and FileChunk (binary), both ways
 )
 
 // Channel ids for the negotiated data channels.
@@ -203,6 +219,8 @@ const (
 	ChannelScreenID  uint16 = 1
 	ChannelInputID   uint16 = 2
 	ChannelControlID uint16 = 3
+	ChannelChatID    uint16 = 4
+	ChannelFileID    uint16 = 5
 )
 
 // InputEvent is one message on the input channel. Coordinates are pixels of
@@ -227,8 +245,27 @@ type InputEvent struct {
 }
 
 // ControlMsg is one message on the control channel.
+//
+// Added 2026-11-23 (modes, guidance, clipboard):
+//   - "mode" (agent→viewer) also carries Features, what the session offers
+//     in that mode (FeatureChat, FeatureFile, FeatureClipboard,
+//     FeatureGuidance), FileMax, the policy's size limit for a file, and
+//     Modes, the modes a technician may ask for.
+//   - "mode_request" (viewer→agent): a technician asks to switch to Mode.
+//     The end user accepts where the policy asks for acceptance; the agent
+//     then reports the mode to the server, which records it and tells
+//     everyone ("session"), and every viewer gets "mode". A refusal comes
+//     back to the asking viewer as "mode_refused" with Text saying why.
+//   - "pointer" (viewer→agent, Guidance): the technician's pointer at X, Y;
+//     "mark" (viewer→agent, Guidance): a short stroke through Points
+//     (x0, y0, x1, y1, ... in monitor pixels). Both are drawn over the end
+//     user's screen and never injected as input. "pointer" with X = Y = -1
+//     hides it.
+//   - "clipboard" (both ways, Active mode with clipboard sync on): Text is
+//     the clipboard's text. Only the control holder's goes to the endpoint;
+//     the endpoint's goes to the holder.
 type ControlMsg struct {
-	T string `json:"t"` // monitors, monitor, refresh, holder, cursor, mode, quality
+	T string `json:"t"` // monitors, monitor, refresh, holder, cursor, mode, quality, ack, mode_request, mode_refused, pointer, mark, clipboard
 	// Monitors lists the endpoint's displays (agent→viewer, "monitors").
 	Monitors []Monitor `json:"monitors,omitempty"`
 	// Index selects a monitor ("monitor", viewer→agent; and in "monitors",
@@ -249,7 +286,38 @@ type ControlMsg struct {
 	// instead of queueing behind them, so latency stays bounded when the
 	// viewer decodes slower than the endpoint changes.
 	Seq uint32 `json:"seq,omitempty"`
+	// Busy says the viewer had more frames waiting when it drew Seq
+	// ("ack"): it is the bottleneck, and the agent keeps at most a couple
+	// of frames ahead. A viewer that keeps up acks lazily (a few times a
+	// second) and the agent may run further ahead: fewer packets while
+	// typing.
+	Busy bool `json:"busy,omitempty"`
+	// Features offered in the current mode ("mode").
+	Features []string `json:"features,omitempty"`
+	// FileMax is the largest file the policy lets through, in bytes ("mode").
+	FileMax int64 `json:"file_max,omitempty"`
+	// Modes the session may switch to, in order of precedence ("mode").
+	Modes []string `json:"modes,omitempty"`
+	// Text: the clipboard ("clipboard"), or why a mode request was refused.
+	Text string `json:"text,omitempty"`
+	// Points of a guidance stroke ("mark"), x and y alternating.
+	Points []int `json:"pts,omitempty"`
 }
+
+// Features a mode may offer (ControlMsg.Features).
+const (
+	FeatureChat      = "chat"
+	FeatureFile      = "file"
+	FeatureClipboard = "clipboard"
+	FeatureGuidance  = "guidance"
+)
+
+// MaxControlMessage bounds one control channel message (a clipboard's
+// text is the largest); MaxClipboardText bounds the text itself.
+const (
+	MaxControlMessage = 64 << 10
+	MaxClipboardText  = 48 << 10
+)
 
 // Monitor is one display of the endpoint, in virtual-screen pixels.
 type Monitor struct {

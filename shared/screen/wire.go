@@ -11,6 +11,9 @@
 //	copy:      [4][seq u32][sx u16][sy u16][w u16][h u16][dx u16][dy u16]
 //	           move the w x h rectangle at sx,sy of the picture to dx,dy
 //	           (scrolled text, a moved window)
+//	bundle:    [5][seq u32] then, one or more times, [len u32][message]
+//	           several messages of frame seq in one (fewer packets for a
+//	           small frame); the messages are never bundles themselves
 //
 // The messages of a frame apply in order: copies come before the frame's
 // tiles, and the picture is complete at the frame end. Every copy of a
@@ -35,6 +38,7 @@ const (
 	KindFrameEnd byte = 2
 	KindSize     byte = 3
 	KindCopy     byte = 4
+	KindBundle   byte = 5
 )
 
 // Tile encodings.
@@ -74,11 +78,13 @@ type Copy struct {
 type Msg struct {
 	Kind byte
 	Seq  uint32
-	// Tile is set for KindTile, Copy for KindCopy; W and H are set for
+	// Tile is set for KindTile, Copy for KindCopy, Parts (aliasing the
+	// input; each still to be decoded) for KindBundle; W and H are set for
 	// KindSize.
-	Tile Tile
-	Copy Copy
-	W, H uint16
+	Tile  Tile
+	Copy  Copy
+	Parts [][]byte
+	W, H  uint16
 }
 
 // AppendTile appends the encoded tile to b.
@@ -112,6 +118,18 @@ func AppendCopy(b []byte, c Copy) []byte {
 	b = binary.BigEndian.AppendUint32(b, c.Seq)
 	for _, v := range []uint16{c.SX, c.SY, c.W, c.H, c.DX, c.DY} {
 		b = binary.BigEndian.AppendUint16(b, v)
+	}
+	return b
+}
+
+// AppendBundle appends a bundle of msgs (none of them a bundle) of frame
+// seq.
+func AppendBundle(b []byte, seq uint32, msgs [][]byte) []byte {
+	b = append(b, KindBundle)
+	b = binary.BigEndian.AppendUint32(b, seq)
+	for _, m := range msgs {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(m)))
+		b = append(b, m...)
 	}
 	return b
 }
@@ -179,6 +197,25 @@ func Decode(b []byte) (Msg, error) {
 			return Msg{}, fmt.Errorf("%w: copy beyond 65535 pixels", ErrMalformed)
 		}
 		m.Copy = c
+	case KindBundle:
+		for rest := b[5:]; len(rest) > 0; {
+			if len(rest) < 4 {
+				return Msg{}, fmt.Errorf("%w: bundle part length cut short", ErrMalformed)
+			}
+			n := binary.BigEndian.Uint32(rest)
+			if n < 5 || uint64(n) > uint64(len(rest)-4) {
+				return Msg{}, fmt.Errorf("%w: bundle part of %d bytes", ErrMalformed, n)
+			}
+			part := rest[4 : 4+n]
+			if part[0] == KindBundle {
+				return Msg{}, fmt.Errorf("%w: bundle in a bundle", ErrMalformed)
+			}
+			m.Parts = append(m.Parts, part)
+			rest = rest[4+n:]
+		}
+		if len(m.Parts) == 0 {
+			return Msg{}, fmt.Errorf("%w: empty bundle", ErrMalformed)
+		}
 	default:
 		return Msg{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, m.Kind)
 	}

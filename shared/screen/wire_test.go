@@ -18,6 +18,11 @@ func TestRoundTrip(t *testing.T) {
 	if m, err := Decode(AppendSize(nil, 1, 1920, 1080)); err != nil || m.W != 1920 || m.H != 1080 {
 		t.Fatalf("size: %+v %v", m, err)
 	}
+	parts := [][]byte{AppendTile(nil, tile), AppendFrameEnd(nil, 7)}
+	if m, err := Decode(AppendBundle(nil, 7, parts)); err != nil || m.Kind != KindBundle || len(m.Parts) != 2 ||
+		!bytes.Equal(m.Parts[0], parts[0]) || !bytes.Equal(m.Parts[1], parts[1]) {
+		t.Fatalf("bundle: %+v, %v", m, err)
+	}
 	c := Copy{Seq: 4, SX: 1, SY: 20, W: 300, H: 400, DX: 2, DY: 3}
 	if m, err := Decode(AppendCopy(nil, c)); err != nil || m.Kind != KindCopy || m.Seq != 4 || m.Copy != c {
 		t.Fatalf("copy: %+v %v", m, err)
@@ -41,6 +46,10 @@ func TestDecodeRejects(t *testing.T) {
 		"empty copy":   AppendCopy(nil, Copy{W: 0, H: 5}),
 		"copy short":   AppendCopy(nil, Copy{W: 1, H: 1})[:CopyLen-1],
 		"copy beyond":  AppendCopy(nil, Copy{W: 10, H: 1, DX: 65530}),
+		"empty bundle": AppendBundle(nil, 1, nil),
+		"nested":       AppendBundle(nil, 1, [][]byte{AppendBundle(nil, 1, [][]byte{AppendFrameEnd(nil, 1)})}),
+		"part short":   AppendBundle(nil, 1, [][]byte{AppendFrameEnd(nil, 1)})[:12],
+		"part tiny":    AppendBundle(nil, 1, [][]byte{{2, 0}}),
 	} {
 		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
@@ -55,6 +64,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendFrameEnd(nil, 2))
 	f.Add(AppendSize(nil, 3, 800, 600))
 	f.Add(AppendCopy(nil, Copy{Seq: 4, SX: 0, SY: 64, W: 1920, H: 900, DX: 0, DY: 0}))
+	f.Add(AppendBundle(nil, 5, [][]byte{AppendTile(nil, Tile{Seq: 5, W: 1, H: 1, Enc: EncSolid, Payload: []byte{1, 2, 3}}), AppendFrameEnd(nil, 5)}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
@@ -70,6 +80,8 @@ func FuzzDecode(f *testing.F) {
 			again = AppendSize(nil, m.Seq, m.W, m.H)
 		case KindCopy:
 			again = AppendCopy(nil, m.Copy)
+		case KindBundle:
+			again = AppendBundle(nil, m.Seq, m.Parts)
 		}
 		if !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding %x gave %x", b, again)

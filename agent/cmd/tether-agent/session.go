@@ -20,6 +20,7 @@ import (
 	"github.com/tetherdesk/tether/agent/session"
 	"github.com/tetherdesk/tether/agent/state"
 	"github.com/tetherdesk/tether/agent/supervisor"
+	"github.com/tetherdesk/tether/agent/tray"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 	"github.com/tetherdesk/tether/shared/version"
@@ -90,6 +91,9 @@ func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, l
 		log.Warn("taking desktop sessions from a file (development aid)", "component", "main", "file", f)
 		desktops, scan = supervisor.DesktopsFile(f), supervisor.DesktopsFileScan
 	}
+	// The supervisor redeems the tray's connection codes with the runner's
+	// credentials; the runner exists once the supervisor does.
+	var r *runner.Runner
 	sup, err := supervisor.New(supervisor.Config{
 		ScanInterval: scan,
 		SocketPath:   helperSocket(cfg.StateDir),
@@ -101,6 +105,9 @@ func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, l
 		LogLevel:     cfg.LogLevel,
 		LogFormat:    cfg.LogFormat,
 		Logger:       log,
+		RedeemCode: func(ctx context.Context, code string) (protocol.RedeemCodeResponse, error) {
+			return r.RedeemCode(ctx, code)
+		},
 	})
 	if err != nil {
 		return err
@@ -109,7 +116,8 @@ func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, l
 		rc.Handlers = map[string]actions.Handler{}
 	}
 	rc.Handlers[protocol.ActionScreenShareStart] = sup.Handle
-	r, err := runner.New(rc)
+	rc.ServerState = sup.SetServerState
+	r, err = runner.New(rc)
 	if err != nil {
 		return usageError{err}
 	}
@@ -151,8 +159,11 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 	err = session.RunHelper(ctx, session.HelperConfig{
 		SocketPath: *socket,
 		Desktop:    *desktop,
+		Version:    version.Version,
 		Logger:     log,
 		Deps: session.Deps{
+			TrayHost:    tray.NewSystrayHost(log),
+			TrayDialogs: tray.ZenityDialogs{},
 			UI:          session.ZenityUI{Log: log.With("component", "ui")},
 			NewSource:   func() (session.FrameSource, error) { return capture.New() },
 			NewEncoder:  func() session.FrameEncoder { return encode.New(encode.Config{}) },

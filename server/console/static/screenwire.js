@@ -10,6 +10,8 @@
 //	size:      [3][seq u32][w u16][h u16]
 //	copy:      [4][seq u32][sx u16][sy u16][w u16][h u16][dx u16][dy u16]
 //	           (move a rectangle of the picture, as if through a copy)
+//	bundle:    [5][seq u32] then, one or more times, [len u32][message]
+//	           (messages of one frame in one; never nested)
 //
 // Encodings: 1 JPEG, 2 PNG, 3 solid colour (payload R, G, B), 4 JPEG at half
 // resolution (ceil(w/2) x ceil(h/2), drawn scaled up to w x h).
@@ -18,6 +20,7 @@ export const KIND_TILE = 1;
 export const KIND_FRAME_END = 2;
 export const KIND_SIZE = 3;
 export const KIND_COPY = 4;
+export const KIND_BUNDLE = 5;
 
 export const ENC_JPEG = 1;
 export const ENC_PNG = 2;
@@ -38,8 +41,9 @@ export class MalformedError extends Error {
 
 // decode parses one message from a Uint8Array (or ArrayBuffer). It returns
 // {kind, seq} plus, for tiles, tile: {x, y, w, h, enc, payload} (payload is a
-// view into the input, not a copy), for copies, copy: {sx, sy, w, h, dx, dy}
-// and, for size messages, w and h. It
+// view into the input, not a copy), for copies, copy: {sx, sy, w, h, dx, dy},
+// for bundles, parts: [Uint8Array] (views, each still to be decoded) and,
+// for size messages, w and h. It
 // throws MalformedError for anything Go's screen.Decode rejects.
 export function decode(input) {
   const b = input instanceof Uint8Array ? input : new Uint8Array(input);
@@ -91,6 +95,20 @@ export function decode(input) {
         throw new MalformedError("copy beyond 65535 pixels");
       }
       m.copy = c;
+      break;
+    }
+    case KIND_BUNDLE: {
+      m.parts = [];
+      for (let off = 5; off < b.length;) {
+        if (b.length - off < 4) throw new MalformedError("bundle part length cut short");
+        const n = dv.getUint32(off);
+        if (n < 5 || n > b.length - off - 4) throw new MalformedError(`bundle part of ${n} bytes`);
+        const part = b.subarray(off + 4, off + 4 + n);
+        if (part[0] === KIND_BUNDLE) throw new MalformedError("bundle in a bundle");
+        m.parts.push(part);
+        off += 4 + n;
+      }
+      if (m.parts.length === 0) throw new MalformedError("empty bundle");
       break;
     }
     default:

@@ -1,8 +1,12 @@
 // Tether viewer: /view/{session_id}. Signs in through the console's cookie,
 // follows the signalling flow of protocol.Signal over a websocket, answers
 // the agent's WebRTC offer and shows the screen channel on <canvas id=screen>.
-import { decode, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF } from "./screenwire.js";
+// The session's mode decides what else it offers (protocol.ControlMsg
+// "mode" features): chat in a side panel, file transfer, clipboard sync,
+// and in Guidance the technician's pointer and marks instead of input.
+import { decode, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
+import { FileTransfers } from "./viewfile.js";
 
 const $ = (id) => document.getElementById(id);
 const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").replace(/\/$/, ""));
@@ -12,7 +16,10 @@ const stats = window.tetherStats = {
   messages: 0, sizes: 0, tiles: 0, copies: 0, frames: 0, errors: 0, inputs: 0,
   state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
   offers: 0, reconnects: 0,
+  mode: "", features: [], modeRefused: "", chat: [], clipboard: "", marks: 0,
 };
+// Test and devtools hooks that change behaviour (see tetherDebug below).
+const debug = { dropAt: 0 };
 
 let csrf = "";
 let session = null; // latest protocol.Session
@@ -24,6 +31,9 @@ let iceConfig = null;
 let channels = {};
 let ended = false;
 let reconnectDelay = 1000;
+let myName = "";
+let mode = "";
+let features = [];
 
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
@@ -81,6 +91,7 @@ function showError(msg) { $("error").textContent = msg || ""; }
 function applySession(s) {
   if (!s) return;
   session = s;
+  if (s.mode && !mode) $("mode").textContent = `Mode: ${MODE_NAMES[s.mode] || s.mode}`;
   $("host").textContent = s.hostname || s.endpoint_id || "";
   document.title = `${s.hostname || "Endpoint"} — Tether viewer`;
   if (s.control_holder !== undefined) setHolder(s.control_holder || "");
@@ -88,7 +99,7 @@ function applySession(s) {
     case "requested": if (stats.state !== "live") setState("connecting"); break;
     case "awaiting_acceptance": setState("waiting"); break;
     case "connecting": if (stats.state !== "live") setState("connecting"); break;
-    case "active": if (stats.state !== "switching" && (stats.frames > 0 || stats.sizes > 0)) setState("live"); break;
+    case "active": if (stats.state !== "switching" && (stats.frames > 0 || stats.sizes > 0 || noScreen())) setState("live"); break;
     case "ended": finish(s.reason); break;
   }
 }
@@ -114,10 +125,16 @@ function updateButtons() {
   $("release").hidden = !mine;
   $("request").disabled = !live;
   $("release").disabled = !live;
-  $("cad").disabled = !live || !channels.input;
+  $("cad").disabled = !live || !channels.input || currentMode() !== "active";
   $("refresh").disabled = !live || !channels.control;
   $("end").disabled = ended;
   $("monitor").disabled = !live || $("monitor").options.length < 2;
+  const chatUp = !ended && channels.chat && channels.chat.readyState === "open";
+  $("chat-text").disabled = !chatUp;
+  $("chat-send").disabled = !chatUp;
+  $("mode-switch").disabled = !live || !channels.control || $("mode-switch").options.length < 2;
+  $("clip-send").hidden = !features.includes("clipboard") || !mine;
+  $("file-input").disabled = ended || !features.includes("file");
 }
 
 // finish shows the ended state and closes every connection.
@@ -126,6 +143,7 @@ function finish(reason) {
   ended = true;
   setState("ended", reason);
   closePeer();
+  transfers.setAllowed(false, 0);
   if (ws) { try { ws.close(1000, "session ended"); } catch { /* closed */ } }
   capture.releaseAll();
 }
@@ -138,6 +156,10 @@ const ctx2d = canvas.getContext("2d");
 // the picture and sends only what still differs.
 ctx2d.imageSmoothingEnabled = false;
 let pendingTiles = []; // tiles and copies of the frame being received, in order
+let framesQueued = 0; // frames received and not yet drawn
+let ackSeq = 0; // the last frame drawn
+let ackTimer = 0; // a lazy ack is due
+const LAZY_ACK_MS = 250;
 let drawChain = Promise.resolve(); // keeps sizes and frames in order
 
 function onScreenMessage(data) {
@@ -150,7 +172,24 @@ function onScreenMessage(data) {
     console.warn("screen:", e.message);
     return;
   }
+  handleScreen(m);
+}
+
+function handleScreen(m) {
   switch (m.kind) {
+    case KIND_BUNDLE:
+      for (const part of m.parts) {
+        let pm;
+        try {
+          pm = decode(part);
+        } catch (e) {
+          stats.errors++;
+          console.warn("screen:", e.message);
+          return;
+        }
+        handleScreen(pm);
+      }
+      break;
     case KIND_SIZE:
       stats.sizes++;
       drawChain = drawChain.then(() => {
@@ -181,6 +220,7 @@ function onScreenMessage(data) {
       pendingTiles.push({ copy: m.copy });
       break;
     case KIND_FRAME_END: {
+      framesQueued++;
       const tiles = pendingTiles;
       pendingTiles = [];
       drawChain = drawChain.then(async () => {
@@ -206,9 +246,19 @@ function onScreenMessage(data) {
           }
         });
         stats.frames++;
+        framesQueued--;
         // Tell the agent this frame is on screen: it sends newer frames
         // only while we keep up, so a slow decode never builds a backlog.
-        sendControl({ t: "ack", seq: m.seq });
+        // While we keep up (no other frame waiting), a lazy ack a few
+        // times a second is enough and saves a packet per frame.
+        ackSeq = m.seq;
+        if (framesQueued > 0) {
+          clearTimeout(ackTimer);
+          ackTimer = 0;
+          sendControl({ t: "ack", seq: ackSeq, busy: true });
+        } else if (!ackTimer) {
+          ackTimer = setTimeout(() => { ackTimer = 0; sendControl({ t: "ack", seq: ackSeq }); }, LAZY_ACK_MS);
+        }
       });
       break;
     }
@@ -275,10 +325,85 @@ function onControlMessage(data) {
       break;
     }
     case "holder": setHolder(m.holder || ""); break;
-    case "mode": $("mode").textContent = m.mode ? `Mode: ${m.mode}` : ""; break;
+    case "mode": setMode(m.mode || "", m.features || [], m.file_max || 0, m.modes || null); break;
+    case "mode_refused":
+      stats.modeRefused = m.text || "refused";
+      showError(`Switching to ${MODE_NAMES[m.mode] || m.mode} was refused: ${m.text || "no reason given"}.`);
+      notice("");
+      setModeSelect();
+      break;
+    case "clipboard": onRemoteClipboard(m.text || ""); break;
     case "cursor": showCursor(m.x || 0, m.y || 0); break;
   }
 }
+
+// ---- modes ----
+
+const MODE_NAMES = { active: "Active", guidance: "Guidance", monitor: "Monitor", chat: "Chat", file: "File transfer" };
+let enabledModes = [];
+
+// setMode applies the mode the agent works in, with what it offers.
+function setMode(m, feats, fileMax, modes) {
+  const changed = m !== mode;
+  mode = m;
+  features = feats;
+  stats.mode = m;
+  stats.features = feats;
+  if (modes) enabledModes = modes;
+  document.body.dataset.mode = m;
+  const screen = ["active", "guidance", "monitor"].includes(m);
+  document.body.classList.toggle("noscreen", m !== "" && !screen);
+  $("mode").textContent = m ? `Mode: ${MODE_NAMES[m] || m}` : "";
+  $("files-toggle").hidden = !feats.includes("file");
+  transfers.setAllowed(feats.includes("file"), fileMax);
+  $("files-hint").textContent = feats.includes("file")
+    ? `Files up to ${fileMax ? formatLimit(fileMax) : "any size"} go to the user's Downloads folder; the user's files appear here.`
+    : "File transfer is not available in this mode.";
+  $("files").hidden = !feats.includes("file");
+  if (!screen) openSide(feats.includes("file") ? "files" : "chat");
+  if (changed && m) { stats.modeRefused = ""; showError(""); notice(`The session is in ${MODE_NAMES[m] || m} mode.`); }
+  // Without a screen there is no first frame to wait for.
+  if (!screen && !ended && session && session.state === "active" && stats.state !== "live") setState("live");
+  if (m !== "active") capture.releaseAll();
+  setModeSelect();
+  layout();
+}
+
+function noScreen() { return mode === "chat" || mode === "file"; }
+
+// currentMode is the agent's word on the mode, or the server's until the
+// agent has said it (an agent from before modes never does).
+function currentMode() { return mode || (session && session.mode) || ""; }
+
+function formatLimit(n) { return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${Math.round(n / (1 << 20))} MiB`; }
+
+function setModeSelect() {
+  const sel = $("mode-switch");
+  sel.replaceChildren();
+  for (const m of (enabledModes.length ? enabledModes : [mode]).filter(Boolean)) {
+    const o = document.createElement("option");
+    o.value = m;
+    o.textContent = MODE_NAMES[m] || m;
+    sel.append(o);
+  }
+  sel.value = mode;
+  updateButtons();
+}
+
+// Asking the endpoint for another mode; the user accepts where the policy
+// wants it, and everyone hears the result as a "mode" message.
+$("mode-switch").addEventListener("change", () => {
+  const m = $("mode-switch").value;
+  if (!m || m === mode) return;
+  requestMode(m);
+});
+
+function requestMode(m) {
+  sendControl({ t: "mode_request", mode: m });
+  notice(`Asking to switch to ${MODE_NAMES[m] || m}…`);
+}
+
+function notice(msg) { $("notice").textContent = msg || ""; }
 
 // showCursor draws the endpoint's pointer over the picture, scaled like the
 // canvas, so a watching technician sees where the user points.
@@ -297,7 +422,9 @@ function sendControl(msg) {
 }
 
 function sendInput(ev) {
-  if (ended) return;
+  // Only Active mode takes input; the agent drops it anyway (and the
+  // tests prove that with tetherDebug.rawInput).
+  if (ended || currentMode() !== "active") return;
   const ch = channels.input;
   if (ch && ch.readyState === "open") {
     ch.send(JSON.stringify(ev));
@@ -336,8 +463,12 @@ function newPeer() {
   const input = p.createDataChannel("input", { negotiated: true, id: 2 });
   const control = p.createDataChannel("control", { negotiated: true, id: 3 });
   control.onmessage = (ev) => { if (pc === p) onControlMessage(ev.data); };
-  channels = { screen, input, control };
-  for (const ch of [screen, input, control]) {
+  const chat = p.createDataChannel("chat", { negotiated: true, id: 4 });
+  chat.onmessage = (ev) => { if (pc === p) onChatMessage(ev.data); };
+  const file = p.createDataChannel("file", { negotiated: true, id: 5 });
+  transfers.attach(file);
+  channels = { screen, input, control, chat, file };
+  for (const ch of [screen, input, control, chat]) {
     ch.onopen = updateButtons;
     ch.onclose = updateButtons;
   }
@@ -375,8 +506,32 @@ async function onCandidate(c) {
 
 // Hooks for tests and devtools: how much input is still queued in the
 // browser, and the type of the local ICE candidate in use (host, srflx,
-// relay).
+// relay). rawInput sends an input event whatever the mode (to show the
+// agent drops it); dropConnection drops the websocket and peer connection
+// as a network failure would (the viewer reconnects); dropAt makes a file
+// transfer do that once it has moved that many bytes; sendFile sends text
+// under any name; downloadSHA256 hashes a received file with the
+// browser's own SHA-256; requestMode asks for a mode.
 window.tetherDebug = {
+  rawInput: (ev) => {
+    const ch = channels.input;
+    if (!ch || ch.readyState !== "open") return false;
+    ch.send(JSON.stringify(ev));
+    return true;
+  },
+  dropConnection,
+  set dropAt(n) { debug.dropAt = n; },
+  get dropAt() { return debug.dropAt; },
+  sendFile: (name, text) => transfers.upload(new Blob([text]), name).then(() => true),
+  downloadSHA256: async (i) => {
+    const b = transfers.blob(i);
+    if (!b) return "";
+    const d = await crypto.subtle.digest("SHA-256", await b.arrayBuffer());
+    return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0")).join("");
+  },
+  requestMode: (m) => { requestMode(m); return true; },
+  sendClipboard: () => sendClipboard(true),
+  channels: () => Object.fromEntries(Object.entries(channels).map(([k, ch]) => [k, ch.readyState])),
   inputBuffered: () => (channels.input ? channels.input.bufferedAmount : 0),
   candidateType: async () => {
     if (!pc) return "";
@@ -393,6 +548,12 @@ window.tetherDebug = {
 
 function signal(msg) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+}
+
+// dropConnection closes the websocket and the peer connection; the
+// websocket's close handler reconnects.
+function dropConnection() {
+  if (ws) ws.close(4000, "dropped on purpose");
 }
 
 function connect() {
@@ -450,6 +611,145 @@ async function onSignal(m) {
 
 const capture = new Capture({ canvas, keys: $("keys"), send: sendInput, onLeave: () => $("request").focus() });
 
+const transfers = new FileTransfers({ list: $("file-list"), stats, debug, onDrop: dropConnection });
+$("file-input").addEventListener("change", () => {
+  for (const f of $("file-input").files) transfers.upload(f);
+  $("file-input").value = "";
+});
+
+// ---- side panel: chat and files ----
+
+let unread = 0;
+
+function openSide(section) {
+  $("side").hidden = false;
+  $("chat-toggle").setAttribute("aria-pressed", "true");
+  $("files-toggle").setAttribute("aria-pressed", String(!$("files").hidden));
+  if (section === "chat") { $("chat-unread").hidden = true; unread = 0; }
+  layout();
+}
+
+function closeSide() {
+  $("side").hidden = true;
+  $("chat-toggle").setAttribute("aria-pressed", "false");
+  $("files-toggle").setAttribute("aria-pressed", "false");
+  layout();
+}
+
+$("chat-toggle").addEventListener("click", () => {
+  if ($("side").hidden) { openSide("chat"); $("chat-text").focus(); } else closeSide();
+});
+$("files-toggle").addEventListener("click", () => {
+  if ($("side").hidden) openSide("files"); else closeSide();
+});
+
+function onChatMessage(data) {
+  let m;
+  try { m = JSON.parse(data); } catch { stats.errors++; return; }
+  if (m.t === "history") {
+    $("chat-log").replaceChildren();
+    stats.chat = [];
+    for (const l of m.lines || []) addChatLine(l, false);
+  } else if (m.t === "line" && m.line) {
+    addChatLine(m.line, true);
+  }
+}
+
+function addChatLine(l, fresh) {
+  stats.chat.push({ role: l.role, from: l.from || "", text: l.text || "" });
+  const li = document.createElement("li");
+  li.className = l.role === "user" ? "user" : "tech";
+  const time = document.createElement("span");
+  time.className = "time";
+  const t = new Date(l.time);
+  time.textContent = isNaN(t) ? "" : t.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const from = document.createElement("span");
+  from.className = "from";
+  from.textContent = l.role === "user" ? "User:" : `${l.from === myName ? "You" : l.from || "Technician"}:`;
+  li.append(time, from, document.createTextNode(l.text || ""));
+  $("chat-log").append(li);
+  li.scrollIntoView({ block: "nearest" });
+  if (fresh && l.role === "user" && $("side").hidden) {
+    unread++;
+    $("chat-unread").textContent = String(unread);
+    $("chat-unread").hidden = false;
+  }
+}
+
+$("chat-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = $("chat-text").value.trim();
+  const ch = channels.chat;
+  if (!text || !ch || ch.readyState !== "open") return;
+  ch.send(JSON.stringify({ t: "say", text }));
+  $("chat-text").value = "";
+});
+
+// ---- clipboard (Active mode, the holder, where the policy allows) ----
+
+let lastClip = "";
+
+async function onRemoteClipboard(text) {
+  stats.clipboard = text;
+  lastClip = text;
+  try {
+    await navigator.clipboard.writeText(text);
+    notice("The endpoint's clipboard is now on this computer's clipboard.");
+  } catch {
+    notice("The endpoint's clipboard changed; focus this page to receive it.");
+    window.addEventListener("focus", () => navigator.clipboard.writeText(lastClip).catch(() => {}), { once: true });
+  }
+}
+
+async function sendClipboard(explicit) {
+  if (!features.includes("clipboard") || holder !== viewerID || !viewerID) return false;
+  let text;
+  try { text = await navigator.clipboard.readText(); } catch {
+    if (explicit) showError("The browser did not allow reading the clipboard.");
+    return false;
+  }
+  if (typeof text !== "string" || text === "" || text === lastClip || text.length > 48 << 10) return false;
+  lastClip = text;
+  sendControl({ t: "clipboard", text });
+  if (explicit) notice("Clipboard sent to the endpoint.");
+  return true;
+}
+
+// Coming back to the viewer (after copying something elsewhere) syncs the
+// clipboard; the button does it on demand.
+window.addEventListener("focus", () => sendClipboard(false));
+$("clip-send").addEventListener("click", () => sendClipboard(true));
+
+// ---- guidance: the technician's pointer and marks ----
+
+function mayGuide() { return mode === "guidance" && !ended && (holder === "" || holder === viewerID); }
+
+let stroke = null;
+let pointerAt = null;
+canvas.addEventListener("pointermove", (ev) => {
+  if (!mayGuide()) return;
+  const p = capture.toMonitor(ev.clientX, ev.clientY);
+  if (!p) return;
+  if (stroke && stroke.length < 1024) {
+    const n = stroke.length;
+    if (Math.abs(stroke[n - 2] - p.x) + Math.abs(stroke[n - 1] - p.y) >= 3) stroke.push(p.x, p.y);
+  }
+  // At most one pointer message per animation frame; the latest wins.
+  if (!pointerAt) requestAnimationFrame(() => { sendControl({ t: "pointer", x: pointerAt.x, y: pointerAt.y }); pointerAt = null; });
+  pointerAt = p;
+});
+canvas.addEventListener("pointerdown", (ev) => {
+  if (!mayGuide()) return;
+  const p = capture.toMonitor(ev.clientX, ev.clientY);
+  if (p) stroke = [p.x, p.y];
+});
+window.addEventListener("pointerup", () => {
+  if (!stroke) return;
+  if (stroke.length >= 4 && mayGuide()) { sendControl({ t: "mark", pts: stroke }); stats.marks++; }
+  stroke = null;
+});
+canvas.addEventListener("pointerleave", () => { if (mayGuide() && !stroke) sendControl({ t: "pointer", x: -1, y: -1 }); });
+
 async function controlOp(op) {
   try {
     await api("POST", `/api/v1/sessions/${encodeURIComponent(sessionID)}/control`, { op, viewer: viewerID });
@@ -487,6 +787,7 @@ async function start() {
   try {
     const me = await api("GET", "/api/v1/me");
     csrf = me.csrf_token || "";
+    myName = me.name || "";
     $("who").textContent = me.name;
   } catch (e) {
     setState("signin");

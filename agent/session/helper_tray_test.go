@@ -1,0 +1,258 @@
+package session
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/agent/ipc"
+	"github.com/tetherdesk/tether/agent/tray"
+)
+
+// trayHost is a tray host that is always there and records what it shows.
+type trayHost struct {
+	mu      sync.Mutex
+	click   func(string)
+	views   []tray.View
+	changed chan struct{}
+}
+
+func (h *trayHost) Available(context.Context) error { return nil }
+func (h *trayHost) Start(click func(string)) error {
+	h.mu.Lock()
+	h.click = click
+	h.mu.Unlock()
+	return nil
+}
+func (h *trayHost) Show(v tray.View) {
+	h.mu.Lock()
+	h.views = append(h.views, v)
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+func (h *trayHost) Stop() {}
+
+// waitView waits until the last view shown satisfies cond and returns the
+// click function.
+func (h *trayHost) waitView(t *testing.T, what string, cond func(tray.View) bool) func(string) {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		h.mu.Lock()
+		ch, click := h.changed, h.click
+		ok := len(h.views) > 0 && cond(h.views[len(h.views)-1])
+		h.mu.Unlock()
+		if ok {
+			return click
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("the tray never showed %s", what)
+		}
+	}
+}
+
+// trayDialogs types what the test queues and records every dialog.
+type trayDialogs struct {
+	mu      sync.Mutex
+	calls   []string
+	changed chan struct{}
+	typed   chan string
+	again   chan bool
+}
+
+func (d *trayDialogs) record(s string) {
+	d.mu.Lock()
+	d.calls = append(d.calls, s)
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
+}
+
+func (d *trayDialogs) EnterCode(ctx context.Context, prefill string) (string, error) {
+	d.record("entry " + prefill)
+	select {
+	case s := <-d.typed:
+		return s, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (d *trayDialogs) Retry(ctx context.Context, text string) (bool, error) {
+	d.record("retry " + text)
+	select {
+	case b := <-d.again:
+		return b, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+func (d *trayDialogs) Message(_ context.Context, text string, _ bool) error {
+	d.record("message " + text)
+	return nil
+}
+
+func (d *trayDialogs) Notify(_ context.Context, text string) error {
+	d.record("notify " + text)
+	return nil
+}
+
+func (d *trayDialogs) waitCall(t *testing.T, n int) string {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		d.mu.Lock()
+		calls, ch := slices.Clone(d.calls), d.changed
+		d.mu.Unlock()
+		if len(calls) >= n {
+			return calls[n-1]
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("dialog %d never came; so far %q", n, calls)
+		}
+	}
+}
+
+func menuEntry(v tray.View, id string) tray.Entry {
+	for _, e := range v.Entries {
+		if e.ID == id {
+			return e
+		}
+	}
+	return tray.Entry{}
+}
+
+// TestHelperTrayCode: the tray's connection code goes from the helper to
+// the service over a real socket and the service's answers come back: a
+// wrong code gets Try Again with the code formatted, the right one a
+// notice. The server state the service reports reaches the tray's menu.
+func TestHelperTrayCode(t *testing.T) {
+	dir, err := os.MkdirTemp("", "helper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ln, err := ipc.Listen(ipc.ListenConfig{Path: filepath.Join(dir, "h.sock"), Allowed: func(uint32) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	host := &trayHost{changed: make(chan struct{})}
+	dialogs := &trayDialogs{changed: make(chan struct{}), typed: make(chan string), again: make(chan bool)}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunHelper(ctx, HelperConfig{SocketPath: ln.Path(), Desktop: "d1", Version: "9.9.9", Logger: testLogger(t),
+			Deps: Deps{TrayHost: host, TrayDialogs: dialogs}})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("RunHelper = %v", err)
+			}
+		case <-time.After(wait):
+			t.Error("helper did not stop")
+		}
+	}()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan ipc.Msg, 8)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := conn.Recv()
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	recv := func(typ string) ipc.Msg {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			if m.Type != typ {
+				t.Fatalf("message %+v, want %s", m, typ)
+			}
+			return m
+		case <-time.After(wait):
+			t.Fatalf("no %s message from the helper", typ)
+		}
+		return ipc.Msg{}
+	}
+	recv(ipc.TypeReady)
+
+	// Until the service says the server answers, the entry is disabled.
+	host.waitView(t, "the disconnected icon", func(v tray.View) bool { return v.Icon == tray.IconDisconnected })
+	if err := conn.Send(ipc.Msg{Type: ipc.TypeStatus, ServerState: ipc.ServerConnected, Server: "https://tether.example"}); err != nil {
+		t.Fatal(err)
+	}
+	click := host.waitView(t, "the entry enabled", func(v tray.View) bool {
+		return v.Icon == tray.IconIdle && menuEntry(v, tray.SlotCode).Enabled
+	})
+	click(tray.ActionCode)
+
+	if c := dialogs.waitCall(t, 1); c != "entry " {
+		t.Fatalf("first dialog %q", c)
+	}
+	dialogs.typed <- "111 222 333"
+	m := recv(ipc.TypeCode)
+	if m.Code != "111222333" || m.ReqID == "" {
+		t.Fatalf("code message %+v", m)
+	}
+	host.waitView(t, "the code being checked", func(v tray.View) bool {
+		return menuEntry(v, tray.SlotCode).Label == "Checking Connection Code…"
+	})
+	if err := conn.Send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &ipc.CodeResult{Outcome: ipc.CodeWrong}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := dialogs.waitCall(t, 2); !strings.HasPrefix(c, "retry That code is not valid") {
+		t.Fatalf("after a wrong code: %q", c)
+	}
+	dialogs.again <- true
+	if c := dialogs.waitCall(t, 3); c != "entry 111-222-333" {
+		t.Fatalf("Try Again opened %q", c)
+	}
+	dialogs.typed <- "123-456-789"
+	m = recv(ipc.TypeCode)
+	if m.Code != "123456789" {
+		t.Fatalf("second code message %+v", m)
+	}
+	res := ipc.CodeResult{Outcome: ipc.CodeAccepted, SessionID: "s1", Technician: "brooke", Mode: "active", Attended: true}
+	if err := conn.Send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &res}); err != nil {
+		t.Fatal(err)
+	}
+	if c := dialogs.waitCall(t, 4); !strings.HasPrefix(c, "notify Code accepted: brooke will connect") {
+		t.Fatalf("after the right code: %q", c)
+	}
+	host.waitView(t, "the notice in the menu", func(v tray.View) bool {
+		return strings.Contains(menuEntry(v, "notice.0").Label, "Code accepted: brooke") && menuEntry(v, tray.SlotCode).Enabled
+	})
+
+	// The service loses the server: the icon says so.
+	if err := conn.Send(ipc.Msg{Type: ipc.TypeStatus, ServerState: ipc.ServerDisconnected}); err != nil {
+		t.Fatal(err)
+	}
+	host.waitView(t, "the disconnected icon again", func(v tray.View) bool {
+		return v.Icon == tray.IconDisconnected && !menuEntry(v, tray.SlotCode).Enabled
+	})
+}

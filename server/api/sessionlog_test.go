@@ -1,0 +1,95 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// TestModeChangeDuringSession: the helper reports a mode change with its
+// current state; the server records it (policy permitting), tells every
+// viewer, and audits it; a mode the policy disables is refused.
+func TestModeChangeDuringSession(t *testing.T) {
+	f := newSessionFixture(t)
+	doc := map[string]any{"screenshare": map[string]any{"unattended_allowed": true, "modes": []string{"active", "monitor", "chat"}}}
+	if st := f.admin.do("PUT", "/api/v1/policies/global", doc, nil); st != 200 {
+		t.Fatalf("put policy: %d %s", st, f.admin.last)
+	}
+	s := f.create(t, f.tech, false)
+	p := f.start(t)
+	agent := f.agentConn(t, p)
+	viewer, _ := f.viewerConn(t, f.tech, s.ID)
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionConnecting})
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionActive})
+	viewer.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.State == protocol.SessionActive })
+
+	// Same state, another mode: recorded and told to everyone.
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionActive, Mode: protocol.ModeMonitor})
+	viewer.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.Mode == protocol.ModeMonitor })
+	agent.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.Mode == protocol.ModeMonitor })
+	if got := f.state(t, s.ID); got.Mode != protocol.ModeMonitor || got.State != protocol.SessionActive {
+		t.Fatalf("session %+v, want active in monitor mode", got)
+	}
+	// Not enabled by the policy: refused, unchanged.
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionActive, Mode: protocol.ModeGuidance})
+	if e := agent.expect(protocol.SignalError); !strings.Contains(e.Message, "not enabled") {
+		t.Errorf("error %+v", e)
+	}
+	// A mode never goes with ended or awaiting_acceptance.
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionAwaitingAcceptance, Mode: protocol.ModeChat})
+	agent.expect(protocol.SignalError)
+	if got := f.state(t, s.ID); got.Mode != protocol.ModeMonitor {
+		t.Fatalf("mode %q after refused changes, want monitor", got.Mode)
+	}
+}
+
+// TestChatAndFilesInHistory: chat lines and finished transfers the helper
+// reports land in the session history, named by the server from the
+// viewer id; a line naming an unknown viewer is refused.
+func TestChatAndFilesInHistory(t *testing.T) {
+	f := newSessionFixture(t)
+	f.allowUnattended(t, true)
+	s := f.create(t, f.tech, false)
+	p := f.start(t)
+	agent := f.agentConn(t, p)
+	_, vid := f.viewerConn(t, f.tech, s.ID)
+	agent.send(protocol.Signal{Type: protocol.SignalChat, ViewerID: vid, Chat: &protocol.ChatLine{Text: "Which printer?", From: "forged"}})
+	agent.send(protocol.Signal{Type: protocol.SignalChat, Chat: &protocol.ChatLine{Text: "The one upstairs"}})
+	agent.send(protocol.Signal{Type: protocol.SignalChat, ViewerID: "vNOPE", Chat: &protocol.ChatLine{Text: "spoofed"}})
+	if e := agent.expect(protocol.SignalError); !strings.Contains(e.Message, "no viewer") {
+		t.Errorf("error %+v", e)
+	}
+	sum := strings.Repeat("ab", 32)
+	agent.send(protocol.Signal{Type: protocol.SignalFile, File: &protocol.FileRecord{Direction: protocol.FileToEndpoint, Name: "driver.zip", Size: 1234, SHA256: sum, Viewer: vid}})
+	agent.send(protocol.Signal{Type: protocol.SignalFile, File: &protocol.FileRecord{Direction: "sideways", Name: "x", Size: 1, SHA256: sum}})
+	agent.expect(protocol.SignalError)
+
+	var hist struct {
+		Sessions []protocol.SessionRecord `json:"sessions"`
+	}
+	if st := f.admin.do("GET", "/api/v1/audit/sessions", nil, &hist); st != 200 {
+		t.Fatalf("history: %d %s", st, f.admin.last)
+	}
+	var rec *protocol.SessionRecord
+	for i := range hist.Sessions {
+		if hist.Sessions[i].ID == s.ID {
+			rec = &hist.Sessions[i]
+		}
+	}
+	if rec == nil {
+		t.Fatalf("session %s not in the history", s.ID)
+	}
+	if len(rec.Chat) != 2 {
+		t.Fatalf("chat %+v, want two lines", rec.Chat)
+	}
+	if c := rec.Chat[0]; c.Role != protocol.ChatTechnician || c.From != "tech" || c.Text != "Which printer?" {
+		t.Errorf("first line %+v", c)
+	}
+	if c := rec.Chat[1]; c.Role != protocol.ChatUser || c.From != "" || c.Text != "The one upstairs" {
+		t.Errorf("second line %+v", c)
+	}
+	if len(rec.Files) != 1 || rec.Files[0].Name != "driver.zip" || rec.Files[0].Size != 1234 || rec.Files[0].Technician != "tech" || rec.Files[0].SHA256 != sum {
+		t.Errorf("files %+v", rec.Files)
+	}
+}
