@@ -263,10 +263,20 @@ func promptShown(t testing.TB, display string) bool {
 
 // answerPrompt focuses the prompt and presses key there with XTEST, as a
 // user would (Return accepts, Escape declines).
+//
+// A window found a moment ago may be gone (an earlier dialog closing under
+// the same title): then the prompt is looked up again.
 func answerPrompt(t testing.TB, display, win, key string) {
 	t.Helper()
-	if out, err := xdotool(t, display, 10*time.Second, "windowfocus", "--sync", win); err != nil {
-		t.Fatalf("xdotool windowfocus %s: %v %s", win, err, out)
+	for try := 1; ; try++ {
+		out, err := xdotool(t, display, 10*time.Second, "windowfocus", "--sync", win)
+		if err == nil {
+			break
+		}
+		if try == 3 {
+			t.Fatalf("xdotool windowfocus %s: %v %s", win, err, out)
+		}
+		win = waitPrompt(t, display, 10*time.Second)
 	}
 	if out, err := xdotool(t, display, 10*time.Second, "key", key); err != nil {
 		t.Fatalf("xdotool key %s: %v %s", key, err, out)

@@ -28,6 +28,10 @@ proc cmd {} {
 	} elseif {$verb eq "set"} {
 		clipboard clear
 		clipboard append [encoding convertfrom utf-8 [binary decode base64 [lindex $line 1]]]
+		# Tk's claim on the clipboard sits in Xlib's buffer until the event
+		# loop flushes it; flush before saying done, or a claim made after
+		# "set done" could land after it and lose to this stale one.
+		update
 		puts "set done"
 	}
 }

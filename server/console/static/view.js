@@ -160,6 +160,10 @@ let framesQueued = 0; // frames received and not yet drawn
 let ackSeq = 0; // the last frame drawn
 let ackTimer = 0; // a lazy ack is due
 const LAZY_ACK_MS = 250;
+// ACK_EVERY frames drawn get an ack at once: well inside the agent's
+// window for a viewer that keeps up (8 frames), so streaming never stalls.
+const ACK_EVERY = 3;
+let drawnSinceAck = 0;
 let drawChain = Promise.resolve(); // keeps sizes and frames in order
 
 function onScreenMessage(data) {
@@ -252,12 +256,15 @@ function handleScreen(m) {
         // While we keep up (no other frame waiting), a lazy ack a few
         // times a second is enough and saves a packet per frame.
         ackSeq = m.seq;
-        if (framesQueued > 0) {
+        drawnSinceAck++;
+        if (framesQueued > 0 || drawnSinceAck >= ACK_EVERY) {
+          // Busy, or streaming: ack now so the agent never waits on us.
           clearTimeout(ackTimer);
           ackTimer = 0;
-          sendControl({ t: "ack", seq: ackSeq, busy: true });
+          drawnSinceAck = 0;
+          sendControl(framesQueued > 0 ? { t: "ack", seq: ackSeq, busy: true } : { t: "ack", seq: ackSeq });
         } else if (!ackTimer) {
-          ackTimer = setTimeout(() => { ackTimer = 0; sendControl({ t: "ack", seq: ackSeq }); }, LAZY_ACK_MS);
+          ackTimer = setTimeout(() => { ackTimer = 0; drawnSinceAck = 0; sendControl({ t: "ack", seq: ackSeq }); }, LAZY_ACK_MS);
         }
       });
       break;
