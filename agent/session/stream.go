@@ -27,17 +27,16 @@ func (s *Session) streamLoop() {
 	tick := time.NewTicker(s.cfg.FrameInterval)
 	defer tick.Stop()
 	var (
-		src       FrameSource
-		changed   <-chan struct{} // src's change notifications, if it has them
-		encoders  = map[int]FrameEncoder{}
-		frames    = map[int]uint64{} // per monitor: frames sent so far
-		govs      = map[int]*governor{}
-		st        = streamStats{since: time.Now()}
-		failures  int
-		last      time.Time    // when the last frame was captured
-		active    = time.Now() // when a frame was sent or the pointer moved
-		slow      bool         // the tick is at idleInterval
-		lastSmall bool         // the last frame's damage was small
+		src      FrameSource
+		changed  <-chan struct{} // src's change notifications, if it has them
+		encoders = map[int]FrameEncoder{}
+		frames   = map[int]uint64{} // per monitor: frames sent so far
+		govs     = map[int]*governor{}
+		st       = streamStats{since: time.Now()}
+		failures int
+		last     time.Time    // when the last frame was captured
+		active   = time.Now() // when a frame was sent or the pointer moved
+		slow     bool         // the tick is at idleInterval
 	)
 	defer st.report(s.log, true)
 	defer func() {
@@ -48,6 +47,7 @@ func (s *Session) streamLoop() {
 		}
 	}()
 	for {
+		byChange := false
 		select {
 		case <-s.ctx.Done():
 			return
@@ -55,6 +55,7 @@ func (s *Session) streamLoop() {
 			st.report(s.log, false)
 		case <-s.kick:
 		case <-changed:
+			byChange = true
 		}
 		// Where the source announces changes, the tick only follows the
 		// pointer: slower once nothing has moved for a while, so an idle
@@ -74,14 +75,15 @@ func (s *Session) streamLoop() {
 		}
 		// Pace: a burst of changes makes one frame per MinFrameGap, not
 		// one per change; what changed meanwhile is in the next frame.
-		// After a small change (typing) the gap is longer: a few
-		// characters then share a frame, which saves a packet each way
-		// per frame and still shows each within a few tens of ms.
-		gap := s.cfg.MinFrameGap
-		if lastSmall {
-			gap = max(gap, smallFrameGap)
+		// The first change after a pause waits coalesceDelay, so that
+		// what comes with it (the next typed character, a cursor blink)
+		// shares its frame: a packet each way saved per frame, for a few
+		// ms of latency. A continuous stream (scrolling) never pauses.
+		next := last.Add(s.cfg.MinFrameGap)
+		if byChange && time.Since(last) > pauseAfter {
+			next = time.Now().Add(coalesceDelay)
 		}
-		if wait := time.Until(last.Add(gap)); wait > 0 {
+		if wait := time.Until(next); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-s.ctx.Done():
@@ -132,7 +134,6 @@ func (s *Session) streamLoop() {
 					continue
 				}
 			}
-			lastSmall = hasDamage && !g.full && s.smallDamage(damaged, mon)
 			// Windows moved before the capture: the frame shows them moved.
 			var moved []capture.Move
 			if ms, ok := src.(capture.MoveSource); ok {
@@ -385,28 +386,12 @@ func (s *Session) sendCursor(src FrameSource, mon int, vs []*viewer) (moved bool
 	return moved
 }
 
-// smallFrameGap is the least time between frames after a small change
-// (under smallDamageShare of the monitor: typing, a blinking cursor).
+// A change that comes pauseAfter or more after the last frame waits
+// coalesceDelay for company.
 const (
-	smallFrameGap    = 50 * time.Millisecond
-	smallDamageShare = 0.02
+	pauseAfter    = 40 * time.Millisecond
+	coalesceDelay = 25 * time.Millisecond
 )
-
-// smallDamage reports whether rs covers under smallDamageShare of
-// monitor mon (rectangles may overlap: their sum is an upper bound).
-func (s *Session) smallDamage(rs []image.Rectangle, mon int) bool {
-	s.mu.Lock()
-	total := 1920 * 1080 // until the monitors are known
-	if mon >= 0 && mon < len(s.monitors) {
-		total = s.monitors[mon].W * s.monitors[mon].H
-	}
-	s.mu.Unlock()
-	area := 0
-	for _, r := range rs {
-		area += r.Dx() * r.Dy()
-	}
-	return float64(area) < smallDamageShare*float64(total)
-}
 
 // An idle session (no frame, no pointer move for idleAfter) looks for the
 // pointer every idleInterval instead of every FrameInterval.
