@@ -25,6 +25,7 @@ type scratch struct {
 	// frame), downscaled into small.
 	half  bool
 	small image.RGBA
+	last  indexed // the last indexRect, valid within one encodeRun
 }
 
 // halve writes src at half width and height (rounded up) into dst, each
@@ -70,14 +71,15 @@ func newScratch() *scratch {
 // of photo-like tiles goes as one JPEG and each stretch of text-like tiles
 // as one PNG, so a photo next to text does not turn the text into JPEG.
 func (s *scratch) encodeRun(frame *image.RGBA, r image.Rectangle, ts int, seq uint32, quality, limit int, out [][]byte) ([][]byte, error) {
+	s.last = indexed{} // the frame's pixels may be new since the last run
 	if r.Dx() <= ts {
 		return s.encodeRect(frame, r, seq, quality, limit, MaxPaletteColours, out)
 	}
-	if _, ok := s.index(s.view(frame, r), MaxRunColours); ok {
+	if _, ok := s.indexRect(frame, r, MaxRunColours); ok {
 		return s.encodeRect(frame, r, seq, quality, limit, MaxRunColours, out)
 	}
 	textAt := func(x int) bool {
-		_, ok := s.index(s.view(frame, image.Rect(x, r.Min.Y, min(x+ts, r.Max.X), r.Max.Y)), MaxPaletteColours)
+		_, ok := s.indexRect(frame, image.Rect(x, r.Min.Y, min(x+ts, r.Max.X), r.Max.Y), MaxPaletteColours)
 		return ok
 	}
 	var err error
@@ -98,7 +100,7 @@ func (s *scratch) encodeRun(frame *image.RGBA, r image.Rectangle, ts int, seq ui
 		case part.Dx() <= ts:
 			out, err = s.encodeRect(frame, part, seq, quality, limit, MaxPaletteColours, out)
 		default:
-			if _, ok := s.index(s.view(frame, part), MaxRunColours); ok {
+			if _, ok := s.indexRect(frame, part, MaxRunColours); ok {
 				out, err = s.encodeRect(frame, part, seq, quality, limit, MaxRunColours, out)
 				break
 			}
@@ -162,9 +164,8 @@ func (s *scratch) encodeRect(frame *image.RGBA, r image.Rectangle, seq uint32, q
 // scratch buffer until the next call.
 func (s *scratch) encodeTile(frame *image.RGBA, r image.Rectangle, quality, colours int) (byte, []byte, error) {
 	w, h := r.Dx(), r.Dy()
-	s.view(frame, r)
 	s.buf.Reset()
-	n, ok := s.index(&s.tile, colours)
+	n, ok := s.indexRect(frame, r, colours)
 	switch {
 	case ok && n == 1:
 		c := s.table.colours[0]
@@ -194,6 +195,34 @@ func (s *scratch) encodeTile(frame *image.RGBA, r image.Rectangle, quality, colo
 		}
 		return screen.EncJPEG, s.buf.Bytes(), nil
 	}
+}
+
+// indexed is what the last indexRect call found.
+type indexed struct {
+	r     image.Rectangle
+	limit int
+	n     int
+	ok    bool
+}
+
+// indexRect is index for the part r of frame, also making s.tile that
+// part. Deciding how to send a run indexes it, and so does encoding it:
+// the second call reuses the first's palette and indices when they answer
+// it (same rectangle, and the colours counted fit the new limit or already
+// overflowed a lower one).
+func (s *scratch) indexRect(frame *image.RGBA, r image.Rectangle, limit int) (int, bool) {
+	tile := s.view(frame, r)
+	if l := s.last; l.r == r && !r.Empty() {
+		switch {
+		case l.ok && l.n <= limit:
+			return l.n, true
+		case !l.ok && limit <= l.limit:
+			return l.n, false
+		}
+	}
+	n, ok := s.index(tile, limit)
+	s.last = indexed{r: r, limit: limit, n: n, ok: ok}
+	return n, ok
 }
 
 // index counts the distinct RGB colours of tile (alpha ignored) and writes
