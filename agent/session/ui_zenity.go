@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ncruces/zenity"
+
+	"github.com/tetherdesk/tether/agent/internal/ask"
 )
 
 // DialogTitle is the title of every dialog the helper shows; the question
@@ -104,18 +106,12 @@ func (u ZenityUI) chooseMode(ctx context.Context, req AskRequest) (Answer, error
 func (u ZenityUI) AskMode(ctx context.Context, req ModeRequest) (bool, error) {
 	text := fmt.Sprintf("%s asks to change this session: from now on, to %s.\n\nAllow it? (Otherwise the session goes on as it is.) The request expires in %d seconds.",
 		req.Technician, modeText(req.To), req.TimeoutS)
-	err := zenity.Question(text, zenity.Title(ModeDialogTitle), zenity.OKLabel("Allow"), zenity.CancelLabel("Keep as it is"),
-		zenity.QuestionIcon, zenity.Context(ctx))
-	switch {
-	case ctx.Err() != nil:
-		return false, ctx.Err()
-	case err == nil:
-		return true, nil
-	case errors.Is(err, zenity.ErrCanceled):
-		return false, nil
-	default:
+	yes, err := ask.YesNo(ctx, text, zenity.Title(ModeDialogTitle), zenity.OKLabel("Allow"), zenity.CancelLabel("Keep as it is"),
+		zenity.QuestionIcon)
+	if err != nil && ctx.Err() == nil {
 		return false, fmt.Errorf("showing the mode question: %w", err)
 	}
+	return yes, err
 }
 
 // Notice implements Notifier.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/ncruces/zenity"
+
+	"github.com/tetherdesk/tether/agent/internal/ask"
 )
 
 // Window titles of the tray's dialogs. They differ from the session
@@ -45,18 +47,12 @@ func (ZenityDialogs) EnterCode(ctx context.Context, prefill string) (string, err
 
 // Retry implements Dialogs.
 func (ZenityDialogs) Retry(ctx context.Context, text string) (bool, error) {
-	err := zenity.Question(text, zenity.Title(CodeResultTitle), zenity.OKLabel("Try Again"), zenity.CancelLabel("Cancel"),
-		zenity.WarningIcon, zenity.Context(ctx))
-	switch {
-	case ctx.Err() != nil:
-		return false, ctx.Err()
-	case err == nil:
-		return true, nil
-	case errors.Is(err, zenity.ErrCanceled):
-		return false, nil
-	default:
+	yes, err := ask.YesNo(ctx, text, zenity.Title(CodeResultTitle), zenity.OKLabel("Try Again"), zenity.CancelLabel("Cancel"),
+		zenity.WarningIcon)
+	if err != nil && ctx.Err() == nil {
 		return false, fmt.Errorf("showing the Try Again dialog: %w", err)
 	}
+	return yes, err
 }
 
 // Message implements Dialogs.
