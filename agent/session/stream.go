@@ -57,9 +57,9 @@ func (s *Session) streamLoop() {
 		case <-changed:
 			byChange = true
 		}
-		// Where the source announces changes, the tick only follows the
-		// pointer: slower once nothing has moved for a while, so an idle
-		// session costs next to nothing.
+		// Where the source announces changes, the tick is there for the
+		// pointer (and changes it missed): slower once nothing has moved
+		// for a while, so an idle session costs next to nothing.
 		if changed != nil {
 			if quiet := time.Since(active) > idleAfter; quiet != slow {
 				slow = quiet
@@ -401,7 +401,7 @@ const (
 )
 
 // streamStats sums up the frames sent, for a log line every statsPeriod
-// while the screen changes (and for the benchmark, which reads it).
+// while the screen changes.
 type streamStats struct {
 	since               time.Time
 	frames, msgs, bytes int
