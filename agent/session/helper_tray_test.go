@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tetherdesk/tether/agent/ipc"
 	"github.com/tetherdesk/tether/agent/tray"
+	"github.com/tetherdesk/tether/agent/tray/traytest"
 )
 
 // trayHost is a tray host that is always there and records what it shows.
@@ -60,72 +60,6 @@ func (h *trayHost) waitView(t *testing.T, what string, cond func(tray.View) bool
 	}
 }
 
-// trayDialogs types what the test queues and records every dialog.
-type trayDialogs struct {
-	mu      sync.Mutex
-	calls   []string
-	changed chan struct{}
-	typed   chan string
-	again   chan bool
-}
-
-func (d *trayDialogs) record(s string) {
-	d.mu.Lock()
-	d.calls = append(d.calls, s)
-	close(d.changed)
-	d.changed = make(chan struct{})
-	d.mu.Unlock()
-}
-
-func (d *trayDialogs) EnterCode(ctx context.Context, prefill string) (string, error) {
-	d.record("entry " + prefill)
-	select {
-	case s := <-d.typed:
-		return s, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-func (d *trayDialogs) Retry(ctx context.Context, text string) (bool, error) {
-	d.record("retry " + text)
-	select {
-	case b := <-d.again:
-		return b, nil
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-}
-
-func (d *trayDialogs) Message(_ context.Context, text string, _ bool) error {
-	d.record("message " + text)
-	return nil
-}
-
-func (d *trayDialogs) Notify(_ context.Context, text string) error {
-	d.record("notify " + text)
-	return nil
-}
-
-func (d *trayDialogs) waitCall(t *testing.T, n int) string {
-	t.Helper()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		d.mu.Lock()
-		calls, ch := slices.Clone(d.calls), d.changed
-		d.mu.Unlock()
-		if len(calls) >= n {
-			return calls[n-1]
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("dialog %d never came; so far %q", n, calls)
-		}
-	}
-}
-
 func menuEntry(v tray.View, id string) tray.Entry {
 	for _, e := range v.Entries {
 		if e.ID == id {
@@ -151,7 +85,7 @@ func TestHelperTrayCode(t *testing.T) {
 	}
 	defer ln.Close()
 	host := &trayHost{changed: make(chan struct{})}
-	dialogs := &trayDialogs{changed: make(chan struct{}), typed: make(chan string), again: make(chan bool)}
+	dialogs := traytest.New(tray.ErrCancelled)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -211,10 +145,10 @@ func TestHelperTrayCode(t *testing.T) {
 	})
 	click(tray.ActionCode)
 
-	if c := dialogs.waitCall(t, 1); c != "entry " {
+	if c := dialogs.WaitCall(t, 1, wait); c != "entry " {
 		t.Fatalf("first dialog %q", c)
 	}
-	dialogs.typed <- "111 222 333"
+	dialogs.Entries <- "111 222 333"
 	m := recv(ipc.TypeCode)
 	if m.Code != "111222333" || m.ReqID == "" {
 		t.Fatalf("code message %+v", m)
@@ -225,14 +159,14 @@ func TestHelperTrayCode(t *testing.T) {
 	if err := conn.Send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &ipc.CodeResult{Outcome: ipc.CodeWrong}}); err != nil {
 		t.Fatal(err)
 	}
-	if c := dialogs.waitCall(t, 2); !strings.HasPrefix(c, "retry That code is not valid") {
+	if c := dialogs.WaitCall(t, 2, wait); !strings.HasPrefix(c, "retry That code is not valid") {
 		t.Fatalf("after a wrong code: %q", c)
 	}
-	dialogs.again <- true
-	if c := dialogs.waitCall(t, 3); c != "entry 111-222-333" {
+	dialogs.Retries <- true
+	if c := dialogs.WaitCall(t, 3, wait); c != "entry 111-222-333" {
 		t.Fatalf("Try Again opened %q", c)
 	}
-	dialogs.typed <- "123-456-789"
+	dialogs.Entries <- "123-456-789"
 	m = recv(ipc.TypeCode)
 	if m.Code != "123456789" {
 		t.Fatalf("second code message %+v", m)
@@ -241,7 +175,7 @@ func TestHelperTrayCode(t *testing.T) {
 	if err := conn.Send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &res}); err != nil {
 		t.Fatal(err)
 	}
-	if c := dialogs.waitCall(t, 4); !strings.HasPrefix(c, "notify Code accepted: brooke will connect") {
+	if c := dialogs.WaitCall(t, 4, wait); !strings.HasPrefix(c, "notify Code accepted: brooke will connect") {
 		t.Fatalf("after the right code: %q", c)
 	}
 	host.waitView(t, "the notice in the menu", func(v tray.View) bool {

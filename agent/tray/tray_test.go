@@ -13,94 +13,13 @@ import (
 	"time"
 
 	"github.com/tetherdesk/tether/agent/ipc"
+	"github.com/tetherdesk/tether/agent/tray/traytest"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // wait bounds every wait on a condition; it only matters when a test is
 // about to fail.
 const wait = 10 * time.Second
-
-// fakeDialogs records every dialog and answers as the test says.
-type fakeDialogs struct {
-	mu      sync.Mutex
-	calls   []string // "entry <prefill>", "retry <text>", "message <text>", "notify <text>"
-	changed chan struct{}
-	entries chan string // what the user types; cancelEntry cancels
-	retries chan bool   // Try Again (true) or Cancel
-}
-
-const cancelEntry = "\x00cancel"
-
-func newFakeDialogs() *fakeDialogs {
-	return &fakeDialogs{changed: make(chan struct{}), entries: make(chan string), retries: make(chan bool)}
-}
-
-func (d *fakeDialogs) record(call string) {
-	d.mu.Lock()
-	d.calls = append(d.calls, call)
-	close(d.changed)
-	d.changed = make(chan struct{})
-	d.mu.Unlock()
-}
-
-func (d *fakeDialogs) EnterCode(ctx context.Context, prefill string) (string, error) {
-	d.record("entry " + prefill)
-	select {
-	case s := <-d.entries:
-		if s == cancelEntry {
-			return "", ErrCancelled
-		}
-		return s, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-func (d *fakeDialogs) Retry(ctx context.Context, text string) (bool, error) {
-	d.record("retry " + text)
-	select {
-	case b := <-d.retries:
-		return b, nil
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-}
-
-func (d *fakeDialogs) Message(_ context.Context, text string, _ bool) error {
-	d.record("message " + text)
-	return nil
-}
-
-func (d *fakeDialogs) Notify(_ context.Context, text string) error {
-	d.record("notify " + text)
-	return nil
-}
-
-// waitCall waits until the n-th dialog call (from 1) was made and returns it.
-func (d *fakeDialogs) waitCall(t *testing.T, n int) string {
-	t.Helper()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		d.mu.Lock()
-		calls, ch := slices.Clone(d.calls), d.changed
-		d.mu.Unlock()
-		if len(calls) >= n {
-			return calls[n-1]
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("dialog call %d never came; calls so far: %q", n, calls)
-		}
-	}
-}
-
-func (d *fakeDialogs) all() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return slices.Clone(d.calls)
-}
 
 // fakeRedeemer answers codes from a table and records what it was sent.
 type fakeRedeemer struct {
@@ -266,7 +185,7 @@ func TestCodeFlow(t *testing.T) {
 			steps: []step{
 				{expect: "entry ", entry: "222-222-222"},
 				{expect: "retry " + textExpired, retry: &yes},
-				{expect: "entry ", entry: cancelEntry},
+				{expect: "entry ", entry: traytest.CancelEntry},
 			},
 			sent: []string{"222222222"},
 		},
@@ -300,12 +219,12 @@ func TestCodeFlow(t *testing.T) {
 		},
 		{
 			name:  "cancelled at once",
-			steps: []step{{expect: "entry ", entry: cancelEntry}},
+			steps: []step{{expect: "entry ", entry: traytest.CancelEntry}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newFakeDialogs()
+			d := traytest.New(ErrCancelled)
 			r := &fakeRedeemer{answers: tt.answers}
 			tr := runTray(t, d, r, nil)
 			if e := codeEntry(tr.State()); !e.Enabled {
@@ -313,7 +232,7 @@ func TestCodeFlow(t *testing.T) {
 			}
 			tr.Click(ActionCode)
 			for i, st := range tt.steps {
-				call := d.waitCall(t, i+1)
+				call := d.WaitCall(t, i+1, wait)
 				if call != st.expect {
 					t.Fatalf("dialog %d: %q, want %q", i+1, call, st.expect)
 				}
@@ -325,13 +244,13 @@ func TestCodeFlow(t *testing.T) {
 				}
 				switch {
 				case st.entry != "":
-					d.entries <- st.entry
+					d.Entries <- st.entry
 				case st.retry != nil:
-					d.retries <- *st.retry
+					d.Retries <- *st.retry
 				}
 			}
 			waitState(t, tr, "the dialog to close", func(s State) bool { return s.Code == CodeIdle })
-			if got := d.all(); len(got) != len(tt.steps) {
+			if got := d.Calls(); len(got) != len(tt.steps) {
 				t.Errorf("dialogs %q, want %d", got, len(tt.steps))
 			}
 			if got := r.codes(); !slices.Equal(got, tt.sent) {
@@ -351,12 +270,12 @@ func TestCodeFlow(t *testing.T) {
 // TestCodeChecking: while the server is asked, the menu says so and the
 // entry stays disabled.
 func TestCodeChecking(t *testing.T) {
-	d := newFakeDialogs()
+	d := traytest.New(ErrCancelled)
 	r := &fakeRedeemer{answers: map[string]ipc.CodeResult{"123456789": accepted}, hold: make(chan struct{})}
 	tr := runTray(t, d, r, nil)
 	tr.Click(ActionCode)
-	d.waitCall(t, 1)
-	d.entries <- "123456789"
+	d.WaitCall(t, 1, wait)
+	d.Entries <- "123456789"
 	s := waitState(t, tr, "checking", func(s State) bool { return s.Code == CodeChecking })
 	if e := codeEntry(s); e.Enabled || e.Label != "Checking Connection Code…" {
 		t.Errorf("while checking: %+v", e)
@@ -444,7 +363,7 @@ func entry(v View, id string) (Entry, bool) {
 // it, and ends the session when clicked; the host that appears late shows
 // the current menu; About names the version and server.
 func TestSessionInTray(t *testing.T) {
-	d := newFakeDialogs()
+	d := traytest.New(ErrCancelled)
 	host := &fakeHost{changed: make(chan struct{})}
 	tr := runTray(t, d, &fakeRedeemer{}, host)
 	host.waitView(t, "the idle icon", func(v View) bool { return v.Icon == IconIdle && v.Tooltip == "Tether: ready" })
@@ -529,7 +448,7 @@ func TestSessionInTray(t *testing.T) {
 	tr.SetServer(ipc.ServerDisconnected, "")
 	host.waitView(t, "the disconnected icon", func(v View) bool { return v.Icon == IconDisconnected })
 	host.click(ActionAbout)
-	about := d.waitCall(t, 1)
+	about := d.WaitCall(t, 1, wait)
 	if !strings.Contains(about, "Version: 1.2.3") || !strings.Contains(about, "Server: https://tether.example") || !strings.Contains(about, "Not connected") {
 		t.Errorf("About: %q", about)
 	}
@@ -546,7 +465,7 @@ func TestSessionInTray(t *testing.T) {
 func TestNoHost(t *testing.T) {
 	host := &neverHost{looked: make(chan struct{}, 1)}
 	logs := &countHandler{}
-	tr := runTrayLog(t, newFakeDialogs(), &fakeRedeemer{}, host, slog.New(logs))
+	tr := runTrayLog(t, traytest.New(ErrCancelled), &fakeRedeemer{}, host, slog.New(logs))
 	for range 5 {
 		select {
 		case <-host.looked:
