@@ -248,7 +248,11 @@ func TestConsole(t *testing.T) {
 		second := startAs(t, oddAPI)
 		tb.waitJS(startTimeout, "a new session to appear without reloading", `document.querySelector(`+jsonString(rowSel("ss-rows", second.ID))+`)`)
 		tb.screenshot("console-sessions.png")
-		tb.do("select both and end", chromedp.Click(chromedp.ID("ss-all")), chromedp.Click(chromedp.ID("ss-end")))
+		tb.do("select both", chromedp.Click(chromedp.ID("ss-all")))
+		if on, _ := evalJS[bool](tb, `!document.getElementById("ss-end").disabled && document.querySelectorAll("#ss-rows input:checked").length === 2`); !on {
+			t.Errorf("ticking “select all” did not at once tick both rows and enable End Screen Share")
+		}
+		tb.do("end", chromedp.Click(chromedp.ID("ss-end")))
 		tb.waitJS(startTimeout, "the ended sessions to leave the tab", `!document.querySelector("#ss-rows tr") && !document.getElementById("ss-empty").hidden`)
 		for _, id := range []string{first.ID, second.ID} {
 			if ss := sessionState(t, id); ss.State != protocol.SessionEnded || ss.Reason != protocol.EndedByTechnician {

@@ -66,7 +66,9 @@ export function sessionsPage(ctx) {
 
   all.addEventListener("change", () => {
     if (all.checked) for (const s of list) selected.add(s.id); else selected.clear();
-    load();
+    // Tick the rows and enable the buttons now, not after the next list fetch.
+    for (const box of rows.querySelectorAll("tr[data-id] input[type=checkbox]")) box.checked = selected.has(box.closest("tr").dataset.id);
+    sync();
   });
   join.addEventListener("click", () => {
     for (const id of selected) {
