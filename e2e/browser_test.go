@@ -168,6 +168,21 @@ func near(a, b [3]int, tol int) bool {
 	return true
 }
 
+// pixelWant is a colour the viewer's canvas should show at x, y.
+type pixelWant struct {
+	name string
+	x, y int
+	rgb  [3]int
+}
+
+// waitPixels is waitPixel for each of ps, in order.
+func (tb *tab) waitPixels(timeout time.Duration, ps []pixelWant) {
+	tb.t.Helper()
+	for _, p := range ps {
+		tb.waitPixel(timeout, p.name, p.x, p.y, p.rgb)
+	}
+}
+
 // waitPixel waits until the canvas shows rgb at x, y.
 func (tb *tab) waitPixel(timeout time.Duration, what string, x, y int, rgb [3]int) {
 	tb.t.Helper()

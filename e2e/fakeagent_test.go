@@ -243,57 +243,69 @@ func TestViewerWithScriptedAgent(t *testing.T) {
 	if err := png.Encode(&pngBuf, img); err != nil {
 		t.Fatal(err)
 	}
-	for _, msg := range [][]byte{
+	send := func(msgs ...[]byte) {
+		t.Helper()
+		for _, msg := range msgs {
+			if err := a.screen.Send(msg); err != nil {
+				t.Fatalf("send screen message: %v", err)
+			}
+		}
+	}
+	send(
 		screen.AppendSize(nil, 1, 256, 128),
 		screen.AppendTile(nil, screen.Tile{Seq: 1, X: 0, Y: 0, W: 128, H: 128, Enc: screen.EncSolid, Payload: []byte{0xe0, 0x20, 0x20}}),
 		screen.AppendTile(nil, screen.Tile{Seq: 1, X: 128, Y: 0, W: 128, H: 128, Enc: screen.EncPNG, Payload: pngBuf.Bytes()}),
 		// Drawn after the PNG tile of the same frame: order within a frame holds.
 		screen.AppendTile(nil, screen.Tile{Seq: 1, X: 240, Y: 0, W: 16, H: 16, Enc: screen.EncSolid, Payload: []byte{0, 0xc0, 0}}),
 		screen.AppendFrameEnd(nil, 1),
-	} {
-		if err := a.screen.Send(msg); err != nil {
-			t.Fatalf("send screen message: %v", err)
-		}
-	}
+	)
 	tb.waitStats(paintTimeout, "the viewer to draw the frame", func(v viewerStats) bool { return v.Frames == 1 && v.State == "live" })
-	for _, p := range []struct {
-		name string
-		x, y int
-		rgb  [3]int
-	}{
+	tb.waitPixels(paintTimeout, []pixelWant{
 		{"solid red", 60, 60, [3]int{0xe0, 0x20, 0x20}},
 		{"PNG blue", 140, 120, [3]int{0x20, 0x40, 0xe0}},
 		{"PNG white", 192, 64, [3]int{0xff, 0xff, 0xff}},
 		{"green drawn last", 250, 5, [3]int{0, 0xc0, 0}},
-	} {
-		tb.waitPixel(paintTimeout, p.name, p.x, p.y, p.rgb)
-	}
+	})
 
 	// Copies (scrolling): the right half shifted down 28 rows onto itself,
 	// then the right half copied over the left. Both read the picture as
 	// it was before the frame: the left half gets the unshifted square.
-	for _, msg := range [][]byte{
+	send(
 		screen.AppendCopy(nil, screen.Copy{Seq: 2, SX: 128, SY: 0, W: 128, H: 100, DX: 128, DY: 28}),
 		screen.AppendCopy(nil, screen.Copy{Seq: 2, SX: 128, SY: 0, W: 128, H: 128, DX: 0, DY: 0}),
 		screen.AppendFrameEnd(nil, 2),
-	} {
-		if err := a.screen.Send(msg); err != nil {
-			t.Fatalf("send screen message: %v", err)
-		}
-	}
+	)
 	tb.waitStats(paintTimeout, "the viewer to draw the copies", func(v viewerStats) bool { return v.Frames == 2 })
-	for _, p := range []struct {
-		name string
-		x, y int
-		rgb  [3]int
-	}{
+	tb.waitPixels(paintTimeout, []pixelWant{
 		{"shifted square", 192, 110, [3]int{0xff, 0xff, 0xff}},
 		{"blue above the shifted square", 192, 40, [3]int{0x20, 0x40, 0xe0}},
 		{"left: the square as it was", 64, 40, [3]int{0xff, 0xff, 0xff}},
 		{"left: blue below it", 64, 110, [3]int{0x20, 0x40, 0xe0}},
-	} {
-		tb.waitPixel(paintTimeout, p.name, p.x, p.y, p.rgb)
+	})
+	// An indexed tile (the agent's lossless encoding): 3 colours at 2 bits
+	// per pixel, an odd width, stripes of 5 rows.
+	pal := []uint32{0x102030, 0xf0e0d0, 0x00ff80}
+	idx := make([]uint8, 37*30)
+	for i := range idx {
+		idx[i] = uint8(i / 37 / 5 % 3)
 	}
+	var ix screen.IndexedEncoder
+	payload, err := ix.Append(nil, pal, idx, 37, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(
+		screen.AppendTile(nil, screen.Tile{Seq: 3, X: 10, Y: 70, W: 37, H: 30, Enc: screen.EncIndexed, Payload: payload}),
+		screen.AppendFrameEnd(nil, 3),
+	)
+	tb.waitStats(paintTimeout, "the viewer to draw the indexed tile", func(v viewerStats) bool { return v.Frames == 3 })
+	tb.waitPixels(paintTimeout, []pixelWant{
+		{"indexed stripe 0", 10, 70, [3]int{0x10, 0x20, 0x30}},
+		{"indexed stripe 1", 46, 76, [3]int{0xf0, 0xe0, 0xd0}},
+		{"indexed stripe 2", 30, 82, [3]int{0x00, 0xff, 0x80}},
+		{"indexed stripe 3", 20, 87, [3]int{0x10, 0x20, 0x30}},
+		{"right of the tile", 47, 75, [3]int{0xff, 0xff, 0xff}},
+	})
 	tb.waitStats(paintTimeout, "the monitor picker", func(v viewerStats) bool { return v.Monitors == 2 })
 	tb.screenshot("viewer-scripted.png")
 

@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -43,7 +45,10 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		screen.AppendSize(nil, 3, 0, 1080),
 		screen.AppendSize(nil, 3, 1920, 1080)[:8],
 		{}, {1}, {1, 0, 0, 0}, {1, 0, 0, 0, 0}, {4, 0, 0, 0, 0}, {0, 0, 0, 0, 0},
-		append([]byte{screen.KindTile, 0, 0, 0, 0}, big[:screen.MaxMessage-4]...), // one byte too long
+		screen.AppendTile(nil, screen.Tile{Seq: 8, X: 5, Y: 6, W: 8, H: 2, Enc: screen.EncIndexed, Payload: []byte{1, 0, 0, 0, 9, 9, 9, 0xfb}}),
+		screen.AppendTile(nil, screen.Tile{Seq: 8, W: 8, H: 2, Enc: screen.EncIndexed, Payload: []byte{1, 0, 0, 0, 9, 9, 9}}), // no pixels
+		screen.AppendTile(nil, screen.Tile{Seq: 8, W: 8, H: 2, Enc: screen.EncIndexed, Payload: []byte{3, 0, 0, 0}}),          // short palette
+		append([]byte{screen.KindTile, 0, 0, 0, 0}, big[:screen.MaxMessage-4]...),                                             // one byte too long
 	}
 	copies := [][]byte{
 		screen.AppendCopy(nil, screen.Copy{Seq: 5, SX: 0, SY: 64, W: 1920, H: 1016, DX: 0, DY: 0}),
@@ -139,6 +144,104 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages, %d valid", len(cases), accepted)
+
+	t.Run("Indexed", func(t *testing.T) { indexedMatchesGo(t, tb) })
+}
+
+// indexedMatchesGo decodes the same indexed payloads with the viewer's
+// decodeIndexed and Go's screen.DecodeIndexed: encoder output at every
+// bit depth, odd widths, and seeded random mutations of them. Both must
+// accept and reject alike and agree on every pixel.
+func indexedMatchesGo(t *testing.T, tb *tab) {
+	type sample struct {
+		Payload string
+		W, H    int
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var enc screen.IndexedEncoder
+	var samples []sample
+	add := func(p []byte, w, h int) {
+		samples = append(samples, sample{base64.StdEncoding.EncodeToString(p), w, h})
+	}
+	for _, c := range []struct{ n, w, h int }{{1, 3, 3}, {2, 9, 2}, {3, 5, 4}, {4, 7, 3}, {16, 33, 5}, {17, 6, 6}, {256, 40, 20}, {2, 1920, 16}} {
+		pal := make([]uint32, c.n)
+		for i := range pal {
+			pal[i] = rng.Uint32() & 0xffffff
+		}
+		idx := make([]uint8, c.w*c.h)
+		for i := range idx {
+			idx[i] = uint8(rng.IntN(c.n))
+		}
+		p, err := enc.Append(nil, pal, idx, c.w, c.h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		add(p, c.w, c.h)
+		for range 12 {
+			b := append([]byte(nil), p...)
+			switch rng.IntN(4) {
+			case 0:
+				b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
+			case 1:
+				b = b[:1+rng.IntN(len(b)-1)]
+			case 2:
+				b = append(b, byte(rng.IntN(256)))
+			default:
+				b[0] = byte(rng.IntN(256)) // another palette size
+			}
+			add(b, c.w, c.h)
+		}
+		add(p, c.w+1, c.h) // the wrong rectangle
+	}
+	type result struct {
+		OK  bool
+		Sum string // SHA-256 of the RGBA pixels
+		Err string `json:",omitempty"`
+	}
+	want := make([]result, len(samples))
+	for i, s := range samples {
+		p, _ := base64.StdEncoding.DecodeString(s.Payload)
+		if len(p) < 1 || len(p) < 1+3*(int(p[0])+1)+1 {
+			continue // screen.Decode rejects the tile before decoding
+		}
+		img, err := screen.DecodeIndexed(p, s.W, s.H)
+		if err == nil {
+			sum := sha256.Sum256(img.Pix)
+			want[i] = result{OK: true, Sum: hex.EncodeToString(sum[:])}
+		}
+	}
+	inJSON, _ := json.Marshal(samples)
+	got, err := evalJS[[]result](tb, `import("/static/screenwire.js").then((w) => Promise.all(`+string(inJSON)+`.map(async (s) => {
+		const p = Uint8Array.from(atob(s.Payload), (c) => c.charCodeAt(0));
+		if (p.length < 1 || p.length < 1 + 3 * (p[0] + 1) + 1) return {OK: false, Sum: ""};
+		try {
+			const img = await w.decodeIndexed(p, s.W, s.H);
+			const sum = new Uint8Array(await crypto.subtle.digest("SHA-256", img.data));
+			return {OK: true, Sum: Array.from(sum, (b) => b.toString(16).padStart(2, "0")).join("")};
+		} catch (e) {
+			if (!(e instanceof w.MalformedError)) return {OK: true, Sum: "", Err: String(e)};
+			return {OK: false, Sum: ""};
+		}
+	})))`)
+	if err != nil {
+		t.Fatalf("decoding in the browser: %v", err)
+	}
+	if len(got) != len(samples) {
+		t.Fatalf("browser decoded %d payloads, want %d", len(got), len(samples))
+	}
+	accepted := 0
+	for i := range samples {
+		if want[i].OK {
+			accepted++
+		}
+		if got[i] != want[i] {
+			t.Errorf("payload %d (%dx%d): decodeIndexed %+v, Go %+v", i, samples[i].W, samples[i].H, got[i], want[i])
+		}
+	}
+	if accepted < 9 || accepted == len(samples) {
+		t.Errorf("%d of %d payloads decode: the samples do not test both ways", accepted, len(samples))
+	}
+	t.Logf("%d payloads, %d valid", len(samples), accepted)
 }
 
 func head(b []byte) []byte {

@@ -85,11 +85,7 @@ fileevent stdin readable cmd
 
 // Colours of clientScript's shapes, and points inside them (monitor pixels)
 // away from every edge.
-var clientShapes = []struct {
-	name string
-	x, y int
-	rgb  [3]int
-}{
+var clientShapes = []pixelWant{
 	{"q1 red", 160, 120, [3]int{0xe0, 0x20, 0x20}},
 	{"q2 green", 1120, 120, [3]int{0x20, 0xc0, 0x20}},
 	{"q3 blue", 160, 600, [3]int{0x20, 0x40, 0xe0}},

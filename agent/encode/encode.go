@@ -2,8 +2,8 @@
 // messages (shared/screen): dirty tiles found by comparing each frame with
 // a copy of the previous one, vertical moves of content (scrolling) sent as
 // copies of what the viewer already has, and the remaining changes sent as
-// rectangles of neighbouring dirty tiles, each a solid colour, a paletted
-// PNG (text-like: few colours) or a JPEG (photo-like).
+// rectangles of neighbouring dirty tiles, each a solid colour, a lossless
+// indexed picture (text-like: few colours) or a JPEG (photo-like).
 package encode
 
 import (
@@ -26,11 +26,11 @@ const (
 	MinTileSize        = 16
 	MaxTileSize        = 256
 	// MaxPaletteColours is the most colours a tile may have to be sent as
-	// a (lossless, paletted) PNG; more go as JPEG. Anti-aliased text has
-	// a few dozen; a photo, thousands.
+	// a lossless indexed tile (screen.EncIndexed); more go as JPEG.
+	// Anti-aliased text has a few dozen; a photo, thousands.
 	MaxPaletteColours = 128
 	// MaxRunColours is the most colours a rectangle of several text-like
-	// tiles may have to go as one PNG.
+	// tiles may have to go as one indexed tile.
 	MaxRunColours = 256
 	// DefaultMaxRunTiles: dirty tiles side by side in a row go as one
 	// image of up to this many tiles. A browser decodes a few large images
@@ -82,7 +82,7 @@ var ErrBadFrame = errors.New("encode: bad frame")
 // Encoder turns successive frames of one monitor into screen wire messages:
 // a size message when the dimensions change and before every full frame,
 // copy messages for content that moved up or down (scrolling), one message
-// per rectangle of changed tiles (PNG for text-like ones with few colours,
+// per rectangle of changed tiles (indexed for text-like ones with few colours,
 // JPEG for photo-like ones, solid for one colour), and a frame end.
 // full=true sends every tile (a new viewer, a refresh request). Each
 // message is at most screen.MaxMessage bytes. Encode returns no messages at

@@ -8,7 +8,6 @@ import (
 	"image/color"
 	"image/draw"
 	"image/jpeg"
-	"image/png"
 	"math/rand/v2"
 	"testing"
 
@@ -105,10 +104,10 @@ func (v *viewer) paint(tl screen.Tile) {
 	switch tl.Enc {
 	case screen.EncSolid:
 		src = image.NewUniform(color.RGBA{tl.Payload[0], tl.Payload[1], tl.Payload[2], 255})
-	case screen.EncPNG:
-		im, err := png.Decode(bytes.NewReader(tl.Payload))
+	case screen.EncIndexed:
+		im, err := screen.DecodeIndexed(tl.Payload, r.Dx(), r.Dy())
 		if err != nil {
-			v.t.Fatalf("tile %v: png: %v", r, err)
+			v.t.Fatalf("tile %v: indexed: %v", r, err)
 		}
 		src = im
 	case screen.EncJPEG:
@@ -278,7 +277,7 @@ func TestFirstFrameUnchangedAndChange(t *testing.T) {
 		t.Fatalf("first message %+v, want size %dx%d", m, w, h)
 	}
 	v.check(img)
-	for _, enc := range []byte{screen.EncSolid, screen.EncPNG, screen.EncJPEG} {
+	for _, enc := range []byte{screen.EncSolid, screen.EncIndexed, screen.EncJPEG} {
 		if v.encs[enc] == 0 {
 			t.Errorf("no tile with encoding %d in %v", enc, v.encs)
 		}
@@ -679,7 +678,7 @@ func TestRunsKeepTextLossless(t *testing.T) {
 	if n := len(v.tiles); n > 5 {
 		t.Fatalf("%d images for one row of 16 dirty tiles; want a few", n)
 	}
-	if v.encs[screen.EncJPEG] == 0 || v.encs[screen.EncPNG] == 0 {
+	if v.encs[screen.EncJPEG] == 0 || v.encs[screen.EncIndexed] == 0 {
 		t.Fatalf("encodings %v: want the photo as JPEG and the text as PNG", v.encs)
 	}
 }
@@ -771,7 +770,7 @@ func TestHalfResolution(t *testing.T) {
 	}
 	v.apply(msgs)
 	v.check(img) // exact where lossless; half tiles are skipped
-	if v.halves == 0 || v.encs[screen.EncJPEG] != 0 || v.encs[screen.EncPNG] == 0 {
+	if v.halves == 0 || v.encs[screen.EncJPEG] != 0 || v.encs[screen.EncIndexed] == 0 {
 		t.Fatalf("encodings %v, %d half tiles: want the photo at half resolution, no full JPEG, text as PNG", v.encs, v.halves)
 	}
 	// The half tiles are the frame's 2x2 means, give or take JPEG.

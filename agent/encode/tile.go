@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-	"image/color"
 	"image/jpeg"
-	"image/png"
 
 	"github.com/tetherdesk/tether/shared/screen"
 )
@@ -14,13 +12,11 @@ import (
 // scratch is one worker's reusable state.
 type scratch struct {
 	buf   bytes.Buffer
-	png   png.Encoder
-	pal   image.Paletted
+	ix    screen.IndexedEncoder
+	out   []byte         // the last indexed payload
+	pal   image.Paletted // Pix: the last index's palette indices
 	table colourTable
-	// palette backs pal.Palette; colours are boxed once per distinct
-	// value the worker has seen in its last tile.
-	palette color.Palette
-	tile    image.RGBA
+	tile  image.RGBA
 	// half: photo-like parts go as JPEG at half resolution (set per
 	// frame), downscaled into small.
 	half  bool
@@ -59,17 +55,14 @@ func halve(dst, src *image.RGBA) {
 
 func newScratch() *scratch {
 	s := &scratch{}
-	s.png.CompressionLevel = png.BestSpeed
-	s.png.BufferPool = &onePool{}
 	s.pal.Pix = make([]uint8, MaxTileSize*MaxTileSize)
-	s.palette = make(color.Palette, 0, MaxRunColours)
 	return s
 }
 
 // encodeRun appends the messages for r, a run of dirty tiles side by side
-// (ts wide each). A text-like run goes as one PNG. Otherwise each stretch
+// (ts wide each). A text-like run goes as one indexed tile. Otherwise each stretch
 // of photo-like tiles goes as one JPEG and each stretch of text-like tiles
-// as one PNG, so a photo next to text does not turn the text into JPEG.
+// as one indexed tile, so a photo next to text does not turn the text into JPEG.
 func (s *scratch) encodeRun(frame *image.RGBA, r image.Rectangle, ts int, seq uint32, quality, limit int, out [][]byte) ([][]byte, error) {
 	s.last = indexed{} // the frame's pixels may be new since the last run
 	if r.Dx() <= ts {
@@ -122,14 +115,8 @@ func (s *scratch) view(frame *image.RGBA, r image.Rectangle) *image.RGBA {
 	return &s.tile
 }
 
-// onePool keeps one png.EncoderBuffer: each worker encodes one PNG at a time.
-type onePool struct{ b *png.EncoderBuffer }
-
-func (p *onePool) Get() *png.EncoderBuffer  { b := p.b; p.b = nil; return b }
-func (p *onePool) Put(b *png.EncoderBuffer) { p.b = b }
-
 // encodeRect appends to out the message(s) for rectangle r of frame (whose
-// Rect starts at 0,0): a PNG (or solid colour) if it has at most colours
+// Rect starts at 0,0): an indexed tile (or solid colour) if it has at most colours
 // colours, else a JPEG. A rectangle whose message would exceed limit
 // (screen.MaxMessage) is split in halves until every part fits.
 func (s *scratch) encodeRect(frame *image.RGBA, r image.Rectangle, seq uint32, quality, limit, colours int, out [][]byte) ([][]byte, error) {
@@ -172,17 +159,12 @@ func (s *scratch) encodeTile(frame *image.RGBA, r image.Rectangle, quality, colo
 		s.buf.Write([]byte{byte(c >> 16), byte(c >> 8), byte(c)})
 		return screen.EncSolid, s.buf.Bytes(), nil
 	case ok:
-		s.palette = s.palette[:0]
-		for _, c := range s.table.colours[:n] {
-			s.palette = append(s.palette, color.RGBA{byte(c >> 16), byte(c >> 8), byte(c), 0xff})
+		b, err := s.ix.Append(s.out[:0], s.table.colours[:n], s.pal.Pix[:w*h], w, h)
+		if err != nil {
+			return 0, nil, err
 		}
-		s.pal.Palette = s.palette
-		s.pal.Stride = w
-		s.pal.Rect = image.Rect(0, 0, w, h)
-		if err := s.png.Encode(&s.buf, &s.pal); err != nil {
-			return 0, nil, fmt.Errorf("png: %w", err)
-		}
-		return screen.EncPNG, s.buf.Bytes(), nil
+		s.out = b
+		return screen.EncIndexed, b, nil
 	case s.half:
 		halve(&s.small, &s.tile)
 		if err := jpeg.Encode(&s.buf, &s.small, &jpeg.Options{Quality: quality}); err != nil {

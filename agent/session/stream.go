@@ -450,9 +450,9 @@ func (st *streamStats) report(log *slog.Logger, final bool) {
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // calmInFlight is the frames a viewer that keeps up may have unacked: it
-// acks lazily, a few times a second, so typing costs no packet back per
-// frame. Once it says it is busy, MaxInFlight holds.
-const calmInFlight = 8
+// acks lazily, every 6 frames or once a second, so typing costs no packet
+// back per frame. Once it says it is busy, MaxInFlight holds.
+const calmInFlight = 12
 
 // window is how many frames v may have in flight, given the limit for a
 // busy viewer (session mu held).

@@ -22,8 +22,9 @@
 //
 // Encodings: 1 JPEG, 2 PNG (lossless, for text-like tiles), 3 solid colour
 // (payload: R, G, B), 4 JPEG at half resolution (ceil(w/2) x ceil(h/2),
-// drawn scaled up to w x h: full-motion content under load). x, y, w, h
-// are pixels of the monitor being shown.
+// drawn scaled up to w x h: full-motion content under load), 5 indexed
+// (lossless, up to 256 colours: a palette and compressed indices; see
+// indexed.go). x, y, w, h are pixels of the monitor being shown.
 package screen
 
 import (
@@ -47,6 +48,7 @@ const (
 	EncPNG      byte = 2
 	EncSolid    byte = 3
 	EncJPEGHalf byte = 4
+	EncIndexed  byte = 5
 )
 
 // TileHeaderLen is the length of a tile message before its payload.
@@ -163,6 +165,12 @@ func Decode(b []byte) (Msg, error) {
 		case EncJPEG, EncPNG, EncJPEGHalf:
 			if len(t.Payload) == 0 {
 				return Msg{}, fmt.Errorf("%w: empty image payload", ErrMalformed)
+			}
+		case EncIndexed:
+			// The palette must be there; the pixels are checked when
+			// decoded (DecodeIndexed).
+			if len(t.Payload) == 0 || len(t.Payload) < 1+3*(int(t.Payload[0])+1)+1 {
+				return Msg{}, fmt.Errorf("%w: indexed payload of %d bytes", ErrMalformed, len(t.Payload))
 			}
 		case EncSolid:
 			if len(t.Payload) != 3 {

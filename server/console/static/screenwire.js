@@ -14,7 +14,10 @@
 //	           (messages of one frame in one; never nested)
 //
 // Encodings: 1 JPEG, 2 PNG, 3 solid colour (payload R, G, B), 4 JPEG at half
-// resolution (ceil(w/2) x ceil(h/2), drawn scaled up to w x h).
+// resolution (ceil(w/2) x ceil(h/2), drawn scaled up to w x h), 5 indexed:
+// [n-1 u8][n x RGB][deflate-raw of the palette indices, packed per row at 1,
+// 2, 4 or 8 bits, most significant first, rows on byte boundaries]
+// (decodeIndexed below; Go's screen.DecodeIndexed).
 
 export const KIND_TILE = 1;
 export const KIND_FRAME_END = 2;
@@ -26,6 +29,7 @@ export const ENC_JPEG = 1;
 export const ENC_PNG = 2;
 export const ENC_SOLID = 3;
 export const ENC_JPEG_HALF = 4;
+export const ENC_INDEXED = 5;
 
 export const TILE_HEADER_LEN = 1 + 4 + 2 * 4 + 1;
 export const COPY_LEN = 1 + 4 + 2 * 6;
@@ -65,6 +69,11 @@ export function decode(input) {
         case ENC_PNG:
         case ENC_JPEG_HALF:
           if (t.payload.length === 0) throw new MalformedError("empty image payload");
+          break;
+        case ENC_INDEXED:
+          if (t.payload.length === 0 || t.payload.length < 1 + 3 * (t.payload[0] + 1) + 1) {
+            throw new MalformedError(`indexed payload of ${t.payload.length} bytes`);
+          }
           break;
         case ENC_SOLID:
           if (t.payload.length !== 3) throw new MalformedError(`solid tile payload of ${t.payload.length} bytes`);
@@ -115,4 +124,45 @@ export function decode(input) {
       throw new MalformedError(`unknown kind ${m.kind}`);
   }
   return m;
+}
+
+// indexedBits is the bits per pixel of n colours.
+function indexedBits(n) {
+  return n <= 2 ? 1 : n <= 4 ? 2 : n <= 16 ? 4 : 8;
+}
+
+// decodeIndexed resolves to the w x h ImageData of an indexed payload (a
+// tile that decode accepted). It rejects what Go's screen.DecodeIndexed
+// rejects: a stream that is not exactly the rectangle's bytes, an index
+// beyond the palette.
+export async function decodeIndexed(payload, w, h) {
+  const n = payload[0] + 1;
+  const pal = payload.subarray(1, 1 + 3 * n);
+  const bits = indexedBits(n);
+  const row = (w * bits + 7) >> 3;
+  const want = row * h;
+  const stream = new Blob([payload.subarray(1 + 3 * n)]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  let packed;
+  try {
+    packed = new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (e) {
+    throw new MalformedError("indexed: " + e.message);
+  }
+  if (packed.length !== want) throw new MalformedError(`indexed: ${packed.length} of ${want} bytes`);
+  const img = new ImageData(w, h);
+  const px = new Uint32Array(img.data.buffer);
+  // Palette as little-endian RGBA words (ImageData's byte order).
+  const words = new Uint32Array(n);
+  for (let i = 0; i < n; i++) words[i] = (0xff000000 | (pal[3 * i + 2] << 16) | (pal[3 * i + 1] << 8) | pal[3 * i]) >>> 0;
+  const mask = (1 << bits) - 1;
+  for (let y = 0, o = 0; y < h; y++) {
+    const base = y * row;
+    for (let x = 0; x < w; x++, o++) {
+      const bit = x * bits;
+      const i = (packed[base + (bit >> 3)] >> (8 - bits - (bit & 7))) & mask;
+      if (i >= n) throw new MalformedError(`indexed: index ${i} of ${n} colours`);
+      px[o] = words[i];
+    }
+  }
+  return img;
 }

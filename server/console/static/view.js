@@ -4,7 +4,7 @@
 // The session's mode decides what else it offers (protocol.ControlMsg
 // "mode" features): chat in a side panel, file transfer, clipboard sync,
 // and in Guidance the technician's pointer and marks instead of input.
-import { decode, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF } from "./screenwire.js";
+import { decode, decodeIndexed, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF, ENC_INDEXED } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
 import { FileTransfers } from "./viewfile.js";
 
@@ -213,6 +213,9 @@ function handleScreen(m) {
       if (t.enc === ENC_JPEG || t.enc === ENC_PNG || t.enc === ENC_JPEG_HALF) {
         // Start decoding now, in parallel with the rest of the frame.
         img = createImageBitmap(new Blob([t.payload], { type: t.enc === ENC_PNG ? "image/png" : "image/jpeg" }))
+          .catch((e) => { stats.errors++; console.warn("screen tile:", e.message); return null; });
+      } else if (t.enc === ENC_INDEXED) {
+        img = decodeIndexed(t.payload, t.w, t.h).then((data) => createImageBitmap(data))
           .catch((e) => { stats.errors++; console.warn("screen tile:", e.message); return null; });
       }
       const rgb = t.enc === ENC_SOLID ? `rgb(${t.payload[0]},${t.payload[1]},${t.payload[2]})` : "";
