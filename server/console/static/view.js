@@ -159,11 +159,14 @@ let pendingTiles = []; // tiles and copies of the frame being received, in order
 let framesQueued = 0; // frames received and not yet drawn
 let ackSeq = 0; // the last frame drawn
 let ackTimer = 0; // a lazy ack is due
-const LAZY_ACK_MS = 250;
-// ACK_EVERY frames drawn get an ack at once: well inside the agent's
-// window for a viewer that keeps up (8 frames), so streaming never stalls.
-const ACK_EVERY = 3;
+// A viewer that keeps up acks about once a second, or every ACK_EVERY
+// frames drawn: half the agent's window for a calm viewer (12 frames), so
+// streaming never stalls. Each ack is a packet each way (with its SCTP
+// acknowledgement), which for typing costs as much as the frames.
+const LAZY_ACK_MS = 1000;
+const ACK_EVERY = 6;
 let drawnSinceAck = 0;
+let saidBusy = false; // the last ack said busy
 let drawChain = Promise.resolve(); // keeps sizes and frames in order
 
 function onScreenMessage(data) {
@@ -260,12 +263,15 @@ function handleScreen(m) {
         // times a second is enough and saves a packet per frame.
         ackSeq = m.seq;
         drawnSinceAck++;
-        if (framesQueued > 0 || drawnSinceAck >= ACK_EVERY) {
+        // After a busy ack the agent holds to its small window until told
+        // otherwise: the frame that empties the queue says so at once.
+        if (framesQueued > 0 || drawnSinceAck >= ACK_EVERY || saidBusy) {
           // Busy, or streaming: ack now so the agent never waits on us.
           clearTimeout(ackTimer);
           ackTimer = 0;
           drawnSinceAck = 0;
-          sendControl(framesQueued > 0 ? { t: "ack", seq: ackSeq, busy: true } : { t: "ack", seq: ackSeq });
+          saidBusy = framesQueued > 0;
+          sendControl(saidBusy ? { t: "ack", seq: ackSeq, busy: true } : { t: "ack", seq: ackSeq });
         } else if (!ackTimer) {
           ackTimer = setTimeout(() => { ackTimer = 0; drawnSinceAck = 0; sendControl({ t: "ack", seq: ackSeq }); }, LAZY_ACK_MS);
         }
