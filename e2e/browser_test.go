@@ -110,6 +110,13 @@ type viewerStats struct {
 	Holder    string `json:"holder"`
 	Monitors  int    `json:"monitors"`
 	Candidate string `json:"candidate"` // local candidate type of the selected pair
+	// Acks of drawn frames sent to the agent: all, those saying busy,
+	// and the last one's frame, busy flag and whether a timer sent it.
+	Acks      int    `json:"acks"`
+	BusyAcks  int    `json:"busyAcks"`
+	AckedSeq  uint32 `json:"ackedSeq"`
+	AckedBusy bool   `json:"ackedBusy"`
+	AckedLazy bool   `json:"ackedLazy"`
 }
 
 func (tb *tab) stats() (viewerStats, error) {

@@ -306,6 +306,30 @@ func TestViewerWithScriptedAgent(t *testing.T) {
 		{"indexed stripe 3", 20, 87, [3]int{0x10, 0x20, 0x30}},
 		{"right of the tile", 47, 75, [3]int{0xff, 0xff, 0xff}},
 	})
+
+	// Pacing: a burst of frames the viewer cannot draw as fast as they
+	// come (each indexed tile decodes asynchronously) makes it ack
+	// "busy", and the agent then keeps only two frames in flight. The
+	// frame that empties the viewer's queue must say "not busy" at once,
+	// in the same step that counts it drawn, not with a lazy ack later.
+	before, err := tb.stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const last = 12
+	for seq := uint32(4); seq <= last; seq++ {
+		send(
+			screen.AppendTile(nil, screen.Tile{Seq: seq, X: 10 + uint16(seq), Y: 70, W: 37, H: 30, Enc: screen.EncIndexed, Payload: payload}),
+			screen.AppendFrameEnd(nil, seq),
+		)
+	}
+	st := tb.waitStats(paintTimeout, "the viewer to draw the burst", func(v viewerStats) bool { return v.Frames == last })
+	if st.BusyAcks == before.BusyAcks {
+		t.Fatalf("the viewer drew a burst of %d frames without once acking busy: %+v", last-3, st)
+	}
+	if st.AckedSeq != last || st.AckedBusy || st.AckedLazy {
+		t.Errorf("after the burst the last ack was for frame %d (busy %v, lazy %v), want %d, not busy, sent as the frame was drawn", st.AckedSeq, st.AckedBusy, st.AckedLazy, last)
+	}
 	tb.waitStats(paintTimeout, "the monitor picker", func(v viewerStats) bool { return v.Monitors == 2 })
 	tb.screenshot("viewer-scripted.png")
 

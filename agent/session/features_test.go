@@ -24,6 +24,11 @@ import (
 
 func (v *testViewer) sendControlMsg(m protocol.ControlMsg) {
 	v.t.Helper()
+	select {
+	case <-v.ctrlUp: // sending earlier fails: the channel is not open
+	case <-time.After(wait):
+		v.t.Fatal("the control channel never opened")
+	}
 	b, _ := json.Marshal(m)
 	if err := v.ctrl.SendText(string(b)); err != nil {
 		v.t.Fatal(err)
@@ -170,15 +175,17 @@ func TestModesGateScreenAndInput(t *testing.T) {
 			if m := v.controlMsg("mode"); m.Mode != mode || !slices.Equal(m.Features, features(mode, h.cfg.Policy)) {
 				t.Errorf("mode message %+v", m)
 			}
-			a.send(protocol.Signal{Type: protocol.SignalControl, Holder: "v1"})
-			v.controlMsg("holder")
 			if hasScreen(mode) {
 				// A frame arrives, and the monitor list the input needs.
+				// (Before the holder changes: waiting for that skips other
+				// messages.)
 				if m := v.screenMsg(); m.Kind != screen.KindSize {
 					t.Fatalf("first screen message %+v", m)
 				}
 				v.controlMsg("monitors")
 			}
+			a.send(protocol.Signal{Type: protocol.SignalControl, Holder: "v1"})
+			v.waitHolder("v1")
 			v.sendInput(protocol.InputEvent{T: "move", X: 1, Y: 1})
 			if mode == protocol.ModeActive {
 				select {
@@ -534,8 +541,8 @@ func TestClipboardSync(t *testing.T) {
 	v := joinViewer(t, a, helloWith(protocol.ModeActive, "v1=Tess Tech", "v2=Otto"))
 	v2 := joinAnother(t, a, "v2")
 	a.send(protocol.Signal{Type: protocol.SignalControl, Holder: "v1"})
-	v.controlMsg("holder")
-	v2.controlMsg("holder")
+	v.waitHolder("v1")
+	v2.waitHolder("v1")
 	<-h.clip.watched
 	v2.sendControlMsg(protocol.ControlMsg{T: "clipboard", Text: "not the holder"})
 	v.sendControlMsg(protocol.ControlMsg{T: "clipboard", Text: "ticket #4711"})

@@ -476,6 +476,7 @@ type testViewer struct {
 	input   *webrtc.DataChannel
 	ctrl    *webrtc.DataChannel
 	inputUp chan struct{}
+	ctrlUp  chan struct{} // the control channel opened
 	chat    *webrtc.DataChannel
 	chatIn  chan protocol.ChatMsg
 	chatUp  chan struct{}
@@ -494,7 +495,7 @@ func newTestViewer(t *testing.T, id string) *testViewer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	v := &testViewer{t: t, id: id, pc: pc, screen: make(chan []byte, 1024), control: make(chan protocol.ControlMsg, 64), inputUp: make(chan struct{})}
+	v := &testViewer{t: t, id: id, pc: pc, screen: make(chan []byte, 1024), control: make(chan protocol.ControlMsg, 64), inputUp: make(chan struct{}), ctrlUp: make(chan struct{})}
 	sc, _ := pc.CreateDataChannel(protocol.ChannelScreen, negotiated(protocol.ChannelScreenID))
 	v.input, _ = pc.CreateDataChannel(protocol.ChannelInput, negotiated(protocol.ChannelInputID))
 	v.ctrl, _ = pc.CreateDataChannel(protocol.ChannelControl, negotiated(protocol.ChannelControlID))
@@ -518,6 +519,7 @@ func newTestViewer(t *testing.T, id string) *testViewer {
 		}
 	})
 	v.input.OnOpen(func() { close(v.inputUp) })
+	v.ctrl.OnOpen(func() { close(v.ctrlUp) })
 	v.chatIn = make(chan protocol.ChatMsg, 64)
 	v.fileIn = make(chan webrtc.DataChannelMessage, 4096)
 	v.chat, _ = pc.CreateDataChannel(protocol.ChannelChat, negotiated(protocol.ChannelChatID))
@@ -626,6 +628,14 @@ func (v *testViewer) controlMsg(typ string) protocol.ControlMsg {
 		case <-timer.C:
 			v.t.Fatalf("no %q control message", typ)
 		}
+	}
+}
+
+// waitHolder waits until the agent says the control holder is id: the
+// channel's first message may still name the holder before the change.
+func (v *testViewer) waitHolder(id string) {
+	v.t.Helper()
+	for v.controlMsg("holder").Holder != id {
 	}
 }
 
@@ -778,8 +788,7 @@ func TestViewerScreenInputAndEnd(t *testing.T) {
 	h.expectDrop("v1:not allowed")
 	// Another viewer holds it: dropped.
 	a.send(protocol.Signal{Type: protocol.SignalControl, Holder: "v2"})
-	for v.controlMsg("holder").Holder != "v2" {
-	}
+	v.waitHolder("v2")
 	v.sendInput(protocol.InputEvent{T: "move", X: 2, Y: 2})
 	h.expectDrop("v1:not allowed")
 	// v1 holds it, but the session is in Monitor mode: dropped.
@@ -811,8 +820,7 @@ func TestViewerScreenInputAndEnd(t *testing.T) {
 	}
 
 	// Refresh sends a full frame again.
-	b, _ := json.Marshal(protocol.ControlMsg{T: "refresh"})
-	v.ctrl.SendText(string(b))
+	v.sendControlMsg(protocol.ControlMsg{T: "refresh"})
 	for {
 		m := v.screenMsg()
 		if m.Kind == screen.KindTile && string(m.Tile.Payload) == "\xff\x00\x00" {
@@ -896,10 +904,7 @@ func testAckBounds(t *testing.T, busy bool) {
 		}
 	}
 	ack := func(seq uint32) {
-		b, _ := json.Marshal(protocol.ControlMsg{T: "ack", Seq: seq, Busy: busy})
-		if err := v.ctrl.SendText(string(b)); err != nil {
-			t.Fatal(err)
-		}
+		v.sendControlMsg(protocol.ControlMsg{T: "ack", Seq: seq, Busy: busy})
 	}
 	ack(last)
 
@@ -960,8 +965,7 @@ func TestCtrlAltDelThroughService(t *testing.T) {
 	a.expectState(protocol.SessionConnecting, "")
 	v := joinViewer(t, a, protocol.Signal{Session: &protocol.Session{ID: "s1", Mode: protocol.ModeActive, ControlHolder: "v1", State: protocol.SessionConnecting}})
 	a.send(protocol.Signal{Type: protocol.SignalControl, Holder: "v1"})
-	for v.controlMsg("holder").Holder != "v1" {
-	}
+	v.waitHolder("v1")
 	v.sendInput(protocol.InputEvent{T: "combo", Combo: "ctrl-alt-del"})
 	v.sendInput(protocol.InputEvent{T: "key", Key: "KeyB", Down: true})
 	select {

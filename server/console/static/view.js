@@ -15,7 +15,7 @@ const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").
 const stats = window.tetherStats = {
   messages: 0, sizes: 0, tiles: 0, copies: 0, frames: 0, errors: 0, inputs: 0,
   state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
-  offers: 0, reconnects: 0,
+  offers: 0, reconnects: 0, acks: 0, busyAcks: 0, ackedSeq: 0, ackedBusy: false, ackedLazy: false,
   mode: "", features: [], modeRefused: "", chat: [], clipboard: "", marks: 0,
 };
 // Test and devtools hooks that change behaviour (see tetherDebug below).
@@ -271,14 +271,23 @@ function handleScreen(m) {
           ackTimer = 0;
           drawnSinceAck = 0;
           saidBusy = framesQueued > 0;
-          sendControl(saidBusy ? { t: "ack", seq: ackSeq, busy: true } : { t: "ack", seq: ackSeq });
+          sendAck(ackSeq, saidBusy, false);
         } else if (!ackTimer) {
-          ackTimer = setTimeout(() => { ackTimer = 0; drawnSinceAck = 0; sendControl({ t: "ack", seq: ackSeq }); }, LAZY_ACK_MS);
+          ackTimer = setTimeout(() => { ackTimer = 0; drawnSinceAck = 0; sendAck(ackSeq, false, true); }, LAZY_ACK_MS);
         }
       });
       break;
     }
   }
+}
+
+function sendAck(seq, busy, lazy) {
+  stats.acks++;
+  if (busy) stats.busyAcks++;
+  stats.ackedSeq = seq;
+  stats.ackedBusy = busy;
+  stats.ackedLazy = lazy;
+  sendControl(busy ? { t: "ack", seq, busy: true } : { t: "ack", seq });
 }
 
 // Every copy of a frame reads the picture as it was before the frame's
