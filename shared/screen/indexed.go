@@ -39,7 +39,7 @@ func IndexedBits(n int) int {
 func IndexedRowBytes(w, bits int) int { return (w*bits + 7) / 8 }
 
 // IndexedEncoder packs and compresses indexed rectangles, reusing its
-// buffers and its compressor (about 600 KiB) from call to call.
+// buffers and its two compressors (about 1 MiB together) from call to call.
 type IndexedEncoder struct {
 	packed []byte
 	small  *flate.Writer // DefaultCompression
