@@ -15,8 +15,6 @@ package e2e
 // (dbus-daemon) on which the test owns org.kde.StatusNotifierWatcher.
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -29,6 +27,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/tetherdesk/tether/agent/tray"
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -59,37 +58,12 @@ func startPanel(t *testing.T) *panel {
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		t.Fatalf("dbus-daemon is not installed (scripts/deps.sh installs it): %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "dbus-daemon", "--session", "--nofork", "--nopidfile",
-		"--address=unix:path="+t.TempDir()+"/bus", "--print-address=1")
-	out, err := cmd.StdoutPipe()
+	bus, addr, err := testenv.StartSessionBus(t.TempDir(), startTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-	})
-	addrs := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			addrs <- strings.TrimSpace(sc.Text())
-		}
-		close(addrs)
-	}()
-	p := &panel{t: t, items: make(chan string, 4)}
-	select {
-	case p.addr = <-addrs:
-	case <-time.After(startTimeout):
-		t.Fatal("dbus-daemon did not print its address")
-	}
-	if p.addr == "" {
-		t.Fatal("dbus-daemon printed no address")
-	}
+	t.Cleanup(func() { bus.Stop(time.Second) })
+	p := &panel{t: t, items: make(chan string, 4), addr: addr}
 	if p.conn, err = dbus.Connect(p.addr); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package tray
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"image/color"
@@ -14,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/tetherdesk/tether/agent/ipc"
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -23,38 +23,12 @@ func startSessionBus(t *testing.T) string {
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		t.Skip("dbus-daemon is not installed (scripts/deps.sh test installs it)")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "dbus-daemon", "--session", "--nofork", "--nopidfile",
-		"--address=unix:path="+t.TempDir()+"/bus", "--print-address=1")
-	out, err := cmd.StdoutPipe()
+	p, addr, err := testenv.StartSessionBus(t.TempDir(), wait)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	select {
-	case addr, ok := <-lines:
-		if !ok {
-			t.Fatal("dbus-daemon printed no address")
-		}
-		return strings.TrimSpace(addr)
-	case <-time.After(wait):
-		t.Fatal("dbus-daemon did not start")
-	}
-	return ""
+	t.Cleanup(func() { p.Stop(time.Second) })
+	return addr
 }
 
 // watcher is a StatusNotifierWatcher, as a desktop's panel runs it.
