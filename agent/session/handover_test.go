@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -94,16 +92,7 @@ func expectFullFrame(t *testing.T, v *testViewer) {
 func TestDropAndTakeOver(t *testing.T) {
 	h := newHarness(t, protocol.ScreenShareStart{Attended: true, Mode: protocol.ModeActive}, unattendedPolicy())
 	h.src.colour.Store(0x336699)
-	dir, err := os.MkdirTemp("", "helper")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	ln, err := ipc.Listen(ipc.ListenConfig{Path: filepath.Join(dir, "h.sock"), Allowed: func(uint32) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := serviceListener(t)
 	h1 := startHelper(t, h, ln, "greeter")
 	h2 := startHelper(t, h, ln, "user")
 

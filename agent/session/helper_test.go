@@ -11,20 +11,29 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// TestHelperOverIPC: the service hands a session to the helper over a real
-// socket; the helper reports its states back and ends it when told.
-func TestHelperOverIPC(t *testing.T) {
-	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+// serviceListener listens where a helper dials the service, as the service
+// does. (A short directory: a socket's path is limited to about 100 bytes,
+// which t.TempDir can exceed.)
+func serviceListener(t *testing.T) *ipc.Listener {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "helper")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	ln, err := ipc.Listen(ipc.ListenConfig{Path: filepath.Join(dir, "h.sock"), Allowed: func(uint32) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// TestHelperOverIPC: the service hands a session to the helper over a real
+// socket; the helper reports its states back and ends it when told.
+func TestHelperOverIPC(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	ln := serviceListener(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

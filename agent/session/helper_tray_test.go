@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -74,16 +72,7 @@ func menuEntry(v tray.View, id string) tray.Entry {
 // wrong code gets Try Again with the code formatted, the right one a
 // notice. The server state the service reports reaches the tray's menu.
 func TestHelperTrayCode(t *testing.T) {
-	dir, err := os.MkdirTemp("", "helper")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	ln, err := ipc.Listen(ipc.ListenConfig{Path: filepath.Join(dir, "h.sock"), Allowed: func(uint32) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := serviceListener(t)
 	host := &trayHost{changed: make(chan struct{})}
 	dialogs := traytest.New(tray.ErrCancelled)
 
@@ -93,6 +82,13 @@ func TestHelperTrayCode(t *testing.T) {
 		done <- RunHelper(ctx, HelperConfig{SocketPath: ln.Path(), Desktop: "d1", Version: "9.9.9", Logger: testLogger(t),
 			Deps: Deps{TrayHost: host, TrayDialogs: dialogs}})
 	}()
+	defer cancel()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The helper stops first: a connection closed under a running helper
+	// is an error it reports ("connection to the service lost").
 	defer func() {
 		cancel()
 		select {
@@ -103,12 +99,8 @@ func TestHelperTrayCode(t *testing.T) {
 		case <-time.After(wait):
 			t.Error("helper did not stop")
 		}
+		conn.Close()
 	}()
-	conn, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	msgs := make(chan ipc.Msg, 8)
 	go func() {
 		defer close(msgs)
