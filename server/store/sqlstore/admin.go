@@ -100,17 +100,13 @@ const groupCols = `id, name, rules`
 type rulesCol struct{ r *store.GroupRules }
 
 func (c rulesCol) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
+	var b json.RawMessage
+	if err := (jsonCol{&b}).Scan(src); err != nil {
+		return err
+	}
+	if b == nil {
 		*c.r = store.GroupRules{}
 		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("unsupported rules column type %T", src)
 	}
 	var r store.GroupRules
 	if err := json.Unmarshal(b, &r); err != nil {

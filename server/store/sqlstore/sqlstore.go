@@ -515,17 +515,13 @@ func strList(v []string) string {
 type listCol struct{ v *[]string }
 
 func (c listCol) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
+	var b json.RawMessage
+	if err := (jsonCol{&b}).Scan(src); err != nil {
+		return err
+	}
+	if b == nil {
 		*c.v = nil
 		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("unsupported list column type %T", src)
 	}
 	var out []string
 	if err := json.Unmarshal(b, &out); err != nil {
