@@ -89,6 +89,19 @@ func startModesEnv(t *testing.T) *modesEnv {
 	return me
 }
 
+// holdingSession starts an unattended session in mode as tech1, shows it
+// in tb and takes control there.
+func (e *modesEnv) holdingSession(t testing.TB, tb *tab, mode string) protocol.Session {
+	t.Helper()
+	s := e.startSessionMode(t, false, mode)
+	tb.openViewer(e.s.url, s.ID)
+	st := tb.waitLive(liveTimeout)
+	tb.waitMode(mode)
+	control(t, e.tech1, s.ID, protocol.ControlRequestOp, st.ViewerID)
+	waitHolder(t, st.ViewerID, tb)
+	return s
+}
+
 // startSessionMode creates a session in mode as tech1; the cleanup ends it.
 func (e *modesEnv) startSessionMode(t testing.TB, attended bool, mode string) protocol.Session {
 	t.Helper()
@@ -272,12 +285,7 @@ func TestSessionModes(t *testing.T) {
 	t.Run("MonitorNeverInjects", func(t *testing.T) {
 		tb := e.br.firstTab().on(t)
 		w := startWish(t, e.display)
-		s := e.startSessionMode(t, false, protocol.ModeMonitor)
-		tb.openViewer(e.s.url, s.ID)
-		st := tb.waitLive(liveTimeout)
-		tb.waitMode(protocol.ModeMonitor)
-		control(t, e.tech1, s.ID, protocol.ControlRequestOp, st.ViewerID)
-		waitHolder(t, st.ViewerID, tb)
+		s := e.holdingSession(t, tb, protocol.ModeMonitor)
 		tb.waitStats(paintTimeout, "the monitor list", func(v viewerStats) bool { return v.Monitors >= 1 })
 		before := e.a.logCount(s.ID, "input dropped")
 		tb.rawInput(clickAndType...)
@@ -542,12 +550,7 @@ func TestSessionModes(t *testing.T) {
 	t.Run("Clipboard", func(t *testing.T) {
 		tb := e.br.firstTab().on(t)
 		w := startWish(t, e.display)
-		s := e.startSessionMode(t, false, protocol.ModeActive)
-		tb.openViewer(e.s.url, s.ID)
-		st := tb.waitLive(liveTimeout)
-		tb.waitMode(protocol.ModeActive)
-		control(t, e.tech1, s.ID, protocol.ControlRequestOp, st.ViewerID)
-		waitHolder(t, st.ViewerID, tb)
+		e.holdingSession(t, tb, protocol.ModeActive)
 		// The technician copies, then comes back to the viewer.
 		if _, err := evalJS[bool](tb, `navigator.clipboard.writeText("ticket 4711: reset the spooler").then(() => true)`); err != nil {
 			t.Fatalf("browser clipboard: %v", err)

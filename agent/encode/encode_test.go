@@ -674,12 +674,12 @@ func TestRunsKeepTextLossless(t *testing.T) {
 	}
 	msgs, _ = e.Encode(img, false)
 	v.apply(msgs)
-	v.check(img) // exact wherever the last tile was PNG or solid
+	v.check(img) // exact wherever the last tile was indexed or solid
 	if n := len(v.tiles); n > 5 {
 		t.Fatalf("%d images for one row of 16 dirty tiles; want a few", n)
 	}
 	if v.encs[screen.EncJPEG] == 0 || v.encs[screen.EncIndexed] == 0 {
-		t.Fatalf("encodings %v: want the photo as JPEG and the text as PNG", v.encs)
+		t.Fatalf("encodings %v: want the photo as JPEG and the text indexed", v.encs)
 	}
 }
 
@@ -771,7 +771,7 @@ func TestHalfResolution(t *testing.T) {
 	v.apply(msgs)
 	v.check(img) // exact where lossless; half tiles are skipped
 	if v.halves == 0 || v.encs[screen.EncJPEG] != 0 || v.encs[screen.EncIndexed] == 0 {
-		t.Fatalf("encodings %v, %d half tiles: want the photo at half resolution, no full JPEG, text as PNG", v.encs, v.halves)
+		t.Fatalf("encodings %v, %d half tiles: want the photo at half resolution, no full JPEG, text indexed", v.encs, v.halves)
 	}
 	// The half tiles are the frame's 2x2 means, give or take JPEG.
 	for _, tl := range v.tiles {
