@@ -166,7 +166,6 @@ let ackTimer = 0; // a lazy ack is due
 const LAZY_ACK_MS = 1000;
 const ACK_EVERY = 6;
 let drawnSinceAck = 0;
-let saidBusy = false; // the last ack said busy
 let drawChain = Promise.resolve(); // keeps sizes and frames in order
 
 function onScreenMessage(data) {
@@ -259,19 +258,18 @@ function handleScreen(m) {
         framesQueued--;
         // Tell the agent this frame is on screen: it sends newer frames
         // only while we keep up, so a slow decode never builds a backlog.
-        // While we keep up (no other frame waiting), a lazy ack a few
-        // times a second is enough and saves a packet per frame.
+        // While we keep up (no other frame waiting), a lazy ack is enough
+        // and saves a packet per frame. After a busy ack the agent holds
+        // to its small window until told otherwise, so the frame that
+        // empties the queue says so at once.
         ackSeq = m.seq;
         drawnSinceAck++;
-        // After a busy ack the agent holds to its small window until told
-        // otherwise: the frame that empties the queue says so at once.
-        if (framesQueued > 0 || drawnSinceAck >= ACK_EVERY || saidBusy) {
+        if (framesQueued > 0 || drawnSinceAck >= ACK_EVERY || stats.ackedBusy) {
           // Busy, or streaming: ack now so the agent never waits on us.
           clearTimeout(ackTimer);
           ackTimer = 0;
           drawnSinceAck = 0;
-          saidBusy = framesQueued > 0;
-          sendAck(ackSeq, saidBusy, false);
+          sendAck(ackSeq, framesQueued > 0, false);
         } else if (!ackTimer) {
           ackTimer = setTimeout(() => { ackTimer = 0; drawnSinceAck = 0; sendAck(ackSeq, false, true); }, LAZY_ACK_MS);
         }
@@ -281,6 +279,8 @@ function handleScreen(m) {
   }
 }
 
+// sendAck acks frame seq. stats keeps what the last ack said; the ack
+// logic reads ackedBusy from there.
 function sendAck(seq, busy, lazy) {
   stats.acks++;
   if (busy) stats.busyAcks++;
