@@ -192,7 +192,11 @@ func indexedMatchesGo(t *testing.T, tb *tab) {
 			add(b, c.w, c.h)
 		}
 		add(p, c.w+1, c.h) // the wrong rectangle
+		if c.h > 1 {
+			add(p, c.w, c.h-1) // more bytes than the rectangle holds
+		}
 	}
+	add([]byte{1, 0, 0, 0, 9, 9, 9, 3, 0}, 65535, 65535) // beyond the bound on pixels
 	type result struct {
 		OK  bool
 		Sum string // SHA-256 of the RGBA pixels

@@ -126,6 +126,9 @@ export function decode(input) {
   return m;
 }
 
+// MAX_INDEXED_PIXELS bounds an indexed rectangle, as Go's does.
+const MAX_INDEXED_PIXELS = 1 << 24;
+
 // indexedBits is the bits per pixel of n colours.
 function indexedBits(n) {
   return n <= 2 ? 1 : n <= 4 ? 2 : n <= 16 ? 4 : 8;
@@ -136,19 +139,32 @@ function indexedBits(n) {
 // rejects: a stream that is not exactly the rectangle's bytes, an index
 // beyond the palette.
 export async function decodeIndexed(payload, w, h) {
+  if (w * h > MAX_INDEXED_PIXELS) throw new MalformedError(`indexed: ${w}x${h}`);
   const n = payload[0] + 1;
   const pal = payload.subarray(1, 1 + 3 * n);
   const bits = indexedBits(n);
   const row = (w * bits + 7) >> 3;
   const want = row * h;
-  const stream = new Blob([payload.subarray(1 + 3 * n)]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
-  let packed;
+  // Inflate into exactly the rectangle's bytes, stopping at the first byte
+  // more: a small payload must not make the viewer hold a huge one.
+  const reader = new Blob([payload.subarray(1 + 3 * n)]).stream().pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+  const packed = new Uint8Array(want);
+  let got = 0;
   try {
-    packed = new Uint8Array(await new Response(stream).arrayBuffer());
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (got + value.length > want) {
+        reader.cancel().catch(() => {});
+        throw new MalformedError(`indexed: more than the ${want} bytes of ${w}x${h} at ${bits} bits`);
+      }
+      packed.set(value, got);
+      got += value.length;
+    }
   } catch (e) {
-    throw new MalformedError("indexed: " + e.message);
+    throw e instanceof MalformedError ? e : new MalformedError("indexed: " + e.message);
   }
-  if (packed.length !== want) throw new MalformedError(`indexed: ${packed.length} of ${want} bytes`);
+  if (got !== want) throw new MalformedError(`indexed: ${got} of ${want} bytes`);
   const img = new ImageData(w, h);
   const px = new Uint32Array(img.data.buffer);
   // Palette as little-endian RGBA words (ImageData's byte order).
