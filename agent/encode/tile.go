@@ -13,8 +13,8 @@ import (
 type scratch struct {
 	buf   bytes.Buffer
 	ix    screen.IndexedEncoder
-	out   []byte         // the last indexed payload
-	pal   image.Paletted // Pix: the last index's palette indices
+	out   []byte  // the last indexed payload
+	idx   []uint8 // the last index's palette indices, row after row
 	table colourTable
 	tile  image.RGBA
 	// half: photo-like parts go as JPEG at half resolution (set per
@@ -55,14 +55,15 @@ func halve(dst, src *image.RGBA) {
 
 func newScratch() *scratch {
 	s := &scratch{}
-	s.pal.Pix = make([]uint8, MaxTileSize*MaxTileSize)
+	s.idx = make([]uint8, MaxTileSize*MaxTileSize)
 	return s
 }
 
 // encodeRun appends the messages for r, a run of dirty tiles side by side
-// (ts wide each). A text-like run goes as one indexed tile. Otherwise each stretch
-// of photo-like tiles goes as one JPEG and each stretch of text-like tiles
-// as one indexed tile, so a photo next to text does not turn the text into JPEG.
+// (ts wide each). A text-like run goes as one indexed tile. Otherwise each
+// stretch of photo-like tiles goes as one JPEG and each stretch of
+// text-like tiles as one indexed tile, so a photo next to text does not
+// turn the text into JPEG.
 func (s *scratch) encodeRun(frame *image.RGBA, r image.Rectangle, ts int, seq uint32, quality, limit int, out [][]byte) ([][]byte, error) {
 	s.last = indexed{} // the frame's pixels may be new since the last run
 	if r.Dx() <= ts {
@@ -116,8 +117,8 @@ func (s *scratch) view(frame *image.RGBA, r image.Rectangle) *image.RGBA {
 }
 
 // encodeRect appends to out the message(s) for rectangle r of frame (whose
-// Rect starts at 0,0): an indexed tile (or solid colour) if it has at most colours
-// colours, else a JPEG. A rectangle whose message would exceed limit
+// Rect starts at 0,0): an indexed tile (or solid colour) if it has at most
+// colours colours, else a JPEG. A rectangle whose message would exceed limit
 // (screen.MaxMessage) is split in halves until every part fits.
 func (s *scratch) encodeRect(frame *image.RGBA, r image.Rectangle, seq uint32, quality, limit, colours int, out [][]byte) ([][]byte, error) {
 	enc, payload, err := s.encodeTile(frame, r, quality, colours)
@@ -159,7 +160,7 @@ func (s *scratch) encodeTile(frame *image.RGBA, r image.Rectangle, quality, colo
 		s.buf.Write([]byte{byte(c >> 16), byte(c >> 8), byte(c)})
 		return screen.EncSolid, s.buf.Bytes(), nil
 	case ok:
-		b, err := s.ix.Append(s.out[:0], s.table.colours[:n], s.pal.Pix[:w*h], w, h)
+		b, err := s.ix.Append(s.out[:0], s.table.colours[:n], s.idx[:w*h], w, h)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -208,16 +209,16 @@ func (s *scratch) indexRect(frame *image.RGBA, r image.Rectangle, limit int) (in
 }
 
 // index counts the distinct RGB colours of tile (alpha ignored) and writes
-// palette indices into s.pal.Pix. It gives up (ok false) beyond limit
+// palette indices into s.idx. It gives up (ok false) beyond limit
 // (at most MaxRunColours) colours.
 func (s *scratch) index(tile *image.RGBA, limit int) (n int, ok bool) {
 	s.table.reset()
 	s.table.limit = limit
 	w, h := tile.Rect.Dx(), tile.Rect.Dy()
-	if cap(s.pal.Pix) < w*h {
-		s.pal.Pix = make([]uint8, w*h)
+	if cap(s.idx) < w*h {
+		s.idx = make([]uint8, w*h)
 	}
-	idx := s.pal.Pix[:w*h]
+	idx := s.idx[:w*h]
 	last, lastIdx := uint32(1<<31), uint8(0) // impossible colour
 	for y := 0; y < h; y++ {
 		row := tile.Pix[y*tile.Stride:][:w*4]

@@ -108,6 +108,16 @@ func pack(dst, idx []uint8, w, h, bits int) []byte {
 	return dst
 }
 
+// indexedColours returns the palette size of an indexed payload, if the
+// payload holds that palette and at least one byte of pixels.
+func indexedColours(payload []byte) (int, bool) {
+	if len(payload) == 0 {
+		return 0, false
+	}
+	n := int(payload[0]) + 1
+	return n, len(payload) >= 1+3*n+1
+}
+
 // ErrIndexed reports an indexed payload that does not decode to its
 // rectangle.
 var ErrIndexed = errors.New("malformed indexed tile")
@@ -123,12 +133,9 @@ func DecodeIndexed(payload []byte, w, h int) (*image.RGBA, error) {
 	if w < 1 || h < 1 || w*h > maxIndexedPixels {
 		return nil, fmt.Errorf("%w: %dx%d", ErrIndexed, w, h)
 	}
-	if len(payload) < 1 {
-		return nil, fmt.Errorf("%w: empty", ErrIndexed)
-	}
-	n := int(payload[0]) + 1
-	if len(payload) < 1+3*n+1 {
-		return nil, fmt.Errorf("%w: %d bytes for %d colours", ErrIndexed, len(payload), n)
+	n, ok := indexedColours(payload)
+	if !ok {
+		return nil, fmt.Errorf("%w: %d bytes: no room for the palette and pixels", ErrIndexed, len(payload))
 	}
 	pal := payload[1 : 1+3*n]
 	bits := IndexedBits(n)

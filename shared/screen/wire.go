@@ -169,7 +169,7 @@ func Decode(b []byte) (Msg, error) {
 		case EncIndexed:
 			// The palette must be there; the pixels are checked when
 			// decoded (DecodeIndexed).
-			if len(t.Payload) == 0 || len(t.Payload) < 1+3*(int(t.Payload[0])+1)+1 {
+			if _, ok := indexedColours(t.Payload); !ok {
 				return Msg{}, fmt.Errorf("%w: indexed payload of %d bytes", ErrMalformed, len(t.Payload))
 			}
 		case EncSolid:
