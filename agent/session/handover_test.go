@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,66 +8,6 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 	"github.com/tetherdesk/tether/shared/screen"
 )
-
-// helperConn is the service's side of one helper's IPC connection.
-type helperConn struct {
-	t    *testing.T
-	c    *ipc.Conn
-	msgs chan ipc.Msg
-}
-
-func (h *helperConn) recv() ipc.Msg {
-	h.t.Helper()
-	select {
-	case m, ok := <-h.msgs:
-		if !ok {
-			h.t.Fatal("helper connection closed")
-		}
-		return m
-	case <-time.After(wait):
-		h.t.Fatal("no message from the helper")
-		return ipc.Msg{}
-	}
-}
-
-// startHelper runs RunHelper for desktop and accepts its connection.
-func startHelper(t *testing.T, h *harness, ln *ipc.Listener, desktop string) *helperConn {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- RunHelper(ctx, HelperConfig{SocketPath: ln.Path(), Desktop: desktop, Logger: testLogger(t),
-			Deps: Deps{UI: h.ui, NewSource: h.src.new, NewEncoder: h.cfg.NewEncoder, NewInjector: h.cfg.NewInjector, SettingEngine: loopbackEngine()}})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(wait):
-			t.Error("helper did not stop")
-		}
-	})
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	hc := &helperConn{t: t, c: c, msgs: make(chan ipc.Msg, 64)}
-	go func() {
-		defer close(hc.msgs)
-		for {
-			m, err := c.Recv()
-			if err != nil {
-				return
-			}
-			hc.msgs <- m
-		}
-	}()
-	if m := hc.recv(); m.Type != ipc.TypeReady || m.Desktop != desktop {
-		t.Fatalf("first message %+v", m)
-	}
-	return hc
-}
 
 // expectFullFrame reads a size message and then tiles up to a frame end.
 func expectFullFrame(t *testing.T, v *testViewer) {
@@ -93,14 +32,12 @@ func TestDropAndTakeOver(t *testing.T) {
 	h := newHarness(t, protocol.ScreenShareStart{Attended: true, Mode: protocol.ModeActive}, unattendedPolicy())
 	h.src.colour.Store(0x336699)
 	ln := serviceListener(t)
-	h1 := startHelper(t, h, ln, "greeter")
-	h2 := startHelper(t, h, ln, "user")
+	h1 := startHelper(t, ln, h.helperConfig("greeter"))
+	h2 := startHelper(t, ln, h.helperConfig("user"))
 
 	pol := unattendedPolicy()
 	start := h.cfg.Start
-	if err := h1.c.Send(ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: h.cfg.Server, Policy: &pol}); err != nil {
-		t.Fatal(err)
-	}
+	h1.send(ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: h.cfg.Server, Policy: &pol})
 	a1 := h.srv.accept()
 	a1.expectState(protocol.SessionAwaitingAcceptance, "")
 	h.ui.answers <- Answer{Accepted: true}
@@ -121,17 +58,13 @@ func TestDropAndTakeOver(t *testing.T) {
 	}
 
 	// The desktop changes: drop on the old helper, resume on the new one.
-	if err := h1.c.Send(ipc.Msg{Type: ipc.TypeDrop, SessionID: "s1"}); err != nil {
-		t.Fatal(err)
-	}
+	h1.send(ipc.Msg{Type: ipc.TypeDrop, SessionID: "s1"})
 	for s := range a1.sigs { // the old websocket closes without a word of the end
 		if s.Type == protocol.SignalState {
 			t.Errorf("the dropping helper signalled %+v", s)
 		}
 	}
-	if err := h2.c.Send(ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: h.cfg.Server, Policy: &pol, Resume: true}); err != nil {
-		t.Fatal(err)
-	}
+	h2.send(ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: h.cfg.Server, Policy: &pol, Resume: true})
 	a2 := h.srv.accept()
 	if s := a2.next(nil); s.Type != protocol.SignalReconnect || s.Reason != protocol.ReconnectDesktopChanged {
 		t.Fatalf("new helper's first signal %+v, want reconnect desktop_changed", s)

@@ -76,62 +76,12 @@ func TestHelperTrayCode(t *testing.T) {
 	host := &trayHost{changed: make(chan struct{})}
 	dialogs := traytest.New(tray.ErrCancelled)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- RunHelper(ctx, HelperConfig{SocketPath: ln.Path(), Desktop: "d1", Version: "9.9.9", Logger: testLogger(t),
-			Deps: Deps{TrayHost: host, TrayDialogs: dialogs}})
-	}()
-	defer cancel()
-	conn, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The helper stops first: a connection closed under a running helper
-	// is an error it reports ("connection to the service lost").
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("RunHelper = %v", err)
-			}
-		case <-time.After(wait):
-			t.Error("helper did not stop")
-		}
-		conn.Close()
-	}()
-	msgs := make(chan ipc.Msg, 8)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := conn.Recv()
-			if err != nil {
-				return
-			}
-			msgs <- m
-		}
-	}()
-	recv := func(typ string) ipc.Msg {
-		t.Helper()
-		select {
-		case m := <-msgs:
-			if m.Type != typ {
-				t.Fatalf("message %+v, want %s", m, typ)
-			}
-			return m
-		case <-time.After(wait):
-			t.Fatalf("no %s message from the helper", typ)
-		}
-		return ipc.Msg{}
-	}
-	recv(ipc.TypeReady)
+	hc := startHelper(t, ln, HelperConfig{Desktop: "d1", Version: "9.9.9", Logger: testLogger(t),
+		Deps: Deps{TrayHost: host, TrayDialogs: dialogs}})
 
 	// Until the service says the server answers, the entry is disabled.
 	host.waitView(t, "the disconnected icon", func(v tray.View) bool { return v.Icon == tray.IconDisconnected })
-	if err := conn.Send(ipc.Msg{Type: ipc.TypeStatus, ServerState: ipc.ServerConnected, Server: "https://tether.example"}); err != nil {
-		t.Fatal(err)
-	}
+	hc.send(ipc.Msg{Type: ipc.TypeStatus, ServerState: ipc.ServerConnected, Server: "https://tether.example"})
 	click := host.waitView(t, "the entry enabled", func(v tray.View) bool {
 		return v.Icon == tray.IconIdle && menuEntry(v, tray.SlotCode).Enabled
 	})
@@ -141,16 +91,14 @@ func TestHelperTrayCode(t *testing.T) {
 		t.Fatalf("first dialog %q", c)
 	}
 	dialogs.Entries <- "111 222 333"
-	m := recv(ipc.TypeCode)
+	m := hc.recvType(ipc.TypeCode)
 	if m.Code != "111222333" || m.ReqID == "" {
 		t.Fatalf("code message %+v", m)
 	}
 	host.waitView(t, "the code being checked", func(v tray.View) bool {
 		return menuEntry(v, tray.SlotCode).Label == "Checking Connection Code…"
 	})
-	if err := conn.Send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &ipc.CodeResult{Outcome: ipc.CodeWrong}}); err != nil {
-		t.Fatal(err)
-	}
+	hc.send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &ipc.CodeResult{Outcome: ipc.CodeWrong}})
 	if c := dialogs.WaitCall(t, 2, wait); !strings.HasPrefix(c, "retry That code is not valid") {
 		t.Fatalf("after a wrong code: %q", c)
 	}
@@ -159,14 +107,12 @@ func TestHelperTrayCode(t *testing.T) {
 		t.Fatalf("Try Again opened %q", c)
 	}
 	dialogs.Entries <- "123-456-789"
-	m = recv(ipc.TypeCode)
+	m = hc.recvType(ipc.TypeCode)
 	if m.Code != "123456789" {
 		t.Fatalf("second code message %+v", m)
 	}
 	res := ipc.CodeResult{Outcome: ipc.CodeAccepted, SessionID: "s1", Technician: "brooke", Mode: "active", Attended: true}
-	if err := conn.Send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &res}); err != nil {
-		t.Fatal(err)
-	}
+	hc.send(ipc.Msg{Type: ipc.TypeCodeResult, ReqID: m.ReqID, CodeResult: &res})
 	if c := dialogs.WaitCall(t, 4, wait); !strings.HasPrefix(c, "notify Code accepted: brooke will connect") {
 		t.Fatalf("after the right code: %q", c)
 	}
@@ -175,9 +121,7 @@ func TestHelperTrayCode(t *testing.T) {
 	})
 
 	// The service loses the server: the icon says so.
-	if err := conn.Send(ipc.Msg{Type: ipc.TypeStatus, ServerState: ipc.ServerDisconnected}); err != nil {
-		t.Fatal(err)
-	}
+	hc.send(ipc.Msg{Type: ipc.TypeStatus, ServerState: ipc.ServerDisconnected})
 	host.waitView(t, "the disconnected icon again", func(v tray.View) bool {
 		return v.Icon == tray.IconDisconnected && !menuEntry(v, tray.SlotCode).Enabled
 	})
