@@ -35,7 +35,8 @@ func (v *testViewer) sendControlMsg(m protocol.ControlMsg) {
 	}
 }
 
-// nextControl returns the next control message of one of types.
+// nextControl returns the next control message of one of types, skipping
+// (and losing) the others.
 func (v *testViewer) nextControl(types ...string) protocol.ControlMsg {
 	v.t.Helper()
 	timer := time.NewTimer(wait)
@@ -172,7 +173,7 @@ func TestModesGateScreenAndInput(t *testing.T) {
 			a := h.run()
 			a.expectState(protocol.SessionConnecting, "")
 			v := joinViewer(t, a, helloWith(mode, "v1=Tess Tech"))
-			if m := v.controlMsg("mode"); m.Mode != mode || !slices.Equal(m.Features, features(mode, h.cfg.Policy)) {
+			if m := v.nextControl("mode"); m.Mode != mode || !slices.Equal(m.Features, features(mode, h.cfg.Policy)) {
 				t.Errorf("mode message %+v", m)
 			}
 			if hasScreen(mode) {
@@ -182,7 +183,7 @@ func TestModesGateScreenAndInput(t *testing.T) {
 				if m := v.screenMsg(); m.Kind != screen.KindSize {
 					t.Fatalf("first screen message %+v", m)
 				}
-				v.controlMsg("monitors")
+				v.nextControl("monitors")
 			}
 			a.send(protocol.Signal{Type: protocol.SignalControl, Holder: "v1"})
 			v.waitHolder("v1")
@@ -235,7 +236,7 @@ func TestModeChangeDuringSession(t *testing.T) {
 	h.ui.answers <- Answer{Accepted: true, Mode: protocol.ModeMonitor}
 	a.expectState(protocol.SessionConnecting, "")
 	v := joinViewer(t, a, helloWith(protocol.ModeMonitor, "v1=Tess Tech"))
-	if m := v.controlMsg("mode"); m.Mode != protocol.ModeMonitor {
+	if m := v.nextControl("mode"); m.Mode != protocol.ModeMonitor {
 		t.Fatalf("mode %+v", m)
 	}
 
@@ -288,7 +289,7 @@ func TestModeChangeDuringSession(t *testing.T) {
 	case <-time.After(wait):
 		t.Error("the user was not told of the change")
 	}
-	v.controlMsg("monitors")
+	v.nextControl("monitors")
 	v.sendInput(protocol.InputEvent{T: "move", X: 2, Y: 2})
 	select {
 	case <-h.inj.events:
@@ -562,7 +563,7 @@ func TestGuidanceDraws(t *testing.T) {
 	a := h.run()
 	a.expectState(protocol.SessionConnecting, "")
 	v := joinViewer(t, a, helloWith(protocol.ModeGuidance, "v1=Tess Tech"))
-	v.controlMsg("monitors")
+	v.nextControl("monitors")
 	v.sendControlMsg(protocol.ControlMsg{T: "pointer", X: 10, Y: 20})
 	if p := <-h.ov.pointers; p != image.Pt(10, 20) {
 		t.Errorf("pointer at %v", p)

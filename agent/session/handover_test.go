@@ -85,7 +85,7 @@ func TestDropAndTakeOver(t *testing.T) {
 	}()
 	expectFullFrame(t, v2)
 	h.liveShown() // the notice shows on the new desktop too
-	if m := v2.controlMsg("holder"); m.Holder != "v1" {
+	if m := v2.nextControl("holder"); m.Holder != "v1" {
 		t.Errorf("holder on the new connection %+v", m)
 	}
 	// Input from the holder lands through the new helper.

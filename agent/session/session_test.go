@@ -615,27 +615,11 @@ func (v *testViewer) screenMsg() screen.Msg {
 	}
 }
 
-func (v *testViewer) controlMsg(typ string) protocol.ControlMsg {
-	v.t.Helper()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for {
-		select {
-		case c := <-v.control:
-			if c.T == typ {
-				return c
-			}
-		case <-timer.C:
-			v.t.Fatalf("no %q control message", typ)
-		}
-	}
-}
-
 // waitHolder waits until the agent says the control holder is id: the
 // channel's first message may still name the holder before the change.
 func (v *testViewer) waitHolder(id string) {
 	v.t.Helper()
-	for v.controlMsg("holder").Holder != id {
+	for v.nextControl("holder").Holder != id {
 	}
 }
 
@@ -770,7 +754,7 @@ func TestViewerScreenInputAndEnd(t *testing.T) {
 	if m := v.screenMsg(); m.Kind != screen.KindFrameEnd {
 		t.Fatalf("got %+v, want frame end", m)
 	}
-	mons := v.controlMsg("monitors")
+	mons := v.nextControl("monitors")
 	if len(mons.Monitors) != 1 || mons.Monitors[0].W != 128 || mons.Index != 0 {
 		t.Errorf("monitors %+v", mons)
 	}
@@ -793,13 +777,13 @@ func TestViewerScreenInputAndEnd(t *testing.T) {
 	h.expectDrop("v1:not allowed")
 	// v1 holds it, but the session is in Monitor mode: dropped.
 	a.send(protocol.Signal{Type: protocol.SignalSession, Session: &protocol.Session{ID: "s1", Mode: protocol.ModeMonitor, ControlHolder: "v1", State: protocol.SessionActive}})
-	for v.controlMsg("mode").Mode != protocol.ModeMonitor {
+	for v.nextControl("mode").Mode != protocol.ModeMonitor {
 	}
 	v.sendInput(protocol.InputEvent{T: "move", X: 3, Y: 3})
 	h.expectDrop("v1:not allowed")
 	// Invalid events are dropped whoever sends them.
 	a.send(protocol.Signal{Type: protocol.SignalSession, Session: &protocol.Session{ID: "s1", Mode: protocol.ModeActive, ControlHolder: "v1", State: protocol.SessionActive}})
-	for v.controlMsg("mode").Mode != protocol.ModeActive {
+	for v.nextControl("mode").Mode != protocol.ModeActive {
 	}
 	v.sendInput(protocol.InputEvent{T: "down", X: 5, Y: 5, Button: 7})
 	h.expectDrop("v1:invalid")
