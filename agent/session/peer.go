@@ -32,6 +32,10 @@ type viewer struct {
 	offerSent bool
 	local     []json.RawMessage // our candidates gathered before the offer went out
 	closeOnce sync.Once
+	// ctlMu orders sends on the control channel. It is held while the
+	// channel opens, so "mode" and "holder" go before anything else
+	// (monitors, cursor) that the stream loop may send meanwhile.
+	ctlMu sync.Mutex
 	// screenOpen is what the stream loop reads: the screen channel is
 	// open (screenUp) and the session's mode shows the screen.
 	screenOpen  bool   // session mu
@@ -172,13 +176,15 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		s.wake()
 	})
 	v.control.OnOpen(func() {
+		v.ctlMu.Lock()
 		s.mu.Lock()
 		v.controlOpen = true
 		v.needMons = hasScreen(s.mode)
 		holder, mode := s.holder, s.mode
 		s.mu.Unlock()
-		v.sendControl(s.modeMsg(mode))
-		v.sendControl(protocol.ControlMsg{T: "holder", Holder: holder})
+		v.sendControlLocked(s.modeMsg(mode))
+		v.sendControlLocked(protocol.ControlMsg{T: "holder", Holder: holder})
+		v.ctlMu.Unlock()
 		s.becameActive()
 		s.wake()
 	})
@@ -258,12 +264,18 @@ func (v *viewer) addCandidate(raw json.RawMessage) error {
 }
 
 func (v *viewer) sendControl(m protocol.ControlMsg) {
+	v.ctlMu.Lock()
+	defer v.ctlMu.Unlock()
 	v.s.mu.Lock()
 	open := v.controlOpen
 	v.s.mu.Unlock()
-	if !open {
-		return
+	if open {
+		v.sendControlLocked(m)
 	}
+}
+
+// sendControlLocked sends m on the open control channel (ctlMu held).
+func (v *viewer) sendControlLocked(m protocol.ControlMsg) {
 	b, err := json.Marshal(m)
 	if err != nil || len(b) > protocol.MaxControlMessage {
 		v.s.log.Debug("control message not sent", "viewer_id", v.id, "type", m.T, "bytes", len(b))

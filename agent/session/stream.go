@@ -2,7 +2,6 @@ package session
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"image"
 	"log/slog"
 	"math"
@@ -371,15 +370,13 @@ func (s *Session) sendCursor(src FrameSource, mon int, vs []*viewer) (moved bool
 	if !on {
 		return false
 	}
-	msg, _ := json.Marshal(protocol.ControlMsg{T: "cursor", X: x, Y: y})
 	for _, v := range vs {
 		s.mu.Lock()
 		changed := !v.cursorOK || v.cursorX != x || v.cursorY != y
 		v.cursorX, v.cursorY, v.cursorOK = x, y, true
-		open := v.controlOpen
 		s.mu.Unlock()
-		if changed && open {
-			_ = v.control.SendText(string(msg))
+		if changed {
+			v.sendControl(protocol.ControlMsg{T: "cursor", X: x, Y: y})
 		}
 		moved = moved || changed
 	}
