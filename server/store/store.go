@@ -5,11 +5,13 @@ package store
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 )
@@ -184,7 +186,8 @@ type Policy struct {
 }
 
 // AuditRecord is one entry of the hash-chained audit log. Seq, PrevHash and
-// Hash are assigned by AppendAudit.
+// Hash are assigned by AppendAudit; Hash is AuditHash under the store's
+// audit key.
 type AuditRecord struct {
 	Seq        int64
 	Time       time.Time
@@ -204,8 +207,46 @@ type AuditFilter struct {
 	EndpointID string
 	Since      time.Time
 	Until      time.Time
-	Limit      int // 0 means 500
+	// EndpointGroups scopes the records to endpoints: nil means no
+	// restriction; non-nil (even empty) keeps only records whose EndpointID
+	// is an agent belonging to one of these groups (by enrollment, rule or
+	// hand), so records about no endpoint are left out.
+	EndpointGroups []string
+	Limit          int // 0 means 500
 }
+
+// AuditCheck is the outcome of verifying the audit chain.
+type AuditCheck struct {
+	// Records is how many records were checked.
+	Records int64
+	// FirstBad is the seq of the first record that is broken or missing,
+	// 0 when the chain is intact. A problem with the tail (anchor missing,
+	// forged or ahead of the records) names the seq after the last record.
+	FirstBad int64
+	// Problem says what is wrong at FirstBad: "hash mismatch", "missing
+	// record 17", "tail truncated: anchor says 120, last record is 118",
+	// "anchor missing", ...; "" when intact.
+	Problem string
+}
+
+// Intact reports whether the check found nothing wrong.
+func (c AuditCheck) Intact() bool { return c.Problem == "" }
+
+// String is "intact: N records" or "broken at seq 17: hash mismatch".
+func (c AuditCheck) String() string {
+	if c.Intact() {
+		return fmt.Sprintf("intact: %d records", c.Records)
+	}
+	return fmt.Sprintf("broken at seq %d: %s", c.FirstBad, c.Problem)
+}
+
+// AuditRekeyed is the type of the record a store appends when it re-keys
+// a chain written before the chain was keyed (plain SHA-256).
+const AuditRekeyed = "audit.rekeyed"
+
+// TestAuditKey is the audit key of a store opened without one. It is
+// public, so a chain under it proves nothing: only tests use it.
+const TestAuditKey = "tether audit chain test key: public, not a secret"
 
 // ScreenSession is a screen-share session (protocol.Session on the wire).
 // State changes go through TransitionSession, a compare-and-set on the
@@ -297,11 +338,14 @@ type Store interface {
 	// DeleteUser removes the user with its role assignments, sign-ins and
 	// API tokens; ErrNotFound for an unknown id.
 	DeleteUser(ctx context.Context, id string) error
-	// DeleteUserWebSessions signs the user out everywhere.
-	DeleteUserWebSessions(ctx context.Context, userID string) error
+	// DeleteUserWebSessions signs the user out everywhere but in the web
+	// session with id keep ("" for none).
+	DeleteUserWebSessions(ctx context.Context, userID, keep string) error
 	// SetRoles replaces the user's role assignments.
 	SetRoles(ctx context.Context, userID string, roles []RoleAssignment) error
 	RolesOf(ctx context.Context, userID string) ([]RoleAssignment, error)
+	// RoleAssignments returns every user's assignments, by user id.
+	RoleAssignments(ctx context.Context) (map[string][]RoleAssignment, error)
 	// UpsertRole creates or replaces a role definition.
 	UpsertRole(ctx context.Context, r Role) error
 	Role(ctx context.Context, name string) (Role, error)
@@ -333,7 +377,10 @@ type Store interface {
 	CreateAPIToken(ctx context.Context, t APIToken) (APIToken, error)
 	APITokenByHash(ctx context.Context, hash string) (APIToken, error)
 	ListAPITokens(ctx context.Context, userID string) ([]APIToken, error)
+	APITokenByID(ctx context.Context, id string) (APIToken, error)
 	DeleteAPIToken(ctx context.Context, id string) error
+	// DeleteUserAPITokens revokes every API token of the user.
+	DeleteUserAPITokens(ctx context.Context, userID string) error
 
 	// Enrollment tokens.
 	CreateEnrollmentToken(ctx context.Context, t EnrollmentToken) (EnrollmentToken, error)
@@ -417,21 +464,40 @@ type Store interface {
 	// ErrConflict when it is not, ErrNotFound for an unknown id.
 	UpdateCode(ctx context.Context, c ConnectionCode, fromState string) error
 
-	// Audit log: append-only and hash-chained.
+	// Audit log: append-only, chained by a keyed hash, its newest record
+	// anchored. The error results of the checks are failures to read; a
+	// broken chain is an AuditCheck that is not Intact.
 	AppendAudit(ctx context.Context, r AuditRecord) (AuditRecord, error)
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
-	// VerifyAudit recomputes the chain and returns the seq of the first
-	// broken record, or 0 when intact.
-	VerifyAudit(ctx context.Context) (int64, error)
+	// VerifyAudit checks the whole chain and its anchor and reports the
+	// first broken or missing record.
+	VerifyAudit(ctx context.Context) (AuditCheck, error)
+	// VerifyAuditTail checks the newest n records (all of them when there
+	// are no more than n) and the anchor: cheap enough for start-up.
+	VerifyAuditTail(ctx context.Context, n int) (AuditCheck, error)
 }
 
-// AuditHash is the chain hash of a record: SHA-256 hex over the previous
-// hash and the record's fields, so editing or removing a record shows.
-// Free-text fields are quoted so that no bytes can move from one field to
-// its neighbour (or into Details) without changing the hash.
-func AuditHash(r AuditRecord) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%d\n%s\n%q\n%q\n%q\n%q\n", r.PrevHash, r.Seq, r.Time.UTC().Format(time.RFC3339Nano), r.Actor, r.Type, r.EndpointID, r.SessionID)
-	h.Write(r.Details)
+// AuditHash is the chain hash of a record: HMAC-SHA256 (hex) under key over
+// the previous hash and the record's fields, so editing or removing a
+// record shows, and nobody without the key can rewrite the chain.
+func AuditHash(key []byte, r AuditRecord) string {
+	h := hmac.New(sha256.New, key)
+	writeAuditFields(h, r)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// LegacyAuditHash is the unkeyed chain hash (plain SHA-256) of stores
+// written before the chain was keyed; stores re-key such chains on open.
+func LegacyAuditHash(r AuditRecord) string {
+	h := sha256.New()
+	writeAuditFields(h, r)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeAuditFields encodes what the chain hash covers. Free-text fields are
+// quoted so that no bytes can move from one field to its neighbour (or into
+// Details) without changing the hash.
+func writeAuditFields(w io.Writer, r AuditRecord) {
+	fmt.Fprintf(w, "%s\n%d\n%s\n%q\n%q\n%q\n%q\n", r.PrevHash, r.Seq, r.Time.UTC().Format(time.RFC3339Nano), r.Actor, r.Type, r.EndpointID, r.SessionID)
+	w.Write(r.Details)
 }

@@ -18,9 +18,12 @@ Usage:
   tether-server [serve] [flags]         run the server (default command)
   tether-server user add --name N --role R [--role R2] --password-stdin [--data DIR | --db URL]
   tether-server token create [--group G] [--ttl-hours H] [--data DIR | --db URL]
+  tether-server audit verify [--data DIR | --db URL]
+                                        check the audit chain; exit 1 when broken
   tether-server version
 
-Run "tether-server serve --help" for the server's flags.
+Run "tether-server serve --help" for the server's flags. The offline
+commands read the server secret from --data DIR (with --db too).
 `
 
 func main() {
@@ -28,7 +31,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, errUsage) {
+		if !errors.Is(err, errUsage) && !errors.Is(err, errReported) {
 			fmt.Fprintln(os.Stderr, "tether-server:", err)
 		}
 		os.Exit(exitCode(err))
@@ -36,6 +39,10 @@ func main() {
 }
 
 var errUsage = errors.New("usage")
+
+// errReported ends a command that has already said what went wrong: exit
+// status 1 and nothing more on standard error.
+var errReported = errors.New("failed")
 
 func exitCode(err error) int {
 	if errors.Is(err, errUsage) {
@@ -65,6 +72,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return errUsage
 		}
 		return tokenCreate(ctx, args[1:], stdout, stderr)
+	case "audit":
+		if len(args) == 0 || args[0] != "verify" {
+			fmt.Fprint(stderr, usage)
+			return errUsage
+		}
+		return auditVerify(ctx, args[1:], stdout, stderr)
 	case "version":
 		return printVersion(stdout)
 	case "help", "-h", "--help":

@@ -38,9 +38,10 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
-// DeleteUserWebSessions deletes every web session of the user.
-func (s *Store) DeleteUserWebSessions(ctx context.Context, userID string) error {
-	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM web_sessions WHERE user_id = ?`), userID); err != nil {
+// DeleteUserWebSessions deletes every web session of the user but the one
+// with id keep ("" keeps none).
+func (s *Store) DeleteUserWebSessions(ctx context.Context, userID, keep string) error {
+	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM web_sessions WHERE user_id = ? AND id <> ?`), userID, keep); err != nil {
 		return fmt.Errorf("delete web sessions of user %q: %w", userID, err)
 	}
 	return nil

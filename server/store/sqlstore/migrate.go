@@ -73,6 +73,24 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// checkSchema fails unless every migration has been applied: a read-only
+// store cannot migrate.
+func (s *Store) checkSchema(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	want := ms[len(ms)-1].version
+	var have sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("read schema version (is this a Tether database?): %w", err)
+	}
+	if have.Int64 < int64(want) {
+		return fmt.Errorf("database schema is at version %d, this program needs %d: start the server once to upgrade it", have.Int64, want)
+	}
+	return nil
+}
+
 func (s *Store) applyMigration(ctx context.Context, tx *sql.Tx, m migration) error {
 	// Several server nodes may start at once against one PostgreSQL; the
 	// lock makes the check-then-apply below atomic across them. On SQLite

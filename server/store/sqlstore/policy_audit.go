@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -66,10 +67,12 @@ func scanAudit(sc interface{ Scan(...any) error }) (store.AuditRecord, error) {
 }
 
 // AppendAudit appends r to the chain: Seq is the last seq + 1, PrevHash the
-// last record's Hash and Hash = store.AuditHash(r). Time defaults to now and
-// is stored with microsecond precision before hashing. Appends are
-// serialized: by the single writer connection on SQLite, by a table lock on
-// PostgreSQL (shared by every node); the seq primary key backs both up.
+// last record's Hash and Hash = store.AuditHash(key, r) under the store's
+// audit key; the tail anchor moves to r in the same transaction. Time
+// defaults to now and is stored with microsecond precision before hashing.
+// Appends are serialized: by the single writer connection on SQLite, by a
+// table lock on PostgreSQL (shared by every node); the seq primary key
+// backs both up.
 func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error) {
 	// Details are served verbatim inside JSON; keep the log readable.
 	if len(r.Details) > 0 && !json.Valid(r.Details) {
@@ -79,26 +82,61 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (store.Aud
 		r.Time = time.Now()
 	}
 	r.Time = normTime(r.Time)
+	var out store.AuditRecord
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if s.d.lockAudit != "" {
-			if _, err := tx.ExecContext(ctx, s.d.lockAudit); err != nil {
-				return fmt.Errorf("lock: %w", err)
-			}
-		}
-		var last int64
-		var prev string
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
-		if err != nil && err != sql.ErrNoRows {
+		if err := s.lockAuditLog(ctx, tx); err != nil {
 			return err
 		}
-		r.Seq, r.PrevHash = last+1, prev
-		r.Hash = store.AuditHash(r)
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			r.Seq, s.tv(r.Time), r.Actor, r.Type, r.EndpointID, r.SessionID, string(r.Details), r.PrevHash, r.Hash)
-		return mapErr(err)
+		var err error
+		out, err = s.appendAuditLocked(ctx, tx, r)
+		return err
 	})
 	if err != nil {
 		return store.AuditRecord{}, fmt.Errorf("append audit %s: %w", r.Type, err)
+	}
+	return out, nil
+}
+
+// lockAuditLog serializes chain writers across nodes (PostgreSQL); on SQLite
+// the immediate transaction already holds the write lock.
+func (s *Store) lockAuditLog(ctx context.Context, tx *sql.Tx) error {
+	if s.d.lockAudit == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.d.lockAudit); err != nil {
+		return fmt.Errorf("lock audit log: %w", err)
+	}
+	return nil
+}
+
+// appendAuditLocked appends r (Time already normalized) and moves the
+// anchor; the caller holds the audit lock. The new record follows the
+// newest record, or the anchor when a valid anchor is ahead of the records:
+// after the newest records were deleted, new ones leave a visible gap
+// instead of closing it.
+func (s *Store) appendAuditLocked(ctx context.Context, tx *sql.Tx, r store.AuditRecord) (store.AuditRecord, error) {
+	var last int64
+	var prev string
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
+	if err != nil && err != sql.ErrNoRows {
+		return store.AuditRecord{}, err
+	}
+	anc, ok, err := s.readAnchor(ctx, tx)
+	if err != nil {
+		return store.AuditRecord{}, err
+	}
+	if ok && s.audit.anchorValid(anc) && anc.seq > last {
+		last, prev = anc.seq, anc.hash
+	}
+	r.Seq, r.PrevHash = last+1, prev
+	r.Hash = store.AuditHash(s.audit.record, r)
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		r.Seq, s.tv(r.Time), r.Actor, r.Type, r.EndpointID, r.SessionID, string(r.Details), r.PrevHash, r.Hash)
+	if err != nil {
+		return store.AuditRecord{}, mapErr(err)
+	}
+	if err := s.writeAnchor(ctx, tx, r.Seq, r.Hash); err != nil {
+		return store.AuditRecord{}, err
 	}
 	if len(r.Details) == 0 {
 		r.Details = nil // as ListAudit returns it
@@ -107,14 +145,27 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (store.Aud
 }
 
 // ListAudit returns matching records newest first. Since is inclusive,
-// Until exclusive; Type ending in "*" is a prefix.
+// Until exclusive; Type ending in "*" is a prefix; EndpointGroups keeps
+// records about agents in those groups.
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
+	if f.EndpointGroups != nil && len(f.EndpointGroups) == 0 {
+		return nil, nil // an empty, non-nil group list selects nothing
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 500
 	}
 	var where []string
 	var args []any
+	if f.EndpointGroups != nil {
+		if len(f.EndpointGroups) > idChunk {
+			return nil, errors.New("list audit: too many groups")
+		}
+		// Revoked agents stay in: their records remain in their groups' scope.
+		w, a := groupFilter("a.", f.EndpointGroups)
+		where = append(where, "endpoint_id IN (SELECT a.id FROM agents a WHERE "+w+")")
+		args = append(args, a...)
+	}
 	switch {
 	case f.Type == "" || f.Type == "*":
 	case strings.HasSuffix(f.Type, "*"):
@@ -163,32 +214,4 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
 	return out, nil
-}
-
-// VerifyAudit walks the chain from the start and returns the seq of the
-// first record whose seq, PrevHash or Hash does not follow from the records
-// before it, or 0 when the chain is intact. Removing the newest records
-// cannot be detected from the chain alone.
-func (s *Store) VerifyAudit(ctx context.Context) (int64, error) {
-	// One statement reads one consistent snapshot on both backends.
-	rows, err := s.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log ORDER BY seq`)
-	if err != nil {
-		return 0, fmt.Errorf("verify audit: %w", err)
-	}
-	defer rows.Close()
-	want, prev := int64(1), ""
-	for rows.Next() {
-		r, err := scanAudit(rows)
-		if err != nil {
-			return 0, fmt.Errorf("verify audit: %w", err)
-		}
-		if r.Seq != want || r.PrevHash != prev || store.AuditHash(r) != r.Hash {
-			return r.Seq, nil
-		}
-		want, prev = r.Seq+1, r.Hash
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("verify audit: %w", err)
-	}
-	return 0, nil
 }

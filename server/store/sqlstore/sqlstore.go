@@ -44,6 +44,28 @@ type Config struct {
 	// MaxOpenConns bounds the PostgreSQL pool, or the SQLite reader pool
 	// (SQLite always has exactly one writer connection). 0 picks a default.
 	MaxOpenConns int
+	// AuditKey keys the audit chain (HMAC-SHA256); keep it outside the
+	// database. Empty means store.TestAuditKey, a public key for tests: a
+	// chain under it proves nothing, and a legacy (unkeyed) chain is not
+	// re-keyed with it. Every node sharing a database needs the same key.
+	AuditKey []byte
+	// ReadOnly opens an existing store for reading, for tools such as
+	// "audit verify": no migrations (the schema must be current), no
+	// re-key, and on SQLite a file that must exist, opened read-only.
+	ReadOnly bool
+}
+
+// Option adjusts the Config built by OpenSQLite and OpenPostgres.
+type Option func(*Config)
+
+// WithAuditKey sets Config.AuditKey.
+func WithAuditKey(key []byte) Option {
+	return func(c *Config) { c.AuditKey = key }
+}
+
+// ReadOnly sets Config.ReadOnly.
+func ReadOnly() Option {
+	return func(c *Config) { c.ReadOnly = true }
 }
 
 // CheckAndSetDefaults validates c and fills defaults.
@@ -74,30 +96,61 @@ type Store struct {
 	w *sql.DB // writes and transactions; one connection on SQLite
 	r *sql.DB // plain reads; a separate query-only pool on SQLite, w on PostgreSQL
 	d *dialect
+	// audit holds the audit chain's keys.
+	audit auditKeys
 }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating and migrating as needed) the store described by cfg.
+// With an AuditKey, an audit chain written before the chain was keyed is
+// re-keyed once (see rekeyLegacyAudit).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, err
 	}
+	var (
+		s   *Store
+		err error
+	)
 	if cfg.Driver == DriverSQLite {
-		return openSQLite(ctx, cfg)
+		s, err = openSQLite(ctx, cfg)
+	} else {
+		s, err = openPostgres(ctx, cfg)
 	}
-	return openPostgres(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.audit = newAuditKeys(cfg.AuditKey)
+	if len(cfg.AuditKey) > 0 && !cfg.ReadOnly {
+		if err := s.rekeyLegacyAudit(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open %s store: %w", cfg.Driver, err)
+		}
+	}
+	return s, nil
 }
 
 // OpenSQLite opens or creates the SQLite database file at path (typically
-// DATADIR/tether.db) and migrates it.
-func OpenSQLite(ctx context.Context, path string) (*Store, error) {
-	return Open(ctx, Config{Driver: DriverSQLite, DSN: path})
+// DATADIR/tether.db) and migrates it. Without WithAuditKey the audit chain
+// uses store.TestAuditKey, which is for tests only.
+func OpenSQLite(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := Config{Driver: DriverSQLite, DSN: path}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return Open(ctx, cfg)
 }
 
 // OpenPostgres connects to PostgreSQL at dsn and migrates the database.
-func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
-	return Open(ctx, Config{Driver: DriverPostgres, DSN: dsn})
+// Without WithAuditKey the audit chain uses store.TestAuditKey, which is
+// for tests only.
+func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	cfg := Config{Driver: DriverPostgres, DSN: dsn}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return Open(ctx, cfg)
 }
 
 func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
@@ -117,6 +170,9 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %q: is a directory, want a database file path", path)
 	}
 	base := sqliteURI(path)
+	if cfg.ReadOnly {
+		return openSQLiteReadOnly(ctx, cfg, path, base)
+	}
 
 	// One writer connection: writes queue in Go instead of racing for the
 	// SQLite write lock, so SQLITE_BUSY cannot happen inside this process;
@@ -164,6 +220,24 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// openSQLiteReadOnly opens one query-only pool on an existing file.
+func openSQLiteReadOnly(ctx context.Context, cfg Config, path, base string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", base+"?mode=ro&_busy_timeout=10000&_foreign_keys=1&_query_only=1")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	db.SetMaxOpenConns(cfg.MaxOpenConns)
+	s := &Store{w: db, r: db, d: sqliteDialect}
+	if err := s.checkSchema(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	return s, nil
+}
+
 // sqliteURI turns an absolute path into a file: URI, which keeps odd
 // characters in the path ('?', '#', '%') intact: file:///srv/tether.db, or
 // file:///C:/ProgramData/tether.db on Windows.
@@ -188,7 +262,11 @@ func openPostgres(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	s := &Store{w: db, r: db, d: postgresDialect}
-	if err := s.migrate(ctx); err != nil {
+	prepare := s.migrate
+	if cfg.ReadOnly {
+		prepare = s.checkSchema
+	}
+	if err := prepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}

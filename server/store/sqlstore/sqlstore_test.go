@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,8 +134,8 @@ func TestReopen(t *testing.T) {
 		if err != nil || len(gs) != 1 {
 			t.Fatalf("groups after reopen = %+v, %v; want only Default", gs, err)
 		}
-		if seq, err := s.VerifyAudit(ctx); err != nil || seq != 0 {
-			t.Fatalf("verify after reopen = %d, %v", seq, err)
+		if check, err := s.VerifyAudit(ctx); err != nil || !check.Intact() {
+			t.Fatalf("verify after reopen = %v, %v", check, err)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -282,8 +285,8 @@ func testShared(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 	if n := countMigrations(t, s.DB()); n != countMigrations(t, stores[nodes-1].DB()) {
 		t.Fatalf("migration rows differ between nodes")
 	}
-	if seq, err := s.VerifyAudit(t.Context()); err != nil || seq != 0 {
-		t.Fatalf("verify = %d, %v", seq, err)
+	if check, err := s.VerifyAudit(t.Context()); err != nil || check != (store.AuditCheck{Records: nodes * appends}) {
+		t.Fatalf("verify = %v, %v", check, err)
 	}
 	recs, err := s.ListAudit(t.Context(), store.AuditFilter{Limit: 1})
 	if err != nil || len(recs) != 1 || recs[0].Seq != nodes*appends {
@@ -296,6 +299,245 @@ func testShared(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 	gs, err := s.ListGroups(t.Context())
 	if err != nil || len(gs) != 1 {
 		t.Fatalf("groups = %+v, %v; want the Default group seeded once", gs, err)
+	}
+}
+
+// TestReadOnly opens an existing SQLite file for reading: the chain
+// verifies, writes fail, and a missing file is an error, not a new store.
+func TestReadOnly(t *testing.T) {
+	ctx := t.Context()
+	key := []byte("read-only test key")
+	path := filepath.Join(t.TempDir(), "tether.db")
+	if _, err := sqlstore.OpenSQLite(ctx, path, sqlstore.ReadOnly()); err == nil {
+		t.Fatal("read-only open of a missing file succeeded")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("read-only open created %s: %v", path, err)
+	}
+	s, err := sqlstore.OpenSQLite(ctx, path, sqlstore.WithAuditKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.AppendAudit(ctx, store.AuditRecord{Actor: "admin", Type: "login"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	ro, err := sqlstore.OpenSQLite(ctx, path, sqlstore.WithAuditKey(key), sqlstore.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if check, err := ro.VerifyAudit(ctx); err != nil || check != (store.AuditCheck{Records: 3}) {
+		t.Fatalf("verify = %v, %v", check, err)
+	}
+	if _, err := ro.AppendAudit(ctx, store.AuditRecord{Actor: "admin", Type: "logout"}); err == nil {
+		t.Fatal("append through a read-only store succeeded")
+	}
+	ro.Close()
+
+	// A schema older than the program cannot be read without migrating.
+	s, err = sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, s, `DELETE FROM schema_migrations WHERE version >= 6`)
+	s.Close()
+	if _, err := sqlstore.OpenSQLite(ctx, path, sqlstore.ReadOnly()); err == nil || !strings.Contains(err.Error(), "schema is at version 5") {
+		t.Fatalf("read-only open of an old schema: %v", err)
+	}
+}
+
+// TestAuditRekey turns an SQLite store into one written before the audit
+// chain was keyed, and opens it with a key from several stores at once.
+func TestAuditRekey(t *testing.T) {
+	testRekey(t, func(t *testing.T) func(opts ...sqlstore.Option) (*sqlstore.Store, error) {
+		path := filepath.Join(t.TempDir(), "tether.db")
+		return func(opts ...sqlstore.Option) (*sqlstore.Store, error) {
+			return sqlstore.OpenSQLite(t.Context(), path, opts...)
+		}
+	})
+}
+
+// TestPostgresAuditRekey is TestAuditRekey with several nodes starting
+// against one PostgreSQL database.
+func TestPostgresAuditRekey(t *testing.T) {
+	dsn := os.Getenv("TETHER_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("TETHER_TEST_POSTGRES is not set; run with TETHER_TEST_POSTGRES=$(scripts/pg-test.sh start)")
+	}
+	testRekey(t, func(t *testing.T) func(opts ...sqlstore.Option) (*sqlstore.Store, error) {
+		db := freshPostgres(t, dsn)
+		return func(opts ...sqlstore.Option) (*sqlstore.Store, error) {
+			return sqlstore.OpenPostgres(t.Context(), db, opts...)
+		}
+	})
+}
+
+func testRekey(t *testing.T, newDB func(t *testing.T) func(opts ...sqlstore.Option) (*sqlstore.Store, error)) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	mustOpen := func(t *testing.T, open func(opts ...sqlstore.Option) (*sqlstore.Store, error), opts ...sqlstore.Option) *sqlstore.Store {
+		t.Helper()
+		s, err := open(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	verify := func(t *testing.T, s *sqlstore.Store, want store.AuditCheck) {
+		t.Helper()
+		got, err := s.VerifyAudit(t.Context())
+		if err != nil || got != want {
+			t.Fatalf("verify = %+v, %v; want %+v", got, err, want)
+		}
+	}
+	all := func(t *testing.T, s *sqlstore.Store) []store.AuditRecord {
+		t.Helper()
+		recs, err := s.ListAudit(t.Context(), store.AuditFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Reverse(recs)
+		return recs
+	}
+	// legacyDB makes a store as it was before the chain was keyed: n
+	// records chained with plain SHA-256, no anchor table, migration 6 not
+	// applied. tamper runs on it before it is closed.
+	legacyDB := func(t *testing.T, n int, tamper ...string) (func(opts ...sqlstore.Option) (*sqlstore.Store, error), []store.AuditRecord) {
+		t.Helper()
+		open := newDB(t)
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for i := range n {
+			if _, err := s.AppendAudit(t.Context(), store.AuditRecord{Actor: "admin", Type: "login", Details: []byte(fmt.Sprintf(`{"i":%d}`, i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev := ""
+		var recs []store.AuditRecord
+		for _, r := range all(t, s) {
+			r.PrevHash = prev
+			r.Hash = store.LegacyAuditHash(r)
+			prev = r.Hash
+			recs = append(recs, r)
+			exec(t, s, fmt.Sprintf(`UPDATE audit_log SET prev_hash = '%s', hash = '%s' WHERE seq = %d`, r.PrevHash, r.Hash, r.Seq))
+		}
+		exec(t, s, `DROP TABLE audit_anchor`, `DELETE FROM schema_migrations WHERE version = 6`)
+		exec(t, s, tamper...)
+		return open, recs
+	}
+
+	t.Run("intact legacy chain", func(t *testing.T) {
+		open, legacy := legacyDB(t, 5)
+
+		// Without a key (tests only) nothing is re-keyed.
+		s := mustOpen(t, open)
+		verify(t, s, store.AuditCheck{Records: 1, FirstBad: 1, Problem: "unkeyed legacy hash (chain not re-keyed)"})
+		s.Close()
+
+		// Several nodes start at once: one re-keys, the others find it done.
+		const nodes = 4
+		stores := make([]*sqlstore.Store, nodes)
+		var wg sync.WaitGroup
+		for i := range nodes {
+			wg.Go(func() {
+				s, err := open(sqlstore.WithAuditKey(key))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				stores[i] = s
+			})
+		}
+		wg.Wait()
+		for _, s := range stores {
+			if s == nil {
+				t.FailNow()
+			}
+			s.Close()
+		}
+		for range 2 { // and again, one at a time
+			s = mustOpen(t, open, sqlstore.WithAuditKey(key))
+			verify(t, s, store.AuditCheck{Records: 6})
+			recs := all(t, s)
+			for i, r := range legacy {
+				got := recs[i]
+				if got.Seq != r.Seq || !got.Time.Equal(r.Time) || got.Actor != r.Actor || got.Type != r.Type || string(got.Details) != string(r.Details) {
+					t.Fatalf("record %d changed: %+v, was %+v", r.Seq, got, r)
+				}
+				if got.Hash == r.Hash || got.Hash != store.AuditHash(key, got) {
+					t.Fatalf("record %d not re-keyed: %+v", r.Seq, got)
+				}
+			}
+			last := recs[len(recs)-1]
+			if len(recs) != 6 || last.Type != store.AuditRekeyed || last.Actor != "server" {
+				t.Fatalf("records after re-key: %d, last %+v", len(recs), last)
+			}
+			var d struct {
+				Records int64  `json:"records"`
+				Legacy  string `json:"legacy_last_hash"`
+			}
+			if err := json.Unmarshal(last.Details, &d); err != nil || d.Records != 5 || d.Legacy != legacy[4].Hash {
+				t.Fatalf("re-key record details %s: %v", last.Details, err)
+			}
+			s.Close()
+		}
+
+		// The key matters: the test key does not verify the re-keyed chain.
+		s = mustOpen(t, open)
+		verify(t, s, store.AuditCheck{Records: 1, FirstBad: 1, Problem: "hash mismatch"})
+	})
+
+	t.Run("broken legacy chain", func(t *testing.T) {
+		open, legacy := legacyDB(t, 5, `UPDATE audit_log SET details = '{"i":9}' WHERE seq = 3`)
+		s := mustOpen(t, open, sqlstore.WithAuditKey(key))
+		verify(t, s, store.AuditCheck{Records: 1, FirstBad: 1, Problem: "unkeyed legacy hash (chain not re-keyed)"})
+		recs := all(t, s)
+		if len(recs) != 5 {
+			t.Fatalf("%d records, want the 5 untouched", len(recs))
+		}
+		for i, r := range recs {
+			if r.Hash != legacy[i].Hash || r.PrevHash != legacy[i].PrevHash {
+				t.Fatalf("record %d rewritten: %+v, was %+v", r.Seq, r, legacy[i])
+			}
+		}
+	})
+
+	t.Run("legacy chain that was re-keyed before", func(t *testing.T) {
+		// A genuine legacy chain never holds a re-key record: someone
+		// removed the anchor and rewrote the chain without the key.
+		open := newDB(t)
+		s := mustOpen(t, open)
+		for _, typ := range []string{"login", store.AuditRekeyed, "logout"} {
+			if _, err := s.AppendAudit(t.Context(), store.AuditRecord{Actor: "server", Type: typ}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev := ""
+		for _, r := range all(t, s) {
+			r.PrevHash = prev
+			r.Hash = store.LegacyAuditHash(r)
+			prev = r.Hash
+			exec(t, s, fmt.Sprintf(`UPDATE audit_log SET prev_hash = '%s', hash = '%s' WHERE seq = %d`, r.PrevHash, r.Hash, r.Seq))
+		}
+		exec(t, s, `DELETE FROM audit_anchor`)
+		s.Close()
+		s = mustOpen(t, open, sqlstore.WithAuditKey(key))
+		verify(t, s, store.AuditCheck{Records: 1, FirstBad: 1, Problem: "unkeyed legacy hash (chain not re-keyed)"})
+	})
+}
+
+func exec(t *testing.T, s *sqlstore.Store, qs ...string) {
+	t.Helper()
+	for _, q := range qs {
+		if _, err := s.DB().ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }
 

@@ -139,23 +139,42 @@ func (s *Store) SetRoles(ctx context.Context, userID string, roles []store.RoleA
 
 // RolesOf returns the user's role assignments ordered by group then role.
 func (s *Store) RolesOf(ctx context.Context, userID string) ([]store.RoleAssignment, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT user_id, role, group_id FROM role_assignments WHERE user_id = ? ORDER BY group_id, role`), userID)
+	out, err := s.assignments(ctx, `SELECT user_id, role, group_id FROM role_assignments WHERE user_id = ? ORDER BY group_id, role`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("roles of user %q: %w", userID, err)
+	}
+	return out, nil
+}
+
+// RoleAssignments returns every user's role assignments, by user, each
+// ordered as RolesOf orders them.
+func (s *Store) RoleAssignments(ctx context.Context) (map[string][]store.RoleAssignment, error) {
+	all, err := s.assignments(ctx, `SELECT user_id, role, group_id FROM role_assignments ORDER BY user_id, group_id, role`)
+	if err != nil {
+		return nil, fmt.Errorf("role assignments: %w", err)
+	}
+	out := map[string][]store.RoleAssignment{}
+	for _, a := range all {
+		out[a.UserID] = append(out[a.UserID], a)
+	}
+	return out, nil
+}
+
+func (s *Store) assignments(ctx context.Context, query string, args ...any) ([]store.RoleAssignment, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []store.RoleAssignment
 	for rows.Next() {
 		var r store.RoleAssignment
 		if err := rows.Scan(&r.UserID, &r.Role, &r.GroupID); err != nil {
-			return nil, fmt.Errorf("roles of user %q: %w", userID, err)
+			return nil, err
 		}
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("roles of user %q: %w", userID, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // UpsertRole creates or replaces a role definition.
@@ -360,6 +379,23 @@ func (s *Store) ListAPITokens(ctx context.Context, userID string) ([]store.APITo
 		return nil, fmt.Errorf("list API tokens: %w", err)
 	}
 	return out, nil
+}
+
+// APITokenByID returns a token (its hash, never its value) by id.
+func (s *Store) APITokenByID(ctx context.Context, id string) (store.APIToken, error) {
+	t, err := scanAPIToken(s.r.QueryRowContext(ctx, s.q(`SELECT `+apiTokenCols+` FROM api_tokens WHERE id = ?`), id))
+	if err != nil {
+		return store.APIToken{}, fmt.Errorf("API token %q: %w", id, mapErr(err))
+	}
+	return t, nil
+}
+
+// DeleteUserAPITokens deletes every API token of the user.
+func (s *Store) DeleteUserAPITokens(ctx context.Context, userID string) error {
+	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM api_tokens WHERE user_id = ?`), userID); err != nil {
+		return fmt.Errorf("delete API tokens of user %q: %w", userID, err)
+	}
+	return nil
 }
 
 // DeleteAPIToken deletes a token; ErrNotFound when there was none.

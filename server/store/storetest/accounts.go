@@ -51,9 +51,9 @@ func testSeed(t *testing.T, s store.Store) {
 	us, err := s.ListUsers(ctx)
 	noErr(t, "list users", err)
 	equal(t, "users in a new store", len(us), 0)
-	seq, err := s.VerifyAudit(ctx)
+	check, err := s.VerifyAudit(ctx)
 	noErr(t, "verify empty audit", err)
-	equal(t, "verify empty audit", seq, int64(0))
+	equal(t, "verify empty audit", check, store.AuditCheck{})
 }
 
 // testTimes checks the time contract: stored UTC, returned UTC, at least
@@ -241,6 +241,20 @@ func testRoles(t *testing.T, s store.Store) {
 	ra, err := s.RolesOf(ctx, u.ID)
 	noErr(t, "roles of", err)
 	equal(t, "custom assignment", ra, []store.RoleAssignment{{UserID: u.ID, Role: "Helpdesk", GroupID: g.ID}})
+
+	// Everyone's at once, as RolesOf gives each.
+	all, err := s.RoleAssignments(ctx)
+	noErr(t, "all assignments", err)
+	users, err := s.ListUsers(ctx)
+	noErr(t, "list users", err)
+	for _, x := range users {
+		one, err := s.RolesOf(ctx, x.ID)
+		noErr(t, "roles of", err)
+		if len(one) != 0 || len(all[x.ID]) != 0 {
+			equal(t, "assignments of "+x.Name, all[x.ID], one)
+		}
+	}
+	equal(t, "assignments of the user", all[u.ID], ra)
 }
 
 // sortedRA fills UserID and orders as RolesOf does: by group, then role.
@@ -359,6 +373,20 @@ func testAPITokens(t *testing.T, s store.Store) {
 	l, err = s.ListAPITokens(ctx, u1.ID)
 	noErr(t, "list", err)
 	equal(t, "after delete", l, []store.APIToken{b})
+
+	byID, err := s.APITokenByID(ctx, b.ID)
+	noErr(t, "by id", err)
+	equal(t, "by id", byID, b)
+	_, err = s.APITokenByID(ctx, a.ID)
+	wantErr(t, "deleted token by id", err, store.ErrNotFound)
+
+	noErr(t, "revoke all of one user", s.DeleteUserAPITokens(ctx, u1.ID))
+	l, err = s.ListAPITokens(ctx, u1.ID)
+	noErr(t, "list", err)
+	equal(t, "tokens of one after revoking all", len(l), 0)
+	l, err = s.ListAPITokens(ctx, u2.ID)
+	noErr(t, "list", err)
+	equal(t, "tokens of two are kept", l, []store.APIToken{c})
 }
 
 func testEnrollmentTokens(t *testing.T, s store.Store) {

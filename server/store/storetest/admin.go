@@ -24,9 +24,15 @@ func testUserAdmin(t *testing.T, s store.Store) {
 	equal(t, "updated user", got, u)
 	wantErr(t, "update unknown user", s.UpdateUser(ctx, store.User{ID: "nobody"}), store.ErrNotFound)
 
-	noErr(t, "sign out everywhere", s.DeleteUserWebSessions(ctx, u.ID))
+	noErr(t, "web session to keep", s.CreateWebSession(ctx, store.WebSession{ID: "ws-u2", UserID: u.ID, CSRFToken: "c", Expires: time.Now().Add(time.Hour)}))
+	noErr(t, "sign out everywhere else", s.DeleteUserWebSessions(ctx, u.ID, "ws-u2"))
 	_, err = s.WebSession(ctx, "ws-u")
 	wantErr(t, "ursula's web session", err, store.ErrNotFound)
+	_, err = s.WebSession(ctx, "ws-u2")
+	noErr(t, "the web session kept", err)
+	noErr(t, "sign out everywhere", s.DeleteUserWebSessions(ctx, u.ID, ""))
+	_, err = s.WebSession(ctx, "ws-u2")
+	wantErr(t, "ursula's other web session", err, store.ErrNotFound)
 	_, err = s.WebSession(ctx, "ws-o")
 	noErr(t, "otto keeps his web session", err)
 

@@ -15,8 +15,9 @@ import (
 )
 
 // Run runs the suite. open must return a fresh, empty, migrated store on
-// every call and arrange (with t.Cleanup) for it to be closed. Subtests run
-// in parallel, each on its own store.
+// every call and arrange (with t.Cleanup) for it to be closed; its audit
+// chain must be keyed with store.TestAuditKey (what a store opened without
+// a key uses). Subtests run in parallel, each on its own store.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -40,7 +41,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PoliciesConcurrent", testPoliciesConcurrent},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditEmpty", testAuditEmpty},
 		{"AuditTamper", testAuditTamper},
+		{"AuditScope", testAuditScope},
 		{"Sessions", testSessions},
 		{"SessionsConcurrent", testSessionsConcurrent},
 		{"UserAdmin", testUserAdmin},
