@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A PKGS=(
   [base]="ca-certificates git make gcc curl"
   [run]="xvfb x11-utils zenity tk libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
-  [test]="postgresql xvfb x11-utils zenity xdotool tk chromium dbus-daemon libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
+  [test]="postgresql coturn xvfb x11-utils x11-xserver-utils zenity xdotool tk chromium dbus-daemon libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [bench]="postgresql xvfb x11-utils zenity tk chromium x11vnc websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
 )
@@ -31,6 +31,12 @@ if ((${#missing[@]})); then
       DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 && touch /var/lib/apt/.tether-updated
     fi
     DEBIAN_FRONTEND=noninteractive $cmd >&2
+    # Debian's coturn enables coturn.service, which would hold 3478, Tether's
+    # TURN port; the tests need only its client.
+    if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+      systemctl disable --now coturn >&2
+      echo "deps: coturn is installed for its test client (turnutils_uclient); its server is disabled" >&2
+    fi
   else
     echo "deps: missing Debian packages. Run as root:" >&2
     echo "  sudo apt-get update && sudo $cmd" >&2
