@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,14 +35,23 @@ func writeDesktops(t testing.TB, path, active string, displays map[string]string
 	type desk struct {
 		Key     string `json:"key"`
 		Display string `json:"display"`
+		Greeter bool   `json:"greeter,omitempty"`
+		UID     *int   `json:"uid,omitempty"`
+		GID     *int   `json:"gid,omitempty"`
 	}
 	doc := struct {
 		Active   string `json:"active"`
 		Desktops []desk `json:"desktops"`
 	}{Active: active}
-	for _, k := range []string{"greeter", "user"} {
-		doc.Desktops = append(doc.Desktops, desk{k, displays[k]})
+	// The login screen's helper runs as the agent; the user's desktop is
+	// the desktop user's (as startAgentEnv gives it where tests run as root).
+	doc.Desktops = append(doc.Desktops, desk{Key: "greeter", Display: displays["greeter"], Greeter: true})
+	user := desk{Key: "user", Display: displays["user"]}
+	if asDesktopUser() {
+		uid, gid := desktopUser()
+		user.UID, user.GID = &uid, &gid
 	}
+	doc.Desktops = append(doc.Desktops, user)
 	b, _ := json.Marshal(doc)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
@@ -61,6 +71,10 @@ type switchStats struct {
 	Holder     string `json:"holder"`
 	ViewerID   string `json:"viewerId"`
 	Reason     string `json:"reason"`
+	// EndpointNotice is what the endpoint withholds and why (the login
+	// screen's helper: no chat, no files).
+	EndpointNotice string   `json:"endpointNotice"`
+	Features       []string `json:"features"`
 }
 
 func TestDesktopSwitch(t *testing.T) {
@@ -107,6 +121,14 @@ func TestDesktopSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// On the login screen nothing may open a dialog: the viewer is told.
+	waitFor(t, switchTimeout, "the login screen's notice in the viewer", func() (bool, error) {
+		cur, err := stats()
+		return err == nil && cur.EndpointNotice != "", err
+	})
+	if cur, _ := stats(); slices.Contains(cur.Features, protocol.FeatureChat) || slices.Contains(cur.Features, protocol.FeatureFile) {
+		t.Errorf("the login screen offers %v", cur.Features)
+	}
 
 	// The user's desktop becomes the active one.
 	switched := time.Now()
@@ -119,6 +141,10 @@ func TestDesktopSwitch(t *testing.T) {
 		return err == nil && cur.Reconnects > before.Reconnects && cur.Offers > before.Offers, err
 	})
 	tb.waitPixel(switchTimeout, "colour B of the user's desktop", at.x, at.y, colourB)
+	waitFor(t, switchTimeout, "the user's desktop to offer chat again, without the login screen's notice", func() (bool, error) {
+		cur, err := stats()
+		return err == nil && cur.EndpointNotice == "" && slices.Contains(cur.Features, protocol.FeatureChat), err
+	})
 	after := tb.waitStats(switchTimeout, "the viewer to be live again", func(v viewerStats) bool { return v.State == "live" })
 	t.Logf("colour B on the canvas %s after the switch", time.Since(switched).Round(10*time.Millisecond))
 	if after.ViewerID != st.ViewerID || after.Holder != st.ViewerID {

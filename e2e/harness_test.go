@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -71,6 +72,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// An agent running as root runs a desktop's helper as that desktop's
+	// user (a desktops file's uid), who must be able to run the binary.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := testenv.BuildBinaries(ctx, dir,
@@ -533,6 +540,13 @@ func startAgentIn(t testing.TB, s *server, token, stateDir string) *agent {
 
 // startAgentEnv is startAgentIn with extra environment variables
 // ("DISPLAY=:5"), which override the test's own.
+//
+// Where the tests run as root, so does the agent, and the desktop on
+// DISPLAY is given to desktopUser (through the agent's desktops file, a
+// development aid), so that the session helper runs as that user, as the
+// service runs it for a real desktop: a helper running as root shows no
+// window but the acceptance prompt (agent/session, privileged.go). HOME is
+// then a directory of that user's (userDir).
 func startAgentEnv(t testing.TB, s *server, token, stateDir string, env ...string) *agent {
 	t.Helper()
 	a := &agent{t: t, state: stateDir}
@@ -541,11 +555,69 @@ func startAgentEnv(t testing.TB, s *server, token, stateDir string, env ...strin
 	if err := os.WriteFile(conf, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if display := envOf(env, "DISPLAY"); display != "" && asDesktopUser() && envOf(env, "TETHER_DESKTOPS_FILE") == "" {
+		desks := filepath.Join(t.TempDir(), "desktops.json")
+		uid, gid := desktopUser()
+		b, _ := json.Marshal(map[string]any{"active": "own:" + display, "desktops": []map[string]any{
+			{"key": "own:" + display, "display": display, "uid": uid, "gid": gid}}})
+		if err := os.WriteFile(desks, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "TETHER_DESKTOPS_FILE="+desks, "HOME="+userDir(t))
+	}
 	cmd := exec.Command(bins.agent, "run", "--config", conf,
 		"--server", s.url, "--token", token, "--state", a.state, "--log-format", "json", "--log-level", "debug")
 	cmd.Env = append(childEnv(), env...)
 	a.proc = startCmd(t, "tether-agent", cmd)
 	return a
+}
+
+// desktopUser is the user the agent's session helpers run as where the
+// tests run as root (startAgentEnv): nobody, an account every system has
+// (D-Bus lets no uid without an account in); 64100 where it is missing.
+func desktopUser() (uid, gid int) {
+	if u, err := user.Lookup("nobody"); err == nil {
+		uid, err1 := strconv.Atoi(u.Uid)
+		gid, err2 := strconv.Atoi(u.Gid)
+		if err1 == nil && err2 == nil && uid > 0 {
+			return uid, gid
+		}
+	}
+	return 64100, 64100
+}
+
+// asDesktopUser reports whether the agent's session helpers run as
+// desktopUser: whether the tests run as root.
+func asDesktopUser() bool { return os.Geteuid() == 0 }
+
+// userDir is a new directory of the desktop's user (desktopUser where the
+// helpers run as that user), for what the helper reads or writes: its
+// home, Downloads, a file the user sends. The test's cleanup removes it.
+func userDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tether-e2e-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if asDesktopUser() {
+		uid, gid := desktopUser()
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// envOf is key's value in env ("K=V" entries); the last one counts.
+func envOf(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }
 
 // logRecords decodes the agent's JSON log lines; other lines are skipped.

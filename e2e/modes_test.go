@@ -57,7 +57,7 @@ func startModesEnv(t *testing.T) *modesEnv {
 	e.s = startServer(t)
 	requireSessionsAPI(t, e.s)
 	e.display = startXvfb(t)
-	me := &modesEnv{shareEnv: e, downloads: filepath.Join(t.TempDir(), "Downloads")}
+	me := &modesEnv{shareEnv: e, downloads: filepath.Join(userDir(t), "Downloads")}
 	e.a = startAgentEnv(t, e.s, e.s.enrollmentToken(), t.TempDir(), "DISPLAY="+e.display, "XDG_DOWNLOAD_DIR="+me.downloads)
 	e.ep = waitEndpoint(t, e.s.api, hostname(t))
 	doc := map[string]any{"screenshare": map[string]any{
@@ -388,7 +388,7 @@ func TestSessionModes(t *testing.T) {
 		s := e.startSessionMode(t, false, protocol.ModeFile)
 		tb.openViewer(e.s.url, s.ID)
 		tb.waitMode(protocol.ModeFile)
-		dir := t.TempDir()
+		dir := userDir(t) // the user picks a file of theirs to send
 
 		// Technician → endpoint, the connection dropped at 20 MB.
 		src, sum := randomFile(t, dir, "install-log.tar.gz", fileSize)

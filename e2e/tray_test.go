@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -58,9 +60,18 @@ func startPanel(t *testing.T) *panel {
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
 		t.Fatalf("dbus-daemon is not installed (scripts/deps.sh installs it): %v", err)
 	}
-	bus, addr, err := testenv.StartSessionBus(t.TempDir(), startTimeout)
-	if err != nil {
-		t.Fatal(err)
+	var (
+		bus  *testenv.Proc
+		addr string
+		err  error
+	)
+	if asDesktopUser() {
+		bus, addr = startSharedBus(t)
+	} else {
+		bus, addr, err = testenv.StartSessionBus(t.TempDir(), startTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { bus.Stop(time.Second) })
 	p := &panel{t: t, items: make(chan string, 4), addr: addr}
@@ -75,6 +86,51 @@ func startPanel(t *testing.T) *panel {
 		t.Fatalf("owning %s: %v %v", watcherName, reply, err)
 	}
 	return p
+}
+
+// sharedBusConfig is a session bus both the test (the panel, as root) and
+// the agent's session helper (the tray icon, as desktopUser) may use: a
+// session bus lets only its own user in by default.
+const sharedBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`
+
+// startSharedBus starts a private session bus with sharedBusConfig, its
+// socket in a directory desktopUser can reach, and returns it with its
+// address once it listens.
+func startSharedBus(t *testing.T) (*testenv.Proc, string) {
+	t.Helper()
+	dir := userDir(t)
+	sock := filepath.Join(dir, "bus")
+	conf := filepath.Join(t.TempDir(), "bus.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(sharedBusConfig, sock)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bus := startCmd(t, "dbus-daemon", exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile"))
+	addr := "unix:path=" + sock
+	waitFor(t, startTimeout, "the session bus to listen", func() (bool, error) {
+		if bus.Exited() {
+			t.Fatalf("dbus-daemon exited; stderr:\n%s", bus.stderr)
+		}
+		c, err := dbus.Connect(addr)
+		if err != nil {
+			return false, err
+		}
+		c.Close()
+		return true, nil
+	})
+	return bus.Proc, addr
 }
 
 // waitItem waits for a tray icon to register and returns its bus name.

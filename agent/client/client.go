@@ -72,8 +72,16 @@ func (c *Config) CheckAndSetDefaults() error {
 	return nil
 }
 
-// ParseServerURL checks that s is an absolute http(s) URL and strips a
-// trailing slash so that paths join cleanly.
+// ErrPlainHTTP is returned (wrapped) for an http:// server URL whose host
+// is not loopback.
+var ErrPlainHTTP = errors.New("plain http:// is allowed only for a server on this machine")
+
+// ParseServerURL checks that s is an absolute https URL — or http for a
+// loopback host (127.0.0.1, ::1, localhost), for development and tests:
+// anywhere else the agent's secret and session tokens would travel
+// unencrypted — and strips a trailing slash so that paths join cleanly.
+// Every server URL the agent takes (install, run, the config file, the
+// service's start message to a helper) passes here.
 func ParseServerURL(s string) (*url.URL, error) {
 	if s == "" {
 		return nil, errors.New("server URL not set")
@@ -87,6 +95,9 @@ func ParseServerURL(s string) (*url.URL, error) {
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("server URL %q: must not carry credentials, a query or a fragment", s)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("server URL %q: %w (127.0.0.1, ::1 or localhost): the agent's secret would travel unencrypted; use https://%s", s, ErrPlainHTTP, u.Host)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -150,11 +161,9 @@ func New(cfg Config) (*Client, error) {
 		tr.TLSClientConfig = tlsCfg
 		rt = tr
 		if base.Scheme == "http" {
+			// Loopback only (ParseServerURL).
 			if cfg.Fingerprint != "" {
 				cfg.Logger.Warn("fingerprint is ignored for a plain http server URL", "component", "client", "server", cfg.Server)
-			}
-			if !isLoopback(base.Hostname()) {
-				cfg.Logger.Warn("plain http to a non-loopback server: the agent secret travels unencrypted", "component", "client", "server", cfg.Server)
 			}
 		}
 	}
@@ -277,12 +286,15 @@ func readAPIError(resp *http.Response) error {
 	return e
 }
 
+// isLoopback: localhost or a loopback address (127.0.0.0/8, ::1, also
+// written as an IPv4-mapped IPv6 address). Names other than localhost are
+// not: they resolve wherever DNS says.
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
 }
 
 // TLSConfig returns the TLS configuration the client uses for fingerprint:

@@ -65,6 +65,59 @@ func TestParseServerURL(t *testing.T) {
 	}
 }
 
+// TestPlainHTTPOnlyToLoopback: an http:// server URL is an error unless
+// its host is this machine (the agent's secret would travel in clear);
+// the error says what to do.
+func TestPlainHTTPOnlyToLoopback(t *testing.T) {
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{"http://127.0.0.1:8080", true},
+		{"http://127.0.0.2", true},
+		{"http://[::1]:8080/", true},
+		{"http://[::ffff:127.0.0.1]:8080", true},
+		{"http://localhost:8080", true},
+		{"http://LocalHost.:8080", true},
+		{"https://tether.example", true},
+		{"https://10.0.0.5:8443", true},
+		{"http://tether.example", false},
+		{"http://tether.example:8080/base", false},
+		{"http://10.0.0.5:8080", false},
+		{"http://192.168.1.1", false},
+		{"http://[fe80::1%25eth0]:8080", false},
+		{"http://[2001:db8::1]", false},
+		{"http://0.0.0.0:8080", false},
+		{"http://localhost.tether.example", false},
+		{"http://127.0.0.1.nip.io", false},
+		{"HTTP://tether.example", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			_, err := client.ParseServerURL(tt.in)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("ParseServerURL(%q) = %v, want no error", tt.in, err)
+				}
+			} else {
+				if !errors.Is(err, client.ErrPlainHTTP) {
+					t.Fatalf("ParseServerURL(%q) = %v, want ErrPlainHTTP", tt.in, err)
+				}
+				for _, want := range []string{"use https://", "127.0.0.1, ::1 or localhost"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not say %q", err, want)
+					}
+				}
+			}
+			// The client refuses the same URLs (no warning-and-go-on).
+			_, err = client.New(client.Config{Server: tt.in})
+			if (err == nil) != tt.ok {
+				t.Errorf("client.New(%q) = %v, want ok %v", tt.in, err, tt.ok)
+			}
+		})
+	}
+}
+
 func TestTLSPinning(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{TLS: true})
 	sum := sha256.Sum256(srv.HTTPServer().Certificate().Raw)

@@ -43,6 +43,8 @@ const (
 	TypeCodeResult = "code_result" // ReqID, CodeResult
 	// Helper → service.
 	TypeReady = "ready" // Desktop, PID
+	// TypeState reports a session's state (a protocol session state), or
+	// StateDropped once the helper has dropped a session (TypeDrop).
 	TypeState = "state" // SessionID, State, Reason, Error
 	// TypeSAS asks the service for Ctrl+Alt+Del (the secure attention
 	// sequence), which on Windows only a service may raise.
@@ -51,6 +53,11 @@ const (
 	// service redeems it with the agent's credentials.
 	TypeCode = "code" // ReqID, Code (9 digits)
 )
+
+// StateDropped is the helper's TypeState answer to a TypeDrop: the
+// session is closed in this helper without a word to the server. It is no
+// protocol session state.
+const StateDropped = "dropped"
 
 // Server connection states (TypeStatus).
 const (

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -12,8 +13,8 @@ import (
 const maxChatLines = 500
 
 // chatHub is the session's chat. The helper is its hub: a technician's
-// line goes to the end user's window, to every viewer and to the server
-// (the session's history); the end user's likewise. Contents are never
+// line goes to the end user's window and to every viewer; the end user's
+// likewise, and to the server (the session's history). Contents are never
 // logged.
 type chatHub struct {
 	s *Session
@@ -35,6 +36,10 @@ func (c *chatHub) fromViewer(v *viewer, data []byte) {
 	m, err := protocol.DecodeChatMsg(data)
 	if err != nil {
 		c.s.log.Debug("ignoring chat message", "viewer_id", v.id, "error", err)
+		return
+	}
+	if !slices.Contains(c.s.features(c.s.currentMode()), protocol.FeatureChat) {
+		c.s.log.Debug("ignoring chat message: no chat in this session", "viewer_id", v.id)
 		return
 	}
 	c.s.mu.Lock()
@@ -76,7 +81,13 @@ func (c *chatHub) add(l protocol.ChatLine, viewerID string) {
 	if w := c.window(); w != nil {
 		w.Add(l)
 	}
-	if err := c.s.send(protocol.Signal{Type: protocol.SignalChat, ViewerID: viewerID, Chat: &protocol.ChatLine{Text: l.Text}}); err != nil {
+	// Only the end user's lines: a technician's line is reported by that
+	// technician's viewer over its own signalling, so the server never
+	// takes the endpoint's word for what a technician said.
+	if viewerID != "" {
+		return
+	}
+	if err := c.s.send(protocol.Signal{Type: protocol.SignalChat, Chat: &protocol.ChatLine{Text: l.Text}}); err != nil {
 		c.s.log.Warn("reporting a chat line to the server", "error", err)
 	}
 }
@@ -157,7 +168,7 @@ func (c *chatHub) setStatus(key, text string) {
 // the window in the modes that have nothing else to show.
 func (c *chatHub) modeChanged(mode string) {
 	on := false
-	for _, f := range features(mode, c.s.cfg.Policy) {
+	for _, f := range c.s.features(mode) {
 		on = on || f == protocol.FeatureFile
 	}
 	c.mu.Lock()

@@ -27,7 +27,7 @@ type clipSync struct {
 func newClipSync(s *Session) *clipSync { return &clipSync{s: s} }
 
 func (c *clipSync) enabled() bool {
-	return slices.Contains(features(c.s.currentMode(), c.s.cfg.Policy), protocol.FeatureClipboard)
+	return slices.Contains(c.s.features(c.s.currentMode()), protocol.FeatureClipboard)
 }
 
 // open returns the clipboard, opening it on first use. c.mu is held.

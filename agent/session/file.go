@@ -95,7 +95,7 @@ func newFileHub(s *Session) *fileHub {
 
 // allowed reports whether the session's mode and policy allow files now.
 func (h *fileHub) allowed() bool {
-	return slices.Contains(features(h.s.currentMode(), h.s.cfg.Policy), protocol.FeatureFile)
+	return slices.Contains(h.s.features(h.s.currentMode()), protocol.FeatureFile)
 }
 
 func (h *fileHub) send(v *viewer, m protocol.FileMsg) {
@@ -141,7 +141,7 @@ func (h *fileHub) offered(v *viewer, m protocol.FileMsg) {
 		h.send(v, protocol.FileMsg{T: protocol.FileReject, ID: m.ID, Error: why})
 	}
 	if !h.allowed() {
-		reject("file transfer is not allowed in this session's mode")
+		reject(h.s.noFilesWhy())
 		return
 	}
 	if max := fileMax(h.s.cfg.Policy); m.Size > max {
@@ -375,7 +375,7 @@ func (h *fileHub) sendFromUser(path string) {
 		status := statusKey("out", path)
 		fail := func(why string) { h.s.chat.setStatus(status, fmt.Sprintf("Sending %s: %s", name, why)) }
 		if !h.allowed() {
-			fail("file transfer is not allowed in this session's mode")
+			fail(h.s.noFilesWhy())
 			return
 		}
 		st, err := os.Stat(path)
@@ -576,7 +576,7 @@ func (h *fileHub) viewerGone(id string) {
 // partials stay: the mode may come back), and offers the user's pending
 // files again when it has.
 func (h *fileHub) modeChanged(mode string) {
-	if slices.Contains(features(mode, h.s.cfg.Policy), protocol.FeatureFile) {
+	if slices.Contains(h.s.features(mode), protocol.FeatureFile) {
 		h.s.mu.Lock()
 		vs := h.s.viewerList()
 		h.s.mu.Unlock()

@@ -59,6 +59,9 @@ func TestDropAndTakeOver(t *testing.T) {
 
 	// The desktop changes: drop on the old helper, resume on the new one.
 	h1.send(ipc.Msg{Type: ipc.TypeDrop, SessionID: "s1"})
+	if m := h1.recv(); m.Type != ipc.TypeState || m.SessionID != "s1" || m.State != ipc.StateDropped {
+		t.Fatalf("helper 1 answered the drop with %+v, want its confirmation", m)
+	}
 	for s := range a1.sigs { // the old websocket closes without a word of the end
 		if s.Type == protocol.SignalState {
 			t.Errorf("the dropping helper signalled %+v", s)
@@ -105,7 +108,7 @@ func TestDropAndTakeOver(t *testing.T) {
 	select {
 	case m, ok := <-h1.msgs:
 		if ok {
-			t.Errorf("the dropping helper reported %+v to the service", m)
+			t.Errorf("the dropping helper reported %+v to the service after its confirmation", m)
 		}
 	default:
 	}

@@ -45,6 +45,12 @@ type HelperConfig struct {
 	// Version is what the tray's About shows.
 	Version string
 	Logger  *slog.Logger
+	// Privileged: this helper runs as root (LocalSystem on Windows), or on
+	// a login screen; the process sets it from RunningPrivileged and the
+	// service's --login-screen. Its sessions show no window
+	// but the acceptance prompts and offer no chat or file transfer, and
+	// it shows no tray icon, menu or tray dialog (privileged.go).
+	Privileged bool
 }
 
 // codeAnswerWait bounds how long the tray waits for the service's answer
@@ -76,7 +82,10 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 	if err := conn.Send(ipc.Msg{Type: ipc.TypeReady, Desktop: cfg.Desktop, PID: os.Getpid()}); err != nil {
 		return err
 	}
-	log.Info("session helper ready", "desktop", cfg.Desktop)
+	log.Info("session helper ready", "desktop", cfg.Desktop, "privileged", cfg.Privileged)
+	if cfg.Privileged {
+		log.Warn("the session helper runs with administrator rights: no tray, no chat, no file transfer, no window but the acceptance prompt")
+	}
 
 	hctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -90,11 +99,16 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 		sessions = map[string]*running{}
 		codes    = &codeWaiters{waiting: map[string]chan ipc.CodeResult{}}
 	)
-	dialogs := cfg.Deps.TrayDialogs
+	host, dialogs := cfg.Deps.TrayHost, cfg.Deps.TrayDialogs
 	if dialogs == nil {
 		dialogs = tray.ZenityDialogs{}
 	}
-	tr, err := tray.New(tray.Config{Host: cfg.Deps.TrayHost, Dialogs: dialogs, Version: cfg.Version, Logger: cfg.Logger,
+	if cfg.Privileged {
+		// The tray keeps the sessions' state for the helper; it shows
+		// nothing: no icon, no menu, no dialog.
+		host, dialogs = nil, noDialogs{}
+	}
+	tr, err := tray.New(tray.Config{Host: host, Dialogs: dialogs, Version: cfg.Version, Logger: cfg.Logger,
 		Redeem: func(ctx context.Context, code string) (ipc.CodeResult, error) { return codes.redeem(ctx, conn, code) }})
 	if err != nil {
 		return err
@@ -151,8 +165,9 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 				MayEnd: m.Start.UserMayEnd && pol.UserMayEnd})
 			scfg := Config{
 				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol, Resume: m.Resume,
-				UI:        &trayUI{UI: cfg.Deps.UI, tray: tr, id: id},
-				NewSource: cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
+				Privileged: cfg.Privileged,
+				UI:         &trayUI{UI: cfg.Deps.UI, tray: tr, id: id},
+				NewSource:  cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
 				NewInjector: cfg.Deps.NewInjector, SettingEngine: cfg.Deps.SettingEngine,
 				Logger: cfg.Logger,
 				SecureAttention: secureAttention(func() error {
@@ -213,6 +228,11 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 				log.Info("dropping session: another desktop's helper takes it over", "session_id", m.SessionID)
 				tr.SessionGone(m.SessionID)
 				r.cancel(ErrDropped)
+			}
+			// Confirmed: the service may stop this helper now without
+			// the session ending with it.
+			if err := conn.Send(ipc.Msg{Type: ipc.TypeState, SessionID: m.SessionID, State: ipc.StateDropped}); err != nil {
+				log.Debug("confirming a drop to the service", "error", err)
 			}
 		}
 	}

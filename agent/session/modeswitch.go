@@ -33,8 +33,12 @@ func (s *Session) spawn(f func()) bool {
 // modeMsg is the "mode" control message for mode: the mode with what it
 // offers.
 func (s *Session) modeMsg(mode string) protocol.ControlMsg {
-	return protocol.ControlMsg{T: "mode", Mode: mode, Features: features(mode, s.cfg.Policy), FileMax: fileMax(s.cfg.Policy),
+	m := protocol.ControlMsg{T: "mode", Mode: mode, Features: s.features(mode), FileMax: fileMax(s.cfg.Policy),
 		Modes: s.plan.Enabled}
+	if s.cfg.Privileged {
+		m.Notice = PrivilegedNotice
+	}
+	return m
 }
 
 // enterMode makes the session work in mode (from old, "" when it goes

@@ -58,6 +58,10 @@ type Config struct {
 	// changed): no prompt, no state reported again, and "reconnect" tells
 	// the viewers to take this helper's offers.
 	Resume bool
+	// Privileged: the helper runs as root (LocalSystem on Windows). The
+	// session then shows no window but the acceptance prompts and offers
+	// neither chat nor file transfer (privileged.go).
+	Privileged bool
 
 	UI          UI
 	NewSource   func() (FrameSource, error)
@@ -143,6 +147,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.NewOverlay == nil {
 		c.NewOverlay = defaultOverlay
 	}
+	c.applyPrivileged()
 	return nil
 }
 
@@ -440,6 +445,12 @@ func (s *Session) loop(parent context.Context) (string, error) {
 			}
 		case r := <-promptDone:
 			promptDone = nil
+			if parent.Err() != nil {
+				// Dropped or ended as the user answered: the session has
+				// left this desktop, and its user's answer no longer
+				// counts (a dropped session is asked again on the next).
+				continue
+			}
 			switch {
 			case r.err != nil && s.ctx.Err() == nil && errors.Is(r.err, context.DeadlineExceeded):
 				s.transition(protocol.SessionEnded, protocol.EndedAcceptTimeout, "")

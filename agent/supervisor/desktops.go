@@ -41,15 +41,26 @@ const DesktopsFileScan = 200 * time.Millisecond
 
 // desktopsFile is the JSON document of a desktops file:
 //
-//	{"active": "b", "desktops": [{"key": "a", "display": ":91"}, {"key": "b", "display": ":92", "xauthority": "/tmp/xa"}]}
+//	{"active": "b", "desktops": [
+//	  {"key": "a", "display": ":91", "greeter": true},
+//	  {"key": "b", "display": ":92", "xauthority": "/tmp/xa", "uid": 64001, "user": "alice"}]}
 //
-// Helpers run as the agent's own user with DISPLAY (and XAUTHORITY) set.
+// Each desktop has DISPLAY (and XAUTHORITY). uid (with gid, default the
+// uid) and user say whose desktop it is — default: the agent's own user —
+// and greeter marks a login screen; consent to an attended session follows
+// them as it follows real desktops' users. Where the agent runs as root,
+// a desktop's helper runs as its uid, as for a real desktop; otherwise
+// helpers run as the agent's own user whatever the file says.
 type desktopsFile struct {
 	Active   string `json:"active"`
 	Desktops []struct {
 		Key        string `json:"key"`
 		Display    string `json:"display"`
 		XAuthority string `json:"xauthority"`
+		UID        *int   `json:"uid"`
+		GID        *int   `json:"gid"`
+		User       string `json:"user"`
+		Greeter    bool   `json:"greeter"`
 	} `json:"desktops"`
 }
 
@@ -78,7 +89,19 @@ func parseDesktopsFile(b []byte) ([]Desktop, error) {
 		if d.XAuthority != "" {
 			env = append(env, "XAUTHORITY="+d.XAuthority)
 		}
-		out = append(out, Desktop{Key: d.Key, UID: -1, GID: -1, Env: env, Active: d.Key == f.Active})
+		desk := Desktop{Key: d.Key, UID: -1, GID: -1, User: d.User, Env: env, Active: d.Key == f.Active, Greeter: d.Greeter}
+		if d.UID != nil {
+			if *d.UID < 0 || d.GID != nil && *d.GID < 0 {
+				return nil, fmt.Errorf("desktops file: desktop %q has a negative uid or gid", d.Key)
+			}
+			desk.UID, desk.GID = *d.UID, *d.UID
+			if d.GID != nil {
+				desk.GID = *d.GID
+			}
+		} else if d.GID != nil {
+			return nil, fmt.Errorf("desktops file: desktop %q has a gid without a uid", d.Key)
+		}
+		out = append(out, desk)
 	}
 	return out, nil
 }

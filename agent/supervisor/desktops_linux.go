@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,8 +18,53 @@ import (
 func systemDesktops(ctx context.Context) ([]Desktop, error) {
 	return linuxSystem{
 		proc: "/proc", x11: "/tmp/.X11-unix", owner: fileOwner,
-		seat: seatInfo{run: runCommand, activeVTFile: "/sys/class/tty/tty0/active"},
+		seat:  seatInfo{run: runCommand, activeVTFile: "/sys/class/tty/tty0/active"},
+		users: systemUsers{},
 	}.desktops(ctx)
+}
+
+// Users is the passwd database, as far as desktops need it.
+type Users interface {
+	// ByName looks up an account by name.
+	ByName(name string) (Account, bool)
+	// ByUID looks up an account by uid.
+	ByUID(uid int) (Account, bool)
+}
+
+// Account is one passwd entry.
+type Account struct {
+	Name     string
+	UID, GID int
+	Home     string
+}
+
+// systemUsers reads the system's user database (os/user: NSS with cgo,
+// /etc/passwd without).
+type systemUsers struct{}
+
+func (systemUsers) ByName(name string) (Account, bool) { return account(user.Lookup(name)) }
+func (systemUsers) ByUID(uid int) (Account, bool)      { return account(user.LookupId(strconv.Itoa(uid))) }
+
+func account(u *user.User, err error) (Account, bool) {
+	if err != nil {
+		return Account{}, false
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return Account{}, false
+	}
+	return Account{Name: u.Username, UID: uid, GID: gid, Home: u.HomeDir}, true
+}
+
+// displayManagerAccounts are the accounts display managers run their
+// login screens as, in the order they are looked for.
+var displayManagerAccounts = []string{"gdm", "Debian-gdm", "lightdm", "sddm"}
+
+// isDisplayManagerAccount: one of displayManagerAccounts, or one of GDM's
+// dynamic greeter users (gdm-greeter, gdm-greeter-2, ...).
+func isDisplayManagerAccount(name string) bool {
+	return slices.Contains(displayManagerAccounts, name) || name == "gdm-greeter" || strings.HasPrefix(name, "gdm-greeter-")
 }
 
 // runCommand runs a short command and returns its standard output.
@@ -99,6 +145,9 @@ type linuxSystem struct {
 	proc, x11 string
 	owner     func(string) (uid, gid int, ok bool)
 	seat      ActiveSource
+	// users finds display-manager accounts; nil: none (the login screen's
+	// helper then runs as root).
+	users Users
 }
 
 // xServer is a running X server: its display, VT and authority file.
@@ -143,12 +192,17 @@ func parseXServer(cmdline []byte) (xServer, bool) {
 
 // desktops lists the X11 desktops: displays with user processes on them
 // (scanProc), and displays of X servers without any, such as a display
-// manager's login screen (gdm, lightdm, sddm), where the helper runs as
-// root with the X server's -auth file. Then it marks the active one: the
+// manager's login screen (gdm, lightdm, sddm). Desktops of display-manager
+// accounts are login screens (Greeter). A login screen's helper runs as
+// the display manager's user where there is one (greeterUser), with a
+// private copy of the X server's cookie (Desktop.ServerAuth); only where
+// there is none does it run as root, with the X server's -auth file — and
+// a helper running as root shows no window but the acceptance prompt
+// (agent/session, Config.Privileged). Then it marks the active one: the
 // seat's active logind session (its Display, else its VT), else the X
 // server on the foreground VT, else the lowest display.
 func (ls linuxSystem) desktops(ctx context.Context) ([]Desktop, error) {
-	ds, xs, err := scanProcAll(ls.proc, ls.x11, ls.owner)
+	ds, xs, vtUsers, err := scanProcAll(ls.proc, ls.x11, ls.owner)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +220,11 @@ func (ls linuxSystem) desktops(ctx context.Context) ([]Desktop, error) {
 			ds[i].Env = append(ds[i].Env, "XAUTHORITY="+x.auth)
 			slices.Sort(ds[i].Env)
 		}
+		if ls.users != nil {
+			if a, ok := ls.users.ByUID(ds[i].UID); ok && isDisplayManagerAccount(a.Name) {
+				ds[i].Greeter = true
+			}
+		}
 	}
 	for _, x := range xs {
 		if have[x.display] {
@@ -175,12 +234,7 @@ func (ls linuxSystem) desktops(ctx context.Context) ([]Desktop, error) {
 			continue
 		}
 		have[x.display] = true
-		disp := ":" + strconv.Itoa(x.display)
-		env := []string{"DISPLAY=" + disp}
-		if x.auth != "" {
-			env = append(env, "XAUTHORITY="+x.auth)
-		}
-		ds = append(ds, Desktop{Key: "x11:greeter:" + disp, UID: x.uid, GID: x.gid, Env: env})
+		ds = append(ds, ls.greeterDesktop(x, vtUsers))
 	}
 	slices.SortFunc(ds, func(a, b Desktop) int {
 		na, _ := localDisplay(envValue(a.Env, "DISPLAY"))
@@ -194,6 +248,80 @@ func (ls linuxSystem) desktops(ctx context.Context) ([]Desktop, error) {
 		ds[i].Active = true
 	}
 	return ds, nil
+}
+
+// greeterDesktop is the login screen of X server x, which no user process
+// runs on.
+func (ls linuxSystem) greeterDesktop(x xServer, vtUsers map[int]int) Desktop {
+	disp := ":" + strconv.Itoa(x.display)
+	d := Desktop{Key: "x11:greeter:" + disp, UID: x.uid, GID: x.gid, Greeter: true, Env: []string{"DISPLAY=" + disp}}
+	if x.uid >= 0 {
+		// A rootless X server: its user is the display manager's, and
+		// may read its own authority file.
+		if x.auth != "" {
+			d.Env = append(d.Env, "XAUTHORITY="+x.auth)
+		}
+		if a, ok := ls.lookupUID(x.uid); ok {
+			d.User = a.Name
+			d.Env = append(d.Env, accountEnv(a)...)
+		}
+		slices.Sort(d.Env)
+		return d
+	}
+	if a, ok := ls.greeterUser(x, vtUsers); ok {
+		d.UID, d.GID, d.User = a.UID, a.GID, a.Name
+		d.ServerAuth = x.auth // copied for the helper at each start
+		d.Env = append(d.Env, accountEnv(a)...)
+		slices.Sort(d.Env)
+		return d
+	}
+	// No display-manager user: root, the X server's own file.
+	d.User = "root"
+	if x.auth != "" {
+		d.Env = append(d.Env, "XAUTHORITY="+x.auth)
+	}
+	return d
+}
+
+// greeterUser is the display manager's own user for the login screen of
+// root X server x: the user of a non-root process on its VT, else the
+// first display-manager account the passwd database has.
+func (ls linuxSystem) greeterUser(x xServer, vtUsers map[int]int) (Account, bool) {
+	if uid, ok := vtUsers[x.vt]; ok && x.vt > 0 {
+		if a, ok := ls.lookupUID(uid); ok {
+			return a, true
+		}
+		return Account{UID: uid, GID: uid}, true
+	}
+	if ls.users == nil {
+		return Account{}, false
+	}
+	for _, name := range displayManagerAccounts {
+		if a, ok := ls.users.ByName(name); ok && a.UID > 0 {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+func (ls linuxSystem) lookupUID(uid int) (Account, bool) {
+	if ls.users == nil {
+		return Account{}, false
+	}
+	a, ok := ls.users.ByUID(uid)
+	return a, ok && a.UID == uid
+}
+
+// accountEnv is what a helper running as a should have of its own.
+func accountEnv(a Account) []string {
+	var env []string
+	if a.Name != "" {
+		env = append(env, "USER="+a.Name, "LOGNAME="+a.Name)
+	}
+	if a.Home != "" {
+		env = append(env, "HOME="+a.Home)
+	}
+	return env
 }
 
 // activeIndex picks the active desktop of ds (sorted by display), -1 when
@@ -269,7 +397,7 @@ type candidate struct {
 // a user is marked active. (Wayland sessions are not covered; the login
 // screen is found by linuxSystem.desktops from the X server processes.)
 func scanProc(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]Desktop, error) {
-	ds, _, err := scanProcAll(proc, x11, owner)
+	ds, _, _, err := scanProcAll(proc, x11, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -280,19 +408,32 @@ func scanProc(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]D
 }
 
 // scanProcAll is scanProc without marking an active desktop, plus the X
-// servers it saw.
-func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]Desktop, []xServer, error) {
+// servers it saw and, by virtual terminal, the user of the lowest-numbered
+// non-root process whose controlling terminal it is.
+func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]Desktop, []xServer, map[int]int, error) {
 	ents, err := os.ReadDir(proc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s: %w", proc, err)
+		return nil, nil, nil, fmt.Errorf("reading %s: %w", proc, err)
 	}
 	best := map[string]candidate{}
 	var xs []xServer
+	vtUsers := map[int]int{}
+	vtPID := map[int]int{}
 	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		dir := filepath.Join(proc, e.Name())
+		if st, err := os.ReadFile(filepath.Join(dir, "stat")); err == nil {
+			if vt, ok := statVT(st); ok {
+				if uid, _, ok := owner(dir); ok && uid != 0 {
+					if p, seen := vtPID[vt]; !seen || pid < p {
+						vtUsers[vt], vtPID[vt] = uid, pid
+					}
+				}
+			}
+		}
 		if cl, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
 			if x, ok := parseXServer(cl); ok {
 				x.uid, x.gid = -1, -1
@@ -361,7 +502,31 @@ func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) (
 		nb, _ := localDisplay(envValue(b.Env, "DISPLAY"))
 		return na - nb
 	})
-	return out, xs, nil
+	return out, xs, vtUsers, nil
+}
+
+// ttyMajor is the device major number of the virtual terminals.
+const ttyMajor = 4
+
+// statVT reads a /proc/<pid>/stat line: the virtual terminal (tty1..63)
+// that is the process's controlling terminal, if one is.
+func statVT(stat []byte) (int, bool) {
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')') // comm may hold spaces and parentheses
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	// state ppid pgrp session tty_nr ...
+	if len(f) < 5 {
+		return 0, false
+	}
+	nr, err := strconv.Atoi(f[4])
+	if err != nil || nr <= 0 {
+		return 0, false
+	}
+	major, minor := (nr>>8)&0xfff, (nr&0xff)|((nr>>12)&0xfff00)
+	return minor, major == ttyMajor && minor >= 1 && minor <= 63
 }
 
 func score(c candidate) int {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -148,7 +149,7 @@ func TestLinuxDesktops(t *testing.T) {
 			if active != tt.active {
 				t.Errorf("active %q, want %q", active, tt.active)
 			}
-			if g := ds[0]; g.UID != -1 || envValue(g.Env, "XAUTHORITY") != "/var/run/lightdm/root/:0" || envValue(g.Env, "DISPLAY") != ":0" {
+			if g := ds[0]; g.UID != -1 || !g.Greeter || g.ServerAuth != "" || envValue(g.Env, "XAUTHORITY") != "/var/run/lightdm/root/:0" || envValue(g.Env, "DISPLAY") != ":0" {
 				t.Errorf("greeter desktop %+v", g)
 			}
 			if b := ds[2]; b.UID != 1001 || envValue(b.Env, "XAUTHORITY") != "/run/user/1001/gdm/Xauthority" {
@@ -196,6 +197,125 @@ func TestSeatInfo(t *testing.T) {
 		}
 		if _, ok := si.ActiveVT(); ok {
 			t.Error("ActiveVT without the sysfs file")
+		}
+	}
+}
+
+// fakeUsers is a passwd database.
+type fakeUsers []Account
+
+func (f fakeUsers) ByName(name string) (Account, bool) {
+	for _, a := range f {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+func (f fakeUsers) ByUID(uid int) (Account, bool) {
+	for _, a := range f {
+		if a.UID == uid {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+// TestGreeterUser: a login screen's helper runs as the display manager's
+// user where there is one — the X server's own (rootless), a non-root
+// process on its VT, a display-manager account — with a private copy of
+// the X server's cookie (ServerAuth) instead of the server's file; as root
+// only where there is none. Desktops of display-manager accounts are login
+// screens too.
+func TestGreeterUser(t *testing.T) {
+	lightdm := Account{Name: "lightdm", UID: 131, GID: 139, Home: "/var/lib/lightdm"}
+	gdm := Account{Name: "Debian-gdm", UID: 120, GID: 125, Home: "/var/lib/gdm3"}
+	ann := Account{Name: "ann", UID: 1000, GID: 1000, Home: "/home/ann"}
+	tty := func(vt int) string { return strconv.Itoa(ttyMajor<<8 | vt) }
+	type proc struct {
+		pid     string
+		uid     int
+		cmdline []string
+		tty     string // tty_nr in stat; "" for none
+		env     []string
+	}
+	rootX := proc{"100", 0, []string{"/usr/lib/xorg/Xorg", ":0", "-auth", "/var/run/lightdm/root/:0", "vt7"}, "0", nil}
+	tests := []struct {
+		name    string
+		procs   []proc
+		users   fakeUsers
+		uid     int
+		user    string
+		auth    string // ServerAuth
+		xauth   string // XAUTHORITY
+		home    string
+		greeter bool
+	}{
+		{"a display-manager account", []proc{rootX}, fakeUsers{ann, lightdm}, 131, "lightdm", "/var/run/lightdm/root/:0", "", "/var/lib/lightdm", true},
+		{"the first account in order", []proc{rootX}, fakeUsers{lightdm, gdm}, 120, "Debian-gdm", "/var/run/lightdm/root/:0", "", "/var/lib/gdm3", true},
+		{"a process on the VT", []proc{rootX, {"150", 131, []string{"lightdm-greeter-session"}, tty(7), nil}, {"160", 1000, []string{"bash"}, tty(2), nil}},
+			fakeUsers{ann, lightdm, gdm}, 131, "lightdm", "/var/run/lightdm/root/:0", "", "/var/lib/lightdm", true},
+		{"no display-manager user: root", []proc{rootX, {"160", 1000, []string{"bash"}, tty(2), nil}}, fakeUsers{ann},
+			-1, "root", "", "/var/run/lightdm/root/:0", "", true},
+		{"a rootless X server's user", []proc{{"200", 120, []string{"/usr/lib/xorg/Xorg", "vt1", ":0", "-auth", "/run/user/120/gdm/Xauthority"}, "0", nil}},
+			fakeUsers{gdm}, 120, "Debian-gdm", "", "/run/user/120/gdm/Xauthority", "/var/lib/gdm3", true},
+		{"a greeter process with DISPLAY", []proc{rootX, {"150", 131, []string{"lightdm-gtk-greeter"}, "0", []string{"DISPLAY=:0", "USER=lightdm"}}},
+			fakeUsers{lightdm}, 131, "lightdm", "", "", "", true},
+		{"a user's desktop", []proc{rootX, {"160", 1000, []string{"xfce4-session"}, "0", []string{"DISPLAY=:0", "USER=ann"}}},
+			fakeUsers{ann, lightdm}, 1000, "ann", "", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			proc, x11 := filepath.Join(root, "proc"), filepath.Join(root, "x11")
+			os.MkdirAll(x11, 0o755)
+			os.WriteFile(filepath.Join(x11, "X0"), nil, 0o644)
+			owners := map[string]int{}
+			for _, p := range tt.procs {
+				dir := filepath.Join(proc, p.pid)
+				os.MkdirAll(dir, 0o755)
+				os.WriteFile(filepath.Join(dir, "cmdline"), []byte(strings.Join(p.cmdline, "\x00")+"\x00"), 0o644)
+				os.WriteFile(filepath.Join(dir, "environ"), []byte(strings.Join(p.env, "\x00")+"\x00"), 0o644)
+				os.WriteFile(filepath.Join(dir, "stat"), []byte(p.pid+" (a (b) c) S 1 "+p.pid+" "+p.pid+" "+p.tty+" -1 4194560 0 0"), 0o644)
+				owners[dir] = p.uid
+			}
+			owner := func(p string) (int, int, bool) { u, ok := owners[p]; return u, u, ok }
+			ls := linuxSystem{proc: proc, x11: x11, owner: owner, users: tt.users}
+			ds, err := ls.desktops(context.Background())
+			if err != nil || len(ds) != 1 {
+				t.Fatalf("desktops = %+v, %v; want one", ds, err)
+			}
+			d := ds[0]
+			if d.UID != tt.uid || d.User != tt.user || d.ServerAuth != tt.auth || envValue(d.Env, "XAUTHORITY") != tt.xauth || d.Greeter != tt.greeter {
+				t.Errorf("desktop %+v\nwant uid %d user %q ServerAuth %q XAUTHORITY %q greeter %v", d, tt.uid, tt.user, tt.auth, tt.xauth, tt.greeter)
+			}
+			if tt.home != "" && envValue(d.Env, "HOME") != tt.home {
+				t.Errorf("HOME %q, want %q", envValue(d.Env, "HOME"), tt.home)
+			}
+			if d.UID > 0 && d.GID <= 0 {
+				t.Errorf("helper of uid %d would run with gid %d", d.UID, d.GID)
+			}
+		})
+	}
+}
+
+func TestStatVT(t *testing.T) {
+	for _, tc := range []struct {
+		stat string
+		vt   int
+		ok   bool
+	}{
+		{"42 (bash) S 1 42 42 1031 42 4194560", 7, true},
+		{"42 (my (odd) name) S 1 42 42 1025 42", 1, true},
+		{"42 (sshd) S 1 42 42 34816 42", 0, false}, // pts/0
+		{"42 (Xorg) S 1 42 42 0 -1", 0, false},
+		{"42 (x) S 1", 0, false},
+		{"garbage", 0, false},
+	} {
+		vt, ok := statVT([]byte(tc.stat))
+		if ok != tc.ok || ok && vt != tc.vt {
+			t.Errorf("statVT(%q) = %d, %v; want %d, %v", tc.stat, vt, ok, tc.vt, tc.ok)
 		}
 	}
 }

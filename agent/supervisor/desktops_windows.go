@@ -92,8 +92,10 @@ func wtsDesktops(sessions []wtsSession, active uint32) []Desktop {
 		}
 		if s.UserSID != "" {
 			d.UID = int(s.ID)
+			d.Owner = s.UserSID
 		} else {
 			d.User = "SYSTEM"
+			d.Greeter = true
 		}
 		out = append(out, d)
 	}

@@ -21,17 +21,17 @@ func TestWTSDesktops(t *testing.T) {
 	}
 	got := wtsDesktops(sessions, 1)
 	want := []Desktop{
-		{Key: "wts:1:", UID: -1, GID: -1, User: "SYSTEM", Active: true},
-		{Key: "wts:3:" + alice, UID: 3, GID: -1, User: `PC\alice`},
+		{Key: "wts:1:", UID: -1, GID: -1, User: "SYSTEM", Active: true, Greeter: true},
+		{Key: "wts:3:" + alice, UID: 3, GID: -1, User: `PC\alice`, Owner: alice},
 	}
 	if !slices.EqualFunc(got, want, equalDesktop) {
 		t.Errorf("wtsDesktops(active 1) = %+v\nwant %+v", got, want)
 	}
 	got = wtsDesktops(sessions, 4)
 	want = []Desktop{
-		{Key: "wts:1:", UID: -1, GID: -1, User: "SYSTEM"},
-		{Key: "wts:3:" + alice, UID: 3, GID: -1, User: `PC\alice`},
-		{Key: "wts:4:" + alice, UID: 4, GID: -1, User: `PC\alice`, Active: true},
+		{Key: "wts:1:", UID: -1, GID: -1, User: "SYSTEM", Greeter: true},
+		{Key: "wts:3:" + alice, UID: 3, GID: -1, User: `PC\alice`, Owner: alice},
+		{Key: "wts:4:" + alice, UID: 4, GID: -1, User: `PC\alice`, Owner: alice, Active: true},
 	}
 	if !slices.EqualFunc(got, want, equalDesktop) {
 		t.Errorf("wtsDesktops(active 4) = %+v\nwant %+v", got, want)
@@ -44,7 +44,8 @@ func TestWTSDesktops(t *testing.T) {
 }
 
 func equalDesktop(a, b Desktop) bool {
-	return a.Key == b.Key && a.UID == b.UID && a.GID == b.GID && a.User == b.User && a.Active == b.Active && len(a.Env) == len(b.Env)
+	return a.Key == b.Key && a.UID == b.UID && a.GID == b.GID && a.User == b.User && a.Active == b.Active && len(a.Env) == len(b.Env) &&
+		a.Greeter == b.Greeter && a.Owner == b.Owner
 }
 
 func TestParseWTSKey(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,45 @@ type Desktop struct {
 	Env []string
 	// Active marks the desktop in front of the user; sessions go there.
 	Active bool
+	// Greeter marks a login screen (a display manager's greeter, Windows'
+	// Winlogon desktop): nobody's desktop. Consent given on a greeter never
+	// carries to another desktop, nor consent given elsewhere to it.
+	Greeter bool
+	// Owner names the desktop's user where UID does not (on Windows the
+	// user's SID: UID is the WTS session id there). Empty: UID does.
+	Owner string
+	// ServerAuth is the X server's own authority file of a login screen
+	// whose helper runs as the display manager's user, who may not read
+	// it: for as long as the helper runs, the supervisor gives it a
+	// private copy of the cookie (XAUTHORITY). Linux only.
+	ServerAuth string
+}
+
+// deskUser is whom a desktop belongs to, as far as consent goes.
+type deskUser struct {
+	id      string // Owner, else "uid:<UID>" (-1: the service's own user)
+	greeter bool
+}
+
+func userOf(d Desktop) deskUser {
+	id := d.Owner
+	if id == "" {
+		id = "uid:" + strconv.Itoa(d.UID)
+	}
+	return deskUser{id: id, greeter: d.Greeter}
+}
+
+// sameUser reports whether consent given on a desktop of u carries to a
+// desktop of v: the same user, and neither is a login screen.
+func (u deskUser) sameUser(v deskUser) bool {
+	return !u.greeter && !v.greeter && u.id == v.id
+}
+
+func (u deskUser) String() string {
+	if u.greeter {
+		return "login screen (" + u.id + ")"
+	}
+	return u.id
 }
 
 // Defaults.
@@ -87,6 +127,10 @@ type Config struct {
 	// ReadyTimeout bounds how long a start waits for the helper to connect.
 	ReadyTimeout time.Duration
 	Rand         func(int64) int64
+	// EndSession tells the server that a session no helper runs any more
+	// ended with reason, as its helper would have (over the session's
+	// agent signalling, with its token). Default: reportEnded.
+	EndSession func(ctx context.Context, start protocol.ScreenShareStart, reason string) error
 }
 
 // CheckAndSetDefaults validates the config and fills in defaults.
@@ -118,6 +162,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = DefaultReadyTimeout
 	}
+	if c.EndSession == nil {
+		c.EndSession = c.reportEnded
+	}
 	return nil
 }
 
@@ -128,6 +175,11 @@ func (c *Config) defaultCommand(ctx context.Context, d Desktop) *exec.Cmd {
 		exe = os.Args[0]
 	}
 	args := []string{"session", "--ipc", c.SocketPath, "--desktop", d.Key}
+	if d.Greeter {
+		// A login screen: even as the display manager's own user, nothing
+		// there may open a file chooser or take files.
+		args = append(args, "--login-screen")
+	}
 	if c.LogLevel != "" {
 		args = append(args, "--log-level", c.LogLevel)
 	}
@@ -187,13 +239,37 @@ type Supervisor struct {
 	// handMu orders what is sent to helpers about sessions (start, drop),
 	// so that a hand-over never overtakes the start it moves.
 	handMu sync.Mutex
+
+	// dropWaits are the hand-overs of vanished desktops' helpers that wait
+	// for the helper to confirm its drops before it is stopped.
+	dropWaits []*dropWait
+
+	// bg counts background work Run waits for: the reports of sessions
+	// the supervisor ends itself (endLater), the stopping of vanished
+	// desktops' helpers.
+	bg sync.WaitGroup
 }
+
+// dropWait waits for the helper of desktop key to confirm it dropped ids.
+type dropWait struct {
+	key  string
+	ids  map[string]bool
+	done chan struct{} // closed when ids is empty or the helper disconnected
+}
+
+// dropAckWait bounds how long a vanished desktop's helper is given to
+// confirm its drops before it is stopped.
+const dropAckWait = 2 * time.Second
 
 // tracked is a session handed to a helper, until it ends.
 type tracked struct {
 	start   protocol.ScreenShareStart
 	desktop string // key of the helper that has it; "" when its desktop vanished
 	state   string // last state the helper reported
+	// acceptedBy is the user of the desktop an attended session was on
+	// when it left awaiting_acceptance (nil until then): consent carries
+	// to that user's desktops only.
+	acceptedBy *deskUser
 }
 
 // New checks cfg.
@@ -253,6 +329,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		<-h.done
 	}
 	wg.Wait()
+	s.bg.Wait()
 	return nil
 }
 
@@ -340,16 +417,60 @@ func (s *Supervisor) scan(ctx context.Context) {
 	s.mu.Unlock()
 	for _, g := range vanished {
 		s.log.Info("desktop session gone; stopping its helper", "desktop", g.key)
-		// Its sessions go to another desktop's helper: drop them first so
-		// the stopping helper does not end them on the server.
-		if c := g.h.connection(&s.mu); c != nil {
-			s.handMu.Lock()
-			for _, id := range g.ids {
-				_ = c.Send(ipc.Msg{Type: ipc.TypeDrop, SessionID: id})
-			}
-			s.handMu.Unlock()
+		c := g.h.connection(&s.mu)
+		if c == nil || len(g.ids) == 0 {
+			g.h.cancel()
+			continue
 		}
-		g.h.cancel()
+		// Its sessions go to another desktop's helper (or end there):
+		// drop them first, and stop the helper only once it confirmed,
+		// so that it does not end them on the server as it stops.
+		w := &dropWait{key: g.key, ids: map[string]bool{}, done: make(chan struct{})}
+		for _, id := range g.ids {
+			w.ids[id] = true
+		}
+		s.mu.Lock()
+		s.dropWaits = append(s.dropWaits, w)
+		s.mu.Unlock()
+		s.handMu.Lock()
+		for _, id := range g.ids {
+			_ = c.Send(ipc.Msg{Type: ipc.TypeDrop, SessionID: id})
+		}
+		s.handMu.Unlock()
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			t := time.NewTimer(dropAckWait)
+			defer t.Stop()
+			select {
+			case <-w.done:
+			case <-t.C:
+				s.log.Warn("the helper of a vanished desktop did not confirm its hand-overs; stopping it", "desktop", g.key)
+			case <-ctx.Done():
+			}
+			s.mu.Lock()
+			s.dropWaits = slices.DeleteFunc(s.dropWaits, func(x *dropWait) bool { return x == w })
+			s.mu.Unlock()
+			g.h.cancel()
+		}()
+	}
+}
+
+// dropConfirmedLocked notes that the helper of key dropped id (id "": it
+// disconnected, so it holds nothing any more).
+func (s *Supervisor) dropConfirmedLocked(key, id string) {
+	for _, w := range s.dropWaits {
+		if w.key != key || len(w.ids) == 0 {
+			continue
+		}
+		if id == "" {
+			clear(w.ids)
+		} else {
+			delete(w.ids, id)
+		}
+		if len(w.ids) == 0 {
+			close(w.done)
+		}
 	}
 }
 
@@ -365,18 +486,8 @@ func (s *Supervisor) superviseHelper(ctx context.Context, d Desktop) {
 	log := s.log.With("desktop", d.Key)
 	bo := runner.Backoff{Initial: s.cfg.BackoffInitial, Max: s.cfg.BackoffMax, Rand: s.cfg.Rand}
 	for ctx.Err() == nil {
-		cmd := s.cfg.Command(ctx, d)
-		if cmd.Stderr == nil {
-			cmd.Stderr = s.cfg.HelperOutput
-		}
-		cmd.Cancel = func() error { return interrupt(cmd.Process) }
-		cmd.WaitDelay = stopGrace
 		begin := time.Now()
-		err := startHelper(ctx, cmd, d)
-		if err == nil {
-			log.Info("session helper started", "pid", cmd.Process.Pid, "user", d.User)
-			err = cmd.Wait()
-		}
+		err := s.runHelper(ctx, d, log)
 		if ctx.Err() != nil {
 			log.Info("session helper stopped")
 			return
@@ -394,6 +505,31 @@ func (s *Supervisor) superviseHelper(ctx context.Context, d Desktop) {
 		case <-t.C:
 		}
 	}
+}
+
+// runHelper runs d's helper once, until it exits: with what it needs from
+// the supervisor for that run (prepareHelper: a login screen's private X
+// authority), removed when it has exited.
+func (s *Supervisor) runHelper(ctx context.Context, d Desktop, log *slog.Logger) error {
+	env, cleanup, err := prepareHelper(d)
+	if err != nil {
+		return fmt.Errorf("preparing the helper's desktop access: %w", err)
+	}
+	defer cleanup()
+	if len(env) > 0 {
+		d.Env = append(slices.Clone(d.Env), env...)
+	}
+	cmd := s.cfg.Command(ctx, d)
+	if cmd.Stderr == nil {
+		cmd.Stderr = s.cfg.HelperOutput
+	}
+	cmd.Cancel = func() error { return interrupt(cmd.Process) }
+	cmd.WaitDelay = stopGrace
+	if err := startHelper(ctx, cmd, d); err != nil {
+		return err
+	}
+	log.Info("session helper started", "pid", cmd.Process.Pid, "user", d.User, "uid", d.UID, "greeter", d.Greeter)
+	return cmd.Wait()
 }
 
 func (s *Supervisor) acceptLoop(ctx context.Context, ln *ipc.Listener, wg *sync.WaitGroup) {
@@ -451,6 +587,7 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 	defer codes.Wait()
 	defer func() {
 		s.mu.Lock()
+		s.dropConfirmedLocked(key, "")
 		if h.conn == c {
 			h.conn = nil
 			// The helper's sessions ended with its connection.
@@ -509,6 +646,13 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 			}
 			continue
 		}
+		if m.Type == ipc.TypeState && m.State == ipc.StateDropped {
+			s.log.Debug("helper dropped a session", "session_id", m.SessionID, "desktop", key)
+			s.mu.Lock()
+			s.dropConfirmedLocked(key, m.SessionID)
+			s.mu.Unlock()
+			continue
+		}
 		if m.Type == ipc.TypeState {
 			attrs := []any{"session_id", m.SessionID, "state", m.State, "desktop", key}
 			if m.Reason != "" {
@@ -519,10 +663,17 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 			}
 			s.log.Info("helper session state", attrs...)
 			s.mu.Lock()
+			// Only the helper that holds the session speaks for it: a
+			// late answer from the desktop it left counts for nothing.
 			if ts := s.sessions[m.SessionID]; ts != nil && ts.desktop == key {
 				if m.State == protocol.SessionEnded {
 					delete(s.sessions, m.SessionID)
 				} else {
+					if ts.start.Attended && ts.acceptedBy == nil && accepted(m.State) {
+						u := userOf(h.desk)
+						ts.acceptedBy = &u
+						s.log.Info("attended session accepted", "session_id", m.SessionID, "desktop", key, "user", u.String())
+					}
 					ts.state = m.State
 				}
 			}
@@ -628,7 +779,7 @@ func (s *Supervisor) reconcileLoop(ctx context.Context) {
 		s.mu.Lock()
 		changed := s.changed
 		s.mu.Unlock()
-		s.reconcile()
+		s.reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -637,14 +788,58 @@ func (s *Supervisor) reconcileLoop(ctx context.Context) {
 	}
 }
 
+// accepted reports whether a session in state has left the prompt behind.
+func accepted(state string) bool {
+	return state == protocol.SessionConnecting || state == protocol.SessionActive
+}
+
+// moveKind is what becomes of a session when the active desktop changes.
+type moveKind int
+
+const (
+	// moveStart: the new desktop's helper starts it afresh; an attended
+	// session not yet accepted asks that desktop's user.
+	moveStart moveKind = iota
+	// moveResume: the new desktop's helper takes it over without a prompt.
+	moveResume
+	// moveEnd: the session ends user_changed; no helper gets it.
+	moveEnd
+)
+
+func (k moveKind) String() string {
+	return [...]string{"start", "resume", "end"}[k]
+}
+
+// decideMove is the consent rule of a desktop change. A session that was
+// not accepted yet starts again on the new desktop (attended: its user is
+// asked; the old desktop's answer no longer counts). An accepted
+// unattended session resumes there: no one's consent is involved. An
+// accepted attended session resumes only on a desktop of the user who
+// accepted it; on another user's desktop or a login screen it ends
+// (protocol.EndedUserChanged).
+func decideMove(ts *tracked, to Desktop) moveKind {
+	switch {
+	case !accepted(ts.state):
+		return moveStart
+	case !ts.start.Attended:
+		return moveResume
+	case ts.acceptedBy != nil && ts.acceptedBy.sameUser(userOf(to)):
+		return moveResume
+	default:
+		return moveEnd
+	}
+}
+
 // reconcile hands each session that is not on the active desktop to that
 // desktop's helper, once it is connected: the old helper drops it (closes
 // its peers, keeps nothing), the new one takes it with the same session and
-// token. A session that was accepted already (connecting, active) resumes
-// without a new prompt; one still awaiting acceptance asks again there.
-// Sessions stay where they are while no desktop is marked active (say, a
-// text console is in front), unless their desktop vanished.
-func (s *Supervisor) reconcile() {
+// token, resuming it or asking again as decideMove says. A session whose
+// consent does not carry to the new desktop's user ends at once, whether
+// or not that desktop's helper is up: the old helper (if any) drops it and
+// the supervisor reports the end itself, so no helper of the new desktop
+// ever holds it. Sessions stay where they are while no desktop is marked
+// active (say, a text console is in front), unless their desktop vanished.
+func (s *Supervisor) reconcile(ctx context.Context) {
 	s.handMu.Lock()
 	defer s.handMu.Unlock()
 	type move struct {
@@ -652,15 +847,18 @@ func (s *Supervisor) reconcile() {
 		msg      ipc.Msg
 		from     string
 		fromConn *ipc.Conn
+		end      bool
+		by       deskUser
 	}
 	var moves []move
 	s.mu.Lock()
 	key, conn, _ := s.activeLocked()
-	explicit := key != "" && s.helpers[key].desk.Active
-	if conn == nil || s.unavailable != nil {
+	if key == "" || s.unavailable != nil {
 		s.mu.Unlock()
 		return
 	}
+	target := s.helpers[key].desk
+	explicit := target.Active
 	pol := s.cfg.Policy()
 	for id, ts := range s.sessions {
 		if ts.desktop == key {
@@ -673,10 +871,23 @@ func (s *Supervisor) reconcile() {
 			}
 			fromConn = h.conn
 		}
+		kind := decideMove(ts, target)
+		if kind == moveEnd {
+			start := ts.start
+			m := move{id: id, from: ts.desktop, fromConn: fromConn, end: true, msg: ipc.Msg{Start: &start}}
+			if ts.acceptedBy != nil {
+				m.by = *ts.acceptedBy
+			}
+			moves = append(moves, m)
+			delete(s.sessions, id)
+			continue
+		}
+		if conn == nil {
+			continue // the new desktop's helper is not up yet
+		}
 		start := ts.start
-		resume := ts.state == protocol.SessionConnecting || ts.state == protocol.SessionActive
 		moves = append(moves, move{id: id, from: ts.desktop, fromConn: fromConn,
-			msg: ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: s.cfg.Server, Fingerprint: s.cfg.Fingerprint, Policy: &pol, Resume: resume}})
+			msg: ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: s.cfg.Server, Fingerprint: s.cfg.Fingerprint, Policy: &pol, Resume: kind == moveResume}})
 		ts.desktop = key
 	}
 	s.mu.Unlock()
@@ -685,6 +896,12 @@ func (s *Supervisor) reconcile() {
 			if err := m.fromConn.Send(ipc.Msg{Type: ipc.TypeDrop, SessionID: m.id}); err != nil {
 				s.log.Warn("telling the old helper to drop a session", "session_id", m.id, "desktop", m.from, "error", err)
 			}
+		}
+		if m.end {
+			s.log.Warn("the active desktop belongs to another user (or is the login screen): consent does not carry over; ending the attended session",
+				"session_id", m.id, "from", m.from, "to", key, "accepted_by", m.by.String(), "now", userOf(target).String(), "reason", protocol.EndedUserChanged)
+			s.endLater(ctx, *m.msg.Start, protocol.EndedUserChanged)
+			continue
 		}
 		if err := conn.Send(m.msg); err != nil {
 			s.log.Error("handing a session to the active desktop's helper", "session_id", m.id, "desktop", key, "error", err)

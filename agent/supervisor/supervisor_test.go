@@ -33,8 +33,10 @@ func TestMain(m *testing.M) {
 
 // fakeHelper connects and says ready; "crash" then exits 1, "serve"
 // answers each start with a state report until the service goes away.
-// "idle" never connects (the test connects in its place) and waits to be
-// stopped.
+// "ask" is "serve" whose users never answer an attended prompt (it
+// reports awaiting_acceptance), except too late: when the session is
+// dropped, it reports it accepted. "idle" never connects (the test
+// connects in its place) and waits to be stopped.
 func fakeHelper(mode, socket, desktop string) int {
 	if mode == "idle" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -66,12 +68,19 @@ func fakeHelper(mode, socket, desktop string) int {
 			// A resumed session reports active (as the real helper does
 			// once a viewer's screen opens), a new one connecting.
 			st := protocol.SessionConnecting
-			if m.Resume {
+			switch {
+			case m.Resume:
 				st = protocol.SessionActive
+			case mode == "ask" && m.Start.Attended:
+				st = protocol.SessionAwaitingAcceptance
 			}
 			c.Send(ipc.Msg{Type: ipc.TypeState, SessionID: m.Start.SessionID, State: st})
 		case ipc.TypeDrop:
-			c.Send(ipc.Msg{Type: ipc.TypeState, SessionID: m.SessionID, State: "dropped"})
+			if mode == "ask" {
+				// The user answers as the session leaves this desktop.
+				c.Send(ipc.Msg{Type: ipc.TypeState, SessionID: m.SessionID, State: protocol.SessionConnecting})
+			}
+			c.Send(ipc.Msg{Type: ipc.TypeState, SessionID: m.SessionID, State: ipc.StateDropped})
 		}
 	}
 }
@@ -107,14 +116,19 @@ func (r *records) count(msg string) int {
 	return len(r.msgs[msg])
 }
 
-// stateSeen reports whether desktop reported state for session id.
+// stateSeen reports whether desktop reported state for session id
+// (ipc.StateDropped: confirmed a drop).
 func (r *records) stateSeen(id, desktop, state string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, rec := range r.msgs["helper session state"] {
+	msg := "helper session state"
+	if state == ipc.StateDropped {
+		msg = "helper dropped a session"
+	}
+	for _, rec := range r.msgs[msg] {
 		got := map[string]string{}
 		rec.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
-		if got["session_id"] == id && got["desktop"] == desktop && got["state"] == state {
+		if got["session_id"] == id && got["desktop"] == desktop && (got["state"] == state || msg != "helper session state") {
 			return true
 		}
 	}
@@ -280,6 +294,24 @@ func TestHelperEnv(t *testing.T) {
 	}
 }
 
+// TestHelperCommandLoginScreen: a login screen's helper is told so, and
+// then shows no dialog whatever account it runs as.
+func TestHelperCommandLoginScreen(t *testing.T) {
+	c := Config{SocketPath: "/run/tether.sock"}
+	for _, tc := range []struct {
+		d    Desktop
+		want bool
+	}{
+		{Desktop{Key: "x11:greeter::0", UID: -1, Greeter: true}, true},
+		{Desktop{Key: "x11:1000::1", UID: 1000}, false},
+	} {
+		cmd := c.defaultCommand(t.Context(), tc.d)
+		if got := slices.Contains(cmd.Args, "--login-screen"); got != tc.want {
+			t.Errorf("%s: --login-screen in %v = %v, want %v", tc.d.Key, cmd.Args, got, tc.want)
+		}
+	}
+}
+
 // switchable is a desktop source whose active desktop the test sets.
 type switchable struct {
 	mu     sync.Mutex
@@ -332,11 +364,11 @@ func TestHandOverOnDesktopChange(t *testing.T) {
 	f.recs.waitState(t, "s1", "greeter", protocol.SessionConnecting)
 
 	sw.set("user")
-	f.recs.waitState(t, "s1", "greeter", "dropped")
+	f.recs.waitState(t, "s1", "greeter", ipc.StateDropped)
 	f.recs.waitState(t, "s1", "user", protocol.SessionActive) // resumed
 
 	sw.set("greeter")
-	f.recs.waitState(t, "s1", "user", "dropped")
+	f.recs.waitState(t, "s1", "user", ipc.StateDropped)
 	f.recs.waitState(t, "s1", "greeter", protocol.SessionActive)
 
 	// The login screen's desktop vanishes (the user logged in on another
@@ -373,7 +405,7 @@ func TestNoMoveWithoutActiveDesktop(t *testing.T) {
 	f.recs.waitState(t, "s1", "a", protocol.SessionConnecting)
 	sw.set("")
 	f.recs.waitFor(t, "active desktop changed", 2) // "" → a, a → ""
-	f.sup.reconcile()
+	f.sup.reconcile(context.Background())
 	if n := f.recs.count("session moved to the active desktop"); n != 0 {
 		t.Errorf("%d moves without an active desktop", n)
 	}

@@ -31,6 +31,10 @@ const (
 	EndedCodeExpired   = "code_expired"
 	EndedAgentOffline  = "agent_offline"
 	EndedError         = "error"
+	// EndedUserChanged: the endpoint's active desktop now belongs to
+	// another user, or is the login screen, so the consent given to an
+	// attended session does not carry over (added 2026-12-02).
+	EndedUserChanged = "user_changed"
 )
 
 // Modes in order of precedence.
@@ -298,6 +302,11 @@ type ControlMsg struct {
 	FileMax int64 `json:"file_max,omitempty"`
 	// Modes the session may switch to, in order of precedence ("mode").
 	Modes []string `json:"modes,omitempty"`
+	// Notice says what the endpoint withholds in this session and why
+	// ("mode", agent→viewer; added 2026-12-02): a helper running with
+	// administrator rights (a login screen) offers no chat or file
+	// transfer and shows no window but the acceptance prompt.
+	Notice string `json:"notice,omitempty"`
 	// Text: the clipboard ("clipboard"), or why a mode request was refused.
 	Text string `json:"text,omitempty"`
 	// Points of a guidance stroke ("mark"), x and y alternating.

@@ -198,6 +198,63 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestPlainHTTPServerRefused: wherever a server URL comes from — a flag
+// of install or run, the config file, the environment — http:// to a host
+// other than this machine is a usage error that says what to do, before
+// anything is written, installed or sent; status shows the same error.
+func TestPlainHTTPServerRefused(t *testing.T) {
+	file := func(t *testing.T, server string) string {
+		p := filepath.Join(t.TempDir(), "agent.yaml")
+		if err := os.WriteFile(p, []byte("server: "+server+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name   string
+		args   func(t *testing.T) []string
+		env    string // TETHER_SERVER
+		status bool   // a report, not a refusal: exit 0, the error on stdout
+	}{
+		{name: "install flag", args: func(t *testing.T) []string {
+			return []string{"install", "--server", "http://tether.example", "--token", "t", "--config", filepath.Join(t.TempDir(), "agent.yaml")}
+		}},
+		{name: "run flag", args: func(t *testing.T) []string {
+			return []string{"run", "--server", "http://10.0.0.5:8080", "--token", "t", "--state", t.TempDir(), "--config", emptyConfig(t)}
+		}},
+		{name: "config file", args: func(t *testing.T) []string {
+			return []string{"run", "--token", "t", "--state", t.TempDir(), "--config", file(t, "http://tether.example:8080")}
+		}},
+		{name: "environment", env: "http://tether.example", args: func(t *testing.T) []string {
+			return []string{"run", "--token", "t", "--state", t.TempDir(), "--config", emptyConfig(t)}
+		}},
+		{name: "status of a config file", status: true, args: func(t *testing.T) []string {
+			return []string{"status", "--state", t.TempDir(), "--config", file(t, "http://192.168.1.10")}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("TETHER_SERVER", tt.env)
+			}
+			var stdout, stderr bytes.Buffer
+			code := cli(t.Context(), tt.args(t), &stdout, &stderr)
+			want, out := exitUsage, stderr.String()
+			if tt.status {
+				want, out = exitOK, stdout.String()
+			}
+			if code != want {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, want, stderr.String())
+			}
+			for _, w := range []string{"use https://", "127.0.0.1, ::1 or localhost"} {
+				if !strings.Contains(out, w) {
+					t.Errorf("output %q does not say %q", out, w)
+				}
+			}
+		})
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

@@ -143,6 +143,7 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("session", stderr)
 	socket := fs.String("ipc", "", "path of the agent service's IPC socket")
 	desktop := fs.String("desktop", "", "desktop session key the service gave this helper")
+	loginScreen := fs.Bool("login-screen", false, "the desktop is a login screen (the service says so): nobody there to consent to dialogs")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := parse(fs, args); err != nil {
@@ -161,6 +162,9 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 		Desktop:    *desktop,
 		Version:    version.Version,
 		Logger:     log,
+		// Root (LocalSystem), or a login screen whatever account draws it:
+		// no window but the acceptance prompt.
+		Privileged: session.RunningPrivileged() || *loginScreen,
 		Deps: session.Deps{
 			TrayHost:    tray.NewSystrayHost(log),
 			TrayDialogs: tray.ZenityDialogs{},
