@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/config"
 	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -45,6 +47,11 @@ type Config struct {
 	Extra func(mux *http.ServeMux)
 	// Signal serves the signalling websockets; nil answers them 503.
 	Signal signal.Relay
+	// MetricsToken, when set, is the bearer token /metrics requires;
+	// otherwise /metrics answers loopback clients only. MetricsElsewhere
+	// drops /metrics from this handler (served on metrics_listen).
+	MetricsToken     string
+	MetricsElsewhere bool
 }
 
 // Handler returns the server's root handler.
@@ -55,7 +62,8 @@ func Handler(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &handlers{svc: cfg.Service, log: cfg.Logger.With("component", "api"), secure: cfg.SecureCookies, sig: cfg.Signal}
+	h := &handlers{svc: cfg.Service, log: cfg.Logger.With("component", "api"), secure: cfg.SecureCookies, sig: cfg.Signal,
+		metricsToken: cfg.MetricsToken, metricsElsewhere: cfg.MetricsElsewhere}
 	mux := http.NewServeMux()
 	h.routes(mux)
 	if cfg.Extra != nil {
@@ -69,6 +77,9 @@ type handlers struct {
 	log    *slog.Logger
 	secure bool
 	sig    signal.Relay
+
+	metricsToken     string
+	metricsElsewhere bool
 }
 
 func (h *handlers) routes(mux *http.ServeMux) {
@@ -76,18 +87,30 @@ func (h *handlers) routes(mux *http.ServeMux) {
 		app.Public(r.Context())
 		io.WriteString(w, "ok\n")
 	})
+	// Ready while the store answers. The audit chain's start-up check is
+	// reported, not a reason to stop serving: a broken chain is evidence
+	// to keep, and the server goes on appending to it.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := h.svc.Ready(r.Context()); err != nil {
 			h.writeError(w, r, fmt.Errorf("%w: store: %v", errUnavailable, err))
 			return
 		}
-		io.WriteString(w, "ready\n")
+		type checks struct {
+			Store      string `json:"store"`
+			AuditChain string `json:"audit_chain"`
+		}
+		writeJSON(w, http.StatusOK, struct {
+			Status string `json:"status"`
+			Checks checks `json:"checks"`
+		}{"ready", checks{Store: "ok", AuditChain: h.svc.AuditChainStatus()}})
 	})
-	metrics := promhttp.Handler()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		app.Public(r.Context())
-		metrics.ServeHTTP(w, r)
-	})
+	if !h.metricsElsewhere {
+		metrics := MetricsHandler(h.metricsToken, true)
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			app.Public(r.Context()) // MetricsHandler makes its own check
+			metrics.ServeHTTP(w, r)
+		})
+	}
 
 	// Agent API: authenticated by the agent's own credentials.
 	mux.HandleFunc("POST "+protocol.PathEnroll, h.enroll)
@@ -153,11 +176,15 @@ func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error)
 	status, code := http.StatusInternalServerError, protocol.CodeInternal
 	msg := err.Error()
 	var thr *app.ThrottledError
+	var busy *app.BusyError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &thr):
 		status, code = http.StatusTooManyRequests, protocol.CodeThrottled
 		w.Header().Set("Retry-After", strconv.Itoa(int(thr.RetryAfter.Seconds())+1))
+	case errors.As(err, &busy):
+		status, code = http.StatusServiceUnavailable, protocol.CodeUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(int(busy.RetryAfter.Seconds())+1))
 	case errors.As(err, &mbe):
 		status, code, msg = http.StatusRequestEntityTooLarge, protocol.CodeBadRequest, "request body too large"
 	case errors.Is(err, app.ErrBadRequest):
@@ -186,7 +213,7 @@ func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error)
 		status, code = http.StatusNotFound, protocol.CodeNotFound
 	case errors.Is(err, store.ErrConflict):
 		status, code = http.StatusConflict, protocol.CodeConflict
-	case errors.Is(err, errUnavailable):
+	case errors.Is(err, errUnavailable), errors.Is(err, app.ErrUnavailable):
 		status, code = http.StatusServiceUnavailable, protocol.CodeUnavailable
 	case errors.Is(err, context.Canceled):
 		return // the caller has gone; nobody reads an answer
@@ -244,4 +271,27 @@ func timeParam(r *http.Request, name string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: %s must be an RFC 3339 time", app.ErrBadRequest, name)
 	}
 	return t, nil
+}
+
+// MetricsHandler serves the Prometheus metrics: with a token, to requests
+// bearing it; without, to loopback clients only when loopbackOnly (the main
+// listener; a metrics_listen address is the operator's choice of who may
+// reach it). Metrics name no secrets, but they map the fleet and its
+// activity, which is nobody else's business.
+func MetricsHandler(token string, loopbackOnly bool) http.Handler {
+	metrics := promhttp.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tether metrics"`)
+				writeJSON(w, http.StatusUnauthorized, protocol.Error{Error: "metrics need the bearer token set as metrics_token", Code: protocol.CodeUnauthorized})
+				return
+			}
+		} else if a := app.RemoteIP(r.RemoteAddr); loopbackOnly && (a == "" || !config.IsLoopback(a)) {
+			writeJSON(w, http.StatusForbidden, protocol.Error{Error: "metrics are served to loopback clients only; set metrics_token or metrics_listen to scrape from elsewhere", Code: protocol.CodeForbidden})
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})
 }

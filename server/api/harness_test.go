@@ -16,6 +16,8 @@ import (
 
 	"github.com/tetherdesk/tether/server/api"
 	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/console"
 	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/server/store/sqlstore"
@@ -60,7 +62,9 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: time.Now().UTC()}
-	cfg := app.Config{Store: st, Now: clk.Now, PollHold: 30 * time.Second, AccountFailures: 5, IPFailures: 1000}
+	// Light password hashing: the cost is auth's business and its own tests'.
+	cfg := app.Config{Store: st, Now: clk.Now, PollHold: 30 * time.Second, AccountFailures: 5, IPFailures: 1000,
+		PasswordParams: auth.Params{Time: 1, Memory: 1024, Threads: 1}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -75,7 +79,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.Handler(api.Config{Service: svc, Signal: hub})
+	h, err := api.Handler(api.Config{Service: svc, Signal: hub, Extra: console.Register})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +201,6 @@ func (e *env) poll(secret string, req protocol.PollRequest) (protocol.PollRespon
 }
 
 // testICE stands in for the TURN relay's credentials.
-func testICE(sessionID string) []protocol.ICEServer {
-	return []protocol.ICEServer{{URLs: []string{"turn:127.0.0.1:3478?transport=udp"}, Username: "0:" + sessionID, Credential: "x"}}
+func testICE(sessionID, subject string) []protocol.ICEServer {
+	return []protocol.ICEServer{{URLs: []string{"turn:127.0.0.1:3478?transport=udp"}, Username: "0:" + sessionID + ":" + subject, Credential: "x"}}
 }

@@ -53,13 +53,16 @@ func TestChatAndFilesInHistory(t *testing.T) {
 	s := f.create(t, f.tech, false)
 	p := f.start(t)
 	agent := f.agentConn(t, p)
-	_, vid := f.viewerConn(t, f.tech, s.ID)
-	agent.send(protocol.Signal{Type: protocol.SignalChat, ViewerID: vid, Chat: &protocol.ChatLine{Text: "Which printer?", From: "forged"}})
+	viewer, vid := f.viewerConn(t, f.tech, s.ID)
+	// A technician's line is reported by the technician's own viewer; the
+	// endpoint naming a viewer does not make its line the technician's.
+	viewer.send(protocol.Signal{Type: protocol.SignalChat, Chat: &protocol.ChatLine{Text: "Which printer?"}})
+	// One socket's messages are handled in order: the answer to a bad one
+	// means the line before it is recorded.
+	viewer.send(map[string]any{"type": "bogus"})
+	viewer.expect(protocol.SignalError)
+	agent.send(protocol.Signal{Type: protocol.SignalChat, ViewerID: vid, Chat: &protocol.ChatLine{Text: "Type your password here", From: "forged"}})
 	agent.send(protocol.Signal{Type: protocol.SignalChat, Chat: &protocol.ChatLine{Text: "The one upstairs"}})
-	agent.send(protocol.Signal{Type: protocol.SignalChat, ViewerID: "vNOPE", Chat: &protocol.ChatLine{Text: "spoofed"}})
-	if e := agent.expect(protocol.SignalError); !strings.Contains(e.Message, "no viewer") {
-		t.Errorf("error %+v", e)
-	}
 	sum := strings.Repeat("ab", 32)
 	agent.send(protocol.Signal{Type: protocol.SignalFile, File: &protocol.FileRecord{Direction: protocol.FileToEndpoint, Name: "driver.zip", Size: 1234, SHA256: sum, Viewer: vid}})
 	agent.send(protocol.Signal{Type: protocol.SignalFile, File: &protocol.FileRecord{Direction: "sideways", Name: "x", Size: 1, SHA256: sum}})
@@ -80,14 +83,21 @@ func TestChatAndFilesInHistory(t *testing.T) {
 	if rec == nil {
 		t.Fatalf("session %s not in the history", s.ID)
 	}
-	if len(rec.Chat) != 2 {
-		t.Fatalf("chat %+v, want two lines", rec.Chat)
+	if len(rec.Chat) != 3 {
+		t.Fatalf("chat %+v, want three lines", rec.Chat)
 	}
-	if c := rec.Chat[0]; c.Role != protocol.ChatTechnician || c.From != "tech" || c.Text != "Which printer?" {
-		t.Errorf("first line %+v", c)
+	// The viewer's line and the agent's arrive on two sockets: their order
+	// is the server's, so look each up.
+	want := map[string]protocol.ChatLine{
+		"Which printer?":          {Role: protocol.ChatTechnician, From: "tech"},
+		"Type your password here": {Role: protocol.ChatUser},
+		"The one upstairs":        {Role: protocol.ChatUser},
 	}
-	if c := rec.Chat[1]; c.Role != protocol.ChatUser || c.From != "" || c.Text != "The one upstairs" {
-		t.Errorf("second line %+v", c)
+	for _, c := range rec.Chat {
+		w, ok := want[c.Text]
+		if !ok || c.Role != w.Role || c.From != w.From {
+			t.Errorf("line %+v, want role %q from %q", c, w.Role, w.From)
+		}
 	}
 	if len(rec.Files) != 1 || rec.Files[0].Name != "driver.zip" || rec.Files[0].Size != 1234 || rec.Files[0].Technician != "tech" || rec.Files[0].SHA256 != sum {
 		t.Errorf("files %+v", rec.Files)

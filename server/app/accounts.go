@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,70 +25,6 @@ const (
 	AuditAPITokenGone  = "apitoken.deleted"
 	AuditAdminBootstrp = "user.bootstrap"
 )
-
-// LoginResult is a successful sign-in: the cookie value to set and the user.
-type LoginResult struct {
-	Cookie string
-	Me     protocol.Me
-}
-
-// Login checks a password, with throttling per account and per IP.
-func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip string) (LoginResult, error) {
-	Public(ctx)
-	name := strings.TrimSpace(req.Name)
-	if name == "" || req.Password == "" {
-		return LoginResult{}, badRequest("name and password are required")
-	}
-	acctKey := strings.ToLower(name)
-	if blocked, wait := s.acctThr.Blocked(acctKey); blocked {
-		s.audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "throttled", "ip", ip)})
-		return LoginResult{}, &ThrottledError{RetryAfter: wait}
-	}
-	if blocked, wait := s.ipThr.Blocked(ip); blocked {
-		s.audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "throttled_ip", "ip", ip)})
-		return LoginResult{}, &ThrottledError{RetryAfter: wait}
-	}
-	u, err := s.store.UserByName(ctx, name)
-	ok := false
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		auth.CheckAbsent(req.Password)
-	case err != nil:
-		return LoginResult{}, fmt.Errorf("look up user: %w", err)
-	case u.Disabled:
-		auth.CheckAbsent(req.Password)
-	default:
-		ok, err = auth.CheckPassword(u.PasswordHash, req.Password)
-		if err != nil {
-			return LoginResult{}, fmt.Errorf("check password of %s: %w", u.ID, err)
-		}
-	}
-	if !ok {
-		s.acctThr.Fail(acctKey)
-		s.ipThr.Fail(ip)
-		s.audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "bad_credentials", "ip", ip)})
-		return LoginResult{}, fmt.Errorf("%w: wrong name or password", ErrUnauthorized)
-	}
-	s.acctThr.Reset(acctKey)
-	cookie := auth.NewToken("", 32)
-	ws := store.WebSession{
-		ID:        auth.HashToken(cookie),
-		UserID:    u.ID,
-		CSRFToken: auth.NewToken("", 24),
-		Created:   s.now().UTC(),
-		Expires:   s.now().UTC().Add(s.cfg.SessionTTL),
-	}
-	if err := s.store.CreateWebSession(ctx, ws); err != nil {
-		return LoginResult{}, fmt.Errorf("create web session: %w", err)
-	}
-	p, err := s.principal(ctx, u)
-	if err != nil {
-		return LoginResult{}, err
-	}
-	p.SessionID, p.CSRFToken = ws.ID, ws.CSRFToken
-	s.audit(ctx, store.AuditRecord{Actor: u.Name, Type: AuditLogin, Details: details("ip", ip)})
-	return LoginResult{Cookie: cookie, Me: meOf(p)}, nil
-}
 
 // Logout ends the caller's web session.
 func (s *Service) Logout(ctx context.Context) error {
@@ -201,7 +136,8 @@ func (s *Service) Me(ctx context.Context) (protocol.Me, error) {
 	return meOf(p), nil
 }
 
-// CreateUser adds an account; the caller needs users.manage.
+// CreateUser adds an account; the caller needs users.manage and must be
+// able to grant every role it is given (checkGrantable).
 func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest) (protocol.User, error) {
 	p, err := require(ctx, perm.UsersManage)
 	if err != nil {
@@ -212,12 +148,15 @@ func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest
 	} else if err := s.checkGrantable(ctx, p, as); err != nil {
 		return protocol.User{}, err
 	}
-	u, err := s.AddUser(ctx, req)
-	if err != nil {
-		return protocol.User{}, err
+	if _, err := s.store.UserByName(ctx, strings.TrimSpace(req.Name)); err == nil {
+		return protocol.User{}, fmt.Errorf("%w: a user named %q already exists", store.ErrConflict, strings.TrimSpace(req.Name))
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserCreated, Details: details("user", u.Name, "roles", strings.Join(u.Roles, ", "))})
-	return u, nil
+	var u protocol.User
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserCreated, Details: details("user", strings.TrimSpace(req.Name), "roles", strings.Join(req.Roles, ", "))}, func() error {
+		u, err = s.AddUser(ctx, req)
+		return err
+	})
+	return u, err
 }
 
 // AddUser creates an account without a permission check; it is for the
@@ -237,7 +176,7 @@ func (s *Service) AddUser(ctx context.Context, req protocol.CreateUserRequest) (
 	if err != nil {
 		return protocol.User{}, err
 	}
-	hash, err := auth.HashPassword(req.Password)
+	hash, err := s.hashPassword(ctx, req.Password)
 	if err != nil {
 		return protocol.User{}, err
 	}
@@ -279,24 +218,53 @@ func (s *Service) parseRoles(ctx context.Context, roles []string) ([]store.RoleA
 	return out, nil
 }
 
-// ListUsers lists accounts; the caller needs users.manage.
+// ListUsers lists the accounts the caller may see in user administration
+// (see userAccess): every account for users.manage over every group,
+// otherwise those whose roles all lie in groups it manages users in.
 func (s *Service) ListUsers(ctx context.Context) ([]protocol.User, error) {
-	if _, err := require(ctx, perm.UsersManage); err != nil {
+	p, err := require(ctx, perm.UsersManage)
+	if err != nil {
 		return nil, err
 	}
 	us, err := s.store.ListUsers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
+	all, err := s.store.RoleAssignments(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]protocol.User, 0, len(us))
+	names := map[string]string{}
 	for _, u := range us {
-		p, err := s.principal(ctx, u)
-		if err != nil {
+		as := all[u.ID]
+		if visible, _, _, err := s.userAccess(ctx, p, as); err != nil {
 			return nil, err
+		} else if !visible {
+			continue
 		}
-		out = append(out, userOf(u, p.Roles))
+		out = append(out, userOf(u, s.roleLabels(ctx, as, names)))
 	}
 	return out, nil
+}
+
+// roleLabels names assignments as users write them ("Role" or
+// "Role@Group"), looking group names up through the cache names.
+func (s *Service) roleLabels(ctx context.Context, as []store.RoleAssignment, names map[string]string) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		label := a.Role
+		if a.GroupID != "" {
+			n, ok := names[a.GroupID]
+			if !ok {
+				n = s.groupName(ctx, a.GroupID)
+				names[a.GroupID] = n
+			}
+			label += "@" + n
+		}
+		out = append(out, label)
+	}
+	return out
 }
 
 // CreateAPIToken makes a bearer token for the caller's own automation.
@@ -310,11 +278,17 @@ func (s *Service) CreateAPIToken(ctx context.Context, req protocol.CreateAPIToke
 		return protocol.APIToken{}, badRequest("token name must be 1-100 characters")
 	}
 	tok := auth.NewToken("tapi_", 32)
-	t, err := s.store.CreateAPIToken(ctx, store.APIToken{UserID: p.UserID, Name: name, Hash: auth.HashToken(tok), Created: s.now().UTC()})
+	t := store.APIToken{ID: newID(), UserID: p.UserID, Name: name, Hash: auth.HashToken(tok), Created: s.now().UTC()}
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenMade, Details: details("token_id", t.ID, "name", name)}, func() error {
+		t, err = s.store.CreateAPIToken(ctx, t)
+		if err != nil {
+			return fmt.Errorf("create API token: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return protocol.APIToken{}, fmt.Errorf("create API token: %w", err)
+		return protocol.APIToken{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenMade, Details: details("token_id", t.ID, "name", name)})
 	return protocol.APIToken{ID: t.ID, Name: t.Name, Token: tok, Created: t.Created}, nil
 }
 
@@ -335,28 +309,34 @@ func (s *Service) ListAPITokens(ctx context.Context) ([]protocol.APIToken, error
 	return out, nil
 }
 
-// DeleteAPIToken removes one of the caller's tokens (or anyone's, with users.manage).
+// DeleteAPIToken removes one of the caller's tokens, or a token of a user
+// the caller manages (see userAccess); others are not found.
 func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
 	p, err := authenticated(ctx)
 	if err != nil {
 		return err
 	}
-	ts, err := s.store.ListAPITokens(ctx, p.UserID)
+	t, err := s.store.APITokenByID(ctx, id)
 	if err != nil {
-		return fmt.Errorf("list API tokens: %w", err)
+		return err
 	}
-	own := false
-	for _, t := range ts {
-		own = own || t.ID == id
+	if t.UserID != p.UserID {
+		if !p.Can(perm.UsersManage) {
+			return fmt.Errorf("API token %q: %w", id, store.ErrNotFound)
+		}
+		if _, _, err := s.managedUser(ctx, p, t.UserID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("API token %q: %w", id, store.ErrNotFound)
+			}
+			return err
+		}
 	}
-	if !own && !p.Can(perm.UsersManage) {
-		return store.ErrNotFound
-	}
-	if err := s.store.DeleteAPIToken(ctx, id); err != nil {
-		return fmt.Errorf("delete API token: %w", err)
-	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenGone, Details: details("token_id", id)})
-	return nil
+	return s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenGone, Details: details("token_id", id, "name", t.Name)}, func() error {
+		if err := s.store.DeleteAPIToken(ctx, id); err != nil {
+			return fmt.Errorf("delete API token: %w", err)
+		}
+		return nil
+	})
 }
 
 // BootstrapAdmin creates the first Administrator when there are no users
@@ -375,24 +355,4 @@ func (s *Service) BootstrapAdmin(ctx context.Context, name string) (password str
 	}
 	s.audit(ctx, store.AuditRecord{Actor: "server", Type: AuditAdminBootstrp, Details: details("user", name)})
 	return password, true, nil
-}
-
-// details builds a JSON object from key/value pairs.
-func details(kv ...string) json.RawMessage {
-	m := make(map[string]string, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	b, _ := json.Marshal(m)
-	return b
-}
-
-// audit appends a record; a failed append is logged, not returned, so that
-// an audit hiccup does not undo the operation it describes.
-func (s *Service) audit(ctx context.Context, r store.AuditRecord) {
-	r.Time = s.now().UTC()
-	if _, err := s.store.AppendAudit(context.WithoutCancel(ctx), r); err != nil {
-		s.log.Error("append audit", "type", r.Type, "err", err)
-		auditLost.Inc()
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -60,28 +59,6 @@ func (s *Service) otherAdmins(ctx context.Context, userID string) (int, error) {
 	return n, nil
 }
 
-// checkGrantable refuses assignments that would give permissions the
-// caller does not hold where they would apply, so users.manage alone is
-// no way to gain more. Holders of users.manage and roles.manage over every
-// group (administrators) may assign any role, the unattended one included.
-func (s *Service) checkGrantable(ctx context.Context, p *Principal, as []store.RoleAssignment) error {
-	if p.CanIn(perm.UsersManage, "") && p.CanIn(perm.RolesManage, "") {
-		return nil
-	}
-	for _, a := range as {
-		r, err := s.store.Role(ctx, a.Role)
-		if err != nil {
-			return fmt.Errorf("role %q: %w", a.Role, err)
-		}
-		for _, pm := range r.Permissions {
-			if !p.CanIn(perm.Permission(pm), a.GroupID) {
-				return fmt.Errorf("%w: you cannot assign %q: it grants %s, which you do not hold there", ErrForbidden, a.Role, pm)
-			}
-		}
-	}
-	return nil
-}
-
 func userOf(u store.User, roles []string) protocol.User {
 	if roles == nil {
 		roles = []string{}
@@ -97,20 +74,18 @@ func (s *Service) lockAdmins() func() {
 	return s.adminMu.Unlock
 }
 
-// UpdateUser changes a user's display name, roles or disabled state.
+// UpdateUser changes a user's display name, roles or disabled state. The
+// caller must manage the user as it is (see userAccess) and be able to
+// grant the new roles.
 func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.UpdateUserRequest) (protocol.User, error) {
 	p, err := require(ctx, perm.UsersManage)
 	if err != nil {
 		return protocol.User{}, err
 	}
 	defer s.lockAdmins()()
-	u, err := s.store.UserByID(ctx, id)
+	u, cur, err := s.managedUser(ctx, p, id)
 	if err != nil {
-		return protocol.User{}, fmt.Errorf("user %q: %w", id, err)
-	}
-	cur, err := s.store.RolesOf(ctx, u.ID)
-	if err != nil {
-		return protocol.User{}, fmt.Errorf("roles of %q: %w", u.Name, err)
+		return protocol.User{}, err
 	}
 	next := u
 	if req.DisplayName != nil {
@@ -147,34 +122,48 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 			return protocol.User{}, ErrLastAdmin
 		}
 	}
-	if next.DisplayName != u.DisplayName || next.Disabled != u.Disabled {
-		if err := s.store.UpdateUser(ctx, next); err != nil {
-			return protocol.User{}, fmt.Errorf("update user %q: %w", u.Name, err)
-		}
-	}
+	var recs []store.AuditRecord
 	if req.Roles != nil {
-		for i := range roles {
-			roles[i].UserID = u.ID
-		}
-		if err := s.store.SetRoles(ctx, u.ID, roles); err != nil {
-			return protocol.User{}, fmt.Errorf("set roles of %q: %w", u.Name, err)
-		}
-		s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRolesChanged, Details: details("user", u.Name, "roles", strings.Join(*req.Roles, ", "))})
+		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: AuditRolesChanged, Details: details("user", u.Name, "roles", strings.Join(*req.Roles, ", "))})
 	}
 	if next.DisplayName != u.DisplayName {
-		s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserChanged, Details: details("user", u.Name, "display_name", next.DisplayName)})
+		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: AuditUserChanged, Details: details("user", u.Name, "display_name", next.DisplayName)})
 	}
 	if next.Disabled != u.Disabled {
 		typ := AuditUserEnabled
 		if next.Disabled {
 			typ = AuditUserDisabled
-			// Signed out at once; the account check on every request
-			// already refuses it, this frees the sessions.
-			if err := s.store.DeleteUserWebSessions(ctx, u.ID); err != nil {
-				return protocol.User{}, fmt.Errorf("sign out %q: %w", u.Name, err)
+		}
+		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("user", u.Name)})
+	}
+	err = s.recordAll(ctx, recs, func() error {
+		if next.DisplayName != u.DisplayName || next.Disabled != u.Disabled {
+			if err := s.store.UpdateUser(ctx, next); err != nil {
+				return fmt.Errorf("update user %q: %w", u.Name, err)
 			}
 		}
-		s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("user", u.Name)})
+		if req.Roles != nil {
+			for i := range roles {
+				roles[i].UserID = u.ID
+			}
+			if err := s.store.SetRoles(ctx, u.ID, roles); err != nil {
+				return fmt.Errorf("set roles of %q: %w", u.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return protocol.User{}, err
+	}
+	switch {
+	case next.Disabled && !u.Disabled:
+		// Signed out at once; the account check on every request already
+		// refuses it, this frees the sessions and closes live viewers.
+		if err := s.revokeAccess(ctx, u.ID, ""); err != nil {
+			return protocol.User{}, fmt.Errorf("sign out %q: %w", u.Name, err)
+		}
+	case req.Roles != nil:
+		s.recheckViewers(ctx, u.ID)
 	}
 	return s.userByID(ctx, u.ID)
 }
@@ -191,34 +180,42 @@ func (s *Service) userByID(ctx context.Context, id string) (protocol.User, error
 	return userOf(u, pr.Roles), nil
 }
 
-// ResetPassword sets a new password for a user and signs them out
-// everywhere.
+// ResetPassword sets a new password for a user and revokes what the old
+// one opened: every web session (but the caller's own current one) and
+// every API token. Someone who learned the old password keeps nothing.
 func (s *Service) ResetPassword(ctx context.Context, id string, req protocol.ResetPasswordRequest) error {
 	p, err := require(ctx, perm.UsersManage)
 	if err != nil {
 		return err
 	}
-	u, err := s.store.UserByID(ctx, id)
+	u, _, err := s.managedUser(ctx, p, id)
 	if err != nil {
-		return fmt.Errorf("user %q: %w", id, err)
+		return err
 	}
 	if utf8.RuneCountInString(req.Password) < 10 {
 		return badRequest("password must have at least 10 characters")
 	}
-	hash, err := auth.HashPassword(req.Password)
+	hash, err := s.hashPassword(ctx, req.Password)
 	if err != nil {
 		return err
 	}
-	if err := s.store.SetUserPassword(ctx, u.ID, hash); err != nil {
-		return fmt.Errorf("set password of %q: %w", u.Name, err)
-	}
-	if u.ID != p.UserID {
-		if err := s.store.DeleteUserWebSessions(ctx, u.ID); err != nil {
-			return fmt.Errorf("sign out %q: %w", u.Name, err)
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserPassword, Details: details("user", u.Name)}, func() error {
+		if err := s.store.SetUserPassword(ctx, u.ID, hash); err != nil {
+			return fmt.Errorf("set password of %q: %w", u.Name, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	s.acctThr.Reset(strings.ToLower(u.Name))
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserPassword, Details: details("user", u.Name)})
+	keep := ""
+	if u.ID == p.UserID {
+		keep = p.SessionID
+	}
+	if err := s.revokeAccess(ctx, u.ID, keep); err != nil {
+		return fmt.Errorf("sign out %q: %w", u.Name, err)
+	}
+	s.forgetFailures(u.Name)
 	return nil
 }
 
@@ -233,13 +230,9 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 		return badRequest("you cannot delete your own account")
 	}
 	defer s.lockAdmins()()
-	u, err := s.store.UserByID(ctx, id)
+	u, as, err := s.managedUser(ctx, p, id)
 	if err != nil {
-		return fmt.Errorf("user %q: %w", id, err)
-	}
-	as, err := s.store.RolesOf(ctx, u.ID)
-	if err != nil {
-		return fmt.Errorf("roles of %q: %w", u.Name, err)
+		return err
 	}
 	if isFullAdmin(as) && !u.Disabled {
 		n, err := s.otherAdmins(ctx, u.ID)
@@ -250,10 +243,16 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 			return ErrLastAdmin
 		}
 	}
-	if err := s.store.DeleteUser(ctx, u.ID); err != nil {
-		return fmt.Errorf("delete user %q: %w", u.Name, err)
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserDeleted, Details: details("user", u.Name)}, func() error {
+		if err := s.store.DeleteUser(ctx, u.ID); err != nil {
+			return fmt.Errorf("delete user %q: %w", u.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserDeleted, Details: details("user", u.Name)})
+	s.cfg.Events.CloseViewers(u.ID, nil)
 	return nil
 }
 
@@ -306,9 +305,10 @@ func (s *Service) ListRoles(ctx context.Context) ([]protocol.Role, error) {
 	return out, nil
 }
 
-// CreateRole defines a custom role.
+// CreateRole defines a custom role. Roles apply wherever they are
+// assigned, so defining them needs roles.manage over every group.
 func (s *Service) CreateRole(ctx context.Context, req protocol.RoleRequest) (protocol.Role, error) {
-	p, err := require(ctx, perm.RolesManage)
+	p, err := requireGlobal(ctx, perm.RolesManage, "defining a role")
 	if err != nil {
 		return protocol.Role{}, err
 	}
@@ -321,17 +321,24 @@ func (s *Service) CreateRole(ctx context.Context, req protocol.RoleRequest) (pro
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return protocol.Role{}, fmt.Errorf("role %q: %w", r.Name, err)
 	}
-	if err := s.store.UpsertRole(ctx, r); err != nil {
-		return protocol.Role{}, fmt.Errorf("create role %q: %w", r.Name, err)
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleCreated, Details: details("role", r.Name, "permissions", strings.Join(r.Permissions, ", "))}, func() error {
+		if err := s.store.UpsertRole(ctx, r); err != nil {
+			return fmt.Errorf("create role %q: %w", r.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return protocol.Role{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleCreated, Details: details("role", r.Name, "permissions", strings.Join(r.Permissions, ", "))})
 	return protocol.Role{Name: r.Name, Permissions: r.Permissions}, nil
 }
 
 // UpdateRole replaces a custom role's permissions; built-in roles are
-// fixed, so that what "Administrator" means never drifts.
+// fixed, so that what "Administrator" means never drifts. It changes what
+// every holder of the role may do wherever it is assigned, so it needs
+// roles.manage over every group.
 func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.RoleRequest) (protocol.Role, error) {
-	p, err := require(ctx, perm.RolesManage)
+	p, err := requireGlobal(ctx, perm.RolesManage, "changing a role")
 	if err != nil {
 		return protocol.Role{}, err
 	}
@@ -352,27 +359,36 @@ func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.Role
 	if err != nil {
 		return protocol.Role{}, fmt.Errorf("role %q: %w", name, err)
 	}
-	if err := s.store.UpsertRole(ctx, r); err != nil {
-		return protocol.Role{}, fmt.Errorf("update role %q: %w", name, err)
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleChanged, Details: details("role", r.Name,
+		"permissions", strings.Join(r.Permissions, ", "), "before", strings.Join(old.Permissions, ", "))}, func() error {
+		if err := s.store.UpsertRole(ctx, r); err != nil {
+			return fmt.Errorf("update role %q: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return protocol.Role{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleChanged, Details: details("role", r.Name,
-		"permissions", strings.Join(r.Permissions, ", "), "before", strings.Join(old.Permissions, ", "))})
 	counts, _ := s.store.RoleAssignmentCounts(ctx)
 	return protocol.Role{Name: r.Name, Permissions: r.Permissions, Assigned: counts[r.Name]}, nil
 }
 
 // DeleteRole removes a custom role that nobody holds.
 func (s *Service) DeleteRole(ctx context.Context, name string) error {
-	p, err := require(ctx, perm.RolesManage)
+	p, err := requireGlobal(ctx, perm.RolesManage, "deleting a role")
 	if err != nil {
 		return err
 	}
 	if _, builtin := perm.DefaultRole(name); builtin {
 		return fmt.Errorf("%w: %q is a built-in role and cannot be deleted", store.ErrConflict, name)
 	}
-	if err := s.store.DeleteRole(ctx, name); err != nil {
-		return fmt.Errorf("delete role %q: %w", name, err)
+	if _, err := s.store.Role(ctx, name); err != nil {
+		return fmt.Errorf("role %q: %w", name, err)
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleDeleted, Details: details("role", name)})
-	return nil
+	return s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleDeleted, Details: details("role", name)}, func() error {
+		if err := s.store.DeleteRole(ctx, name); err != nil {
+			return fmt.Errorf("delete role %q: %w", name, err)
+		}
+		return nil
+	})
 }

@@ -31,22 +31,33 @@ const reEnrollWindow = 24 * time.Hour
 // Enroll exchanges an enrollment token for an agent identity.
 func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remoteIP string) (protocol.EnrollResponse, error) {
 	Public(ctx)
-	if req.Token == "" {
+	addr := auth.AddrKey(remoteIP)
+	if err := s.enroll.admit(addr); err != nil {
+		return protocol.EnrollResponse{}, err
+	}
+	badToken := func() (protocol.EnrollResponse, error) {
+		s.enroll.failures.Fail(addr)
 		return protocol.EnrollResponse{}, ErrBadToken
+	}
+	if req.Token == "" {
+		return badToken()
 	}
 	if err := checkInventory(req.Inventory); err != nil {
 		return protocol.EnrollResponse{}, err
 	}
 	t, err := s.store.EnrollmentTokenByHash(ctx, auth.HashToken(req.Token))
 	if errors.Is(err, store.ErrNotFound) {
-		return protocol.EnrollResponse{}, ErrBadToken
+		return badToken()
 	}
 	if err != nil {
 		return protocol.EnrollResponse{}, fmt.Errorf("look up enrollment token: %w", err)
 	}
 	now := s.now().UTC()
 	if t.Revoked != nil || (t.Expires != nil && now.After(*t.Expires)) {
-		return protocol.EnrollResponse{}, ErrBadToken
+		return badToken()
+	}
+	if err := s.enroll.admitToken(t.ID); err != nil {
+		return protocol.EnrollResponse{}, err
 	}
 	if req.Nonce != "" && (len(req.Nonce) < 16 || len(req.Nonce) > 128) {
 		return protocol.EnrollResponse{}, badRequest("nonce must be 16-128 characters")
@@ -361,7 +372,13 @@ func (c *policyCache) clear() {
 }
 
 func (s *Service) loadPolicy(ctx context.Context, groups []string) (protocol.Policy, error) {
-	global, err := s.store.Policy(ctx, "")
+	return s.mergePolicies(ctx, groups, s.store.Policy)
+}
+
+// mergePolicies is loadPolicy with the documents read through policyOf ("" is
+// the global one; store.ErrNotFound for a group without a policy).
+func (s *Service) mergePolicies(ctx context.Context, groups []string, policyOf func(context.Context, string) (store.Policy, error)) (protocol.Policy, error) {
+	global, err := policyOf(ctx, "")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return protocol.Policy{}, fmt.Errorf("global policy: %w", err)
 	}
@@ -383,7 +400,7 @@ func (s *Service) loadPolicy(ctx context.Context, groups []string) (protocol.Pol
 	}
 	var extra []named
 	for i, gid := range groups {
-		pol, err := s.store.Policy(ctx, gid)
+		pol, err := policyOf(ctx, gid)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -435,10 +452,15 @@ func (s *Service) RevokeEndpoint(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.RevokeAgent(ctx, a.ID, s.now().UTC()); err != nil {
-		return fmt.Errorf("revoke agent: %w", err)
+	err = s.record(ctx, store.AuditRecord{Actor: PrincipalFrom(ctx).Name, Type: AuditAgentRevoked, EndpointID: a.ID}, func() error {
+		if err := s.store.RevokeAgent(ctx, a.ID, s.now().UTC()); err != nil {
+			return fmt.Errorf("revoke agent: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: PrincipalFrom(ctx).Name, Type: AuditAgentRevoked, EndpointID: a.ID})
 	s.hub.Notify(a.ID) // end its held poll so it learns at once
 	return nil
 }

@@ -26,6 +26,8 @@ var (
 	ErrBadToken     = errors.New("enrollment token unknown, revoked or expired")
 	ErrBadSecret    = errors.New("agent credentials unknown or revoked")
 	ErrUnsupported  = errors.New("unsupported")
+	// ErrUnavailable: the server cannot do it right now (503).
+	ErrUnavailable = errors.New("service unavailable")
 )
 
 // ThrottledError says a caller must wait before trying again. Message,
@@ -62,11 +64,32 @@ type Config struct {
 	PresenceFlush time.Duration
 	// SessionTTL is the lifetime of a console sign-in (12 h).
 	SessionTTL time.Duration
-	// LoginFailures per account and per IP within LoginWindow before
-	// sign-in is refused (5 and 50 per 15 min).
-	AccountFailures int
-	IPFailures      int
-	LoginWindow     time.Duration
+	// Sign-in failures allowed within LoginWindow (15 min): per account and
+	// address together (AccountFailures, 5) and per address (IPFailures,
+	// 50; IPv6 by /64). Past AccountSprayFailures (100) for one account,
+	// from any addresses, only addresses that have not failed for it may
+	// try it. A stranger can never lock the owner out.
+	AccountFailures      int
+	IPFailures           int
+	AccountSprayFailures int
+	LoginWindow          time.Duration
+	// PasswordParams are argon2id's costs (zero: auth.DefaultParams; tests
+	// use light ones). HashConcurrency bounds hashes at once (0: sized to
+	// memory); a caller waits up to HashWait (2 s) for a slot, then gets 503.
+	PasswordParams  auth.Params
+	HashConcurrency int
+	HashWait        time.Duration
+	// Hasher, when set, replaces the one made from the three above.
+	Hasher *auth.Hasher
+
+	// Enrollment attempts allowed within EnrollWindow (10 min) per address
+	// (EnrollPerAddress, 600; IPv6 by /64), failed ones per address
+	// (EnrollFailuresPerAddress, 20), and per enrollment token
+	// (EnrollPerToken, 600).
+	EnrollPerAddress         int
+	EnrollFailuresPerAddress int
+	EnrollPerToken           int
+	EnrollWindow             time.Duration
 
 	// Events is told about session changes (the signalling hub); nil
 	// means nobody listens.
@@ -136,8 +159,29 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.IPFailures <= 0 {
 		c.IPFailures = 50
 	}
+	if c.AccountSprayFailures <= 0 {
+		c.AccountSprayFailures = 100
+	}
 	if c.LoginWindow <= 0 {
 		c.LoginWindow = 15 * time.Minute
+	}
+	if c.HashWait <= 0 {
+		c.HashWait = 2 * time.Second
+	}
+	if c.Hasher == nil {
+		c.Hasher = auth.NewHasher(c.PasswordParams, c.HashConcurrency, c.HashWait)
+	}
+	if c.EnrollPerAddress <= 0 {
+		c.EnrollPerAddress = 600
+	}
+	if c.EnrollFailuresPerAddress <= 0 {
+		c.EnrollFailuresPerAddress = 20
+	}
+	if c.EnrollPerToken <= 0 {
+		c.EnrollPerToken = 600
+	}
+	if c.EnrollWindow <= 0 {
+		c.EnrollWindow = 10 * time.Minute
 	}
 	if c.Events == nil {
 		c.Events = noEvents{}
@@ -185,14 +229,19 @@ type Service struct {
 	hub      hub.Notifier
 	log      *slog.Logger
 	now      func() time.Time
-	acctThr  *auth.Throttle
-	ipThr    *auth.Throttle
+	pairThr  *auth.Throttle // sign-in failures per (account, address)
+	ipThr    *auth.Throttle // per address
+	acctThr  *auth.Throttle // per account, from anywhere: a spray
+	hasher   *auth.Hasher
+	enroll   enrollLimits
 	presence *presence
 	policies policyCache
 	adminMu  sync.Mutex
 
 	codeLimit *codeLimiter
 	codeEvals atomic.Int64
+	// auditChain is the result of the last CheckAuditChain.
+	auditChain atomic.Pointer[auditChainState]
 
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -210,8 +259,11 @@ func New(cfg Config) (*Service, error) {
 		hub:       cfg.Hub,
 		log:       cfg.Logger.With("component", "app"),
 		now:       cfg.Now,
-		acctThr:   auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, cfg.Now),
+		pairThr:   auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, cfg.Now),
 		ipThr:     auth.NewThrottle(cfg.IPFailures, cfg.LoginWindow, cfg.Now),
+		acctThr:   auth.NewThrottle(cfg.AccountSprayFailures, cfg.LoginWindow, cfg.Now),
+		hasher:    cfg.Hasher,
+		enroll:    newEnrollLimits(cfg),
 		presence:  newPresence(),
 		codeLimit: newCodeLimiter(cfg),
 		stop:      make(chan struct{}),

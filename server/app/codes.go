@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -88,15 +89,18 @@ func (s *Service) IssueCode(ctx context.Context) (protocol.ConnectionCode, error
 		if err != nil {
 			return protocol.ConnectionCode{}, err
 		}
-		c, err := s.store.CreateCode(ctx, store.ConnectionCode{CodeHash: s.codeHash(digits), TechnicianID: p.UserID, TechnicianName: p.Name,
-			State: protocol.ConnCodeWaiting, Created: now, Expires: now.Add(s.cfg.CodeTTL)})
+		c := store.ConnectionCode{ID: newID(), CodeHash: s.codeHash(digits), TechnicianID: p.UserID, TechnicianName: p.Name,
+			State: protocol.ConnCodeWaiting, Created: now, Expires: now.Add(s.cfg.CodeTTL)}
+		err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditCodeIssued, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))}, func() error {
+			c, err = s.store.CreateCode(ctx, c)
+			return err
+		})
 		if errors.Is(err, store.ErrConflict) {
 			continue // the digits of another code (live or spent): draw again
 		}
 		if err != nil {
 			return protocol.ConnectionCode{}, err
 		}
-		s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditCodeIssued, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))})
 		return s.codeOf(c, digits), nil
 	}
 	return protocol.ConnectionCode{}, errors.New("could not draw an unused code")
@@ -149,10 +153,12 @@ func (s *Service) changeCode(ctx context.Context, id, typ string, change func(c 
 	if err != nil {
 		return protocol.ConnectionCode{}, err
 	}
-	if err := s.store.UpdateCode(ctx, c, protocol.ConnCodeWaiting); err != nil {
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))}, func() error {
+		return s.store.UpdateCode(ctx, c, protocol.ConnCodeWaiting)
+	})
+	if err != nil {
 		return protocol.ConnectionCode{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))})
 	return s.codeOf(c, digits), nil
 }
 
@@ -205,7 +211,8 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 	if err != nil {
 		return protocol.RedeemCodeResponse{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	if scope, wait, first := s.codeLimit.reserve(a.ID, remoteIP); scope != "" {
+	addr := auth.AddrKey(remoteIP) // an IPv6 /64 is one address here
+	if scope, wait, first := s.codeLimit.reserve(a.ID, addr); scope != "" {
 		if first {
 			s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeThrottled, EndpointID: a.ID,
 				Details: details("scope", scope, "ip", remoteIP, "hostname", a.Hostname)})
@@ -230,7 +237,7 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 		c = store.ConnectionCode{}
 		return fail("wrong", ErrWrongCode)
 	case err != nil:
-		s.codeLimit.refund(a.ID, remoteIP)
+		s.codeLimit.refund(a.ID, addr)
 		return protocol.RedeemCodeResponse{}, fmt.Errorf("look up code: %w", err)
 	}
 	// The lookup was by hash; compare once more in constant time so the
@@ -242,7 +249,7 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 		return fail("expired", ErrExpiredCode)
 	}
 	// The right code: it does not count as a failure.
-	s.codeLimit.refund(a.ID, remoteIP)
+	s.codeLimit.refund(a.ID, addr)
 	resp, err := s.startBrokerSession(ctx, c, a, now)
 	if err != nil {
 		return protocol.RedeemCodeResponse{}, err

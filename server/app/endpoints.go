@@ -146,14 +146,20 @@ func (s *Service) QueueAction(ctx context.Context, endpointID string, req protoc
 	return statusOf(act), nil
 }
 
-// enqueue stores an action, audits it and wakes the agent's held poll.
+// enqueue audits an action, stores it and wakes the agent's held poll.
 func (s *Service) enqueue(ctx context.Context, agentID, typ string, payload json.RawMessage, by string) (store.Action, error) {
-	act, err := s.store.CreateAction(ctx, store.Action{AgentID: agentID, Type: typ, Payload: payload, CreatedBy: by, Created: s.now().UTC()})
+	act := store.Action{ID: newID(), AgentID: agentID, Type: typ, Payload: payload, CreatedBy: by, Created: s.now().UTC()}
+	err := s.record(ctx, store.AuditRecord{Actor: by, Type: AuditActionQueued, EndpointID: agentID, Details: details("action_id", act.ID, "type", typ)}, func() error {
+		var err error
+		if act, err = s.store.CreateAction(ctx, act); err != nil {
+			return fmt.Errorf("queue action: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return store.Action{}, fmt.Errorf("queue action: %w", err)
+		return store.Action{}, err
 	}
 	actionsQueued.Inc()
-	s.audit(ctx, store.AuditRecord{Actor: by, Type: AuditActionQueued, EndpointID: agentID, Details: details("action_id", act.ID, "type", typ)})
 	s.hub.Notify(agentID)
 	return act, nil
 }
@@ -184,11 +190,20 @@ func statusOf(a store.Action) protocol.ActionStatus {
 	}
 }
 
-// CreateEnrollmentToken issues a token that enrolls agents into a group.
+// CreateEnrollmentToken issues a token that enrolls agents into a group;
+// the caller needs tokens.manage over that group, since every endpoint
+// enrolled with it lands in the group.
 func (s *Service) CreateEnrollmentToken(ctx context.Context, req protocol.CreateTokenRequest) (protocol.EnrollmentToken, error) {
 	p, err := require(ctx, perm.TokensManage)
 	if err != nil {
 		return protocol.EnrollmentToken{}, err
+	}
+	group := strings.TrimSpace(req.Group)
+	if group == "" {
+		group = store.DefaultGroup
+	}
+	if g, err := s.store.GroupByName(ctx, group); err == nil && !p.CanIn(perm.TokensManage, g.ID) {
+		return protocol.EnrollmentToken{}, fmt.Errorf("%w: you cannot make enrollment tokens for the computer group %q", ErrForbidden, g.Name)
 	}
 	t, err := s.IssueEnrollmentToken(ctx, req, p.Name, false)
 	if err == nil {
@@ -254,22 +269,29 @@ func (s *Service) IssueEnrollmentToken(ctx context.Context, req protocol.CreateT
 		return protocol.EnrollmentToken{}, fmt.Errorf("group %q: %w", group, err)
 	}
 	tok := auth.NewToken("tet_", 32)
-	t := store.EnrollmentToken{Hash: auth.HashToken(tok), GroupID: g.ID, CreatedBy: by, Created: s.now().UTC()}
+	t := store.EnrollmentToken{ID: newID(), Hash: auth.HashToken(tok), GroupID: g.ID, CreatedBy: by, Created: s.now().UTC()}
 	if req.TTLHours > 0 {
 		exp := t.Created.Add(time.Duration(req.TTLHours) * time.Hour)
 		t.Expires = &exp
 	}
-	t, err = s.store.CreateEnrollmentToken(ctx, t)
+	err = s.record(ctx, store.AuditRecord{Actor: by, Type: AuditTokenCreated, Details: details("token_id", t.ID, "group", g.Name)}, func() error {
+		t, err = s.store.CreateEnrollmentToken(ctx, t)
+		if err != nil {
+			return fmt.Errorf("create enrollment token: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return protocol.EnrollmentToken{}, fmt.Errorf("create enrollment token: %w", err)
+		return protocol.EnrollmentToken{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: by, Type: AuditTokenCreated, Details: details("token_id", t.ID, "group", g.Name)})
 	return protocol.EnrollmentToken{ID: t.ID, Group: g.Name, Token: tok, Created: t.Created, Expires: t.Expires}, nil
 }
 
-// ListEnrollmentTokens lists tokens (never their values).
+// ListEnrollmentTokens lists the tokens of the groups the caller holds
+// tokens.manage over (never their values).
 func (s *Service) ListEnrollmentTokens(ctx context.Context) ([]protocol.EnrollmentToken, error) {
-	if _, err := require(ctx, perm.TokensManage); err != nil {
+	p, err := require(ctx, perm.TokensManage)
+	if err != nil {
 		return nil, err
 	}
 	ts, err := s.store.ListEnrollmentTokens(ctx)
@@ -278,28 +300,49 @@ func (s *Service) ListEnrollmentTokens(ctx context.Context) ([]protocol.Enrollme
 	}
 	out := make([]protocol.EnrollmentToken, 0, len(ts))
 	for _, t := range ts {
+		if !p.CanIn(perm.TokensManage, t.GroupID) {
+			continue
+		}
 		out = append(out, protocol.EnrollmentToken{ID: t.ID, Group: s.groupName(ctx, t.GroupID), Created: t.Created, Expires: t.Expires, Revoked: t.Revoked})
 	}
 	return out, nil
 }
 
-// RevokeEnrollmentToken stops a token from enrolling further agents.
+// RevokeEnrollmentToken stops a token of a group in the caller's scope
+// from enrolling further agents; other tokens are not found.
 func (s *Service) RevokeEnrollmentToken(ctx context.Context, id string) error {
 	p, err := require(ctx, perm.TokensManage)
 	if err != nil {
 		return err
 	}
-	if err := s.store.RevokeEnrollmentToken(ctx, id, s.now().UTC()); err != nil {
-		return fmt.Errorf("revoke enrollment token %q: %w", id, err)
+	ts, err := s.store.ListEnrollmentTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("list enrollment tokens: %w", err)
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditTokenRevoked, Details: details("token_id", id)})
-	return nil
+	i := slices.IndexFunc(ts, func(t store.EnrollmentToken) bool { return t.ID == id })
+	if i < 0 || !p.CanIn(perm.TokensManage, ts[i].GroupID) {
+		return fmt.Errorf("enrollment token %q: %w", id, store.ErrNotFound)
+	}
+	return s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditTokenRevoked, Details: details("token_id", id, "group", s.groupName(ctx, ts[i].GroupID))}, func() error {
+		if err := s.store.RevokeEnrollmentToken(ctx, id, s.now().UTC()); err != nil {
+			return fmt.Errorf("revoke enrollment token %q: %w", id, err)
+		}
+		return nil
+	})
 }
 
-// ListAudit reads the audit log.
+// ListAudit reads the audit log: with audit.read over every group, all of
+// it; otherwise the records about endpoints in the groups it is held for
+// (records about no endpoint, such as sign-ins and account changes, need
+// it over every group).
 func (s *Service) ListAudit(ctx context.Context, f store.AuditFilter) ([]protocol.AuditRecord, error) {
-	if _, err := require(ctx, perm.AuditRead); err != nil {
+	p, err := require(ctx, perm.AuditRead)
+	if err != nil {
 		return nil, err
+	}
+	f.EndpointGroups = nil
+	if !p.Global(perm.AuditRead) {
+		f.EndpointGroups = p.groupsFor(perm.AuditRead)
 	}
 	if f.Limit < 0 || f.Limit > 5000 {
 		return nil, badRequest("limit must be between 1 and 5000")

@@ -236,7 +236,8 @@ func groupOf(g store.Group) protocol.Group {
 }
 
 // ListGroups lists computer groups to anyone who may view endpoints;
-// holders of groups.manage also see how many endpoints each has.
+// holders of groups.manage also see how many endpoints each group they
+// manage has.
 func (s *Service) ListGroups(ctx context.Context) ([]protocol.Group, error) {
 	p, err := require(ctx, perm.EndpointsView)
 	if err != nil {
@@ -255,7 +256,7 @@ func (s *Service) ListGroups(ctx context.Context) ([]protocol.Group, error) {
 	out := make([]protocol.Group, 0, len(gs))
 	for _, g := range gs {
 		pg := groupOf(g)
-		if counts != nil {
+		if counts != nil && p.CanIn(perm.GroupsManage, g.ID) {
 			n := counts[g.ID]
 			pg.Members = &n
 		}
@@ -285,9 +286,10 @@ func (s *Service) memberCounts(ctx context.Context) (map[string]int, error) {
 }
 
 // CreateGroup adds a computer group, optionally with membership rules,
-// and evaluates them for every endpoint.
+// and evaluates them for every endpoint. A new group lies outside every
+// scope, so it needs groups.manage over every group.
 func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (protocol.Group, error) {
-	p, err := require(ctx, perm.GroupsManage)
+	p, err := requireGlobal(ctx, perm.GroupsManage, "creating a computer group")
 	if err != nil {
 		return protocol.Group{}, err
 	}
@@ -299,20 +301,29 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 	if err != nil {
 		return protocol.Group{}, err
 	}
-	ng, err := s.store.CreateGroup(ctx, name)
-	if errors.Is(err, store.ErrConflict) {
+	if _, err := s.store.GroupByName(ctx, name); err == nil {
 		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 	}
-	if err != nil {
-		return protocol.Group{}, fmt.Errorf("create group %q: %w", name, err)
-	}
-	if len(rules.Rules) > 0 {
-		ng.Rules = rules
-		if err := s.store.UpdateGroup(ctx, ng); err != nil {
-			return protocol.Group{}, fmt.Errorf("rules of group %q: %w", name, err)
+	var ng store.Group
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name, "rules", describeRules(rules))}, func() error {
+		ng, err = s.store.CreateGroup(ctx, name)
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 		}
+		if err != nil {
+			return fmt.Errorf("create group %q: %w", name, err)
+		}
+		if len(rules.Rules) > 0 {
+			ng.Rules = rules
+			if err := s.store.UpdateGroup(ctx, ng); err != nil {
+				return fmt.Errorf("rules of group %q: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return protocol.Group{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name, "rules", describeRules(rules))})
 	if len(rules.Rules) > 0 {
 		if err := s.reapplyRules(ctx, p.Name); err != nil {
 			return protocol.Group{}, err
@@ -349,7 +360,10 @@ func (s *Service) groupByRef(ctx context.Context, ref string) (store.Group, erro
 }
 
 // UpdateGroup renames a group and replaces its rules, then re-evaluates
-// every endpoint. The Default group keeps its name.
+// every endpoint. The Default group keeps its name. Renaming needs
+// groups.manage over the group; changing its rules needs it over every
+// group, since a rule can pull endpoints from anywhere into the group
+// (and so into the scope of everyone scoped to it).
 func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.GroupRequest) (protocol.Group, error) {
 	p, err := require(ctx, perm.GroupsManage)
 	if err != nil {
@@ -358,6 +372,9 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 	g, err := s.groupByRef(ctx, ref)
 	if err != nil {
 		return protocol.Group{}, err
+	}
+	if !p.CanIn(perm.GroupsManage, g.ID) {
+		return protocol.Group{}, fmt.Errorf("%w: you do not manage the computer group %q", ErrForbidden, g.Name)
 	}
 	name, err := checkGroupName(req.Name)
 	if err != nil {
@@ -370,19 +387,34 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 	if err != nil {
 		return protocol.Group{}, err
 	}
+	rulesChanged := describeRules(rules) != describeRules(g.Rules)
+	if rulesChanged && !p.Global(perm.GroupsManage) {
+		return protocol.Group{}, fmt.Errorf("%w: membership rules need %s over every computer group: a rule can pull in endpoints from anywhere", ErrForbidden, perm.GroupsManage)
+	}
+	if other, err := s.store.GroupByName(ctx, name); err == nil && other.ID != g.ID {
+		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
+	}
 	before := g
 	g.Name, g.Rules = name, rules
-	if err := s.store.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
-		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
-	} else if err != nil {
-		return protocol.Group{}, fmt.Errorf("update group %q: %w", g.Name, err)
-	}
-	s.policies.clear()
 	kv := []string{"group", g.Name, "rules", describeRules(rules)}
 	if before.Name != g.Name {
 		kv = append(kv, "renamed_from", before.Name)
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupChanged, Details: details(kv...)})
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupChanged, Details: details(kv...)}, func() error {
+		if err := s.store.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
+		} else if err != nil {
+			return fmt.Errorf("update group %q: %w", g.Name, err)
+		}
+		return nil
+	})
+	s.policies.clear()
+	if err != nil {
+		return protocol.Group{}, err
+	}
+	if !rulesChanged {
+		return groupOf(g), nil
+	}
 	if err := s.reapplyRules(ctx, p.Name); err != nil {
 		return protocol.Group{}, err
 	}
@@ -390,8 +422,10 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 }
 
 // DeleteGroup removes a group nothing depends on (see store.DeleteGroup).
+// It changes the policy and memberships of endpoints in other groups'
+// scopes, so it needs groups.manage over every group.
 func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
-	p, err := require(ctx, perm.GroupsManage)
+	p, err := requireGlobal(ctx, perm.GroupsManage, "deleting a computer group")
 	if err != nil {
 		return err
 	}
@@ -399,22 +433,27 @@ func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteGroup(ctx, g.ID); err != nil {
-		return fmt.Errorf("delete group %q: %w", g.Name, err)
-	}
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupDeleted, Details: details("group", g.Name)}, func() error {
+		if err := s.store.DeleteGroup(ctx, g.ID); err != nil {
+			return fmt.Errorf("delete group %q: %w", g.Name, err)
+		}
+		return nil
+	})
 	s.policies.clear()
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupDeleted, Details: details("group", g.Name)})
-	return nil
+	return err
 }
 
 // SetEndpointGroups replaces the groups an endpoint belongs to by hand.
-// The caller needs groups.manage and must see the endpoint.
+// The caller needs groups.manage over a group the endpoint is in already,
+// and over every group it adds the endpoint to or removes it from; the
+// endpoint's other manual groups are left as they are. So no scoped
+// principal can bring an endpoint into its scope that was not there.
 func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req protocol.EndpointGroupsRequest) (protocol.Endpoint, error) {
 	p, err := require(ctx, perm.GroupsManage)
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
-	a, err := s.visibleAgent(ctx, endpointID, perm.EndpointsView)
+	a, err := s.visibleAgent(ctx, endpointID, perm.GroupsManage)
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
@@ -434,14 +473,35 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 			names = append(names, g.Name)
 		}
 	}
-	if err := s.store.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
-		return protocol.Endpoint{}, fmt.Errorf("groups of endpoint %q: %w", a.ID, err)
+	for _, g := range a.ManualGroups {
+		if !slices.Contains(ids, g) && !p.CanIn(perm.GroupsManage, g) {
+			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot remove the endpoint from %q: you do not manage that group", ErrForbidden, s.groupName(ctx, g))
+		}
 	}
+	for i, g := range ids {
+		if !slices.Contains(a.ManualGroups, g) && !p.CanIn(perm.GroupsManage, g) {
+			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot add the endpoint to %q: you do not manage that group", ErrForbidden, names[i])
+		}
+	}
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAgentGroups, EndpointID: a.ID,
+		Details: details("hostname", a.Hostname, "source", protocol.MemberManual, "groups", strings.Join(names, ", "))}, func() error {
+		if err := s.store.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
+			return fmt.Errorf("groups of endpoint %q: %w", a.ID, err)
+		}
+		return nil
+	})
 	s.policies.clear()
+	if err != nil {
+		return protocol.Endpoint{}, err
+	}
 	s.hub.Notify(a.ID)
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAgentGroups, EndpointID: a.ID,
-		Details: details("hostname", a.Hostname, "source", protocol.MemberManual, "groups", strings.Join(names, ", "))})
-	return s.Endpoint(ctx, a.ID)
+	ep, err := s.Endpoint(ctx, a.ID)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrForbidden) {
+		// The caller moved the endpoint out of its own scope: the change
+		// stands, the endpoint is no longer theirs to read.
+		return protocol.Endpoint{ID: a.ID, Hostname: a.Hostname}, nil
+	}
+	return ep, err
 }
 
 // memberships describes why an endpoint is in each of its groups.

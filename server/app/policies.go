@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
@@ -68,7 +70,10 @@ func (s *Service) GetPolicy(ctx context.Context, group string) (protocol.Policy,
 
 // PutPolicy replaces a group's policy document after validating it: a JSON
 // object whose "screenshare" part passes shared/policy's checks. Its
-// version grows, so agents pick it up on their next poll.
+// version grows, so agents pick it up on their next poll. A change that
+// weakens consent for any endpoint it applies to (see consentWeakened)
+// needs screenshare.settings over every group and is audited as its own
+// event type, policy.consent_weakened.
 func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessage) (protocol.Policy, error) {
 	gid, label, p, err := s.policyGroup(ctx, group)
 	if err != nil {
@@ -88,12 +93,118 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 	if err != nil {
 		return protocol.Policy{}, fmt.Errorf("encode policy: %w", err)
 	}
-	pol, err := s.store.PutPolicy(ctx, gid, compact, s.now().UTC())
+	weaker, err := s.consentWeakened(ctx, gid, compact)
+	if err != nil {
+		return protocol.Policy{}, err
+	}
+	typ := AuditPolicyChanged
+	kv := []string{"group", label}
+	if len(weaker) > 0 {
+		if !p.Global(perm.ScreenShareSettings) {
+			return protocol.Policy{}, fmt.Errorf("%w: this change weakens consent (%s), which needs %s over every computer group",
+				ErrForbidden, strings.Join(weaker, ", "), perm.ScreenShareSettings)
+		}
+		typ = AuditPolicyWeakened
+		kv = append(kv, "weakened", strings.Join(weaker, ", "))
+	}
+	var pol store.Policy
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(append(kv, "doc", string(compact))...)}, func() error {
+		pol, err = s.store.PutPolicy(ctx, gid, compact, s.now().UTC())
+		if err != nil {
+			return fmt.Errorf("put policy: %w", err)
+		}
+		return nil
+	})
 	s.policies.clear()
 	if err != nil {
-		return protocol.Policy{}, fmt.Errorf("put policy: %w", err)
+		return protocol.Policy{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditPolicyChanged,
-		Details: details("group", label, "version", fmt.Sprint(pol.Version))})
 	return protocol.Policy{Version: pol.Version, Doc: pol.Doc}, nil
+}
+
+// AuditPolicyWeakened is a policy change that weakens consent somewhere.
+const AuditPolicyWeakened = "policy.consent_weakened"
+
+// consentWeakened lists the consent settings that putting doc as group
+// gid's policy ("" the global one) would make weaker for some endpoint:
+// acceptance off, unattended on, the user no longer able to end, clipboard
+// or file transfer on. It compares the effective policy of every set of
+// groups the change applies to (each member's, and a new member's) before
+// and after.
+func (s *Service) consentWeakened(ctx context.Context, gid string, doc json.RawMessage) ([]string, error) {
+	sets := [][]string{nil}
+	if gid != "" {
+		sets = [][]string{{gid}}
+		seen := map[string]bool{gid: true}
+		after := ""
+		for {
+			as, err := s.store.ListAgents(ctx, after, 1000)
+			if err != nil {
+				return nil, fmt.Errorf("list agents: %w", err)
+			}
+			for _, a := range as {
+				gs := a.Groups()
+				if k := strings.Join(gs, "\x00"); slices.Contains(gs, gid) && !seen[k] {
+					seen[k] = true
+					sets = append(sets, gs)
+				}
+			}
+			if len(as) < 1000 {
+				break
+			}
+			after = as[len(as)-1].ID
+		}
+	}
+	with := func(ctx context.Context, g string) (store.Policy, error) {
+		if g == gid {
+			return store.Policy{GroupID: g, Doc: doc}, nil
+		}
+		return s.store.Policy(ctx, g)
+	}
+	var out []string
+	for _, set := range sets {
+		before, err := s.mergePolicies(ctx, set, s.store.Policy)
+		if err != nil {
+			return nil, err
+		}
+		next, err := s.mergePolicies(ctx, set, with)
+		if err != nil {
+			return nil, err
+		}
+		b, err := policy.FromDoc(before.Doc)
+		if err != nil {
+			b = policy.Default() // a stored policy that no longer parses: compare with the defaults
+		}
+		n, err := policy.FromDoc(next.Doc)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		for _, w := range weakerConsent(b, n) {
+			if !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	return out, nil
+}
+
+// weakerConsent names the consent settings in which after is weaker than before.
+func weakerConsent(before, after policy.ScreenShare) []string {
+	var out []string
+	if before.AcceptanceRequired && !after.AcceptanceRequired {
+		out = append(out, "acceptance_required off")
+	}
+	if !before.UnattendedAllowed && after.UnattendedAllowed {
+		out = append(out, "unattended_allowed on")
+	}
+	if before.UserMayEnd && !after.UserMayEnd {
+		out = append(out, "user_may_end off")
+	}
+	if !before.ClipboardSync && after.ClipboardSync {
+		out = append(out, "clipboard_sync on")
+	}
+	if !before.FileTransfer && after.FileTransfer {
+		out = append(out, "file_transfer on")
+	}
+	return out
 }

@@ -36,9 +36,10 @@ func (s *Service) viewerUser(ctx context.Context, sessionID, viewerID string) st
 }
 
 // RecordChat keeps one chat line in the session's history. The session
-// helper reports every line (it is the chat's hub); a technician's line
-// names the viewer, and the server puts the technician's name to it, so a
-// helper can never speak for someone.
+// helper reports the end user's lines (viewerID ""); each technician's
+// viewer reports its own, with the viewer id the server gave it, and the
+// server puts the technician's name to it. So neither side can speak for
+// the other.
 func (s *Service) RecordChat(ctx context.Context, sessionID, viewerID string, line protocol.ChatLine) error {
 	ss, err := s.store.SessionByID(ctx, sessionID)
 	if err != nil {
@@ -46,6 +47,9 @@ func (s *Service) RecordChat(ctx context.Context, sessionID, viewerID string, li
 	}
 	if err := protocol.CheckChatText(line.Text); err != nil {
 		return badRequest("%v", err)
+	}
+	if ss.State == protocol.SessionEnded {
+		return ErrSessionEnded
 	}
 	role, actor := protocol.ChatUser, "endpoint-user"
 	if viewerID != "" {

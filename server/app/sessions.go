@@ -45,16 +45,23 @@ type SessionEvents interface {
 	ControlChanged(sessionID, holder string)
 	// ControlRequested: viewerID (of user) asks for control held by holder.
 	ControlRequested(sessionID, holder, viewerID, user string)
+	// CloseViewers closes the live viewers of a user (disabled, deleted,
+	// signed out everywhere, or roles changed) in every session where
+	// keep(sessionID) is false; keep nil closes them all. It must not call
+	// keep with its own locks held.
+	CloseViewers(userID string, keep func(sessionID string) bool)
 }
 
 type noEvents struct{}
+
+func (noEvents) CloseViewers(string, func(string) bool) {}
 
 func (noEvents) SessionChanged(protocol.Session)                 {}
 func (noEvents) ControlChanged(string, string)                   {}
 func (noEvents) ControlRequested(string, string, string, string) {}
 
 // agentEndReasons are the reasons the agent side may end a session with.
-var agentEndReasons = []string{protocol.EndedDeclined, protocol.EndedAcceptTimeout, protocol.EndedByUser, protocol.EndedError}
+var agentEndReasons = []string{protocol.EndedDeclined, protocol.EndedAcceptTimeout, protocol.EndedByUser, protocol.EndedError, protocol.EndedUserChanged}
 
 // nextStates is the state machine of protocol/session.go, without ended
 // (reachable from every state but ended itself).
@@ -219,8 +226,11 @@ func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principa
 	if err != nil {
 		return store.ScreenSession{}, fmt.Errorf("encode screenshare.start: %w", err)
 	}
-	s.audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionCreated, EndpointID: a.ID, SessionID: ss.ID, Details: det})
-	if _, err := s.enqueue(ctx, a.ID, protocol.ActionScreenShareStart, payload, tech.Name); err != nil {
+	err = s.record(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionCreated, EndpointID: a.ID, SessionID: ss.ID, Details: det}, func() error {
+		_, err := s.enqueue(ctx, a.ID, protocol.ActionScreenShareStart, payload, tech.Name)
+		return err
+	})
+	if err != nil {
 		s.endSession(context.WithoutCancel(ctx), ss, protocol.EndedError, "server")
 		return store.ScreenSession{}, err
 	}
@@ -479,6 +489,7 @@ type ViewerJoin struct {
 	Session  protocol.Session
 	ViewerID string
 	User     string
+	UserID   string
 }
 
 // JoinSession admits the caller as a new viewer of a session: its owner or
@@ -492,16 +503,21 @@ func (s *Service) JoinSession(ctx context.Context, id string) (ViewerJoin, error
 		return ViewerJoin{}, ErrSessionEnded
 	}
 	vid := "v" + strings.NewReplacer("-", "x", "_", "y").Replace(auth.NewToken("", 9))
-	if err := s.store.AddSessionViewer(ctx, store.SessionViewer{SessionID: ss.ID, ViewerID: vid, UserID: p.UserID, UserName: p.Name, Joined: s.now().UTC()}); err != nil {
-		return ViewerJoin{}, fmt.Errorf("join session: %w", err)
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionJoined, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", vid)}, func() error {
+		if err := s.store.AddSessionViewer(ctx, store.SessionViewer{SessionID: ss.ID, ViewerID: vid, UserID: p.UserID, UserName: p.Name, Joined: s.now().UTC()}); err != nil {
+			return fmt.Errorf("join session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return ViewerJoin{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionJoined, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", vid)})
 	ps, err := s.sessionOf(ctx, ss, &a)
 	if err != nil {
 		return ViewerJoin{}, err
 	}
 	s.cfg.Events.SessionChanged(ps)
-	return ViewerJoin{Session: ps, ViewerID: vid, User: p.Name}, nil
+	return ViewerJoin{Session: ps, ViewerID: vid, User: p.Name, UserID: p.UserID}, nil
 }
 
 // LeaveSession records that a viewer's connection closed; the signalling
@@ -584,8 +600,10 @@ func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRe
 			return protocol.Session{}, err
 		}
 		if ss.ControlHolder != "" && ss.ControlHolder != req.Viewer {
-			s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
-				Details: details("op", "request", "viewer_id", req.Viewer, "holder", ss.ControlHolder)})
+			if err := s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
+				Details: details("op", "request", "viewer_id", req.Viewer, "holder", ss.ControlHolder)}, nil); err != nil {
+				return protocol.Session{}, err
+			}
 			s.cfg.Events.ControlRequested(ss.ID, ss.ControlHolder, req.Viewer, p.Name)
 			return s.sessionOf(ctx, ss, &a)
 		}
@@ -620,12 +638,15 @@ func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRe
 	if to == ss.ControlHolder {
 		return s.sessionOf(ctx, ss, &a)
 	}
-	next, err := s.store.SetControlHolder(ctx, ss.ID, ss.ControlHolder, to)
+	var next store.ScreenSession
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
+		Details: details("op", req.Op, "from", ss.ControlHolder, "to", to)}, func() error {
+		next, err = s.store.SetControlHolder(ctx, ss.ID, ss.ControlHolder, to)
+		return err
+	})
 	if err != nil {
 		return protocol.Session{}, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
-		Details: details("op", req.Op, "from", ss.ControlHolder, "to", to)})
 	s.cfg.Events.ControlChanged(ss.ID, to)
 	return s.sessionOf(ctx, next, &a)
 }
@@ -676,3 +697,28 @@ func (s *Service) SweepSessions(ctx context.Context) {
 }
 
 func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// RelayAllowed tells the TURN relay whether a credential of a session is
+// still good: the session has not ended, and subject (a viewer id, or
+// "agent" for the endpoint's side) is still connected, with an enabled
+// account. So a relay credential dies with its session and with its user.
+func (s *Service) RelayAllowed(ctx context.Context, sessionID, subject string) bool {
+	ss, err := s.store.SessionByID(ctx, sessionID)
+	if err != nil || ss.State == protocol.SessionEnded {
+		return false
+	}
+	if subject == "agent" {
+		return true
+	}
+	vs, err := s.store.SessionViewers(ctx, sessionID, true)
+	if err != nil {
+		return false
+	}
+	for _, v := range vs {
+		if v.ViewerID == subject {
+			u, err := s.store.UserByID(ctx, v.UserID)
+			return err == nil && !u.Disabled
+		}
+	}
+	return false
+}

@@ -73,3 +73,46 @@ func TestTokens(t *testing.T) {
 		t.Fatal("token hashes collide or have the wrong length")
 	}
 }
+
+func TestHasherBound(t *testing.T) {
+	h := NewHasher(Params{Time: 1, Memory: 1024, Threads: 1}, 1, time.Millisecond)
+	if h.Slots() != 1 {
+		t.Fatalf("slots = %d", h.Slots())
+	}
+	release, err := h.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Hash(t.Context(), "pw"); err != ErrBusy {
+		t.Fatalf("Hash with the only slot taken: %v, want ErrBusy", err)
+	}
+	if _, err := h.Check(t.Context(), "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5", "pw"); err != ErrBusy {
+		t.Fatalf("Check with the only slot taken: %v, want ErrBusy", err)
+	}
+	release()
+	release() // twice is once
+	hash, err := h.Hash(t.Context(), "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := h.Check(t.Context(), hash, "pw"); !ok || err != nil {
+		t.Fatalf("Check after release: %v %v", ok, err)
+	}
+	if n := DefaultConcurrency(DefaultParams); n < 1 {
+		t.Fatalf("DefaultConcurrency = %d", n)
+	}
+}
+
+func TestAddrKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":          "203.0.113.7",
+		"::ffff:203.0.113.7":   "203.0.113.7",
+		"2001:db8:1:2::1":      "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::9": "2001:db8:1:2::/64",
+		"not an address":       "not an address",
+	} {
+		if got := AddrKey(in); got != want {
+			t.Errorf("AddrKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -16,29 +16,41 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// Argon2id parameters (RFC 9106 second recommendation, lighter memory so a
-// burst of sign-ins cannot exhaust a small server).
+// Params are argon2id's cost parameters.
+type Params struct {
+	Time    uint32
+	Memory  uint32 // KiB
+	Threads uint8
+}
+
+// DefaultParams: RFC 9106's second recommendation with lighter memory, so
+// a burst of sign-ins cannot exhaust a small server (and the Hasher bounds
+// how many run at once).
+var DefaultParams = Params{Time: 3, Memory: 64 * 1024, Threads: 2}
+
 const (
-	argonTime    = 3
-	argonMemory  = 64 * 1024 // KiB
-	argonThreads = 2
-	argonKeyLen  = 32
-	saltLen      = 16
+	argonKeyLen = 32
+	saltLen     = 16
 )
 
 // ErrBadHash reports a stored hash that cannot be parsed.
 var ErrBadHash = errors.New("malformed password hash")
 
-// HashPassword returns an argon2id hash in PHC string format.
-func HashPassword(password string) (string, error) {
+// HashPassword returns an argon2id hash in PHC string format with the
+// default parameters.
+func HashPassword(password string) (string, error) { return HashPasswordWith(password, DefaultParams) }
+
+// HashPasswordWith hashes with the given parameters (tests use light ones;
+// CheckPassword reads them back from the hash).
+func HashPasswordWith(password string, p Params) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("read salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // CheckPassword reports whether password matches the PHC-format hash.

@@ -1,9 +1,27 @@
 package auth
 
 import (
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
+
+// AddrKey is the throttling key of a remote address: the address itself
+// for IPv4, its /64 for IPv6 (one subscriber usually holds a whole /64, so
+// per-address limits on single IPv6 addresses would not limit anyone).
+func AddrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
 
 // Throttle limits failed attempts per key (an account name, an IP address)
 // within a sliding window. It is in memory: a restart forgives, which is an
@@ -35,6 +53,13 @@ func (t *Throttle) Blocked(key string) (bool, time.Duration) {
 	return true, f[0].Add(t.window).Sub(t.now())
 }
 
+// Failures reports how many failures key has within the window.
+func (t *Throttle) Failures(key string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.prune(key))
+}
+
 // Fail records a failure for key.
 func (t *Throttle) Fail(key string) {
 	t.mu.Lock()
@@ -54,6 +79,17 @@ func (t *Throttle) Reset(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.fails, key)
+}
+
+// ResetPrefix forgets the failures of every key starting with prefix.
+func (t *Throttle) ResetPrefix(prefix string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.fails {
+		if strings.HasPrefix(k, prefix) {
+			delete(t.fails, k)
+		}
+	}
 }
 
 func (t *Throttle) prune(key string) []time.Time {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,10 @@ var Keys = []Key{
 	{"turn_listen", ":3478", "embedded TURN relay address (host:port, UDP and TCP; port 0 picks a free one); off disables the relay"},
 	{"turn_relay_ip", "", "address in relayed candidates and TURN URLs; empty: 127.0.0.1 when turn_listen or listen is loopback, else the host's first non-loopback IPv4"},
 	{"ice_relay_only", "false", "tell both sides of every session to use relayed (TURN) candidates only"},
+	{"turn_allow_private", "auto", "let the TURN relay reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): true, false, or auto (true only when turn_listen or listen is loopback); loopback, link-local, multicast and cloud metadata addresses are always refused"},
+	{"metrics_listen", "", "serve /metrics on this separate address (host:port, plain HTTP) instead of the main one"},
+	{"metrics_token", "", "bearer token /metrics requires; empty: /metrics answers loopback clients only"},
+	{"login_concurrency", "0", "password checks (argon2id, 64 MiB each) allowed at once; 0 sizes it to the memory; beyond it sign-in answers 503 with Retry-After"},
 	{"log_level", "info", "debug, info, warn or error"},
 	{"log_format", "text", "text or json"},
 }
@@ -66,6 +71,12 @@ type Config struct {
 	TURNListen   string // "" when the relay is off
 	TURNRelayIP  net.IP // nil: derived from TURNListen
 	ICERelayOnly bool
+	// TURNAllowPrivate is resolved from turn_allow_private ("auto": true
+	// only when the relay or the server listens on loopback).
+	TURNAllowPrivate bool
+	MetricsListen    string
+	MetricsToken     string
+	LoginConcurrency int
 }
 
 // Flags registers every key on fs, plus --config.
@@ -122,6 +133,22 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 	if strings.EqualFold(c.TURNListen, "off") {
 		c.TURNListen = ""
 	}
+	c.MetricsListen, c.MetricsToken = strings.TrimSpace(v.GetString("metrics_listen")), v.GetString("metrics_token")
+	if n, err := strconv.Atoi(strings.TrimSpace(v.GetString("login_concurrency"))); err != nil || n < 0 || n > 1024 {
+		return Config{}, fmt.Errorf("login_concurrency %q: want a number between 0 (sized to memory) and 1024", v.GetString("login_concurrency"))
+	} else {
+		c.LoginConcurrency = n
+	}
+	switch ap := strings.ToLower(strings.TrimSpace(v.GetString("turn_allow_private"))); ap {
+	case "true", "false":
+		c.TURNAllowPrivate = ap == "true"
+	case "auto", "":
+		turnHost, _, _ := net.SplitHostPort(c.TURNListen)
+		httpHost, _, _ := net.SplitHostPort(c.Listen)
+		c.TURNAllowPrivate = IsLoopback(turnHost) || IsLoopback(httpHost)
+	default:
+		return Config{}, fmt.Errorf("turn_allow_private %q: want true, false or auto", ap)
+	}
 	if ip := strings.TrimSpace(v.GetString("turn_relay_ip")); ip != "" {
 		if c.TURNRelayIP = net.ParseIP(ip); c.TURNRelayIP == nil {
 			return Config{}, fmt.Errorf("turn_relay_ip %q: not an IP address", ip)
@@ -156,6 +183,11 @@ func (c Config) Check() error {
 		}
 	} else if c.ICERelayOnly {
 		return errors.New("ice_relay_only needs the TURN relay (turn_listen is off)")
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("metrics_listen %q: %w", c.MetricsListen, err)
+		}
 	}
 	switch c.LogFormat {
 	case "text", "json":

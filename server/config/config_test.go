@@ -62,9 +62,33 @@ func TestPrecedenceFileEnvFlag(t *testing.T) {
 }
 
 func TestBadValues(t *testing.T) {
-	for _, args := range [][]string{{"--poll-hold", "soon"}, {"--db", "mysql://x"}, {"--tls-cert", "c.pem"}, {"--listen", "nocolon"}, {"--log-format", "xml"}} {
+	for _, args := range [][]string{{"--poll-hold", "soon"}, {"--db", "mysql://x"}, {"--tls-cert", "c.pem"}, {"--listen", "nocolon"}, {"--log-format", "xml"},
+		{"--turn-allow-private", "maybe"}, {"--login-concurrency", "-1"}, {"--login-concurrency", "lots"}, {"--metrics-listen", "nocolon"}} {
 		if _, err := load(t, args...); err == nil {
 			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestTURNAllowPrivate: private peers are reachable through the relay only
+// when asked, or by default when the server runs on loopback (development).
+func TestTURNAllowPrivate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--listen", "127.0.0.1:8443"}, true},
+		{[]string{"--turn-listen", "127.0.0.1:3478"}, true},
+		{[]string{"--listen", "127.0.0.1:8443", "--turn-allow-private", "false"}, false},
+		{[]string{"--turn-allow-private", "true"}, true},
+	} {
+		c, err := load(t, tc.args...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if c.TURNAllowPrivate != tc.want {
+			t.Errorf("%v: TURNAllowPrivate = %v, want %v", tc.args, c.TURNAllowPrivate, tc.want)
 		}
 	}
 }

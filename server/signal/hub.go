@@ -44,9 +44,10 @@ type Sessions interface {
 // Config configures a Hub.
 type Config struct {
 	Logger *slog.Logger
-	// ICE returns the ICE servers (TURN credentials) handed to both sides
-	// of a session in hello; nil hands out none.
-	ICE func(sessionID string) []protocol.ICEServer
+	// ICE returns the ICE servers (TURN credentials) handed in hello to
+	// one side of a session: subject is the viewer id, or "agent"; nil
+	// hands out none.
+	ICE func(sessionID, subject string) []protocol.ICEServer
 	// RelayOnly makes hello say ice_transport_policy "relay".
 	RelayOnly bool
 	// WriteTimeout bounds one websocket write (5 s).
@@ -66,7 +67,7 @@ func (c *Config) CheckAndSetDefaults() error {
 		c.Logger = slog.Default()
 	}
 	if c.ICE == nil {
-		c.ICE = func(string) []protocol.ICEServer { return nil }
+		c.ICE = func(string, string) []protocol.ICEServer { return nil }
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 5 * time.Second
@@ -118,6 +119,7 @@ type peer struct {
 	sessionID string
 	viewerID  string
 	user      string
+	userID    string
 	out       chan protocol.Signal
 	ctx       context.Context // the reader's; cancelling it drops the connection
 	cancel    context.CancelFunc
@@ -128,10 +130,10 @@ type peer struct {
 	wrote     chan struct{} // closed when the writer is done
 }
 
-func (h *Hub) newPeer(conn *websocket.Conn, sessionID, viewerID, user string) *peer {
+func (h *Hub) newPeer(conn *websocket.Conn, sessionID, viewerID, user, userID string) *peer {
 	ctx, cancel := context.WithCancel(context.Background())
 	conn.SetReadLimit(ReadLimit)
-	return &peer{h: h, conn: conn, sessionID: sessionID, viewerID: viewerID, user: user,
+	return &peer{h: h, conn: conn, sessionID: sessionID, viewerID: viewerID, user: user, userID: userID,
 		out: make(chan protocol.Signal, h.cfg.SendBuffer), ctx: ctx, cancel: cancel,
 		quit: make(chan struct{}), wrote: make(chan struct{})}
 }
@@ -232,7 +234,11 @@ func (h *Hub) hello(s protocol.Session, viewerID string) protocol.Signal {
 	if h.cfg.RelayOnly {
 		pol = "relay"
 	}
-	return protocol.Signal{Type: protocol.SignalHello, ViewerID: viewerID, Session: &s, ICEServers: h.cfg.ICE(s.ID),
+	subject := viewerID
+	if subject == "" {
+		subject = "agent"
+	}
+	return protocol.Signal{Type: protocol.SignalHello, ViewerID: viewerID, Session: &s, ICEServers: h.cfg.ICE(s.ID, subject),
 		ICETransportPolicy: pol, Holder: s.ControlHolder}
 }
 
@@ -410,19 +416,42 @@ func (h *Hub) ControlRequested(sessionID, holder, viewerID, user string) {
 		Message: user + " requests control"})
 }
 
+// CloseViewers implements app.SessionEvents: the user's viewers are told
+// the session is over for them and their sockets close (within about a
+// second; the agent hears viewer_left and drops their peer connections).
+func (h *Hub) CloseViewers(userID string, keep func(sessionID string) bool) {
+	h.mu.Lock()
+	var ps []*peer
+	for _, r := range h.rooms {
+		for _, v := range r.viewers {
+			if v.userID == userID {
+				ps = append(ps, v)
+			}
+		}
+	}
+	h.mu.Unlock()
+	for _, p := range ps {
+		if keep != nil && keep(p.sessionID) {
+			continue
+		}
+		p.send(protocol.Signal{Type: protocol.SignalError, Message: "your access to this session was withdrawn"})
+		p.stop(websocket.StatusPolicyViolation, "access withdrawn")
+	}
+}
+
 // ServeAgent runs the agent side of a session's signalling until the
 // socket closes. A newer agent connection replaces an older one.
 func (h *Hub) ServeAgent(conn *websocket.Conn, s protocol.Session, svc Sessions) {
-	h.serve(conn, s, "", "", svc)
+	h.serve(conn, s, "", "", "", svc)
 }
 
 // ServeViewer runs one viewer's signalling until the socket closes, then
 // tells the service the viewer left.
 func (h *Hub) ServeViewer(conn *websocket.Conn, j app.ViewerJoin, svc Sessions) {
-	h.serve(conn, j.Session, j.ViewerID, j.User, svc)
+	h.serve(conn, j.Session, j.ViewerID, j.User, j.UserID, svc)
 }
 
-func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user string, svc Sessions) {
+func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, userID string, svc Sessions) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -433,7 +462,7 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user str
 	h.mu.Unlock()
 	defer h.wg.Done()
 
-	p := h.newPeer(conn, s.ID, viewerID, user)
+	p := h.newPeer(conn, s.ID, viewerID, user, userID)
 	go p.writeLoop()
 	log := h.log.With("session_id", s.ID, "viewer_id", viewerID)
 	if !h.attach(p, s) {
@@ -474,6 +503,16 @@ func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
 			fail(err)
 			return
 		}
+		if m.Type == protocol.SignalChat {
+			// A technician's own line, for the session's history: said by
+			// this viewer, whatever the endpoint claims.
+			ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+			defer cancel()
+			if err := svc.RecordChat(ctx, p.sessionID, p.viewerID, *m.Chat); err != nil {
+				fail(err)
+			}
+			return
+		}
 		if !h.toAgent(p.sessionID, m) {
 			fail(errors.New("the endpoint is not connected yet"))
 		}
@@ -506,7 +545,9 @@ func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
 	case protocol.SignalChat:
 		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 		defer cancel()
-		if err := svc.RecordChat(ctx, p.sessionID, m.ViewerID, *m.Chat); err != nil {
+		// The endpoint speaks for its user only: a viewer id it names is
+		// ignored, so it can never put words in a technician's mouth.
+		if err := svc.RecordChat(ctx, p.sessionID, "", *m.Chat); err != nil {
 			fail(err)
 		}
 	case protocol.SignalFile:

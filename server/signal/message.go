@@ -62,6 +62,8 @@ func Decode(data []byte) (protocol.Signal, error) {
 // FromViewer turns what a viewer sent into what the agent receives: only
 // answers and candidates pass, stamped with the viewer's own id (a viewer
 // can never speak for another), and only the fields that matter are copied.
+// A chat line is the viewer reporting its own line for the session's
+// history; it goes to the server, not the agent.
 func FromViewer(viewerID string, data []byte) (protocol.Signal, error) {
 	s, err := Decode(data)
 	if err != nil {
@@ -78,8 +80,13 @@ func FromViewer(viewerID string, data []byte) (protocol.Signal, error) {
 			return protocol.Signal{}, bad("candidate message without candidate")
 		}
 		return protocol.Signal{Type: s.Type, ViewerID: viewerID, Candidate: s.Candidate}, nil
+	case protocol.SignalChat:
+		if s.Chat == nil || protocol.CheckChatText(s.Chat.Text) != nil {
+			return protocol.Signal{}, bad("chat needs a line of 1-%d bytes of UTF-8", protocol.MaxChatText)
+		}
+		return protocol.Signal{Type: s.Type, ViewerID: viewerID, Chat: &protocol.ChatLine{Text: s.Chat.Text}}, nil
 	}
-	return protocol.Signal{}, bad("a viewer may send answer or candidate, not %q", s.Type)
+	return protocol.Signal{}, bad("a viewer may send answer, candidate or chat, not %q", s.Type)
 }
 
 // FromAgent checks what the agent sent: offers and candidates addressed to

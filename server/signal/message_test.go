@@ -69,7 +69,8 @@ func FuzzSignal(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := FromViewer("vX", b); err == nil {
-			if m.ViewerID != "vX" || (m.Type != protocol.SignalAnswer && m.Type != protocol.SignalCandidate) {
+			if m.ViewerID != "vX" || (m.Type != protocol.SignalAnswer && m.Type != protocol.SignalCandidate && m.Type != protocol.SignalChat) ||
+				(m.Type == protocol.SignalChat && (m.Chat == nil || protocol.CheckChatText(m.Chat.Text) != nil)) {
 				t.Fatalf("viewer message accepted as %+v", m)
 			}
 		}

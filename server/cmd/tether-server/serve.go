@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -50,16 +51,26 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openStore opens PostgreSQL when dsn is set, else SQLite in dataDir.
-func openStore(ctx context.Context, dataDir, dsn string) (store.Store, error) {
+// DBFile is the SQLite store's file in the data directory.
+const DBFile = "tether.db"
+
+// openStore opens PostgreSQL when dsn is set, else SQLite in dataDir, with
+// the audit chain keyed by auditKey (see auditKey).
+func openStore(ctx context.Context, dataDir, dsn string, auditKey []byte, opts ...sqlstore.Option) (store.Store, error) {
+	opts = append([]sqlstore.Option{sqlstore.WithAuditKey(auditKey)}, opts...)
 	if dsn != "" {
-		return sqlstore.OpenPostgres(ctx, dsn)
+		return sqlstore.OpenPostgres(ctx, dsn, opts...)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	return sqlstore.OpenSQLite(ctx, filepath.Join(dataDir, "tether.db"))
+	return sqlstore.OpenSQLite(ctx, filepath.Join(dataDir, DBFile), opts...)
 }
+
+// auditKey is the audit chain's key, derived from the server secret: it
+// lives outside the database, so whoever can write the database cannot
+// rewrite the chain.
+func auditKey(secret []byte) []byte { return subKey(secret, "audit chain") }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
@@ -80,17 +91,29 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := openStore(ctx, cfg.Data, cfg.DB)
+	secret, err := loadOrCreateSecret(cfg.Data)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg.Data, cfg.DB, auditKey(secret))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	secret, err := loadOrCreateSecret(cfg.Data)
-	if err != nil {
-		return err
+	// The relay asks the service whether a credential's session and user
+	// still stand; the service is made further down.
+	var relaySvc atomic.Pointer[app.Service]
+	authorize := func(sessionID, subject string) bool {
+		s := relaySvc.Load()
+		if s == nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.RelayAllowed(ctx, sessionID, subject)
 	}
-	relay, err := startTURN(cfg, secret, log)
+	relay, err := startTURN(cfg, secret, authorize, log)
 	if err != nil {
 		return err
 	}
@@ -141,11 +164,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
-		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint})
+		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	relaySvc.Store(svc)
+
+	// The audit chain as found at start: its newest records and its anchor.
+	// A broken chain is reported (log, /readyz, metrics), and the server
+	// serves on; "tether-server audit verify" checks the whole chain.
+	if check, err := svc.CheckAuditChain(ctx, app.AuditTailRecords); err != nil {
+		log.Error("audit chain check failed", "err", err)
+	} else if !check.Intact() {
+		log.Error("audit chain broken (run tether-server audit verify)", "seq", check.FirstBad, "problem", check.Problem)
+	} else {
+		log.Info("audit chain intact", "records_checked", check.Records)
+	}
 
 	if pw, made, err := svc.BootstrapAdmin(ctx, cfg.AdminName); err != nil {
 		return fmt.Errorf("create first administrator: %w", err)
@@ -161,9 +196,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	}
 
-	handler, err := api.Handler(api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: hub})
+	handler, err := api.Handler(api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: hub,
+		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsListen != ""})
 	if err != nil {
 		return err
+	}
+	if cfg.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, cfg.MetricsToken, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 	}
 	fmt.Fprintf(stdout, "Tether server %s listening; console: %s/\n", version.Version, strings.TrimSuffix(url, "/"))
 
@@ -192,25 +235,33 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // SecretFile holds the server's random secret (mode 0600) from which the
-// TURN credential key and the session agent token key are derived; nodes
-// sharing one PostgreSQL need the same file.
+// TURN credential key, the session agent token key and the audit chain key
+// are derived; nodes sharing one PostgreSQL need the same file, and so do
+// the offline commands run against that database.
 const SecretFile = "server-secret"
+
+// readSecret reads DIR/server-secret; os.ErrNotExist when there is none.
+func readSecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, SecretFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read server secret: %w", err)
+	}
+	sec, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(sec) < 32 {
+		return nil, fmt.Errorf("%s: want at least 64 hex digits", path)
+	}
+	return sec, nil
+}
 
 // loadOrCreateSecret reads DIR/server-secret, creating it on first start.
 func loadOrCreateSecret(dir string) ([]byte, error) {
-	path := filepath.Join(dir, SecretFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		sec, derr := hex.DecodeString(strings.TrimSpace(string(b)))
-		if derr != nil || len(sec) < 32 {
-			return nil, fmt.Errorf("%s: want at least 64 hex digits", path)
-		}
-		return sec, nil
-	}
+	sec, err := readSecret(dir)
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read server secret: %w", err)
+		return sec, err
 	}
-	sec := make([]byte, 32)
+	path := filepath.Join(dir, SecretFile)
+	sec = make([]byte, 32)
 	if _, err := rand.Read(sec); err != nil {
 		return nil, fmt.Errorf("make server secret: %w", err)
 	}
@@ -230,7 +281,7 @@ func subKey(secret []byte, purpose string) []byte {
 // startTURN starts the embedded relay unless turn_listen is off. A relay
 // that cannot listen (the port is taken) is logged and left out, unless
 // media must be relayed (ice_relay_only), which then fails the start.
-func startTURN(cfg config.Config, secret []byte, log *slog.Logger) (*turnrelay.Server, error) {
+func startTURN(cfg config.Config, secret []byte, authorize func(sessionID, subject string) bool, log *slog.Logger) (*turnrelay.Server, error) {
 	if cfg.TURNListen == "" {
 		return nil, nil
 	}
@@ -245,7 +296,8 @@ func startTURN(cfg config.Config, secret []byte, log *slog.Logger) (*turnrelay.S
 			relayIP = net.IPv4(127, 0, 0, 1).To4()
 		}
 	}
-	relay, err := turnrelay.Start(turnrelay.Config{Listen: cfg.TURNListen, RelayIP: relayIP, Secret: subKey(secret, "turn credentials"), Logger: log})
+	relay, err := turnrelay.Start(turnrelay.Config{Listen: cfg.TURNListen, RelayIP: relayIP, Secret: subKey(secret, "turn credentials"), Logger: log,
+		AllowPrivate: cfg.TURNAllowPrivate, Authorize: authorize})
 	if err != nil {
 		if cfg.ICERelayOnly {
 			return nil, err
@@ -254,6 +306,21 @@ func startTURN(cfg config.Config, secret []byte, log *slog.Logger) (*turnrelay.S
 		return nil, nil
 	}
 	return relay, nil
+}
+
+// serveMetrics serves /metrics alone on addr (metrics_listen), plain HTTP:
+// to anyone who reaches that address, or with token to its bearers.
+func serveMetrics(addr, token string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", api.MetricsHandler(token, false))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.
@@ -274,11 +341,37 @@ func displayAddr(addr string) string {
 
 // storeFlags are shared by the offline subcommands.
 func storeFlags(fs *pflag.FlagSet) (data, db *string) {
-	return fs.String("data", "./tether-data", "data directory (SQLite store)"), fs.String("db", "", "PostgreSQL URL instead of SQLite")
+	return fs.String("data", "./tether-data", "data directory: the server secret, and the SQLite store unless --db is given"),
+		fs.String("db", "", "PostgreSQL URL instead of SQLite")
+}
+
+// offlineSecret is the server secret for a command that writes to the
+// store outside the server. It is created only with a new SQLite store (the
+// command runs before the server's first start); otherwise a missing secret
+// is an error, since a secret made up here would key the audit records this
+// command writes differently from the server's.
+func offlineSecret(data, db string) ([]byte, error) {
+	sec, err := readSecret(data)
+	if !errors.Is(err, os.ErrNotExist) {
+		return sec, err
+	}
+	if db == "" {
+		if _, serr := os.Stat(filepath.Join(data, DBFile)); errors.Is(serr, os.ErrNotExist) {
+			if err := os.MkdirAll(data, 0o700); err != nil {
+				return nil, fmt.Errorf("create data directory: %w", err)
+			}
+			return loadOrCreateSecret(data)
+		}
+	}
+	return nil, fmt.Errorf("no %s in %s: the audit chain's key derives from the server's secret; pass --data with a copy of the server's data directory (or of its %s)", SecretFile, data, SecretFile)
 }
 
 func offlineService(ctx context.Context, data, db string, stderr io.Writer) (*app.Service, func(), error) {
-	st, err := openStore(ctx, data, db)
+	secret, err := offlineSecret(data, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, data, db, auditKey(secret))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -26,6 +26,7 @@ const endText = {
   error: "The screen share failed on the endpoint.",
   ended_by_user: "The user ended the screen share.",
   ended_by_technician: "The screen share was ended.",
+  user_changed: "Another user (or the login screen) took over the endpoint's screen: the consent given does not carry over.",
 };
 
 // openShareDialog asks how to share ep's screen and starts the session.

@@ -60,6 +60,7 @@ export const stateNames = { requested: "Deploying", awaiting_acceptance: "Waitin
 export const reasonNames = {
   ended_by_technician: "Ended by technician", ended_by_user: "Ended by user", declined: "Declined by user",
   acceptance_timeout: "User did not answer", code_expired: "Code expired", agent_offline: "Endpoint offline", error: "Error",
+  user_changed: "User changed",
 };
 
 // table builds a scrollable table; rows are arrays of cells (strings or nodes).

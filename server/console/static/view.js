@@ -16,7 +16,7 @@ const stats = window.tetherStats = {
   messages: 0, sizes: 0, tiles: 0, copies: 0, frames: 0, errors: 0, inputs: 0,
   state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
   offers: 0, reconnects: 0, acks: 0, busyAcks: 0, ackedSeq: 0, ackedBusy: false, ackedLazy: false,
-  mode: "", features: [], modeRefused: "", chat: [], clipboard: "", marks: 0,
+  mode: "", features: [], modeRefused: "", chat: [], clipboard: "", marks: 0, endpointNotice: "",
 };
 // Test and devtools hooks that change behaviour (see tetherDebug below).
 const debug = { dropAt: 0 };
@@ -59,6 +59,7 @@ const REASONS = {
   code_expired: "the connection code expired",
   agent_offline: "the endpoint went offline",
   error: "an error occurred",
+  user_changed: "another user (or the login screen) took over the endpoint's screen; start a new session to ask them",
 };
 
 const STATE_WORDS = {
@@ -134,6 +135,7 @@ function updateButtons() {
   $("chat-send").disabled = !chatUp;
   $("mode-switch").disabled = !live || !channels.control || $("mode-switch").options.length < 2;
   $("clip-send").hidden = !features.includes("clipboard") || !mine;
+  $("clip-auto-label").hidden = $("clip-send").hidden;
   $("file-input").disabled = ended || !features.includes("file");
 }
 
@@ -350,7 +352,12 @@ function onControlMessage(data) {
       break;
     }
     case "holder": setHolder(m.holder || ""); break;
-    case "mode": setMode(m.mode || "", m.features || [], m.file_max || 0, m.modes || null); break;
+    case "mode":
+      setMode(m.mode || "", m.features || [], m.file_max || 0, m.modes || null);
+      // What the endpoint withholds and why (a login screen: no chat, no files).
+      stats.endpointNotice = m.notice || "";
+      if (m.notice) notice(m.notice);
+      break;
     case "mode_refused":
       stats.modeRefused = m.text || "refused";
       showError(`Switching to ${MODE_NAMES[m.mode] || m.mode} was refused: ${m.text || "no reason given"}.`);
@@ -707,6 +714,9 @@ $("chat-form").addEventListener("submit", (ev) => {
   const ch = channels.chat;
   if (!text || !ch || ch.readyState !== "open") return;
   ch.send(JSON.stringify({ t: "say", text }));
+  // The server records the line as this technician's from here, never on
+  // the endpoint's word.
+  signal({ type: "chat", chat: { text } });
   $("chat-text").value = "";
 });
 
@@ -740,9 +750,11 @@ async function sendClipboard(explicit) {
   return true;
 }
 
-// Coming back to the viewer (after copying something elsewhere) syncs the
-// clipboard; the button does it on demand.
-window.addEventListener("focus", () => sendClipboard(false));
+// The technician's clipboard leaves this computer only on an explicit
+// action: the button, or coming back to the page with "Auto-send" ticked
+// (off by default: a password copied elsewhere must not reach the endpoint
+// unasked).
+window.addEventListener("focus", () => { if ($("clip-auto").checked) sendClipboard(false); });
 $("clip-send").addEventListener("click", () => sendClipboard(true));
 
 // ---- guidance: the technician's pointer and marks ----
