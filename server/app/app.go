@@ -237,6 +237,10 @@ type Service struct {
 	presence *presence
 	policies policyCache
 	adminMu  sync.Mutex
+	// controlMu orders control hand-offs with what is told of them, so a
+	// request announced with the holder it saw cannot land after a grant
+	// that changed it.
+	controlMu sync.Mutex
 
 	codeLimit *codeLimiter
 	codeEvals atomic.Int64

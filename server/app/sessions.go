@@ -524,6 +524,8 @@ func (s *Service) JoinSession(ctx context.Context, id string) (ViewerJoin, error
 // server calls it for a connection it admitted. A viewer holding control
 // releases it.
 func (s *Service) LeaveSession(ctx context.Context, sessionID, viewerID, user string) {
+	s.controlMu.Lock()
+	defer s.controlMu.Unlock()
 	if err := s.store.SessionViewerLeft(ctx, sessionID, viewerID, s.now().UTC()); err != nil {
 		s.log.Error("viewer left", "session_id", sessionID, "err", err)
 		return
@@ -561,6 +563,11 @@ func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRe
 	ss, a, p, err := s.visibleSession(ctx, id)
 	if err != nil {
 		return protocol.Session{}, err
+	}
+	s.controlMu.Lock()
+	defer s.controlMu.Unlock()
+	if ss, err = s.store.SessionByID(ctx, ss.ID); err != nil { // as of now, under the lock
+		return protocol.Session{}, fmt.Errorf("session %q: %w", id, err)
 	}
 	if ss.State == protocol.SessionEnded {
 		return protocol.Session{}, ErrSessionEnded
