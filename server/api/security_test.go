@@ -376,3 +376,34 @@ func TestNoUnauditedChange(t *testing.T) {
 		t.Errorf("%d enrollment tokens, want only the fixture's", len(ts.Tokens))
 	}
 }
+
+// TestCodeLimitOneAddressCannotBlockEveryone: with the default limits, one
+// address (with many enrolled endpoints behind it) is stopped by its own
+// bucket long before the server-wide bound, so an end user elsewhere still
+// gets their code evaluated.
+func TestCodeLimitOneAddressCannotBlockEveryone(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var secrets []string
+	for i := range 40 {
+		_, s := e.enroll(fmt.Sprintf("flood-pc-%d", i), "Default")
+		secrets = append(secrets, s)
+	}
+	throttled := 0
+	for i := range 400 {
+		_, err := e.svc.RedeemCode(ctx, secrets[i%len(secrets)], "000-000-000", "203.0.113.7")
+		var te *app.ThrottledError
+		if errors.As(err, &te) {
+			throttled++
+		} else if !errors.Is(err, app.ErrWrongCode) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	if throttled < 300 {
+		t.Fatalf("only %d of 400 guesses from one address were throttled", throttled)
+	}
+	_, victim := e.enroll("victim-pc", "Default")
+	if _, err := e.svc.RedeemCode(ctx, victim, "000-000-000", "198.51.100.20"); !errors.Is(err, app.ErrWrongCode) {
+		t.Fatalf("an end user at another address after the flood: %v, want the code evaluated (wrong code)", err)
+	}
+}
