@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a make target needs on Debian, saying so as it goes.
-# Usage: scripts/deps.sh run|test|build|bench ...
+# Usage: scripts/deps.sh run|test|build|bench|fresh ...
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
@@ -9,7 +9,8 @@ declare -A PKGS=(
   [run]="xvfb x11-utils zenity tk libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [test]="postgresql coturn xvfb x11-utils x11-xserver-utils zenity xdotool tk chromium dbus-daemon libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
-  [bench]="postgresql xvfb x11-utils zenity tk chromium x11vnc websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
+  [fresh]="debootstrap"
+  [bench]="postgresql xvfb x11-utils zenity tk chromium x11vnc python3-websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
 )
 
 want=(${PKGS[base]})

@@ -32,10 +32,6 @@ find_bindir() {
 			return 0
 		fi
 	done
-	if command -v pg_config >/dev/null 2>&1; then
-		d="$(pg_config --bindir)"
-		[[ -x "$d/initdb" ]] && { echo "$d"; return 0; }
-	fi
 	if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
 		dirname "$(command -v initdb)"
 		return 0

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pion/turn/v4"
+	"github.com/pion/turn/v5"
 )
 
 // Reasons a peer address is refused; they label tether_turn_peer_refused_total.
@@ -196,8 +196,8 @@ type relayGenerator struct {
 
 func (g *relayGenerator) Validate() error { return g.static.Validate() }
 
-func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
-	conn, addr, err := g.static.AllocatePacketConn(network, requestedPort)
+func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	conn, addr, err := g.static.AllocatePacketConn(conf)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,8 +213,18 @@ func (g *relayGenerator) AllocatePacketConn(network string, requestedPort int) (
 	return c, addr, nil
 }
 
-func (g *relayGenerator) AllocateConn(network string, requestedPort int) (net.Conn, net.Addr, error) {
-	return g.static.AllocateConn(network, requestedPort)
+// errNoTCPRelay refuses TCP relaying (RFC 6062): browsers and the agent
+// relay over UDP allocations only (the client may still reach the relay
+// over TCP), and a TCP relay would dial peers outside the per-datagram
+// filter of relayConn.
+var errNoTCPRelay = errors.New("turn relay: TCP allocations are not offered")
+
+func (g *relayGenerator) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, errNoTCPRelay
+}
+
+func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
+	return nil, errNoTCPRelay
 }
 
 // allocationCreated tells the relay socket of a new allocation whose

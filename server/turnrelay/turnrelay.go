@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	"github.com/pion/turn/v4"
+	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -304,17 +304,19 @@ func parseUsername(username string) (exp int64, sessionID, subject string, ok bo
 // well-formed, unexpired username whose session Authorize still allows.
 // pion then checks the request's MESSAGE-INTEGRITY with that key, so a
 // username only works with the password issued for it.
-func (s *Server) authHandler(username, realm string, src net.Addr) ([]byte, bool) {
+func (s *Server) authHandler(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
 	reason := "malformed"
-	if realm == Realm {
-		reason, _ = s.check(username, s.cfg.Now())
+	if ra.Realm == Realm {
+		reason, _ = s.check(ra.Username, s.cfg.Now())
 	}
 	if reason != "" {
 		authRefused.WithLabelValues(reason).Inc()
-		s.log.Debug("TURN credential refused", "reason", reason, "src", src.String())
-		return nil, false
+		s.log.Debug("TURN credential refused", "reason", reason, "src", ra.SrcAddr.String())
+		return "", nil, false
 	}
-	return turn.GenerateAuthKey(username, realm, password(s.cfg.Secret, username)), true
+	// The whole username is the user ID: the allocation's relay socket
+	// re-checks it (allocationCreated hands it over).
+	return ra.Username, turn.GenerateAuthKey(ra.Username, ra.Realm, password(s.cfg.Secret, ra.Username)), true
 }
 
 // check says why username may not use the relay at now ("malformed",

@@ -1,0 +1,49 @@
+// Package deps holds the table of every external program Tether's code,
+// tests and scripts start, with the Debian package that ships it and the
+// scripts/deps.sh profiles that install it. Its test collects the programs
+// from the source and fails, with the line to add, when one has no row: a
+// fresh machine then has what `make run` and `make test` start.
+package deps
+
+// Program is one row: a program, the Debian package that ships it, and
+// the deps.sh profiles that install that package ("essential" for
+// packages every Debian system has: Essential or of priority required;
+// "system" for what a machine that runs the agent as a service has, used
+// only where it is there; none for programs that are not Debian's).
+type Program struct {
+	Name, Package string
+	Profiles      []string
+	// Why says what starts it, where that is not obvious.
+	Why string
+}
+
+// Programs is the table. Keep it sorted by name.
+var Programs = []Program{
+	{"Xvfb", "xvfb", []string{"run", "test", "bench"}, "the virtual display of make run and of the tests"},
+	{"apt-get", "apt", []string{"essential"}, "deps.sh installs packages"},
+	{"awk", "mawk", []string{"essential"}, ""},
+	{"chromium", "chromium", []string{"test", "bench"}, "the console and viewer tests (chromedp)"},
+	{"curl", "curl", []string{"base"}, "make run waits for the server"},
+	{"dbus-daemon", "dbus-daemon", []string{"test"}, "a session bus for the notification tests"},
+	{"debootstrap", "debootstrap", []string{"fresh"}, "scripts/fresh-check.sh"},
+	{"dpkg-query", "dpkg", []string{"essential"}, ""},
+	{"git", "git", []string{"base"}, ""},
+	{"go", "", nil, "Go itself, from go.dev (the README asks for it)"},
+	{"initdb", "postgresql", []string{"test", "bench"}, "scripts/pg-test.sh's private cluster"},
+	{"loginctl", "systemd", []string{"system"}, "the agent asks logind which desktop is in front; without it, it falls back to the virtual terminal"},
+	{"make", "make", []string{"base"}, ".ci/run"},
+	{"pg_ctl", "postgresql", []string{"test", "bench"}, "scripts/pg-test.sh's private cluster"},
+	{"runuser", "util-linux", []string{"essential"}, ""},
+	{"ss", "iproute2", []string{"bench"}, "the screen benchmark reads TCP counters"},
+	{"systemctl", "systemd", []string{"system"}, "deps.sh disables coturn's server where systemd runs"},
+	{"turnutils_peer", "coturn", []string{"test"}, "the echo peer behind the embedded relay"},
+	{"turnutils_uclient", "coturn", []string{"test"}, "a real TURN client against the embedded relay"},
+	{"unshare", "util-linux", []string{"essential"}, ""},
+	{"websockify", "python3-websockify", []string{"bench"}, "the noVNC peer of the screen benchmark"},
+	{"wish", "tk", []string{"run", "test", "bench"}, "the chat window and the test's end user"},
+	{"x11vnc", "x11vnc", []string{"bench"}, "the VNC peer of the screen benchmark"},
+	{"xdotool", "xdotool", []string{"test"}, "tests move the pointer and type as an end user would"},
+	{"xdpyinfo", "x11-utils", []string{"run", "test", "bench"}, ""},
+	{"xsetroot", "x11-xserver-utils", []string{"test"}, "tests paint the root window"},
+	{"zenity", "zenity", []string{"run", "test", "bench"}, "the acceptance prompt and code entry (github.com/ncruces/zenity starts it)"},
+}
