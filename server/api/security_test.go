@@ -407,3 +407,151 @@ func TestCodeLimitOneAddressCannotBlockEveryone(t *testing.T) {
 		t.Fatalf("an end user at another address after the flood: %v, want the code evaluated (wrong code)", err)
 	}
 }
+
+func makeGroup(t *testing.T, admin *client, name string) protocol.Group {
+	t.Helper()
+	var g protocol.Group
+	if st := admin.do("POST", "/api/v1/groups", protocol.Group{Name: name}, &g); st != http.StatusCreated {
+		t.Fatalf("create group %s: %d %s", name, st, admin.last)
+	}
+	return g
+}
+
+func screenPolicyOf(t *testing.T, c *client, id string) protocol.EndpointScreenShare {
+	t.Helper()
+	var ep protocol.Endpoint
+	if st := c.do("GET", "/api/v1/endpoints/"+id, nil, &ep); st != 200 || ep.ScreenShare == nil {
+		t.Fatalf("get endpoint: %d %s", st, c.last)
+	}
+	return *ep.ScreenShare
+}
+
+func countAudit(t *testing.T, c *client, typ string) int {
+	t.Helper()
+	var rs struct{ Records []protocol.AuditRecord }
+	if st := c.do("GET", "/api/v1/audit?type="+typ, nil, &rs); st != 200 {
+		t.Fatalf("audit: %d %s", st, c.last)
+	}
+	return len(rs.Records)
+}
+
+// TestRenameCannotWeakenConsent: a group's name orders the policies of an
+// endpoint's extra groups, so renaming a weak group past a strict one
+// weakens consent; that needs unscoped screenshare.settings like a policy
+// change, and is audited as policy.consent_weakened.
+func TestRenameCannotWeakenConsent(t *testing.T) {
+	e := newEnv(t)
+	admin := e.user("root", perm.RoleAdministrator)
+	kiosk := makeGroup(t, admin, "Kiosk")
+	makeGroup(t, admin, "Strict")
+	ep, _ := e.enroll("desk-1", "Default")
+	if st := admin.do("PUT", "/api/v1/endpoints/"+ep+"/groups", protocol.EndpointGroupsRequest{Groups: []string{"Kiosk", "Strict"}}, nil); st != 200 {
+		t.Fatalf("groups: %d %s", st, admin.last)
+	}
+	if st := admin.do("PUT", "/api/v1/policies/Strict", `{"screenshare":{"acceptance_required":true,"unattended_allowed":false}}`, nil); st != 200 {
+		t.Fatalf("strict policy: %d %s", st, admin.last)
+	}
+	if st := admin.do("PUT", "/api/v1/policies/Kiosk", `{"screenshare":{"acceptance_required":false,"unattended_allowed":true}}`, nil); st != 200 {
+		t.Fatalf("kiosk policy: %d %s", st, admin.last)
+	}
+	if sp := screenPolicyOf(t, admin, ep); !sp.AcceptanceRequired || sp.UnattendedAllowed {
+		t.Fatalf("setup: desk-1 should require acceptance: %+v", sp)
+	}
+	scoped := e.user("kadmin", perm.RoleAdministrator+"@Kiosk")
+	if st := scoped.do("PUT", "/api/v1/groups/"+kiosk.ID, protocol.GroupRequest{Name: "ZZ Kiosk"}, nil); st != 403 {
+		t.Fatalf("a scoped rename that weakens consent: %d %s, want 403", st, scoped.last)
+	}
+	if sp := screenPolicyOf(t, admin, ep); !sp.AcceptanceRequired || sp.UnattendedAllowed {
+		t.Fatalf("desk-1 after a refused rename: %+v", sp)
+	}
+	// A rename that weakens nothing stays the scoped manager's to make.
+	if st := scoped.do("PUT", "/api/v1/groups/"+kiosk.ID, protocol.GroupRequest{Name: "A Kiosk"}, nil); st != 200 {
+		t.Fatalf("a harmless rename: %d %s", st, scoped.last)
+	}
+	before := countAudit(t, admin, app.AuditPolicyWeakened)
+	if st := admin.do("PUT", "/api/v1/groups/"+kiosk.ID, protocol.GroupRequest{Name: "ZZ Kiosk"}, nil); st != 200 {
+		t.Fatalf("the administrator's rename: %d %s", st, admin.last)
+	}
+	if sp := screenPolicyOf(t, admin, ep); sp.AcceptanceRequired {
+		t.Fatalf("desk-1 after the administrator's rename: %+v", sp)
+	}
+	if n := countAudit(t, admin, app.AuditPolicyWeakened); n != before+1 {
+		t.Fatalf("%d policy.consent_weakened records after the rename, want %d", n, before+1)
+	}
+}
+
+// TestMembershipCannotWeakenConsent: putting an endpoint by hand into a
+// group whose policy drops the prompt weakens its consent: refused to one
+// who manages both groups but not screenshare.settings everywhere.
+func TestMembershipCannotWeakenConsent(t *testing.T) {
+	e := newEnv(t)
+	admin := e.user("root", perm.RoleAdministrator)
+	makeGroup(t, admin, "Desktops")
+	makeGroup(t, admin, "Kiosk")
+	ep, _ := e.enroll("desk-1", "Desktops")
+	if st := admin.do("PUT", "/api/v1/policies/Kiosk", `{"screenshare":{"acceptance_required":false,"unattended_allowed":true,"user_may_end":false}}`, nil); st != 200 {
+		t.Fatalf("kiosk policy: %d %s", st, admin.last)
+	}
+	alice := e.user("alice", perm.RoleAdministrator+"@Desktops", perm.RoleAdministrator+"@Kiosk")
+	if st := alice.do("PUT", "/api/v1/endpoints/"+ep+"/groups", protocol.EndpointGroupsRequest{Groups: []string{"Kiosk"}}, nil); st != 403 {
+		t.Fatalf("adding desk-1 to Kiosk: %d %s, want 403", st, alice.last)
+	}
+	if sp := screenPolicyOf(t, admin, ep); !sp.AcceptanceRequired || sp.UnattendedAllowed {
+		t.Fatalf("desk-1 after a refused move: %+v", sp)
+	}
+	before := countAudit(t, admin, app.AuditPolicyWeakened)
+	if st := admin.do("PUT", "/api/v1/endpoints/"+ep+"/groups", protocol.EndpointGroupsRequest{Groups: []string{"Kiosk"}}, nil); st != 200 {
+		t.Fatalf("the administrator adds desk-1 to Kiosk: %d %s", st, admin.last)
+	}
+	if n := countAudit(t, admin, app.AuditPolicyWeakened); n != before+1 {
+		t.Fatalf("%d policy.consent_weakened records, want %d", n, before+1)
+	}
+	// Taking it out again strengthens consent: the scoped manager may.
+	if st := alice.do("PUT", "/api/v1/endpoints/"+ep+"/groups", protocol.EndpointGroupsRequest{Groups: nil}, nil); st != 200 {
+		t.Fatalf("taking desk-1 out of Kiosk: %d %s", st, alice.last)
+	}
+}
+
+// TestOwnSessionFollowsScope: a technician's own session is theirs only
+// while their roles cover the endpoint; a change of roles closes the
+// viewer, and reading, rejoining and control are refused.
+func TestOwnSessionFollowsScope(t *testing.T) {
+	e := newEnv(t)
+	admin := e.user("root", perm.RoleAdministrator)
+	makeGroup(t, admin, "G1")
+	makeGroup(t, admin, "G2")
+	ep, _ := e.enroll("desk-1", "G1")
+	tech := e.user("tech", perm.RoleScreenShareAgent+"@G1")
+	var s protocol.Session
+	if st := tech.do("POST", "/api/v1/sessions", protocol.CreateSessionRequest{EndpointID: ep, Attended: true}, &s); st != 201 {
+		t.Fatalf("session: %d %s", st, tech.last)
+	}
+	v, st, err := e.dial(t, tech, "/api/v1/sessions/"+s.ID+"/signal", "", nil)
+	if err != nil {
+		t.Fatalf("dial: %d %v", st, err)
+	}
+	v.expect(protocol.SignalHello)
+	roles := []string{perm.RoleScreenShareAgent + "@G2"}
+	if st := admin.do("PATCH", "/api/v1/users/"+e.userID("tech"), protocol.UpdateUserRequest{Roles: &roles}, nil); st != 200 {
+		t.Fatalf("change roles: %d %s", st, admin.last)
+	}
+	select {
+	case <-v.closed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the viewer is still open 2 s after the roles stopped covering desk-1")
+	}
+	if st := tech.do("GET", "/api/v1/sessions/"+s.ID, nil, nil); st != 404 {
+		t.Errorf("reading the session: %d, want 404", st)
+	}
+	var list struct{ Sessions []protocol.Session }
+	tech.do("GET", "/api/v1/sessions", nil, &list)
+	if len(list.Sessions) != 0 {
+		t.Errorf("the session list still shows %d sessions", len(list.Sessions))
+	}
+	if _, st, err := e.dial(t, tech, "/api/v1/sessions/"+s.ID+"/signal", "", nil); err == nil || st != 404 {
+		t.Errorf("rejoining: %d %v, want 404", st, err)
+	}
+	if st := tech.do("DELETE", "/api/v1/sessions/"+s.ID, nil, nil); st != 404 {
+		t.Errorf("ending: %d, want 404", st)
+	}
+}

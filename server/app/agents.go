@@ -372,12 +372,14 @@ func (c *policyCache) clear() {
 }
 
 func (s *Service) loadPolicy(ctx context.Context, groups []string) (protocol.Policy, error) {
-	return s.mergePolicies(ctx, groups, s.store.Policy)
+	return s.mergePolicies(ctx, groups, s.store.Policy, s.groupName)
 }
 
 // mergePolicies is loadPolicy with the documents read through policyOf ("" is
-// the global one; store.ErrNotFound for a group without a policy).
-func (s *Service) mergePolicies(ctx context.Context, groups []string, policyOf func(context.Context, string) (store.Policy, error)) (protocol.Policy, error) {
+// the global one; store.ErrNotFound for a group without a policy) and the
+// groups' names, which order the extra groups, through nameOf.
+func (s *Service) mergePolicies(ctx context.Context, groups []string, policyOf func(context.Context, string) (store.Policy, error),
+	nameOf func(context.Context, string) string) (protocol.Policy, error) {
 	global, err := policyOf(ctx, "")
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return protocol.Policy{}, fmt.Errorf("global policy: %w", err)
@@ -414,7 +416,7 @@ func (s *Service) mergePolicies(ctx context.Context, groups []string, policyOf f
 			version += pol.Version
 			continue
 		}
-		extra = append(extra, named{gid, s.groupName(ctx, gid), pol})
+		extra = append(extra, named{gid, nameOf(ctx, gid), pol})
 	}
 	slices.SortFunc(extra, func(a, b named) int { return strings.Compare(a.name+"\x00"+a.id, b.name+"\x00"+b.id) })
 	if len(extra) > 0 {

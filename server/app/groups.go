@@ -400,7 +400,36 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 	if before.Name != g.Name {
 		kv = append(kv, "renamed_from", before.Name)
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupChanged, Details: details(kv...)}, func() error {
+	typ := AuditGroupChanged
+	if before.Name != g.Name || rulesChanged {
+		// A name orders the groups' policies and a rule moves endpoints in
+		// or out: either can weaken consent somewhere.
+		nameOf := func(ctx context.Context, id string) string {
+			if id == g.ID {
+				return g.Name
+			}
+			return s.groupName(ctx, id)
+		}
+		groupsAfter := func(a store.Agent) []string {
+			if !rulesChanged || a.GroupID == g.ID {
+				return a.Groups()
+			}
+			next := a
+			next.RuleGroups = slices.DeleteFunc(slices.Clone(a.RuleGroups), func(id string) bool { return id == g.ID })
+			if groupMatches(g, a) {
+				next.RuleGroups = append(next.RuleGroups, g.ID)
+			}
+			return next.Groups()
+		}
+		weaker, err := s.fleetWeakened(ctx, groupsAfter, nameOf)
+		if err != nil {
+			return protocol.Group{}, err
+		}
+		if typ, kv, err = checkWeakening(p, weaker, typ, kv); err != nil {
+			return protocol.Group{}, err
+		}
+	}
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(kv...)}, func() error {
 		if err := s.store.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 		} else if err != nil {
@@ -433,7 +462,20 @@ func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupDeleted, Details: details("group", g.Name)}, func() error {
+	weaker, err := s.fleetWeakened(ctx, func(a store.Agent) []string {
+		next := a
+		next.RuleGroups = slices.DeleteFunc(slices.Clone(a.RuleGroups), func(id string) bool { return id == g.ID })
+		next.ManualGroups = slices.DeleteFunc(slices.Clone(a.ManualGroups), func(id string) bool { return id == g.ID })
+		return next.Groups()
+	}, s.groupName)
+	if err != nil {
+		return err
+	}
+	typ, kv, err := checkWeakening(p, weaker, AuditGroupDeleted, []string{"group", g.Name})
+	if err != nil {
+		return err
+	}
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(kv...)}, func() error {
 		if err := s.store.DeleteGroup(ctx, g.ID); err != nil {
 			return fmt.Errorf("delete group %q: %w", g.Name, err)
 		}
@@ -483,8 +525,18 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot add the endpoint to %q: you do not manage that group", ErrForbidden, names[i])
 		}
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAgentGroups, EndpointID: a.ID,
-		Details: details("hostname", a.Hostname, "source", protocol.MemberManual, "groups", strings.Join(names, ", "))}, func() error {
+	next := a
+	next.ManualGroups = ids
+	weaker, err := s.weakerBetween(ctx, a.Groups(), next.Groups(), s.store.Policy, s.groupName)
+	if err != nil {
+		return protocol.Endpoint{}, err
+	}
+	typ, kv, err := checkWeakening(p, weaker, AuditAgentGroups,
+		[]string{"hostname", a.Hostname, "source", protocol.MemberManual, "groups", strings.Join(names, ", ")})
+	if err != nil {
+		return protocol.Endpoint{}, err
+	}
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, EndpointID: a.ID, Details: details(kv...)}, func() error {
 		if err := s.store.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
 			return fmt.Errorf("groups of endpoint %q: %w", a.ID, err)
 		}

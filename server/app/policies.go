@@ -38,12 +38,9 @@ func (s *Service) policyGroup(ctx context.Context, name string) (groupID, label 
 		}
 		return "", GlobalPolicy, p, nil
 	}
-	g, err := s.store.GroupByName(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		g, err = s.store.GroupByID(ctx, name)
-	}
+	g, err := s.groupByRef(ctx, name)
 	if err != nil {
-		return "", "", nil, fmt.Errorf("computer group %q: %w", name, err)
+		return "", "", nil, err
 	}
 	if !p.CanIn(perm.ScreenShareSettings, g.ID) && !p.CanIn(perm.SettingsManage, g.ID) {
 		return "", "", nil, ErrForbidden
@@ -97,15 +94,9 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 	if err != nil {
 		return protocol.Policy{}, err
 	}
-	typ := AuditPolicyChanged
-	kv := []string{"group", label}
-	if len(weaker) > 0 {
-		if !p.Global(perm.ScreenShareSettings) {
-			return protocol.Policy{}, fmt.Errorf("%w: this change weakens consent (%s), which needs %s over every computer group",
-				ErrForbidden, strings.Join(weaker, ", "), perm.ScreenShareSettings)
-		}
-		typ = AuditPolicyWeakened
-		kv = append(kv, "weakened", strings.Join(weaker, ", "))
+	typ, kv, err := checkWeakening(p, weaker, AuditPolicyChanged, []string{"group", label})
+	if err != nil {
+		return protocol.Policy{}, err
 	}
 	var pol store.Policy
 	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(append(kv, "doc", string(compact))...)}, func() error {
@@ -134,25 +125,9 @@ const AuditPolicyWeakened = "policy.consent_weakened"
 func (s *Service) consentWeakened(ctx context.Context, gid string, doc json.RawMessage) ([]string, error) {
 	sets := [][]string{nil}
 	if gid != "" {
-		sets = [][]string{{gid}}
-		seen := map[string]bool{gid: true}
-		after := ""
-		for {
-			as, err := s.store.ListAgents(ctx, after, 1000)
-			if err != nil {
-				return nil, fmt.Errorf("list agents: %w", err)
-			}
-			for _, a := range as {
-				gs := a.Groups()
-				if k := strings.Join(gs, "\x00"); slices.Contains(gs, gid) && !seen[k] {
-					seen[k] = true
-					sets = append(sets, gs)
-				}
-			}
-			if len(as) < 1000 {
-				break
-			}
-			after = as[len(as)-1].ID
+		var err error
+		if sets, err = s.groupSets(ctx, gid); err != nil {
+			return nil, err
 		}
 	}
 	with := func(ctx context.Context, g string) (store.Policy, error) {
@@ -163,29 +138,118 @@ func (s *Service) consentWeakened(ctx context.Context, gid string, doc json.RawM
 	}
 	var out []string
 	for _, set := range sets {
-		before, err := s.mergePolicies(ctx, set, s.store.Policy)
+		w, err := s.weakerBetween(ctx, set, set, with, s.groupName)
 		if err != nil {
 			return nil, err
 		}
-		next, err := s.mergePolicies(ctx, set, with)
-		if err != nil {
-			return nil, err
-		}
-		b, err := policy.FromDoc(before.Doc)
-		if err != nil {
-			b = policy.Default() // a stored policy that no longer parses: compare with the defaults
-		}
-		n, err := policy.FromDoc(next.Doc)
-		if err != nil {
-			return nil, badRequest("%v", err)
-		}
-		for _, w := range weakerConsent(b, n) {
-			if !slices.Contains(out, w) {
-				out = append(out, w)
-			}
-		}
+		out = appendNew(out, w...)
 	}
 	return out, nil
+}
+
+// groupSets lists the sets of groups the endpoints in group gid are in,
+// each once, and {gid} alone for an endpoint yet to join.
+func (s *Service) groupSets(ctx context.Context, gid string) ([][]string, error) {
+	sets := [][]string{{gid}}
+	seen := map[string]bool{gid: true}
+	after := ""
+	for {
+		as, err := s.store.ListAgents(ctx, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("list agents: %w", err)
+		}
+		for _, a := range as {
+			gs := a.Groups()
+			if k := strings.Join(gs, "\x00"); slices.Contains(gs, gid) && !seen[k] {
+				seen[k] = true
+				sets = append(sets, gs)
+			}
+		}
+		if len(as) < 1000 {
+			break
+		}
+		after = as[len(as)-1].ID
+	}
+	return sets, nil
+}
+
+// weakerBetween lists what of consent the effective policy of the groups
+// after (documents through policyOf, names through nameOf) makes weaker
+// than that of the groups before, as they are stored now.
+func (s *Service) weakerBetween(ctx context.Context, before, after []string,
+	policyOf func(context.Context, string) (store.Policy, error), nameOf func(context.Context, string) string) ([]string, error) {
+	was, err := s.mergePolicies(ctx, before, s.store.Policy, s.groupName)
+	if err != nil {
+		return nil, err
+	}
+	next, err := s.mergePolicies(ctx, after, policyOf, nameOf)
+	if err != nil {
+		return nil, err
+	}
+	b, err := policy.FromDoc(was.Doc)
+	if err != nil {
+		b = policy.Default() // a stored policy that no longer parses: compare with the defaults
+	}
+	n, err := policy.FromDoc(next.Doc)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	return weakerConsent(b, n), nil
+}
+
+// fleetWeakened lists what of consent a change of membership or of group
+// names would make weaker for some endpoint: groupsAfter gives each
+// endpoint's groups after the change, nameOf the groups' names after it.
+func (s *Service) fleetWeakened(ctx context.Context, groupsAfter func(store.Agent) []string, nameOf func(context.Context, string) string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	after := ""
+	for {
+		as, err := s.store.ListAgents(ctx, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("list agents: %w", err)
+		}
+		for _, a := range as {
+			was, next := a.Groups(), groupsAfter(a)
+			k := strings.Join(was, "\x00") + "\x01" + strings.Join(next, "\x00")
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			w, err := s.weakerBetween(ctx, was, next, s.store.Policy, nameOf)
+			if err != nil {
+				return nil, err
+			}
+			out = appendNew(out, w...)
+		}
+		if len(as) < 1000 {
+			return out, nil
+		}
+		after = as[len(as)-1].ID
+	}
+}
+
+// checkWeakening refuses a change that weakens consent unless p holds
+// screenshare.settings over every group, and returns the audit type and
+// details to record it under.
+func checkWeakening(p *Principal, weaker []string, typ string, kv []string) (string, []string, error) {
+	if len(weaker) == 0 {
+		return typ, kv, nil
+	}
+	if !p.Global(perm.ScreenShareSettings) {
+		return "", nil, fmt.Errorf("%w: this change weakens consent (%s), which needs %s over every computer group",
+			ErrForbidden, strings.Join(weaker, ", "), perm.ScreenShareSettings)
+	}
+	return AuditPolicyWeakened, append(kv, "weakened", strings.Join(weaker, ", ")), nil
+}
+
+func appendNew(out []string, more ...string) []string {
+	for _, m := range more {
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // weakerConsent names the consent settings in which after is weaker than before.

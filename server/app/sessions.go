@@ -257,7 +257,11 @@ func (s *Service) visibleSession(ctx context.Context, id string) (store.ScreenSe
 	if err != nil {
 		return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("endpoint of session %q: %w", id, err)
 	}
-	if ss.TechnicianID == p.UserID || p.CanInAny(perm.ScreenShareAllSession, a.Groups()) {
+	// A technician's own session is theirs while their roles still let
+	// them start one on the endpoint: a change of roles or of the
+	// endpoint's groups takes it away (and recheckViewers closes it).
+	own := ss.TechnicianID == p.UserID && p.CanInAny(perm.ScreenShareStart, a.Groups())
+	if own || p.CanInAny(perm.ScreenShareAllSession, a.Groups()) {
 		return ss, a, p, nil
 	}
 	if p.CanInAny(perm.EndpointsView, a.Groups()) {
@@ -291,10 +295,14 @@ func (s *Service) ListSessions(ctx context.Context, activeOnly bool) ([]protocol
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	all = append(all, own...)
+	inGroups := map[string]bool{}
 	if p.Can(perm.ScreenShareAllSession) {
 		others, err := s.store.ListSessions(ctx, store.SessionFilter{ActiveOnly: activeOnly, GroupIDs: p.groupsFor(perm.ScreenShareAllSession)})
 		if err != nil {
 			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		for _, ss := range others {
+			inGroups[ss.ID] = true
 		}
 		all = append(all, others...)
 	}
@@ -313,6 +321,11 @@ func (s *Service) ListSessions(ctx context.Context, activeOnly bool) ([]protocol
 				a = &ag
 			}
 			agents[ss.AgentID] = a
+		}
+		// One's own sessions, as visibleSession: on endpoints one's roles
+		// still cover.
+		if !inGroups[ss.ID] && (a == nil || !p.CanInAny(perm.ScreenShareStart, a.Groups())) {
+			continue
 		}
 		ps, err := s.sessionOf(ctx, ss, a)
 		if err != nil {
