@@ -1,3 +1,5 @@
+//go:build unix
+
 package bench
 
 import (
@@ -20,6 +22,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -485,7 +488,7 @@ func measureLatency(ctx context.Context, srv *serverProc, f *fleet, r *result, m
 	}
 
 	// Every queued action must arrive.
-	waitErr := waitFor(ctx, 30*time.Second+benchPollHold, func() bool { return f.received(ids) == len(ids) })
+	waitErr := testenv.Poll(ctx, 30*time.Second+benchPollHold, testenv.Until(func() bool { return f.received(ids) == len(ids) }))
 	got := f.receipts()
 	var lat []time.Duration
 	var csv strings.Builder
@@ -531,14 +534,14 @@ func measureLatency(ctx context.Context, srv *serverProc, f *fleet, r *result, m
 
 	// Every result must reach the server: the counter of completed actions.
 	var okDone float64
-	err := waitFor(ctx, 30*time.Second, func() bool {
+	err := testenv.Poll(ctx, 30*time.Second, testenv.Until(func() bool {
 		mt, err := srv.metrics(ctx)
 		if err != nil {
 			return false
 		}
 		okDone = mt.sum("tether_actions_completed_total", `ok="true"`) - okDone0
 		return okDone >= float64(r.Received)
-	})
+	}))
 	r.ResultsOK = okDone
 	qp := f.quickPolls()
 	r.ResultPollP50MS, r.ResultPollP99MS = ms(pct(qp, 50)), ms(pct(qp, 99))
@@ -551,10 +554,10 @@ func measureLatency(ctx context.Context, srv *serverProc, f *fleet, r *result, m
 		r.SampleChecked++
 		var st protocol.ActionStatus
 		var last error
-		err := waitFor(ctx, 10*time.Second, func() bool {
+		err := testenv.Poll(ctx, 10*time.Second, testenv.Until(func() bool {
 			last = srv.api(ctx, http.MethodGet, "/api/v1/actions/"+id, nil, &st, http.StatusOK)
 			return last == nil && (st.State == protocol.ActionDone || st.State == protocol.ActionFailed)
-		})
+		}))
 		switch {
 		case err != nil:
 			problem("action %s: state %q after 10s (%v)", id, st.State, last)
@@ -573,7 +576,7 @@ func measureLatency(ctx context.Context, srv *serverProc, f *fleet, r *result, m
 func waitMetric(ctx context.Context, srv *serverProc, name string, want float64, timeout time.Duration) (float64, error) {
 	var v float64
 	var last error
-	err := waitFor(ctx, timeout, func() bool {
+	err := testenv.Poll(ctx, timeout, testenv.Until(func() bool {
 		m, err := srv.metrics(ctx)
 		if err != nil {
 			last = err
@@ -581,32 +584,11 @@ func waitMetric(ctx context.Context, srv *serverProc, name string, want float64,
 		}
 		v = m.sum(name)
 		return v >= want
-	})
+	}))
 	if err != nil {
 		return v, fmt.Errorf("%s = %v after %s, want %v (last scrape error: %v)", name, v, timeout, want, last)
 	}
 	return v, nil
-}
-
-// waitFor checks cond every 100 ms until it holds or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if cond() {
-				return nil
-			}
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }
 
 func idleWindow() time.Duration {

@@ -499,7 +499,7 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 	if err != nil {
 		return err
 	}
-	err = waitFor(ctx, 60*time.Second, func() bool {
+	err = testenv.Poll(ctx, 60*time.Second, testenv.Until(func() bool {
 		var l protocol.EndpointList
 		if e.srv.api(ctx, http.MethodGet, "/api/v1/endpoints?q="+url.QueryEscape(host), nil, &l, http.StatusOK) != nil {
 			return false
@@ -511,7 +511,7 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 			}
 		}
 		return false
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("the agent's endpoint %s did not come online: %v; agent log:\n%s", host, err, tailFile(r.AgentLog, 4096))
 	}

@@ -445,11 +445,11 @@ func (a *agentProc) find(cond func(logRecord) bool) (logRecord, bool) {
 // waitRecord waits until a record matches cond.
 func (a *agentProc) waitRecord(ctx context.Context, timeout time.Duration, what string, cond func(logRecord) bool) (logRecord, error) {
 	var rec logRecord
-	err := waitFor(ctx, timeout, func() bool {
+	err := testenv.Poll(ctx, timeout, testenv.Until(func() bool {
 		var ok bool
 		rec, ok = a.find(cond)
 		return ok || a.proc.Exited()
-	})
+	}))
 	if a.proc.Exited() {
 		return rec, fmt.Errorf("the agent exited (%v) while waiting for %s; log:\n%s", a.proc.State(), what, tailFile(a.logPath, 4096))
 	}

@@ -150,8 +150,8 @@ func (s *tetherSys) alive() error {
 		return fmt.Errorf("tether-agent exited (%v)", s.e.agent.proc.State())
 	}
 	select {
-	case <-s.e.srv.exited:
-		return fmt.Errorf("tether-server exited (%v)", s.e.srv.waitErr)
+	case <-s.e.srv.Done():
+		return fmt.Errorf("tether-server exited (status %d)", s.e.srv.State().ExitCode())
 	default:
 	}
 	return nil

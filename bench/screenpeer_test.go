@@ -178,10 +178,10 @@ func startPeer(ctx context.Context, display string) (*peerProc, error) {
 	}
 	// x11vnc prints PORT=N once it listens (a probing connection would
 	// only log a failed WebSocket handshake).
-	err = waitFor(ctx, 30*time.Second, func() bool {
+	err = testenv.Poll(ctx, 30*time.Second, testenv.Until(func() bool {
 		b, _ := os.ReadFile(lf.Name())
 		return p.x11vnc.Exited() || strings.Contains(string(b), fmt.Sprintf("\nPORT=%d", p.rfbPort))
-	})
+	}))
 	if err != nil || p.x11vnc.Exited() {
 		p.close()
 		return nil, fmt.Errorf("x11vnc did not listen on port %d (%v); log:\n%s", p.rfbPort, err, tailFile(lf.Name(), 2048))
@@ -223,7 +223,7 @@ func startPeer(ctx context.Context, display string) (*peerProc, error) {
 }
 
 func waitPort(ctx context.Context, port int, proc *testenv.Proc, timeout time.Duration) error {
-	return waitFor(ctx, timeout, func() bool {
+	return testenv.Poll(ctx, timeout, testenv.Until(func() bool {
 		if proc.Exited() {
 			return true
 		}
@@ -233,7 +233,7 @@ func waitPort(ctx context.Context, port int, proc *testenv.Proc, timeout time.Du
 		}
 		c.Close()
 		return true
-	})
+	}))
 }
 
 func (p *peerProc) close() {
@@ -334,12 +334,12 @@ func (s *peerSys) open(ctx context.Context) (openInfo, error) {
 		Err    string  `json:"e"`
 	}
 	var v lite
-	err := waitFor(ctx, firstFrameLimit, func() bool {
+	err := testenv.Poll(ctx, firstFrameLimit, testenv.Until(func() bool {
 		var err error
 		v, err = evalJS[lite](br, `(() => { const t = window.__tb || {}, s = window.peerStats || {};
 			return {f: t.firstFrameAt || 0, s: s.state || "", r: s.reason || "", e: s.lastError || ""}; })()`)
 		return err == nil && (v.First > 0 || v.State == "disconnected")
-	})
+	}))
 	if err != nil || v.First == 0 {
 		return oi, fmt.Errorf("noVNC drew no frame within %s (state %q %s %s); x11vnc log:\n%s", firstFrameLimit, v.State, v.Reason, v.Err,
 			tailFile(filepath.Join(outDir, "screen-x11vnc.log"), 2048))
@@ -354,11 +354,11 @@ func (s *peerSys) close(ctx context.Context) error {
 	if err := s.e.br.do("leave noVNC", 30*time.Second, chromedp.Navigate("about:blank")); err != nil {
 		return err
 	}
-	err := waitFor(ctx, 15*time.Second, func() bool {
+	err := testenv.Poll(ctx, 15*time.Second, testenv.Until(func() bool {
 		a, err1 := tcpPort(s.p.wsPort)
 		b, err2 := tcpPort(s.p.rfbPort)
 		return err1 == nil && err2 == nil && a.Conns == 0 && b.Conns == 0
-	})
+	}))
 	if err != nil {
 		return errors.New("the noVNC connection did not close within 15s")
 	}

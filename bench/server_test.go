@@ -1,3 +1,5 @@
+//go:build unix
+
 package bench
 
 import (
@@ -19,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tetherdesk/tether/internal/testenv"
@@ -41,99 +42,53 @@ func buildServer(ctx context.Context, dir string) (string, error) {
 
 // serverProc is a tether-server process under test.
 type serverProc struct {
-	bin     string
-	data    string
+	*testenv.Server
 	logPath string
 	base    string // http://127.0.0.1:PORT
-	cmd     *exec.Cmd
 	logFile *os.File
-	exited  chan struct{}
-	waitErr error
 	client  *http.Client // console/admin traffic, separate from the agents' pool
 	token   string       // API bearer token
 	started time.Time    // just before the process was started
 }
 
 // startServer runs `tether-server serve` on a free loopback port with its
-// log appended to logPath, and waits until it prints its address. extra
-// are further serve flags (e.g. --turn-listen 127.0.0.1:0).
+// log appended to logPath, and waits until it is ready. extra are further
+// serve flags (e.g. --turn-listen 127.0.0.1:0).
 func startServer(ctx context.Context, bin, data, logPath string, pollHold time.Duration, extra ...string) (*serverProc, error) {
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	s := &serverProc{bin: bin, data: data, logPath: logPath, logFile: logFile, exited: make(chan struct{})}
-	args := []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure-http",
-		"--poll-hold", pollHold.String(), "--log-level", "info"}
-	s.cmd = exec.Command(bin, append(args, extra...)...)
-	// gctrace adds one stderr line per GC cycle, with the live heap it
-	// marked: the clean per-agent heap figure. Its cost is negligible.
-	godebug := "gctrace=1"
-	if v := os.Getenv("GODEBUG"); v != "" {
-		godebug = v + "," + godebug
-	}
-	s.cmd.Env = append(os.Environ(), "GODEBUG="+godebug)
-	s.cmd.Stderr = logFile
-	stdout, err := s.cmd.StdoutPipe()
+	s := &serverProc{logPath: logPath, logFile: logFile, started: time.Now()}
+	s.Server, err = testenv.StartServer(ctx, testenv.ServerConfig{
+		Bin: bin, Data: data,
+		Args: append([]string{"--poll-hold", pollHold.String(), "--log-level", "info"}, extra...),
+		Prepare: func(c *exec.Cmd) {
+			// gctrace adds one stderr line per GC cycle, with the live heap
+			// it marked: the clean per-agent heap figure. Its cost is
+			// negligible.
+			godebug := "gctrace=1"
+			if v := os.Getenv("GODEBUG"); v != "" {
+				godebug = v + "," + godebug
+			}
+			c.Env = append(os.Environ(), "GODEBUG="+godebug)
+			c.Stderr = logFile
+		},
+	})
 	if err != nil {
 		logFile.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w; log:\n%s", err, tailFile(logPath, 4096))
 	}
-	s.started = time.Now()
-	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		// Read stdout to the end so the server never blocks on it; the
-		// first "listening; console: URL/" line gives the address.
-		sc := bufio.NewScanner(stdout)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			if _, url, ok := strings.Cut(line, "listening; console: "); ok && !sent {
-				addr <- strings.TrimSuffix(strings.TrimSpace(url), "/")
-				sent = true
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	deadline := time.NewTimer(60 * time.Second)
-	defer deadline.Stop()
-	select {
-	case s.base = <-addr:
-	case <-s.exited:
-		logFile.Close()
-		return nil, fmt.Errorf("server exited before listening (%v); log:\n%s", s.waitErr, tailFile(logPath, 4096))
-	case <-deadline.C:
-		s.kill()
-		return nil, fmt.Errorf("server printed no listening line within 60s; log:\n%s", tailFile(logPath, 4096))
-	case <-ctx.Done():
-		s.kill()
-		return nil, ctx.Err()
-	}
-	if !strings.HasPrefix(s.base, "http://127.0.0.1:") {
-		s.kill()
-		return nil, fmt.Errorf("server announced %q; want http://127.0.0.1:PORT", s.base)
-	}
+	s.base = s.URL
 	s.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	return s, nil
 }
 
-func (s *serverProc) pid() int { return s.cmd.Process.Pid }
+func (s *serverProc) pid() int { return s.Pid() }
 
 // kill ends the process at once (error paths only) and waits for it.
 func (s *serverProc) kill() {
-	_ = s.cmd.Process.Kill()
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-	}
+	s.Kill()
 	s.logFile.Close()
 }
 
@@ -141,52 +96,19 @@ func (s *serverProc) kill() {
 func (s *serverProc) stop(timeout time.Duration) (time.Duration, error) {
 	defer s.logFile.Close()
 	start := time.Now()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return 0, fmt.Errorf("SIGTERM: %w", err)
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-s.exited:
-		took := time.Since(start)
-		if s.waitErr != nil {
-			return took, fmt.Errorf("server exited with %v after SIGTERM", s.waitErr)
-		}
-		return took, nil
-	case <-t.C:
-		_ = s.cmd.Process.Kill()
-		<-s.exited
+	if !s.Stop(timeout) {
 		return timeout, fmt.Errorf("server did not exit within %s of SIGTERM; killed", timeout)
 	}
+	took := time.Since(start)
+	if code := s.State().ExitCode(); code != 0 {
+		return took, fmt.Errorf("server exited with status %d after SIGTERM", code)
+	}
+	return took, nil
 }
 
 // waitReady polls /readyz until it answers 200.
 func (s *serverProc) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/readyz", nil)
-		resp, err := s.client.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("/readyz: %s: %s", resp.Status, bytes.TrimSpace(body))
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("server not ready within %s: %v", timeout, last)
-		case <-s.exited:
-			return fmt.Errorf("server exited while waiting for /readyz: %v", s.waitErr)
-		case <-tick.C:
-		}
-	}
+	return s.WaitReady(ctx, timeout)
 }
 
 // doJSON sends a JSON request and decodes a JSON answer; a status other
@@ -237,13 +159,13 @@ func doJSON(ctx context.Context, c *http.Client, method, url string, hdr http.He
 // signIn logs in as the first administrator (password from the data
 // directory) and creates an API token used for every later console call.
 func (s *serverProc) signIn(ctx context.Context) error {
-	pw, err := os.ReadFile(filepath.Join(s.data, "initial-admin-password"))
+	pw, err := s.AdminPassword()
 	if err != nil {
-		return fmt.Errorf("read admin password: %w", err)
+		return err
 	}
 	var me protocol.Me
 	resp, err := doJSON(ctx, s.client, http.MethodPost, s.base+"/api/v1/login", nil,
-		protocol.LoginRequest{Name: "admin", Password: strings.TrimSpace(string(pw))}, &me, http.StatusOK)
+		protocol.LoginRequest{Name: "admin", Password: pw}, &me, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -282,20 +204,7 @@ func (s *serverProc) api(ctx context.Context, method, path string, in, out any, 
 // enrollmentToken runs `tether-server token create` against the same data
 // directory while the server runs.
 func (s *serverProc) enrollmentToken(ctx context.Context) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.bin, "token", "create", "--data", s.data)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("tether-server token create: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	tok := strings.TrimSpace(string(out))
-	if tok == "" || strings.ContainsAny(tok, " \n") {
-		return "", fmt.Errorf("tether-server token create printed %q; want one token", out)
-	}
-	return tok, nil
+	return s.EnrollmentToken(ctx, nil)
 }
 
 // metrics scrapes /metrics into series -> value, keyed by the series as
@@ -399,10 +308,10 @@ func (s *serverProc) forceGC(ctx context.Context, cycles int, timeout time.Durat
 	// The runtime prints the trace line as it counts the cycle; give the
 	// write a moment to land in the log.
 	var rec gcRecord
-	err = waitFor(ctx, 5*time.Second, func() bool {
+	err = testenv.Poll(ctx, 5*time.Second, testenv.Until(func() bool {
 		rec, err = gcByNum(s.logPath, n)
 		return err == nil
-	})
+	}))
 	if err != nil {
 		return rec, int(scrapes.Load()), fmt.Errorf("gctrace line for GC %d not found in %s (last: %+v)", n, s.logPath, rec)
 	}
@@ -417,21 +326,21 @@ func (s *serverProc) settleRSS(ctx context.Context, timeout time.Duration) (int6
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var unreleased float64
-	err := waitFor(ctx, timeout, func() bool {
+	err := testenv.Poll(ctx, timeout, testenv.Until(func() bool {
 		m, err := s.metrics(ctx)
 		if err != nil {
 			return false
 		}
 		unreleased = m.sum("go_memstats_heap_idle_bytes") - m.sum("go_memstats_heap_released_bytes")
 		return unreleased < 8<<20
-	})
+	}))
 	if err != nil {
 		rss, _, _ := procStatus(s.pid())
 		return rss, fmt.Errorf("%.1f MiB of free heap still not returned to the OS after %s", unreleased/(1<<20), timeout)
 	}
 	var window []int64
 	var last int64
-	err = waitFor(ctx, timeout, func() bool {
+	err = testenv.Poll(ctx, timeout, testenv.Until(func() bool {
 		rss, _, err := procStatus(s.pid())
 		if err != nil {
 			return false
@@ -442,7 +351,7 @@ func (s *serverProc) settleRSS(ctx context.Context, timeout time.Duration) (int6
 			window = window[1:]
 		}
 		return len(window) == 11 && slices.Max(window)-slices.Min(window) < 256<<10
-	})
+	}))
 	return last, err
 }
 

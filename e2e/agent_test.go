@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -63,7 +64,7 @@ func TestEnrollFindOnlineOffline(t *testing.T) {
 	stopped := time.Now()
 	// Offline comes at most poll hold + grace after the agent's last poll
 	// started; the extra margin only absorbs a slow machine.
-	waitFor(t, pollHold+onlineGrace+20*time.Second, "the endpoint to show offline", func() (bool, error) {
+	testenv.Eventually(t, pollHold+onlineGrace+20*time.Second, "the endpoint to show offline", func() (bool, error) {
 		got, err := s.api.endpoint(ep.ID)
 		return err == nil && !got.Online, err
 	})

@@ -13,8 +13,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -275,11 +273,7 @@ func TestAttackAuditOutsideScope(t *testing.T) {
 // admin; the real administrator, from another address, must still sign in.
 func TestAttackAnonymousLockout(t *testing.T) {
 	s := startServer(t)
-	b, err := os.ReadFile(filepath.Join(s.data, "initial-admin-password"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw := strings.TrimSpace(string(b))
+	pw := adminPassword(t, s)
 	for i := range 5 {
 		if st := login(t, s, "127.0.0.2", "admin", "guess-"+string(rune('a'+i))); st != http.StatusUnauthorized {
 			t.Fatalf("stranger's attempt %d: %d, want 401", i+1, st)

@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -118,7 +119,7 @@ func TestBrokerSession(t *testing.T) {
 	win := waitPrompt(t, display, liveTimeout)
 	answerPrompt(t, display, win, "Return")
 	var viewer *target.Info
-	waitFor(t, liveTimeout, "the broker dialog to open the viewer", func() (bool, error) {
+	testenv.Eventually(t, liveTimeout, "the broker dialog to open the viewer", func() (bool, error) {
 		vs, err := viewerTargets(tb, id)
 		if err != nil {
 			return false, err
@@ -152,7 +153,7 @@ func TestBrokerSession(t *testing.T) {
 
 	// The code issued at the start has expired by now (or soon): its
 	// message, and nothing starts.
-	waitFor(t, codeTTL+startTimeout, "the first code to expire", func() (bool, error) {
+	testenv.Eventually(t, codeTTL+startTimeout, "the first code to expire", func() (bool, error) {
 		var c protocol.ConnectionCode
 		err := techAPI.do(http.MethodGet, "/api/v1/codes/"+stale.ID, "", nil, &c)
 		return err == nil && c.State == protocol.ConnCodeExpired, fmt.Errorf("state %q (%v)", c.State, err)
@@ -161,7 +162,7 @@ func TestBrokerSession(t *testing.T) {
 	if st == 0 || !strings.Contains(out, "expired") {
 		t.Errorf("an expired code: exit %d, %q; want a failure saying it expired", st, out)
 	}
-	waitFor(t, startTimeout, "no session to be active", func() (bool, error) {
+	testenv.Eventually(t, startTimeout, "no session to be active", func() (bool, error) {
 		n := activeSessions()
 		return n == 0, fmt.Errorf("%d active", n)
 	})

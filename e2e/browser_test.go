@@ -133,7 +133,7 @@ func (tb *tab) openViewer(url, id string) {
 func (tb *tab) waitStats(timeout time.Duration, what string, cond func(viewerStats) bool) viewerStats {
 	tb.t.Helper()
 	var st viewerStats
-	waitFor(tb.t, timeout, what, func() (bool, error) {
+	testenv.Eventually(tb.t, timeout, what, func() (bool, error) {
 		var err error
 		st, err = tb.stats()
 		if err != nil {
@@ -193,7 +193,7 @@ func (tb *tab) waitPixels(timeout time.Duration, ps []pixelWant) {
 // waitPixel waits until the canvas shows rgb at x, y.
 func (tb *tab) waitPixel(timeout time.Duration, what string, x, y int, rgb [3]int) {
 	tb.t.Helper()
-	waitFor(tb.t, timeout, fmt.Sprintf("the viewer to show %s (#%02x%02x%02x) at %d,%d", what, rgb[0], rgb[1], rgb[2], x, y), func() (bool, error) {
+	testenv.Eventually(tb.t, timeout, fmt.Sprintf("the viewer to show %s (#%02x%02x%02x) at %d,%d", what, rgb[0], rgb[1], rgb[2], x, y), func() (bool, error) {
 		got, err := tb.pixel(x, y)
 		if err != nil {
 			return false, err
@@ -268,7 +268,7 @@ func (tb *tab) insertText(s string) {
 func (tb *tab) inputDrained() int {
 	tb.t.Helper()
 	var n int
-	waitFor(tb.t, startTimeout, "the viewer's input channel to drain", func() (bool, error) {
+	testenv.Eventually(tb.t, startTimeout, "the viewer's input channel to drain", func() (bool, error) {
 		v, err := evalJS[[]int](tb, `[window.tetherStats.inputs, window.tetherDebug ? window.tetherDebug.inputBuffered() : -1]`)
 		if err != nil {
 			return false, err

@@ -29,6 +29,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -141,7 +142,7 @@ func TestConsentDoesNotCarryOverToAnotherUser(t *testing.T) {
 		writeDesktopsOf(t, file, to.Key, desks...)
 		switched := time.Now()
 		clicks := 0
-		waitFor(t, switchTimeout, "the session to end "+protocol.EndedUserChanged+" after the switch to "+to.Key, func() (bool, error) {
+		testenv.Eventually(t, switchTimeout, "the session to end "+protocol.EndedUserChanged+" after the switch to "+to.Key, func() (bool, error) {
 			cur, err := switchStatsOf(tb)
 			if err != nil {
 				return false, err
@@ -192,7 +193,7 @@ func TestConsentDoesNotCarryOverToAnotherUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		writeDesktopsOf(t, file, alice2.Key, alice1, alice2, bob)
-		waitFor(t, switchTimeout, "the viewer to follow alice to her other desktop", func() (bool, error) {
+		testenv.Eventually(t, switchTimeout, "the viewer to follow alice to her other desktop", func() (bool, error) {
 			cur, err := switchStatsOf(tb)
 			if cur.State == "ended" {
 				t.Fatalf("the session ended on a switch between desktops of the same user: %+v", cur)
@@ -211,7 +212,7 @@ func TestConsentDoesNotCarryOverToAnotherUser(t *testing.T) {
 		tb.mouse(r, chromedp.MouseMoved, 300, 200, input.MouseButtonNone, 0)
 		tb.mouse(r, chromedp.MousePressed, 300, 200, input.MouseButtonLeft, 1)
 		tb.mouse(r, chromedp.MouseReleased, 300, 200, input.MouseButtonLeft, 0)
-		waitFor(t, inputTimeout, "the click to reach alice's second desktop", func() (bool, error) {
+		testenv.Eventually(t, inputTimeout, "the click to reach alice's second desktop", func() (bool, error) {
 			return countPress(wA2, 1) >= 1, nil
 		})
 		if n := countPress(wA1, 1); n != 0 {

@@ -26,6 +26,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -76,7 +77,7 @@ func pollingEndpoint(t *testing.T, s *server, hostname, ip string) string {
 // waitJS waits until the JavaScript expression is true in the page.
 func (tb *tab) waitJS(timeout time.Duration, what, expr string) {
 	tb.t.Helper()
-	waitFor(tb.t, timeout, what, func() (bool, error) {
+	testenv.Eventually(tb.t, timeout, what, func() (bool, error) {
 		return evalJS[bool](tb, "!!("+expr+")")
 	})
 }
@@ -230,7 +231,7 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("lead's active sessions after Start: %+v, want one attended, requested", mine)
 		}
 		tb.do("cancel", chromedp.Click(chromedp.ID("share-cancel")))
-		waitFor(t, startTimeout, "the cancelled session to end", func() (bool, error) {
+		testenv.Eventually(t, startTimeout, "the cancelled session to end", func() (bool, error) {
 			ss := sessionState(t, mine[0].ID)
 			return ss.State == protocol.SessionEnded && ss.Reason == protocol.EndedByTechnician, fmt.Errorf("%s %s", ss.State, ss.Reason)
 		})
@@ -440,7 +441,7 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("lead's session: %+v, want one in monitor mode", mine)
 		}
 		tb.do("cancel", chromedp.Click(chromedp.ID("share-cancel")))
-		waitFor(t, startTimeout, "the session to end", func() (bool, error) {
+		testenv.Eventually(t, startTimeout, "the session to end", func() (bool, error) {
 			ss := sessionState(t, mine.ID)
 			return ss.State == protocol.SessionEnded, fmt.Errorf("%s", ss.State)
 		})

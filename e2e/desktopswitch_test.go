@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -122,7 +123,7 @@ func TestDesktopSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	// On the login screen nothing may open a dialog: the viewer is told.
-	waitFor(t, switchTimeout, "the login screen's notice in the viewer", func() (bool, error) {
+	testenv.Eventually(t, switchTimeout, "the login screen's notice in the viewer", func() (bool, error) {
 		cur, err := stats()
 		return err == nil && cur.EndpointNotice != "", err
 	})
@@ -133,7 +134,7 @@ func TestDesktopSwitch(t *testing.T) {
 	// The user's desktop becomes the active one.
 	switched := time.Now()
 	writeDesktops(t, file, "user", displays)
-	waitFor(t, switchTimeout, "the viewer to hear of the desktop change and take a new offer", func() (bool, error) {
+	testenv.Eventually(t, switchTimeout, "the viewer to hear of the desktop change and take a new offer", func() (bool, error) {
 		cur, err := stats()
 		if cur.State == "ended" {
 			t.Fatalf("the session ended on the switch: %+v", cur)
@@ -141,7 +142,7 @@ func TestDesktopSwitch(t *testing.T) {
 		return err == nil && cur.Reconnects > before.Reconnects && cur.Offers > before.Offers, err
 	})
 	tb.waitPixel(switchTimeout, "colour B of the user's desktop", at.x, at.y, colourB)
-	waitFor(t, switchTimeout, "the user's desktop to offer chat again, without the login screen's notice", func() (bool, error) {
+	testenv.Eventually(t, switchTimeout, "the user's desktop to offer chat again, without the login screen's notice", func() (bool, error) {
 		cur, err := stats()
 		return err == nil && cur.EndpointNotice == "" && slices.Contains(cur.Features, protocol.FeatureChat), err
 	})
@@ -160,7 +161,7 @@ func TestDesktopSwitch(t *testing.T) {
 	tb.mouse(r, chromedp.MouseMoved, 300, 200, input.MouseButtonNone, 0)
 	tb.mouse(r, chromedp.MousePressed, 300, 200, input.MouseButtonLeft, 1)
 	tb.mouse(r, chromedp.MouseReleased, 300, 200, input.MouseButtonLeft, 0)
-	waitFor(t, inputTimeout, "the click to reach the user's desktop", func() (bool, error) {
+	testenv.Eventually(t, inputTimeout, "the click to reach the user's desktop", func() (bool, error) {
 		return countPress(wB, 1) >= 1, nil
 	})
 	if n := countPress(wA, 1); n != 0 {

@@ -29,6 +29,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 	"github.com/tetherdesk/tether/shared/screen"
 )
@@ -62,7 +63,7 @@ func pollStart(t testing.TB, s *server, secret string) protocol.ScreenShareStart
 	t.Helper()
 	c := &apiClient{base: s.url, token: secret, hc: &http.Client{Timeout: 30 * time.Second}}
 	var start protocol.ScreenShareStart
-	waitFor(t, actionTimeout, "a screenshare.start action", func() (bool, error) {
+	testenv.Eventually(t, actionTimeout, "a screenshare.start action", func() (bool, error) {
 		var res protocol.PollResponse
 		if err := c.do(http.MethodPost, protocol.PathPoll, "", protocol.PollRequest{Protocol: 2}, &res); err != nil {
 			return false, err
@@ -355,7 +356,7 @@ func TestViewerWithScriptedAgent(t *testing.T) {
 		"text a", "text B", "text é✓ж", "key Enter true", "key Enter false",
 		"key ControlLeft true", "key KeyC true", "key KeyC false", "key ControlLeft false", "combo ctrl-alt-del",
 	}
-	waitFor(t, inputTimeout, "the scripted agent to receive the input", func() (bool, error) {
+	testenv.Eventually(t, inputTimeout, "the scripted agent to receive the input", func() (bool, error) {
 		got = got[:0]
 		for _, ev := range a.events() {
 			switch ev.T {

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -89,33 +88,6 @@ func runMain(m *testing.M) int {
 	bins.server = filepath.Join(dir, "tether-server")
 	bins.agent = filepath.Join(dir, "tether-agent")
 	return m.Run()
-}
-
-// waitFor polls cond until it reports true, failing the test at the
-// deadline. An error from cond is transient (a server restarting, a process
-// not up yet): it is remembered for the failure message and polling goes on.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		if err != nil {
-			lastErr = err
-		}
-		if time.Now().After(deadline) {
-			if lastErr != nil {
-				t.Fatalf("timed out after %s waiting for %s; last error: %v", timeout, what, lastErr)
-			}
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
 }
 
 // childEnv is the environment of the started binaries: the test's own,
@@ -215,11 +187,10 @@ type server struct {
 	addr string // host:port, fixed after the first start
 	url  string // http://host:port
 	proc *proc
+	ts   *testenv.Server
 	api  *apiClient
 	runs int // how many times serve was started, to label the logs
 }
-
-var consoleLine = regexp.MustCompile(`listening; console: (https?://\S+?)/?$`)
 
 // startServer starts a server on a fresh data directory and an ephemeral
 // loopback port, and signs in as the first administrator.
@@ -236,38 +207,18 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.runs++
-	args := append([]string{"serve", "--data", s.data, "--listen", s.addr, "--insecure-http",
-		"--poll-hold", pollHold.String(), "--log-level", "debug", "--turn-listen", "127.0.0.1:0"}, s.args...)
-	s.proc = startProc(t, fmt.Sprintf("tether-server (start %d)", s.runs), bins.server, args...)
-	var u string
-	waitFor(t, startTimeout, "the server's \"listening\" line", func() (bool, error) {
-		if s.proc.Exited() {
-			t.Fatalf("server exited with status %d before listening", s.proc.State().ExitCode())
-		}
-		for _, l := range s.proc.stdout.Lines() {
-			if m := consoleLine.FindStringSubmatch(l); m != nil {
-				u = m[1]
-				return true, nil
-			}
-		}
-		return false, nil
+	ts, err := testenv.StartServer(context.Background(), testenv.ServerConfig{
+		Bin: bins.server, Data: s.data, Listen: s.addr, Timeout: startTimeout,
+		Name:    fmt.Sprintf("tether-server (start %d)", s.runs),
+		Args:    append([]string{"--poll-hold", pollHold.String(), "--log-level", "debug", "--turn-listen", "127.0.0.1:0"}, s.args...),
+		Prepare: func(c *exec.Cmd) { c.Env = childEnv() },
 	})
-	pu, err := url.Parse(u)
 	if err != nil {
-		t.Fatalf("console URL %q: %v", u, err)
+		t.Fatal(err)
 	}
-	s.url, s.addr = "http://"+pu.Host, pu.Host
-	waitFor(t, startTimeout, "GET /readyz to answer 200", func() (bool, error) {
-		resp, err := http.Get(s.url + "/readyz")
-		if err != nil {
-			return false, err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return false, fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return true, nil
-	})
+	s.ts = ts
+	s.proc = trackProc(t, ts.Proc)
+	s.url, s.addr = ts.URL, ts.Addr
 }
 
 // stop shuts the server down with SIGTERM and expects a clean exit.
@@ -286,19 +237,10 @@ func (s *server) restart() {
 
 // enrollmentToken makes a token with `tether-server token create`.
 func (s *server) enrollmentToken() string {
-	t := s.t
-	t.Helper()
-	cmd := exec.Command(bins.server, "token", "create", "--data", s.data)
-	cmd.Env = childEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	s.t.Helper()
+	tok, err := s.ts.EnrollmentToken(context.Background(), childEnv())
 	if err != nil {
-		t.Fatalf("tether-server token create: %v\n%s", err, stderr.String())
-	}
-	tok := strings.TrimSpace(string(out))
-	if tok == "" || strings.ContainsAny(tok, " \n") {
-		t.Fatalf("tether-server token create printed %q, want one token", out)
+		s.t.Fatal(err)
 	}
 	return tok
 }
@@ -335,7 +277,7 @@ func (s *server) metric(name string) (float64, error) {
 // waitPollHeld waits until the server holds exactly one agent poll.
 func (s *server) waitPollHeld() {
 	s.t.Helper()
-	waitFor(s.t, startTimeout, "tether_agent_polls_held 1", func() (bool, error) {
+	testenv.Eventually(s.t, startTimeout, "tether_agent_polls_held 1", func() (bool, error) {
 		v, err := s.metric("tether_agent_polls_held")
 		return v == 1, err
 	})
@@ -364,14 +306,11 @@ func (e *apiError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, 
 func (s *server) newAPIClient() *apiClient {
 	t := s.t
 	t.Helper()
-	pw, err := os.ReadFile(filepath.Join(s.data, "initial-admin-password"))
-	if err != nil {
-		t.Fatalf("reading the first administrator's password: %v", err)
-	}
+	pw := adminPassword(t, s)
 	if !strings.Contains(s.proc.stdout.String(), "First administrator created.") {
 		t.Fatalf("server did not announce the first administrator on stdout:\n%s", s.proc.stdout)
 	}
-	return s.userClient("admin", strings.TrimSpace(string(pw)))
+	return s.userClient("admin", pw)
 }
 
 // userClient signs in as name and creates an API token with the cookie
@@ -480,7 +419,7 @@ func (c *apiClient) action(id string) (protocol.ActionStatus, error) {
 func (c *apiClient) waitActionFinished(t testing.TB, id string) protocol.ActionStatus {
 	t.Helper()
 	var st protocol.ActionStatus
-	waitFor(t, actionTimeout, "action "+id+" to finish", func() (bool, error) {
+	testenv.Eventually(t, actionTimeout, "action "+id+" to finish", func() (bool, error) {
 		var err error
 		st, err = c.action(id)
 		return err == nil && (st.State == protocol.ActionDone || st.State == protocol.ActionFailed), err
@@ -651,7 +590,7 @@ func (a *agent) runs(id string) int { return len(a.logged("running action", id))
 // if the agent exits.
 func (a *agent) waitLogged(what string, cond func() bool) {
 	a.t.Helper()
-	waitFor(a.t, actionTimeout, "the agent to log "+what, func() (bool, error) {
+	testenv.Eventually(a.t, actionTimeout, "the agent to log "+what, func() (bool, error) {
 		if a.proc.Exited() {
 			a.t.Fatalf("agent exited with status %d while waiting for it to log %s", a.proc.State().ExitCode(), what)
 		}
@@ -684,7 +623,7 @@ func (a *agent) checkRanOnce(ids ...string) {
 func waitEndpoint(t testing.TB, c *apiClient, hostname string) protocol.Endpoint {
 	t.Helper()
 	var ep protocol.Endpoint
-	waitFor(t, startTimeout, "the endpoint "+hostname+" to be listed online", func() (bool, error) {
+	testenv.Eventually(t, startTimeout, "the endpoint "+hostname+" to be listed online", func() (bool, error) {
 		eps, err := c.search(hostname)
 		if err != nil {
 			return false, err
@@ -718,4 +657,14 @@ func swapCase(s string) string {
 		}
 		return unicode.ToUpper(r)
 	}, s)
+}
+
+// adminPassword reads the first administrator's password.
+func adminPassword(t testing.TB, s *server) string {
+	t.Helper()
+	pw, err := s.ts.AdminPassword()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pw
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -124,7 +125,7 @@ func (e *modesEnv) startSessionMode(t testing.TB, attended bool, mode string) pr
 // waitMode waits until the viewer works in mode (the agent said so).
 func (tb *tab) waitMode(mode string) {
 	tb.t.Helper()
-	waitFor(tb.t, liveTimeout, "the viewer to be in "+mode+" mode", func() (bool, error) {
+	testenv.Eventually(tb.t, liveTimeout, "the viewer to be in "+mode+" mode", func() (bool, error) {
 		m, err := evalJS[string](tb, `window.tetherStats.mode`)
 		return err == nil && m == mode, fmt.Errorf("mode %q (%v)", m, err)
 	})
@@ -187,7 +188,7 @@ func chatWindow(t testing.TB, display string) string {
 func waitEndpointWindow(t testing.TB, display, title string) string {
 	t.Helper()
 	var win string
-	waitFor(t, liveTimeout, fmt.Sprintf("a window named %q on the endpoint", title), func() (bool, error) {
+	testenv.Eventually(t, liveTimeout, fmt.Sprintf("a window named %q on the endpoint", title), func() (bool, error) {
 		out, err := xdotool(t, display, 10*time.Second, "search", "--name", title)
 		if err != nil || out == "" {
 			return false, fmt.Errorf("xdotool search: %v", err)
@@ -289,7 +290,7 @@ func TestSessionModes(t *testing.T) {
 		tb.waitStats(paintTimeout, "the monitor list", func(v viewerStats) bool { return v.Monitors >= 1 })
 		before := e.a.logCount(s.ID, "input dropped")
 		tb.rawInput(clickAndType...)
-		waitFor(t, inputTimeout, "the agent to drop all six input events", func() (bool, error) {
+		testenv.Eventually(t, inputTimeout, "the agent to drop all six input events", func() (bool, error) {
 			n := e.a.logCount(s.ID, "input dropped") - before
 			return n >= len(clickAndType), fmt.Errorf("%d dropped", n)
 		})
@@ -312,7 +313,7 @@ func TestSessionModes(t *testing.T) {
 			t.Fatalf("requestMode: %v", err)
 		}
 		tb.waitMode(protocol.ModeActive)
-		waitFor(t, paintTimeout, "the server to record mode active", func() (bool, error) {
+		testenv.Eventually(t, paintTimeout, "the server to record mode active", func() (bool, error) {
 			got, err := e.session(s.ID)
 			return err == nil && got.Mode == protocol.ModeActive, fmt.Errorf("mode %q (%v)", got.Mode, err)
 		})
@@ -332,7 +333,7 @@ func TestSessionModes(t *testing.T) {
 		s := e.startSessionMode(t, false, protocol.ModeChat)
 		tb.openViewer(e.s.url, s.ID)
 		tb.waitMode(protocol.ModeChat)
-		waitFor(t, liveTimeout, "the chat box to open", func() (bool, error) {
+		testenv.Eventually(t, liveTimeout, "the chat box to open", func() (bool, error) {
 			dis, err := evalJS[bool](tb, `document.getElementById("chat-text").disabled`)
 			return err == nil && !dis, err
 		})
@@ -341,7 +342,7 @@ func TestSessionModes(t *testing.T) {
 			chromedp.Click(chromedp.ID("chat-send")))
 		win := chatWindow(t, e.display)
 		userTypes(t, e.display, win, "Thanks, the printer is jammed", "Return")
-		waitFor(t, paintTimeout, "the user's reply in the viewer", func() (bool, error) {
+		testenv.Eventually(t, paintTimeout, "the user's reply in the viewer", func() (bool, error) {
 			n, err := evalJS[int](tb, `window.tetherStats.chat.filter((l) => l.role === "user" && l.text === "Thanks, the printer is jammed").length`)
 			return err == nil && n == 1, fmt.Errorf("%d (%v)", n, err)
 		})
@@ -357,7 +358,7 @@ func TestSessionModes(t *testing.T) {
 		var hist struct {
 			Sessions []protocol.SessionRecord `json:"sessions"`
 		}
-		waitFor(t, paintTimeout, "the chat in the session history", func() (bool, error) {
+		testenv.Eventually(t, paintTimeout, "the chat in the session history", func() (bool, error) {
 			if err := e.s.api.do(http.MethodGet, "/api/v1/audit/sessions?technician="+tech1, "", nil, &hist); err != nil {
 				return false, err
 			}
@@ -398,7 +399,7 @@ func TestSessionModes(t *testing.T) {
 		resumes := tb.intStat("resumes")
 		tb.do("pick the file", chromedp.SetUploadFiles(chromedp.ID("file-input"), []string{src}))
 		var ups []transferStat
-		waitFor(t, transferTimeout, "the upload to finish", func() (bool, error) {
+		testenv.Eventually(t, transferTimeout, "the upload to finish", func() (bool, error) {
 			ups = tb.transfers("uploads")
 			dbg, _ := evalJS[string](tb, `JSON.stringify({f: window.tetherStats.features, m: window.tetherStats.mode, e: window.tetherStats.errors, fm: window.tetherStats.fileMsgs, cs: window.tetherStats.chunksSent})`)
 			return len(ups) == 1, fmt.Errorf("uploads %+v; the viewer shows %q %s", ups, tb.fileList(), dbg)
@@ -424,7 +425,7 @@ func TestSessionModes(t *testing.T) {
 		if ok, err := evalJS[bool](tb, `window.tetherDebug.sendFile("../../etc/passwd", "root:x:0:0:not really:/root:/bin/sh\n")`); err != nil || !ok {
 			t.Fatalf("sendFile: %v", err)
 		}
-		waitFor(t, paintTimeout, "the second upload to finish", func() (bool, error) {
+		testenv.Eventually(t, paintTimeout, "the second upload to finish", func() (bool, error) {
 			ups = tb.transfers("uploads")
 			return len(ups) == 2, fmt.Errorf("uploads %+v; the viewer shows %q", ups, tb.fileList())
 		})
@@ -449,7 +450,7 @@ func TestSessionModes(t *testing.T) {
 		userTypes(t, e.display, win, "", "ctrl+o")
 		userTypes(t, e.display, waitEndpointWindow(t, e.display, sendFileTitle), back, "Return")
 		var downs []transferStat
-		waitFor(t, transferTimeout, "the download to finish", func() (bool, error) {
+		testenv.Eventually(t, transferTimeout, "the download to finish", func() (bool, error) {
 			downs = tb.transfers("downloads")
 			return len(downs) == 1, fmt.Errorf("downloads %+v; the viewer shows %q", downs, tb.fileList())
 		})
@@ -527,7 +528,7 @@ func TestSessionModes(t *testing.T) {
 		if got, err := e.session(s.ID); err != nil || got.Mode != protocol.ModeActive {
 			t.Errorf("the server has mode %q (%v), want active", got.Mode, err)
 		}
-		waitFor(t, paintTimeout, "the mode question to close", func() (bool, error) {
+		testenv.Eventually(t, paintTimeout, "the mode question to close", func() (bool, error) {
 			out, _ := xdotool(t, e.display, 10*time.Second, "search", "--name", modeQuestionTitle)
 			return out == "", nil
 		})
@@ -536,7 +537,7 @@ func TestSessionModes(t *testing.T) {
 		}
 		q = waitEndpointWindow(t, e.display, modeQuestionTitle)
 		answerPrompt(t, e.display, q, "Escape")
-		waitFor(t, paintTimeout, "the viewer to hear the refusal", func() (bool, error) {
+		testenv.Eventually(t, paintTimeout, "the viewer to hear the refusal", func() (bool, error) {
 			r, err := evalJS[string](tb, `window.tetherStats.modeRefused`)
 			return err == nil && strings.Contains(r, "declined"), fmt.Errorf("%q (%v)", r, err)
 		})
@@ -561,7 +562,7 @@ func TestSessionModes(t *testing.T) {
 		}
 		// The client's commands are single Tcl commands (one list each).
 		w.eval(`proc getclip {} {if {[catch {clipboard get} c]} {set c {}}; puts clip:$c}`)
-		waitFor(t, inputTimeout, "the endpoint's clipboard to hold the technician's text", func() (bool, error) {
+		testenv.Eventually(t, inputTimeout, "the endpoint's clipboard to hold the technician's text", func() (bool, error) {
 			w.eval(`getclip`)
 			for _, l := range w.lines() {
 				if l == "clip:ticket 4711: reset the spooler" {
@@ -573,7 +574,7 @@ func TestSessionModes(t *testing.T) {
 		// The user copies on the endpoint.
 		w.eval(`clipboard clear`)
 		w.eval(`clipboard append {C:\temp\spool.log}`)
-		waitFor(t, inputTimeout, "the viewer to get the endpoint's clipboard", func() (bool, error) {
+		testenv.Eventually(t, inputTimeout, "the viewer to get the endpoint's clipboard", func() (bool, error) {
 			c, err := evalJS[string](tb, `window.tetherStats.clipboard`)
 			return err == nil && c == `C:\temp\spool.log`, fmt.Errorf("%q (%v)", c, err)
 		})

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -145,7 +146,7 @@ func (e *shareEnv) session(id string) (protocol.Session, error) {
 func (e *shareEnv) waitEnded(t testing.TB, id string, timeout time.Duration, reason string) protocol.Session {
 	t.Helper()
 	var s protocol.Session
-	waitFor(t, timeout, "session "+id+" to end "+reason, func() (bool, error) {
+	testenv.Eventually(t, timeout, "session "+id+" to end "+reason, func() (bool, error) {
 		var err error
 		s, err = e.session(id)
 		return err == nil && s.State == protocol.SessionEnded, fmt.Errorf("state %q reason %q (%v)", s.State, s.Reason, err)
@@ -236,7 +237,7 @@ func testScreenShare(t *testing.T, captureMethod string) {
 		if out, err := xdotool(t, e.display, startTimeout, "mousemove", "210", "130"); err != nil {
 			t.Fatalf("xdotool mousemove: %v %s", err, out)
 		}
-		waitFor(t, paintTimeout, "the viewer to show the endpoint's pointer at 210,130", func() (bool, error) {
+		testenv.Eventually(t, paintTimeout, "the viewer to show the endpoint's pointer at 210,130", func() (bool, error) {
 			xy, err := evalJS[string](tb, `window.tetherStats.cursor ? window.tetherStats.cursor.x + "," + window.tetherStats.cursor.y : ""`)
 			return err == nil && xy == "210,130", fmt.Errorf("cursor %q (%v)", xy, err)
 		})
@@ -291,7 +292,7 @@ func testScreenShare(t *testing.T, captureMethod string) {
 		for range 3 {
 			tb.wheel(r, 640, 200, 100)
 		}
-		waitFor(t, inputTimeout, "three wheel notches down (button 5)", func() (bool, error) {
+		testenv.Eventually(t, inputTimeout, "three wheel notches down (button 5)", func() (bool, error) {
 			n := countPress(w, 5) - before
 			return n >= 3, fmt.Errorf("%d notches", n)
 		})
@@ -336,7 +337,7 @@ func testScreenShare(t *testing.T, captureMethod string) {
 		if !strings.Contains(state, "Ended") {
 			t.Errorf("#state reads %q", state)
 		}
-		waitFor(t, endWithin+time.Second, "the agent to log the session's teardown", func() (bool, error) {
+		testenv.Eventually(t, endWithin+time.Second, "the agent to log the session's teardown", func() (bool, error) {
 			for _, m := range e.a.sessionLogs(s.ID)[logsBefore:] {
 				if teardownMsg(m) {
 					return true, nil
@@ -508,7 +509,7 @@ func countPress(w *wishClient, b int) int {
 // waitTyped waits until the client has received exactly want as text.
 func waitTyped(t testing.TB, w *wishClient, want string) {
 	t.Helper()
-	waitFor(t, inputTimeout, fmt.Sprintf("the endpoint to receive %q", want), func() (bool, error) {
+	testenv.Eventually(t, inputTimeout, fmt.Sprintf("the endpoint to receive %q", want), func() (bool, error) {
 		got := w.typed()
 		if len(got) > len(want) || !strings.HasPrefix(want, got) {
 			t.Fatalf("the endpoint received %q, want %q", got, want)
@@ -531,7 +532,7 @@ func focusCanvas(t testing.TB, tb *tab) {
 // waitNoPrompt waits until no attended prompt is on the display.
 func waitNoPrompt(t testing.TB, display string) {
 	t.Helper()
-	waitFor(t, paintTimeout, "no attended prompt on the display", func() (bool, error) { return !promptShown(t, display), nil })
+	testenv.Eventually(t, paintTimeout, "no attended prompt on the display", func() (bool, error) { return !promptShown(t, display), nil })
 }
 
 // sessionLogs returns the messages of the agent's log records about

@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -141,7 +142,7 @@ func TestConsoleStory(t *testing.T) {
 	// way it went.)
 	var viewer1 *target.Info
 	linkClicked, viaLink := false, false
-	waitFor(t, liveTimeout, "the dialog to open the viewer (a new tab, or the “Open the viewer” link)", func() (bool, error) {
+	testenv.Eventually(t, liveTimeout, "the dialog to open the viewer (a new tab, or the “Open the viewer” link)", func() (bool, error) {
 		infos, err := chromedp.Targets(t1.ctx)
 		if err != nil {
 			return false, err
@@ -204,7 +205,7 @@ func TestConsoleStory(t *testing.T) {
 	}
 	t2.do("click Join Screen Share", chromedp.Click(chromedp.ID("ss-join")))
 	var viewer2 *target.Info
-	waitFor(t, startTimeout, "Join Screen Share to open a viewer tab", func() (bool, error) {
+	testenv.Eventually(t, startTimeout, "Join Screen Share to open a viewer tab", func() (bool, error) {
 		now, err := viewerTargets(t2, id)
 		if err != nil {
 			return false, err
@@ -225,7 +226,7 @@ func TestConsoleStory(t *testing.T) {
 
 	// Technician 1 ends it from the viewer.
 	v1.do("click End session", chromedp.Click(chromedp.ID("end")))
-	waitFor(t, paintTimeout, "the session to end", func() (bool, error) {
+	testenv.Eventually(t, paintTimeout, "the session to end", func() (bool, error) {
 		err := s.api.do(http.MethodGet, "/api/v1/sessions/"+url.PathEscape(id), "", nil, &sess)
 		return err == nil && sess.State == protocol.SessionEnded, fmt.Errorf("state %q (%v)", sess.State, err)
 	})

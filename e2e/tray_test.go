@@ -119,7 +119,7 @@ func startSharedBus(t *testing.T) (*testenv.Proc, string) {
 	}
 	bus := startCmd(t, "dbus-daemon", exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile"))
 	addr := "unix:path=" + sock
-	waitFor(t, startTimeout, "the session bus to listen", func() (bool, error) {
+	testenv.Eventually(t, startTimeout, "the session bus to listen", func() (bool, error) {
 		if bus.Exited() {
 			t.Fatalf("dbus-daemon exited; stderr:\n%s", bus.stderr)
 		}
@@ -203,7 +203,7 @@ func (p *panel) menu(item string) ([]menuEntry, error) {
 func (p *panel) waitEntry(item, prefix string, enabled bool, timeout time.Duration) menuEntry {
 	p.t.Helper()
 	var found menuEntry
-	waitFor(p.t, timeout, fmt.Sprintf("the tray menu to offer %q (enabled %v)", prefix, enabled), func() (bool, error) {
+	testenv.Eventually(p.t, timeout, fmt.Sprintf("the tray menu to offer %q (enabled %v)", prefix, enabled), func() (bool, error) {
 		es, err := p.menu(item)
 		if err != nil {
 			return false, err
@@ -250,7 +250,7 @@ func (p *panel) tooltip(item string) (string, error) {
 
 func (p *panel) waitTooltip(item, prefix string, timeout time.Duration) {
 	p.t.Helper()
-	waitFor(p.t, timeout, "the tray tooltip "+prefix, func() (bool, error) {
+	testenv.Eventually(p.t, timeout, "the tray tooltip "+prefix, func() (bool, error) {
 		tip, err := p.tooltip(item)
 		return err == nil && strings.HasPrefix(tip, prefix), fmt.Errorf("tooltip %q (%v)", tip, err)
 	})
@@ -262,7 +262,7 @@ func (p *panel) waitTooltip(item, prefix string, timeout time.Duration) {
 func waitWindow(t *testing.T, display, title string, timeout time.Duration) string {
 	t.Helper()
 	var win string
-	waitFor(t, timeout, "a window named "+title, func() (bool, error) {
+	testenv.Eventually(t, timeout, "a window named "+title, func() (bool, error) {
 		// Only mapped windows: keys sent to one not yet mapped are lost.
 		out, err := xdotool(t, display, 10*time.Second, "search", "--onlyvisible", "--name", "^"+title+"$")
 		if err != nil || out == "" {
@@ -353,7 +353,7 @@ func TestTrayConnectionCode(t *testing.T) {
 	})
 	answerPrompt(t, display, waitPrompt(t, display, liveTimeout), "Return") // the attended prompt, as for any session
 	var sess protocol.Session
-	waitFor(t, liveTimeout, "the broker session to be accepted", func() (bool, error) {
+	testenv.Eventually(t, liveTimeout, "the broker session to be accepted", func() (bool, error) {
 		err := s.api.do(http.MethodGet, "/api/v1/sessions/"+url.PathEscape(id), "", nil, &sess)
 		return err == nil && (sess.State == protocol.SessionConnecting || sess.State == protocol.SessionActive),
 			fmt.Errorf("state %q (%v)", sess.State, err)
@@ -373,7 +373,7 @@ func TestTrayConnectionCode(t *testing.T) {
 	end := p.waitEntry(item, "End Session", true, startTimeout)
 	waitNoPrompt(t, display)
 	p.click(item, end)
-	waitFor(t, startTimeout, "the session to end by the user", func() (bool, error) {
+	testenv.Eventually(t, startTimeout, "the session to end by the user", func() (bool, error) {
 		err := s.api.do(http.MethodGet, "/api/v1/sessions/"+url.PathEscape(id), "", nil, &sess)
 		return err == nil && sess.State == protocol.SessionEnded, fmt.Errorf("state %q (%v)", sess.State, err)
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/screen"
 )
 
@@ -282,7 +283,7 @@ func TestViewerPageWithoutSession(t *testing.T) {
 	tb.signIn(s.url, "admin", pw)
 	tb.openViewer(s.url, "no-such-session")
 	tb.waitStats(startTimeout, "the viewer to show the session as unknown", func(v viewerStats) bool { return v.State == "ended" })
-	waitFor(t, startTimeout, "the viewer to say the session does not exist", func() (bool, error) {
+	testenv.Eventually(t, startTimeout, "the viewer to say the session does not exist", func() (bool, error) {
 		e := text("error")
 		return strings.Contains(e, "No such session"), fmt.Errorf("#error %q", e)
 	})
@@ -290,12 +291,6 @@ func TestViewerPageWithoutSession(t *testing.T) {
 		t.Errorf("unknown session: #state %q", s)
 	}
 	tb.screenshot("viewer-no-session.png")
-}
-
-// adminPassword reads the first administrator's password.
-func adminPassword(t testing.TB, s *server) string {
-	t.Helper()
-	return strings.TrimSpace(readFile(t, s.data+"/initial-admin-password"))
 }
 
 func readFile(t testing.TB, path string) string {

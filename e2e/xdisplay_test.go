@@ -146,7 +146,7 @@ func (w *wishClient) eval(tcl string) {
 func (w *wishClient) waitLine(timeout time.Duration, what string, match func(string) bool) string {
 	w.t.Helper()
 	var found string
-	waitFor(w.t, timeout, what, func() (bool, error) {
+	testenv.Eventually(w.t, timeout, what, func() (bool, error) {
 		if w.proc.Exited() {
 			w.t.Fatalf("Tk client exited while waiting for %s; stderr:\n%s", what, w.proc.stderr)
 		}
@@ -240,7 +240,7 @@ const promptTitle = "Tether remote support"
 func waitPrompt(t testing.TB, display string, timeout time.Duration) string {
 	t.Helper()
 	var win string
-	waitFor(t, timeout, fmt.Sprintf("the attended prompt (a window named %q) on %s", promptTitle, display), func() (bool, error) {
+	testenv.Eventually(t, timeout, fmt.Sprintf("the attended prompt (a window named %q) on %s", promptTitle, display), func() (bool, error) {
 		out, err := xdotool(t, display, 10*time.Second, "search", "--name", promptTitle)
 		if err != nil || out == "" {
 			return false, fmt.Errorf("xdotool search: %v", err)

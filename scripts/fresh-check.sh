@@ -26,6 +26,7 @@ mirror="$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 
 mirror="${mirror:-http://deb.debian.org/debian}"
 
 root="$(mktemp -d /var/tmp/tether-fresh.XXXXXX)"
+chmod 755 "$root" # its / : the postgres user must reach its files
 mounts=()
 cleanup() {
 	for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null || true; done

@@ -102,6 +102,13 @@ func (s *Supervisor) redeemCode(ctx context.Context, key, code string) ipc.CodeR
 	rctx, cancel := context.WithTimeout(ctx, redeemTimeout)
 	defer cancel()
 	resp, err := s.cfg.RedeemCode(rctx, digits)
+	if err == nil && resp.Start != nil && resp.Start.SessionID == resp.SessionID {
+		// Start the session now rather than when the poll brings the same
+		// screenshare.start (the poll's copy then finds it held).
+		if _, herr := s.handOver(ctx, *resp.Start); herr != nil {
+			log.Warn("handing the code's session to the helper; the poll will bring it again", "session_id", resp.SessionID, "error", herr)
+		}
+	}
 	res := codeResult(resp, err)
 	attrs := []any{"outcome", res.Outcome}
 	if res.SessionID != "" {

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -187,5 +188,44 @@ func TestTrayStatusAndCodes(t *testing.T) {
 				return true
 			})
 		}
+	}
+}
+
+// TestCodeStartsSessionAtOnce: the server's answer to a connection code
+// carries the session's screenshare.start; the service hands it to the
+// helper at once, and the same start coming through the poll afterwards
+// is answered as handed over without a second start.
+func TestCodeStartsSessionAtOnce(t *testing.T) {
+	want := protocol.ScreenShareStart{SessionID: "s7", AgentToken: "tss_x", Attended: true, Mode: protocol.ModeActive,
+		Technician: "brooke", SignalPath: "/api/agent/v1/sessions/s7/signal"}
+	var sock string
+	f := start(t, "idle", []Desktop{{Key: "d1", UID: -1, Active: true}}, func(c *Config) {
+		c.RedeemCode = func(context.Context, string) (protocol.RedeemCodeResponse, error) {
+			st := want
+			return protocol.RedeemCodeResponse{SessionID: "s7", Technician: "brooke", Mode: protocol.ModeActive, Attended: true, Start: &st}, nil
+		}
+		sock = c.SocketPath
+	})
+	f.recs.waitFor(t, "session helper started", 1)
+	h := dialAs(t, sock, "d1")
+	if m := h.recv(); m.Type != ipc.TypeStatus {
+		t.Fatalf("first message %+v, want status", m)
+	}
+	h.enter("r1", "123-456-789")
+	if m := h.recv(); m.Type != ipc.TypeStart || m.Start == nil || m.Start.SessionID != "s7" || m.Start.AgentToken != "tss_x" {
+		t.Fatalf("after the code: %+v, want the session's start before any poll", m)
+	}
+	if m := h.recv(); m.Type != ipc.TypeCodeResult || m.CodeResult.Outcome != ipc.CodeAccepted {
+		t.Fatalf("then %+v, want the code accepted", m)
+	}
+	payload, _ := json.Marshal(want)
+	out, err := f.sup.Handle(context.Background(), payload)
+	if err != nil || !out.(HandOutput).HandedOver {
+		t.Fatalf("the poll's copy: %+v %v, want handed over", out, err)
+	}
+	// The next message is the status change, not a second start.
+	f.sup.SetServerState(true)
+	if m := h.recv(); m.Type != ipc.TypeStatus {
+		t.Fatalf("after the poll's copy: %+v, want no second start", m)
 	}
 }

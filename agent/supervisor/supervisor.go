@@ -695,13 +695,20 @@ type HandOutput struct {
 
 // Handle is the action handler for protocol.ActionScreenShareStart: it
 // passes the session to the active desktop's helper and returns at once.
+// A session this agent already holds (one a connection code started) is
+// answered as handed over, and not started twice.
 func (s *Supervisor) Handle(ctx context.Context, payload json.RawMessage) (any, error) {
 	var start protocol.ScreenShareStart
 	if err := json.Unmarshal(payload, &start); err != nil {
 		return nil, fmt.Errorf("decoding screenshare.start payload: %w", err)
 	}
+	return s.handOver(ctx, start)
+}
+
+// handOver passes a session to the active desktop's helper.
+func (s *Supervisor) handOver(ctx context.Context, start protocol.ScreenShareStart) (HandOutput, error) {
 	if start.SessionID == "" || start.AgentToken == "" {
-		return nil, errors.New("screenshare.start payload lacks session_id or agent_token")
+		return HandOutput{}, errors.New("screenshare.start payload lacks session_id or agent_token")
 	}
 	pol := s.cfg.Policy()
 	msg := ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: s.cfg.Server, Fingerprint: s.cfg.Fingerprint, Policy: &pol}
@@ -723,7 +730,7 @@ func (s *Supervisor) Handle(ctx context.Context, payload json.RawMessage) (any, 
 		s.mu.Unlock()
 		if unavailable != nil {
 			s.handMu.Unlock()
-			return nil, unavailable
+			return HandOutput{}, unavailable
 		}
 		if conn != nil {
 			err := conn.Send(msg)
@@ -734,7 +741,7 @@ func (s *Supervisor) Handle(ctx context.Context, payload json.RawMessage) (any, 
 			}
 			s.handMu.Unlock()
 			if err != nil {
-				return nil, fmt.Errorf("handing the session to the helper of %s: %w", key, err)
+				return HandOutput{}, fmt.Errorf("handing the session to the helper of %s: %w", key, err)
 			}
 			s.log.Info("session handed to helper", "session_id", start.SessionID, "desktop", key)
 			return HandOutput{HandedOver: true, Desktop: key}, nil
@@ -744,11 +751,11 @@ func (s *Supervisor) Handle(ctx context.Context, payload json.RawMessage) (any, 
 		case <-changed:
 		case <-timer.C:
 			if !known {
-				return nil, ErrNoDesktop
+				return HandOutput{}, ErrNoDesktop
 			}
-			return nil, fmt.Errorf("the session helper of desktop %s did not connect within %s", key, s.cfg.ReadyTimeout)
+			return HandOutput{}, fmt.Errorf("the session helper of desktop %s did not connect within %s", key, s.cfg.ReadyTimeout)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("agent stopping: %w", ctx.Err())
+			return HandOutput{}, fmt.Errorf("agent stopping: %w", ctx.Err())
 		}
 	}
 }

@@ -34,13 +34,13 @@ var dynamic = map[string]string{
 	"agent/cmd/tether-agent/main_test.go:TestProcessExitsWithCode3OnBadToken": "the tether-agent the test built",
 	"agent/supervisor/supervisor.go:defaultCommand":                           "the agent's own executable, as the session helper",
 	"agent/supervisor/supervisor_test.go:start":                               "the test binary itself (os.Args[0])",
-	"bench/server_test.go:enrollmentToken":                                    "the tether-server the benchmark built",
 	"e2e/broker_test.go:enterCode":                                            "the tether-agent the test built",
-	"e2e/harness_test.go:enrollmentToken":                                     "the tether-server the test built",
 	"e2e/harness_test.go:startAgentEnv":                                       "the tether-agent the test built",
 	"e2e/screenshare_test.go:TestScreenShareRelayOnly":                        "the tether-server the test built",
 	"internal/deps/deps_test.go:TestRowsMatchDebian":                          "the table's own programs",
 	"internal/testenv/build.go:BuildBinaries":                                 "the go tool (GoTool)",
+	"internal/testenv/server.go:StartServer":                                  "the tether-server its caller built",
+	"internal/testenv/server.go:EnrollmentToken":                              "the tether-server its caller built",
 	"server/turnrelay/uclient_test.go:startUclient":                           "turnutils_uclient, found by needTool",
 	"server/turnrelay/uclient_test.go:startEchoPeer":                          "turnutils_peer, found by needTool",
 }
@@ -303,6 +303,14 @@ func goUses(t *testing.T) (uses []use, unresolved []string) {
 	}
 
 	wrappers := map[wrapper]bool{}
+	usedDynamic := map[string]bool{}
+	defer func() {
+		for k := range dynamic {
+			if !usedDynamic[k] {
+				t.Errorf("dynamic lists %s, which starts no program any more: take it out", k)
+			}
+		}
+	}()
 	add := func(program, where string, rel string) {
 		for _, prof := range profileOf(rel) {
 			uses = append(uses, use{program, where, prof})
@@ -330,6 +338,7 @@ func goUses(t *testing.T) (uses []use, unresolved []string) {
 				if _, listed := dynamic[key]; !listed && param < 0 {
 					unresolved = append(unresolved, key)
 				}
+				usedDynamic[key] = true
 			}
 		})
 	}

@@ -19,7 +19,7 @@ import (
 // the process is stopped and the error carries its stderr.
 func StartXvfb(ctx context.Context, w, h, depth int, timeout time.Duration) (*Proc, string, error) {
 	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx%d", w, h, depth),
-		"-nolisten", "tcp", "-noreset")
+		"-nolisten", "tcp", "-noreset", "+extension", "XTEST")
 	p, n, err := startReadingFD3(ctx, "Xvfb", cmd, timeout)
 	if err != nil {
 		return nil, "", err

@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -110,6 +111,11 @@ func TestConnectionCodeLifecycle(t *testing.T) {
 		var start protocol.ScreenShareStart
 		if err := json.Unmarshal(pr.Actions[i].Payload, &start); err != nil || start.SessionID != resp.SessionID || start.AgentToken == "" || start.Technician != "tara" {
 			t.Errorf("screenshare.start payload %s (%v)", pr.Actions[i].Payload, err)
+		}
+		// The answer to the code carries the same start, so the agent
+		// need not wait for the poll.
+		if resp.Start == nil || !reflect.DeepEqual(*resp.Start, start) {
+			t.Errorf("the code's answer carries start %+v, want the poll's %+v", resp.Start, start)
 		}
 		// Single use.
 		if st, _, ae := e.redeem(secret, c.Code); st != 404 || ae.Code != protocol.CodeWrongCode {

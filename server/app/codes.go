@@ -300,7 +300,7 @@ func (s *Service) startBrokerSession(ctx context.Context, c store.ConnectionCode
 	} else if err != nil {
 		return protocol.RedeemCodeResponse{}, err
 	}
-	ss, err := s.openSession(ctx, a, tech, sp.AcceptanceRequired, sp, mode, "agent:"+a.ID,
+	ss, start, err := s.openSession(ctx, a, tech, sp.AcceptanceRequired, sp, mode, "agent:"+a.ID,
 		details("broker", "true", "code_id", c.ID, "attended", fmt.Sprint(sp.AcceptanceRequired), "mode", mode))
 	if err != nil {
 		return protocol.RedeemCodeResponse{}, err
@@ -311,7 +311,8 @@ func (s *Service) startBrokerSession(ctx context.Context, c store.ConnectionCode
 	}
 	s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeUsed, EndpointID: a.ID, SessionID: ss.ID,
 		Details: details("code_id", c.ID, "technician", c.TechnicianName, "hostname", a.Hostname)})
-	return protocol.RedeemCodeResponse{SessionID: ss.ID, Technician: c.TechnicianName, Mode: mode, Attended: ss.Attended}, nil
+	start.AgentToken = s.sessionToken(ss.ID)
+	return protocol.RedeemCodeResponse{SessionID: ss.ID, Technician: c.TechnicianName, Mode: mode, Attended: ss.Attended, Start: &start}, nil
 }
 
 // codeLimiter keeps the three limits on wrong codes: per endpoint, per

@@ -195,7 +195,7 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 	}
 	// The policy may waive the prompt even for an attended request.
 	attended := req.Attended && sp.AcceptanceRequired
-	ss, err := s.openSession(ctx, a, p, attended, sp, mode, p.Name,
+	ss, _, err := s.openSession(ctx, a, p, attended, sp, mode, p.Name,
 		details("attended_requested", fmt.Sprint(req.Attended), "attended", fmt.Sprint(attended), "mode", mode))
 	if err != nil {
 		return protocol.Session{}, err
@@ -206,7 +206,7 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 // openSession stores a session of technician tech on endpoint a in state
 // requested, audits it (by actor, with details) and queues
 // screenshare.start. Checks are the caller's.
-func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode, actor string, det json.RawMessage) (store.ScreenSession, error) {
+func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
 	now := s.now().UTC()
 	id := auth.NewToken("", 16)
 	id = strings.NewReplacer("-", "x", "_", "y").Replace(id)
@@ -216,15 +216,16 @@ func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principa
 		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now,
 	})
 	if err != nil {
-		return store.ScreenSession{}, fmt.Errorf("create session: %w", err)
+		return store.ScreenSession{}, protocol.ScreenShareStart{}, fmt.Errorf("create session: %w", err)
 	}
-	payload, err := json.Marshal(protocol.ScreenShareStart{
+	start := protocol.ScreenShareStart{
 		SessionID: ss.ID, Attended: attended, Mode: mode, AllowedModes: sp.Enabled(), Technician: tech.Name,
 		AcceptanceTimeoutS: sp.AcceptanceTimeoutS, UserMayEnd: sp.UserMayEnd,
 		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1),
-	})
+	}
+	payload, err := json.Marshal(start)
 	if err != nil {
-		return store.ScreenSession{}, fmt.Errorf("encode screenshare.start: %w", err)
+		return store.ScreenSession{}, protocol.ScreenShareStart{}, fmt.Errorf("encode screenshare.start: %w", err)
 	}
 	err = s.record(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionCreated, EndpointID: a.ID, SessionID: ss.ID, Details: det}, func() error {
 		_, err := s.enqueue(ctx, a.ID, protocol.ActionScreenShareStart, payload, tech.Name)
@@ -232,10 +233,10 @@ func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principa
 	})
 	if err != nil {
 		s.endSession(context.WithoutCancel(ctx), ss, protocol.EndedError, "server")
-		return store.ScreenSession{}, err
+		return store.ScreenSession{}, protocol.ScreenShareStart{}, err
 	}
 	sessionsStarted.Inc()
-	return ss, nil
+	return ss, start, nil
 }
 
 // visibleSession loads a session the caller may see: its owner, or a

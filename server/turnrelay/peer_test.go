@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tetherdesk/tether/internal/testenv"
 )
 
 func TestClassify(t *testing.T) {
@@ -139,9 +141,9 @@ func TestPeerFilter(t *testing.T) {
 		t.Fatalf("the relay's own TURN port: %q, want %q", r, refusedNotRelay)
 	}
 	relay.Close() // the client's Refresh with lifetime 0 ends the allocation
-	waitFor(t, 5*time.Second, "the closed allocation's port to leave the live set", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the closed allocation's port to leave the live set", testenv.Until(func() bool {
 		return s.peerRefusal(relayAddr) == refusedNotRelay
-	})
+	}))
 }
 
 func slogFor(l *logRecords) *slog.Logger { return slog.New(l) }
@@ -244,19 +246,19 @@ func TestRevokedAllocationEnds(t *testing.T) {
 		return err == nil && string(buf[:n]) == "from A" && from.String() == relayA.LocalAddr().String()
 	}
 	got := false
-	waitFor(t, 5*time.Second, "A's datagram at B", func() bool {
+	testenv.Eventually(t, 5*time.Second, "A's datagram at B", testenv.Until(func() bool {
 		if _, err := relayA.WriteTo([]byte("from A"), relayB.LocalAddr()); err != nil {
 			t.Fatal(err)
 		}
 		got = received(50 * time.Millisecond)
 		return got
-	})
+	}))
 
 	ended.Store("sessA", true)
-	waitFor(t, 5*time.Second, "A's allocation to end", func() bool {
+	testenv.Eventually(t, 5*time.Second, "A's allocation to end", testenv.Until(func() bool {
 		relayA.WriteTo([]byte("from A"), relayB.LocalAddr())
 		return !live(portA)
-	})
+	}))
 	for received(100 * time.Millisecond) { // drain what A sent before it ended
 	}
 	relayA.WriteTo([]byte("from A"), relayB.LocalAddr())

@@ -70,18 +70,6 @@ func allocate(t *testing.T, s *Server, user, pass string) error {
 	return err
 }
 
-// waitFor polls cond until it holds, failing the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // logRecords is a slog.Handler that keeps every record's message and
 // attributes, so a test can wait for what the relay did.
 type logRecords struct {

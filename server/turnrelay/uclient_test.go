@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tetherdesk/tether/internal/testenv"
 )
 
 const uclientTimeout = 60 * time.Second
@@ -244,12 +246,12 @@ func TestUclientLoopbackPeerRefused(t *testing.T) {
 			user, pass := s.Credentials("sess1", "agent")
 			u := startUclient(t, s, user, pass, args...)
 			dropped := map[string]string{"reason": refusedNotRelay, "what": "send", "peer": peer}
-			waitFor(t, 20*time.Second, "the relay to drop every datagram to the echo peer", func() bool {
+			testenv.Eventually(t, 20*time.Second, "the relay to drop every datagram to the echo peer", testenv.Until(func() bool {
 				if isClosed(u.done) {
 					t.Fatalf("turnutils_uclient ended first (%v):\n%s\nrelay log:\n%s", u.err, u.out, logs)
 				}
 				return logs.count("TURN peer refused", dropped) >= n
-			})
+			}))
 			u.stop() // it would wait ~10 s more for echoes that cannot come
 			if got := logs.count("TURN peer refused", nil); got != logs.count("TURN peer refused", dropped) {
 				t.Fatalf("unexpected refusals:\n%s", logs)
@@ -339,10 +341,10 @@ func TestUclientEndedSessionRefused(t *testing.T) {
 
 	ended.Store(true)
 	// Past the cache TTL the relay's answer for this username turns.
-	waitFor(t, 5*time.Second, "the cached answer to expire", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the cached answer to expire", testenv.Until(func() bool {
 		r, _ := s.check(user, time.Now())
 		return r == "unauthorized"
-	})
+	}))
 	if ok, out := allocates(user, pass); ok {
 		t.Fatalf("the ended session's credential still allocates:\n%s", out)
 	}

@@ -56,6 +56,10 @@ type RedeemCodeResponse struct {
 	Technician string `json:"technician"`
 	Mode       string `json:"mode"`
 	Attended   bool   `json:"attended"`
+	// Start is the session's screenshare.start, agent token included, so
+	// the agent starts it at once; the same action still comes through
+	// the poll, where the agent recognises it as one it holds.
+	Start *ScreenShareStart `json:"start,omitempty"`
 }
 
 // CodeDigits is the length of a connection code.

@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,69 +69,11 @@ type Server struct {
 	Display string
 	Opts    Options
 
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	done   chan struct{}
+	proc interface {
+		Stop(grace time.Duration) bool
+	}
 	// startErr is set by Main when Xvfb could not start; Setenv reports it.
 	startErr error
-}
-
-// Start launches Xvfb on a free display number (Xvfb picks it: -displayfd)
-// and waits until it accepts connections.
-func Start(opts Options) (*Server, error) {
-	opts.setDefaults()
-	bin, err := exec.LookPath("Xvfb")
-	if err != nil {
-		return nil, ErrNoXvfb
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("xtest: pipe: %w", err)
-	}
-	defer r.Close()
-	args := []string{"-displayfd", "3", "-nolisten", "tcp", "-noreset", "+extension", "XTEST"}
-	// One screen; Xvfb's Xinerama would stack extra screens at the same
-	// origin, so multi-monitor layouts cannot be simulated this way.
-	args = append(args, "-screen", "0", fmt.Sprintf("%dx%dx%d", opts.Width, opts.Height, opts.Depth))
-	s := &Server{Opts: opts, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.ExtraFiles = []*os.File{w}
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("xtest: starting Xvfb: %w", err)
-	}
-	w.Close()
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-
-	type result struct {
-		n   int
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		line, err := bufio.NewReader(r).ReadString('\n')
-		if err != nil && line == "" {
-			got <- result{err: err}
-			return
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(line))
-		got <- result{n: n, err: err}
-	}()
-	timer := time.NewTimer(opts.StartTimeout)
-	defer timer.Stop()
-	select {
-	case res := <-got:
-		if res.err != nil {
-			s.Close()
-			return nil, fmt.Errorf("xtest: Xvfb did not report a display: %w (stderr: %s)", res.err, s.stderr.String())
-		}
-		s.Display = ":" + strconv.Itoa(res.n)
-	case <-timer.C:
-		s.Close()
-		return nil, fmt.Errorf("xtest: Xvfb did not start within %s (stderr: %s)", opts.StartTimeout, s.stderr.String())
-	}
-	return s, nil
 }
 
 // Main is a TestMain helper: it starts Xvfb, stores it in *srv, runs the
@@ -158,16 +99,10 @@ func Main(m *testing.M, opts Options, srv **Server) int {
 
 // Close stops Xvfb.
 func (s *Server) Close() error {
-	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+	if s == nil || s.proc == nil {
 		return nil
 	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.proc.Stop(5 * time.Second)
 	return nil
 }
 
