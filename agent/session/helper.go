@@ -21,12 +21,17 @@ import (
 )
 
 // Deps are what a session uses from the desktop: the user interface,
-// capture, encoding and input. The helper process wires the real ones.
+// capture, encoding, input, and the chat window, clipboard and Guidance
+// overlay (agent/desktop's; nil: that feature is unavailable). The helper
+// process wires the real ones.
 type Deps struct {
 	UI            UI
 	NewSource     func() (FrameSource, error)
 	NewEncoder    func() FrameEncoder
 	NewInjector   func() (Injector, error)
+	NewChatWindow func(ChatWindowConfig) (ChatWindow, error)
+	NewClipboard  func() (Clipboard, error)
+	NewOverlay    func() (Overlay, error)
 	SettingEngine *webrtc.SettingEngine
 	// TrayHost shows the tray icon (tray.NewSystrayHost); nil shows none,
 	// while the tray's state and dialogs still work.
@@ -169,6 +174,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 				UI:         &trayUI{UI: cfg.Deps.UI, tray: tr, id: id},
 				NewSource:  cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
 				NewInjector: cfg.Deps.NewInjector, SettingEngine: cfg.Deps.SettingEngine,
+				NewChatWindow: cfg.Deps.NewChatWindow, NewClipboard: cfg.Deps.NewClipboard, NewOverlay: cfg.Deps.NewOverlay,
 				Logger: cfg.Logger,
 				SecureAttention: secureAttention(func() error {
 					return conn.Send(ipc.Msg{Type: ipc.TypeSAS, SessionID: id})
@@ -217,7 +223,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 			r := sessions[m.SessionID]
 			mu.Unlock()
 			if r != nil {
-				r.cancel(EndError{Reason: endReason(m.Reason)})
+				r.cancel(EndError{Reason: EndReason(m.Reason)})
 			}
 		case ipc.TypeDrop:
 			mu.Lock()
@@ -334,3 +340,11 @@ func (u *trayUI) Notice(ctx context.Context, text string) {
 		n.Notice(ctx, text)
 	}
 }
+
+// noDialogs are a privileged helper's tray dialogs: none.
+type noDialogs struct{}
+
+func (noDialogs) EnterCode(context.Context, string) (string, error) { return "", ErrPrivileged }
+func (noDialogs) Retry(context.Context, string) (bool, error)       { return false, ErrPrivileged }
+func (noDialogs) Message(context.Context, string, bool) error       { return ErrPrivileged }
+func (noDialogs) Notify(context.Context, string) error              { return ErrPrivileged }

@@ -106,3 +106,20 @@ func fileMax(pol policy.ScreenShare) int64 {
 	}
 	return pol.FileMaxBytes
 }
+
+var modeNames = map[string]string{
+	"active":   "view and control your screen",
+	"guidance": "view your screen and point at things",
+	"monitor":  "view your screen (no control)",
+	"chat":     "chat with you",
+	"file":     "transfer files",
+}
+
+// ModeText says what a mode lets the technician do, as the end user
+// reads it in a prompt or notice ("view and control your screen").
+func ModeText(m string) string {
+	if s, ok := modeNames[m]; ok {
+		return s
+	}
+	return m
+}

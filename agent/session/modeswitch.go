@@ -121,7 +121,7 @@ func (s *Session) serverMode(m string) {
 	s.enterMode(cur, m)
 	if n, ok := s.cfg.UI.(Notifier); ok {
 		s.spawn(func() {
-			n.Notice(s.ctx, "The technician switched the session to: "+modeText(m)+".")
+			n.Notice(s.ctx, "The technician switched the session to: "+ModeText(m)+".")
 		})
 	}
 }

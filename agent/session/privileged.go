@@ -23,8 +23,10 @@ import (
 const PrivilegedNotice = "The endpoint shows its login screen (or its session helper runs with administrator rights): " +
 	"chat and file transfer are off, and it shows no window but the acceptance prompt."
 
-// errPrivileged refuses a window to a privileged session.
-var errPrivileged = errors.New("the session helper runs with administrator rights: it opens no windows but the acceptance prompt")
+// ErrPrivileged refuses a window to a privileged session.
+// ErrPrivileged is what a privileged helper answers where a window would
+// open.
+var ErrPrivileged = errors.New("the session helper runs with administrator rights: it opens no windows but the acceptance prompt")
 
 // dialogFeatures are the features that need a window on the endpoint
 // (chat: the chat window; files: the chat window's picker, the Downloads
@@ -55,7 +57,7 @@ func (c *Config) applyPrivileged() {
 		return
 	}
 	c.UI = promptOnlyUI{c.UI}
-	c.NewChatWindow = func(ChatWindowConfig) (ChatWindow, error) { return nil, errPrivileged }
+	c.NewChatWindow = func(ChatWindowConfig) (ChatWindow, error) { return nil, ErrPrivileged }
 	c.OnLive = nil // the tray's controls: open chat
 }
 
@@ -78,11 +80,3 @@ func (u promptOnlyUI) AskMode(ctx context.Context, req ModeRequest) (bool, error
 
 // Live implements UI: no notice, no end-session dialog.
 func (u promptOnlyUI) Live(ctx context.Context, _ string, _ bool, _ func()) { <-ctx.Done() }
-
-// noDialogs are a privileged helper's tray dialogs: none.
-type noDialogs struct{}
-
-func (noDialogs) EnterCode(context.Context, string) (string, error) { return "", errPrivileged }
-func (noDialogs) Retry(context.Context, string) (bool, error)       { return false, errPrivileged }
-func (noDialogs) Message(context.Context, string, bool) error       { return errPrivileged }
-func (noDialogs) Notify(context.Context, string) error              { return errPrivileged }

@@ -37,7 +37,7 @@ func TestPrivilegedConfig(t *testing.T) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		t.Fatal(err)
 	}
-	if w, err := cfg.NewChatWindow(ChatWindowConfig{}); w != nil || !errors.Is(err, errPrivileged) {
+	if w, err := cfg.NewChatWindow(ChatWindowConfig{}); w != nil || !errors.Is(err, ErrPrivileged) {
 		t.Errorf("a privileged session's chat window: %v, %v", w, err)
 	}
 	if _, ok := cfg.UI.(Notifier); ok {

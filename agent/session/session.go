@@ -73,15 +73,13 @@ type Config struct {
 	// SecureAttention, when set, raises Ctrl+Alt+Del through the service
 	// instead of injecting the keys (Windows allows it only from there).
 	SecureAttention func() error
-	// NewChatWindow opens the end user's chat window (default: a small Tk
-	// window where wish is installed, else notices only).
+	// NewChatWindow opens the end user's chat window, NewClipboard the
+	// endpoint's clipboard, NewOverlay the Guidance overlay: the helper
+	// passes agent/desktop's. Without one, that feature is unavailable
+	// and the session goes on without it.
 	NewChatWindow func(ChatWindowConfig) (ChatWindow, error)
-	// NewClipboard opens the endpoint's clipboard (default: the X11
-	// CLIPBOARD selection on Linux).
-	NewClipboard func() (Clipboard, error)
-	// NewOverlay opens the Guidance overlay (default: X11 windows on
-	// Linux).
-	NewOverlay func() (Overlay, error)
+	NewClipboard  func() (Clipboard, error)
+	NewOverlay    func() (Overlay, error)
 	// Downloads is where received files go (default: the user's Downloads
 	// folder, found when the first file arrives).
 	Downloads string
@@ -139,13 +137,13 @@ func (c *Config) CheckAndSetDefaults() error {
 		c.Policy = policy.Default()
 	}
 	if c.NewChatWindow == nil {
-		c.NewChatWindow = defaultChatWindow
+		c.NewChatWindow = func(ChatWindowConfig) (ChatWindow, error) { return nil, errNoDevice }
 	}
 	if c.NewClipboard == nil {
-		c.NewClipboard = defaultClipboard
+		c.NewClipboard = func() (Clipboard, error) { return nil, errNoDevice }
 	}
 	if c.NewOverlay == nil {
-		c.NewOverlay = defaultOverlay
+		c.NewOverlay = func() (Overlay, error) { return nil, errNoDevice }
 	}
 	c.applyPrivileged()
 	return nil
@@ -609,17 +607,21 @@ func (s *Session) handle(sig protocol.Signal, userEnd chan<- struct{}) (reason s
 		if sig.Session != nil {
 			s.applySession(sig.Session)
 			if sig.Session.State == protocol.SessionEnded {
-				return endReason(sig.Session.Reason), true
+				return EndReason(sig.Session.Reason), true
 			}
 		}
 	case protocol.SignalEnd:
-		return endReason(sig.Reason), true
+		return EndReason(sig.Reason), true
 	case protocol.SignalError:
 		s.log.Warn("server reported a signalling error", "message", sig.Message)
 		s.modeRefusedByServer(sig.Message)
 	}
 	return "", false
 }
+
+// errNoDevice: the helper gave the session no chat window, clipboard or
+// overlay (agent/desktop has the real ones).
+var errNoDevice = errors.New("not available on this desktop")
 
 // ErrDropped is the cancel cause that drops a session without ending it:
 // the service handed it to another desktop's helper.
@@ -635,7 +637,9 @@ type EndError struct{ Reason string }
 
 func (e EndError) Error() string { return "session ended: " + e.Reason }
 
-func endReason(r string) string {
+// EndReason is the protocol end reason of an end the service asked for
+// ("" is the technician's).
+func EndReason(r string) string {
 	if r == "" {
 		return protocol.EndedByTechnician
 	}

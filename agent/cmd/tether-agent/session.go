@@ -14,6 +14,7 @@ import (
 	"github.com/tetherdesk/tether/agent/actions"
 	"github.com/tetherdesk/tether/agent/capture"
 	"github.com/tetherdesk/tether/agent/config"
+	"github.com/tetherdesk/tether/agent/desktop"
 	"github.com/tetherdesk/tether/agent/encode"
 	"github.com/tetherdesk/tether/agent/input"
 	"github.com/tetherdesk/tether/agent/runner"
@@ -142,7 +143,7 @@ func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, l
 func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("session", stderr)
 	socket := fs.String("ipc", "", "path of the agent service's IPC socket")
-	desktop := fs.String("desktop", "", "desktop session key the service gave this helper")
+	desktopKey := fs.String("desktop", "", "desktop session key the service gave this helper")
 	loginScreen := fs.Bool("login-screen", false, "the desktop is a login screen (the service says so): nobody there to consent to dialogs")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
@@ -156,22 +157,25 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	log.Info("tether-agent session helper starting", "component", "main", "version", version.Version, "desktop", *desktop)
+	log.Info("tether-agent session helper starting", "component", "main", "version", version.Version, "desktop", *desktopKey)
 	err = session.RunHelper(ctx, session.HelperConfig{
 		SocketPath: *socket,
-		Desktop:    *desktop,
+		Desktop:    *desktopKey,
 		Version:    version.Version,
 		Logger:     log,
 		// Root (LocalSystem), or a login screen whatever account draws it:
 		// no window but the acceptance prompt.
 		Privileged: session.RunningPrivileged() || *loginScreen,
 		Deps: session.Deps{
-			TrayHost:    tray.NewSystrayHost(log),
-			TrayDialogs: tray.ZenityDialogs{},
-			UI:          session.ZenityUI{Log: log.With("component", "ui")},
-			NewSource:   func() (session.FrameSource, error) { return capture.New() },
-			NewEncoder:  func() session.FrameEncoder { return encode.New(encode.Config{}) },
-			NewInjector: func() (session.Injector, error) { return input.New() },
+			TrayHost:      tray.NewSystrayHost(log),
+			TrayDialogs:   tray.ZenityDialogs{},
+			UI:            desktop.ZenityUI{Log: log.With("component", "ui")},
+			NewSource:     func() (session.FrameSource, error) { return capture.New() },
+			NewEncoder:    func() session.FrameEncoder { return encode.New(encode.Config{}) },
+			NewInjector:   func() (session.Injector, error) { return input.New() },
+			NewChatWindow: desktop.NewChatWindow,
+			NewClipboard:  desktop.NewClipboard,
+			NewOverlay:    desktop.NewOverlay,
 		},
 	})
 	if err != nil {

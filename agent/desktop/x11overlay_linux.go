@@ -1,4 +1,4 @@
-package session
+package desktop
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 	"github.com/jezek/xgb/xproto"
 
 	"github.com/tetherdesk/tether/shared/protocol"
+
+	"github.com/tetherdesk/tether/agent/session"
 )
 
 // Guidance overlay look.
@@ -49,7 +51,7 @@ type stroke struct {
 	until time.Time
 }
 
-func defaultOverlay() (Overlay, error) { return newX11Overlay() }
+func NewOverlay() (session.Overlay, error) { return newX11Overlay() }
 
 func newX11Overlay() (*x11Overlay, error) {
 	c, err := xgb.NewConn()
@@ -161,7 +163,7 @@ func (o *x11Overlay) raise(win xproto.Window) {
 	xproto.ConfigureWindow(o.c, win, xproto.ConfigWindowStackMode, []uint32{xproto.StackModeAbove})
 }
 
-// Pointer implements Overlay.
+// Pointer implements session.Overlay.
 func (o *x11Overlay) Pointer(mon protocol.Monitor, x, y int, show bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -176,7 +178,7 @@ func (o *x11Overlay) Pointer(mon protocol.Monitor, x, y int, show bool) error {
 	return xproto.MapWindowChecked(o.c, o.ptr).Check()
 }
 
-// Mark implements Overlay: a stroke through pts, shown for markLife.
+// Mark implements session.Overlay: a stroke through pts, shown for markLife.
 func (o *x11Overlay) Mark(mon protocol.Monitor, pts []image.Point) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -253,8 +255,8 @@ func penRects(pts []image.Point, mon protocol.Monitor) []xproto.Rectangle {
 			return
 		}
 		seen[p] = true
-		x := clamp(p.X-markPen/2, 0, max(mon.W-markPen, 0))
-		y := clamp(p.Y-markPen/2, 0, max(mon.H-markPen, 0))
+		x := max(0, min(p.X-markPen/2, mon.W-markPen))
+		y := max(0, min(p.Y-markPen/2, mon.H-markPen))
 		out = append(out, xproto.Rectangle{X: int16(x), Y: int16(y), Width: markPen, Height: markPen})
 	}
 	dot(pts[0])
@@ -276,7 +278,7 @@ func abs(v int) int {
 	return v
 }
 
-// Close implements Overlay.
+// Close implements session.Overlay.
 func (o *x11Overlay) Close() error {
 	o.mu.Lock()
 	if o.closed {

@@ -1,4 +1,4 @@
-package session
+package desktop
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"github.com/ncruces/zenity"
 
 	"github.com/tetherdesk/tether/agent/internal/ask"
+
+	"github.com/tetherdesk/tether/agent/session"
 )
 
 // DialogTitle is the title of every dialog the helper shows; the question
@@ -29,25 +31,10 @@ type ZenityUI struct {
 	Log *slog.Logger
 }
 
-var modeNames = map[string]string{
-	"active":   "view and control your screen",
-	"guidance": "view your screen and point at things",
-	"monitor":  "view your screen (no control)",
-	"chat":     "chat with you",
-	"file":     "transfer files",
-}
-
-func modeText(m string) string {
-	if s, ok := modeNames[m]; ok {
-		return s
-	}
-	return m
-}
-
-// Ask implements UI.
-func (u ZenityUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
+// Ask implements session.UI.
+func (u ZenityUI) Ask(ctx context.Context, req session.AskRequest) (session.Answer, error) {
 	text := fmt.Sprintf("%s asks to %s.\n\nAllow this remote support session? The request expires in %d seconds.",
-		req.Technician, modeText(req.Mode), req.TimeoutS)
+		req.Technician, session.ModeText(req.Mode), req.TimeoutS)
 	opts := []zenity.Option{zenity.Title(DialogTitle), zenity.OKLabel("Accept"), zenity.CancelLabel("Decline"),
 		zenity.QuestionIcon, zenity.Context(ctx)}
 	// One other mode: a button for it. More: a button that lists them.
@@ -56,56 +43,56 @@ func (u ZenityUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
 	case 0:
 	case 1:
 		alt = req.Alternatives[0]
-		opts = append(opts, zenity.ExtraButton("Allow only: "+modeText(alt)))
+		opts = append(opts, zenity.ExtraButton("Allow only: "+session.ModeText(alt)))
 	default:
 		opts = append(opts, zenity.ExtraButton("Choose another mode…"))
 	}
 	err := zenity.Question(text, opts...)
 	switch {
 	case ctx.Err() != nil:
-		return Answer{}, ctx.Err()
+		return session.Answer{}, ctx.Err()
 	case err == nil:
-		return Answer{Accepted: true, Mode: req.Mode}, nil
+		return session.Answer{Accepted: true, Mode: req.Mode}, nil
 	case errors.Is(err, zenity.ErrExtraButton) && alt != "":
-		return Answer{Accepted: true, Mode: alt}, nil
+		return session.Answer{Accepted: true, Mode: alt}, nil
 	case errors.Is(err, zenity.ErrExtraButton):
 		return u.chooseMode(ctx, req)
 	case errors.Is(err, zenity.ErrCanceled):
-		return Answer{}, nil
+		return session.Answer{}, nil
 	default:
-		return Answer{}, fmt.Errorf("showing the prompt: %w", err)
+		return session.Answer{}, fmt.Errorf("showing the prompt: %w", err)
 	}
 }
 
 // chooseMode lists the other modes; the user's pick is accepted, Cancel
 // declines.
-func (u ZenityUI) chooseMode(ctx context.Context, req AskRequest) (Answer, error) {
+func (u ZenityUI) chooseMode(ctx context.Context, req session.AskRequest) (session.Answer, error) {
 	items := make([]string, len(req.Alternatives))
 	for i, m := range req.Alternatives {
-		items[i] = modeText(m)
+		items[i] = session.ModeText(m)
 	}
 	pick, err := zenity.List(fmt.Sprintf("Allow %s only to:", req.Technician), items, zenity.Title(DialogTitle),
 		zenity.OKLabel("Accept"), zenity.CancelLabel("Decline"), zenity.DefaultItems(items[0]), zenity.Context(ctx))
 	switch {
 	case ctx.Err() != nil:
-		return Answer{}, ctx.Err()
+		return session.Answer{}, ctx.Err()
 	case errors.Is(err, zenity.ErrCanceled):
-		return Answer{}, nil
+		return session.Answer{}, nil
 	case err != nil:
-		return Answer{}, fmt.Errorf("showing the mode list: %w", err)
+		return session.Answer{}, fmt.Errorf("showing the mode list: %w", err)
 	}
 	for i, t := range items {
 		if t == pick {
-			return Answer{Accepted: true, Mode: req.Alternatives[i]}, nil
+			return session.Answer{Accepted: true, Mode: req.Alternatives[i]}, nil
 		}
 	}
-	return Answer{}, nil
+	return session.Answer{}, nil
 }
 
-// AskMode implements ModeAsker.
-func (u ZenityUI) AskMode(ctx context.Context, req ModeRequest) (bool, error) {
+// AskMode implements session.ModeAsker.
+func (u ZenityUI) AskMode(ctx context.Context, req session.ModeRequest) (bool, error) {
 	text := fmt.Sprintf("%s asks to change this session: from now on, to %s.\n\nAllow it? (Otherwise the session goes on as it is.) The request expires in %d seconds.",
-		req.Technician, modeText(req.To), req.TimeoutS)
+		req.Technician, session.ModeText(req.To), req.TimeoutS)
 	yes, err := ask.YesNo(ctx, text, zenity.Title(ModeDialogTitle), zenity.OKLabel("Allow"), zenity.CancelLabel("Keep as it is"),
 		zenity.QuestionIcon)
 	if err != nil && ctx.Err() == nil {
@@ -114,14 +101,14 @@ func (u ZenityUI) AskMode(ctx context.Context, req ModeRequest) (bool, error) {
 	return yes, err
 }
 
-// Notice implements Notifier.
+// Notice implements session.Notifier.
 func (u ZenityUI) Notice(ctx context.Context, text string) {
 	if err := zenity.Notify(text, zenity.Title(DialogTitle), zenity.InfoIcon, zenity.Context(ctx)); err != nil && ctx.Err() == nil && u.Log != nil {
 		u.Log.Debug("notice not shown", "error", err)
 	}
 }
 
-// Live implements UI.
+// Live implements session.UI.
 func (u ZenityUI) Live(ctx context.Context, technician string, mayEnd bool, end func()) {
 	log := u.Log
 	if log == nil {

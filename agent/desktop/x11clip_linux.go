@@ -1,4 +1,4 @@
-package session
+package desktop
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/jezek/xgb/xproto"
 
 	"github.com/tetherdesk/tether/shared/protocol"
+
+	"github.com/tetherdesk/tether/agent/session"
 )
 
 // clipPoll is how often the X11 clipboard is read for changes. Core X
@@ -41,7 +43,7 @@ type x11Clipboard struct {
 	closed bool
 }
 
-func defaultClipboard() (Clipboard, error) { return newX11Clipboard() }
+func NewClipboard() (session.Clipboard, error) { return newX11Clipboard() }
 
 func newX11Clipboard() (*x11Clipboard, error) {
 	c, err := xgb.NewConn()
@@ -150,7 +152,7 @@ func latin1(s string) []byte {
 	return b
 }
 
-// Set implements Clipboard.
+// Set implements session.Clipboard.
 func (x *x11Clipboard) Set(text string) error {
 	x.mu.Lock()
 	x.owned, x.owning = text, true
@@ -223,7 +225,7 @@ func fromLatin1(b []byte) string {
 	return string(r)
 }
 
-// Watch implements Clipboard.
+// Watch implements session.Clipboard.
 func (x *x11Clipboard) Watch(ctx context.Context, changed func(string)) error {
 	last, _, err := x.read(ctx)
 	if err != nil {
@@ -250,7 +252,7 @@ func (x *x11Clipboard) Watch(ctx context.Context, changed func(string)) error {
 	}
 }
 
-// Close implements Clipboard. Text the helper still owns is handed to a
+// Close implements session.Clipboard. Text the helper still owns is handed to a
 // clipboard manager where one runs (ICCCM SAVE_TARGETS), so it outlives
 // the session.
 func (x *x11Clipboard) Close() error {

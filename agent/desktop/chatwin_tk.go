@@ -1,6 +1,6 @@
 //go:build !windows
 
-package session
+package desktop
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/tetherdesk/tether/shared/protocol"
+
+	"github.com/tetherdesk/tether/agent/session"
 )
 
 // ChatWindowTitle is the end user's chat window's title.
@@ -109,7 +111,7 @@ focus .b.e
 puts ready
 `
 
-// tkChat is a ChatWindow run by wish (the Tk shell).
+// tkChat is a session.ChatWindow run by wish (the Tk shell).
 type tkChat struct {
 	cmd    *exec.Cmd
 	log    *slog.Logger
@@ -120,7 +122,7 @@ type tkChat struct {
 }
 
 // newTkChat starts the chat window; it fails when wish is not installed.
-func newTkChat(cfg ChatWindowConfig) (*tkChat, error) {
+func newTkChat(cfg session.ChatWindowConfig) (*tkChat, error) {
 	wish, err := exec.LookPath("wish")
 	if err != nil {
 		return nil, fmt.Errorf("the chat window needs wish (Debian package tk): %w", err)
@@ -216,7 +218,7 @@ func (w *tkChat) send(verb string, args ...string) {
 	}
 }
 
-// Add implements ChatWindow.
+// Add implements session.ChatWindow.
 func (w *tkChat) Add(l protocol.ChatLine) {
 	w.mu.Lock()
 	closed := w.closed
@@ -236,10 +238,10 @@ func (w *tkChat) Add(l protocol.ChatLine) {
 	}
 }
 
-// Status implements ChatWindow.
+// Status implements session.ChatWindow.
 func (w *tkChat) Status(key, text string) { w.send("status", key, text) }
 
-// AllowFiles implements ChatWindow.
+// AllowFiles implements session.ChatWindow.
 func (w *tkChat) AllowFiles(on bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -253,7 +255,7 @@ func (w *tkChat) AllowFiles(on bool) {
 	_, _ = io.WriteString(w.stdin, "files "+v+"\n")
 }
 
-// Raise implements ChatWindow.
+// Raise implements session.ChatWindow.
 func (w *tkChat) Raise() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -262,7 +264,7 @@ func (w *tkChat) Raise() {
 	}
 }
 
-// Close implements ChatWindow: wish exits when its stdin closes; it is
+// Close implements session.ChatWindow: wish exits when its stdin closes; it is
 // killed if it has not within two seconds.
 func (w *tkChat) Close() error {
 	w.mu.Lock()

@@ -1,4 +1,4 @@
-package session
+package desktop
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"github.com/ncruces/zenity"
 
 	"github.com/tetherdesk/tether/shared/protocol"
+
+	"github.com/tetherdesk/tether/agent/session"
 )
 
 // noticeChat is the chat window where no real one can be shown: each
@@ -20,7 +22,7 @@ type noticeChat struct {
 	wg     sync.WaitGroup
 }
 
-func newNoticeChat(cfg ChatWindowConfig) *noticeChat {
+func newNoticeChat(cfg session.ChatWindowConfig) *noticeChat {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

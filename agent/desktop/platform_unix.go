@@ -1,9 +1,11 @@
 //go:build !windows
 
-package session
+package desktop
 
-// defaultChatWindow is the Tk window, or notices where wish is missing.
-func defaultChatWindow(cfg ChatWindowConfig) (ChatWindow, error) {
+import "github.com/tetherdesk/tether/agent/session"
+
+// NewChatWindow is the Tk window, or notices where wish is missing.
+func NewChatWindow(cfg session.ChatWindowConfig) (session.ChatWindow, error) {
 	w, err := newTkChat(cfg)
 	if err != nil {
 		if cfg.Logger != nil {

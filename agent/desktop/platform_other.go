@@ -1,13 +1,17 @@
 //go:build !linux && !windows
 
-package session
+package desktop
 
-import "errors"
+import (
+	"errors"
 
-func defaultClipboard() (Clipboard, error) {
+	"github.com/tetherdesk/tether/agent/session"
+)
+
+func NewClipboard() (session.Clipboard, error) {
 	return nil, errors.New("clipboard sync is not implemented on this platform yet")
 }
 
-func defaultOverlay() (Overlay, error) {
+func NewOverlay() (session.Overlay, error) {
 	return nil, errors.New("the guidance overlay is not implemented on this platform yet")
 }
