@@ -648,7 +648,7 @@ func (e *screenEnv) endSession(ctx context.Context, id string) (float64, error) 
 		return 0, err
 	}
 	_, err := e.agent.waitRecord(ctx, endLimit, "session "+id+" ended", func(l logRecord) bool {
-		return l.Msg == "helper session state" && l.SessionID == id && l.State == protocol.SessionEnded
+		return l.Msg == "helper session state" && l.SessionID == id && l.State == string(protocol.SessionEnded)
 	})
 	if err != nil {
 		return 0, err

@@ -142,7 +142,7 @@ func TestConsentDoesNotCarryOverToAnotherUser(t *testing.T) {
 		writeDesktopsOf(t, file, to.Key, desks...)
 		switched := time.Now()
 		clicks := 0
-		testenv.Eventually(t, switchTimeout, "the session to end "+protocol.EndedUserChanged+" after the switch to "+to.Key, func() (bool, error) {
+		testenv.Eventually(t, switchTimeout, "the session to end "+string(protocol.EndedUserChanged)+" after the switch to "+to.Key, func() (bool, error) {
 			cur, err := switchStatsOf(tb)
 			if err != nil {
 				return false, err

@@ -298,7 +298,7 @@ func TestConsole(t *testing.T) {
 		for _, r := range rows[1:] {
 			if r[0] == first.ID {
 				found = true
-				if r[1] != odd || r[2] != consoleHost || r[10] != protocol.EndedByTechnician {
+				if r[1] != odd || r[2] != consoleHost || r[10] != string(protocol.EndedByTechnician) {
 					t.Errorf("CSV row %q: want technician %q, endpoint %q, reason %s", r, odd, consoleHost, protocol.EndedByTechnician)
 				}
 			}

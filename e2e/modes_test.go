@@ -92,7 +92,7 @@ func startModesEnv(t *testing.T) *modesEnv {
 
 // holdingSession starts an unattended session in mode as tech1, shows it
 // in tb and takes control there.
-func (e *modesEnv) holdingSession(t testing.TB, tb *tab, mode string) protocol.Session {
+func (e *modesEnv) holdingSession(t testing.TB, tb *tab, mode protocol.Mode) protocol.Session {
 	t.Helper()
 	s := e.startSessionMode(t, false, mode)
 	tb.openViewer(e.s.url, s.ID)
@@ -104,7 +104,7 @@ func (e *modesEnv) holdingSession(t testing.TB, tb *tab, mode string) protocol.S
 }
 
 // startSessionMode creates a session in mode as tech1; the cleanup ends it.
-func (e *modesEnv) startSessionMode(t testing.TB, attended bool, mode string) protocol.Session {
+func (e *modesEnv) startSessionMode(t testing.TB, attended bool, mode protocol.Mode) protocol.Session {
 	t.Helper()
 	var s protocol.Session
 	if err := e.tech1.do(http.MethodPost, "/api/v1/sessions", "", protocol.CreateSessionRequest{EndpointID: e.ep.ID, Attended: attended, Mode: mode}, &s); err != nil {
@@ -123,10 +123,10 @@ func (e *modesEnv) startSessionMode(t testing.TB, attended bool, mode string) pr
 }
 
 // waitMode waits until the viewer works in mode (the agent said so).
-func (tb *tab) waitMode(mode string) {
+func (tb *tab) waitMode(mode protocol.Mode) {
 	tb.t.Helper()
-	testenv.Eventually(tb.t, liveTimeout, "the viewer to be in "+mode+" mode", func() (bool, error) {
-		m, err := evalJS[string](tb, `window.tetherStats.mode`)
+	testenv.Eventually(tb.t, liveTimeout, "the viewer to be in "+string(mode)+" mode", func() (bool, error) {
+		m, err := evalJS[protocol.Mode](tb, `window.tetherStats.mode`)
 		return err == nil && m == mode, fmt.Errorf("mode %q (%v)", m, err)
 	})
 }
@@ -541,7 +541,7 @@ func TestSessionModes(t *testing.T) {
 			r, err := evalJS[string](tb, `window.tetherStats.modeRefused`)
 			return err == nil && strings.Contains(r, "declined"), fmt.Errorf("%q (%v)", r, err)
 		})
-		if m, _ := evalJS[string](tb, `window.tetherStats.mode`); m != protocol.ModeActive {
+		if m, _ := evalJS[protocol.Mode](tb, `window.tetherStats.mode`); m != protocol.ModeActive {
 			t.Errorf("mode %q after the refusal, want active", m)
 		}
 	})

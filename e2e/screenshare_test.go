@@ -143,10 +143,10 @@ func (e *shareEnv) session(id string) (protocol.Session, error) {
 }
 
 // waitEnded waits until the session has ended and checks the reason.
-func (e *shareEnv) waitEnded(t testing.TB, id string, timeout time.Duration, reason string) protocol.Session {
+func (e *shareEnv) waitEnded(t testing.TB, id string, timeout time.Duration, reason protocol.Reason) protocol.Session {
 	t.Helper()
 	var s protocol.Session
-	testenv.Eventually(t, timeout, "session "+id+" to end "+reason, func() (bool, error) {
+	testenv.Eventually(t, timeout, "session "+id+" to end "+string(reason), func() (bool, error) {
 		var err error
 		s, err = e.session(id)
 		return err == nil && s.State == protocol.SessionEnded, fmt.Errorf("state %q reason %q (%v)", s.State, s.Reason, err)
@@ -158,10 +158,10 @@ func (e *shareEnv) waitEnded(t testing.TB, id string, timeout time.Duration, rea
 }
 
 // waitViewerEnded waits until the viewer shows the session ended with reason.
-func (tb *tab) waitViewerEnded(timeout time.Duration, reason string) viewerStats {
+func (tb *tab) waitViewerEnded(timeout time.Duration, reason protocol.Reason) viewerStats {
 	tb.t.Helper()
-	return tb.waitStats(timeout, "the viewer to show the session ended "+reason, func(v viewerStats) bool {
-		return v.State == "ended" && v.Reason == reason
+	return tb.waitStats(timeout, "the viewer to show the session ended "+string(reason), func(v viewerStats) bool {
+		return v.State == "ended" && v.Reason == string(reason)
 	})
 }
 

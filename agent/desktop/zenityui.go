@@ -12,6 +12,7 @@ import (
 	"github.com/tetherdesk/tether/agent/internal/ask"
 
 	"github.com/tetherdesk/tether/agent/session"
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // DialogTitle is the title of every dialog the helper shows; the question
@@ -38,7 +39,7 @@ func (u ZenityUI) Ask(ctx context.Context, req session.AskRequest) (session.Answ
 	opts := []zenity.Option{zenity.Title(DialogTitle), zenity.OKLabel("Accept"), zenity.CancelLabel("Decline"),
 		zenity.QuestionIcon, zenity.Context(ctx)}
 	// One other mode: a button for it. More: a button that lists them.
-	var alt string
+	var alt protocol.Mode
 	switch len(req.Alternatives) {
 	case 0:
 	case 1:

@@ -57,7 +57,7 @@ const (
 // StateDropped is the helper's TypeState answer to a TypeDrop: the
 // session is closed in this helper without a word to the server. It is no
 // protocol session state.
-const StateDropped = "dropped"
+const StateDropped protocol.SessionState = "dropped"
 
 // Server connection states (TypeStatus).
 const (
@@ -82,10 +82,10 @@ type CodeResult struct {
 	// Message is for the end user as it stands (refused, throttled, failed).
 	Message string `json:"message,omitempty"`
 	// Set when accepted.
-	SessionID  string `json:"session_id,omitempty"`
-	Technician string `json:"technician,omitempty"`
-	Mode       string `json:"mode,omitempty"`
-	Attended   bool   `json:"attended,omitempty"`
+	SessionID  string        `json:"session_id,omitempty"`
+	Technician string        `json:"technician,omitempty"`
+	Mode       protocol.Mode `json:"mode,omitempty"`
+	Attended   bool          `json:"attended,omitempty"`
 }
 
 // MaxLine bounds one JSON line.
@@ -105,10 +105,10 @@ type Msg struct {
 	Resume bool `json:"resume,omitempty"`
 
 	// end, state
-	SessionID string `json:"session_id,omitempty"`
-	State     string `json:"state,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	Error     string `json:"error,omitempty"`
+	SessionID string                `json:"session_id,omitempty"`
+	State     protocol.SessionState `json:"state,omitempty"`
+	Reason    protocol.Reason       `json:"reason,omitempty"`
+	Error     string                `json:"error,omitempty"`
 
 	// ready
 	Desktop string `json:"desktop,omitempty"`

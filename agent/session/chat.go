@@ -166,7 +166,7 @@ func (c *chatHub) setStatus(key, text string) {
 
 // modeChanged offers "Send file…" where the mode allows files, and opens
 // the window in the modes that have nothing else to show.
-func (c *chatHub) modeChanged(mode string) {
+func (c *chatHub) modeChanged(mode protocol.Mode) {
 	on := false
 	for _, f := range c.s.features(mode) {
 		on = on || f == protocol.FeatureFile

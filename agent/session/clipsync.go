@@ -47,7 +47,7 @@ func (c *clipSync) openLocked() Clipboard {
 
 // modeChanged starts watching the endpoint's clipboard in a mode with
 // clipboard sync, and stops it in any other.
-func (c *clipSync) modeChanged(string) {
+func (c *clipSync) modeChanged(protocol.Mode) {
 	on := c.enabled()
 	c.mu.Lock()
 	defer c.mu.Unlock()

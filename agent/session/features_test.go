@@ -135,7 +135,7 @@ func (v *testViewer) leave(a *agentConn) {
 	a.send(protocol.Signal{Type: protocol.SignalViewerLeft, ViewerID: v.id})
 }
 
-func (a *agentConn) nextOfType(typ string) protocol.Signal {
+func (a *agentConn) nextOfType(typ protocol.SignalType) protocol.Signal {
 	a.t.Helper()
 	for {
 		if s := a.nextAfter(); s.Type == typ {
@@ -144,7 +144,7 @@ func (a *agentConn) nextOfType(typ string) protocol.Signal {
 	}
 }
 
-func helloWith(mode string, viewers ...string) protocol.Signal {
+func helloWith(mode protocol.Mode, viewers ...string) protocol.Signal {
 	ss := &protocol.Session{ID: "s1", Mode: mode, State: protocol.SessionConnecting}
 	for _, v := range viewers {
 		id, name, _ := strings.Cut(v, "=")
@@ -168,7 +168,7 @@ func randomBytes(t *testing.T, n int) ([]byte, string) {
 // source, so nothing is captured or sent, while chat works.
 func TestModesGateScreenAndInput(t *testing.T) {
 	for _, mode := range protocol.Modes {
-		t.Run(mode, func(t *testing.T) {
+		t.Run(string(mode), func(t *testing.T) {
 			h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: mode}, unattendedPolicy())
 			a := h.run()
 			a.expectState(protocol.SessionConnecting, "")
@@ -203,8 +203,8 @@ func TestModesGateScreenAndInput(t *testing.T) {
 				h.expectDrop("v1:not allowed")
 			}
 			// Chat goes both ways in every mode.
-			v.say("hello from " + mode)
-			if l := <-h.chat.lines; l.Text != "hello from "+mode || l.From != "Tess Tech" {
+			v.say("hello from " + string(mode))
+			if l := <-h.chat.lines; l.Text != "hello from "+string(mode) || l.From != "Tess Tech" {
 				t.Errorf("the user's window shows %+v", l)
 			}
 			if !hasScreen(mode) {
@@ -228,7 +228,7 @@ func TestModesGateScreenAndInput(t *testing.T) {
 // is never taken.
 func TestModeChangeDuringSession(t *testing.T) {
 	pol := policy.Default()
-	pol.Modes = []string{protocol.ModeActive, protocol.ModeMonitor, protocol.ModeChat}
+	pol.Modes = []protocol.Mode{protocol.ModeActive, protocol.ModeMonitor, protocol.ModeChat}
 	h := newHarness(t, protocol.ScreenShareStart{Attended: true, Mode: protocol.ModeMonitor, AcceptanceTimeoutS: 30}, pol)
 	a := h.run()
 	a.expectState(protocol.SessionAwaitingAcceptance, "")

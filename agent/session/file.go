@@ -575,7 +575,7 @@ func (h *fileHub) viewerGone(id string) {
 // modeChanged stops every transfer when the new mode has no files (the
 // partials stay: the mode may come back), and offers the user's pending
 // files again when it has.
-func (h *fileHub) modeChanged(mode string) {
+func (h *fileHub) modeChanged(mode protocol.Mode) {
 	if slices.Contains(h.s.features(mode), protocol.FeatureFile) {
 		h.s.mu.Lock()
 		vs := h.s.viewerList()

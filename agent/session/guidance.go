@@ -86,7 +86,7 @@ func (g *guidance) mark(v *viewer, flat []int) {
 func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
 
 // modeChanged closes the overlay when the session leaves Guidance.
-func (g *guidance) modeChanged(mode string) {
+func (g *guidance) modeChanged(mode protocol.Mode) {
 	if mode != protocol.ModeGuidance {
 		g.closeOverlay()
 	}

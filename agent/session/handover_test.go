@@ -51,7 +51,7 @@ func TestDropAndTakeOver(t *testing.T) {
 	}
 	expectFullFrame(t, v1)
 	h.liveShown()
-	for _, want := range []string{protocol.SessionAwaitingAcceptance, protocol.SessionConnecting, protocol.SessionActive} {
+	for _, want := range []protocol.SessionState{protocol.SessionAwaitingAcceptance, protocol.SessionConnecting, protocol.SessionActive} {
 		if m := h1.recv(); m.Type != ipc.TypeState || m.State != want {
 			t.Fatalf("helper 1 reported %+v, want %s", m, want)
 		}

@@ -179,7 +179,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 				SecureAttention: secureAttention(func() error {
 					return conn.Send(ipc.Msg{Type: ipc.TypeSAS, SessionID: id})
 				}),
-				Report: func(state, reason, errText string) {
+				Report: func(state protocol.SessionState, reason protocol.Reason, errText string) {
 					tr.SessionState(id, state, reason)
 					err := conn.Send(ipc.Msg{Type: ipc.TypeState, SessionID: id, State: state, Reason: reason, Error: errText})
 					if err != nil && hctx.Err() == nil {

@@ -12,11 +12,11 @@ import (
 // modePlan is how a session's mode is chosen when it starts: Mode unless
 // the user picks one of Alternatives on the prompt.
 type modePlan struct {
-	Mode         string
-	Alternatives []string
+	Mode         protocol.Mode
+	Alternatives []protocol.Mode
 	// Enabled is every mode the session may use, in order of precedence:
 	// the endpoint's policy, narrowed to the modes the server allowed.
-	Enabled []string
+	Enabled []protocol.Mode
 }
 
 // planModes applies the mode rules (design.md, "Modes") on the endpoint:
@@ -51,7 +51,7 @@ func planModes(start protocol.ScreenShareStart, pol policy.ScreenShare) (modePla
 // chosen is the mode the session starts in after the user answered the
 // prompt with mode: the plan's own mode unless the answer names one of the
 // alternatives (anything else keeps the plan's mode).
-func (p modePlan) chosen(answer string) string {
+func (p modePlan) chosen(answer protocol.Mode) protocol.Mode {
 	if slices.Contains(p.Alternatives, answer) {
 		return answer
 	}
@@ -62,7 +62,7 @@ func (p modePlan) chosen(answer string) string {
 // current to requested during the session: an error says why not; ask
 // reports whether the end user must accept it first (attended sessions on
 // an endpoint whose policy asks for acceptance).
-func checkModeChange(p modePlan, pol policy.ScreenShare, attended bool, current, requested string) (ask bool, err error) {
+func checkModeChange(p modePlan, pol policy.ScreenShare, attended bool, current, requested protocol.Mode) (ask bool, err error) {
 	switch {
 	case !slices.Contains(protocol.Modes, requested):
 		return false, fmt.Errorf("unknown mode %q", requested)
@@ -76,7 +76,7 @@ func checkModeChange(p modePlan, pol policy.ScreenShare, attended bool, current,
 
 // hasScreen reports whether a mode shows the screen. Chat and File
 // transfer never capture or send a frame.
-func hasScreen(mode string) bool {
+func hasScreen(mode protocol.Mode) bool {
 	return mode == protocol.ModeActive || mode == protocol.ModeGuidance || mode == protocol.ModeMonitor
 }
 
@@ -84,7 +84,7 @@ func hasScreen(mode string) bool {
 // every mode; files with Active and File transfer when the policy allows
 // them; the clipboard with Active only (it is part of controlling the
 // computer); guidance marks with Guidance.
-func features(mode string, pol policy.ScreenShare) []string {
+func features(mode protocol.Mode, pol policy.ScreenShare) []string {
 	f := []string{protocol.FeatureChat}
 	if pol.FileTransfer && (mode == protocol.ModeActive || mode == protocol.ModeFile) {
 		f = append(f, protocol.FeatureFile)
@@ -107,7 +107,7 @@ func fileMax(pol policy.ScreenShare) int64 {
 	return pol.FileMaxBytes
 }
 
-var modeNames = map[string]string{
+var modeNames = map[protocol.Mode]string{
 	"active":   "view and control your screen",
 	"guidance": "view your screen and point at things",
 	"monitor":  "view your screen (no control)",
@@ -117,9 +117,9 @@ var modeNames = map[string]string{
 
 // ModeText says what a mode lets the technician do, as the end user
 // reads it in a prompt or notice ("view and control your screen").
-func ModeText(m string) string {
+func ModeText(m protocol.Mode) string {
 	if s, ok := modeNames[m]; ok {
 		return s
 	}
-	return m
+	return string(m)
 }

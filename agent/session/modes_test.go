@@ -16,7 +16,7 @@ const (
 	mFile     = protocol.ModeFile
 )
 
-func policyWith(modes ...string) policy.ScreenShare {
+func policyWith(modes ...protocol.Mode) policy.ScreenShare {
 	p := policy.Default()
 	p.Modes = modes
 	return p
@@ -27,23 +27,23 @@ func policyWith(modes ...string) policy.ScreenShare {
 func TestModePlan(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		policy    []string // modes the endpoint's policy enables, any order
-		allowed   []string // the server's AllowedModes (nil: not sent)
-		requested string
-		want      string
-		alts      []string
+		policy    []protocol.Mode // modes the endpoint's policy enables, any order
+		allowed   []protocol.Mode // the server's AllowedModes (nil: not sent)
+		requested protocol.Mode
+		want      protocol.Mode
+		alts      []protocol.Mode
 		wantErr   bool
 	}{
-		{"all enabled, none asked: active first", []string{mFile, mChat, mMonitor, mGuidance, mActive}, nil, "", mActive, []string{mGuidance, mMonitor, mChat, mFile}, false},
-		{"no active: guidance", []string{mFile, mMonitor, mGuidance}, nil, "", mGuidance, []string{mMonitor, mFile}, false},
-		{"no screen modes: chat", []string{mFile, mChat}, nil, "", mChat, []string{mFile}, false},
-		{"file only", []string{mFile}, nil, "", mFile, nil, false},
-		{"monitor asked and enabled", []string{mActive, mMonitor}, nil, mMonitor, mMonitor, []string{mActive}, false},
-		{"active asked but disabled here: first enabled", []string{mMonitor, mChat}, nil, mActive, mMonitor, []string{mChat}, false},
-		{"unknown asked: first enabled", []string{mMonitor}, nil, "teleport", mMonitor, nil, false},
-		{"server narrows the choices", []string{mActive, mGuidance, mMonitor, mChat, mFile}, []string{mMonitor, mChat}, mMonitor, mMonitor, []string{mChat}, false},
-		{"server's modes all disabled here", []string{mActive}, []string{mChat}, mChat, "", nil, true},
-		{"server allows what policy does not", []string{mChat}, []string{mActive, mChat}, mActive, mChat, nil, false},
+		{"all enabled, none asked: active first", []protocol.Mode{mFile, mChat, mMonitor, mGuidance, mActive}, nil, "", mActive, []protocol.Mode{mGuidance, mMonitor, mChat, mFile}, false},
+		{"no active: guidance", []protocol.Mode{mFile, mMonitor, mGuidance}, nil, "", mGuidance, []protocol.Mode{mMonitor, mFile}, false},
+		{"no screen modes: chat", []protocol.Mode{mFile, mChat}, nil, "", mChat, []protocol.Mode{mFile}, false},
+		{"file only", []protocol.Mode{mFile}, nil, "", mFile, nil, false},
+		{"monitor asked and enabled", []protocol.Mode{mActive, mMonitor}, nil, mMonitor, mMonitor, []protocol.Mode{mActive}, false},
+		{"active asked but disabled here: first enabled", []protocol.Mode{mMonitor, mChat}, nil, mActive, mMonitor, []protocol.Mode{mChat}, false},
+		{"unknown asked: first enabled", []protocol.Mode{mMonitor}, nil, "teleport", mMonitor, nil, false},
+		{"server narrows the choices", []protocol.Mode{mActive, mGuidance, mMonitor, mChat, mFile}, []protocol.Mode{mMonitor, mChat}, mMonitor, mMonitor, []protocol.Mode{mChat}, false},
+		{"server's modes all disabled here", []protocol.Mode{mActive}, []protocol.Mode{mChat}, mChat, "", nil, true},
+		{"server allows what policy does not", []protocol.Mode{mChat}, []protocol.Mode{mActive, mChat}, mActive, mChat, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := planModes(protocol.ScreenShareStart{Mode: tc.requested, AllowedModes: tc.allowed}, policyWith(tc.policy...))
@@ -64,7 +64,7 @@ func TestPromptChoice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ answer, want string }{
+	for _, tc := range []struct{ answer, want protocol.Mode }{
 		{"", mActive},
 		{mActive, mActive},
 		{mMonitor, mMonitor},
@@ -83,21 +83,21 @@ func TestPromptChoice(t *testing.T) {
 func TestModeChange(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		policy     []string
+		policy     []protocol.Mode
 		acceptance bool
 		attended   bool
-		current    string
-		requested  string
+		current    protocol.Mode
+		requested  protocol.Mode
 		wantAsk    bool
 		wantErr    bool
 	}{
-		{"attended, acceptance on: ask", []string{mActive, mMonitor}, true, true, mMonitor, mActive, true, false},
-		{"attended, acceptance off: no question", []string{mActive, mMonitor}, false, true, mMonitor, mActive, false, false},
-		{"unattended: no question", []string{mActive, mMonitor}, true, false, mActive, mMonitor, false, false},
-		{"disabled mode", []string{mActive, mMonitor}, true, true, mActive, mChat, false, true},
-		{"same mode", []string{mActive, mMonitor}, true, true, mActive, mActive, false, true},
-		{"unknown mode", []string{mActive}, true, true, mActive, "x", false, true},
-		{"to chat", []string{mMonitor, mChat}, true, true, mMonitor, mChat, true, false},
+		{"attended, acceptance on: ask", []protocol.Mode{mActive, mMonitor}, true, true, mMonitor, mActive, true, false},
+		{"attended, acceptance off: no question", []protocol.Mode{mActive, mMonitor}, false, true, mMonitor, mActive, false, false},
+		{"unattended: no question", []protocol.Mode{mActive, mMonitor}, true, false, mActive, mMonitor, false, false},
+		{"disabled mode", []protocol.Mode{mActive, mMonitor}, true, true, mActive, mChat, false, true},
+		{"same mode", []protocol.Mode{mActive, mMonitor}, true, true, mActive, mActive, false, true},
+		{"unknown mode", []protocol.Mode{mActive}, true, true, mActive, "x", false, true},
+		{"to chat", []protocol.Mode{mMonitor, mChat}, true, true, mMonitor, mChat, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pol := policyWith(tc.policy...)
@@ -120,7 +120,7 @@ func TestFeatures(t *testing.T) {
 	none := policy.Default()
 	none.FileTransfer, none.ClipboardSync = false, false
 	for _, tc := range []struct {
-		mode string
+		mode protocol.Mode
 		pol  policy.ScreenShare
 		want []string
 	}{

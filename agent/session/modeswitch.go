@@ -32,7 +32,7 @@ func (s *Session) spawn(f func()) bool {
 
 // modeMsg is the "mode" control message for mode: the mode with what it
 // offers.
-func (s *Session) modeMsg(mode string) protocol.ControlMsg {
+func (s *Session) modeMsg(mode protocol.Mode) protocol.ControlMsg {
 	m := protocol.ControlMsg{T: "mode", Mode: mode, Features: s.features(mode), FileMax: fileMax(s.cfg.Policy),
 		Modes: s.plan.Enabled}
 	if s.cfg.Privileged {
@@ -46,7 +46,7 @@ func (s *Session) modeMsg(mode string) protocol.ControlMsg {
 // the screen and starts the first time one does; every viewer hears the
 // mode and its features; the overlay, the clipboard, file transfers and
 // the chat window follow.
-func (s *Session) enterMode(old, mode string) {
+func (s *Session) enterMode(old, mode protocol.Mode) {
 	s.mu.Lock()
 	screen := hasScreen(mode)
 	for _, v := range s.viewers {
@@ -93,7 +93,7 @@ func (s *Session) consentNeeded() bool {
 // only when it is the change the user accepted (or one needing no
 // acceptance) and the endpoint's policy enables it, so a stale update can
 // never move an attended session into a mode its user did not accept.
-func (s *Session) serverMode(m string) {
+func (s *Session) serverMode(m protocol.Mode) {
 	s.mu.Lock()
 	cur := s.mode
 	if m == cur {
@@ -130,7 +130,7 @@ func (s *Session) serverMode(m string) {
 // channel): checked against the policy, asked of the end user where the
 // policy wants it, then reported to the server, which records it and tells
 // everyone; the switch happens when the server's update comes back.
-func (s *Session) onModeRequest(v *viewer, requested string) {
+func (s *Session) onModeRequest(v *viewer, requested protocol.Mode) {
 	refuse := func(why string) {
 		v.sendControl(protocol.ControlMsg{T: "mode_refused", Mode: requested, Text: why})
 	}
@@ -200,7 +200,7 @@ func (s *Session) modeDone() {
 
 // requestMode reports an accepted mode change to the server and waits
 // (up to modeConfirmTimeout) for it to come back recorded.
-func (s *Session) requestMode(m string) {
+func (s *Session) requestMode(m protocol.Mode) {
 	s.mu.Lock()
 	s.pendingMode = m
 	s.modeSeq++

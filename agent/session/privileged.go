@@ -35,7 +35,7 @@ var dialogFeatures = []string{protocol.FeatureChat, protocol.FeatureFile}
 
 // features is what mode offers in this session: features() of the policy,
 // less dialogFeatures when privileged.
-func (s *Session) features(mode string) []string {
+func (s *Session) features(mode protocol.Mode) []string {
 	f := features(mode, s.cfg.Policy)
 	if s.cfg.Privileged {
 		f = slices.DeleteFunc(f, func(x string) bool { return slices.Contains(dialogFeatures, x) })

@@ -84,8 +84,8 @@ func TestPrivilegedConfig(t *testing.T) {
 // window, nothing lands in Downloads, and the user sees no notice and no
 // end-session dialog.
 func TestPrivilegedSessionShowsOnlyThePrompt(t *testing.T) {
-	for _, mode := range []string{protocol.ModeActive, protocol.ModeChat, protocol.ModeFile} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []protocol.Mode{protocol.ModeActive, protocol.ModeChat, protocol.ModeFile} {
+		t.Run(string(mode), func(t *testing.T) {
 			pol := unattendedPolicy()
 			pol.FileTransfer, pol.ClipboardSync = true, true
 			h := newHarness(t, protocol.ScreenShareStart{Attended: true, Mode: mode, AcceptanceTimeoutS: 30}, pol)

@@ -69,7 +69,7 @@ type Config struct {
 	NewInjector func() (Injector, error)
 	// Report is told every state change (for the service's log and
 	// status); optional.
-	Report func(state, reason, errText string)
+	Report func(state protocol.SessionState, reason protocol.Reason, errText string)
 	// SecureAttention, when set, raises Ctrl+Alt+Del through the service
 	// instead of injecting the keys (Windows allows it only from there).
 	SecureAttention func() error
@@ -119,7 +119,7 @@ func (c *Config) CheckAndSetDefaults() error {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Report == nil {
-		c.Report = func(string, string, string) {}
+		c.Report = func(protocol.SessionState, protocol.Reason, string) {}
 	}
 	if c.FrameInterval <= 0 {
 		c.FrameInterval = DefaultFrameInterval
@@ -164,8 +164,8 @@ type Session struct {
 	drop  chan string // viewer ids whose peer connection failed
 
 	mu         sync.Mutex
-	state      string
-	mode       string
+	state      protocol.SessionState
+	mode       protocol.Mode
 	holder     string
 	helloSeen  bool
 	accepted   bool
@@ -177,14 +177,14 @@ type Session struct {
 	activeSent bool
 	quality    int // a viewer's choice of image quality; 0: adaptive
 	drops      int
-	chosenMode string // a mode the user picked instead of the requested one
+	chosenMode protocol.Mode // a mode the user picked instead of the requested one
 
 	plan modePlan
 	// pendingMode is a mode change the user accepted (or that needed no
 	// acceptance), waiting for the server to record it; modeAsker is the
 	// viewer that asked, modeBusy is set from the request until the end of
 	// that wait.
-	pendingMode string
+	pendingMode protocol.Mode
 	modeAsker   string
 	modeBusy    bool
 	modeSeq     int
@@ -203,7 +203,7 @@ type Session struct {
 // Cancelling ctx ends it (the service said so, or the helper stops); the
 // caller then knows the reason. Everything the session started is stopped
 // and closed before Run returns.
-func Run(ctx context.Context, cfg Config) (reason string, err error) {
+func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return protocol.EndedError, err
 	}
@@ -316,7 +316,7 @@ func (s *Session) send(sig protocol.Signal) error {
 }
 
 // setState records, logs and reports a state change; it does not signal.
-func (s *Session) setState(state, reason, errText string) {
+func (s *Session) setState(state protocol.SessionState, reason protocol.Reason, errText string) {
 	s.mu.Lock()
 	s.state = state
 	s.mu.Unlock()
@@ -332,7 +332,7 @@ func (s *Session) setState(state, reason, errText string) {
 }
 
 // transition records a state change and tells the server.
-func (s *Session) transition(state, reason, errText string) {
+func (s *Session) transition(state protocol.SessionState, reason protocol.Reason, errText string) {
 	s.setState(state, reason, errText)
 	sig := protocol.Signal{Type: protocol.SignalState, State: state, Reason: reason, Message: errText}
 	if state == protocol.SessionConnecting {
@@ -347,7 +347,7 @@ func (s *Session) transition(state, reason, errText string) {
 	}
 }
 
-func (s *Session) currentMode() string {
+func (s *Session) currentMode() protocol.Mode {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.mode
@@ -360,7 +360,7 @@ type promptResult struct {
 
 // loop is the session's state machine. It returns the reason the session
 // ended.
-func (s *Session) loop(parent context.Context) (string, error) {
+func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 	sigs := make(chan protocol.Signal)
 	readErr := make(chan error, 1)
 	s.wg.Add(1)
@@ -555,7 +555,7 @@ func (s *Session) readLoop(sigs chan<- protocol.Signal, readErr chan<- error) {
 }
 
 // handle applies one signal from the server; done reports the end.
-func (s *Session) handle(sig protocol.Signal, userEnd chan<- struct{}) (reason string, done bool) {
+func (s *Session) handle(sig protocol.Signal, userEnd chan<- struct{}) (reason protocol.Reason, done bool) {
 	switch sig.Type {
 	case protocol.SignalHello:
 		s.mu.Lock()
@@ -633,13 +633,13 @@ const ReasonDropped = "dropped"
 
 // EndError is the cancel cause that ends a session with a reason (the
 // service asked the helper to end it).
-type EndError struct{ Reason string }
+type EndError struct{ Reason protocol.Reason }
 
-func (e EndError) Error() string { return "session ended: " + e.Reason }
+func (e EndError) Error() string { return "session ended: " + string(e.Reason) }
 
 // EndReason is the protocol end reason of an end the service asked for
 // ("" is the technician's).
-func EndReason(r string) string {
+func EndReason(r protocol.Reason) protocol.Reason {
 	if r == "" {
 		return protocol.EndedByTechnician
 	}

@@ -145,7 +145,7 @@ func (a *agentConn) next(cands func(protocol.Signal)) protocol.Signal {
 	}
 }
 
-func (a *agentConn) expectState(state, reason string) protocol.Signal {
+func (a *agentConn) expectState(state protocol.SessionState, reason protocol.Reason) protocol.Signal {
 	a.t.Helper()
 	s := a.next(nil)
 	if s.Type != protocol.SignalState || s.State != state || s.Reason != reason {
@@ -276,7 +276,7 @@ type harness struct {
 }
 
 type runResult struct {
-	reason string
+	reason protocol.Reason
 	err    error
 }
 
@@ -348,7 +348,7 @@ func unattendedPolicy() policy.ScreenShare {
 
 func TestDeclineCreatesNoPeerAndCapturesNothing(t *testing.T) {
 	h := newHarness(t, protocol.ScreenShareStart{Attended: true, Mode: protocol.ModeActive, AcceptanceTimeoutS: 30,
-		AllowedModes: []string{protocol.ModeActive, protocol.ModeMonitor}}, policy.Default())
+		AllowedModes: []protocol.Mode{protocol.ModeActive, protocol.ModeMonitor}}, policy.Default())
 	a := h.run()
 	a.send(protocol.Signal{Type: protocol.SignalHello})
 	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
@@ -391,7 +391,7 @@ func TestAcceptanceTimeout(t *testing.T) {
 
 func TestAcceptWithOtherMode(t *testing.T) {
 	h := newHarness(t, protocol.ScreenShareStart{Attended: true, Mode: protocol.ModeActive, AcceptanceTimeoutS: 30,
-		AllowedModes: []string{protocol.ModeMonitor}}, policy.Default())
+		AllowedModes: []protocol.Mode{protocol.ModeMonitor}}, policy.Default())
 	a := h.run()
 	a.expectState(protocol.SessionAwaitingAcceptance, "")
 	<-h.ui.asked
@@ -422,8 +422,8 @@ func TestUnattended(t *testing.T) {
 	tests := []struct {
 		name       string
 		pol        policy.ScreenShare
-		wantState  string
-		wantReason string
+		wantState  protocol.SessionState
+		wantReason protocol.Reason
 	}{
 		{"allowed", unattendedPolicy(), protocol.SessionConnecting, ""},
 		{"forbidden by endpoint policy", policy.Default(), protocol.SessionEnded, protocol.EndedError},

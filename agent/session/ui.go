@@ -12,9 +12,9 @@ import (
 type AskRequest struct {
 	SessionID  string
 	Technician string
-	Mode       string
+	Mode       protocol.Mode
 	// Alternatives are other modes the user may pick instead.
-	Alternatives []string
+	Alternatives []protocol.Mode
 	// TimeoutS is the countdown shown; the caller's ctx carries the deadline.
 	TimeoutS int
 }
@@ -23,7 +23,7 @@ type AskRequest struct {
 type Answer struct {
 	Accepted bool
 	// Mode the user accepted (the requested one or an alternative).
-	Mode string
+	Mode protocol.Mode
 }
 
 // UI is everything the end user sees of a session. Tests use a fake.
@@ -48,7 +48,7 @@ type ModeAsker interface {
 // ModeRequest is what the mode-change question shows.
 type ModeRequest struct {
 	Technician string
-	From, To   string
+	From, To   protocol.Mode
 	TimeoutS   int
 }
 
@@ -111,7 +111,7 @@ type LiveControls struct {
 	SessionID  string
 	Technician string
 	// Mode returns the session's current mode.
-	Mode func() string
+	Mode func() protocol.Mode
 	// OpenChat opens (or raises) the end user's chat window.
 	OpenChat func()
 }

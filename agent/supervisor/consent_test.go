@@ -31,7 +31,7 @@ func TestDecideMove(t *testing.T) {
 	tests := []struct {
 		name     string
 		attended bool
-		state    string
+		state    protocol.SessionState
 		accepted *deskUser
 		to       Desktop
 		want     moveKind
@@ -68,8 +68,8 @@ type ended struct{ calls chan [2]string }
 
 func newEnded() *ended { return &ended{calls: make(chan [2]string, 16)} }
 
-func (e *ended) end(_ context.Context, start protocol.ScreenShareStart, reason string) error {
-	e.calls <- [2]string{start.SessionID, reason}
+func (e *ended) end(_ context.Context, start protocol.ScreenShareStart, reason protocol.Reason) error {
+	e.calls <- [2]string{start.SessionID, string(reason)}
 	return nil
 }
 
@@ -161,7 +161,7 @@ func TestConsentOnDesktopChange(t *testing.T) {
 					t.Errorf("after a late answer on the old desktop: %+v", ts)
 				}
 			case "end":
-				if got := ends.wait(t); got != [2]string{"s1", protocol.EndedUserChanged} {
+				if got := ends.wait(t); got != [2]string{"s1", string(protocol.EndedUserChanged)} {
 					t.Errorf("ended %v, want s1 %s", got, protocol.EndedUserChanged)
 				}
 				if !tt.gone {
@@ -182,7 +182,7 @@ func TestConsentOnDesktopChange(t *testing.T) {
 				if n := f.recs.count("session moved to the active desktop"); n != 0 {
 					t.Errorf("the session was moved %d times", n)
 				}
-				for _, st := range []string{protocol.SessionConnecting, protocol.SessionActive, protocol.SessionAwaitingAcceptance} {
+				for _, st := range []protocol.SessionState{protocol.SessionConnecting, protocol.SessionActive, protocol.SessionAwaitingAcceptance} {
 					if f.recs.stateSeen("s1", tt.to.Key, st) {
 						t.Errorf("the new desktop's helper reported %s for the session", st)
 					}

@@ -35,7 +35,7 @@ var (
 // endLater reports, in the background, that a session ended with reason;
 // it tries again with back-off while the server cannot be reached. Run
 // waits for it.
-func (s *Supervisor) endLater(ctx context.Context, start protocol.ScreenShareStart, reason string) {
+func (s *Supervisor) endLater(ctx context.Context, start protocol.ScreenShareStart, reason protocol.Reason) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -73,7 +73,7 @@ func (s *Supervisor) endLater(ctx context.Context, start protocol.ScreenShareSta
 // server takes the newest agent connection, so a helper still connected
 // is no longer heard), reports the state ended with reason, and waits for
 // the server's "end" (or its error).
-func (c *Config) reportEnded(ctx context.Context, start protocol.ScreenShareStart, reason string) error {
+func (c *Config) reportEnded(ctx context.Context, start protocol.ScreenShareStart, reason protocol.Reason) error {
 	ctx, cancel := context.WithTimeout(ctx, endReportTimeout)
 	defer cancel()
 	base, err := client.ParseServerURL(c.Server)

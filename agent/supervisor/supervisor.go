@@ -130,7 +130,7 @@ type Config struct {
 	// EndSession tells the server that a session no helper runs any more
 	// ended with reason, as its helper would have (over the session's
 	// agent signalling, with its token). Default: reportEnded.
-	EndSession func(ctx context.Context, start protocol.ScreenShareStart, reason string) error
+	EndSession func(ctx context.Context, start protocol.ScreenShareStart, reason protocol.Reason) error
 }
 
 // CheckAndSetDefaults validates the config and fills in defaults.
@@ -264,8 +264,8 @@ const dropAckWait = 2 * time.Second
 // tracked is a session handed to a helper, until it ends.
 type tracked struct {
 	start   protocol.ScreenShareStart
-	desktop string // key of the helper that has it; "" when its desktop vanished
-	state   string // last state the helper reported
+	desktop string                // key of the helper that has it; "" when its desktop vanished
+	state   protocol.SessionState // last state the helper reported
 	// acceptedBy is the user of the desktop an attended session was on
 	// when it left awaiting_acceptance (nil until then): consent carries
 	// to that user's desktops only.
@@ -796,7 +796,7 @@ func (s *Supervisor) reconcileLoop(ctx context.Context) {
 }
 
 // accepted reports whether a session in state has left the prompt behind.
-func accepted(state string) bool {
+func accepted(state protocol.SessionState) bool {
 	return state == protocol.SessionConnecting || state == protocol.SessionActive
 }
 

@@ -118,7 +118,7 @@ func (r *records) count(msg string) int {
 
 // stateSeen reports whether desktop reported state for session id
 // (ipc.StateDropped: confirmed a drop).
-func (r *records) stateSeen(id, desktop, state string) bool {
+func (r *records) stateSeen(id, desktop string, state protocol.SessionState) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	msg := "helper session state"
@@ -128,14 +128,14 @@ func (r *records) stateSeen(id, desktop, state string) bool {
 	for _, rec := range r.msgs[msg] {
 		got := map[string]string{}
 		rec.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
-		if got["session_id"] == id && got["desktop"] == desktop && (got["state"] == state || msg != "helper session state") {
+		if got["session_id"] == id && got["desktop"] == desktop && (got["state"] == string(state) || msg != "helper session state") {
 			return true
 		}
 	}
 	return false
 }
 
-func (r *records) waitState(t *testing.T, id, desktop, state string) {
+func (r *records) waitState(t *testing.T, id, desktop string, state protocol.SessionState) {
 	t.Helper()
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()

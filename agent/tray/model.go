@@ -49,8 +49,8 @@ const (
 type Session struct {
 	ID         string
 	Technician string
-	Mode       string // protocol.Mode*
-	State      string // protocol.Session*
+	Mode       protocol.Mode
+	State      protocol.SessionState
 	// MayEnd: the policy (and the start) let the user end the session.
 	MayEnd bool
 	// Endable: the session is live and has said how to end it.
@@ -263,7 +263,7 @@ func sessionLabel(s Session) string {
 	}
 }
 
-var modeNames = map[string]string{
+var modeNames = map[protocol.Mode]string{
 	protocol.ModeActive:   "Active (view and control)",
 	protocol.ModeGuidance: "Guidance (view and point)",
 	protocol.ModeMonitor:  "Monitor (view only)",
@@ -272,12 +272,12 @@ var modeNames = map[string]string{
 }
 
 // ModeName is how the tray names a mode.
-func ModeName(m string) string {
+func ModeName(m protocol.Mode) string {
 	if s, ok := modeNames[m]; ok {
 		return s
 	}
 	if m == "" {
 		return "mode not known yet"
 	}
-	return m
+	return string(m)
 }

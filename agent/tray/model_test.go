@@ -25,7 +25,7 @@ var (
 // state (issue 6, acceptance 5), with the icon and tooltip.
 func TestMenu(t *testing.T) {
 	at := time.Date(2026, 11, 23, 14, 5, 0, 0, time.UTC)
-	live := func(state string, mayEnd, endable bool) Session {
+	live := func(state protocol.SessionState, mayEnd, endable bool) Session {
 		return Session{ID: "s1", Technician: "brooke", Mode: protocol.ModeActive, State: state, MayEnd: mayEnd, Endable: endable}
 	}
 	connected := func(ss ...Session) State { return State{Server: ipc.ServerConnected, Sessions: ss} }

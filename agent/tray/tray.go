@@ -278,7 +278,7 @@ func (t *Tray) SessionStarted(ss Session) {
 
 // SessionState records a session's state change; an ended session leaves
 // the menu with a notice saying why.
-func (t *Tray) SessionState(id, state, reason string) {
+func (t *Tray) SessionState(id string, state protocol.SessionState, reason protocol.Reason) {
 	var notice string
 	t.update(func(s *State) {
 		i := slices.IndexFunc(s.Sessions, func(x Session) bool { return x.ID == id })
@@ -300,7 +300,7 @@ func (t *Tray) SessionState(id, state, reason string) {
 	}
 }
 
-func endNotice(tech, reason string) string {
+func endNotice(tech string, reason protocol.Reason) string {
 	switch reason {
 	case protocol.EndedByUser:
 		return "You ended the session with " + tech + "."
@@ -323,7 +323,8 @@ func (t *Tray) SessionLive(id string, mayEnd bool, end func()) {
 	t.mu.Lock()
 	t.ends[id] = end
 	t.mu.Unlock()
-	var tech, mode string
+	var tech string
+	var mode protocol.Mode
 	t.update(func(s *State) {
 		i := slices.IndexFunc(s.Sessions, func(x Session) bool { return x.ID == id })
 		if i < 0 {
@@ -345,13 +346,13 @@ func (t *Tray) SessionLive(id string, mayEnd bool, end func()) {
 
 // controls are what a live session lets the tray do.
 type controls struct {
-	mode     func() string
+	mode     func() protocol.Mode
 	openChat func()
 }
 
 // SessionControls records what a live session offers the tray: its
 // current mode and its chat window (either may be nil).
-func (t *Tray) SessionControls(id string, mode func() string, openChat func()) {
+func (t *Tray) SessionControls(id string, mode func() protocol.Mode, openChat func()) {
 	t.mu.Lock()
 	t.ctl[id] = controls{mode: mode, openChat: openChat}
 	t.mu.Unlock()
@@ -381,7 +382,7 @@ func (t *Tray) RefreshMode(id string) {
 }
 
 // SessionMode records a session's new mode.
-func (t *Tray) SessionMode(id, mode string) {
+func (t *Tray) SessionMode(id string, mode protocol.Mode) {
 	t.update(func(s *State) {
 		if i := slices.IndexFunc(s.Sessions, func(x Session) bool { return x.ID == id }); i >= 0 {
 			s.Sessions[i].Mode = mode

@@ -388,7 +388,7 @@ func TestSessionInTray(t *testing.T) {
 		var mode atomic.Value
 		mode.Store(protocol.ModeGuidance)
 		chats := make(chan struct{}, 1)
-		tr.SessionControls(id, func() string { return mode.Load().(string) }, func() { chats <- struct{}{} })
+		tr.SessionControls(id, func() protocol.Mode { return mode.Load().(protocol.Mode) }, func() { chats <- struct{}{} })
 		tr.SessionState(id, protocol.SessionActive, "")
 		v = host.waitView(t, "the live session", func(v View) bool { return v.Icon == IconLive })
 		if e, _ := entry(v, "session.0"); e.Label != "Live session: brooke — Guidance (view and point)" {

@@ -438,13 +438,13 @@ func TestSessionModeChoice(t *testing.T) {
 	e.poll(secret, protocol.PollRequest{}) // online
 	var ep protocol.Endpoint
 	admin.do("GET", "/api/v1/endpoints/"+epID, nil, &ep)
-	if ep.ScreenShare == nil || !slices.Equal(ep.ScreenShare.Modes, []string{protocol.ModeGuidance, protocol.ModeMonitor}) {
+	if ep.ScreenShare == nil || !slices.Equal(ep.ScreenShare.Modes, []protocol.Mode{protocol.ModeGuidance, protocol.ModeMonitor}) {
 		t.Fatalf("endpoint screen-share info: %+v", ep.ScreenShare)
 	}
 	cases := []struct {
-		mode     string
+		mode     protocol.Mode
 		want     int
-		wantMode string
+		wantMode protocol.Mode
 	}{
 		{protocol.ModeActive, http.StatusBadRequest, ""},
 		{protocol.ModeMonitor, http.StatusCreated, protocol.ModeMonitor},

@@ -94,8 +94,8 @@ func csvRow(s protocol.SessionRecord) []string {
 	if s.Ended != nil {
 		dur = strconv.FormatInt(s.DurationS, 10)
 	}
-	return []string{s.ID, csvSafe(s.Technician), csvSafe(s.Hostname), s.EndpointID, s.Mode, strconv.FormatBool(s.Attended),
-		s.State, s.Created.UTC().Format(time.RFC3339), ts(s.Ended), dur, s.Reason,
+	return []string{s.ID, csvSafe(s.Technician), csvSafe(s.Hostname), s.EndpointID, string(s.Mode), strconv.FormatBool(s.Attended),
+		string(s.State), s.Created.UTC().Format(time.RFC3339), ts(s.Ended), dur, string(s.Reason),
 		csvSafe(strings.Join(s.Joined, "; ")), csvSafe(strings.Join(hand, "; "))}
 }
 

@@ -89,7 +89,7 @@ func TestSessionHistoryAndCSV(t *testing.T) {
 		byID[r[0]] = r
 	}
 	r := byID[ids[0]]
-	if r == nil || r[1] != odd || r[2] != `lab "west", pc-7` || r[10] != protocol.EndedByTechnician || r[9] != "50" {
+	if r == nil || r[1] != odd || r[2] != `lab "west", pc-7` || r[10] != string(protocol.EndedByTechnician) || r[9] != "50" {
 		t.Errorf("CSV row of %s: %q", ids[0], r)
 	}
 }

@@ -20,7 +20,7 @@ func TestAgentReconnectOnDesktopChange(t *testing.T) {
 	old := f.agentConn(t, p)
 	v, vid := f.viewerConn(t, f.tech, s.ID)
 	old.expect(protocol.SignalViewerJoined)
-	for _, st := range []string{protocol.SessionConnecting, protocol.SessionActive} {
+	for _, st := range []protocol.SessionState{protocol.SessionConnecting, protocol.SessionActive} {
 		old.send(protocol.Signal{Type: protocol.SignalState, State: st})
 		v.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.State == st })
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -80,7 +81,7 @@ func (e *env) dial(t *testing.T, c *client, path, bearer string, hdr http.Header
 }
 
 // expect waits for the next message of type typ, skipping others.
-func (p *wsPeer) expect(typ string) protocol.Signal {
+func (p *wsPeer) expect(typ protocol.SignalType) protocol.Signal {
 	p.t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -108,7 +109,7 @@ func (p *wsPeer) expect(typ string) protocol.Signal {
 }
 
 // expectWhere waits for a message of type typ that satisfies ok.
-func (p *wsPeer) expectWhere(typ string, ok func(protocol.Signal) bool) protocol.Signal {
+func (p *wsPeer) expectWhere(typ protocol.SignalType, ok func(protocol.Signal) bool) protocol.Signal {
 	p.t.Helper()
 	for {
 		m := p.expect(typ)
@@ -307,7 +308,7 @@ func TestCreateSessionAttendedAndPolicy(t *testing.T) {
 		t.Fatalf("session under a no-prompt policy = %+v", s)
 	}
 	p := f.start(t)
-	if p.Attended || p.UserMayEnd || p.AcceptanceTimeoutS != 45 || strings.Join(p.AllowedModes, ",") != "guidance,monitor" {
+	if p.Attended || p.UserMayEnd || p.AcceptanceTimeoutS != 45 || !slices.Equal(p.AllowedModes, []protocol.Mode{protocol.ModeGuidance, protocol.ModeMonitor}) {
 		t.Fatalf("payload %+v", p)
 	}
 	if st := f.tech2.do("POST", "/api/v1/sessions", protocol.CreateSessionRequest{EndpointID: f.epID, Attended: true, Mode: protocol.ModeActive}, nil); st != 400 {
@@ -402,7 +403,7 @@ func TestAttendedStateMachine(t *testing.T) {
 	agent := f.agentConn(t, p)
 	viewer, _ := f.viewerConn(t, f.tech2, s.ID)
 
-	step := func(state, reason string, wantErr bool) {
+	step := func(state protocol.SessionState, reason protocol.Reason, wantErr bool) {
 		t.Helper()
 		agent.send(protocol.Signal{Type: protocol.SignalState, State: state, Reason: reason})
 		if wantErr {
@@ -706,7 +707,7 @@ func TestServerSideTimeouts(t *testing.T) {
 	viewer.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.State == protocol.SessionAwaitingAcceptance })
 	never := f.create(t, f.tech2, true)
 	connecting := f.create(t, f.tech2, true)
-	for _, st := range []string{protocol.SessionAwaitingAcceptance, protocol.SessionConnecting} {
+	for _, st := range []protocol.SessionState{protocol.SessionAwaitingAcceptance, protocol.SessionConnecting} {
 		if _, err := f.e.svc.ReportState(ctx, connecting.ID, st, "", ""); err != nil {
 			t.Fatal(err)
 		}

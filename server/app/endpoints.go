@@ -64,7 +64,7 @@ func (s *Service) Endpoint(ctx context.Context, id string) (protocol.Endpoint, e
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
-	info := protocol.EndpointScreenShare{Modes: []string{}, UnattendedAllowed: sp.UnattendedAllowed, AcceptanceRequired: sp.AcceptanceRequired}
+	info := protocol.EndpointScreenShare{Modes: []protocol.Mode{}, UnattendedAllowed: sp.UnattendedAllowed, AcceptanceRequired: sp.AcceptanceRequired}
 	for _, m := range sp.Enabled() {
 		if slices.Contains(screenModes, m) {
 			info.Modes = append(info.Modes, m)
@@ -76,7 +76,7 @@ func (s *Service) Endpoint(ctx context.Context, id string) (protocol.Endpoint, e
 
 // screenModes are the modes that show the screen: the ones a technician
 // picks among in the Open Screen Share dialog.
-var screenModes = []string{protocol.ModeActive, protocol.ModeGuidance, protocol.ModeMonitor}
+var screenModes = []protocol.Mode{protocol.ModeActive, protocol.ModeGuidance, protocol.ModeMonitor}
 
 // visibleAgent loads an agent and checks pm over its group. An agent outside
 // the caller's groups is reported as not found, so ids cannot be probed.

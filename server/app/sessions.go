@@ -61,33 +61,41 @@ func (noEvents) ControlChanged(string, string)                   {}
 func (noEvents) ControlRequested(string, string, string, string) {}
 
 // agentEndReasons are the reasons the agent side may end a session with.
-var agentEndReasons = []string{protocol.EndedDeclined, protocol.EndedAcceptTimeout, protocol.EndedByUser, protocol.EndedError, protocol.EndedUserChanged}
+var agentEndReasons = []protocol.Reason{protocol.EndedDeclined, protocol.EndedAcceptTimeout, protocol.EndedByUser, protocol.EndedError, protocol.EndedUserChanged}
+
+func joinReasons(rs []protocol.Reason) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return strings.Join(out, ", ")
+}
 
 // nextStates is the state machine of protocol/session.go, without ended
 // (reachable from every state but ended itself).
-func nextStates(attended bool, from string) []string {
+func nextStates(attended bool, from protocol.SessionState) []protocol.SessionState {
 	switch from {
 	case protocol.SessionRequested:
 		if attended {
-			return []string{protocol.SessionAwaitingAcceptance}
+			return []protocol.SessionState{protocol.SessionAwaitingAcceptance}
 		}
-		return []string{protocol.SessionConnecting}
+		return []protocol.SessionState{protocol.SessionConnecting}
 	case protocol.SessionAwaitingAcceptance:
-		return []string{protocol.SessionConnecting}
+		return []protocol.SessionState{protocol.SessionConnecting}
 	case protocol.SessionConnecting:
-		return []string{protocol.SessionActive}
+		return []protocol.SessionState{protocol.SessionActive}
 	}
 	return nil
 }
 
 // CheckTransition validates a state change reported by the agent side.
-func CheckTransition(attended bool, from, to, reason string) error {
+func CheckTransition(attended bool, from, to protocol.SessionState, reason protocol.Reason) error {
 	if from == protocol.SessionEnded {
 		return fmt.Errorf("%w: %w", ErrSessionEnded, ErrConflict)
 	}
 	if to == protocol.SessionEnded {
 		if !slices.Contains(agentEndReasons, reason) {
-			return badRequest("the agent may not end a session with reason %q (want one of %s)", reason, strings.Join(agentEndReasons, ", "))
+			return badRequest("the agent may not end a session with reason %q (want one of %s)", reason, joinReasons(agentEndReasons))
 		}
 		if (reason == protocol.EndedDeclined || reason == protocol.EndedAcceptTimeout) && from != protocol.SessionAwaitingAcceptance {
 			return badRequest("reason %q is only possible while awaiting acceptance, not in %s", reason, from)
@@ -196,7 +204,7 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 	// The policy may waive the prompt even for an attended request.
 	attended := req.Attended && sp.AcceptanceRequired
 	ss, _, err := s.openSession(ctx, a, p, attended, sp, mode, p.Name,
-		details("attended_requested", fmt.Sprint(req.Attended), "attended", fmt.Sprint(attended), "mode", mode))
+		details("attended_requested", fmt.Sprint(req.Attended), "attended", fmt.Sprint(attended), "mode", string(mode)))
 	if err != nil {
 		return protocol.Session{}, err
 	}
@@ -206,7 +214,7 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 // openSession stores a session of technician tech on endpoint a in state
 // requested, audits it (by actor, with details) and queues
 // screenshare.start. Checks are the caller's.
-func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
+func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode protocol.Mode, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
 	now := s.now().UTC()
 	id := auth.NewToken("", 16)
 	id = strings.NewReplacer("-", "x", "_", "y").Replace(id)
@@ -387,7 +395,7 @@ func (s *Service) EndSession(ctx context.Context, id string) (protocol.Session, 
 // endSession moves a session to ended from whatever state it is in,
 // retrying when a concurrent transition wins first; an already ended
 // session is returned as is.
-func (s *Service) endSession(ctx context.Context, ss store.ScreenSession, reason, actor string) store.ScreenSession {
+func (s *Service) endSession(ctx context.Context, ss store.ScreenSession, reason protocol.Reason, actor string) store.ScreenSession {
 	for range 5 {
 		if ss.State == protocol.SessionEnded {
 			return ss
@@ -413,16 +421,16 @@ func (s *Service) endSession(ctx context.Context, ss store.ScreenSession, reason
 
 // stateChanged audits a transition and tells the hub.
 func (s *Service) stateChanged(ctx context.Context, from, to store.ScreenSession, actor string) {
-	kv := []string{"from", from.State, "to", to.State}
+	kv := []string{"from", string(from.State), "to", string(to.State)}
 	if to.Reason != "" {
-		kv = append(kv, "reason", to.Reason)
+		kv = append(kv, "reason", string(to.Reason))
 	}
 	if to.Mode != from.Mode {
-		kv = append(kv, "mode", to.Mode)
+		kv = append(kv, "mode", string(to.Mode))
 	}
 	s.audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionState, EndpointID: to.AgentID, SessionID: to.ID, Details: details(kv...)})
 	if to.State == protocol.SessionEnded {
-		sessionsEnded.WithLabelValues(to.Reason).Inc()
+		sessionsEnded.WithLabelValues(string(to.Reason)).Inc()
 		s.log.Info("session ended", "session_id", to.ID, "reason", to.Reason)
 	}
 	s.publish(ctx, to)
@@ -459,7 +467,7 @@ func (s *Service) AgentSession(ctx context.Context, sessionID, token string) (pr
 // during the session (connecting or active again: the mode changed at a
 // technician's request, accepted by the user where the policy asks for
 // it), and only if the policy enables it.
-func (s *Service) ReportState(ctx context.Context, sessionID, state, reason, mode string) (protocol.Session, error) {
+func (s *Service) ReportState(ctx context.Context, sessionID string, state protocol.SessionState, reason protocol.Reason, mode protocol.Mode) (protocol.Session, error) {
 	ss, err := s.store.SessionByID(ctx, sessionID)
 	if err != nil {
 		return protocol.Session{}, fmt.Errorf("session %q: %w", sessionID, err)
@@ -687,7 +695,7 @@ func (s *Service) SweepSessions(ctx context.Context) {
 	now := s.now().UTC()
 	for _, ss := range list {
 		age := now.Sub(ss.StateSince)
-		reason := ""
+		var reason protocol.Reason
 		switch ss.State {
 		case protocol.SessionRequested:
 			if age > s.cfg.StartTimeout {

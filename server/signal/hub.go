@@ -33,7 +33,7 @@ type Relay interface {
 // Sessions is what the hub asks of the service layer for an admitted
 // connection.
 type Sessions interface {
-	ReportState(ctx context.Context, sessionID, state, reason, mode string) (protocol.Session, error)
+	ReportState(ctx context.Context, sessionID string, state protocol.SessionState, reason protocol.Reason, mode protocol.Mode) (protocol.Session, error)
 	LeaveSession(ctx context.Context, sessionID, viewerID, user string)
 	// RecordChat and RecordFile keep what the helper reports of the
 	// session's chat and file transfers.

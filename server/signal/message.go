@@ -109,7 +109,7 @@ func FromAgent(data []byte) (protocol.Signal, error) {
 		}
 		return protocol.Signal{Type: s.Type, ViewerID: s.ViewerID, Candidate: s.Candidate}, nil
 	case protocol.SignalState:
-		states := []string{protocol.SessionAwaitingAcceptance, protocol.SessionConnecting, protocol.SessionActive, protocol.SessionEnded}
+		states := []protocol.SessionState{protocol.SessionAwaitingAcceptance, protocol.SessionConnecting, protocol.SessionActive, protocol.SessionEnded}
 		if !slices.Contains(states, s.State) {
 			return protocol.Signal{}, bad("unknown state %q", s.State)
 		}

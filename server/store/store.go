@@ -14,6 +14,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // Sentinel errors; implementations wrap them so errors.Is works.
@@ -261,9 +263,9 @@ type ScreenSession struct {
 	Attended bool
 	// AcceptTimeoutS is the acceptance timeout the agent was given.
 	AcceptTimeoutS int
-	Mode           string
-	State          string
-	Reason         string
+	Mode           protocol.Mode
+	State          protocol.SessionState
+	Reason         protocol.Reason
 	AgentTokenHash string // SHA-256 hex of the session's agent token
 	Created        time.Time
 	StateSince     time.Time // when the current state was entered
@@ -275,10 +277,10 @@ type ScreenSession struct {
 // SessionTransition moves a session from one state to another.
 type SessionTransition struct {
 	ID     string
-	From   string // the state the caller saw; the change applies only if it still holds
-	To     string
-	Reason string // for To == ended
-	Mode   string // optional: a new mode (the user picked another allowed one)
+	From   protocol.SessionState // the state the caller saw; the change applies only if it still holds
+	To     protocol.SessionState
+	Reason protocol.Reason // for To == ended
+	Mode   protocol.Mode   // optional: a new mode (the user picked another allowed one)
 	At     time.Time
 }
 

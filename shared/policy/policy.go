@@ -24,7 +24,7 @@ type ScreenShare struct {
 	// all (the technician also needs the unattended permission).
 	UnattendedAllowed bool `json:"unattended_allowed"`
 	// Modes enabled, any order; precedence is protocol.Modes.
-	Modes []string `json:"modes"`
+	Modes []protocol.Mode `json:"modes"`
 	// UserMayEnd: the end user may end a live session.
 	UserMayEnd bool `json:"user_may_end"`
 	// ClipboardSync and FileTransfer features, FileMaxBytes its size limit.
@@ -89,8 +89,8 @@ func (p ScreenShare) Check() error {
 }
 
 // Enabled lists the enabled modes in order of precedence.
-func (p ScreenShare) Enabled() []string {
-	var out []string
+func (p ScreenShare) Enabled() []protocol.Mode {
+	var out []protocol.Mode
 	for _, m := range protocol.Modes {
 		if slices.Contains(p.Modes, m) {
 			out = append(out, m)
@@ -102,7 +102,7 @@ func (p ScreenShare) Enabled() []string {
 // StartMode picks the mode a session starts in: the requested one when
 // enabled, otherwise the first enabled mode. An unknown or disabled request
 // is an error, so the technician learns why.
-func (p ScreenShare) StartMode(requested string) (string, error) {
+func (p ScreenShare) StartMode(requested protocol.Mode) (protocol.Mode, error) {
 	en := p.Enabled()
 	if len(en) == 0 {
 		return "", fmt.Errorf("no mode is enabled by policy")

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/tetherdesk/tether/shared/protocol"
+
 	"encoding/json"
 	"testing"
 )
@@ -36,17 +38,17 @@ func TestFromDoc(t *testing.T) {
 
 func TestStartMode(t *testing.T) {
 	for _, tc := range []struct {
-		modes     []string
-		requested string
-		want      string
+		modes     []protocol.Mode
+		requested protocol.Mode
+		want      protocol.Mode
 		wantErr   bool
 	}{
-		{[]string{"active", "guidance", "monitor", "chat", "file"}, "", "active", false},
-		{[]string{"file", "monitor", "guidance"}, "", "guidance", false},
-		{[]string{"chat", "file"}, "", "chat", false},
-		{[]string{"monitor", "active"}, "monitor", "monitor", false},
-		{[]string{"monitor"}, "active", "", true},
-		{[]string{"active"}, "bogus", "", true},
+		{[]protocol.Mode{"active", "guidance", "monitor", "chat", "file"}, "", "active", false},
+		{[]protocol.Mode{"file", "monitor", "guidance"}, "", "guidance", false},
+		{[]protocol.Mode{"chat", "file"}, "", "chat", false},
+		{[]protocol.Mode{"monitor", "active"}, "monitor", "monitor", false},
+		{[]protocol.Mode{"monitor"}, "active", "", true},
+		{[]protocol.Mode{"active"}, "bogus", "", true},
 	} {
 		p := Default()
 		p.Modes = tc.modes

@@ -86,7 +86,7 @@ type Membership struct {
 // the Open Screen Share dialog.
 type EndpointScreenShare struct {
 	// Modes enabled that show the screen, in order of precedence.
-	Modes              []string `json:"modes"`
-	UnattendedAllowed  bool     `json:"unattended_allowed"`
-	AcceptanceRequired bool     `json:"acceptance_required"`
+	Modes              []Mode `json:"modes"`
+	UnattendedAllowed  bool   `json:"unattended_allowed"`
+	AcceptanceRequired bool   `json:"acceptance_required"`
 }

@@ -54,7 +54,7 @@ type RedeemCodeRequest struct {
 type RedeemCodeResponse struct {
 	SessionID  string `json:"session_id"`
 	Technician string `json:"technician"`
-	Mode       string `json:"mode"`
+	Mode       Mode   `json:"mode"`
 	Attended   bool   `json:"attended"`
 	// Start is the session's screenshare.start, agent token included, so
 	// the agent starts it at once; the same action still comes through

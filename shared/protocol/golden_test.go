@@ -27,6 +27,18 @@ func TestGolden(t *testing.T) {
 		"endpoint": Endpoint{ID: "a1", Hostname: "desk-042", IPs: []string{"127.0.0.1"}, OS: "linux", Arch: "amd64", AgentVersion: "v0.1.0", Users: []string{}, Group: "Default", Online: true, LastSeen: at, Enrolled: at},
 		"action_status": ActionStatus{ID: "act2", EndpointID: "a1", Type: ActionEcho, State: ActionDone, Output: json.RawMessage(`{"message":"hi"}`),
 			CreatedBy: "admin", Created: at, Delivered: &at, Completed: &at},
+		"screenshare_start": ScreenShareStart{SessionID: "s1", AgentToken: "tss_x", Attended: true, Mode: ModeActive,
+			AllowedModes: []Mode{ModeActive, ModeMonitor}, Technician: "tara", AcceptanceTimeoutS: 30, UserMayEnd: true,
+			SignalPath: "/api/agent/v1/sessions/s1/signal"},
+		"session": Session{ID: "s1", EndpointID: "a1", Hostname: "desk-042", Technician: "tara", Attended: true, Mode: ModeGuidance,
+			State: SessionEnded, Reason: EndedUserChanged, Created: at, Viewers: []Viewer{{ID: "v1", User: "tara"}}, ControlHolder: "v1"},
+		"signal_state": Signal{Type: SignalState, State: SessionEnded, Reason: EndedDeclined},
+		"signal_reconnect": Signal{Type: SignalReconnect, Reason: ReconnectDesktopChanged},
+		"control_mode": ControlMsg{T: "mode", Mode: ModeMonitor, Features: []string{FeatureChat}, Modes: []Mode{ModeActive, ModeMonitor}, FileMax: 1 << 20},
+		"redeem_code_response": RedeemCodeResponse{SessionID: "s1", Technician: "tara", Mode: ModeActive, Attended: true,
+			Start: &ScreenShareStart{SessionID: "s1", AgentToken: "tss_x", Mode: ModeActive, SignalPath: "/api/agent/v1/sessions/s1/signal"}},
+		"session_record": SessionRecord{ID: "s1", EndpointID: "a1", Hostname: "desk-042", Technician: "tara", Mode: ModeChat,
+			State: SessionEnded, Reason: EndedByUser, Created: at, Ended: &at},
 	}
 	for name, v := range cases {
 		t.Run(name, func(t *testing.T) {

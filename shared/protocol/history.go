@@ -6,17 +6,17 @@ import "time"
 // GET /api/v1/audit/sessions (and, one row each, .../sessions.csv).
 // Added 2025-06 for the console's Audit Log > Screen Share Sessions.
 type SessionRecord struct {
-	ID         string     `json:"id"`
-	EndpointID string     `json:"endpoint_id"`
-	Hostname   string     `json:"hostname"`
-	Technician string     `json:"technician"`
-	Mode       string     `json:"mode"`
-	Attended   bool       `json:"attended"`
-	State      string     `json:"state"`
-	Reason     string     `json:"reason,omitempty"`
-	Created    time.Time  `json:"created"`
-	Started    *time.Time `json:"started,omitempty"`
-	Ended      *time.Time `json:"ended,omitempty"`
+	ID         string       `json:"id"`
+	EndpointID string       `json:"endpoint_id"`
+	Hostname   string       `json:"hostname"`
+	Technician string       `json:"technician"`
+	Mode       Mode         `json:"mode"`
+	Attended   bool         `json:"attended"`
+	State      SessionState `json:"state"`
+	Reason     Reason       `json:"reason,omitempty"`
+	Created    time.Time    `json:"created"`
+	Started    *time.Time   `json:"started,omitempty"`
+	Ended      *time.Time   `json:"ended,omitempty"`
 	// DurationS is from creation to the end, in whole seconds (0 while
 	// the session runs).
 	DurationS int64 `json:"duration_s"`

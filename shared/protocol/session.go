@@ -12,42 +12,52 @@ import (
 // helper of the active desktop session. Payload: ScreenShareStart.
 const ActionScreenShareStart = "screenshare.start"
 
-// Session states, in order. Attended sessions pass through
+// SessionState is where a session is. Attended sessions pass through
 // awaiting_acceptance; unattended ones go from requested to connecting.
+type SessionState string
+
+// Session states, in order.
 const (
-	SessionRequested          = "requested"
-	SessionAwaitingAcceptance = "awaiting_acceptance"
-	SessionConnecting         = "connecting"
-	SessionActive             = "active"
-	SessionEnded              = "ended"
+	SessionRequested          SessionState = "requested"
+	SessionAwaitingAcceptance SessionState = "awaiting_acceptance"
+	SessionConnecting         SessionState = "connecting"
+	SessionActive             SessionState = "active"
+	SessionEnded              SessionState = "ended"
 )
+
+// Reason says why a session ended (on state "ended") or why its agent
+// side reconnected (on SignalReconnect).
+type Reason string
 
 // Reasons a session ended.
 const (
-	EndedByTechnician  = "ended_by_technician"
-	EndedByUser        = "ended_by_user"
-	EndedDeclined      = "declined"
-	EndedAcceptTimeout = "acceptance_timeout"
-	EndedCodeExpired   = "code_expired"
-	EndedAgentOffline  = "agent_offline"
-	EndedError         = "error"
+	EndedByTechnician  Reason = "ended_by_technician"
+	EndedByUser        Reason = "ended_by_user"
+	EndedDeclined      Reason = "declined"
+	EndedAcceptTimeout Reason = "acceptance_timeout"
+	EndedCodeExpired   Reason = "code_expired"
+	EndedAgentOffline  Reason = "agent_offline"
+	EndedError         Reason = "error"
 	// EndedUserChanged: the endpoint's active desktop now belongs to
 	// another user, or is the login screen, so the consent given to an
 	// attended session does not carry over (added 2026-12-02).
-	EndedUserChanged = "user_changed"
+	EndedUserChanged Reason = "user_changed"
 )
+
+// Mode is what a session lets the technician do.
+type Mode string
 
 // Modes in order of precedence.
 const (
-	ModeActive   = "active"   // view and control
-	ModeGuidance = "guidance" // view; pointer and marks drawn on the user's screen
-	ModeMonitor  = "monitor"  // view only
-	ModeChat     = "chat"     // no screen
-	ModeFile     = "file"     // file transfer, no screen
+	ModeActive   Mode = "active"   // view and control
+	ModeGuidance Mode = "guidance" // view; pointer and marks drawn on the user's screen
+	ModeMonitor  Mode = "monitor"  // view only
+	ModeChat     Mode = "chat"     // no screen
+	ModeFile     Mode = "file"     // file transfer, no screen
 )
 
 // Modes lists every mode in order of precedence.
-var Modes = []string{ModeActive, ModeGuidance, ModeMonitor, ModeChat, ModeFile}
+var Modes = []Mode{ModeActive, ModeGuidance, ModeMonitor, ModeChat, ModeFile}
 
 // ScreenShareStart is the payload of ActionScreenShareStart. AgentToken is
 // valid for this session only: the session helper uses it for the agent
@@ -56,10 +66,10 @@ type ScreenShareStart struct {
 	SessionID  string `json:"session_id"`
 	AgentToken string `json:"agent_token"`
 	Attended   bool   `json:"attended"`
-	Mode       string `json:"mode"`
+	Mode       Mode   `json:"mode"`
 	// Modes the user may choose instead when accepting.
-	AllowedModes []string `json:"allowed_modes"`
-	Technician   string   `json:"technician"`
+	AllowedModes []Mode `json:"allowed_modes"`
+	Technician   string `json:"technician"`
 	// AcceptanceTimeoutS bounds the attended prompt.
 	AcceptanceTimeoutS int  `json:"acceptance_timeout_s"`
 	UserMayEnd         bool `json:"user_may_end"`
@@ -69,18 +79,18 @@ type ScreenShareStart struct {
 
 // Session describes a screen-share session: GET /api/v1/sessions/{id}.
 type Session struct {
-	ID         string     `json:"id"`
-	EndpointID string     `json:"endpoint_id"`
-	Hostname   string     `json:"hostname"`
-	Technician string     `json:"technician"`
-	Attended   bool       `json:"attended"`
-	Mode       string     `json:"mode"`
-	State      string     `json:"state"`
-	Reason     string     `json:"reason,omitempty"`
-	Created    time.Time  `json:"created"`
-	Started    *time.Time `json:"started,omitempty"` // became active
-	Ended      *time.Time `json:"ended,omitempty"`
-	Viewers    []Viewer   `json:"viewers"`
+	ID         string       `json:"id"`
+	EndpointID string       `json:"endpoint_id"`
+	Hostname   string       `json:"hostname"`
+	Technician string       `json:"technician"`
+	Attended   bool         `json:"attended"`
+	Mode       Mode         `json:"mode"`
+	State      SessionState `json:"state"`
+	Reason     Reason       `json:"reason,omitempty"`
+	Created    time.Time    `json:"created"`
+	Started    *time.Time   `json:"started,omitempty"` // became active
+	Ended      *time.Time   `json:"ended,omitempty"`
+	Viewers    []Viewer     `json:"viewers"`
 	// ControlHolder is the viewer id holding control, "" for nobody.
 	ControlHolder string `json:"control_holder,omitempty"`
 }
@@ -96,7 +106,7 @@ type CreateSessionRequest struct {
 	EndpointID string `json:"endpoint_id"`
 	Attended   bool   `json:"attended"`
 	// Mode is optional; empty means the first mode the policy enables.
-	Mode string `json:"mode,omitempty"`
+	Mode Mode `json:"mode,omitempty"`
 }
 
 // ControlRequest is the body of POST /api/v1/sessions/{id}/control.
@@ -145,13 +155,13 @@ const (
 // connection and answers the new one (new negotiated data channels; the
 // screen channel starts with a size message and a full frame).
 type Signal struct {
-	Type       string          `json:"type"`
+	Type       SignalType      `json:"type"`
 	ViewerID   string          `json:"viewer_id,omitempty"`
 	SDP        string          `json:"sdp,omitempty"`
 	Candidate  json.RawMessage `json:"candidate,omitempty"` // RTCIceCandidateInit
-	State      string          `json:"state,omitempty"`
-	Reason     string          `json:"reason,omitempty"`
-	Mode       string          `json:"mode,omitempty"`
+	State      SessionState    `json:"state,omitempty"`
+	Reason     Reason          `json:"reason,omitempty"`
+	Mode       Mode            `json:"mode,omitempty"`
 	Session    *Session        `json:"session,omitempty"`
 	ICEServers []ICEServer     `json:"ice_servers,omitempty"`
 	// ICETransportPolicy is "relay" when the server forces relayed media
@@ -166,37 +176,40 @@ type Signal struct {
 	File *FileRecord `json:"file,omitempty"`
 }
 
+// SignalType is the kind of a signalling message.
+type SignalType string
+
 // Signal types.
 const (
-	SignalHello        = "hello"
-	SignalViewerJoined = "viewer_joined"
-	SignalViewerLeft   = "viewer_left"
-	SignalOffer        = "offer"
-	SignalAnswer       = "answer"
-	SignalCandidate    = "candidate"
-	SignalState        = "state"
-	SignalSession      = "session"
-	SignalControl      = "control"
-	SignalEnd          = "end"
-	SignalError        = "error"
+	SignalHello        SignalType = "hello"
+	SignalViewerJoined SignalType = "viewer_joined"
+	SignalViewerLeft   SignalType = "viewer_left"
+	SignalOffer        SignalType = "offer"
+	SignalAnswer       SignalType = "answer"
+	SignalCandidate    SignalType = "candidate"
+	SignalState        SignalType = "state"
+	SignalSession      SignalType = "session"
+	SignalControl      SignalType = "control"
+	SignalEnd          SignalType = "end"
+	SignalError        SignalType = "error"
 	// SignalReconnect: the agent side reconnected from another helper
 	// (agent→server→viewers); Reason says why.
-	SignalReconnect = "reconnect"
+	SignalReconnect SignalType = "reconnect"
 	// SignalChat (agent→server, added 2026-11-23): one chat line of the
 	// session, in Chat, for the session's history. ViewerID names the
 	// technician's viewer that wrote it, empty for the end user; the server
 	// puts the name to it itself.
-	SignalChat = "chat"
+	SignalChat SignalType = "chat"
 	// SignalFile (agent→server, added 2026-11-23): a file transfer of the
 	// session finished, in File, for the audit log.
-	SignalFile = "file"
+	SignalFile SignalType = "file"
 )
 
 // Reasons on SignalReconnect.
 const (
 	// ReconnectDesktopChanged: the endpoint's active desktop changed (login
 	// screen ↔ user session, user switch).
-	ReconnectDesktopChanged = "desktop_changed"
+	ReconnectDesktopChanged Reason = "desktop_changed"
 )
 
 // ICEServer mirrors RTCIceServer.
@@ -281,7 +294,7 @@ type ControlMsg struct {
 	X int `json:"x,omitempty"`
 	Y int `json:"y,omitempty"`
 	// Mode of the session ("mode").
-	Mode string `json:"mode,omitempty"`
+	Mode Mode `json:"mode,omitempty"`
 	// Quality 1-100 for lossy tiles ("quality", viewer→agent).
 	Quality int `json:"q,omitempty"`
 	// Seq is the last frame the viewer has drawn ("ack", viewer→agent,
@@ -301,7 +314,7 @@ type ControlMsg struct {
 	// FileMax is the largest file the policy lets through, in bytes ("mode").
 	FileMax int64 `json:"file_max,omitempty"`
 	// Modes the session may switch to, in order of precedence ("mode").
-	Modes []string `json:"modes,omitempty"`
+	Modes []Mode `json:"modes,omitempty"`
 	// Notice says what the endpoint withholds in this session and why
 	// ("mode", agent→viewer; added 2026-12-02): a helper running with
 	// administrator rights (a login screen) offers no chat or file

@@ -149,7 +149,7 @@ func testSessionsConcurrent(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			to, reason := protocol.SessionConnecting, ""
+			to, reason := protocol.SessionConnecting, protocol.Reason("")
 			if i%2 == 1 {
 				to, reason = protocol.SessionEnded, protocol.EndedByTechnician
 			}
