@@ -1,0 +1,177 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/policy"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// TestCheckTransition: the session state machine the agent side may drive.
+func TestCheckTransition(t *testing.T) {
+	const (
+		req  = protocol.SessionRequested
+		wait = protocol.SessionAwaitingAcceptance
+		conn = protocol.SessionConnecting
+		act  = protocol.SessionActive
+		end  = protocol.SessionEnded
+	)
+	for _, tc := range []struct {
+		attended bool
+		from, to protocol.SessionState
+		reason   protocol.Reason
+		ok       bool
+	}{
+		{true, req, wait, "", true},
+		{true, req, conn, "", false}, // attended must be asked first
+		{false, req, conn, "", true},
+		{false, req, wait, "", false},
+		{true, wait, conn, "", true},
+		{true, conn, act, "", true},
+		{true, act, conn, "", false},
+		{true, wait, end, protocol.EndedDeclined, true},
+		{true, wait, end, protocol.EndedAcceptTimeout, true},
+		{true, act, end, protocol.EndedDeclined, false}, // declined only while asked
+		{true, act, end, protocol.EndedByUser, true},
+		{true, act, end, protocol.EndedUserChanged, true},
+		{true, act, end, protocol.EndedByTechnician, false}, // the technician's end is the server's
+		{true, act, end, "", false},
+		{true, conn, act, protocol.EndedError, false}, // only ended carries a reason
+		{true, end, act, "", false},
+	} {
+		err := CheckTransition(tc.attended, tc.from, tc.to, tc.reason)
+		if (err == nil) != tc.ok {
+			t.Errorf("attended=%v %s→%s (%q): %v, want ok=%v", tc.attended, tc.from, tc.to, tc.reason, err, tc.ok)
+		}
+	}
+	if err := CheckTransition(true, end, act, ""); !errors.Is(err, ErrConflict) {
+		t.Errorf("from ended: %v, want a conflict", err)
+	}
+}
+
+// TestMergePolicy: a later document replaces whole top-level keys.
+func TestMergePolicy(t *testing.T) {
+	doc := map[string]json.RawMessage{}
+	for _, d := range []string{
+		`{"screenshare":{"acceptance_required":true,"modes":["active"]},"other":1}`,
+		`{"screenshare":{"acceptance_required":false}}`,
+	} {
+		if err := mergePolicy(doc, json.RawMessage(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := json.Marshal(doc)
+	p, err := policy.FromDoc(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.AcceptanceRequired || len(p.Modes) != len(protocol.Modes) || string(doc["other"]) != "1" {
+		t.Errorf("merged %s: %+v", b, p)
+	}
+	if err := mergePolicy(doc, json.RawMessage(`[1]`)); err == nil {
+		t.Error("a non-object document merged without error")
+	}
+}
+
+// TestGroupMatches: rules by hostname glob, IP prefix, OS and enrollment
+// token, any or all of them.
+func TestGroupMatches(t *testing.T) {
+	a := store.Agent{Hostname: "Desk-042", IPs: []string{"10.1.2.3", "::ffff:192.168.7.9"}, OS: "linux", EnrollTokenID: "tok1"}
+	rule := func(kind, value string) store.GroupRule { return store.GroupRule{Kind: kind, Value: value} }
+	group := func(match string, rs ...store.GroupRule) store.Group {
+		return store.Group{Rules: store.GroupRules{Match: match, Rules: rs}}
+	}
+	for _, tc := range []struct {
+		name string
+		g    store.Group
+		want bool
+	}{
+		{"no rules: none by rule", group(""), false},
+		{"hostname glob, case-insensitive", group("", rule(protocol.RuleHostname, "desk-*")), true},
+		{"hostname other", group("", rule(protocol.RuleHostname, "kiosk-*")), false},
+		{"IP prefix", group("", rule(protocol.RuleIP, "10.1.0.0/16")), true},
+		{"IPv4-mapped address", group("", rule(protocol.RuleIP, "192.168.7.0/24")), true},
+		{"bad prefix matches nothing", group("", rule(protocol.RuleIP, "10.1.2.3")), false},
+		{"OS", group("", rule(protocol.RuleOS, "Linux")), true},
+		{"token", group("", rule(protocol.RuleToken, "tok1")), true},
+		{"any: one of two", group(protocol.MatchAny, rule(protocol.RuleOS, "windows"), rule(protocol.RuleToken, "tok1")), true},
+		{"all: one of two fails", group(protocol.MatchAll, rule(protocol.RuleOS, "windows"), rule(protocol.RuleToken, "tok1")), false},
+		{"all: both", group(protocol.MatchAll, rule(protocol.RuleOS, "linux"), rule(protocol.RuleToken, "tok1")), true},
+	} {
+		if got := groupMatches(tc.g, a); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestPrincipalScope: a grant scoped to a group covers that group only;
+// an unscoped one covers every group.
+func TestPrincipalScope(t *testing.T) {
+	p := &Principal{grants: map[perm.Permission][]string{
+		perm.EndpointsView:    {"G1", "G2"},
+		perm.ScreenShareStart: {""},
+	}}
+	for _, tc := range []struct {
+		pm     perm.Permission
+		group  string
+		in     bool
+		global bool
+	}{
+		{perm.EndpointsView, "G1", true, false},
+		{perm.EndpointsView, "G3", false, false},
+		{perm.ScreenShareStart, "G3", true, true},
+		{perm.UsersManage, "G1", false, false},
+	} {
+		if got := p.CanIn(tc.pm, tc.group); got != tc.in {
+			t.Errorf("CanIn(%s, %s) = %v", tc.pm, tc.group, got)
+		}
+		if got := p.Global(tc.pm); got != tc.global {
+			t.Errorf("Global(%s) = %v", tc.pm, got)
+		}
+	}
+	if !p.CanInAny(perm.EndpointsView, []string{"G9", "G2"}) || p.CanInAny(perm.EndpointsView, []string{"G9"}) {
+		t.Error("CanInAny: an endpoint is in scope through any of its groups, and only then")
+	}
+	if gs := p.groupsFor(perm.EndpointsView); len(gs) != 2 {
+		t.Errorf("groupsFor scoped = %v", gs)
+	}
+	if gs := p.groupsFor(perm.ScreenShareStart); gs != nil {
+		t.Errorf("groupsFor unscoped = %v, want nil (every group)", gs)
+	}
+	var none *Principal
+	if none.Can(perm.EndpointsView) || none.CanIn(perm.EndpointsView, "G1") {
+		t.Error("a nil principal holds nothing")
+	}
+}
+
+// TestWeakerConsent: what counts as weakening consent.
+func TestWeakerConsent(t *testing.T) {
+	strict := policy.Default()
+	for _, tc := range []struct {
+		name string
+		edit func(*policy.ScreenShare)
+		want int
+	}{
+		{"same", func(*policy.ScreenShare) {}, 0},
+		{"acceptance off", func(p *policy.ScreenShare) { p.AcceptanceRequired = false }, 1},
+		{"unattended on", func(p *policy.ScreenShare) { p.UnattendedAllowed = true }, 1},
+		{"user may not end", func(p *policy.ScreenShare) { p.UserMayEnd = false }, 1},
+		{"longer prompt is not weaker", func(p *policy.ScreenShare) { p.AcceptanceTimeoutS = 120 }, 0},
+		{"two at once", func(p *policy.ScreenShare) { p.AcceptanceRequired, p.UnattendedAllowed = false, true }, 2},
+	} {
+		after := strict
+		tc.edit(&after)
+		if got := weakerConsent(strict, after); len(got) != tc.want {
+			t.Errorf("%s: %v, want %d", tc.name, got, tc.want)
+		}
+	}
+	open := policy.Default()
+	open.ClipboardSync, open.FileTransfer = false, false
+	if got := weakerConsent(open, policy.Default()); len(got) != 2 {
+		t.Errorf("clipboard and files switched on: %v, want both", got)
+	}
+}
