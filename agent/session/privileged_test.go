@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tetherdesk/tether/agent/ipc"
-	"github.com/tetherdesk/tether/agent/tray"
-	"github.com/tetherdesk/tether/agent/tray/traytest"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -144,40 +141,5 @@ func TestPrivilegedSessionShowsOnlyThePrompt(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestPrivilegedHelperShowsNoTray: a helper running as root shows no tray
-// icon, hence no menu, and no tray dialog; its sessions are privileged.
-func TestPrivilegedHelperShowsNoTray(t *testing.T) {
-	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
-	host := &trayHost{changed: make(chan struct{})}
-	dialogs := traytest.New(tray.ErrCancelled)
-	cfg := h.helperConfig("x11:greeter::0")
-	cfg.Privileged = true
-	cfg.Deps.TrayHost, cfg.Deps.TrayDialogs = host, dialogs
-	hc := startHelper(t, serviceListener(t), cfg)
-	hc.send(ipc.Msg{Type: ipc.TypeStatus, ServerState: ipc.ServerConnected, Server: h.cfg.Server})
-	pol := unattendedPolicy()
-	start := h.cfg.Start
-	hc.send(ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: h.cfg.Server, Policy: &pol})
-	a := h.srv.accept()
-	a.expectState(protocol.SessionConnecting, "")
-	v := joinViewer(t, a, helloWith(protocol.ModeActive, "v1=Tess Tech"))
-	if m := v.nextControl("mode"); m.Notice != PrivilegedNotice || slices.Contains(m.Features, protocol.FeatureFile) {
-		t.Errorf("a privileged helper's session: %+v", m)
-	}
-	hc.send(ipc.Msg{Type: ipc.TypeEnd, SessionID: "s1", Reason: protocol.EndedByTechnician})
-	if s := a.nextOfType(protocol.SignalState); s.State != protocol.SessionEnded || s.Reason != protocol.EndedByTechnician {
-		t.Errorf("state %+v, want ended by the technician", s)
-	}
-	hc.stop()
-	host.mu.Lock()
-	defer host.mu.Unlock()
-	if host.click != nil || len(host.views) != 0 {
-		t.Errorf("a privileged helper showed a tray icon (%d views)", len(host.views))
-	}
-	if c := dialogs.Calls(); len(c) != 0 {
-		t.Errorf("a privileged helper showed tray dialogs: %q", c)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tetherdesk/tether/agent/config"
 	"github.com/tetherdesk/tether/agent/desktop"
 	"github.com/tetherdesk/tether/agent/encode"
+	"github.com/tetherdesk/tether/agent/helper"
 	"github.com/tetherdesk/tether/agent/input"
 	"github.com/tetherdesk/tether/agent/runner"
 	"github.com/tetherdesk/tether/agent/session"
@@ -158,7 +159,7 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{err}
 	}
 	log.Info("tether-agent session helper starting", "component", "main", "version", version.Version, "desktop", *desktopKey)
-	err = session.RunHelper(ctx, session.HelperConfig{
+	err = helper.Run(ctx, helper.Config{
 		SocketPath: *socket,
 		Desktop:    *desktopKey,
 		Version:    version.Version,
@@ -166,7 +167,7 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 		// Root (LocalSystem), or a login screen whatever account draws it:
 		// no window but the acceptance prompt.
 		Privileged: session.RunningPrivileged() || *loginScreen,
-		Deps: session.Deps{
+		Deps: helper.Deps{
 			TrayHost:      tray.NewSystrayHost(log),
 			TrayDialogs:   tray.ZenityDialogs{},
 			UI:            desktop.ZenityUI{Log: log.With("component", "ui")},

@@ -1,4 +1,4 @@
-package session
+package helper
 
 // secureAttention routes Ctrl+Alt+Del to the service: Windows lets only a
 // service raise the secure attention sequence.

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package session
+package helper
 
 // secureAttention: elsewhere the injector sends the keys itself.
 func secureAttention(func() error) func() error { return nil }

@@ -1,4 +1,4 @@
-package session
+package helper
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func TestHelperTrayCode(t *testing.T) {
 	host := &trayHost{changed: make(chan struct{})}
 	dialogs := traytest.New(tray.ErrCancelled)
 
-	hc := startHelper(t, ln, HelperConfig{Desktop: "d1", Version: "9.9.9", Logger: testLogger(t),
+	hc := startHelper(t, ln, Config{Desktop: "d1", Version: "9.9.9", Logger: testLogger(t),
 		Deps: Deps{TrayHost: host, TrayDialogs: dialogs}})
 
 	// Until the service says the server answers, the entry is disabled.

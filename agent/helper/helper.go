@@ -1,4 +1,8 @@
-package session
+// Package helper is the session helper process: it runs on the end user's
+// desktop, connects to the agent service over IPC, shows the tray and runs
+// the screen-sharing sessions the service hands it (agent/session) with
+// the desktop's devices (agent/desktop).
+package helper
 
 import (
 	"context"
@@ -18,6 +22,8 @@ import (
 	"github.com/tetherdesk/tether/agent/tray"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
+
+	"github.com/tetherdesk/tether/agent/session"
 )
 
 // Deps are what a session uses from the desktop: the user interface,
@@ -25,13 +31,13 @@ import (
 // overlay (agent/desktop's; nil: that feature is unavailable). The helper
 // process wires the real ones.
 type Deps struct {
-	UI            UI
-	NewSource     func() (FrameSource, error)
-	NewEncoder    func() FrameEncoder
-	NewInjector   func() (Injector, error)
-	NewChatWindow func(ChatWindowConfig) (ChatWindow, error)
-	NewClipboard  func() (Clipboard, error)
-	NewOverlay    func() (Overlay, error)
+	UI            session.UI
+	NewSource     func() (session.FrameSource, error)
+	NewEncoder    func() session.FrameEncoder
+	NewInjector   func() (session.Injector, error)
+	NewChatWindow func(session.ChatWindowConfig) (session.ChatWindow, error)
+	NewClipboard  func() (session.Clipboard, error)
+	NewOverlay    func() (session.Overlay, error)
 	SettingEngine *webrtc.SettingEngine
 	// TrayHost shows the tray icon (tray.NewSystrayHost); nil shows none,
 	// while the tray's state and dialogs still work.
@@ -40,8 +46,8 @@ type Deps struct {
 	TrayDialogs tray.Dialogs
 }
 
-// HelperConfig configures the helper process logic.
-type HelperConfig struct {
+// Config configures the helper process.
+type Config struct {
 	// SocketPath is the service's IPC socket.
 	SocketPath string
 	// Desktop is the key the service gave this helper's desktop session.
@@ -50,12 +56,21 @@ type HelperConfig struct {
 	// Version is what the tray's About shows.
 	Version string
 	Logger  *slog.Logger
+	// RunSession runs one session (default session.Run); tests replace it.
+	RunSession func(context.Context, session.Config) (protocol.Reason, error)
 	// Privileged: this helper runs as root (LocalSystem on Windows), or on
 	// a login screen; the process sets it from RunningPrivileged and the
 	// service's --login-screen. Its sessions show no window
 	// but the acceptance prompts and offer no chat or file transfer, and
 	// it shows no tray icon, menu or tray dialog (privileged.go).
 	Privileged bool
+}
+
+func (c Config) runSession(ctx context.Context, sc session.Config) (protocol.Reason, error) {
+	if c.RunSession != nil {
+		return c.RunSession(ctx, sc)
+	}
+	return session.Run(ctx, sc)
 }
 
 // codeAnswerWait bounds how long the tray waits for the service's answer
@@ -65,13 +80,13 @@ const codeAnswerWait = 45 * time.Second
 // running is one session the helper runs.
 type running struct{ cancel context.CancelCauseFunc }
 
-// RunHelper connects to the service, says it is ready and runs the
+// Run connects to the service, says it is ready and runs the
 // sessions the service hands over until ctx ends or the service goes away.
 // Sessions run concurrently; each ends when the server, the user or the
 // service ends it. The tray lives here too: it shows the server state the
 // service reports, the sessions, and sends the connection codes the user
 // types to the service, which alone can redeem them.
-func RunHelper(ctx context.Context, cfg HelperConfig) error {
+func Run(ctx context.Context, cfg Config) error {
 	if cfg.SocketPath == "" {
 		return errors.New("session helper: no IPC socket path")
 	}
@@ -126,7 +141,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 	defer func() {
 		mu.Lock()
 		for _, r := range sessions {
-			r.cancel(EndError{Reason: protocol.EndedError})
+			r.cancel(session.EndError{Reason: protocol.EndedError})
 		}
 		mu.Unlock()
 		wg.Wait()
@@ -168,7 +183,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 			}
 			tr.SessionStarted(tray.Session{ID: id, Technician: m.Start.Technician, Mode: mode,
 				MayEnd: m.Start.UserMayEnd && pol.UserMayEnd})
-			scfg := Config{
+			scfg := session.Config{
 				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol, Resume: m.Resume,
 				Privileged: cfg.Privileged,
 				UI:         &trayUI{UI: cfg.Deps.UI, tray: tr, id: id},
@@ -186,7 +201,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 						log.Debug("reporting state to the service", "error", err)
 					}
 				},
-				OnLive: func(lc LiveControls) { tr.SessionControls(id, lc.Mode, lc.OpenChat) },
+				OnLive: func(lc session.LiveControls) { tr.SessionControls(id, lc.Mode, lc.OpenChat) },
 			}
 			sctx, scancel := context.WithCancelCause(hctx)
 			run := &running{cancel: scancel}
@@ -197,7 +212,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 			go func() {
 				defer wg.Done()
 				defer scancel(nil)
-				reason, err := Run(sctx, scfg)
+				reason, err := cfg.runSession(sctx, scfg)
 				if err != nil && sctx.Err() == nil {
 					log.Warn("session failed", "session_id", id, "reason", reason, "error", err)
 				}
@@ -223,7 +238,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 			r := sessions[m.SessionID]
 			mu.Unlock()
 			if r != nil {
-				r.cancel(EndError{Reason: EndReason(m.Reason)})
+				r.cancel(session.EndError{Reason: session.EndReason(m.Reason)})
 			}
 		case ipc.TypeDrop:
 			mu.Lock()
@@ -233,7 +248,7 @@ func RunHelper(ctx context.Context, cfg HelperConfig) error {
 			if r != nil {
 				log.Info("dropping session: another desktop's helper takes it over", "session_id", m.SessionID)
 				tr.SessionGone(m.SessionID)
-				r.cancel(ErrDropped)
+				r.cancel(session.ErrDropped)
 			}
 			// Confirmed: the service may stop this helper now without
 			// the session ending with it.
@@ -298,13 +313,13 @@ func (w *codeWaiters) answer(id string, res ipc.CodeResult) {
 // session looks for are passed through explicitly, since embedding the UI
 // interface hides them.
 type trayUI struct {
-	UI
+	session.UI
 	tray *tray.Tray
 	id   string
 }
 
-// Ask implements UI.
-func (u *trayUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
+// Ask implements session.UI.
+func (u *trayUI) Ask(ctx context.Context, req session.AskRequest) (session.Answer, error) {
 	ans, err := u.UI.Ask(ctx, req)
 	if err == nil && ans.Accepted && ans.Mode != "" {
 		u.tray.SessionMode(u.id, ans.Mode)
@@ -312,8 +327,8 @@ func (u *trayUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
 	return ans, err
 }
 
-// Live implements UI. Where the tray icon is up, its End Session replaces
-// the session UI's repeating "End session?" dialog.
+// Live implements session.UI. Where the tray icon is up, its End Session
+// replaces the session UI's repeating "End session?" dialog.
 func (u *trayUI) Live(ctx context.Context, technician string, mayEnd bool, end func()) {
 	u.tray.SessionLive(u.id, mayEnd, end)
 	if u.tray.Showing() {
@@ -322,21 +337,21 @@ func (u *trayUI) Live(ctx context.Context, technician string, mayEnd bool, end f
 	u.UI.Live(ctx, technician, mayEnd, end)
 }
 
-// AskMode implements ModeAsker where the session's UI does; without it the
-// answer is no, as for a UI that cannot ask.
-func (u *trayUI) AskMode(ctx context.Context, req ModeRequest) (bool, error) {
-	if ma, ok := u.UI.(ModeAsker); ok {
+// AskMode implements session.ModeAsker where the session's UI does;
+// without it the answer is no, as for a UI that cannot ask.
+func (u *trayUI) AskMode(ctx context.Context, req session.ModeRequest) (bool, error) {
+	if ma, ok := u.UI.(session.ModeAsker); ok {
 		return ma.AskMode(ctx, req)
 	}
 	return false, nil
 }
 
-// Notice implements Notifier: the tray keeps it among the recent
+// Notice implements session.Notifier: the tray keeps it among the recent
 // notifications (and reads the mode again: a notice may say it changed).
 func (u *trayUI) Notice(ctx context.Context, text string) {
 	u.tray.Notify(text)
 	u.tray.RefreshMode(u.id)
-	if n, ok := u.UI.(Notifier); ok {
+	if n, ok := u.UI.(session.Notifier); ok {
 		n.Notice(ctx, text)
 	}
 }
@@ -344,7 +359,7 @@ func (u *trayUI) Notice(ctx context.Context, text string) {
 // noDialogs are a privileged helper's tray dialogs: none.
 type noDialogs struct{}
 
-func (noDialogs) EnterCode(context.Context, string) (string, error) { return "", ErrPrivileged }
-func (noDialogs) Retry(context.Context, string) (bool, error)       { return false, ErrPrivileged }
-func (noDialogs) Message(context.Context, string, bool) error       { return ErrPrivileged }
-func (noDialogs) Notify(context.Context, string) error              { return ErrPrivileged }
+func (noDialogs) EnterCode(context.Context, string) (string, error) { return "", session.ErrPrivileged }
+func (noDialogs) Retry(context.Context, string) (bool, error)       { return false, session.ErrPrivileged }
+func (noDialogs) Message(context.Context, string, bool) error       { return session.ErrPrivileged }
+func (noDialogs) Notify(context.Context, string) error              { return session.ErrPrivileged }
