@@ -2,16 +2,14 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 
 	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/server/store/auditchain"
 )
 
 // The audit chain's integrity rests on three things:
@@ -33,51 +31,18 @@ import (
 // outside the database (an operator's note of "audit chain intact: N
 // records", records shipped elsewhere) can show that rollback.
 
-// auditKeys are the chain's keys.
-type auditKeys struct {
-	record []byte // store.AuditHash key
-	anchor []byte // anchor MAC key, derived from record
-}
-
-func newAuditKeys(key []byte) auditKeys {
-	if len(key) == 0 {
-		key = []byte(store.TestAuditKey)
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("tether audit anchor"))
-	return auditKeys{record: append([]byte(nil), key...), anchor: m.Sum(nil)}
-}
-
-// anchorMAC authenticates an anchor's seq and hash.
-func (k auditKeys) anchorMAC(seq int64, hash string) string {
-	m := hmac.New(sha256.New, k.anchor)
-	fmt.Fprintf(m, "%d\n%s", seq, hash)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func (k auditKeys) anchorValid(a auditAnchor) bool {
-	return hmac.Equal([]byte(a.mac), []byte(k.anchorMAC(a.seq, a.hash)))
-}
-
-// auditAnchor is the row of audit_anchor.
-type auditAnchor struct {
-	seq  int64
-	hash string
-	mac  string
-}
-
 type rowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // readAnchor reads the anchor; ok is false when there is none.
-func (s *Store) readAnchor(ctx context.Context, q rowQuerier) (a auditAnchor, ok bool, err error) {
-	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, mac FROM audit_anchor WHERE id = 1`).Scan(&a.seq, &a.hash, &a.mac)
+func (s *Store) readAnchor(ctx context.Context, q rowQuerier) (a auditchain.Anchor, ok bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, mac FROM audit_anchor WHERE id = 1`).Scan(&a.Seq, &a.Hash, &a.MAC)
 	if err == sql.ErrNoRows {
-		return auditAnchor{}, false, nil
+		return auditchain.Anchor{}, false, nil
 	}
 	if err != nil {
-		return auditAnchor{}, false, fmt.Errorf("read audit anchor: %w", err)
+		return auditchain.Anchor{}, false, fmt.Errorf("read audit anchor: %w", err)
 	}
 	return a, true, nil
 }
@@ -86,90 +51,11 @@ func (s *Store) readAnchor(ctx context.Context, q rowQuerier) (a auditAnchor, ok
 func (s *Store) writeAnchor(ctx context.Context, tx *sql.Tx, seq int64, hash string) error {
 	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_anchor (id, last_seq, last_hash, mac) VALUES (1, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq, last_hash = excluded.last_hash, mac = excluded.mac`),
-		seq, hash, s.audit.anchorMAC(seq, hash))
+		seq, hash, s.audit.AnchorMAC(seq, hash))
 	if err != nil {
 		return fmt.Errorf("write audit anchor: %w", err)
 	}
 	return nil
-}
-
-// chainWalk checks records handed to it in seq order and stops at the
-// first problem.
-type chainWalk struct {
-	keys     auditKeys
-	want     int64  // the seq the next record must have
-	prev     string // the hash the next record must name as PrevHash
-	last     int64  // seq of the last record seen, 0 for none
-	lastHash string
-	check    store.AuditCheck
-}
-
-// fromStart checks a chain from its first record.
-func fromStart(k auditKeys) *chainWalk { return &chainWalk{keys: k, want: 1} }
-
-// following checks records that follow the record seq with hash.
-func following(k auditKeys, seq int64, hash string) *chainWalk {
-	return &chainWalk{keys: k, want: seq + 1, prev: hash, last: seq, lastHash: hash}
-}
-
-func (w *chainWalk) broken() bool { return !w.check.Intact() }
-
-func (w *chainWalk) fail(seq int64, format string, args ...any) {
-	w.check.FirstBad, w.check.Problem = seq, fmt.Sprintf(format, args...)
-}
-
-// add checks r and reports whether the chain is still intact.
-func (w *chainWalk) add(r store.AuditRecord) bool {
-	if w.broken() {
-		return false
-	}
-	w.check.Records++
-	switch {
-	case r.Seq == w.want+1:
-		w.fail(w.want, "missing record %d", w.want)
-	case r.Seq > w.want:
-		w.fail(w.want, "missing records %d-%d", w.want, r.Seq-1)
-	case r.Seq < w.want: // only before the first record: seq 0 or below
-		w.fail(w.want, "unexpected record with seq %d", r.Seq)
-	case !hmac.Equal([]byte(r.Hash), []byte(store.AuditHash(w.keys.record, r))):
-		if r.Hash == store.LegacyAuditHash(r) {
-			w.fail(r.Seq, "unkeyed legacy hash (chain not re-keyed)")
-		} else {
-			w.fail(r.Seq, "hash mismatch")
-		}
-	case r.PrevHash != w.prev:
-		// The record is genuine but does not follow the one before it.
-		w.fail(r.Seq, "previous hash mismatch: does not follow record %d", w.want-1)
-	}
-	if w.broken() {
-		return false
-	}
-	w.want, w.prev, w.last, w.lastHash = r.Seq+1, r.Hash, r.Seq, r.Hash
-	return true
-}
-
-// finish compares the end of the walk with the anchor. The walk must have
-// reached the newest record.
-func (w *chainWalk) finish(a auditAnchor, ok bool) store.AuditCheck {
-	if w.broken() {
-		return w.check
-	}
-	next := w.last + 1
-	switch {
-	case !ok && w.last == 0:
-		// An empty log: the anchor comes with the first record.
-	case !ok:
-		w.fail(next, "anchor missing")
-	case !w.keys.anchorValid(a):
-		w.fail(next, "anchor forged: MAC mismatch (anchor says %d)", a.seq)
-	case a.seq > w.last:
-		w.fail(next, "tail truncated: anchor says %d, last record is %d", a.seq, w.last)
-	case a.seq < w.last:
-		w.fail(a.seq+1, "records after the anchor: anchor says %d, last record is %d", a.seq, w.last)
-	case a.hash != w.lastHash:
-		w.fail(w.last, "last record does not match the anchor")
-	}
-	return w.check
 }
 
 // readSnapshot runs fn in a read-only transaction that sees one snapshot
@@ -189,7 +75,7 @@ func (s *Store) readSnapshot(ctx context.Context, fn func(tx *sql.Tx) error) err
 }
 
 // walkRecords feeds the rows of query to w until it breaks.
-func walkRecords(ctx context.Context, tx *sql.Tx, w *chainWalk, query string, args ...any) error {
+func walkRecords(ctx context.Context, tx *sql.Tx, w *auditchain.Walk, query string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -200,7 +86,7 @@ func walkRecords(ctx context.Context, tx *sql.Tx, w *chainWalk, query string, ar
 		if err != nil {
 			return err
 		}
-		if !w.add(r) {
+		if !w.Add(r) {
 			break
 		}
 	}
@@ -212,7 +98,7 @@ func walkRecords(ctx context.Context, tx *sql.Tx, w *chainWalk, query string, ar
 func (s *Store) VerifyAudit(ctx context.Context) (store.AuditCheck, error) {
 	var out store.AuditCheck
 	err := s.readSnapshot(ctx, func(tx *sql.Tx) error {
-		w := fromStart(s.audit)
+		w := auditchain.FromStart(s.audit)
 		if err := walkRecords(ctx, tx, w, `SELECT `+auditCols+` FROM audit_log ORDER BY seq`); err != nil {
 			return err
 		}
@@ -220,7 +106,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (store.AuditCheck, error) {
 		if err != nil {
 			return err
 		}
-		out = w.finish(a, ok)
+		out = w.Finish(a, ok)
 		return nil
 	})
 	if err != nil {
@@ -257,11 +143,11 @@ func (s *Store) VerifyAuditTail(ctx context.Context, n int) (store.AuditCheck, e
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		w := fromStart(s.audit)
+		w := auditchain.FromStart(s.audit)
 		query := `SELECT ` + auditCols + ` FROM audit_log ORDER BY seq`
 		var args []any
 		if count == n+1 {
-			w = following(s.audit, seq, hash)
+			w = auditchain.Following(s.audit, seq, hash)
 			query = `SELECT ` + auditCols + ` FROM audit_log WHERE seq > ? ORDER BY seq`
 			args = append(args, seq)
 		}
@@ -272,7 +158,7 @@ func (s *Store) VerifyAuditTail(ctx context.Context, n int) (store.AuditCheck, e
 		if err != nil {
 			return err
 		}
-		out = w.finish(a, ok)
+		out = w.Finish(a, ok)
 		return nil
 	})
 	if err != nil {
@@ -342,7 +228,7 @@ func (s *Store) rekeyLegacyAudit(ctx context.Context) error {
 				}
 				want, prev, after = r.Seq+1, r.Hash, r.Seq
 				r.PrevHash = keyedPrev
-				r.Hash = store.AuditHash(s.audit.record, r)
+				r.Hash = s.audit.Hash(r)
 				if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?`), r.PrevHash, r.Hash, r.Seq); err != nil {
 					return fmt.Errorf("rewrite record %d: %w", r.Seq, err)
 				}

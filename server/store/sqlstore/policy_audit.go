@@ -125,11 +125,11 @@ func (s *Store) appendAuditLocked(ctx context.Context, tx *sql.Tx, r store.Audit
 	if err != nil {
 		return store.AuditRecord{}, err
 	}
-	if ok && s.audit.anchorValid(anc) && anc.seq > last {
-		last, prev = anc.seq, anc.hash
+	if ok && s.audit.AnchorValid(anc) && anc.Seq > last {
+		last, prev = anc.Seq, anc.Hash
 	}
 	r.Seq, r.PrevHash = last+1, prev
-	r.Hash = store.AuditHash(s.audit.record, r)
+	r.Hash = s.audit.Hash(r)
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		r.Seq, s.tv(r.Time), r.Actor, r.Type, r.EndpointID, r.SessionID, string(r.Details), r.PrevHash, r.Hash)
 	if err != nil {

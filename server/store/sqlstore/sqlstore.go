@@ -26,6 +26,7 @@ import (
 	"modernc.org/sqlite"               // registers driver "sqlite"
 
 	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/server/store/auditchain"
 )
 
 // Drivers accepted in Config.Driver.
@@ -97,7 +98,7 @@ type Store struct {
 	r *sql.DB // plain reads; a separate query-only pool on SQLite, w on PostgreSQL
 	d *dialect
 	// audit holds the audit chain's keys.
-	audit auditKeys
+	audit auditchain.Keys
 }
 
 var _ store.Store = (*Store)(nil)
@@ -121,7 +122,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.audit = newAuditKeys(cfg.AuditKey)
+	s.audit = auditchain.NewKeys(cfg.AuditKey)
 	if len(cfg.AuditKey) > 0 && !cfg.ReadOnly {
 		if err := s.rekeyLegacyAudit(ctx); err != nil {
 			s.Close()
