@@ -115,7 +115,7 @@ func (c *chatHub) window() ChatWindow {
 	w, err := c.s.cfg.NewChatWindow(ChatWindowConfig{
 		Technician: c.s.cfg.Start.Technician,
 		Say:        c.fromUser,
-		SendFile:   c.s.files.sendFromUser,
+		SendFile:   c.s.files.SendFromUser,
 		Logger:     c.s.log,
 	})
 	c.mu.Lock()

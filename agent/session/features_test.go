@@ -17,6 +17,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tetherdesk/tether/agent/session/filexfer"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 	"github.com/tetherdesk/tether/shared/screen"
@@ -529,7 +530,7 @@ func TestFileFromEndpoint(t *testing.T) {
 	if s := a.nextOfType(protocol.SignalFile); s.File.Direction != protocol.FileFromEndpoint || s.File.SHA256 != sum || s.File.Viewer != "v2" {
 		t.Errorf("reported %+v", s.File)
 	}
-	waitChat("Sent", func(c *fakeChat) bool { return c.status[statusKey("out", path)] == "Sent screenshot.png" })
+	waitChat("Sent", func(c *fakeChat) bool { return c.status[filexfer.StatusKey("out", path)] == "Sent screenshot.png" })
 }
 
 // TestClipboardSync: the holder's clipboard reaches the endpoint, the

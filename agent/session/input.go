@@ -11,7 +11,7 @@ type inputItem struct {
 // holder's input in Active mode goes on; everything else is dropped and
 // counted. Contents are never logged.
 func (s *Session) onInput(v *viewer, data []byte) {
-	ev, err := DecodeInputEvent(data)
+	ev, err := protocol.DecodeInputEvent(data)
 	if err != nil {
 		s.dropInput(v.id, "invalid")
 		return
@@ -76,7 +76,7 @@ func (s *Session) inputLoop() {
 			s.dropInput(it.viewer, "not allowed")
 			continue
 		}
-		if !inMonitor(it.ev, mon) {
+		if !it.ev.InMonitor(mon) {
 			s.dropInput(it.viewer, "outside the monitor")
 			continue
 		}

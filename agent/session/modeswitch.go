@@ -79,7 +79,7 @@ func (s *Session) enterMode(old, mode protocol.Mode) {
 	s.wake()
 	s.guide.modeChanged(mode)
 	s.clip.modeChanged(mode)
-	s.files.modeChanged(mode)
+	s.files.ModeChanged(slices.Contains(s.features(mode), protocol.FeatureFile))
 	s.chat.modeChanged(mode)
 }
 

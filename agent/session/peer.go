@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tetherdesk/tether/agent/session/filexfer"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -194,7 +195,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		s.mu.Unlock()
 		s.chat.history(v)
 	})
-	v.file.SetBufferedAmountLowThreshold(fileLowWater)
+	v.file.SetBufferedAmountLowThreshold(filexfer.LowWater)
 	v.file.OnBufferedAmountLow(func() {
 		select {
 		case v.fileLow <- struct{}{}:
@@ -205,12 +206,12 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		s.mu.Lock()
 		v.fileOpen = true
 		s.mu.Unlock()
-		s.files.channelOpen(v)
+		s.files.ChannelOpen(filePeer{v})
 	})
 	v.control.OnMessage(func(m webrtc.DataChannelMessage) { s.onControl(v, m.Data) })
 	v.input.OnMessage(func(m webrtc.DataChannelMessage) { s.onInput(v, m.Data) })
 	v.chat.OnMessage(func(m webrtc.DataChannelMessage) { s.chat.fromViewer(v, m.Data) })
-	v.file.OnMessage(func(m webrtc.DataChannelMessage) { s.files.onMessage(v, m.Data, m.IsString) })
+	v.file.OnMessage(func(m webrtc.DataChannelMessage) { s.files.OnMessage(filePeer{v}, m.Data, m.IsString) })
 	return v, nil
 }
 

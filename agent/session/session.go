@@ -24,6 +24,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tetherdesk/tether/agent/client"
+	"github.com/tetherdesk/tether/agent/session/filexfer"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -194,7 +195,7 @@ type Session struct {
 	streaming   bool              // the stream loop runs
 	live        bool              // startLive ran
 	chat        *chatHub
-	files       *fileHub
+	files       *filexfer.Hub
 	clip        *clipSync
 	guide       *guidance
 }
@@ -227,12 +228,12 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 		s.chosenMode = plan.Mode
 	}
 	s.chat = newChatHub(s)
-	s.files = newFileHub(s)
 	s.clip = newClipSync(s)
 	s.guide = newGuidance(s)
 	// The session scope ends in teardown, after the loop saw ctx end and
 	// told the server why; the websocket must outlive ctx until then.
 	s.ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
+	s.files = newFiles(s)
 	defer s.stop()
 	se := webrtc.SettingEngine{}
 	if cfg.SettingEngine != nil {
@@ -696,7 +697,7 @@ func (s *Session) removeViewer(id string) {
 	s.mu.Unlock()
 	if v != nil {
 		v.close()
-		s.files.viewerGone(id)
+		s.files.ViewerGone(id)
 		s.log.Info("viewer left", "viewer_id", id)
 	}
 }
@@ -729,7 +730,7 @@ func (s *Session) teardown() {
 	s.guide.close()
 	s.clip.close()
 	s.chat.close()
-	s.files.close()
+	s.files.Close()
 	s.log.Debug("session torn down", "input_dropped", s.drops)
 }
 

@@ -1,4 +1,4 @@
-package session
+package protocol
 
 import (
 	"bytes"
@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
-
-	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // Limits on one input event from a viewer.
@@ -26,25 +24,25 @@ var combos = map[string]bool{"ctrl-alt-del": true, "win": true, "alt-tab": true}
 
 // DecodeInputEvent parses and validates one message of the input channel.
 // Coordinates are checked against the monitor later, when it is known.
-func DecodeInputEvent(b []byte) (protocol.InputEvent, error) {
-	var ev protocol.InputEvent
+func DecodeInputEvent(b []byte) (InputEvent, error) {
+	var ev InputEvent
 	if len(b) > maxInputMessage {
 		return ev, fmt.Errorf("%w: %d bytes", ErrBadInput, len(b))
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&ev); err != nil {
-		return protocol.InputEvent{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+		return InputEvent{}, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	if dec.More() {
-		return protocol.InputEvent{}, fmt.Errorf("%w: trailing data", ErrBadInput)
+		return InputEvent{}, fmt.Errorf("%w: trailing data", ErrBadInput)
 	}
 	if err := validInput(ev); err != nil {
-		return protocol.InputEvent{}, fmt.Errorf("%w: %v", ErrBadInput, err)
+		return InputEvent{}, fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
 	return ev, nil
 }
 
-func validInput(ev protocol.InputEvent) error {
+func validInput(ev InputEvent) error {
 	coords := func() error {
 		if ev.X < 0 || ev.Y < 0 || ev.X > maxCoord || ev.Y > maxCoord {
 			return fmt.Errorf("position %d,%d out of range", ev.X, ev.Y)
@@ -97,8 +95,8 @@ func validInput(ev protocol.InputEvent) error {
 	}
 }
 
-// inMonitor reports whether a positional event lies on mon.
-func inMonitor(ev protocol.InputEvent, mon protocol.Monitor) bool {
+// InMonitor reports whether a positional event lies on mon.
+func (ev InputEvent) InMonitor(mon Monitor) bool {
 	switch ev.T {
 	case "move", "down", "up", "wheel":
 		return ev.X < mon.W && ev.Y < mon.H

@@ -1,4 +1,8 @@
-package session
+// Package filexfer runs a screen-sharing session's file transfers both
+// ways over each viewer's file channel (protocol.FileMsg and FileChunk):
+// resumable, checked by SHA-256, saved under safe names in Downloads. The
+// session gives it its viewers (Peer) and its surroundings (Host).
+package filexfer
 
 import (
 	"context"
@@ -8,22 +12,21 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// File channel flow control: a sender stops at fileHighWater bytes queued
-// and goes on when the queue drains to fileLowWater.
+// File channel flow control: a sender stops at HighWater bytes queued
+// and goes on when the queue drains to LowWater.
 const (
-	fileHighWater = 1 << 20
-	fileLowWater  = 256 << 10
+	HighWater = 1 << 20
+	LowWater  = 256 << 10
 	// fileProgressEvery: a receiver reports progress this often (bytes).
 	fileProgressEvery = 1 << 20
 	// maxIncoming bounds the files one viewer sends at once, maxPartials
@@ -32,7 +35,42 @@ const (
 	maxPartials = 16
 )
 
-// fileHub runs the session's file transfers both ways (protocol.FileMsg).
+// Peer is one viewer's file channel.
+type Peer interface {
+	ID() string
+	// Send sends a message on the channel (dropped while it is closed).
+	Send(m protocol.FileMsg)
+	// WriteChunk sends one binary message once fewer than HighWater
+	// bytes are queued; gone says the channel closed (the next resumes).
+	WriteChunk(ctx context.Context, b []byte) (gone bool, err error)
+}
+
+// Host is the session around the transfers.
+type Host struct {
+	Ctx context.Context
+	Log *slog.Logger
+	// MaxBytes is the policy's size limit; Downloads where received
+	// files go ("": the user's Downloads folder, found on first use).
+	MaxBytes  int64
+	Downloads string
+	// Allowed says whether the session's mode and policy allow files
+	// now, NoFilesWhy why not.
+	Allowed    func() bool
+	NoFilesWhy func() string
+	// Status sets a line of the end user's chat window by key.
+	Status func(key, text string)
+	// Notice tells the end user (optional).
+	Notice func(text string)
+	// Spawn runs f unless the session is ending (then it reports false).
+	Spawn func(f func()) bool
+	// Peers are the viewers now, Peer one of them (nil when gone).
+	Peers func() []Peer
+	Peer  func(id string) Peer
+	// Report sends a finished transfer to the server for the audit log.
+	Report func(protocol.FileRecord)
+}
+
+// Hub runs the session's file transfers both ways (protocol.FileMsg).
 //
 // Incoming files are written to a hidden partial file in the Downloads
 // folder, hashed as they arrive, and on the last byte checked against the
@@ -45,8 +83,8 @@ const (
 // offered to every viewer whose file channel is open, and to viewers whose
 // channel opens later while no one has received it yet, each resuming
 // where that viewer's partial ends.
-type fileHub struct {
-	s *Session
+type Hub struct {
+	h Host
 
 	mu     sync.Mutex
 	dir    string // Downloads, found on first use
@@ -88,26 +126,23 @@ type outgoing struct {
 	done bool
 }
 
-func newFileHub(s *Session) *fileHub {
-	return &fileHub{s: s, in: map[xferKey]*incoming{}, parts: map[string]*partial{}, out: map[uint32]*outgoing{},
+// New makes the session's hub.
+func New(host Host) *Hub {
+	return &Hub{h: host, in: map[xferKey]*incoming{}, parts: map[string]*partial{}, out: map[uint32]*outgoing{},
 		pumps: map[xferKey]context.CancelFunc{}}
 }
 
 // allowed reports whether the session's mode and policy allow files now.
-func (h *fileHub) allowed() bool {
-	return slices.Contains(h.s.features(h.s.currentMode()), protocol.FeatureFile)
-}
+func (h *Hub) allowed() bool { return h.h.Allowed() }
 
-func (h *fileHub) send(v *viewer, m protocol.FileMsg) {
-	v.sendJSON(v.file, &v.fileOpen, m)
-}
+func (h *Hub) send(v Peer, m protocol.FileMsg) { v.Send(m) }
 
-// onMessage takes one message of a viewer's file channel.
-func (h *fileHub) onMessage(v *viewer, data []byte, text bool) {
+// OnMessage takes one message of a viewer's file channel.
+func (h *Hub) OnMessage(v Peer, data []byte, text bool) {
 	if !text {
 		c, err := protocol.DecodeFileChunk(data)
 		if err != nil {
-			h.s.log.Debug("ignoring file chunk", "viewer_id", v.id, "error", err)
+			h.h.Log.Debug("ignoring file chunk", "viewer_id", v.ID(), "error", err)
 			return
 		}
 		h.chunk(v, c)
@@ -115,14 +150,14 @@ func (h *fileHub) onMessage(v *viewer, data []byte, text bool) {
 	}
 	m, err := protocol.DecodeFileMsg(data)
 	if err != nil {
-		h.s.log.Debug("ignoring file message", "viewer_id", v.id, "error", err)
+		h.h.Log.Debug("ignoring file message", "viewer_id", v.ID(), "error", err)
 		return
 	}
 	switch m.T {
 	case protocol.FileOffer:
 		h.offered(v, m)
 	case protocol.FileCancel:
-		h.cancelIncoming(v.id, m.ID, true)
+		h.cancelIncoming(v.ID(), m.ID, true)
 	case protocol.FileAccept:
 		h.accepted(v, m)
 	case protocol.FileProgress:
@@ -136,26 +171,26 @@ func (h *fileHub) onMessage(v *viewer, data []byte, text bool) {
 
 // ---- incoming: a technician sends a file to the endpoint ----
 
-func (h *fileHub) offered(v *viewer, m protocol.FileMsg) {
+func (h *Hub) offered(v Peer, m protocol.FileMsg) {
 	reject := func(why string) {
 		h.send(v, protocol.FileMsg{T: protocol.FileReject, ID: m.ID, Error: why})
 	}
 	if !h.allowed() {
-		reject(h.s.noFilesWhy())
+		reject(h.h.NoFilesWhy())
 		return
 	}
-	if max := fileMax(h.s.cfg.Policy); m.Size > max {
+	if max := h.h.MaxBytes; m.Size > max {
 		reject(fmt.Sprintf("the file is larger than the policy allows (%d bytes)", max))
 		return
 	}
 	dir, err := h.downloads()
 	if err != nil {
-		h.s.log.Warn("no Downloads folder for a received file", "error", err)
+		h.h.Log.Warn("no Downloads folder for a received file", "error", err)
 		reject("the endpoint has no Downloads folder to save to")
 		return
 	}
 	key := fmt.Sprintf("%s-%d", m.SHA256, m.Size)
-	k := xferKey{v.id, m.ID}
+	k := xferKey{v.ID(), m.ID}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -163,7 +198,7 @@ func (h *fileHub) offered(v *viewer, m protocol.FileMsg) {
 	}
 	n := 0
 	for ik := range h.in {
-		if ik.viewer == v.id {
+		if ik.viewer == v.ID() {
 			n++
 		}
 	}
@@ -187,7 +222,7 @@ func (h *fileHub) offered(v *viewer, m protocol.FileMsg) {
 	}
 	in, err := openPartial(p.path, m)
 	if err != nil {
-		h.s.log.Warn("cannot write a received file", "error", err)
+		h.h.Log.Warn("cannot write a received file", "error", err)
 		reject("the endpoint cannot write the file")
 		return
 	}
@@ -196,10 +231,10 @@ func (h *fileHub) offered(v *viewer, m protocol.FileMsg) {
 	h.parts[key] = p
 	h.in[k] = in
 	if in.have > 0 {
-		h.s.log.Info("resuming a received file", "viewer_id", v.id, "offset", in.have, "size", in.size)
+		h.h.Log.Info("resuming a received file", "viewer_id", v.ID(), "offset", in.have, "size", in.size)
 	}
 	h.send(v, protocol.FileMsg{T: protocol.FileAccept, ID: m.ID, Offset: in.have})
-	h.s.chat.setStatus(statusKey("in", m.SHA256), fmt.Sprintf("Receiving %s: %s", SafeName(m.Name), percent(in.have, in.size)))
+	h.h.Status(StatusKey("in", m.SHA256), fmt.Sprintf("Receiving %s: %s", SafeName(m.Name), percent(in.have, in.size)))
 	if in.have == in.size {
 		h.finishLocked(v, k, in)
 	}
@@ -229,8 +264,8 @@ func openPartial(path string, m protocol.FileMsg) (*incoming, error) {
 	return in, nil
 }
 
-func (h *fileHub) chunk(v *viewer, c protocol.FileChunk) {
-	k := xferKey{v.id, c.ID}
+func (h *Hub) chunk(v Peer, c protocol.FileChunk) {
+	k := xferKey{v.ID(), c.ID}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	in := h.in[k]
@@ -240,7 +275,7 @@ func (h *fileHub) chunk(v *viewer, c protocol.FileChunk) {
 	fail := func(why string) {
 		h.dropLocked(k, in, true)
 		h.send(v, protocol.FileMsg{T: protocol.FileReject, ID: c.ID, Error: why})
-		h.s.chat.setStatus(statusKey("in", in.sha), fmt.Sprintf("Receiving %s failed: %s", SafeName(in.name), why))
+		h.h.Status(StatusKey("in", in.sha), fmt.Sprintf("Receiving %s failed: %s", SafeName(in.name), why))
 	}
 	if c.Offset != in.have {
 		fail(fmt.Sprintf("data at %d, expected %d", c.Offset, in.have))
@@ -251,7 +286,7 @@ func (h *fileHub) chunk(v *viewer, c protocol.FileChunk) {
 		return
 	}
 	if _, err := in.f.Write(c.Data); err != nil {
-		h.s.log.Warn("writing a received file", "error", err)
+		h.h.Log.Warn("writing a received file", "error", err)
 		fail("the endpoint cannot write the file")
 		return
 	}
@@ -264,23 +299,23 @@ func (h *fileHub) chunk(v *viewer, c protocol.FileChunk) {
 	if in.have-in.reported >= fileProgressEvery {
 		in.reported = in.have
 		h.send(v, protocol.FileMsg{T: protocol.FileProgress, ID: c.ID, Offset: in.have})
-		h.s.chat.setStatus(statusKey("in", in.sha), fmt.Sprintf("Receiving %s: %s", SafeName(in.name), percent(in.have, in.size)))
+		h.h.Status(StatusKey("in", in.sha), fmt.Sprintf("Receiving %s: %s", SafeName(in.name), percent(in.have, in.size)))
 	}
 }
 
 // finishLocked checks the whole file's SHA-256 and saves it. h.mu is held.
-func (h *fileHub) finishLocked(v *viewer, k xferKey, in *incoming) {
+func (h *Hub) finishLocked(v Peer, k xferKey, in *incoming) {
 	delete(h.in, k)
 	p := h.parts[in.key]
 	delete(h.parts, in.key)
 	err := in.f.Close()
 	sum := hex.EncodeToString(in.h.Sum(nil))
-	status := statusKey("in", in.sha)
+	status := StatusKey("in", in.sha)
 	if sum != in.sha {
 		os.Remove(p.path)
-		h.s.log.Warn("received file failed its checksum", "viewer_id", v.id, "size", in.size)
+		h.h.Log.Warn("received file failed its checksum", "viewer_id", v.ID(), "size", in.size)
 		h.send(v, protocol.FileMsg{T: protocol.FileReject, ID: k.id, Error: "checksum mismatch: the file changed or was damaged on the way"})
-		h.s.chat.setStatus(status, fmt.Sprintf("Receiving %s failed: damaged on the way", SafeName(in.name)))
+		h.h.Status(status, fmt.Sprintf("Receiving %s failed: damaged on the way", SafeName(in.name)))
 		return
 	}
 	var saved string
@@ -292,24 +327,24 @@ func (h *fileHub) finishLocked(v *viewer, k xferKey, in *incoming) {
 	}
 	if err != nil {
 		os.Remove(p.path)
-		h.s.log.Warn("saving a received file", "error", err)
+		h.h.Log.Warn("saving a received file", "error", err)
 		h.send(v, protocol.FileMsg{T: protocol.FileReject, ID: k.id, Error: "the endpoint could not save the file"})
-		h.s.chat.setStatus(status, fmt.Sprintf("Saving %s failed", SafeName(in.name)))
+		h.h.Status(status, fmt.Sprintf("Saving %s failed", SafeName(in.name)))
 		return
 	}
 	name := filepath.Base(saved)
-	h.s.log.Info("file received", "viewer_id", v.id, "size", in.size)
+	h.h.Log.Info("file received", "viewer_id", v.ID(), "size", in.size)
 	h.send(v, protocol.FileMsg{T: protocol.FileDone, ID: k.id, Name: name})
-	h.s.chat.setStatus(status, fmt.Sprintf("Received %s (in Downloads as %s)", SafeName(in.name), name))
-	if n, ok := h.s.cfg.UI.(Notifier); ok {
-		h.s.spawn(func() { n.Notice(h.s.ctx, "File received: "+name+" (saved in Downloads).") })
+	h.h.Status(status, fmt.Sprintf("Received %s (in Downloads as %s)", SafeName(in.name), name))
+	if h.h.Notice != nil {
+		h.h.Spawn(func() { h.h.Notice("File received: " + name + " (saved in Downloads).") })
 	}
-	h.report(protocol.FileRecord{Direction: protocol.FileToEndpoint, Name: name, Size: in.size, SHA256: in.sha, Viewer: v.id})
+	h.report(protocol.FileRecord{Direction: protocol.FileToEndpoint, Name: name, Size: in.size, SHA256: in.sha, Viewer: v.ID()})
 }
 
 // dropLocked stops an incoming transfer; its partial stays for a resume
 // unless discard. h.mu is held.
-func (h *fileHub) dropLocked(k xferKey, in *incoming, discard bool) {
+func (h *Hub) dropLocked(k xferKey, in *incoming, discard bool) {
 	delete(h.in, k)
 	in.f.Close()
 	if p := h.parts[in.key]; p != nil {
@@ -321,23 +356,23 @@ func (h *fileHub) dropLocked(k xferKey, in *incoming, discard bool) {
 	}
 }
 
-func (h *fileHub) cancelIncoming(viewer string, id uint32, discard bool) {
+func (h *Hub) cancelIncoming(viewer string, id uint32, discard bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := xferKey{viewer, id}
 	if in := h.in[k]; in != nil {
 		h.dropLocked(k, in, discard)
-		h.s.chat.setStatus(statusKey("in", in.sha), fmt.Sprintf("%s: cancelled by the technician", SafeName(in.name)))
+		h.h.Status(StatusKey("in", in.sha), fmt.Sprintf("%s: cancelled by the technician", SafeName(in.name)))
 	}
 }
 
-func (h *fileHub) downloads() (string, error) {
+func (h *Hub) downloads() (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.dir != "" {
 		return h.dir, nil
 	}
-	dir := h.s.cfg.Downloads
+	dir := h.h.Downloads
 	if dir == "" {
 		var err error
 		if dir, err = downloadsDir(); err != nil {
@@ -368,14 +403,14 @@ func removeStalePartials(dir string, cutoff time.Time) {
 
 // ---- outgoing: the end user sends a file to the technicians ----
 
-// sendFromUser offers a file the end user picked to every viewer.
-func (h *fileHub) sendFromUser(path string) {
-	h.s.spawn(func() {
+// SendFromUser offers a file the end user picked to every viewer.
+func (h *Hub) SendFromUser(path string) {
+	h.h.Spawn(func() {
 		name := filepath.Base(path)
-		status := statusKey("out", path)
-		fail := func(why string) { h.s.chat.setStatus(status, fmt.Sprintf("Sending %s: %s", name, why)) }
+		status := StatusKey("out", path)
+		fail := func(why string) { h.h.Status(status, fmt.Sprintf("Sending %s: %s", name, why)) }
 		if !h.allowed() {
-			fail(h.s.noFilesWhy())
+			fail(h.h.NoFilesWhy())
 			return
 		}
 		st, err := os.Stat(path)
@@ -386,12 +421,12 @@ func (h *fileHub) sendFromUser(path string) {
 		case !st.Mode().IsRegular():
 			fail("not a file")
 			return
-		case st.Size() > fileMax(h.s.cfg.Policy):
+		case st.Size() > h.h.MaxBytes:
 			fail("larger than the policy allows")
 			return
 		}
-		h.s.chat.setStatus(status, fmt.Sprintf("Preparing %s…", name))
-		sum, err := hashFile(h.s.ctx, path)
+		h.h.Status(status, fmt.Sprintf("Preparing %s…", name))
+		sum, err := hashFile(h.h.Ctx, path)
 		if err != nil {
 			fail("cannot read the file")
 			return
@@ -405,23 +440,20 @@ func (h *fileHub) sendFromUser(path string) {
 		o := &outgoing{id: h.nextID, path: path, name: name, size: st.Size(), sha: sum}
 		h.out[o.id] = o
 		h.mu.Unlock()
-		h.s.chat.setStatus(status, fmt.Sprintf("Offering %s to the technician…", name))
-		h.s.mu.Lock()
-		vs := h.s.viewerList()
-		h.s.mu.Unlock()
-		for _, v := range vs {
+		h.h.Status(status, fmt.Sprintf("Offering %s to the technician…", name))
+		for _, v := range h.h.Peers() {
 			h.offer(v, o)
 		}
 	})
 }
 
-func (h *fileHub) offer(v *viewer, o *outgoing) {
+func (h *Hub) offer(v Peer, o *outgoing) {
 	h.send(v, protocol.FileMsg{T: protocol.FileOffer, ID: o.id, Name: o.name, Size: o.size, SHA256: o.sha})
 }
 
-// channelOpen offers a viewer whose file channel just opened every file
+// ChannelOpen offers a viewer whose file channel just opened every file
 // of the user's that no one has received yet.
-func (h *fileHub) channelOpen(v *viewer) {
+func (h *Hub) ChannelOpen(v Peer) {
 	if !h.allowed() {
 		return
 	}
@@ -439,32 +471,32 @@ func (h *fileHub) channelOpen(v *viewer) {
 	}
 }
 
-func (h *fileHub) accepted(v *viewer, m protocol.FileMsg) {
+func (h *Hub) accepted(v Peer, m protocol.FileMsg) {
 	h.mu.Lock()
 	o := h.out[m.ID]
-	k := xferKey{v.id, m.ID}
+	k := xferKey{v.ID(), m.ID}
 	if o == nil || h.pumps[k] != nil || m.Offset > o.size || h.closed {
 		h.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithCancel(h.s.ctx)
+	ctx, cancel := context.WithCancel(h.h.Ctx)
 	h.pumps[k] = cancel
 	h.mu.Unlock()
 	if m.Offset > 0 {
-		h.s.log.Info("resuming a sent file", "viewer_id", v.id, "offset", m.Offset, "size", o.size)
+		h.h.Log.Info("resuming a sent file", "viewer_id", v.ID(), "offset", m.Offset, "size", o.size)
 	}
-	if !h.s.spawn(func() {
+	if !h.h.Spawn(func() {
 		defer h.pumpDone(k)
 		if err := h.pump(ctx, v, o, m.Offset); err != nil && ctx.Err() == nil {
-			h.s.log.Warn("sending a file", "viewer_id", v.id, "error", err)
-			h.s.chat.setStatus(statusKey("out", o.path), fmt.Sprintf("Sending %s failed", o.name))
+			h.h.Log.Warn("sending a file", "viewer_id", v.ID(), "error", err)
+			h.h.Status(StatusKey("out", o.path), fmt.Sprintf("Sending %s failed", o.name))
 		}
 	}) {
 		h.pumpDone(k)
 	}
 }
 
-func (h *fileHub) pumpDone(k xferKey) {
+func (h *Hub) pumpDone(k xferKey) {
 	h.mu.Lock()
 	if c := h.pumps[k]; c != nil {
 		c()
@@ -473,9 +505,9 @@ func (h *fileHub) pumpDone(k xferKey) {
 	h.mu.Unlock()
 }
 
-// pump sends o's bytes from off as chunks, keeping at most fileHighWater
+// pump sends o's bytes from off as chunks, keeping at most HighWater
 // bytes queued on the channel.
-func (h *fileHub) pump(ctx context.Context, v *viewer, o *outgoing, off int64) error {
+func (h *Hub) pump(ctx context.Context, v Peer, o *outgoing, off int64) error {
 	f, err := os.Open(o.path)
 	if err != nil {
 		return fmt.Errorf("opening the file: %w", err)
@@ -487,26 +519,16 @@ func (h *fileHub) pump(ctx context.Context, v *viewer, o *outgoing, off int64) e
 	buf := make([]byte, protocol.MaxFileChunk)
 	msg := make([]byte, 0, protocol.MaxFileChunk+16)
 	for off < o.size {
-		for v.file.BufferedAmount() > fileHighWater {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-v.fileLow:
-			case <-time.After(time.Second): // a missed low-water event costs a second, not the transfer
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
 		n, err := f.Read(buf[:min(int64(len(buf)), o.size-off)])
 		if n == 0 && err != nil {
 			return fmt.Errorf("reading at %d: %w", off, err)
 		}
 		msg = protocol.AppendFileChunk(msg[:0], protocol.FileChunk{ID: o.id, Offset: off, Data: buf[:n]})
-		if err := v.file.Send(msg); err != nil {
-			if errors.Is(err, io.ErrClosedPipe) || v.file.ReadyState() != webrtc.DataChannelStateOpen {
-				return nil // the channel dropped: the next one resumes
-			}
+		gone, err := v.WriteChunk(ctx, msg)
+		if gone || ctx.Err() != nil {
+			return nil // the channel dropped: the next one resumes
+		}
+		if err != nil {
 			return fmt.Errorf("sending: %w", err)
 		}
 		off += int64(n)
@@ -514,16 +536,16 @@ func (h *fileHub) pump(ctx context.Context, v *viewer, o *outgoing, off int64) e
 	return nil
 }
 
-func (h *fileHub) progress(v *viewer, m protocol.FileMsg) {
+func (h *Hub) progress(v Peer, m protocol.FileMsg) {
 	h.mu.Lock()
 	o := h.out[m.ID]
 	h.mu.Unlock()
 	if o != nil {
-		h.s.chat.setStatus(statusKey("out", o.path), fmt.Sprintf("Sending %s: %s", o.name, percent(m.Offset, o.size)))
+		h.h.Status(StatusKey("out", o.path), fmt.Sprintf("Sending %s: %s", o.name, percent(m.Offset, o.size)))
 	}
 }
 
-func (h *fileHub) delivered(v *viewer, m protocol.FileMsg) {
+func (h *Hub) delivered(v Peer, m protocol.FileMsg) {
 	h.mu.Lock()
 	o := h.out[m.ID]
 	first := o != nil && !o.done
@@ -534,29 +556,29 @@ func (h *fileHub) delivered(v *viewer, m protocol.FileMsg) {
 	if !first {
 		return
 	}
-	h.s.log.Info("file sent", "viewer_id", v.id, "size", o.size)
-	h.s.chat.setStatus(statusKey("out", o.path), fmt.Sprintf("Sent %s", o.name))
-	h.report(protocol.FileRecord{Direction: protocol.FileFromEndpoint, Name: o.name, Size: o.size, SHA256: o.sha, Viewer: v.id})
+	h.h.Log.Info("file sent", "viewer_id", v.ID(), "size", o.size)
+	h.h.Status(StatusKey("out", o.path), fmt.Sprintf("Sent %s", o.name))
+	h.report(protocol.FileRecord{Direction: protocol.FileFromEndpoint, Name: o.name, Size: o.size, SHA256: o.sha, Viewer: v.ID()})
 }
 
-func (h *fileHub) refused(v *viewer, m protocol.FileMsg) {
+func (h *Hub) refused(v Peer, m protocol.FileMsg) {
 	h.mu.Lock()
 	o := h.out[m.ID]
-	k := xferKey{v.id, m.ID}
+	k := xferKey{v.ID(), m.ID}
 	if c := h.pumps[k]; c != nil {
 		c()
 		delete(h.pumps, k)
 	}
 	h.mu.Unlock()
 	if o != nil && !o.done {
-		h.s.chat.setStatus(statusKey("out", o.path), fmt.Sprintf("Sending %s: refused (%s)", o.name, m.Error))
+		h.h.Status(StatusKey("out", o.path), fmt.Sprintf("Sending %s: refused (%s)", o.name, m.Error))
 	}
 }
 
 // ---- the session ----
 
-// viewerGone stops a viewer's transfers; partials stay for a resume.
-func (h *fileHub) viewerGone(id string) {
+// ViewerGone stops a viewer's transfers; partials stay for a resume.
+func (h *Hub) ViewerGone(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for k, in := range h.in {
@@ -572,16 +594,13 @@ func (h *fileHub) viewerGone(id string) {
 	}
 }
 
-// modeChanged stops every transfer when the new mode has no files (the
+// ModeChanged stops every transfer when the new mode has no files (the
 // partials stay: the mode may come back), and offers the user's pending
 // files again when it has.
-func (h *fileHub) modeChanged(mode protocol.Mode) {
-	if slices.Contains(h.s.features(mode), protocol.FeatureFile) {
-		h.s.mu.Lock()
-		vs := h.s.viewerList()
-		h.s.mu.Unlock()
-		for _, v := range vs {
-			h.channelOpen(v)
+func (h *Hub) ModeChanged(allowed bool) {
+	if allowed {
+		for _, v := range h.h.Peers() {
+			h.ChannelOpen(v)
 		}
 		return
 	}
@@ -597,14 +616,14 @@ func (h *fileHub) modeChanged(mode protocol.Mode) {
 	}
 	h.mu.Unlock()
 	for _, k := range rejects {
-		if v := h.s.viewer(k.viewer); v != nil {
+		if v := h.h.Peer(k.viewer); v != nil {
 			h.send(v, protocol.FileMsg{T: protocol.FileReject, ID: k.id, Error: "the session left file transfer mode"})
 		}
 	}
 }
 
-// close stops everything and removes every partial file.
-func (h *fileHub) close() {
+// Close stops everything and removes every partial file.
+func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
@@ -622,10 +641,8 @@ func (h *fileHub) close() {
 	h.out = map[uint32]*outgoing{}
 }
 
-func (h *fileHub) report(f protocol.FileRecord) {
-	if err := h.s.send(protocol.Signal{Type: protocol.SignalFile, File: &f}); err != nil {
-		h.s.log.Warn("reporting a file transfer to the server", "error", err)
-	}
+func (h *Hub) report(f protocol.FileRecord) {
+	h.h.Report(f)
 }
 
 func hashFile(ctx context.Context, path string) (string, error) {
@@ -651,7 +668,8 @@ func hashFile(ctx context.Context, path string) (string, error) {
 	}
 }
 
-func statusKey(dir, id string) string { return dir + ":" + id }
+// StatusKey is the key of a transfer's line in the chat window.
+func StatusKey(dir, id string) string { return dir + ":" + id }
 
 func percent(have, size int64) string {
 	if size <= 0 {
