@@ -87,7 +87,7 @@ func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remote
 		return protocol.EnrollResponse{}, fmt.Errorf("create agent: %w", err)
 	}
 	s.applyRulesOnChange(ctx, a)
-	s.presence.seen(a.ID, now, remoteIP)
+	s.presence.Seen(a.ID, now, remoteIP)
 	s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentEnrolled, EndpointID: a.ID,
 		Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
 	s.log.Info("agent enrolled", "agent_id", a.ID, "hostname", a.Hostname)
@@ -163,7 +163,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		return protocol.PollResponse{}, err
 	}
 	start := s.now().UTC()
-	ipChanged := s.presence.seen(a.ID, start, remoteIP)
+	ipChanged := s.presence.Seen(a.ID, start, remoteIP)
 	if req.Inventory != nil || ipChanged {
 		if err := s.updateInventory(ctx, a, req.Inventory, remoteIP); err != nil {
 			return protocol.PollResponse{}, err
@@ -203,11 +203,11 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		return resp, nil
 	}
 
-	s.presence.hold(a.ID, +1)
+	s.presence.Hold(a.ID, +1)
 	pollsHeld.Inc()
 	defer func() {
 		pollsHeld.Dec()
-		s.presence.hold(a.ID, -1)
+		s.presence.Hold(a.ID, -1)
 	}()
 	timer := time.NewTimer(s.cfg.PollHold)
 	defer timer.Stop()
@@ -239,11 +239,11 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		pollsTotal.WithLabelValues("shutdown").Inc()
 	case <-ctx.Done():
 		// The agent went away mid-hold: its last sign of life is the start.
-		s.presence.gone(a.ID, start)
+		s.presence.Gone(a.ID, start)
 		pollsTotal.WithLabelValues("disconnected").Inc()
 		return protocol.PollResponse{}, ctx.Err()
 	}
-	s.presence.seen(a.ID, s.now().UTC(), remoteIP)
+	s.presence.Seen(a.ID, s.now().UTC(), remoteIP)
 	return resp, nil
 }
 
@@ -467,79 +467,6 @@ func (s *Service) RevokeEndpoint(ctx context.Context, id string) error {
 	return nil
 }
 
-// presence keeps last-seen times in memory and writes them in batches: a
-// write per poll would dominate the store's load with many agents.
-type presence struct {
-	mu     sync.Mutex
-	last   map[string]time.Time
-	dirty  map[string]time.Time
-	held   map[string]int
-	lastIP map[string]string
-}
-
-func newPresence() *presence {
-	return &presence{last: map[string]time.Time{}, dirty: map[string]time.Time{}, held: map[string]int{}, lastIP: map[string]string{}}
-}
-
-// seen records a sign of life and reports whether the remote address
-// differs from the one last seen in this process.
-func (p *presence) seen(id string, t time.Time, ip string) (ipChanged bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.last[id], p.dirty[id] = t, t
-	if ip != "" && p.lastIP[id] != ip {
-		_, known := p.lastIP[id]
-		p.lastIP[id] = ip
-		return known
-	}
-	return false
-}
-
-func (p *presence) gone(id string, since time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.last[id], p.dirty[id] = since, since
-}
-
-func (p *presence) hold(id string, d int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.held[id] += d; p.held[id] <= 0 {
-		delete(p.held, id)
-	}
-}
-
-func (p *presence) holding(id string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.held[id] > 0
-}
-
-func (p *presence) lastSeen(id string) (time.Time, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	t, ok := p.last[id]
-	return t, ok
-}
-
-func (p *presence) drainDirty() map[string]time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	d := p.dirty
-	p.dirty = map[string]time.Time{}
-	return d
-}
-
-func (p *presence) requeue(seen map[string]time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for id, t := range seen {
-		if cur, ok := p.dirty[id]; !ok || t.After(cur) {
-			p.dirty[id] = t
-		}
-	}
-}
-
 // remoteIPOf strips the port from an address as net/http reports it.
 func RemoteIP(addr string) string {
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
@@ -552,4 +479,4 @@ func RemoteIP(addr string) string {
 }
 
 // Holding reports whether this node holds a poll of the agent right now.
-func (s *Service) Holding(agentID string) bool { return s.presence.holding(agentID) }
+func (s *Service) Holding(agentID string) bool { return s.presence.Holding(agentID) }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tetherdesk/tether/server/app/presence"
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/hub"
 	"github.com/tetherdesk/tether/server/store"
@@ -234,7 +235,7 @@ type Service struct {
 	acctThr  *auth.Throttle // per account, from anywhere: a spray
 	hasher   *auth.Hasher
 	enroll   enrollLimits
-	presence *presence
+	presence *presence.Table
 	policies policyCache
 	adminMu  sync.Mutex
 	// controlMu orders control hand-offs with what is told of them, so a
@@ -268,7 +269,7 @@ func New(cfg Config) (*Service, error) {
 		acctThr:   auth.NewThrottle(cfg.AccountSprayFailures, cfg.LoginWindow, cfg.Now),
 		hasher:    cfg.Hasher,
 		enroll:    newEnrollLimits(cfg),
-		presence:  newPresence(),
+		presence:  presence.New(),
 		codeLimit: newCodeLimiter(cfg),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -307,15 +308,10 @@ func (s *Service) flushLoop() {
 }
 
 func (s *Service) flushPresence() {
-	seen := s.presence.drainDirty()
-	if len(seen) == 0 {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.store.TouchAgents(ctx, seen); err != nil {
-		s.log.Error("flush presence", "err", err, "agents", len(seen))
-		s.presence.requeue(seen)
+	if n, err := s.presence.Flush(ctx, s.store); err != nil {
+		s.log.Error("flush presence", "err", err, "agents", n)
 	}
 }
 

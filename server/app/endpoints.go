@@ -105,7 +105,7 @@ func (s *Service) endpointOf(ctx context.Context, a store.Agent, groupNames map[
 		groupNames[a.GroupID] = name
 	}
 	last := a.LastSeen
-	if t, ok := s.presence.lastSeen(a.ID); ok && t.After(last) {
+	if t, ok := s.presence.LastSeen(a.ID); ok && t.After(last) {
 		last = t
 	}
 	online := s.online(a)

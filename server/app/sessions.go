@@ -145,10 +145,10 @@ func (s *Service) withAgentToken(payload json.RawMessage) json.RawMessage {
 // online reports whether the agent has polled recently (or is polling).
 func (s *Service) online(a store.Agent) bool {
 	last := a.LastSeen
-	if t, ok := s.presence.lastSeen(a.ID); ok && t.After(last) {
+	if t, ok := s.presence.LastSeen(a.ID); ok && t.After(last) {
 		last = t
 	}
-	return s.presence.holding(a.ID) || (!last.IsZero() && s.now().Sub(last) < s.cfg.PollHold+s.cfg.OnlineGrace)
+	return s.presence.Holding(a.ID) || (!last.IsZero() && s.now().Sub(last) < s.cfg.PollHold+s.cfg.OnlineGrace)
 }
 
 // screenPolicy is the effective screen-share policy of an endpoint.
