@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tetherdesk/tether/server/auth"
@@ -309,141 +307,6 @@ func (s *Service) updateInventory(ctx context.Context, a store.Agent, inv *proto
 	// Rules test the inventory, so memberships follow its changes.
 	if next.Hostname != a.Hostname || next.OS != a.OS || !slices.Equal(next.IPs, a.IPs) {
 		s.applyRulesOnChange(ctx, next)
-	}
-	return nil
-}
-
-// effectivePolicy merges the policies of an endpoint's groups over the
-// global default: first its enrollment group's, then those of the groups
-// it joined by rule or by hand in order of their names, each replacing the
-// top-level keys it sets. groups is store.Agent.Groups(): the enrollment
-// group first.
-func (s *Service) effectivePolicy(ctx context.Context, groups []string) (protocol.Policy, error) {
-	key := strings.Join(groups, "\x00")
-	if pol, ok := s.policies.get(key, s.now()); ok {
-		return pol, nil
-	}
-	pol, err := s.loadPolicy(ctx, groups)
-	if err == nil {
-		s.policies.put(key, pol, s.now())
-	}
-	return pol, err
-}
-
-// policyCacheTTL bounds how stale a cached policy may be. Every poll needs
-// the effective policy; without the cache that is two reads and a merge per
-// poll. A change made on this node clears the cache at once; one made on
-// another node is seen within the TTL.
-const policyCacheTTL = 2 * time.Second
-
-type policyCache struct {
-	mu sync.Mutex
-	m  map[string]cachedPolicy
-}
-
-type cachedPolicy struct {
-	pol protocol.Policy
-	at  time.Time
-}
-
-func (c *policyCache) get(groupID string, now time.Time) (protocol.Policy, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[groupID]
-	if !ok || now.Sub(e.at) >= policyCacheTTL || now.Before(e.at) {
-		return protocol.Policy{}, false
-	}
-	return e.pol, true
-}
-
-func (c *policyCache) put(groupID string, pol protocol.Policy, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]cachedPolicy{}
-	}
-	c.m[groupID] = cachedPolicy{pol, now}
-}
-
-func (c *policyCache) clear() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m = nil
-}
-
-func (s *Service) loadPolicy(ctx context.Context, groups []string) (protocol.Policy, error) {
-	return s.mergePolicies(ctx, groups, s.store.Policy, s.groupName)
-}
-
-// mergePolicies is loadPolicy with the documents read through policyOf ("" is
-// the global one; store.ErrNotFound for a group without a policy) and the
-// groups' names, which order the extra groups, through nameOf.
-func (s *Service) mergePolicies(ctx context.Context, groups []string, policyOf func(context.Context, string) (store.Policy, error),
-	nameOf func(context.Context, string) string) (protocol.Policy, error) {
-	global, err := policyOf(ctx, "")
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return protocol.Policy{}, fmt.Errorf("global policy: %w", err)
-	}
-	doc := map[string]json.RawMessage{}
-	if len(global.Doc) > 0 {
-		if err := json.Unmarshal(global.Doc, &doc); err != nil {
-			return protocol.Policy{}, fmt.Errorf("decode global policy: %w", err)
-		}
-	}
-	// The version is the sum of the versions merged: each only grows, so a
-	// change to any of them gives a new effective version. A change of
-	// membership could give the same sum with other documents, so the set
-	// of extra groups with a policy is mixed into the high bits; an
-	// endpoint in its enrollment group only keeps the plain sum.
-	version := global.Version
-	type named struct {
-		id, name string
-		pol      store.Policy
-	}
-	var extra []named
-	for i, gid := range groups {
-		pol, err := policyOf(ctx, gid)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return protocol.Policy{}, fmt.Errorf("policy of group %q: %w", gid, err)
-		}
-		if i == 0 {
-			if err := mergePolicy(doc, pol.Doc); err != nil {
-				return protocol.Policy{}, err
-			}
-			version += pol.Version
-			continue
-		}
-		extra = append(extra, named{gid, nameOf(ctx, gid), pol})
-	}
-	slices.SortFunc(extra, func(a, b named) int { return strings.Compare(a.name+"\x00"+a.id, b.name+"\x00"+b.id) })
-	if len(extra) > 0 {
-		h := fnv.New32a()
-		for _, e := range extra {
-			if err := mergePolicy(doc, e.pol.Doc); err != nil {
-				return protocol.Policy{}, err
-			}
-			version += e.pol.Version
-			h.Write([]byte(e.id + "\x00"))
-		}
-		version += int64(h.Sum32()&0x7fffffff) << 20 // below 2^53: JSON numbers stay exact in JavaScript
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return protocol.Policy{}, fmt.Errorf("encode policy: %w", err)
-	}
-	return protocol.Policy{Version: version, Doc: b}, nil
-}
-
-func mergePolicy(doc map[string]json.RawMessage, over json.RawMessage) error {
-	m := map[string]json.RawMessage{}
-	if err := json.Unmarshal(over, &m); err != nil {
-		return fmt.Errorf("decode group policy: %w", err)
-	}
-	for k, v := range m {
-		doc[k] = v
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tetherdesk/tether/server/app/policyset"
 	"github.com/tetherdesk/tether/server/app/presence"
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/hub"
@@ -236,7 +237,7 @@ type Service struct {
 	hasher   *auth.Hasher
 	enroll   enrollLimits
 	presence *presence.Table
-	policies policyCache
+	policies policyset.Cache
 	adminMu  sync.Mutex
 	// controlMu orders control hand-offs with what is told of them, so a
 	// request announced with the holder it saw cannot land after a grant

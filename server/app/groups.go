@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tetherdesk/tether/server/app/grouprules"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -92,57 +93,13 @@ func (s *Service) checkRules(ctx context.Context, match string, rules []protocol
 	return out, nil
 }
 
-// ruleMatches tests one rule against an endpoint's inventory.
-func ruleMatches(r store.GroupRule, a store.Agent) bool {
-	switch r.Kind {
-	case protocol.RuleHostname:
-		ok, _ := path.Match(r.Value, strings.ToLower(a.Hostname))
-		return ok
-	case protocol.RuleIP:
-		p, err := netip.ParsePrefix(r.Value)
-		if err != nil {
-			return false
-		}
-		for _, ip := range a.IPs {
-			if addr, err := netip.ParseAddr(ip); err == nil && p.Contains(addr.Unmap()) {
-				return true
-			}
-		}
-		return false
-	case protocol.RuleOS:
-		return strings.EqualFold(a.OS, r.Value)
-	case protocol.RuleToken:
-		return a.EnrollTokenID != "" && a.EnrollTokenID == r.Value
-	}
-	return false
-}
-
-// groupMatches reports whether an endpoint joins g by its rules; a group
-// without rules has members only by enrollment and by hand.
-func groupMatches(g store.Group, a store.Agent) bool {
-	if len(g.Rules.Rules) == 0 {
-		return false
-	}
-	all := g.Rules.Match == protocol.MatchAll
-	for _, r := range g.Rules.Rules {
-		m := ruleMatches(r, a)
-		if all && !m {
-			return false
-		}
-		if !all && m {
-			return true
-		}
-	}
-	return all
-}
-
 // applyRules recomputes an endpoint's memberships by rule and stores them
 // when they changed; the change is audited. It runs on enrollment, on
 // inventory change and when rules change.
 func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.Group, actor string) error {
 	var want []string
 	for _, g := range groups {
-		if g.ID != a.GroupID && groupMatches(g, a) {
+		if g.ID != a.GroupID && grouprules.Matches(g, a) {
 			want = append(want, g.ID)
 		}
 	}
@@ -154,7 +111,7 @@ func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.
 	if err := s.store.SetAgentRuleGroups(ctx, a.ID, want); err != nil {
 		return fmt.Errorf("membership of %s: %w", a.ID, err)
 	}
-	s.policies.clear()
+	s.policies.Clear()
 	s.hub.Notify(a.ID) // its effective policy may have changed
 	names := func(ids []string) string {
 		out := make([]string, 0, len(ids))
@@ -305,7 +262,7 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 	}
 	var ng store.Group
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name, "rules", describeRules(rules))}, func() error {
+	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name, "rules", grouprules.Describe(rules))}, func() error {
 		ng, err = s.store.CreateGroup(ctx, name)
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
@@ -330,21 +287,6 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 		}
 	}
 	return groupOf(ng), nil
-}
-
-func describeRules(r store.GroupRules) string {
-	if len(r.Rules) == 0 {
-		return "none"
-	}
-	parts := make([]string, 0, len(r.Rules))
-	for _, x := range r.Rules {
-		parts = append(parts, x.Kind+" "+x.Value)
-	}
-	sep := " or "
-	if r.Match == protocol.MatchAll {
-		sep = " and "
-	}
-	return strings.Join(parts, sep)
 }
 
 // groupByRef finds a group by id or, failing that, by name.
@@ -387,7 +329,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 	if err != nil {
 		return protocol.Group{}, err
 	}
-	rulesChanged := describeRules(rules) != describeRules(g.Rules)
+	rulesChanged := grouprules.Describe(rules) != grouprules.Describe(g.Rules)
 	if rulesChanged && !p.Global(perm.GroupsManage) {
 		return protocol.Group{}, fmt.Errorf("%w: membership rules need %s over every computer group: a rule can pull in endpoints from anywhere", ErrForbidden, perm.GroupsManage)
 	}
@@ -396,7 +338,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 	}
 	before := g
 	g.Name, g.Rules = name, rules
-	kv := []string{"group", g.Name, "rules", describeRules(rules)}
+	kv := []string{"group", g.Name, "rules", grouprules.Describe(rules)}
 	if before.Name != g.Name {
 		kv = append(kv, "renamed_from", before.Name)
 	}
@@ -416,7 +358,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 			}
 			next := a
 			next.RuleGroups = slices.DeleteFunc(slices.Clone(a.RuleGroups), func(id string) bool { return id == g.ID })
-			if groupMatches(g, a) {
+			if grouprules.Matches(g, a) {
 				next.RuleGroups = append(next.RuleGroups, g.ID)
 			}
 			return next.Groups()
@@ -437,7 +379,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 		}
 		return nil
 	})
-	s.policies.clear()
+	s.policies.Clear()
 	if err != nil {
 		return protocol.Group{}, err
 	}
@@ -481,7 +423,7 @@ func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
 		}
 		return nil
 	})
-	s.policies.clear()
+	s.policies.Clear()
 	return err
 }
 
@@ -542,7 +484,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 		}
 		return nil
 	})
-	s.policies.clear()
+	s.policies.Clear()
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
 
-	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -50,61 +48,6 @@ func TestCheckTransition(t *testing.T) {
 	}
 	if err := CheckTransition(true, end, act, ""); !errors.Is(err, ErrConflict) {
 		t.Errorf("from ended: %v, want a conflict", err)
-	}
-}
-
-// TestMergePolicy: a later document replaces whole top-level keys.
-func TestMergePolicy(t *testing.T) {
-	doc := map[string]json.RawMessage{}
-	for _, d := range []string{
-		`{"screenshare":{"acceptance_required":true,"modes":["active"]},"other":1}`,
-		`{"screenshare":{"acceptance_required":false}}`,
-	} {
-		if err := mergePolicy(doc, json.RawMessage(d)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, _ := json.Marshal(doc)
-	p, err := policy.FromDoc(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.AcceptanceRequired || len(p.Modes) != len(protocol.Modes) || string(doc["other"]) != "1" {
-		t.Errorf("merged %s: %+v", b, p)
-	}
-	if err := mergePolicy(doc, json.RawMessage(`[1]`)); err == nil {
-		t.Error("a non-object document merged without error")
-	}
-}
-
-// TestGroupMatches: rules by hostname glob, IP prefix, OS and enrollment
-// token, any or all of them.
-func TestGroupMatches(t *testing.T) {
-	a := store.Agent{Hostname: "Desk-042", IPs: []string{"10.1.2.3", "::ffff:192.168.7.9"}, OS: "linux", EnrollTokenID: "tok1"}
-	rule := func(kind, value string) store.GroupRule { return store.GroupRule{Kind: kind, Value: value} }
-	group := func(match string, rs ...store.GroupRule) store.Group {
-		return store.Group{Rules: store.GroupRules{Match: match, Rules: rs}}
-	}
-	for _, tc := range []struct {
-		name string
-		g    store.Group
-		want bool
-	}{
-		{"no rules: none by rule", group(""), false},
-		{"hostname glob, case-insensitive", group("", rule(protocol.RuleHostname, "desk-*")), true},
-		{"hostname other", group("", rule(protocol.RuleHostname, "kiosk-*")), false},
-		{"IP prefix", group("", rule(protocol.RuleIP, "10.1.0.0/16")), true},
-		{"IPv4-mapped address", group("", rule(protocol.RuleIP, "192.168.7.0/24")), true},
-		{"bad prefix matches nothing", group("", rule(protocol.RuleIP, "10.1.2.3")), false},
-		{"OS", group("", rule(protocol.RuleOS, "Linux")), true},
-		{"token", group("", rule(protocol.RuleToken, "tok1")), true},
-		{"any: one of two", group(protocol.MatchAny, rule(protocol.RuleOS, "windows"), rule(protocol.RuleToken, "tok1")), true},
-		{"all: one of two fails", group(protocol.MatchAll, rule(protocol.RuleOS, "windows"), rule(protocol.RuleToken, "tok1")), false},
-		{"all: both", group(protocol.MatchAll, rule(protocol.RuleOS, "linux"), rule(protocol.RuleToken, "tok1")), true},
-	} {
-		if got := groupMatches(tc.g, a); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
-		}
 	}
 }
 

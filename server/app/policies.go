@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tetherdesk/tether/server/app/policyset"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/policy"
@@ -106,7 +107,7 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 		}
 		return nil
 	})
-	s.policies.clear()
+	s.policies.Clear()
 	if err != nil {
 		return protocol.Policy{}, err
 	}
@@ -178,11 +179,11 @@ func (s *Service) groupSets(ctx context.Context, gid string) ([][]string, error)
 // than that of the groups before, as they are stored now.
 func (s *Service) weakerBetween(ctx context.Context, before, after []string,
 	policyOf func(context.Context, string) (store.Policy, error), nameOf func(context.Context, string) string) ([]string, error) {
-	was, err := s.mergePolicies(ctx, before, s.store.Policy, s.groupName)
+	was, err := policyset.Merge(ctx, before, s.store.Policy, s.groupName)
 	if err != nil {
 		return nil, err
 	}
-	next, err := s.mergePolicies(ctx, after, policyOf, nameOf)
+	next, err := policyset.Merge(ctx, after, policyOf, nameOf)
 	if err != nil {
 		return nil, err
 	}

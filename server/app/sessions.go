@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/store"
@@ -59,64 +58,6 @@ func (noEvents) CloseViewers(string, func(string) bool) {}
 func (noEvents) SessionChanged(protocol.Session)                 {}
 func (noEvents) ControlChanged(string, string)                   {}
 func (noEvents) ControlRequested(string, string, string, string) {}
-
-// agentEndReasons are the reasons the agent side may end a session with.
-var agentEndReasons = []protocol.Reason{protocol.EndedDeclined, protocol.EndedAcceptTimeout, protocol.EndedByUser, protocol.EndedError, protocol.EndedUserChanged}
-
-func joinReasons(rs []protocol.Reason) string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = string(r)
-	}
-	return strings.Join(out, ", ")
-}
-
-// nextStates is the state machine of protocol/session.go, without ended
-// (reachable from every state but ended itself).
-func nextStates(attended bool, from protocol.SessionState) []protocol.SessionState {
-	switch from {
-	case protocol.SessionRequested:
-		if attended {
-			return []protocol.SessionState{protocol.SessionAwaitingAcceptance}
-		}
-		return []protocol.SessionState{protocol.SessionConnecting}
-	case protocol.SessionAwaitingAcceptance:
-		return []protocol.SessionState{protocol.SessionConnecting}
-	case protocol.SessionConnecting:
-		return []protocol.SessionState{protocol.SessionActive}
-	}
-	return nil
-}
-
-// CheckTransition validates a state change reported by the agent side.
-func CheckTransition(attended bool, from, to protocol.SessionState, reason protocol.Reason) error {
-	if from == protocol.SessionEnded {
-		return fmt.Errorf("%w: %w", ErrSessionEnded, ErrConflict)
-	}
-	if to == protocol.SessionEnded {
-		if !slices.Contains(agentEndReasons, reason) {
-			return badRequest("the agent may not end a session with reason %q (want one of %s)", reason, joinReasons(agentEndReasons))
-		}
-		if (reason == protocol.EndedDeclined || reason == protocol.EndedAcceptTimeout) && from != protocol.SessionAwaitingAcceptance {
-			return badRequest("reason %q is only possible while awaiting acceptance, not in %s", reason, from)
-		}
-		return nil
-	}
-	if reason != "" {
-		return badRequest("only ended carries a reason")
-	}
-	if !slices.Contains(nextStates(attended, from), to) {
-		kind := "an unattended"
-		if attended {
-			kind = "an attended"
-		}
-		return badRequest("%s session cannot go from %s to %q", kind, from, to)
-	}
-	return nil
-}
-
-// ErrConflict is store.ErrConflict, for errors.Is on transitions.
-var ErrConflict = store.ErrConflict
 
 // sessionToken derives the agent token of a session. It is a keyed hash of
 // the session id, so it is never stored: the store keeps its SHA-256, the
@@ -679,53 +620,6 @@ func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRe
 	s.cfg.Events.ControlChanged(ss.ID, to)
 	return s.sessionOf(ctx, next, &a)
 }
-
-// SweepSessions enforces the server-side bounds: a session awaiting
-// acceptance longer than its timeout plus AcceptGrace ends
-// acceptance_timeout; one still requested after StartTimeout ends
-// agent_offline (the agent never picked it up); one connecting longer than
-// ConnectTimeout ends error. The service runs it every SessionSweep; tests
-// call it after moving the clock.
-func (s *Service) SweepSessions(ctx context.Context) {
-	list, err := s.store.ListSessions(ctx, store.SessionFilter{ActiveOnly: true, Limit: 100000})
-	if err != nil {
-		s.log.Error("sweep sessions", "err", err)
-		return
-	}
-	now := s.now().UTC()
-	for _, ss := range list {
-		age := now.Sub(ss.StateSince)
-		var reason protocol.Reason
-		switch ss.State {
-		case protocol.SessionRequested:
-			if age > s.cfg.StartTimeout {
-				reason = protocol.EndedAgentOffline
-			}
-		case protocol.SessionAwaitingAcceptance:
-			if age > timeSeconds(ss.AcceptTimeoutS)+s.cfg.AcceptGrace {
-				reason = protocol.EndedAcceptTimeout
-			}
-		case protocol.SessionConnecting:
-			if age > s.cfg.ConnectTimeout {
-				reason = protocol.EndedError
-			}
-		}
-		if reason == "" {
-			continue
-		}
-		// Only from the state seen: a concurrent transition wins.
-		next, err := s.store.TransitionSession(ctx, store.SessionTransition{ID: ss.ID, From: ss.State, To: protocol.SessionEnded, Reason: reason, At: now})
-		if err != nil {
-			if !errors.Is(err, store.ErrConflict) {
-				s.log.Error("sweep session", "session_id", ss.ID, "err", err)
-			}
-			continue
-		}
-		s.stateChanged(ctx, ss, next, "server")
-	}
-}
-
-func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // RelayAllowed tells the TURN relay whether a credential of a session is
 // still good: the session has not ended, and subject (a viewer id, or
