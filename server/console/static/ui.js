@@ -63,6 +63,18 @@ export const reasonNames = {
   user_changed: "User changed",
 };
 
+// reasonSentences say why a session ended, as a sentence's end ("ended: …").
+export const reasonSentences = {
+  ended_by_technician: "ended by a technician",
+  ended_by_user: "ended by the user at the endpoint",
+  declined: "the user declined",
+  acceptance_timeout: "the user did not answer in time",
+  code_expired: "the connection code expired",
+  agent_offline: "the endpoint went offline",
+  error: "an error occurred",
+  user_changed: "another user (or the login screen) took over the endpoint's screen; start a new session to ask them",
+};
+
 // table builds a scrollable table; rows are arrays of cells (strings or nodes).
 export function table(id, headers, rows, opts = {}) {
   return h("div", { class: "table-wrap" },

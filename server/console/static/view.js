@@ -7,6 +7,8 @@
 import { decode, decodeIndexed, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF, ENC_INDEXED } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
 import { FileTransfers } from "./viewfile.js";
+import { api, setCSRF } from "./api.js";
+import { modeNames, reasonSentences } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").replace(/\/$/, ""));
@@ -21,7 +23,6 @@ const stats = window.tetherStats = {
 // Test and devtools hooks that change behaviour (see tetherDebug below).
 const debug = { dropAt: 0 };
 
-let csrf = "";
 let session = null; // latest protocol.Session
 let viewerID = "";
 let holder = "";
@@ -35,32 +36,9 @@ let myName = "";
 let mode = "";
 let features = [];
 
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const err = new Error(data.error || `${res.status} ${res.statusText}`);
-    err.status = res.status;
-    throw err;
-  }
-  return data;
-}
 
 // ---- state shown in the toolbar ----
 
-const REASONS = {
-  ended_by_technician: "ended by a technician",
-  ended_by_user: "ended by the user at the endpoint",
-  declined: "the user declined",
-  acceptance_timeout: "the user did not answer in time",
-  code_expired: "the connection code expired",
-  agent_offline: "the endpoint went offline",
-  error: "an error occurred",
-  user_changed: "another user (or the login screen) took over the endpoint's screen; start a new session to ask them",
-};
 
 const STATE_WORDS = {
   connecting: "Connecting…",
@@ -77,7 +55,7 @@ function setState(state, detail) {
   document.body.dataset.state = state;
   let text = STATE_WORDS[state] || state;
   if (state === "ended") {
-    const why = REASONS[detail] || detail || "";
+    const why = reasonSentences[detail] || detail || "";
     stats.reason = detail || "";
     text = why ? `Ended: ${why}` : "Ended";
   } else if (detail) {
@@ -92,7 +70,7 @@ function showError(msg) { $("error").textContent = msg || ""; }
 function applySession(s) {
   if (!s) return;
   session = s;
-  if (s.mode && !mode) $("mode").textContent = `Mode: ${MODE_NAMES[s.mode] || s.mode}`;
+  if (s.mode && !mode) $("mode").textContent = `Mode: ${modeNames[s.mode] || s.mode}`;
   $("host").textContent = s.hostname || s.endpoint_id || "";
   document.title = `${s.hostname || "Endpoint"} — Tether viewer`;
   if (s.control_holder !== undefined) setHolder(s.control_holder || "");
@@ -360,7 +338,7 @@ function onControlMessage(data) {
       break;
     case "mode_refused":
       stats.modeRefused = m.text || "refused";
-      showError(`Switching to ${MODE_NAMES[m.mode] || m.mode} was refused: ${m.text || "no reason given"}.`);
+      showError(`Switching to ${modeNames[m.mode] || m.mode} was refused: ${m.text || "no reason given"}.`);
       notice("");
       setModeSelect();
       break;
@@ -371,7 +349,6 @@ function onControlMessage(data) {
 
 // ---- modes ----
 
-const MODE_NAMES = { active: "Active", guidance: "Guidance", monitor: "Monitor", chat: "Chat", file: "File transfer" };
 let enabledModes = [];
 
 // setMode applies the mode the agent works in, with what it offers.
@@ -385,7 +362,7 @@ function setMode(m, feats, fileMax, modes) {
   document.body.dataset.mode = m;
   const screen = ["active", "guidance", "monitor"].includes(m);
   document.body.classList.toggle("noscreen", m !== "" && !screen);
-  $("mode").textContent = m ? `Mode: ${MODE_NAMES[m] || m}` : "";
+  $("mode").textContent = m ? `Mode: ${modeNames[m] || m}` : "";
   $("files-toggle").hidden = !feats.includes("file");
   transfers.setAllowed(feats.includes("file"), fileMax);
   $("files-hint").textContent = feats.includes("file")
@@ -393,7 +370,7 @@ function setMode(m, feats, fileMax, modes) {
     : "File transfer is not available in this mode.";
   $("files").hidden = !feats.includes("file");
   if (!screen) openSide(feats.includes("file") ? "files" : "chat");
-  if (changed && m) { stats.modeRefused = ""; showError(""); notice(`The session is in ${MODE_NAMES[m] || m} mode.`); }
+  if (changed && m) { stats.modeRefused = ""; showError(""); notice(`The session is in ${modeNames[m] || m} mode.`); }
   // Without a screen there is no first frame to wait for.
   if (!screen && !ended && session && session.state === "active" && stats.state !== "live") setState("live");
   if (m !== "active") capture.releaseAll();
@@ -415,7 +392,7 @@ function setModeSelect() {
   for (const m of (enabledModes.length ? enabledModes : [mode]).filter(Boolean)) {
     const o = document.createElement("option");
     o.value = m;
-    o.textContent = MODE_NAMES[m] || m;
+    o.textContent = modeNames[m] || m;
     sel.append(o);
   }
   sel.value = mode;
@@ -432,7 +409,7 @@ $("mode-switch").addEventListener("change", () => {
 
 function requestMode(m) {
   sendControl({ t: "mode_request", mode: m });
-  notice(`Asking to switch to ${MODE_NAMES[m] || m}…`);
+  notice(`Asking to switch to ${modeNames[m] || m}…`);
 }
 
 function notice(msg) { $("notice").textContent = msg || ""; }
@@ -823,7 +800,7 @@ async function start() {
   if (!sessionID) { showError("No session in the address."); return; }
   try {
     const me = await api("GET", "/api/v1/me");
-    csrf = me.csrf_token || "";
+    setCSRF(me.csrf_token);
     myName = me.name || "";
     $("who").textContent = me.name;
   } catch (e) {
