@@ -138,7 +138,7 @@ func (a *scriptedAgent) offer(viewer string, ice []webrtc.ICEServer) {
 		close(a.open)
 	})
 	ctl.OnOpen(func() {
-		b, _ := json.Marshal(protocol.ControlMsg{T: "monitors", Monitors: []protocol.Monitor{{W: 256, H: 128, Primary: true}, {X: 256, W: 640, H: 480}}})
+		b, _ := json.Marshal(protocol.ControlMsg{T: protocol.ControlMonitors, Monitors: []protocol.Monitor{{W: 256, H: 128, Primary: true}, {X: 256, W: 640, H: 480}}})
 		_ = ctl.SendText(string(b))
 	})
 	in.OnMessage(func(msg webrtc.DataChannelMessage) {

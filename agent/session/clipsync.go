@@ -93,7 +93,7 @@ func (c *clipSync) changed(text string) {
 	v := c.s.viewers[c.s.holder]
 	c.s.mu.Unlock()
 	if v != nil {
-		v.sendControl(protocol.ControlMsg{T: "clipboard", Text: text})
+		v.sendControl(protocol.ControlMsg{T: protocol.ControlClipboard, Text: text})
 	}
 }
 

@@ -38,7 +38,7 @@ func (v *testViewer) sendControlMsg(m protocol.ControlMsg) {
 
 // nextControl returns the next control message of one of types, skipping
 // (and losing) the others.
-func (v *testViewer) nextControl(types ...string) protocol.ControlMsg {
+func (v *testViewer) nextControl(types ...protocol.ControlType) protocol.ControlMsg {
 	v.t.Helper()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -250,13 +250,13 @@ func TestModeChangeDuringSession(t *testing.T) {
 	}
 
 	// Not enabled: refused at once, nobody asked.
-	v.sendControlMsg(protocol.ControlMsg{T: "mode_request", Mode: protocol.ModeGuidance})
+	v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlModeRequest, Mode: protocol.ModeGuidance})
 	if m := v.nextControl("mode_refused"); !strings.Contains(m.Text, "not enabled") {
 		t.Errorf("refusal %+v", m)
 	}
 
 	// Declined by the user.
-	v.sendControlMsg(protocol.ControlMsg{T: "mode_request", Mode: protocol.ModeActive})
+	v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlModeRequest, Mode: protocol.ModeActive})
 	req := <-h.ui.modeAsked
 	if req.From != protocol.ModeMonitor || req.To != protocol.ModeActive || req.Technician != "Tess Tech" {
 		t.Errorf("the user was asked %+v", req)
@@ -267,7 +267,7 @@ func TestModeChangeDuringSession(t *testing.T) {
 	}
 
 	// Accepted: reported to the server with the current state.
-	v.sendControlMsg(protocol.ControlMsg{T: "mode_request", Mode: protocol.ModeActive})
+	v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlModeRequest, Mode: protocol.ModeActive})
 	<-h.ui.modeAsked
 	h.ui.modeAnswers <- true
 	s := a.nextOfType(protocol.SignalState)
@@ -301,7 +301,7 @@ func TestModeChangeDuringSession(t *testing.T) {
 	}
 
 	// The server refuses (its policy changed): the viewer hears why.
-	v.sendControlMsg(protocol.ControlMsg{T: "mode_request", Mode: protocol.ModeChat})
+	v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlModeRequest, Mode: protocol.ModeChat})
 	<-h.ui.modeAsked
 	h.ui.modeAnswers <- true
 	a.nextOfType(protocol.SignalState)
@@ -545,8 +545,8 @@ func TestClipboardSync(t *testing.T) {
 	v.waitHolder("v1")
 	v2.waitHolder("v1")
 	<-h.clip.watched
-	v2.sendControlMsg(protocol.ControlMsg{T: "clipboard", Text: "not the holder"})
-	v.sendControlMsg(protocol.ControlMsg{T: "clipboard", Text: "ticket #4711"})
+	v2.sendControlMsg(protocol.ControlMsg{T: protocol.ControlClipboard, Text: "not the holder"})
+	v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlClipboard, Text: "ticket #4711"})
 	if got := <-h.clip.set; got != "ticket #4711" {
 		t.Errorf("the endpoint's clipboard was set to %q, want the holder's", got)
 	}
@@ -564,11 +564,11 @@ func TestGuidanceDraws(t *testing.T) {
 	a.expectState(protocol.SessionConnecting, "")
 	v := joinViewer(t, a, helloWith(protocol.ModeGuidance, "v1=Tess Tech"))
 	v.nextControl("monitors")
-	v.sendControlMsg(protocol.ControlMsg{T: "pointer", X: 10, Y: 20})
+	v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlPointer, X: 10, Y: 20})
 	if p := <-h.ov.pointers; p != image.Pt(10, 20) {
 		t.Errorf("pointer at %v", p)
 	}
-	v.sendControlMsg(protocol.ControlMsg{T: "mark", Points: []int{1, 2, 30, 40, 500, 90}})
+	v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlMark, Points: []int{1, 2, 30, 40, 500, 90}})
 	if pts := <-h.ov.marks; !slices.Equal(pts, []image.Point{{1, 2}, {30, 40}, {127, 90}}) {
 		t.Errorf("mark %v (clipped to the 128x96 monitor)", pts)
 	}

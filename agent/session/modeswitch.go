@@ -33,7 +33,7 @@ func (s *Session) spawn(f func()) bool {
 // modeMsg is the "mode" control message for mode: the mode with what it
 // offers.
 func (s *Session) modeMsg(mode protocol.Mode) protocol.ControlMsg {
-	m := protocol.ControlMsg{T: "mode", Mode: mode, Features: s.features(mode), FileMax: fileMax(s.cfg.Policy),
+	m := protocol.ControlMsg{T: protocol.ControlMode, Mode: mode, Features: s.features(mode), FileMax: fileMax(s.cfg.Policy),
 		Modes: s.plan.Enabled}
 	if s.cfg.Privileged {
 		m.Notice = PrivilegedNotice
@@ -132,7 +132,7 @@ func (s *Session) serverMode(m protocol.Mode) {
 // everyone; the switch happens when the server's update comes back.
 func (s *Session) onModeRequest(v *viewer, requested protocol.Mode) {
 	refuse := func(why string) {
-		v.sendControl(protocol.ControlMsg{T: "mode_refused", Mode: requested, Text: why})
+		v.sendControl(protocol.ControlMsg{T: protocol.ControlModeRefused, Mode: requested, Text: why})
 	}
 	s.mu.Lock()
 	cur, busy, live, tech := s.mode, s.modeBusy, s.live, s.names[v.id]
@@ -233,7 +233,7 @@ func (s *Session) refusePending(seq int, why string) {
 	s.mu.Unlock()
 	s.log.Info("mode change not recorded", "mode", m, "why", why)
 	if v != nil {
-		v.sendControl(protocol.ControlMsg{T: "mode_refused", Mode: m, Text: why})
+		v.sendControl(protocol.ControlMsg{T: protocol.ControlModeRefused, Mode: m, Text: why})
 	}
 }
 

@@ -184,7 +184,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		holder, mode := s.holder, s.mode
 		s.mu.Unlock()
 		v.sendControlLocked(s.modeMsg(mode))
-		v.sendControlLocked(protocol.ControlMsg{T: "holder", Holder: holder})
+		v.sendControlLocked(protocol.ControlMsg{T: protocol.ControlHolder, Holder: holder})
 		v.ctlMu.Unlock()
 		s.becameActive()
 		s.wake()
@@ -325,7 +325,7 @@ func (s *Session) onControl(v *viewer, data []byte) {
 		return
 	}
 	switch m.T {
-	case "monitor":
+	case protocol.ControlMonitor:
 		s.mu.Lock()
 		ok := m.Index >= 0 && (s.monitors == nil && m.Index < 64 || m.Index < len(s.monitors))
 		if ok {
@@ -338,7 +338,7 @@ func (s *Session) onControl(v *viewer, data []byte) {
 			return
 		}
 		s.wake()
-	case "quality":
+	case protocol.ControlQuality:
 		// A viewer's choice (1-100) overrides the adaptive quality for
 		// everyone; 0 gives it back.
 		if m.Quality < 0 || m.Quality > 100 {
@@ -348,30 +348,30 @@ func (s *Session) onControl(v *viewer, data []byte) {
 		s.mu.Lock()
 		s.quality = m.Quality
 		s.mu.Unlock()
-	case "refresh":
+	case protocol.ControlRefresh:
 		s.mu.Lock()
 		v.needFull = true
 		s.mu.Unlock()
 		s.wake()
-	case "ack":
+	case protocol.ControlAck:
 		s.mu.Lock()
 		v.acking = true
 		v.busy = m.Busy
 		v.inFlight = slices.DeleteFunc(v.inFlight, func(seq uint32) bool { return seq <= m.Seq })
 		s.mu.Unlock()
 		s.wake()
-	case "monitors":
+	case protocol.ControlMonitors:
 		s.mu.Lock()
 		v.needMons = true
 		s.mu.Unlock()
 		s.wake()
-	case "mode_request":
+	case protocol.ControlModeRequest:
 		s.onModeRequest(v, m.Mode)
-	case "pointer":
+	case protocol.ControlPointer:
 		s.guide.pointer(v, m.X, m.Y)
-	case "mark":
+	case protocol.ControlMark:
 		s.guide.mark(v, m.Points)
-	case "clipboard":
+	case protocol.ControlClipboard:
 		s.clip.fromViewer(v, m.Text)
 	default:
 		s.log.Debug("ignoring control message", "viewer_id", v.id, "type", m.T)

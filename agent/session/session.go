@@ -670,7 +670,7 @@ func (s *Session) setHolder(h string) {
 	s.mu.Unlock()
 	s.log.Info("control holder changed", "holder", h)
 	for _, v := range vs {
-		v.sendControl(protocol.ControlMsg{T: "holder", Holder: h})
+		v.sendControl(protocol.ControlMsg{T: protocol.ControlHolder, Holder: h})
 	}
 	s.clip.holderChanged(h)
 }

@@ -804,7 +804,7 @@ func TestViewerScreenInputAndEnd(t *testing.T) {
 	}
 
 	// Refresh sends a full frame again.
-	v.sendControlMsg(protocol.ControlMsg{T: "refresh"})
+	v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlRefresh})
 	for {
 		m := v.screenMsg()
 		if m.Kind == screen.KindTile && string(m.Tile.Payload) == "\xff\x00\x00" {
@@ -888,7 +888,7 @@ func testAckBounds(t *testing.T, busy bool) {
 		}
 	}
 	ack := func(seq uint32) {
-		v.sendControlMsg(protocol.ControlMsg{T: "ack", Seq: seq, Busy: busy})
+		v.sendControlMsg(protocol.ControlMsg{T: protocol.ControlAck, Seq: seq, Busy: busy})
 	}
 	ack(last)
 

@@ -245,7 +245,7 @@ func (s *Session) sendMonitors(src FrameSource) {
 	}
 	s.mu.Unlock()
 	for i, v := range vs {
-		v.sendControl(protocol.ControlMsg{T: "monitors", Monitors: mons, Index: idx[i]})
+		v.sendControl(protocol.ControlMsg{T: protocol.ControlMonitors, Monitors: mons, Index: idx[i]})
 	}
 }
 
@@ -376,7 +376,7 @@ func (s *Session) sendCursor(src FrameSource, mon int, vs []*viewer) (moved bool
 		v.cursorX, v.cursorY, v.cursorOK = x, y, true
 		s.mu.Unlock()
 		if changed {
-			v.sendControl(protocol.ControlMsg{T: "cursor", X: x, Y: y})
+			v.sendControl(protocol.ControlMsg{T: protocol.ControlCursor, X: x, Y: y})
 		}
 		moved = moved || changed
 	}

@@ -261,6 +261,26 @@ type InputEvent struct {
 	Combo string `json:"c,omitempty"`
 }
 
+// ControlType is the kind of a control-channel message.
+type ControlType string
+
+// Control message types.
+const (
+	ControlMonitors    ControlType = "monitors"
+	ControlMonitor     ControlType = "monitor"
+	ControlRefresh     ControlType = "refresh"
+	ControlHolder      ControlType = "holder"
+	ControlCursor      ControlType = "cursor"
+	ControlMode        ControlType = "mode"
+	ControlQuality     ControlType = "quality"
+	ControlAck         ControlType = "ack"
+	ControlModeRequest ControlType = "mode_request"
+	ControlModeRefused ControlType = "mode_refused"
+	ControlPointer     ControlType = "pointer"
+	ControlMark        ControlType = "mark"
+	ControlClipboard   ControlType = "clipboard"
+)
+
 // ControlMsg is one message on the control channel.
 //
 // Added 2026-11-23 (modes, guidance, clipboard):
@@ -282,7 +302,7 @@ type InputEvent struct {
 //     the clipboard's text. Only the control holder's goes to the endpoint;
 //     the endpoint's goes to the holder.
 type ControlMsg struct {
-	T string `json:"t"` // monitors, monitor, refresh, holder, cursor, mode, quality, ack, mode_request, mode_refused, pointer, mark, clipboard
+	T ControlType `json:"t"`
 	// Monitors lists the endpoint's displays (agent→viewer, "monitors").
 	Monitors []Monitor `json:"monitors,omitempty"`
 	// Index selects a monitor ("monitor", viewer→agent; and in "monitors",
