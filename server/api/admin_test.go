@@ -14,13 +14,13 @@ import (
 )
 
 // auditTypes lists the types of every audit record, oldest first.
-func (e *env) auditTypes() []string {
+func (e *env) auditTypes() []protocol.AuditType {
 	e.t.Helper()
 	rs, err := e.store.ListAudit(context.Background(), store.AuditFilter{Limit: 5000})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []string
+	var out []protocol.AuditType
 	for i := len(rs) - 1; i >= 0; i-- {
 		out = append(out, rs[i].Type)
 	}
@@ -156,7 +156,7 @@ func TestUserAdministration(t *testing.T) {
 	}
 
 	types := e.auditTypes()
-	for _, want := range []string{"user.roles", "user.changed", "user.disabled", "user.enabled", "user.password_reset", "user.deleted"} {
+	for _, want := range []protocol.AuditType{"user.roles", "user.changed", "user.disabled", "user.enabled", "user.password_reset", "user.deleted"} {
 		if !slices.Contains(types, want) {
 			t.Errorf("audit lacks %s: %v", want, types)
 		}
@@ -250,7 +250,7 @@ func TestRoleAdministration(t *testing.T) {
 		t.Fatalf("delete unused: %d %s", st, admin.last)
 	}
 	types := e.auditTypes()
-	for _, want := range []string{"role.created", "role.changed", "role.deleted"} {
+	for _, want := range []protocol.AuditType{"role.created", "role.changed", "role.deleted"} {
 		if !slices.Contains(types, want) {
 			t.Errorf("audit lacks %s", want)
 		}
@@ -419,7 +419,7 @@ func TestGroupRulesAndMembership(t *testing.T) {
 		t.Errorf("rename Default: %d", st)
 	}
 	types := e.auditTypes()
-	for _, want := range []string{"group.created", "group.changed", "group.deleted", "agent.groups"} {
+	for _, want := range []protocol.AuditType{"group.created", "group.changed", "group.deleted", "agent.groups"} {
 		if !slices.Contains(types, want) {
 			t.Errorf("audit lacks %s", want)
 		}

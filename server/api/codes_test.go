@@ -183,7 +183,7 @@ func TestConnectionCodeLifecycle(t *testing.T) {
 
 	// Every step is in the audit log.
 	types := e.auditTypes()
-	for _, want := range []string{app.AuditCodeIssued, app.AuditCodeExtended, app.AuditCodeRenewed, app.AuditCodeCancelled, app.AuditCodeUsed, app.AuditCodeFailed} {
+	for _, want := range []protocol.AuditType{app.AuditCodeIssued, app.AuditCodeExtended, app.AuditCodeRenewed, app.AuditCodeCancelled, app.AuditCodeUsed, app.AuditCodeFailed} {
 		if !slices.Contains(types, want) {
 			t.Errorf("audit lacks %s", want)
 		}

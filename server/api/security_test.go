@@ -426,10 +426,10 @@ func screenPolicyOf(t *testing.T, c *client, id string) protocol.EndpointScreenS
 	return *ep.ScreenShare
 }
 
-func countAudit(t *testing.T, c *client, typ string) int {
+func countAudit(t *testing.T, c *client, typ protocol.AuditType) int {
 	t.Helper()
 	var rs struct{ Records []protocol.AuditRecord }
-	if st := c.do("GET", "/api/v1/audit?type="+typ, nil, &rs); st != 200 {
+	if st := c.do("GET", "/api/v1/audit?type="+string(typ), nil, &rs); st != 200 {
 		t.Fatalf("audit: %d %s", st, c.last)
 	}
 	return len(rs.Records)

@@ -16,14 +16,14 @@ import (
 
 // Audit event types for accounts.
 const (
-	AuditLogin         = "login"
-	AuditLoginFailed   = "login.failed"
-	AuditLogout        = "logout"
-	AuditUserCreated   = "user.created"
-	AuditRolesChanged  = "user.roles"
-	AuditAPITokenMade  = "apitoken.created"
-	AuditAPITokenGone  = "apitoken.deleted"
-	AuditAdminBootstrp = "user.bootstrap"
+	AuditLogin         = protocol.AuditLogin
+	AuditLoginFailed   = protocol.AuditLoginFailed
+	AuditLogout        = protocol.AuditLogout
+	AuditUserCreated   = protocol.AuditUserCreated
+	AuditRolesChanged  = protocol.AuditRolesChanged
+	AuditAPITokenMade  = protocol.AuditAPITokenMade
+	AuditAPITokenGone  = protocol.AuditAPITokenGone
+	AuditAdminBootstrp = protocol.AuditAdminBootstrp
 )
 
 // Logout ends the caller's web session.

@@ -15,14 +15,14 @@ import (
 
 // Audit event types of user and role administration.
 const (
-	AuditUserChanged   = "user.changed"
-	AuditUserDisabled  = "user.disabled"
-	AuditUserEnabled   = "user.enabled"
-	AuditUserPassword  = "user.password_reset"
-	AuditUserDeleted   = "user.deleted"
-	AuditRoleCreated   = "role.created"
-	AuditRoleChanged   = "role.changed"
-	AuditRoleDeleted   = "role.deleted"
+	AuditUserChanged   = protocol.AuditUserChanged
+	AuditUserDisabled  = protocol.AuditUserDisabled
+	AuditUserEnabled   = protocol.AuditUserEnabled
+	AuditUserPassword  = protocol.AuditUserPassword
+	AuditUserDeleted   = protocol.AuditUserDeleted
+	AuditRoleCreated   = protocol.AuditRoleCreated
+	AuditRoleChanged   = protocol.AuditRoleChanged
+	AuditRoleDeleted   = protocol.AuditRoleDeleted
 	displayNameMaxRune = 100
 )
 

@@ -18,8 +18,8 @@ import (
 
 // Audit event types for agents.
 const (
-	AuditAgentRevoked    = "agent.revoked"
-	AuditAgentReEnrolled = "agent.reenrolled"
+	AuditAgentRevoked    = protocol.AuditAgentRevoked
+	AuditAgentReEnrolled = protocol.AuditAgentReEnrolled
 )
 
 // reEnrollWindow bounds how long after enrolling a retry with the same

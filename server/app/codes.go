@@ -24,13 +24,13 @@ import (
 
 // Audit event types of connection codes.
 const (
-	AuditCodeIssued    = "code.issued"
-	AuditCodeRenewed   = "code.renewed"
-	AuditCodeExtended  = "code.extended"
-	AuditCodeCancelled = "code.cancelled"
-	AuditCodeUsed      = "code.used"
-	AuditCodeFailed    = "code.failed"
-	AuditCodeThrottled = "code.throttled"
+	AuditCodeIssued    = protocol.AuditCodeIssued
+	AuditCodeRenewed   = protocol.AuditCodeRenewed
+	AuditCodeExtended  = protocol.AuditCodeExtended
+	AuditCodeCancelled = protocol.AuditCodeCancelled
+	AuditCodeUsed      = protocol.AuditCodeUsed
+	AuditCodeFailed    = protocol.AuditCodeFailed
+	AuditCodeThrottled = protocol.AuditCodeThrottled
 )
 
 // Errors of entering a code; the API maps them to 404/410-like answers
@@ -141,7 +141,7 @@ func (s *Service) GetCode(ctx context.Context, id string) (protocol.ConnectionCo
 
 // changeCode applies a change to a waiting code (expired ones included:
 // Request New and Extend revive them) and audits it.
-func (s *Service) changeCode(ctx context.Context, id, typ string, change func(c *store.ConnectionCode) (digits string, err error)) (protocol.ConnectionCode, error) {
+func (s *Service) changeCode(ctx context.Context, id string, typ protocol.AuditType, change func(c *store.ConnectionCode) (digits string, err error)) (protocol.ConnectionCode, error) {
 	c, p, err := s.ownCode(ctx, id)
 	if err != nil {
 		return protocol.ConnectionCode{}, err

@@ -17,12 +17,12 @@ import (
 
 // Audit event types for endpoints and their configuration.
 const (
-	AuditActionQueued  = "action.queued"
-	AuditTokenCreated  = "enrollment_token.created"
-	AuditTokenRevoked  = "enrollment_token.revoked"
-	AuditGroupCreated  = "group.created"
-	AuditAgentEnrolled = "agent.enrolled"
-	AuditPolicyChanged = "policy.changed"
+	AuditActionQueued  = protocol.AuditActionQueued
+	AuditTokenCreated  = protocol.AuditTokenCreated
+	AuditTokenRevoked  = protocol.AuditTokenRevoked
+	AuditGroupCreated  = protocol.AuditGroupCreated
+	AuditAgentEnrolled = protocol.AuditAgentEnrolled
+	AuditPolicyChanged = protocol.AuditPolicyChanged
 )
 
 // queueable lists the action types a technician may queue directly; others

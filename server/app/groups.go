@@ -17,9 +17,9 @@ import (
 
 // Audit event types for computer groups.
 const (
-	AuditGroupChanged  = "group.changed"
-	AuditGroupDeleted  = "group.deleted"
-	AuditAgentGroups   = "agent.groups"
+	AuditGroupChanged  = protocol.AuditGroupChanged
+	AuditGroupDeleted  = protocol.AuditGroupDeleted
+	AuditAgentGroups   = protocol.AuditAgentGroups
 	maxRulesPerGroup   = 50
 	maxManualGroups    = 100
 	groupNameMaxLength = 100

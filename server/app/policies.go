@@ -115,7 +115,7 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 }
 
 // AuditPolicyWeakened is a policy change that weakens consent somewhere.
-const AuditPolicyWeakened = "policy.consent_weakened"
+const AuditPolicyWeakened = protocol.AuditPolicyWeakened
 
 // consentWeakened lists the consent settings that putting doc as group
 // gid's policy ("" the global one) would make weaker for some endpoint:
@@ -233,7 +233,7 @@ func (s *Service) fleetWeakened(ctx context.Context, groupsAfter func(store.Agen
 // checkWeakening refuses a change that weakens consent unless p holds
 // screenshare.settings over every group, and returns the audit type and
 // details to record it under.
-func checkWeakening(p *Principal, weaker []string, typ string, kv []string) (string, []string, error) {
+func checkWeakening(p *Principal, weaker []string, typ protocol.AuditType, kv []string) (protocol.AuditType, []string, error) {
 	if len(weaker) == 0 {
 		return typ, kv, nil
 	}

@@ -14,8 +14,8 @@ import (
 // Audit types of what happened inside a session (added with chat and file
 // transfer): the session's chat history and its finished file transfers.
 const (
-	AuditSessionChat = "session.chat"
-	AuditSessionFile = "session.file"
+	AuditSessionChat = protocol.AuditSessionChat
+	AuditSessionFile = protocol.AuditSessionFile
 )
 
 // viewerUser names the user behind a viewer of a session, "" if unknown.
@@ -86,8 +86,8 @@ func (s *Service) RecordFile(ctx context.Context, sessionID string, f protocol.F
 func (s *Service) sessionLog(ctx context.Context, since time.Time) (map[string][]protocol.ChatLine, map[string][]protocol.FileRecord, error) {
 	chat := map[string][]protocol.ChatLine{}
 	files := map[string][]protocol.FileRecord{}
-	for _, typ := range []string{AuditSessionChat, AuditSessionFile} {
-		rs, err := s.store.ListAudit(ctx, store.AuditFilter{Type: typ, Since: since, Limit: historyScan})
+	for _, typ := range []protocol.AuditType{AuditSessionChat, AuditSessionFile} {
+		rs, err := s.store.ListAudit(ctx, store.AuditFilter{Type: string(typ), Since: since, Limit: historyScan})
 		if err != nil {
 			return nil, nil, fmt.Errorf("list %s: %w", typ, err)
 		}

@@ -21,11 +21,11 @@ import (
 // Audit event types of screen-share sessions. Every record carries the
 // session and endpoint ids.
 const (
-	AuditSessionCreated = "session.created"
-	AuditSessionState   = "session.state"
-	AuditSessionJoined  = "session.joined"
-	AuditSessionLeft    = "session.left"
-	AuditSessionControl = "session.control"
+	AuditSessionCreated = protocol.AuditSessionCreated
+	AuditSessionState   = protocol.AuditSessionState
+	AuditSessionJoined  = protocol.AuditSessionJoined
+	AuditSessionLeft    = protocol.AuditSessionLeft
+	AuditSessionControl = protocol.AuditSessionControl
 )
 
 // Session errors the API maps to 409 with their own codes.

@@ -194,7 +194,7 @@ type AuditRecord struct {
 	Seq        int64
 	Time       time.Time
 	Actor      string
-	Type       string
+	Type       protocol.AuditType
 	EndpointID string
 	SessionID  string
 	Details    json.RawMessage
@@ -244,7 +244,7 @@ func (c AuditCheck) String() string {
 
 // AuditRekeyed is the type of the record a store appends when it re-keys
 // a chain written before the chain was keyed (plain SHA-256).
-const AuditRekeyed = "audit.rekeyed"
+const AuditRekeyed = protocol.AuditRekeyed
 
 // TestAuditKey is the audit key of a store opened without one. It is
 // public, so a chain under it proves nothing: only tests use it.

@@ -153,7 +153,7 @@ type AuditRecord struct {
 	Seq        int64           `json:"seq"`
 	Time       time.Time       `json:"time"`
 	Actor      string          `json:"actor"`
-	Type       string          `json:"type"`
+	Type       AuditType       `json:"type"`
 	EndpointID string          `json:"endpoint_id,omitempty"`
 	SessionID  string          `json:"session_id,omitempty"`
 	Details    json.RawMessage `json:"details,omitempty"`

@@ -37,6 +37,8 @@ func TestGolden(t *testing.T) {
 		"control_mode":     ControlMsg{T: "mode", Mode: ModeMonitor, Features: []string{FeatureChat}, Modes: []Mode{ModeActive, ModeMonitor}, FileMax: 1 << 20},
 		"redeem_code_response": RedeemCodeResponse{SessionID: "s1", Technician: "tara", Mode: ModeActive, Attended: true,
 			Start: &ScreenShareStart{SessionID: "s1", AgentToken: "tss_x", Mode: ModeActive, SignalPath: "/api/agent/v1/sessions/s1/signal"}},
+		"audit_record": AuditRecord{Seq: 7, Time: at, Actor: "admin", Type: AuditPolicyWeakened, EndpointID: "a1",
+			Details: json.RawMessage(`{"group":"Kiosk","weakened":"acceptance_required off"}`), PrevHash: "ab", Hash: "cd"},
 		"session_record": SessionRecord{ID: "s1", EndpointID: "a1", Hostname: "desk-042", Technician: "tara", Mode: ModeChat,
 			State: SessionEnded, Reason: EndedByUser, Created: at, Ended: &at},
 	}

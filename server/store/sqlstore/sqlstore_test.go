@@ -19,6 +19,7 @@ import (
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/server/store/sqlstore"
 	"github.com/tetherdesk/tether/server/store/storetest"
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 func openSQLite(t *testing.T) store.Store {
@@ -513,7 +514,7 @@ func testRekey(t *testing.T, newDB func(t *testing.T) func(opts ...sqlstore.Opti
 		// removed the anchor and rewrote the chain without the key.
 		open := newDB(t)
 		s := mustOpen(t, open)
-		for _, typ := range []string{"login", store.AuditRekeyed, "logout"} {
+		for _, typ := range []protocol.AuditType{"login", store.AuditRekeyed, "logout"} {
 			if _, err := s.AppendAudit(t.Context(), store.AuditRecord{Actor: "server", Type: typ}); err != nil {
 				t.Fatal(err)
 			}

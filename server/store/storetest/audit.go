@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 func testPolicies(t *testing.T, s store.Store) {
@@ -398,7 +399,7 @@ func testAuditScope(t *testing.T, s store.Store) {
 
 	var recs []store.AuditRecord
 	for i, ep := range []string{inA.ID, byRule.ID, byHand.ID, plain.ID, revoked.ID, "", "not-an-agent", inA.ID} {
-		typ := "endpoint.x"
+		typ := protocol.AuditType("endpoint.x")
 		if i == 7 {
 			typ = "session.start"
 		}
