@@ -274,7 +274,25 @@ func answerPrompt(t testing.TB, display, win, key string) {
 		}
 		win = waitPrompt(t, display, 10*time.Second)
 	}
-	if out, err := xdotool(t, display, 10*time.Second, "key", key); err != nil {
-		t.Fatalf("xdotool key %s: %v %s", key, err, out)
+	// A dialog that has just mapped can miss a key sent at once (GTK may
+	// not be listening yet, or focus may not have landed): send the key
+	// again until the dialog closes.
+	for try := 1; ; try++ {
+		if out, err := xdotool(t, display, 10*time.Second, "key", key); err != nil {
+			t.Fatalf("xdotool key %s: %v %s", key, err, out)
+		}
+		err := testenv.Poll(context.Background(), 3*time.Second, func() (bool, error) {
+			_, err := xdotool(t, display, 10*time.Second, "getwindowname", win)
+			return err != nil, nil // gone
+		})
+		if err == nil {
+			return
+		}
+		if try == 5 {
+			t.Fatalf("the dialog %s is still open after %s was sent %d times", win, key, try)
+		}
+		if _, err := xdotool(t, display, 10*time.Second, "windowfocus", "--sync", win); err != nil {
+			return // it closed meanwhile
+		}
 	}
 }
