@@ -289,6 +289,11 @@ func TestUclientMetadataRefused(t *testing.T) {
 					if err == nil || !strings.Contains(out, want) {
 						t.Fatalf("turnutils_uclient: %v; want it to fail with %q:\n%s", err, want, out)
 					}
+					// RFC 5766: a refused permission is 403 Forbidden (pion
+					// answers a refused channel bind 401).
+					if method == "permission" && !strings.Contains(out, "403") {
+						t.Errorf("the refusal is not a 403:\n%s", out)
+					}
 					if logs.count("TURN peer refused", map[string]string{"reason": refusedMetadata, "what": "permission"}) == 0 {
 						t.Fatalf("no metadata refusal logged:\n%s", logs)
 					}
