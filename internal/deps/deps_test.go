@@ -32,7 +32,7 @@ type use struct {
 // is not an outside program. A new one fails the test until it is listed.
 var dynamic = map[string]string{
 	"agent/cmd/tether-agent/main_test.go:TestProcessExitsWithCode3OnBadToken": "the tether-agent the test built",
-	"agent/supervisor/supervisor.go:defaultCommand":                           "the agent's own executable, as the session helper",
+	"agent/supervisor/processes.go:defaultCommand":                            "the agent's own executable, as the session helper",
 	"agent/supervisor/supervisor_test.go:start":                               "the test binary itself (os.Args[0])",
 	"e2e/broker_test.go:enterCode":                                            "the tether-agent the test built",
 	"e2e/harness_test.go:startAgentEnv":                                       "the tether-agent the test built",
