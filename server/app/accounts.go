@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tetherdesk/tether/server/app/core"
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
@@ -37,7 +38,7 @@ func (s *Service) Logout(ctx context.Context) error {
 			return fmt.Errorf("delete web session: %w", err)
 		}
 	}
-	s.audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditLogout})
+	s.Audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditLogout})
 	return nil
 }
 
@@ -89,7 +90,7 @@ func (s *Service) principal(ctx context.Context, u store.User) (*Principal, erro
 	if err != nil {
 		return nil, fmt.Errorf("roles of %s: %w", u.ID, err)
 	}
-	p := &Principal{UserID: u.ID, Name: u.Name, grants: map[perm.Permission][]string{}}
+	p := core.NewPrincipal(u.ID, u.Name)
 	roles := map[string]store.Role{}
 	for _, a := range assigns {
 		r, ok := roles[a.Role]
@@ -105,22 +106,14 @@ func (s *Service) principal(ctx context.Context, u store.User) (*Principal, erro
 		}
 		label := a.Role
 		if a.GroupID != "" {
-			label += "@" + s.groupName(ctx, a.GroupID)
+			label += "@" + s.GroupName(ctx, a.GroupID)
 		}
 		p.Roles = append(p.Roles, label)
 		for _, pm := range r.Permissions {
-			p.grants[perm.Permission(pm)] = append(p.grants[perm.Permission(pm)], a.GroupID)
+			p.Grant(perm.Permission(pm), a.GroupID)
 		}
 	}
 	return p, nil
-}
-
-func (s *Service) groupName(ctx context.Context, id string) string {
-	g, err := s.store.GroupByID(ctx, id)
-	if err != nil {
-		return id
-	}
-	return g.Name
 }
 
 func meOf(p *Principal) protocol.Me {
@@ -152,7 +145,7 @@ func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest
 		return protocol.User{}, fmt.Errorf("%w: a user named %q already exists", store.ErrConflict, strings.TrimSpace(req.Name))
 	}
 	var u protocol.User
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserCreated, Details: details("user", strings.TrimSpace(req.Name), "roles", strings.Join(req.Roles, ", "))}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserCreated, Details: details("user", strings.TrimSpace(req.Name), "roles", strings.Join(req.Roles, ", "))}, func() error {
 		u, err = s.AddUser(ctx, req)
 		return err
 	})
@@ -257,7 +250,7 @@ func (s *Service) roleLabels(ctx context.Context, as []store.RoleAssignment, nam
 		if a.GroupID != "" {
 			n, ok := names[a.GroupID]
 			if !ok {
-				n = s.groupName(ctx, a.GroupID)
+				n = s.GroupName(ctx, a.GroupID)
 				names[a.GroupID] = n
 			}
 			label += "@" + n
@@ -279,7 +272,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, req protocol.CreateAPIToke
 	}
 	tok := auth.NewToken("tapi_", 32)
 	t := store.APIToken{ID: newID(), UserID: p.UserID, Name: name, Hash: auth.HashToken(tok), Created: s.now().UTC()}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenMade, Details: details("token_id", t.ID, "name", name)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenMade, Details: details("token_id", t.ID, "name", name)}, func() error {
 		t, err = s.store.CreateAPIToken(ctx, t)
 		if err != nil {
 			return fmt.Errorf("create API token: %w", err)
@@ -331,7 +324,7 @@ func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	return s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenGone, Details: details("token_id", id, "name", t.Name)}, func() error {
+	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenGone, Details: details("token_id", id, "name", t.Name)}, func() error {
 		if err := s.store.DeleteAPIToken(ctx, id); err != nil {
 			return fmt.Errorf("delete API token: %w", err)
 		}
@@ -353,6 +346,6 @@ func (s *Service) BootstrapAdmin(ctx context.Context, name string) (password str
 	if _, err := s.AddUser(ctx, protocol.CreateUserRequest{Name: name, Password: password, Roles: []string{perm.RoleAdministrator}}); err != nil {
 		return "", false, err
 	}
-	s.audit(ctx, store.AuditRecord{Actor: "server", Type: AuditAdminBootstrp, Details: details("user", name)})
+	s.Audit(ctx, store.AuditRecord{Actor: "server", Type: AuditAdminBootstrp, Details: details("user", name)})
 	return password, true, nil
 }

@@ -136,7 +136,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 		}
 		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("user", u.Name)})
 	}
-	err = s.recordAll(ctx, recs, func() error {
+	err = s.RecordAll(ctx, recs, func() error {
 		if next.DisplayName != u.DisplayName || next.Disabled != u.Disabled {
 			if err := s.store.UpdateUser(ctx, next); err != nil {
 				return fmt.Errorf("update user %q: %w", u.Name, err)
@@ -199,7 +199,7 @@ func (s *Service) ResetPassword(ctx context.Context, id string, req protocol.Res
 	if err != nil {
 		return err
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserPassword, Details: details("user", u.Name)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserPassword, Details: details("user", u.Name)}, func() error {
 		if err := s.store.SetUserPassword(ctx, u.ID, hash); err != nil {
 			return fmt.Errorf("set password of %q: %w", u.Name, err)
 		}
@@ -243,7 +243,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 			return ErrLastAdmin
 		}
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserDeleted, Details: details("user", u.Name)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserDeleted, Details: details("user", u.Name)}, func() error {
 		if err := s.store.DeleteUser(ctx, u.ID); err != nil {
 			return fmt.Errorf("delete user %q: %w", u.Name, err)
 		}
@@ -321,7 +321,7 @@ func (s *Service) CreateRole(ctx context.Context, req protocol.RoleRequest) (pro
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return protocol.Role{}, fmt.Errorf("role %q: %w", r.Name, err)
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleCreated, Details: details("role", r.Name, "permissions", strings.Join(r.Permissions, ", "))}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleCreated, Details: details("role", r.Name, "permissions", strings.Join(r.Permissions, ", "))}, func() error {
 		if err := s.store.UpsertRole(ctx, r); err != nil {
 			return fmt.Errorf("create role %q: %w", r.Name, err)
 		}
@@ -359,7 +359,7 @@ func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.Role
 	if err != nil {
 		return protocol.Role{}, fmt.Errorf("role %q: %w", name, err)
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleChanged, Details: details("role", r.Name,
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleChanged, Details: details("role", r.Name,
 		"permissions", strings.Join(r.Permissions, ", "), "before", strings.Join(old.Permissions, ", "))}, func() error {
 		if err := s.store.UpsertRole(ctx, r); err != nil {
 			return fmt.Errorf("update role %q: %w", name, err)
@@ -385,7 +385,7 @@ func (s *Service) DeleteRole(ctx context.Context, name string) error {
 	if _, err := s.store.Role(ctx, name); err != nil {
 		return fmt.Errorf("role %q: %w", name, err)
 	}
-	return s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleDeleted, Details: details("role", name)}, func() error {
+	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleDeleted, Details: details("role", name)}, func() error {
 		if err := s.store.DeleteRole(ctx, name); err != nil {
 			return fmt.Errorf("delete role %q: %w", name, err)
 		}

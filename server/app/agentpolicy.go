@@ -26,5 +26,5 @@ func (s *Service) effectivePolicy(ctx context.Context, groups []string) (protoco
 }
 
 func (s *Service) loadPolicy(ctx context.Context, groups []string) (protocol.Policy, error) {
-	return policyset.Merge(ctx, groups, s.store.Policy, s.groupName)
+	return policyset.Merge(ctx, groups, s.store.Policy, s.GroupName)
 }

@@ -68,7 +68,7 @@ func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remote
 		// new secret (the old one was never seen by the agent).
 		a, err := s.store.ReEnrollAgent(ctx, enrollKey, auth.HashToken(secret), now.Add(-reEnrollWindow))
 		if err == nil {
-			s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentReEnrolled, EndpointID: a.ID,
+			s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentReEnrolled, EndpointID: a.ID,
 				Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
 			s.log.Info("agent enrollment retried", "agent_id", a.ID, "hostname", a.Hostname)
 			return protocol.EnrollResponse{AgentID: a.ID, Secret: secret}, nil
@@ -86,7 +86,7 @@ func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remote
 	}
 	s.applyRulesOnChange(ctx, a)
 	s.presence.Seen(a.ID, now, remoteIP)
-	s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentEnrolled, EndpointID: a.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentEnrolled, EndpointID: a.ID,
 		Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
 	s.log.Info("agent enrolled", "agent_id", a.ID, "hostname", a.Hostname)
 	return protocol.EnrollResponse{AgentID: a.ID, Secret: secret}, nil
@@ -317,7 +317,7 @@ func (s *Service) RevokeEndpoint(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: PrincipalFrom(ctx).Name, Type: AuditAgentRevoked, EndpointID: a.ID}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: PrincipalFrom(ctx).Name, Type: AuditAgentRevoked, EndpointID: a.ID}, func() error {
 		if err := s.store.RevokeAgent(ctx, a.ID, s.now().UTC()); err != nil {
 			return fmt.Errorf("revoke agent: %w", err)
 		}

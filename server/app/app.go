@@ -6,50 +6,18 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tetherdesk/tether/server/app/core"
 	"github.com/tetherdesk/tether/server/app/policyset"
 	"github.com/tetherdesk/tether/server/app/presence"
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/hub"
 	"github.com/tetherdesk/tether/server/store"
 )
-
-// Errors the API maps to HTTP statuses; store.ErrNotFound and
-// store.ErrConflict pass through as well.
-var (
-	ErrUnauthorized = errors.New("sign-in required")
-	ErrForbidden    = errors.New("permission denied")
-	ErrBadRequest   = errors.New("bad request")
-	ErrBadToken     = errors.New("enrollment token unknown, revoked or expired")
-	ErrBadSecret    = errors.New("agent credentials unknown or revoked")
-	ErrUnsupported  = errors.New("unsupported")
-	// ErrUnavailable: the server cannot do it right now (503).
-	ErrUnavailable = errors.New("service unavailable")
-)
-
-// ThrottledError says a caller must wait before trying again. Message,
-// when set, says why in words for that case.
-type ThrottledError struct {
-	RetryAfter time.Duration
-	Message    string
-}
-
-func (e *ThrottledError) Error() string {
-	if e.Message != "" {
-		return e.Message
-	}
-	return fmt.Sprintf("too many failed attempts; try again in %s", e.RetryAfter.Round(time.Second))
-}
-
-// badRequest wraps ErrBadRequest with a message the caller sees.
-func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
-}
 
 // Config configures a Service.
 type Config struct {
@@ -226,6 +194,7 @@ func (c *Config) CheckAndSetDefaults() error {
 
 // Service implements every server operation.
 type Service struct {
+	*core.Core
 	cfg      Config
 	store    store.Store
 	hub      hub.Notifier
@@ -260,6 +229,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
+		Core:      &core.Core{Store: cfg.Store, Log: cfg.Logger.With("component", "app"), Now: cfg.Now, AuditLost: auditLost.Inc},
 		cfg:       cfg,
 		store:     cfg.Store,
 		hub:       cfg.Hub,

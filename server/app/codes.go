@@ -91,7 +91,7 @@ func (s *Service) IssueCode(ctx context.Context) (protocol.ConnectionCode, error
 		}
 		c := store.ConnectionCode{ID: newID(), CodeHash: s.codeHash(digits), TechnicianID: p.UserID, TechnicianName: p.Name,
 			State: protocol.ConnCodeWaiting, Created: now, Expires: now.Add(s.cfg.CodeTTL)}
-		err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditCodeIssued, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))}, func() error {
+		err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditCodeIssued, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))}, func() error {
 			c, err = s.store.CreateCode(ctx, c)
 			return err
 		})
@@ -153,7 +153,7 @@ func (s *Service) changeCode(ctx context.Context, id string, typ protocol.AuditT
 	if err != nil {
 		return protocol.ConnectionCode{}, err
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))}, func() error {
 		return s.store.UpdateCode(ctx, c, protocol.ConnCodeWaiting)
 	})
 	if err != nil {
@@ -214,7 +214,7 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 	addr := auth.AddrKey(remoteIP) // an IPv6 /64 is one address here
 	if scope, wait, first := s.codeLimit.reserve(a.ID, addr); scope != "" {
 		if first {
-			s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeThrottled, EndpointID: a.ID,
+			s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeThrottled, EndpointID: a.ID,
 				Details: details("scope", scope, "ip", remoteIP, "hostname", a.Hostname)})
 		}
 		return protocol.RedeemCodeResponse{}, &ThrottledError{RetryAfter: wait, Message: throttleMessage(scope, wait)}
@@ -229,7 +229,7 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 		if c.ID != "" {
 			kv = append(kv, "code_id", c.ID)
 		}
-		s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeFailed, EndpointID: a.ID, Details: details(kv...)})
+		s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeFailed, EndpointID: a.ID, Details: details(kv...)})
 		return protocol.RedeemCodeResponse{}, e
 	}
 	switch {
@@ -309,7 +309,7 @@ func (s *Service) startBrokerSession(ctx context.Context, c store.ConnectionCode
 	if err := s.store.UpdateCode(ctx, used, protocol.ConnCodeUsed); err != nil {
 		s.log.Error("record the session of a code", "code_id", c.ID, "err", err)
 	}
-	s.audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeUsed, EndpointID: a.ID, SessionID: ss.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeUsed, EndpointID: a.ID, SessionID: ss.ID,
 		Details: details("code_id", c.ID, "technician", c.TechnicianName, "hostname", a.Hostname)})
 	start.AgentToken = s.sessionToken(ss.ID)
 	return protocol.RedeemCodeResponse{SessionID: ss.ID, Technician: c.TechnicianName, Mode: mode, Attended: ss.Attended, Start: &start}, nil

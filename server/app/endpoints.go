@@ -40,7 +40,7 @@ func (s *Service) SearchEndpoints(ctx context.Context, q string) ([]protocol.End
 	if len(q) > 255 {
 		return nil, badRequest("search text is longer than 255 characters")
 	}
-	as, err := s.store.SearchAgents(ctx, store.AgentFilter{Query: q, GroupIDs: p.groupsFor(perm.EndpointsView)})
+	as, err := s.store.SearchAgents(ctx, store.AgentFilter{Query: q, GroupIDs: p.GroupsFor(perm.EndpointsView)})
 	if err != nil {
 		return nil, fmt.Errorf("search agents: %w", err)
 	}
@@ -101,7 +101,7 @@ func (s *Service) visibleAgent(ctx context.Context, id string, pm perm.Permissio
 func (s *Service) endpointOf(ctx context.Context, a store.Agent, groupNames map[string]string) protocol.Endpoint {
 	name, ok := groupNames[a.GroupID]
 	if !ok {
-		name = s.groupName(ctx, a.GroupID)
+		name = s.GroupName(ctx, a.GroupID)
 		groupNames[a.GroupID] = name
 	}
 	last := a.LastSeen
@@ -149,7 +149,7 @@ func (s *Service) QueueAction(ctx context.Context, endpointID string, req protoc
 // enqueue audits an action, stores it and wakes the agent's held poll.
 func (s *Service) enqueue(ctx context.Context, agentID, typ string, payload json.RawMessage, by string) (store.Action, error) {
 	act := store.Action{ID: newID(), AgentID: agentID, Type: typ, Payload: payload, CreatedBy: by, Created: s.now().UTC()}
-	err := s.record(ctx, store.AuditRecord{Actor: by, Type: AuditActionQueued, EndpointID: agentID, Details: details("action_id", act.ID, "type", typ)}, func() error {
+	err := s.Record(ctx, store.AuditRecord{Actor: by, Type: AuditActionQueued, EndpointID: agentID, Details: details("action_id", act.ID, "type", typ)}, func() error {
 		var err error
 		if act, err = s.store.CreateAction(ctx, act); err != nil {
 			return fmt.Errorf("queue action: %w", err)
@@ -274,7 +274,7 @@ func (s *Service) IssueEnrollmentToken(ctx context.Context, req protocol.CreateT
 		exp := t.Created.Add(time.Duration(req.TTLHours) * time.Hour)
 		t.Expires = &exp
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: by, Type: AuditTokenCreated, Details: details("token_id", t.ID, "group", g.Name)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: by, Type: AuditTokenCreated, Details: details("token_id", t.ID, "group", g.Name)}, func() error {
 		t, err = s.store.CreateEnrollmentToken(ctx, t)
 		if err != nil {
 			return fmt.Errorf("create enrollment token: %w", err)
@@ -303,7 +303,7 @@ func (s *Service) ListEnrollmentTokens(ctx context.Context) ([]protocol.Enrollme
 		if !p.CanIn(perm.TokensManage, t.GroupID) {
 			continue
 		}
-		out = append(out, protocol.EnrollmentToken{ID: t.ID, Group: s.groupName(ctx, t.GroupID), Created: t.Created, Expires: t.Expires, Revoked: t.Revoked})
+		out = append(out, protocol.EnrollmentToken{ID: t.ID, Group: s.GroupName(ctx, t.GroupID), Created: t.Created, Expires: t.Expires, Revoked: t.Revoked})
 	}
 	return out, nil
 }
@@ -323,7 +323,7 @@ func (s *Service) RevokeEnrollmentToken(ctx context.Context, id string) error {
 	if i < 0 || !p.CanIn(perm.TokensManage, ts[i].GroupID) {
 		return fmt.Errorf("enrollment token %q: %w", id, store.ErrNotFound)
 	}
-	return s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditTokenRevoked, Details: details("token_id", id, "group", s.groupName(ctx, ts[i].GroupID))}, func() error {
+	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditTokenRevoked, Details: details("token_id", id, "group", s.GroupName(ctx, ts[i].GroupID))}, func() error {
 		if err := s.store.RevokeEnrollmentToken(ctx, id, s.now().UTC()); err != nil {
 			return fmt.Errorf("revoke enrollment token %q: %w", id, err)
 		}
@@ -342,7 +342,7 @@ func (s *Service) ListAudit(ctx context.Context, f store.AuditFilter) ([]protoco
 	}
 	f.EndpointGroups = nil
 	if !p.Global(perm.AuditRead) {
-		f.EndpointGroups = p.groupsFor(perm.AuditRead)
+		f.EndpointGroups = p.GroupsFor(perm.AuditRead)
 	}
 	if f.Limit < 0 || f.Limit > 5000 {
 		return nil, badRequest("limit must be between 1 and 5000")

@@ -116,7 +116,7 @@ func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.
 	names := func(ids []string) string {
 		out := make([]string, 0, len(ids))
 		for _, id := range ids {
-			out = append(out, s.groupName(ctx, id))
+			out = append(out, s.GroupName(ctx, id))
 		}
 		return strings.Join(out, ", ")
 	}
@@ -131,7 +131,7 @@ func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.
 			removed = append(removed, g)
 		}
 	}
-	s.audit(ctx, store.AuditRecord{Actor: actor, Type: AuditAgentGroups, EndpointID: a.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: AuditAgentGroups, EndpointID: a.ID,
 		Details: details("hostname", a.Hostname, "source", protocol.MemberRule, "added", names(added), "removed", names(removed))})
 	return nil
 }
@@ -262,7 +262,7 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 	}
 	var ng store.Group
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name, "rules", grouprules.Describe(rules))}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name, "rules", grouprules.Describe(rules))}, func() error {
 		ng, err = s.store.CreateGroup(ctx, name)
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
@@ -350,7 +350,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 			if id == g.ID {
 				return g.Name
 			}
-			return s.groupName(ctx, id)
+			return s.GroupName(ctx, id)
 		}
 		groupsAfter := func(a store.Agent) []string {
 			if !rulesChanged || a.GroupID == g.ID {
@@ -371,7 +371,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 			return protocol.Group{}, err
 		}
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(kv...)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(kv...)}, func() error {
 		if err := s.store.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 		} else if err != nil {
@@ -409,7 +409,7 @@ func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
 		next.RuleGroups = slices.DeleteFunc(slices.Clone(a.RuleGroups), func(id string) bool { return id == g.ID })
 		next.ManualGroups = slices.DeleteFunc(slices.Clone(a.ManualGroups), func(id string) bool { return id == g.ID })
 		return next.Groups()
-	}, s.groupName)
+	}, s.GroupName)
 	if err != nil {
 		return err
 	}
@@ -417,7 +417,7 @@ func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(kv...)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(kv...)}, func() error {
 		if err := s.store.DeleteGroup(ctx, g.ID); err != nil {
 			return fmt.Errorf("delete group %q: %w", g.Name, err)
 		}
@@ -459,7 +459,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 	}
 	for _, g := range a.ManualGroups {
 		if !slices.Contains(ids, g) && !p.CanIn(perm.GroupsManage, g) {
-			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot remove the endpoint from %q: you do not manage that group", ErrForbidden, s.groupName(ctx, g))
+			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot remove the endpoint from %q: you do not manage that group", ErrForbidden, s.GroupName(ctx, g))
 		}
 	}
 	for i, g := range ids {
@@ -469,7 +469,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 	}
 	next := a
 	next.ManualGroups = ids
-	weaker, err := s.weakerBetween(ctx, a.Groups(), next.Groups(), s.store.Policy, s.groupName)
+	weaker, err := s.weakerBetween(ctx, a.Groups(), next.Groups(), s.store.Policy, s.GroupName)
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
@@ -478,7 +478,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, EndpointID: a.ID, Details: details(kv...)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, EndpointID: a.ID, Details: details(kv...)}, func() error {
 		if err := s.store.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
 			return fmt.Errorf("groups of endpoint %q: %w", a.ID, err)
 		}
@@ -502,7 +502,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 func (s *Service) memberships(ctx context.Context, a store.Agent) []protocol.Membership {
 	var out []protocol.Membership
 	for _, gid := range a.Groups() {
-		m := protocol.Membership{Group: s.groupName(ctx, gid)}
+		m := protocol.Membership{Group: s.GroupName(ctx, gid)}
 		if gid == a.GroupID {
 			m.Source = append(m.Source, protocol.MemberEnrollment)
 		}

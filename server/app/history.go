@@ -52,7 +52,7 @@ func (s *Service) SessionHistory(ctx context.Context, f HistoryFilter) ([]protoc
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
 		return nil, badRequest("until must be after since")
 	}
-	all, err := s.store.ListSessions(ctx, store.SessionFilter{GroupIDs: p.groupsFor(perm.AuditRead), Limit: historyScan})
+	all, err := s.store.ListSessions(ctx, store.SessionFilter{GroupIDs: p.GroupsFor(perm.AuditRead), Limit: historyScan})
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}

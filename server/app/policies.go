@@ -100,7 +100,7 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 		return protocol.Policy{}, err
 	}
 	var pol store.Policy
-	err = s.record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(append(kv, "doc", string(compact))...)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(append(kv, "doc", string(compact))...)}, func() error {
 		pol, err = s.store.PutPolicy(ctx, gid, compact, s.now().UTC())
 		if err != nil {
 			return fmt.Errorf("put policy: %w", err)
@@ -139,7 +139,7 @@ func (s *Service) consentWeakened(ctx context.Context, gid string, doc json.RawM
 	}
 	var out []string
 	for _, set := range sets {
-		w, err := s.weakerBetween(ctx, set, set, with, s.groupName)
+		w, err := s.weakerBetween(ctx, set, set, with, s.GroupName)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +179,7 @@ func (s *Service) groupSets(ctx context.Context, gid string) ([][]string, error)
 // than that of the groups before, as they are stored now.
 func (s *Service) weakerBetween(ctx context.Context, before, after []string,
 	policyOf func(context.Context, string) (store.Policy, error), nameOf func(context.Context, string) string) ([]string, error) {
-	was, err := policyset.Merge(ctx, before, s.store.Policy, s.groupName)
+	was, err := policyset.Merge(ctx, before, s.store.Policy, s.GroupName)
 	if err != nil {
 		return nil, err
 	}

@@ -9,43 +9,6 @@ import (
 	"github.com/tetherdesk/tether/shared/perm"
 )
 
-// Scope. A permission held through a role scoped to a computer group
-// ("Role@G") covers the objects of G only, and every check is made against
-// the object acted on, never "holds it somewhere". The rules per kind of
-// object (SECURITY.md says the same in words):
-//
-//   - endpoints, sessions, actions: in scope when the endpoint belongs to a
-//     group the permission is held over (by enrollment, rule or hand);
-//   - users: visible to a holder of users.manage when every role of the
-//     user is scoped to a group it holds users.manage over (all users for
-//     users.manage over every group); manageable when visible and it also
-//     holds every permission of those roles there. A full administrator
-//     (users.manage and roles.manage over every group) manages everyone:
-//     roles.manage over every group can redefine any custom role anyway;
-//   - roles: creating, changing and deleting roles needs roles.manage over
-//     every group, since a role applies wherever it is assigned;
-//   - computer groups: creating and deleting groups and changing membership
-//     rules needs groups.manage over every group (a rule can pull in
-//     endpoints from anywhere); a scoped holder may rename its groups and
-//     add or remove, by hand, endpoints already in its scope to and from
-//     groups it manages;
-//   - policies: a group's policy needs screenshare.settings (or
-//     settings.manage) over that group; the global one over every group; a
-//     change that weakens consent needs screenshare.settings over every
-//     group;
-//   - enrollment tokens: only for, and only seen for, groups in scope;
-//   - the audit log: records about endpoints in scope; records about no
-//     endpoint (sign-ins, accounts, server events) need audit.read over
-//     every group.
-
-// Global reports whether p holds pm over every group (an unscoped role).
-func (p *Principal) Global(pm perm.Permission) bool { return p.CanIn(pm, "") }
-
-// fullAdmin reports whether p may manage every account and assign any role.
-func (p *Principal) fullAdmin() bool {
-	return p.Global(perm.UsersManage) && p.Global(perm.RolesManage)
-}
-
 // userAccess tells whether p may see (visible) and change (manage) a user
 // holding the assignments as; why says in words what stops the change.
 func (s *Service) userAccess(ctx context.Context, p *Principal, as []store.RoleAssignment) (visible, manage bool, why string, err error) {
@@ -62,7 +25,7 @@ func (s *Service) userAccess(ctx context.Context, p *Principal, as []store.RoleA
 	if !visible {
 		return false, false, "the user holds roles outside the computer groups you manage users in", nil
 	}
-	if p.fullAdmin() {
+	if p.FullAdmin() {
 		return true, true, "", nil
 	}
 	for _, a := range as {
@@ -112,7 +75,7 @@ func (s *Service) managedUser(ctx context.Context, p *Principal, id string) (sto
 // more. A full administrator may assign any role, the unattended one
 // included.
 func (s *Service) checkGrantable(ctx context.Context, p *Principal, as []store.RoleAssignment) error {
-	if p.fullAdmin() {
+	if p.FullAdmin() {
 		return nil
 	}
 	for _, a := range as {
@@ -120,7 +83,7 @@ func (s *Service) checkGrantable(ctx context.Context, p *Principal, as []store.R
 			if a.GroupID == "" {
 				return fmt.Errorf("%w: you manage users in some computer groups only: assign %q scoped to one of them (Role@Group)", ErrForbidden, a.Role)
 			}
-			return fmt.Errorf("%w: you do not manage users in the computer group of %q", ErrForbidden, a.Role+"@"+s.groupName(ctx, a.GroupID))
+			return fmt.Errorf("%w: you do not manage users in the computer group of %q", ErrForbidden, a.Role+"@"+s.GroupName(ctx, a.GroupID))
 		}
 		r, err := s.store.Role(ctx, a.Role)
 		if err != nil {
@@ -133,17 +96,4 @@ func (s *Service) checkGrantable(ctx context.Context, p *Principal, as []store.R
 		}
 	}
 	return nil
-}
-
-// requireGlobal checks that the caller holds pm over every group; what
-// names the operation for the message.
-func requireGlobal(ctx context.Context, pm perm.Permission, what string) (*Principal, error) {
-	p, err := require(ctx, pm)
-	if err != nil {
-		return nil, err
-	}
-	if !p.Global(pm) {
-		return nil, fmt.Errorf("%w: %s needs %s over every computer group, not only some", ErrForbidden, what, pm)
-	}
-	return p, nil
 }

@@ -58,7 +58,7 @@ func (s *Service) RecordChat(ctx context.Context, sessionID, viewerID string, li
 			return badRequest("no viewer %q in this session", viewerID)
 		}
 	}
-	s.audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionChat, EndpointID: ss.AgentID, SessionID: ss.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionChat, EndpointID: ss.AgentID, SessionID: ss.ID,
 		Details: details("role", role, "viewer_id", viewerID, "text", line.Text)})
 	return nil
 }
@@ -76,7 +76,7 @@ func (s *Service) RecordFile(ctx context.Context, sessionID string, f protocol.F
 	if actor == "" {
 		actor = "agent:" + ss.AgentID
 	}
-	s.audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionFile, EndpointID: ss.AgentID, SessionID: ss.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionFile, EndpointID: ss.AgentID, SessionID: ss.ID,
 		Details: details("direction", f.Direction, "name", f.Name, "size", strconv.FormatInt(f.Size, 10), "sha256", f.SHA256, "viewer_id", f.Viewer)})
 	return nil
 }

@@ -61,7 +61,7 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip strin
 	addr := auth.AddrKey(ip)
 	pairKey := acctAddrKey(name, addr)
 	refuse := func(reason string, wait time.Duration) (LoginResult, error) {
-		s.audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", reason, "ip", ip)})
+		s.Audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", reason, "ip", ip)})
 		return LoginResult{}, &ThrottledError{RetryAfter: wait}
 	}
 	if blocked, wait := s.pairThr.Blocked(pairKey); blocked {
@@ -95,7 +95,7 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip strin
 		s.pairThr.Fail(pairKey)
 		s.ipThr.Fail(addr)
 		s.acctThr.Fail(acctKey(name))
-		s.audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "bad_credentials", "ip", ip)})
+		s.Audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "bad_credentials", "ip", ip)})
 		return LoginResult{}, fmt.Errorf("%w: wrong name or password", ErrUnauthorized)
 	}
 	s.pairThr.Reset(pairKey)
@@ -111,7 +111,7 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip strin
 	if err != nil {
 		return LoginResult{}, err
 	}
-	err = s.record(ctx, store.AuditRecord{Actor: u.Name, Type: AuditLogin, Details: details("ip", ip)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: u.Name, Type: AuditLogin, Details: details("ip", ip)}, func() error {
 		if err := s.store.CreateWebSession(ctx, ws); err != nil {
 			return fmt.Errorf("create web session: %w", err)
 		}
