@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tetherdesk/tether/server/app/accounts"
 	"github.com/tetherdesk/tether/server/app/core"
 	"github.com/tetherdesk/tether/server/app/policyset"
 	"github.com/tetherdesk/tether/server/app/presence"
@@ -195,19 +196,16 @@ func (c *Config) CheckAndSetDefaults() error {
 // Service implements every server operation.
 type Service struct {
 	*core.Core
+	// Users, roles, sign-in and API tokens.
+	*accounts.Service
 	cfg      Config
 	store    store.Store
 	hub      hub.Notifier
 	log      *slog.Logger
 	now      func() time.Time
-	pairThr  *auth.Throttle // sign-in failures per (account, address)
-	ipThr    *auth.Throttle // per address
-	acctThr  *auth.Throttle // per account, from anywhere: a spray
-	hasher   *auth.Hasher
 	enroll   enrollLimits
 	presence *presence.Table
 	policies policyset.Cache
-	adminMu  sync.Mutex
 	// controlMu orders control hand-offs with what is told of them, so a
 	// request announced with the holder it saw cannot land after a grant
 	// that changed it.
@@ -235,16 +233,21 @@ func New(cfg Config) (*Service, error) {
 		hub:       cfg.Hub,
 		log:       cfg.Logger.With("component", "app"),
 		now:       cfg.Now,
-		pairThr:   auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, cfg.Now),
-		ipThr:     auth.NewThrottle(cfg.IPFailures, cfg.LoginWindow, cfg.Now),
-		acctThr:   auth.NewThrottle(cfg.AccountSprayFailures, cfg.LoginWindow, cfg.Now),
-		hasher:    cfg.Hasher,
 		enroll:    newEnrollLimits(cfg),
 		presence:  presence.New(),
 		codeLimit: newCodeLimiter(cfg),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
+	s.Service = accounts.New(s.Core, accounts.Config{
+		SessionTTL: cfg.SessionTTL, AccountFailures: cfg.AccountFailures, IPFailures: cfg.IPFailures,
+		AccountSprayFailures: cfg.AccountSprayFailures, LoginWindow: cfg.LoginWindow, Hasher: cfg.Hasher,
+		CloseViewers: func(userID string, keep func(string) bool) { s.cfg.Events.CloseViewers(userID, keep) },
+		SessionVisible: func(ctx context.Context, id string) bool {
+			_, _, _, err := s.visibleSession(ctx, id)
+			return err == nil
+		},
+	})
 	go s.flushLoop()
 	return s, nil
 }

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"github.com/tetherdesk/tether/server/app/accounts"
 	"github.com/tetherdesk/tether/server/app/core"
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // The principal, its checks, the errors and the audit rule live in core;
@@ -9,6 +11,39 @@ import (
 
 // Principal is an authenticated console or automation user.
 type Principal = core.Principal
+
+// Account types and checks: see accounts.
+type (
+	BusyError   = accounts.BusyError
+	LoginResult = accounts.LoginResult
+)
+
+// ErrLastAdmin refuses a change that would leave no enabled administrator.
+var ErrLastAdmin = accounts.ErrLastAdmin
+
+// CheckCSRF: see accounts.
+var CheckCSRF = accounts.CheckCSRF
+
+// Audit record types of accounts (the others are declared with their
+// domain).
+const (
+	AuditLogin         = protocol.AuditLogin
+	AuditLoginFailed   = protocol.AuditLoginFailed
+	AuditLogout        = protocol.AuditLogout
+	AuditUserCreated   = protocol.AuditUserCreated
+	AuditRolesChanged  = protocol.AuditRolesChanged
+	AuditAPITokenMade  = protocol.AuditAPITokenMade
+	AuditAPITokenGone  = protocol.AuditAPITokenGone
+	AuditAdminBootstrp = protocol.AuditAdminBootstrp
+	AuditUserChanged   = protocol.AuditUserChanged
+	AuditUserDisabled  = protocol.AuditUserDisabled
+	AuditUserEnabled   = protocol.AuditUserEnabled
+	AuditUserPassword  = protocol.AuditUserPassword
+	AuditUserDeleted   = protocol.AuditUserDeleted
+	AuditRoleCreated   = protocol.AuditRoleCreated
+	AuditRoleChanged   = protocol.AuditRoleChanged
+	AuditRoleDeleted   = protocol.AuditRoleDeleted
+)
 
 // ThrottledError says a caller must wait before trying again.
 type ThrottledError = core.ThrottledError

@@ -277,7 +277,7 @@ func (s *Service) startBrokerSession(ctx context.Context, c store.ConnectionCode
 	if err != nil || u.Disabled {
 		return protocol.RedeemCodeResponse{}, fmt.Errorf("%w: the technician who issued this code can no longer start sessions", ErrForbidden)
 	}
-	tech, err := s.principal(ctx, u)
+	tech, err := s.PrincipalOf(ctx, u)
 	if err != nil {
 		return protocol.RedeemCodeResponse{}, err
 	}

@@ -249,7 +249,7 @@ func (me *modelEnv) as(u *mUser) context.Context {
 	if err != nil {
 		me.t.Fatalf("principal %s: %v", u.name, err)
 	}
-	p, err := me.s.principal(me.ctx, su)
+	p, err := me.s.PrincipalOf(me.ctx, su)
 	if err != nil {
 		me.t.Fatal(err)
 	}

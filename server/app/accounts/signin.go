@@ -1,9 +1,10 @@
-package app
+package accounts
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tetherdesk/tether/server/app/core"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ type BusyError struct {
 
 func (e *BusyError) Error() string { return e.Message }
 
-func (e *BusyError) Unwrap() error { return ErrUnavailable }
+func (e *BusyError) Unwrap() error { return core.ErrUnavailable }
 
 func (s *Service) busy(err error) error {
 	if errors.Is(err, auth.ErrBusy) {
@@ -53,16 +54,16 @@ func acctAddrKey(name, addr string) string { return acctKey(name) + "\x00" + add
 // many addresses (AccountSprayFailures) refuses further tries only from
 // addresses that have failed for it already.
 func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip string) (LoginResult, error) {
-	Public(ctx)
+	core.Public(ctx)
 	name := strings.TrimSpace(req.Name)
 	if name == "" || req.Password == "" {
-		return LoginResult{}, badRequest("name and password are required")
+		return LoginResult{}, core.BadRequest("name and password are required")
 	}
 	addr := auth.AddrKey(ip)
 	pairKey := acctAddrKey(name, addr)
 	refuse := func(reason string, wait time.Duration) (LoginResult, error) {
-		s.Audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", reason, "ip", ip)})
-		return LoginResult{}, &ThrottledError{RetryAfter: wait}
+		s.Audit(ctx, store.AuditRecord{Actor: name, Type: protocol.AuditLoginFailed, Details: core.Details("reason", reason, "ip", ip)})
+		return LoginResult{}, &core.ThrottledError{RetryAfter: wait}
 	}
 	if blocked, wait := s.pairThr.Blocked(pairKey); blocked {
 		return refuse("throttled", wait)
@@ -73,7 +74,7 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip strin
 	if blocked, wait := s.acctThr.Blocked(acctKey(name)); blocked && s.pairThr.Failures(pairKey) > 0 {
 		return refuse("throttled_spray", wait)
 	}
-	u, err := s.store.UserByName(ctx, name)
+	u, err := s.Store.UserByName(ctx, name)
 	ok := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -95,8 +96,8 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip strin
 		s.pairThr.Fail(pairKey)
 		s.ipThr.Fail(addr)
 		s.acctThr.Fail(acctKey(name))
-		s.Audit(ctx, store.AuditRecord{Actor: name, Type: AuditLoginFailed, Details: details("reason", "bad_credentials", "ip", ip)})
-		return LoginResult{}, fmt.Errorf("%w: wrong name or password", ErrUnauthorized)
+		s.Audit(ctx, store.AuditRecord{Actor: name, Type: protocol.AuditLoginFailed, Details: core.Details("reason", "bad_credentials", "ip", ip)})
+		return LoginResult{}, fmt.Errorf("%w: wrong name or password", core.ErrUnauthorized)
 	}
 	s.pairThr.Reset(pairKey)
 	cookie := auth.NewToken("", 32)
@@ -104,15 +105,15 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip strin
 		ID:        auth.HashToken(cookie),
 		UserID:    u.ID,
 		CSRFToken: auth.NewToken("", 24),
-		Created:   s.now().UTC(),
-		Expires:   s.now().UTC().Add(s.cfg.SessionTTL),
+		Created:   s.Now().UTC(),
+		Expires:   s.Now().UTC().Add(s.cfg.SessionTTL),
 	}
-	p, err := s.principal(ctx, u)
+	p, err := s.PrincipalOf(ctx, u)
 	if err != nil {
 		return LoginResult{}, err
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: u.Name, Type: AuditLogin, Details: details("ip", ip)}, func() error {
-		if err := s.store.CreateWebSession(ctx, ws); err != nil {
+	err = s.Record(ctx, store.AuditRecord{Actor: u.Name, Type: protocol.AuditLogin, Details: core.Details("ip", ip)}, func() error {
+		if err := s.Store.CreateWebSession(ctx, ws); err != nil {
 			return fmt.Errorf("create web session: %w", err)
 		}
 		return nil
@@ -136,14 +137,14 @@ func (s *Service) forgetFailures(name string) {
 // signalling at once; the TURN relay refuses their credentials from then
 // on).
 func (s *Service) revokeAccess(ctx context.Context, userID, keep string) error {
-	if err := s.store.DeleteUserWebSessions(ctx, userID, keep); err != nil {
+	if err := s.Store.DeleteUserWebSessions(ctx, userID, keep); err != nil {
 		return err
 	}
-	if err := s.store.DeleteUserAPITokens(ctx, userID); err != nil {
+	if err := s.Store.DeleteUserAPITokens(ctx, userID); err != nil {
 		return err
 	}
 	if keep == "" {
-		s.cfg.Events.CloseViewers(userID, nil)
+		s.closeViewers(userID, nil)
 	}
 	return nil
 }
@@ -151,19 +152,18 @@ func (s *Service) revokeAccess(ctx context.Context, userID, keep string) error {
 // recheckViewers closes the live viewers of a user whose roles changed
 // where the new roles no longer let them see the session.
 func (s *Service) recheckViewers(ctx context.Context, userID string) {
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := s.Store.UserByID(ctx, userID)
 	if err != nil {
-		s.cfg.Events.CloseViewers(userID, nil)
+		s.closeViewers(userID, nil)
 		return
 	}
-	p, err := s.principal(ctx, u)
+	p, err := s.PrincipalOf(ctx, u)
 	if err != nil {
-		s.log.Error("recheck viewers", "user_id", userID, "err", err)
-		s.cfg.Events.CloseViewers(userID, nil)
+		s.Log.Error("recheck viewers", "user_id", userID, "err", err)
+		s.closeViewers(userID, nil)
 		return
 	}
-	s.cfg.Events.CloseViewers(userID, func(sessionID string) bool {
-		_, _, _, err := s.visibleSession(WithPrincipal(context.WithoutCancel(ctx), p), sessionID)
-		return err == nil
+	s.closeViewers(userID, func(sessionID string) bool {
+		return s.cfg.SessionVisible != nil && s.cfg.SessionVisible(core.WithPrincipal(context.WithoutCancel(ctx), p), sessionID)
 	})
 }

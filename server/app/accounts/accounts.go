@@ -1,4 +1,4 @@
-package app
+package accounts
 
 import (
 	"context"
@@ -16,46 +16,35 @@ import (
 )
 
 // Audit event types for accounts.
-const (
-	AuditLogin         = protocol.AuditLogin
-	AuditLoginFailed   = protocol.AuditLoginFailed
-	AuditLogout        = protocol.AuditLogout
-	AuditUserCreated   = protocol.AuditUserCreated
-	AuditRolesChanged  = protocol.AuditRolesChanged
-	AuditAPITokenMade  = protocol.AuditAPITokenMade
-	AuditAPITokenGone  = protocol.AuditAPITokenGone
-	AuditAdminBootstrp = protocol.AuditAdminBootstrp
-)
-
 // Logout ends the caller's web session.
 func (s *Service) Logout(ctx context.Context) error {
-	p, err := authenticated(ctx)
+	p, err := core.Authenticated(ctx)
 	if err != nil {
 		return err
 	}
 	if p.SessionID != "" {
-		if err := s.store.DeleteWebSession(ctx, p.SessionID); err != nil {
+		if err := s.Store.DeleteWebSession(ctx, p.SessionID); err != nil {
 			return fmt.Errorf("delete web session: %w", err)
 		}
 	}
-	s.Audit(ctx, store.AuditRecord{Actor: p.Name, Type: AuditLogout})
+	s.Audit(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditLogout})
 	return nil
 }
 
 // AuthenticateCookie resolves a session cookie to its user.
-func (s *Service) AuthenticateCookie(ctx context.Context, cookie string) (*Principal, error) {
-	ws, err := s.store.WebSession(ctx, auth.HashToken(cookie))
+func (s *Service) AuthenticateCookie(ctx context.Context, cookie string) (*core.Principal, error) {
+	ws, err := s.Store.WebSession(ctx, auth.HashToken(cookie))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: your sign-in has expired", ErrUnauthorized)
+		return nil, fmt.Errorf("%w: your sign-in has expired", core.ErrUnauthorized)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up web session: %w", err)
 	}
-	u, err := s.store.UserByID(ctx, ws.UserID)
+	u, err := s.Store.UserByID(ctx, ws.UserID)
 	if err != nil || u.Disabled {
-		return nil, fmt.Errorf("%w: account unavailable", ErrUnauthorized)
+		return nil, fmt.Errorf("%w: account unavailable", core.ErrUnauthorized)
 	}
-	p, err := s.principal(ctx, u)
+	p, err := s.PrincipalOf(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -64,29 +53,29 @@ func (s *Service) AuthenticateCookie(ctx context.Context, cookie string) (*Princ
 }
 
 // AuthenticateBearer resolves an API token to its user.
-func (s *Service) AuthenticateBearer(ctx context.Context, token string) (*Principal, error) {
-	t, err := s.store.APITokenByHash(ctx, auth.HashToken(token))
+func (s *Service) AuthenticateBearer(ctx context.Context, token string) (*core.Principal, error) {
+	t, err := s.Store.APITokenByHash(ctx, auth.HashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: unknown API token", ErrUnauthorized)
+		return nil, fmt.Errorf("%w: unknown API token", core.ErrUnauthorized)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up API token: %w", err)
 	}
-	u, err := s.store.UserByID(ctx, t.UserID)
+	u, err := s.Store.UserByID(ctx, t.UserID)
 	if err != nil || u.Disabled {
-		return nil, fmt.Errorf("%w: account unavailable", ErrUnauthorized)
+		return nil, fmt.Errorf("%w: account unavailable", core.ErrUnauthorized)
 	}
-	return s.principal(ctx, u)
+	return s.PrincipalOf(ctx, u)
 }
 
 // CheckCSRF compares the request's token with the session's in constant time.
-func CheckCSRF(p *Principal, token string) bool {
+func CheckCSRF(p *core.Principal, token string) bool {
 	return p.CSRFToken != "" && subtle.ConstantTimeCompare([]byte(p.CSRFToken), []byte(token)) == 1
 }
 
-// principal loads a user's grants.
-func (s *Service) principal(ctx context.Context, u store.User) (*Principal, error) {
-	assigns, err := s.store.RolesOf(ctx, u.ID)
+// PrincipalOf loads a user's grants.
+func (s *Service) PrincipalOf(ctx context.Context, u store.User) (*core.Principal, error) {
+	assigns, err := s.Store.RolesOf(ctx, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("roles of %s: %w", u.ID, err)
 	}
@@ -95,7 +84,7 @@ func (s *Service) principal(ctx context.Context, u store.User) (*Principal, erro
 	for _, a := range assigns {
 		r, ok := roles[a.Role]
 		if !ok {
-			r, err = s.store.Role(ctx, a.Role)
+			r, err = s.Store.Role(ctx, a.Role)
 			if errors.Is(err, store.ErrNotFound) {
 				continue // a deleted role grants nothing
 			}
@@ -116,13 +105,13 @@ func (s *Service) principal(ctx context.Context, u store.User) (*Principal, erro
 	return p, nil
 }
 
-func meOf(p *Principal) protocol.Me {
+func meOf(p *core.Principal) protocol.Me {
 	return protocol.Me{ID: p.UserID, Name: p.Name, Roles: p.Roles, Permissions: p.Permissions(), CSRFToken: p.CSRFToken}
 }
 
 // Me describes the caller.
 func (s *Service) Me(ctx context.Context) (protocol.Me, error) {
-	p, err := authenticated(ctx)
+	p, err := core.Authenticated(ctx)
 	if err != nil {
 		return protocol.Me{}, err
 	}
@@ -132,7 +121,7 @@ func (s *Service) Me(ctx context.Context) (protocol.Me, error) {
 // CreateUser adds an account; the caller needs users.manage and must be
 // able to grant every role it is given (checkGrantable).
 func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest) (protocol.User, error) {
-	p, err := require(ctx, perm.UsersManage)
+	p, err := core.Require(ctx, perm.UsersManage)
 	if err != nil {
 		return protocol.User{}, err
 	}
@@ -141,11 +130,11 @@ func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest
 	} else if err := s.checkGrantable(ctx, p, as); err != nil {
 		return protocol.User{}, err
 	}
-	if _, err := s.store.UserByName(ctx, strings.TrimSpace(req.Name)); err == nil {
+	if _, err := s.Store.UserByName(ctx, strings.TrimSpace(req.Name)); err == nil {
 		return protocol.User{}, fmt.Errorf("%w: a user named %q already exists", store.ErrConflict, strings.TrimSpace(req.Name))
 	}
 	var u protocol.User
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserCreated, Details: details("user", strings.TrimSpace(req.Name), "roles", strings.Join(req.Roles, ", "))}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditUserCreated, Details: core.Details("user", strings.TrimSpace(req.Name), "roles", strings.Join(req.Roles, ", "))}, func() error {
 		u, err = s.AddUser(ctx, req)
 		return err
 	})
@@ -157,13 +146,13 @@ func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest
 func (s *Service) AddUser(ctx context.Context, req protocol.CreateUserRequest) (protocol.User, error) {
 	name := strings.TrimSpace(req.Name)
 	if name == "" || utf8.RuneCountInString(name) > 64 || strings.ContainsAny(name, "\x00\r\n@") {
-		return protocol.User{}, badRequest("name must be 1-64 characters without '@' or line breaks")
+		return protocol.User{}, core.BadRequest("name must be 1-64 characters without '@' or line breaks")
 	}
 	if utf8.RuneCountInString(req.Password) < 10 {
-		return protocol.User{}, badRequest("password must have at least 10 characters")
+		return protocol.User{}, core.BadRequest("password must have at least 10 characters")
 	}
 	if len(req.Roles) == 0 {
-		return protocol.User{}, badRequest("at least one role is required")
+		return protocol.User{}, core.BadRequest("at least one role is required")
 	}
 	assigns, err := s.parseRoles(ctx, req.Roles)
 	if err != nil {
@@ -173,14 +162,14 @@ func (s *Service) AddUser(ctx context.Context, req protocol.CreateUserRequest) (
 	if err != nil {
 		return protocol.User{}, err
 	}
-	u, err := s.store.CreateUser(ctx, store.User{Name: name, PasswordHash: hash, Created: s.now().UTC()})
+	u, err := s.Store.CreateUser(ctx, store.User{Name: name, PasswordHash: hash, Created: s.Now().UTC()})
 	if err != nil {
 		return protocol.User{}, fmt.Errorf("create user %q: %w", name, err)
 	}
 	for i := range assigns {
 		assigns[i].UserID = u.ID
 	}
-	if err := s.store.SetRoles(ctx, u.ID, assigns); err != nil {
+	if err := s.Store.SetRoles(ctx, u.ID, assigns); err != nil {
 		return protocol.User{}, fmt.Errorf("set roles of %q: %w", name, err)
 	}
 	return protocol.User{ID: u.ID, Name: u.Name, Roles: req.Roles, Created: u.Created}, nil
@@ -191,16 +180,16 @@ func (s *Service) parseRoles(ctx context.Context, roles []string) ([]store.RoleA
 	var out []store.RoleAssignment
 	for _, spec := range roles {
 		name, group, scoped := strings.Cut(spec, "@")
-		if _, err := s.store.Role(ctx, name); errors.Is(err, store.ErrNotFound) {
-			return nil, badRequest("unknown role %q", name)
+		if _, err := s.Store.Role(ctx, name); errors.Is(err, store.ErrNotFound) {
+			return nil, core.BadRequest("unknown role %q", name)
 		} else if err != nil {
 			return nil, fmt.Errorf("role %q: %w", name, err)
 		}
 		a := store.RoleAssignment{Role: name}
 		if scoped {
-			g, err := s.store.GroupByName(ctx, group)
+			g, err := s.Store.GroupByName(ctx, group)
 			if errors.Is(err, store.ErrNotFound) {
-				return nil, badRequest("unknown computer group %q", group)
+				return nil, core.BadRequest("unknown computer group %q", group)
 			} else if err != nil {
 				return nil, fmt.Errorf("group %q: %w", group, err)
 			}
@@ -215,15 +204,15 @@ func (s *Service) parseRoles(ctx context.Context, roles []string) ([]store.RoleA
 // (see userAccess): every account for users.manage over every group,
 // otherwise those whose roles all lie in groups it manages users in.
 func (s *Service) ListUsers(ctx context.Context) ([]protocol.User, error) {
-	p, err := require(ctx, perm.UsersManage)
+	p, err := core.Require(ctx, perm.UsersManage)
 	if err != nil {
 		return nil, err
 	}
-	us, err := s.store.ListUsers(ctx)
+	us, err := s.Store.ListUsers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	all, err := s.store.RoleAssignments(ctx)
+	all, err := s.Store.RoleAssignments(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -262,18 +251,18 @@ func (s *Service) roleLabels(ctx context.Context, as []store.RoleAssignment, nam
 
 // CreateAPIToken makes a bearer token for the caller's own automation.
 func (s *Service) CreateAPIToken(ctx context.Context, req protocol.CreateAPITokenRequest) (protocol.APIToken, error) {
-	p, err := authenticated(ctx)
+	p, err := core.Authenticated(ctx)
 	if err != nil {
 		return protocol.APIToken{}, err
 	}
 	name := strings.TrimSpace(req.Name)
 	if name == "" || len(name) > 100 {
-		return protocol.APIToken{}, badRequest("token name must be 1-100 characters")
+		return protocol.APIToken{}, core.BadRequest("token name must be 1-100 characters")
 	}
 	tok := auth.NewToken("tapi_", 32)
-	t := store.APIToken{ID: newID(), UserID: p.UserID, Name: name, Hash: auth.HashToken(tok), Created: s.now().UTC()}
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenMade, Details: details("token_id", t.ID, "name", name)}, func() error {
-		t, err = s.store.CreateAPIToken(ctx, t)
+	t := store.APIToken{ID: core.NewID(), UserID: p.UserID, Name: name, Hash: auth.HashToken(tok), Created: s.Now().UTC()}
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditAPITokenMade, Details: core.Details("token_id", t.ID, "name", name)}, func() error {
+		t, err = s.Store.CreateAPIToken(ctx, t)
 		if err != nil {
 			return fmt.Errorf("create API token: %w", err)
 		}
@@ -287,11 +276,11 @@ func (s *Service) CreateAPIToken(ctx context.Context, req protocol.CreateAPIToke
 
 // ListAPITokens lists the caller's own tokens.
 func (s *Service) ListAPITokens(ctx context.Context) ([]protocol.APIToken, error) {
-	p, err := authenticated(ctx)
+	p, err := core.Authenticated(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := s.store.ListAPITokens(ctx, p.UserID)
+	ts, err := s.Store.ListAPITokens(ctx, p.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("list API tokens: %w", err)
 	}
@@ -305,11 +294,11 @@ func (s *Service) ListAPITokens(ctx context.Context) ([]protocol.APIToken, error
 // DeleteAPIToken removes one of the caller's tokens, or a token of a user
 // the caller manages (see userAccess); others are not found.
 func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
-	p, err := authenticated(ctx)
+	p, err := core.Authenticated(ctx)
 	if err != nil {
 		return err
 	}
-	t, err := s.store.APITokenByID(ctx, id)
+	t, err := s.Store.APITokenByID(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -324,8 +313,8 @@ func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditAPITokenGone, Details: details("token_id", id, "name", t.Name)}, func() error {
-		if err := s.store.DeleteAPIToken(ctx, id); err != nil {
+	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditAPITokenGone, Details: core.Details("token_id", id, "name", t.Name)}, func() error {
+		if err := s.Store.DeleteAPIToken(ctx, id); err != nil {
 			return fmt.Errorf("delete API token: %w", err)
 		}
 		return nil
@@ -335,7 +324,7 @@ func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
 // BootstrapAdmin creates the first Administrator when there are no users
 // and returns its generated password; ok is false when users exist.
 func (s *Service) BootstrapAdmin(ctx context.Context, name string) (password string, ok bool, err error) {
-	n, err := s.store.CountUsers(ctx)
+	n, err := s.Store.CountUsers(ctx)
 	if err != nil {
 		return "", false, fmt.Errorf("count users: %w", err)
 	}
@@ -346,6 +335,6 @@ func (s *Service) BootstrapAdmin(ctx context.Context, name string) (password str
 	if _, err := s.AddUser(ctx, protocol.CreateUserRequest{Name: name, Password: password, Roles: []string{perm.RoleAdministrator}}); err != nil {
 		return "", false, err
 	}
-	s.Audit(ctx, store.AuditRecord{Actor: "server", Type: AuditAdminBootstrp, Details: details("user", name)})
+	s.Audit(ctx, store.AuditRecord{Actor: "server", Type: protocol.AuditAdminBootstrp, Details: core.Details("user", name)})
 	return password, true, nil
 }

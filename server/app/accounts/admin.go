@@ -1,9 +1,10 @@
-package app
+package accounts
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tetherdesk/tether/server/app/core"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -15,14 +16,6 @@ import (
 
 // Audit event types of user and role administration.
 const (
-	AuditUserChanged   = protocol.AuditUserChanged
-	AuditUserDisabled  = protocol.AuditUserDisabled
-	AuditUserEnabled   = protocol.AuditUserEnabled
-	AuditUserPassword  = protocol.AuditUserPassword
-	AuditUserDeleted   = protocol.AuditUserDeleted
-	AuditRoleCreated   = protocol.AuditRoleCreated
-	AuditRoleChanged   = protocol.AuditRoleChanged
-	AuditRoleDeleted   = protocol.AuditRoleDeleted
 	displayNameMaxRune = 100
 )
 
@@ -39,7 +32,7 @@ func isFullAdmin(as []store.RoleAssignment) bool {
 
 // otherAdmins counts enabled full administrators other than userID.
 func (s *Service) otherAdmins(ctx context.Context, userID string) (int, error) {
-	us, err := s.store.ListUsers(ctx)
+	us, err := s.Store.ListUsers(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list users: %w", err)
 	}
@@ -48,7 +41,7 @@ func (s *Service) otherAdmins(ctx context.Context, userID string) (int, error) {
 		if u.ID == userID || u.Disabled {
 			continue
 		}
-		as, err := s.store.RolesOf(ctx, u.ID)
+		as, err := s.Store.RolesOf(ctx, u.ID)
 		if err != nil {
 			return 0, fmt.Errorf("roles of %s: %w", u.ID, err)
 		}
@@ -78,7 +71,7 @@ func (s *Service) lockAdmins() func() {
 // caller must manage the user as it is (see userAccess) and be able to
 // grant the new roles.
 func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.UpdateUserRequest) (protocol.User, error) {
-	p, err := require(ctx, perm.UsersManage)
+	p, err := core.Require(ctx, perm.UsersManage)
 	if err != nil {
 		return protocol.User{}, err
 	}
@@ -91,20 +84,20 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 	if req.DisplayName != nil {
 		dn := strings.TrimSpace(*req.DisplayName)
 		if utf8.RuneCountInString(dn) > displayNameMaxRune || strings.ContainsAny(dn, "\x00\r\n") {
-			return protocol.User{}, badRequest("display name must be at most 100 characters without line breaks")
+			return protocol.User{}, core.BadRequest("display name must be at most 100 characters without line breaks")
 		}
 		next.DisplayName = dn
 	}
 	if req.Disabled != nil {
 		if *req.Disabled && u.ID == p.UserID {
-			return protocol.User{}, badRequest("you cannot disable your own account")
+			return protocol.User{}, core.BadRequest("you cannot disable your own account")
 		}
 		next.Disabled = *req.Disabled
 	}
 	roles := cur
 	if req.Roles != nil {
 		if len(*req.Roles) == 0 {
-			return protocol.User{}, badRequest("at least one role is required")
+			return protocol.User{}, core.BadRequest("at least one role is required")
 		}
 		if roles, err = s.parseRoles(ctx, *req.Roles); err != nil {
 			return protocol.User{}, err
@@ -124,21 +117,21 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 	}
 	var recs []store.AuditRecord
 	if req.Roles != nil {
-		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: AuditRolesChanged, Details: details("user", u.Name, "roles", strings.Join(*req.Roles, ", "))})
+		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: protocol.AuditRolesChanged, Details: core.Details("user", u.Name, "roles", strings.Join(*req.Roles, ", "))})
 	}
 	if next.DisplayName != u.DisplayName {
-		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: AuditUserChanged, Details: details("user", u.Name, "display_name", next.DisplayName)})
+		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: protocol.AuditUserChanged, Details: core.Details("user", u.Name, "display_name", next.DisplayName)})
 	}
 	if next.Disabled != u.Disabled {
-		typ := AuditUserEnabled
+		typ := protocol.AuditUserEnabled
 		if next.Disabled {
-			typ = AuditUserDisabled
+			typ = protocol.AuditUserDisabled
 		}
-		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: typ, Details: details("user", u.Name)})
+		recs = append(recs, store.AuditRecord{Actor: p.Name, Type: typ, Details: core.Details("user", u.Name)})
 	}
 	err = s.RecordAll(ctx, recs, func() error {
 		if next.DisplayName != u.DisplayName || next.Disabled != u.Disabled {
-			if err := s.store.UpdateUser(ctx, next); err != nil {
+			if err := s.Store.UpdateUser(ctx, next); err != nil {
 				return fmt.Errorf("update user %q: %w", u.Name, err)
 			}
 		}
@@ -146,7 +139,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 			for i := range roles {
 				roles[i].UserID = u.ID
 			}
-			if err := s.store.SetRoles(ctx, u.ID, roles); err != nil {
+			if err := s.Store.SetRoles(ctx, u.ID, roles); err != nil {
 				return fmt.Errorf("set roles of %q: %w", u.Name, err)
 			}
 		}
@@ -169,11 +162,11 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 }
 
 func (s *Service) userByID(ctx context.Context, id string) (protocol.User, error) {
-	u, err := s.store.UserByID(ctx, id)
+	u, err := s.Store.UserByID(ctx, id)
 	if err != nil {
 		return protocol.User{}, fmt.Errorf("user %q: %w", id, err)
 	}
-	pr, err := s.principal(ctx, u)
+	pr, err := s.PrincipalOf(ctx, u)
 	if err != nil {
 		return protocol.User{}, err
 	}
@@ -184,7 +177,7 @@ func (s *Service) userByID(ctx context.Context, id string) (protocol.User, error
 // one opened: every web session (but the caller's own current one) and
 // every API token. Someone who learned the old password keeps nothing.
 func (s *Service) ResetPassword(ctx context.Context, id string, req protocol.ResetPasswordRequest) error {
-	p, err := require(ctx, perm.UsersManage)
+	p, err := core.Require(ctx, perm.UsersManage)
 	if err != nil {
 		return err
 	}
@@ -193,14 +186,14 @@ func (s *Service) ResetPassword(ctx context.Context, id string, req protocol.Res
 		return err
 	}
 	if utf8.RuneCountInString(req.Password) < 10 {
-		return badRequest("password must have at least 10 characters")
+		return core.BadRequest("password must have at least 10 characters")
 	}
 	hash, err := s.hashPassword(ctx, req.Password)
 	if err != nil {
 		return err
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserPassword, Details: details("user", u.Name)}, func() error {
-		if err := s.store.SetUserPassword(ctx, u.ID, hash); err != nil {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditUserPassword, Details: core.Details("user", u.Name)}, func() error {
+		if err := s.Store.SetUserPassword(ctx, u.ID, hash); err != nil {
 			return fmt.Errorf("set password of %q: %w", u.Name, err)
 		}
 		return nil
@@ -222,12 +215,12 @@ func (s *Service) ResetPassword(ctx context.Context, id string, req protocol.Res
 // DeleteUser removes an account: never the caller's own, never the last
 // enabled administrator.
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
-	p, err := require(ctx, perm.UsersManage)
+	p, err := core.Require(ctx, perm.UsersManage)
 	if err != nil {
 		return err
 	}
 	if id == p.UserID {
-		return badRequest("you cannot delete your own account")
+		return core.BadRequest("you cannot delete your own account")
 	}
 	defer s.lockAdmins()()
 	u, as, err := s.managedUser(ctx, p, id)
@@ -243,8 +236,8 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 			return ErrLastAdmin
 		}
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditUserDeleted, Details: details("user", u.Name)}, func() error {
-		if err := s.store.DeleteUser(ctx, u.ID); err != nil {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditUserDeleted, Details: core.Details("user", u.Name)}, func() error {
+		if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
 			return fmt.Errorf("delete user %q: %w", u.Name, err)
 		}
 		return nil
@@ -252,7 +245,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Events.CloseViewers(u.ID, nil)
+	s.closeViewers(u.ID, nil)
 	return nil
 }
 
@@ -261,15 +254,15 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 func checkRoleRequest(req protocol.RoleRequest) (store.Role, error) {
 	name := strings.TrimSpace(req.Name)
 	if name == "" || utf8.RuneCountInString(name) > 64 || strings.ContainsAny(name, "@\x00\r\n") {
-		return store.Role{}, badRequest("role name must be 1-64 characters without '@' or line breaks")
+		return store.Role{}, core.BadRequest("role name must be 1-64 characters without '@' or line breaks")
 	}
 	if len(req.Permissions) == 0 {
-		return store.Role{}, badRequest("a role needs at least one permission")
+		return store.Role{}, core.BadRequest("a role needs at least one permission")
 	}
 	var ps []string
 	for _, x := range req.Permissions {
 		if !perm.Valid(perm.Permission(x)) {
-			return store.Role{}, badRequest("unknown permission %q", x)
+			return store.Role{}, core.BadRequest("unknown permission %q", x)
 		}
 		if !slices.Contains(ps, x) {
 			ps = append(ps, x)
@@ -282,14 +275,14 @@ func checkRoleRequest(req protocol.RoleRequest) (store.Role, error) {
 // ListRoles lists role definitions to anyone signed in (role names are
 // shown on the caller's own profile), with how often each is assigned.
 func (s *Service) ListRoles(ctx context.Context) ([]protocol.Role, error) {
-	if _, err := authenticated(ctx); err != nil {
+	if _, err := core.Authenticated(ctx); err != nil {
 		return nil, err
 	}
-	rs, err := s.store.ListRoles(ctx)
+	rs, err := s.Store.ListRoles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list roles: %w", err)
 	}
-	counts, err := s.store.RoleAssignmentCounts(ctx)
+	counts, err := s.Store.RoleAssignmentCounts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +301,7 @@ func (s *Service) ListRoles(ctx context.Context) ([]protocol.Role, error) {
 // CreateRole defines a custom role. Roles apply wherever they are
 // assigned, so defining them needs roles.manage over every group.
 func (s *Service) CreateRole(ctx context.Context, req protocol.RoleRequest) (protocol.Role, error) {
-	p, err := requireGlobal(ctx, perm.RolesManage, "defining a role")
+	p, err := core.RequireGlobal(ctx, perm.RolesManage, "defining a role")
 	if err != nil {
 		return protocol.Role{}, err
 	}
@@ -316,13 +309,13 @@ func (s *Service) CreateRole(ctx context.Context, req protocol.RoleRequest) (pro
 	if err != nil {
 		return protocol.Role{}, err
 	}
-	if _, err := s.store.Role(ctx, r.Name); err == nil {
+	if _, err := s.Store.Role(ctx, r.Name); err == nil {
 		return protocol.Role{}, fmt.Errorf("%w: a role named %q already exists", store.ErrConflict, r.Name)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return protocol.Role{}, fmt.Errorf("role %q: %w", r.Name, err)
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleCreated, Details: details("role", r.Name, "permissions", strings.Join(r.Permissions, ", "))}, func() error {
-		if err := s.store.UpsertRole(ctx, r); err != nil {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditRoleCreated, Details: core.Details("role", r.Name, "permissions", strings.Join(r.Permissions, ", "))}, func() error {
+		if err := s.Store.UpsertRole(ctx, r); err != nil {
 			return fmt.Errorf("create role %q: %w", r.Name, err)
 		}
 		return nil
@@ -338,7 +331,7 @@ func (s *Service) CreateRole(ctx context.Context, req protocol.RoleRequest) (pro
 // every holder of the role may do wherever it is assigned, so it needs
 // roles.manage over every group.
 func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.RoleRequest) (protocol.Role, error) {
-	p, err := requireGlobal(ctx, perm.RolesManage, "changing a role")
+	p, err := core.RequireGlobal(ctx, perm.RolesManage, "changing a role")
 	if err != nil {
 		return protocol.Role{}, err
 	}
@@ -349,19 +342,19 @@ func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.Role
 		req.Name = name
 	}
 	if strings.TrimSpace(req.Name) != name {
-		return protocol.Role{}, badRequest("roles cannot be renamed; create a new role and move its users")
+		return protocol.Role{}, core.BadRequest("roles cannot be renamed; create a new role and move its users")
 	}
 	r, err := checkRoleRequest(req)
 	if err != nil {
 		return protocol.Role{}, err
 	}
-	old, err := s.store.Role(ctx, name)
+	old, err := s.Store.Role(ctx, name)
 	if err != nil {
 		return protocol.Role{}, fmt.Errorf("role %q: %w", name, err)
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleChanged, Details: details("role", r.Name,
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditRoleChanged, Details: core.Details("role", r.Name,
 		"permissions", strings.Join(r.Permissions, ", "), "before", strings.Join(old.Permissions, ", "))}, func() error {
-		if err := s.store.UpsertRole(ctx, r); err != nil {
+		if err := s.Store.UpsertRole(ctx, r); err != nil {
 			return fmt.Errorf("update role %q: %w", name, err)
 		}
 		return nil
@@ -369,24 +362,24 @@ func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.Role
 	if err != nil {
 		return protocol.Role{}, err
 	}
-	counts, _ := s.store.RoleAssignmentCounts(ctx)
+	counts, _ := s.Store.RoleAssignmentCounts(ctx)
 	return protocol.Role{Name: r.Name, Permissions: r.Permissions, Assigned: counts[r.Name]}, nil
 }
 
 // DeleteRole removes a custom role that nobody holds.
 func (s *Service) DeleteRole(ctx context.Context, name string) error {
-	p, err := requireGlobal(ctx, perm.RolesManage, "deleting a role")
+	p, err := core.RequireGlobal(ctx, perm.RolesManage, "deleting a role")
 	if err != nil {
 		return err
 	}
 	if _, builtin := perm.DefaultRole(name); builtin {
 		return fmt.Errorf("%w: %q is a built-in role and cannot be deleted", store.ErrConflict, name)
 	}
-	if _, err := s.store.Role(ctx, name); err != nil {
+	if _, err := s.Store.Role(ctx, name); err != nil {
 		return fmt.Errorf("role %q: %w", name, err)
 	}
-	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditRoleDeleted, Details: details("role", name)}, func() error {
-		if err := s.store.DeleteRole(ctx, name); err != nil {
+	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditRoleDeleted, Details: core.Details("role", name)}, func() error {
+		if err := s.Store.DeleteRole(ctx, name); err != nil {
 			return fmt.Errorf("delete role %q: %w", name, err)
 		}
 		return nil

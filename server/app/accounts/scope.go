@@ -1,9 +1,10 @@
-package app
+package accounts
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tetherdesk/tether/server/app/core"
 
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
@@ -11,7 +12,7 @@ import (
 
 // userAccess tells whether p may see (visible) and change (manage) a user
 // holding the assignments as; why says in words what stops the change.
-func (s *Service) userAccess(ctx context.Context, p *Principal, as []store.RoleAssignment) (visible, manage bool, why string, err error) {
+func (s *Service) userAccess(ctx context.Context, p *core.Principal, as []store.RoleAssignment) (visible, manage bool, why string, err error) {
 	visible = p.Global(perm.UsersManage)
 	if !visible {
 		visible = len(as) > 0
@@ -29,7 +30,7 @@ func (s *Service) userAccess(ctx context.Context, p *Principal, as []store.RoleA
 		return true, true, "", nil
 	}
 	for _, a := range as {
-		r, err := s.store.Role(ctx, a.Role)
+		r, err := s.Store.Role(ctx, a.Role)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // a deleted role grants nothing
 		}
@@ -46,14 +47,14 @@ func (s *Service) userAccess(ctx context.Context, p *Principal, as []store.RoleA
 }
 
 // managedUser loads a user p may change: ErrNotFound for one it may not
-// see (so ids cannot be probed), ErrForbidden for one it sees but holds
+// see (so ids cannot be probed), core.ErrForbidden for one it sees but holds
 // permissions p lacks.
-func (s *Service) managedUser(ctx context.Context, p *Principal, id string) (store.User, []store.RoleAssignment, error) {
-	u, err := s.store.UserByID(ctx, id)
+func (s *Service) managedUser(ctx context.Context, p *core.Principal, id string) (store.User, []store.RoleAssignment, error) {
+	u, err := s.Store.UserByID(ctx, id)
 	if err != nil {
 		return store.User{}, nil, fmt.Errorf("user %q: %w", id, err)
 	}
-	as, err := s.store.RolesOf(ctx, u.ID)
+	as, err := s.Store.RolesOf(ctx, u.ID)
 	if err != nil {
 		return store.User{}, nil, fmt.Errorf("roles of %q: %w", u.Name, err)
 	}
@@ -64,7 +65,7 @@ func (s *Service) managedUser(ctx context.Context, p *Principal, id string) (sto
 	case !visible:
 		return store.User{}, nil, fmt.Errorf("user %q: %w", id, store.ErrNotFound)
 	case !manage:
-		return store.User{}, nil, fmt.Errorf("%w: you cannot change %s: %s", ErrForbidden, u.Name, why)
+		return store.User{}, nil, fmt.Errorf("%w: you cannot change %s: %s", core.ErrForbidden, u.Name, why)
 	}
 	return u, as, nil
 }
@@ -74,24 +75,24 @@ func (s *Service) managedUser(ctx context.Context, p *Principal, id string) (sto
 // the caller manages users in, so users.manage is never a way to gain
 // more. A full administrator may assign any role, the unattended one
 // included.
-func (s *Service) checkGrantable(ctx context.Context, p *Principal, as []store.RoleAssignment) error {
+func (s *Service) checkGrantable(ctx context.Context, p *core.Principal, as []store.RoleAssignment) error {
 	if p.FullAdmin() {
 		return nil
 	}
 	for _, a := range as {
 		if !p.CanIn(perm.UsersManage, a.GroupID) {
 			if a.GroupID == "" {
-				return fmt.Errorf("%w: you manage users in some computer groups only: assign %q scoped to one of them (Role@Group)", ErrForbidden, a.Role)
+				return fmt.Errorf("%w: you manage users in some computer groups only: assign %q scoped to one of them (Role@Group)", core.ErrForbidden, a.Role)
 			}
-			return fmt.Errorf("%w: you do not manage users in the computer group of %q", ErrForbidden, a.Role+"@"+s.GroupName(ctx, a.GroupID))
+			return fmt.Errorf("%w: you do not manage users in the computer group of %q", core.ErrForbidden, a.Role+"@"+s.GroupName(ctx, a.GroupID))
 		}
-		r, err := s.store.Role(ctx, a.Role)
+		r, err := s.Store.Role(ctx, a.Role)
 		if err != nil {
 			return fmt.Errorf("role %q: %w", a.Role, err)
 		}
 		for _, pm := range r.Permissions {
 			if !p.CanIn(perm.Permission(pm), a.GroupID) {
-				return fmt.Errorf("%w: you cannot assign %q: it grants %s, which you do not hold there", ErrForbidden, a.Role, pm)
+				return fmt.Errorf("%w: you cannot assign %q: it grants %s, which you do not hold there", core.ErrForbidden, a.Role, pm)
 			}
 		}
 	}

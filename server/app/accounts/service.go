@@ -1,0 +1,53 @@
+// Package accounts is the service layer's users, roles, sign-in, web
+// sessions and API tokens, with the scope rules for managing accounts.
+package accounts
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/tetherdesk/tether/server/app/core"
+	"github.com/tetherdesk/tether/server/auth"
+)
+
+// Config is what accounts needs of the server's configuration.
+type Config struct {
+	// SessionTTL is the lifetime of a console sign-in.
+	SessionTTL time.Duration
+	// Sign-in failures allowed within LoginWindow: per account and address
+	// together, per address, and per account from anywhere (a spray).
+	AccountFailures, IPFailures, AccountSprayFailures int
+	LoginWindow                                       time.Duration
+	// Hasher hashes passwords, bounded in how many at once.
+	Hasher *auth.Hasher
+	// CloseViewers closes the user's live viewers that keep says no to
+	// (nil: all of them).
+	CloseViewers func(userID string, keep func(sessionID string) bool)
+	// SessionVisible reports whether the principal in ctx may still see
+	// the session (its viewers stay open when it may).
+	SessionVisible func(ctx context.Context, sessionID string) bool
+}
+
+// Service is the accounts part of the service layer.
+type Service struct {
+	*core.Core
+	cfg                     Config
+	pairThr, ipThr, acctThr *auth.Throttle
+	hasher                  *auth.Hasher
+	adminMu                 sync.Mutex
+}
+
+// New makes the accounts service over c.
+func New(c *core.Core, cfg Config) *Service {
+	return &Service{Core: c, cfg: cfg, hasher: cfg.Hasher,
+		pairThr: auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, c.Now),
+		ipThr:   auth.NewThrottle(cfg.IPFailures, cfg.LoginWindow, c.Now),
+		acctThr: auth.NewThrottle(cfg.AccountSprayFailures, cfg.LoginWindow, c.Now)}
+}
+
+func (s *Service) closeViewers(userID string, keep func(string) bool) {
+	if s.cfg.CloseViewers != nil {
+		s.cfg.CloseViewers(userID, keep)
+	}
+}
