@@ -84,7 +84,7 @@ func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remote
 	if err != nil {
 		return protocol.EnrollResponse{}, fmt.Errorf("create agent: %w", err)
 	}
-	s.applyRulesOnChange(ctx, a)
+	s.ApplyRulesOnChange(ctx, a)
 	s.presence.Seen(a.ID, now, remoteIP)
 	s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentEnrolled, EndpointID: a.ID,
 		Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
@@ -306,7 +306,7 @@ func (s *Service) updateInventory(ctx context.Context, a store.Agent, inv *proto
 	}
 	// Rules test the inventory, so memberships follow its changes.
 	if next.Hostname != a.Hostname || next.OS != a.OS || !slices.Equal(next.IPs, a.IPs) {
-		s.applyRulesOnChange(ctx, next)
+		s.ApplyRulesOnChange(ctx, next)
 	}
 	return nil
 }

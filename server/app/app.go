@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetherdesk/tether/server/app/accounts"
 	"github.com/tetherdesk/tether/server/app/core"
+	"github.com/tetherdesk/tether/server/app/groups"
 	"github.com/tetherdesk/tether/server/app/policyset"
 	"github.com/tetherdesk/tether/server/app/presence"
 	"github.com/tetherdesk/tether/server/auth"
@@ -193,11 +194,18 @@ func (c *Config) CheckAndSetDefaults() error {
 	return nil
 }
 
+// The domain services, embedded in Service under names of their own.
+type (
+	accountsPart = accounts.Service
+	groupsPart   = groups.Service
+)
+
 // Service implements every server operation.
 type Service struct {
 	*core.Core
-	// Users, roles, sign-in and API tokens.
-	*accounts.Service
+	// The domains: their methods are the Service's.
+	*accountsPart
+	*groupsPart
 	cfg      Config
 	store    store.Store
 	hub      hub.Notifier
@@ -239,7 +247,7 @@ func New(cfg Config) (*Service, error) {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	s.Service = accounts.New(s.Core, accounts.Config{
+	s.accountsPart = accounts.New(s.Core, accounts.Config{
 		SessionTTL: cfg.SessionTTL, AccountFailures: cfg.AccountFailures, IPFailures: cfg.IPFailures,
 		AccountSprayFailures: cfg.AccountSprayFailures, LoginWindow: cfg.LoginWindow, Hasher: cfg.Hasher,
 		CloseViewers: func(userID string, keep func(string) bool) { s.cfg.Events.CloseViewers(userID, keep) },
@@ -247,6 +255,12 @@ func New(cfg Config) (*Service, error) {
 			_, _, _, err := s.visibleSession(ctx, id)
 			return err == nil
 		},
+	})
+	s.groupsPart = groups.New(s.Core, groups.Config{
+		VisibleAgent:    s.visibleAgent,
+		Endpoint:        s.Endpoint,
+		Notify:          s.hub.Notify,
+		PoliciesChanged: s.policies.Clear,
 	})
 	go s.flushLoop()
 	return s, nil

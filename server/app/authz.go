@@ -24,8 +24,8 @@ var ErrLastAdmin = accounts.ErrLastAdmin
 // CheckCSRF: see accounts.
 var CheckCSRF = accounts.CheckCSRF
 
-// Audit record types of accounts (the others are declared with their
-// domain).
+// Audit record types of the domains in their own packages (the others
+// are declared with their domain here).
 const (
 	AuditLogin         = protocol.AuditLogin
 	AuditLoginFailed   = protocol.AuditLoginFailed
@@ -43,6 +43,11 @@ const (
 	AuditRoleCreated   = protocol.AuditRoleCreated
 	AuditRoleChanged   = protocol.AuditRoleChanged
 	AuditRoleDeleted   = protocol.AuditRoleDeleted
+	// Groups and policies.
+	AuditGroupChanged   = protocol.AuditGroupChanged
+	AuditGroupDeleted   = protocol.AuditGroupDeleted
+	AuditAgentGroups    = protocol.AuditAgentGroups
+	AuditPolicyWeakened = protocol.AuditPolicyWeakened
 )
 
 // ThrottledError says a caller must wait before trying again.

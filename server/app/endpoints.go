@@ -59,7 +59,7 @@ func (s *Service) Endpoint(ctx context.Context, id string) (protocol.Endpoint, e
 		return protocol.Endpoint{}, err
 	}
 	ep := s.endpointOf(ctx, a, map[string]string{})
-	ep.Groups = s.memberships(ctx, a)
+	ep.Groups = s.Memberships(ctx, a)
 	sp, err := s.screenPolicy(ctx, a)
 	if err != nil {
 		return protocol.Endpoint{}, err

@@ -1,10 +1,11 @@
-package app
+package groups
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tetherdesk/tether/server/app/core"
 	"slices"
 	"strings"
 
@@ -25,17 +26,17 @@ const maxPolicyDoc = 64 << 10
 // name or a group id) and checks that the caller holds screenshare.settings
 // or settings.manage over it; the global policy needs them unscoped, since
 // it applies to every group.
-func (s *Service) policyGroup(ctx context.Context, name string) (groupID, label string, p *Principal, err error) {
-	p, err = authenticated(ctx)
+func (s *Service) policyGroup(ctx context.Context, name string) (groupID, label string, p *core.Principal, err error) {
+	p, err = core.Authenticated(ctx)
 	if err != nil {
 		return "", "", nil, err
 	}
 	if !p.Can(perm.ScreenShareSettings) && !p.Can(perm.SettingsManage) {
-		return "", "", nil, ErrForbidden
+		return "", "", nil, core.ErrForbidden
 	}
 	if name == GlobalPolicy || name == "" {
 		if !p.CanIn(perm.ScreenShareSettings, "") && !p.CanIn(perm.SettingsManage, "") {
-			return "", "", nil, fmt.Errorf("%w: the global policy needs the permission over every group", ErrForbidden)
+			return "", "", nil, fmt.Errorf("%w: the global policy needs the permission over every group", core.ErrForbidden)
 		}
 		return "", GlobalPolicy, p, nil
 	}
@@ -44,7 +45,7 @@ func (s *Service) policyGroup(ctx context.Context, name string) (groupID, label 
 		return "", "", nil, err
 	}
 	if !p.CanIn(perm.ScreenShareSettings, g.ID) && !p.CanIn(perm.SettingsManage, g.ID) {
-		return "", "", nil, ErrForbidden
+		return "", "", nil, core.ErrForbidden
 	}
 	return g.ID, g.Name, p, nil
 }
@@ -56,7 +57,7 @@ func (s *Service) GetPolicy(ctx context.Context, group string) (protocol.Policy,
 	if err != nil {
 		return protocol.Policy{}, err
 	}
-	pol, err := s.store.Policy(ctx, gid)
+	pol, err := s.Store.Policy(ctx, gid)
 	if errors.Is(err, store.ErrNotFound) {
 		return protocol.Policy{Version: 0, Doc: json.RawMessage(`{}`)}, nil
 	}
@@ -78,14 +79,14 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 		return protocol.Policy{}, err
 	}
 	if len(doc) > maxPolicyDoc {
-		return protocol.Policy{}, badRequest("policy document is larger than 64 KiB")
+		return protocol.Policy{}, core.BadRequest("policy document is larger than 64 KiB")
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &obj); err != nil || obj == nil {
-		return protocol.Policy{}, badRequest("policy document must be a JSON object")
+		return protocol.Policy{}, core.BadRequest("policy document must be a JSON object")
 	}
 	if _, err := policy.FromDoc(doc); err != nil {
-		return protocol.Policy{}, badRequest("%v", err)
+		return protocol.Policy{}, core.BadRequest("%v", err)
 	}
 	compact, err := json.Marshal(obj)
 	if err != nil {
@@ -95,27 +96,24 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 	if err != nil {
 		return protocol.Policy{}, err
 	}
-	typ, kv, err := checkWeakening(p, weaker, AuditPolicyChanged, []string{"group", label})
+	typ, kv, err := checkWeakening(p, weaker, protocol.AuditPolicyChanged, []string{"group", label})
 	if err != nil {
 		return protocol.Policy{}, err
 	}
 	var pol store.Policy
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(append(kv, "doc", string(compact))...)}, func() error {
-		pol, err = s.store.PutPolicy(ctx, gid, compact, s.now().UTC())
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: core.Details(append(kv, "doc", string(compact))...)}, func() error {
+		pol, err = s.Store.PutPolicy(ctx, gid, compact, s.Now().UTC())
 		if err != nil {
 			return fmt.Errorf("put policy: %w", err)
 		}
 		return nil
 	})
-	s.policies.Clear()
+	s.cfg.PoliciesChanged()
 	if err != nil {
 		return protocol.Policy{}, err
 	}
 	return protocol.Policy{Version: pol.Version, Doc: pol.Doc}, nil
 }
-
-// AuditPolicyWeakened is a policy change that weakens consent somewhere.
-const AuditPolicyWeakened = protocol.AuditPolicyWeakened
 
 // consentWeakened lists the consent settings that putting doc as group
 // gid's policy ("" the global one) would make weaker for some endpoint:
@@ -135,7 +133,7 @@ func (s *Service) consentWeakened(ctx context.Context, gid string, doc json.RawM
 		if g == gid {
 			return store.Policy{GroupID: g, Doc: doc}, nil
 		}
-		return s.store.Policy(ctx, g)
+		return s.Store.Policy(ctx, g)
 	}
 	var out []string
 	for _, set := range sets {
@@ -155,7 +153,7 @@ func (s *Service) groupSets(ctx context.Context, gid string) ([][]string, error)
 	seen := map[string]bool{gid: true}
 	after := ""
 	for {
-		as, err := s.store.ListAgents(ctx, after, 1000)
+		as, err := s.Store.ListAgents(ctx, after, 1000)
 		if err != nil {
 			return nil, fmt.Errorf("list agents: %w", err)
 		}
@@ -179,7 +177,7 @@ func (s *Service) groupSets(ctx context.Context, gid string) ([][]string, error)
 // than that of the groups before, as they are stored now.
 func (s *Service) weakerBetween(ctx context.Context, before, after []string,
 	policyOf func(context.Context, string) (store.Policy, error), nameOf func(context.Context, string) string) ([]string, error) {
-	was, err := policyset.Merge(ctx, before, s.store.Policy, s.GroupName)
+	was, err := policyset.Merge(ctx, before, s.Store.Policy, s.GroupName)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +191,7 @@ func (s *Service) weakerBetween(ctx context.Context, before, after []string,
 	}
 	n, err := policy.FromDoc(next.Doc)
 	if err != nil {
-		return nil, badRequest("%v", err)
+		return nil, core.BadRequest("%v", err)
 	}
 	return weakerConsent(b, n), nil
 }
@@ -206,7 +204,7 @@ func (s *Service) fleetWeakened(ctx context.Context, groupsAfter func(store.Agen
 	seen := map[string]bool{}
 	after := ""
 	for {
-		as, err := s.store.ListAgents(ctx, after, 1000)
+		as, err := s.Store.ListAgents(ctx, after, 1000)
 		if err != nil {
 			return nil, fmt.Errorf("list agents: %w", err)
 		}
@@ -217,7 +215,7 @@ func (s *Service) fleetWeakened(ctx context.Context, groupsAfter func(store.Agen
 				continue
 			}
 			seen[k] = true
-			w, err := s.weakerBetween(ctx, was, next, s.store.Policy, nameOf)
+			w, err := s.weakerBetween(ctx, was, next, s.Store.Policy, nameOf)
 			if err != nil {
 				return nil, err
 			}
@@ -233,15 +231,15 @@ func (s *Service) fleetWeakened(ctx context.Context, groupsAfter func(store.Agen
 // checkWeakening refuses a change that weakens consent unless p holds
 // screenshare.settings over every group, and returns the audit type and
 // details to record it under.
-func checkWeakening(p *Principal, weaker []string, typ protocol.AuditType, kv []string) (protocol.AuditType, []string, error) {
+func checkWeakening(p *core.Principal, weaker []string, typ protocol.AuditType, kv []string) (protocol.AuditType, []string, error) {
 	if len(weaker) == 0 {
 		return typ, kv, nil
 	}
 	if !p.Global(perm.ScreenShareSettings) {
 		return "", nil, fmt.Errorf("%w: this change weakens consent (%s), which needs %s over every computer group",
-			ErrForbidden, strings.Join(weaker, ", "), perm.ScreenShareSettings)
+			core.ErrForbidden, strings.Join(weaker, ", "), perm.ScreenShareSettings)
 	}
-	return AuditPolicyWeakened, append(kv, "weakened", strings.Join(weaker, ", ")), nil
+	return protocol.AuditPolicyWeakened, append(kv, "weakened", strings.Join(weaker, ", ")), nil
 }
 
 func appendNew(out []string, more ...string) []string {

@@ -1,9 +1,10 @@
-package app
+package groups
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tetherdesk/tether/server/app/core"
 	"net/netip"
 	"path"
 	"slices"
@@ -17,9 +18,6 @@ import (
 
 // Audit event types for computer groups.
 const (
-	AuditGroupChanged  = protocol.AuditGroupChanged
-	AuditGroupDeleted  = protocol.AuditGroupDeleted
-	AuditAgentGroups   = protocol.AuditAgentGroups
 	maxRulesPerGroup   = 50
 	maxManualGroups    = 100
 	groupNameMaxLength = 100
@@ -38,29 +36,29 @@ func (s *Service) checkRules(ctx context.Context, match string, rules []protocol
 	case protocol.MatchAll:
 		out.Match = protocol.MatchAll
 	default:
-		return store.GroupRules{}, badRequest("match must be %q or %q", protocol.MatchAny, protocol.MatchAll)
+		return store.GroupRules{}, core.BadRequest("match must be %q or %q", protocol.MatchAny, protocol.MatchAll)
 	}
 	if len(rules) > maxRulesPerGroup {
-		return store.GroupRules{}, badRequest("a group has at most %d rules", maxRulesPerGroup)
+		return store.GroupRules{}, core.BadRequest("a group has at most %d rules", maxRulesPerGroup)
 	}
 	var tokens map[string]bool
 	for i, r := range rules {
 		v := strings.TrimSpace(r.Value)
 		if v == "" || len(v) > 255 {
-			return store.GroupRules{}, badRequest("rule %d: the value must be 1-255 characters", i+1)
+			return store.GroupRules{}, core.BadRequest("rule %d: the value must be 1-255 characters", i+1)
 		}
 		switch r.Kind {
 		case protocol.RuleHostname:
 			v = strings.ToLower(v)
 			if _, err := path.Match(v, ""); err != nil {
-				return store.GroupRules{}, badRequest("rule %d: %q is not a valid name pattern (use * and ?)", i+1, r.Value)
+				return store.GroupRules{}, core.BadRequest("rule %d: %q is not a valid name pattern (use * and ?)", i+1, r.Value)
 			}
 		case protocol.RuleIP:
 			p, err := netip.ParsePrefix(v)
 			if err != nil {
 				a, aerr := netip.ParseAddr(v)
 				if aerr != nil {
-					return store.GroupRules{}, badRequest("rule %d: %q is neither an IP address nor a CIDR range like 10.1.0.0/16", i+1, r.Value)
+					return store.GroupRules{}, core.BadRequest("rule %d: %q is neither an IP address nor a CIDR range like 10.1.0.0/16", i+1, r.Value)
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
@@ -68,12 +66,12 @@ func (s *Service) checkRules(ctx context.Context, match string, rules []protocol
 		case protocol.RuleOS:
 			os, ok := osNames[strings.ToLower(v)]
 			if !ok {
-				return store.GroupRules{}, badRequest("rule %d: operating system must be linux, windows or darwin (macOS)", i+1)
+				return store.GroupRules{}, core.BadRequest("rule %d: operating system must be linux, windows or darwin (macOS)", i+1)
 			}
 			v = os
 		case protocol.RuleToken:
 			if tokens == nil {
-				ts, err := s.store.ListEnrollmentTokens(ctx)
+				ts, err := s.Store.ListEnrollmentTokens(ctx)
 				if err != nil {
 					return store.GroupRules{}, fmt.Errorf("list enrollment tokens: %w", err)
 				}
@@ -83,10 +81,10 @@ func (s *Service) checkRules(ctx context.Context, match string, rules []protocol
 				}
 			}
 			if !tokens[v] {
-				return store.GroupRules{}, badRequest("rule %d: no enrollment token has id %q", i+1, v)
+				return store.GroupRules{}, core.BadRequest("rule %d: no enrollment token has id %q", i+1, v)
 			}
 		default:
-			return store.GroupRules{}, badRequest("rule %d: kind must be hostname, ip, os or token", i+1)
+			return store.GroupRules{}, core.BadRequest("rule %d: kind must be hostname, ip, os or token", i+1)
 		}
 		out.Rules = append(out.Rules, store.GroupRule{Kind: r.Kind, Value: v})
 	}
@@ -108,11 +106,11 @@ func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.
 	if slices.Equal(have, want) {
 		return nil
 	}
-	if err := s.store.SetAgentRuleGroups(ctx, a.ID, want); err != nil {
+	if err := s.Store.SetAgentRuleGroups(ctx, a.ID, want); err != nil {
 		return fmt.Errorf("membership of %s: %w", a.ID, err)
 	}
-	s.policies.Clear()
-	s.hub.Notify(a.ID) // its effective policy may have changed
+	s.cfg.PoliciesChanged()
+	s.cfg.Notify(a.ID) // its effective policy may have changed
 	names := func(ids []string) string {
 		out := make([]string, 0, len(ids))
 		for _, id := range ids {
@@ -131,20 +129,20 @@ func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.
 			removed = append(removed, g)
 		}
 	}
-	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: AuditAgentGroups, EndpointID: a.ID,
-		Details: details("hostname", a.Hostname, "source", protocol.MemberRule, "added", names(added), "removed", names(removed))})
+	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: protocol.AuditAgentGroups, EndpointID: a.ID,
+		Details: core.Details("hostname", a.Hostname, "source", protocol.MemberRule, "added", names(added), "removed", names(removed))})
 	return nil
 }
 
 // reapplyRules re-evaluates every endpoint after rules changed.
 func (s *Service) reapplyRules(ctx context.Context, actor string) error {
-	groups, err := s.store.ListGroups(ctx)
+	groups, err := s.Store.ListGroups(ctx)
 	if err != nil {
 		return fmt.Errorf("list groups: %w", err)
 	}
 	after := ""
 	for {
-		as, err := s.store.ListAgents(ctx, after, 500)
+		as, err := s.Store.ListAgents(ctx, after, 500)
 		if err != nil {
 			return err
 		}
@@ -160,23 +158,23 @@ func (s *Service) reapplyRules(ctx context.Context, actor string) error {
 	}
 }
 
-// applyRulesOnChange evaluates the rules for one endpoint whose inventory
+// ApplyRulesOnChange evaluates the rules for one endpoint whose inventory
 // just changed (or that just enrolled). A failure is logged, not returned:
 // the agent's call succeeded, and the next change or rule edit retries.
-func (s *Service) applyRulesOnChange(ctx context.Context, a store.Agent) {
-	groups, err := s.store.ListGroups(ctx)
+func (s *Service) ApplyRulesOnChange(ctx context.Context, a store.Agent) {
+	groups, err := s.Store.ListGroups(ctx)
 	if err == nil {
 		err = s.applyRules(ctx, a, groups, "server")
 	}
 	if err != nil {
-		s.log.Error("apply group rules", "agent_id", a.ID, "err", err)
+		s.Log.Error("apply group rules", "agent_id", a.ID, "err", err)
 	}
 }
 
 func checkGroupName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > groupNameMaxLength || strings.ContainsAny(name, "@\r\n\x00") || name == GlobalPolicy {
-		return "", badRequest("group name must be 1-100 characters without '@' or line breaks, and not %q", GlobalPolicy)
+		return "", core.BadRequest("group name must be 1-100 characters without '@' or line breaks, and not %q", GlobalPolicy)
 	}
 	return name, nil
 }
@@ -196,11 +194,11 @@ func groupOf(g store.Group) protocol.Group {
 // holders of groups.manage also see how many endpoints each group they
 // manage has.
 func (s *Service) ListGroups(ctx context.Context) ([]protocol.Group, error) {
-	p, err := require(ctx, perm.EndpointsView)
+	p, err := core.Require(ctx, perm.EndpointsView)
 	if err != nil {
 		return nil, err
 	}
-	gs, err := s.store.ListGroups(ctx)
+	gs, err := s.Store.ListGroups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -226,7 +224,7 @@ func (s *Service) memberCounts(ctx context.Context) (map[string]int, error) {
 	counts := map[string]int{}
 	after := ""
 	for {
-		as, err := s.store.ListAgents(ctx, after, 1000)
+		as, err := s.Store.ListAgents(ctx, after, 1000)
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +244,7 @@ func (s *Service) memberCounts(ctx context.Context) (map[string]int, error) {
 // and evaluates them for every endpoint. A new group lies outside every
 // scope, so it needs groups.manage over every group.
 func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (protocol.Group, error) {
-	p, err := requireGlobal(ctx, perm.GroupsManage, "creating a computer group")
+	p, err := core.RequireGlobal(ctx, perm.GroupsManage, "creating a computer group")
 	if err != nil {
 		return protocol.Group{}, err
 	}
@@ -258,12 +256,12 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 	if err != nil {
 		return protocol.Group{}, err
 	}
-	if _, err := s.store.GroupByName(ctx, name); err == nil {
+	if _, err := s.Store.GroupByName(ctx, name); err == nil {
 		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 	}
 	var ng store.Group
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditGroupCreated, Details: details("group", name, "rules", grouprules.Describe(rules))}, func() error {
-		ng, err = s.store.CreateGroup(ctx, name)
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditGroupCreated, Details: core.Details("group", name, "rules", grouprules.Describe(rules))}, func() error {
+		ng, err = s.Store.CreateGroup(ctx, name)
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 		}
@@ -272,7 +270,7 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 		}
 		if len(rules.Rules) > 0 {
 			ng.Rules = rules
-			if err := s.store.UpdateGroup(ctx, ng); err != nil {
+			if err := s.Store.UpdateGroup(ctx, ng); err != nil {
 				return fmt.Errorf("rules of group %q: %w", name, err)
 			}
 		}
@@ -291,9 +289,9 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 
 // groupByRef finds a group by id or, failing that, by name.
 func (s *Service) groupByRef(ctx context.Context, ref string) (store.Group, error) {
-	g, err := s.store.GroupByID(ctx, ref)
+	g, err := s.Store.GroupByID(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
-		g, err = s.store.GroupByName(ctx, ref)
+		g, err = s.Store.GroupByName(ctx, ref)
 	}
 	if err != nil {
 		return store.Group{}, fmt.Errorf("computer group %q: %w", ref, err)
@@ -307,7 +305,7 @@ func (s *Service) groupByRef(ctx context.Context, ref string) (store.Group, erro
 // group, since a rule can pull endpoints from anywhere into the group
 // (and so into the scope of everyone scoped to it).
 func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.GroupRequest) (protocol.Group, error) {
-	p, err := require(ctx, perm.GroupsManage)
+	p, err := core.Require(ctx, perm.GroupsManage)
 	if err != nil {
 		return protocol.Group{}, err
 	}
@@ -316,14 +314,14 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 		return protocol.Group{}, err
 	}
 	if !p.CanIn(perm.GroupsManage, g.ID) {
-		return protocol.Group{}, fmt.Errorf("%w: you do not manage the computer group %q", ErrForbidden, g.Name)
+		return protocol.Group{}, fmt.Errorf("%w: you do not manage the computer group %q", core.ErrForbidden, g.Name)
 	}
 	name, err := checkGroupName(req.Name)
 	if err != nil {
 		return protocol.Group{}, err
 	}
 	if g.ID == store.DefaultGroup && name != store.DefaultGroup {
-		return protocol.Group{}, badRequest("the Default group cannot be renamed")
+		return protocol.Group{}, core.BadRequest("the Default group cannot be renamed")
 	}
 	rules, err := s.checkRules(ctx, req.Match, req.Rules)
 	if err != nil {
@@ -331,9 +329,9 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 	}
 	rulesChanged := grouprules.Describe(rules) != grouprules.Describe(g.Rules)
 	if rulesChanged && !p.Global(perm.GroupsManage) {
-		return protocol.Group{}, fmt.Errorf("%w: membership rules need %s over every computer group: a rule can pull in endpoints from anywhere", ErrForbidden, perm.GroupsManage)
+		return protocol.Group{}, fmt.Errorf("%w: membership rules need %s over every computer group: a rule can pull in endpoints from anywhere", core.ErrForbidden, perm.GroupsManage)
 	}
-	if other, err := s.store.GroupByName(ctx, name); err == nil && other.ID != g.ID {
+	if other, err := s.Store.GroupByName(ctx, name); err == nil && other.ID != g.ID {
 		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 	}
 	before := g
@@ -342,7 +340,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 	if before.Name != g.Name {
 		kv = append(kv, "renamed_from", before.Name)
 	}
-	typ := AuditGroupChanged
+	typ := protocol.AuditGroupChanged
 	if before.Name != g.Name || rulesChanged {
 		// A name orders the groups' policies and a rule moves endpoints in
 		// or out: either can weaken consent somewhere.
@@ -371,15 +369,15 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 			return protocol.Group{}, err
 		}
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(kv...)}, func() error {
-		if err := s.store.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: core.Details(kv...)}, func() error {
+		if err := s.Store.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 		} else if err != nil {
 			return fmt.Errorf("update group %q: %w", g.Name, err)
 		}
 		return nil
 	})
-	s.policies.Clear()
+	s.cfg.PoliciesChanged()
 	if err != nil {
 		return protocol.Group{}, err
 	}
@@ -396,7 +394,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 // It changes the policy and memberships of endpoints in other groups'
 // scopes, so it needs groups.manage over every group.
 func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
-	p, err := requireGlobal(ctx, perm.GroupsManage, "deleting a computer group")
+	p, err := core.RequireGlobal(ctx, perm.GroupsManage, "deleting a computer group")
 	if err != nil {
 		return err
 	}
@@ -413,17 +411,17 @@ func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	typ, kv, err := checkWeakening(p, weaker, AuditGroupDeleted, []string{"group", g.Name})
+	typ, kv, err := checkWeakening(p, weaker, protocol.AuditGroupDeleted, []string{"group", g.Name})
 	if err != nil {
 		return err
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: details(kv...)}, func() error {
-		if err := s.store.DeleteGroup(ctx, g.ID); err != nil {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: core.Details(kv...)}, func() error {
+		if err := s.Store.DeleteGroup(ctx, g.ID); err != nil {
 			return fmt.Errorf("delete group %q: %w", g.Name, err)
 		}
 		return nil
 	})
-	s.policies.Clear()
+	s.cfg.PoliciesChanged()
 	return err
 }
 
@@ -433,22 +431,22 @@ func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
 // endpoint's other manual groups are left as they are. So no scoped
 // principal can bring an endpoint into its scope that was not there.
 func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req protocol.EndpointGroupsRequest) (protocol.Endpoint, error) {
-	p, err := require(ctx, perm.GroupsManage)
+	p, err := core.Require(ctx, perm.GroupsManage)
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
-	a, err := s.visibleAgent(ctx, endpointID, perm.GroupsManage)
+	a, err := s.cfg.VisibleAgent(ctx, endpointID, perm.GroupsManage)
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
 	if len(req.Groups) > maxManualGroups {
-		return protocol.Endpoint{}, badRequest("at most %d groups", maxManualGroups)
+		return protocol.Endpoint{}, core.BadRequest("at most %d groups", maxManualGroups)
 	}
 	var ids, names []string
 	for _, n := range req.Groups {
-		g, err := s.store.GroupByName(ctx, strings.TrimSpace(n))
+		g, err := s.Store.GroupByName(ctx, strings.TrimSpace(n))
 		if errors.Is(err, store.ErrNotFound) {
-			return protocol.Endpoint{}, badRequest("unknown computer group %q", n)
+			return protocol.Endpoint{}, core.BadRequest("unknown computer group %q", n)
 		} else if err != nil {
 			return protocol.Endpoint{}, fmt.Errorf("group %q: %w", n, err)
 		}
@@ -459,38 +457,38 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 	}
 	for _, g := range a.ManualGroups {
 		if !slices.Contains(ids, g) && !p.CanIn(perm.GroupsManage, g) {
-			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot remove the endpoint from %q: you do not manage that group", ErrForbidden, s.GroupName(ctx, g))
+			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot remove the endpoint from %q: you do not manage that group", core.ErrForbidden, s.GroupName(ctx, g))
 		}
 	}
 	for i, g := range ids {
 		if !slices.Contains(a.ManualGroups, g) && !p.CanIn(perm.GroupsManage, g) {
-			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot add the endpoint to %q: you do not manage that group", ErrForbidden, names[i])
+			return protocol.Endpoint{}, fmt.Errorf("%w: you cannot add the endpoint to %q: you do not manage that group", core.ErrForbidden, names[i])
 		}
 	}
 	next := a
 	next.ManualGroups = ids
-	weaker, err := s.weakerBetween(ctx, a.Groups(), next.Groups(), s.store.Policy, s.GroupName)
+	weaker, err := s.weakerBetween(ctx, a.Groups(), next.Groups(), s.Store.Policy, s.GroupName)
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
-	typ, kv, err := checkWeakening(p, weaker, AuditAgentGroups,
+	typ, kv, err := checkWeakening(p, weaker, protocol.AuditAgentGroups,
 		[]string{"hostname", a.Hostname, "source", protocol.MemberManual, "groups", strings.Join(names, ", ")})
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, EndpointID: a.ID, Details: details(kv...)}, func() error {
-		if err := s.store.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, EndpointID: a.ID, Details: core.Details(kv...)}, func() error {
+		if err := s.Store.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
 			return fmt.Errorf("groups of endpoint %q: %w", a.ID, err)
 		}
 		return nil
 	})
-	s.policies.Clear()
+	s.cfg.PoliciesChanged()
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
-	s.hub.Notify(a.ID)
-	ep, err := s.Endpoint(ctx, a.ID)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrForbidden) {
+	s.cfg.Notify(a.ID)
+	ep, err := s.cfg.Endpoint(ctx, a.ID)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, core.ErrForbidden) {
 		// The caller moved the endpoint out of its own scope: the change
 		// stands, the endpoint is no longer theirs to read.
 		return protocol.Endpoint{ID: a.ID, Hostname: a.Hostname}, nil
@@ -499,7 +497,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 }
 
 // memberships describes why an endpoint is in each of its groups.
-func (s *Service) memberships(ctx context.Context, a store.Agent) []protocol.Membership {
+func (s *Service) Memberships(ctx context.Context, a store.Agent) []protocol.Membership {
 	var out []protocol.Membership
 	for _, gid := range a.Groups() {
 		m := protocol.Membership{Group: s.GroupName(ctx, gid)}
