@@ -236,10 +236,14 @@ func checkRevokedExit(t testing.TB, a *agent) {
 // checkIdentity asserts that the agent's identity file names endpoint id.
 func checkIdentity(t testing.TB, a *agent, id string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(a.state, "identity.json"))
-	if err != nil {
-		t.Fatalf("agent identity: %v", err)
-	}
+	// The server lists the endpoint as it answers the enrollment; the
+	// agent writes its identity when the answer arrives, a moment later.
+	var data []byte
+	testenv.Eventually(t, startTimeout, "the agent to store its identity", func() (bool, error) {
+		var err error
+		data, err = os.ReadFile(filepath.Join(a.state, "identity.json"))
+		return err == nil, err
+	})
 	var ident struct {
 		AgentID string `json:"agent_id"`
 	}
