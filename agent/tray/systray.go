@@ -110,15 +110,16 @@ func (h *SystrayHost) onReady() {
 		}(s.ID)
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.items, h.ready = items, true
 	h.shown, h.hidden = map[string]Entry{}, map[string]bool{}
 	for id := range items {
 		h.hidden[id] = true
 	}
-	v := h.last
-	h.mu.Unlock()
-	if v != nil {
-		h.Show(*v)
+	// The latest view, under the same lock as becoming ready: a view shown
+	// between the two would otherwise be overwritten by an older one.
+	if h.last != nil {
+		h.applyLocked(*h.last)
 	}
 }
 
@@ -138,9 +139,13 @@ func (h *SystrayHost) Show(v View) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.last = &v
-	if !h.ready {
-		return
+	if h.ready {
+		h.applyLocked(v)
 	}
+}
+
+// applyLocked sends v to the tray; h.mu is held and the menu is ready.
+func (h *SystrayHost) applyLocked(v View) {
 	if v.Icon != h.icon {
 		systray.SetIcon(iconData(v.Icon))
 		h.icon = v.Icon
