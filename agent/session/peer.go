@@ -210,8 +210,16 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	})
 	v.control.OnMessage(func(m webrtc.DataChannelMessage) { s.onControl(v, m.Data) })
 	v.input.OnMessage(func(m webrtc.DataChannelMessage) { s.onInput(v, m.Data) })
-	v.chat.OnMessage(func(m webrtc.DataChannelMessage) { s.chat.fromViewer(v, m.Data) })
-	v.file.OnMessage(func(m webrtc.DataChannelMessage) { s.files.OnMessage(filePeer{v}, m.Data, m.IsString) })
+	// A message proves its channel open, whichever of pion's callbacks
+	// runs first: an answer to it must not be dropped as "not open yet".
+	v.chat.OnMessage(func(m webrtc.DataChannelMessage) {
+		v.markOpen(&v.chatOpen)
+		s.chat.fromViewer(v, m.Data)
+	})
+	v.file.OnMessage(func(m webrtc.DataChannelMessage) {
+		v.markOpen(&v.fileOpen)
+		s.files.OnMessage(filePeer{v}, m.Data, m.IsString)
+	})
 	return v, nil
 }
 
@@ -285,6 +293,13 @@ func (v *viewer) sendControlLocked(m protocol.ControlMsg) {
 	if err := v.control.SendText(string(b)); err != nil {
 		v.s.log.Debug("control message not sent", "viewer_id", v.id, "type", m.T, "error", err)
 	}
+}
+
+// markOpen sets an open flag (session mu).
+func (v *viewer) markOpen(open *bool) {
+	v.s.mu.Lock()
+	*open = true
+	v.s.mu.Unlock()
 }
 
 // sendJSON sends m as text on dc when open is true (session mu).
