@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tetherdesk/tether/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -57,7 +58,7 @@ func newCodeServer(t *testing.T, srv *agenttest.Server, good string) *codeServer
 func TestServerStateAndRedeemCode(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{Hold: 20 * time.Millisecond})
 	cs := newCodeServer(t, srv, "123456789")
-	logs := &syncBuffer{}
+	logs := &testenv.Lines{}
 	cfg := testConfig(t, srv, filepath.Join(t.TempDir(), "state"), logs)
 	cfg.Server = cs.URL
 	var (

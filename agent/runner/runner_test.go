@@ -1,13 +1,13 @@
 package runner_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tetherdesk/tether/internal/testenv"
 	"log/slog"
 	"net/http"
 	"os"
@@ -30,33 +30,15 @@ import (
 // only matters when a test is about to fail.
 const waitTimeout = 10 * time.Second
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// countLines counts log lines containing every one of parts.
-func (b *syncBuffer) countLines(parts ...string) int {
+// countLines counts the log lines containing every one of parts.
+func countLines(logs *testenv.Lines, parts ...string) int {
 	n := 0
-	for _, line := range strings.Split(b.String(), "\n") {
-		ok := true
+	for _, line := range logs.Lines() {
+		ok := line != ""
 		for _, p := range parts {
 			ok = ok && strings.Contains(line, p)
 		}
-		if ok && line != "" {
+		if ok {
 			n++
 		}
 	}
@@ -69,7 +51,7 @@ var testInventory = protocol.Inventory{
 }
 
 // testConfig is a runner config with small delays against srv.
-func testConfig(t *testing.T, srv *agenttest.Server, dir string, logs *syncBuffer) runner.Config {
+func testConfig(t *testing.T, srv *agenttest.Server, dir string, logs *testenv.Lines) runner.Config {
 	t.Helper()
 	return runner.Config{
 		Server:          srv.URL,
@@ -144,7 +126,7 @@ func okPolls(srv *agenttest.Server) int {
 func TestEnrollOnceAndKeepIdentity(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{Hold: 20 * time.Millisecond})
 	dir := filepath.Join(t.TempDir(), "state")
-	logs := &syncBuffer{}
+	logs := &testenv.Lines{}
 	cfg := testConfig(t, srv, dir, logs)
 
 	stop, _ := start(t, cfg)
@@ -239,7 +221,7 @@ func checkMode(t *testing.T, path string, want os.FileMode) {
 func TestServerURLChangeKeepsIdentity(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{Hold: 20 * time.Millisecond})
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testenv.Lines{}
 	stop, _ := start(t, testConfig(t, srv, dir, logs))
 	srv.WaitFor(t, waitTimeout, "a successful poll", func() bool { return okPolls(srv) >= 1 })
 	stop()
@@ -255,7 +237,7 @@ func TestServerURLChangeKeepsIdentity(t *testing.T) {
 	if n := len(srv.Enrolls()); n != 1 {
 		t.Errorf("enrollments = %d, want 1", n)
 	}
-	if logs.countLines("level=WARN", "configured server differs") != 1 {
+	if countLines(logs, "level=WARN", "configured server differs") != 1 {
 		t.Errorf("missing server-change warning in logs:\n%s", logs)
 	}
 }
@@ -323,7 +305,7 @@ func TestRejectedCredentials(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := agenttest.New(t, agenttest.Options{Hold: 20 * time.Millisecond})
 			dir := t.TempDir()
-			logs := &syncBuffer{}
+			logs := &testenv.Lines{}
 			cfg := testConfig(t, srv, dir, logs)
 			rec := newRecorder()
 			cfg.After = rec.after
@@ -386,7 +368,7 @@ func TestRejectedCredentials(t *testing.T) {
 func TestServiceRecoversWhenTokenAccepted(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{Hold: 20 * time.Millisecond})
 	srv.FailEnrolls(1, http.StatusUnauthorized, protocol.CodeBadToken, "token not yet valid")
-	cfg := testConfig(t, srv, t.TempDir(), &syncBuffer{})
+	cfg := testConfig(t, srv, t.TempDir(), &testenv.Lines{})
 	cfg.RetryFatal = true
 	rec := newRecorder()
 	cfg.After = rec.after
@@ -410,7 +392,7 @@ func TestActionRunsOncePerID(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := agenttest.New(t, agenttest.Options{})
-			logs := &syncBuffer{}
+			logs := &testenv.Lines{}
 			cfg := testConfig(t, srv, t.TempDir(), logs)
 			c := &counter{release: make(chan struct{})}
 			cfg.Handlers = map[string]actions.Handler{"test.count": c.handle}
@@ -438,7 +420,7 @@ func TestActionRunsOncePerID(t *testing.T) {
 					t.Errorf("result = %+v", res)
 				}
 			}
-			if n := logs.countLines("level=INFO", `msg="running action"`, "action_id=act-1", "type=test.count"); n != 1 {
+			if n := countLines(logs, "level=INFO", `msg="running action"`, "action_id=act-1", "type=test.count"); n != 1 {
 				t.Errorf(`"running action" lines = %d, want 1`, n)
 			}
 		})
@@ -459,7 +441,7 @@ func ackCount(srv *agenttest.Server, id string) int {
 
 func TestLostAnswerResendsResultWithoutRerun(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{})
-	cfg := testConfig(t, srv, t.TempDir(), &syncBuffer{})
+	cfg := testConfig(t, srv, t.TempDir(), &testenv.Lines{})
 	c := &counter{release: make(chan struct{})}
 	cfg.Handlers = map[string]actions.Handler{"test.count": c.handle}
 	start(t, cfg)
@@ -505,7 +487,7 @@ func heldAfterAck(t *testing.T, srv *agenttest.Server, id string) int {
 func TestInterruptedActionReportedAfterRestart(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{})
 	dir := t.TempDir()
-	cfg := testConfig(t, srv, dir, &syncBuffer{})
+	cfg := testConfig(t, srv, dir, &testenv.Lines{})
 	c := &counter{}
 	cfg.Handlers = map[string]actions.Handler{"test.count": c.handle}
 
@@ -541,7 +523,7 @@ func TestInterruptedActionReportedAfterRestart(t *testing.T) {
 
 func TestResultCutsHeldPoll(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{Hold: time.Minute})
-	cfg := testConfig(t, srv, t.TempDir(), &syncBuffer{})
+	cfg := testConfig(t, srv, t.TempDir(), &testenv.Lines{})
 	c := &counter{release: make(chan struct{})}
 	cfg.Handlers = map[string]actions.Handler{"test.count": c.handle}
 	start(t, cfg)
@@ -561,7 +543,7 @@ func TestResultCutsHeldPoll(t *testing.T) {
 
 func TestInventorySentWhenChanged(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{Hold: 5 * time.Millisecond})
-	cfg := testConfig(t, srv, t.TempDir(), &syncBuffer{})
+	cfg := testConfig(t, srv, t.TempDir(), &testenv.Lines{})
 	var inv atomic.Pointer[protocol.Inventory]
 	first := testInventory
 	inv.Store(&first)
@@ -622,7 +604,7 @@ func TestInventorySentWhenChanged(t *testing.T) {
 func TestBuiltinActionsAndPolicy(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{})
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testenv.Lines{}
 	start(t, testConfig(t, srv, dir, logs))
 
 	srv.SetPolicy(protocol.Policy{Version: 3, Doc: json.RawMessage(`{"modes":["active"]}`)})
@@ -650,7 +632,7 @@ func TestBuiltinActionsAndPolicy(t *testing.T) {
 	if p, err := store.LoadPolicy(); err != nil || p == nil || p.Version != 3 {
 		t.Errorf("stored policy = %+v, %v", p, err)
 	}
-	if logs.countLines(`msg="policy received"`, "version=3") != 1 {
+	if countLines(logs, `msg="policy received"`, "version=3") != 1 {
 		t.Errorf("policy not logged:\n%s", logs)
 	}
 	if strings.Contains(logs.String(), `"hi"`) {
@@ -660,7 +642,7 @@ func TestBuiltinActionsAndPolicy(t *testing.T) {
 
 func TestBackoffGrowsAndResets(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{Hold: 5 * time.Millisecond})
-	cfg := testConfig(t, srv, t.TempDir(), &syncBuffer{})
+	cfg := testConfig(t, srv, t.TempDir(), &testenv.Lines{})
 	cfg.BackoffInitial = time.Millisecond
 	cfg.BackoffMax = 4 * time.Millisecond
 	cfg.Rand = func(n int64) int64 { return n - 1 } // always the ceiling
@@ -686,13 +668,13 @@ func TestTLSPinning(t *testing.T) {
 	good := strings.ToUpper(hex.EncodeToString(sum[:]))
 	wrong := strings.Repeat("00", 32)
 
-	cfg := testConfig(t, srv, t.TempDir(), &syncBuffer{})
+	cfg := testConfig(t, srv, t.TempDir(), &testenv.Lines{})
 	cfg.Fingerprint = good
 	stop, _ := start(t, cfg)
 	srv.WaitFor(t, waitTimeout, "a poll over pinned TLS", func() bool { return okPolls(srv) >= 1 })
 	stop()
 
-	logs := &syncBuffer{}
+	logs := &testenv.Lines{}
 	cfg = testConfig(t, srv, t.TempDir(), logs)
 	cfg.Fingerprint = wrong
 	rec := newRecorder()
@@ -715,7 +697,7 @@ func TestEnrollRetrySendsSameNonce(t *testing.T) {
 	srv := agenttest.New(t, agenttest.Options{Hold: 20 * time.Millisecond})
 	srv.FailEnrolls(1, http.StatusBadGateway, "", "answer lost")
 	dir := filepath.Join(t.TempDir(), "state")
-	cfg := testConfig(t, srv, dir, &syncBuffer{})
+	cfg := testConfig(t, srv, dir, &testenv.Lines{})
 	stop, _ := start(t, cfg)
 	// Polls follow enrollment, so the condition is re-checked often.
 	srv.WaitFor(t, waitTimeout, "enrollment on the second attempt, and the nonce dropped", func() bool {

@@ -5,7 +5,6 @@ package turnrelay
 // installed by scripts/deps.sh test).
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -33,30 +32,11 @@ func needTool(t *testing.T, name string) string {
 	return p
 }
 
-// lockedBuffer is a bytes.Buffer a running command may write while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // uclient is one run of turnutils_uclient against s with a credential.
 type uclient struct {
 	cmd    *exec.Cmd
 	ctx    context.Context
-	out    *lockedBuffer
+	out    *testenv.Lines
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
@@ -67,7 +47,7 @@ func startUclient(t *testing.T, s *Server, user, pass string, args ...string) *u
 	bin := needTool(t, "turnutils_uclient")
 	args = append(append([]string(nil), args...), "-u", user, "-w", pass, "-p", strconv.Itoa(s.Port()), "127.0.0.1")
 	ctx, cancel := context.WithTimeout(context.Background(), uclientTimeout)
-	u := &uclient{cmd: exec.CommandContext(ctx, bin, args...), ctx: ctx, out: &lockedBuffer{}, cancel: cancel, done: make(chan struct{})}
+	u := &uclient{cmd: exec.CommandContext(ctx, bin, args...), ctx: ctx, out: &testenv.Lines{}, cancel: cancel, done: make(chan struct{})}
 	u.cmd.Stdout, u.cmd.Stderr = u.out, u.out
 	u.cmd.WaitDelay = 5 * time.Second
 	u.cmd.SysProcAttr = childProcAttr()
@@ -126,7 +106,7 @@ func startEchoPeer(t *testing.T) int {
 		t.Fatal(err)
 	}
 	defer probe.Close()
-	var out *lockedBuffer
+	var out *testenv.Lines
 	// A free port: take one, let it go, hand it to the peer; try again if
 	// someone else took it meanwhile.
 	for range 5 {
@@ -138,7 +118,7 @@ func startEchoPeer(t *testing.T) int {
 		l.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		cmd := exec.CommandContext(ctx, bin, "-L", "127.0.0.1", "-p", strconv.Itoa(port))
-		out = &lockedBuffer{}
+		out = &testenv.Lines{}
 		cmd.Stdout, cmd.Stderr = out, out
 		cmd.WaitDelay = 5 * time.Second
 		cmd.SysProcAttr = childProcAttr()

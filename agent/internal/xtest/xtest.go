@@ -21,10 +21,10 @@ package xtest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tetherdesk/tether/internal/testenv"
 	"io"
 	"log"
 	"os"
@@ -165,7 +165,7 @@ func (s *Server) SolidRoot(t testing.TB, colour string) {
 type Client struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *lockedBuffer
+	stderr *testenv.Lines
 	done   chan struct{}
 
 	mu     sync.Mutex
@@ -180,7 +180,7 @@ type Client struct {
 func (s *Server) StartClient(t testing.TB, name string, args ...string) *Client {
 	t.Helper()
 	s.Need(t)
-	c := &Client{stderr: &lockedBuffer{}, done: make(chan struct{}), notify: make(chan struct{})}
+	c := &Client{stderr: &testenv.Lines{}, done: make(chan struct{}), notify: make(chan struct{})}
 	c.cmd = exec.Command(name, args...)
 	c.cmd.Env = s.Env()
 	c.cmd.Stderr = c.stderr
@@ -299,24 +299,4 @@ func (c *Client) waitLine(timeout time.Duration, match func(string) bool) (strin
 func (c *Client) Send(line string) error {
 	_, err := io.WriteString(c.stdin, line+"\n")
 	return err
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 { // keep diagnostics bounded
-		return len(p), nil
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
