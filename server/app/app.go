@@ -247,7 +247,7 @@ func New(cfg Config) (*Service, error) {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	s.accountsPart = accounts.New(s.Core, accounts.Config{
+	s.accountsPart = accounts.New(s.Core, cfg.Store, accounts.Config{
 		SessionTTL: cfg.SessionTTL, AccountFailures: cfg.AccountFailures, IPFailures: cfg.IPFailures,
 		AccountSprayFailures: cfg.AccountSprayFailures, LoginWindow: cfg.LoginWindow, Hasher: cfg.Hasher,
 		CloseViewers: func(userID string, keep func(string) bool) { s.cfg.Events.CloseViewers(userID, keep) },
@@ -256,7 +256,7 @@ func New(cfg Config) (*Service, error) {
 			return err == nil
 		},
 	})
-	s.groupsPart = groups.New(s.Core, groups.Config{
+	s.groupsPart = groups.New(s.Core, cfg.Store, groups.Config{
 		VisibleAgent:    s.visibleAgent,
 		Endpoint:        s.Endpoint,
 		Notify:          s.hub.Notify,

@@ -23,7 +23,7 @@ func (s *Service) Logout(ctx context.Context) error {
 		return err
 	}
 	if p.SessionID != "" {
-		if err := s.Store.DeleteWebSession(ctx, p.SessionID); err != nil {
+		if err := s.st.DeleteWebSession(ctx, p.SessionID); err != nil {
 			return fmt.Errorf("delete web session: %w", err)
 		}
 	}
@@ -33,14 +33,14 @@ func (s *Service) Logout(ctx context.Context) error {
 
 // AuthenticateCookie resolves a session cookie to its user.
 func (s *Service) AuthenticateCookie(ctx context.Context, cookie string) (*core.Principal, error) {
-	ws, err := s.Store.WebSession(ctx, auth.HashToken(cookie))
+	ws, err := s.st.WebSession(ctx, auth.HashToken(cookie))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: your sign-in has expired", core.ErrUnauthorized)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up web session: %w", err)
 	}
-	u, err := s.Store.UserByID(ctx, ws.UserID)
+	u, err := s.st.UserByID(ctx, ws.UserID)
 	if err != nil || u.Disabled {
 		return nil, fmt.Errorf("%w: account unavailable", core.ErrUnauthorized)
 	}
@@ -54,14 +54,14 @@ func (s *Service) AuthenticateCookie(ctx context.Context, cookie string) (*core.
 
 // AuthenticateBearer resolves an API token to its user.
 func (s *Service) AuthenticateBearer(ctx context.Context, token string) (*core.Principal, error) {
-	t, err := s.Store.APITokenByHash(ctx, auth.HashToken(token))
+	t, err := s.st.APITokenByHash(ctx, auth.HashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: unknown API token", core.ErrUnauthorized)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up API token: %w", err)
 	}
-	u, err := s.Store.UserByID(ctx, t.UserID)
+	u, err := s.st.UserByID(ctx, t.UserID)
 	if err != nil || u.Disabled {
 		return nil, fmt.Errorf("%w: account unavailable", core.ErrUnauthorized)
 	}
@@ -75,7 +75,7 @@ func CheckCSRF(p *core.Principal, token string) bool {
 
 // PrincipalOf loads a user's grants.
 func (s *Service) PrincipalOf(ctx context.Context, u store.User) (*core.Principal, error) {
-	assigns, err := s.Store.RolesOf(ctx, u.ID)
+	assigns, err := s.st.RolesOf(ctx, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("roles of %s: %w", u.ID, err)
 	}
@@ -84,7 +84,7 @@ func (s *Service) PrincipalOf(ctx context.Context, u store.User) (*core.Principa
 	for _, a := range assigns {
 		r, ok := roles[a.Role]
 		if !ok {
-			r, err = s.Store.Role(ctx, a.Role)
+			r, err = s.st.Role(ctx, a.Role)
 			if errors.Is(err, store.ErrNotFound) {
 				continue // a deleted role grants nothing
 			}
@@ -130,7 +130,7 @@ func (s *Service) CreateUser(ctx context.Context, req protocol.CreateUserRequest
 	} else if err := s.checkGrantable(ctx, p, as); err != nil {
 		return protocol.User{}, err
 	}
-	if _, err := s.Store.UserByName(ctx, strings.TrimSpace(req.Name)); err == nil {
+	if _, err := s.st.UserByName(ctx, strings.TrimSpace(req.Name)); err == nil {
 		return protocol.User{}, fmt.Errorf("%w: a user named %q already exists", store.ErrConflict, strings.TrimSpace(req.Name))
 	}
 	var u protocol.User
@@ -162,14 +162,14 @@ func (s *Service) AddUser(ctx context.Context, req protocol.CreateUserRequest) (
 	if err != nil {
 		return protocol.User{}, err
 	}
-	u, err := s.Store.CreateUser(ctx, store.User{Name: name, PasswordHash: hash, Created: s.Now().UTC()})
+	u, err := s.st.CreateUser(ctx, store.User{Name: name, PasswordHash: hash, Created: s.Now().UTC()})
 	if err != nil {
 		return protocol.User{}, fmt.Errorf("create user %q: %w", name, err)
 	}
 	for i := range assigns {
 		assigns[i].UserID = u.ID
 	}
-	if err := s.Store.SetRoles(ctx, u.ID, assigns); err != nil {
+	if err := s.st.SetRoles(ctx, u.ID, assigns); err != nil {
 		return protocol.User{}, fmt.Errorf("set roles of %q: %w", name, err)
 	}
 	return protocol.User{ID: u.ID, Name: u.Name, Roles: req.Roles, Created: u.Created}, nil
@@ -180,14 +180,14 @@ func (s *Service) parseRoles(ctx context.Context, roles []string) ([]store.RoleA
 	var out []store.RoleAssignment
 	for _, spec := range roles {
 		name, group, scoped := strings.Cut(spec, "@")
-		if _, err := s.Store.Role(ctx, name); errors.Is(err, store.ErrNotFound) {
+		if _, err := s.st.Role(ctx, name); errors.Is(err, store.ErrNotFound) {
 			return nil, core.BadRequest("unknown role %q", name)
 		} else if err != nil {
 			return nil, fmt.Errorf("role %q: %w", name, err)
 		}
 		a := store.RoleAssignment{Role: name}
 		if scoped {
-			g, err := s.Store.GroupByName(ctx, group)
+			g, err := s.st.GroupByName(ctx, group)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, core.BadRequest("unknown computer group %q", group)
 			} else if err != nil {
@@ -208,11 +208,11 @@ func (s *Service) ListUsers(ctx context.Context) ([]protocol.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	us, err := s.Store.ListUsers(ctx)
+	us, err := s.st.ListUsers(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	all, err := s.Store.RoleAssignments(ctx)
+	all, err := s.st.RoleAssignments(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, req protocol.CreateAPIToke
 	tok := auth.NewToken("tapi_", 32)
 	t := store.APIToken{ID: core.NewID(), UserID: p.UserID, Name: name, Hash: auth.HashToken(tok), Created: s.Now().UTC()}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditAPITokenMade, Details: core.Details("token_id", t.ID, "name", name)}, func() error {
-		t, err = s.Store.CreateAPIToken(ctx, t)
+		t, err = s.st.CreateAPIToken(ctx, t)
 		if err != nil {
 			return fmt.Errorf("create API token: %w", err)
 		}
@@ -280,7 +280,7 @@ func (s *Service) ListAPITokens(ctx context.Context) ([]protocol.APIToken, error
 	if err != nil {
 		return nil, err
 	}
-	ts, err := s.Store.ListAPITokens(ctx, p.UserID)
+	ts, err := s.st.ListAPITokens(ctx, p.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("list API tokens: %w", err)
 	}
@@ -298,7 +298,7 @@ func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.Store.APITokenByID(ctx, id)
+	t, err := s.st.APITokenByID(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -314,7 +314,7 @@ func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
 		}
 	}
 	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditAPITokenGone, Details: core.Details("token_id", id, "name", t.Name)}, func() error {
-		if err := s.Store.DeleteAPIToken(ctx, id); err != nil {
+		if err := s.st.DeleteAPIToken(ctx, id); err != nil {
 			return fmt.Errorf("delete API token: %w", err)
 		}
 		return nil
@@ -324,7 +324,7 @@ func (s *Service) DeleteAPIToken(ctx context.Context, id string) error {
 // BootstrapAdmin creates the first Administrator when there are no users
 // and returns its generated password; ok is false when users exist.
 func (s *Service) BootstrapAdmin(ctx context.Context, name string) (password string, ok bool, err error) {
-	n, err := s.Store.CountUsers(ctx)
+	n, err := s.st.CountUsers(ctx)
 	if err != nil {
 		return "", false, fmt.Errorf("count users: %w", err)
 	}

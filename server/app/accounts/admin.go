@@ -32,7 +32,7 @@ func isFullAdmin(as []store.RoleAssignment) bool {
 
 // otherAdmins counts enabled full administrators other than userID.
 func (s *Service) otherAdmins(ctx context.Context, userID string) (int, error) {
-	us, err := s.Store.ListUsers(ctx)
+	us, err := s.st.ListUsers(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list users: %w", err)
 	}
@@ -41,7 +41,7 @@ func (s *Service) otherAdmins(ctx context.Context, userID string) (int, error) {
 		if u.ID == userID || u.Disabled {
 			continue
 		}
-		as, err := s.Store.RolesOf(ctx, u.ID)
+		as, err := s.st.RolesOf(ctx, u.ID)
 		if err != nil {
 			return 0, fmt.Errorf("roles of %s: %w", u.ID, err)
 		}
@@ -131,7 +131,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 	}
 	err = s.RecordAll(ctx, recs, func() error {
 		if next.DisplayName != u.DisplayName || next.Disabled != u.Disabled {
-			if err := s.Store.UpdateUser(ctx, next); err != nil {
+			if err := s.st.UpdateUser(ctx, next); err != nil {
 				return fmt.Errorf("update user %q: %w", u.Name, err)
 			}
 		}
@@ -139,7 +139,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 			for i := range roles {
 				roles[i].UserID = u.ID
 			}
-			if err := s.Store.SetRoles(ctx, u.ID, roles); err != nil {
+			if err := s.st.SetRoles(ctx, u.ID, roles); err != nil {
 				return fmt.Errorf("set roles of %q: %w", u.Name, err)
 			}
 		}
@@ -162,7 +162,7 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 }
 
 func (s *Service) userByID(ctx context.Context, id string) (protocol.User, error) {
-	u, err := s.Store.UserByID(ctx, id)
+	u, err := s.st.UserByID(ctx, id)
 	if err != nil {
 		return protocol.User{}, fmt.Errorf("user %q: %w", id, err)
 	}
@@ -193,7 +193,7 @@ func (s *Service) ResetPassword(ctx context.Context, id string, req protocol.Res
 		return err
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditUserPassword, Details: core.Details("user", u.Name)}, func() error {
-		if err := s.Store.SetUserPassword(ctx, u.ID, hash); err != nil {
+		if err := s.st.SetUserPassword(ctx, u.ID, hash); err != nil {
 			return fmt.Errorf("set password of %q: %w", u.Name, err)
 		}
 		return nil
@@ -237,7 +237,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 		}
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditUserDeleted, Details: core.Details("user", u.Name)}, func() error {
-		if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
+		if err := s.st.DeleteUser(ctx, u.ID); err != nil {
 			return fmt.Errorf("delete user %q: %w", u.Name, err)
 		}
 		return nil
@@ -278,11 +278,11 @@ func (s *Service) ListRoles(ctx context.Context) ([]protocol.Role, error) {
 	if _, err := core.Authenticated(ctx); err != nil {
 		return nil, err
 	}
-	rs, err := s.Store.ListRoles(ctx)
+	rs, err := s.st.ListRoles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list roles: %w", err)
 	}
-	counts, err := s.Store.RoleAssignmentCounts(ctx)
+	counts, err := s.st.RoleAssignmentCounts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -309,13 +309,13 @@ func (s *Service) CreateRole(ctx context.Context, req protocol.RoleRequest) (pro
 	if err != nil {
 		return protocol.Role{}, err
 	}
-	if _, err := s.Store.Role(ctx, r.Name); err == nil {
+	if _, err := s.st.Role(ctx, r.Name); err == nil {
 		return protocol.Role{}, fmt.Errorf("%w: a role named %q already exists", store.ErrConflict, r.Name)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return protocol.Role{}, fmt.Errorf("role %q: %w", r.Name, err)
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditRoleCreated, Details: core.Details("role", r.Name, "permissions", strings.Join(r.Permissions, ", "))}, func() error {
-		if err := s.Store.UpsertRole(ctx, r); err != nil {
+		if err := s.st.UpsertRole(ctx, r); err != nil {
 			return fmt.Errorf("create role %q: %w", r.Name, err)
 		}
 		return nil
@@ -348,13 +348,13 @@ func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.Role
 	if err != nil {
 		return protocol.Role{}, err
 	}
-	old, err := s.Store.Role(ctx, name)
+	old, err := s.st.Role(ctx, name)
 	if err != nil {
 		return protocol.Role{}, fmt.Errorf("role %q: %w", name, err)
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditRoleChanged, Details: core.Details("role", r.Name,
 		"permissions", strings.Join(r.Permissions, ", "), "before", strings.Join(old.Permissions, ", "))}, func() error {
-		if err := s.Store.UpsertRole(ctx, r); err != nil {
+		if err := s.st.UpsertRole(ctx, r); err != nil {
 			return fmt.Errorf("update role %q: %w", name, err)
 		}
 		return nil
@@ -362,7 +362,7 @@ func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.Role
 	if err != nil {
 		return protocol.Role{}, err
 	}
-	counts, _ := s.Store.RoleAssignmentCounts(ctx)
+	counts, _ := s.st.RoleAssignmentCounts(ctx)
 	return protocol.Role{Name: r.Name, Permissions: r.Permissions, Assigned: counts[r.Name]}, nil
 }
 
@@ -375,11 +375,11 @@ func (s *Service) DeleteRole(ctx context.Context, name string) error {
 	if _, builtin := perm.DefaultRole(name); builtin {
 		return fmt.Errorf("%w: %q is a built-in role and cannot be deleted", store.ErrConflict, name)
 	}
-	if _, err := s.Store.Role(ctx, name); err != nil {
+	if _, err := s.st.Role(ctx, name); err != nil {
 		return fmt.Errorf("role %q: %w", name, err)
 	}
 	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditRoleDeleted, Details: core.Details("role", name)}, func() error {
-		if err := s.Store.DeleteRole(ctx, name); err != nil {
+		if err := s.st.DeleteRole(ctx, name); err != nil {
 			return fmt.Errorf("delete role %q: %w", name, err)
 		}
 		return nil

@@ -30,7 +30,7 @@ func (s *Service) userAccess(ctx context.Context, p *core.Principal, as []store.
 		return true, true, "", nil
 	}
 	for _, a := range as {
-		r, err := s.Store.Role(ctx, a.Role)
+		r, err := s.st.Role(ctx, a.Role)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // a deleted role grants nothing
 		}
@@ -50,11 +50,11 @@ func (s *Service) userAccess(ctx context.Context, p *core.Principal, as []store.
 // see (so ids cannot be probed), core.ErrForbidden for one it sees but holds
 // permissions p lacks.
 func (s *Service) managedUser(ctx context.Context, p *core.Principal, id string) (store.User, []store.RoleAssignment, error) {
-	u, err := s.Store.UserByID(ctx, id)
+	u, err := s.st.UserByID(ctx, id)
 	if err != nil {
 		return store.User{}, nil, fmt.Errorf("user %q: %w", id, err)
 	}
-	as, err := s.Store.RolesOf(ctx, u.ID)
+	as, err := s.st.RolesOf(ctx, u.ID)
 	if err != nil {
 		return store.User{}, nil, fmt.Errorf("roles of %q: %w", u.Name, err)
 	}
@@ -86,7 +86,7 @@ func (s *Service) checkGrantable(ctx context.Context, p *core.Principal, as []st
 			}
 			return fmt.Errorf("%w: you do not manage users in the computer group of %q", core.ErrForbidden, a.Role+"@"+s.GroupName(ctx, a.GroupID))
 		}
-		r, err := s.Store.Role(ctx, a.Role)
+		r, err := s.st.Role(ctx, a.Role)
 		if err != nil {
 			return fmt.Errorf("role %q: %w", a.Role, err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tetherdesk/tether/server/app/core"
 	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/store"
 )
 
 // Config is what accounts needs of the server's configuration.
@@ -29,9 +30,18 @@ type Config struct {
 	SessionVisible func(ctx context.Context, sessionID string) bool
 }
 
+// Store is the part of the store accounts use: accounts, their sign-ins
+// and tokens, and group names for roles scoped to a group.
+type Store interface {
+	store.AccountStore
+	store.CredentialStore
+	GroupByName(ctx context.Context, name string) (store.Group, error)
+}
+
 // Service is the accounts part of the service layer.
 type Service struct {
 	*core.Core
+	st                      Store
 	cfg                     Config
 	pairThr, ipThr, acctThr *auth.Throttle
 	hasher                  *auth.Hasher
@@ -39,8 +49,8 @@ type Service struct {
 }
 
 // New makes the accounts service over c.
-func New(c *core.Core, cfg Config) *Service {
-	return &Service{Core: c, cfg: cfg, hasher: cfg.Hasher,
+func New(c *core.Core, st Store, cfg Config) *Service {
+	return &Service{Core: c, st: st, cfg: cfg, hasher: cfg.Hasher,
 		pairThr: auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, c.Now),
 		ipThr:   auth.NewThrottle(cfg.IPFailures, cfg.LoginWindow, c.Now),
 		acctThr: auth.NewThrottle(cfg.AccountSprayFailures, cfg.LoginWindow, c.Now)}

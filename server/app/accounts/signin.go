@@ -74,7 +74,7 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip strin
 	if blocked, wait := s.acctThr.Blocked(acctKey(name)); blocked && s.pairThr.Failures(pairKey) > 0 {
 		return refuse("throttled_spray", wait)
 	}
-	u, err := s.Store.UserByName(ctx, name)
+	u, err := s.st.UserByName(ctx, name)
 	ok := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -113,7 +113,7 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest, ip strin
 		return LoginResult{}, err
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: u.Name, Type: protocol.AuditLogin, Details: core.Details("ip", ip)}, func() error {
-		if err := s.Store.CreateWebSession(ctx, ws); err != nil {
+		if err := s.st.CreateWebSession(ctx, ws); err != nil {
 			return fmt.Errorf("create web session: %w", err)
 		}
 		return nil
@@ -137,10 +137,10 @@ func (s *Service) forgetFailures(name string) {
 // signalling at once; the TURN relay refuses their credentials from then
 // on).
 func (s *Service) revokeAccess(ctx context.Context, userID, keep string) error {
-	if err := s.Store.DeleteUserWebSessions(ctx, userID, keep); err != nil {
+	if err := s.st.DeleteUserWebSessions(ctx, userID, keep); err != nil {
 		return err
 	}
-	if err := s.Store.DeleteUserAPITokens(ctx, userID); err != nil {
+	if err := s.st.DeleteUserAPITokens(ctx, userID); err != nil {
 		return err
 	}
 	if keep == "" {
@@ -152,7 +152,7 @@ func (s *Service) revokeAccess(ctx context.Context, userID, keep string) error {
 // recheckViewers closes the live viewers of a user whose roles changed
 // where the new roles no longer let them see the session.
 func (s *Service) recheckViewers(ctx context.Context, userID string) {
-	u, err := s.Store.UserByID(ctx, userID)
+	u, err := s.st.UserByID(ctx, userID)
 	if err != nil {
 		s.closeViewers(userID, nil)
 		return

@@ -71,7 +71,7 @@ func (s *Service) checkRules(ctx context.Context, match string, rules []protocol
 			v = os
 		case protocol.RuleToken:
 			if tokens == nil {
-				ts, err := s.Store.ListEnrollmentTokens(ctx)
+				ts, err := s.st.ListEnrollmentTokens(ctx)
 				if err != nil {
 					return store.GroupRules{}, fmt.Errorf("list enrollment tokens: %w", err)
 				}
@@ -106,7 +106,7 @@ func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.
 	if slices.Equal(have, want) {
 		return nil
 	}
-	if err := s.Store.SetAgentRuleGroups(ctx, a.ID, want); err != nil {
+	if err := s.st.SetAgentRuleGroups(ctx, a.ID, want); err != nil {
 		return fmt.Errorf("membership of %s: %w", a.ID, err)
 	}
 	s.cfg.PoliciesChanged()
@@ -136,13 +136,13 @@ func (s *Service) applyRules(ctx context.Context, a store.Agent, groups []store.
 
 // reapplyRules re-evaluates every endpoint after rules changed.
 func (s *Service) reapplyRules(ctx context.Context, actor string) error {
-	groups, err := s.Store.ListGroups(ctx)
+	groups, err := s.st.ListGroups(ctx)
 	if err != nil {
 		return fmt.Errorf("list groups: %w", err)
 	}
 	after := ""
 	for {
-		as, err := s.Store.ListAgents(ctx, after, 500)
+		as, err := s.st.ListAgents(ctx, after, 500)
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func (s *Service) reapplyRules(ctx context.Context, actor string) error {
 // just changed (or that just enrolled). A failure is logged, not returned:
 // the agent's call succeeded, and the next change or rule edit retries.
 func (s *Service) ApplyRulesOnChange(ctx context.Context, a store.Agent) {
-	groups, err := s.Store.ListGroups(ctx)
+	groups, err := s.st.ListGroups(ctx)
 	if err == nil {
 		err = s.applyRules(ctx, a, groups, "server")
 	}
@@ -198,7 +198,7 @@ func (s *Service) ListGroups(ctx context.Context) ([]protocol.Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	gs, err := s.Store.ListGroups(ctx)
+	gs, err := s.st.ListGroups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -224,7 +224,7 @@ func (s *Service) memberCounts(ctx context.Context) (map[string]int, error) {
 	counts := map[string]int{}
 	after := ""
 	for {
-		as, err := s.Store.ListAgents(ctx, after, 1000)
+		as, err := s.st.ListAgents(ctx, after, 1000)
 		if err != nil {
 			return nil, err
 		}
@@ -256,12 +256,12 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 	if err != nil {
 		return protocol.Group{}, err
 	}
-	if _, err := s.Store.GroupByName(ctx, name); err == nil {
+	if _, err := s.st.GroupByName(ctx, name); err == nil {
 		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 	}
 	var ng store.Group
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditGroupCreated, Details: core.Details("group", name, "rules", grouprules.Describe(rules))}, func() error {
-		ng, err = s.Store.CreateGroup(ctx, name)
+		ng, err = s.st.CreateGroup(ctx, name)
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 		}
@@ -270,7 +270,7 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 		}
 		if len(rules.Rules) > 0 {
 			ng.Rules = rules
-			if err := s.Store.UpdateGroup(ctx, ng); err != nil {
+			if err := s.st.UpdateGroup(ctx, ng); err != nil {
 				return fmt.Errorf("rules of group %q: %w", name, err)
 			}
 		}
@@ -289,9 +289,9 @@ func (s *Service) CreateGroup(ctx context.Context, req protocol.GroupRequest) (p
 
 // groupByRef finds a group by id or, failing that, by name.
 func (s *Service) groupByRef(ctx context.Context, ref string) (store.Group, error) {
-	g, err := s.Store.GroupByID(ctx, ref)
+	g, err := s.st.GroupByID(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
-		g, err = s.Store.GroupByName(ctx, ref)
+		g, err = s.st.GroupByName(ctx, ref)
 	}
 	if err != nil {
 		return store.Group{}, fmt.Errorf("computer group %q: %w", ref, err)
@@ -331,7 +331,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 	if rulesChanged && !p.Global(perm.GroupsManage) {
 		return protocol.Group{}, fmt.Errorf("%w: membership rules need %s over every computer group: a rule can pull in endpoints from anywhere", core.ErrForbidden, perm.GroupsManage)
 	}
-	if other, err := s.Store.GroupByName(ctx, name); err == nil && other.ID != g.ID {
+	if other, err := s.st.GroupByName(ctx, name); err == nil && other.ID != g.ID {
 		return protocol.Group{}, fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 	}
 	before := g
@@ -370,7 +370,7 @@ func (s *Service) UpdateGroup(ctx context.Context, ref string, req protocol.Grou
 		}
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: core.Details(kv...)}, func() error {
-		if err := s.Store.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
+		if err := s.st.UpdateGroup(ctx, g); errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: a group named %q already exists", store.ErrConflict, name)
 		} else if err != nil {
 			return fmt.Errorf("update group %q: %w", g.Name, err)
@@ -416,7 +416,7 @@ func (s *Service) DeleteGroup(ctx context.Context, ref string) error {
 		return err
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: core.Details(kv...)}, func() error {
-		if err := s.Store.DeleteGroup(ctx, g.ID); err != nil {
+		if err := s.st.DeleteGroup(ctx, g.ID); err != nil {
 			return fmt.Errorf("delete group %q: %w", g.Name, err)
 		}
 		return nil
@@ -444,7 +444,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 	}
 	var ids, names []string
 	for _, n := range req.Groups {
-		g, err := s.Store.GroupByName(ctx, strings.TrimSpace(n))
+		g, err := s.st.GroupByName(ctx, strings.TrimSpace(n))
 		if errors.Is(err, store.ErrNotFound) {
 			return protocol.Endpoint{}, core.BadRequest("unknown computer group %q", n)
 		} else if err != nil {
@@ -467,7 +467,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 	}
 	next := a
 	next.ManualGroups = ids
-	weaker, err := s.weakerBetween(ctx, a.Groups(), next.Groups(), s.Store.Policy, s.GroupName)
+	weaker, err := s.weakerBetween(ctx, a.Groups(), next.Groups(), s.st.Policy, s.GroupName)
 	if err != nil {
 		return protocol.Endpoint{}, err
 	}
@@ -477,7 +477,7 @@ func (s *Service) SetEndpointGroups(ctx context.Context, endpointID string, req 
 		return protocol.Endpoint{}, err
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, EndpointID: a.ID, Details: core.Details(kv...)}, func() error {
-		if err := s.Store.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
+		if err := s.st.SetAgentManualGroups(ctx, a.ID, ids); err != nil {
 			return fmt.Errorf("groups of endpoint %q: %w", a.ID, err)
 		}
 		return nil

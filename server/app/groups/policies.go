@@ -57,7 +57,7 @@ func (s *Service) GetPolicy(ctx context.Context, group string) (protocol.Policy,
 	if err != nil {
 		return protocol.Policy{}, err
 	}
-	pol, err := s.Store.Policy(ctx, gid)
+	pol, err := s.st.Policy(ctx, gid)
 	if errors.Is(err, store.ErrNotFound) {
 		return protocol.Policy{Version: 0, Doc: json.RawMessage(`{}`)}, nil
 	}
@@ -102,7 +102,7 @@ func (s *Service) PutPolicy(ctx context.Context, group string, doc json.RawMessa
 	}
 	var pol store.Policy
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: typ, Details: core.Details(append(kv, "doc", string(compact))...)}, func() error {
-		pol, err = s.Store.PutPolicy(ctx, gid, compact, s.Now().UTC())
+		pol, err = s.st.PutPolicy(ctx, gid, compact, s.Now().UTC())
 		if err != nil {
 			return fmt.Errorf("put policy: %w", err)
 		}
@@ -133,7 +133,7 @@ func (s *Service) consentWeakened(ctx context.Context, gid string, doc json.RawM
 		if g == gid {
 			return store.Policy{GroupID: g, Doc: doc}, nil
 		}
-		return s.Store.Policy(ctx, g)
+		return s.st.Policy(ctx, g)
 	}
 	var out []string
 	for _, set := range sets {
@@ -153,7 +153,7 @@ func (s *Service) groupSets(ctx context.Context, gid string) ([][]string, error)
 	seen := map[string]bool{gid: true}
 	after := ""
 	for {
-		as, err := s.Store.ListAgents(ctx, after, 1000)
+		as, err := s.st.ListAgents(ctx, after, 1000)
 		if err != nil {
 			return nil, fmt.Errorf("list agents: %w", err)
 		}
@@ -177,7 +177,7 @@ func (s *Service) groupSets(ctx context.Context, gid string) ([][]string, error)
 // than that of the groups before, as they are stored now.
 func (s *Service) weakerBetween(ctx context.Context, before, after []string,
 	policyOf func(context.Context, string) (store.Policy, error), nameOf func(context.Context, string) string) ([]string, error) {
-	was, err := policyset.Merge(ctx, before, s.Store.Policy, s.GroupName)
+	was, err := policyset.Merge(ctx, before, s.st.Policy, s.GroupName)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (s *Service) fleetWeakened(ctx context.Context, groupsAfter func(store.Agen
 	seen := map[string]bool{}
 	after := ""
 	for {
-		as, err := s.Store.ListAgents(ctx, after, 1000)
+		as, err := s.st.ListAgents(ctx, after, 1000)
 		if err != nil {
 			return nil, fmt.Errorf("list agents: %w", err)
 		}
@@ -215,7 +215,7 @@ func (s *Service) fleetWeakened(ctx context.Context, groupsAfter func(store.Agen
 				continue
 			}
 			seen[k] = true
-			w, err := s.weakerBetween(ctx, was, next, s.Store.Policy, nameOf)
+			w, err := s.weakerBetween(ctx, was, next, s.st.Policy, nameOf)
 			if err != nil {
 				return nil, err
 			}

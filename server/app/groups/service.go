@@ -25,11 +25,23 @@ type Config struct {
 	PoliciesChanged func()
 }
 
+// Store is the part of the store groups use: groups, policies, the
+// agents' memberships, and enrollment tokens (a rule may name one).
+type Store interface {
+	store.GroupStore
+	store.PolicyStore
+	ListAgents(ctx context.Context, afterID string, limit int) ([]store.Agent, error)
+	SetAgentRuleGroups(ctx context.Context, id string, groups []string) error
+	SetAgentManualGroups(ctx context.Context, id string, groups []string) error
+	ListEnrollmentTokens(ctx context.Context) ([]store.EnrollmentToken, error)
+}
+
 // Service is the groups and policies part of the service layer.
 type Service struct {
 	*core.Core
+	st  Store
 	cfg Config
 }
 
 // New makes the groups service over c.
-func New(c *core.Core, cfg Config) *Service { return &Service{Core: c, cfg: cfg} }
+func New(c *core.Core, st Store, cfg Config) *Service { return &Service{Core: c, st: st, cfg: cfg} }
