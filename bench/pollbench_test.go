@@ -238,8 +238,8 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 			srv.kill()
 		}
 	}()
-	logf("agents=%d: server pid %d at %s, log %s", n, srv.pid(), srv.base, r.ServerLogFile)
-	if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+	logf("agents=%d: server pid %d at %s, log %s", n, srv.Pid(), srv.URL, r.ServerLogFile)
+	if err := srv.WaitReady(ctx, 30*time.Second); err != nil {
 		return err
 	}
 
@@ -268,7 +268,7 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 	logf("agents=%d: baseline after a GC (%d scrapes): RSS %.1f MiB, live heap %d MiB", n, scrapes, float64(rss0)/(1<<20), gc0.LiveMiB)
 
 	// 2. Enroll; each agent starts polling as soon as it is enrolled.
-	f := newFleet(srv.base, n, benchPollHold)
+	f := newFleet(srv.URL, n, benchPollHold)
 	runCtx, stopAgents := context.WithCancel(ctx)
 	agentsStopped := false
 	defer func() {
@@ -304,12 +304,12 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 
 	// 4. Idle: CPU over the window, memory at its end.
 	pollsBefore := f.polls.Load()
-	cpu0, err := sampleCPU(srv.pid())
+	cpu0, err := sampleCPU(srv.Pid())
 	if err != nil {
 		return err
 	}
 	sleepCtx(ctx, idleWindow()) // a measurement window, not synchronisation
-	cpu1, err := sampleCPU(srv.pid())
+	cpu1, err := sampleCPU(srv.Pid())
 	if err != nil {
 		return err
 	}
@@ -321,10 +321,10 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("other processes used %.0f%% of a core during the idle window: figures are disturbed", r.CPUIdle.Other))
 	}
 	r.IdlePolls = f.polls.Load() - pollsBefore
-	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", srv.pid())); err == nil {
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", srv.Pid())); err == nil {
 		r.ServerFDsHeld = len(fds)
 	}
-	if r.RSSHeld, r.RSSPeak, err = procStatus(srv.pid()); err != nil {
+	if r.RSSHeld, r.RSSPeak, err = procStatus(srv.Pid()); err != nil {
 		return err
 	}
 	m1, err := srv.metrics(ctx)
@@ -352,14 +352,14 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 		n, r.IdleCPUPercent, r.RSSPerAgentKiB, r.HeapPerAgent, r.LivePerAgent, r.StackPerAgent)
 
 	// 5. Latency: queue actions to random agents at a steady rate.
-	cpu2, err := sampleCPU(srv.pid())
+	cpu2, err := sampleCPU(srv.Pid())
 	if err != nil {
 		return err
 	}
 	if err := measureLatency(ctx, srv, f, r, m1, problem); err != nil {
 		return err
 	}
-	cpu3, err := sampleCPU(srv.pid())
+	cpu3, err := sampleCPU(srv.Pid())
 	if err != nil {
 		return err
 	}
@@ -399,14 +399,14 @@ func setupServer(ctx context.Context, bin, data, logPath string) (apiToken, enro
 			err = serr
 		}
 	}()
-	if err := srv.waitReady(ctx, 30*time.Second); err != nil {
+	if err := srv.WaitReady(ctx, 30*time.Second); err != nil {
 		return "", "", err
 	}
 	if err := srv.signIn(ctx); err != nil {
 		return "", "", fmt.Errorf("sign in: %w", err)
 	}
 	// The CLI opens the same SQLite store while the server runs.
-	enrollToken, err = srv.enrollmentToken(ctx)
+	enrollToken, err = srv.EnrollmentToken(ctx, nil)
 	if err != nil {
 		return "", "", err
 	}

@@ -460,7 +460,7 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 			r.Warnings = append(r.Warnings, "server: "+err.Error())
 		}
 	})
-	if err := e.srv.waitReady(ctx, 30*time.Second); err != nil {
+	if err := e.srv.WaitReady(ctx, 30*time.Second); err != nil {
 		return err
 	}
 	if err := e.srv.signIn(ctx); err != nil {
@@ -481,12 +481,12 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 	if err := e.srv.api(ctx, http.MethodPost, "/api/v1/users", protocol.CreateUserRequest{Name: techName, Password: techPassword, Roles: roles}, nil, http.StatusCreated); err != nil {
 		return err
 	}
-	tok, err := e.srv.enrollmentToken(ctx)
+	tok, err := e.srv.EnrollmentToken(ctx, nil)
 	if err != nil {
 		return err
 	}
 	r.AgentLog = filepath.Join(outDir, "screen-agent.log")
-	if e.agent, err = startAgent(filepath.Join(tmp, "tether-agent"), e.srv.base, tok, filepath.Join(tmp, "agent-state"), r.AgentLog, e.display); err != nil {
+	if e.agent, err = startAgent(filepath.Join(tmp, "tether-agent"), e.srv.URL, tok, filepath.Join(tmp, "agent-state"), r.AgentLog, e.display); err != nil {
 		return err
 	}
 	e.closers = append(e.closers, func() {
@@ -494,7 +494,7 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 			r.Warnings = append(r.Warnings, "the agent did not exit within 15s of SIGTERM; killed")
 		}
 	})
-	logf("screen: display %s, server pid %d at %s, agent pid %d", e.display, e.srv.pid(), e.srv.base, e.agent.proc.Pid())
+	logf("screen: display %s, server pid %d at %s, agent pid %d", e.display, e.srv.Pid(), e.srv.URL, e.agent.proc.Pid())
 	host, err := os.Hostname()
 	if err != nil {
 		return err
@@ -525,7 +525,7 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 		return err
 	}
 	e.helperPID = rec.PID
-	if e.tech, err = signInUser(ctx, e.srv.base, techName, techPassword); err != nil {
+	if e.tech, err = signInUser(ctx, e.srv.URL, techName, techPassword); err != nil {
 		return fmt.Errorf("sign in as %s: %w", techName, err)
 	}
 	if e.br, err = startBrowser(screenW, screenH, filepath.Join(tmp, "chromium")); err != nil {
@@ -533,7 +533,7 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 	}
 	e.closers = append(e.closers, e.br.cancel)
 	r.Browser = e.br.version
-	if err := e.br.signIn(e.srv.base, techName, techPassword); err != nil {
+	if err := e.br.signIn(e.srv.URL, techName, techPassword); err != nil {
 		return err
 	}
 
@@ -588,7 +588,7 @@ func (e *screenEnv) openSession(ctx context.Context) (sessionTiming, error) {
 	st.SessionID = s.ID
 	// Navigate returns at the load event; the viewer connects from its
 	// module script, so the first frame is usually still to come.
-	if err := e.br.do("open the viewer", 30*time.Second, chromedp.Navigate(e.srv.base+"/view/"+s.ID)); err != nil {
+	if err := e.br.do("open the viewer", 30*time.Second, chromedp.Navigate(e.srv.URL+"/view/"+s.ID)); err != nil {
 		return st, err
 	}
 	type lite struct {

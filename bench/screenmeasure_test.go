@@ -192,7 +192,7 @@ func (e *screenEnv) parties() []cpuParty {
 	ps := []cpuParty{
 		{Name: "agent_service", PIDs: []int{e.agent.proc.Pid()}},
 		{Name: "agent_helper", PIDs: descendants(all, e.helperPID)}, // the helper and e.g. its zenity notice
-		{Name: "server", PIDs: []int{e.srv.pid()}},
+		{Name: "server", PIDs: []int{e.srv.Pid()}},
 	}
 	if e.peer != nil {
 		ps = append(ps,

@@ -44,7 +44,6 @@ func buildServer(ctx context.Context, dir string) (string, error) {
 type serverProc struct {
 	*testenv.Server
 	logPath string
-	base    string // http://127.0.0.1:PORT
 	logFile *os.File
 	client  *http.Client // console/admin traffic, separate from the agents' pool
 	token   string       // API bearer token
@@ -79,12 +78,9 @@ func startServer(ctx context.Context, bin, data, logPath string, pollHold time.D
 		logFile.Close()
 		return nil, fmt.Errorf("%w; log:\n%s", err, tailFile(logPath, 4096))
 	}
-	s.base = s.URL
 	s.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	return s, nil
 }
-
-func (s *serverProc) pid() int { return s.Pid() }
 
 // kill ends the process at once (error paths only) and waits for it.
 func (s *serverProc) kill() {
@@ -104,11 +100,6 @@ func (s *serverProc) stop(timeout time.Duration) (time.Duration, error) {
 		return took, fmt.Errorf("server exited with status %d after SIGTERM", code)
 	}
 	return took, nil
-}
-
-// waitReady polls /readyz until it answers 200.
-func (s *serverProc) waitReady(ctx context.Context, timeout time.Duration) error {
-	return s.WaitReady(ctx, timeout)
 }
 
 // doJSON sends a JSON request and decodes a JSON answer; a status other
@@ -164,7 +155,7 @@ func (s *serverProc) signIn(ctx context.Context) error {
 		return err
 	}
 	var me protocol.Me
-	resp, err := doJSON(ctx, s.client, http.MethodPost, s.base+"/api/v1/login", nil,
+	resp, err := doJSON(ctx, s.client, http.MethodPost, s.URL+"/api/v1/login", nil,
 		protocol.LoginRequest{Name: "admin", Password: pw}, &me, http.StatusOK)
 	if err != nil {
 		return err
@@ -182,7 +173,7 @@ func (s *serverProc) signIn(ctx context.Context) error {
 	hdr.Set("Cookie", cookie.Name+"="+cookie.Value)
 	hdr.Set(protocol.HeaderCSRF, me.CSRFToken)
 	var tok protocol.APIToken
-	if _, err := doJSON(ctx, s.client, http.MethodPost, s.base+"/api/v1/api-tokens", hdr,
+	if _, err := doJSON(ctx, s.client, http.MethodPost, s.URL+"/api/v1/api-tokens", hdr,
 		protocol.CreateAPITokenRequest{Name: "bench"}, &tok, http.StatusCreated); err != nil {
 		return err
 	}
@@ -197,14 +188,8 @@ func (s *serverProc) signIn(ctx context.Context) error {
 func (s *serverProc) api(ctx context.Context, method, path string, in, out any, want int) error {
 	hdr := http.Header{}
 	hdr.Set("Authorization", "Bearer "+s.token)
-	_, err := doJSON(ctx, s.client, method, s.base+path, hdr, in, out, want)
+	_, err := doJSON(ctx, s.client, method, s.URL+path, hdr, in, out, want)
 	return err
-}
-
-// enrollmentToken runs `tether-server token create` against the same data
-// directory while the server runs.
-func (s *serverProc) enrollmentToken(ctx context.Context) (string, error) {
-	return s.EnrollmentToken(ctx, nil)
 }
 
 // metrics scrapes /metrics into series -> value, keyed by the series as
@@ -212,7 +197,7 @@ func (s *serverProc) enrollmentToken(ctx context.Context) (string, error) {
 func (s *serverProc) metrics(ctx context.Context) (metricSet, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/metrics", nil)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -335,13 +320,13 @@ func (s *serverProc) settleRSS(ctx context.Context, timeout time.Duration) (int6
 		return unreleased < 8<<20
 	}))
 	if err != nil {
-		rss, _, _ := procStatus(s.pid())
+		rss, _, _ := procStatus(s.Pid())
 		return rss, fmt.Errorf("%.1f MiB of free heap still not returned to the OS after %s", unreleased/(1<<20), timeout)
 	}
 	var window []int64
 	var last int64
 	err = testenv.Poll(ctx, timeout, testenv.Until(func() bool {
-		rss, _, err := procStatus(s.pid())
+		rss, _, err := procStatus(s.Pid())
 		if err != nil {
 			return false
 		}

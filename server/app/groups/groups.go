@@ -140,22 +140,7 @@ func (s *Service) reapplyRules(ctx context.Context, actor string) error {
 	if err != nil {
 		return fmt.Errorf("list groups: %w", err)
 	}
-	after := ""
-	for {
-		as, err := s.st.ListAgents(ctx, after, 500)
-		if err != nil {
-			return err
-		}
-		for _, a := range as {
-			if err := s.applyRules(ctx, a, groups, actor); err != nil {
-				return err
-			}
-		}
-		if len(as) < 500 {
-			return nil
-		}
-		after = as[len(as)-1].ID
-	}
+	return s.eachAgent(ctx, func(a store.Agent) error { return s.applyRules(ctx, a, groups, actor) })
 }
 
 // ApplyRulesOnChange evaluates the rules for one endpoint whose inventory
@@ -222,22 +207,13 @@ func (s *Service) ListGroups(ctx context.Context) ([]protocol.Group, error) {
 
 func (s *Service) memberCounts(ctx context.Context) (map[string]int, error) {
 	counts := map[string]int{}
-	after := ""
-	for {
-		as, err := s.st.ListAgents(ctx, after, 1000)
-		if err != nil {
-			return nil, err
+	err := s.eachAgent(ctx, func(a store.Agent) error {
+		for _, g := range a.Groups() {
+			counts[g]++
 		}
-		for _, a := range as {
-			for _, g := range a.Groups() {
-				counts[g]++
-			}
-		}
-		if len(as) < 1000 {
-			return counts, nil
-		}
-		after = as[len(as)-1].ID
-	}
+		return nil
+	})
+	return counts, err
 }
 
 // CreateGroup adds a computer group, optionally with membership rules,

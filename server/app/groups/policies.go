@@ -151,25 +151,15 @@ func (s *Service) consentWeakened(ctx context.Context, gid string, doc json.RawM
 func (s *Service) groupSets(ctx context.Context, gid string) ([][]string, error) {
 	sets := [][]string{{gid}}
 	seen := map[string]bool{gid: true}
-	after := ""
-	for {
-		as, err := s.st.ListAgents(ctx, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("list agents: %w", err)
+	err := s.eachAgent(ctx, func(a store.Agent) error {
+		gs := a.Groups()
+		if k := strings.Join(gs, "\x00"); slices.Contains(gs, gid) && !seen[k] {
+			seen[k] = true
+			sets = append(sets, gs)
 		}
-		for _, a := range as {
-			gs := a.Groups()
-			if k := strings.Join(gs, "\x00"); slices.Contains(gs, gid) && !seen[k] {
-				seen[k] = true
-				sets = append(sets, gs)
-			}
-		}
-		if len(as) < 1000 {
-			break
-		}
-		after = as[len(as)-1].ID
-	}
-	return sets, nil
+		return nil
+	})
+	return sets, err
 }
 
 // weakerBetween lists what of consent the effective policy of the groups
@@ -202,30 +192,18 @@ func (s *Service) weakerBetween(ctx context.Context, before, after []string,
 func (s *Service) fleetWeakened(ctx context.Context, groupsAfter func(store.Agent) []string, nameOf func(context.Context, string) string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
-	after := ""
-	for {
-		as, err := s.st.ListAgents(ctx, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("list agents: %w", err)
+	err := s.eachAgent(ctx, func(a store.Agent) error {
+		was, next := a.Groups(), groupsAfter(a)
+		k := strings.Join(was, "\x00") + "\x01" + strings.Join(next, "\x00")
+		if seen[k] {
+			return nil
 		}
-		for _, a := range as {
-			was, next := a.Groups(), groupsAfter(a)
-			k := strings.Join(was, "\x00") + "\x01" + strings.Join(next, "\x00")
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			w, err := s.weakerBetween(ctx, was, next, s.st.Policy, nameOf)
-			if err != nil {
-				return nil, err
-			}
-			out = appendNew(out, w...)
-		}
-		if len(as) < 1000 {
-			return out, nil
-		}
-		after = as[len(as)-1].ID
-	}
+		seen[k] = true
+		w, err := s.weakerBetween(ctx, was, next, s.st.Policy, nameOf)
+		out = appendNew(out, w...)
+		return err
+	})
+	return out, err
 }
 
 // checkWeakening refuses a change that weakens consent unless p holds
