@@ -4,6 +4,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -157,16 +158,7 @@ func BenchmarkLongPoll(b *testing.B) {
 			r := &result{Agents: n}
 			results = append(results, r)
 			err := runScenario(ctx, bin, b.TempDir(), r)
-			for _, p := range r.Problems {
-				b.Log("problem: " + p)
-			}
-			for _, p := range r.Warnings {
-				b.Log("warning: " + p)
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(0, "ns/op")
+			reportRun(b, r.Problems, r.Warnings, err)
 			b.ReportMetric(r.P50MS, "p50-ms")
 			b.ReportMetric(r.P99MS, "p99-ms")
 			b.ReportMetric(r.RSSPerAgentKiB, "rss-KiB/agent")
@@ -598,13 +590,14 @@ func idleWindow() time.Duration {
 	return max(20*time.Second, benchPollHold+5*time.Second)
 }
 
-// pct returns the p-th percentile (nearest rank) of ds; 0 and 100 give the
+// pct returns the p-th percentile (nearest rank) of v; 0 and 100 give the
 // minimum and maximum.
-func pct(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
+func pct[T cmp.Ordered](v []T, p float64) T {
+	if len(v) == 0 {
+		var zero T
+		return zero
 	}
-	s := slices.Clone(ds)
+	s := slices.Clone(v)
 	slices.Sort(s)
 	i := int(math.Ceil(p/100*float64(len(s)))) - 1
 	return s[min(max(i, 0), len(s)-1)]
@@ -753,4 +746,20 @@ func envDuration(name string, def time.Duration) time.Duration {
 		panic(fmt.Sprintf("%s=%q: want a duration such as 30s", name, v))
 	}
 	return d
+}
+
+// reportRun logs a run's problems and warnings, then fails on err. The
+// benchmarks report their own metrics, not the loop's ns/op.
+func reportRun(b *testing.B, problems, warnings []string, err error) {
+	b.Helper()
+	for _, p := range problems {
+		b.Log("problem: " + p)
+	}
+	for _, w := range warnings {
+		b.Log("warning: " + w)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(0, "ns/op")
 }

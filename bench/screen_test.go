@@ -192,17 +192,6 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// pctF is the p-th percentile (nearest rank) of v.
-func pctF(v []float64, p float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	i := int(math.Ceil(p/100*float64(len(s)))) - 1
-	return s[min(max(i, 0), len(s)-1)]
-}
-
 // stageResult times the agent's own capture and encode code in this
 // process, on the same display and workload, paced like the helper.
 type stageResult struct {
@@ -269,16 +258,7 @@ func BenchmarkScreenShare(b *testing.B) {
 	if werr := writeScreenJSON(filepath.Join(outDir, "screen.json"), r); werr != nil {
 		b.Error(werr)
 	}
-	for _, p := range r.Problems {
-		b.Log("problem: " + p)
-	}
-	for _, w := range r.Warnings {
-		b.Log("warning: " + w)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(0, "ns/op")
+	reportRun(b, r.Problems, r.Warnings, err)
 	b.ReportMetric(r.FirstFrameMS.Median, "first-frame-p50-ms")
 	for _, wl := range r.Workloads {
 		if t := wl.Tether; t != nil {

@@ -482,20 +482,12 @@ func listProcs() []procEntry {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		st, err := readProcStat(filepath.Join("/proc", e.Name(), "stat"), 2)
 		if err != nil {
 			continue
 		}
-		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if i < 0 || j < i {
-			continue
-		}
-		f := strings.Fields(string(b[j+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		out = append(out, procEntry{pid: pid, ppid: ppid, comm: string(b[i+1 : j])})
+		ppid, _ := strconv.Atoi(st.f[1])
+		out = append(out, procEntry{pid: pid, ppid: ppid, comm: st.comm})
 	}
 	return out
 }
@@ -657,14 +649,7 @@ func evalJS[T any](b *browserProc, expr string) (T, error) {
 
 // signIn signs in through the console's page, as a technician does.
 func (b *browserProc) signIn(base, name, password string) error {
-	return b.do("sign in as "+name, 60*time.Second,
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitVisible(chromedp.ID("name")),
-		chromedp.SendKeys(chromedp.ID("name"), name),
-		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.ID("endpoints")),
-	)
+	return b.do("sign in as "+name, 60*time.Second, testenv.SignIn(base, name, password)...)
 }
 
 // viewerProbe is injected into every page before its scripts
@@ -1083,21 +1068,12 @@ func threadCPU(pids []int) threadTicks {
 			continue
 		}
 		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
+			st, err := readProcStat(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()), 13)
 			if err != nil {
 				continue
 			}
-			i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-			if i < 0 || j < i {
-				continue
-			}
-			f := strings.Fields(string(b[j+1:]))
-			if len(f) < 13 {
-				continue
-			}
-			ut, _ := strconv.ParseInt(f[11], 10, 64)
-			st, _ := strconv.ParseInt(f[12], 10, 64)
-			out[role+"/"+string(b[i+1:j])] += ut + st
+			ticks, _ := st.cpu()
+			out[role+"/"+st.comm] += ticks
 		}
 	}
 	return out

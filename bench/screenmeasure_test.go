@@ -649,7 +649,7 @@ func (e *screenEnv) measureWindow(ctx context.Context, sys viewerSys, workload s
 		lat[i] = round1(lat[i])
 	}
 	w.Latencies = lat
-	w.LatencyP50, w.LatencyP95, w.LatencyMax = round1(pctF(lat, 50)), round1(pctF(lat, 95)), round1(pctF(lat, 100))
+	w.LatencyP50, w.LatencyP95, w.LatencyMax = round1(pct(lat, 50)), round1(pct(lat, 95)), round1(pct(lat, 100))
 
 	var in []float64
 	for _, t := range times {

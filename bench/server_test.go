@@ -417,28 +417,46 @@ func procStatus(pid int) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
+// procStat is one /proc/<pid>[/task/<tid>]/stat file: the command name
+// and the fields after it (f[0] is field 3, state; utime and stime are
+// f[11] and f[12]).
+type procStat struct {
+	comm string
+	f    []string
+}
+
+// readProcStat reads a stat file holding at least n fields after the name.
+func readProcStat(path string, n int) (procStat, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procStat{}, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if i < 0 || j < i {
+		return procStat{}, fmt.Errorf("%s: no command name", path)
+	}
+	f := strings.Fields(string(b[j+1:]))
+	if len(f) < n {
+		return procStat{}, fmt.Errorf("%s: %d fields", path, len(f))
+	}
+	return procStat{comm: string(b[i+1 : j]), f: f}, nil
+}
+
+// cpu is utime+stime in clock ticks (1/userHZ s).
+func (p procStat) cpu() (int64, error) {
+	ut, err1 := strconv.ParseInt(p.f[11], 10, 64)
+	st, err2 := strconv.ParseInt(p.f[12], 10, 64)
+	return ut + st, errors.Join(err1, err2)
+}
+
 // procCPU reads utime+stime of pid in clock ticks (1/userHZ s).
 func procCPU(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := readProcStat(fmt.Sprintf("/proc/%d/stat", pid), 13)
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return ut + st, nil
+	return st.cpu()
 }
 
 // machineCPU reads the busy clock ticks of all CPUs together (everything

@@ -42,6 +42,15 @@ func startBrowser(t testing.TB) *browser {
 	return &browser{t: t, ctx: ctx}
 }
 
+// consoleScripts opens a fresh server's sign-in page in a new browser, for
+// tests that drive the console's scripts directly.
+func consoleScripts(t *testing.T) *tab {
+	s := startServer(t)
+	tb := startBrowser(t).firstTab()
+	tb.do("open the console", chromedp.Navigate(s.url+"/"), chromedp.WaitReady(chromedp.ID("signin")))
+	return tb
+}
+
 // tab is one page of the browser.
 type tab struct {
 	t   testing.TB
@@ -86,14 +95,7 @@ func evalJS[T any](tb *tab, expr string) (T, error) {
 // signIn signs in through the console's page.
 func (tb *tab) signIn(url, name, password string) {
 	tb.t.Helper()
-	tb.do("sign in as "+name,
-		chromedp.Navigate(url+"/"),
-		chromedp.WaitVisible(chromedp.ID("name")),
-		chromedp.SendKeys(chromedp.ID("name"), name),
-		chromedp.SendKeys(chromedp.ID("password"), password),
-		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.ID("endpoints")),
-	)
+	tb.do("sign in as "+name, testenv.SignIn(url, name, password)...)
 }
 
 // viewerStats mirrors window.tetherStats of view.js.

@@ -10,8 +10,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -21,9 +19,7 @@ import (
 // streaming SHA-256 (sha256.js) agrees with Go's on lengths around every
 // block boundary, fed in uneven pieces.
 func TestFileWireMatchesGo(t *testing.T) {
-	s := startServer(t)
-	tb := startBrowser(t).firstTab()
-	tb.do("open the console", chromedp.Navigate(s.url+"/"), chromedp.WaitReady(chromedp.ID("signin")))
+	tb := consoleScripts(t)
 
 	rng := rand.New(rand.NewPCG(3, 4))
 	data := make([]byte, protocol.MaxFileChunk+1)
@@ -42,18 +38,7 @@ func TestFileWireMatchesGo(t *testing.T) {
 		{}, {1}, {2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 9},
 	}
 	for range 300 {
-		b := append([]byte(nil), cases[rng.IntN(3)]...)
-		for range 1 + rng.IntN(3) {
-			switch op := rng.IntN(3); {
-			case op == 0 && len(b) > 0:
-				b[rng.IntN(min(len(b), 16))] = byte(rng.IntN(256))
-			case op == 1 && len(b) > 0:
-				b = b[:rng.IntN(len(b))]
-			default:
-				b = append(b, byte(rng.IntN(256)))
-			}
-		}
-		cases = append(cases, b)
+		cases = append(cases, mutate(rng, cases[rng.IntN(3)], 16))
 	}
 	type result struct {
 		OK     bool
@@ -83,16 +68,7 @@ func TestFileWireMatchesGo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decoding in the browser: %v", err)
 	}
-	accepted := 0
-	for i := range cases {
-		if want[i].OK {
-			accepted++
-		}
-		if got[i] != want[i] {
-			t.Errorf("chunk %d (% x): viewfile.js %+v, Go %+v", i, head(cases[i]), got[i], want[i])
-		}
-	}
-	t.Logf("%d chunks, %d valid", len(cases), accepted)
+	agree(t, "chunk", "viewfile.js", cases, got, want, func(r result) bool { return r.OK })
 
 	// SHA-256 at the block boundaries, fed in pieces of 1, 7, 63, 64 and
 	// 65 bytes.

@@ -29,6 +29,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/tetherdesk/tether/agent/tray"
+	"github.com/tetherdesk/tether/agent/tray/traytest"
 	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -230,22 +231,8 @@ func (p *panel) click(item string, e menuEntry) {
 
 // tooltip reads the icon's tooltip title.
 func (p *panel) tooltip(item string) (string, error) {
-	v, err := p.conn.Object(item, "/StatusNotifierItem").GetProperty("org.kde.StatusNotifierItem.ToolTip")
-	if err != nil {
-		return "", err
-	}
-	var tip struct {
-		Name  string
-		Icons []struct {
-			W, H int32
-			Pix  []byte
-		}
-		Title, Text string
-	}
-	if err := dbus.Store([]any{v.Value()}, &tip); err != nil {
-		return "", err
-	}
-	return tip.Title, nil
+	tip, err := traytest.ReadTooltip(p.conn, item)
+	return tip.Title, err
 }
 
 func (p *panel) waitTooltip(item, prefix string, timeout time.Duration) {

@@ -13,20 +13,57 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/screen"
 )
+
+// agree reports each case whose result in the browser's script differs
+// from Go's, and logs how many cases were valid.
+func agree[R comparable](t *testing.T, what, script string, cases [][]byte, got, want []R, valid func(R) bool) {
+	t.Helper()
+	if len(got) != len(cases) {
+		t.Fatalf("%s decoded %d of %d %ss", script, len(got), len(cases), what)
+	}
+	accepted := 0
+	for i := range cases {
+		if valid(want[i]) {
+			accepted++
+		}
+		if got[i] != want[i] {
+			t.Errorf("%s %d (% x): %s %+v, Go %+v", what, i, head(cases[i]), script, got[i], want[i])
+		}
+	}
+	t.Logf("%d %ss, %d valid", len(cases), what, accepted)
+}
+
+// mutate returns a copy of b changed one to three times: a byte
+// overwritten (among the first span bytes; 0 means anywhere), the tail cut,
+// or a byte appended.
+func mutate(rng *rand.Rand, b []byte, span int) []byte {
+	b = append([]byte(nil), b...)
+	for range 1 + rng.IntN(3) {
+		switch op := rng.IntN(3); {
+		case op == 0 && len(b) > 0:
+			n := len(b)
+			if span > 0 {
+				n = min(n, span)
+			}
+			b[rng.IntN(n)] = byte(rng.IntN(256))
+		case op == 1 && len(b) > 0:
+			b = b[:rng.IntN(len(b))]
+		default:
+			b = append(b, byte(rng.IntN(256)))
+		}
+	}
+	return b
+}
 
 // TestScreenwireMatchesGo feeds the browser's screenwire.js and Go's
 // screen.Decode the same bytes: valid messages, every malformed shape and
 // seeded random mutations. Both must accept and reject alike and agree on
 // every field.
 func TestScreenwireMatchesGo(t *testing.T) {
-	s := startServer(t)
-	tb := startBrowser(t).firstTab()
-	tb.do("open the console", chromedp.Navigate(s.url+"/"), chromedp.WaitReady(chromedp.ID("signin")))
+	tb := consoleScripts(t)
 
 	big := make([]byte, screen.MaxMessage)
 	cases := [][]byte{
@@ -69,18 +106,7 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		if rng.IntN(4) == 0 {
 			src = copies[rng.IntN(2)]
 		}
-		b := append([]byte(nil), src...)
-		for range 1 + rng.IntN(3) {
-			switch op := rng.IntN(3); {
-			case op == 0 && len(b) > 0:
-				b[rng.IntN(len(b))] = byte(rng.IntN(256))
-			case op == 1 && len(b) > 0:
-				b = b[:rng.IntN(len(b))]
-			default:
-				b = append(b, byte(rng.IntN(256)))
-			}
-		}
-		cases = append(cases, b)
+		cases = append(cases, mutate(rng, src, 0))
 	}
 
 	type result struct {
@@ -132,19 +158,7 @@ func TestScreenwireMatchesGo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decoding in the browser: %v", err)
 	}
-	if len(got) != len(cases) {
-		t.Fatalf("browser decoded %d messages, want %d", len(got), len(cases))
-	}
-	var accepted int
-	for i := range cases {
-		if want[i].OK {
-			accepted++
-		}
-		if got[i] != want[i] {
-			t.Errorf("message %d (% x): screenwire.js %+v, Go %+v", i, head(cases[i]), got[i], want[i])
-		}
-	}
-	t.Logf("%d messages, %d valid", len(cases), accepted)
+	agree(t, "message", "screenwire.js", cases, got, want, func(r result) bool { return r.OK })
 
 	t.Run("Indexed", func(t *testing.T) { indexedMatchesGo(t, tb) })
 }

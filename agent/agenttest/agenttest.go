@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -57,8 +58,8 @@ type Server struct {
 	srv  *httptest.Server
 
 	mu         sync.Mutex
-	changed    chan struct{} // closed on every state change
-	queued     chan struct{} // closed when an action is queued (ends holds)
+	changes    testenv.Changes // on every state change
+	queued     chan struct{}   // closed when an action is queued (ends holds)
 	token      string
 	agents     map[string]string // secret -> agent id
 	revoked    bool
@@ -83,7 +84,6 @@ func New(t testing.TB, opts Options) *Server {
 	}
 	s := &Server{
 		opts:    opts,
-		changed: make(chan struct{}),
 		queued:  make(chan struct{}),
 		token:   opts.Token,
 		agents:  map[string]string{},
@@ -211,27 +211,12 @@ func (s *Server) Secret(agentID string) string {
 // state, and fails the test after timeout.
 func (s *Server) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
+	if !s.changes.Await(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }
 
-func (s *Server) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
+func (s *Server) notifyLocked() { s.changes.Changed() }
 
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	var req protocol.EnrollRequest

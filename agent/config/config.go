@@ -121,7 +121,7 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 			}
 		}
 	}
-	var cfg Config
+	var file string
 	path, explicit := ConfigFile(flags)
 	if path != "" {
 		v.SetConfigFile(path)
@@ -130,19 +130,32 @@ func Load(flags *pflag.FlagSet) (Config, error) {
 		}
 		switch err := v.ReadInConfig(); {
 		case err == nil:
-			cfg.File = path
+			file = path
 		case errors.Is(err, fs.ErrNotExist) && !explicit:
 		default:
 			return Config{}, fmt.Errorf("reading config file %s: %w", path, err)
 		}
 	}
-	cfg.Server = strings.TrimSpace(v.GetString(KeyServer))
-	cfg.Token = strings.TrimSpace(v.GetString(KeyToken))
-	cfg.Fingerprint = strings.TrimSpace(v.GetString(KeyFingerprint))
-	cfg.StateDir = v.GetString(KeyStateDir)
-	cfg.LogLevel = strings.ToLower(v.GetString(KeyLogLevel))
-	cfg.LogFormat = strings.ToLower(v.GetString(KeyLogFormat))
-	iv := v.GetString(KeyInventoryInterval)
+	cfg, err := build(v.GetString)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.File = file
+	return cfg, nil
+}
+
+// build makes a Config of each key's value as get gives it, and validates
+// it.
+func build(get func(key string) string) (Config, error) {
+	cfg := Config{
+		Server:      strings.TrimSpace(get(KeyServer)),
+		Token:       strings.TrimSpace(get(KeyToken)),
+		Fingerprint: strings.TrimSpace(get(KeyFingerprint)),
+		StateDir:    get(KeyStateDir),
+		LogLevel:    strings.ToLower(get(KeyLogLevel)),
+		LogFormat:   strings.ToLower(get(KeyLogFormat)),
+	}
+	iv := get(KeyInventoryInterval)
 	d, err := time.ParseDuration(iv)
 	if err != nil {
 		return Config{}, fmt.Errorf("%s %q: want a duration with a unit, e.g. 60s: %w", KeyInventoryInterval, iv, err)
@@ -216,24 +229,7 @@ func FromValues(values map[string]string) (Config, error) {
 		}
 		return ""
 	}
-	cfg := Config{
-		Server:      strings.TrimSpace(get(KeyServer)),
-		Token:       strings.TrimSpace(get(KeyToken)),
-		Fingerprint: strings.TrimSpace(get(KeyFingerprint)),
-		StateDir:    get(KeyStateDir),
-		LogLevel:    strings.ToLower(get(KeyLogLevel)),
-		LogFormat:   strings.ToLower(get(KeyLogFormat)),
-	}
-	iv := get(KeyInventoryInterval)
-	d, err := time.ParseDuration(iv)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s %q: want a duration with a unit, e.g. 60s: %w", KeyInventoryInterval, iv, err)
-	}
-	cfg.InventoryInterval = d
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
+	return build(get)
 }
 
 // Flag returns the command-line flag of a key, or "" for an unknown key.

@@ -14,18 +14,14 @@ import (
 	"github.com/tetherdesk/tether/agent/session"
 	"github.com/tetherdesk/tether/agent/tray"
 	"github.com/tetherdesk/tether/agent/tray/traytest"
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 const wait = 30 * time.Second
 
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("HELPER_TEST_LOGS") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger(*testing.T) *slog.Logger { return testenv.Logger("HELPER_TEST_LOGS") }
 
 // serviceListener listens where a helper dials the service, as the service
 // does. (A short directory: a socket's path is limited to about 100 bytes,

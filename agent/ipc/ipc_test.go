@@ -53,6 +53,19 @@ func sockPath(t *testing.T) string {
 	return filepath.Join(dir, "sub", "helper.sock")
 }
 
+// dialTest connects to the listener at path; the test's cleanup closes it.
+func dialTest(t *testing.T, path string) *Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func TestRoundTrip(t *testing.T) {
 	me := uint32(os.Geteuid())
 	ln, err := Listen(ListenConfig{Path: sockPath(t), Allowed: func(uid uint32) bool { return uid == me }})
@@ -69,13 +82,7 @@ func TestRoundTrip(t *testing.T) {
 		c, err := ln.Accept()
 		ch <- accepted{c, err}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, err := Dial(ctx, ln.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := dialTest(t, ln.Path())
 	a := <-ch
 	if a.err != nil {
 		t.Fatal(a.err)
@@ -120,13 +127,7 @@ func TestCodeRoundTrip(t *testing.T) {
 		}
 		accepted <- c
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	helper, err := Dial(ctx, ln.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer helper.Close()
+	helper := dialTest(t, ln.Path())
 	service := <-accepted
 	if service == nil {
 		t.Fatal("no connection accepted")
@@ -184,13 +185,7 @@ func TestRefusedPeer(t *testing.T) {
 		}
 		errc <- err
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, err := Dial(ctx, ln.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := dialTest(t, ln.Path())
 	if err := <-errc; !errors.Is(err, ErrPeerRefused) {
 		t.Fatalf("Accept error = %v, want ErrPeerRefused", err)
 	}

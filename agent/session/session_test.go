@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 	"github.com/tetherdesk/tether/shared/screen"
@@ -29,12 +29,7 @@ import (
 // machine, never a timing assertion.
 const wait = 30 * time.Second
 
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("SESSION_TEST_LOGS") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger(*testing.T) *slog.Logger { return testenv.Logger("SESSION_TEST_LOGS") }
 
 // fakeServer is the server's agent signalling endpoint.
 type fakeServer struct {

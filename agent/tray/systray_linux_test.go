@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/tetherdesk/tether/agent/ipc"
+	"github.com/tetherdesk/tether/agent/tray/traytest"
 	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -225,19 +226,7 @@ func TestSystrayHost(t *testing.T) {
 	}
 
 	sni := conn.Object(item, "/StatusNotifierItem")
-	v, err := sni.GetProperty("org.kde.StatusNotifierItem.ToolTip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tip struct {
-		Name  string
-		Icons []struct {
-			W, H int32
-			Pix  []byte
-		}
-		Title, Text string
-	}
-	if err := dbus.Store([]any{v.Value()}, &tip); err != nil || tip.Title != Tooltip(live) {
+	if tip, err := traytest.ReadTooltip(conn, item); err != nil || tip.Title != Tooltip(live) {
 		t.Errorf("tooltip %+v (%v), want %q", tip, err, Tooltip(live))
 	}
 	checkIcon(t, sni, colourLive)

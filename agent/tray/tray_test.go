@@ -14,6 +14,7 @@ import (
 
 	"github.com/tetherdesk/tether/agent/ipc"
 	"github.com/tetherdesk/tether/agent/tray/traytest"
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -292,7 +293,7 @@ type fakeHost struct {
 	stopped bool
 	click   func(string)
 	views   []View
-	changed chan struct{}
+	changes testenv.Changes
 }
 
 func (h *fakeHost) Available(context.Context) error {
@@ -315,9 +316,8 @@ func (h *fakeHost) Start(click func(string)) error {
 func (h *fakeHost) Show(v View) {
 	h.mu.Lock()
 	h.views = append(h.views, v)
-	close(h.changed)
-	h.changed = make(chan struct{})
 	h.mu.Unlock()
+	h.changes.Changed()
 }
 
 func (h *fakeHost) Stop() {
@@ -329,25 +329,20 @@ func (h *fakeHost) Stop() {
 // waitView waits for a view the host showed that satisfies cond.
 func (h *fakeHost) waitView(t *testing.T, what string, cond func(View) bool) View {
 	t.Helper()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
+	var last *View
+	ok := h.changes.Await(wait, func() bool {
 		h.mu.Lock()
-		ch := h.changed
-		var last *View
+		defer h.mu.Unlock()
+		last = nil
 		if len(h.views) > 0 {
 			last = &h.views[len(h.views)-1]
 		}
-		h.mu.Unlock()
-		if last != nil && cond(*last) {
-			return *last
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("the host never showed %s; last %+v", what, last)
-		}
+		return last != nil && cond(*last)
+	})
+	if !ok {
+		t.Fatalf("the host never showed %s; last %+v", what, last)
 	}
+	return *last
 }
 
 func entry(v View, id string) (Entry, bool) {
@@ -364,7 +359,7 @@ func entry(v View, id string) (Entry, bool) {
 // the current menu; About names the version and server.
 func TestSessionInTray(t *testing.T) {
 	d := traytest.New(ErrCancelled)
-	host := &fakeHost{changed: make(chan struct{})}
+	host := &fakeHost{}
 	tr := runTray(t, d, &fakeRedeemer{}, host)
 	host.waitView(t, "the idle icon", func(v View) bool { return v.Icon == IconIdle && v.Tooltip == "Tether: ready" })
 	if !tr.Showing() {

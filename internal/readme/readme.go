@@ -3,15 +3,38 @@
 package readme
 
 import (
+	"flag"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 )
 
+// update is the -update flag of every test binary that imports readme.
+var update = flag.Bool("update", false, "rewrite the README's generated tables")
+
+// Table renders a Markdown table; the cells of the columns marked in code
+// are set in backticks.
+func Table(header []string, code []bool, rows [][]string) string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n|" + strings.Repeat(" --- |", len(header)) + "\n")
+	for _, row := range rows {
+		b.WriteString("|")
+		for i, c := range row {
+			if i < len(code) && code[i] {
+				c = "`" + c + "`"
+			}
+			b.WriteString(" " + c + " |")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
 // Check compares the README section between "<!-- marker:begin -->" and
-// "<!-- marker:end -->" with body, or rewrites it when update is set.
-func Check(t testing.TB, path, marker, body string, update bool) {
+// "<!-- marker:end -->" with body, or rewrites it when the test runs with
+// -update.
+func Check(t testing.TB, path, marker, body string) {
 	t.Helper()
 	readme, err := os.ReadFile(path)
 	if err != nil {
@@ -22,7 +45,7 @@ func Check(t testing.TB, path, marker, body string, update bool) {
 		t.Fatalf("%s lacks the %s markers", path, marker)
 	}
 	got := re.ReplaceAll(readme, []byte("${1}"+strings.ReplaceAll(body, "$", "$$")+"${2}"))
-	if update {
+	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -32,3 +32,16 @@ func ChromiumAllocatorOptions(userDataDir string, w, h int) []chromedp.ExecAlloc
 		chromedp.WindowSize(w, h),
 	}
 }
+
+// SignIn signs in through the console's page at base, as a technician does,
+// and waits for the endpoint list.
+func SignIn(base, name, password string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + "/"),
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("endpoints")),
+	}
+}

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -54,4 +55,48 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 // Until adapts a condition without an error for Poll and Eventually.
 func Until(cond func() bool) func() (bool, error) {
 	return func() (bool, error) { return cond(), nil }
+}
+
+// Changes wakes those waiting on state that a test double changes, so that
+// they re-check it at once instead of polling. The zero value is ready.
+type Changes struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// Changed wakes every waiter.
+func (c *Changes) Changed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch != nil {
+		close(c.ch)
+	}
+	c.ch = make(chan struct{})
+}
+
+func (c *Changes) next() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ch == nil {
+		c.ch = make(chan struct{})
+	}
+	return c.ch
+}
+
+// Await checks cond now and after every change until it holds (true) or
+// timeout passes (false).
+func (c *Changes) Await(timeout time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		ch := c.next() // before cond, so that no change is missed
+		if cond() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		}
+	}
 }

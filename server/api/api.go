@@ -122,54 +122,87 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/logout", h.logout)
 	mux.HandleFunc("GET /api/v1/me", h.me)
 	mux.HandleFunc("GET /api/v1/endpoints", h.searchEndpoints)
-	mux.HandleFunc("GET /api/v1/endpoints/{id}", h.endpoint)
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/actions", h.queueAction)
-	mux.HandleFunc("POST /api/v1/endpoints/{id}/revoke", h.revokeEndpoint)
-	mux.HandleFunc("GET /api/v1/actions/{id}", h.actionStatus)
+	mux.HandleFunc("GET /api/v1/endpoints/{id}", onPath(h, "id", h.svc.Endpoint))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/actions", withPathBody(h, "id", http.StatusAccepted, h.svc.QueueAction))
+	mux.HandleFunc("POST /api/v1/endpoints/{id}/revoke", okOnPath(h, "id", h.svc.RevokeEndpoint))
+	mux.HandleFunc("GET /api/v1/actions/{id}", onPath(h, "id", h.svc.ActionStatus))
 	mux.HandleFunc("GET /api/v1/users", h.listUsers)
-	mux.HandleFunc("POST /api/v1/users", h.createUser)
-	mux.HandleFunc("PATCH /api/v1/users/{id}", h.updateUser)
+	mux.HandleFunc("POST /api/v1/users", withBody(h, http.StatusCreated, h.svc.CreateUser))
+	mux.HandleFunc("PATCH /api/v1/users/{id}", withPathBody(h, "id", http.StatusOK, h.svc.UpdateUser))
 	mux.HandleFunc("POST /api/v1/users/{id}/password", h.resetPassword)
-	mux.HandleFunc("DELETE /api/v1/users/{id}", h.deleteUser)
+	mux.HandleFunc("DELETE /api/v1/users/{id}", okOnPath(h, "id", h.svc.DeleteUser))
 	mux.HandleFunc("GET /api/v1/roles", h.listRoles)
-	mux.HandleFunc("POST /api/v1/roles", h.createRole)
-	mux.HandleFunc("PUT /api/v1/roles/{name}", h.updateRole)
-	mux.HandleFunc("DELETE /api/v1/roles/{name}", h.deleteRole)
+	mux.HandleFunc("POST /api/v1/roles", withBody(h, http.StatusCreated, h.svc.CreateRole))
+	mux.HandleFunc("PUT /api/v1/roles/{name}", withPathBody(h, "name", http.StatusOK, h.svc.UpdateRole))
+	mux.HandleFunc("DELETE /api/v1/roles/{name}", okOnPath(h, "name", h.svc.DeleteRole))
 	mux.HandleFunc("GET /api/v1/groups", h.listGroups)
 	mux.HandleFunc("POST /api/v1/groups", h.createGroup)
-	mux.HandleFunc("PUT /api/v1/groups/{id}", h.updateGroup)
-	mux.HandleFunc("DELETE /api/v1/groups/{id}", h.deleteGroup)
-	mux.HandleFunc("PUT /api/v1/endpoints/{id}/groups", h.setEndpointGroups)
+	mux.HandleFunc("PUT /api/v1/groups/{id}", withPathBody(h, "id", http.StatusOK, h.svc.UpdateGroup))
+	mux.HandleFunc("DELETE /api/v1/groups/{id}", okOnPath(h, "id", h.svc.DeleteGroup))
+	mux.HandleFunc("PUT /api/v1/endpoints/{id}/groups", withPathBody(h, "id", http.StatusOK, h.svc.SetEndpointGroups))
 	mux.HandleFunc("GET /api/v1/enrollment-tokens", h.listTokens)
-	mux.HandleFunc("POST /api/v1/enrollment-tokens", h.createToken)
-	mux.HandleFunc("POST /api/v1/enrollment-tokens/{id}/revoke", h.revokeToken)
+	mux.HandleFunc("POST /api/v1/enrollment-tokens", withBody(h, http.StatusCreated, h.svc.CreateEnrollmentToken))
+	mux.HandleFunc("POST /api/v1/enrollment-tokens/{id}/revoke", okOnPath(h, "id", h.svc.RevokeEnrollmentToken))
 	mux.HandleFunc("GET /api/v1/api-tokens", h.listAPITokens)
-	mux.HandleFunc("POST /api/v1/api-tokens", h.createAPIToken)
-	mux.HandleFunc("DELETE /api/v1/api-tokens/{id}", h.deleteAPIToken)
+	mux.HandleFunc("POST /api/v1/api-tokens", withBody(h, http.StatusCreated, h.svc.CreateAPIToken))
+	mux.HandleFunc("DELETE /api/v1/api-tokens/{id}", okOnPath(h, "id", h.svc.DeleteAPIToken))
 	mux.HandleFunc("GET /api/v1/audit", h.listAudit)
 	mux.HandleFunc("GET /api/v1/audit/sessions", h.sessionHistory)
 	mux.HandleFunc("GET /api/v1/audit/sessions.csv", h.sessionHistoryCSV)
-	mux.HandleFunc("POST /api/v1/sessions", h.createSession)
+	mux.HandleFunc("POST /api/v1/sessions", withBody(h, http.StatusCreated, h.svc.CreateSession))
 	mux.HandleFunc("GET /api/v1/sessions", h.listSessions)
-	mux.HandleFunc("GET /api/v1/sessions/{id}", h.getSession)
-	mux.HandleFunc("POST /api/v1/sessions/{id}/end", h.endSession)
-	mux.HandleFunc("POST /api/v1/sessions/{id}/control", h.control)
+	mux.HandleFunc("GET /api/v1/sessions/{id}", onPath(h, "id", h.svc.GetSession))
+	mux.HandleFunc("POST /api/v1/sessions/{id}/end", onPath(h, "id", h.svc.EndSession))
+	mux.HandleFunc("POST /api/v1/sessions/{id}/control", withPathBody(h, "id", http.StatusOK, h.svc.Control))
 	mux.HandleFunc("POST /api/v1/codes", h.issueCode)
-	mux.HandleFunc("GET /api/v1/codes/{id}", h.getCode)
-	mux.HandleFunc("POST /api/v1/codes/{id}/renew", h.renewCode)
-	mux.HandleFunc("POST /api/v1/codes/{id}/extend", h.extendCode)
-	mux.HandleFunc("POST /api/v1/codes/{id}/cancel", h.cancelCode)
-	mux.HandleFunc("GET /api/v1/policies/{group}", h.getPolicy)
+	mux.HandleFunc("GET /api/v1/codes/{id}", onPath(h, "id", h.svc.GetCode))
+	mux.HandleFunc("POST /api/v1/codes/{id}/renew", onPath(h, "id", h.svc.RenewCode))
+	mux.HandleFunc("POST /api/v1/codes/{id}/extend", onPath(h, "id", h.svc.ExtendCode))
+	mux.HandleFunc("POST /api/v1/codes/{id}/cancel", onPath(h, "id", h.svc.CancelCode))
+	mux.HandleFunc("GET /api/v1/policies/{group}", onPath(h, "group", h.svc.GetPolicy))
 	mux.HandleFunc("PUT /api/v1/policies/{group}", h.putPolicy)
 	mux.HandleFunc("GET "+protocol.PathViewerSignal, h.viewerSignal)
 	mux.HandleFunc("GET "+protocol.PathAgentSignal, h.agentSignal)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		app.Public(r.Context())
-		h.writeError(w, r, fmt.Errorf("%w: no such API route %s %s", store.ErrNotFound, r.Method, r.URL.Path))
+		h.refuse(w, r, fmt.Errorf("%w: no such API route %s %s", store.ErrNotFound, r.Method, r.URL.Path))
 	})
 }
 
 var errUnavailable = errors.New("service unavailable")
+
+// errorStatus is how one sentinel error is answered; the first match wins.
+type errorStatus struct {
+	err    error
+	status int
+	code   string
+}
+
+var errorStatuses = []errorStatus{
+	{app.ErrBadRequest, http.StatusBadRequest, protocol.CodeBadRequest},
+	{app.ErrUnsupported, http.StatusBadRequest, protocol.CodeUnsupported},
+	{app.ErrBadToken, http.StatusUnauthorized, protocol.CodeBadToken},
+	{app.ErrBadSecret, http.StatusUnauthorized, protocol.CodeBadSecret},
+	{app.ErrUnauthorized, http.StatusUnauthorized, protocol.CodeUnauthorized},
+	{app.ErrForbidden, http.StatusForbidden, protocol.CodeForbidden},
+	{errCSRF, http.StatusForbidden, protocol.CodeCSRF},
+	{app.ErrEndpointOffline, http.StatusConflict, protocol.CodeEndpointOffline},
+	{app.ErrWrongCode, http.StatusNotFound, protocol.CodeWrongCode},
+	{app.ErrExpiredCode, http.StatusGone, protocol.CodeExpiredCode},
+	{app.ErrSessionEnded, http.StatusConflict, protocol.CodeSessionEnded},
+	{store.ErrNotFound, http.StatusNotFound, protocol.CodeNotFound},
+	{store.ErrConflict, http.StatusConflict, protocol.CodeConflict},
+	{errUnavailable, http.StatusServiceUnavailable, protocol.CodeUnavailable},
+	{app.ErrUnavailable, http.StatusServiceUnavailable, protocol.CodeUnavailable},
+}
+
+func classify(err error) *errorStatus {
+	for i := range errorStatuses {
+		if errors.Is(err, errorStatuses[i].err) {
+			return &errorStatuses[i]
+		}
+	}
+	return nil
+}
 
 // writeError maps an error to its status in one place.
 func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -178,6 +211,7 @@ func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error)
 	var thr *app.ThrottledError
 	var busy *app.BusyError
 	var mbe *http.MaxBytesError
+	known := classify(err)
 	switch {
 	case errors.As(err, &thr):
 		status, code = http.StatusTooManyRequests, protocol.CodeThrottled
@@ -187,34 +221,8 @@ func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error)
 		w.Header().Set("Retry-After", strconv.Itoa(int(busy.RetryAfter.Seconds())+1))
 	case errors.As(err, &mbe):
 		status, code, msg = http.StatusRequestEntityTooLarge, protocol.CodeBadRequest, "request body too large"
-	case errors.Is(err, app.ErrBadRequest):
-		status, code = http.StatusBadRequest, protocol.CodeBadRequest
-	case errors.Is(err, app.ErrUnsupported):
-		status, code = http.StatusBadRequest, protocol.CodeUnsupported
-	case errors.Is(err, app.ErrBadToken):
-		status, code = http.StatusUnauthorized, protocol.CodeBadToken
-	case errors.Is(err, app.ErrBadSecret):
-		status, code = http.StatusUnauthorized, protocol.CodeBadSecret
-	case errors.Is(err, app.ErrUnauthorized):
-		status, code = http.StatusUnauthorized, protocol.CodeUnauthorized
-	case errors.Is(err, app.ErrForbidden):
-		status, code = http.StatusForbidden, protocol.CodeForbidden
-	case errors.Is(err, errCSRF):
-		status, code = http.StatusForbidden, protocol.CodeCSRF
-	case errors.Is(err, app.ErrEndpointOffline):
-		status, code = http.StatusConflict, protocol.CodeEndpointOffline
-	case errors.Is(err, app.ErrWrongCode):
-		status, code = http.StatusNotFound, protocol.CodeWrongCode
-	case errors.Is(err, app.ErrExpiredCode):
-		status, code = http.StatusGone, protocol.CodeExpiredCode
-	case errors.Is(err, app.ErrSessionEnded):
-		status, code = http.StatusConflict, protocol.CodeSessionEnded
-	case errors.Is(err, store.ErrNotFound):
-		status, code = http.StatusNotFound, protocol.CodeNotFound
-	case errors.Is(err, store.ErrConflict):
-		status, code = http.StatusConflict, protocol.CodeConflict
-	case errors.Is(err, errUnavailable), errors.Is(err, app.ErrUnavailable):
-		status, code = http.StatusServiceUnavailable, protocol.CodeUnavailable
+	case known != nil:
+		status, code = known.status, known.code
 	case errors.Is(err, context.Canceled):
 		return // the caller has gone; nobody reads an answer
 	default:

@@ -15,31 +15,10 @@ func (h *handlers) issueCode(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, r, http.StatusCreated, c, err)
 }
 
-func (h *handlers) getCode(w http.ResponseWriter, r *http.Request) {
-	c, err := h.svc.GetCode(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, c, err)
-}
-
-func (h *handlers) renewCode(w http.ResponseWriter, r *http.Request) {
-	c, err := h.svc.RenewCode(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, c, err)
-}
-
-func (h *handlers) extendCode(w http.ResponseWriter, r *http.Request) {
-	c, err := h.svc.ExtendCode(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, c, err)
-}
-
-func (h *handlers) cancelCode(w http.ResponseWriter, r *http.Request) {
-	c, err := h.svc.CancelCode(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, c, err)
-}
-
 func (h *handlers) redeemCode(w http.ResponseWriter, r *http.Request) {
 	var req protocol.RedeemCodeRequest
 	if err := decode(w, r, &req, false); err != nil {
-		app.Public(r.Context())
-		h.writeError(w, r, err)
+		h.refuse(w, r, err)
 		return
 	}
 	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -183,7 +183,7 @@ func TestConnectionCodeLifecycle(t *testing.T) {
 
 	// Every step is in the audit log.
 	types := e.auditTypes()
-	for _, want := range []protocol.AuditType{app.AuditCodeIssued, app.AuditCodeExtended, app.AuditCodeRenewed, app.AuditCodeCancelled, app.AuditCodeUsed, app.AuditCodeFailed} {
+	for _, want := range []protocol.AuditType{protocol.AuditCodeIssued, protocol.AuditCodeExtended, protocol.AuditCodeRenewed, protocol.AuditCodeCancelled, protocol.AuditCodeUsed, protocol.AuditCodeFailed} {
 		if !slices.Contains(types, want) {
 			t.Errorf("audit lacks %s", want)
 		}
@@ -226,7 +226,7 @@ func TestConnectionCodeLimits(t *testing.T) {
 		types := e.auditTypes()
 		n := 0
 		for _, x := range types {
-			if x == app.AuditCodeThrottled {
+			if x == protocol.AuditCodeThrottled {
 				n++
 			}
 		}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,8 +14,7 @@ import (
 func (h *handlers) enroll(w http.ResponseWriter, r *http.Request) {
 	var req protocol.EnrollRequest
 	if err := decode(w, r, &req, false); err != nil {
-		app.Public(r.Context())
-		h.writeError(w, r, err)
+		h.refuse(w, r, err)
 		return
 	}
 	resp, err := h.svc.Enroll(r.Context(), req, app.RemoteIP(r.RemoteAddr))
@@ -24,8 +24,7 @@ func (h *handlers) enroll(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) poll(w http.ResponseWriter, r *http.Request) {
 	var req protocol.PollRequest
 	if err := decode(w, r, &req, false); err != nil {
-		app.Public(r.Context())
-		h.writeError(w, r, err)
+		h.refuse(w, r, err)
 		return
 	}
 	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -36,8 +35,7 @@ func (h *handlers) poll(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) login(w http.ResponseWriter, r *http.Request) {
 	var req protocol.LoginRequest
 	if err := decode(w, r, &req, true); err != nil {
-		app.Public(r.Context())
-		h.writeError(w, r, err)
+		h.refuse(w, r, err)
 		return
 	}
 	res, err := h.svc.Login(r.Context(), req, app.RemoteIP(r.RemoteAddr))
@@ -71,42 +69,9 @@ func (h *handlers) searchEndpoints(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, r, http.StatusOK, protocol.EndpointList{Endpoints: eps}, err)
 }
 
-func (h *handlers) endpoint(w http.ResponseWriter, r *http.Request) {
-	ep, err := h.svc.Endpoint(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, ep, err)
-}
-
-func (h *handlers) queueAction(w http.ResponseWriter, r *http.Request) {
-	var req protocol.QueueActionRequest
-	if !h.decodeOrFail(w, r, &req) {
-		return
-	}
-	st, err := h.svc.QueueAction(r.Context(), r.PathValue("id"), req)
-	h.answer(w, r, http.StatusAccepted, st, err)
-}
-
-func (h *handlers) revokeEndpoint(w http.ResponseWriter, r *http.Request) {
-	err := h.svc.RevokeEndpoint(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, map[string]bool{"ok": true}, err)
-}
-
-func (h *handlers) actionStatus(w http.ResponseWriter, r *http.Request) {
-	st, err := h.svc.ActionStatus(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, st, err)
-}
-
 func (h *handlers) listUsers(w http.ResponseWriter, r *http.Request) {
 	us, err := h.svc.ListUsers(r.Context())
 	h.answer(w, r, http.StatusOK, map[string]any{"users": us}, err)
-}
-
-func (h *handlers) createUser(w http.ResponseWriter, r *http.Request) {
-	var req protocol.CreateUserRequest
-	if !h.decodeOrFail(w, r, &req) {
-		return
-	}
-	u, err := h.svc.CreateUser(r.Context(), req)
-	h.answer(w, r, http.StatusCreated, u, err)
 }
 
 func (h *handlers) listRoles(w http.ResponseWriter, r *http.Request) {
@@ -142,37 +107,9 @@ func (h *handlers) listTokens(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, r, http.StatusOK, map[string]any{"tokens": ts, "server": info}, err)
 }
 
-func (h *handlers) createToken(w http.ResponseWriter, r *http.Request) {
-	var req protocol.CreateTokenRequest
-	if !h.decodeOrFail(w, r, &req) {
-		return
-	}
-	t, err := h.svc.CreateEnrollmentToken(r.Context(), req)
-	h.answer(w, r, http.StatusCreated, t, err)
-}
-
-func (h *handlers) revokeToken(w http.ResponseWriter, r *http.Request) {
-	err := h.svc.RevokeEnrollmentToken(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, map[string]bool{"ok": true}, err)
-}
-
 func (h *handlers) listAPITokens(w http.ResponseWriter, r *http.Request) {
 	ts, err := h.svc.ListAPITokens(r.Context())
 	h.answer(w, r, http.StatusOK, map[string]any{"tokens": ts}, err)
-}
-
-func (h *handlers) createAPIToken(w http.ResponseWriter, r *http.Request) {
-	var req protocol.CreateAPITokenRequest
-	if !h.decodeOrFail(w, r, &req) {
-		return
-	}
-	t, err := h.svc.CreateAPIToken(r.Context(), req)
-	h.answer(w, r, http.StatusCreated, t, err)
-}
-
-func (h *handlers) deleteAPIToken(w http.ResponseWriter, r *http.Request) {
-	err := h.svc.DeleteAPIToken(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, map[string]bool{"ok": true}, err)
 }
 
 func (h *handlers) listAudit(w http.ResponseWriter, r *http.Request) {
@@ -188,8 +125,7 @@ func (h *handlers) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		app.Public(r.Context())
-		h.writeError(w, r, err)
+		h.refuse(w, r, err)
 		return
 	}
 	rs, err := h.svc.ListAudit(r.Context(), f)
@@ -200,8 +136,7 @@ func (h *handlers) listAudit(w http.ResponseWriter, r *http.Request) {
 // is refused before any permission check, so the guard is told it is public.
 func (h *handlers) decodeOrFail(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := decode(w, r, v, true); err != nil {
-		app.Public(r.Context())
-		h.writeError(w, r, err)
+		h.refuse(w, r, err)
 		return false
 	}
 	return true
@@ -222,3 +157,59 @@ type paramError struct{ msg string }
 
 func (e *paramError) Error() string { return e.msg }
 func (e *paramError) Unwrap() error { return app.ErrBadRequest }
+
+// onPath answers a route whose one input is the path value name.
+func onPath[T any](h *handlers, name string, fn func(context.Context, string) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r.Context(), r.PathValue(name))
+		h.answer(w, r, http.StatusOK, v, err)
+	}
+}
+
+// okOnPath is onPath for a call that returns nothing but its error.
+func okOnPath(h *handlers, name string, fn func(context.Context, string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h.answer(w, r, http.StatusOK, map[string]bool{"ok": true}, fn(r.Context(), r.PathValue(name)))
+	}
+}
+
+// refuse answers a request refused before any permission check (bad input,
+// an unknown route), so the guard is told the answer is public.
+func (h *handlers) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	app.Public(r.Context())
+	h.writeError(w, r, err)
+}
+
+// withBody answers a route whose input is a strict JSON body.
+func withBody[Req, T any](h *handlers, status int, fn func(context.Context, Req) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if !h.decodeOrFail(w, r, &req) {
+			return
+		}
+		v, err := fn(r.Context(), req)
+		h.answer(w, r, status, v, err)
+	}
+}
+
+// withPathBody answers a route whose inputs are the path value name and a
+// strict JSON body.
+func withPathBody[Req, T any](h *handlers, name string, status int, fn func(context.Context, string, Req) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if !h.decodeOrFail(w, r, &req) {
+			return
+		}
+		v, err := fn(r.Context(), r.PathValue(name), req)
+		h.answer(w, r, status, v, err)
+	}
+}
+
+func (h *handlers) resetPassword(w http.ResponseWriter, r *http.Request) {
+	var req protocol.ResetPasswordRequest
+	if !h.decodeOrFail(w, r, &req) {
+		return
+	}
+	err := h.svc.ResetPassword(r.Context(), r.PathValue("id"), req)
+	h.answer(w, r, http.StatusOK, map[string]bool{"ok": true}, err)
+}

@@ -32,14 +32,25 @@ func historyFilter(r *http.Request) (app.HistoryFilter, error) {
 }
 
 func (h *handlers) sessionHistory(w http.ResponseWriter, r *http.Request) {
+	if rs, ok := h.history(w, r); ok {
+		writeJSON(w, http.StatusOK, map[string]any{"sessions": rs})
+	}
+}
+
+// history reads the sessions the query asks for; when it cannot, it has
+// answered and says false.
+func (h *handlers) history(w http.ResponseWriter, r *http.Request) ([]protocol.SessionRecord, bool) {
 	f, err := historyFilter(r)
 	if err != nil {
-		app.Public(r.Context())
-		h.writeError(w, r, err)
-		return
+		h.refuse(w, r, err)
+		return nil, false
 	}
 	rs, err := h.svc.SessionHistory(r.Context(), f)
-	h.answer(w, r, http.StatusOK, map[string]any{"sessions": rs}, err)
+	if err != nil {
+		h.writeError(w, r, err)
+		return nil, false
+	}
+	return rs, true
 }
 
 // csvHeader names the columns of the session history export.
@@ -49,15 +60,8 @@ var csvHeader = []string{"session_id", "technician", "endpoint", "endpoint_id", 
 // sessionHistoryCSV exports the session history as RFC 4180 CSV: a header
 // row, then one session per row (times in RFC 3339 UTC).
 func (h *handlers) sessionHistoryCSV(w http.ResponseWriter, r *http.Request) {
-	f, err := historyFilter(r)
-	if err != nil {
-		app.Public(r.Context())
-		h.writeError(w, r, err)
-		return
-	}
-	rs, err := h.svc.SessionHistory(r.Context(), f)
-	if err != nil {
-		h.writeError(w, r, err)
+	rs, ok := h.history(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")

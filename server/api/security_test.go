@@ -468,14 +468,14 @@ func TestRenameCannotWeakenConsent(t *testing.T) {
 	if st := scoped.do("PUT", "/api/v1/groups/"+kiosk.ID, protocol.GroupRequest{Name: "A Kiosk"}, nil); st != 200 {
 		t.Fatalf("a harmless rename: %d %s", st, scoped.last)
 	}
-	before := countAudit(t, admin, app.AuditPolicyWeakened)
+	before := countAudit(t, admin, protocol.AuditPolicyWeakened)
 	if st := admin.do("PUT", "/api/v1/groups/"+kiosk.ID, protocol.GroupRequest{Name: "ZZ Kiosk"}, nil); st != 200 {
 		t.Fatalf("the administrator's rename: %d %s", st, admin.last)
 	}
 	if sp := screenPolicyOf(t, admin, ep); sp.AcceptanceRequired {
 		t.Fatalf("desk-1 after the administrator's rename: %+v", sp)
 	}
-	if n := countAudit(t, admin, app.AuditPolicyWeakened); n != before+1 {
+	if n := countAudit(t, admin, protocol.AuditPolicyWeakened); n != before+1 {
 		t.Fatalf("%d policy.consent_weakened records after the rename, want %d", n, before+1)
 	}
 }
@@ -499,11 +499,11 @@ func TestMembershipCannotWeakenConsent(t *testing.T) {
 	if sp := screenPolicyOf(t, admin, ep); !sp.AcceptanceRequired || sp.UnattendedAllowed {
 		t.Fatalf("desk-1 after a refused move: %+v", sp)
 	}
-	before := countAudit(t, admin, app.AuditPolicyWeakened)
+	before := countAudit(t, admin, protocol.AuditPolicyWeakened)
 	if st := admin.do("PUT", "/api/v1/endpoints/"+ep+"/groups", protocol.EndpointGroupsRequest{Groups: []string{"Kiosk"}}, nil); st != 200 {
 		t.Fatalf("the administrator adds desk-1 to Kiosk: %d %s", st, admin.last)
 	}
-	if n := countAudit(t, admin, app.AuditPolicyWeakened); n != before+1 {
+	if n := countAudit(t, admin, protocol.AuditPolicyWeakened); n != before+1 {
 		t.Fatalf("%d policy.consent_weakened records, want %d", n, before+1)
 	}
 	// Taking it out again strengthens consent: the scoped manager may.

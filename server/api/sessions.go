@@ -9,17 +9,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tetherdesk/tether/server/app"
-	"github.com/tetherdesk/tether/shared/protocol"
 )
-
-func (h *handlers) createSession(w http.ResponseWriter, r *http.Request) {
-	var req protocol.CreateSessionRequest
-	if !h.decodeOrFail(w, r, &req) {
-		return
-	}
-	s, err := h.svc.CreateSession(r.Context(), req)
-	h.answer(w, r, http.StatusCreated, s, err)
-}
 
 func (h *handlers) listSessions(w http.ResponseWriter, r *http.Request) {
 	var active bool
@@ -28,36 +18,11 @@ func (h *handlers) listSessions(w http.ResponseWriter, r *http.Request) {
 	case "active":
 		active = true
 	default:
-		app.Public(r.Context())
-		h.writeError(w, r, badParam("state must be active or all"))
+		h.refuse(w, r, badParam("state must be active or all"))
 		return
 	}
 	ss, err := h.svc.ListSessions(r.Context(), active)
 	h.answer(w, r, http.StatusOK, map[string]any{"sessions": ss}, err)
-}
-
-func (h *handlers) getSession(w http.ResponseWriter, r *http.Request) {
-	s, err := h.svc.GetSession(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, s, err)
-}
-
-func (h *handlers) endSession(w http.ResponseWriter, r *http.Request) {
-	s, err := h.svc.EndSession(r.Context(), r.PathValue("id"))
-	h.answer(w, r, http.StatusOK, s, err)
-}
-
-func (h *handlers) control(w http.ResponseWriter, r *http.Request) {
-	var req protocol.ControlRequest
-	if !h.decodeOrFail(w, r, &req) {
-		return
-	}
-	s, err := h.svc.Control(r.Context(), r.PathValue("id"), req)
-	h.answer(w, r, http.StatusOK, s, err)
-}
-
-func (h *handlers) getPolicy(w http.ResponseWriter, r *http.Request) {
-	p, err := h.svc.GetPolicy(r.Context(), r.PathValue("group"))
-	h.answer(w, r, http.StatusOK, p, err)
 }
 
 func (h *handlers) putPolicy(w http.ResponseWriter, r *http.Request) {

@@ -443,7 +443,7 @@ func TestAttendedStateMachine(t *testing.T) {
 		if r.SessionID != s.ID || r.EndpointID != f.epID {
 			t.Errorf("audit record %s lacks session/endpoint: %+v", r.Type, r)
 		}
-		if r.Type == app.AuditSessionState {
+		if r.Type == protocol.AuditSessionState {
 			states++
 		}
 	}
@@ -475,7 +475,7 @@ func TestStateRace(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	recs, _ := f.e.store.ListAudit(ctx, store.AuditFilter{Type: string(app.AuditSessionState)})
+	recs, _ := f.e.store.ListAudit(ctx, store.AuditFilter{Type: string(protocol.AuditSessionState)})
 	fromAwaiting := 0
 	for _, r := range recs {
 		if strings.Contains(string(r.Details), `"from":"awaiting_acceptance"`) {
@@ -684,7 +684,7 @@ func TestControl(t *testing.T) {
 		peer.expectWhere(protocol.SignalControl, func(m protocol.Signal) bool { return m.Holder == "" })
 	}
 	ctl(f.tech2, "steal", ownerID, 400)
-	recs, _ := f.e.store.ListAudit(context.Background(), store.AuditFilter{Type: string(app.AuditSessionControl)})
+	recs, _ := f.e.store.ListAudit(context.Background(), store.AuditFilter{Type: string(protocol.AuditSessionControl)})
 	if len(recs) < 7 {
 		t.Fatalf("%d control audit records, want every hand-off", len(recs))
 	}

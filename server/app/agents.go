@@ -16,12 +16,6 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// Audit event types for agents.
-const (
-	AuditAgentRevoked    = protocol.AuditAgentRevoked
-	AuditAgentReEnrolled = protocol.AuditAgentReEnrolled
-)
-
 // reEnrollWindow bounds how long after enrolling a retry with the same
 // token and nonce still returns the endpoint's identity.
 const reEnrollWindow = 24 * time.Hour
@@ -68,7 +62,7 @@ func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remote
 		// new secret (the old one was never seen by the agent).
 		a, err := s.store.ReEnrollAgent(ctx, enrollKey, auth.HashToken(secret), now.Add(-reEnrollWindow))
 		if err == nil {
-			s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentReEnrolled, EndpointID: a.ID,
+			s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: protocol.AuditAgentReEnrolled, EndpointID: a.ID,
 				Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
 			s.log.Info("agent enrollment retried", "agent_id", a.ID, "hostname", a.Hostname)
 			return protocol.EnrollResponse{AgentID: a.ID, Secret: secret}, nil
@@ -86,7 +80,7 @@ func (s *Service) Enroll(ctx context.Context, req protocol.EnrollRequest, remote
 	}
 	s.ApplyRulesOnChange(ctx, a)
 	s.presence.Seen(a.ID, now, remoteIP)
-	s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditAgentEnrolled, EndpointID: a.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: protocol.AuditAgentEnrolled, EndpointID: a.ID,
 		Details: details("hostname", a.Hostname, "token_id", t.ID, "ip", remoteIP)})
 	s.log.Info("agent enrolled", "agent_id", a.ID, "hostname", a.Hostname)
 	return protocol.EnrollResponse{AgentID: a.ID, Secret: secret}, nil
@@ -317,7 +311,7 @@ func (s *Service) RevokeEndpoint(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: PrincipalFrom(ctx).Name, Type: AuditAgentRevoked, EndpointID: a.ID}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: PrincipalFrom(ctx).Name, Type: protocol.AuditAgentRevoked, EndpointID: a.ID}, func() error {
 		if err := s.store.RevokeAgent(ctx, a.ID, s.now().UTC()); err != nil {
 			return fmt.Errorf("revoke agent: %w", err)
 		}

@@ -113,85 +113,46 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.PollHold <= 0 {
-		c.PollHold = 25 * time.Second
-	}
-	if c.OnlineGrace <= 0 {
-		c.OnlineGrace = 10 * time.Second
-	}
-	if c.PresenceFlush <= 0 {
-		c.PresenceFlush = 5 * time.Second
-	}
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = 12 * time.Hour
-	}
-	if c.AccountFailures <= 0 {
-		c.AccountFailures = 5
-	}
-	if c.IPFailures <= 0 {
-		c.IPFailures = 50
-	}
-	if c.AccountSprayFailures <= 0 {
-		c.AccountSprayFailures = 100
-	}
-	if c.LoginWindow <= 0 {
-		c.LoginWindow = 15 * time.Minute
-	}
-	if c.HashWait <= 0 {
-		c.HashWait = 2 * time.Second
-	}
+	orDefault(&c.PollHold, 25*time.Second)
+	orDefault(&c.OnlineGrace, 10*time.Second)
+	orDefault(&c.PresenceFlush, 5*time.Second)
+	orDefault(&c.SessionTTL, 12*time.Hour)
+	orDefault(&c.AccountFailures, 5)
+	orDefault(&c.IPFailures, 50)
+	orDefault(&c.AccountSprayFailures, 100)
+	orDefault(&c.LoginWindow, 15*time.Minute)
+	orDefault(&c.HashWait, 2*time.Second)
 	if c.Hasher == nil {
 		c.Hasher = auth.NewHasher(c.PasswordParams, c.HashConcurrency, c.HashWait)
 	}
-	if c.EnrollPerAddress <= 0 {
-		c.EnrollPerAddress = 600
-	}
-	if c.EnrollFailuresPerAddress <= 0 {
-		c.EnrollFailuresPerAddress = 20
-	}
-	if c.EnrollPerToken <= 0 {
-		c.EnrollPerToken = 600
-	}
-	if c.EnrollWindow <= 0 {
-		c.EnrollWindow = 10 * time.Minute
-	}
+	orDefault(&c.EnrollPerAddress, 600)
+	orDefault(&c.EnrollFailuresPerAddress, 20)
+	orDefault(&c.EnrollPerToken, 600)
+	orDefault(&c.EnrollWindow, 10*time.Minute)
 	if c.Events == nil {
 		c.Events = noEvents{}
 	}
 	if len(c.SecretKey) == 0 {
 		c.SecretKey = []byte(auth.NewToken("", 32))
 	}
-	if c.StartTimeout <= 0 {
-		c.StartTimeout = 60 * time.Second
-	}
-	if c.AcceptGrace <= 0 {
-		c.AcceptGrace = 10 * time.Second
-	}
-	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = 2 * time.Minute
-	}
-	if c.SessionSweep <= 0 {
-		c.SessionSweep = time.Second
-	}
-	if c.CodeTTL <= 0 {
-		c.CodeTTL = 15 * time.Minute
-	}
-	if c.CodeEndpointFailures <= 0 {
-		c.CodeEndpointFailures = 5
-	}
-	if c.CodeIPFailures <= 0 {
-		c.CodeIPFailures = 20
-	}
-	if c.CodeWindow <= 0 {
-		c.CodeWindow = 15 * time.Minute
-	}
-	if c.CodeGlobalFailures <= 0 {
-		c.CodeGlobalFailures = 100
-	}
-	if c.CodeGlobalWindow <= 0 {
-		c.CodeGlobalWindow = time.Minute
-	}
+	orDefault(&c.StartTimeout, 60*time.Second)
+	orDefault(&c.AcceptGrace, 10*time.Second)
+	orDefault(&c.ConnectTimeout, 2*time.Minute)
+	orDefault(&c.SessionSweep, time.Second)
+	orDefault(&c.CodeTTL, 15*time.Minute)
+	orDefault(&c.CodeEndpointFailures, 5)
+	orDefault(&c.CodeIPFailures, 20)
+	orDefault(&c.CodeWindow, 15*time.Minute)
+	orDefault(&c.CodeGlobalFailures, 100)
+	orDefault(&c.CodeGlobalWindow, time.Minute)
 	return nil
+}
+
+// orDefault sets *v to def when it is unset (zero or negative).
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // The domain services, embedded in Service under names of their own.

@@ -3,7 +3,6 @@ package app
 import (
 	"github.com/tetherdesk/tether/server/app/accounts"
 	"github.com/tetherdesk/tether/server/app/core"
-	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // The principal, its checks, the errors and the audit rule live in core;
@@ -23,32 +22,6 @@ var ErrLastAdmin = accounts.ErrLastAdmin
 
 // CheckCSRF: see accounts.
 var CheckCSRF = accounts.CheckCSRF
-
-// Audit record types of the domains in their own packages (the others
-// are declared with their domain here).
-const (
-	AuditLogin         = protocol.AuditLogin
-	AuditLoginFailed   = protocol.AuditLoginFailed
-	AuditLogout        = protocol.AuditLogout
-	AuditUserCreated   = protocol.AuditUserCreated
-	AuditRolesChanged  = protocol.AuditRolesChanged
-	AuditAPITokenMade  = protocol.AuditAPITokenMade
-	AuditAPITokenGone  = protocol.AuditAPITokenGone
-	AuditAdminBootstrp = protocol.AuditAdminBootstrp
-	AuditUserChanged   = protocol.AuditUserChanged
-	AuditUserDisabled  = protocol.AuditUserDisabled
-	AuditUserEnabled   = protocol.AuditUserEnabled
-	AuditUserPassword  = protocol.AuditUserPassword
-	AuditUserDeleted   = protocol.AuditUserDeleted
-	AuditRoleCreated   = protocol.AuditRoleCreated
-	AuditRoleChanged   = protocol.AuditRoleChanged
-	AuditRoleDeleted   = protocol.AuditRoleDeleted
-	// Groups and policies.
-	AuditGroupChanged   = protocol.AuditGroupChanged
-	AuditGroupDeleted   = protocol.AuditGroupDeleted
-	AuditAgentGroups    = protocol.AuditAgentGroups
-	AuditPolicyWeakened = protocol.AuditPolicyWeakened
-)
 
 // ThrottledError says a caller must wait before trying again.
 type ThrottledError = core.ThrottledError

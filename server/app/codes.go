@@ -22,17 +22,6 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// Audit event types of connection codes.
-const (
-	AuditCodeIssued    = protocol.AuditCodeIssued
-	AuditCodeRenewed   = protocol.AuditCodeRenewed
-	AuditCodeExtended  = protocol.AuditCodeExtended
-	AuditCodeCancelled = protocol.AuditCodeCancelled
-	AuditCodeUsed      = protocol.AuditCodeUsed
-	AuditCodeFailed    = protocol.AuditCodeFailed
-	AuditCodeThrottled = protocol.AuditCodeThrottled
-)
-
 // Errors of entering a code; the API maps them to 404/410-like answers
 // with their own codes.
 var (
@@ -91,7 +80,7 @@ func (s *Service) IssueCode(ctx context.Context) (protocol.ConnectionCode, error
 		}
 		c := store.ConnectionCode{ID: newID(), CodeHash: s.codeHash(digits), TechnicianID: p.UserID, TechnicianName: p.Name,
 			State: protocol.ConnCodeWaiting, Created: now, Expires: now.Add(s.cfg.CodeTTL)}
-		err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditCodeIssued, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))}, func() error {
+		err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditCodeIssued, Details: details("code_id", c.ID, "expires", c.Expires.Format(time.RFC3339))}, func() error {
 			c, err = s.store.CreateCode(ctx, c)
 			return err
 		})
@@ -165,7 +154,7 @@ func (s *Service) changeCode(ctx context.Context, id string, typ protocol.AuditT
 // RenewCode is Request New: new digits, CodeTTL again; the old digits
 // stop working at once.
 func (s *Service) RenewCode(ctx context.Context, id string) (protocol.ConnectionCode, error) {
-	return s.changeCode(ctx, id, AuditCodeRenewed, func(c *store.ConnectionCode) (string, error) {
+	return s.changeCode(ctx, id, protocol.AuditCodeRenewed, func(c *store.ConnectionCode) (string, error) {
 		digits, err := newDigits()
 		if err != nil {
 			return "", err
@@ -178,7 +167,7 @@ func (s *Service) RenewCode(ctx context.Context, id string) (protocol.Connection
 // ExtendCode is Extend Timeout: the same digits, CodeTTL from now. The
 // digits are not returned again (the console keeps showing them).
 func (s *Service) ExtendCode(ctx context.Context, id string) (protocol.ConnectionCode, error) {
-	return s.changeCode(ctx, id, AuditCodeExtended, func(c *store.ConnectionCode) (string, error) {
+	return s.changeCode(ctx, id, protocol.AuditCodeExtended, func(c *store.ConnectionCode) (string, error) {
 		c.Expires = s.now().UTC().Add(s.cfg.CodeTTL)
 		return "", nil
 	})
@@ -186,7 +175,7 @@ func (s *Service) ExtendCode(ctx context.Context, id string) (protocol.Connectio
 
 // CancelCode kills a waiting code.
 func (s *Service) CancelCode(ctx context.Context, id string) (protocol.ConnectionCode, error) {
-	return s.changeCode(ctx, id, AuditCodeCancelled, func(c *store.ConnectionCode) (string, error) {
+	return s.changeCode(ctx, id, protocol.AuditCodeCancelled, func(c *store.ConnectionCode) (string, error) {
 		c.State = protocol.ConnCodeCancelled
 		return "", nil
 	})
@@ -214,7 +203,7 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 	addr := auth.AddrKey(remoteIP) // an IPv6 /64 is one address here
 	if scope, wait, first := s.codeLimit.reserve(a.ID, addr); scope != "" {
 		if first {
-			s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeThrottled, EndpointID: a.ID,
+			s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: protocol.AuditCodeThrottled, EndpointID: a.ID,
 				Details: details("scope", scope, "ip", remoteIP, "hostname", a.Hostname)})
 		}
 		return protocol.RedeemCodeResponse{}, &ThrottledError{RetryAfter: wait, Message: throttleMessage(scope, wait)}
@@ -229,7 +218,7 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 		if c.ID != "" {
 			kv = append(kv, "code_id", c.ID)
 		}
-		s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeFailed, EndpointID: a.ID, Details: details(kv...)})
+		s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: protocol.AuditCodeFailed, EndpointID: a.ID, Details: details(kv...)})
 		return protocol.RedeemCodeResponse{}, e
 	}
 	switch {
@@ -309,7 +298,7 @@ func (s *Service) startBrokerSession(ctx context.Context, c store.ConnectionCode
 	if err := s.store.UpdateCode(ctx, used, protocol.ConnCodeUsed); err != nil {
 		s.log.Error("record the session of a code", "code_id", c.ID, "err", err)
 	}
-	s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: AuditCodeUsed, EndpointID: a.ID, SessionID: ss.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: protocol.AuditCodeUsed, EndpointID: a.ID, SessionID: ss.ID,
 		Details: details("code_id", c.ID, "technician", c.TechnicianName, "hostname", a.Hostname)})
 	start.AgentToken = s.sessionToken(ss.ID)
 	return protocol.RedeemCodeResponse{SessionID: ss.ID, Technician: c.TechnicianName, Mode: mode, Attended: ss.Attended, Start: &start}, nil

@@ -15,16 +15,6 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// Audit event types for endpoints and their configuration.
-const (
-	AuditActionQueued  = protocol.AuditActionQueued
-	AuditTokenCreated  = protocol.AuditTokenCreated
-	AuditTokenRevoked  = protocol.AuditTokenRevoked
-	AuditGroupCreated  = protocol.AuditGroupCreated
-	AuditAgentEnrolled = protocol.AuditAgentEnrolled
-	AuditPolicyChanged = protocol.AuditPolicyChanged
-)
-
 // queueable lists the action types a technician may queue directly; others
 // (screen share, notifications) are queued by their own operations.
 var queueable = map[string]bool{protocol.ActionEcho: true, protocol.ActionInventoryRefresh: true}
@@ -149,7 +139,7 @@ func (s *Service) QueueAction(ctx context.Context, endpointID string, req protoc
 // enqueue audits an action, stores it and wakes the agent's held poll.
 func (s *Service) enqueue(ctx context.Context, agentID, typ string, payload json.RawMessage, by string) (store.Action, error) {
 	act := store.Action{ID: newID(), AgentID: agentID, Type: typ, Payload: payload, CreatedBy: by, Created: s.now().UTC()}
-	err := s.Record(ctx, store.AuditRecord{Actor: by, Type: AuditActionQueued, EndpointID: agentID, Details: details("action_id", act.ID, "type", typ)}, func() error {
+	err := s.Record(ctx, store.AuditRecord{Actor: by, Type: protocol.AuditActionQueued, EndpointID: agentID, Details: details("action_id", act.ID, "type", typ)}, func() error {
 		var err error
 		if act, err = s.store.CreateAction(ctx, act); err != nil {
 			return fmt.Errorf("queue action: %w", err)
@@ -274,7 +264,7 @@ func (s *Service) IssueEnrollmentToken(ctx context.Context, req protocol.CreateT
 		exp := t.Created.Add(time.Duration(req.TTLHours) * time.Hour)
 		t.Expires = &exp
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: by, Type: AuditTokenCreated, Details: details("token_id", t.ID, "group", g.Name)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: by, Type: protocol.AuditTokenCreated, Details: details("token_id", t.ID, "group", g.Name)}, func() error {
 		t, err = s.store.CreateEnrollmentToken(ctx, t)
 		if err != nil {
 			return fmt.Errorf("create enrollment token: %w", err)
@@ -323,7 +313,7 @@ func (s *Service) RevokeEnrollmentToken(ctx context.Context, id string) error {
 	if i < 0 || !p.CanIn(perm.TokensManage, ts[i].GroupID) {
 		return fmt.Errorf("enrollment token %q: %w", id, store.ErrNotFound)
 	}
-	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditTokenRevoked, Details: details("token_id", id, "group", s.GroupName(ctx, ts[i].GroupID))}, func() error {
+	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditTokenRevoked, Details: details("token_id", id, "group", s.GroupName(ctx, ts[i].GroupID))}, func() error {
 		if err := s.store.RevokeEnrollmentToken(ctx, id, s.now().UTC()); err != nil {
 			return fmt.Errorf("revoke enrollment token %q: %w", id, err)
 		}

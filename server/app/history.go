@@ -138,7 +138,7 @@ func (s *Service) SessionHistory(ctx context.Context, f HistoryFilter) ([]protoc
 
 // controlAudit returns the control records since t by session, oldest first.
 func (s *Service) controlAudit(ctx context.Context, since time.Time) (map[string][]store.AuditRecord, error) {
-	rs, err := s.store.ListAudit(ctx, store.AuditFilter{Type: string(AuditSessionControl), Since: since, Limit: historyScan})
+	rs, err := s.store.ListAudit(ctx, store.AuditFilter{Type: string(protocol.AuditSessionControl), Since: since, Limit: historyScan})
 	if err != nil {
 		return nil, fmt.Errorf("list control changes: %w", err)
 	}

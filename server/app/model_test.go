@@ -425,11 +425,7 @@ func (me *modelEnv) check(auditLimit int) {
 			if err != nil {
 				me.t.Fatal(err)
 			}
-			var got []string
-			for _, e := range eps {
-				got = append(got, e.ID)
-			}
-			sort.Strings(got)
+			got := sortedIDs(eps, func(e protocol.Endpoint) string { return e.ID })
 			if want := m.visibleEndpoints(u); !slices.Equal(got, want) {
 				var diff []string
 				for _, e := range m.eps {
@@ -447,11 +443,7 @@ func (me *modelEnv) check(auditLimit int) {
 			if err != nil {
 				me.t.Fatal(err)
 			}
-			var got []string
-			for _, x := range us {
-				got = append(got, x.ID)
-			}
-			sort.Strings(got)
+			got := sortedIDs(us, func(x protocol.User) string { return x.ID })
 			if want := m.visibleUsers(u); !slices.Equal(got, want) {
 				me.t.Fatalf("step %d: %s %v sees users %v, the model allows %v", me.steps, u.name, me.spec(u.as), me.userNames(got), me.userNames(want))
 			}
@@ -620,4 +612,14 @@ func TestScopeModel(t *testing.T) {
 		me.check(limit)
 	}
 	t.Logf("%d steps, seed %d: %d users, every view matched the model", *modelSteps, *modelSeed, len(m.users))
+}
+
+// sortedIDs is the sorted ids of xs.
+func sortedIDs[T any](xs []T, id func(T) string) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, id(x))
+	}
+	sort.Strings(out)
+	return out
 }

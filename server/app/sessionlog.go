@@ -11,13 +11,6 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// Audit types of what happened inside a session (added with chat and file
-// transfer): the session's chat history and its finished file transfers.
-const (
-	AuditSessionChat = protocol.AuditSessionChat
-	AuditSessionFile = protocol.AuditSessionFile
-)
-
 // viewerUser names the user behind a viewer of a session, "" if unknown.
 func (s *Service) viewerUser(ctx context.Context, sessionID, viewerID string) string {
 	if viewerID == "" {
@@ -58,7 +51,7 @@ func (s *Service) RecordChat(ctx context.Context, sessionID, viewerID string, li
 			return badRequest("no viewer %q in this session", viewerID)
 		}
 	}
-	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionChat, EndpointID: ss.AgentID, SessionID: ss.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: protocol.AuditSessionChat, EndpointID: ss.AgentID, SessionID: ss.ID,
 		Details: details("role", role, "viewer_id", viewerID, "text", line.Text)})
 	return nil
 }
@@ -76,7 +69,7 @@ func (s *Service) RecordFile(ctx context.Context, sessionID string, f protocol.F
 	if actor == "" {
 		actor = "agent:" + ss.AgentID
 	}
-	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionFile, EndpointID: ss.AgentID, SessionID: ss.ID,
+	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: protocol.AuditSessionFile, EndpointID: ss.AgentID, SessionID: ss.ID,
 		Details: details("direction", f.Direction, "name", f.Name, "size", strconv.FormatInt(f.Size, 10), "sha256", f.SHA256, "viewer_id", f.Viewer)})
 	return nil
 }
@@ -86,7 +79,7 @@ func (s *Service) RecordFile(ctx context.Context, sessionID string, f protocol.F
 func (s *Service) sessionLog(ctx context.Context, since time.Time) (map[string][]protocol.ChatLine, map[string][]protocol.FileRecord, error) {
 	chat := map[string][]protocol.ChatLine{}
 	files := map[string][]protocol.FileRecord{}
-	for _, typ := range []protocol.AuditType{AuditSessionChat, AuditSessionFile} {
+	for _, typ := range []protocol.AuditType{protocol.AuditSessionChat, protocol.AuditSessionFile} {
 		rs, err := s.store.ListAudit(ctx, store.AuditFilter{Type: string(typ), Since: since, Limit: historyScan})
 		if err != nil {
 			return nil, nil, fmt.Errorf("list %s: %w", typ, err)
@@ -97,7 +90,7 @@ func (s *Service) sessionLog(ctx context.Context, since time.Time) (map[string][
 			if json.Unmarshal(r.Details, &d) != nil {
 				continue
 			}
-			if typ == AuditSessionChat {
+			if typ == protocol.AuditSessionChat {
 				l := protocol.ChatLine{Time: r.Time, Role: d["role"], Text: d["text"]}
 				if l.Role == protocol.ChatTechnician {
 					l.From = r.Actor

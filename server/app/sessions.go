@@ -18,16 +18,6 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// Audit event types of screen-share sessions. Every record carries the
-// session and endpoint ids.
-const (
-	AuditSessionCreated = protocol.AuditSessionCreated
-	AuditSessionState   = protocol.AuditSessionState
-	AuditSessionJoined  = protocol.AuditSessionJoined
-	AuditSessionLeft    = protocol.AuditSessionLeft
-	AuditSessionControl = protocol.AuditSessionControl
-)
-
 // Session errors the API maps to 409 with their own codes.
 var (
 	ErrEndpointOffline = errors.New("the endpoint is offline: its agent has not polled recently")
@@ -176,7 +166,7 @@ func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principa
 	if err != nil {
 		return store.ScreenSession{}, protocol.ScreenShareStart{}, fmt.Errorf("encode screenshare.start: %w", err)
 	}
-	err = s.Record(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionCreated, EndpointID: a.ID, SessionID: ss.ID, Details: det}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: actor, Type: protocol.AuditSessionCreated, EndpointID: a.ID, SessionID: ss.ID, Details: det}, func() error {
 		_, err := s.enqueue(ctx, a.ID, protocol.ActionScreenShareStart, payload, tech.Name)
 		return err
 	})
@@ -369,7 +359,7 @@ func (s *Service) stateChanged(ctx context.Context, from, to store.ScreenSession
 	if to.Mode != from.Mode {
 		kv = append(kv, "mode", string(to.Mode))
 	}
-	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: AuditSessionState, EndpointID: to.AgentID, SessionID: to.ID, Details: details(kv...)})
+	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: protocol.AuditSessionState, EndpointID: to.AgentID, SessionID: to.ID, Details: details(kv...)})
 	if to.State == protocol.SessionEnded {
 		sessionsEnded.WithLabelValues(string(to.Reason)).Inc()
 		s.log.Info("session ended", "session_id", to.ID, "reason", to.Reason)
@@ -466,7 +456,7 @@ func (s *Service) JoinSession(ctx context.Context, id string) (ViewerJoin, error
 		return ViewerJoin{}, ErrSessionEnded
 	}
 	vid := "v" + strings.NewReplacer("-", "x", "_", "y").Replace(auth.NewToken("", 9))
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionJoined, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", vid)}, func() error {
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditSessionJoined, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", vid)}, func() error {
 		if err := s.store.AddSessionViewer(ctx, store.SessionViewer{SessionID: ss.ID, ViewerID: vid, UserID: p.UserID, UserName: p.Name, Joined: s.now().UTC()}); err != nil {
 			return fmt.Errorf("join session: %w", err)
 		}
@@ -498,11 +488,11 @@ func (s *Service) LeaveSession(ctx context.Context, sessionID, viewerID, user st
 		s.log.Error("viewer left", "session_id", sessionID, "err", err)
 		return
 	}
-	s.Audit(ctx, store.AuditRecord{Actor: user, Type: AuditSessionLeft, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", viewerID)})
+	s.Audit(ctx, store.AuditRecord{Actor: user, Type: protocol.AuditSessionLeft, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", viewerID)})
 	if ss.ControlHolder == viewerID {
 		if next, err := s.store.SetControlHolder(ctx, ss.ID, viewerID, ""); err == nil {
 			ss = next
-			s.Audit(ctx, store.AuditRecord{Actor: user, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
+			s.Audit(ctx, store.AuditRecord{Actor: user, Type: protocol.AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
 				Details: details("op", "left", "from", viewerID, "to", "")})
 			s.cfg.Events.ControlChanged(ss.ID, "")
 		}
@@ -570,7 +560,7 @@ func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRe
 			return protocol.Session{}, err
 		}
 		if ss.ControlHolder != "" && ss.ControlHolder != req.Viewer {
-			if err := s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
+			if err := s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
 				Details: details("op", "request", "viewer_id", req.Viewer, "holder", ss.ControlHolder)}, nil); err != nil {
 				return protocol.Session{}, err
 			}
@@ -609,7 +599,7 @@ func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRe
 		return s.sessionOf(ctx, ss, &a)
 	}
 	var next store.ScreenSession
-	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditSessionControl, EndpointID: ss.AgentID, SessionID: ss.ID,
 		Details: details("op", req.Op, "from", ss.ControlHolder, "to", to)}, func() error {
 		next, err = s.store.SetControlHolder(ctx, ss.ID, ss.ControlHolder, to)
 		return err

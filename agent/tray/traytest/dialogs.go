@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tetherdesk/tether/internal/testenv"
 )
 
 // CancelEntry, sent on Entries, cancels the code entry.
@@ -24,20 +26,19 @@ type Dialogs struct {
 
 	mu      sync.Mutex
 	calls   []string
-	changed chan struct{}
+	changes testenv.Changes
 }
 
 // New returns Dialogs whose cancelled entry returns cancelled.
 func New(cancelled error) *Dialogs {
-	return &Dialogs{Entries: make(chan string), Retries: make(chan bool), Cancelled: cancelled, changed: make(chan struct{})}
+	return &Dialogs{Entries: make(chan string), Retries: make(chan bool), Cancelled: cancelled}
 }
 
 func (d *Dialogs) record(call string) {
 	d.mu.Lock()
 	d.calls = append(d.calls, call)
-	close(d.changed)
-	d.changed = make(chan struct{})
 	d.mu.Unlock()
+	d.changes.Changed()
 }
 
 // EnterCode implements tray.Dialogs.
@@ -81,21 +82,14 @@ func (d *Dialogs) Notify(_ context.Context, text string) error {
 // returns it.
 func (d *Dialogs) WaitCall(t testing.TB, n int, timeout time.Duration) string {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		d.mu.Lock()
-		calls, ch := slices.Clone(d.calls), d.changed
-		d.mu.Unlock()
-		if len(calls) >= n {
-			return calls[n-1]
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("dialog call %d never came; calls so far: %q", n, calls)
-		}
+	var calls []string
+	if !d.changes.Await(timeout, func() bool {
+		calls = d.Calls()
+		return len(calls) >= n
+	}) {
+		t.Fatalf("dialog call %d never came; calls so far: %q", n, calls)
 	}
+	return calls[n-1]
 }
 
 // Calls returns every call so far.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -238,16 +239,63 @@ func groupText(lists ...[]string) string {
 	return " " + strings.Join(all, " ") + " "
 }
 
-// groupFilter selects agents (columns prefixed with prefix) that belong
-// to any of ids.
-func groupFilter(prefix string, ids []string) (string, []any) {
+// filter gathers a query's WHERE terms and their arguments, in order.
+type filter struct {
+	terms []string
+	args  []any
+}
+
+func (f *filter) add(term string, args ...any) {
+	f.terms = append(f.terms, term)
+	f.args = append(f.args, args...)
+}
+
+// inGroups keeps agents (columns prefixed with prefix) that belong to any
+// of ids.
+func (f *filter) inGroups(prefix string, ids []string) {
 	parts := []string{prefix + "group_id IN (" + placeholders(len(ids)) + ")"}
 	args := anySlice(ids)
 	for _, id := range ids {
 		parts = append(parts, prefix+`group_text LIKE ? ESCAPE '\'`)
 		args = append(args, "% "+likeEscape(id)+" %")
 	}
-	return "(" + strings.Join(parts, " OR ") + ")", args
+	f.add("("+strings.Join(parts, " OR ")+")", args...)
+}
+
+// where is " WHERE t1 AND t2 ...", or "" without terms.
+func (f *filter) where() string {
+	if len(f.terms) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(f.terms, " AND ")
+}
+
+// checkGroups vets a filter's group list: nil is no limit, and an empty,
+// non-nil list selects nothing (none).
+func checkGroups(ids []string) (none bool, err error) {
+	if ids != nil && len(ids) == 0 {
+		return true, nil
+	}
+	if len(ids) > idChunk {
+		return false, errors.New("too many groups")
+	}
+	return false, nil
+}
+
+// wrapErr names the operation in err; nil stays nil.
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// limitOr is a list's limit: n, or def when n is unset.
+func limitOr(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
 }
 
 func (s *Store) writeGroups(ctx context.Context, tx *sql.Tx, id string, rule, manual []string) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -216,39 +215,26 @@ func (s *Store) ReEnrollAgent(ctx context.Context, enrollKey, secretHash string,
 // (case-insensitively) or one of whose IP addresses starts with it, ordered
 // by hostname (case-insensitively), then id.
 func (s *Store) SearchAgents(ctx context.Context, f store.AgentFilter) ([]store.Agent, error) {
-	if f.GroupIDs != nil && len(f.GroupIDs) == 0 {
-		return nil, nil // an empty, non-nil group list selects nothing
+	if none, err := checkGroups(f.GroupIDs); none || err != nil {
+		return nil, wrapErr("search agents", err)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 200
-	}
-	var where []string
-	var args []any
-	where = append(where, "revoked IS NULL")
+	var w filter
+	w.add("revoked IS NULL")
 	if f.GroupIDs != nil {
-		if len(f.GroupIDs) > idChunk {
-			return nil, errors.New("search agents: too many groups")
-		}
-		w, a := groupFilter("", f.GroupIDs)
-		where = append(where, w)
-		args = append(args, a...)
+		w.inGroups("", f.GroupIDs)
 	}
 	if q := strings.ToLower(strings.TrimSpace(f.Query)); q != "" {
 		esc := likeEscape(q)
 		if strings.ContainsAny(q, " \t") {
 			// Addresses hold no spaces; without this, "1 2" would match
 			// across the boundary of two addresses in ip_text.
-			where = append(where, `host_fold LIKE ? ESCAPE '\'`)
-			args = append(args, "%"+esc+"%")
+			w.add(`host_fold LIKE ? ESCAPE '\'`, "%"+esc+"%")
 		} else {
-			where = append(where, `(host_fold LIKE ? ESCAPE '\' OR ip_text LIKE ? ESCAPE '\')`)
-			args = append(args, "%"+esc+"%", "% "+esc+"%")
+			w.add(`(host_fold LIKE ? ESCAPE '\' OR ip_text LIKE ? ESCAPE '\')`, "%"+esc+"%", "% "+esc+"%")
 		}
 	}
-	args = append(args, limit)
-	query := `SELECT ` + agentCols + ` FROM agents WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY host_fold, hostname, id LIMIT ?`
+	query := `SELECT ` + agentCols + ` FROM agents` + w.where() + ` ORDER BY host_fold, hostname, id LIMIT ?`
+	args := append(w.args, limitOr(f.Limit, 200))
 	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("search agents: %w", err)

@@ -96,19 +96,7 @@ func walkRecords(ctx context.Context, tx *sql.Tx, w *auditchain.Walk, query stri
 // VerifyAudit checks every record from the first, then the anchor, and
 // reports the first record that is broken or missing.
 func (s *Store) VerifyAudit(ctx context.Context) (store.AuditCheck, error) {
-	var out store.AuditCheck
-	err := s.readSnapshot(ctx, func(tx *sql.Tx) error {
-		w := auditchain.FromStart(s.audit)
-		if err := walkRecords(ctx, tx, w, `SELECT `+auditCols+` FROM audit_log ORDER BY seq`); err != nil {
-			return err
-		}
-		a, ok, err := s.readAnchor(ctx, tx)
-		if err != nil {
-			return err
-		}
-		out = w.Finish(a, ok)
-		return nil
-	})
+	out, err := s.verifyAudit(ctx, 0)
 	if err != nil {
 		return store.AuditCheck{}, fmt.Errorf("verify audit: %w", err)
 	}
@@ -120,36 +108,30 @@ func (s *Store) VerifyAudit(ctx context.Context) (store.AuditCheck, error) {
 // oldest record checked must follow the record before it by seq and
 // PrevHash, but that record and those before it are not checked.
 func (s *Store) VerifyAuditTail(ctx context.Context, n int) (store.AuditCheck, error) {
-	n = max(n, 1)
+	out, err := s.verifyAudit(ctx, max(n, 1))
+	if err != nil {
+		return store.AuditCheck{}, fmt.Errorf("verify audit tail: %w", err)
+	}
+	return out, nil
+}
+
+// verifyAudit checks the newest n records, or all of them when n is 0.
+func (s *Store) verifyAudit(ctx context.Context, n int) (store.AuditCheck, error) {
 	var out store.AuditCheck
 	err := s.readSnapshot(ctx, func(tx *sql.Tx) error {
-		// n+1 records: the oldest one, when there is one, is only the
-		// starting point.
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT ?`), n+1)
-		if err != nil {
-			return err
-		}
-		var seq int64
-		var hash string
-		count := 0
-		for rows.Next() {
-			if err := rows.Scan(&seq, &hash); err != nil {
-				rows.Close()
-				return err
-			}
-			count++
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
 		w := auditchain.FromStart(s.audit)
 		query := `SELECT ` + auditCols + ` FROM audit_log ORDER BY seq`
 		var args []any
-		if count == n+1 {
-			w = auditchain.Following(s.audit, seq, hash)
-			query = `SELECT ` + auditCols + ` FROM audit_log WHERE seq > ? ORDER BY seq`
-			args = append(args, seq)
+		if n > 0 {
+			seq, hash, found, err := s.tailStart(ctx, tx, n)
+			if err != nil {
+				return err
+			}
+			if found {
+				w = auditchain.Following(s.audit, seq, hash)
+				query = `SELECT ` + auditCols + ` FROM audit_log WHERE seq > ? ORDER BY seq`
+				args = append(args, seq)
+			}
 		}
 		if err := walkRecords(ctx, tx, w, s.q(query), args...); err != nil {
 			return err
@@ -161,10 +143,28 @@ func (s *Store) VerifyAuditTail(ctx context.Context, n int) (store.AuditCheck, e
 		out = w.Finish(a, ok)
 		return nil
 	})
+	return out, err
+}
+
+// tailStart finds the record just before the newest n: the starting
+// point of a tail check. found is false when there are no more than n.
+func (s *Store) tailStart(ctx context.Context, tx *sql.Tx, n int) (seq int64, hash string, found bool, err error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT ?`), n+1)
 	if err != nil {
-		return store.AuditCheck{}, fmt.Errorf("verify audit tail: %w", err)
+		return 0, "", false, err
 	}
-	return out, nil
+	defer rows.Close()
+	count := 0
+	for rows.Next() {
+		if err := rows.Scan(&seq, &hash); err != nil {
+			return 0, "", false, err
+		}
+		count++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, "", false, err
+	}
+	return seq, hash, count == n+1, nil
 }
 
 // errNotRekeyable rolls back a re-key attempt whose chain is not an intact

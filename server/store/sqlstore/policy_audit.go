@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -148,55 +147,37 @@ func (s *Store) appendAuditLocked(ctx context.Context, tx *sql.Tx, r store.Audit
 // Until exclusive; Type ending in "*" is a prefix; EndpointGroups keeps
 // records about agents in those groups.
 func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error) {
-	if f.EndpointGroups != nil && len(f.EndpointGroups) == 0 {
-		return nil, nil // an empty, non-nil group list selects nothing
+	if none, err := checkGroups(f.EndpointGroups); none || err != nil {
+		return nil, wrapErr("list audit", err)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 500
-	}
-	var where []string
-	var args []any
+	var w filter
 	if f.EndpointGroups != nil {
-		if len(f.EndpointGroups) > idChunk {
-			return nil, errors.New("list audit: too many groups")
-		}
 		// Revoked agents stay in: their records remain in their groups' scope.
-		w, a := groupFilter("a.", f.EndpointGroups)
-		where = append(where, "endpoint_id IN (SELECT a.id FROM agents a WHERE "+w+")")
-		args = append(args, a...)
+		var g filter
+		g.inGroups("a.", f.EndpointGroups)
+		w.add("endpoint_id IN (SELECT a.id FROM agents a"+g.where()+")", g.args...)
 	}
 	switch {
 	case f.Type == "" || f.Type == "*":
 	case strings.HasSuffix(f.Type, "*"):
-		where = append(where, `type LIKE ? ESCAPE '\'`)
-		args = append(args, likeEscape(strings.TrimSuffix(f.Type, "*"))+"%")
+		w.add(`type LIKE ? ESCAPE '\'`, likeEscape(strings.TrimSuffix(f.Type, "*"))+"%")
 	default:
-		where = append(where, "type = ?")
-		args = append(args, f.Type)
+		w.add("type = ?", f.Type)
 	}
 	if f.Actor != "" {
-		where = append(where, "actor = ?")
-		args = append(args, f.Actor)
+		w.add("actor = ?", f.Actor)
 	}
 	if f.EndpointID != "" {
-		where = append(where, "endpoint_id = ?")
-		args = append(args, f.EndpointID)
+		w.add("endpoint_id = ?", f.EndpointID)
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "time >= ?")
-		args = append(args, s.tv(f.Since))
+		w.add("time >= ?", s.tv(f.Since))
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "time < ?")
-		args = append(args, s.tv(f.Until))
+		w.add("time < ?", s.tv(f.Until))
 	}
-	query := `SELECT ` + auditCols + ` FROM audit_log`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	query += ` ORDER BY seq DESC LIMIT ?`
-	args = append(args, limit)
+	query := `SELECT ` + auditCols + ` FROM audit_log` + w.where() + ` ORDER BY seq DESC LIMIT ?`
+	args := append(w.args, limitOr(f.Limit, 500))
 	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -154,42 +153,23 @@ func (s *Store) SetControlHolder(ctx context.Context, id, from, to string) (stor
 
 // ListSessions returns sessions matching f, newest first.
 func (s *Store) ListSessions(ctx context.Context, f store.SessionFilter) ([]store.ScreenSession, error) {
-	if f.GroupIDs != nil && len(f.GroupIDs) == 0 {
-		return nil, nil
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 500
+	if none, err := checkGroups(f.GroupIDs); none || err != nil {
+		return nil, wrapErr("list sessions", err)
 	}
 	q := `SELECT ` + prefixCols("s.", sessionCols) + ` FROM screen_sessions s`
-	var where []string
-	var args []any
+	var w filter
 	if f.GroupIDs != nil {
-		if len(f.GroupIDs) > idChunk {
-			return nil, errors.New("list sessions: too many groups")
-		}
 		q += ` JOIN agents a ON a.id = s.agent_id`
-		w, a := groupFilter("a.", f.GroupIDs)
-		where = append(where, w)
-		args = append(args, a...)
+		w.inGroups("a.", f.GroupIDs)
 	}
 	if f.ActiveOnly {
-		where = append(where, `s.state <> ?`)
-		args = append(args, protocol.SessionEnded)
+		w.add(`s.state <> ?`, protocol.SessionEnded)
 	}
 	if f.TechnicianID != "" {
-		where = append(where, `s.technician_id = ?`)
-		args = append(args, f.TechnicianID)
+		w.add(`s.technician_id = ?`, f.TechnicianID)
 	}
-	for i, w := range where {
-		if i == 0 {
-			q += ` WHERE ` + w
-		} else {
-			q += ` AND ` + w
-		}
-	}
-	q += ` ORDER BY s.created DESC, s.seq DESC LIMIT ?`
-	args = append(args, limit)
+	q += w.where() + ` ORDER BY s.created DESC, s.seq DESC LIMIT ?`
+	args := append(w.args, limitOr(f.Limit, 500))
 	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)

@@ -103,11 +103,7 @@ func testGroupAdmin(t *testing.T, s store.Store) {
 		t.Helper()
 		as, err := s.SearchAgents(ctx, f)
 		noErr(t, "search", err)
-		var out []string
-		for _, x := range as {
-			out = append(out, x.Hostname)
-		}
-		return out
+		return each(as, func(a store.Agent) string { return a.Hostname })
 	}
 	equal(t, "members of Linux Servers", hosts(store.AgentFilter{GroupIDs: []string{g.ID}}), []string{"desk-1", "srv-1"})
 	equal(t, "members of Kiosks", hosts(store.AgentFilter{GroupIDs: []string{other.ID}}), []string{"kiosk-1"})

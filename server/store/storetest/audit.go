@@ -72,13 +72,7 @@ func testPoliciesConcurrent(t *testing.T, s store.Store) {
 			versions <- p.Version
 		})
 	}
-	wg.Wait()
-	close(versions)
-	var got []int64
-	for v := range versions {
-		got = append(got, v)
-	}
-	slices.Sort(got)
+	got := drainSorted(&wg, versions)
 	var want []int64
 	for v := int64(2); v <= n+1; v++ {
 		want = append(want, v)
@@ -122,18 +116,8 @@ func testAudit(t *testing.T, s store.Store) {
 		t.Fatal("audit record with invalid details accepted")
 	}
 
-	rev := func(idx ...int) []store.AuditRecord {
-		var r []store.AuditRecord
-		for _, i := range idx {
-			r = append(r, out[i])
-		}
-		return r
-	}
-	tests := []struct {
-		name string
-		f    store.AuditFilter
-		want []store.AuditRecord
-	}{
+	rev := picker(out)
+	checkAuditList(t, s, []auditCase{
 		{"all, newest first", store.AuditFilter{}, rev(5, 4, 3, 2, 1, 0)},
 		{"limit", store.AuditFilter{Limit: 2}, rev(5, 4)},
 		{"exact type", store.AuditFilter{Type: "session.join"}, rev(2)},
@@ -147,15 +131,7 @@ func testAudit(t *testing.T, s store.Store) {
 		{"window", store.AuditFilter{Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, rev(2, 1)},
 		{"combined", store.AuditFilter{Type: "session.*", Actor: "alice", EndpointID: "ep1"}, rev(1)},
 		{"nothing", store.AuditFilter{Actor: "mallory"}, nil},
-	}
-	for _, tc := range tests {
-		got, err := s.ListAudit(ctx, tc.f)
-		noErr(t, tc.name, err)
-		if len(got) == 0 && len(tc.want) == 0 {
-			continue
-		}
-		equal(t, tc.name, got, tc.want)
-	}
+	})
 	check, err := s.VerifyAudit(ctx)
 	noErr(t, "verify", err)
 	equal(t, "intact chain", check, store.AuditCheck{Records: 6})
@@ -180,13 +156,7 @@ func testAuditConcurrent(t *testing.T, s store.Store) {
 			}
 		})
 	}
-	wg.Wait()
-	close(seqs)
-	var got []int64
-	for q := range seqs {
-		got = append(got, q)
-	}
-	slices.Sort(got)
+	got := drainSorted(&wg, seqs)
 	for i, q := range got {
 		if q != int64(i+1) {
 			t.Fatalf("seqs not unique and consecutive: %v", got)
@@ -407,18 +377,8 @@ func testAuditScope(t *testing.T, s store.Store) {
 		noErr(t, "append", err)
 		recs = append(recs, r)
 	}
-	pick := func(idx ...int) []store.AuditRecord {
-		var out []store.AuditRecord
-		for _, i := range idx {
-			out = append(out, recs[i])
-		}
-		return out
-	}
-	tests := []struct {
-		name string
-		f    store.AuditFilter
-		want []store.AuditRecord
-	}{
+	pick := picker(recs)
+	checkAuditList(t, s, []auditCase{
 		{"nil: everything", store.AuditFilter{}, pick(7, 6, 5, 4, 3, 2, 1, 0)},
 		{"empty: nothing", store.AuditFilter{EndpointGroups: []string{}}, nil},
 		{"enrollment group, revoked agents too", store.AuditFilter{EndpointGroups: []string{ga.ID}}, pick(7, 4, 0)},
@@ -431,13 +391,56 @@ func testAuditScope(t *testing.T, s store.Store) {
 		{"with endpoint", store.AuditFilter{EndpointGroups: []string{gb.ID}, EndpointID: inA.ID}, nil},
 		{"with limit", store.AuditFilter{EndpointGroups: []string{ga.ID, gb.ID, gc.ID}, Limit: 2}, pick(7, 4)},
 		{"with time", store.AuditFilter{EndpointGroups: []string{ga.ID}, Since: t0.Add(time.Second), Until: t0.Add(7 * time.Second)}, pick(4)},
+	})
+}
+
+// drainSorted waits for wg, then returns what ch holds, sorted.
+func drainSorted(wg *sync.WaitGroup, ch chan int64) []int64 {
+	wg.Wait()
+	close(ch)
+	var got []int64
+	for v := range ch {
+		got = append(got, v)
 	}
-	for _, tc := range tests {
-		got, err := s.ListAudit(ctx, tc.f)
+	slices.Sort(got)
+	return got
+}
+
+// picker returns the records of recs at the indices asked for.
+func picker(recs []store.AuditRecord) func(idx ...int) []store.AuditRecord {
+	return func(idx ...int) []store.AuditRecord {
+		var out []store.AuditRecord
+		for _, i := range idx {
+			out = append(out, recs[i])
+		}
+		return out
+	}
+}
+
+// auditCase is one ListAudit filter and the records it must return.
+type auditCase struct {
+	name string
+	f    store.AuditFilter
+	want []store.AuditRecord
+}
+
+func checkAuditList(t *testing.T, s store.Store, cases []auditCase) {
+	t.Helper()
+	for _, tc := range cases {
+		got, err := s.ListAudit(t.Context(), tc.f)
 		noErr(t, tc.name, err)
 		if len(got) == 0 && len(tc.want) == 0 {
 			continue
 		}
 		equal(t, tc.name, got, tc.want)
 	}
+}
+
+// each maps xs through f.
+func each[T, U any](xs []T, f func(T) U) []U {
+	var out []U
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
 }

@@ -121,11 +121,7 @@ func testSessions(t *testing.T, s store.Store) {
 		t.Helper()
 		l, err := s.ListSessions(ctx, f)
 		noErr(t, "list sessions", err)
-		var out []string
-		for _, x := range l {
-			out = append(out, x.ID)
-		}
-		return out
+		return each(l, func(x store.ScreenSession) string { return x.ID })
 	}
 	equal(t, "all, newest first", ids(store.SessionFilter{}), []string{s3.ID, s2.ID, s1.ID})
 	equal(t, "active", ids(store.SessionFilter{ActiveOnly: true}), []string{s3.ID, s2.ID})
