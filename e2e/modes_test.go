@@ -187,16 +187,7 @@ func chatWindow(t testing.TB, display string) string {
 // and returns its id.
 func waitEndpointWindow(t testing.TB, display, title string) string {
 	t.Helper()
-	var win string
-	testenv.Eventually(t, liveTimeout, fmt.Sprintf("a window named %q on the endpoint", title), func() (bool, error) {
-		out, err := xdotool(t, display, 10*time.Second, "search", "--name", title)
-		if err != nil || out == "" {
-			return false, fmt.Errorf("xdotool search: %v", err)
-		}
-		win = strings.Fields(out)[0]
-		return true, nil
-	})
-	return win
+	return waitWindowNamed(t, display, title, liveTimeout)
 }
 
 // userTypes focuses window win on the endpoint and types text as the end

@@ -239,9 +239,16 @@ const promptTitle = "Tether remote support"
 // deadline.
 func waitPrompt(t testing.TB, display string, timeout time.Duration) string {
 	t.Helper()
+	return waitWindowNamed(t, display, promptTitle, timeout)
+}
+
+// waitWindowNamed waits for a window named title on display and returns
+// its id.
+func waitWindowNamed(t testing.TB, display, title string, timeout time.Duration) string {
+	t.Helper()
 	var win string
-	testenv.Eventually(t, timeout, fmt.Sprintf("the attended prompt (a window named %q) on %s", promptTitle, display), func() (bool, error) {
-		out, err := xdotool(t, display, 10*time.Second, "search", "--name", promptTitle)
+	testenv.Eventually(t, timeout, fmt.Sprintf("a window named %q on %s", title, display), func() (bool, error) {
+		out, err := xdotool(t, display, 10*time.Second, "search", "--name", title)
 		if err != nil || out == "" {
 			return false, fmt.Errorf("xdotool search: %v", err)
 		}
@@ -264,6 +271,12 @@ func promptShown(t testing.TB, display string) bool {
 // the same title): then the prompt is looked up again.
 func answerPrompt(t testing.TB, display, win, key string) {
 	t.Helper()
+	// Look the window up again by its own name: the acceptance prompt's,
+	// or the mode question's.
+	title := promptTitle
+	if name, err := xdotool(t, display, 10*time.Second, "getwindowname", win); err == nil && strings.TrimSpace(name) != "" {
+		title = strings.TrimSpace(name)
+	}
 	for try := 1; ; try++ {
 		out, err := xdotool(t, display, 10*time.Second, "windowfocus", "--sync", win)
 		if err == nil {
@@ -272,7 +285,7 @@ func answerPrompt(t testing.TB, display, win, key string) {
 		if try == 3 {
 			t.Fatalf("xdotool windowfocus %s: %v %s", win, err, out)
 		}
-		win = waitPrompt(t, display, 10*time.Second)
+		win = waitWindowNamed(t, display, title, 10*time.Second)
 	}
 	// A dialog that has just mapped can miss a key sent at once (GTK may
 	// not be listening yet, or focus may not have landed): send the key
