@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X github.com/tetherdesk/tether/shared/version.Version=$(VERSIO
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: run test bench bench-screen build lint fuzz clean deps-run deps-test
+.PHONY: run test bench bench-screen build installers lint fuzz clean deps-run deps-test
 
 run:
 	@scripts/deps.sh run
@@ -46,6 +46,12 @@ build:
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc \
 	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tether-server.exe ./server/cmd/tether-server
 
+# Packages in dist/: agent and server .deb and .rpm (nfpm), the agent's .msi
+# (wixl), SHA256SUMS. Versions come from git describe.
+installers: build
+	@scripts/deps.sh installers
+	$(GO) run ./installer/cmd/tether-pkg -bin $(BIN) -out dist -version '$(VERSION)'
+
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
@@ -61,4 +67,4 @@ fuzz:
 	  done; done
 
 clean:
-	rm -rf $(BIN) .run bench/out e2e/out
+	rm -rf $(BIN) dist .run bench/out e2e/out

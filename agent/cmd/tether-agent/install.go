@@ -40,6 +40,7 @@ func controlService(configPath string) (service.Service, error) {
 func cmdInstall(args []string, stdout, stderr io.Writer) error {
 	flags := newFlags("install", stderr)
 	config.AddFlags(flags)
+	configOnly := flags.Bool("config-only", false, "write the config file only; the service is registered by a package (the MSI's custom action uses it)")
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -62,6 +63,13 @@ func cmdInstall(args []string, stdout, stderr io.Writer) error {
 		if _, err := state.ReadIdentity(cfg.StateDir); err != nil {
 			return usageError{errors.New("install needs --token (the agent is not enrolled yet)")}
 		}
+	}
+	if *configOnly {
+		if err := config.WriteFile(path, values); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", path)
+		return nil
 	}
 	svc, err := controlService(path)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +46,36 @@ func TestPurgeStateRemovesOnlyAgentFiles(t *testing.T) {
 	}
 	if kept, err := purgeState(filepath.Join(t.TempDir(), "missing")); err != nil || kept {
 		t.Errorf("purgeState(missing) = %v, %v", kept, err)
+	}
+}
+
+// TestInstallConfigOnly: the MSI's custom action writes the config with
+// the properties it was given and touches no service (the MSI registers
+// it); a missing token on a machine not enrolled is refused.
+func TestInstallConfigOnly(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "agent.yaml")
+	var out, errw strings.Builder
+	err := cmdInstall([]string{"--config-only", "--config", conf, "--server", "https://tether.example:8443",
+		"--token", "tok-1", "--fingerprint", "", "--state", filepath.Join(dir, "state")}, &out, &errw)
+	if err != nil {
+		t.Fatalf("install --config-only: %v (%s)", err, errw.String())
+	}
+	body, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`server: "https://tether.example:8443"`, `token: "tok-1"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("config lacks %s:\n%s", want, body)
+		}
+	}
+	if fi, err := os.Stat(conf); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("config mode %v (%v), want 0600", fi.Mode(), err)
+	}
+	err = cmdInstall([]string{"--config-only", "--config", filepath.Join(dir, "b.yaml"), "--server", "https://tether.example:8443",
+		"--state", filepath.Join(dir, "state2")}, &out, &errw)
+	if err == nil || !strings.Contains(err.Error(), "--token") {
+		t.Errorf("install without a token on a machine not enrolled: %v", err)
 	}
 }

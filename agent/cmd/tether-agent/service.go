@@ -114,6 +114,9 @@ func cmdService(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	prg.log = log
 	log.Info("tether-agent service starting", "component", "main", "version", version.Version, "platform", svc.Platform())
+	if !service.Interactive() {
+		ensureRecovery(log)
+	}
 	prg.body = func(ctx context.Context) {
 		serviceLoop(ctx, log, func() (config.Config, error) { return loadConfig(fs) })
 	}

@@ -1,0 +1,9 @@
+//go:build !windows
+
+package main
+
+import "log/slog"
+
+// ensureRecovery: systemd and launchd restart the agent from their unit and
+// plist.
+func ensureRecovery(*slog.Logger) {}

@@ -1,0 +1,276 @@
+// Package installer builds Tether's packages: the agent's and the server's
+// .deb and .rpm (with nfpm, in-process, so that the server can stamp a
+// package with an enrollment token on download), their systemd units and
+// maintainer scripts.
+package installer
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/goreleaser/nfpm/v2"
+	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
+	"github.com/goreleaser/nfpm/v2/files"
+	_ "github.com/goreleaser/nfpm/v2/rpm" // registers the rpm packager
+)
+
+//go:embed linux
+var linuxFiles embed.FS
+
+// Component is what a package installs.
+type Component string
+
+const (
+	Agent  Component = "tether-agent"
+	Server Component = "tether-server"
+)
+
+// Formats of the Linux packages.
+const (
+	Deb = "deb"
+	RPM = "rpm"
+)
+
+// Linux describes one .deb or .rpm.
+type Linux struct {
+	Component Component
+	// Version is what `git describe --tags` printed; PackageVersion turns
+	// it into the package's version and release.
+	Version string
+	Arch    string // Go's name: amd64, arm64
+	Binary  string // path of the binary to ship as /usr/bin/<component>
+	// Config is the configuration file's content; nil ships the default
+	// (an agent's names no server, so its service is not started).
+	Config []byte
+	// MTime stamps every file, so that a build is reproducible; zero is the
+	// Unix epoch.
+	MTime time.Time
+}
+
+// ConfigPath is where each component's configuration file is installed.
+func ConfigPath(c Component) string {
+	if c == Agent {
+		return "/etc/tether/agent.yaml"
+	}
+	return "/etc/tether/server.yaml"
+}
+
+// FileName is the package's conventional file name.
+func (p Linux) FileName(format string) string {
+	v, r := PackageVersion(p.Version)
+	if format == RPM {
+		return fmt.Sprintf("%s-%s-%s.%s.rpm", p.Component, v, r, rpmArch(p.Arch))
+	}
+	return fmt.Sprintf("%s_%s-%s_%s.deb", p.Component, v, r, p.Arch)
+}
+
+// Build writes the package in format (Deb or RPM) to w.
+func (p Linux) Build(format string, w io.Writer) error {
+	if p.Component != Agent && p.Component != Server {
+		return fmt.Errorf("installer: unknown component %q", p.Component)
+	}
+	if format != Deb && format != RPM {
+		return fmt.Errorf("installer: unknown format %q (want deb or rpm)", format)
+	}
+	if _, err := os.Stat(p.Binary); err != nil {
+		return fmt.Errorf("installer: the %s binary: %w", p.Component, err)
+	}
+	// nfpm reads every file from a path: lay ours out in a scratch folder.
+	dir, err := os.MkdirTemp("", "tether-pkg-")
+	if err != nil {
+		return fmt.Errorf("installer: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	info, err := p.info(dir, format)
+	if err != nil {
+		return err
+	}
+	pkger, err := nfpm.Get(format)
+	if err != nil {
+		return fmt.Errorf("installer: %w", err)
+	}
+	info = nfpm.WithDefaults(info)
+	if err := nfpm.PrepareForPackager(info, format); err != nil {
+		return fmt.Errorf("installer: %s %s: %w", p.Component, format, err)
+	}
+	if err := pkger.Package(info, w); err != nil {
+		return fmt.Errorf("installer: building %s %s: %w", p.Component, format, err)
+	}
+	return nil
+}
+
+func (p Linux) info(dir, format string) (*nfpm.Info, error) {
+	name := string(p.Component)
+	short := strings.TrimPrefix(name, "tether-") // agent, server
+	write := func(file string, body []byte) (string, error) {
+		path := filepath.Join(dir, file)
+		return path, os.WriteFile(path, body, 0o644)
+	}
+	embedded := func(file string) (string, error) {
+		body, err := linuxFiles.ReadFile("linux/" + file)
+		if err != nil {
+			return "", err
+		}
+		return write(file, body)
+	}
+	cfg := p.Config
+	if cfg == nil {
+		if p.Component == Agent {
+			cfg = []byte(defaultAgentConfig)
+		} else {
+			b, err := linuxFiles.ReadFile("linux/server.yaml")
+			if err != nil {
+				return nil, err
+			}
+			cfg = b
+		}
+	}
+	cfgPath, err := write(short+".yaml", cfg)
+	if err != nil {
+		return nil, fmt.Errorf("installer: %w", err)
+	}
+	unit, err := embedded(name + ".service")
+	if err != nil {
+		return nil, fmt.Errorf("installer: %w", err)
+	}
+	var scripts nfpm.Scripts
+	for _, s := range []struct {
+		file string
+		to   *string
+	}{
+		{short + "-preinst.sh", &scripts.PreInstall},
+		{short + "-postinst.sh", &scripts.PostInstall},
+		{short + "-prerm.sh", &scripts.PreRemove},
+		{short + "-postrm.sh", &scripts.PostRemove},
+	} {
+		if _, err := linuxFiles.Open("linux/" + s.file); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if *s.to, err = embedded(s.file); err != nil {
+			return nil, fmt.Errorf("installer: %w", err)
+		}
+	}
+	// The agent's config may carry an enrollment token: root only. The
+	// server's is read by the tether group (postinst sets it).
+	cfgMode := os.FileMode(0o600)
+	if p.Component == Server {
+		cfgMode = 0o640
+	}
+	mtime := p.MTime
+	if mtime.IsZero() {
+		mtime = time.Unix(0, 0).UTC()
+	}
+	contents := files.Contents{
+		{Source: p.Binary, Destination: "/usr/bin/" + name, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: mtime}},
+		{Source: unit, Destination: "/usr/lib/systemd/system/" + name + ".service", FileInfo: &files.ContentFileInfo{Mode: 0o644, MTime: mtime}},
+		{Source: cfgPath, Destination: ConfigPath(p.Component), Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: cfgMode, MTime: mtime}},
+		{Destination: "/etc/tether", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: mtime}},
+	}
+	version, release := PackageVersion(p.Version)
+	info := &nfpm.Info{
+		Name:          name,
+		Arch:          p.Arch,
+		Platform:      "linux",
+		Version:       version,
+		Release:       release,
+		VersionSchema: "none",
+		Section:       "net",
+		Priority:      "optional",
+		Maintainer:    "Tether <packages@tether.invalid>",
+		Vendor:        "Tether",
+		Homepage:      "https://github.com/tetherdesk/tether",
+		License:       "Proprietary",
+		MTime:         mtime,
+		Description:   description[p.Component],
+		Overridables: nfpm.Overridables{
+			Contents:   contents,
+			Scripts:    scripts,
+			Depends:    depends[format][p.Component],
+			Recommends: recommends[p.Component],
+			RPM:        nfpm.RPM{Summary: summary[p.Component], Group: "Applications/Internet"},
+		},
+	}
+	return info, nil
+}
+
+var summary = map[Component]string{
+	Agent:  "Tether remote-support agent",
+	Server: "Tether remote-support server",
+}
+
+var description = map[Component]string{
+	Agent: "Tether remote-support agent.\n" +
+		"Runs as a system service: enrolls with a Tether server, polls it for actions\n" +
+		"and policies, and starts the session helper that shares the screen over WebRTC.",
+	Server: "Tether remote-support server.\n" +
+		"The web console for technicians, the agents' API, session signalling and\n" +
+		"the embedded TURN relay, on SQLite or PostgreSQL.",
+}
+
+// depends are the libraries the binaries load (the agent links X11 and
+// XTest through cgo), by each format's package names.
+var depends = map[string]map[Component][]string{
+	Deb: {Agent: {"libx11-6", "libxtst6"}},
+	RPM: {Agent: {"libX11", "libXtst"}},
+}
+
+// recommends are what the agent's helpers run to show dialogs.
+var recommends = map[Component][]string{
+	Agent: {"zenity"},
+}
+
+const defaultAgentConfig = "# Tether agent configuration. Set the server and an enrollment token:\n" +
+	"#   tether-agent install --server https://SERVER:8443 --token TOKEN\n" +
+	"# or download a package with both from the console (Settings > Enrollment tokens).\n"
+
+var describeRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)(?:-(\d+)-g([0-9a-f]+))?(-dirty)?$`)
+var shaRE = regexp.MustCompile(`(?:^|-g)([0-9a-f]{7,40})(-dirty)?$`)
+
+// PackageVersion turns `git describe --tags --always --dirty` output into
+// a package version and release that sort in commit order in both dpkg and
+// rpm: v1.2.3 is 1.2.3-1; v1.2.3-4-gabc1234 (four commits later) is
+// 1.2.3-5.gabc1234; output without a version tag is 0.0.0 with the commit
+// count it gives, and -dirty adds .dirty.
+func PackageVersion(describe string) (version, release string) {
+	if m := describeRE.FindStringSubmatch(describe); m != nil {
+		version = m[1] + "." + m[2] + "." + m[3]
+		release = "1"
+		if m[4] != "" {
+			n := 0
+			fmt.Sscan(m[4], &n)
+			release = fmt.Sprintf("%d.g%s", n+1, m[5])
+		}
+		if m[6] != "" {
+			release += ".dirty"
+		}
+		return version, release
+	}
+	release = "0"
+	if m := regexp.MustCompile(`-(\d+)-g[0-9a-f]+(?:-dirty)?$`).FindStringSubmatch(describe); m != nil {
+		release = m[1]
+	}
+	if m := shaRE.FindStringSubmatch(describe); m != nil {
+		release += ".g" + m[1]
+		if m[2] != "" {
+			release += ".dirty"
+		}
+	}
+	return "0.0.0", release
+}
+
+func rpmArch(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return goarch
+}
