@@ -5,6 +5,7 @@
 package installer
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -141,13 +142,19 @@ func (p Linux) info(dir, format string) (*nfpm.Info, error) {
 		return nil, fmt.Errorf("installer: %w", err)
 	}
 	var scripts nfpm.Scripts
+	prerm, err := linuxFiles.ReadFile("linux/prerm.sh")
+	if err != nil {
+		return nil, fmt.Errorf("installer: %w", err)
+	}
+	if scripts.PreRemove, err = write("prerm.sh", bytes.ReplaceAll(prerm, []byte("SERVICE"), []byte(name))); err != nil {
+		return nil, fmt.Errorf("installer: %w", err)
+	}
 	for _, s := range []struct {
 		file string
 		to   *string
 	}{
 		{short + "-preinst.sh", &scripts.PreInstall},
 		{short + "-postinst.sh", &scripts.PostInstall},
-		{short + "-prerm.sh", &scripts.PreRemove},
 		{short + "-postrm.sh", &scripts.PostRemove},
 	} {
 		if _, err := linuxFiles.Open("linux/" + s.file); errors.Is(err, os.ErrNotExist) {

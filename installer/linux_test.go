@@ -95,6 +95,9 @@ func TestDebContents(t *testing.T) {
 					t.Errorf("maintainer script %s: %v", s, err)
 				}
 			}
+			if prerm, _ := os.ReadFile(filepath.Join(ctl, "prerm")); !bytes.Contains(prerm, []byte("systemctl disable --now "+string(tc.c)+".service")) {
+				t.Errorf("prerm does not stop %s:\n%s", tc.c, prerm)
+			}
 		})
 	}
 }
