@@ -20,6 +20,8 @@ import (
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
 	"github.com/goreleaser/nfpm/v2/files"
 	_ "github.com/goreleaser/nfpm/v2/rpm" // registers the rpm packager
+
+	"github.com/tetherdesk/tether/agent/config"
 )
 
 //go:embed linux
@@ -233,18 +235,30 @@ var recommends = map[Component][]string{
 	Agent: {"zenity"},
 }
 
+// AgentConfig is the agent's configuration file naming the server, the
+// enrollment token and, when set, the server certificate's fingerprint.
+func AgentConfig(server, token, fingerprint string) ([]byte, error) {
+	v := map[string]string{config.KeyServer: server, config.KeyToken: token}
+	if fingerprint != "" {
+		v[config.KeyFingerprint] = fingerprint
+	}
+	return config.Encode(v)
+}
+
 const defaultAgentConfig = "# Tether agent configuration. Set the server and an enrollment token:\n" +
 	"#   tether-agent install --server https://SERVER:8443 --token TOKEN\n" +
 	"# or download a package with both from the console (Settings > Enrollment tokens).\n"
 
 var describeRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)(?:-(\d+)-g([0-9a-f]+))?(-dirty)?$`)
+var preRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)-(.+)$`)
+var nonAlnum = regexp.MustCompile(`[^A-Za-z0-9]+`)
 var shaRE = regexp.MustCompile(`(?:^|-g)([0-9a-f]{7,40})(-dirty)?$`)
 
 // PackageVersion turns `git describe --tags --always --dirty` output into
 // a package version and release that sort in commit order in both dpkg and
 // rpm: v1.2.3 is 1.2.3-1; v1.2.3-4-gabc1234 (four commits later) is
-// 1.2.3-5.gabc1234; output without a version tag is 0.0.0 with the commit
-// count it gives, and -dirty adds .dirty.
+// 1.2.3-5.gabc1234; v1.2.3-rc1 is 1.2.3-0.rc1; output without a version
+// tag is 0.0.0 with the commit count it gives, and -dirty adds .dirty.
 func PackageVersion(describe string) (version, release string) {
 	if m := describeRE.FindStringSubmatch(describe); m != nil {
 		version = m[1] + "." + m[2] + "." + m[3]
@@ -258,6 +272,10 @@ func PackageVersion(describe string) (version, release string) {
 			release += ".dirty"
 		}
 		return version, release
+	}
+	// A tag with a suffix of its own (v1.2.3-rc1): before v1.2.3 itself.
+	if m := preRE.FindStringSubmatch(describe); m != nil {
+		return m[1] + "." + m[2] + "." + m[3], "0." + strings.Trim(nonAlnum.ReplaceAllString(m[4], "."), ".")
 	}
 	release = "0"
 	if m := regexp.MustCompile(`-(\d+)-g[0-9a-f]+(?:-dirty)?$`).FindStringSubmatch(describe); m != nil {

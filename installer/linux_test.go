@@ -201,6 +201,8 @@ func TestPackageVersion(t *testing.T) {
 		{"pre-core-10-g8d3aa1d-dirty", "0.0.0", "10.g8d3aa1d.dirty"},
 		{"8d3aa1d", "0.0.0", "0.g8d3aa1d"},
 		{"dev", "0.0.0", "0"},
+		{"v0.9.0-e2e", "0.9.0", "0.e2e"},
+		{"v2.0.0-rc.1", "2.0.0", "0.rc.1"},
 	}
 	for _, tc := range tests {
 		v, r := PackageVersion(tc.in)

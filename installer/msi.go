@@ -53,7 +53,7 @@ func MSIVersion(describe string) string {
 	if v == "0.0.0" {
 		return fmt.Sprintf("0.0.%d", min(commits, 65535))
 	}
-	commits-- // release 1 is the tag itself
+	commits = max(commits-1, 0) // release 1 is the tag itself; 0.x is before it
 	return fmt.Sprintf("%d.%d.%d", min(major, 255), min(minor, 255), min(patch*1000+commits, 65535))
 }
 

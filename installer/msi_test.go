@@ -107,6 +107,7 @@ func TestMSIVersion(t *testing.T) {
 		"pre-core-10-g8d3aa1d": "0.0.10",
 		"8d3aa1d":              "0.0.0",
 		"v300.1.70-2-gabcdef0": "255.1.65535",
+		"v0.9.0-e2e":           "0.9.0",
 	} {
 		if got := MSIVersion(in); got != want {
 			t.Errorf("MSIVersion(%q) = %s, want %s", in, got, want)

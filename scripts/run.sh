@@ -40,6 +40,16 @@ pids+=($!)
 for _ in $(seq 200); do curl -fsS "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "$URL/readyz" >/dev/null || { echo "run: server did not become ready; see $STATE/server.log" >&2; cat "$STATE/server.log" >&2; exit 1; }
 
+# The agent just built becomes a release, so that the console's "Download
+# installer" has something to package; the release key stays in $STATE.
+[[ -f "$STATE/release-keys/release.key" ]] || bin/tether-server release keygen --out "$STATE/release-keys" >/dev/null
+REL="dev-$(sha256sum bin/tether-agent | cut -c1-12)"
+if [[ ! -d "$STATE/server/releases/$REL" ]]; then
+  echo "run: adding agent release $REL (the console's installer downloads package it)"
+  bin/tether-server release add --data "$STATE/server" --version "$REL" --key "$STATE/release-keys/release.key" \
+    --file "linux/$(go env GOARCH)=bin/tether-agent" >/dev/null
+fi
+
 if [[ ! -f "$STATE/agent/identity.json" ]]; then
   TOKEN=$(bin/tether-server token create --data "$STATE/server")
 else

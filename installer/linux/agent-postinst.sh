@@ -1,8 +1,10 @@
 #!/bin/sh
 # Tether agent: after install or upgrade (deb: configure; rpm: 1 or 2).
+# DPKG_ROOT is set when dpkg installs into another root without chroot:
+# then files are under it, and no service of this machine is touched.
 set -e
-conf=/etc/tether/agent.yaml
-[ -d /run/systemd/system ] || exit 0
+conf="${DPKG_ROOT:-}/etc/tether/agent.yaml"
+[ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ] || exit 0
 systemctl daemon-reload >/dev/null 2>&1 || true
 # Enable and start only with a server configured: a package installed
 # before its configuration must not start an agent that cannot enroll.

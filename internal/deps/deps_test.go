@@ -36,6 +36,8 @@ var dynamic = map[string]string{
 	"agent/supervisor/supervisor_test.go:start":                               "the test binary itself (os.Args[0])",
 	"e2e/broker_test.go:enterCode":                                            "the tether-agent the test built",
 	"e2e/harness_test.go:startAgentEnv":                                       "the tether-agent the test built",
+	"e2e/installer_test.go:TestInstallerFromConsole":                          "the tether-agent the .deb installed",
+	"e2e/installer_test.go:runServerCmd":                                      "the tether-server the test built",
 	"e2e/screenshare_test.go:TestScreenShareRelayOnly":                        "the tether-server the test built",
 	"internal/deps/deps_test.go:TestRowsMatchDebian":                          "the table's own programs",
 	"internal/testenv/build.go:BuildBinaries":                                 "the go tool (GoTool)",
@@ -491,7 +493,7 @@ var scriptProfiles = map[string]string{
 var shellWords = strings.Fields(`echo printf cd export local declare read trap wait kill exec eval source . true false
 	test [ [[ shift break continue command type unset readonly let set exit return
 	cat cp mv rm mkdir rmdir ln chmod chown ls head tail sort uniq cut tr tee touch find grep sed pwd
-	date dirname basename id seq sleep mktemp env uname wc xargs printenv mount umount chroot sh bash flock su`)
+	date dirname basename id seq sleep mktemp env uname wc xargs printenv mount umount chroot sh bash flock su sha256sum`)
 
 // scriptUses collects the commands the scripts run (parsed with a real
 // shell parser), past builtins, the scripts' own functions, paths and

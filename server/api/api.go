@@ -142,6 +142,7 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /api/v1/endpoints/{id}/groups", withPathBody(h, "id", http.StatusOK, h.svc.SetEndpointGroups))
 	mux.HandleFunc("GET /api/v1/enrollment-tokens", h.listTokens)
 	mux.HandleFunc("POST /api/v1/enrollment-tokens", withBody(h, http.StatusCreated, h.svc.CreateEnrollmentToken))
+	mux.HandleFunc("POST /api/v1/enrollment-tokens/{id}/installer", h.installer)
 	mux.HandleFunc("POST /api/v1/enrollment-tokens/{id}/revoke", okOnPath(h, "id", h.svc.RevokeEnrollmentToken))
 	mux.HandleFunc("GET /api/v1/api-tokens", h.listAPITokens)
 	mux.HandleFunc("POST /api/v1/api-tokens", withBody(h, http.StatusCreated, h.svc.CreateAPIToken))

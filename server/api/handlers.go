@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -212,4 +214,26 @@ func (h *handlers) resetPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	err := h.svc.ResetPassword(r.Context(), r.PathValue("id"), req)
 	h.answer(w, r, http.StatusOK, map[string]bool{"ok": true}, err)
+}
+
+// installer answers with an agent installer that enrolls with the token:
+// the console's "Download installer".
+func (h *handlers) installer(w http.ResponseWriter, r *http.Request) {
+	var req protocol.InstallerRequest
+	if !h.decodeOrFail(w, r, &req) {
+		return
+	}
+	pkg, err := h.svc.BuildInstaller(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	defer pkg.Close()
+	w.Header().Set("Content-Type", pkg.ContentType)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": pkg.Name}))
+	w.Header().Set("Content-Length", strconv.FormatInt(pkg.Size, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.Copy(w, pkg.File)
 }

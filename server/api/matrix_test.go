@@ -111,7 +111,7 @@ type matrixRow struct {
 // hold a permission only over another computer group. TestMatrixCoversEveryRoute
 // checks that no registered route is missing.
 func TestPermissionMatrix(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withInstallers(t))
 	ctx := context.Background()
 	root := e.user("root-admin", perm.RoleAdministrator)
 	mustDo(t, root, "POST", "/api/v1/groups", protocol.Group{Name: scopeGroup}, nil, 201)
@@ -192,6 +192,9 @@ func TestPermissionMatrix(t *testing.T) {
 		mustDo(t, root, "POST", "/api/v1/codes", nil, &c, 201)
 		return map[string]string{"code": c.ID}
 	}
+	// tokenSecrets are the secrets of the tokens freshTokens made last: the
+	// installer rows' bodies carry the secret of the token in the path.
+	tokenSecrets := map[string]string{}
 	freshTokens := func(t *testing.T, _ int) map[string]string {
 		d, err := e.svc.IssueEnrollmentToken(ctx, protocol.CreateTokenRequest{}, "test", false)
 		if err != nil {
@@ -201,6 +204,7 @@ func TestPermissionMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		tokenSecrets["tokD"], tokenSecrets["tokG"] = d.Token, g.Token
 		return map[string]string{"tokD": d.ID, "tokG": g.ID}
 	}
 	freshEndpoints := func(t *testing.T, col int) map[string]string {
@@ -328,6 +332,10 @@ func TestPermissionMatrix(t *testing.T) {
 		{route: "GET /api/v1/enrollment-tokens", want: adminsOnly(200)},
 		{route: "POST /api/v1/enrollment-tokens", path: "/api/v1/enrollment-tokens", body: func(int) any { return protocol.CreateTokenRequest{} }, want: adminOnly(201, 403)},
 		{route: "POST /api/v1/enrollment-tokens", path: "/api/v1/enrollment-tokens", body: func(int) any { return protocol.CreateTokenRequest{Group: scopeGroup} }, want: adminsOnly(201)},
+		{route: "POST /api/v1/enrollment-tokens/{id}/installer", path: "/api/v1/enrollment-tokens/{tokD}/installer", setup: freshTokens,
+			body: func(int) any { return protocol.InstallerRequest{Format: protocol.InstallerDeb, Token: tokenSecrets["tokD"]} }, want: adminOnly(200, 404)},
+		{route: "POST /api/v1/enrollment-tokens/{id}/installer", path: "/api/v1/enrollment-tokens/{tokG}/installer", setup: freshTokens,
+			body: func(int) any { return protocol.InstallerRequest{Format: protocol.InstallerDeb, Token: tokenSecrets["tokG"]} }, want: adminsOnly(200)},
 		{route: "POST /api/v1/enrollment-tokens/{id}/revoke", path: "/api/v1/enrollment-tokens/{tokD}/revoke", setup: freshTokens, body: empty, want: adminOnly(200, 404)},
 		{route: "POST /api/v1/enrollment-tokens/{id}/revoke", path: "/api/v1/enrollment-tokens/{tokG}/revoke", setup: freshTokens, body: empty, want: adminsOnly(200)},
 		{route: "GET /api/v1/api-tokens", want: signedIn},

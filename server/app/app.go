@@ -18,6 +18,7 @@ import (
 	"github.com/tetherdesk/tether/server/app/presence"
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/hub"
+	"github.com/tetherdesk/tether/server/releases"
 	"github.com/tetherdesk/tether/server/store"
 )
 
@@ -97,6 +98,8 @@ type Config struct {
 	// the server; the console shows them with enrollment tokens. Optional.
 	PublicURL   string
 	Fingerprint string
+	// Releases holds the agent builds installers are made of; nil: none.
+	Releases *releases.Store
 }
 
 // CheckAndSetDefaults rejects missing dependencies and fills defaults.

@@ -198,6 +198,7 @@ func (s *Service) CreateEnrollmentToken(ctx context.Context, req protocol.Create
 	t, err := s.IssueEnrollmentToken(ctx, req, p.Name, false)
 	if err == nil {
 		t.InstallCommand = s.installCommand(t.Token)
+		t.PowerShellCommand = s.powerShellCommand(t.Token)
 	}
 	return t, err
 }
@@ -222,6 +223,27 @@ func (s *Service) installCommand(token string) string {
 		cmd += " --fingerprint " + shellQuote(s.cfg.Fingerprint)
 	}
 	return cmd
+}
+
+// powerShellCommand is the msiexec line that installs the agent's MSI
+// (from make installers or a release) with the server, token and
+// fingerprint as its properties, quoted for PowerShell; "" when the server
+// does not know its public URL.
+func (s *Service) powerShellCommand(token string) string {
+	if s.cfg.PublicURL == "" {
+		return ""
+	}
+	cmd := "msiexec.exe /i tether-agent.msi /qn SERVER_URL=" + psQuote(strings.TrimSuffix(s.cfg.PublicURL, "/")) + " ENROLL_TOKEN=" + psQuote(token)
+	if s.cfg.Fingerprint != "" {
+		cmd += " FINGERPRINT=" + psQuote(s.cfg.Fingerprint)
+	}
+	return cmd
+}
+
+// psQuote quotes v as a PowerShell verbatim string: nothing in it ($, `,
+// ;) is read as syntax, and a ' is doubled.
+func psQuote(v string) string {
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 }
 
 // shellQuote quotes v for a POSIX shell unless it is plainly safe.

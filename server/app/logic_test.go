@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"os/exec"
 	"testing"
 
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -46,5 +47,33 @@ func TestCheckTransition(t *testing.T) {
 	}
 	if err := CheckTransition(true, end, act, ""); !errors.Is(err, ErrConflict) {
 		t.Errorf("from ended: %v, want a conflict", err)
+	}
+}
+
+// TestInstallCommandQuoting: the POSIX line survives a real shell with
+// hostile values; the PowerShell line's values are verbatim strings.
+func TestInstallCommandQuoting(t *testing.T) {
+	values := []string{"tet_plain-Token.1", "it's", "$(echo pwned)", "a;b", "`x`", "sp ace", "\"dq\"", ""}
+	for _, v := range values {
+		out, err := exec.Command("sh", "-c", "printf '%s' "+shellQuote(v)).Output()
+		if err != nil || string(out) != v {
+			t.Errorf("shellQuote(%q) = %s: the shell read %q (%v)", v, shellQuote(v), out, err)
+		}
+	}
+	for v, want := range map[string]string{
+		"tet_x":     "'tet_x'",
+		"it's":      "'it''s'",
+		"$env:PATH": "'$env:PATH'",
+	} {
+		if got := psQuote(v); got != want {
+			t.Errorf("psQuote(%q) = %s, want %s", v, got, want)
+		}
+	}
+	s := &Service{cfg: Config{PublicURL: "https://tether.example:8443/", Fingerprint: "ab:cd"}}
+	if got, want := s.powerShellCommand("tet_1"), "msiexec.exe /i tether-agent.msi /qn SERVER_URL='https://tether.example:8443' ENROLL_TOKEN='tet_1' FINGERPRINT='ab:cd'"; got != want {
+		t.Errorf("powerShellCommand = %s, want %s", got, want)
+	}
+	if got, want := s.installCommand("tet_1"), "tether-agent install --server https://tether.example:8443 --token tet_1 --fingerprint ab:cd"; got != want {
+		t.Errorf("installCommand = %s, want %s", got, want)
 	}
 }

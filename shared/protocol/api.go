@@ -91,6 +91,21 @@ type CreateTokenRequest struct {
 	TTLHours int `json:"ttl_hours,omitempty"`
 }
 
+// Installer formats of POST /api/v1/enrollment-tokens/{id}/installer.
+const (
+	InstallerDeb = "deb" // Debian, Ubuntu
+	InstallerRPM = "rpm" // RHEL, Fedora, SUSE
+	InstallerMSI = "msi" // Windows
+)
+
+// InstallerRequest asks for an agent installer that enrolls with the
+// token. The server keeps only a hash of each token, so the request
+// carries the token itself, which the console has from when it was made.
+type InstallerRequest struct {
+	Format string `json:"format"`
+	Token  string `json:"token"`
+}
+
 // EnrollmentToken describes a token; Token is set only when created.
 type EnrollmentToken struct {
 	ID      string     `json:"id"`
@@ -103,6 +118,9 @@ type EnrollmentToken struct {
 	// server's URL, the token and the certificate fingerprint; set only
 	// when created (added 2025-06 for the console's settings).
 	InstallCommand string `json:"install_command,omitempty"`
+	// PowerShellCommand is the same for Windows: it downloads nothing, it
+	// runs an installed tether-agent.exe (set only when created).
+	PowerShellCommand string `json:"powershell_command,omitempty"`
 }
 
 // CreateUserRequest is the body of POST /api/v1/users.

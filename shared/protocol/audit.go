@@ -33,6 +33,7 @@ const (
 	AuditActionQueued    AuditType = "action.queued"
 	AuditTokenCreated    AuditType = "enrollment_token.created"
 	AuditTokenRevoked    AuditType = "enrollment_token.revoked"
+	AuditInstallerBuilt  AuditType = "installer.downloaded"
 	AuditGroupCreated    AuditType = "group.created"
 	AuditAgentEnrolled   AuditType = "agent.enrolled"
 	AuditPolicyChanged   AuditType = "policy.changed"

@@ -20,6 +20,10 @@ Usage:
   tether-server token create [--group G] [--ttl-hours H] [--data DIR | --db URL]
   tether-server audit verify [--data DIR | --db URL]
                                         check the audit chain; exit 1 when broken
+  tether-server release keygen [--out DIR]
+  tether-server release add --version V --key FILE --file linux/amd64=PATH [--msi windows/amd64=PATH] [--data DIR]
+  tether-server release list [--data DIR]
+                                        agent builds for installers and updates, signed
   tether-server version
 
 Run "tether-server serve --help" for the server's flags. The offline
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return errUsage
 		}
 		return auditVerify(ctx, args[1:], stdout, stderr)
+	case "release":
+		return releaseCmd(args, stdout, stderr)
 	case "version":
 		return printVersion(stdout)
 	case "help", "-h", "--help":

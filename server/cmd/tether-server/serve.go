@@ -26,6 +26,7 @@ import (
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/config"
 	"github.com/tetherdesk/tether/server/console"
+	"github.com/tetherdesk/tether/server/releases"
 	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/server/store/sqlstore"
@@ -164,7 +165,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
-		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency})
+		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency,
+		Releases: releases.Open(filepath.Join(cfg.Data, ReleasesDir))})
 	if err != nil {
 		return err
 	}

@@ -19,9 +19,10 @@ export class ApiError extends Error {
   }
 }
 
-// api calls the server. A 401 on anything but sign-in means the sign-in
-// expired: the console goes back to the sign-in page.
-export async function api(method, path, body) {
+// send makes a request with the console's headers; a failed answer throws
+// an ApiError. A 401 on anything but sign-in means the sign-in expired: the
+// console goes back to the sign-in page.
+async function send(method, path, body) {
   const headers = { "Accept": "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
@@ -31,13 +32,37 @@ export async function api(method, path, body) {
   } catch (e) {
     throw new ApiError(0, "network", "The server cannot be reached. Check your connection and try again.");
   }
-  const data = await res.json().catch(() => ({}));
   if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
     const err = new ApiError(res.status, data.code || "", data.error || `${res.status} ${res.statusText}`, Number(res.headers.get("Retry-After")) || 0);
     if (res.status === 401 && path !== "/api/v1/login" && path !== "/api/v1/me") onExpired();
     throw err;
   }
-  return data;
+  return res;
+}
+
+// api calls the server and returns its JSON answer.
+export async function api(method, path, body) {
+  const res = await send(method, path, body);
+  return res.json().catch(() => ({}));
+}
+
+// download calls the server for a file and saves it under the name the
+// server gives (Content-Disposition), as a browser download.
+export async function download(method, path, body) {
+  const res = await send(method, path, body);
+  const blob = await res.blob();
+  const m = /filename="?([^";]+)"?/.exec(res.headers.get("Content-Disposition") || "");
+  const name = m ? m[1] : "download";
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  return { name, size: blob.size };
 }
 
 // describe turns an API error into words for the technician.

@@ -3,7 +3,7 @@
 // line, and the screen-share policy per computer group over the global
 // default. Each tab shows only to users the server would let use it; the
 // server checks every call again.
-import { api, describe } from "./api.js";
+import { api, describe, download } from "./api.js";
 import { h, when, notice, empty } from "./ui.js";
 
 const tabsFor = (me) => [
@@ -360,12 +360,34 @@ function tokensSection() {
       const t = await api("POST", "/api/v1/enrollment-tokens", { group: group.value, ttl_hours: Number(ttl.value) });
       notice(err, "");
       const cmd = t.install_command || `tether-agent install --server ${server.url || "URL"} --token ${t.token}` + (server.fingerprint ? ` --fingerprint ${server.fingerprint}` : "");
-      const pre = h("pre", { id: "install-command", tabindex: "0" }, cmd);
-      made.replaceChildren(h("p", {}, h("strong", {}, "Token created. "), "Copy it now: it is not shown again. Run this on the endpoint as root / administrator:"), pre,
-        h("button", { type: "button", onclick: async (e) => {
-          try { await navigator.clipboard.writeText(cmd); e.target.textContent = "Copied"; }
+      const copyable = (id, text) => {
+        const pre = h("pre", { id, tabindex: "0" }, text);
+        return [pre, h("button", { type: "button", onclick: async (e) => {
+          try { await navigator.clipboard.writeText(text); e.target.textContent = "Copied"; }
           catch (_) { getSelection().selectAllChildren(pre); e.target.textContent = "Press Ctrl+C to copy"; }
-        } }, "Copy command"));
+        } }, "Copy command")];
+      };
+      const dlStatus = h("p", { id: "installer-status", role: "status" });
+      // The installers carry this token: they are made now, while the
+      // console still has it (the server keeps only its hash).
+      const get = (format) => async (e) => {
+        e.target.disabled = true;
+        dlStatus.textContent = "Building the installer…";
+        try {
+          const f = await download("POST", `/api/v1/enrollment-tokens/${encodeURIComponent(t.id)}/installer`, { format, token: t.token });
+          dlStatus.textContent = `Downloaded ${f.name} (${Math.round(f.size / 1024)} KiB).`;
+        } catch (ex) { dlStatus.textContent = ""; notice(err, describe(ex, "download the installer")); }
+        finally { e.target.disabled = false; }
+      };
+      made.replaceChildren(h("p", {}, h("strong", {}, "Token created. "), "It is not shown again: download installers or copy a command now."),
+        h("p", {}, "Installers that enroll with this token when installed, with no questions (dpkg -i, rpm -i, or a double-click / msiexec /qn):"),
+        h("div", { class: "buttons", id: "installer-downloads" },
+          h("button", { type: "button", id: "download-deb", onclick: get("deb") }, "Debian / Ubuntu (.deb)"),
+          h("button", { type: "button", id: "download-rpm", onclick: get("rpm") }, "RHEL / Fedora (.rpm)"),
+          h("button", { type: "button", id: "download-msi", onclick: get("msi") }, "Windows (.msi)")),
+        dlStatus,
+        h("p", {}, "Or, on Linux or macOS with the agent installed, as root:"), ...copyable("install-command", cmd),
+        ...(t.powershell_command ? [h("p", {}, "Or, on Windows in PowerShell as administrator, next to tether-agent.msi:"), ...copyable("powershell-command", t.powershell_command)] : []));
       made.hidden = false;
       load();
     } catch (e) { notice(err, describe(e, "create an enrollment token")); }
