@@ -333,9 +333,13 @@ func TestPermissionMatrix(t *testing.T) {
 		{route: "POST /api/v1/enrollment-tokens", path: "/api/v1/enrollment-tokens", body: func(int) any { return protocol.CreateTokenRequest{} }, want: adminOnly(201, 403)},
 		{route: "POST /api/v1/enrollment-tokens", path: "/api/v1/enrollment-tokens", body: func(int) any { return protocol.CreateTokenRequest{Group: scopeGroup} }, want: adminsOnly(201)},
 		{route: "POST /api/v1/enrollment-tokens/{id}/installer", path: "/api/v1/enrollment-tokens/{tokD}/installer", setup: freshTokens,
-			body: func(int) any { return protocol.InstallerRequest{Format: protocol.InstallerDeb, Token: tokenSecrets["tokD"]} }, want: adminOnly(200, 404)},
+			body: func(int) any {
+				return protocol.InstallerRequest{Format: protocol.InstallerDeb, Token: tokenSecrets["tokD"]}
+			}, want: adminOnly(200, 404)},
 		{route: "POST /api/v1/enrollment-tokens/{id}/installer", path: "/api/v1/enrollment-tokens/{tokG}/installer", setup: freshTokens,
-			body: func(int) any { return protocol.InstallerRequest{Format: protocol.InstallerDeb, Token: tokenSecrets["tokG"]} }, want: adminsOnly(200)},
+			body: func(int) any {
+				return protocol.InstallerRequest{Format: protocol.InstallerDeb, Token: tokenSecrets["tokG"]}
+			}, want: adminsOnly(200)},
 		{route: "POST /api/v1/enrollment-tokens/{id}/revoke", path: "/api/v1/enrollment-tokens/{tokD}/revoke", setup: freshTokens, body: empty, want: adminOnly(200, 404)},
 		{route: "POST /api/v1/enrollment-tokens/{id}/revoke", path: "/api/v1/enrollment-tokens/{tokG}/revoke", setup: freshTokens, body: empty, want: adminsOnly(200)},
 		{route: "GET /api/v1/api-tokens", want: signedIn},
