@@ -47,10 +47,16 @@ build:
 	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tether-server.exe ./server/cmd/tether-server
 
 # Packages in dist/: agent and server .deb and .rpm (nfpm), the agent's .msi
-# (wixl), SHA256SUMS. Versions come from git describe.
+# (wixl), SHA256SUMS. Versions come from git describe. Signed only when
+# given keys: GPG_KEY=key.asc (passphrase in TETHER_GPG_PASSPHRASE) for the
+# .deb/.rpm, SIGN_CERT=cert.pem SIGN_KEY=key.pem for Authenticode.
+GPG_KEY ?=
+SIGN_CERT ?=
+SIGN_KEY ?=
 installers: build
 	@scripts/deps.sh installers
-	$(GO) run ./installer/cmd/tether-pkg -bin $(BIN) -out dist -version '$(VERSION)'
+	$(GO) run ./installer/cmd/tether-pkg -bin $(BIN) -out dist -version '$(VERSION)' \
+	  -gpg-key '$(GPG_KEY)' -sign-cert '$(SIGN_CERT)' -sign-key '$(SIGN_KEY)'
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

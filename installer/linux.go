@@ -55,6 +55,11 @@ type Linux struct {
 	// MTime stamps every file, so that a build is reproducible; zero is the
 	// Unix epoch.
 	MTime time.Time
+	// GPGKey, when set, is an OpenPGP private key file (armored or binary)
+	// that signs the package: the .deb with a debsign _gpgorigin member,
+	// the .rpm with a header signature. Without it the package is unsigned.
+	GPGKey        string
+	GPGPassphrase string
 }
 
 // ConfigPath is where each component's configuration file is installed.
@@ -203,7 +208,9 @@ func (p Linux) info(dir, format string) (*nfpm.Info, error) {
 			Scripts:    scripts,
 			Depends:    depends[format][p.Component],
 			Recommends: recommends[p.Component],
-			RPM:        nfpm.RPM{Summary: summary[p.Component], Group: "Applications/Internet"},
+			RPM: nfpm.RPM{Summary: summary[p.Component], Group: "Applications/Internet",
+				Signature: nfpm.RPMSignature{PackageSignature: nfpm.PackageSignature{KeyFile: p.GPGKey, KeyPassphrase: p.GPGPassphrase}}},
+			Deb: nfpm.Deb{Signature: nfpm.DebSignature{PackageSignature: nfpm.PackageSignature{KeyFile: p.GPGKey, KeyPassphrase: p.GPGPassphrase}}},
 		},
 	}
 	return info, nil

@@ -145,12 +145,23 @@ const secureProperties = "WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;SERVER_URL
 
 // Stamp presets properties in a built .msi (in place), so that it
 // installs and enrolls with no argument. A property given to msiexec
-// still overrides a preset one. It runs msibuild (msitools).
-func Stamp(ctx context.Context, path string, props map[string]string) error {
+// still overrides a preset one. It runs msibuild (msitools). A signature
+// the MSI had no longer matches it: with signer it is signed anew, without
+// the old signature is removed.
+func Stamp(ctx context.Context, path string, props map[string]string, signer *Authenticode) error {
 	if err := checkProperties(props); err != nil {
 		return err
 	}
-	return msibuild(ctx, path, propertyQueries(props))
+	if err := Unsign(ctx, path); err != nil {
+		return err
+	}
+	if err := msibuild(ctx, path, propertyQueries(props)); err != nil {
+		return err
+	}
+	if signer != nil {
+		return signer.Sign(ctx, path)
+	}
+	return nil
 }
 
 func checkProperties(props map[string]string) error {

@@ -80,7 +80,7 @@ func TestMSIStamp(t *testing.T) {
 	if err := m.Build(t.Context(), msi); err != nil {
 		t.Fatal(err)
 	}
-	err := Stamp(t.Context(), msi, map[string]string{PropServer: "https://new.example:8443", PropFingerprint: "ab:cd"})
+	err := Stamp(t.Context(), msi, map[string]string{PropServer: "https://new.example:8443", PropFingerprint: "ab:cd"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestMSIStamp(t *testing.T) {
 		{PropToken: `a" --server "https://evil`},
 		{"OTHER": "x"},
 	} {
-		if err := Stamp(t.Context(), msi, bad); err == nil {
+		if err := Stamp(t.Context(), msi, bad, nil); err == nil {
 			t.Errorf("Stamp(%v) accepted", bad)
 		}
 	}

@@ -6,10 +6,10 @@ set -euo pipefail
 
 declare -A PKGS=(
   [base]="ca-certificates git make gcc curl"
-  [run]="xvfb x11-utils zenity tk wixl msitools libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
-  [test]="postgresql coturn xvfb x11-utils x11-xserver-utils zenity xdotool tk chromium dbus-daemon wixl msitools rpm systemd libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
+  [run]="xvfb x11-utils zenity tk wixl msitools osslsigncode libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
+  [test]="postgresql coturn xvfb x11-utils x11-xserver-utils zenity xdotool tk chromium dbus-daemon wixl msitools rpm systemd osslsigncode libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
-  [installers]="wixl msitools"
+  [installers]="wixl msitools osslsigncode"
   [fresh]="debootstrap"
   [bench]="postgresql xvfb x11-utils zenity tk chromium x11vnc python3-websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
 )

@@ -39,6 +39,7 @@ var dynamic = map[string]string{
 	"e2e/installer_test.go:TestInstallerFromConsole":                          "the tether-agent the .deb installed",
 	"e2e/installer_test.go:runServerCmd":                                      "the tether-server the test built",
 	"e2e/screenshare_test.go:TestScreenShareRelayOnly":                        "the tether-server the test built",
+	"installer/sign_test.go:TestAuthenticode":                                 "the go tool (GoTool)",
 	"internal/deps/deps_test.go:TestRowsMatchDebian":                          "the table's own programs",
 	"internal/testenv/build.go:BuildBinaries":                                 "the go tool (GoTool)",
 	"internal/testenv/server.go:StartServer":                                  "the tether-server its caller built",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tetherdesk/tether/installer"
+	"github.com/tetherdesk/tether/installer/installertest"
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/releases"
 	"github.com/tetherdesk/tether/shared/perm"
@@ -111,6 +112,9 @@ func TestInstallerDownload(t *testing.T) {
 		if err != nil {
 			t.Fatalf("msiinfo: %v %s", err, out)
 		}
+		if out, _ := exec.Command("msiinfo", "streams", msi).CombinedOutput(); strings.Contains(string(out), "DigitalSignature") {
+			t.Errorf("an unsigned server's MSI carries a signature: %s", out)
+		}
 		for _, want := range []string{"SERVER_URL\t" + testPublicURL, "ENROLL_TOKEN\t" + tok.Token, "FINGERPRINT\tab:cd:ef"} {
 			if !strings.Contains(string(out), want+"\n") && !strings.Contains(string(out), want+"\r\n") {
 				t.Errorf("Property table lacks %q:\n%s", want, out)
@@ -178,5 +182,44 @@ func TestInstallerRefusals(t *testing.T) {
 	recs := list.Records
 	if len(recs) != 0 {
 		t.Errorf("refused downloads were audited as downloads: %+v", recs)
+	}
+}
+
+// TestInstallerDownloadSigned: with signing keys configured, the .rpm the
+// console downloads verifies with rpm against the public key, and the
+// stamped .msi verifies with osslsigncode; without keys they carry no
+// signature (TestInstallerDownload's packages).
+func TestInstallerDownloadSigned(t *testing.T) {
+	gpgKey, gpgPub, _ := installertest.GPGKey(t)
+	cert, key := installertest.CodeSigningCert(t)
+	e := newEnv(t, withInstallers(t), func(c *app.Config) {
+		c.Signing = installer.Signing{GPGKey: gpgKey, Authenticode: &installer.Authenticode{Cert: cert, Key: key}}
+	})
+	admin := e.user("root", perm.RoleAdministrator)
+	var tok protocol.EnrollmentToken
+	mustDo(t, admin, "POST", "/api/v1/enrollment-tokens", protocol.CreateTokenRequest{}, &tok, 201)
+	path := "/api/v1/enrollment-tokens/" + tok.ID + "/installer"
+	dir := t.TempDir()
+
+	if st := admin.do("POST", path, protocol.InstallerRequest{Format: protocol.InstallerRPM, Token: tok.Token}, nil); st != 200 {
+		t.Fatalf("rpm: %d %s", st, admin.last)
+	}
+	rpm := filepath.Join(dir, "agent.rpm")
+	os.WriteFile(rpm, admin.last, 0o644)
+	db := t.TempDir()
+	if out, err := exec.Command("rpm", "--dbpath", db, "--import", gpgPub).CombinedOutput(); err != nil {
+		t.Fatalf("rpm --import: %v %s", err, out)
+	}
+	if out, err := exec.Command("rpm", "--dbpath", db, "-K", rpm).CombinedOutput(); err != nil || !strings.Contains(string(out), "digests signatures OK") {
+		t.Errorf("rpm -K: %v %s", err, out)
+	}
+
+	if st := admin.do("POST", path, protocol.InstallerRequest{Format: protocol.InstallerMSI, Token: tok.Token}, nil); st != 200 {
+		t.Fatalf("msi: %d %s", st, admin.last)
+	}
+	msi := filepath.Join(dir, "agent.msi")
+	os.WriteFile(msi, admin.last, 0o644)
+	if out, err := exec.Command("osslsigncode", "verify", "-CAfile", cert, "-in", msi).CombinedOutput(); err != nil || !strings.Contains(string(out), "Signature verification: ok") {
+		t.Errorf("osslsigncode verify: %v %s", err, out)
 	}
 }

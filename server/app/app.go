@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tetherdesk/tether/installer"
 	"github.com/tetherdesk/tether/server/app/accounts"
 	"github.com/tetherdesk/tether/server/app/core"
 	"github.com/tetherdesk/tether/server/app/groups"
@@ -100,6 +101,8 @@ type Config struct {
 	Fingerprint string
 	// Releases holds the agent builds installers are made of; nil: none.
 	Releases *releases.Store
+	// Signing signs the installers built for download; zero: unsigned.
+	Signing installer.Signing
 }
 
 // CheckAndSetDefaults rejects missing dependencies and fills defaults.

@@ -114,7 +114,8 @@ func (s *Service) linuxInstaller(format, token string) (Installer, error) {
 	if err != nil {
 		return Installer{}, err
 	}
-	pkg := installer.Linux{Component: installer.Agent, Version: r.Version, Arch: "amd64", Binary: bin.Name(), Config: cfg}
+	pkg := installer.Linux{Component: installer.Agent, Version: r.Version, Arch: "amd64", Binary: bin.Name(), Config: cfg,
+		GPGKey: s.cfg.Signing.GPGKey, GPGPassphrase: s.cfg.Signing.GPGPassphrase}
 	tmp, err := os.CreateTemp("", "tether-installer-*."+format)
 	if err != nil {
 		return Installer{}, err
@@ -154,7 +155,7 @@ func (s *Service) windowsInstaller(ctx context.Context, token string) (Installer
 	if s.cfg.Fingerprint != "" {
 		props[installer.PropFingerprint] = s.cfg.Fingerprint
 	}
-	if err := installer.Stamp(ctx, tmp.Name(), props); err != nil {
+	if err := installer.Stamp(ctx, tmp.Name(), props, s.cfg.Signing.Authenticode); err != nil {
 		out.Close()
 		return Installer{}, err
 	}

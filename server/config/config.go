@@ -49,6 +49,10 @@ var Keys = []Key{
 	{"metrics_listen", "", "serve /metrics on this separate address (host:port, plain HTTP) instead of the main one"},
 	{"metrics_token", "", "bearer token /metrics requires; empty: /metrics answers loopback clients only"},
 	{"login_concurrency", "0", "password checks (argon2id, 64 MiB each) allowed at once; 0 sizes it to the memory; beyond it sign-in answers 503 with Retry-After"},
+	{"sign_gpg_key", "", "OpenPGP private key file that signs the .deb and .rpm installers the console downloads; empty: unsigned"},
+	{"sign_gpg_passphrase", "", "passphrase of sign_gpg_key (better given as the environment variable than in a file)"},
+	{"sign_cert", "", "code-signing certificate (PEM) for Authenticode on the .msi installers the console downloads; empty: unsigned"},
+	{"sign_key", "", "private key (PEM) of sign_cert"},
 	{"log_level", "info", "debug, info, warn or error"},
 	{"log_format", "text", "text or json"},
 }
@@ -77,6 +81,9 @@ type Config struct {
 	MetricsListen    string
 	MetricsToken     string
 	LoginConcurrency int
+	// Signing of the installers downloaded from the console.
+	SignGPGKey, SignGPGPassphrase string
+	SignCert, SignKey             string
 }
 
 // Flags registers every key on fs, plus --config.
@@ -129,6 +136,8 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		PublicURL: v.GetString("public_url"), PollHold: hold, AdminName: v.GetString("admin_name"),
 		LogLevel: v.GetString("log_level"), LogFormat: v.GetString("log_format"),
 		TURNListen: v.GetString("turn_listen"), ICERelayOnly: v.GetBool("ice_relay_only"),
+		SignGPGKey: v.GetString("sign_gpg_key"), SignGPGPassphrase: v.GetString("sign_gpg_passphrase"),
+		SignCert: v.GetString("sign_cert"), SignKey: v.GetString("sign_key"),
 	}
 	if strings.EqualFold(c.TURNListen, "off") {
 		c.TURNListen = ""
@@ -170,6 +179,9 @@ func (c Config) Check() error {
 	}
 	if c.InsecureHTTP && !IsLoopback(host) {
 		return fmt.Errorf("insecure_http is allowed only on a loopback address, not %q: plain HTTP would expose passwords and agent secrets", c.Listen)
+	}
+	if (c.SignCert == "") != (c.SignKey == "") {
+		return errors.New("sign_cert and sign_key must be given together")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls_cert and tls_key must be given together")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tetherdesk/tether/installer"
 	"github.com/tetherdesk/tether/server/api"
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/config"
@@ -166,7 +167,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
 		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency,
-		Releases: releases.Open(filepath.Join(cfg.Data, ReleasesDir))})
+		Releases: releases.Open(filepath.Join(cfg.Data, ReleasesDir)), Signing: signing(cfg)})
 	if err != nil {
 		return err
 	}
@@ -441,4 +442,13 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func printVersion(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "tether-server %s (agent protocol %d)\n", version.Version, protocol.Version)
 	return err
+}
+
+// signing is what signs the installers the console downloads.
+func signing(cfg config.Config) installer.Signing {
+	s := installer.Signing{GPGKey: cfg.SignGPGKey, GPGPassphrase: cfg.SignGPGPassphrase}
+	if cfg.SignCert != "" {
+		s.Authenticode = &installer.Authenticode{Cert: cfg.SignCert, Key: cfg.SignKey}
+	}
+	return s
 }
