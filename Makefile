@@ -3,7 +3,10 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/tetherdesk/tether/shared/version.Version=$(VERSION)
+# RELEASE_PUB: the release key (tether-server release keygen's release.pub)
+# the agent trusts for self-updates; without it the agent takes none.
+RELEASE_PUB ?= $(shell cat release.pub 2>/dev/null)
+LDFLAGS := -s -w -X github.com/tetherdesk/tether/shared/version.Version=$(VERSION) -X github.com/tetherdesk/tether/shared/release.PublicKey=$(RELEASE_PUB)
 BIN := bin
 FUZZTIME ?= 10s
 

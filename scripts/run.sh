@@ -14,7 +14,11 @@ mkdir -p "$STATE" bin
 
 echo "run: building tether-server and tether-agent"
 go build -o bin/tether-server ./server/cmd/tether-server
-go build -o bin/tether-agent ./agent/cmd/tether-agent
+# The agent trusts this run's release key, so that releases added to this
+# server can update it.
+[[ -f "$STATE/release-keys/release.key" ]] || bin/tether-server release keygen --out "$STATE/release-keys" >/dev/null
+go build -ldflags "-X github.com/tetherdesk/tether/shared/version.Version=dev -X github.com/tetherdesk/tether/shared/release.PublicKey=$(cat "$STATE/release-keys/release.pub")" \
+  -o bin/tether-agent ./agent/cmd/tether-agent
 
 pids=()
 cleanup() {
@@ -42,7 +46,6 @@ curl -fsS "$URL/readyz" >/dev/null || { echo "run: server did not become ready; 
 
 # The agent just built becomes a release, so that the console's "Download
 # installer" has something to package; the release key stays in $STATE.
-[[ -f "$STATE/release-keys/release.key" ]] || bin/tether-server release keygen --out "$STATE/release-keys" >/dev/null
 REL="dev-$(sha256sum bin/tether-agent | cut -c1-12)"
 if [[ ! -d "$STATE/server/releases/$REL" ]]; then
   echo "run: adding agent release $REL (the console's installer downloads package it)"

@@ -314,3 +314,35 @@ func (c *Client) RedeemCode(ctx context.Context, secret, code string) (protocol.
 	}
 	return resp, nil
 }
+
+// Download GETs path with the agent secret as bearer and writes the body
+// to w, refusing more than max bytes: an agent release for a self-update.
+func (c *Client) Download(ctx context.Context, secret, path string, w io.Writer, max int64) error {
+	u := c.base.JoinPath(path)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("User-Agent", "tether-agent/"+version.Version)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readAPIError(resp)
+	}
+	n, err := io.Copy(w, io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", path, err)
+	}
+	if n > max {
+		return fmt.Errorf("downloading %s: larger than %d bytes", path, max)
+	}
+	return nil
+}

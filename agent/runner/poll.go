@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"time"
 
@@ -18,6 +19,7 @@ type pollState struct {
 	invGen  uint64
 	acks    []string
 	results []string
+	update  *protocol.UpdateReport
 }
 
 func (r *Runner) loop(ctx context.Context, id state.Identity) error {
@@ -86,9 +88,13 @@ func (r *Runner) buildPoll() (protocol.PollRequest, pollState) {
 	for _, res := range req.Results {
 		sent.results = append(sent.results, res.ID)
 	}
-	// Hold only when there is nothing to deliver; acks and results should
-	// land at once.
-	req.Wait = len(req.Acks) == 0 && len(r.outbox) == 0
+	if u := r.cfg.Update; u != nil {
+		req.Update = u.Report()
+		sent.update = req.Update
+	}
+	// Hold only when there is nothing to deliver; acks, results and update
+	// reports should land at once.
+	req.Wait = len(req.Acks) == 0 && len(r.outbox) == 0 && req.Update == nil
 	return req, sent
 }
 
@@ -135,6 +141,12 @@ func (r *Runner) settle(sent pollState) {
 	r.acks = slices.DeleteFunc(r.acks, func(id string) bool { return slices.Contains(sent.acks, id) })
 	r.outbox = slices.DeleteFunc(r.outbox, func(res protocol.ActionResult) bool { return slices.Contains(sent.results, res.ID) })
 	r.mu.Unlock()
+	if u := r.cfg.Update; u != nil {
+		if sent.update != nil {
+			u.Sent(*sent.update)
+		}
+		u.Polled()
+	}
 	if err := r.journal.MarkReported(sent.results...); err != nil {
 		// Worst case the result is sent again after a restart; the server
 		// ignores results for finished actions.
@@ -155,6 +167,17 @@ func (r *Runner) handleResponse(ctx context.Context, resp protocol.PollResponse)
 	for _, a := range resp.Actions {
 		r.receive(ctx, a)
 	}
+	if u := resp.Update; u != nil && r.cfg.Update != nil {
+		r.cfg.Update.Offer(*u, r.download)
+	}
+}
+
+// download fetches a path on the server with the agent's credentials.
+func (r *Runner) download(ctx context.Context, path string, w io.Writer, max int64) error {
+	r.mu.Lock()
+	secret := r.secret
+	r.mu.Unlock()
+	return r.client.Download(ctx, secret, path, w, max)
 }
 
 // nextDelay is the pause before the next poll.

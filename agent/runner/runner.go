@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -50,6 +51,19 @@ const (
 	maxResultsPerPoll = 100
 )
 
+// UpdateHooks connect the runner to the self-updater. Every hook must not
+// block.
+type UpdateHooks interface {
+	// Offer is called with each update the server offers.
+	Offer(u protocol.AgentUpdate, download func(ctx context.Context, path string, w io.Writer, max int64) error)
+	// Report is the next step report to send, or nil.
+	Report() *protocol.UpdateReport
+	// Sent is called when the report given last reached the server.
+	Sent(r protocol.UpdateReport)
+	// Polled is called after each poll the server answered.
+	Polled()
+}
+
 // Config configures a Runner. Zero values take the defaults above.
 type Config struct {
 	Server      string
@@ -74,6 +88,10 @@ type Config struct {
 	// (rejected credentials included). Only changes are reported; the
 	// tray's icon shows them. It must not block.
 	ServerState func(connected bool)
+
+	// Update, when set, takes the server's update offers and gives the
+	// reports of update steps to send (agent/update).
+	Update UpdateHooks
 
 	Logger *slog.Logger
 	// Client overrides the API client built from Server and Fingerprint.

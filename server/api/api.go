@@ -125,6 +125,7 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/endpoints/{id}", onPath(h, "id", h.svc.Endpoint))
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/actions", withPathBody(h, "id", http.StatusAccepted, h.svc.QueueAction))
 	mux.HandleFunc("POST /api/v1/endpoints/{id}/revoke", okOnPath(h, "id", h.svc.RevokeEndpoint))
+	mux.HandleFunc("GET /api/v1/agent-updates", h.rollouts)
 	mux.HandleFunc("GET /api/v1/actions/{id}", onPath(h, "id", h.svc.ActionStatus))
 	mux.HandleFunc("GET /api/v1/users", h.listUsers)
 	mux.HandleFunc("POST /api/v1/users", withBody(h, http.StatusCreated, h.svc.CreateUser))
@@ -164,6 +165,7 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /api/v1/policies/{group}", h.putPolicy)
 	mux.HandleFunc("GET "+protocol.PathViewerSignal, h.viewerSignal)
 	mux.HandleFunc("GET "+protocol.PathAgentSignal, h.agentSignal)
+	mux.HandleFunc("GET "+protocol.PathRelease, h.release)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, fmt.Errorf("%w: no such API route %s %s", store.ErrNotFound, r.Method, r.URL.Path))
 	})

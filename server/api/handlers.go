@@ -237,3 +237,25 @@ func (h *handlers) installer(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.Copy(w, pkg.File)
 }
+
+// release serves an agent release's binary to an enrolled agent (its
+// secret as the bearer); the agent checks the signature itself.
+func (h *handlers) release(w http.ResponseWriter, r *http.Request) {
+	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	f, rf, err := h.svc.ReleaseFile(r.Context(), secret, r.PathValue("version"), r.PathValue("os"), r.PathValue("arch"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(rf.Size, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.Copy(w, f)
+}
+
+func (h *handlers) rollouts(w http.ResponseWriter, r *http.Request) {
+	rs, err := h.svc.Rollouts(r.Context())
+	h.answer(w, r, http.StatusOK, map[string]any{"rollouts": rs}, err)
+}

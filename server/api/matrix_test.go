@@ -260,6 +260,7 @@ func TestPermissionMatrix(t *testing.T) {
 		}, want: cells(401)},
 		{route: "GET /api/v1/me", want: signedIn},
 		{route: "GET /api/v1/endpoints", path: "/api/v1/endpoints?q=matrix", want: viewAll},
+		{route: "GET /api/v1/agent-updates", want: viewAll},
 		{route: "GET /api/v1/endpoints/{id}", path: "/api/v1/endpoints/" + epD, want: viewUnscoped},
 		{route: "GET /api/v1/endpoints/{id}", path: "/api/v1/endpoints/" + epG, want: viewAll},
 		{route: "POST /api/v1/endpoints/{id}/actions", path: "/api/v1/endpoints/" + epD + "/actions",
@@ -382,6 +383,8 @@ func TestPermissionMatrix(t *testing.T) {
 		// Agents authenticate with their own credentials, never a sign-in.
 		{route: "POST " + protocol.PathRedeemCode, body: func(int) any { return protocol.RedeemCodeRequest{Code: "123-456-789"} }, want: agentOnly},
 		{route: "POST " + protocol.PathPoll, body: func(int) any { return protocol.PollRequest{Protocol: protocol.Version} }, want: agentOnly},
+		{route: "GET " + protocol.PathRelease, path: "/api/agent/v1/releases/v1.2.0/linux/amd64", want: agentOnly},
+		{route: "GET " + protocol.PathRelease, path: "/api/agent/v1/releases/v1.2.0/linux/amd64", auth: secD, want: cells(200, cAnon, 200)},
 		{route: "POST " + protocol.PathEnroll, body: func(int) any {
 			return protocol.EnrollRequest{Token: "tet_wrong", Protocol: protocol.Version, Inventory: protocol.Inventory{Hostname: "x"}}
 		}, want: agentOnly},
@@ -446,7 +449,10 @@ func TestPermissionMatrix(t *testing.T) {
 				case r.ws:
 					got = wsStatus(t, e, c, p, r.auth)
 				case r.auth != "":
-					t.Fatal("auth is for websocket rows")
+					// An agent's own credential instead of the column's sign-in.
+					agent := e.client()
+					agent.t, agent.bearer = t, r.auth
+					got = agent.do(methodOf(r.route), p, body, nil)
 				default:
 					got = c.do(methodOf(r.route), p, body, nil)
 				}
@@ -534,6 +540,8 @@ func constValue(t *testing.T, name string) string {
 		return protocol.PathViewerSignal
 	case "protocol.PathAgentSignal":
 		return protocol.PathAgentSignal
+	case "protocol.PathRelease":
+		return protocol.PathRelease
 	}
 	t.Fatalf("unknown path constant %s: add it here", name)
 	return ""

@@ -175,6 +175,9 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 			return protocol.PollResponse{}, err
 		}
 	}
+	if req.Update != nil {
+		s.updateReported(ctx, a, *req.Update)
+	}
 	var resp protocol.PollResponse
 	pol, err := s.effectivePolicy(ctx, a.Groups())
 	if err != nil {
@@ -183,6 +186,10 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	if pol.Version != req.PolicyVersion {
 		resp.Policy = &pol
 	}
+	// An offer is no reason to answer at once: the agent takes it from any
+	// answer, and an agent that declines it (it failed before) must not
+	// poll in a loop.
+	resp.Update = s.updateOffer(a, pol)
 
 	// Subscribe before looking, so an action queued in between still wakes us.
 	wake, cancel := s.hub.Subscribe(a.ID)

@@ -66,6 +66,9 @@ func FromDoc(doc json.RawMessage) (ScreenShare, error) {
 			return Default(), fmt.Errorf("decode screenshare policy: %w", err)
 		}
 	}
+	if _, err := UpdateFromDoc(doc); err != nil {
+		return p, err
+	}
 	return p, p.Check()
 }
 

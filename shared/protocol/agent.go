@@ -23,6 +23,8 @@ const Version = 3
 const (
 	PathEnroll = "/api/agent/v1/enroll"
 	PathPoll   = "/api/agent/v1/poll"
+	// PathRelease serves an agent release's binary to enrolled agents.
+	PathRelease = "/api/agent/v1/releases/{version}/{os}/{arch}"
 )
 
 // EnrollRequest is sent once, with the enrollment token, to obtain an
@@ -73,6 +75,37 @@ type PollRequest struct {
 	// agent sends false right after finishing actions so that results land
 	// quickly without a hold.
 	Wait bool `json:"wait"`
+	// Update reports a step of a self-update, once.
+	Update *UpdateReport `json:"update,omitempty"`
+}
+
+// AgentUpdate offers the agent a release to update to: the file's digest,
+// size and the release key's signature over them (shared/release).
+type AgentUpdate struct {
+	Version   string `json:"version"`
+	URL       string `json:"url"` // a path on the server, PathRelease filled
+	SHA256    string `json:"sha256"`
+	Size      int64  `json:"size"`
+	Signature string `json:"signature"`
+}
+
+// UpdatePhase is a step of a self-update.
+type UpdatePhase string
+
+const (
+	UpdateDownloaded UpdatePhase = "downloaded" // fetched and verified
+	UpdateInstalled  UpdatePhase = "installed"  // swapped in; on trial
+	UpdateConfirmed  UpdatePhase = "confirmed"  // the new version polled: done
+	UpdateRolledBack UpdatePhase = "rolled_back"
+	UpdateFailed     UpdatePhase = "failed" // refused or broken before the swap
+)
+
+// UpdateReport is what the agent says of a self-update step.
+type UpdateReport struct {
+	Phase UpdatePhase `json:"phase"`
+	From  string      `json:"from"`
+	To    string      `json:"to"`
+	Error string      `json:"error,omitempty"`
 }
 
 // PollResponse answers a poll.
@@ -82,6 +115,8 @@ type PollResponse struct {
 	Policy *Policy `json:"policy,omitempty"`
 	// NextPollMS advises how soon to poll again; 0 means at once.
 	NextPollMS int64 `json:"next_poll_ms,omitempty"`
+	// Update offers a release the agent's group policy targets.
+	Update *AgentUpdate `json:"update,omitempty"`
 }
 
 // Action is a unit of work for an agent, run at most once per id.

@@ -91,6 +91,16 @@ type CreateTokenRequest struct {
 	TTLHours int `json:"ttl_hours,omitempty"`
 }
 
+// Rollout is how far a targeted agent release has gone (GET
+// /api/v1/agent-updates): of the endpoints whose policy targets it, those
+// the rollout covers and, of those, the ones that run it.
+type Rollout struct {
+	Version   string `json:"version"`
+	Endpoints int    `json:"endpoints"`
+	Covered   int    `json:"covered"`
+	Updated   int    `json:"updated"`
+}
+
 // Installer formats of POST /api/v1/enrollment-tokens/{id}/installer.
 const (
 	InstallerDeb = "deb" // Debian, Ubuntu

@@ -34,6 +34,7 @@ const (
 	AuditTokenCreated    AuditType = "enrollment_token.created"
 	AuditTokenRevoked    AuditType = "enrollment_token.revoked"
 	AuditInstallerBuilt  AuditType = "installer.downloaded"
+	AuditAgentUpdate     AuditType = "agent.update"
 	AuditGroupCreated    AuditType = "group.created"
 	AuditAgentEnrolled   AuditType = "agent.enrolled"
 	AuditPolicyChanged   AuditType = "policy.changed"

@@ -16,6 +16,12 @@ import (
 	"strings"
 )
 
+// PublicKey is the release key this build trusts for self-updates, base64
+// (release keygen's release.pub), set when the agent is built:
+// -ldflags "-X github.com/tetherdesk/tether/shared/release.PublicKey=…".
+// Empty: the agent takes no updates.
+var PublicKey string
+
 // Kinds of file in a release.
 const (
 	KindBinary = "binary" // the agent's executable

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -23,8 +25,10 @@ import (
 	"github.com/tetherdesk/tether/agent/state"
 	"github.com/tetherdesk/tether/agent/supervisor"
 	"github.com/tetherdesk/tether/agent/tray"
+	"github.com/tetherdesk/tether/agent/update"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
+	"github.com/tetherdesk/tether/shared/release"
 	"github.com/tetherdesk/tether/shared/version"
 )
 
@@ -83,6 +87,66 @@ func storedPolicy(stateDir string, log *slog.Logger) func() policy.ScreenShare {
 // screenshare.start actions to session helpers; run mode uses the agent's
 // own desktop, the service every desktop session of the machine.
 func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, log *slog.Logger, helperOut io.Writer, own bool) error {
+	upd := newUpdater(cfg, log)
+	if upd != nil {
+		rc.Update = upd
+	}
+	for {
+		loopCtx, cancel := context.WithCancel(ctx)
+		readyc := make(chan update.Ready, 1)
+		go func() {
+			if upd == nil {
+				return
+			}
+			select {
+			case r := <-upd.Ready():
+				readyc <- r
+				cancel() // stop everything for the trial
+			case <-loopCtx.Done():
+			}
+		}()
+		err := runAgent(loopCtx, cfg, rc, log, helperOut, own)
+		cancel()
+		select {
+		case r := <-readyc:
+			if upd.Trial(ctx, r, os.Args[1:], helperOut) == update.Confirmed {
+				return upd.Restart(os.Args[1:])
+			}
+			// Rolled back: this binary carries on.
+		default:
+			return err
+		}
+	}
+}
+
+// newUpdater sets up the self-update; nil (and a log line) when it cannot.
+func newUpdater(cfg config.Config, log *slog.Logger) *update.Updater {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		log.Warn("self-update off: cannot find this binary", "component", "main", "error", err)
+		return nil
+	}
+	var key ed25519.PublicKey
+	if release.PublicKey != "" {
+		if key, err = release.ParsePublicKey(release.PublicKey); err != nil {
+			log.Error("self-update off: the compiled-in release key is malformed", "component", "main", "error", err)
+		}
+	}
+	upd, err := update.New(update.Config{Exe: exe, StateDir: cfg.StateDir, Version: version.Version,
+		OS: runtime.GOOS, Arch: runtime.GOARCH, PublicKey: key, Logger: log})
+	if err != nil {
+		log.Warn("self-update off", "component", "main", "error", err)
+		return nil
+	}
+	return upd
+}
+
+// runAgent runs the session supervisor and the runner until ctx ends or
+// the runner stops.
+func runAgent(ctx context.Context, cfg config.Config, rc runner.Config, log *slog.Logger, helperOut io.Writer, own bool) error {
 	desktops := supervisor.SystemDesktops
 	if own {
 		desktops = supervisor.OwnDesktop(nil)

@@ -417,6 +417,13 @@ function policySection() {
     box("user_may_end", "The user may end a session"),
     box("clipboard_sync", "Clipboard sync"),
     box("file_transfer", "File transfer"),
+    h("fieldset", { id: "policy-update" }, h("legend", {}, "Agent updates"),
+      h("p", { class: "hint" }, "The agent release these endpoints run. Agents download it, check its signature, and roll back by themselves if the new version does not reach the server within 5 minutes. Start with a small percentage, or a canary group at 100."),
+      h("label", { for: "policy-update-version" }, "Version (empty: leave agents as they are)"),
+      h("input", { id: "policy-update-version", name: "update_version", type: "text", placeholder: "v1.4.0", pattern: "[A-Za-z0-9][A-Za-z0-9._+\\-]*" }),
+      h("label", { for: "policy-update-percent" }, "Percent of the endpoints"),
+      h("input", { id: "policy-update-percent", name: "update_percent", type: "number", min: "0", max: "100" }),
+      h("p", { id: "rollouts", class: "hint", role: "status" })),
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Save policy"),
       h("button", { type: "button", id: "policy-reset", onclick: () => save(true) }, "Use the global default")));
 
@@ -426,6 +433,15 @@ function policySection() {
       else if (el.type === "checkbox") el.checked = !!sp[el.name];
       else if (el.name === "acceptance_timeout_s") el.value = sp.acceptance_timeout_s || 30;
     }
+  }
+
+  async function showRollouts() {
+    const out = form.querySelector("#rollouts");
+    try {
+      const data = await api("GET", "/api/v1/agent-updates");
+      out.textContent = data.rollouts.length ? "Rollout: " + data.rollouts.map((r) =>
+        `${r.version}: ${r.updated} of ${r.covered} endpoints updated (${r.endpoints} targeted)`).join("; ") : "No agent release is targeted.";
+    } catch (e) { out.textContent = describe(e, "read the rollout"); }
   }
 
   async function load() {
@@ -439,6 +455,10 @@ function policySection() {
       const base = { acceptance_required: true, acceptance_timeout_s: 30, unattended_allowed: false, modes: modes.map((m) => m[0]), user_may_end: true, clipboard_sync: true, file_transfer: true };
       const inherited = glob && glob.doc && glob.doc.screenshare ? { ...base, ...glob.doc.screenshare } : base;
       fill({ ...inherited, ...(own || {}) });
+      const upd = doc.agent_update || {};
+      form.querySelector("#policy-update-version").value = upd.version || "";
+      form.querySelector("#policy-update-percent").value = upd.percent ?? 100;
+      showRollouts();
       inherit.textContent = g === "global" ? `Every computer group uses these settings unless it has its own (version ${pol.version}).`
         : own ? `${g} has its own policy (version ${pol.version}) over the global default.` : `${g} uses the global default; saving gives it its own policy.`;
       form.querySelector("#policy-reset").hidden = g === "global";
@@ -455,6 +475,9 @@ function policySection() {
     }
     const next = { ...doc };
     if (reset) delete next.screenshare; else next.screenshare = sp;
+    const uv = form.querySelector("#policy-update-version").value.trim();
+    if (reset || !uv) delete next.agent_update;
+    else next.agent_update = { version: uv, percent: Number(form.querySelector("#policy-update-percent").value) };
     try {
       await api("PUT", "/api/v1/policies/" + encodeURIComponent(which.value), next);
       await load();
