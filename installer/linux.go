@@ -187,6 +187,15 @@ func (p Linux) info(dir, format string) (*nfpm.Info, error) {
 		{Source: cfgPath, Destination: ConfigPath(p.Component), Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: cfgMode, MTime: mtime}},
 		{Destination: "/etc/tether", Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: mtime}},
 	}
+	if p.Component == Agent {
+		// Desktops with no tray icon: the code dialog from the menu.
+		entry, err := embedded("tether-code.desktop")
+		if err != nil {
+			return nil, fmt.Errorf("installer: %w", err)
+		}
+		contents = append(contents, &files.Content{Source: entry, Destination: "/usr/share/applications/tether-code.desktop",
+			FileInfo: &files.ContentFileInfo{Mode: 0o644, MTime: mtime}})
+	}
 	version, release := PackageVersion(p.Version)
 	info := &nfpm.Info{
 		Name:          name,

@@ -58,6 +58,7 @@ func TestDebContents(t *testing.T) {
 			"-rwxr-xr-x root/root ./usr/bin/tether-agent",
 			"-rw-r--r-- root/root ./usr/lib/systemd/system/tether-agent.service",
 			"-rw------- root/root ./etc/tether/agent.yaml",
+			"-rw-r--r-- root/root ./usr/share/applications/tether-code.desktop",
 		}, "/etc/tether/agent.yaml", []string{"postinst", "prerm", "postrm"}},
 		{Server, []string{
 			"-rwxr-xr-x root/root ./usr/bin/tether-server",
@@ -233,5 +234,20 @@ func TestBuildRefusesBadInput(t *testing.T) {
 		if b.Len() != 0 {
 			t.Errorf("%s: wrote %d bytes", tc.name, b.Len())
 		}
+	}
+}
+
+// TestDesktopEntry: the code entry for desktops without a tray icon is a
+// valid desktop entry that runs `tether-agent code`.
+func TestDesktopEntry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tether-code.desktop")
+	body, err := linuxFiles.ReadFile("linux/tether-code.desktop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, body, 0o644)
+	run(t, "desktop-file-validate", path)
+	if !bytes.Contains(body, []byte("\nExec=/usr/bin/tether-agent code\n")) {
+		t.Errorf("the entry does not run tether-agent code:\n%s", body)
 	}
 }

@@ -138,6 +138,13 @@ func Run(ctx context.Context, cfg Config) error {
 		defer close(trayDone)
 		_ = tr.Run(hctx)
 	}()
+	if !cfg.Privileged {
+		go func() {
+			if err := serveLauncher(hctx, launcherPath(), tr, log); err != nil {
+				log.Warn("the desktop entry cannot reach this helper", "error", err)
+			}
+		}()
+	}
 	defer func() {
 		mu.Lock()
 		for _, r := range sessions {

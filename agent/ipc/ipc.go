@@ -52,6 +52,11 @@ const (
 	// TypeCode enters a connection code the user typed into the tray; the
 	// service redeems it with the agent's credentials.
 	TypeCode = "code" // ReqID, Code (9 digits)
+	// Desktop user → helper, on the helper's launcher socket (the desktop
+	// entry "Enter Connection Code"): TypeOpen asks for a dialog (Action,
+	// tray.ActionCode), answered by TypeOpened (Error when it cannot).
+	TypeOpen   = "open"   // Action
+	TypeOpened = "opened" // Error
 )
 
 // StateDropped is the helper's TypeState answer to a TypeDrop: the
@@ -117,6 +122,9 @@ type Msg struct {
 	// status (Server above is the server's URL)
 	ServerState string `json:"server_state,omitempty"`
 
+	// open
+	Action string `json:"action,omitempty"`
+
 	// code, code_result. Code is a secret of sorts: never log it.
 	ReqID      string      `json:"req_id,omitempty"`
 	Code       string      `json:"code,omitempty"`
@@ -158,7 +166,11 @@ func Decode(line []byte) (Msg, error) {
 		if m.ReqID == "" || m.CodeResult == nil || m.CodeResult.Outcome == "" {
 			return Msg{}, fmt.Errorf("%w: code_result without req_id or outcome", ErrMalformed)
 		}
-	case TypeReady:
+	case TypeOpen:
+		if m.Action == "" {
+			return Msg{}, fmt.Errorf("%w: open without action", ErrMalformed)
+		}
+	case TypeReady, TypeOpened:
 	default:
 		return Msg{}, fmt.Errorf("%w: unknown type %q", ErrMalformed, m.Type)
 	}

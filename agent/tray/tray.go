@@ -480,6 +480,26 @@ func (t *Tray) Click(action string) {
 	}
 }
 
+// Open runs the code entry as a click on the menu would, for a request
+// from outside the menu (the desktop entry, on desktops with no tray
+// icon), and says why it cannot when it cannot ("" when it opened).
+func (t *Tray) Open(action string) string {
+	if action != ActionCode {
+		return "unknown dialog " + action
+	}
+	st := t.State()
+	switch {
+	case st.Code == CodeEntering || st.Code == CodeChecking:
+		return "A connection code is being entered already."
+	case st.Server != ipc.ServerConnected:
+		return "This computer cannot reach the support server now; try again in a moment."
+	case busy(st):
+		return "A support session is under way already."
+	}
+	t.Click(action)
+	return ""
+}
+
 // enterCode starts the connection-code dialog, unless it is open.
 func (t *Tray) enterCode(ctx context.Context) {
 	t.mu.Lock()

@@ -26,6 +26,7 @@ var Programs = []Program{
 	{"curl", "curl", []string{"base"}, "make run waits for the server"},
 	{"dbus-daemon", "dbus-daemon", []string{"test"}, "a session bus for the notification tests"},
 	{"debootstrap", "debootstrap", []string{"fresh"}, "scripts/fresh-check.sh"},
+	{"desktop-file-validate", "desktop-file-utils", []string{"test"}, "the installer tests validate the desktop entry"},
 	{"dpkg", "dpkg", []string{"essential"}, "the installer test installs and purges the .deb in a throw-away root"},
 	{"dpkg-deb", "dpkg", []string{"essential"}, "the installer tests read the .deb packages back"},
 	{"dpkg-query", "dpkg", []string{"essential"}, ""},

@@ -10,7 +10,9 @@ import (
 
 	"github.com/tetherdesk/tether/agent/client"
 	"github.com/tetherdesk/tether/agent/config"
+	"github.com/tetherdesk/tether/agent/helper"
 	"github.com/tetherdesk/tether/agent/state"
+	"github.com/tetherdesk/tether/agent/tray"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -28,7 +30,7 @@ func (e codeError) Error() string { return e.msg }
 func cmdCode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := newFlags("code", stderr)
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tether-agent code 123-456-789 [flags]\n\nEnters the connection code your technician gave you.\n\nFlags:\n%s", flags.FlagUsages())
+		fmt.Fprintf(stderr, "Usage: tether-agent code [123-456-789] [flags]\n\nEnters the connection code your technician gave you; without a code, opens the code dialog on this desktop.\n\nFlags:\n%s", flags.FlagUsages())
 	}
 	config.AddFlags(flags, config.KeyServer, config.KeyFingerprint, config.KeyStateDir)
 	if err := flags.Parse(args); err != nil {
@@ -36,6 +38,13 @@ func cmdCode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		return usageError{err}
+	}
+	if flags.NArg() == 0 {
+		// The desktop entry: the helper of this desktop opens the dialog.
+		if err := helper.OpenDialog(ctx, tray.ActionCode); err != nil {
+			return fmt.Errorf("%w\nGive the code on the command line instead: tether-agent code 123-456-789", err)
+		}
+		return nil
 	}
 	if flags.NArg() != 1 {
 		flags.Usage()
