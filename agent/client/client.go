@@ -228,24 +228,8 @@ func (c *Client) do(ctx context.Context, path, bearer string, in, out any) error
 	if err != nil {
 		return fmt.Errorf("encoding request: %w", err)
 	}
-	u := c.base.JoinPath(path)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	resp, err := c.send(ctx, http.MethodPost, path, bearer, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "tether-agent/"+version.Version)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		// url.Error would repeat the URL; the caller adds context.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
 		return err
 	}
 	defer resp.Body.Close()
@@ -266,6 +250,32 @@ func (c *Client) do(ctx context.Context, path, bearer string, in, out any) error
 		return fmt.Errorf("decoding answer: %w", err)
 	}
 	return nil
+}
+
+// send makes one request to the server; a body is JSON.
+func (c *Client) send(ctx context.Context, method, path, bearer string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base.JoinPath(path).String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+	}
+	req.Header.Set("User-Agent", "tether-agent/"+version.Version)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// url.Error would repeat the URL; the caller adds context.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, err
+	}
+	return resp, nil
 }
 
 func readAPIError(resp *http.Response) error {
@@ -318,19 +328,8 @@ func (c *Client) RedeemCode(ctx context.Context, secret, code string) (protocol.
 // Download GETs path with the agent secret as bearer and writes the body
 // to w, refusing more than max bytes: an agent release for a self-update.
 func (c *Client) Download(ctx context.Context, secret, path string, w io.Writer, max int64) error {
-	u := c.base.JoinPath(path)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	resp, err := c.send(ctx, http.MethodGet, path, secret, nil)
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
-	}
-	req.Header.Set("User-Agent", "tether-agent/"+version.Version)
-	req.Header.Set("Authorization", "Bearer "+secret)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
 		return err
 	}
 	defer resp.Body.Close()

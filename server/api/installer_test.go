@@ -70,13 +70,7 @@ func TestInstallerDownload(t *testing.T) {
 	path := "/api/v1/enrollment-tokens/" + tok.ID + "/installer"
 
 	t.Run("deb", func(t *testing.T) {
-		if st := admin.do("POST", path, protocol.InstallerRequest{Format: protocol.InstallerDeb, Token: tok.Token}, nil); st != 200 {
-			t.Fatalf("status %d: %s", st, admin.last)
-		}
-		deb := filepath.Join(t.TempDir(), "agent.deb")
-		if err := os.WriteFile(deb, admin.last, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		deb := fetchInstaller(t, admin, path, protocol.InstallerDeb, tok.Token, filepath.Join(t.TempDir(), "agent.deb"))
 		root := t.TempDir()
 		if out, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
 			t.Fatalf("dpkg-deb: %v %s", err, out)
@@ -92,22 +86,14 @@ func TestInstallerDownload(t *testing.T) {
 		}
 	})
 	t.Run("rpm", func(t *testing.T) {
-		if st := admin.do("POST", path, protocol.InstallerRequest{Format: protocol.InstallerRPM, Token: tok.Token}, nil); st != 200 {
-			t.Fatalf("status %d: %s", st, admin.last)
-		}
-		rpm := filepath.Join(t.TempDir(), "agent.rpm")
-		os.WriteFile(rpm, admin.last, 0o644)
+		rpm := fetchInstaller(t, admin, path, protocol.InstallerRPM, tok.Token, filepath.Join(t.TempDir(), "agent.rpm"))
 		out, err := exec.Command("rpm", "-qp", "--queryformat", "%{NAME} %{VERSION}", rpm).CombinedOutput()
 		if err != nil || string(out) != "tether-agent 1.2.0" {
 			t.Errorf("rpm -qp: %q %v", out, err)
 		}
 	})
 	t.Run("msi", func(t *testing.T) {
-		if st := admin.do("POST", path, protocol.InstallerRequest{Format: protocol.InstallerMSI, Token: tok.Token}, nil); st != 200 {
-			t.Fatalf("status %d: %s", st, admin.last)
-		}
-		msi := filepath.Join(t.TempDir(), "agent.msi")
-		os.WriteFile(msi, admin.last, 0o644)
+		msi := fetchInstaller(t, admin, path, protocol.InstallerMSI, tok.Token, filepath.Join(t.TempDir(), "agent.msi"))
 		out, err := exec.Command("msiinfo", "export", msi, "Property").CombinedOutput()
 		if err != nil {
 			t.Fatalf("msiinfo: %v %s", err, out)
@@ -201,11 +187,7 @@ func TestInstallerDownloadSigned(t *testing.T) {
 	path := "/api/v1/enrollment-tokens/" + tok.ID + "/installer"
 	dir := t.TempDir()
 
-	if st := admin.do("POST", path, protocol.InstallerRequest{Format: protocol.InstallerRPM, Token: tok.Token}, nil); st != 200 {
-		t.Fatalf("rpm: %d %s", st, admin.last)
-	}
-	rpm := filepath.Join(dir, "agent.rpm")
-	os.WriteFile(rpm, admin.last, 0o644)
+	rpm := fetchInstaller(t, admin, path, protocol.InstallerRPM, tok.Token, filepath.Join(dir, "agent.rpm"))
 	db := t.TempDir()
 	if out, err := exec.Command("rpm", "--dbpath", db, "--import", gpgPub).CombinedOutput(); err != nil {
 		t.Fatalf("rpm --import: %v %s", err, out)
@@ -214,12 +196,21 @@ func TestInstallerDownloadSigned(t *testing.T) {
 		t.Errorf("rpm -K: %v %s", err, out)
 	}
 
-	if st := admin.do("POST", path, protocol.InstallerRequest{Format: protocol.InstallerMSI, Token: tok.Token}, nil); st != 200 {
-		t.Fatalf("msi: %d %s", st, admin.last)
-	}
-	msi := filepath.Join(dir, "agent.msi")
-	os.WriteFile(msi, admin.last, 0o644)
+	msi := fetchInstaller(t, admin, path, protocol.InstallerMSI, tok.Token, filepath.Join(dir, "agent.msi"))
 	if out, err := exec.Command("osslsigncode", "verify", "-CAfile", cert, "-in", msi).CombinedOutput(); err != nil || !strings.Contains(string(out), "Signature verification: ok") {
 		t.Errorf("osslsigncode verify: %v %s", err, out)
 	}
+}
+
+// fetchInstaller downloads an installer as the console's button does and
+// saves it at to.
+func fetchInstaller(t *testing.T, c *client, path, format, token, to string) string {
+	t.Helper()
+	if st := c.do("POST", path, protocol.InstallerRequest{Format: format, Token: token}, nil); st != 200 {
+		t.Fatalf("%s: status %d: %s", format, st, c.last)
+	}
+	if err := os.WriteFile(to, c.last, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return to
 }

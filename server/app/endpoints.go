@@ -215,14 +215,7 @@ func (s *Service) ServerInfo(ctx context.Context) (protocol.ServerInfo, error) {
 // installCommand is the `tether-agent install` line for token, or "" when
 // the server does not know its public URL.
 func (s *Service) installCommand(token string) string {
-	if s.cfg.PublicURL == "" {
-		return ""
-	}
-	cmd := "tether-agent install --server " + shellQuote(strings.TrimSuffix(s.cfg.PublicURL, "/")) + " --token " + shellQuote(token)
-	if s.cfg.Fingerprint != "" {
-		cmd += " --fingerprint " + shellQuote(s.cfg.Fingerprint)
-	}
-	return cmd
+	return s.enrollLine("tether-agent install", " --server ", " --token ", " --fingerprint ", shellQuote, token)
 }
 
 // powerShellCommand is the msiexec line that installs the agent's MSI
@@ -230,14 +223,20 @@ func (s *Service) installCommand(token string) string {
 // fingerprint as its properties, quoted for PowerShell; "" when the server
 // does not know its public URL.
 func (s *Service) powerShellCommand(token string) string {
+	return s.enrollLine("msiexec.exe /i tether-agent.msi /qn", " SERVER_URL=", " ENROLL_TOKEN=", " FINGERPRINT=", psQuote, token)
+}
+
+// enrollLine is cmd followed by the server, the token and, when known, the
+// fingerprint, each after its own flag and quoted by quote.
+func (s *Service) enrollLine(cmd, server, tok, fp string, quote func(string) string, token string) string {
 	if s.cfg.PublicURL == "" {
 		return ""
 	}
-	cmd := "msiexec.exe /i tether-agent.msi /qn SERVER_URL=" + psQuote(strings.TrimSuffix(s.cfg.PublicURL, "/")) + " ENROLL_TOKEN=" + psQuote(token)
+	line := cmd + server + quote(strings.TrimSuffix(s.cfg.PublicURL, "/")) + tok + quote(token)
 	if s.cfg.Fingerprint != "" {
-		cmd += " FINGERPRINT=" + psQuote(s.cfg.Fingerprint)
+		line += fp + quote(s.cfg.Fingerprint)
 	}
-	return cmd
+	return line
 }
 
 // psQuote quotes v as a PowerShell verbatim string: nothing in it ($, `,

@@ -98,14 +98,21 @@ func (s *Service) BuildInstaller(ctx context.Context, id string, req protocol.In
 	return out, nil
 }
 
+// latestFile opens the newest release's file for goos (amd64) of kind,
+// checked against its manifest.
+func (s *Service) latestFile(goos, kind string) (string, *os.File, error) {
+	r, f, err := s.cfg.Releases.Latest(goos, "amd64", kind)
+	if err != nil {
+		return "", nil, err
+	}
+	file, err := s.cfg.Releases.OpenFile(r.Version, f)
+	return r.Version, file, err
+}
+
 func (s *Service) serverURL() string { return strings.TrimSuffix(s.cfg.PublicURL, "/") }
 
 func (s *Service) linuxInstaller(format, token string) (Installer, error) {
-	r, f, err := s.cfg.Releases.Latest("linux", "amd64", release.KindBinary)
-	if err != nil {
-		return Installer{}, err
-	}
-	bin, err := s.cfg.Releases.OpenFile(r.Version, f)
+	version, bin, err := s.latestFile("linux", release.KindBinary)
 	if err != nil {
 		return Installer{}, err
 	}
@@ -114,13 +121,13 @@ func (s *Service) linuxInstaller(format, token string) (Installer, error) {
 	if err != nil {
 		return Installer{}, err
 	}
-	pkg := installer.Linux{Component: installer.Agent, Version: r.Version, Arch: "amd64", Binary: bin.Name(), Config: cfg,
+	pkg := installer.Linux{Component: installer.Agent, Version: version, Arch: "amd64", Binary: bin.Name(), Config: cfg,
 		GPGKey: s.cfg.Signing.GPGKey, GPGPassphrase: s.cfg.Signing.GPGPassphrase}
 	tmp, err := os.CreateTemp("", "tether-installer-*."+format)
 	if err != nil {
 		return Installer{}, err
 	}
-	out := Installer{Name: pkg.FileName(format), Version: r.Version, File: tmp, ContentType: "application/vnd.debian.binary-package"}
+	out := Installer{Name: pkg.FileName(format), Version: version, File: tmp, ContentType: "application/vnd.debian.binary-package"}
 	if format == protocol.InstallerRPM {
 		out.ContentType = "application/x-rpm"
 	}
@@ -132,11 +139,7 @@ func (s *Service) linuxInstaller(format, token string) (Installer, error) {
 }
 
 func (s *Service) windowsInstaller(ctx context.Context, token string) (Installer, error) {
-	r, f, err := s.cfg.Releases.Latest("windows", "amd64", release.KindMSI)
-	if err != nil {
-		return Installer{}, err
-	}
-	src, err := s.cfg.Releases.OpenFile(r.Version, f)
+	version, src, err := s.latestFile("windows", release.KindMSI)
 	if err != nil {
 		return Installer{}, err
 	}
@@ -145,8 +148,8 @@ func (s *Service) windowsInstaller(ctx context.Context, token string) (Installer
 	if err != nil {
 		return Installer{}, err
 	}
-	m := installer.MSI{Version: r.Version}
-	out := Installer{Name: m.FileName(), Version: r.Version, File: tmp, ContentType: "application/x-msi"}
+	m := installer.MSI{Version: version}
+	out := Installer{Name: m.FileName(), Version: version, File: tmp, ContentType: "application/x-msi"}
 	if _, err := io.Copy(tmp, src); err != nil {
 		out.Close()
 		return Installer{}, err
