@@ -76,7 +76,7 @@ var wxs = template.Must(template.New("wxs").Parse(`<?xml version="1.0" encoding=
             <ServiceInstall Id="AgentService" Name="tether-agent" DisplayName="Tether Agent"
               Description="Tether remote-support agent: enrollment, actions, inventory and session helpers."
               Type="ownProcess" Start="auto" ErrorControl="normal" Account="LocalSystem" Vital="yes"
-              Arguments="service"/>
+              Arguments="service --config &quot;[CommonAppDataFolder]Tether\agent.yaml&quot; --state &quot;[CommonAppDataFolder]Tether\state&quot;"/>
             <ServiceControl Id="AgentServiceControl" Name="tether-agent" Start="install" Stop="both" Remove="uninstall" Wait="yes"/>
           </Component>
         </Directory>
@@ -86,9 +86,11 @@ var wxs = template.Must(template.New("wxs").Parse(`<?xml version="1.0" encoding=
       <ComponentRef Id="Agent"/>
     </Feature>
     <!-- The properties become the agent's config (%ProgramData%\Tether\agent.yaml)
-         before the service starts; an upgrade without them keeps the config. -->
+         before the service starts; an upgrade without them keeps the config.
+         The paths are explicit: a service's environment need not name
+         ProgramData as an administrator's does (Wine's says C:\users\Public). -->
     <CustomAction Id="WriteConfig" FileKey="AgentExe" Execute="deferred" Impersonate="no" Return="check"
-      ExeCommand="install --config-only --server &quot;[SERVER_URL]&quot; --token &quot;[ENROLL_TOKEN]&quot; --fingerprint &quot;[FINGERPRINT]&quot;"/>
+      ExeCommand="install --config-only --config &quot;[CommonAppDataFolder]Tether\agent.yaml&quot; --state &quot;[CommonAppDataFolder]Tether\state&quot; --server &quot;[SERVER_URL]&quot; --token &quot;[ENROLL_TOKEN]&quot; --fingerprint &quot;[FINGERPRINT]&quot;"/>
     <InstallExecuteSequence>
       <Custom Action="WriteConfig" Before="StartServices">SERVER_URL AND NOT REMOVE</Custom>
     </InstallExecuteSequence>

@@ -49,11 +49,11 @@ func TestMSITables(t *testing.T) {
 	checks := []struct{ table, row string }{
 		{"File", "AgentExe\tAgent\ttether-agent.exe\t"},
 		{"Directory", "INSTALLDIR\tProgramFiles64Folder\tTether"},
-		{"ServiceInstall", "AgentService\ttether-agent\tTether Agent\t16\t2\t1\t\t\tLocalSystem\t\tservice\tAgent\t"},
+		{"ServiceInstall", "AgentService\ttether-agent\tTether Agent\t16\t2\t1\t\t\tLocalSystem\t\tservice --config \"[CommonAppDataFolder]Tether\\agent.yaml\" --state \"[CommonAppDataFolder]Tether\\state\"\tAgent\t"},
 		// 163: start on install, stop on install and uninstall, delete on uninstall.
 		{"ServiceControl", "AgentServiceControl\ttether-agent\t163\t\t1\tAgent"},
 		// 3090: an exe from the File table (18), deferred (1024), not impersonated (2048).
-		{"CustomAction", `WriteConfig	3090	AgentExe	install --config-only --server "[SERVER_URL]" --token "[ENROLL_TOKEN]" --fingerprint "[FINGERPRINT]"`},
+		{"CustomAction", `WriteConfig	3090	AgentExe	install --config-only --config "[CommonAppDataFolder]Tether\agent.yaml" --state "[CommonAppDataFolder]Tether\state" --server "[SERVER_URL]" --token "[ENROLL_TOKEN]" --fingerprint "[FINGERPRINT]"`},
 		{"InstallExecuteSequence", "WriteConfig\tSERVER_URL AND NOT REMOVE\t"},
 		{"Upgrade", "{" + UpgradeCode + "}\t\t1.2.3004\t\t1\t"},
 		{"Property", "ProductVersion\t1.2.3004"},

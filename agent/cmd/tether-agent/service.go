@@ -120,6 +120,12 @@ func cmdService(ctx context.Context, args []string, stderr io.Writer) error {
 	prg.body = func(ctx context.Context) {
 		serviceLoop(ctx, log, func() (config.Config, error) { return loadConfig(fs) })
 	}
+	if ok, err := runUnderSCM(prg); ok {
+		if err != nil {
+			return fmt.Errorf("running service: %w", err)
+		}
+		return nil
+	}
 	if err := svc.Run(); err != nil {
 		return fmt.Errorf("running service: %w", err)
 	}

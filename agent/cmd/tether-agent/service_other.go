@@ -10,3 +10,6 @@ const useSystemLog = false
 func serviceDependencies() []string {
 	return []string{"After=network-online.target", "Wants=network-online.target"}
 }
+
+// runUnderSCM is for Windows only.
+func runUnderSCM(*program) (bool, error) { return false, nil }
