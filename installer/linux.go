@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,7 +99,7 @@ func (p Linux) Build(format string, w io.Writer) error {
 	defer os.RemoveAll(dir)
 	info, err := p.info(dir, format)
 	if err != nil {
-		return err
+		return fmt.Errorf("installer: %w", err)
 	}
 	pkger, err := nfpm.Get(format)
 	if err != nil {
@@ -142,19 +143,19 @@ func (p Linux) info(dir, format string) (*nfpm.Info, error) {
 	}
 	cfgPath, err := write(short+".yaml", cfg)
 	if err != nil {
-		return nil, fmt.Errorf("installer: %w", err)
+		return nil, err
 	}
 	unit, err := embedded(name + ".service")
 	if err != nil {
-		return nil, fmt.Errorf("installer: %w", err)
+		return nil, err
 	}
 	var scripts nfpm.Scripts
 	prerm, err := linuxFiles.ReadFile("linux/prerm.sh")
 	if err != nil {
-		return nil, fmt.Errorf("installer: %w", err)
+		return nil, err
 	}
 	if scripts.PreRemove, err = write("prerm.sh", bytes.ReplaceAll(prerm, []byte("SERVICE"), []byte(name))); err != nil {
-		return nil, fmt.Errorf("installer: %w", err)
+		return nil, err
 	}
 	for _, s := range []struct {
 		file string
@@ -168,7 +169,7 @@ func (p Linux) info(dir, format string) (*nfpm.Info, error) {
 			continue
 		}
 		if *s.to, err = embedded(s.file); err != nil {
-			return nil, fmt.Errorf("installer: %w", err)
+			return nil, err
 		}
 	}
 	// The agent's config may carry an enrollment token: root only. The
@@ -191,7 +192,7 @@ func (p Linux) info(dir, format string) (*nfpm.Info, error) {
 		// Desktops with no tray icon: the code dialog from the menu.
 		entry, err := embedded("tether-code.desktop")
 		if err != nil {
-			return nil, fmt.Errorf("installer: %w", err)
+			return nil, err
 		}
 		contents = append(contents, &files.Content{Source: entry, Destination: "/usr/share/applications/tether-code.desktop",
 			FileInfo: &files.ContentFileInfo{Mode: 0o644, MTime: mtime}})
@@ -265,10 +266,45 @@ const defaultAgentConfig = "# Tether agent configuration. Set the server and an 
 	"#   tether-agent install --server https://SERVER:8443 --token TOKEN\n" +
 	"# or download a package with both from the console (Settings > Enrollment tokens).\n"
 
-var describeRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)(?:-(\d+)-g([0-9a-f]+))?(-dirty)?$`)
-var preRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)-(.+)$`)
-var nonAlnum = regexp.MustCompile(`[^A-Za-z0-9]+`)
-var shaRE = regexp.MustCompile(`(?:^|-g)([0-9a-f]{7,40})(-dirty)?$`)
+var (
+	describeRE = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)(?:-(\d+)-g([0-9a-f]+))?(-dirty)?$`)
+	preRE      = regexp.MustCompile(`^v?(\d+)\.(\d+)\.(\d+)-(.+)$`)
+	countRE    = regexp.MustCompile(`-(\d+)-g[0-9a-f]+(?:-dirty)?$`)
+	shaRE      = regexp.MustCompile(`(?:^|-g)([0-9a-f]{7,40})(-dirty)?$`)
+	nonAlnum   = regexp.MustCompile(`[^A-Za-z0-9]+`)
+)
+
+// buildVersion is what `git describe --tags --always --dirty` says of a
+// build; the package and MSI versions are made of it.
+type buildVersion struct {
+	version string // X.Y.Z of the tag; 0.0.0 without one
+	number  int    // leads the release: 1 at the tag, +1 a commit; 0 before
+	pre     string // a tag's own suffix (v1.2.3-rc1), sanitised
+	sha     string
+	dirty   bool
+}
+
+func parseDescribe(describe string) buildVersion {
+	if m := describeRE.FindStringSubmatch(describe); m != nil {
+		b := buildVersion{version: m[1] + "." + m[2] + "." + m[3], number: 1, sha: m[5], dirty: m[6] != ""}
+		if m[4] != "" {
+			n, _ := strconv.Atoi(m[4])
+			b.number = n + 1
+		}
+		return b
+	}
+	if m := preRE.FindStringSubmatch(describe); m != nil {
+		return buildVersion{version: m[1] + "." + m[2] + "." + m[3], pre: strings.Trim(nonAlnum.ReplaceAllString(m[4], "."), ".")}
+	}
+	b := buildVersion{version: "0.0.0"}
+	if m := countRE.FindStringSubmatch(describe); m != nil {
+		b.number, _ = strconv.Atoi(m[1])
+	}
+	if m := shaRE.FindStringSubmatch(describe); m != nil {
+		b.sha, b.dirty = m[1], m[2] != ""
+	}
+	return b
+}
 
 // PackageVersion turns `git describe --tags --always --dirty` output into
 // a package version and release that sort in commit order in both dpkg and
@@ -276,34 +312,18 @@ var shaRE = regexp.MustCompile(`(?:^|-g)([0-9a-f]{7,40})(-dirty)?$`)
 // 1.2.3-5.gabc1234; v1.2.3-rc1 is 1.2.3-0.rc1; output without a version
 // tag is 0.0.0 with the commit count it gives, and -dirty adds .dirty.
 func PackageVersion(describe string) (version, release string) {
-	if m := describeRE.FindStringSubmatch(describe); m != nil {
-		version = m[1] + "." + m[2] + "." + m[3]
-		release = "1"
-		if m[4] != "" {
-			n := 0
-			fmt.Sscan(m[4], &n)
-			release = fmt.Sprintf("%d.g%s", n+1, m[5])
-		}
-		if m[6] != "" {
-			release += ".dirty"
-		}
-		return version, release
+	b := parseDescribe(describe)
+	release = strconv.Itoa(b.number)
+	if b.pre != "" {
+		return b.version, release + "." + b.pre
 	}
-	// A tag with a suffix of its own (v1.2.3-rc1): before v1.2.3 itself.
-	if m := preRE.FindStringSubmatch(describe); m != nil {
-		return m[1] + "." + m[2] + "." + m[3], "0." + strings.Trim(nonAlnum.ReplaceAllString(m[4], "."), ".")
+	if b.sha != "" {
+		release += ".g" + b.sha
 	}
-	release = "0"
-	if m := regexp.MustCompile(`-(\d+)-g[0-9a-f]+(?:-dirty)?$`).FindStringSubmatch(describe); m != nil {
-		release = m[1]
+	if b.dirty {
+		release += ".dirty"
 	}
-	if m := shaRE.FindStringSubmatch(describe); m != nil {
-		release += ".g" + m[1]
-		if m[2] != "" {
-			release += ".dirty"
-		}
-	}
-	return "0.0.0", release
+	return b.version, release
 }
 
 func rpmArch(goarch string) string {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"text/template"
 )
 
@@ -43,17 +42,13 @@ func (m MSI) FileName() string {
 // third at most 65535, so the patch and the commits since the tag share it
 // (v1.2.3-4-g… is 1.2.3004) and every later build upgrades an earlier one.
 func MSIVersion(describe string) string {
-	v, r := PackageVersion(describe)
+	b := parseDescribe(describe)
 	var major, minor, patch int
-	fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch)
-	commits := 0
-	if m := regexp.MustCompile(`^(\d+)`).FindStringSubmatch(r); m != nil {
-		commits, _ = strconv.Atoi(m[1])
+	fmt.Sscanf(b.version, "%d.%d.%d", &major, &minor, &patch)
+	if b.version == "0.0.0" {
+		return fmt.Sprintf("0.0.%d", min(b.number, 65535))
 	}
-	if v == "0.0.0" {
-		return fmt.Sprintf("0.0.%d", min(commits, 65535))
-	}
-	commits = max(commits-1, 0) // release 1 is the tag itself; 0.x is before it
+	commits := max(b.number-1, 0) // number 1 is the tag itself; 0 is before it
 	return fmt.Sprintf("%d.%d.%d", min(major, 255), min(minor, 255), min(patch*1000+commits, 65535))
 }
 
@@ -72,7 +67,7 @@ var wxs = template.Must(template.New("wxs").Parse(`<?xml version="1.0" encoding=
       <Directory Id="ProgramFiles64Folder">
         <Directory Id="INSTALLDIR" Name="Tether">
           <Component Id="Agent" Guid="*" Win64="yes">
-            <File Id="AgentExe" Name="tether-agent.exe" Source="{{.Binary}}" KeyPath="yes"/>
+            <File Id="AgentExe" Name="tether-agent.exe" Source="tether-agent.exe" KeyPath="yes"/>
             <ServiceInstall Id="AgentService" Name="tether-agent" DisplayName="Tether Agent"
               Description="Tether remote-support agent: enrollment, actions, inventory and session helpers."
               Type="ownProcess" Start="auto" ErrorControl="normal" Account="LocalSystem" Vital="yes"
@@ -111,7 +106,6 @@ func (m MSI) Build(ctx context.Context, out string) (err error) {
 		"Version":     MSIVersion(m.Version),
 		"Describe":    m.Version,
 		"UpgradeCode": UpgradeCode,
-		"Binary":      "tether-agent.exe", // wixl reads it next to the .wxs
 	})
 	if err != nil {
 		return err
@@ -121,6 +115,7 @@ func (m MSI) Build(ctx context.Context, out string) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// wixl reads the File's Source next to the .wxs.
 	if err := copyFile(m.Binary, filepath.Join(dir, "tether-agent.exe")); err != nil {
 		return fmt.Errorf("installer: %w", err)
 	}

@@ -326,20 +326,30 @@ func (s *Service) RevokeEnrollmentToken(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	ts, err := s.store.ListEnrollmentTokens(ctx)
+	tok, err := s.tokenInScope(ctx, p, id)
 	if err != nil {
-		return fmt.Errorf("list enrollment tokens: %w", err)
+		return err
 	}
-	i := slices.IndexFunc(ts, func(t store.EnrollmentToken) bool { return t.ID == id })
-	if i < 0 || !p.CanIn(perm.TokensManage, ts[i].GroupID) {
-		return fmt.Errorf("enrollment token %q: %w", id, store.ErrNotFound)
-	}
-	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditTokenRevoked, Details: details("token_id", id, "group", s.GroupName(ctx, ts[i].GroupID))}, func() error {
+	return s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditTokenRevoked, Details: details("token_id", id, "group", s.GroupName(ctx, tok.GroupID))}, func() error {
 		if err := s.store.RevokeEnrollmentToken(ctx, id, s.now().UTC()); err != nil {
 			return fmt.Errorf("revoke enrollment token %q: %w", id, err)
 		}
 		return nil
 	})
+}
+
+// tokenInScope is the enrollment token id, when p holds tokens.manage
+// over its group; otherwise it is not found.
+func (s *Service) tokenInScope(ctx context.Context, p *Principal, id string) (store.EnrollmentToken, error) {
+	ts, err := s.store.ListEnrollmentTokens(ctx)
+	if err != nil {
+		return store.EnrollmentToken{}, fmt.Errorf("list enrollment tokens: %w", err)
+	}
+	i := slices.IndexFunc(ts, func(t store.EnrollmentToken) bool { return t.ID == id })
+	if i < 0 || !p.CanIn(perm.TokensManage, ts[i].GroupID) {
+		return store.EnrollmentToken{}, fmt.Errorf("enrollment token %q: %w", id, store.ErrNotFound)
+	}
+	return ts[i], nil
 }
 
 // ListAudit reads the audit log: with audit.read over every group, all of

@@ -2,17 +2,15 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/tetherdesk/tether/installer"
+	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/releases"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
@@ -48,17 +46,11 @@ func (s *Service) BuildInstaller(ctx context.Context, id string, req protocol.In
 	if err != nil {
 		return Installer{}, err
 	}
-	ts, err := s.store.ListEnrollmentTokens(ctx)
+	tok, err := s.tokenInScope(ctx, p, id)
 	if err != nil {
-		return Installer{}, fmt.Errorf("list enrollment tokens: %w", err)
+		return Installer{}, err
 	}
-	i := slices.IndexFunc(ts, func(t store.EnrollmentToken) bool { return t.ID == id })
-	if i < 0 || !p.CanIn(perm.TokensManage, ts[i].GroupID) {
-		return Installer{}, fmt.Errorf("enrollment token %q: %w", id, store.ErrNotFound)
-	}
-	tok := ts[i]
-	sum := sha256.Sum256([]byte(req.Token))
-	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(tok.Hash)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(auth.HashToken(req.Token)), []byte(tok.Hash)) != 1 {
 		return Installer{}, badRequest("token is not the enrollment token " + id + " (the console has it from when the token was made)")
 	}
 	now := s.now()

@@ -91,41 +91,34 @@ func (s *Service) Rollouts(ctx context.Context) ([]protocol.Rollout, error) {
 		return nil, err
 	}
 	by := map[string]*protocol.Rollout{}
-	after := ""
-	for {
-		as, err := s.store.ListAgents(ctx, after, 500)
+	err = store.EachAgent(ctx, s.store, func(a store.Agent) error {
+		if !p.CanInAny(perm.EndpointsView, a.Groups()) {
+			return nil
+		}
+		pol, err := s.effectivePolicy(ctx, a.Groups())
 		if err != nil {
-			return nil, fmt.Errorf("list agents: %w", err)
+			return err
 		}
-		for _, a := range as {
-			if a.Revoked != nil || !p.CanInAny(perm.EndpointsView, a.Groups()) {
-				continue
-			}
-			pol, err := s.effectivePolicy(ctx, a.Groups())
-			if err != nil {
-				return nil, err
-			}
-			u, err := policy.UpdateFromDoc(pol.Doc)
-			if err != nil || u.Version == "" {
-				continue
-			}
-			r := by[u.Version]
-			if r == nil {
-				r = &protocol.Rollout{Version: u.Version}
-				by[u.Version] = r
-			}
-			r.Endpoints++
-			if u.Covers(a.ID) {
-				r.Covered++
-				if a.AgentVersion == u.Version {
-					r.Updated++
-				}
+		u, err := policy.UpdateFromDoc(pol.Doc)
+		if err != nil || u.Version == "" {
+			return nil
+		}
+		r := by[u.Version]
+		if r == nil {
+			r = &protocol.Rollout{Version: u.Version}
+			by[u.Version] = r
+		}
+		r.Endpoints++
+		if u.Covers(a.ID) {
+			r.Covered++
+			if a.AgentVersion == u.Version {
+				r.Updated++
 			}
 		}
-		if len(as) < 500 {
-			break
-		}
-		after = as[len(as)-1].ID
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]protocol.Rollout, 0, len(by))
 	for _, r := range by {

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetherdesk/tether/shared/release"
@@ -43,6 +44,9 @@ func (r Release) Find(goos, arch, kind string) (release.File, bool) {
 // Store is the folder of releases.
 type Store struct {
 	dir string
+	// read caches the manifests read: a release never changes once
+	// added, and the poll path asks for the target's on every poll.
+	read sync.Map // version -> Release
 }
 
 // Open returns the store in dir (created when a release is added).
@@ -174,6 +178,9 @@ func (s *Store) Get(version string) (Release, error) {
 	if !versionRE.MatchString(version) {
 		return Release{}, fmt.Errorf("%w: %q", ErrNone, version)
 	}
+	if r, ok := s.read.Load(version); ok {
+		return r.(Release), nil
+	}
 	body, err := os.ReadFile(filepath.Join(s.dir, version, "manifest.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		return Release{}, fmt.Errorf("%w: %s", ErrNone, version)
@@ -185,6 +192,7 @@ func (s *Store) Get(version string) (Release, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return Release{}, fmt.Errorf("release %s: manifest: %w", version, err)
 	}
+	s.read.Store(version, r)
 	return r, nil
 }
 

@@ -539,3 +539,32 @@ func writeAuditFields(w io.Writer, r AuditRecord) {
 	fmt.Fprintf(w, "%s\n%d\n%s\n%q\n%q\n%q\n%q\n", r.PrevHash, r.Seq, r.Time.UTC().Format(time.RFC3339Nano), r.Actor, r.Type, r.EndpointID, r.SessionID)
 	w.Write(r.Details)
 }
+
+// AgentLister pages through agents (AgentStore.ListAgents).
+type AgentLister interface {
+	ListAgents(ctx context.Context, afterID string, limit int) ([]Agent, error)
+}
+
+// agentPage is how many agents EachAgent reads at once.
+const agentPage = 1000
+
+// EachAgent calls fn for every unrevoked agent, a page at a time, and
+// stops at fn's first error.
+func EachAgent(ctx context.Context, l AgentLister, fn func(Agent) error) error {
+	after := ""
+	for {
+		as, err := l.ListAgents(ctx, after, agentPage)
+		if err != nil {
+			return fmt.Errorf("list agents: %w", err)
+		}
+		for _, a := range as {
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		if len(as) < agentPage {
+			return nil
+		}
+		after = as[len(as)-1].ID
+	}
+}

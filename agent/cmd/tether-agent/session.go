@@ -110,7 +110,11 @@ func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, l
 		select {
 		case r := <-readyc:
 			if upd.Trial(ctx, r, os.Args[1:], helperOut) == update.Confirmed {
-				return upd.Restart(os.Args[1:])
+				err := upd.Restart(os.Args[1:])
+				log.Error("restarting into the update", "component", "main", "error", err)
+				// Carrying on would run the old code over the new binary's
+				// state: exit, and the service manager starts the new one.
+				os.Exit(1)
 			}
 			// Rolled back: this binary carries on.
 		default:

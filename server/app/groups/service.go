@@ -5,7 +5,6 @@ package groups
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tetherdesk/tether/server/app/core"
 	"github.com/tetherdesk/tether/server/store"
@@ -47,26 +46,7 @@ type Service struct {
 // New makes the groups service over c.
 func New(c *core.Core, st Store, cfg Config) *Service { return &Service{Core: c, st: st, cfg: cfg} }
 
-// agentPage is how many agents a walk over all of them reads at once.
-const agentPage = 1000
-
-// eachAgent calls fn for every unrevoked agent, a page at a time, and
-// stops at fn's first error.
+// eachAgent calls fn for every unrevoked agent (store.EachAgent).
 func (s *Service) eachAgent(ctx context.Context, fn func(store.Agent) error) error {
-	after := ""
-	for {
-		as, err := s.st.ListAgents(ctx, after, agentPage)
-		if err != nil {
-			return fmt.Errorf("list agents: %w", err)
-		}
-		for _, a := range as {
-			if err := fn(a); err != nil {
-				return err
-			}
-		}
-		if len(as) < agentPage {
-			return nil
-		}
-		after = as[len(as)-1].ID
-	}
+	return store.EachAgent(ctx, s.st, fn)
 }
