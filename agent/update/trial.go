@@ -2,13 +2,11 @@ package update
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"time"
 
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -107,10 +105,7 @@ func stop(cmd *exec.Cmd, exited chan error) {
 
 // onDisk reads the state the child may have written.
 func (u *Updater) onDisk() State {
-	var st State
-	if b, err := os.ReadFile(filepath.Join(u.cfg.StateDir, stateFile)); err == nil {
-		_ = json.Unmarshal(b, &st)
-	}
+	st, _ := readState(u.cfg.StateDir) // written atomically; unreadable reads as none
 	return st
 }
 

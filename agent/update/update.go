@@ -99,16 +99,15 @@ func New(cfg Config) (*Updater, error) {
 		cfg.Logger = slog.Default()
 	}
 	u := &Updater{cfg: cfg, log: cfg.Logger.With("component", "update"), ready: make(chan Ready, 1), trial: os.Getenv(TrialEnv) != ""}
-	b, err := os.ReadFile(filepath.Join(cfg.StateDir, stateFile))
+	st, err := readState(cfg.StateDir)
+	var bad *json.SyntaxError
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.As(err, &bad) || errors.As(err, new(*json.UnmarshalTypeError)):
+		u.log.Warn("update state unreadable; starting afresh", "error", err)
 	case err != nil:
 		return nil, fmt.Errorf("update state: %w", err)
 	default:
-		if err := json.Unmarshal(b, &u.st); err != nil {
-			u.log.Warn("update state unreadable; starting afresh", "error", err)
-			u.st = State{}
-		}
+		u.st = st
 	}
 	if !u.trial && u.st.Phase == phaseConfirmed {
 		// The parent confirmed and exec'd this binary: the update is done.
@@ -120,6 +119,20 @@ func New(cfg Config) (*Updater, error) {
 		}
 	}
 	return u, nil
+}
+
+// readState reads the state file; a missing one is the zero State.
+func readState(dir string) (State, error) {
+	var st State
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	err = json.Unmarshal(b, &st)
+	return st, err
 }
 
 // save writes the state; the caller holds mu or has no concurrency yet.

@@ -229,13 +229,8 @@ func (h *handlers) installer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer pkg.Close()
-	w.Header().Set("Content-Type", pkg.ContentType)
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": pkg.Name}))
-	w.Header().Set("Content-Length", strconv.FormatInt(pkg.Size, 10))
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.Copy(w, pkg.File)
+	sendFile(w, pkg.File, pkg.Size, pkg.ContentType)
 }
 
 // release serves an agent release's binary to an enrolled agent (its
@@ -248,9 +243,16 @@ func (h *handlers) release(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(rf.Size, 10))
+	sendFile(w, f, rf.Size, "application/octet-stream")
+}
+
+// sendFile answers 200 with a file's size bytes, uncached and as the
+// content type given (never sniffed).
+func sendFile(w http.ResponseWriter, f io.Reader, size int64, contentType string) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.Copy(w, f)
 }

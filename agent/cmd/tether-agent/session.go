@@ -94,17 +94,16 @@ func withScreenShare(ctx context.Context, cfg config.Config, rc runner.Config, l
 	for {
 		loopCtx, cancel := context.WithCancel(ctx)
 		readyc := make(chan update.Ready, 1)
-		go func() {
-			if upd == nil {
-				return
-			}
-			select {
-			case r := <-upd.Ready():
-				readyc <- r
-				cancel() // stop everything for the trial
-			case <-loopCtx.Done():
-			}
-		}()
+		if upd != nil {
+			go func() {
+				select {
+				case r := <-upd.Ready():
+					readyc <- r
+					cancel() // stop everything for the trial
+				case <-loopCtx.Done():
+				}
+			}()
+		}
 		err := runAgent(loopCtx, cfg, rc, log, helperOut, own)
 		cancel()
 		select {
