@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X github.com/tetherdesk/tether/shared/version.Version=$(VERSIO
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: run test bench bench-screen build installers lint fuzz clean deps-run deps-test
+.PHONY: run test test-windows bench bench-screen build installers lint fuzz clean deps-run deps-test
 
 run:
 	@scripts/deps.sh run
@@ -25,6 +25,13 @@ test:
 	@dsn="$$(scripts/pg-test.sh start)" && export TETHER_TEST_POSTGRES="$$dsn" && \
 	  echo "test: go test ./... (SQLite and PostgreSQL, e2e with real binaries)" && \
 	  $(GO) test -count=1 -timeout 20m ./...
+
+# Only the Windows tests, under Wine on a private Xvfb and Wine prefix (the
+# prefix is made once, in bin/wine). make test runs them too.
+test-windows:
+	@scripts/deps.sh test
+	@echo "test-windows: every _windows_test.go test, cross-compiled and run under Wine"
+	@$(GO) test -count=1 -v -run 'TestWindows' ./internal/wintest
 
 bench:
 	@scripts/deps.sh bench

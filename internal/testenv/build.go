@@ -23,18 +23,28 @@ func GoTool() string {
 // ./server/cmd/tether-server, or full import paths) into dir with one go
 // build, run in the module root that `go env GOMOD` names.
 func BuildBinaries(ctx context.Context, dir string, pkgs ...string) error {
-	out, err := exec.CommandContext(ctx, GoTool(), "env", "GOMOD").Output()
+	root, err := ModuleRoot(ctx)
 	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return errors.New("go env GOMOD: not inside a module")
+		return err
 	}
 	cmd := exec.CommandContext(ctx, GoTool(), append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)...)
-	cmd.Dir = filepath.Dir(gomod)
+	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
 	}
 	return nil
+}
+
+// ModuleRoot is the directory of the module's go.mod, as `go env GOMOD`
+// names it.
+func ModuleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, GoTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("go env GOMOD: not inside a module")
+	}
+	return filepath.Dir(gomod), nil
 }

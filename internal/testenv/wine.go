@@ -1,0 +1,177 @@
+//go:build linux
+
+package testenv
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+//go:embed wine/processprng.c
+var processPrngC []byte
+
+// Wine is a private Wine prefix for running Windows programs in a test: a
+// clone of a base prefix made once per machine and Wine version (see
+// WineBase), so that each test starts from the same fresh registry.
+type Wine struct {
+	Prefix  string // WINEPREFIX
+	Display string // DISPLAY its windows open on; "" for none
+}
+
+// WineBase returns the base prefix under cacheDir, making it if there is
+// none yet: wineboot, then the ProcessPrng shim in system32 (Go's runtime
+// needs bcryptprimitives.dll, which Wine 8 lacks). Test packages that run at
+// once take turns on a lock, so it is made once. Making it takes about half
+// a minute.
+func WineBase(ctx context.Context, cacheDir string) (string, error) {
+	for _, prog := range []string{"wine", "wineserver", "x86_64-w64-mingw32-gcc"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			return "", fmt.Errorf("wine prefix: %s is not installed (scripts/deps.sh test installs it): %w", prog, err)
+		}
+	}
+	ver, err := exec.CommandContext(ctx, "wine", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("wine --version: %w", err)
+	}
+	sum := sha256.Sum256(append(ver, processPrngC...))
+	base := filepath.Join(cacheDir, "prefix-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(filepath.Join(cacheDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := flock(ctx, lock); err != nil {
+		return "", fmt.Errorf("wine prefix: lock %s: %w", cacheDir, err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "system.reg")); err == nil {
+		return base, nil
+	}
+	tmp, err := os.MkdirTemp(cacheDir, "making-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	w := &Wine{Prefix: filepath.Join(tmp, "prefix")}
+	if out, err := w.Command(ctx, "wineboot", "-i").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("wineboot -i: %w\n%s", err, out)
+	}
+	// wineboot returns before wineserver has written the registry out.
+	if out, err := w.server(ctx, "-w").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("wineserver -w: %w\n%s", err, out)
+	}
+	src := filepath.Join(tmp, "processprng.c")
+	if err := os.WriteFile(src, processPrngC, 0o644); err != nil {
+		return "", err
+	}
+	dll := filepath.Join(w.Prefix, "drive_c", "windows", "system32", "bcryptprimitives.dll")
+	gcc := exec.CommandContext(ctx, "x86_64-w64-mingw32-gcc", "-O2", "-shared", "-s", "-o", dll, src, "-ladvapi32")
+	if out, err := gcc.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the ProcessPrng shim: %w\n%s", err, out)
+	}
+	if err := os.Rename(w.Prefix, base); err != nil {
+		return "", err
+	}
+	return base, nil
+}
+
+// flock takes an exclusive lock on f, giving up when ctx ends.
+func flock(ctx context.Context, f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// NewWine clones the base prefix (WineBase under cacheDir) into dir with
+// hard links, which is quick and safe because Wine replaces its registry
+// files rather than writing into them, and returns it with display for its
+// windows. Close stops every process in it.
+func NewWine(ctx context.Context, cacheDir, dir, display string) (*Wine, error) {
+	base, err := WineBase(ctx, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	prefix := filepath.Join(dir, "wineprefix")
+	if out, err := exec.CommandContext(ctx, "cp", "-al", base, prefix).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("clone the wine prefix: %w\n%s", err, out)
+	}
+	return &Wine{Prefix: prefix, Display: display}, nil
+}
+
+// Env is the environment a Windows program runs with in this prefix: no
+// Wine debug output, no Mono or Gecko install prompts.
+func (w *Wine) Env() []string {
+	env := []string{}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES", "DISPLAY", "WAYLAND_DISPLAY":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "WINEPREFIX="+w.Prefix, "WINEDEBUG=-all",
+		"WINEDLLOVERRIDES=mscoree,mshtml=", "DISPLAY="+w.Display)
+}
+
+// Command is `wine args...` in this prefix.
+func (w *Wine) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "wine", args...)
+	cmd.Env = w.Env()
+	return cmd
+}
+
+func (w *Wine) server(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "wineserver", args...)
+	cmd.Env = w.Env()
+	return cmd
+}
+
+// Path is where a Windows path on drive C (C:\Program Files\…) lies on the
+// Linux side.
+func (w *Wine) Path(win string) string {
+	p := strings.ReplaceAll(win, `\`, "/")
+	if len(p) >= 2 && (p[0] == 'C' || p[0] == 'c') && p[1] == ':' {
+		p = p[2:]
+	}
+	return filepath.Join(w.Prefix, "drive_c", filepath.FromSlash(p))
+}
+
+// Close stops every process in the prefix (wineserver -k) and waits for its
+// wineserver to end, so that nothing outlives the test.
+func (w *Wine) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := w.server(ctx, "-k").Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		err = nil // no wineserver was running
+	}
+	if err == nil {
+		err = w.server(ctx, "-w").Run()
+		if errors.As(err, &exit) {
+			err = nil
+		}
+	}
+	return err
+}
