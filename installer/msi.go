@@ -87,7 +87,7 @@ var wxs = template.Must(template.New("wxs").Parse(`<?xml version="1.0" encoding=
     <CustomAction Id="WriteConfig" FileKey="AgentExe" Execute="deferred" Impersonate="no" Return="check"
       ExeCommand="install --config-only --config &quot;[CommonAppDataFolder]Tether\agent.yaml&quot; --state &quot;[CommonAppDataFolder]Tether\state&quot; --server &quot;[SERVER_URL]&quot; --token &quot;[ENROLL_TOKEN]&quot; --fingerprint &quot;[FINGERPRINT]&quot;"/>
     <InstallExecuteSequence>
-      <Custom Action="WriteConfig" Before="StartServices">SERVER_URL AND NOT REMOVE</Custom>
+      <Custom Action="WriteConfig" Sequence="5850">SERVER_URL AND NOT REMOVE</Custom>
     </InstallExecuteSequence>
   </Product>
 </Wix>

@@ -3,6 +3,7 @@ package installer
 import (
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -66,6 +67,19 @@ func TestMSITables(t *testing.T) {
 		if rows := msiTable(t, msi, c.table); !hasRow(rows, c.row) {
 			t.Errorf("%s lacks the row %q; it holds:\n%s", c.table, c.row, strings.Join(rows, "\n"))
 		}
+	}
+	// The custom action runs the installed exe, so it must come after
+	// InstallFiles and before StartServices (the service needs the config).
+	// wixl's Before= gave it a different number from build to build.
+	seq := map[string]int{}
+	for _, row := range msiTable(t, msi, "InstallExecuteSequence") {
+		if f := strings.Split(row, "\t"); len(f) == 3 {
+			seq[f[0]], _ = strconv.Atoi(f[2])
+		}
+	}
+	if !(seq["InstallFiles"] < seq["WriteConfig"] && seq["InstallServices"] < seq["WriteConfig"] && seq["WriteConfig"] < seq["StartServices"]) {
+		t.Errorf("sequence: WriteConfig %d must lie after InstallFiles %d and InstallServices %d and before StartServices %d",
+			seq["WriteConfig"], seq["InstallFiles"], seq["InstallServices"], seq["StartServices"])
 	}
 	if hasRow(msiTable(t, msi, "Property"), "FINGERPRINT\t") {
 		t.Error("an unset property was preset")

@@ -102,25 +102,30 @@ func flock(ctx context.Context, f *os.File) error {
 	}
 }
 
-// NewWine clones the base prefix (WineBase under cacheDir) into dir with
-// hard links, which is quick and safe because Wine replaces its registry
-// files rather than writing into them, and returns it with display for its
-// windows. Close stops every process in it.
+// NewWine copies the base prefix (WineBase under cacheDir) into dir (about
+// 750 MB, a second) and returns it with display for its windows. Close
+// stops every process in it. Hard links would be quicker but are not safe:
+// Wine rewrites its registry files and .ini files in place.
 func NewWine(ctx context.Context, cacheDir, dir, display string) (*Wine, error) {
 	base, err := WineBase(ctx, cacheDir)
 	if err != nil {
 		return nil, err
 	}
 	prefix := filepath.Join(dir, "wineprefix")
-	if out, err := exec.CommandContext(ctx, "cp", "-al", base, prefix).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "cp", "-a", base, prefix).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("clone the wine prefix: %w\n%s", err, out)
 	}
 	return &Wine{Prefix: prefix, Display: display}, nil
 }
 
 // Env is the environment a Windows program runs with in this prefix: no
-// Wine debug output, no Mono or Gecko install prompts.
+// Wine debug output (TETHER_WINEDEBUG sets WINEDEBUG when diagnosing), no
+// Mono or Gecko install prompts.
 func (w *Wine) Env() []string {
+	debug := "-all"
+	if v := os.Getenv("TETHER_WINEDEBUG"); v != "" {
+		debug = v
+	}
 	env := []string{}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -130,7 +135,7 @@ func (w *Wine) Env() []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "WINEPREFIX="+w.Prefix, "WINEDEBUG=-all",
+	return append(env, "WINEPREFIX="+w.Prefix, "WINEDEBUG="+debug,
 		"WINEDLLOVERRIDES=mscoree,mshtml=", "DISPLAY="+w.Display)
 }
 

@@ -1,0 +1,204 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/installer"
+	"github.com/tetherdesk/tether/internal/testenv"
+)
+
+// The Windows binaries, cross-compiled once for the tests that need them.
+var winBins struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// windowsBinary builds the Windows agent (cgo with mingw, as make build
+// does) and the named test programs under e2e/testdata/win (Win32
+// programs a test runs under Wine), once per test binary, and returns the
+// directory that holds them.
+func windowsBinaries(t testing.TB) string {
+	t.Helper()
+	winBins.once.Do(func() {
+		winBins.dir = filepath.Join(filepath.Dir(bins.agent), "windows")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		root, err := testenv.ModuleRoot(ctx)
+		if err != nil {
+			winBins.err = err
+			return
+		}
+		cmd := exec.CommandContext(ctx, testenv.GoTool(), "build", "-o", winBins.dir+"/",
+			"./agent/cmd/tether-agent")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=1", "CC=x86_64-w64-mingw32-gcc")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			winBins.err = &buildError{err: err, out: string(out)}
+		}
+	})
+	if winBins.err != nil {
+		t.Fatalf("building the Windows binaries: %v", winBins.err)
+	}
+	return winBins.dir
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// startWine gives the test a private Wine prefix (a clone of the one made
+// once in bin/wine) on its own Xvfb; the cleanup stops every Windows
+// process in it.
+func startWine(t testing.TB) *testenv.Wine {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root, err := testenv.ModuleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xvfb, display, err := testenv.StartXvfb(ctx, 1024, 768, 24, startTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { xvfb.Stop(5 * time.Second) })
+	w, err := testenv.NewWine(ctx, filepath.Join(root, "bin", "wine"), t.TempDir(), display)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("stop wine: %v", err)
+		}
+	})
+	return w
+}
+
+// wineRun runs a Windows command to its end and returns its output; a
+// failure fails the test.
+func wineRun(t testing.TB, w *testenv.Wine, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := w.Command(ctx, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("wine %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// regQuery is `reg query key`'s output and whether the key exists.
+func regQuery(t testing.TB, w *testenv.Wine, key string) (string, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := w.Command(ctx, "reg", "query", key).CombinedOutput()
+	return string(out), err == nil
+}
+
+// TestMSIUnderWine installs the agent's MSI silently with Wine's msiexec,
+// as IT would with `msiexec /i … /qn SERVER_URL=… ENROLL_TOKEN=…`: the
+// files land in Program Files, the service is registered and started by
+// the ServiceInstall and ServiceControl tables, the custom action writes
+// the config, and the agent enrolls and shows online. Uninstalling removes
+// the files and the service.
+func TestMSIUnderWine(t *testing.T) {
+	s := startServer(t)
+	token := s.enrollmentToken()
+	exe := filepath.Join(windowsBinaries(t), "tether-agent.exe")
+	w := startWine(t)
+	msi := w.Path(`C:\tether-agent.msi`)
+	if err := (installer.MSI{Version: "v0.9.0-e2e", Binary: exe}).Build(t.Context(), msi); err != nil {
+		t.Fatal(err)
+	}
+
+	msiOut := wineRun(t, w, "msiexec", "/i", `C:\tether-agent.msi`, "/qn", `/l*v`, `C:\install.log`, "SERVER_URL="+s.url, "ENROLL_TOKEN="+token)
+	t.Logf("msiexec /i: %s", msiOut)
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(w.Path(`C:\install.log`))
+			t.Logf("msiexec's log:\n%s", b)
+		}
+	}()
+	installed := w.Path(`C:\Program Files\Tether\tether-agent.exe`)
+	if _, err := os.Stat(installed); err != nil {
+		t.Errorf("after msiexec /i: %v", err)
+	}
+	svc := `HKLM\System\CurrentControlSet\Services\tether-agent`
+	out, ok := regQuery(t, w, svc)
+	if !ok {
+		t.Fatalf("the service is not in Wine's registry after msiexec /i:\n%s", out)
+	}
+	for _, want := range []string{`tether-agent.exe`, `service --config`, "Start", "0x2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("service key lacks %q:\n%s", want, out)
+		}
+	}
+	conf := w.Path(`C:\ProgramData\Tether\agent.yaml`)
+	testenv.Eventually(t, startTimeout, "the custom action's agent.yaml", func() (bool, error) {
+		b, err := os.ReadFile(conf)
+		if err != nil {
+			return false, err
+		}
+		return strings.Contains(string(b), s.url) && strings.Contains(string(b), token), fmt.Errorf("agent.yaml:\n%s", b)
+	})
+	ep := waitEndpoint(t, s.api, windowsHostname(t))
+	if ep.OS != "windows" {
+		t.Errorf("the MSI's agent reports OS %q, want windows", ep.OS)
+	}
+
+	// By product code, as GPO and Intune remove it.
+	code := msiProperty(t, msi, "ProductCode")
+	msiOut = wineRun(t, w, "msiexec", "/x", code, "/qn", `/l*v`, `C:\uninstall.log`)
+	t.Logf("msiexec /x: %s", msiOut)
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(w.Path(`C:\uninstall.log`))
+			t.Logf("msiexec /x's log:\n%s", b)
+		}
+	}()
+	if _, err := os.Stat(installed); !os.IsNotExist(err) {
+		pending, _ := regQuery(t, w, `HKLM\System\CurrentControlSet\Control\Session Manager`)
+		tasks := wineRun(t, w, "tasklist")
+		t.Errorf("after msiexec /x the agent's exe: %v, want it gone\n%s\n%s", err, pending, tasks)
+	}
+	if out, ok := regQuery(t, w, svc); ok {
+		t.Errorf("the service is still registered after msiexec /x:\n%s", out)
+	}
+}
+
+// windowsHostname is the name a Windows agent under Wine reports: Wine's
+// computer name is the Linux host name.
+func windowsHostname(t testing.TB) string {
+	return hostname(t)
+}
+
+// msiProperty reads one row of an MSI's Property table (msiinfo).
+func msiProperty(t testing.TB, msi, name string) string {
+	t.Helper()
+	out, err := exec.Command("msiinfo", "export", msi, "Property").Output()
+	if err != nil {
+		t.Fatalf("msiinfo export %s Property: %v", msi, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimRight(line, "\r"), "\t"); ok && k == name {
+			return v
+		}
+	}
+	t.Fatalf("%s has no property %s", msi, name)
+	return ""
+}
