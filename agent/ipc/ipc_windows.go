@@ -64,7 +64,43 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipc: listening on %s: %w", name, err)
 	}
+	ln, err = plugFirstInstance(ln, name)
+	if err != nil {
+		return nil, err
+	}
 	return &Listener{ln: ln, allowed: cfg.Allowed, uidOf: cfg.UIDOf, path: cfg.Path}, nil
+}
+
+// plugFirstInstance covers a difference of Wine's named pipes. go-winio
+// opens the pipe's first instance without read or write access, which on
+// Windows keeps clients out of it (they get ERROR_PIPE_BUSY until Accept
+// makes the next instance). Wine lets a client connect to that instance,
+// where nobody accepts it, so the helper's Dial succeeds and hangs. Where a
+// connection succeeds now, before any Accept, it is such an instance: the
+// listener keeps it occupied with a client of its own until it closes. On
+// Windows the open fails and nothing changes.
+func plugFirstInstance(ln net.Listener, name string) (net.Listener, error) {
+	p, err := windows.UTF16PtrFromString(name)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ, 0, nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		return ln, nil
+	}
+	return &pluggedListener{Listener: ln, plug: h}, nil
+}
+
+type pluggedListener struct {
+	net.Listener
+	plug windows.Handle
+}
+
+func (l *pluggedListener) Close() error {
+	err := l.Listener.Close()
+	windows.CloseHandle(l.plug)
+	return err
 }
 
 func (l *Listener) close() error { return l.ln.Close() }
