@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -201,4 +202,108 @@ func msiProperty(t testing.TB, msi, name string) string {
 	}
 	t.Fatalf("%s has no property %s", msi, name)
 	return ""
+}
+
+// TestWindowsServiceUnderWine: `tether-agent.exe install` registers the
+// service with Wine's service manager, which starts it; it enrolls, stops
+// with `net stop` and comes back with `net start` as the same endpoint;
+// `uninstall --purge` removes the service, its config and its state.
+func TestWindowsServiceUnderWine(t *testing.T) {
+	s := startServer(t)
+	token := s.enrollmentToken()
+	w := startWine(t)
+	exe := w.Path(`C:\Program Files\Tether\tether-agent.exe`)
+	if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile(filepath.Join(windowsBinaries(t), "tether-agent.exe"), exe); err != nil {
+		t.Fatal(err)
+	}
+	const winExe = `C:\Program Files\Tether\tether-agent.exe`
+	out := wineRun(t, w, winExe, "install", "--server", s.url, "--token", token)
+	if !strings.Contains(out, "installed and started service tether-agent") {
+		t.Errorf("install said:\n%s", out)
+	}
+	svc := `HKLM\System\CurrentControlSet\Services\tether-agent`
+	if out, ok := regQuery(t, w, svc); !ok || !strings.Contains(out, `service --config`) {
+		t.Fatalf("the service is not registered after install (%v):\n%s", ok, out)
+	}
+	ep := waitEndpoint(t, s.api, windowsHostname(t))
+	if ep.OS != "windows" {
+		t.Errorf("the service's agent reports OS %q, want windows", ep.OS)
+	}
+	state := func() string { return serviceState(t, w) }
+	if st := state(); st != "RUNNING" {
+		t.Errorf("after install the service is %s, want RUNNING", st)
+	}
+
+	if pids := w.Processes("tether-agent.exe"); len(pids) == 0 {
+		t.Error("no tether-agent.exe runs before net stop")
+	}
+	out = wineRun(t, w, "net", "stop", "tether-agent")
+	t.Logf("net stop:\n%s", out)
+	testenv.Eventually(t, exitTimeout, "the service STOPPED after net stop", func() (bool, error) {
+		st := state()
+		return st == "STOPPED", errors.New(st)
+	})
+	testenv.Eventually(t, exitTimeout, "no tether-agent.exe after net stop", func() (bool, error) {
+		pids := w.Processes("tether-agent.exe")
+		return len(pids) == 0, fmt.Errorf("still running: pids %v", pids)
+	})
+
+	wineRun(t, w, "net", "start", "tether-agent")
+	if st := state(); st != "RUNNING" {
+		t.Errorf("after net start the service is %s, want RUNNING", st)
+	}
+	// The same endpoint comes back: waitEndpoint fails on a second one,
+	// which a lost identity would enroll.
+	if again := waitEndpoint(t, s.api, windowsHostname(t)); again.ID != ep.ID {
+		t.Errorf("after net start the endpoint is %s, was %s", again.ID, ep.ID)
+	}
+
+	conf := w.Path(`C:\ProgramData\Tether\agent.yaml`)
+	stateDir := w.Path(`C:\ProgramData\Tether\state`)
+	for _, p := range []string{conf, filepath.Join(stateDir, "identity.json")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("before uninstall: %v", err)
+		}
+	}
+	out = wineRun(t, w, winExe, "uninstall", "--purge")
+	t.Logf("uninstall --purge:\n%s", out)
+	if out, ok := regQuery(t, w, svc); ok {
+		t.Errorf("the service is still registered after uninstall --purge:\n%s", out)
+	}
+	for _, p := range []string{conf, stateDir} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("after uninstall --purge %s: %v, want it gone", p, err)
+		}
+	}
+}
+
+// serviceState is the STATE word of `sc query tether-agent` (RUNNING,
+// STOPPED, …), or "not installed".
+func serviceState(t testing.TB, w *testenv.Wine) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := w.Command(ctx, "sc", "query", "tether-agent").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("not installed (%v: %s)", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "STATE" {
+			if f := strings.Fields(v); len(f) >= 2 {
+				return f[1]
+			}
+		}
+	}
+	return fmt.Sprintf("unknown (%s)", out)
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
 }

@@ -39,6 +39,7 @@ var dynamic = map[string]string{
 	"e2e/harness_test.go:startAgentEnv":                     "the tether-agent the test built",
 	"e2e/installer_test.go:TestInstallerFromConsole":        "the tether-agent the .deb installed",
 	"e2e/installer_test.go:runServerCmd":                    "the tether-server the test built",
+	"e2e/wine_test.go:windowsBinaries":                      "the go tool (GoTool)",
 	"e2e/update_test.go:TestAgentUpdate":                    "the tether-agent the test built",
 	"e2e/update_test.go:buildAgent":                         "the go tool (GoTool)",
 	"e2e/screenshare_test.go:TestScreenShareRelayOnly":      "the tether-server the test built",

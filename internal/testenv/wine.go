@@ -3,6 +3,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +28,12 @@ var processPrngC []byte
 type Wine struct {
 	Prefix  string // WINEPREFIX
 	Display string // DISPLAY its windows open on; "" for none
+
+	// keep is a cmd.exe waiting on a pipe's input: Wine shuts its
+	// "machine" down (services included) when the last program ends, and
+	// a machine the test runs services on must stay up between commands.
+	keep     *exec.Cmd
+	keepOpen *os.File
 }
 
 // WineBase returns the base prefix under cacheDir, making it if there is
@@ -103,8 +111,8 @@ func flock(ctx context.Context, f *os.File) error {
 }
 
 // NewWine copies the base prefix (WineBase under cacheDir) into dir (about
-// 750 MB, a second) and returns it with display for its windows. Close
-// stops every process in it. Hard links would be quicker but are not safe:
+// 750 MB, a second) and returns it with display for its windows, kept up
+// (services running) until Close, which stops every process in it. Hard links would be quicker but are not safe:
 // Wine rewrites its registry files and .ini files in place.
 func NewWine(ctx context.Context, cacheDir, dir, display string) (*Wine, error) {
 	base, err := WineBase(ctx, cacheDir)
@@ -115,7 +123,21 @@ func NewWine(ctx context.Context, cacheDir, dir, display string) (*Wine, error) 
 	if out, err := exec.CommandContext(ctx, "cp", "-a", base, prefix).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("clone the wine prefix: %w\n%s", err, out)
 	}
-	return &Wine{Prefix: prefix, Display: display}, nil
+	w := &Wine{Prefix: prefix, Display: display}
+	r, wr, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	w.keep = w.Command(context.Background(), "cmd")
+	w.keep.Stdin = r
+	err = w.keep.Start()
+	r.Close()
+	if err != nil {
+		wr.Close()
+		return nil, fmt.Errorf("wine cmd (to keep the prefix up): %w", err)
+	}
+	w.keepOpen = wr
+	return w, nil
 }
 
 // Env is the environment a Windows program runs with in this prefix: no
@@ -167,6 +189,10 @@ func (w *Wine) Path(win string) string {
 func (w *Wine) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if w.keep != nil {
+		w.keepOpen.Close()
+		defer w.keep.Wait()
+	}
 	err := w.server(ctx, "-k").Run()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
@@ -179,4 +205,30 @@ func (w *Wine) Close() error {
 		}
 	}
 	return err
+}
+
+// Processes lists the Linux pids of the Windows processes running in this
+// prefix whose command line contains name (case-insensitive), e.g.
+// "tether-agent.exe". Wine 8's tasklist prints nothing, so this reads
+// /proc: each Wine process carries WINEPREFIX in its environment.
+func (w *Wine) Processes(name string) []int {
+	name = strings.ToLower(name)
+	want := []byte("WINEPREFIX=" + w.Prefix + "\x00")
+	dirs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
+		if err != nil || !bytes.Contains(env, want) {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && strings.Contains(strings.ToLower(string(cmd)), name) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

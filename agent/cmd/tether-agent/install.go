@@ -88,6 +88,9 @@ func cmdInstall(args []string, stdout, stderr io.Writer) error {
 		if err := svc.Install(); err != nil {
 			return fmt.Errorf("installing service (status was: %v): %w", statusErr, err)
 		}
+		if err := setDelayedStart(); err != nil {
+			fmt.Fprintf(stdout, "note: the service starts at boot without delay: %v\n", err)
+		}
 		if err := svc.Start(); err != nil {
 			return fmt.Errorf("starting service: %w", err)
 		}

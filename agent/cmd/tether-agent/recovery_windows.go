@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
+	"unsafe"
 
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
@@ -33,4 +36,26 @@ func ensureRecovery(log *slog.Logger) {
 		return
 	}
 	log.Info("service recovery set: restart after 30s", "component", "main")
+}
+
+// setDelayedStart has the service manager start the service after the
+// others at boot, when the network is up. Not every service manager has
+// that setting (Wine's answers ERROR_INVALID_LEVEL); there the service
+// starts with the others and the runner's back-off waits for the network.
+func setDelayedStart() error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("delayed start: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		return fmt.Errorf("delayed start: %w", err)
+	}
+	defer s.Close()
+	info := windows.SERVICE_DELAYED_AUTO_START_INFO{IsDelayedAutoStartUp: 1}
+	if err := windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, (*byte)(unsafe.Pointer(&info))); err != nil {
+		return fmt.Errorf("delayed start: %w", err)
+	}
+	return nil
 }

@@ -41,7 +41,9 @@ func serviceConfig(configPath string, runWait func()) *service.Config {
 		// Windows SCM
 		"OnFailure":              "restart",
 		"OnFailureDelayDuration": "30s",
-		"DelayedAutoStart":       true,
+		// DelayedAutoStart is set after the install (setDelayedStart):
+		// where the service manager lacks it, kardianos would fail the
+		// whole install.
 	}
 	if runWait != nil {
 		opts["RunWait"] = runWait
