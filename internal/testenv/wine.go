@@ -137,6 +137,13 @@ func NewWine(ctx context.Context, cacheDir, dir, display string) (*Wine, error) 
 		return nil, fmt.Errorf("wine cmd (to keep the prefix up): %w", err)
 	}
 	w.keepOpen = wr
+	// The keeper starts the prefix's server and services; wait for it, so
+	// that no test's program does and holds on to its output.
+	boot := w.Command(ctx, "cmd", "/c", "exit")
+	if out, err := boot.CombinedOutput(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("wine cmd /c exit: %w\n%s", err, out)
+	}
 	return w, nil
 }
 
@@ -161,10 +168,13 @@ func (w *Wine) Env() []string {
 		"WINEDLLOVERRIDES=mscoree,mshtml=", "DISPLAY="+w.Display)
 }
 
-// Command is `wine args...` in this prefix.
+// Command is `wine args...` in this prefix. A program that starts Wine's
+// server or services hands them its stdout and stderr, which then stay
+// open after it ends: Wait gives up on them 10 s after the program ends.
 func (w *Wine) Command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "wine", args...)
 	cmd.Env = w.Env()
+	cmd.WaitDelay = 10 * time.Second
 	return cmd
 }
 
