@@ -96,7 +96,7 @@ func wineRun(t testing.TB, w *testenv.Wine, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := w.Command(ctx, args...).CombinedOutput()
-	if err != nil {
+	if err := testenv.IgnoreWaitDelay(err); err != nil {
 		t.Fatalf("wine %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
@@ -108,6 +108,7 @@ func regQuery(t testing.TB, w *testenv.Wine, key string) (string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := w.Command(ctx, "reg", "query", key).CombinedOutput()
+	err = testenv.IgnoreWaitDelay(err)
 	return string(out), err == nil
 }
 
@@ -287,7 +288,7 @@ func serviceState(t testing.TB, w *testenv.Wine) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := w.Command(ctx, "sc", "query", "tether-agent").CombinedOutput()
-	if err != nil {
+	if err := testenv.IgnoreWaitDelay(err); err != nil {
 		return fmt.Sprintf("not installed (%v: %s)", err, out)
 	}
 	for _, line := range strings.Split(string(out), "\n") {

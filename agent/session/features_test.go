@@ -332,7 +332,7 @@ func TestChatRelay(t *testing.T) {
 	}
 	// Only the user's line is reported: the technician's viewer reports its
 	// own lines, so the first chat report is the user's.
-	if s := a.nextOfType(protocol.SignalChat); s.ViewerID != "" || s.Chat.Text != "Yes, it says disk full" {
+	if s := a.nextOfType(protocol.SignalChat); s.ViewerID != "" || s.Chat == nil || s.Chat.Text != "Yes, it says disk full" {
 		t.Errorf("reported %+v, want only the user's line", s)
 	}
 	<-h.chat.lines

@@ -139,10 +139,11 @@ func NewWine(ctx context.Context, cacheDir, dir, display string) (*Wine, error) 
 	w.keepOpen = wr
 	// The keeper starts the prefix's server and services; wait for it, so
 	// that no test's program does and holds on to its output.
-	boot := w.Command(ctx, "cmd", "/c", "exit")
-	if out, err := boot.CombinedOutput(); err != nil {
+	// Its output goes nowhere, so that the server it may start holds no
+	// pipe of ours.
+	if err := w.Command(ctx, "cmd", "/c", "exit").Run(); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("wine cmd /c exit: %w\n%s", err, out)
+		return nil, fmt.Errorf("wine cmd /c exit: %w", err)
 	}
 	return w, nil
 }
@@ -170,7 +171,8 @@ func (w *Wine) Env() []string {
 
 // Command is `wine args...` in this prefix. A program that starts Wine's
 // server or services hands them its stdout and stderr, which then stay
-// open after it ends: Wait gives up on them 10 s after the program ends.
+// open after it ends: Wait gives up on them 10 s after the program ends
+// (and returns exec.ErrWaitDelay, which IgnoreWaitDelay forgives).
 func (w *Wine) Command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "wine", args...)
 	cmd.Env = w.Env()
@@ -241,4 +243,13 @@ func (w *Wine) Processes(name string) []int {
 		}
 	}
 	return pids
+}
+
+// IgnoreWaitDelay is err, or nil when it only says that Wine's server kept
+// the output pipes open after the program ended (see Command).
+func IgnoreWaitDelay(err error) error {
+	if errors.Is(err, exec.ErrWaitDelay) {
+		return nil
+	}
+	return err
 }

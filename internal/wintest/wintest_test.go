@@ -285,7 +285,7 @@ func runUnderWine(ctx context.Context, w *testenv.Wine, exe, dir string, p winPk
 	}
 	_, _ = io.Copy(io.Discard, out)
 	convErr := conv.Wait()
-	runErr := run.Wait()
+	runErr := testenv.IgnoreWaitDelay(run.Wait())
 	if stderr.Len() > 0 {
 		res[""].out.WriteString("stderr:\n" + stderr.String())
 	}
