@@ -61,32 +61,12 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
-// startWine gives the test a private Wine prefix (a clone of the one made
-// once in bin/wine) on its own Xvfb; the cleanup stops every Windows
-// process in it.
+// startWine gives the test a private Wine prefix on its own Xvfb.
 func startWine(t testing.TB) *testenv.Wine {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	root, err := testenv.ModuleRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xvfb, display, err := testenv.StartXvfb(ctx, 1024, 768, 24, startTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { xvfb.Stop(5 * time.Second) })
-	w, err := testenv.NewWine(ctx, filepath.Join(root, "bin", "wine"), t.TempDir(), display)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := w.Close(); err != nil {
-			t.Errorf("stop wine: %v", err)
-		}
-	})
-	return w
+	return testenv.StartWine(t, ctx)
 }
 
 // wineRun runs a Windows command to its end and returns its output; a

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -252,4 +253,30 @@ func IgnoreWaitDelay(err error) error {
 		return nil
 	}
 	return err
+}
+
+// StartWine gives a test a private Wine prefix (a copy of the base made
+// once in the module's bin/wine) on its own 1024x768 Xvfb; the test's
+// cleanup stops every Windows process in it and the display.
+func StartWine(t testing.TB, ctx context.Context) *Wine {
+	t.Helper()
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xvfb, display, err := StartXvfb(ctx, 1024, 768, 24, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { xvfb.Stop(5 * time.Second) })
+	w, err := NewWine(ctx, filepath.Join(root, "bin", "wine"), t.TempDir(), display)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("stop wine: %v", err)
+		}
+	})
+	return w
 }

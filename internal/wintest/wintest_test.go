@@ -149,20 +149,7 @@ func TestWindowsUnderWine(t *testing.T) {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 
-	xvfb, display, err := testenv.StartXvfb(ctx, 1024, 768, 24, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { xvfb.Stop(5 * time.Second) })
-	wine, err := testenv.NewWine(ctx, filepath.Join(root, "bin", "wine"), t.TempDir(), display)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := wine.Close(); err != nil {
-			t.Errorf("stop wine: %v", err)
-		}
-	})
+	wine := testenv.StartWine(t, ctx)
 	t.Logf("wine prefix ready after %s", time.Since(start).Round(100*time.Millisecond))
 
 	// The packages run side by side in the one prefix, as their tests would
