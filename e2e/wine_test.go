@@ -18,48 +18,28 @@ import (
 	"github.com/tetherdesk/tether/internal/testenv"
 )
 
-// The Windows binaries, cross-compiled once for the tests that need them.
+// The Windows agent, cross-compiled once for the tests that need it.
 var winBins struct {
 	once sync.Once
 	dir  string
 	err  error
 }
 
-// windowsBinary builds the Windows agent (cgo with mingw, as make build
-// does) and the named test programs under e2e/testdata/win (Win32
-// programs a test runs under Wine), once per test binary, and returns the
-// directory that holds them.
+// windowsBinaries builds the Windows agent once per test binary and
+// returns the directory that holds tether-agent.exe.
 func windowsBinaries(t testing.TB) string {
 	t.Helper()
 	winBins.once.Do(func() {
 		winBins.dir = filepath.Join(filepath.Dir(bins.agent), "windows")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		root, err := testenv.ModuleRoot(ctx)
-		if err != nil {
-			winBins.err = err
-			return
-		}
-		cmd := exec.CommandContext(ctx, testenv.GoTool(), "build", "-o", winBins.dir+"/",
-			"./agent/cmd/tether-agent")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=1", "CC=x86_64-w64-mingw32-gcc")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			winBins.err = &buildError{err: err, out: string(out)}
-		}
+		winBins.err = testenv.BuildBinariesEnv(ctx, winBins.dir, testenv.WindowsBuildEnv, "./agent/cmd/tether-agent")
 	})
 	if winBins.err != nil {
 		t.Fatalf("building the Windows binaries: %v", winBins.err)
 	}
 	return winBins.dir
 }
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 // startWine gives the test a private Wine prefix on its own Xvfb.
 func startWine(t testing.TB) *testenv.Wine {

@@ -23,12 +23,25 @@ func GoTool() string {
 // ./server/cmd/tether-server, or full import paths) into dir with one go
 // build, run in the module root that `go env GOMOD` names.
 func BuildBinaries(ctx context.Context, dir string, pkgs ...string) error {
+	return BuildBinariesEnv(ctx, dir, nil, pkgs...)
+}
+
+// WindowsBuildEnv cross-compiles for Windows x64 with cgo through mingw,
+// as make build does.
+var WindowsBuildEnv = []string{"GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=1", "CC=x86_64-w64-mingw32-gcc"}
+
+// BuildBinariesEnv is BuildBinaries with env added to the go command's
+// environment (WindowsBuildEnv, for one).
+func BuildBinariesEnv(ctx context.Context, dir string, env []string, pkgs ...string) error {
 	root, err := ModuleRoot(ctx)
 	if err != nil {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, GoTool(), append([]string{"build", "-o", dir + string(os.PathSeparator)}, pkgs...)...)
 	cmd.Dir = root
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
 	}

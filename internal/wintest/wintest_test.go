@@ -144,7 +144,7 @@ func TestWindowsUnderWine(t *testing.T) {
 	}
 	build := exec.CommandContext(ctx, testenv.GoTool(), args...)
 	build.Dir = root
-	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=1", "CC=x86_64-w64-mingw32-gcc")
+	build.Env = append(os.Environ(), testenv.WindowsBuildEnv...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
