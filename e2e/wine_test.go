@@ -6,16 +6,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
 	"github.com/tetherdesk/tether/installer"
 	"github.com/tetherdesk/tether/internal/testenv"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // The Windows agent, cross-compiled once for the tests that need it.
@@ -33,7 +41,7 @@ func windowsBinaries(t testing.TB) string {
 		winBins.dir = filepath.Join(filepath.Dir(bins.agent), "windows")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		winBins.err = testenv.BuildBinariesEnv(ctx, winBins.dir, testenv.WindowsBuildEnv, "./agent/cmd/tether-agent")
+		winBins.err = testenv.BuildBinariesEnv(ctx, winBins.dir, testenv.WindowsBuildEnv, "./agent/cmd/tether-agent", "./e2e/testdata/win32window")
 	})
 	if winBins.err != nil {
 		t.Fatalf("building the Windows binaries: %v", winBins.err)
@@ -267,4 +275,81 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o755)
+}
+
+// TestWindowsAgentUnderWine: the Windows agent (`tether-agent.exe run`)
+// under Wine enrolls with the Linux server, runs an action once, and
+// shares its screen with the real viewer in Chromium. A Win32 window
+// painted one colour shows in the canvas, and a click and a key from the
+// viewer reach it through SendInput. Wine has no desktop duplication, so
+// the helper falls back to the portable capture and says so.
+func TestWindowsAgentUnderWine(t *testing.T) {
+	e := &shareEnv{}
+	e.s = startServer(t)
+	bin := windowsBinaries(t)
+	w := startWine(t)
+	agentCmd := w.Command(t.Context(), filepath.Join(bin, "tether-agent.exe"), "run",
+		"--server", e.s.url, "--token", e.s.enrollmentToken(), "--state", `C:\tether-state`)
+	a := startCmd(t, "tether-agent.exe under wine", agentCmd)
+	e.ep = waitEndpoint(t, e.s.api, windowsHostname(t))
+	if e.ep.OS != "windows" {
+		t.Errorf("the agent reports OS %q, want windows", e.ep.OS)
+	}
+	st := e.s.api.queueEcho(t, e.ep.ID, "hello from the technician", 0)
+	checkEchoDone(t, e.s.api.waitActionFinished(t, st.ID), "hello from the technician")
+
+	win := startCmd(t, "win32window.exe", w.Command(t.Context(), filepath.Join(bin, "win32window.exe")))
+	var x, y, ww, wh int
+	testenv.Eventually(t, startTimeout, "the Win32 window to be shown", func() (bool, error) {
+		for _, l := range win.stdout.Lines() {
+			if n, _ := fmt.Sscanf(l, "ready %d %d %d %d", &x, &y, &ww, &wh); n == 4 {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("stdout %q stderr %q", win.stdout.String(), win.stderr.String())
+	})
+
+	e.putPolicy(t, 30)
+	if err := e.s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: tech1, Password: tech1Password,
+		Roles: []string{perm.RoleAdministrator, perm.RoleScreenShareUnattended}}, nil); err != nil {
+		t.Fatalf("create user %s: %v", tech1, err)
+	}
+	e.tech1 = e.s.userClient(tech1, tech1Password)
+	e.br = startBrowser(t)
+	tb := e.br.firstTab().on(t)
+	tb.signIn(e.s.url, tech1, tech1Password)
+	s := e.startSession(t, false)
+	tb.openViewer(e.s.url, s.ID)
+	vs := tb.waitLive(liveTimeout)
+	cx, cy := x+ww/2, y+wh/2
+	tb.waitPixel(paintTimeout, "the Win32 window's green", cx, cy, [3]int{0x20, 0xa0, 0x40})
+	testenv.Eventually(t, paintTimeout, "the log to name the portable capture", func() (bool, error) {
+		return strings.Contains(a.stderr.String(), "desktop duplication unavailable, using the portable path"), errors.New("not logged")
+	})
+
+	control(t, e.tech1, s.ID, protocol.ControlRequestOp, vs.ViewerID)
+	waitHolder(t, vs.ViewerID, tb)
+	r := tb.canvasRect()
+	tb.mouse(r, chromedp.MouseMoved, cx, cy, input.MouseButtonNone, 0)
+	tb.mouse(r, chromedp.MousePressed, cx, cy, input.MouseButtonLeft, 1)
+	tb.mouse(r, chromedp.MouseReleased, cx, cy, input.MouseButtonLeft, 0)
+	testenv.Eventually(t, inputTimeout, "the click to reach the Win32 window", func() (bool, error) {
+		for _, l := range win.stdout.Lines() {
+			var px, py int
+			if n, _ := fmt.Sscanf(l, "click %d %d", &px, &py); n == 2 && abs(px-ww/2) <= 2 && abs(py-wh/2) <= 2 {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("window said %q", win.stdout.String())
+	})
+	tb.insertText("k")
+	testenv.Eventually(t, inputTimeout, "the key to reach the Win32 window", func() (bool, error) {
+		return slices.Contains(win.stdout.Lines(), "char k"), fmt.Errorf("window said %q", win.stdout.String())
+	})
+
+	if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByTechnician)
+	tb.waitViewerEnded(paintTimeout, protocol.EndedByTechnician)
 }
