@@ -19,6 +19,8 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/jezek/xgb"
+	"github.com/jezek/xgb/xproto"
 
 	"github.com/tetherdesk/tether/installer"
 	"github.com/tetherdesk/tether/internal/testenv"
@@ -322,7 +324,20 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	tb.openViewer(e.s.url, s.ID)
 	vs := tb.waitLive(liveTimeout)
 	cx, cy := x+ww/2, y+wh/2
-	tb.waitPixel(paintTimeout, "the Win32 window's green", cx, cy, [3]int{0x20, 0xa0, 0x40})
+	testenv.Eventually(t, startTimeout, "the Win32 window to paint", func() (bool, error) {
+		return slices.Contains(win.stdout.Lines(), "painted"), fmt.Errorf("window said %q", win.stdout.String())
+	})
+	green := [3]int{0x20, 0xa0, 0x40}
+	testenv.Eventually(t, paintTimeout, "the viewer to show the Win32 window's green", func() (bool, error) {
+		got, err := tb.pixel(cx, cy)
+		if err != nil {
+			return false, err
+		}
+		// What the X server shows there tells a capture fault from a
+		// window Wine has not put on the screen.
+		return near(got, green, 40), fmt.Errorf("canvas pixel at %d,%d is #%02x%02x%02x; on the X display it is %s",
+			cx, cy, got[0], got[1], got[2], xPixel(w.Display, cx, cy))
+	})
 	testenv.Eventually(t, paintTimeout, "the log to name the portable capture", func() (bool, error) {
 		return strings.Contains(a.stderr.String(), "desktop duplication unavailable, using the portable path"), errors.New("not logged")
 	})
@@ -370,4 +385,22 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	}
 	e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByTechnician)
 	tb.waitViewerEnded(paintTimeout, protocol.EndedByTechnician)
+}
+
+// xPixel is the colour the X display shows at x, y, or why it is unknown.
+func xPixel(display string, x, y int) string {
+	c, err := xgb.NewConnDisplay(display)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close()
+	root := xproto.Setup(c).DefaultScreen(c).Root
+	img, err := xproto.GetImage(c, xproto.ImageFormatZPixmap, xproto.Drawable(root), int16(x), int16(y), 1, 1, 0xffffffff).Reply()
+	if err != nil {
+		return err.Error()
+	}
+	if len(img.Data) < 3 {
+		return fmt.Sprintf("%d bytes", len(img.Data))
+	}
+	return fmt.Sprintf("#%02x%02x%02x", img.Data[2], img.Data[1], img.Data[0])
 }

@@ -2,7 +2,8 @@
 
 // Command win32window is a Windows test program for the e2e tests under
 // Wine: a plain Win32 window at 100,100 of 400x300 whose client area is
-// painted one colour, and which prints each click ("click X Y", client
+// painted one colour, which says "painted" once it has painted, and prints
+// each click ("click X Y", client
 // coordinates) and each typed character ("char C") on stdout.
 package main
 
@@ -71,7 +72,10 @@ type msg struct {
 	Pt      [2]int32
 }
 
-var brush uintptr
+var (
+	brush   uintptr
+	painted bool
+)
 
 func wndProc(hwnd windows.Handle, m uint32, wp, lp uintptr) uintptr {
 	switch m {
@@ -82,6 +86,11 @@ func wndProc(hwnd windows.Handle, m uint32, wp, lp uintptr) uintptr {
 		getClientRect.Call(uintptr(hwnd), uintptr(unsafe.Pointer(&r)))
 		fillRect.Call(hdc, uintptr(unsafe.Pointer(&r)), brush)
 		endPaint.Call(uintptr(hwnd), uintptr(unsafe.Pointer(&ps)))
+		if !painted {
+			// The test waits for this before it looks for the colour.
+			painted = true
+			fmt.Println("painted")
+		}
 		return 0
 	case wmLButtonDown:
 		fmt.Printf("click %d %d\n", int16(lp&0xffff), int16(lp>>16&0xffff))
