@@ -20,12 +20,6 @@ import (
 	"github.com/tetherdesk/tether/agent/session"
 )
 
-// ChatWindowTitle is the end user's chat window's title.
-const ChatWindowTitle = "Tether chat"
-
-// SendFileDialogTitle is the title of the file picker behind "Send file…".
-const SendFileDialogTitle = "Tether: send a file"
-
 // tkChatScript is the chat window, run by wish. Commands come on stdin,
 // one per line, every argument base64 behind an "x" (so empty strings
 // survive and no text is ever parsed as Tcl); events go to stdout the same

@@ -13,6 +13,19 @@ import (
 	"github.com/tetherdesk/tether/agent/session"
 )
 
+// chatOrNotices is the window open makes, or notices where it fails (wish
+// missing, a desktop the helper may not draw on).
+func chatOrNotices[W session.ChatWindow](cfg session.ChatWindowConfig, open func(session.ChatWindowConfig) (W, error)) session.ChatWindow {
+	w, err := open(cfg)
+	if err != nil {
+		if cfg.Logger != nil {
+			cfg.Logger.Warn("chat window unavailable; technicians' lines become notices", "error", err)
+		}
+		return newNoticeChat(cfg)
+	}
+	return w
+}
+
 // noticeChat is the chat window where no real one can be shown: each
 // technician's line becomes a desktop notice; the end user cannot answer.
 type noticeChat struct {

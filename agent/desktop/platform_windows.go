@@ -2,13 +2,14 @@ package desktop
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/tetherdesk/tether/agent/session"
 )
 
-// NewChatWindow: notices only, until a native window exists.
+// NewChatWindow is the Win32 chat window, or notices where none can be made.
 func NewChatWindow(cfg session.ChatWindowConfig) (session.ChatWindow, error) {
-	return newNoticeChat(cfg), nil
+	return chatOrNotices(cfg, newWinChat), nil
 }
 
 func NewClipboard() (session.Clipboard, error) {
@@ -18,3 +19,6 @@ func NewClipboard() (session.Clipboard, error) {
 func NewOverlay() (session.Overlay, error) {
 	return nil, errors.New("the guidance overlay is not implemented on Windows yet")
 }
+
+// NewUI is what the end user sees of a session: Win32 dialogs.
+func NewUI(log *slog.Logger) session.UI { return WinUI{ZenityUI{Log: log}} }

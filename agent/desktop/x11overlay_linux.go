@@ -16,17 +16,6 @@ import (
 	"github.com/tetherdesk/tether/agent/session"
 )
 
-// Guidance overlay look.
-const (
-	// OverlayRGB is the colour of the technician's pointer ring and marks.
-	OverlayRGB = 0xff8000
-	markLife   = 5 * time.Second // a mark fades after this
-	markPen    = 4               // pixels
-	maxMarks   = 16
-	ringOuter  = 11
-	ringInner  = 7
-)
-
 // x11Overlay draws the Guidance pointer and marks with override-redirect
 // windows shaped (X SHAPE) to the ring and the strokes: on top, drawn in
 // one colour by the X server itself, and with an empty input shape so

@@ -42,7 +42,7 @@ type Deps struct {
 	// TrayHost shows the tray icon (tray.NewSystrayHost); nil shows none,
 	// while the tray's state and dialogs still work.
 	TrayHost tray.Host
-	// TrayDialogs are the tray's dialogs; nil: tray.ZenityDialogs.
+	// TrayDialogs are the tray's dialogs; nil: tray.NewDialogs().
 	TrayDialogs tray.Dialogs
 }
 
@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 	)
 	host, dialogs := cfg.Deps.TrayHost, cfg.Deps.TrayDialogs
 	if dialogs == nil {
-		dialogs = tray.ZenityDialogs{}
+		dialogs = tray.NewDialogs()
 	}
 	if cfg.Privileged {
 		// The tray keeps the sessions' state for the helper; it shows

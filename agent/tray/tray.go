@@ -44,7 +44,7 @@ type Host interface {
 // ErrCancelled is what Dialogs return when the user cancels.
 var ErrCancelled = errors.New("cancelled by the user")
 
-// Dialogs are the tray's dialogs; ZenityDialogs is the real one.
+// Dialogs are the tray's dialogs; NewDialogs gives the real ones.
 type Dialogs interface {
 	// EnterCode asks for a connection code, with prefill in the field; it
 	// returns the text as typed, or ErrCancelled.

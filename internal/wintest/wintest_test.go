@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -136,6 +137,11 @@ func TestWindowsUnderWine(t *testing.T) {
 	pkgs, err := windowsTests(root)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// While working on one package: TETHER_WINTEST_PKG=agent/desktop.
+	if only := os.Getenv("TETHER_WINTEST_PKG"); only != "" {
+		pkgs = slices.DeleteFunc(pkgs, func(p winPkg) bool { return p.Dir != only })
+		t.Logf("TETHER_WINTEST_PKG: only %s", only)
 	}
 	bin := t.TempDir()
 	args := []string{"test", "-c", "-o", bin + "/"}

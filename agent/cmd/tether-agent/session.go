@@ -236,8 +236,8 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 		Privileged: session.RunningPrivileged() || *loginScreen,
 		Deps: helper.Deps{
 			TrayHost:      tray.NewSystrayHost(log),
-			TrayDialogs:   tray.ZenityDialogs{},
-			UI:            desktop.ZenityUI{Log: log.With("component", "ui")},
+			TrayDialogs:   tray.NewDialogs(),
+			UI:            desktop.NewUI(log.With("component", "ui")),
 			NewSource:     func() (session.FrameSource, error) { return capture.New() },
 			NewEncoder:    func() session.FrameEncoder { return encode.New(encode.Config{}) },
 			NewInjector:   func() (session.Injector, error) { return input.New() },
