@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +44,7 @@ func windowsBinaries(t testing.TB) string {
 		winBins.dir = filepath.Join(filepath.Dir(bins.agent), "windows")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		winBins.err = testenv.BuildBinariesEnv(ctx, winBins.dir, testenv.WindowsBuildEnv, "./agent/cmd/tether-agent", "./e2e/testdata/win32window")
+		winBins.err = testenv.BuildBinariesEnv(ctx, winBins.dir, testenv.WindowsBuildEnv, "./agent/cmd/tether-agent", "./e2e/testdata/win32window", "./e2e/testdata/winpeek")
 	})
 	if winBins.err != nil {
 		t.Fatalf("building the Windows binaries: %v", winBins.err)
@@ -284,7 +285,8 @@ func copyFile(src, dst string) error {
 // shares its screen with the real viewer in Chromium. A Win32 window
 // painted one colour shows in the canvas, and a click and a key from the
 // viewer reach it through SendInput. Wine has no desktop duplication, so
-// the helper falls back to the portable capture and says so.
+// the helper falls back to the portable capture and says so. Chat goes
+// both ways with the Win32 chat window, and the session's end closes it.
 func TestWindowsAgentUnderWine(t *testing.T) {
 	e := &shareEnv{}
 	e.s = startServer(t)
@@ -380,11 +382,65 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 		t.Fatalf("the key never reached the Win32 window; it said %q", win.stdout.String())
 	}
 
+	// Chat both ways with the Win32 chat window, read and typed into from
+	// another Windows program (winpeek) as the end user would.
+	testenv.Eventually(t, liveTimeout, "the chat box to open", func() (bool, error) {
+		dis, err := evalJS[bool](tb, `document.getElementById("chat-text").disabled`)
+		return err == nil && !dis, err
+	})
+	tb.do("write to the user",
+		chromedp.Click(chromedp.ID("chat-toggle")),
+		chromedp.SendKeys(chromedp.ID("chat-text"), "Hello from the technician ✓"),
+		chromedp.Click(chromedp.ID("chat-send")))
+	peek := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		cmd := w.Command(ctx, append([]string{filepath.Join(bin, "winpeek.exe")}, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err := testenv.IgnoreWaitDelay(err); err != nil {
+			return "", fmt.Errorf("winpeek %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	// Control ids of agent/desktop's chat window: 101 the transcript, 102
+	// the input.
+	testenv.Eventually(t, paintTimeout, "the technician's line in the Windows chat window", func() (bool, error) {
+		out, err := peek("text", "TetherChat", "Tether chat", "101")
+		if err != nil {
+			return false, err
+		}
+		text, err := strconv.Unquote(out)
+		return err == nil && strings.Contains(text, "Hello from the technician ✓"), fmt.Errorf("transcript %s", out)
+	})
+	if _, err := peek("type", "TetherChat", "Tether chat", "102", "Thanks, the printer is jammed"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, paintTimeout, "the end user's reply in the viewer", func() (bool, error) {
+		n, err := evalJS[int](tb, `window.tetherStats.chat.filter((l) => l.role === "user" && l.text === "Thanks, the printer is jammed").length`)
+		return err == nil && n == 1, fmt.Errorf("%d (%v)", n, err)
+	})
+
 	if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByTechnician)
 	tb.waitViewerEnded(paintTimeout, protocol.EndedByTechnician)
+	// The helper ends its side of the session and closes the session's
+	// windows; the helper process itself stays, as it hosts the tray.
+	testenv.Eventually(t, paintTimeout, "the helper to report the session ended", func() (bool, error) {
+		for _, l := range strings.Split(a.stderr.String(), "\n") {
+			if strings.Contains(l, `msg="helper session state"`) && strings.Contains(l, "session_id="+s.ID) && strings.Contains(l, "state=ended") {
+				return true, nil
+			}
+		}
+		return false, errors.New("not logged")
+	})
+	testenv.Eventually(t, paintTimeout, "the chat window to close with the session", func() (bool, error) {
+		out, err := peek("text", "TetherChat", "Tether chat", "101")
+		return err != nil && strings.Contains(err.Error(), "no window"), fmt.Errorf("winpeek: %q, %v", out, err)
+	})
 }
 
 // xPixel is the colour the X display shows at x, y, or why it is unknown.
