@@ -12,9 +12,8 @@ func NewChatWindow(cfg session.ChatWindowConfig) (session.ChatWindow, error) {
 	return chatOrNotices(cfg, newWinChat), nil
 }
 
-func NewClipboard() (session.Clipboard, error) {
-	return nil, errors.New("clipboard sync is not implemented on Windows yet")
-}
+// NewClipboard is the Windows text clipboard, with a change listener.
+func NewClipboard() (session.Clipboard, error) { return newWinClipboard() }
 
 func NewOverlay() (session.Overlay, error) {
 	return nil, errors.New("the guidance overlay is not implemented on Windows yet")
