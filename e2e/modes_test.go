@@ -76,18 +76,23 @@ func startModesEnv(t *testing.T) *modesEnv {
 	e.br = startBrowser(t)
 	tb := e.br.firstTab()
 	tb.signIn(e.s.url, tech1, tech1Password)
-	// The viewer's clipboard works as on a focused page with the user's
-	// permission.
+	grantClipboard(t, tb, e.s.url)
+	return me
+}
+
+// grantClipboard makes the viewer's clipboard work in tb as on a focused
+// page with the user's permission.
+func grantClipboard(t testing.TB, tb *tab, origin string) {
+	t.Helper()
 	for _, name := range []string{"clipboard-read", "clipboard-write"} {
 		if _, err := chromedp.CallBrowser(tb.ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted, Origin: e.s.url}); err != nil {
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted, Origin: origin}); err != nil {
 			t.Fatalf("granting %s: %v", name, err)
 		}
 	}
 	if _, err := chromedp.Call(tb.ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
 		t.Fatalf("focus emulation: %v", err)
 	}
-	return me
 }
 
 // holdingSession starts an unattended session in mode as tech1, shows it

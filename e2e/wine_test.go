@@ -286,7 +286,8 @@ func copyFile(src, dst string) error {
 // painted one colour shows in the canvas, and a click and a key from the
 // viewer reach it through SendInput. Wine has no desktop duplication, so
 // the helper falls back to the portable capture and says so. Chat goes
-// both ways with the Win32 chat window, and the session's end closes it.
+// both ways with the Win32 chat window, and so does the clipboard with the
+// Windows clipboard; the session's end closes the chat window.
 func TestWindowsAgentUnderWine(t *testing.T) {
 	e := &shareEnv{}
 	e.s = startServer(t)
@@ -313,7 +314,10 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 		return false, fmt.Errorf("stdout %q stderr %q", win.stdout.String(), win.stderr.String())
 	})
 
-	e.putPolicy(t, 30)
+	doc := map[string]any{"screenshare": map[string]any{"unattended_allowed": true, "acceptance_timeout_s": 30, "clipboard_sync": true}}
+	if err := e.s.api.do(http.MethodPut, "/api/v1/policies/global", "", doc, nil); err != nil {
+		t.Fatalf("PUT /api/v1/policies/global: %v", err)
+	}
 	if err := e.s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: tech1, Password: tech1Password,
 		Roles: []string{perm.RoleAdministrator, perm.RoleScreenShareUnattended}}, nil); err != nil {
 		t.Fatalf("create user %s: %v", tech1, err)
@@ -322,6 +326,7 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	e.br = startBrowser(t)
 	tb := e.br.firstTab().on(t)
 	tb.signIn(e.s.url, tech1, tech1Password)
+	grantClipboard(t, tb, e.s.url)
 	s := e.startSession(t, false)
 	tb.openViewer(e.s.url, s.ID)
 	vs := tb.waitLive(liveTimeout)
@@ -420,6 +425,26 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	testenv.Eventually(t, paintTimeout, "the end user's reply in the viewer", func() (bool, error) {
 		n, err := evalJS[int](tb, `window.tetherStats.chat.filter((l) => l.role === "user" && l.text === "Thanks, the printer is jammed").length`)
 		return err == nil && n == 1, fmt.Errorf("%d (%v)", n, err)
+	})
+
+	// The clipboard both ways: the technician's text reaches the Windows
+	// clipboard, and what a Windows program copies reaches the viewer.
+	if _, err := evalJS[bool](tb, `navigator.clipboard.writeText("ticket 4711: reset the spooler ✓").then(() => true)`); err != nil {
+		t.Fatalf("browser clipboard: %v", err)
+	}
+	if ok, err := evalJS[bool](tb, `window.tetherDebug.sendClipboard()`); err != nil || !ok {
+		t.Fatalf("the viewer did not send its clipboard (%v)", err)
+	}
+	testenv.Eventually(t, inputTimeout, "the Windows clipboard to hold the technician's text", func() (bool, error) {
+		out, err := peek("clip")
+		return err == nil && out == strconv.Quote("ticket 4711: reset the spooler ✓"), fmt.Errorf("%s (%v)", out, err)
+	})
+	if _, err := peek("copy", `C:\temp\spool.log`); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, inputTimeout, "the viewer to get the Windows clipboard", func() (bool, error) {
+		c, err := evalJS[string](tb, `window.tetherStats.clipboard`)
+		return err == nil && c == `C:\temp\spool.log`, fmt.Errorf("%q (%v)", c, err)
 	})
 
 	if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {

@@ -5,6 +5,8 @@
 //
 //	winpeek text CLASS TITLE ID        prints the text of control ID
 //	winpeek type CLASS TITLE ID TEXT   types TEXT into control ID, then Enter
+//	winpeek clip                       prints the clipboard's text
+//	winpeek copy TEXT                  copies TEXT to the clipboard
 //
 // The text is printed as Go quotes it, so line breaks survive.
 package main
@@ -25,7 +27,19 @@ var (
 	getDlgItem   = user32.NewProc("GetDlgItem")
 	sendMessageW = user32.NewProc("SendMessageW")
 	postMessageW = user32.NewProc("PostMessageW")
+
+	openClipboard    = user32.NewProc("OpenClipboard")
+	closeClipboard   = user32.NewProc("CloseClipboard")
+	emptyClipboard   = user32.NewProc("EmptyClipboard")
+	getClipboardData = user32.NewProc("GetClipboardData")
+	setClipboardData = user32.NewProc("SetClipboardData")
+	kernel32         = windows.NewLazySystemDLL("kernel32.dll")
+	globalAlloc      = kernel32.NewProc("GlobalAlloc")
+	globalLock       = kernel32.NewProc("GlobalLock")
+	globalUnlock     = kernel32.NewProc("GlobalUnlock")
 )
+
+const cfUnicodeText = 13
 
 const (
 	wmGetText       = 0x000D
@@ -43,6 +57,12 @@ func main() {
 }
 
 func run(args []string) error {
+	switch {
+	case len(args) == 1 && args[0] == "clip":
+		return clip()
+	case len(args) == 2 && args[0] == "copy":
+		return copyText(args[1])
+	}
 	if len(args) < 4 {
 		return fmt.Errorf("usage: winpeek text|type CLASS TITLE ID [TEXT]")
 	}
@@ -74,6 +94,45 @@ func run(args []string) error {
 		postMessageW.Call(ctl, wmKeyDown, vkReturn, 1)
 	default:
 		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return nil
+}
+
+// clip prints the clipboard's text, quoted.
+func clip() error {
+	if r, _, err := openClipboard.Call(0); r == 0 {
+		return fmt.Errorf("OpenClipboard: %w", err)
+	}
+	defer closeClipboard.Call()
+	h, _, _ := getClipboardData.Call(cfUnicodeText)
+	if h == 0 {
+		fmt.Println(`""`)
+		return nil
+	}
+	p, _, _ := globalLock.Call(h)
+	defer globalUnlock.Call(h)
+	fmt.Println(strconv.Quote(windows.UTF16PtrToString(*(**uint16)(unsafe.Pointer(&p)))))
+	return nil
+}
+
+// copyText puts text on the clipboard as a program's Copy does.
+func copyText(text string) error {
+	u := utf16.Encode([]rune(text + "\x00"))
+	if r, _, err := openClipboard.Call(0); r == 0 {
+		return fmt.Errorf("OpenClipboard: %w", err)
+	}
+	defer closeClipboard.Call()
+	emptyClipboard.Call()
+	const gmemMoveable = 2
+	h, _, err := globalAlloc.Call(gmemMoveable, uintptr(len(u)*2))
+	if h == 0 {
+		return fmt.Errorf("GlobalAlloc: %w", err)
+	}
+	p, _, _ := globalLock.Call(h)
+	copy(unsafe.Slice(*(**uint16)(unsafe.Pointer(&p)), len(u)), u)
+	globalUnlock.Call(h)
+	if r, _, err := setClipboardData.Call(cfUnicodeText, h); r == 0 {
+		return fmt.Errorf("SetClipboardData: %w", err)
 	}
 	return nil
 }
