@@ -1,7 +1,6 @@
 package desktop
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/tetherdesk/tether/agent/session"
@@ -15,9 +14,9 @@ func NewChatWindow(cfg session.ChatWindowConfig) (session.ChatWindow, error) {
 // NewClipboard is the Windows text clipboard, with a change listener.
 func NewClipboard() (session.Clipboard, error) { return newWinClipboard() }
 
-func NewOverlay() (session.Overlay, error) {
-	return nil, errors.New("the guidance overlay is not implemented on Windows yet")
-}
+// NewOverlay is the Guidance overlay: layered, click-through, topmost
+// windows.
+func NewOverlay() (session.Overlay, error) { return newWinOverlay() }
 
 // NewUI is what the end user sees of a session: Win32 dialogs.
 func NewUI(log *slog.Logger) session.UI { return WinUI{ZenityUI{Log: log}} }

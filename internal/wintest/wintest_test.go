@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +120,9 @@ func TestWindowsTestsFound(t *testing.T) {
 		}
 	}
 }
+
+// elapsedRE finds a top-level test's time in its "--- PASS: T (1.23s)" line.
+var elapsedRE = regexp.MustCompile(`(?m)^--- (?:PASS|FAIL|SKIP): \S+ \(([0-9.]+)s\)`)
 
 // skipRE is the form of a skip message from internal/wineskip: the Wine
 // version, the Windows API and the note.
@@ -273,6 +277,11 @@ func runUnderWine(ctx context.Context, w *testenv.Wine, exe, dir string, p winPk
 			switch e.Action {
 			case "pass", "fail", "skip":
 				r.action, r.elapsed = e.Action, e.Elapsed
+				if m := elapsedRE.FindStringSubmatch(r.out.String()); r.elapsed == 0 && m != nil {
+					// test2json leaves Elapsed out of these events;
+					// the test's own line has it.
+					r.elapsed, _ = strconv.ParseFloat(m[1], 64)
+				}
 			}
 		}
 	}
