@@ -513,8 +513,8 @@ func TestSessionModes(t *testing.T) {
 		answerPrompt(t, e.display, win, "Return")
 		tb.waitLive(liveTimeout)
 		tb.waitMode(protocol.ModeMonitor)
-		// The "End session?" notice is up on the endpoint as well; the
-		// mode question has a title of its own.
+		// The session bar is up on the endpoint as well; the mode
+		// question has a title of its own.
 		if _, err := evalJS[bool](tb, `window.tetherDebug.requestMode("active")`); err != nil {
 			t.Fatal(err)
 		}

@@ -349,8 +349,8 @@ func TestTrayConnectionCode(t *testing.T) {
 		t.Errorf("the session: technician %q on %q, want %q on %q", sess.Technician, sess.EndpointID, tech, ep.ID)
 	}
 
-	// The tray shows the live session; its End Session replaces the
-	// session's own "End session?" dialog, and ends it as the user.
+	// The tray shows the live session; its End Session (as the session
+	// bar's) ends it as the user.
 	p.waitTooltip(item, "Tether: "+tech+" is connected", startTimeout)
 	if es, err := p.menu(item); err != nil || !slices.ContainsFunc(es, func(e menuEntry) bool {
 		return (strings.HasPrefix(e.label, "Connecting session: "+tech+" — ") || strings.HasPrefix(e.label, "Live session: "+tech+" — ")) && !e.enabled

@@ -3,17 +3,7 @@
 package desktop
 
 import (
-	"bufio"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"os/exec"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/tetherdesk/tether/shared/protocol"
 
@@ -106,175 +96,56 @@ puts ready
 `
 
 // tkChat is a session.ChatWindow run by wish (the Tk shell).
-type tkChat struct {
-	cmd    *exec.Cmd
-	log    *slog.Logger
-	mu     sync.Mutex // guards stdin and closed
-	stdin  io.WriteCloser
-	closed bool
-	done   chan struct{} // the reader has finished
-}
+type tkChat struct{ p *tkProc }
 
 // newTkChat starts the chat window; it fails when wish is not installed.
 func newTkChat(cfg session.ChatWindowConfig) (*tkChat, error) {
-	wish, err := exec.LookPath("wish")
-	if err != nil {
-		return nil, fmt.Errorf("the chat window needs wish (Debian package tk): %w", err)
-	}
-	script, err := os.CreateTemp("", "tether-chat-*.tcl")
-	if err != nil {
-		return nil, fmt.Errorf("chat window script: %w", err)
-	}
-	defer os.Remove(script.Name())
-	if _, err := script.WriteString(tkChatScript); err != nil {
-		script.Close()
-		return nil, fmt.Errorf("chat window script: %w", err)
-	}
-	script.Close()
-	cmd := exec.Command(wish, script.Name())
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	w := &tkChat{cmd: cmd, log: log, stdin: stdin, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the chat window: %w", err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		defer close(w.done)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			verb, arg, _ := strings.Cut(sc.Text(), " ")
-			switch verb {
-			case "ready":
-				close(ready)
-			case "say":
-				if s, ok := tkDecode(arg); ok && cfg.Say != nil {
-					cfg.Say(s)
-				}
-			case "file":
-				if s, ok := tkDecode(arg); ok && cfg.SendFile != nil {
-					cfg.SendFile(s)
-				}
+	p, err := startTk("the chat window", tkChatScript, cfg.Logger, func(verb, arg string) {
+		switch verb {
+		case "say":
+			if s, ok := tkDecode(arg); ok && cfg.Say != nil {
+				cfg.Say(s)
+			}
+		case "file":
+			if s, ok := tkDecode(arg); ok && cfg.SendFile != nil {
+				cfg.SendFile(s)
 			}
 		}
-		_ = cmd.Wait()
-	}()
-	select {
-	case <-ready:
-	case <-w.done:
-		return nil, errors.New("the chat window exited at once (no display?)")
-	case <-time.After(15 * time.Second):
-		w.Close()
-		return nil, errors.New("the chat window did not start")
+	})
+	if err != nil {
+		return nil, err
 	}
 	head := "Chat with your technician"
 	if cfg.Technician != "" {
 		head = "Chat with " + cfg.Technician
 	}
-	w.send("head", head)
-	return w, nil
-}
-
-func tkEncode(s string) string { return "x" + base64.StdEncoding.EncodeToString([]byte(s)) }
-
-func tkDecode(s string) (string, bool) {
-	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "x"))
-	return string(b), err == nil
-}
-
-// send writes one command with its arguments encoded.
-func (w *tkChat) send(verb string, args ...string) {
-	var b strings.Builder
-	b.WriteString(verb)
-	for _, a := range args {
-		b.WriteByte(' ')
-		b.WriteString(tkEncode(a))
-	}
-	b.WriteByte('\n')
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return
-	}
-	if _, err := io.WriteString(w.stdin, b.String()); err != nil {
-		w.log.Debug("chat window gone", "error", err)
-	}
+	p.send("head", head)
+	return &tkChat{p: p}, nil
 }
 
 // Add implements session.ChatWindow.
 func (w *tkChat) Add(l protocol.ChatLine) {
-	w.mu.Lock()
-	closed := w.closed
-	w.mu.Unlock()
-	if closed {
-		return
-	}
 	role := "tech"
 	if l.Role == protocol.ChatUser {
 		role = "user"
 	}
-	line := fmt.Sprintf("add %s %s %s %s\n", role, tkEncode(l.From), tkEncode(l.Time.Local().Format("15:04")), tkEncode(l.Text))
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.closed {
-		_, _ = io.WriteString(w.stdin, line)
-	}
+	w.p.sendRaw(fmt.Sprintf("add %s %s %s %s", role, tkEncode(l.From), tkEncode(l.Time.Local().Format("15:04")), tkEncode(l.Text)))
 }
 
 // Status implements session.ChatWindow.
-func (w *tkChat) Status(key, text string) { w.send("status", key, text) }
+func (w *tkChat) Status(key, text string) { w.p.send("status", key, text) }
 
 // AllowFiles implements session.ChatWindow.
 func (w *tkChat) AllowFiles(on bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return
-	}
-	v := "0"
 	if on {
-		v = "1"
+		w.p.sendRaw("files 1")
+	} else {
+		w.p.sendRaw("files 0")
 	}
-	_, _ = io.WriteString(w.stdin, "files "+v+"\n")
 }
 
 // Raise implements session.ChatWindow.
-func (w *tkChat) Raise() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.closed {
-		_, _ = io.WriteString(w.stdin, "raisewin\n")
-	}
-}
+func (w *tkChat) Raise() { w.p.sendRaw("raisewin") }
 
-// Close implements session.ChatWindow: wish exits when its stdin closes; it is
-// killed if it has not within two seconds.
-func (w *tkChat) Close() error {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		<-w.done
-		return nil
-	}
-	w.closed = true
-	w.stdin.Close()
-	w.mu.Unlock()
-	select {
-	case <-w.done:
-	case <-time.After(2 * time.Second):
-		_ = w.cmd.Process.Kill()
-		<-w.done
-	}
-	return nil
-}
+// Close implements session.ChatWindow.
+func (w *tkChat) Close() error { return w.p.Close() }

@@ -15,3 +15,6 @@ func NewChatWindow(cfg session.ChatWindowConfig) (session.ChatWindow, error) {
 
 // NewUI is what the end user sees of a session: zenity's dialogs.
 func NewUI(log *slog.Logger) session.UI { return ZenityUI{Log: log} }
+
+// newLiveBar is the session bar: a Tk window.
+func newLiveBar(l session.LiveInfo, log *slog.Logger) (sessionBar, error) { return newTkBar(l, log) }

@@ -20,3 +20,6 @@ func NewOverlay() (session.Overlay, error) { return newWinOverlay() }
 
 // NewUI is what the end user sees of a session: Win32 dialogs.
 func NewUI(log *slog.Logger) session.UI { return WinUI{ZenityUI{Log: log}} }
+
+// newLiveBar is the session bar: a Win32 tool window.
+func newLiveBar(l session.LiveInfo, log *slog.Logger) (sessionBar, error) { return newWinBar(l, log) }

@@ -109,12 +109,29 @@ func (u ZenityUI) Notice(ctx context.Context, text string) {
 	}
 }
 
-// Live implements session.UI.
-func (u ZenityUI) Live(ctx context.Context, technician string, mayEnd bool, end func()) {
-	log := u.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// Live implements session.UI: the session bar, or the old dialogs where
+// it cannot be shown (wish missing).
+func (u ZenityUI) Live(ctx context.Context, l session.LiveInfo) {
+	b, err := newLiveBar(l, u.log())
+	if err != nil {
+		u.log().Warn("session bar unavailable; showing dialogs instead", "error", err)
+		u.liveDialogs(ctx, l.Technician, l.MayEnd && !l.EndInTray, l.End)
+		return
 	}
+	showBar(ctx, l, b)
+}
+
+func (u ZenityUI) log() *slog.Logger {
+	if u.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return u.Log
+}
+
+// liveDialogs is the live session without a session bar: a notice, and
+// where mayEnd an "End session?" question that comes back after Keep.
+func (u ZenityUI) liveDialogs(ctx context.Context, technician string, mayEnd bool, end func()) {
+	log := u.log()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -334,14 +334,12 @@ func (u *trayUI) Ask(ctx context.Context, req session.AskRequest) (session.Answe
 	return ans, err
 }
 
-// Live implements session.UI. Where the tray icon is up, its End Session
-// replaces the session UI's repeating "End session?" dialog.
-func (u *trayUI) Live(ctx context.Context, technician string, mayEnd bool, end func()) {
-	u.tray.SessionLive(u.id, mayEnd, end)
-	if u.tray.Showing() {
-		mayEnd = false
-	}
-	u.UI.Live(ctx, technician, mayEnd, end)
+// Live implements session.UI. The tray offers End Session as well; where
+// it is up, a UI without a session bar need not ask again and again.
+func (u *trayUI) Live(ctx context.Context, l session.LiveInfo) {
+	u.tray.SessionLive(u.id, l.MayEnd, l.End)
+	l.EndInTray = u.tray.Showing()
+	u.UI.Live(ctx, l)
 }
 
 // AskMode implements session.ModeAsker where the session's UI does;

@@ -79,4 +79,4 @@ func (u promptOnlyUI) AskMode(ctx context.Context, req ModeRequest) (bool, error
 }
 
 // Live implements UI: no notice, no end-session dialog.
-func (u promptOnlyUI) Live(ctx context.Context, _ string, _ bool, _ func()) { <-ctx.Done() }
+func (u promptOnlyUI) Live(ctx context.Context, _ LiveInfo) { <-ctx.Done() }

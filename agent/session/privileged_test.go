@@ -17,9 +17,9 @@ type recordingUI struct {
 	lives chan struct{}
 }
 
-func (u *recordingUI) Live(ctx context.Context, tech string, mayEnd bool, end func()) {
+func (u *recordingUI) Live(ctx context.Context, l LiveInfo) {
 	u.lives <- struct{}{}
-	u.fakeUI.Live(ctx, tech, mayEnd, end)
+	u.fakeUI.Live(ctx, l)
 }
 
 // TestPrivilegedConfig: the rule for a helper running as root is applied
@@ -57,7 +57,7 @@ func TestPrivilegedConfig(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cfg.UI.Live(ctx, "Tess Tech", true, func() { t.Error("ended from a dialog") })
+		cfg.UI.Live(ctx, LiveInfo{Technician: "Tess Tech", MayEnd: true, End: func() { t.Error("ended from a dialog") }})
 	}()
 	cancel()
 	<-done

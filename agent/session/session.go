@@ -497,11 +497,17 @@ func (s *Session) startLive(userEnd chan<- struct{}) {
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		s.cfg.UI.Live(s.ctx, s.cfg.Start.Technician, s.cfg.Start.UserMayEnd && s.cfg.Policy.UserMayEnd, func() {
-			select {
-			case userEnd <- struct{}{}:
-			default:
-			}
+		s.cfg.UI.Live(s.ctx, LiveInfo{
+			Technician: s.cfg.Start.Technician,
+			MayEnd:     s.cfg.Start.UserMayEnd && s.cfg.Policy.UserMayEnd,
+			End: func() {
+				select {
+				case userEnd <- struct{}{}:
+				default:
+				}
+			},
+			Mode:     s.currentMode,
+			OpenChat: s.chat.open,
 		})
 	}()
 	go func() {

@@ -193,9 +193,9 @@ func (u *fakeUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
 	}
 }
 
-func (u *fakeUI) Live(ctx context.Context, _ string, mayEnd bool, end func()) {
-	u.mayEnd.Store(mayEnd)
-	u.live <- end
+func (u *fakeUI) Live(ctx context.Context, l LiveInfo) {
+	u.mayEnd.Store(l.MayEnd)
+	u.live <- l.End
 	<-ctx.Done()
 }
 

@@ -31,10 +31,24 @@ type UI interface {
 	// Ask shows the attended prompt and returns the answer, or ctx's error
 	// when ctx ends first (the prompt then closes itself).
 	Ask(ctx context.Context, req AskRequest) (Answer, error)
-	// Live shows the user that the session is live (a notice naming the
-	// technician) and, when mayEnd, offers to end it; it calls end when the
-	// user confirms. It returns when ctx ends.
-	Live(ctx context.Context, technician string, mayEnd bool, end func())
+	// Live shows the user that the session is live (the session bar: who
+	// is connected, in which mode, Chat, and End session where l.MayEnd)
+	// until ctx ends.
+	Live(ctx context.Context, l LiveInfo)
+}
+
+// LiveInfo is what the end user sees of a live session and may do with it.
+type LiveInfo struct {
+	Technician string
+	// MayEnd offers End session, which calls End.
+	MayEnd bool
+	End    func()
+	// Mode is the session's current mode (it may change while live).
+	Mode func() protocol.Mode
+	// OpenChat opens or raises the chat window; nil where there is none.
+	OpenChat func()
+	// EndInTray says the tray's menu offers End Session too.
+	EndInTray bool
 }
 
 // ModeAsker is optionally implemented by a UI: it asks the end user to

@@ -399,3 +399,19 @@ func AdjustWindowRectEx(r *win.RECT, style uint32, menu bool, exStyle uint32) {
 	}
 	procAdjustWindowRectEx.Call(uintptr(unsafe.Pointer(r)), uintptr(style), m, uintptr(exStyle))
 }
+
+var procMonitorFromPoint = user32.NewProc("MonitorFromPoint")
+
+// WorkArea is the work area (the screen less the taskbar) of the monitor
+// that holds pt, or the nearest one.
+func WorkArea(pt win.POINT) win.RECT {
+	const monitorDefaultToNearest = 2
+	// A POINT is passed by value: on 64-bit Windows, in one register.
+	m, _, _ := procMonitorFromPoint.Call(uintptr(uint32(pt.X))|uintptr(uint32(pt.Y))<<32, monitorDefaultToNearest)
+	mi := win.MONITORINFO{}
+	mi.CbSize = uint32(unsafe.Sizeof(mi))
+	if m == 0 || !win.GetMonitorInfo(win.HMONITOR(m), &mi) {
+		return win.RECT{Right: win.GetSystemMetrics(win.SM_CXSCREEN), Bottom: win.GetSystemMetrics(win.SM_CYSCREEN)}
+	}
+	return mi.RcWork
+}
