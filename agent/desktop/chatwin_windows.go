@@ -23,6 +23,10 @@ const (
 	chatFile       = 103 // "Send file…"
 	chatStatus     = 104 // transfers' status lines
 	chatSend       = win.IDOK
+
+	chatKeep = 64_000 // characters of transcript kept on screen
+	// ssNoPrefix (SS_NOPREFIX) shows "&" in a static control as itself.
+	ssNoPrefix = 0x80
 )
 
 // winChat is the end user's chat window on Windows: plain Win32 controls
@@ -89,9 +93,10 @@ func (c *winChat) create() error {
 		class, text string
 		style, ex   uint32
 	}{
-		{chatHead, "STATIC", head, win.SS_LEFT, 0},
+		// SS_NOPREFIX: an "&" in a name or a file name is shown as typed.
+		{chatHead, "STATIC", head, win.SS_LEFT | ssNoPrefix, 0},
 		{chatTranscript, "EDIT", "", win.ES_MULTILINE | win.ES_READONLY | win.ES_AUTOVSCROLL | win.WS_VSCROLL, win.WS_EX_CLIENTEDGE},
-		{chatStatus, "STATIC", "", win.SS_LEFT, 0},
+		{chatStatus, "STATIC", "", win.SS_LEFT | ssNoPrefix, 0},
 		{chatInput, "EDIT", "", win.ES_AUTOHSCROLL | win.WS_TABSTOP, win.WS_EX_CLIENTEDGE},
 		{chatSend, "BUTTON", "&Send", win.BS_DEFPUSHBUTTON | win.WS_TABSTOP, 0},
 		{chatFile, "BUTTON", "Send &file…", win.BS_PUSHBUTTON | win.WS_TABSTOP | win.WS_DISABLED, 0},
@@ -105,6 +110,9 @@ func (c *winChat) create() error {
 		c.ctl[k.id] = ch
 	}
 	win.SendMessage(c.ctl[chatInput], win.EM_LIMITTEXT, protocol.MaxChatText, 0)
+	// The transcript's own limit (about 32,000 characters by default)
+	// would silently drop lines; addLine trims it instead.
+	win.SendMessage(c.ctl[chatTranscript], win.EM_LIMITTEXT, 0, 0)
 	c.layout()
 	return nil
 }
@@ -138,6 +146,9 @@ func (c *winChat) proc(h win.HWND, msg uint32, wp, lp uintptr) (uintptr, bool) {
 		return 0, true
 	case winui.DMGetDefID:
 		return winui.DefID(chatSend), true
+	case win.WM_NEXTDLGCTL:
+		winui.NextDlgCtl(h, wp, lp)
+		return 0, true
 	case win.WM_COMMAND:
 		switch int32(wp & 0xffff) {
 		case chatSend:
@@ -232,10 +243,16 @@ func (c *winChat) Add(l protocol.ChatLine) {
 	c.do(func() {
 		t := c.ctl[chatTranscript]
 		n := win.SendMessage(t, win.WM_GETTEXTLENGTH, 0, 0)
+		if n > chatKeep {
+			// The oldest half goes; the session's history keeps it all.
+			win.SendMessage(t, win.EM_SETSEL, 0, n/2)
+			win.SendMessage(t, win.EM_REPLACESEL, 0, uintptr(unsafe.Pointer(winui.UTF16("…\r\n"))))
+			n = win.SendMessage(t, win.WM_GETTEXTLENGTH, 0, 0)
+		}
 		win.SendMessage(t, win.EM_SETSEL, n, n)
-		win.SendMessage(t, win.EM_REPLACESEL, 0, uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(line))))
+		win.SendMessage(t, win.EM_REPLACESEL, 0, uintptr(unsafe.Pointer(winui.UTF16(line))))
 		win.SendMessage(t, win.EM_SCROLLCARET, 0, 0)
-		c.raise()
+		c.show()
 	})
 }
 
@@ -271,8 +288,20 @@ func (c *winChat) AllowFiles(on bool) {
 	})
 }
 
-// Raise implements session.ChatWindow.
+// Raise implements session.ChatWindow: the user asked for the window.
 func (c *winChat) Raise() { c.do(c.raise) }
+
+// show brings up the window for a new line without taking the focus:
+// what the user is typing elsewhere must not land in the chat (and be
+// sent with the next Enter). The taskbar button flashes instead.
+func (c *winChat) show() {
+	if !win.IsWindowVisible(c.hwnd) {
+		win.ShowWindow(c.hwnd, win.SW_SHOWNOACTIVATE)
+	}
+	if win.GetForegroundWindow() != c.hwnd {
+		winui.Flash(c.hwnd)
+	}
+}
 
 func (c *winChat) raise() {
 	win.ShowWindow(c.hwnd, win.SW_SHOWNORMAL)

@@ -1,6 +1,7 @@
 package desktop
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,11 +65,16 @@ func TestWindowsChatWindow(t *testing.T) {
 	}
 
 	at := time.Date(2026, 12, 4, 9, 30, 0, 0, time.Local)
-	c.Add(protocol.ChatLine{Role: protocol.ChatTechnician, From: "Alex", Time: at, Text: "Hello — can you see my pointer? ✓\n<b>not bold</b>"})
+	c.Add(protocol.ChatLine{Role: protocol.ChatTechnician, From: "Alex", Time: at, Text: "Hello — can you see my pointer? ✓\n<b>not bold</b> Q&A\x00!"})
 	waitFor(t, "the line in the transcript", func() (bool, string) {
 		got := winui.Text(transcript)
-		return win.IsWindowVisible(h) && strings.Contains(got, "09:30 Alex: Hello — can you see my pointer? ✓\r\n<b>not bold</b>\r\n"), got
+		return win.IsWindowVisible(h) && strings.Contains(got, "09:30 Alex: Hello — can you see my pointer? ✓\r\n<b>not bold</b> Q&A!\r\n"), got
 	})
+	// A line comes up without taking the keyboard from what the user is
+	// doing.
+	if win.GetForegroundWindow() == h {
+		t.Error("a technician's line took the foreground")
+	}
 
 	// Typed into the input and sent with Enter, through the window's own
 	// message loop (the Enter key goes through IsDialogMessage).
@@ -117,6 +123,16 @@ func TestWindowsChatWindow(t *testing.T) {
 	}
 	c.Add(protocol.ChatLine{Role: protocol.ChatTechnician, From: "Alex", Time: at, Text: "Still there?"})
 	waitFor(t, "the window back", func() (bool, string) { return win.IsWindowVisible(h), "hidden" })
+
+	// Past the control's default limit the transcript keeps taking lines.
+	long := strings.Repeat("0123456789", 390)
+	for i := range 20 {
+		c.Add(protocol.ChatLine{Role: protocol.ChatTechnician, From: "Alex", Time: at, Text: fmt.Sprintf("%s #%d", long, i)})
+	}
+	waitFor(t, "the 20th long line", func() (bool, string) {
+		got := winui.Text(transcript)
+		return strings.HasSuffix(got, " #19\r\n"), fmt.Sprintf("%d characters ending %q", len(got), got[max(0, len(got)-20):])
+	})
 
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

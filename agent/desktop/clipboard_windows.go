@@ -40,6 +40,7 @@ type winClipboard struct {
 
 	// Only on the window thread:
 	watch   *clipQueue // the running Watch's queue; nil when none
+	private []uint32   // formats that mark a copy as not for monitors
 	lastSeq uint32     // the clipboard sequence number last looked at
 	tries   int        // re-reads of the current change
 }
@@ -50,6 +51,13 @@ func newWinClipboard() (*winClipboard, error) {
 		return nil, fmt.Errorf("starting the clipboard thread: %w", err)
 	}
 	c := &winClipboard{t: t, done: make(chan struct{})}
+	// Password managers mark what they copy with these formats, asking
+	// clipboard monitors (history, cloud sync, and this) to leave it be.
+	for _, name := range []string{"ExcludeClipboardContentFromMonitorProcessing", "Clipboard Viewer Ignore"} {
+		if f := winui.RegisterClipboardFormat(name); f != 0 {
+			c.private = append(c.private, f)
+		}
+	}
 	var cerr error
 	if err := t.Do(func() {
 		h, err := t.Create(winui.WindowConfig{Class: "TetherClipboard", Parent: win.HWND_MESSAGE, Proc: c.proc})
@@ -119,6 +127,11 @@ func (c *winClipboard) check(hwnd win.HWND) {
 	c.lastSeq = seq
 	if winui.ClipboardOwner() == hwnd {
 		return // our own Set: the technician's text, not the user's
+	}
+	for _, f := range c.private {
+		if win.IsClipboardFormatAvailable(f) {
+			return // a password, say: never sent to the technician
+		}
 	}
 	if text, ok := clipboardText(); ok {
 		c.watch.push(text)

@@ -90,6 +90,33 @@ func (o *clipOther) set(t *testing.T, format uint32, data []byte) {
 	})
 }
 
+// setSecret copies s as a password manager does: with the format that
+// asks clipboard monitors to ignore it.
+func (o *clipOther) setSecret(t *testing.T, s string) {
+	t.Helper()
+	u, _ := windows.UTF16FromString(s)
+	exclude := winui.RegisterClipboardFormat("ExcludeClipboardContentFromMonitorProcessing")
+	o.open(t, o.hwnd, func() error {
+		if !win.EmptyClipboard() {
+			return errors.New("EmptyClipboard failed")
+		}
+		for _, it := range []struct {
+			format uint32
+			data   []byte
+		}{{win.CF_UNICODETEXT, unsafe.Slice((*byte)(unsafe.Pointer(&u[0])), len(u)*2)}, {exclude, []byte{0, 0, 0, 0}}} {
+			h := win.GlobalAlloc(win.GMEM_MOVEABLE, uintptr(len(it.data)))
+			p := win.GlobalLock(h)
+			copy(unsafe.Slice((*byte)(p), len(it.data)), it.data)
+			win.GlobalUnlock(h)
+			if win.SetClipboardData(it.format, win.HANDLE(h)) == 0 {
+				win.GlobalFree(h)
+				return errors.New("SetClipboardData failed")
+			}
+		}
+		return nil
+	})
+}
+
 func (o *clipOther) setText(t *testing.T, s string) {
 	t.Helper()
 	u, _ := windows.UTF16FromString(s)
@@ -185,6 +212,10 @@ func TestWindowsClipboard(t *testing.T) {
 	other.set(t, 0x200 /* CF_PRIVATEFIRST: not text */, []byte("picture"))
 	other.setText(t, "copied again")
 	next("copied again")
+	// A password manager's copy is never reported.
+	other.setSecret(t, "hunter2 from the password manager")
+	other.setText(t, "copied after the secret")
+	next("copied after the secret")
 	select {
 	case s := <-got:
 		t.Fatalf("reported %q after the last copy", s)

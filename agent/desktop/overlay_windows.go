@@ -230,7 +230,14 @@ func (o *winOverlay) do(what string, f func() error) error {
 	}
 	var ferr error
 	err := o.t.Do(func() {
-		if !o.shut {
+		switch {
+		case o.shut:
+		case winui.DialogShown():
+			// A question is on the screen (the mode change the
+			// technician asks for, say): nothing is drawn over it.
+			win.ShowWindow(o.ptr, win.SW_HIDE)
+			win.ShowWindow(o.marks, win.SW_HIDE)
+		default:
 			ferr = f()
 		}
 	})

@@ -34,6 +34,7 @@ func (u WinUI) Ask(ctx context.Context, req session.AskRequest) (session.Answer,
 		OK:      "Accept",
 		Cancel:  "Decline",
 		Expires: expires(ctx, req.TimeoutS),
+		Consent: true,
 	}
 	if len(modes) > 1 {
 		d.Text = fmt.Sprintf("%s asks to %s.\n\nAllow this remote support session as asked, or allow less:", req.Technician, session.ModeText(req.Mode))
@@ -62,6 +63,7 @@ func (u WinUI) AskMode(ctx context.Context, req session.ModeRequest) (bool, erro
 		OK:      "Allow",
 		Cancel:  "Keep as it is",
 		Expires: expires(ctx, req.TimeoutS),
+		Consent: true,
 	})
 	switch {
 	case ctx.Err() != nil:

@@ -3,6 +3,7 @@ package desktop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func click(t *testing.T, dlg win.HWND, id int32) {
 // the right answer, and the dialog goes away.
 func TestWindowsPrompt(t *testing.T) {
 	u := WinUI{}
-	req := session.AskRequest{Technician: "Alex", Mode: protocol.ModeActive,
+	req := session.AskRequest{Technician: "Q&A Alex", Mode: protocol.ModeActive,
 		Alternatives: []protocol.Mode{protocol.ModeMonitor}, TimeoutS: 60}
 	type result struct {
 		a   session.Answer
@@ -68,8 +69,19 @@ func TestWindowsPrompt(t *testing.T) {
 	defer cancel()
 	got := ask(ctx)
 	dlg := findDialog(t, DialogTitle)
-	if text := winui.Text(win.GetDlgItem(dlg, winui.DialogText)); !strings.Contains(text, "Alex asks to "+session.ModeText(protocol.ModeActive)) {
+	if text := winui.Text(win.GetDlgItem(dlg, winui.DialogText)); !strings.Contains(text, "Q&A Alex asks to "+session.ModeText(protocol.ModeActive)) {
 		t.Errorf("the prompt says %q", text)
+	}
+	if style := uint32(win.GetWindowLong(win.GetDlgItem(dlg, winui.DialogText), win.GWL_STYLE)); style&0x80 == 0 {
+		t.Error("the prompt's text takes & for a shortcut (no SS_NOPREFIX)")
+	}
+	// A key the user was typing elsewhere grants nothing: Accept starts
+	// disabled, and Enter means Decline.
+	if ok := win.GetDlgItem(dlg, winui.DialogOK); win.IsWindowEnabled(ok) {
+		t.Error("Accept is enabled the moment the prompt appears")
+	}
+	if f := win.GetFocus(); f != 0 && f == win.GetDlgItem(dlg, winui.DialogOK) {
+		t.Error("the focus is on Accept")
 	}
 	for i, m := range []protocol.Mode{protocol.ModeActive, protocol.ModeMonitor} {
 		if text := winui.Text(win.GetDlgItem(dlg, winui.DialogChoice0+int32(i))); text != session.ModeText(m) {
@@ -77,17 +89,26 @@ func TestWindowsPrompt(t *testing.T) {
 		}
 	}
 	countdown := win.GetDlgItem(dlg, winui.DialogCountdown)
-	first := winui.Text(countdown)
-	if !strings.HasPrefix(first, "This request expires in ") {
-		t.Errorf("countdown %q", first)
+	secs := func() int {
+		var n int
+		fmt.Sscanf(winui.Text(countdown), "This request expires in %d second", &n)
+		return n
 	}
-	waitFor(t, "the countdown to move", func() (bool, string) {
-		now := winui.Text(countdown)
-		return now != first && strings.HasPrefix(now, "This request expires in "), now
+	first := secs()
+	if first < 55 || first > 60 {
+		t.Errorf("countdown %q, want about 60 seconds", winui.Text(countdown))
+	}
+	waitFor(t, "the countdown to go down", func() (bool, string) {
+		n := secs()
+		return n < first && n >= first-5, winui.Text(countdown)
 	})
-	click(t, dlg, winui.DialogChoice0+1)
+	// The choice by keyboard: Down from the first radio button.
+	win.PostMessage(win.GetDlgItem(dlg, winui.DialogChoice0), win.WM_KEYDOWN, win.VK_DOWN, 1)
 	waitFor(t, "the second choice to be checked", func() (bool, string) {
 		return win.SendMessage(win.GetDlgItem(dlg, winui.DialogChoice0+1), win.BM_GETCHECK, 0, 0) == win.BST_CHECKED, "unchecked"
+	})
+	waitFor(t, "Accept to be enabled", func() (bool, string) {
+		return win.IsWindowEnabled(win.GetDlgItem(dlg, winui.DialogOK)), "disabled"
 	})
 	click(t, dlg, winui.DialogOK)
 	if r := wait(got); r.err != nil || !r.a.Accepted || r.a.Mode != protocol.ModeMonitor {
@@ -99,6 +120,17 @@ func TestWindowsPrompt(t *testing.T) {
 	click(t, findDialog(t, DialogTitle), winui.DialogCancel)
 	if r := wait(got); r.err != nil || r.a.Accepted {
 		t.Errorf("Decline gave %+v, %v", r.a, r.err)
+	}
+
+	// Enter, as if typed into the prompt by mistake, declines.
+	got = ask(ctx)
+	dlg = findDialog(t, DialogTitle)
+	waitFor(t, "Accept to be enabled", func() (bool, string) {
+		return win.IsWindowEnabled(win.GetDlgItem(dlg, winui.DialogOK)), "disabled"
+	})
+	win.PostMessage(win.GetDlgItem(dlg, winui.DialogCancel), win.WM_KEYDOWN, win.VK_RETURN, 1)
+	if r := wait(got); r.err != nil || r.a.Accepted {
+		t.Errorf("Enter gave %+v, %v", r.a, r.err)
 	}
 
 	short, cancelShort := context.WithTimeout(context.Background(), 3*time.Second)
@@ -116,7 +148,11 @@ func TestWindowsPrompt(t *testing.T) {
 		yes, _ := u.AskMode(ctx, session.ModeRequest{Technician: "Alex", From: protocol.ModeMonitor, To: protocol.ModeActive, TimeoutS: 30})
 		asked <- yes
 	}()
-	click(t, findDialog(t, ModeDialogTitle), winui.DialogOK)
+	q := findDialog(t, ModeDialogTitle)
+	waitFor(t, "Allow to be enabled", func() (bool, string) {
+		return win.IsWindowEnabled(win.GetDlgItem(q, winui.DialogOK)), "disabled"
+	})
+	click(t, q, winui.DialogOK)
 	select {
 	case yes := <-asked:
 		if !yes {

@@ -5,10 +5,13 @@ package winui
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unsafe"
 
 	"github.com/lxn/win"
-	"golang.org/x/sys/windows"
 )
 
 // Dialog is a small modal-looking question window: a text, optionally a
@@ -30,7 +33,14 @@ type Dialog struct {
 	// Expires, if set, shows "This request expires in N seconds." counting
 	// down; the caller's ctx carries the deadline itself.
 	Expires time.Time
+	// Consent makes Cancel the default button and the focus, and keeps
+	// OK disabled for ConsentDelay after the dialog appears: a key the
+	// user was typing elsewhere must not grant anything.
+	Consent bool
 }
+
+// ConsentDelay is how long a Consent dialog's OK stays disabled.
+const ConsentDelay = time.Second
 
 // DialogResult is the user's answer.
 type DialogResult struct {
@@ -52,7 +62,18 @@ const (
 // DialogClass is the window class of every Dialog.
 const DialogClass = "TetherDialog"
 
-const countdownTimer = 1
+// Timers of a dialog window.
+const (
+	countdownTimer = 1
+	armTimer       = 2
+)
+
+// openDialogs counts the dialogs on screen, for DialogShown.
+var openDialogs atomic.Int32
+
+// DialogShown reports whether a dialog is on the screen: the Guidance
+// overlay then stands aside, so no mark is drawn over a question.
+func DialogShown() bool { return openDialogs.Load() > 0 }
 
 // ShowDialog shows d until it is answered or ctx ends (then it closes
 // itself and returns ctx's error).
@@ -62,6 +83,8 @@ func ShowDialog(ctx context.Context, d Dialog) (DialogResult, error) {
 		return DialogResult{}, err
 	}
 	defer t.Close()
+	openDialogs.Add(1)
+	defer openDialogs.Add(-1)
 	dw := &dialogWindow{d: d, t: t, done: make(chan DialogResult, 1)}
 	if err := t.Do(func() { err = dw.create() }); err != nil {
 		return DialogResult{}, err
@@ -99,7 +122,8 @@ func (dw *dialogWindow) create() error {
 		style, ex   uint32
 		x, y, w, h  int32
 	}
-	items := []item{{DialogText, "STATIC", dw.d.Text, win.SS_LEFT, 0, pad, pad, width - 2*pad, textH}}
+	// SS_NOPREFIX: an "&" in a name is shown, not taken for a shortcut.
+	items := []item{{DialogText, "STATIC", dw.d.Text, win.SS_LEFT | ssNoPrefix, 0, pad, pad, width - 2*pad, textH}}
 	if len(dw.d.Choices) > 1 {
 		for i, c := range dw.d.Choices {
 			st := uint32(win.BS_AUTORADIOBUTTON)
@@ -116,12 +140,16 @@ func (dw *dialogWindow) create() error {
 		y += rowH + pad
 	}
 	if !dw.d.Expires.IsZero() {
-		items = append(items, item{DialogCountdown, "STATIC", dw.countdown(), win.SS_LEFT, 0, pad, y, width - 2*pad, lineH})
+		items = append(items, item{DialogCountdown, "STATIC", dw.countdown(), win.SS_LEFT | ssNoPrefix, 0, pad, y, width - 2*pad, lineH})
 		y += lineH + pad
 	}
+	okStyle, cancelStyle := uint32(win.BS_DEFPUSHBUTTON), uint32(win.BS_PUSHBUTTON)
+	if dw.d.Consent {
+		okStyle, cancelStyle = win.BS_PUSHBUTTON|win.WS_DISABLED, win.BS_DEFPUSHBUTTON
+	}
 	items = append(items,
-		item{DialogOK, "BUTTON", dw.d.OK, win.BS_DEFPUSHBUTTON | win.WS_TABSTOP | win.WS_GROUP, 0, width - 2*pad - 2*btnW, y, btnW, rowH + 4},
-		item{DialogCancel, "BUTTON", dw.d.Cancel, win.BS_PUSHBUTTON | win.WS_TABSTOP, 0, width - pad - btnW, y, btnW, rowH + 4})
+		item{DialogOK, "BUTTON", dw.d.OK, okStyle | win.WS_TABSTOP | win.WS_GROUP, 0, width - 2*pad - 2*btnW, y, btnW, rowH + 4},
+		item{DialogCancel, "BUTTON", dw.d.Cancel, cancelStyle | win.WS_TABSTOP, 0, width - pad - btnW, y, btnW, rowH + 4})
 	y += rowH + 4 + pad
 
 	// The window's outer size for that client area, centred on the
@@ -155,12 +183,18 @@ func (dw *dialogWindow) create() error {
 	if !dw.d.Expires.IsZero() {
 		win.SetTimer(hwnd, countdownTimer, 1000, 0)
 	}
+	if dw.d.Consent {
+		win.SetTimer(hwnd, armTimer, uint32(ConsentDelay/time.Millisecond), 0)
+	}
 	win.ShowWindow(hwnd, win.SW_SHOWNORMAL)
 	win.SetForegroundWindow(hwnd)
-	if e := dw.ctl[DialogEntry]; e != 0 {
+	switch e := dw.ctl[DialogEntry]; {
+	case e != 0:
 		win.SetFocus(e)
 		win.SendMessage(e, win.EM_SETSEL, 0, ^uintptr(0))
-	} else {
+	case dw.d.Consent:
+		win.SetFocus(dw.ctl[DialogCancel])
+	default:
 		win.SetFocus(dw.ctl[DialogOK])
 	}
 	return nil
@@ -173,7 +207,7 @@ func textHeight(font win.HFONT, text string, width int32) int32 {
 	old := win.SelectObject(dc, win.HGDIOBJ(font))
 	defer win.SelectObject(dc, old)
 	r := win.RECT{Right: width}
-	s := windows.StringToUTF16(text)
+	s := UTF16Slice(text)
 	win.DrawTextEx(dc, &s[0], int32(len(s)-1), &r, win.DT_CALCRECT|win.DT_WORDBREAK|win.DT_NOPREFIX, nil)
 	return max(r.Bottom-r.Top, 18)
 }
@@ -189,26 +223,42 @@ func (dw *dialogWindow) countdown() string {
 func (dw *dialogWindow) proc(h win.HWND, msg uint32, wp, lp uintptr) (uintptr, bool) {
 	switch msg {
 	case win.WM_TIMER:
-		if wp == countdownTimer {
+		switch wp {
+		case countdownTimer:
 			SetText(dw.ctl[DialogCountdown], dw.countdown())
+		case armTimer:
+			win.KillTimer(h, armTimer)
+			win.EnableWindow(dw.ctl[DialogOK], true)
 		}
 		return 0, true
 	case DMGetDefID:
+		if dw.d.Consent {
+			return DefID(DialogCancel), true
+		}
 		return DefID(DialogOK), true
+	case win.WM_NEXTDLGCTL:
+		NextDlgCtl(h, wp, lp)
+		return 0, true
 	case win.WM_COMMAND:
 		id, code := int32(wp&0xffff), uint32(wp>>16&0xffff)
 		switch {
-		case id == DialogOK:
+		case id == DialogOK && win.IsWindowEnabled(dw.ctl[DialogOK]):
 			dw.answer(true)
 		case id == DialogCancel:
 			dw.answer(false)
 		case id == DialogEntry && code == win.EN_CHANGE && dw.d.Format != nil && !dw.formatting:
 			e := dw.ctl[DialogEntry]
 			if s := Text(e); dw.d.Format(s) != s {
+				// The caret stays after the same letters and digits: a
+				// correction in the middle does not jump to the end.
+				var start uint32
+				win.SendMessage(e, win.EM_GETSEL, uintptr(unsafe.Pointer(&start)), 0)
+				keep := alnumBefore(s, int(start))
+				f := dw.d.Format(s)
 				dw.formatting = true
-				SetText(e, dw.d.Format(s))
-				n := win.SendMessage(e, win.WM_GETTEXTLENGTH, 0, 0)
-				win.SendMessage(e, win.EM_SETSEL, n, n)
+				SetText(e, f)
+				at := caretAfter(f, keep)
+				win.SendMessage(e, win.EM_SETSEL, uintptr(at), uintptr(at))
 				dw.formatting = false
 			}
 		}
@@ -245,3 +295,38 @@ const DMGetDefID = win.WM_USER
 
 // DefID is the answer to DMGetDefID for button id.
 func DefID(id int32) uintptr { return 0x534B<<16 | uintptr(id) } // DC_HASDEFID
+
+// ssNoPrefix (SS_NOPREFIX) shows "&" in a static control as itself.
+const ssNoPrefix = 0x80
+
+// alnumBefore counts the letters and digits among the first n UTF-16
+// units of s.
+func alnumBefore(s string, n int) int {
+	c := 0
+	for _, r := range s {
+		if n <= 0 {
+			break
+		}
+		n -= len(utf16.Encode([]rune{r}))
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			c++
+		}
+	}
+	return c
+}
+
+// caretAfter is the UTF-16 offset in s just after its k-th letter or
+// digit (0: the start).
+func caretAfter(s string, k int) int {
+	off := 0
+	for _, r := range s {
+		if k == 0 {
+			break
+		}
+		off += len(utf16.Encode([]rune{r}))
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			k--
+		}
+	}
+	return off
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -110,6 +111,7 @@ func (t *Thread) loop(started chan<- error) {
 	}
 	t.mu.Lock()
 	t.ended = true
+	t.tid = 0 // the OS thread's id may be given to another thread now
 	calls := t.calls
 	t.calls = nil
 	t.mu.Unlock()
@@ -160,15 +162,16 @@ func (t *Thread) callProc(hwnd win.HWND, msg uint32, wp, lp uintptr) (uintptr, b
 // Do runs f on the thread and waits for it. On the thread itself (from a
 // Proc) it runs f at once.
 func (t *Thread) Do(f func()) error {
-	if win.GetCurrentThreadId() == t.tid {
-		f()
-		return nil
-	}
 	ran := make(chan bool, 1)
 	t.mu.Lock()
 	if t.ended {
 		t.mu.Unlock()
 		return ErrClosed
+	}
+	if win.GetCurrentThreadId() == t.tid {
+		t.mu.Unlock()
+		f()
+		return nil
 	}
 	t.calls = append(t.calls, func() {
 		t.mu.Lock()
@@ -188,15 +191,17 @@ func (t *Thread) Do(f func()) error {
 }
 
 // Close destroys the thread's windows and ends its loop; it waits for the
-// end. Calls made after it return ErrClosed.
+// end, except on the thread itself. Calls made after it return ErrClosed.
 func (t *Thread) Close() {
 	t.mu.Lock()
-	ended := t.ended
+	ended, own := t.ended, win.GetCurrentThreadId() == t.tid
 	t.mu.Unlock()
 	if !ended {
 		win.PostMessage(t.hwnd, win.WM_CLOSE, 0, 0)
 	}
-	<-t.done
+	if !own { // from a Proc, waiting would wait for itself
+		<-t.done
+	}
 }
 
 // WindowConfig describes a window for Thread.Create.
@@ -235,7 +240,7 @@ func (t *Thread) Destroy(h win.HWND) {
 
 func (t *Thread) create(c WindowConfig) (win.HWND, error) {
 	inst := win.GetModuleHandle(nil)
-	cls := windows.StringToUTF16Ptr(c.Class)
+	cls := utf16z(c.Class)
 	procs.Lock()
 	if procs.classes == nil {
 		procs.classes = map[string]bool{}
@@ -288,7 +293,7 @@ var (
 // system one (EDIT, BUTTON, STATIC) for a child control, whose id is id.
 func CreateWindow(exStyle uint32, class, title string, style uint32, x, y, w, h int32, parent win.HWND, id uintptr) (win.HWND, error) {
 	r, _, err := procCreateWindowExW.Call(uintptr(exStyle),
-		uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(class))), uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(title))),
+		uintptr(unsafe.Pointer(utf16z(class))), uintptr(unsafe.Pointer(utf16z(title))),
 		uintptr(style), uintptr(x), uintptr(y), uintptr(w), uintptr(h), uintptr(parent), id, uintptr(win.GetModuleHandle(nil)), 0)
 	if r == 0 {
 		return 0, fmt.Errorf("creating a %s window: %w", class, err)
@@ -298,7 +303,7 @@ func CreateWindow(exStyle uint32, class, title string, style uint32, x, y, w, h 
 
 // SetText sets a window's text (a control's content, a window's title).
 func SetText(h win.HWND, s string) {
-	procSetWindowTextW.Call(uintptr(h), uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(s))))
+	procSetWindowTextW.Call(uintptr(h), uintptr(unsafe.Pointer(utf16z(s))))
 }
 
 // Text is a window's text.
@@ -314,9 +319,9 @@ func Text(h win.HWND) string {
 func FindChild(parent, after win.HWND, class, title string) win.HWND {
 	var tp *uint16
 	if title != "" {
-		tp = windows.StringToUTF16Ptr(title)
+		tp = utf16z(title)
 	}
-	r, _, _ := procFindWindowExW.Call(uintptr(parent), uintptr(after), uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(class))), uintptr(unsafe.Pointer(tp)))
+	r, _, _ := procFindWindowExW.Call(uintptr(parent), uintptr(after), uintptr(unsafe.Pointer(utf16z(class))), uintptr(unsafe.Pointer(tp)))
 	return win.HWND(r)
 }
 
@@ -414,4 +419,84 @@ func WorkArea(pt win.POINT) win.RECT {
 		return win.RECT{Right: win.GetSystemMetrics(win.SM_CXSCREEN), Bottom: win.GetSystemMetrics(win.SM_CYSCREEN)}
 	}
 	return mi.RcWork
+}
+
+// utf16z is s as a NUL-terminated UTF-16 string for Win32. A NUL inside s
+// (which a peer's text may hold) is dropped rather than cutting the text
+// or, as windows.StringToUTF16Ptr would, panicking.
+func utf16z(s string) *uint16 {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	p, _ := windows.UTF16PtrFromString(s)
+	return p
+}
+
+// UTF16 is utf16z for callers outside the package.
+func UTF16(s string) *uint16 { return utf16z(s) }
+
+// UTF16Slice is s as NUL-terminated UTF-16, inner NULs dropped.
+func UTF16Slice(s string) []uint16 {
+	u, _ := windows.UTF16FromString(strings.ReplaceAll(s, "\x00", ""))
+	return u
+}
+
+var procGetNextDlgTabItem = user32.NewProc("GetNextDlgTabItem")
+
+// NextDlgCtl answers WM_NEXTDLGCTL for a window with Dialog set, which
+// DefWindowProc ignores (IsDialogMessage sends it for Tab and the arrow
+// keys): lp != 0 moves the focus to the control wp; otherwise to the
+// next (wp == 0) or previous control. A radio button reached this way is
+// checked, as in a dialog box.
+func NextDlgCtl(h win.HWND, wp, lp uintptr) {
+	to := win.HWND(wp)
+	if lp == 0 {
+		prev := uintptr(0)
+		if wp != 0 {
+			prev = 1
+		}
+		r, _, _ := procGetNextDlgTabItem.Call(uintptr(h), uintptr(win.GetFocus()), prev)
+		to = win.HWND(r)
+	}
+	if to == 0 {
+		return
+	}
+	win.SetFocus(to)
+	const bsTypeMask, bsAutoRadio = 0xf, 9
+	if cls := className(to); cls == "Button" || cls == "BUTTON" {
+		if uint32(win.GetWindowLong(to, win.GWL_STYLE))&bsTypeMask == bsAutoRadio {
+			win.SendMessage(to, win.BM_CLICK, 0, 0)
+		}
+	}
+}
+
+func className(h win.HWND) string {
+	buf := make([]uint16, 64)
+	n, _ := win.GetClassName(h, &buf[0], len(buf))
+	return windows.UTF16ToString(buf[:n])
+}
+
+var procFlashWindowEx = user32.NewProc("FlashWindowEx")
+
+// Flash flashes h's taskbar button until h comes to the foreground.
+func Flash(h win.HWND) {
+	const flashwTray, flashwTimerNoFG = 0x2, 0xC
+	fi := struct {
+		size    uint32
+		hwnd    win.HWND
+		flags   uint32
+		count   uint32
+		timeout uint32
+	}{hwnd: h, flags: flashwTray | flashwTimerNoFG}
+	fi.size = uint32(unsafe.Sizeof(fi))
+	procFlashWindowEx.Call(uintptr(unsafe.Pointer(&fi)))
+}
+
+var procRegisterClipboardFormatW = user32.NewProc("RegisterClipboardFormatW")
+
+// RegisterClipboardFormat is the id of the named clipboard format (0 if
+// it cannot be registered).
+func RegisterClipboardFormat(name string) uint32 {
+	r, _, _ := procRegisterClipboardFormatW.Call(uintptr(unsafe.Pointer(utf16z(name))))
+	return uint32(r)
 }
