@@ -2,6 +2,8 @@
 
 package main
 
+import "log/slog"
+
 // systemd sends stderr to the journal and launchd to a log file.
 const useSystemLog = false
 
@@ -13,3 +15,6 @@ func serviceDependencies() []string {
 
 // runUnderSCM is for Windows only.
 func runUnderSCM(*program) (bool, error) { return false, nil }
+
+// dpiAware is for Windows only.
+func dpiAware(*slog.Logger) {}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"unsafe"
 
@@ -81,5 +82,26 @@ func (h scmHandler) Execute(_ []string, req <-chan svc.ChangeRequest, status cha
 		case <-h.prg.done:
 			return false, 0
 		}
+	}
+}
+
+// dpiAware makes the session helper per-monitor DPI aware before it opens
+// a window or reads a coordinate: desktop duplication captures physical
+// pixels, and an unaware process would inject and draw in scaled ones
+// (clicks and Guidance marks off by 25–50 % on a scaled display), with
+// blurred dialogs. Windows 10 1703 has the per-monitor v2 context; older
+// ones get system awareness.
+func dpiAware(log *slog.Logger) {
+	user32 := windows.NewLazySystemDLL("user32.dll")
+	if p := user32.NewProc("SetProcessDpiAwarenessContext"); p.Find() == nil {
+		const perMonitorAwareV2 = ^uintptr(3) // DPI_AWARENESS_CONTEXT_PER_MONITOR_AWARE_V2, (HANDLE)-4
+		r, _, err := p.Call(perMonitorAwareV2)
+		if r != 0 {
+			return
+		}
+		log.Debug("per-monitor DPI awareness refused", "error", err)
+	}
+	if r, _, err := user32.NewProc("SetProcessDPIAware").Call(); r == 0 {
+		log.Warn("cannot make the helper DPI aware: on scaled displays, input and marks may land off", "error", err)
 	}
 }

@@ -226,6 +226,7 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{err}
 	}
 	log.Info("tether-agent session helper starting", "component", "main", "version", version.Version, "desktop", *desktopKey)
+	dpiAware(log)
 	err = helper.Run(ctx, helper.Config{
 		SocketPath: *socket,
 		Desktop:    *desktopKey,
