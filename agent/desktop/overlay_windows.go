@@ -197,24 +197,11 @@ func (o *winOverlay) drawStrokes(dc win.HDC) {
 	win.SelectObject(dc, oldPen)
 }
 
-// ringRows is a ring's rows as rectangles in a 2*outer square, for the
-// pointer: the same pixels as the X11 overlay's ring.
+// ringRows is the ring's rows as Win32 rectangles.
 func ringRows(outer, inner int) []win.RECT {
 	var out []win.RECT
-	in := func(x, y, r int) bool { return x*x+y*y <= r*r }
-	for y := -outer; y < outer; y++ {
-		start := -1
-		for x := -outer; x <= outer; x++ {
-			px, py := 2*x+1, 2*y+1 // pixel centre, doubled
-			on := x < outer && in(px, py, 2*outer) && !in(px, py, 2*inner)
-			switch {
-			case on && start < 0:
-				start = x
-			case !on && start >= 0:
-				out = append(out, win.RECT{Left: int32(start + outer), Top: int32(y + outer), Right: int32(x + outer), Bottom: int32(y + outer + 1)})
-				start = -1
-			}
-		}
+	for _, r := range ringSpans(outer, inner) {
+		out = append(out, win.RECT{Left: int32(r.Min.X), Top: int32(r.Min.Y), Right: int32(r.Max.X), Bottom: int32(r.Max.Y)})
 	}
 	return out
 }

@@ -127,23 +127,11 @@ func (o *x11Overlay) shape(win xproto.Window, rects []xproto.Rectangle) error {
 	return shape.RectanglesChecked(o.c, shape.SoSet, shape.SkBounding, xproto.ClipOrderingUnsorted, win, 0, 0, rects).Check()
 }
 
-// ring is a ring's rows as rectangles, for the pointer.
+// ring is the ring's rows as X rectangles, for the pointer.
 func ring(outer, inner int) []xproto.Rectangle {
 	var out []xproto.Rectangle
-	in := func(x, y, r int) bool { return x*x+y*y <= r*r }
-	for y := -outer; y < outer; y++ {
-		start := -1
-		for x := -outer; x <= outer; x++ {
-			px, py := 2*x+1, 2*y+1 // pixel centre, doubled
-			on := x < outer && in(px, py, 2*outer) && !in(px, py, 2*inner)
-			switch {
-			case on && start < 0:
-				start = x
-			case !on && start >= 0:
-				out = append(out, xproto.Rectangle{X: int16(start + outer), Y: int16(y + outer), Width: uint16(x - start), Height: 1})
-				start = -1
-			}
-		}
+	for _, r := range ringSpans(outer, inner) {
+		out = append(out, xproto.Rectangle{X: int16(r.Min.X), Y: int16(r.Min.Y), Width: uint16(r.Dx()), Height: uint16(r.Dy())})
 	}
 	return out
 }
