@@ -469,3 +469,54 @@ func TestSessionModeChoice(t *testing.T) {
 		}
 	}
 }
+
+// TestUsersReadChangesNothing: users.read over every group with
+// users.manage over one group only lets a caller see every user, but
+// change (or reset the password of) only those whose roles all lie in the
+// group it manages: seeing is not managing.
+func TestUsersReadChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	admin := e.user("root", perm.RoleAdministrator)
+	if st := admin.do("POST", "/api/v1/groups", protocol.Group{Name: "Kiosks"}, nil); st != 201 {
+		t.Fatalf("group: %d", st)
+	}
+	for _, r := range []protocol.RoleRequest{
+		{Name: "User Reader", Permissions: []string{string(perm.UsersRead)}},
+		{Name: "Kiosk User Manager", Permissions: []string{string(perm.UsersManage), string(perm.EndpointsView)}},
+	} {
+		if st := admin.do("POST", "/api/v1/roles", r, nil); st != 201 {
+			t.Fatalf("role %s: %d %s", r.Name, st, admin.last)
+		}
+	}
+	mixed := e.user("mixed", "User Reader", "Kiosk User Manager@Kiosks")
+	e.user("viewer", perm.RoleNotifyReadOnly)
+	e.user("reader", "User Reader") // holds nothing mixed lacks
+	e.user("kiosk", "Kiosk User Manager@Kiosks")
+
+	var us struct {
+		Users []protocol.User `json:"users"`
+	}
+	if st := mixed.do("GET", "/api/v1/users", nil, &us); st != 200 {
+		t.Fatalf("list: %d %s", st, mixed.last)
+	}
+	seen := map[string]bool{}
+	for _, u := range us.Users {
+		seen[u.Name] = true
+	}
+	if !seen["root"] || !seen["viewer"] || !seen["reader"] || !seen["kiosk"] {
+		t.Errorf("users.read over every group lists %v", seen)
+	}
+	dn := "renamed"
+	if st := mixed.do("PATCH", "/api/v1/users/"+e.userID("viewer"), protocol.UpdateUserRequest{DisplayName: &dn}, nil); st != 403 {
+		t.Errorf("changing a user with a role over every group: %d, want 403", st)
+	}
+	if st := mixed.do("PATCH", "/api/v1/users/"+e.userID("reader"), protocol.UpdateUserRequest{DisplayName: &dn}, nil); st != 403 {
+		t.Errorf("changing a user outside the managed group whose permissions the caller holds: %d, want 403", st)
+	}
+	if st := mixed.do("POST", "/api/v1/users/"+e.userID("root")+"/password", protocol.ResetPasswordRequest{Password: "another long password"}, nil); st != 403 {
+		t.Errorf("resetting the administrator's password: %d, want 403", st)
+	}
+	if st := mixed.do("PATCH", "/api/v1/users/"+e.userID("kiosk"), protocol.UpdateUserRequest{DisplayName: &dn}, nil); st != 200 {
+		t.Errorf("changing a user scoped to the managed group: %d %s, want 200", st, mixed.last)
+	}
+}

@@ -273,7 +273,9 @@ func TestPermissionMatrix(t *testing.T) {
 		// Users. A scoped administrator manages only users scoped inside its
 		// group; the user manager holds users.manage@G but none of the
 		// victims' other permissions.
-		{route: "GET /api/v1/users", want: cells(403, cAdmin, 200, cAdminG, 200, cUserMgrG, 200)},
+		// users.read (the notification Administrator and Operator) lists users
+		// but changes none (the PATCH and password rows).
+		{route: "GET /api/v1/users", want: cells(403, cAdmin, 200, cAdminG, 200, cUserMgrG, 200, cNAdmin, 200, cNAdminG, 200, cNOp, 200, cNOpG, 200)},
 		{route: "POST /api/v1/users", path: "/api/v1/users", body: func(i int) any {
 			return protocol.CreateUserRequest{Name: fmt.Sprintf("made-d-%d", i), Password: "long enough password", Roles: []string{perm.RoleScreenShareAgent}}
 		}, want: adminOnly(201, 403)},

@@ -9,6 +9,7 @@ type Permission string
 
 const (
 	UsersManage    Permission = "users.manage"    // users, their roles and API tokens of others
+	UsersRead      Permission = "users.read"      // list users (to pick authors and approvers)
 	RolesManage    Permission = "roles.manage"    // define roles
 	GroupsManage   Permission = "groups.manage"   // computer groups
 	SettingsManage Permission = "settings.manage" // server settings
@@ -32,7 +33,7 @@ const (
 
 // All lists every permission, for validation and the Administrator role.
 var All = []Permission{
-	UsersManage, RolesManage, GroupsManage, SettingsManage, TokensManage,
+	UsersManage, UsersRead, RolesManage, GroupsManage, SettingsManage, TokensManage,
 	EndpointsView, EndpointsManage,
 	ScreenShareStart, ScreenShareUnattended, ScreenShareSettings, ScreenShareAllSession,
 	AuditRead,
@@ -77,8 +78,9 @@ func DefaultRoles() []Role {
 		{RoleScreenShareAdmin, []Permission{EndpointsView, ScreenShareStart, ScreenShareSettings, ScreenShareAllSession, AuditRead}},
 		{RoleScreenShareAgent, []Permission{EndpointsView, ScreenShareStart}},
 		{RoleScreenShareUnattended, []Permission{ScreenShareUnattended}},
-		{RoleNotifyAdmin, []Permission{EndpointsView, NotificationsManage, NotificationsSend, NotificationsRead}},
-		{RoleNotifyOperator, []Permission{EndpointsView, NotificationsSend, NotificationsRead}},
+		// Computer group read is EndpointsView, which all four hold.
+		{RoleNotifyAdmin, []Permission{EndpointsView, UsersRead, NotificationsManage, NotificationsSend, NotificationsRead}},
+		{RoleNotifyOperator, []Permission{EndpointsView, UsersRead, NotificationsSend, NotificationsRead}},
 		{RoleNotifyReadOnly, []Permission{EndpointsView, NotificationsRead}},
 		{RoleNotifyApprover, []Permission{EndpointsView, NotificationsApprove}},
 	}

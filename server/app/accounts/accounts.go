@@ -201,10 +201,11 @@ func (s *Service) parseRoles(ctx context.Context, roles []string) ([]store.RoleA
 }
 
 // ListUsers lists the accounts the caller may see in user administration
-// (see userAccess): every account for users.manage over every group,
-// otherwise those whose roles all lie in groups it manages users in.
+// (see userAccess): every account for users.manage or users.read over
+// every group, otherwise those whose roles all lie in groups it holds one
+// of them in.
 func (s *Service) ListUsers(ctx context.Context) ([]protocol.User, error) {
-	p, err := core.Require(ctx, perm.UsersManage)
+	p, err := core.RequireAny(ctx, perm.UsersManage, perm.UsersRead)
 	if err != nil {
 		return nil, err
 	}

@@ -13,11 +13,13 @@ import (
 // userAccess tells whether p may see (visible) and change (manage) a user
 // holding the assignments as; why says in words what stops the change.
 func (s *Service) userAccess(ctx context.Context, p *core.Principal, as []store.RoleAssignment) (visible, manage bool, why string, err error) {
-	visible = p.Global(perm.UsersManage)
+	// users.read sees as far as users.manage would, and changes nothing.
+	sees := func(g string) bool { return p.CanIn(perm.UsersManage, g) || p.CanIn(perm.UsersRead, g) }
+	visible = sees("")
 	if !visible {
 		visible = len(as) > 0
 		for _, a := range as {
-			if a.GroupID == "" || !p.CanIn(perm.UsersManage, a.GroupID) {
+			if a.GroupID == "" || !sees(a.GroupID) {
 				visible = false
 				break
 			}
@@ -25,6 +27,21 @@ func (s *Service) userAccess(ctx context.Context, p *core.Principal, as []store.
 	}
 	if !visible {
 		return false, false, "the user holds roles outside the computer groups you manage users in", nil
+	}
+	// Seeing through users.read is no licence to change: users.manage
+	// must cover every group the user's roles lie in.
+	manages := p.Global(perm.UsersManage)
+	if !manages {
+		manages = len(as) > 0
+		for _, a := range as {
+			if a.GroupID == "" || !p.CanIn(perm.UsersManage, a.GroupID) {
+				manages = false
+				break
+			}
+		}
+	}
+	if !manages {
+		return true, false, "you may see this user but do not manage users in every group where they hold roles", nil
 	}
 	if p.FullAdmin() {
 		return true, true, "", nil

@@ -179,6 +179,20 @@ func Require(ctx context.Context, pm perm.Permission) (*Principal, error) {
 	return p, nil
 }
 
+// RequireAny checks that the caller holds one of pms over some group.
+func RequireAny(ctx context.Context, pms ...perm.Permission) (*Principal, error) {
+	p, err := Authenticated(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, pm := range pms {
+		if p.Can(pm) {
+			return p, nil
+		}
+	}
+	return nil, ErrForbidden
+}
+
 // Global reports whether p holds pm over every group (an unscoped role).
 func (p *Principal) Global(pm perm.Permission) bool { return p.CanIn(pm, "") }
 

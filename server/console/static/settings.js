@@ -178,6 +178,7 @@ function usersSection(me) {
 
 const permText = {
   "users.manage": "Manage users and their roles",
+  "users.read": "See users (to pick authors and approvers)",
   "roles.manage": "Define roles",
   "groups.manage": "Manage computer groups and memberships",
   "settings.manage": "Change server settings and policies",

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,6 +127,27 @@ func (s *Store) applyMigration(ctx context.Context, tx *sql.Tx, m migration) err
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`),
 		m.version, m.name, s.tv(nowUTC())); err != nil {
 		return fmt.Errorf("record: %w", err)
+	}
+	return nil
+}
+
+// syncBuiltinRoles gives the built-in roles the permissions this version
+// defines (perm.DefaultRoles): a store made by an older version gets the
+// new ones (users.read for the notification roles, say). Nobody may edit
+// a built-in role, so nothing of an administrator's is overwritten.
+func (s *Store) syncBuiltinRoles(ctx context.Context) error {
+	for _, r := range perm.DefaultRoles() {
+		ps := make([]string, len(r.Permissions))
+		for i, p := range r.Permissions {
+			ps[i] = string(p)
+		}
+		have, err := s.Role(ctx, r.Name)
+		if err == nil && slices.Equal(have.Permissions, ps) {
+			continue
+		}
+		if err := s.UpsertRole(ctx, store.Role{Name: r.Name, Permissions: ps}); err != nil {
+			return fmt.Errorf("built-in role %q: %w", r.Name, err)
+		}
 	}
 	return nil
 }

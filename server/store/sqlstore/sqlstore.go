@@ -123,6 +123,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.audit = auditchain.NewKeys(cfg.AuditKey)
+	if !cfg.ReadOnly {
+		if err := s.syncBuiltinRoles(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open %s store: %w", cfg.Driver, err)
+		}
+	}
 	if len(cfg.AuditKey) > 0 && !cfg.ReadOnly {
 		if err := s.rekeyLegacyAudit(ctx); err != nil {
 			s.Close()

@@ -19,6 +19,7 @@ import (
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/server/store/sqlstore"
 	"github.com/tetherdesk/tether/server/store/storetest"
+	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -585,5 +586,34 @@ func BenchmarkTouchAgents(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBuiltinRolesFollowTheCode: a store made by an older version (here,
+// a built-in role's row changed behind its back) gets the built-in roles'
+// permissions of this version when it is opened.
+func TestBuiltinRolesFollowTheCode(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tether.db")
+	s, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpsertRole(ctx, store.Role{Name: perm.RoleNotifyOperator, Permissions: []string{string(perm.NotificationsRead)}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Role(ctx, perm.RoleNotifyOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := perm.DefaultRole(perm.RoleNotifyOperator)
+	if len(r.Permissions) != len(want.Permissions) || !slices.Contains(r.Permissions, string(perm.UsersRead)) {
+		t.Errorf("after reopening, %s has %v, want %v", r.Name, r.Permissions, want.Permissions)
 	}
 }
