@@ -118,7 +118,13 @@ func Run(ctx context.Context, cfg Config) error {
 		mu       sync.Mutex
 		sessions = map[string]*running{}
 		codes    = &codeWaiters{waiting: map[string]chan ipc.CodeResult{}}
+		// One gate for all of this desktop's sessions: see consentGate.
+		gate        = &consentGate{}
+		newInjector = cfg.Deps.NewInjector
 	)
+	if newInjector != nil {
+		newInjector = gate.injector(newInjector)
+	}
 	host, dialogs := cfg.Deps.TrayHost, cfg.Deps.TrayDialogs
 	if dialogs == nil {
 		dialogs = tray.NewDialogs()
@@ -193,9 +199,9 @@ func Run(ctx context.Context, cfg Config) error {
 			scfg := session.Config{
 				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol, Resume: m.Resume,
 				Privileged: cfg.Privileged,
-				UI:         &trayUI{UI: cfg.Deps.UI, tray: tr, id: id},
+				UI:         &trayUI{UI: cfg.Deps.UI, tray: tr, id: id, gate: gate},
 				NewSource:  cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
-				NewInjector: cfg.Deps.NewInjector, SettingEngine: cfg.Deps.SettingEngine,
+				NewInjector: newInjector, SettingEngine: cfg.Deps.SettingEngine,
 				NewChatWindow: cfg.Deps.NewChatWindow, NewClipboard: cfg.Deps.NewClipboard, NewOverlay: cfg.Deps.NewOverlay,
 				Logger: cfg.Logger,
 				SecureAttention: secureAttention(func() error {
@@ -323,10 +329,12 @@ type trayUI struct {
 	session.UI
 	tray *tray.Tray
 	id   string
+	gate *consentGate
 }
 
 // Ask implements session.UI.
 func (u *trayUI) Ask(ctx context.Context, req session.AskRequest) (session.Answer, error) {
+	defer u.gate.hold()()
 	ans, err := u.UI.Ask(ctx, req)
 	if err == nil && ans.Accepted && ans.Mode != "" {
 		u.tray.SessionMode(u.id, ans.Mode)
@@ -345,6 +353,7 @@ func (u *trayUI) Live(ctx context.Context, l session.LiveInfo) {
 // AskMode implements session.ModeAsker where the session's UI does;
 // without it the answer is no, as for a UI that cannot ask.
 func (u *trayUI) AskMode(ctx context.Context, req session.ModeRequest) (bool, error) {
+	defer u.gate.hold()()
 	if ma, ok := u.UI.(session.ModeAsker); ok {
 		return ma.AskMode(ctx, req)
 	}
