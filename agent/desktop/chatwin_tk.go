@@ -66,7 +66,7 @@ proc add {role from time text} {
 	.t insert end "[d $text]\n"
 	.t configure -state disabled
 	.t see end
-	raisewin
+	showwin
 }
 set nst 0
 array set st {}
@@ -86,6 +86,9 @@ proc status {key text} {
 }
 proc files {on} { .b.file configure -state [expr {$on ? "normal" : "disabled"}] }
 proc raisewin {} { wm deiconify .; raise .; focus .b.e }
+# A new line shows the window but takes no focus: what the user is typing
+# elsewhere must not land in the chat and go out with the next Return.
+proc showwin {} { if {[wm state .] ne "normal"} { wm deiconify . } }
 proc cmd {} {
 	if {[gets stdin line] < 0} { if {[eof stdin]} { exit 0 }; return }
 	catch {uplevel #0 $line}
