@@ -338,6 +338,7 @@ type Store interface {
 	PolicyStore
 	SessionStore
 	CodeStore
+	NotificationStore
 	AuditStore
 }
 
@@ -486,6 +487,82 @@ type SessionStore interface {
 	// SessionViewers lists a session's viewers in joining order; with
 	// currentOnly, those that have not left.
 	SessionViewers(ctx context.Context, sessionID string, currentOnly bool) ([]SessionViewer, error)
+}
+
+// Notification is an end-user notification at its current version. Doc
+// is its content (the service layer's JSON); Groups are its target
+// computer groups.
+type Notification struct {
+	ID        string
+	Status    string
+	Version   int
+	Doc       []byte
+	Groups    []string
+	AuthorID  string // of the current version
+	CreatedBy string
+	Created   time.Time
+	Updated   time.Time
+	// The approved version, by whom and when (0 and zero: none).
+	ApprovedVersion int
+	ApprovedBy      string
+	ApprovedAt      *time.Time
+	// Reason of the last rejection or cancellation.
+	Reason string
+}
+
+// NotificationVersion is one version of a notification and the decision
+// taken on it ("" while none: approved, rejected, superseded).
+type NotificationVersion struct {
+	NotificationID string
+	Version        int
+	Doc            []byte
+	AuthorID       string
+	Created        time.Time
+	Decision       string
+	DecidedBy      string
+	DecidedAt      *time.Time
+	Reason         string
+}
+
+// NotificationFilter selects notifications, newest change first. Groups:
+// nil is any; a non-nil list keeps those targeting at least one of them
+// (an empty list selects none).
+type NotificationFilter struct {
+	Status string
+	Groups []string
+	Limit  int
+}
+
+// NotificationDecision moves a notification's version Version from one of
+// the statuses From to To, recording Decision (if any) on that version,
+// and, for "approved", the approval. ErrConflict when the notification is
+// at another version or status.
+type NotificationDecision struct {
+	ID       string
+	Version  int
+	From     []string
+	To       string
+	Decision string
+	By       string
+	Reason   string
+	At       time.Time
+}
+
+// NotificationStore holds end-user notifications and their versions.
+type NotificationStore interface {
+	// CreateNotification stores n (its version 1): ErrConflict on a taken id.
+	CreateNotification(ctx context.Context, n Notification) (Notification, error)
+	Notification(ctx context.Context, id string) (Notification, error)
+	ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error)
+	// NotificationVersions lists every version, oldest first.
+	NotificationVersions(ctx context.Context, id string) ([]NotificationVersion, error)
+	// ReviseNotification stores n as a new version (n.Version, one past
+	// the stored one) with its doc, groups, author and status, if the
+	// stored notification is still at n.Version-1 in one of the statuses
+	// from; the previous version, if undecided, becomes "superseded".
+	// ErrConflict otherwise.
+	ReviseNotification(ctx context.Context, n Notification, from []string) (Notification, error)
+	DecideNotification(ctx context.Context, d NotificationDecision) (Notification, error)
 }
 
 // CodeStore holds connection codes.

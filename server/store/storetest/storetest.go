@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoleDelete", testRoleDelete},
 		{"GroupAdmin", testGroupAdmin},
 		{"ConnectionCodes", testConnectionCodes},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

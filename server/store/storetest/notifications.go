@@ -1,0 +1,118 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/server/store"
+)
+
+func testNotifications(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	n, err := s.CreateNotification(ctx, store.Notification{Status: "pending_approval", Doc: []byte(`{"title":"Restart tonight"}`),
+		Groups: []string{"g2", "g1", "g2"}, AuthorID: "u1", CreatedBy: "u1", Created: t0})
+	noErr(t, "create", err)
+	checkID(t, "notification id", n.ID)
+	if n.Version != 1 || n.Status != "pending_approval" || len(n.Groups) != 2 || n.Groups[0] != "g1" {
+		t.Fatalf("created %+v", n)
+	}
+	got, err := s.Notification(ctx, n.ID)
+	noErr(t, "get", err)
+	equal(t, "notification", got, n)
+	_, err = s.Notification(ctx, "nope")
+	wantErr(t, "unknown id", err, store.ErrNotFound)
+	_, err = s.CreateNotification(ctx, store.Notification{ID: n.ID, Status: "draft", Doc: []byte(`{}`), Created: t0})
+	wantErr(t, "a taken id", err, store.ErrConflict)
+	other, err := s.CreateNotification(ctx, store.Notification{Status: "draft", Doc: []byte(`{"title":"VPN"}`), Groups: []string{"g3"},
+		AuthorID: "u2", CreatedBy: "u2", Created: t0.Add(time.Minute)})
+	noErr(t, "create another", err)
+
+	// Lists: by status, by target group (nil any, empty none).
+	for _, c := range []struct {
+		f    store.NotificationFilter
+		want []string
+	}{
+		{store.NotificationFilter{}, []string{other.ID, n.ID}},
+		{store.NotificationFilter{Status: "draft"}, []string{other.ID}},
+		{store.NotificationFilter{Groups: []string{"g1"}}, []string{n.ID}},
+		{store.NotificationFilter{Groups: []string{"g3", "g2"}}, []string{other.ID, n.ID}},
+		{store.NotificationFilter{Groups: []string{}}, nil},
+		{store.NotificationFilter{Groups: []string{"g9"}}, nil},
+		{store.NotificationFilter{Limit: 1}, []string{other.ID}},
+	} {
+		ns, err := s.ListNotifications(ctx, c.f)
+		noErr(t, "list", err)
+		var ids []string
+		for _, x := range ns {
+			ids = append(ids, x.ID)
+		}
+		equal(t, "list "+c.f.Status, ids, c.want)
+	}
+
+	// A revision is a new version; the undecided one before is superseded.
+	rev := n
+	rev.Version, rev.Doc, rev.Groups, rev.AuthorID, rev.Updated = 2, []byte(`{"title":"Restart at 22:00"}`), []string{"g1"}, "u3", t0.Add(2*time.Minute)
+	_, err = s.ReviseNotification(ctx, rev, []string{"draft"})
+	wantErr(t, "revise from another status", err, store.ErrConflict)
+	r2, err := s.ReviseNotification(ctx, rev, []string{"pending_approval", "draft"})
+	noErr(t, "revise", err)
+	if r2.Version != 2 || r2.AuthorID != "u3" || string(r2.Doc) != `{"title":"Restart at 22:00"}` || len(r2.Groups) != 1 || r2.CreatedBy != "u1" {
+		t.Fatalf("revised %+v", r2)
+	}
+	_, err = s.ReviseNotification(ctx, rev, []string{"pending_approval"})
+	wantErr(t, "revise a stale version", err, store.ErrConflict)
+
+	// Approval is of one version, taken once.
+	_, err = s.DecideNotification(ctx, store.NotificationDecision{ID: n.ID, Version: 1, From: []string{"pending_approval"}, To: "approved", Decision: "approved", By: "u4", At: t0.Add(3 * time.Minute)})
+	wantErr(t, "approve a superseded version", err, store.ErrConflict)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = s.DecideNotification(ctx, store.NotificationDecision{ID: n.ID, Version: 2, From: []string{"pending_approval"},
+				To: "approved", Decision: "approved", By: "u4", At: t0.Add(3 * time.Minute)})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+		} else {
+			wantErr(t, "a second approval", err, store.ErrConflict)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d approvals won, want 1", won)
+	}
+	ap, err := s.Notification(ctx, n.ID)
+	noErr(t, "get approved", err)
+	if ap.Status != "approved" || ap.ApprovedVersion != 2 || ap.ApprovedBy != "u4" || ap.ApprovedAt == nil || !ap.ApprovedAt.Equal(t0.Add(3*time.Minute)) {
+		t.Fatalf("approved %+v", ap)
+	}
+	vs, err := s.NotificationVersions(ctx, n.ID)
+	noErr(t, "versions", err)
+	if len(vs) != 2 || vs[0].Decision != "superseded" || vs[1].Decision != "approved" || vs[1].DecidedBy != "u4" ||
+		string(vs[0].Doc) != `{"title":"Restart tonight"}` || vs[1].AuthorID != "u3" {
+		t.Fatalf("versions %+v", vs)
+	}
+
+	// A rejection keeps its reason on the version and the notification.
+	rj, err := s.DecideNotification(ctx, store.NotificationDecision{ID: other.ID, Version: 1, From: []string{"draft"},
+		To: "draft", Decision: "rejected", By: "u4", Reason: "wrong date", At: t0.Add(4 * time.Minute)})
+	noErr(t, "reject", err)
+	if rj.Reason != "wrong date" || rj.ApprovedVersion != 0 || len(rj.Groups) != 1 {
+		t.Fatalf("rejected %+v", rj)
+	}
+	vs, err = s.NotificationVersions(ctx, other.ID)
+	noErr(t, "versions", err)
+	if len(vs) != 1 || vs[0].Decision != "rejected" || vs[0].Reason != "wrong date" {
+		t.Fatalf("rejected versions %+v", vs)
+	}
+	vs, err = s.NotificationVersions(ctx, "nope")
+	noErr(t, "versions of none", err)
+	if len(vs) != 0 {
+		t.Fatalf("versions of an unknown notification: %+v", vs)
+	}
+}
