@@ -287,7 +287,8 @@ func copyFile(src, dst string) error {
 // viewer reach it through SendInput. Wine has no desktop duplication, so
 // the helper falls back to the portable capture and says so. Chat goes
 // both ways with the Win32 chat window, and so does the clipboard with the
-// Windows clipboard; the session's end closes the chat window.
+// Windows clipboard; the session bar shows End session; the session's end
+// closes the chat window and the bar.
 func TestWindowsAgentUnderWine(t *testing.T) {
 	e := &shareEnv{}
 	e.s = startServer(t)
@@ -427,6 +428,13 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 		return err == nil && n == 1, fmt.Errorf("%d (%v)", n, err)
 	})
 
+	// The end user sees the session bar, with End session (control 302 of
+	// agent/desktop's bar).
+	testenv.Eventually(t, paintTimeout, "the session bar on the Windows desktop", func() (bool, error) {
+		out, err := peek("text", "TetherSessionBar", "Tether session bar", "302")
+		return err == nil && out == strconv.Quote("End session"), fmt.Errorf("winpeek: %q, %v", out, err)
+	})
+
 	// The clipboard both ways: the technician's text reaches the Windows
 	// clipboard, and what a Windows program copies reaches the viewer.
 	if _, err := evalJS[bool](tb, `navigator.clipboard.writeText("ticket 4711: reset the spooler ✓").then(() => true)`); err != nil {
@@ -464,6 +472,10 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	})
 	testenv.Eventually(t, paintTimeout, "the chat window to close with the session", func() (bool, error) {
 		out, err := peek("text", "TetherChat", "Tether chat", "101")
+		return err != nil && strings.Contains(err.Error(), "no window"), fmt.Errorf("winpeek: %q, %v", out, err)
+	})
+	testenv.Eventually(t, paintTimeout, "the session bar to go with the session", func() (bool, error) {
+		out, err := peek("text", "TetherSessionBar", "Tether session bar", "302")
 		return err != nil && strings.Contains(err.Error(), "no window"), fmt.Errorf("winpeek: %q, %v", out, err)
 	})
 }
