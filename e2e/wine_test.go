@@ -295,7 +295,7 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	bin := windowsBinaries(t)
 	w := startWine(t)
 	agentCmd := w.Command(t.Context(), filepath.Join(bin, "tether-agent.exe"), "run",
-		"--server", e.s.url, "--token", e.s.enrollmentToken(), "--state", `C:\tether-state`)
+		"--server", e.s.url, "--token", e.s.enrollmentToken(), "--state", `C:\tether-state`, "--log-level", "debug")
 	a := startCmd(t, "tether-agent.exe under wine", agentCmd)
 	e.ep = waitEndpoint(t, e.s.api, windowsHostname(t))
 	if e.ep.OS != "windows" {
@@ -452,7 +452,8 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	}
 	testenv.Eventually(t, inputTimeout, "the viewer to get the Windows clipboard", func() (bool, error) {
 		c, err := evalJS[string](tb, `window.tetherStats.clipboard`)
-		return err == nil && c == `C:\temp\spool.log`, fmt.Errorf("%q (%v)", c, err)
+		held, perr := peek("clip")
+		return err == nil && c == `C:\temp\spool.log`, fmt.Errorf("the viewer has %q (%v); the Windows clipboard holds %s (%v)", c, err, held, perr)
 	})
 
 	if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {

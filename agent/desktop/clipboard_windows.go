@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 	"unsafe"
@@ -34,6 +35,7 @@ var errClipClosed = errors.New("the clipboard was closed")
 type winClipboard struct {
 	t    *winui.Thread
 	hwnd win.HWND
+	log  *slog.Logger
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
@@ -50,7 +52,7 @@ func newWinClipboard() (*winClipboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the clipboard thread: %w", err)
 	}
-	c := &winClipboard{t: t, done: make(chan struct{})}
+	c := &winClipboard{t: t, done: make(chan struct{}), log: slog.Default().With("component", "clipboard")}
 	// Password managers mark what they copy with these formats, asking
 	// clipboard monitors (history, cloud sync, and this) to leave it be.
 	for _, name := range []string{"ExcludeClipboardContentFromMonitorProcessing", "Clipboard Viewer Ignore"} {
@@ -112,6 +114,8 @@ func (c *winClipboard) check(hwnd win.HWND) {
 		if c.tries < clipRetries {
 			c.tries++
 			win.SetTimer(hwnd, clipRetryTimer, clipRetryEvery, 0)
+		} else {
+			c.log.Debug("clipboard change not read: another program keeps the clipboard open")
 		}
 		return
 	}
@@ -122,18 +126,23 @@ func (c *winClipboard) check(hwnd win.HWND) {
 	// Watch started (their notice can arrive after).
 	seq := winui.ClipboardSequenceNumber()
 	if seq != 0 && seq == c.lastSeq {
+		c.log.Debug("clipboard notice without a change", "seq", seq)
 		return
 	}
 	c.lastSeq = seq
 	if winui.ClipboardOwner() == hwnd {
+		c.log.Debug("clipboard change is ours", "seq", seq)
 		return // our own Set: the technician's text, not the user's
 	}
 	for _, f := range c.private {
 		if win.IsClipboardFormatAvailable(f) {
+			c.log.Debug("clipboard change marked private; not sent", "seq", seq)
 			return // a password, say: never sent to the technician
 		}
 	}
-	if text, ok := clipboardText(); ok {
+	text, ok := clipboardText()
+	c.log.Debug("clipboard changed", "seq", seq, "text", ok) // never the text itself
+	if ok {
 		c.watch.push(text)
 	}
 }

@@ -225,6 +225,9 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	// Packages that log through slog.Default (capture, the clipboard) log
+	// at the helper's level and in its format.
+	slog.SetDefault(log)
 	log.Info("tether-agent session helper starting", "component", "main", "version", version.Version, "desktop", *desktopKey)
 	dpiAware(log)
 	err = helper.Run(ctx, helper.Config{
