@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/lxn/win"
 	"golang.org/x/sys/windows"
@@ -61,9 +62,26 @@ func TestWindowsEnterCode(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling the field
 	}
+	// A digit typed in the middle is regrouped without the caret jumping
+	// to the end: after "12", a 9 gives "129-345-678" (the tenth digit
+	// drops) with the caret after the 9.
+	win.PostMessage(entry, win.EM_SETSEL, 2, 2)
+	win.PostMessage(entry, win.WM_CHAR, '9', 1)
+	deadline = time.Now().Add(10 * time.Second)
+	for winui.Text(entry) != "129-345-678" {
+		if time.Now().After(deadline) {
+			t.Fatalf("a 9 typed after 12 gives %q", winui.Text(entry))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the field
+	}
+	var start, end uint32
+	win.SendMessage(entry, win.EM_GETSEL, uintptr(unsafe.Pointer(&start)), uintptr(unsafe.Pointer(&end)))
+	if start != 3 || end != 3 {
+		t.Errorf("the caret is at %d-%d, want 3 (after the 9)", start, end)
+	}
 	// Enter presses Connect.
 	win.PostMessage(entry, win.WM_KEYDOWN, win.VK_RETURN, 1)
-	if r := wait(got); r.err != nil || r.code != "123-456-789" {
+	if r := wait(got); r.err != nil || r.code != "129-345-678" {
 		t.Errorf("Connect gave %q, %v", r.code, r.err)
 	}
 
