@@ -44,6 +44,7 @@ type winClipboard struct {
 	watch   *clipQueue // the running Watch's queue; nil when none
 	private []uint32   // formats that mark a copy as not for monitors
 	lastSeq uint32     // the clipboard sequence number last looked at
+	ownSeq  uint32     // the sequence number our last Set left
 	tries   int        // re-reads of the current change
 }
 
@@ -130,7 +131,10 @@ func (c *winClipboard) check(hwnd win.HWND) {
 		return
 	}
 	c.lastSeq = seq
-	if winui.ClipboardOwner() == hwnd {
+	// Ours: the change our Set made, still owned by our window. The
+	// owner alone is not enough: a program that opens the clipboard with
+	// no window of its own may leave us the owner of its copy (Wine does).
+	if winui.ClipboardOwner() == hwnd && seq == c.ownSeq {
 		c.log.Debug("clipboard change is ours", "seq", seq)
 		return // our own Set: the technician's text, not the user's
 	}
@@ -266,12 +270,18 @@ func (c *winClipboard) Set(text string) error {
 // set puts u (UTF-16 with its NUL) on the clipboard; it runs on the
 // window thread. opened false: the clipboard was held by another program.
 func (c *winClipboard) set(u []uint16) (opened bool, err error) {
-	// Opening with our window makes it the owner after EmptyClipboard,
-	// which is how check knows this change as ours.
+	// Opening with our window makes it the owner after EmptyClipboard;
+	// with the sequence number the change leaves, that is how check
+	// knows this change as ours.
 	if !win.OpenClipboard(c.hwnd) {
 		return false, fmt.Errorf("opening the clipboard: another program holds it open: %w", windows.GetLastError())
 	}
-	defer win.CloseClipboard()
+	defer func() {
+		win.CloseClipboard()
+		if err == nil {
+			c.ownSeq = winui.ClipboardSequenceNumber()
+		}
+	}()
 	if !win.EmptyClipboard() {
 		return true, fmt.Errorf("emptying the clipboard: %w", windows.GetLastError())
 	}

@@ -10,6 +10,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -105,6 +106,11 @@ func wndProc(hwnd windows.Handle, m uint32, wp, lp uintptr) uintptr {
 	r, _, _ := defWindowProcW.Call(uintptr(hwnd), uintptr(m), wp, lp)
 	return r
 }
+
+// A window's messages go to the thread that made it: main must stay on
+// one OS thread, or GetMessage may run on another and the window never
+// paints nor sees its input.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	// The colour as 0x00BBGGRR: RGB(0x20, 0xa0, 0x40).

@@ -29,6 +29,8 @@ var (
 	postMessageW = user32.NewProc("PostMessageW")
 
 	openClipboard    = user32.NewProc("OpenClipboard")
+	createWindowExW  = user32.NewProc("CreateWindowExW")
+	destroyWindow    = user32.NewProc("DestroyWindow")
 	closeClipboard   = user32.NewProc("CloseClipboard")
 	emptyClipboard   = user32.NewProc("EmptyClipboard")
 	getClipboardData = user32.NewProc("GetClipboardData")
@@ -115,10 +117,19 @@ func clip() error {
 	return nil
 }
 
-// copyText puts text on the clipboard as a program's Copy does.
+// copyText puts text on the clipboard as a program's Copy does: opened
+// with a window of its own, which becomes the clipboard's owner (opened
+// with none, EmptyClipboard leaves no owner and Windows then refuses
+// SetClipboardData).
 func copyText(text string) error {
 	u := utf16.Encode([]rune(text + "\x00"))
-	if r, _, err := openClipboard.Call(0); r == 0 {
+	const hwndMessage = ^uintptr(2) // HWND_MESSAGE, (HWND)-3
+	owner, _, err := createWindowExW.Call(0, uintptr(unsafe.Pointer(windows.StringToUTF16Ptr("STATIC"))), 0, 0, 0, 0, 0, 0, hwndMessage, 0, 0, 0)
+	if owner == 0 {
+		return fmt.Errorf("CreateWindowExW: %w", err)
+	}
+	defer destroyWindow.Call(owner)
+	if r, _, err := openClipboard.Call(owner); r == 0 {
 		return fmt.Errorf("OpenClipboard: %w", err)
 	}
 	defer closeClipboard.Call()
