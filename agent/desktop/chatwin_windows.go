@@ -25,8 +25,6 @@ const (
 	chatSend       = win.IDOK
 
 	chatKeep = 64_000 // characters of transcript kept on screen
-	// ssNoPrefix (SS_NOPREFIX) shows "&" in a static control as itself.
-	ssNoPrefix = 0x80
 )
 
 // winChat is the end user's chat window on Windows: plain Win32 controls
@@ -94,9 +92,9 @@ func (c *winChat) create() error {
 		style, ex   uint32
 	}{
 		// SS_NOPREFIX: an "&" in a name or a file name is shown as typed.
-		{chatHead, "STATIC", head, win.SS_LEFT | ssNoPrefix, 0},
+		{chatHead, "STATIC", head, win.SS_LEFT | winui.SSNoPrefix, 0},
 		{chatTranscript, "EDIT", "", win.ES_MULTILINE | win.ES_READONLY | win.ES_AUTOVSCROLL | win.WS_VSCROLL, win.WS_EX_CLIENTEDGE},
-		{chatStatus, "STATIC", "", win.SS_LEFT | ssNoPrefix, 0},
+		{chatStatus, "STATIC", "", win.SS_LEFT | winui.SSNoPrefix, 0},
 		{chatInput, "EDIT", "", win.ES_AUTOHSCROLL | win.WS_TABSTOP, win.WS_EX_CLIENTEDGE},
 		{chatSend, "BUTTON", "&Send", win.BS_DEFPUSHBUTTON | win.WS_TABSTOP, 0},
 		{chatFile, "BUTTON", "Send &file…", win.BS_PUSHBUTTON | win.WS_TABSTOP | win.WS_DISABLED, 0},

@@ -72,7 +72,7 @@ func TestWindowsPrompt(t *testing.T) {
 	if text := winui.Text(win.GetDlgItem(dlg, winui.DialogText)); !strings.Contains(text, "Q&A Alex asks to "+session.ModeText(protocol.ModeActive)) {
 		t.Errorf("the prompt says %q", text)
 	}
-	if style := uint32(win.GetWindowLong(win.GetDlgItem(dlg, winui.DialogText), win.GWL_STYLE)); style&0x80 == 0 {
+	if style := uint32(win.GetWindowLong(win.GetDlgItem(dlg, winui.DialogText), win.GWL_STYLE)); style&winui.SSNoPrefix == 0 {
 		t.Error("the prompt's text takes & for a shortcut (no SS_NOPREFIX)")
 	}
 	// A key the user was typing elsewhere grants nothing: Accept starts

@@ -3,11 +3,9 @@ package desktop
 import (
 	"fmt"
 	"log/slog"
-	"sync"
 	"unsafe"
 
 	"github.com/lxn/win"
-	"golang.org/x/sys/windows"
 
 	"github.com/tetherdesk/tether/agent/internal/winui"
 	"github.com/tetherdesk/tether/agent/session"
@@ -39,9 +37,6 @@ type winBar struct {
 	// On the window thread only.
 	who, mode string
 	moved     bool
-
-	mu     sync.Mutex
-	closed bool
 }
 
 func newWinBar(l session.LiveInfo, log *slog.Logger) (*winBar, error) {
@@ -92,7 +87,7 @@ func (b *winBar) create() error {
 func (b *winBar) layout() {
 	dc := win.GetDC(b.hwnd)
 	old := win.SelectObject(dc, win.HGDIOBJ(b.font))
-	text := windows.StringToUTF16(b.who + "  " + b.mode)
+	text := winui.UTF16Slice(b.who + "  " + b.mode)
 	var sz win.SIZE
 	win.GetTextExtentPoint32(dc, &text[0], int32(len(text)-1), &sz)
 	win.SelectObject(dc, old)
@@ -174,7 +169,7 @@ func (b *winBar) paint(h win.HWND) {
 	old := win.SelectObject(dc, win.HGDIOBJ(b.font))
 	win.SetBkMode(dc, win.TRANSPARENT)
 	win.SetTextColor(dc, winui.ColorRef(0xffffff))
-	text := windows.StringToUTF16(b.who + "  " + b.mode)
+	text := winui.UTF16Slice(b.who + "  " + b.mode)
 	tr := win.RECT{Left: barTextX, Top: 0, Right: r.Right, Bottom: r.Bottom}
 	win.DrawTextEx(dc, &text[0], int32(len(text)-1), &tr, win.DT_SINGLELINE|win.DT_VCENTER|win.DT_NOPREFIX, nil)
 	win.SelectObject(dc, old)
@@ -195,18 +190,13 @@ func (b *winBar) drawButton(d *win.DRAWITEMSTRUCT) {
 	win.DeleteObject(win.HGDIOBJ(br))
 	win.SetBkMode(d.HDC, win.TRANSPARENT)
 	win.SetTextColor(d.HDC, winui.ColorRef(0xffffff))
-	text := windows.StringToUTF16(winui.Text(d.HwndItem))
+	text := winui.UTF16Slice(winui.Text(d.HwndItem))
 	r := d.RcItem
 	win.DrawTextEx(d.HDC, &text[0], int32(len(text)-1), &r, win.DT_SINGLELINE|win.DT_VCENTER|win.DT_CENTER|win.DT_NOPREFIX, nil)
 }
 
+// update implements sessionBar; after Close it does nothing (Do refuses).
 func (b *winBar) update(who, mode string, chat, end bool) {
-	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
-		return
-	}
 	_ = b.t.Do(func() {
 		b.who, b.mode = who, mode
 		show := func(id int32, on bool) {
@@ -222,14 +212,8 @@ func (b *winBar) update(who, mode string, chat, end bool) {
 	})
 }
 
+// Close implements sessionBar; closing the thread twice is harmless.
 func (b *winBar) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil
-	}
-	b.closed = true
-	b.mu.Unlock()
 	b.t.Close()
 	return nil
 }

@@ -123,7 +123,7 @@ func (dw *dialogWindow) create() error {
 		x, y, w, h  int32
 	}
 	// SS_NOPREFIX: an "&" in a name is shown, not taken for a shortcut.
-	items := []item{{DialogText, "STATIC", dw.d.Text, win.SS_LEFT | ssNoPrefix, 0, pad, pad, width - 2*pad, textH}}
+	items := []item{{DialogText, "STATIC", dw.d.Text, win.SS_LEFT | SSNoPrefix, 0, pad, pad, width - 2*pad, textH}}
 	if len(dw.d.Choices) > 1 {
 		for i, c := range dw.d.Choices {
 			st := uint32(win.BS_AUTORADIOBUTTON)
@@ -140,7 +140,7 @@ func (dw *dialogWindow) create() error {
 		y += rowH + pad
 	}
 	if !dw.d.Expires.IsZero() {
-		items = append(items, item{DialogCountdown, "STATIC", dw.countdown(), win.SS_LEFT | ssNoPrefix, 0, pad, y, width - 2*pad, lineH})
+		items = append(items, item{DialogCountdown, "STATIC", dw.countdown(), win.SS_LEFT | SSNoPrefix, 0, pad, y, width - 2*pad, lineH})
 		y += lineH + pad
 	}
 	okStyle, cancelStyle := uint32(win.BS_DEFPUSHBUTTON), uint32(win.BS_PUSHBUTTON)
@@ -296,8 +296,8 @@ const DMGetDefID = win.WM_USER
 // DefID is the answer to DMGetDefID for button id.
 func DefID(id int32) uintptr { return 0x534B<<16 | uintptr(id) } // DC_HASDEFID
 
-// ssNoPrefix (SS_NOPREFIX) shows "&" in a static control as itself.
-const ssNoPrefix = 0x80
+// SSNoPrefix (SS_NOPREFIX) shows "&" in a static control as itself.
+const SSNoPrefix = 0x80
 
 // alnumBefore counts the letters and digits among the first n UTF-16
 // units of s.

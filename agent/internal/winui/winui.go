@@ -284,7 +284,6 @@ var (
 	procSetLayeredWindowAttributes = user32.NewProc("SetLayeredWindowAttributes")
 	procGetClipboardOwner          = user32.NewProc("GetClipboardOwner")
 	procRemoveClipboardFmtListener = user32.NewProc("RemoveClipboardFormatListener")
-	procFindWindowExW              = user32.NewProc("FindWindowExW")
 	procCreateSolidBrush           = gdi32.NewProc("CreateSolidBrush")
 	procCreatePen                  = gdi32.NewProc("CreatePen")
 )
@@ -312,17 +311,6 @@ func Text(h win.HWND) string {
 	buf := make([]uint16, n+1)
 	procGetWindowTextW.Call(uintptr(h), uintptr(unsafe.Pointer(&buf[0])), n+1)
 	return windows.UTF16ToString(buf)
-}
-
-// FindChild is the first child of parent of class (and title, if not
-// empty) after after.
-func FindChild(parent, after win.HWND, class, title string) win.HWND {
-	var tp *uint16
-	if title != "" {
-		tp = utf16z(title)
-	}
-	r, _, _ := procFindWindowExW.Call(uintptr(parent), uintptr(after), uintptr(unsafe.Pointer(utf16z(class))), uintptr(unsafe.Pointer(tp)))
-	return win.HWND(r)
 }
 
 // FillRect fills r with brush.
