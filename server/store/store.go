@@ -128,6 +128,9 @@ type Agent struct {
 	// membership rule and by hand, besides GroupID (its enrollment group).
 	RuleGroups   []string
 	ManualGroups []string
+	// TimeZone is the endpoint's time zone as reported: an IANA name, or
+	// a fixed offset east of UTC in seconds ("+3600") when it has none.
+	TimeZone string
 }
 
 // Groups lists every group the agent belongs to: GroupID first, then the
@@ -548,8 +551,55 @@ type NotificationDecision struct {
 	At       time.Time
 }
 
+// NotificationEvent is one thing an agent reports of a notification:
+// delivered, shown, pressed (Value), postponed (Interval seconds, Count),
+// dismissed, expired, failed (Error). Seq orders one agent's events.
+type NotificationEvent struct {
+	NotificationID string
+	AgentID        string
+	Version        int
+	Seq            int64
+	Kind           string
+	Value          string
+	Interval       int64
+	Count          int
+	Error          string
+	User           string
+	At             time.Time
+}
+
+// NotificationDelivery is one endpoint's state for one notification,
+// folded from its events: Status is the last event's kind ("responded"
+// for pressed); Response, Postpones and Error what they said.
+type NotificationDelivery struct {
+	NotificationID string
+	AgentID        string
+	Version        int
+	Status         string
+	Response       string
+	Postpones      int
+	Error          string
+	Users          []string
+	Delivered      *time.Time
+	Shown          *time.Time
+	Answered       *time.Time
+	Updated        time.Time
+	Seq            int64
+}
+
 // NotificationStore holds end-user notifications and their versions.
 type NotificationStore interface {
+	// RecordNotificationEvents folds events into their deliveries, in
+	// order; an event whose Seq is not past its delivery's is ignored
+	// (already recorded), as is one for an unknown notification.
+	RecordNotificationEvents(ctx context.Context, events []NotificationEvent) error
+	// NotificationDeliveries lists a notification's deliveries by agent id.
+	NotificationDeliveries(ctx context.Context, notificationID string) ([]NotificationDelivery, error)
+	// Setting reads an installation setting (ErrNotFound when unset);
+	// PutSetting writes one.
+	Setting(ctx context.Context, name string) (string, error)
+	PutSetting(ctx context.Context, name, value, by string, at time.Time) error
+
 	// CreateNotification stores n (its version 1): ErrConflict on a taken id.
 	CreateNotification(ctx context.Context, n Notification) (Notification, error)
 	Notification(ctx context.Context, id string) (Notification, error)

@@ -11,13 +11,13 @@ import (
 	"github.com/tetherdesk/tether/server/store"
 )
 
-const agentCols = `id, group_id, secret_hash, hostname, ips, os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key, enroll_token_id, rule_groups, manual_groups`
+const agentCols = `id, group_id, secret_hash, hostname, ips, os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key, enroll_token_id, rule_groups, manual_groups, time_zone`
 
 func scanAgent(sc interface{ Scan(...any) error }) (store.Agent, error) {
 	var a store.Agent
 	err := sc.Scan(&a.ID, &a.GroupID, &a.SecretHash, &a.Hostname, listCol{&a.IPs}, &a.OS, &a.OSVersion, &a.Arch,
 		&a.AgentVersion, listCol{&a.Users}, timeCol{&a.Enrolled}, timeCol{&a.LastSeen}, nullTimeCol{&a.Revoked}, &a.EnrollKey,
-		&a.EnrollTokenID, listCol{&a.RuleGroups}, listCol{&a.ManualGroups})
+		&a.EnrollTokenID, listCol{&a.RuleGroups}, listCol{&a.ManualGroups}, &a.TimeZone)
 	return a, err
 }
 
@@ -74,11 +74,11 @@ func (s *Store) CreateAgent(ctx context.Context, a store.Agent) (store.Agent, er
 	a.RuleGroups, a.ManualGroups = normList(a.RuleGroups), normList(a.ManualGroups)
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO agents (id, group_id, secret_hash, hostname, host_fold, ips, ip_text,
 		os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key,
-		enroll_token_id, rule_groups, manual_groups, group_text)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		enroll_token_id, rule_groups, manual_groups, group_text, time_zone)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		a.ID, a.GroupID, a.SecretHash, a.Hostname, hostFold(a.Hostname), strList(a.IPs), ipText(a.IPs),
 		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), s.tv(a.Enrolled), s.tv(a.LastSeen), s.ntv(a.Revoked), a.EnrollKey,
-		a.EnrollTokenID, strList(a.RuleGroups), strList(a.ManualGroups), groupText(a.RuleGroups, a.ManualGroups))
+		a.EnrollTokenID, strList(a.RuleGroups), strList(a.ManualGroups), groupText(a.RuleGroups, a.ManualGroups), a.TimeZone)
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("create agent %q: %w", a.Hostname, mapErr(err))
 	}
@@ -109,9 +109,9 @@ func (s *Store) AgentBySecretHash(ctx context.Context, hash string) (store.Agent
 func (s *Store) UpdateInventory(ctx context.Context, a store.Agent) error {
 	a.IPs, a.Users = normList(a.IPs), normList(a.Users)
 	res, err := s.w.ExecContext(ctx, s.q(`UPDATE agents SET hostname = ?, host_fold = ?, ips = ?, ip_text = ?,
-		os = ?, os_version = ?, arch = ?, agent_version = ?, users = ? WHERE id = ?`),
+		os = ?, os_version = ?, arch = ?, agent_version = ?, users = ?, time_zone = ? WHERE id = ?`),
 		a.Hostname, hostFold(a.Hostname), strList(a.IPs), ipText(a.IPs),
-		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), a.ID)
+		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), a.TimeZone, a.ID)
 	if err == nil {
 		err = notFoundIfNone(res)
 	}

@@ -116,3 +116,74 @@ func testNotifications(t *testing.T, s store.Store) {
 		t.Fatalf("versions of an unknown notification: %+v", vs)
 	}
 }
+
+func testNotificationDeliveries(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	n, err := s.CreateNotification(ctx, store.Notification{Status: "approved", Doc: []byte(`{}`), AuthorID: "u1", CreatedBy: "u1", Created: t0})
+	noErr(t, "create", err)
+	ev := func(seq int64, version int, kind string, mod func(*store.NotificationEvent)) store.NotificationEvent {
+		e := store.NotificationEvent{NotificationID: n.ID, AgentID: "a1", Version: version, Seq: seq, Kind: kind,
+			At: t0.Add(time.Duration(seq) * time.Second)}
+		if mod != nil {
+			mod(&e)
+		}
+		return e
+	}
+	noErr(t, "record", s.RecordNotificationEvents(ctx, []store.NotificationEvent{
+		ev(1, 1, "delivered", nil),
+		ev(2, 1, "shown", func(e *store.NotificationEvent) { e.User = "alice" }),
+		ev(3, 1, "postponed", func(e *store.NotificationEvent) { e.Interval, e.Count = 300, 1 }),
+		{NotificationID: "unknown", AgentID: "a1", Version: 1, Seq: 4, Kind: "shown", At: t0},
+		ev(1, 1, "delivered", nil), // a resent poll: already folded
+	}))
+	ds, err := s.NotificationDeliveries(ctx, n.ID)
+	noErr(t, "deliveries", err)
+	if len(ds) != 1 {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	d := ds[0]
+	if d.Status != "postponed" || d.Postpones != 1 || d.Seq != 3 || d.Delivered == nil || !d.Delivered.Equal(t0.Add(time.Second)) ||
+		d.Shown == nil || !d.Shown.Equal(t0.Add(2*time.Second)) || d.Answered != nil || len(d.Users) != 1 || d.Users[0] != "alice" {
+		t.Fatalf("after postpone %+v", d)
+	}
+	// Seq 3 again (the answer to the poll was lost) changes nothing;
+	// the press is recorded with its value.
+	noErr(t, "record press", s.RecordNotificationEvents(ctx, []store.NotificationEvent{
+		ev(3, 1, "dismissed", nil),
+		ev(5, 1, "pressed", func(e *store.NotificationEvent) { e.Value = "restart" }),
+		{NotificationID: n.ID, AgentID: "a2", Version: 1, Seq: 9, Kind: "failed", Error: "no display", At: t0},
+	}))
+	ds, err = s.NotificationDeliveries(ctx, n.ID)
+	noErr(t, "deliveries", err)
+	if len(ds) != 2 || ds[0].Status != "responded" || ds[0].Response != "restart" || ds[0].Answered == nil || ds[0].Postpones != 1 ||
+		ds[1].AgentID != "a2" || ds[1].Status != "failed" || ds[1].Error != "no display" || ds[1].Delivered != nil {
+		t.Fatalf("after press %+v", ds)
+	}
+	// A newer version starts over; an event about the older one after it is stale.
+	noErr(t, "record v2", s.RecordNotificationEvents(ctx, []store.NotificationEvent{
+		ev(6, 2, "delivered", nil), ev(7, 1, "pressed", func(e *store.NotificationEvent) { e.Value = "late" }),
+	}))
+	ds, err = s.NotificationDeliveries(ctx, n.ID)
+	noErr(t, "deliveries", err)
+	if ds[0].Version != 2 || ds[0].Status != "delivered" || ds[0].Response != "" || ds[0].Postpones != 0 || ds[0].Seq != 6 {
+		t.Fatalf("after v2 %+v", ds[0])
+	}
+	ds, err = s.NotificationDeliveries(ctx, "unknown")
+	noErr(t, "deliveries of none", err)
+	if len(ds) != 0 {
+		t.Fatalf("deliveries of an unknown notification: %+v", ds)
+	}
+}
+
+func testSettings(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, err := s.Setting(ctx, "notifications.approval")
+	wantErr(t, "unset setting", err, store.ErrNotFound)
+	noErr(t, "put", s.PutSetting(ctx, "notifications.approval", `{"required":false}`, "u1", t0))
+	noErr(t, "put again", s.PutSetting(ctx, "notifications.approval", `{"required":true}`, "u2", t0.Add(time.Second)))
+	v, err := s.Setting(ctx, "notifications.approval")
+	noErr(t, "get", err)
+	if v != `{"required":true}` {
+		t.Fatalf("setting %q", v)
+	}
+}

@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GroupAdmin", testGroupAdmin},
 		{"ConnectionCodes", testConnectionCodes},
 		{"Notifications", testNotifications},
+		{"NotificationDeliveries", testNotificationDeliveries},
+		{"Settings", testSettings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
