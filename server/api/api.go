@@ -163,6 +163,7 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/codes/{id}/cancel", onPath(h, "id", h.svc.CancelCode))
 	mux.HandleFunc("GET /api/v1/policies/{group}", onPath(h, "group", h.svc.GetPolicy))
 	mux.HandleFunc("PUT /api/v1/policies/{group}", h.putPolicy)
+	h.routeNotifications(mux)
 	mux.HandleFunc("GET "+protocol.PathViewerSignal, h.viewerSignal)
 	mux.HandleFunc("GET "+protocol.PathAgentSignal, h.agentSignal)
 	mux.HandleFunc("GET "+protocol.PathRelease, h.release)

@@ -42,6 +42,12 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
 type env struct {
 	t     *testing.T
 	srv   *httptest.Server

@@ -224,6 +224,58 @@ func TestPermissionMatrix(t *testing.T) {
 		return nil
 	}
 
+	// End-user notifications: fixtures by root, one targeting Default
+	// (nD) and one the group (nG), fresh per cell where a row changes them.
+	notifyApprover := e.user("matrix-notify-approver", perm.RoleNotifyApprover)
+	notice := func(group string, draft bool) protocol.NotificationSpec {
+		return protocol.NotificationSpec{NotificationContent: protocol.NotificationContent{Title: "Restart tonight", Message: "Please save your work.",
+			Buttons: []protocol.NotificationButton{{Label: "OK", Value: "ok"}}},
+			Schedule: protocol.NotificationSchedule{Expires: time.Now().Add(24 * time.Hour)},
+			Targets:  protocol.NotificationTargets{Groups: []string{group}}, Draft: draft}
+	}
+	freshNotices := func(draft, approve bool) func(t *testing.T, _ int) map[string]string {
+		return func(t *testing.T, _ int) map[string]string {
+			out := map[string]string{}
+			for k, g := range map[string]string{"nD": "Default", "nG": scopeGroup} {
+				var n protocol.NotificationInfo
+				mustDo(t, root, "POST", "/api/v1/notifications", notice(g, draft), &n, 201)
+				if approve {
+					mustDo(t, notifyApprover, "POST", "/api/v1/notifications/"+n.ID+"/approve", protocol.NotificationDecide{Version: 1}, nil, 200)
+				}
+				out[k] = n.ID
+			}
+			return out
+		}
+	}
+	nFixed := freshNotices(false, true)(t, 0)
+	nD, nG := nFixed["nD"], nFixed["nG"]
+	// The columns holding a notification permission, and of those the scoped.
+	notifyReaders := []int{cAdmin, cAdminG, cNAdmin, cNAdminG, cNOp, cNOpG, cNRead, cNReadG, cApprover, cApproverG}
+	notifyScoped := []int{cAdminG, cNAdminG, cNOpG, cNReadG, cApproverG}
+	notifyReadD := cells(403, join(each(notifyReaders, 200), each(notifyScoped, 404))...)
+	notifyReadG := cells(403, each(notifyReaders, 200)...)
+	// manage: the administrators; a scoped one does not find Default's
+	notifyManageD := func(st int) [nCols]int { return cells(403, cAdmin, st, cNAdmin, st, cAdminG, 404, cNAdminG, 404) }
+	notifyManageG := func(st int) [nCols]int { return cells(403, cAdmin, st, cNAdmin, st, cAdminG, st, cNAdminG, st) }
+	notifyApproveD := cells(403, cAdmin, 200, cApprover, 200, cAdminG, 404, cApproverG, 404)
+	notifyApproveG := cells(403, cAdmin, 200, cApprover, 200, cAdminG, 200, cApproverG, 200)
+	notifySendD := func(st int) [nCols]int {
+		return cells(403, cAdmin, st, cNAdmin, st, cNOp, st, cAdminG, 404, cNAdminG, 404, cNOpG, 404)
+	}
+	notifySendG := func(st int) [nCols]int {
+		return cells(403, cAdmin, st, cNAdmin, st, cNOp, st, cAdminG, st, cNAdminG, st, cNOpG, st)
+	}
+	sendTo := func(group string) func(int) any {
+		return func(int) any {
+			return protocol.NotificationSend{Schedule: protocol.NotificationSchedule{Expires: time.Now().Add(time.Hour)},
+				Targets: protocol.NotificationTargets{Groups: []string{group}}}
+		}
+	}
+	version1 := func(int) any { return protocol.NotificationDecide{Version: 1, Reason: "not tonight"} }
+	changeTo := func(group string) func(int) any {
+		return func(int) any { sp := notice(group, false); sp.Version = 1; return sp }
+	}
+
 	// Shapes shared by several rows.
 	signedIn := cells(200)
 	viewAll := cells(403, each(viewers, 200)...)
@@ -408,6 +460,56 @@ func TestPermissionMatrix(t *testing.T) {
 		{route: "POST /api/v1/endpoints/{id}/revoke", path: "/api/v1/endpoints/{epRD}/revoke", setup: freshEndpoints, body: empty, want: adminOnly(200, 404)},
 		{route: "POST /api/v1/endpoints/{id}/revoke", path: "/api/v1/endpoints/{epRG}/revoke", setup: freshEndpoints, body: empty, want: adminsOnly(200)},
 
+		// End-user notifications (the rules in detail: notifications_test.go).
+		{route: "GET /api/v1/notifications", want: notifyReadG},
+		{route: "GET /api/v1/notifications/{id}", path: "/api/v1/notifications/" + nD, want: notifyReadD},
+		{route: "GET /api/v1/notifications/{id}", path: "/api/v1/notifications/" + nG, want: notifyReadG},
+		{route: "GET /api/v1/notifications/{id}/report", path: "/api/v1/notifications/" + nD + "/report", want: notifyReadD},
+		{route: "GET /api/v1/notifications/{id}/report", path: "/api/v1/notifications/" + nG + "/report", want: notifyReadG},
+		{route: "GET /api/v1/notifications/{id}/report.csv", path: "/api/v1/notifications/" + nD + "/report.csv", want: notifyReadD},
+		{route: "GET /api/v1/notifications/{id}/report.csv", path: "/api/v1/notifications/" + nG + "/report.csv", want: notifyReadG},
+		{route: "POST /api/v1/notifications", path: "/api/v1/notifications", body: func(int) any { return notice("Default", false) },
+			want: cells(403, cAdmin, 201, cNAdmin, 201)},
+		{route: "POST /api/v1/notifications", path: "/api/v1/notifications", body: func(int) any { return notice(scopeGroup, false) },
+			want: notifyManageG(201)},
+		{route: "PUT /api/v1/notifications/{id}", path: "/api/v1/notifications/{nD}", setup: freshNotices(false, false), body: changeTo("Default"),
+			want: notifyManageD(200)},
+		{route: "PUT /api/v1/notifications/{id}", path: "/api/v1/notifications/{nG}", setup: freshNotices(false, false), body: changeTo(scopeGroup),
+			want: notifyManageG(200)},
+		// Moving a notification to a group outside the caller's scope.
+		{route: "PUT /api/v1/notifications/{id}", path: "/api/v1/notifications/{nG}", setup: freshNotices(false, false), body: changeTo("Default"),
+			want: cells(403, cAdmin, 200, cNAdmin, 200)},
+		{route: "POST /api/v1/notifications/{id}/submit", path: "/api/v1/notifications/{nD}/submit", setup: freshNotices(true, false), body: version1,
+			want: notifyManageD(200)},
+		{route: "POST /api/v1/notifications/{id}/submit", path: "/api/v1/notifications/{nG}/submit", setup: freshNotices(true, false), body: version1,
+			want: notifyManageG(200)},
+		{route: "POST /api/v1/notifications/{id}/approve", path: "/api/v1/notifications/{nD}/approve", setup: freshNotices(false, false), body: version1,
+			want: notifyApproveD},
+		{route: "POST /api/v1/notifications/{id}/approve", path: "/api/v1/notifications/{nG}/approve", setup: freshNotices(false, false), body: version1,
+			want: notifyApproveG},
+		{route: "POST /api/v1/notifications/{id}/reject", path: "/api/v1/notifications/{nD}/reject", setup: freshNotices(false, false), body: version1,
+			want: notifyApproveD},
+		{route: "POST /api/v1/notifications/{id}/reject", path: "/api/v1/notifications/{nG}/reject", setup: freshNotices(false, false), body: version1,
+			want: notifyApproveG},
+		{route: "POST /api/v1/notifications/{id}/cancel", path: "/api/v1/notifications/{nD}/cancel", setup: freshNotices(false, true), body: version1,
+			want: notifySendD(200)},
+		{route: "POST /api/v1/notifications/{id}/cancel", path: "/api/v1/notifications/{nG}/cancel", setup: freshNotices(false, true), body: version1,
+			want: notifySendG(200)},
+		{route: "POST /api/v1/notifications/{id}/send", path: "/api/v1/notifications/" + nD + "/send", body: sendTo("Default"), want: notifySendD(201)},
+		{route: "POST /api/v1/notifications/{id}/send", path: "/api/v1/notifications/" + nG + "/send", body: sendTo(scopeGroup), want: notifySendG(201)},
+		// Sending the group's notification to Default: only with the permission there.
+		{route: "POST /api/v1/notifications/{id}/send", path: "/api/v1/notifications/" + nG + "/send", body: sendTo("Default"),
+			want: cells(403, cAdmin, 201, cNAdmin, 201, cNOp, 201)},
+		{route: "GET /api/v1/notifications/settings", want: notifyReadG},
+		{route: "PUT /api/v1/notifications/settings", path: "/api/v1/notifications/settings",
+			body: func(int) any { return protocol.NotificationSettings{ApprovalRequired: true} }, want: cells(403, cAdmin, 200)},
+		{route: "GET /api/v1/notification-branding/{group}", path: "/api/v1/notification-branding/Default", want: notifyReadD},
+		{route: "GET /api/v1/notification-branding/{group}", path: "/api/v1/notification-branding/" + scopeGroup, want: notifyReadG},
+		{route: "PUT /api/v1/notification-branding/{group}", path: "/api/v1/notification-branding/Default",
+			body: func(int) any { return protocol.NotificationBranding{Name: "IT", Accent: "#0b5cad"} }, want: notifyManageD(200)},
+		{route: "PUT /api/v1/notification-branding/{group}", path: "/api/v1/notification-branding/" + scopeGroup,
+			body: func(int) any { return protocol.NotificationBranding{Name: "IT", Accent: "#0b5cad"} }, want: notifyManageG(200)},
+
 		{route: "GET /healthz", want: public},
 		{route: "GET /readyz", want: public},
 		{route: "GET /metrics", want: public}, // loopback clients; see TestMetricsAccess
@@ -507,7 +609,7 @@ func TestMatrixCoversEveryRoute(t *testing.T) {
 	}
 	re := regexp.MustCompile(`HandleFunc\("([A-Z]+ )?([^"]*)"(?:\+(protocol\.\w+))?`)
 	var registered []string
-	for _, f := range []string{"api.go", "../console/console.go"} {
+	for _, f := range []string{"api.go", "notifications.go", "../console/console.go"} {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetherdesk/tether/server/app/notifications"
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
@@ -123,7 +124,7 @@ func agentFromInventory(inv protocol.Inventory, remoteIP string) store.Agent {
 	slices.Sort(users)
 	return store.Agent{
 		Hostname: inv.Hostname, IPs: ips, OS: inv.OS, OSVersion: inv.OSVersion, Arch: inv.Arch,
-		AgentVersion: inv.AgentVersion, Users: slices.Compact(users),
+		AgentVersion: inv.AgentVersion, Users: slices.Compact(users), TimeZone: notifications.ZoneName(inv),
 	}
 }
 
@@ -178,6 +179,9 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	if req.Update != nil {
 		s.updateReported(ctx, a, *req.Update)
 	}
+	if err := s.RecordEvents(ctx, a, req.NotificationEvents); err != nil {
+		return protocol.PollResponse{}, fmt.Errorf("record notification events: %w", err)
+	}
 	var resp protocol.PollResponse
 	pol, err := s.effectivePolicy(ctx, a.Groups())
 	if err != nil {
@@ -197,7 +201,8 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
 		return protocol.PollResponse{}, err
 	}
-	if len(resp.Actions) > 0 || resp.Policy != nil || !req.Wait {
+	resp.Notifications = s.DueNotifications(ctx, a)
+	if len(resp.Actions) > 0 || resp.Policy != nil || len(resp.Notifications) > 0 || !req.Wait {
 		pollsTotal.WithLabelValues("immediate").Inc()
 		return resp, nil
 	}
@@ -221,6 +226,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
 			return protocol.PollResponse{}, err
 		}
+		resp.Notifications = s.DueNotifications(ctx, a)
 		// The policy may have changed while we held (a technician allowing
 		// unattended access and starting a session at once): the agent
 		// applies it before the actions, so send the current one.

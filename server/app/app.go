@@ -15,6 +15,7 @@ import (
 	"github.com/tetherdesk/tether/server/app/accounts"
 	"github.com/tetherdesk/tether/server/app/core"
 	"github.com/tetherdesk/tether/server/app/groups"
+	"github.com/tetherdesk/tether/server/app/notifications"
 	"github.com/tetherdesk/tether/server/app/policyset"
 	"github.com/tetherdesk/tether/server/app/presence"
 	"github.com/tetherdesk/tether/server/auth"
@@ -163,8 +164,9 @@ func orDefault[T int | int64 | time.Duration](v *T, def T) {
 
 // The domain services, embedded in Service under names of their own.
 type (
-	accountsPart = accounts.Service
-	groupsPart   = groups.Service
+	accountsPart      = accounts.Service
+	groupsPart        = groups.Service
+	notificationsPart = notifications.Service
 )
 
 // Service implements every server operation.
@@ -173,6 +175,7 @@ type Service struct {
 	// The domains: their methods are the Service's.
 	*accountsPart
 	*groupsPart
+	*notificationsPart
 	cfg      Config
 	store    store.Store
 	hub      hub.Notifier
@@ -229,6 +232,7 @@ func New(cfg Config) (*Service, error) {
 		Notify:          s.hub.Notify,
 		PoliciesChanged: s.policies.Clear,
 	})
+	s.notificationsPart = notifications.New(s.Core, cfg.Store, notifications.Config{Notify: s.hub.Notify})
 	go s.flushLoop()
 	return s, nil
 }
@@ -252,6 +256,7 @@ func (s *Service) flushLoop() {
 		case <-sweep.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			s.SweepSessions(ctx)
+			s.notificationsPart.Sweep(ctx)
 			cancel()
 		case <-t.C:
 			s.flushPresence()

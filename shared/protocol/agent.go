@@ -17,7 +17,9 @@ import (
 //	3 (2026-11-23): connection codes (POST /api/agent/v1/code), session
 //	  modes and mode changes, chat and file channels, clipboard; screen
 //	  copies, bundles and half-resolution tiles; lazy acks.
-const Version = 3
+//	4 (2026-12-04): end-user notifications (notify.go): notifications in
+//	  the poll answer, their events and the agent's time zone in the poll.
+const Version = 4
 
 // Agent API paths.
 const (
@@ -57,6 +59,10 @@ type Inventory struct {
 	Arch         string   `json:"arch"`
 	AgentVersion string   `json:"agent_version"`
 	Users        []string `json:"users"`
+	// TimeZone is the endpoint's IANA zone ("Europe/Berlin") when known;
+	// UTCOffsetS its offset east of UTC now, for when it is not.
+	TimeZone   string `json:"time_zone,omitempty"`
+	UTCOffsetS int    `json:"utc_offset_s,omitempty"`
 }
 
 // PollRequest is the body of POST /api/agent/v1/poll (bearer: agent secret).
@@ -77,6 +83,9 @@ type PollRequest struct {
 	Wait bool `json:"wait"`
 	// Update reports a step of a self-update, once.
 	Update *UpdateReport `json:"update,omitempty"`
+	// NotificationEvents are end-user notification events not yet
+	// answered by a poll; the agent drops them when this poll is.
+	NotificationEvents []NotificationEvent `json:"notification_events,omitempty"`
 }
 
 // AgentUpdate offers the agent a release to update to: the file's digest,
@@ -117,6 +126,9 @@ type PollResponse struct {
 	NextPollMS int64 `json:"next_poll_ms,omitempty"`
 	// Update offers a release the agent's group policy targets.
 	Update *AgentUpdate `json:"update,omitempty"`
+	// Notifications are due on this endpoint and not yet reported
+	// delivered; the agent keeps each id and version once.
+	Notifications []AgentNotification `json:"notifications,omitempty"`
 }
 
 // Action is a unit of work for an agent, run at most once per id.

@@ -50,4 +50,14 @@ const (
 	AuditSessionLeft     AuditType = "session.left"
 	AuditSessionControl  AuditType = "session.control"
 	AuditRekeyed         AuditType = "audit.rekeyed"
+	// End-user notifications.
+	AuditNotifyCreated   AuditType = "notification.created"
+	AuditNotifyChanged   AuditType = "notification.changed"
+	AuditNotifySubmitted AuditType = "notification.submitted"
+	AuditNotifyApproved  AuditType = "notification.approved"
+	AuditNotifyRejected  AuditType = "notification.rejected"
+	AuditNotifyCancelled AuditType = "notification.cancelled"
+	AuditNotifySent      AuditType = "notification.sent"
+	AuditNotifySettings  AuditType = "notification.settings"
+	AuditNotifyBranding  AuditType = "notification.branding"
 )

@@ -48,6 +48,24 @@ func TestGolden(t *testing.T) {
 		"session_record": SessionRecord{ID: "s1", EndpointID: "a1", Hostname: "desk-042", Technician: "tara", Mode: ModeChat,
 			State: SessionEnded, Reason: EndedByUser, Created: at, Ended: &at},
 	}
+	content := NotificationContent{Title: "Restart tonight", Message: "Save your work. See https://it.example/restart",
+		Severity: SeverityWarning, Buttons: []NotificationButton{{Label: "Restart now", Value: "now"}, {Label: "Tonight", Value: "tonight"}},
+		Deferral: &NotificationDeferral{MaxPostpones: 2, IntervalsS: []int64{900, 3600}, Deadline: &at}, Audience: AudienceConsole}
+	sched := NotificationSchedule{Start: "2026-11-24T09:00", Local: true, Expires: at.Add(72 * time.Hour)}
+	targets := NotificationTargets{Groups: []string{"g1"}, OS: []string{"linux"}, Hostname: "ws-*"}
+	cases["notification_spec"] = NotificationSpec{NotificationContent: content, Schedule: sched, Targets: targets}
+	cases["notification_info"] = NotificationInfo{ID: "n1", Status: NotifyScheduled, Version: 2, NotificationContent: content,
+		Schedule: sched, Targets: targets, GroupNames: []string{"Finance"}, Author: "nadia", CreatedBy: "nadia", Created: at, Updated: at,
+		ApprovedVersion: 2, ApprovedBy: "amos", ApprovedAt: &at, MayApprove: false, MaySend: true}
+	cases["notification_report"] = NotificationReport{ID: "n1", Version: 2, Targeted: 3,
+		Statuses: map[string]int{"responded": 1, "postponed": 1, "pending": 1}, Responses: map[string]int{"now": 1},
+		Endpoints: []NotificationEndpoint{{EndpointID: "a1", Hostname: "desk-042", Status: "responded", Response: "now", Postpones: 1,
+			Users: []string{"ana"}, Delivered: &at, Shown: &at, Answered: &at}}}
+	cases["poll_request_notify"] = PollRequest{Protocol: Version, PolicyVersion: 3, Inventory: &Inventory{Hostname: "desk-042",
+		OS: "linux", Arch: "amd64", AgentVersion: "v0.2.0", TimeZone: "Europe/Berlin", UTCOffsetS: 3600},
+		NotificationEvents: []NotificationEvent{{ID: "n1", Version: 2, Seq: 41, Kind: NotifyEventPostponed, IntervalS: 900, Count: 1, User: "ana", At: at}}}
+	cases["poll_response_notify"] = PollResponse{Notifications: []AgentNotification{{ID: "n1", Version: 2, NotificationContent: content,
+		Expires: at.Add(72 * time.Hour), Branding: &NotificationBranding{Name: "IT Service Desk", Accent: "#0b5cad", Logo: []byte("\x89PNG")}}}}
 	for name, v := range cases {
 		t.Run(name, func(t *testing.T) {
 			got, err := json.MarshalIndent(v, "", "  ")

@@ -1,0 +1,420 @@
+package notifications
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	_ "image/png" // logos are PNG
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // endpoints name their zones; the server may have no zoneinfo
+
+	"bytes"
+	"fmt"
+
+	"github.com/tetherdesk/tether/server/app/core"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// live is an approved notification being delivered, with the version
+// each endpoint has reported holding.
+type live struct {
+	id        string
+	version   int
+	content   protocol.NotificationContent
+	win       window
+	targets   protocol.NotificationTargets
+	delivered map[string]int // agent id → version it reported
+}
+
+// eventLinger is how long after expiry agents' events are still taken
+// (an endpoint that was off reports "expired" when it comes back).
+const eventLinger = 24 * time.Hour
+
+// changed marks the delivered set stale: the next look rereads it.
+func (s *Service) changed() {
+	s.mu.Lock()
+	s.loaded = time.Time{}
+	s.mu.Unlock()
+}
+
+// fresh rereads the delivered set when it is stale or old.
+func (s *Service) fresh(ctx context.Context) {
+	s.mu.Lock()
+	stale := s.loaded.IsZero() || s.Now().Sub(s.loaded) >= s.cfg.Refresh || s.Now().Before(s.loaded)
+	s.mu.Unlock()
+	if stale {
+		if err := s.refresh(ctx); err != nil {
+			s.Log.Error("read notifications to deliver", "err", err)
+		}
+	}
+}
+
+// refresh reads the approved notifications still in their window and the
+// groups' brandings. Polls keep using the old set meanwhile.
+func (s *Service) refresh(ctx context.Context) error {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	now := s.Now().UTC()
+	ns, err := s.st.ListNotifications(ctx, store.NotificationFilter{Status: protocol.NotifyApproved, Limit: 10000})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old := s.active
+	s.mu.Unlock()
+	next := make(map[string]*live, len(ns))
+	for _, n := range ns {
+		d, err := decodeDoc(n)
+		if err != nil {
+			s.Log.Error("notification not delivered", "notification", n.ID, "err", err)
+			continue
+		}
+		w, err := parseWindow(d.Schedule)
+		if err != nil || now.After(w.expires.Add(eventLinger)) {
+			continue
+		}
+		l := &live{id: n.ID, version: n.Version, content: d.NotificationContent, win: w, targets: d.Targets}
+		if o := old[n.ID]; o != nil && o.version == n.Version {
+			s.mu.Lock()
+			l.delivered = o.delivered
+			s.mu.Unlock()
+		} else {
+			ds, err := s.st.NotificationDeliveries(ctx, n.ID)
+			if err != nil {
+				return err
+			}
+			l.delivered = make(map[string]int, len(ds))
+			for _, dl := range ds {
+				l.delivered[dl.AgentID] = dl.Version
+			}
+		}
+		next[n.ID] = l
+	}
+	brandings := map[string]*protocol.NotificationBranding{}
+	gs, err := s.st.ListGroups(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		if b, err := s.branding(ctx, g.ID); err == nil && b != nil {
+			brandings[g.ID] = b
+		}
+	}
+	s.mu.Lock()
+	s.active, s.brandings, s.loaded = next, brandings, now
+	s.mu.Unlock()
+	return nil
+}
+
+// matches reports whether endpoint a is a target of l.
+func matches(a store.Agent, t protocol.NotificationTargets) bool {
+	if !slices.ContainsFunc(a.Groups(), func(g string) bool { return slices.Contains(t.Groups, g) }) {
+		return false
+	}
+	if len(t.OS) > 0 && !slices.Contains(t.OS, a.OS) {
+		return false
+	}
+	if t.Hostname != "" {
+		ok, err := path.Match(strings.ToLower(t.Hostname), strings.ToLower(a.Hostname))
+		if err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// zoneOf is the endpoint's time zone: its IANA name, else its fixed
+// offset, else UTC.
+func zoneOf(tz string) *time.Location {
+	if tz == "" {
+		return time.UTC
+	}
+	if tz[0] == '+' || tz[0] == '-' {
+		if off, err := strconv.Atoi(tz); err == nil && off >= -14*3600 && off <= 14*3600 {
+			return time.FixedZone("UTC"+tz, off)
+		}
+		return time.UTC
+	}
+	zonesMu.Lock()
+	defer zonesMu.Unlock()
+	if loc, ok := zones[tz]; ok {
+		return loc
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	if len(zones) < 1000 {
+		zones[tz] = loc
+	}
+	return loc
+}
+
+// ZoneName is what the server keeps of an endpoint's reported zone.
+func ZoneName(inv protocol.Inventory) string {
+	if inv.TimeZone != "" && len(inv.TimeZone) <= 64 {
+		if _, err := time.LoadLocation(inv.TimeZone); err == nil {
+			return inv.TimeZone
+		}
+	}
+	if inv.UTCOffsetS != 0 && inv.UTCOffsetS >= -14*3600 && inv.UTCOffsetS <= 14*3600 {
+		return fmt.Sprintf("%+d", inv.UTCOffsetS)
+	}
+	return ""
+}
+
+// DueNotifications lists what endpoint a is to be handed now: approved,
+// started on its clock, not expired, and not yet reported delivered.
+func (s *Service) DueNotifications(ctx context.Context, a store.Agent) []protocol.AgentNotification {
+	s.fresh(ctx)
+	now := s.Now().UTC()
+	loc := zoneOf(a.TimeZone)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []protocol.AgentNotification
+	for _, l := range s.active {
+		if !now.Before(l.win.expires) || l.delivered[a.ID] >= l.version || !matches(a, l.targets) {
+			continue
+		}
+		if now.Before(l.win.startIn(loc)) {
+			continue
+		}
+		an := protocol.AgentNotification{ID: l.id, Version: l.version, NotificationContent: l.content, Expires: l.win.expires}
+		for _, g := range a.Groups() {
+			if b := s.brandings[g]; b != nil {
+				an.Branding = b
+				break
+			}
+		}
+		out = append(out, an)
+	}
+	slices.SortFunc(out, func(x, y protocol.AgentNotification) int { return strings.Compare(x.ID, y.ID) })
+	return out
+}
+
+var eventKinds = []string{protocol.NotifyEventDelivered, protocol.NotifyEventShown, protocol.NotifyEventPressed,
+	protocol.NotifyEventPostponed, protocol.NotifyEventDismissed, protocol.NotifyEventExpired, protocol.NotifyEventFailed}
+
+// maxEvents bounds the events one poll may carry.
+const maxEvents = 500
+
+// RecordEvents folds what endpoint a reports of the notifications it was
+// handed. An event about a notification not being delivered to it, or
+// malformed, is dropped (logged): the agent must not be stuck resending it.
+func (s *Service) RecordEvents(ctx context.Context, a store.Agent, evs []protocol.NotificationEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	s.fresh(ctx)
+	if len(evs) > maxEvents {
+		s.Log.Warn("notification events dropped: too many in one poll", "agent_id", a.ID, "events", len(evs))
+		evs = evs[:maxEvents]
+	}
+	var rs []store.NotificationEvent
+	s.mu.Lock()
+	for _, e := range evs {
+		l := s.active[e.ID]
+		switch {
+		case l == nil || e.Version < 1 || e.Version > l.version || e.Seq < 1:
+		case !slices.Contains(eventKinds, e.Kind) || len(e.Value) > maxValue || len(e.Error) > 1000 || len(e.User) > 255 ||
+			e.Count < 0 || e.Count > 1000 || e.IntervalS < 0:
+		case l.delivered[a.ID] == 0 && !matches(a, l.targets):
+		default:
+			rs = append(rs, store.NotificationEvent{NotificationID: e.ID, AgentID: a.ID, Version: e.Version, Seq: e.Seq,
+				Kind: e.Kind, Value: e.Value, Interval: e.IntervalS, Count: e.Count, Error: e.Error, User: e.User, At: e.At})
+			continue
+		}
+		s.Log.Warn("notification event dropped", "agent_id", a.ID, "notification", e.ID, "kind", e.Kind, "seq", e.Seq)
+	}
+	s.mu.Unlock()
+	if err := s.st.RecordNotificationEvents(ctx, rs); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, e := range rs {
+		if l := s.active[e.NotificationID]; l != nil && l.delivered[a.ID] < e.Version {
+			l.delivered[a.ID] = e.Version
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// approved starts delivering n: every target whose start has come is
+// woken now; the others when their start comes (Sweep).
+func (s *Service) approved(ctx context.Context, n store.Notification) {
+	s.changed()
+	if err := s.refresh(ctx); err != nil {
+		s.Log.Error("read notifications to deliver", "err", err)
+		return
+	}
+	s.mu.Lock()
+	l := s.active[n.ID]
+	s.mu.Unlock()
+	if l == nil {
+		return
+	}
+	now := s.Now().UTC()
+	s.wake(ctx, l, func(start time.Time) bool { return !start.After(now) })
+}
+
+// wake notifies every target of l whose start on its clock passes due.
+func (s *Service) wake(ctx context.Context, l *live, due func(start time.Time) bool) {
+	n := 0
+	err := store.EachAgent(ctx, s.st, func(a store.Agent) error {
+		if matches(a, l.targets) && due(l.win.startIn(zoneOf(a.TimeZone))) {
+			s.cfg.Notify(a.ID)
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		s.Log.Error("wake notification targets", "notification", l.id, "err", err)
+	}
+	s.Log.Debug("notification targets woken", "notification", l.id, "agents", n)
+}
+
+// zoneStep is the granularity of time zone offsets: a start on endpoints'
+// clocks falls on the same wall time modulo it, whatever the zone.
+const zoneStep = 15 * time.Minute
+
+// Sweep wakes the endpoints whose start came since the last sweep (it
+// runs every second); the set is reread when stale.
+func (s *Service) Sweep(ctx context.Context) {
+	s.fresh(ctx)
+	now := s.Now().UTC()
+	s.mu.Lock()
+	prev := s.lastSweep
+	s.lastSweep = now
+	var ls []*live
+	for _, l := range s.active {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	if prev.IsZero() || !now.After(prev) {
+		return
+	}
+	for _, l := range ls {
+		w := l.win
+		if w.start.IsZero() || !now.Before(w.expires) || now.Before(w.earliest()) || prev.After(w.latest()) {
+			continue
+		}
+		if !w.local {
+			if prev.Before(w.start) && !now.Before(w.start) {
+				s.wake(ctx, l, func(time.Time) bool { return true })
+			}
+			continue
+		}
+		// Only walk the endpoints when some zone's start lies in (prev, now].
+		d := w.start.Sub(prev) % zoneStep
+		if d <= 0 {
+			d += zoneStep
+		}
+		if prev.Add(d).After(now) {
+			continue
+		}
+		s.wake(ctx, l, func(start time.Time) bool { return prev.Before(start) && !start.After(now) })
+	}
+}
+
+// branding reads a group's branding (nil when it has none).
+func (s *Service) branding(ctx context.Context, groupID string) (*protocol.NotificationBranding, error) {
+	v, err := s.st.Setting(ctx, settingBrandingPref+groupID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var b protocol.NotificationBranding
+	if err := json.Unmarshal([]byte(v), &b); err != nil {
+		return nil, fmt.Errorf("branding of group %q: %w", groupID, err)
+	}
+	return &b, nil
+}
+
+// groupIn resolves a group reference for p holding pm over it (not found
+// when p may not read notifications there).
+func (s *Service) groupIn(ctx context.Context, p *core.Principal, ref string) (string, error) {
+	ids, err := s.resolveGroups(ctx, []string{ref})
+	if errors.Is(err, core.ErrBadRequest) || (err == nil && !mayRead(p, ids)) {
+		return "", fmt.Errorf("computer group %q: %w", ref, store.ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// GetBranding answers GET /api/v1/notification-branding/{group}.
+func (s *Service) GetBranding(ctx context.Context, ref string) (protocol.NotificationBranding, error) {
+	p, err := core.RequireAny(ctx, readPerms...)
+	if err != nil {
+		return protocol.NotificationBranding{}, err
+	}
+	g, err := s.groupIn(ctx, p, ref)
+	if err != nil {
+		return protocol.NotificationBranding{}, err
+	}
+	b, err := s.branding(ctx, g)
+	if err != nil || b == nil {
+		return protocol.NotificationBranding{}, err
+	}
+	return *b, nil
+}
+
+// maxLogo bounds a branding logo.
+const (
+	maxLogo     = 64 << 10
+	maxLogoSide = 512
+)
+
+// SetBranding sets a group's branding: notifications.manage over it.
+func (s *Service) SetBranding(ctx context.Context, ref string, b protocol.NotificationBranding) (protocol.NotificationBranding, error) {
+	p, err := core.Require(ctx, perm.NotificationsManage)
+	if err != nil {
+		return protocol.NotificationBranding{}, err
+	}
+	g, err := s.groupIn(ctx, p, ref)
+	if err != nil {
+		return protocol.NotificationBranding{}, err
+	}
+	if !holdsAll(p, perm.NotificationsManage, []string{g}) {
+		return protocol.NotificationBranding{}, fmt.Errorf("%w: notifications.manage over the group is needed", core.ErrForbidden)
+	}
+	if err := checkText("branding name", b.Name, 60, false, false); err != nil {
+		return protocol.NotificationBranding{}, err
+	}
+	if b.Accent != "" && !accentRE.MatchString(b.Accent) {
+		return protocol.NotificationBranding{}, core.BadRequest("accent %q: a colour as #rrggbb", b.Accent)
+	}
+	if len(b.Logo) > 0 {
+		if len(b.Logo) > maxLogo {
+			return protocol.NotificationBranding{}, core.BadRequest("logo is %d bytes; at most %d", len(b.Logo), maxLogo)
+		}
+		cfg, format, err := image.DecodeConfig(bytes.NewReader(b.Logo))
+		if err != nil || format != "png" {
+			return protocol.NotificationBranding{}, core.BadRequest("logo is not a PNG image")
+		}
+		if cfg.Width > maxLogoSide || cfg.Height > maxLogoSide {
+			return protocol.NotificationBranding{}, core.BadRequest("logo is %dx%d; at most %dx%d", cfg.Width, cfg.Height, maxLogoSide, maxLogoSide)
+		}
+	}
+	v, _ := json.Marshal(b)
+	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditNotifyBranding,
+		Details: core.Details("group", s.GroupName(ctx, g), "name", b.Name, "accent", b.Accent, "logo_bytes", strconv.Itoa(len(b.Logo)))}, func() error {
+		return s.st.PutSetting(ctx, settingBrandingPref+g, string(v), p.UserID, s.Now().UTC())
+	})
+	if err != nil {
+		return protocol.NotificationBranding{}, err
+	}
+	s.changed()
+	return b, nil
+}
