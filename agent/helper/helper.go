@@ -44,6 +44,9 @@ type Deps struct {
 	TrayHost tray.Host
 	// TrayDialogs are the tray's dialogs; nil: tray.NewDialogs().
 	TrayDialogs tray.Dialogs
+	// NewNotification shows an end-user notification; nil: none shows
+	// (the service is told they failed).
+	NewNotification func(n ipc.Notification, readOnly bool) (NotificationWindow, error)
 }
 
 // Config configures the helper process.
@@ -134,11 +137,21 @@ func Run(ctx context.Context, cfg Config) error {
 		// nothing: no icon, no menu, no dialog.
 		host, dialogs = nil, noDialogs{}
 	}
+	ns := &notices{newWin: cfg.Deps.NewNotification, send: conn.Send, log: log, ops: make(chan func(), 64),
+		open: map[string]NotificationWindow{}, last: map[string]ipc.Notification{}}
+	if cfg.Privileged {
+		// A root helper or a login screen: nobody's desktop to tell.
+		ns.newWin = nil
+	}
 	tr, err := tray.New(tray.Config{Host: host, Dialogs: dialogs, Version: cfg.Version, Logger: cfg.Logger,
-		Redeem: func(ctx context.Context, code string) (ipc.CodeResult, error) { return codes.redeem(ctx, conn, code) }})
+		Redeem:     func(ctx context.Context, code string) (ipc.CodeResult, error) { return codes.redeem(ctx, conn, code) },
+		OpenNotice: func(id string) { go ns.reopen(id) }})
 	if err != nil {
 		return err
 	}
+	ns.tray, ns.ctx = tr, hctx
+	go ns.run(hctx)
+	defer ns.closeAll()
 	trayDone := make(chan struct{})
 	go func() {
 		defer close(trayDone)
@@ -175,6 +188,12 @@ func Run(ctx context.Context, cfg Config) error {
 		switch m.Type {
 		case ipc.TypeStatus:
 			tr.SetServer(m.ServerState, m.Server)
+		case ipc.TypeNotify:
+			n := *m.Notification
+			ns.do(func() { ns.show(n) })
+		case ipc.TypeNotifyClose:
+			id := m.NotifyID
+			ns.do(func() { ns.closeWin(id) })
 		case ipc.TypeCodeResult:
 			codes.answer(m.ReqID, *m.CodeResult)
 		case ipc.TypeStart:

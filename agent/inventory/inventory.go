@@ -11,6 +11,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -43,6 +45,7 @@ func Collect(ctx context.Context, log *slog.Logger) protocol.Inventory {
 	if inv.Users, err = loggedInUsers(ctx); err != nil {
 		log.Debug("listing logged-in users", "error", err)
 	}
+	inv.TimeZone, inv.UTCOffsetS = TimeZone(time.Now())
 	return Normalize(inv)
 }
 
@@ -151,5 +154,24 @@ func Equal(a, b protocol.Inventory) bool {
 	a, b = Normalize(a), Normalize(b)
 	return a.Hostname == b.Hostname && a.OS == b.OS && a.OSVersion == b.OSVersion &&
 		a.Arch == b.Arch && a.AgentVersion == b.AgentVersion &&
-		slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Users, b.Users)
+		slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Users, b.Users) &&
+		a.TimeZone == b.TimeZone && a.UTCOffsetS == b.UTCOffsetS
+}
+
+// TimeZone names the endpoint's time zone (IANA, "" when unknown) and
+// its offset east of UTC at now: notifications may start at a time of
+// day on the endpoint's clock. TZ wins, as it does for the process.
+func TimeZone(now time.Time) (name string, offsetS int) {
+	_, offsetS = now.In(time.Local).Zone()
+	if tz, ok := os.LookupEnv("TZ"); ok {
+		tz = strings.TrimPrefix(tz, ":")
+		if tz == "" {
+			return "UTC", 0
+		}
+		if _, err := time.LoadLocation(tz); err == nil && !strings.HasPrefix(tz, "/") {
+			return tz, offsetS
+		}
+		return "", offsetS
+	}
+	return localZoneName(), offsetS
 }

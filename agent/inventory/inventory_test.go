@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -147,5 +148,17 @@ func TestNormalizeKeepsServerBounds(t *testing.T) {
 	}
 	if len(n.OSVersion) > MaxFieldBytes || !utf8.ValidString(n.OSVersion) || len(n.OSVersion) < MaxFieldBytes-1 {
 		t.Errorf("OSVersion truncated to %d bytes, valid UTF-8 %v", len(n.OSVersion), utf8.ValidString(n.OSVersion))
+	}
+}
+
+func TestTimeZoneFromTZ(t *testing.T) {
+	at := time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ tz, name string }{
+		{"Asia/Tokyo", "Asia/Tokyo"}, {":America/New_York", "America/New_York"}, {"", "UTC"}, {"Not/AZone", ""},
+	} {
+		t.Setenv("TZ", tc.tz)
+		if name, _ := TimeZone(at); name != tc.name {
+			t.Errorf("TZ=%q: zone %q, want %q", tc.tz, name, tc.name)
+		}
 	}
 }

@@ -57,7 +57,41 @@ const (
 	// tray.ActionCode), answered by TypeOpened (Error when it cannot).
 	TypeOpen   = "open"   // Action
 	TypeOpened = "opened" // Error
+	// End-user notifications. TypeNotify (service → helper) shows one;
+	// TypeNotifyClose (service → helper) takes it down (answered
+	// elsewhere, postponed, expired); TypeNotifyResult (helper → service)
+	// says what the user did: shown, pressed, postponed, dismissed, failed.
+	TypeNotify       = "notify"        // Notification
+	TypeNotifyClose  = "notify_close"  // NotifyID
+	TypeNotifyResult = "notify_result" // NotifyResult
 )
+
+// Notification is an end-user notification as a helper shows it now:
+// Postpone lists the intervals (seconds) offered this time, none when
+// the user may not postpone any more.
+type Notification struct {
+	ID            string                         `json:"id"`
+	Version       int                            `json:"version"`
+	Title         string                         `json:"title"`
+	Message       string                         `json:"message"`
+	Severity      string                         `json:"severity"`
+	Buttons       []protocol.NotificationButton  `json:"buttons,omitempty"`
+	Postpone      []int64                        `json:"postpone,omitempty"`
+	PostponesLeft int                            `json:"postpones_left,omitempty"`
+	Branding      *protocol.NotificationBranding `json:"branding,omitempty"`
+	Received      time.Time                      `json:"received"`
+}
+
+// NotifyResult is what the user did with a notification (Kind: a
+// protocol.NotifyEvent* of shown, pressed, postponed, dismissed, failed).
+type NotifyResult struct {
+	ID        string `json:"id"`
+	Version   int    `json:"version"`
+	Kind      string `json:"kind"`
+	Value     string `json:"value,omitempty"`
+	IntervalS int64  `json:"interval_s,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
 
 // StateDropped is the helper's TypeState answer to a TypeDrop: the
 // session is closed in this helper without a word to the server. It is no
@@ -129,6 +163,11 @@ type Msg struct {
 	ReqID      string      `json:"req_id,omitempty"`
 	Code       string      `json:"code,omitempty"`
 	CodeResult *CodeResult `json:"code_result,omitempty"`
+
+	// notify, notify_close, notify_result
+	Notification *Notification `json:"notification,omitempty"`
+	NotifyID     string        `json:"notify_id,omitempty"`
+	NotifyResult *NotifyResult `json:"notify_result,omitempty"`
 }
 
 // ErrMalformed reports a line that is not a valid message.
@@ -169,6 +208,18 @@ func Decode(line []byte) (Msg, error) {
 	case TypeOpen:
 		if m.Action == "" {
 			return Msg{}, fmt.Errorf("%w: open without action", ErrMalformed)
+		}
+	case TypeNotify:
+		if m.Notification == nil || m.Notification.ID == "" {
+			return Msg{}, fmt.Errorf("%w: notify without notification", ErrMalformed)
+		}
+	case TypeNotifyClose:
+		if m.NotifyID == "" {
+			return Msg{}, fmt.Errorf("%w: notify_close without notify_id", ErrMalformed)
+		}
+	case TypeNotifyResult:
+		if m.NotifyResult == nil || m.NotifyResult.ID == "" || m.NotifyResult.Kind == "" {
+			return Msg{}, fmt.Errorf("%w: notify_result without id or kind", ErrMalformed)
 		}
 	case TypeReady, TypeOpened:
 	default:

@@ -261,6 +261,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"drop","session_id":"s"}`))
 	f.Add([]byte(`{"type":"code","req_id":"1","code":"123456789"}`))
 	f.Add([]byte(`{"type":"code_result","req_id":"1","code_result":{"outcome":"accepted","session_id":"s"}}`))
+	f.Add([]byte(`{"type":"notify","notification":{"id":"n1","version":2,"title":"t","message":"m","postpone":[60]}}`))
+	f.Add([]byte(`{"type":"notify_result","notify_result":{"id":"n1","version":2,"kind":"pressed","value":"ok"}}`))
+	f.Add([]byte(`{"type":"notify_close","notify_id":"n1"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
@@ -268,6 +271,10 @@ func FuzzDecode(f *testing.F) {
 		}
 		if m.Type == TypeStart && (m.Start == nil || m.Start.SessionID == "") {
 			t.Fatalf("accepted start without session: %+v", m)
+		}
+		if m.Type == TypeNotify && (m.Notification == nil || m.Notification.ID == "") ||
+			m.Type == TypeNotifyResult && (m.NotifyResult == nil || m.NotifyResult.ID == "" || m.NotifyResult.Kind == "") {
+			t.Fatalf("accepted a notification message without its notification: %+v", m)
 		}
 		if m.Type == TypeCodeResult && (m.CodeResult == nil || m.ReqID == "") {
 			t.Fatalf("accepted code_result without result or req_id: %+v", m)

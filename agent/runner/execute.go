@@ -142,3 +142,12 @@ func (r *Runner) addAckLocked(id string) {
 func interrupted(id string) protocol.ActionResult {
 	return protocol.ActionResult{ID: id, Error: InterruptedError}
 }
+
+// Poke cuts a held poll short so that something new to report (a
+// notification event) reaches the server at once.
+func (r *Runner) Poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}

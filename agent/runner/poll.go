@@ -20,6 +20,7 @@ type pollState struct {
 	acks    []string
 	results []string
 	update  *protocol.UpdateReport
+	events  []protocol.NotificationEvent
 }
 
 func (r *Runner) loop(ctx context.Context, id state.Identity) error {
@@ -92,9 +93,13 @@ func (r *Runner) buildPoll() (protocol.PollRequest, pollState) {
 		req.Update = u.Report()
 		sent.update = req.Update
 	}
-	// Hold only when there is nothing to deliver; acks, results and update
-	// reports should land at once.
-	req.Wait = len(req.Acks) == 0 && len(r.outbox) == 0 && req.Update == nil
+	if n := r.cfg.Notifications; n != nil {
+		req.NotificationEvents = n.Outbox()
+		sent.events = req.NotificationEvents
+	}
+	// Hold only when there is nothing to deliver; acks, results, update
+	// reports and notification events should land at once.
+	req.Wait = len(req.Acks) == 0 && len(r.outbox) == 0 && req.Update == nil && len(req.NotificationEvents) == 0
 	return req, sent
 }
 
@@ -141,6 +146,9 @@ func (r *Runner) settle(sent pollState) {
 	r.acks = slices.DeleteFunc(r.acks, func(id string) bool { return slices.Contains(sent.acks, id) })
 	r.outbox = slices.DeleteFunc(r.outbox, func(res protocol.ActionResult) bool { return slices.Contains(sent.results, res.ID) })
 	r.mu.Unlock()
+	if n := r.cfg.Notifications; n != nil {
+		n.Sent(sent.events)
+	}
 	if u := r.cfg.Update; u != nil {
 		if sent.update != nil {
 			u.Sent(*sent.update)
@@ -167,6 +175,9 @@ func (r *Runner) handleResponse(ctx context.Context, resp protocol.PollResponse)
 	for _, a := range resp.Actions {
 		r.receive(ctx, a)
 	}
+	if n := r.cfg.Notifications; n != nil && len(resp.Notifications) > 0 {
+		n.Receive(resp.Notifications)
+	}
 	if u := resp.Update; u != nil && r.cfg.Update != nil {
 		r.cfg.Update.Offer(*u, r.download)
 	}
@@ -185,7 +196,7 @@ func (r *Runner) nextDelay(req protocol.PollRequest, resp protocol.PollResponse,
 	if resp.NextPollMS > 0 {
 		return min(time.Duration(resp.NextPollMS)*time.Millisecond, r.cfg.MaxNextPoll)
 	}
-	if req.Wait && len(resp.Actions) == 0 && resp.Policy == nil {
+	if req.Wait && len(resp.Actions) == 0 && resp.Policy == nil && len(resp.Notifications) == 0 {
 		// A waiting poll that came back empty early means the server did not
 		// hold it; do not spin.
 		return r.cfg.MinPollInterval - r.cfg.Now().Sub(start)

@@ -64,6 +64,16 @@ type UpdateHooks interface {
 	Polled()
 }
 
+// Notifications is the agent's notification journal as the poll uses it.
+type Notifications interface {
+	// Receive takes the notifications a poll answer handed.
+	Receive([]protocol.AgentNotification)
+	// Outbox is the events to carry on the next poll.
+	Outbox() []protocol.NotificationEvent
+	// Sent is told the events a poll the server answered carried.
+	Sent([]protocol.NotificationEvent)
+}
+
 // Config configures a Runner. Zero values take the defaults above.
 type Config struct {
 	Server      string
@@ -92,6 +102,10 @@ type Config struct {
 	// Update, when set, takes the server's update offers and gives the
 	// reports of update steps to send (agent/update).
 	Update UpdateHooks
+
+	// Notifications, when set, takes the end-user notifications the
+	// server hands and gives the events to report (agent/notify).
+	Notifications Notifications
 
 	Logger *slog.Logger
 	// Client overrides the API client built from Server and Fingerprint.

@@ -125,6 +125,12 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 			}(m.ReqID, m.Code)
 			continue
 		}
+		if m.Type == ipc.TypeNotifyResult {
+			if f := s.cfg.NotifyResult; f != nil {
+				f(key, h.desk.User, *m.NotifyResult)
+			}
+			continue
+		}
 		if m.Type == ipc.TypeSAS {
 			s.mu.Lock()
 			ts := s.sessions[m.SessionID]
@@ -180,4 +186,7 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 func (s *Supervisor) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
+	if f := s.cfg.HelpersChanged; f != nil {
+		f()
+	}
 }

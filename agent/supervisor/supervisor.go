@@ -126,6 +126,12 @@ type Config struct {
 	// ended with reason, as its helper would have (over the session's
 	// agent signalling, with its token). Default: reportEnded.
 	EndSession func(ctx context.Context, start protocol.ScreenShareStart, reason protocol.Reason) error
+	// NotifyResult is told what a desktop's user did with an end-user
+	// notification (agent/notify); nil drops it.
+	NotifyResult func(key, user string, r ipc.NotifyResult)
+	// HelpersChanged is called (it must not block) when a helper comes or
+	// goes or the active desktop changes.
+	HelpersChanged func()
 }
 
 // CheckAndSetDefaults validates the config and fills in defaults.

@@ -68,6 +68,9 @@ func (s Session) Live() bool {
 type Notice struct {
 	At   time.Time
 	Text string
+	// Ref names an end-user notification the entry reopens ("" for a
+	// passing notice, which is only listed).
+	Ref string
 }
 
 // State is everything the menu shows.
@@ -93,10 +96,11 @@ const (
 
 // Actions of clickable entries.
 const (
-	ActionCode       = "code"
-	ActionAbout      = "about"
-	ActionEndPrefix  = "end:"  // + session id
-	ActionChatPrefix = "chat:" // + session id
+	ActionCode         = "code"
+	ActionAbout        = "about"
+	ActionEndPrefix    = "end:"    // + session id
+	ActionChatPrefix   = "chat:"   // + session id
+	ActionNoticePrefix = "notice:" // + notification id: reopen it
 )
 
 // Entry is one menu entry.
@@ -192,7 +196,11 @@ func Menu(s State) []Entry {
 			if i == MaxNotices {
 				break
 			}
-			out = append(out, Entry{ID: noticeSlot(i), Label: n.At.Format("15:04") + "  " + n.Text})
+			e := Entry{ID: noticeSlot(i), Label: n.At.Format("15:04") + "  " + n.Text}
+			if n.Ref != "" {
+				e.Enabled, e.Action = true, ActionNoticePrefix+n.Ref
+			}
+			out = append(out, e)
 		}
 	}
 	return append(out, Entry{ID: SlotAbout, Label: "About Tether", Enabled: true, Action: ActionAbout})

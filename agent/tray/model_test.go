@@ -169,12 +169,14 @@ func TestMenu(t *testing.T) {
 		{
 			name: "recent notifications, newest first, at most five",
 			state: State{Server: ipc.ServerConnected, Notices: []Notice{
-				{at.Add(6 * time.Minute), "n6"}, {at.Add(5 * time.Minute), "n5"}, {at.Add(4 * time.Minute), "n4"},
-				{at.Add(3 * time.Minute), "n3"}, {at.Add(2 * time.Minute), "n2"}, {at.Add(time.Minute), "n1"}}},
+				{At: at.Add(6 * time.Minute), Text: "n6"}, {At: at.Add(5 * time.Minute), Text: "n5", Ref: "id5"},
+				{At: at.Add(4 * time.Minute), Text: "n4"}, {At: at.Add(3 * time.Minute), Text: "n3"},
+				{At: at.Add(2 * time.Minute), Text: "n2"}, {At: at.Add(time.Minute), Text: "n1"}}},
 			want: []Entry{info(SlotStatus, "Connected to the support server"),
 				item(SlotCode, "Enter Connection Code…", true, ActionCode),
 				item(SlotNotices, "Recent Notifications", true, ""),
-				info("notice.0", "14:11  n6"), info("notice.1", "14:10  n5"), info("notice.2", "14:09  n4"),
+				// An end-user notification reopens; a passing notice is a line.
+				info("notice.0", "14:11  n6"), item("notice.1", "14:10  n5", true, ActionNoticePrefix+"id5"), info("notice.2", "14:09  n4"),
 				info("notice.3", "14:08  n3"), info("notice.4", "14:07  n2"), about},
 			icon: IconIdle, tooltip: "Tether: ready",
 		},

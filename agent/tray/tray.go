@@ -78,6 +78,9 @@ type Config struct {
 	Now     func() time.Time
 	// HostRetry: see DefaultHostRetry.
 	HostRetry time.Duration
+	// OpenNotice reopens the end-user notification a Recent Notifications
+	// entry names; nil lists them only.
+	OpenNotice func(ref string)
 }
 
 // CheckAndSetDefaults validates the config and fills in defaults.
@@ -408,8 +411,29 @@ func (t *Tray) forget(id string) {
 
 // Notify adds a line to the recent notifications (it shows nothing by
 // itself: whoever calls it shows its own notice).
-func (t *Tray) Notify(text string) {
-	n := Notice{At: t.cfg.Now(), Text: text}
+func (t *Tray) Notify(text string) { t.addNotice(Notice{At: t.cfg.Now(), Text: text}) }
+
+// NotifyRef lists an end-user notification among the recent ones (once:
+// shown again, it moves to the top) and shows it as a desktop
+// notification too; its entry reopens it.
+func (t *Tray) NotifyRef(text, ref string) {
+	t.update(func(s *State) {
+		s.Notices = slices.DeleteFunc(s.Notices, func(n Notice) bool { return n.Ref == ref })
+	})
+	t.addNotice(Notice{At: t.cfg.Now(), Text: text, Ref: ref})
+	t.mu.Lock()
+	ctx := t.ctx
+	t.mu.Unlock()
+	if ctx != nil {
+		t.goRun(func() {
+			if err := t.cfg.Dialogs.Notify(ctx, text); err != nil && ctx.Err() == nil {
+				t.log.Debug("desktop notification not shown", "error", err)
+			}
+		})
+	}
+}
+
+func (t *Tray) addNotice(n Notice) {
 	t.update(func(s *State) {
 		s.Notices = append([]Notice{n}, s.Notices...)
 		if len(s.Notices) > MaxNotices {
@@ -467,6 +491,10 @@ func (t *Tray) Click(action string) {
 		t.mu.Unlock()
 		if open != nil {
 			open()
+		}
+	case strings.HasPrefix(action, ActionNoticePrefix):
+		if open := t.cfg.OpenNotice; open != nil {
+			open(strings.TrimPrefix(action, ActionNoticePrefix))
 		}
 	case strings.HasPrefix(action, ActionEndPrefix):
 		id := strings.TrimPrefix(action, ActionEndPrefix)

@@ -20,6 +20,8 @@ import (
 	"github.com/tetherdesk/tether/agent/encode"
 	"github.com/tetherdesk/tether/agent/helper"
 	"github.com/tetherdesk/tether/agent/input"
+	"github.com/tetherdesk/tether/agent/ipc"
+	"github.com/tetherdesk/tether/agent/notify"
 	"github.com/tetherdesk/tether/agent/runner"
 	"github.com/tetherdesk/tether/agent/session"
 	"github.com/tetherdesk/tether/agent/state"
@@ -162,7 +164,10 @@ func runAgent(ctx context.Context, cfg config.Config, rc runner.Config, log *slo
 	}
 	// The supervisor redeems the tray's connection codes with the runner's
 	// credentials; the runner exists once the supervisor does.
-	var r *runner.Runner
+	var (
+		r   *runner.Runner
+		mgr *notify.Manager
+	)
 	sup, err := supervisor.New(supervisor.Config{
 		ScanInterval: scan,
 		SocketPath:   helperSocket(cfg.StateDir),
@@ -177,9 +182,31 @@ func runAgent(ctx context.Context, cfg config.Config, rc runner.Config, log *slo
 		RedeemCode: func(ctx context.Context, code string) (protocol.RedeemCodeResponse, error) {
 			return r.RedeemCode(ctx, code)
 		},
+		NotifyResult: func(key, user string, res ipc.NotifyResult) {
+			if mgr != nil {
+				mgr.Result(key, user, res)
+			}
+		},
+		HelpersChanged: func() {
+			if mgr != nil {
+				mgr.Kick()
+			}
+		},
 	})
 	if err != nil {
 		return err
+	}
+	mgr, err = notify.Open(notify.Config{StateDir: cfg.StateDir, Display: sup, Logger: log,
+		Wake: func() {
+			if r != nil {
+				r.Poke()
+			}
+		}})
+	if err != nil {
+		log.Warn("end-user notifications disabled", "component", "main", "error", err)
+		mgr = nil
+	} else {
+		rc.Notifications = mgr
 	}
 	if rc.Handlers == nil {
 		rc.Handlers = map[string]actions.Handler{}
@@ -200,6 +227,13 @@ func runAgent(ctx context.Context, cfg config.Config, rc runner.Config, log *slo
 			log.Warn("screen sharing disabled", "component", "main", "error", err)
 		}
 	}()
+	if mgr != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mgr.Run(ctx)
+		}()
+	}
 	err = r.Run(ctx)
 	cancel()
 	wg.Wait()
@@ -248,6 +282,9 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 			NewChatWindow: desktop.NewChatWindow,
 			NewClipboard:  desktop.NewClipboard,
 			NewOverlay:    desktop.NewOverlay,
+			NewNotification: func(n ipc.Notification, readOnly bool) (helper.NotificationWindow, error) {
+				return desktop.NewNotificationWindow(n, readOnly, log.With("component", "notification"))
+			},
 		},
 	})
 	if err != nil {

@@ -114,7 +114,7 @@ type dialogWindow struct {
 func (dw *dialogWindow) create() error {
 	font := win.HFONT(win.GetStockObject(win.DEFAULT_GUI_FONT))
 	const pad, width, lineH, rowH, btnW = 12, 440, 18, 24, 110
-	textH := textHeight(font, dw.d.Text, width-2*pad)
+	textH := TextHeight(font, dw.d.Text, width-2*pad)
 	y := int32(pad) + textH + pad
 	type item struct {
 		id          int32
@@ -200,8 +200,8 @@ func (dw *dialogWindow) create() error {
 	return nil
 }
 
-// textHeight is the height text needs, wrapped to width in font.
-func textHeight(font win.HFONT, text string, width int32) int32 {
+// TextHeight is the height text needs, wrapped to width in font.
+func TextHeight(font win.HFONT, text string, width int32) int32 {
 	dc := win.GetDC(0)
 	defer win.ReleaseDC(0, dc)
 	old := win.SelectObject(dc, win.HGDIOBJ(font))

@@ -1,0 +1,94 @@
+package desktop
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/agent/ipc"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// TestNotificationWindowLiteral: hostile text (Tcl substitutions, Tk and
+// Pango markup, HTML) shows as the characters it is, and nothing in it
+// runs.
+func TestNotificationWindowLiteral(t *testing.T) {
+	xsrv.Setenv(t)
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	title := `[exec touch ` + pwned + `] $env(HOME) <b>bold</b>`
+	msg := "<span foreground=\"red\">red</span> {*}[exec touch " + pwned + "]\n\\x41 &amp; see https://it.example/help."
+	n := ipc.Notification{ID: "n1", Version: 1, Title: title, Message: msg, Severity: protocol.SeverityWarning,
+		Buttons:  []protocol.NotificationButton{{Label: "[exec touch " + pwned + "]", Value: "ok"}},
+		Postpone: []int64{900, 3600}, PostponesLeft: 2}
+	w, err := NewNotificationWindow(n, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tw := w.(*tkNotice)
+	select {
+	case r := <-w.Results():
+		if r.Kind != protocol.NotifyEventShown || r.ID != "n1" {
+			t.Fatalf("first result %+v", r)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the window never said it was shown")
+	}
+	tw.p.sendRaw("dump")
+	var got string
+	select {
+	case got = <-tw.dumps:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dump")
+	}
+	parts := strings.Fields(got)
+	if len(parts) != 3 {
+		t.Fatalf("dump %q", got)
+	}
+	var shown []string
+	for _, p := range parts {
+		s, ok := tkDecode(p)
+		if !ok {
+			t.Fatalf("dump part %q", p)
+		}
+		shown = append(shown, s)
+	}
+	if shown[0] != title {
+		t.Errorf("title shows %q, want %q", shown[0], title)
+	}
+	if shown[1] != msg {
+		t.Errorf("message shows %q, want %q", shown[1], msg)
+	}
+	if shown[2] != NotificationWindowTitle+" \u2014 "+title {
+		t.Errorf("window title %q", shown[2])
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("text in the notification ran a command")
+	}
+	if len(tw.links) != 1 || tw.links[0] != "https://it.example/help" {
+		t.Errorf("links %q", tw.links)
+	}
+}
+
+func TestNotificationSegments(t *testing.T) {
+	got := segments("See https://a.example/x?y=1, then http://b.example. Done")
+	var links []string
+	for _, s := range got {
+		if s.link {
+			links = append(links, s.text)
+		}
+	}
+	if strings.Join(links, " ") != "https://a.example/x?y=1 http://b.example" {
+		t.Errorf("links %q", links)
+	}
+	for _, tc := range []struct {
+		s    int64
+		want string
+	}{{60, "1 minute"}, {900, "15 minutes"}, {3600, "1 hour"}, {86400, "1 day"}, {45, "45 seconds"}} {
+		if got := intervalText(tc.s); got != tc.want {
+			t.Errorf("intervalText(%d) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
