@@ -3,6 +3,8 @@ package desktop
 import (
 	"fmt"
 	"regexp"
+	"strings"
+	"unicode/utf8"
 	"time"
 
 	"github.com/tetherdesk/tether/agent/ipc"
@@ -107,4 +109,14 @@ func noticeSender(n ipc.Notification) string {
 		return b.Name
 	}
 	return "IT notification"
+}
+
+// messageLines is about how many lines msg wraps to at width characters
+// (at least 2, at most 14: a longer message scrolls).
+func messageLines(msg string, width int) int {
+	n := 0
+	for _, para := range strings.Split(msg, "\n") {
+		n += max(1, (utf8.RuneCountInString(para)+width-1)/width)
+	}
+	return min(max(n, 2), 14)
 }

@@ -59,7 +59,8 @@ frame .buttons -background white
 bind Button <Return> { %W invoke }
 bind TButton <Return> { %W invoke }
 set nb 0
-set nlink 0
+set lines 4
+proc setlines {n} { set ::lines $n }
 set posts {}
 set accent #1d4ed8
 proc setaccent {s} { set ::accent [d $s]; .band configure -background $::accent }
@@ -132,12 +133,7 @@ proc showwin {} {
 		button .buttons.ok -text "OK" -command { puts dismiss } -padx 12
 		pack .buttons.ok -side right
 	}
-	.msg configure -state disabled
-	update idletasks
-	set lines [.msg count -displaylines 1.0 end]
-	if {$lines < 2} { set lines 2 }
-	if {$lines > 14} { set lines 14 }
-	.msg configure -height $lines
+	.msg configure -state disabled -height $::lines
 	update idletasks
 	set x [expr {[winfo screenwidth .] - [winfo reqwidth .] - 16}]
 	set y [expr {[winfo screenheight .] - [winfo reqheight .] - 56}]
@@ -209,6 +205,7 @@ func NewNotificationWindow(n ipc.Notification, readOnly bool, log *slog.Logger) 
 			p.sendRaw(fmt.Sprintf("setleft %d", n.PostponesLeft))
 		}
 	}
+	p.sendRaw(fmt.Sprintf("setlines %d", messageLines(n.Message, 50)))
 	p.sendRaw("showwin")
 	return w, nil
 }

@@ -1,0 +1,201 @@
+//go:build linux
+
+package e2e
+
+import (
+	"encoding/csv"
+	"fmt"
+	"image"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/internal/testenv"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// The end user's notification window (agent/desktop): its title's
+// beginning and the colours tests find its controls by.
+const (
+	noticeTitle    = "Tether notification"
+	noticePostpone = 0x374151 // the Postpone button
+	noticeWarning  = 0xb45309 // a warning's accent: its first button
+)
+
+// windowRect is a window's rectangle on display.
+func windowRect(t testing.TB, display, win string) image.Rectangle {
+	t.Helper()
+	var r image.Rectangle
+	testenv.Eventually(t, 20*time.Second, "the window's geometry", func() (bool, error) {
+		out, err := xdotool(t, display, 10*time.Second, "getwindowgeometry", "--shell", win)
+		if err != nil {
+			return false, err
+		}
+		v := map[string]int{}
+		for _, l := range strings.Fields(out) {
+			k, val, _ := strings.Cut(l, "=")
+			v[k], _ = strconv.Atoi(val)
+		}
+		r = image.Rect(v["X"], v["Y"], v["X"]+v["WIDTH"], v["Y"]+v["HEIGHT"])
+		return r.Dx() > 1 && r.Dy() > 1, fmt.Errorf("geometry %q", out)
+	})
+	return r
+}
+
+// clickColour clicks, with a real X pointer event, the middle of what is
+// drawn in rgb inside r below its top skip pixels (the accent band).
+func clickColour(t testing.TB, display string, r image.Rectangle, skip int, rgb uint32, what string) {
+	t.Helper()
+	var at image.Point
+	testenv.Eventually(t, 20*time.Second, what, func() (bool, error) {
+		below := image.Rect(r.Min.X, r.Min.Y+skip, r.Max.X, r.Max.Y)
+		p, ok := barButton(t, display, below, rgb)
+		at = p
+		return ok, fmt.Errorf("nothing of #%06x in %v", rgb, below)
+	})
+	if out, err := xdotool(t, display, 10*time.Second, "mousemove", "--sync", strconv.Itoa(at.X), strconv.Itoa(at.Y), "click", "1"); err != nil {
+		t.Fatalf("xdotool click: %v %s", err, out)
+	}
+}
+
+// noWindowNamed waits until no window named title is on display.
+func noWindowNamed(t testing.TB, display, title string, timeout time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, timeout, fmt.Sprintf("no window named %q", title), func() (bool, error) {
+		out, _ := xdotool(t, display, 10*time.Second, "search", "--name", title)
+		return strings.TrimSpace(out) == "", fmt.Errorf("windows %q", out)
+	})
+}
+
+func windowNamed(t testing.TB, display, title string) bool {
+	out, _ := xdotool(t, display, 10*time.Second, "search", "--name", title)
+	return strings.TrimSpace(out) != ""
+}
+
+// reportRow waits until the endpoint's row in the notification's report
+// satisfies cond and returns it.
+func reportRow(t testing.TB, c *apiClient, id, endpointID, what string, cond func(protocol.NotificationEndpoint) bool) protocol.NotificationEndpoint {
+	t.Helper()
+	var row protocol.NotificationEndpoint
+	testenv.Eventually(t, 40*time.Second, what, func() (bool, error) {
+		var rep protocol.NotificationReport
+		if err := c.do(http.MethodGet, "/api/v1/notifications/"+id+"/report", "", nil, &rep); err != nil {
+			return false, err
+		}
+		for _, r := range rep.Endpoints {
+			if r.EndpointID == endpointID {
+				row = r
+				return cond(r), fmt.Errorf("row %+v", r)
+			}
+		}
+		return false, fmt.Errorf("no row in %+v", rep)
+	})
+	return row
+}
+
+// TestNotification is the end-user notification from compose to report:
+// an administrator composes it with two buttons and one postpone; the
+// endpoint shows nothing before a second user approves; the window then
+// appears on the endpoint's display; a real click postpones it; it comes
+// back after the interval although the agent restarted meanwhile, now
+// without a postpone choice; a real click presses the first button; the
+// report and its CSV say delivered, shown, postponed once and the answer.
+func TestNotification(t *testing.T) {
+	s := startServer(t)
+	display := startXvfb(t)
+	state := t.TempDir()
+	a := startAgentEnv(t, s, s.enrollmentToken(), state, "DISPLAY="+display)
+	ep := waitEndpoint(t, s.api, hostname(t))
+
+	for _, u := range []struct{ name, role string }{{"composer", perm.RoleNotifyAdmin}, {"approver", perm.RoleNotifyApprover}} {
+		if err := s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: u.name, Password: tech1Password,
+			Roles: []string{u.role}}, nil); err != nil {
+			t.Fatalf("create %s: %v", u.name, err)
+		}
+	}
+	composer, approver := s.userClient("composer", tech1Password), s.userClient("approver", tech1Password)
+
+	const interval = 10 // seconds: the least the server allows
+	spec := protocol.NotificationSpec{
+		NotificationContent: protocol.NotificationContent{Title: "Restart tonight",
+			Message:  "Updates are waiting. Save your work; see https://it.example/restart",
+			Severity: protocol.SeverityWarning,
+			Buttons:  []protocol.NotificationButton{{Label: "Restart now", Value: "now"}, {Label: "Tonight", Value: "tonight"}},
+			Deferral: &protocol.NotificationDeferral{MaxPostpones: 1, IntervalsS: []int64{interval}}},
+		Schedule: protocol.NotificationSchedule{Expires: time.Now().Add(time.Hour)},
+		Targets:  protocol.NotificationTargets{Groups: []string{"Default"}},
+	}
+	var n protocol.NotificationInfo
+	if err := composer.do(http.MethodPost, "/api/v1/notifications", "", spec, &n); err != nil {
+		t.Fatalf("compose: %v", err)
+	}
+	if n.Status != protocol.NotifyPendingApproval {
+		t.Fatalf("composed: %+v", n)
+	}
+	// Before approval: a whole poll round trip later (an echo action
+	// queued after the notification ran), nothing on the endpoint.
+	st := s.api.queueEcho(t, ep.ID, "after compose", 0)
+	s.api.waitActionFinished(t, st.ID)
+	if windowNamed(t, display, noticeTitle) {
+		t.Fatal("the notification is on the endpoint before approval")
+	}
+	if err := composer.do(http.MethodPost, "/api/v1/notifications/"+n.ID+"/approve", "", protocol.NotificationDecide{Version: 1}, nil); err == nil {
+		t.Fatal("the author approved their own notification")
+	}
+	if err := approver.do(http.MethodPost, "/api/v1/notifications/"+n.ID+"/approve", "", protocol.NotificationDecide{Version: 1}, nil); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+
+	win := waitWindowNamed(t, display, noticeTitle, liveTimeout)
+	r := windowRect(t, display, win)
+	saveDisplay(t, display, "endpoint-notification.png")
+	reportRow(t, composer, n.ID, ep.ID, "delivered and shown in the report", func(e protocol.NotificationEndpoint) bool {
+		return e.Delivered != nil && e.Shown != nil
+	})
+
+	// Postpone, with the pointer.
+	clickColour(t, display, r, 12, noticePostpone, "the Postpone button")
+	noWindowNamed(t, display, noticeTitle, 20*time.Second)
+	reportRow(t, composer, n.ID, ep.ID, "postponed in the report", func(e protocol.NotificationEndpoint) bool {
+		return e.Status == "postponed" && e.Postpones == 1
+	})
+	// The agent restarts during the postponement: the notification comes
+	// back once the interval is over, from its journal.
+	a.proc.stop(t)
+	a = startAgentEnv(t, s, s.enrollmentToken(), state, "DISPLAY="+display)
+	win = waitWindowNamed(t, display, noticeTitle, liveTimeout)
+	r = windowRect(t, display, win)
+	saveDisplay(t, display, "endpoint-notification-again.png")
+	// No postpone left: the window has no Postpone button now.
+	if _, ok := barButton(t, display, image.Rect(r.Min.X, r.Min.Y+12, r.Max.X, r.Max.Y), noticePostpone); ok {
+		t.Error("the window offers a postpone after the only one was used")
+	}
+	clickColour(t, display, r, 12, noticeWarning, "the first button")
+	noWindowNamed(t, display, noticeTitle, 20*time.Second)
+	row := reportRow(t, composer, n.ID, ep.ID, "the answer in the report", func(e protocol.NotificationEndpoint) bool {
+		return e.Status == "responded"
+	})
+	if row.Response != "now" || row.Postpones != 1 || row.Delivered == nil || row.Shown == nil || row.Answered == nil {
+		t.Fatalf("report row %+v", row)
+	}
+	// The CSV has the row.
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/v1/notifications/"+n.ID+"/report.csv", nil)
+	req.Header.Set("Authorization", "Bearer "+composer.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	recs, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("csv %q: %v", body, err)
+	}
+	if got := strings.Join(recs[1][:5], ","); got != ep.ID+","+ep.Hostname+",responded,now,1" {
+		t.Errorf("csv row %q", got)
+	}
+}
