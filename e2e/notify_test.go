@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -117,24 +119,48 @@ func TestNotification(t *testing.T) {
 			t.Fatalf("create %s: %v", u.name, err)
 		}
 	}
-	composer, approver := s.userClient("composer", tech1Password), s.userClient("approver", tech1Password)
+	composer := s.userClient("composer", tech1Password)
 
-	const interval = 10 // seconds: the least the server allows
-	spec := protocol.NotificationSpec{
-		NotificationContent: protocol.NotificationContent{Title: "Restart tonight",
-			Message:  "Updates are waiting. Save your work; see https://it.example/restart",
-			Severity: protocol.SeverityWarning,
-			Buttons:  []protocol.NotificationButton{{Label: "Restart now", Value: "now"}, {Label: "Tonight", Value: "tonight"}},
-			Deferral: &protocol.NotificationDeferral{MaxPostpones: 1, IntervalsS: []int64{interval}}},
-		Schedule: protocol.NotificationSchedule{Expires: time.Now().Add(time.Hour)},
-		Targets:  protocol.NotificationTargets{Groups: []string{"Default"}},
+	// The administrator composes in the console: two buttons, one
+	// postpone of 10 s (the least the server allows), a live preview.
+	br := startBrowser(t)
+	ctab := br.firstTab().on(t)
+	ctab.signIn(s.url, "composer", tech1Password)
+	ctab.goTo(s.url, "notifications/new", "compose")
+	set := func(id, v string) {
+		t.Helper()
+		if _, err := evalJS[bool](ctab, `(() => { const e = document.getElementById(`+jsonString(id)+`); e.value = `+jsonString(v)+
+			`; e.dispatchEvent(new Event("input")); e.dispatchEvent(new Event("change")); return true })()`); err != nil {
+			t.Fatalf("set %s: %v", id, err)
+		}
+	}
+	set("nc-title", "Restart tonight")
+	set("nc-message", "Updates are waiting. Save your work; see https://it.example/restart")
+	set("nc-severity", "warning")
+	set("nc-btn-label-0", "Restart now")
+	set("nc-btn-value-0", "now")
+	set("nc-btn-label-1", "Tonight")
+	set("nc-btn-value-1", "tonight")
+	set("nc-postpones", "1")
+	set("nc-intervals", fmt.Sprint(10.0/60))
+	ctab.waitJS(10*time.Second, "the preview", `document.querySelector("#nt-preview .np-title").textContent === "Restart tonight" && document.querySelector("#nt-preview .np-postpone")`)
+	if _, err := evalJS[bool](ctab, `(() => { for (const o of document.getElementById("nc-groups").options) o.selected = o.textContent === "Default"; return true })()`); err != nil {
+		t.Fatal(err)
+	}
+	ctab.do("submit for approval", chromedp.Click(chromedp.CSS(`#nc-submit`)), chromedp.WaitVisible(chromedp.CSS(`#nd-status`)))
+	id, err := evalJS[string](ctab, `decodeURIComponent(location.hash.split("/")[2])`)
+	if err != nil || id == "" {
+		t.Fatalf("the notification's page: %q %v", id, err)
 	}
 	var n protocol.NotificationInfo
-	if err := composer.do(http.MethodPost, "/api/v1/notifications", "", spec, &n); err != nil {
-		t.Fatalf("compose: %v", err)
+	if err := composer.do(http.MethodGet, "/api/v1/notifications/"+id, "", nil, &n); err != nil {
+		t.Fatal(err)
 	}
-	if n.Status != protocol.NotifyPendingApproval {
+	if n.Status != protocol.NotifyPendingApproval || len(n.Buttons) != 2 || n.Deferral == nil || n.Deferral.IntervalsS[0] != 10 {
 		t.Fatalf("composed: %+v", n)
+	}
+	if ctab.present("#nd-approve") {
+		t.Error("the console offers its author to approve it")
 	}
 	// Before approval: a whole poll round trip later (an echo action
 	// queued after the notification ran), nothing on the endpoint.
@@ -146,9 +172,14 @@ func TestNotification(t *testing.T) {
 	if err := composer.do(http.MethodPost, "/api/v1/notifications/"+n.ID+"/approve", "", protocol.NotificationDecide{Version: 1}, nil); err == nil {
 		t.Fatal("the author approved their own notification")
 	}
-	if err := approver.do(http.MethodPost, "/api/v1/notifications/"+n.ID+"/approve", "", protocol.NotificationDecide{Version: 1}, nil); err != nil {
-		t.Fatalf("approve: %v", err)
-	}
+	// A second user approves it from the console's approval queue.
+	atab := br.newProfileTab(t)
+	atab.signIn(s.url, "approver", tech1Password)
+	atab.goTo(s.url, "notifications", "notifications")
+	atab.do("the approval queue", chromedp.Click(chromedp.CSS(`#nt-queue`)))
+	atab.waitJS(10*time.Second, "the notification in the queue", `document.querySelector(`+jsonString(rowSel("nt-table", n.ID))+`)`)
+	atab.goTo(s.url, "notifications/"+n.ID, "notification")
+	atab.do("approve", chromedp.WaitVisible(chromedp.CSS(`#nd-approve`)), chromedp.Click(chromedp.CSS(`#nd-approve`)))
 
 	win := waitWindowNamed(t, display, noticeTitle, liveTimeout)
 	r := windowRect(t, display, win)
@@ -179,6 +210,15 @@ func TestNotification(t *testing.T) {
 	row := reportRow(t, composer, n.ID, ep.ID, "the answer in the report", func(e protocol.NotificationEndpoint) bool {
 		return e.Status == "responded"
 	})
+	// The console's report says it for that endpoint, with the chart.
+	rowQ := rowSel("nd-table", ep.ID)
+	ctab.waitJS(20*time.Second, "the endpoint's row in the console report", `(() => { const r = document.querySelector(`+jsonString(rowQ)+
+		`); return r && r.querySelector(".nd-st").textContent === "Responded" && r.querySelector(".nd-resp").textContent === "Restart now" && r.querySelector(".nd-post").textContent === "1" })()`)
+	ctab.waitJS(10*time.Second, "the responses chart", `document.querySelector('#nd-chart [data-response="now"]')`)
+	if _, err := evalJS[bool](ctab, `(document.getElementById("nd-h").scrollIntoView(), true)`); err != nil {
+		t.Fatal(err)
+	}
+	ctab.screenshot("console-notification-report.png")
 	if row.Response != "now" || row.Postpones != 1 || row.Delivered == nil || row.Shown == nil || row.Answered == nil {
 		t.Fatalf("report row %+v", row)
 	}

@@ -247,9 +247,11 @@ var depends = map[string]map[Component][]string{
 	RPM: {Agent: {"libX11", "libXtst"}},
 }
 
-// recommends are what the agent's helpers run to show dialogs.
+// recommends are what the agent's helpers run to show dialogs (zenity),
+// the chat, session bar and notification windows (tk's wish) and to open
+// a notification's link (xdg-open).
 var recommends = map[Component][]string{
-	Agent: {"zenity"},
+	Agent: {"zenity", "tk", "xdg-utils"},
 }
 
 // AgentConfig is the agent's configuration file naming the server, the

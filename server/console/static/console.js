@@ -6,6 +6,7 @@ import { endpointsPage, endpointPage } from "./endpoints.js";
 import { sessionsPage } from "./sessions.js";
 import { auditPage } from "./audit.js";
 import { settingsPage } from "./settings.js";
+import { notificationsPage } from "./notifications.js";
 
 // The signed-in user, with can(permission).
 let me = null;
@@ -18,6 +19,7 @@ const anyOf = (...ps) => (m) => ps.some((p) => m.can(p));
 const pages = [
   { path: "endpoints", label: "Endpoints", allowed: anyOf("endpoints.view") },
   { path: "sessions", label: "Screen Share Sessions", allowed: anyOf("screenshare.start", "screenshare.sessions") },
+  { path: "notifications", label: "Notifications", allowed: anyOf("notifications.read", "notifications.manage", "notifications.send", "notifications.approve") },
   { path: "audit", label: "Audit Log", allowed: anyOf("audit.read") },
   { path: "settings", label: "Settings", allowed: anyOf("users.manage", "roles.manage", "tokens.manage", "groups.manage", "screenshare.settings", "settings.manage") },
 ];
@@ -48,7 +50,7 @@ function render() {
       h("p", { class: "notice error" }, "Permission denied: your roles do not include this page.")));
   }
   const ctx = { me, rest: r.rest, show, setCleanup: (f) => { cleanup = f; } };
-  const fn = { endpoints: r.rest.length ? endpointPage : endpointsPage, sessions: sessionsPage, audit: auditPage, settings: settingsPage }[page.path];
+  const fn = { endpoints: r.rest.length ? endpointPage : endpointsPage, sessions: sessionsPage, audit: auditPage, settings: settingsPage, notifications: notificationsPage }[page.path];
   fn(ctx);
   document.title = `${page.label} — Tether`;
 }
