@@ -49,8 +49,13 @@ type fleet struct {
 	emptyPolls atomic.Int64 // 200 answers with no actions and no policy
 	held       atomic.Int64 // polls with wait=true sent
 
+	// answer, when set, makes each agent answer every notification it is
+	// handed: delivered, shown and pressed with this value.
+	answer string
+
 	mu       sync.Mutex
 	got      map[string][]receipt // action id -> arrivals
+	notified map[string][]receipt // notification id -> arrivals
 	quick    []time.Duration      // round trips of wait=false polls (carrying results)
 	errs     map[string]int       // poll error kind -> count
 	errFirst map[string]string    // poll error kind -> first full message
@@ -74,6 +79,7 @@ func newFleet(base string, n int, pollHold time.Duration) *fleet {
 		pollHold: pollHold,
 		agents:   make([]*simAgent, n),
 		got:      map[string][]receipt{},
+		notified: map[string][]receipt{},
 		errs:     map[string]int{},
 		errFirst: map[string]string{},
 	}
@@ -198,13 +204,17 @@ func (f *fleet) run(ctx context.Context, a *simAgent) {
 	var (
 		policy  int64
 		results []protocol.ActionResult
+		events  []protocol.NotificationEvent
+		seq     int64
+		seen    = map[string]bool{}
 	)
 	for ctx.Err() == nil {
 		req := protocol.PollRequest{
-			Protocol:      protocol.Version,
-			PolicyVersion: policy,
-			Results:       results,
-			Wait:          len(results) == 0,
+			Protocol:           protocol.Version,
+			PolicyVersion:      policy,
+			Results:            results,
+			NotificationEvents: events,
+			Wait:               len(results) == 0 && len(events) == 0,
 		}
 		resp, err := f.poll(ctx, a, req)
 		if err != nil {
@@ -218,11 +228,30 @@ func (f *fleet) run(ctx context.Context, a *simAgent) {
 			continue // results are resent: the server ignores repeats
 		}
 		now := time.Now()
-		results = nil
+		results, events = nil, nil
+		for _, n := range resp.Notifications {
+			if seen[n.ID] {
+				continue // handed again before our events landed: kept once
+			}
+			seen[n.ID] = true
+			f.mu.Lock()
+			f.notified[n.ID] = append(f.notified[n.ID], receipt{at: now, agent: a.idx})
+			f.mu.Unlock()
+			if f.answer != "" {
+				for _, k := range []string{protocol.NotifyEventDelivered, protocol.NotifyEventShown, protocol.NotifyEventPressed} {
+					seq++
+					e := protocol.NotificationEvent{ID: n.ID, Version: n.Version, Seq: seq, Kind: k, At: now, User: "bench"}
+					if k == protocol.NotifyEventPressed {
+						e.Value = f.answer
+					}
+					events = append(events, e)
+				}
+			}
+		}
 		if resp.Policy != nil {
 			policy = resp.Policy.Version
 		}
-		if len(resp.Actions) == 0 && resp.Policy == nil {
+		if len(resp.Actions) == 0 && resp.Policy == nil && len(resp.Notifications) == 0 {
 			f.emptyPolls.Add(1)
 		}
 		if len(resp.Actions) > 0 {

@@ -154,11 +154,17 @@ func (s *serverProc) signIn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.token, err = s.tokenFor(ctx, "admin", pw)
+	return err
+}
+
+// tokenFor signs in as name and makes an API token for that user.
+func (s *serverProc) tokenFor(ctx context.Context, name, pw string) (string, error) {
 	var me protocol.Me
 	resp, err := doJSON(ctx, s.client, http.MethodPost, s.URL+"/api/v1/login", nil,
-		protocol.LoginRequest{Name: "admin", Password: pw}, &me, http.StatusOK)
+		protocol.LoginRequest{Name: name, Password: pw}, &me, http.StatusOK)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
@@ -167,7 +173,7 @@ func (s *serverProc) signIn(ctx context.Context) error {
 		}
 	}
 	if cookie == nil {
-		return errors.New("login answer set no session cookie")
+		return "", errors.New("login answer set no session cookie")
 	}
 	hdr := http.Header{}
 	hdr.Set("Cookie", cookie.Name+"="+cookie.Value)
@@ -175,13 +181,12 @@ func (s *serverProc) signIn(ctx context.Context) error {
 	var tok protocol.APIToken
 	if _, err := doJSON(ctx, s.client, http.MethodPost, s.URL+"/api/v1/api-tokens", hdr,
 		protocol.CreateAPITokenRequest{Name: "bench"}, &tok, http.StatusCreated); err != nil {
-		return err
+		return "", err
 	}
 	if tok.Token == "" {
-		return errors.New("api-tokens answer carried no token")
+		return "", errors.New("api-tokens answer carried no token")
 	}
-	s.token = tok.Token
-	return nil
+	return tok.Token, nil
 }
 
 // api calls the console API with the bench's bearer token.
