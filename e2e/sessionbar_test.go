@@ -3,21 +3,16 @@
 package e2e
 
 import (
-	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xproto"
-
-	"github.com/tetherdesk/tether/internal/testenv"
 )
 
 // The end user's session bar (agent/desktop): its title and the colour of
@@ -79,20 +74,7 @@ func saveDisplay(t testing.TB, display, name string) {
 func waitSessionBar(t testing.TB, display string, timeout time.Duration) (string, image.Rectangle) {
 	t.Helper()
 	win := waitWindowNamed(t, display, sessionBarTitle, timeout)
-	var r image.Rectangle
-	testenv.Eventually(t, timeout, "the session bar's geometry", func() (bool, error) {
-		out, err := xdotool(t, display, 10*time.Second, "getwindowgeometry", "--shell", win)
-		if err != nil {
-			return false, err
-		}
-		v := map[string]int{}
-		for _, l := range strings.Fields(out) {
-			k, val, _ := strings.Cut(l, "=")
-			v[k], _ = strconv.Atoi(val)
-		}
-		r = image.Rect(v["X"], v["Y"], v["X"]+v["WIDTH"], v["Y"]+v["HEIGHT"])
-		return r.Dx() > 1 && r.Dy() > 1, fmt.Errorf("geometry %q", out)
-	})
+	r := windowRect(t, display, win)
 	return win, r
 }
 

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tetherdesk/tether/agent/ipc"
 	"github.com/tetherdesk/tether/shared/protocol"

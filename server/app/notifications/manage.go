@@ -188,19 +188,29 @@ func (s *Service) autoApprove(ctx context.Context, p *core.Principal, n store.No
 	return n, err
 }
 
-// UpdateNotification replaces a notification's content as a new version,
-// which needs approval again (delivery of an approved one stops until then).
-func (s *Service) UpdateNotification(ctx context.Context, id string, sp protocol.NotificationSpec) (protocol.NotificationInfo, error) {
+// manageable loads a notification for a writer: notifications.manage
+// over every group it targets.
+func (s *Service) manageable(ctx context.Context, id string) (*core.Principal, store.Notification, error) {
 	p, err := core.Require(ctx, perm.NotificationsManage)
 	if err != nil {
-		return protocol.NotificationInfo{}, err
+		return nil, store.Notification{}, err
 	}
 	n, _, err := s.load(ctx, p, id)
 	if err != nil {
-		return protocol.NotificationInfo{}, err
+		return nil, store.Notification{}, err
 	}
 	if !holdsAll(p, perm.NotificationsManage, n.Groups) {
-		return protocol.NotificationInfo{}, fmt.Errorf("%w: notifications.manage over every group it targets is needed", core.ErrForbidden)
+		return nil, store.Notification{}, fmt.Errorf("%w: notifications.manage over every group it targets is needed", core.ErrForbidden)
+	}
+	return p, n, nil
+}
+
+// UpdateNotification replaces a notification's content as a new version,
+// which needs approval again (delivery of an approved one stops until then).
+func (s *Service) UpdateNotification(ctx context.Context, id string, sp protocol.NotificationSpec) (protocol.NotificationInfo, error) {
+	p, n, err := s.manageable(ctx, id)
+	if err != nil {
+		return protocol.NotificationInfo{}, err
 	}
 	if sp.Version != n.Version {
 		return protocol.NotificationInfo{}, fmt.Errorf("%w: notification is at version %d, not %d", store.ErrConflict, n.Version, sp.Version)
@@ -239,16 +249,9 @@ func (s *Service) UpdateNotification(ctx context.Context, id string, sp protocol
 
 // SubmitNotification puts a draft (or a rejected version) up for approval.
 func (s *Service) SubmitNotification(ctx context.Context, id string, req protocol.NotificationDecide) (protocol.NotificationInfo, error) {
-	p, err := core.Require(ctx, perm.NotificationsManage)
+	p, n, err := s.manageable(ctx, id)
 	if err != nil {
 		return protocol.NotificationInfo{}, err
-	}
-	n, _, err := s.load(ctx, p, id)
-	if err != nil {
-		return protocol.NotificationInfo{}, err
-	}
-	if !holdsAll(p, perm.NotificationsManage, n.Groups) {
-		return protocol.NotificationInfo{}, fmt.Errorf("%w: notifications.manage over every group it targets is needed", core.ErrForbidden)
 	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditNotifySubmitted,
 		Details: core.Details("notification", n.ID, "version", fmt.Sprint(req.Version))}, func() error {
