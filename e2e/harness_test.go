@@ -189,7 +189,9 @@ type server struct {
 	proc *proc
 	ts   *testenv.Server
 	api  *apiClient
-	runs int // how many times serve was started, to label the logs
+	runs int      // how many times serve was started, to label the logs
+	bin  string   // the server binary when not bins.server
+	env  []string // added to the server's environment
 }
 
 // startServer starts a server on a fresh data directory and an ephemeral
@@ -207,11 +209,15 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.runs++
+	bin := bins.server
+	if s.bin != "" {
+		bin = s.bin
+	}
 	ts, err := testenv.StartServer(context.Background(), testenv.ServerConfig{
-		Bin: bins.server, Data: s.data, Listen: s.addr, Timeout: startTimeout,
+		Bin: bin, Data: s.data, Listen: s.addr, Timeout: startTimeout,
 		Name:    fmt.Sprintf("tether-server (start %d)", s.runs),
 		Args:    append([]string{"--poll-hold", pollHold.String(), "--log-level", "debug", "--turn-listen", "127.0.0.1:0"}, s.args...),
-		Prepare: func(c *exec.Cmd) { c.Env = childEnv() },
+		Prepare: func(c *exec.Cmd) { c.Env = append(childEnv(), s.env...) },
 	})
 	if err != nil {
 		t.Fatal(err)

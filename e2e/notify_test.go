@@ -3,13 +3,19 @@
 package e2e
 
 import (
+	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"image"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,4 +244,148 @@ func TestNotification(t *testing.T) {
 	if got := strings.Join(recs[1][:5], ","); got != ep.ID+","+ep.Hostname+",responded,now,1" {
 		t.Errorf("csv row %q", got)
 	}
+}
+
+// clockServer is built once: tether-server with the testclock tag, whose
+// clock a test drives through a file (server/cmd/tether-server).
+var clockServer = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "tether-e2e-clock-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "tether-server")
+	root, err := testenv.ModuleRoot(context.Background())
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(testenv.GoTool(), "build", "-tags", "testclock", "-o", bin, "./server/cmd/tether-server")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build -tags testclock: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// agentIdentity waits for the agent's stored identity and returns its id.
+func agentIdentity(t testing.TB, a *agent) string {
+	t.Helper()
+	var id string
+	testenv.Eventually(t, startTimeout, "the agent to store its identity", func() (bool, error) {
+		b, err := os.ReadFile(filepath.Join(a.state, "identity.json"))
+		if err != nil {
+			return false, err
+		}
+		var ident struct {
+			AgentID string `json:"agent_id"`
+		}
+		err = json.Unmarshal(b, &ident)
+		id = ident.AgentID
+		return err == nil && id != "", err
+	})
+	return id
+}
+
+// TestNotificationSchedule: a notification set for 09:00 on the
+// endpoints' clocks shows on an agent in Tokyo when the server's clock
+// (driven by the test) reaches 09:00 there, and on one in New York only
+// when it reaches 09:00 there, fourteen hours later.
+func TestNotificationSchedule(t *testing.T) {
+	bin, err := clockServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := filepath.Join(t.TempDir(), "clock")
+	setClock := func(at time.Time) {
+		t.Helper()
+		// The server's time is the real time plus the file's offset.
+		if err := os.WriteFile(clock, []byte(time.Until(at).Round(time.Millisecond).String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The day after tomorrow (UTC): 09:00 in Tokyo is 00:00 UTC, 09:00 in
+	// New York 14:00 UTC (winter) or 13:00 UTC (summer).
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(48 * time.Hour)
+	nyOpen := time.Date(day.Year(), day.Month(), day.Day(), 9, 0, 0, 0, mustZone(t, "America/New_York")).UTC()
+	setClock(day.Add(-20 * time.Hour)) // before 09:00 anywhere (UTC+14 is there at 19:00 UTC)
+	s := &server{t: t, data: t.TempDir(), addr: "127.0.0.1:0", bin: bin, env: []string{"TETHER_TEST_CLOCK=" + clock}}
+	s.start()
+	s.api = s.newAPIClient()
+
+	type endpoint struct {
+		zone, display string
+		a             *agent
+		id            string
+	}
+	eps := []*endpoint{{zone: "Asia/Tokyo"}, {zone: "America/New_York"}}
+	for _, e := range eps {
+		e.display = startXvfb(t)
+		e.a = startAgentEnv(t, s, s.enrollmentToken(), t.TempDir(), "DISPLAY="+e.display, "TZ="+e.zone)
+		e.id = agentIdentity(t, e.a)
+	}
+	tokyo, york := eps[0], eps[1]
+	// Each endpoint's zone reached the server with its inventory.
+	roundTrip := func(e *endpoint) {
+		t.Helper()
+		st := s.api.queueEcho(t, e.id, "round trip", 0)
+		s.api.waitActionFinished(t, st.ID)
+	}
+	for _, e := range eps {
+		roundTrip(e)
+	}
+
+	spec := protocol.NotificationSpec{
+		NotificationContent: protocol.NotificationContent{Title: "Good morning", Message: "The office opens at nine.",
+			Buttons: []protocol.NotificationButton{{Label: "OK", Value: "ok"}}},
+		Schedule: protocol.NotificationSchedule{Start: day.Format("2006-01-02") + "T09:00", Local: true, Expires: day.Add(48 * time.Hour)},
+		Targets:  protocol.NotificationTargets{Groups: []string{"Default"}},
+	}
+	var n protocol.NotificationInfo
+	if err := s.api.do(http.MethodPost, "/api/v1/notifications", "", spec, &n); err != nil {
+		t.Fatalf("compose: %v", err)
+	}
+	if err := s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: "approver", Password: tech1Password,
+		Roles: []string{perm.RoleNotifyApprover}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	approver := s.userClient("approver", tech1Password)
+	if err := approver.do(http.MethodPost, "/api/v1/notifications/"+n.ID+"/approve", "", protocol.NotificationDecide{Version: 1}, &n); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if n.Status != protocol.NotifyScheduled {
+		t.Fatalf("approved before 09:00 anywhere: status %q, want scheduled", n.Status)
+	}
+	noneYet := func(e *endpoint, when string) {
+		t.Helper()
+		roundTrip(e) // a poll answered after the clock moved
+		if windowNamed(t, e.display, noticeTitle) {
+			t.Fatalf("%s shows the notification %s", e.zone, when)
+		}
+	}
+	noneYet(tokyo, "at 13:00 the day before, its time")
+
+	// 08:59:50 in Tokyo: not yet; then 09:00 there: the sweep wakes its
+	// held poll and the window comes up. New York (19:00 the day before)
+	// gets nothing.
+	setClock(day.Add(-10 * time.Second))
+	noneYet(tokyo, "at 08:59:50 its time")
+	setClock(day.Add(time.Second))
+	waitWindowNamed(t, tokyo.display, noticeTitle, liveTimeout)
+	saveDisplay(t, tokyo.display, "endpoint-notification-tokyo.png")
+	noneYet(york, "at 19:00 the day before, its time")
+	reportRow(t, s.api, n.ID, tokyo.id, "Tokyo shown", func(e protocol.NotificationEndpoint) bool { return e.Shown != nil })
+
+	setClock(nyOpen.Add(-10 * time.Second))
+	noneYet(york, "at 08:59:50 its time")
+	setClock(nyOpen.Add(time.Second))
+	waitWindowNamed(t, york.display, noticeTitle, liveTimeout)
+	reportRow(t, s.api, n.ID, york.id, "New York shown", func(e protocol.NotificationEndpoint) bool { return e.Shown != nil })
+}
+
+func mustZone(t testing.TB, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }

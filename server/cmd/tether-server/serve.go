@@ -165,7 +165,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		url = scheme + "://" + displayAddr(ln.Addr().String())
 	}
 
-	svc, err := app.New(app.Config{Store: st, Logger: log, PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
+	svc, err := app.New(app.Config{Store: st, Logger: log, Now: serverClock(log), PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
 		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency,
 		Releases: releases.Open(filepath.Join(cfg.Data, ReleasesDir)), Signing: signing(cfg)})
 	if err != nil {
