@@ -516,3 +516,42 @@ func (h *countHandler) count(prefix string) int {
 func (h *neverHost) Start(func(string)) error { return errors.New("never") }
 func (h *neverHost) Show(View)                {}
 func (h *neverHost) Stop()                    {}
+
+// TestNoticeReopens: an end-user notification is listed once among the
+// recent ones (shown again, it moves to the top), shows as a desktop
+// notification, and its entry reopens it.
+func TestNoticeReopens(t *testing.T) {
+	d := traytest.New(ErrCancelled)
+	opened := make(chan string, 2)
+	tr, err := New(Config{Dialogs: d, Redeem: (&fakeRedeemer{}).redeem, OpenNotice: func(ref string) { opened <- ref },
+		Now: func() time.Time { return time.Date(2026, 12, 4, 9, 30, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = tr.Run(ctx) }()
+	<-tr.started
+	tr.NotifyRef("Restart tonight", "n1")
+	tr.Notify("Session ended")
+	tr.NotifyRef("Restart tonight", "n1")
+	st := waitState(t, tr, "the notices", func(s State) bool { return len(s.Notices) == 2 })
+	if st.Notices[0].Ref != "n1" || st.Notices[1].Text != "Session ended" {
+		t.Fatalf("notices %+v", st.Notices)
+	}
+	tr.Click(ActionNoticePrefix + "n1")
+	select {
+	case ref := <-opened:
+		if ref != "n1" {
+			t.Fatalf("reopened %q", ref)
+		}
+	case <-time.After(wait):
+		t.Fatal("the entry did not reopen the notification")
+	}
+	tr.Click(ActionNoticePrefix + "n9") // not in the menu: ignored
+	select {
+	case ref := <-opened:
+		t.Fatalf("reopened %q, which the menu does not offer", ref)
+	default:
+	}
+}
