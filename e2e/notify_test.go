@@ -379,6 +379,15 @@ func TestNotificationSchedule(t *testing.T) {
 	setClock(nyOpen.Add(time.Second))
 	waitWindowNamed(t, york.display, noticeTitle, liveTimeout)
 	reportRow(t, s.api, n.ID, york.id, "New York shown", func(e protocol.NotificationEndpoint) bool { return e.Shown != nil })
+
+	// Cancelled: both windows go, and the report says so.
+	if err := s.api.do(http.MethodPost, "/api/v1/notifications/"+n.ID+"/cancel", "", protocol.NotificationDecide{Reason: "snow day"}, nil); err != nil {
+		t.Fatalf("cancel: %v", err)
+	}
+	for _, e := range eps {
+		noWindowNamed(t, e.display, noticeTitle, liveTimeout)
+		reportRow(t, s.api, n.ID, e.id, e.zone+" withdrawn", func(r protocol.NotificationEndpoint) bool { return r.Status == "cancelled" })
+	}
 }
 
 func mustZone(t testing.TB, name string) *time.Location {

@@ -243,6 +243,33 @@ func (m *Manager) Receive(ns []protocol.AgentNotification) {
 	m.Kick()
 }
 
+// Withdraw takes down notifications the sender cancelled and says so
+// (once per withdrawal the server sends: it asks until it hears).
+func (m *Manager) Withdraw(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	now := m.cfg.Now().UTC()
+	m.mu.Lock()
+	for _, id := range ids {
+		r := m.recs[id]
+		if r == nil {
+			// Not held (a lost journal): acknowledged all the same.
+			r = &record{N: protocol.AgentNotification{ID: id, Version: 1}, State: stateDone}
+		}
+		if m.queuedLocked(id, r.N.Version, protocol.NotifyEventCancelled) {
+			continue
+		}
+		if r.State != stateDone {
+			m.closeAllLocked(r)
+			m.finishLocked(r, protocol.NotifyEventCancelled, now)
+		}
+		m.eventLocked(r, protocol.NotifyEventCancelled, nil)
+	}
+	m.mu.Unlock()
+	m.cfg.Wake()
+}
+
 func (m *Manager) queuedLocked(id string, version int, kind string) bool {
 	return slices.ContainsFunc(m.out.Events, func(e protocol.NotificationEvent) bool {
 		return e.ID == id && e.Version == version && e.Kind == kind

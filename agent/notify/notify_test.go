@@ -181,3 +181,33 @@ func TestEveryUserAndExpiry(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 }
+
+// TestWithdraw: a cancelled notification goes from the screen and stays
+// gone; the withdrawal is acknowledged once, also for one not held.
+func TestWithdraw(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
+	disp := &fakeDisplay{desks: []Desk{{Key: "a", Active: true}}, open: map[string]ipc.Notification{}}
+	m, err := Open(Config{StateDir: t.TempDir(), Display: disp, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Receive([]protocol.AgentNotification{{ID: "n1", Version: 2, NotificationContent: protocol.NotificationContent{Title: "x", Message: "y"},
+		Expires: clk.Now().Add(time.Hour)}})
+	m.tick()
+	if _, ok := disp.onScreen("a", "n1"); !ok {
+		t.Fatal("not shown")
+	}
+	m.Withdraw([]string{"n1", "unknown"})
+	m.Withdraw([]string{"n1"}) // asked again before the answer landed
+	if _, ok := disp.onScreen("a", "n1"); ok {
+		t.Fatal("still on screen after the withdrawal")
+	}
+	m.tick()
+	if _, ok := disp.onScreen("a", "n1"); ok {
+		t.Fatal("back on screen after the withdrawal")
+	}
+	evs := m.Outbox()
+	if got := kinds(evs); !slices.Equal(got, []string{"delivered", "cancelled", "cancelled"}) || evs[1].Version != 2 || evs[2].ID != "unknown" {
+		t.Fatalf("events %+v", evs)
+	}
+}

@@ -178,6 +178,9 @@ func (r *Runner) handleResponse(ctx context.Context, resp protocol.PollResponse)
 	if n := r.cfg.Notifications; n != nil && len(resp.Notifications) > 0 {
 		n.Receive(resp.Notifications)
 	}
+	if n := r.cfg.Notifications; n != nil && len(resp.WithdrawnNotifications) > 0 {
+		n.Withdraw(resp.WithdrawnNotifications)
+	}
 	if u := resp.Update; u != nil && r.cfg.Update != nil {
 		r.cfg.Update.Offer(*u, r.download)
 	}
@@ -196,7 +199,7 @@ func (r *Runner) nextDelay(req protocol.PollRequest, resp protocol.PollResponse,
 	if resp.NextPollMS > 0 {
 		return min(time.Duration(resp.NextPollMS)*time.Millisecond, r.cfg.MaxNextPoll)
 	}
-	if req.Wait && len(resp.Actions) == 0 && resp.Policy == nil && len(resp.Notifications) == 0 {
+	if req.Wait && len(resp.Actions) == 0 && resp.Policy == nil && len(resp.Notifications) == 0 && len(resp.WithdrawnNotifications) == 0 {
 		// A waiting poll that came back empty early means the server did not
 		// hold it; do not spin.
 		return r.cfg.MinPollInterval - r.cfg.Now().Sub(start)

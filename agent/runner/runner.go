@@ -68,6 +68,8 @@ type UpdateHooks interface {
 type Notifications interface {
 	// Receive takes the notifications a poll answer handed.
 	Receive([]protocol.AgentNotification)
+	// Withdraw takes down notifications that were cancelled.
+	Withdraw(ids []string)
 	// Outbox is the events to carry on the next poll.
 	Outbox() []protocol.NotificationEvent
 	// Sent is told the events a poll the server answered carried.

@@ -401,3 +401,58 @@ func TestNotificationLocalSchedule(t *testing.T) {
 		t.Fatalf("handed after expiry: %+v", got)
 	}
 }
+
+// TestNotificationWithdrawn: cancelling takes the notification down on the
+// endpoints that have it: a held poll is answered at once with the
+// withdrawal, repeated until the agent says it took it down.
+func TestNotificationWithdrawn(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", perm.RoleAdministrator)
+	approver := e.user("approver", perm.RoleNotifyApprover)
+	id, sec := e.enroll("ws-1", "Default")
+	_, other := e.enroll("ws-2", "Default")
+	n := createNotice(t, root, noticeSpec(e.clock.Now()))
+	mustDo(t, approver, "POST", "/api/v1/notifications/"+n.ID+"/approve", protocol.NotificationDecide{Version: 1}, nil, 200)
+	if got := pollFor(t, e, sec, protocol.PollRequest{}); len(got) != 1 {
+		t.Fatalf("handed %+v", got)
+	}
+	at := e.clock.Now()
+	pollFor(t, e, sec, protocol.PollRequest{NotificationEvents: []protocol.NotificationEvent{
+		{ID: n.ID, Version: 1, Seq: 1, Kind: protocol.NotifyEventDelivered, At: at},
+		{ID: n.ID, Version: 1, Seq: 2, Kind: protocol.NotifyEventShown, At: at}}})
+
+	first, _ := e.poll(sec, protocol.PollRequest{})
+	got := make(chan protocol.PollResponse, 1)
+	go func() {
+		resp, _ := e.poll(sec, protocol.PollRequest{Wait: true, PolicyVersion: first.Policy.Version})
+		got <- resp
+	}()
+	waitHeld(t, e, id)
+	mustDo(t, root, "POST", "/api/v1/notifications/"+n.ID+"/cancel", protocol.NotificationDecide{Reason: "sent by mistake"}, nil, 200)
+	select {
+	case resp := <-got:
+		if len(resp.WithdrawnNotifications) != 1 || resp.WithdrawnNotifications[0] != n.ID || len(resp.Notifications) != 0 {
+			t.Fatalf("answer to the held poll %+v", resp)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held poll was not answered at the cancellation")
+	}
+	// The endpoint that never had it is told nothing.
+	if resp, _ := e.poll(other, protocol.PollRequest{}); len(resp.WithdrawnNotifications) != 0 || len(resp.Notifications) != 0 {
+		t.Fatalf("ws-2 answer %+v", resp)
+	}
+	// Asked again until the agent says it took it down; then no more.
+	if resp, _ := e.poll(sec, protocol.PollRequest{}); len(resp.WithdrawnNotifications) != 1 {
+		t.Fatalf("withdrawal not repeated: %+v", resp)
+	}
+	resp, _ := e.poll(sec, protocol.PollRequest{NotificationEvents: []protocol.NotificationEvent{
+		{ID: n.ID, Version: 1, Seq: 3, Kind: protocol.NotifyEventCancelled, At: at}}})
+	if len(resp.WithdrawnNotifications) != 0 {
+		t.Fatalf("withdrawn again after the agent's answer: %+v", resp)
+	}
+	var rep protocol.NotificationReport
+	mustDo(t, root, "GET", "/api/v1/notifications/"+n.ID+"/report", nil, &rep, 200)
+	if rep.Status != protocol.NotifyCancelled || rep.Statuses["cancelled"] != 1 || rep.Statuses["not_delivered"] != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+}

@@ -201,8 +201,8 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
 		return protocol.PollResponse{}, err
 	}
-	resp.Notifications = s.DueNotifications(ctx, a)
-	if len(resp.Actions) > 0 || resp.Policy != nil || len(resp.Notifications) > 0 || !req.Wait {
+	resp.Notifications, resp.WithdrawnNotifications = s.DueNotifications(ctx, a)
+	if len(resp.Actions) > 0 || resp.Policy != nil || len(resp.Notifications) > 0 || len(resp.WithdrawnNotifications) > 0 || !req.Wait {
 		pollsTotal.WithLabelValues("immediate").Inc()
 		return resp, nil
 	}
@@ -226,7 +226,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
 			return protocol.PollResponse{}, err
 		}
-		resp.Notifications = s.DueNotifications(ctx, a)
+		resp.Notifications, resp.WithdrawnNotifications = s.DueNotifications(ctx, a)
 		// The policy may have changed while we held (a technician allowing
 		// unattended access and starting a session at once): the agent
 		// applies it before the actions, so send the current one.

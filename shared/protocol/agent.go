@@ -129,6 +129,10 @@ type PollResponse struct {
 	// Notifications are due on this endpoint and not yet reported
 	// delivered; the agent keeps each id and version once.
 	Notifications []AgentNotification `json:"notifications,omitempty"`
+	// WithdrawnNotifications are ids of notifications the agent was
+	// handed and that were cancelled since: it takes them down and says
+	// so with a "cancelled" event.
+	WithdrawnNotifications []string `json:"withdrawn_notifications,omitempty"`
 }
 
 // Action is a unit of work for an agent, run at most once per id.

@@ -43,6 +43,9 @@ const (
 	NotifyEventDismissed = "dismissed"
 	NotifyEventExpired   = "expired"
 	NotifyEventFailed    = "failed"
+	// NotifyEventCancelled acknowledges a withdrawal: the notification
+	// was cancelled and is gone from the endpoint's screen.
+	NotifyEventCancelled = "cancelled"
 )
 
 // NotificationButton is a button the end user may press; Value is what

@@ -31,6 +31,10 @@ type live struct {
 	win       window
 	targets   protocol.NotificationTargets
 	delivered map[string]int // agent id → version it reported
+	// cancelled: withdrawn from the endpoints that have it, until each
+	// says it took it down (withdrawn).
+	cancelled bool
+	withdrawn map[string]bool
 }
 
 // eventLinger is how long after expiry agents' events are still taken
@@ -66,6 +70,15 @@ func (s *Service) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	gone, err := s.st.ListNotifications(ctx, store.NotificationFilter{Status: protocol.NotifyCancelled, Limit: 10000})
+	if err != nil {
+		return err
+	}
+	for _, n := range gone {
+		if n.ApprovedVersion > 0 { // never delivered otherwise
+			ns = append(ns, n)
+		}
+	}
 	s.mu.Lock()
 	old := s.active
 	s.mu.Unlock()
@@ -80,19 +93,23 @@ func (s *Service) refresh(ctx context.Context) error {
 		if err != nil || now.After(w.expires.Add(eventLinger)) {
 			continue
 		}
-		l := &live{id: n.ID, version: n.Version, content: d.NotificationContent, win: w, targets: d.Targets}
-		if o := old[n.ID]; o != nil && o.version == n.Version {
+		l := &live{id: n.ID, version: n.Version, content: d.NotificationContent, win: w, targets: d.Targets,
+			cancelled: n.Status == protocol.NotifyCancelled}
+		if o := old[n.ID]; o != nil && o.version == n.Version && o.cancelled == l.cancelled {
 			s.mu.Lock()
-			l.delivered = o.delivered
+			l.delivered, l.withdrawn = o.delivered, o.withdrawn
 			s.mu.Unlock()
 		} else {
 			ds, err := s.st.NotificationDeliveries(ctx, n.ID)
 			if err != nil {
 				return err
 			}
-			l.delivered = make(map[string]int, len(ds))
+			l.delivered, l.withdrawn = make(map[string]int, len(ds)), map[string]bool{}
 			for _, dl := range ds {
 				l.delivered[dl.AgentID] = dl.Version
+				if dl.Status == protocol.NotifyEventCancelled {
+					l.withdrawn[dl.AgentID] = true
+				}
 			}
 		}
 		next[n.ID] = l
@@ -170,9 +187,10 @@ func ZoneName(inv protocol.Inventory) string {
 	return ""
 }
 
-// DueNotifications lists what endpoint a is to be handed now: approved,
-// started on its clock, not expired, and not yet reported delivered.
-func (s *Service) DueNotifications(ctx context.Context, a store.Agent) []protocol.AgentNotification {
+// DueNotifications lists what endpoint a is to be handed now (approved,
+// started on its clock, not expired, and not yet reported delivered), and
+// the cancelled ones it has and must take down.
+func (s *Service) DueNotifications(ctx context.Context, a store.Agent) (due []protocol.AgentNotification, withdrawn []string) {
 	s.fresh(ctx)
 	now := s.Now().UTC()
 	loc := zoneOf(a.TimeZone)
@@ -180,6 +198,12 @@ func (s *Service) DueNotifications(ctx context.Context, a store.Agent) []protoco
 	defer s.mu.Unlock()
 	var out []protocol.AgentNotification
 	for _, l := range s.active {
+		if l.cancelled {
+			if l.delivered[a.ID] > 0 && !l.withdrawn[a.ID] && now.Before(l.win.expires) {
+				withdrawn = append(withdrawn, l.id)
+			}
+			continue
+		}
 		if !now.Before(l.win.expires) || l.delivered[a.ID] >= l.version || !matches(a, l.targets) {
 			continue
 		}
@@ -196,11 +220,13 @@ func (s *Service) DueNotifications(ctx context.Context, a store.Agent) []protoco
 		out = append(out, an)
 	}
 	slices.SortFunc(out, func(x, y protocol.AgentNotification) int { return strings.Compare(x.ID, y.ID) })
-	return out
+	slices.Sort(withdrawn)
+	return out, withdrawn
 }
 
 var eventKinds = []string{protocol.NotifyEventDelivered, protocol.NotifyEventShown, protocol.NotifyEventPressed,
-	protocol.NotifyEventPostponed, protocol.NotifyEventDismissed, protocol.NotifyEventExpired, protocol.NotifyEventFailed}
+	protocol.NotifyEventPostponed, protocol.NotifyEventDismissed, protocol.NotifyEventExpired, protocol.NotifyEventFailed,
+	protocol.NotifyEventCancelled}
 
 // maxEvents bounds the events one poll may carry.
 const maxEvents = 500
@@ -239,8 +265,15 @@ func (s *Service) RecordEvents(ctx context.Context, a store.Agent, evs []protoco
 	}
 	s.mu.Lock()
 	for _, e := range rs {
-		if l := s.active[e.NotificationID]; l != nil && l.delivered[a.ID] < e.Version {
+		l := s.active[e.NotificationID]
+		if l == nil {
+			continue
+		}
+		if l.delivered[a.ID] < e.Version {
 			l.delivered[a.ID] = e.Version
+		}
+		if e.Kind == protocol.NotifyEventCancelled {
+			l.withdrawn[a.ID] = true
 		}
 	}
 	s.mu.Unlock()
@@ -263,6 +296,29 @@ func (s *Service) approved(ctx context.Context, n store.Notification) {
 	}
 	now := s.Now().UTC()
 	s.wake(ctx, l, func(start time.Time) bool { return !start.After(now) })
+}
+
+// withdraw wakes the endpoints that have a cancelled notification, to
+// take it down.
+func (s *Service) withdraw(ctx context.Context, id string) {
+	s.changed()
+	if err := s.refresh(ctx); err != nil {
+		s.Log.Error("read notifications to deliver", "err", err)
+		return
+	}
+	s.mu.Lock()
+	var ids []string
+	if l := s.active[id]; l != nil {
+		for a, v := range l.delivered {
+			if v > 0 && !l.withdrawn[a] {
+				ids = append(ids, a)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range ids {
+		s.cfg.Notify(a)
+	}
 }
 
 // wake notifies every target of l whose start on its clock passes due.
@@ -303,7 +359,7 @@ func (s *Service) Sweep(ctx context.Context) {
 	}
 	for _, l := range ls {
 		w := l.win
-		if w.start.IsZero() || !now.Before(w.expires) || now.Before(w.earliest()) || prev.After(w.latest()) {
+		if l.cancelled || w.start.IsZero() || !now.Before(w.expires) || now.Before(w.earliest()) || prev.After(w.latest()) {
 			continue
 		}
 		if !w.local {

@@ -363,7 +363,7 @@ func (s *Service) CancelNotification(ctx context.Context, id string, req protoco
 	if err != nil {
 		return protocol.NotificationInfo{}, err
 	}
-	s.changed()
+	s.withdraw(ctx, n.ID)
 	return s.info(ctx, p, n, map[string]string{})
 }
 

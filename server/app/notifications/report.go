@@ -25,7 +25,7 @@ const (
 )
 
 // final are the endpoint statuses after which nothing more is expected.
-var final = []string{"responded", "dismissed", "expired", "failed", endpointNotDelivered}
+var final = []string{"responded", "dismissed", "expired", "failed", "cancelled", endpointNotDelivered}
 
 // NotificationReport tells what became of a notification: every endpoint
 // it targets now or that reported on it, by status and response.

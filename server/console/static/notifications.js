@@ -11,7 +11,7 @@ export const statusNames = {
 };
 const endpointStatusNames = {
   pending: "Pending", not_delivered: "Not delivered", delivered: "Delivered", shown: "Shown", postponed: "Postponed",
-  responded: "Responded", dismissed: "Dismissed", expired: "Expired", failed: "Failed",
+  responded: "Responded", dismissed: "Dismissed", expired: "Expired", failed: "Failed", cancelled: "Withdrawn",
 };
 const accents = { info: "#1d4ed8", warning: "#b45309", critical: "#b91c1c" };
 

@@ -108,6 +108,11 @@ func foldEvent(d store.NotificationDelivery, e store.NotificationEvent) (store.N
 		first(&d.Answered)
 	case "expired", "failed":
 		d.Error = e.Error
+	case "cancelled":
+		// Taken down by a withdrawal: an answer given before stands.
+		if slices.Contains([]string{"responded", "dismissed", "expired", "failed"}, d.Status) {
+			return d, true
+		}
 	default:
 		return d, false
 	}

@@ -168,6 +168,17 @@ func testNotificationDeliveries(t *testing.T, s store.Store) {
 	if ds[0].Version != 2 || ds[0].Status != "delivered" || ds[0].Response != "" || ds[0].Postpones != 0 || ds[0].Seq != 6 {
 		t.Fatalf("after v2 %+v", ds[0])
 	}
+	// A withdrawal keeps an answer given before; it ends an open one.
+	noErr(t, "record withdrawal", s.RecordNotificationEvents(ctx, []store.NotificationEvent{
+		ev(8, 2, "cancelled", nil),
+		{NotificationID: n.ID, AgentID: "a2", Version: 1, Seq: 10, Kind: "cancelled", At: t0},
+		{NotificationID: n.ID, AgentID: "a3", Version: 1, Seq: 1, Kind: "cancelled", At: t0},
+	}))
+	ds, err = s.NotificationDeliveries(ctx, n.ID)
+	noErr(t, "deliveries", err)
+	if len(ds) != 3 || ds[0].Status != "cancelled" || ds[1].Status != "failed" || ds[2].Status != "cancelled" {
+		t.Fatalf("after withdrawal %+v", ds)
+	}
 	ds, err = s.NotificationDeliveries(ctx, "unknown")
 	noErr(t, "deliveries of none", err)
 	if len(ds) != 0 {
