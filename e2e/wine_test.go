@@ -479,6 +479,53 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 		out, err := peek("text", "TetherSessionBar", "Tether session bar", "302")
 		return err != nil && strings.Contains(err.Error(), "no window"), fmt.Errorf("winpeek: %q, %v", out, err)
 	})
+
+	// An end-user notification reaches the Windows desktop as a Win32
+	// window (control 201 its title, 210 its first button); the button's
+	// press is in the report.
+	if err := e.s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: "approver", Password: tech1Password,
+		Roles: []string{perm.RoleNotifyApprover}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var n protocol.NotificationInfo
+	if err := e.s.api.do(http.MethodPost, "/api/v1/notifications", "", protocol.NotificationSpec{
+		NotificationContent: protocol.NotificationContent{Title: "Patch Tuesday & <reboot>", Message: "Save your work.",
+			Buttons: []protocol.NotificationButton{{Label: "Reboot now", Value: "now"}, {Label: "Later", Value: "later"}}},
+		Schedule: protocol.NotificationSchedule{Expires: time.Now().Add(time.Hour)},
+		Targets:  protocol.NotificationTargets{Groups: []string{"Default"}},
+	}, &n); err == nil {
+		// "<reboot>" is markup to the server: refused. Sent without it.
+		t.Fatalf("markup accepted in a title: %+v", n)
+	}
+	if err := e.s.api.do(http.MethodPost, "/api/v1/notifications", "", protocol.NotificationSpec{
+		NotificationContent: protocol.NotificationContent{Title: "Patch Tuesday & reboot", Message: "Save your work.\nQ&A: https://it.example",
+			Buttons: []protocol.NotificationButton{{Label: "Reboot now", Value: "now"}, {Label: "Later", Value: "later"}}},
+		Schedule: protocol.NotificationSchedule{Expires: time.Now().Add(time.Hour)},
+		Targets:  protocol.NotificationTargets{Groups: []string{"Default"}},
+	}, &n); err != nil {
+		t.Fatalf("compose: %v", err)
+	}
+	if err := e.s.userClient("approver", tech1Password).do(http.MethodPost, "/api/v1/notifications/"+n.ID+"/approve", "",
+		protocol.NotificationDecide{Version: 1}, nil); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	testenv.Eventually(t, liveTimeout, "the notification window on the Windows desktop", func() (bool, error) {
+		out, err := peek("text", "TetherNotification", "*", "201")
+		return err == nil && out == strconv.Quote("Patch Tuesday & reboot"), fmt.Errorf("winpeek: %q, %v", out, err)
+	})
+	if out, err := peek("text", "TetherNotification", "*", "202"); err != nil || out != strconv.Quote("Save your work.\r\nQ&A: https://it.example") {
+		t.Errorf("message %s (%v)", out, err)
+	}
+	if _, err := peek("click", "TetherNotification", "*", "210"); err != nil {
+		t.Fatal(err)
+	}
+	reportRow(t, e.s.api, n.ID, e.ep.ID, "the Windows answer in the report", func(r protocol.NotificationEndpoint) bool {
+		return r.Status == "responded" && r.Response == "now" && r.Shown != nil
+	})
+	testenv.Eventually(t, paintTimeout, "the notification window to go", func() (bool, error) {
+		out, err := peek("text", "TetherNotification", "*", "201")
+		return err != nil && strings.Contains(err.Error(), "no window"), fmt.Errorf("winpeek: %q, %v", out, err)
+	})
 }
 
 // xPixel is the colour the X display shows at x, y, or why it is unknown.

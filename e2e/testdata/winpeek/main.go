@@ -5,6 +5,10 @@
 //
 //	winpeek text CLASS TITLE ID        prints the text of control ID
 //	winpeek type CLASS TITLE ID TEXT   types TEXT into control ID, then Enter
+//	winpeek click CLASS TITLE ID       clicks button ID
+//
+// A TITLE of "*" matches any window of the class.
+//
 //	winpeek clip                       prints the clipboard's text
 //	winpeek copy TEXT                  copies TEXT to the clipboard
 //
@@ -49,6 +53,7 @@ const (
 	wmKeyDown       = 0x0100
 	wmChar          = 0x0102
 	vkReturn        = 0x0D
+	bmClick         = 0x00F5
 )
 
 func main() {
@@ -66,9 +71,13 @@ func run(args []string) error {
 		return copyText(args[1])
 	}
 	if len(args) < 4 {
-		return fmt.Errorf("usage: winpeek text|type CLASS TITLE ID [TEXT]")
+		return fmt.Errorf("usage: winpeek text|type|click CLASS TITLE ID [TEXT]")
 	}
-	top, _, _ := findWindowW.Call(uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(args[1]))), uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(args[2]))))
+	var title uintptr
+	if args[2] != "*" {
+		title = uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(args[2])))
+	}
+	top, _, _ := findWindowW.Call(uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(args[1]))), title)
 	if top == 0 {
 		return fmt.Errorf("no window %q of class %s", args[2], args[1])
 	}
@@ -94,6 +103,8 @@ func run(args []string) error {
 			postMessageW.Call(ctl, wmChar, uintptr(u), 1)
 		}
 		postMessageW.Call(ctl, wmKeyDown, vkReturn, 1)
+	case args[0] == "click":
+		postMessageW.Call(ctl, bmClick, 0, 0)
 	default:
 		return fmt.Errorf("unknown command %q", args[0])
 	}
