@@ -110,7 +110,7 @@ func reportRow(t testing.TB, c *apiClient, id, endpointID, what string, cond fun
 // endpoint shows nothing before a second user approves; the window then
 // appears on the endpoint's display; a real click postpones it; it comes
 // back after the interval although the agent restarted meanwhile, now
-// without a postpone choice; a real click presses the first button; the
+// without a postpone choice; Tab and Return press the first button; the
 // report and its CSV say delivered, shown, postponed once and the answer.
 func TestNotification(t *testing.T) {
 	s := startServer(t)
@@ -211,7 +211,16 @@ func TestNotification(t *testing.T) {
 	if _, ok := barButton(t, display, image.Rect(r.Min.X, r.Min.Y+12, r.Max.X, r.Max.Y), noticePostpone); ok {
 		t.Error("the window offers a postpone after the only one was used")
 	}
-	clickColour(t, display, r, 12, noticeWarning, "the first button")
+	// Answered with the keyboard: Tab to the first button, Return.
+	if _, ok := barButton(t, display, image.Rect(r.Min.X, r.Min.Y+12, r.Max.X, r.Max.Y), noticeWarning); !ok {
+		t.Error("the first button is not drawn in the warning's accent")
+	}
+	if out, err := xdotool(t, display, 10*time.Second, "windowfocus", "--sync", win); err != nil {
+		t.Fatalf("xdotool windowfocus: %v %s", err, out)
+	}
+	if out, err := xdotool(t, display, 10*time.Second, "key", "Tab", "Return"); err != nil {
+		t.Fatalf("xdotool key: %v %s", err, out)
+	}
 	noWindowNamed(t, display, noticeTitle, 20*time.Second)
 	row := reportRow(t, composer, n.ID, ep.ID, "the answer in the report", func(e protocol.NotificationEndpoint) bool {
 		return e.Status == "responded"

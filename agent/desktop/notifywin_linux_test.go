@@ -1,6 +1,10 @@
 package desktop
 
 import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,25 +40,7 @@ func TestNotificationWindowLiteral(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the window never said it was shown")
 	}
-	tw.p.sendRaw("dump")
-	var got string
-	select {
-	case got = <-tw.dumps:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no dump")
-	}
-	parts := strings.Fields(got)
-	if len(parts) != 3 {
-		t.Fatalf("dump %q", got)
-	}
-	var shown []string
-	for _, p := range parts {
-		s, ok := tkDecode(p)
-		if !ok {
-			t.Fatalf("dump part %q", p)
-		}
-		shown = append(shown, s)
-	}
+	shown := dumpNotice(t, tw)
 	if shown[0] != title {
 		t.Errorf("title shows %q, want %q", shown[0], title)
 	}
@@ -69,6 +55,73 @@ func TestNotificationWindowLiteral(t *testing.T) {
 	}
 	if len(tw.links) != 1 || tw.links[0] != "https://it.example/help" {
 		t.Errorf("links %q", tw.links)
+	}
+}
+
+// dumpNotice asks the window what it shows: title, message, window
+// title, logo image, accent colour, size.
+func dumpNotice(t *testing.T, tw *tkNotice) []string {
+	t.Helper()
+	tw.p.sendRaw("dump")
+	var got string
+	select {
+	case got = <-tw.dumps:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dump")
+	}
+	parts := strings.Fields(got)
+	if len(parts) != 6 {
+		t.Fatalf("dump %q", got)
+	}
+	var shown []string
+	for _, p := range parts {
+		s, ok := tkDecode(p)
+		if !ok {
+			t.Fatalf("dump part %q", p)
+		}
+		shown = append(shown, s)
+	}
+	return shown
+}
+
+// TestNotificationWindowBrandedAndScaled: a group's logo and accent show;
+// at 200 % (GDK_SCALE=2) the window is about twice as large.
+func TestNotificationWindowBrandedAndScaled(t *testing.T) {
+	xsrv.Setenv(t)
+	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+	for i := range img.Pix {
+		img.Pix[i] = 0x80
+	}
+	var logo bytes.Buffer
+	if err := png.Encode(&logo, img); err != nil {
+		t.Fatal(err)
+	}
+	n := ipc.Notification{ID: "n1", Version: 1, Title: "VPN changes on Monday", Message: "OK?",
+		Buttons:  []protocol.NotificationButton{{Label: "OK", Value: "ok"}},
+		Branding: &protocol.NotificationBranding{Name: "Finance IT", Accent: "#0b5cad", Logo: logo.Bytes()}}
+	size := func(scale string) (int, int, []string) {
+		t.Helper()
+		t.Setenv("GDK_SCALE", scale)
+		w, err := NewNotificationWindow(n, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		<-w.Results() // shown
+		d := dumpNotice(t, w.(*tkNotice))
+		var x, y int
+		if _, err := fmt.Sscanf(d[5], "%dx%d", &x, &y); err != nil {
+			t.Fatalf("size %q", d[5])
+		}
+		return x, y, d
+	}
+	w1, h1, d := size("1")
+	if d[3] == "" || d[4] != "#0b5cad" {
+		t.Errorf("logo %q, accent %q", d[3], d[4])
+	}
+	w2, h2, _ := size("2")
+	if w2 < w1*17/10 || h2 < h1*17/10 {
+		t.Errorf("at 200 %%: %dx%d, at 100 %%: %dx%d", w2, h2, w1, h1)
 	}
 }
 

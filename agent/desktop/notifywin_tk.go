@@ -43,7 +43,7 @@ wm resizable . 0 0
 set readonly 0
 wm protocol . WM_DELETE_WINDOW { if {!$::readonly} { puts dismiss }; exit 0 }
 . configure -background white -padx 0 -pady 0
-frame .band -height 8 -background #1d4ed8
+frame .band -height 6p -background #1d4ed8
 frame .head -background white
 label .head.logo -background white
 label .head.sender -background white -foreground #4b5563 -font {TkDefaultFont 9}
@@ -66,8 +66,15 @@ set accent #1d4ed8
 proc setaccent {s} { set ::accent [d $s]; .band configure -background $::accent }
 proc setlogo {s} {
 	if {[catch {image create photo logo -data [d $s]}]} return
-	.head.logo configure -image logo
-	pack .head.logo -side left -padx {0 6}
+	# At 200 % and more the logo is drawn twice as large.
+	if {[tk scaling] >= 2.5} {
+		image create photo logo2
+		logo2 copy logo -zoom 2
+		.head.logo configure -image logo2
+	} else {
+		.head.logo configure -image logo
+	}
+	pack .head.logo -side left -padx {0 4p}
 }
 proc setsender {s} { .head.sender configure -text [d $s] }
 proc settitle {s} {
@@ -93,7 +100,7 @@ proc addbutton {label value} {
 	} else {
 		$b configure -background @SECOND@ -activebackground @SECOND@
 	}
-	pack $b -side right -padx {6 0}
+	pack $b -side right -padx {4p 0}
 }
 proc addpostpone {label secs} {
 	lappend ::posts $secs
@@ -108,8 +115,12 @@ proc postpone {} {
 	if {$i < 0} return
 	puts "postpone [lindex $::posts $i]"
 }
-# dump says what the window shows, for tests: title, message, window title.
-proc dump {} { puts "dump [e [.title cget -text]] [e [.msg get 1.0 end-1c]] [e [wm title .]]" }
+# dump says what the window shows, for tests: title, message, window
+# title, logo image, accent, and the window's size.
+proc dump {} {
+	update idletasks
+	puts "dump [e [.title cget -text]] [e [.msg get 1.0 end-1c]] [e [wm title .]] [e [.head.logo cget -image]] [e [.band cget -background]] [e [winfo reqwidth .]x[winfo reqheight .]]"
+}
 proc setreadonly {} {
 	set ::readonly 1
 	button .buttons.close -text "Close" -command { exit 0 } -padx 12
@@ -117,18 +128,18 @@ proc setreadonly {} {
 }
 proc showwin {} {
 	pack .band -side top -fill x
-	pack .head -side top -fill x -padx 14 -pady {10 0}
+	pack .head -side top -fill x -padx 10p -pady {8p 0}
 	pack .head.sender -side left
-	pack .title -side top -fill x -padx 14 -pady {2 6}
-	pack .msg -side top -fill both -padx 14
+	pack .title -side top -fill x -padx 10p -pady {2p 4p}
+	pack .msg -side top -fill both -padx 10p
 	if {[llength $::posts] > 0 && !$::readonly} {
-		pack .post -side top -fill x -padx 14 -pady {8 0}
+		pack .post -side top -fill x -padx 10p -pady {6p 0}
 		pack .post.l -side left
-		pack .post.cb -side left -padx 6
+		pack .post.cb -side left -padx 4p
 		pack .post.b -side left
-		pack .post.left -side left -padx 6
+		pack .post.left -side left -padx 4p
 	}
-	pack .buttons -side top -fill x -padx 14 -pady 12
+	pack .buttons -side top -fill x -padx 10p -pady 9p
 	if {$::nb == 0 && !$::readonly} {
 		button .buttons.ok -text "OK" -command { puts dismiss } -padx 12
 		pack .buttons.ok -side right
