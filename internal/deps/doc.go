@@ -54,6 +54,7 @@ var Programs = []Program{
 	{"wixl", "wixl", []string{"run", "test", "installers"}, "builds the agent's MSI (make installers)"},
 	{"x11vnc", "x11vnc", []string{"bench"}, "the VNC peer of the screen benchmark"},
 	{"x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64", []string{"build", "test"}, "cgo for the Windows builds; the Wine prefix's ProcessPrng shim"},
+	{"xdg-open", "xdg-utils", []string{"run", "test"}, "opens a link in an end-user notification in the browser"},
 	{"xdotool", "xdotool", []string{"test"}, "tests move the pointer and type as an end user would"},
 	{"xdpyinfo", "x11-utils", []string{"run", "test", "bench"}, ""},
 	{"xsetroot", "x11-xserver-utils", []string{"test"}, "tests paint the root window"},

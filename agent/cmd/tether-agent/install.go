@@ -13,6 +13,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/tetherdesk/tether/agent/config"
+	"github.com/tetherdesk/tether/agent/notify"
 	"github.com/tetherdesk/tether/agent/state"
 )
 
@@ -175,7 +176,7 @@ func purgeState(dir string) (kept bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("reading state directory: %w", err)
 	}
-	ours := map[string]bool{state.IdentityFile: true, state.PolicyFile: true, state.StatusFile: true, state.ActionsDir: true}
+	ours := map[string]bool{state.IdentityFile: true, state.PolicyFile: true, state.StatusFile: true, state.ActionsDir: true, notify.Dir: true}
 	for _, e := range entries {
 		name := e.Name()
 		temp := strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")

@@ -14,7 +14,7 @@ func TestPurgeStateRemovesOnlyAgentFiles(t *testing.T) {
 		wantKept bool
 		wantLeft []string
 	}{
-		{"only agent files", []string{"identity.json", "status.json", "policy.json", "actions/x.json", ".identity.json.tmp-123"}, false, nil},
+		{"only agent files", []string{"identity.json", "status.json", "policy.json", "actions/x.json", "notifications/outbox.json", ".identity.json.tmp-123"}, false, nil},
 		{"foreign file kept", []string{"identity.json", "notes.txt"}, true, []string{"notes.txt"}},
 	}
 	for _, tt := range tests {
