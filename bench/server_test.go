@@ -61,7 +61,8 @@ func startServer(ctx context.Context, bin, data, logPath string, pollHold time.D
 	s := &serverProc{logPath: logPath, logFile: logFile, started: time.Now()}
 	s.Server, err = testenv.StartServer(ctx, testenv.ServerConfig{
 		Bin: bin, Data: data,
-		Args: append([]string{"--poll-hold", pollHold.String(), "--log-level", "info"}, extra...),
+		// The fleet enrolls from one address, as behind one NAT.
+		Args: append([]string{"--poll-hold", pollHold.String(), "--log-level", "info", "--enroll-rate", "100000"}, extra...),
 		Prepare: func(c *exec.Cmd) {
 			// gctrace adds one stderr line per GC cycle, with the live heap
 			// it marked: the clean per-agent heap figure. Its cost is

@@ -2,6 +2,9 @@ package api
 
 import (
 	"encoding/csv"
+	"fmt"
+
+	"github.com/tetherdesk/tether/server/app"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,8 +44,31 @@ func reportFilter(r *http.Request) notifications.ReportFilter {
 	return notifications.ReportFilter{Status: q.Get("status"), Response: q.Get("response"), Host: q.Get("host")}
 }
 
+// Pages of a report's endpoint table: 200 rows unless asked, 5,000 at most.
+const (
+	reportPage    = 200
+	reportPageMax = 5000
+)
+
 func (h *handlers) notificationReport(w http.ResponseWriter, r *http.Request) {
-	rep, err := h.svc.NotificationReport(r.Context(), r.PathValue("id"), reportFilter(r))
+	f := reportFilter(r)
+	q := r.URL.Query()
+	f.Limit = reportPage
+	for _, p := range []struct {
+		name string
+		to   *int
+		max  int
+	}{{"limit", &f.Limit, reportPageMax}, {"offset", &f.Offset, 1 << 30}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > p.max || (p.name == "limit" && n == 0) {
+				h.refuse(w, r, fmt.Errorf("%w: %s %q: a number up to %d (limit at least 1)", app.ErrBadRequest, p.name, v, p.max))
+				return
+			}
+			*p.to = n
+		}
+	}
+	rep, err := h.svc.NotificationReport(r.Context(), r.PathValue("id"), f)
 	h.answer(w, r, http.StatusOK, rep, err)
 }
 

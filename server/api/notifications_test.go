@@ -328,6 +328,13 @@ func TestNotificationDelivery(t *testing.T) {
 		row.Shown == nil || row.Answered == nil || len(row.Users) != 1 {
 		t.Fatalf("ws-linux row %+v", row)
 	}
+	// Paged: one row at a time, the counts over all of them.
+	mustDo(t, reader, "GET", "/api/v1/notifications/"+n.ID+"/report?limit=1&offset=1", nil, &rep, 200)
+	if len(rep.Endpoints) != 1 || rep.Endpoints[0].Hostname != "ws-win" || rep.Matching != 2 || rep.Targeted != 2 {
+		t.Fatalf("page 2 of 1 row: %+v", rep)
+	}
+	mustDo(t, reader, "GET", "/api/v1/notifications/"+n.ID+"/report?limit=0", nil, nil, 400)
+	mustDo(t, reader, "GET", "/api/v1/notifications/"+n.ID+"/report?offset=-1", nil, nil, 400)
 	mustDo(t, reader, "GET", "/api/v1/notifications/"+n.ID+"/report?status=pending", nil, &rep, 200)
 	if len(rep.Endpoints) != 1 || rep.Endpoints[0].Hostname != "ws-win" || rep.Targeted != 2 {
 		t.Fatalf("filtered report %+v", rep.Endpoints)

@@ -48,6 +48,7 @@ var Keys = []Key{
 	{"turn_allow_private", "auto", "let the TURN relay reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): true, false, or auto (true only when turn_listen or listen is loopback); loopback, link-local, multicast and cloud metadata addresses are always refused"},
 	{"metrics_listen", "", "serve /metrics on this separate address (host:port, plain HTTP) instead of the main one"},
 	{"metrics_token", "", "bearer token /metrics requires; empty: /metrics answers loopback clients only"},
+	{"enroll_rate", "600", "enrollments allowed per 10 minutes from one network address (an IPv6 /64) and with one enrollment token; raise it for a large rollout behind one NAT address"},
 	{"login_concurrency", "0", "password checks (argon2id, 64 MiB each) allowed at once; 0 sizes it to the memory; beyond it sign-in answers 503 with Retry-After"},
 	{"sign_gpg_key", "", "OpenPGP private key file that signs the .deb and .rpm installers the console downloads; empty: unsigned"},
 	{"sign_gpg_passphrase", "", "passphrase of sign_gpg_key (better given as the environment variable than in a file)"},
@@ -81,6 +82,7 @@ type Config struct {
 	MetricsListen    string
 	MetricsToken     string
 	LoginConcurrency int
+	EnrollRate       int
 	// Signing of the installers downloaded from the console.
 	SignGPGKey, SignGPGPassphrase string
 	SignCert, SignKey             string
@@ -147,6 +149,11 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("login_concurrency %q: want a number between 0 (sized to memory) and 1024", v.GetString("login_concurrency"))
 	} else {
 		c.LoginConcurrency = n
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v.GetString("enroll_rate"))); err != nil || n < 1 || n > 1_000_000 {
+		return Config{}, fmt.Errorf("enroll_rate %q: want a number of enrollments per 10 minutes, 1 to 1000000", v.GetString("enroll_rate"))
+	} else {
+		c.EnrollRate = n
 	}
 	switch ap := strings.ToLower(strings.TrimSpace(v.GetString("turn_allow_private"))); ap {
 	case "true", "false":

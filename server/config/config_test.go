@@ -25,7 +25,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != ":8443" || c.PollHold != 25*time.Second || c.InsecureHTTP || c.Data != "./tether-data" {
+	if c.Listen != ":8443" || c.PollHold != 25*time.Second || c.InsecureHTTP || c.Data != "./tether-data" || c.EnrollRate != 600 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -63,7 +63,8 @@ func TestPrecedenceFileEnvFlag(t *testing.T) {
 
 func TestBadValues(t *testing.T) {
 	for _, args := range [][]string{{"--poll-hold", "soon"}, {"--db", "mysql://x"}, {"--tls-cert", "c.pem"}, {"--listen", "nocolon"}, {"--log-format", "xml"},
-		{"--turn-allow-private", "maybe"}, {"--login-concurrency", "-1"}, {"--login-concurrency", "lots"}, {"--metrics-listen", "nocolon"}} {
+		{"--turn-allow-private", "maybe"}, {"--login-concurrency", "-1"}, {"--login-concurrency", "lots"}, {"--metrics-listen", "nocolon"},
+		{"--enroll-rate", "0"}, {"--enroll-rate", "many"}} {
 		if _, err := load(t, args...); err == nil {
 			t.Errorf("%v accepted", args)
 		}

@@ -160,10 +160,13 @@ type NotificationReport struct {
 	ID      string `json:"id"`
 	Version int    `json:"version"`
 	// Status is the notification's; completed once every endpoint is done.
-	Status    string                 `json:"status"`
-	Targeted  int                    `json:"targeted"`
-	Statuses  map[string]int         `json:"statuses"`
-	Responses map[string]int         `json:"responses"`
+	Status    string         `json:"status"`
+	Targeted  int            `json:"targeted"`
+	Statuses  map[string]int `json:"statuses"`
+	Responses map[string]int `json:"responses"`
+	// Matching counts the rows the filters select; Endpoints is the page
+	// of them asked for.
+	Matching  int                    `json:"matching"`
 	Endpoints []NotificationEndpoint `json:"endpoints"`
 }
 

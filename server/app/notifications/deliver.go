@@ -294,8 +294,10 @@ func (s *Service) approved(ctx context.Context, n store.Notification) {
 	if l == nil {
 		return
 	}
+	// Woken in the background: the approver's answer does not wait for
+	// every target's poll to be told.
 	now := s.Now().UTC()
-	s.wake(ctx, l, func(start time.Time) bool { return !start.After(now) })
+	go s.wake(context.WithoutCancel(ctx), l, func(start time.Time) bool { return !start.After(now) })
 }
 
 // withdraw wakes the endpoints that have a cancelled notification, to

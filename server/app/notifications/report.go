@@ -11,11 +11,14 @@ import (
 )
 
 // ReportFilter narrows a report's endpoint table (not its counts):
-// Status and Response exactly, Host as a case-insensitive substring.
+// Status and Response exactly, Host as a case-insensitive substring;
+// Limit rows from Offset (Limit 0: all of them, as the CSV has).
 type ReportFilter struct {
 	Status   string
 	Response string
 	Host     string
+	Offset   int
+	Limit    int
 }
 
 // Endpoint statuses before an agent reports anything.
@@ -91,7 +94,10 @@ func (s *Service) NotificationReport(ctx context.Context, id string, f ReportFil
 		}
 		if (f.Status == "" || r.Status == f.Status) && (f.Response == "" || r.Response == f.Response) &&
 			(host == "" || strings.Contains(strings.ToLower(r.Hostname), host)) {
-			rep.Endpoints = append(rep.Endpoints, r)
+			if rep.Matching >= f.Offset && (f.Limit == 0 || len(rep.Endpoints) < f.Limit) {
+				rep.Endpoints = append(rep.Endpoints, r)
+			}
+			rep.Matching++
 		}
 	}
 	if rep.Status == protocol.NotifyDelivering && done == len(rows) && len(rows) > 0 {

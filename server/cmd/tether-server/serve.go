@@ -167,6 +167,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	svc, err := app.New(app.Config{Store: st, Logger: log, Now: serverClock(log), PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
 		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency,
+		EnrollPerAddress: cfg.EnrollRate, EnrollPerToken: cfg.EnrollRate,
 		Releases: releases.Open(filepath.Join(cfg.Data, ReleasesDir)), Signing: signing(cfg)})
 	if err != nil {
 		return err

@@ -264,6 +264,8 @@ async function detailPage(ctx, id) {
         h("div", { class: "field" }, h("label", { for: "nd-f-host" }, "Endpoint"), hostIn),
         h("div", { class: "field buttons" }, h("button", { type: "submit" }, "Apply"),
           h("a", { class: "button", id: "nd-csv", href: "/api/v1/notifications/" + encodeURIComponent(id) + "/report.csv" + query(), download: "" }, "Export CSV"))),
+      r.matching > r.endpoints.length ? h("p", { class: "hint", id: "nd-paged" },
+        `Showing ${r.endpoints.length} of ${r.matching} endpoints: filter, or export the CSV for all of them.`) : null,
       r.endpoints.length ? table("nd-table", ["Endpoint", "Status", "Response", "Postponed", "Delivered", "Shown", "Answered", "Users"], r.endpoints.map((e) =>
         h("tr", { "data-id": e.endpoint_id },
           h("td", {}, e.hostname || e.endpoint_id), h("td", { class: "nd-st" }, endpointStatusNames[e.status] || e.status),
