@@ -349,6 +349,28 @@ func TestNotificationDelivery(t *testing.T) {
 	}
 	// The reader sees but changes nothing.
 	mustDo(t, reader, "POST", "/api/v1/notifications/"+n.ID+"/cancel", protocol.NotificationDecide{}, nil, 403)
+
+	// Once the last target is done too, the list says completed.
+	var info protocol.NotificationInfo
+	mustDo(t, reader, "GET", "/api/v1/notifications/"+n.ID, nil, &info, 200)
+	if info.Status != protocol.NotifyDelivering {
+		t.Fatalf("status %q with ws-win pending", info.Status)
+	}
+	pollFor(t, e, secW, protocol.PollRequest{NotificationEvents: []protocol.NotificationEvent{
+		{ID: n.ID, Version: 1, Seq: 1, Kind: protocol.NotifyEventDelivered, At: at},
+		{ID: n.ID, Version: 1, Seq: 2, Kind: protocol.NotifyEventDismissed, At: at}}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var list struct{ Notifications []protocol.NotificationInfo }
+		mustDo(t, reader, "GET", "/api/v1/notifications?status=completed", nil, &list, 200)
+		if len(list.Notifications) == 1 && list.Notifications[0].ID == n.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not completed in the list: %+v", list.Notifications)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting for the sweep's count of targets
+	}
 }
 
 // TestNotificationLocalSchedule: 09:00 on each endpoint's clock, two zones,

@@ -35,6 +35,28 @@ type live struct {
 	// says it took it down (withdrawn).
 	cancelled bool
 	withdrawn map[string]bool
+	// final: endpoints done with it (answered, dismissed, expired,
+	// failed, withdrawn); targeted: its targets at the last count (nil
+	// before one). Completed when every target is done.
+	final    map[string]bool
+	targeted map[string]bool
+}
+
+// finalKinds are the events after which an endpoint is done.
+var finalKinds = []string{protocol.NotifyEventPressed, protocol.NotifyEventDismissed, protocol.NotifyEventExpired,
+	protocol.NotifyEventFailed, protocol.NotifyEventCancelled}
+
+// completed reports whether every target is done (false before a count).
+func (l *live) completed() bool {
+	if len(l.targeted) == 0 {
+		return false
+	}
+	for a := range l.targeted {
+		if !l.final[a] {
+			return false
+		}
+	}
+	return true
 }
 
 // eventLinger is how long after expiry agents' events are still taken
@@ -83,6 +105,7 @@ func (s *Service) refresh(ctx context.Context) error {
 	old := s.active
 	s.mu.Unlock()
 	next := make(map[string]*live, len(ns))
+	recount := false
 	for _, n := range ns {
 		d, err := decodeDoc(n)
 		if err != nil {
@@ -97,20 +120,24 @@ func (s *Service) refresh(ctx context.Context) error {
 			cancelled: n.Status == protocol.NotifyCancelled}
 		if o := old[n.ID]; o != nil && o.version == n.Version && o.cancelled == l.cancelled {
 			s.mu.Lock()
-			l.delivered, l.withdrawn = o.delivered, o.withdrawn
+			l.delivered, l.withdrawn, l.final, l.targeted = o.delivered, o.withdrawn, o.final, o.targeted
 			s.mu.Unlock()
 		} else {
 			ds, err := s.st.NotificationDeliveries(ctx, n.ID)
 			if err != nil {
 				return err
 			}
-			l.delivered, l.withdrawn = make(map[string]int, len(ds)), map[string]bool{}
+			l.delivered, l.withdrawn, l.final = make(map[string]int, len(ds)), map[string]bool{}, map[string]bool{}
 			for _, dl := range ds {
 				l.delivered[dl.AgentID] = dl.Version
 				if dl.Status == protocol.NotifyEventCancelled {
 					l.withdrawn[dl.AgentID] = true
 				}
+				if dl.Version == n.Version && slices.Contains(final, dl.Status) {
+					l.final[dl.AgentID] = true
+				}
 			}
+			recount = true // its targets are counted at the next sweep
 		}
 		next[n.ID] = l
 	}
@@ -126,6 +153,9 @@ func (s *Service) refresh(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.active, s.brandings, s.loaded = next, brandings, now
+	if recount {
+		s.targetsAt = time.Time{}
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -275,6 +305,9 @@ func (s *Service) RecordEvents(ctx context.Context, a store.Agent, evs []protoco
 		if e.Kind == protocol.NotifyEventCancelled {
 			l.withdrawn[a.ID] = true
 		}
+		if e.Version == l.version && slices.Contains(finalKinds, e.Kind) {
+			l.final[a.ID] = true
+		}
 	}
 	s.mu.Unlock()
 	return nil
@@ -356,6 +389,7 @@ func (s *Service) Sweep(ctx context.Context) {
 		ls = append(ls, l)
 	}
 	s.mu.Unlock()
+	s.countTargets(ctx, ls, now)
 	if prev.IsZero() || !now.After(prev) {
 		return
 	}
@@ -380,6 +414,57 @@ func (s *Service) Sweep(ctx context.Context) {
 		}
 		s.wake(ctx, l, func(start time.Time) bool { return prev.Before(start) && !start.After(now) })
 	}
+}
+
+// countTargets finds, every Refresh, which endpoints each notification
+// being delivered targets now (one walk over the endpoints for all of
+// them), so that a list can say completed without walking them itself.
+func (s *Service) countTargets(ctx context.Context, ls []*live, now time.Time) {
+	s.mu.Lock()
+	due := s.targetsAt.IsZero() || now.Sub(s.targetsAt) >= s.cfg.Refresh || now.Before(s.targetsAt)
+	if due {
+		s.targetsAt = now
+	}
+	s.mu.Unlock()
+	var open []*live
+	for _, l := range ls {
+		if !l.cancelled && now.Before(l.win.expires) && !now.Before(l.win.earliest()) {
+			open = append(open, l)
+		}
+	}
+	if !due || len(open) == 0 {
+		return
+	}
+	sets := make([]map[string]bool, len(open))
+	for i := range sets {
+		sets[i] = map[string]bool{}
+	}
+	err := store.EachAgent(ctx, s.st, func(a store.Agent) error {
+		for i, l := range open {
+			if matches(a, l.targets) {
+				sets[i][a.ID] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.Log.Error("count notification targets", "err", err)
+		return
+	}
+	s.mu.Lock()
+	for i, l := range open {
+		l.targeted = sets[i]
+	}
+	s.mu.Unlock()
+}
+
+// isCompleted reports whether notification id is done on every target,
+// as far as the last count knows.
+func (s *Service) isCompleted(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.active[id]
+	return l != nil && !l.cancelled && l.completed()
 }
 
 // branding reads a group's branding (nil when it has none).

@@ -75,6 +75,16 @@ func shownStatus(n store.Notification, d doc, now time.Time) string {
 	return protocol.NotifyDelivering
 }
 
+// status is n's status as shown: by its schedule, and completed once
+// every target is done.
+func (s *Service) status(n store.Notification, d doc) string {
+	st := shownStatus(n, d, s.Now().UTC())
+	if st == protocol.NotifyDelivering && s.isCompleted(n.ID) {
+		return protocol.NotifyCompleted
+	}
+	return st
+}
+
 // info describes n to p; names caches user and group names.
 func (s *Service) info(ctx context.Context, p *core.Principal, n store.Notification, names map[string]string) (protocol.NotificationInfo, error) {
 	d, err := decodeDoc(n)
@@ -101,7 +111,7 @@ func (s *Service) info(ctx context.Context, p *core.Principal, n store.Notificat
 		return v
 	}
 	info := protocol.NotificationInfo{
-		ID: n.ID, Status: shownStatus(n, d, s.Now().UTC()), Version: n.Version, NotificationContent: d.NotificationContent,
+		ID: n.ID, Status: s.status(n, d), Version: n.Version, NotificationContent: d.NotificationContent,
 		Schedule: d.Schedule, Targets: d.Targets, Author: name("user", n.AuthorID), CreatedBy: name("user", n.CreatedBy),
 		Created: n.Created, Updated: n.Updated, ApprovedVersion: n.ApprovedVersion, ApprovedBy: name("user", n.ApprovedBy),
 		ApprovedAt: n.ApprovedAt, Reason: n.Reason,

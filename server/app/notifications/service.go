@@ -49,6 +49,7 @@ type Service struct {
 	brandings map[string]*protocol.NotificationBranding
 	loaded    time.Time // when active was last read; zero: stale
 	lastSweep time.Time
+	targetsAt time.Time // when targets were last counted; zero: at the next sweep
 }
 
 // New makes the notifications service over c.
