@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	tr, err := tray.New(tray.Config{Host: host, Dialogs: dialogs, Version: cfg.Version, Logger: cfg.Logger,
 		Redeem:     func(ctx context.Context, code string) (ipc.CodeResult, error) { return codes.redeem(ctx, conn, code) },
-		OpenNotice: func(id string) { go ns.reopen(id) }})
+		OpenNotice: func(id string) { ns.do(func() { ns.reopen(id) }) }})
 	if err != nil {
 		return err
 	}

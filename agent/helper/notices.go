@@ -91,26 +91,42 @@ func (ns *notices) show(n ipc.Notification) {
 	ns.watch(n.ID, w, true)
 }
 
-// watch forwards w's results (when report) until it is gone.
+// watch forwards w's results (when report) until it is gone. A window
+// that goes without an answer, and not on the service's word (it
+// crashed, wish was killed), is reported failed: the service shows the
+// notification again rather than think it is still on screen.
 func (ns *notices) watch(id string, w NotificationWindow, report bool) {
 	ns.wg.Add(1)
 	go func() {
 		defer ns.wg.Done()
+		n := ns.lastOf(id)
+		answered := false
 		for r := range w.Results() {
 			if report {
 				ns.report(r)
 			}
 			if r.Kind != protocol.NotifyEventShown {
+				answered = true
 				_ = w.Close()
 			}
 		}
 		<-w.Done()
 		ns.mu.Lock()
-		if ns.open[id] == w {
+		ours := ns.open[id] == w
+		if ours {
 			delete(ns.open, id)
 		}
 		ns.mu.Unlock()
+		if report && ours && !answered && ns.ctx.Err() == nil {
+			ns.report(ipc.NotifyResult{ID: id, Version: n.Version, Kind: protocol.NotifyEventFailed, Error: "the notification window closed without an answer"})
+		}
 	}()
+}
+
+func (ns *notices) lastOf(id string) ipc.Notification {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return ns.last[id]
 }
 
 func (ns *notices) report(r ipc.NotifyResult) {

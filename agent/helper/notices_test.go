@@ -110,6 +110,15 @@ func TestNotices(t *testing.T) {
 		t.Fatal("the service's close did not take the window down")
 	}
 
+	// A window that dies without an answer (wish killed) is reported
+	// failed, so the service shows it again.
+	ns.do(func() { ns.show(ipc.Notification{ID: "n4", Version: 3}) })
+	w4 := next()
+	w4.Close()
+	if r := report(); r.Kind != protocol.NotifyEventFailed || r.ID != "n4" || r.Version != 3 {
+		t.Fatalf("a window gone without an answer: %+v", r)
+	}
+
 	fail = true
 	ns.do(func() { ns.show(ipc.Notification{ID: "n3", Version: 2}) })
 	if r := report(); r.Kind != protocol.NotifyEventFailed || r.ID != "n3" || r.Version != 2 || r.Error != "no display" {

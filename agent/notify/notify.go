@@ -84,9 +84,15 @@ type record struct {
 	Outcome   string                     `json:"outcome,omitempty"`
 	Finished  time.Time                  `json:"finished,omitzero"`
 
-	showing map[string]bool // desktops showing it now
-	shown   bool            // "shown" reported for this showing
+	showing  map[string]bool // desktops showing it now
+	shown    bool            // "shown" reported for this showing
+	failures int             // windows that failed, in a row
 }
+
+// maxFailures is how many windows may fail in a row before the
+// notification is reported failed (a crash is tried again; no display at
+// all is not tried for ever).
+const maxFailures = 3
 
 type outbox struct {
 	NextSeq int64                        `json:"next_seq"`
@@ -260,11 +266,11 @@ func (m *Manager) Withdraw(ids []string) {
 		if m.queuedLocked(id, r.N.Version, protocol.NotifyEventCancelled) {
 			continue
 		}
+		m.eventLocked(r, protocol.NotifyEventCancelled, nil)
 		if r.State != stateDone {
 			m.closeAllLocked(r)
 			m.finishLocked(r, protocol.NotifyEventCancelled, now)
 		}
-		m.eventLocked(r, protocol.NotifyEventCancelled, nil)
 	}
 	m.mu.Unlock()
 	m.cfg.Wake()
@@ -321,7 +327,8 @@ func (m *Manager) Run(ctx context.Context) {
 }
 
 // view is n as a helper shows it now: the postpone choice only while
-// postpones are left and, with a deadline, the intervals that end before it.
+// postpones are left and before the deadline (a postponement never
+// reaches past it: Result brings it back at the deadline).
 func (m *Manager) view(r *record, now time.Time) ipc.Notification {
 	v := ipc.Notification{ID: r.N.ID, Version: r.N.Version, Title: r.N.Title, Message: r.N.Message, Severity: r.N.Severity,
 		Buttons: r.N.Buttons, Branding: r.N.Branding, Received: r.Received}
@@ -373,8 +380,8 @@ func (m *Manager) tick() {
 		}
 		if !now.Before(r.N.Expires) {
 			m.closeAllLocked(r)
-			m.finishLocked(r, protocol.NotifyEventExpired, now)
 			m.eventLocked(r, protocol.NotifyEventExpired, func(e *protocol.NotificationEvent) { e.Error = "expired before an answer" })
+			m.finishLocked(r, protocol.NotifyEventExpired, now)
 			woke = true
 			continue
 		}
@@ -421,7 +428,9 @@ func (m *Manager) Result(key, user string, res ipc.NotifyResult) {
 	now := m.cfg.Now().UTC()
 	m.mu.Lock()
 	r := m.recs[res.ID]
-	if r == nil || r.N.Version != res.Version || r.State != stateDue {
+	// Only a desktop it is on may answer for it: another user's helper
+	// cannot dismiss what the console user is being asked.
+	if r == nil || r.N.Version != res.Version || r.State != stateDue || !r.showing[key] {
 		m.mu.Unlock()
 		m.log.Debug("notification result for nothing on screen", "notification", res.ID, "kind", res.Kind, "desktop", key)
 		if res.Kind != protocol.NotifyEventShown {
@@ -433,6 +442,7 @@ func (m *Manager) Result(key, user string, res ipc.NotifyResult) {
 	withUser := func(e *protocol.NotificationEvent) { e.User = user }
 	switch res.Kind {
 	case protocol.NotifyEventShown:
+		r.failures = 0
 		if !r.shown {
 			r.shown = true
 			m.eventLocked(r, protocol.NotifyEventShown, withUser)
@@ -444,8 +454,8 @@ func (m *Manager) Result(key, user string, res ipc.NotifyResult) {
 			return
 		}
 		m.closeAllLocked(r)
-		m.finishLocked(r, "pressed:"+res.Value, now)
 		m.eventLocked(r, protocol.NotifyEventPressed, func(e *protocol.NotificationEvent) { e.Value, e.User = res.Value, user })
+		m.finishLocked(r, "pressed:"+res.Value, now)
 	case protocol.NotifyEventPostponed:
 		v := m.view(r, now)
 		if !slices.Contains(v.Postpone, res.IntervalS) {
@@ -466,13 +476,14 @@ func (m *Manager) Result(key, user string, res ipc.NotifyResult) {
 		})
 	case protocol.NotifyEventDismissed:
 		m.closeAllLocked(r)
-		m.finishLocked(r, protocol.NotifyEventDismissed, now)
 		m.eventLocked(r, protocol.NotifyEventDismissed, withUser)
+		m.finishLocked(r, protocol.NotifyEventDismissed, now)
 	case protocol.NotifyEventFailed:
 		delete(r.showing, key)
-		if len(r.showing) == 0 {
-			m.finishLocked(r, protocol.NotifyEventFailed, now)
+		r.failures++
+		if len(r.showing) == 0 && r.failures >= maxFailures {
 			m.eventLocked(r, protocol.NotifyEventFailed, func(e *protocol.NotificationEvent) { e.Error, e.User = res.Error, user })
+			m.finishLocked(r, protocol.NotifyEventFailed, now)
 		}
 	default:
 		m.mu.Unlock()

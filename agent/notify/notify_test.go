@@ -94,6 +94,11 @@ func TestJournalAcrossRestarts(t *testing.T) {
 		t.Fatal("shown to another desktop than the console user's")
 	}
 	m.Result("x11:1", "ana", ipc.NotifyResult{ID: "n1", Version: 1, Kind: protocol.NotifyEventShown})
+	// Another user's desktop, which it is not on, cannot answer it.
+	m.Result("x11:2", "bob", ipc.NotifyResult{ID: "n1", Version: 1, Kind: protocol.NotifyEventDismissed})
+	if _, ok := disp.onScreen("x11:1", "n1"); !ok {
+		t.Fatal("another desktop's answer took it down")
+	}
 	// A postpone by an interval not offered is refused.
 	m.Result("x11:1", "ana", ipc.NotifyResult{ID: "n1", Version: 1, Kind: protocol.NotifyEventPostponed, IntervalS: 5})
 	m.Result("x11:1", "ana", ipc.NotifyResult{ID: "n1", Version: 1, Kind: protocol.NotifyEventPostponed, IntervalS: 60})
@@ -208,6 +213,35 @@ func TestWithdraw(t *testing.T) {
 	}
 	evs := m.Outbox()
 	if got := kinds(evs); !slices.Equal(got, []string{"delivered", "cancelled", "cancelled"}) || evs[1].Version != 2 || evs[2].ID != "unknown" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+// TestFailedWindow: a window that fails is tried again; after three in a
+// row the notification is reported failed, with the helper's reason.
+func TestFailedWindow(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
+	disp := &fakeDisplay{desks: []Desk{{Key: "a", Active: true}}, open: map[string]ipc.Notification{}}
+	m, err := Open(Config{StateDir: t.TempDir(), Display: disp, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Receive([]protocol.AgentNotification{{ID: "n1", Version: 1, NotificationContent: protocol.NotificationContent{Title: "x", Message: "y"},
+		Expires: clk.Now().Add(time.Hour)}})
+	for i := range maxFailures {
+		m.tick()
+		if _, ok := disp.onScreen("a", "n1"); !ok {
+			t.Fatalf("not shown (try %d)", i+1)
+		}
+		delete(disp.open, "a/n1")
+		m.Result("a", "ana", ipc.NotifyResult{ID: "n1", Version: 1, Kind: protocol.NotifyEventFailed, Error: "wish: no display"})
+	}
+	m.tick()
+	if _, ok := disp.onScreen("a", "n1"); ok {
+		t.Fatal("shown again after three failures")
+	}
+	evs := m.Outbox()
+	if got := kinds(evs); !slices.Equal(got, []string{"delivered", "failed"}) || evs[1].Error != "wish: no display" {
 		t.Fatalf("events %+v", evs)
 	}
 }

@@ -485,3 +485,32 @@ func TestNotificationWithdrawn(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+// TestStrayWakeKeepsHolding: a wake with nothing for the agent (a group
+// change that leaves its policy as it was) does not end its held poll;
+// the next real news does.
+func TestStrayWakeKeepsHolding(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", perm.RoleAdministrator)
+	mustDo(t, root, "POST", "/api/v1/groups", protocol.Group{Name: "Lab"}, nil, 201)
+	id, sec := e.enroll("ws-1", "Default")
+	first, _ := e.poll(sec, protocol.PollRequest{})
+	got := make(chan protocol.PollResponse, 1)
+	go func() {
+		resp, _ := e.poll(sec, protocol.PollRequest{Wait: true, PolicyVersion: first.Policy.Version})
+		got <- resp
+	}()
+	waitHeld(t, e, id)
+	// Lab has no policy of its own: the endpoint's stays the same.
+	mustDo(t, root, "PUT", "/api/v1/endpoints/"+id+"/groups", protocol.EndpointGroupsRequest{Groups: []string{"Lab"}}, nil, 200)
+	var act protocol.ActionStatus
+	mustDo(t, root, "POST", "/api/v1/endpoints/"+id+"/actions", protocol.QueueActionRequest{Type: protocol.ActionEcho}, &act, 202)
+	select {
+	case resp := <-got:
+		if len(resp.Actions) != 1 || resp.Actions[0].ID != act.ID {
+			t.Fatalf("the held poll answered %+v, want the action", resp)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held poll was not answered with the action")
+	}
+}

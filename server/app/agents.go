@@ -197,7 +197,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 
 	// Subscribe before looking, so an action queued in between still wakes us.
 	wake, cancel := s.hub.Subscribe(a.ID)
-	defer cancel()
+	defer func() { cancel() }() // the last subscription's
 	if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
 		return protocol.PollResponse{}, err
 	}
@@ -215,38 +215,51 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	}()
 	timer := time.NewTimer(s.cfg.PollHold)
 	defer timer.Stop()
-	select {
-	case <-wake:
-		// A wake may mean the agent was revoked: tell it now.
-		if _, err := s.agentBySecret(ctx, secret); err != nil {
-			return protocol.PollResponse{}, err
+hold:
+	for {
+		select {
+		case <-wake:
+			// A wake may mean the agent was revoked: tell it now.
+			if _, err := s.agentBySecret(ctx, secret); err != nil {
+				return protocol.PollResponse{}, err
+			}
+			// Subscribe again before looking, for a wake that has nothing
+			// for this agent (a notification's wake that found it done):
+			// the hold goes on.
+			cancel()
+			wake, cancel = s.hub.Subscribe(a.ID)
+			// If the agent hangs up right now, actions marked delivered are
+			// offered again on its next poll, so nothing is lost.
+			if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
+				return protocol.PollResponse{}, err
+			}
+			resp.Notifications, resp.WithdrawnNotifications = s.DueNotifications(ctx, a)
+			// The policy may have changed while we held (a technician allowing
+			// unattended access and starting a session at once): the agent
+			// applies it before the actions, so send the current one.
+			if pol, err := s.effectivePolicy(ctx, a.Groups()); err != nil {
+				return protocol.PollResponse{}, err
+			} else if pol.Version != req.PolicyVersion {
+				resp.Policy = &pol
+			}
+			if len(resp.Actions) == 0 && resp.Policy == nil && len(resp.Notifications) == 0 && len(resp.WithdrawnNotifications) == 0 {
+				pollsTotal.WithLabelValues("woken_empty").Inc()
+				continue
+			}
+			pollsTotal.WithLabelValues("woken").Inc()
+		case <-timer.C:
+			pollsTotal.WithLabelValues("timeout").Inc()
+		case <-s.stop:
+			// Shutting down: answer now so the agent reconnects, rather than
+			// holding the server's exit for a full poll window.
+			pollsTotal.WithLabelValues("shutdown").Inc()
+		case <-ctx.Done():
+			// The agent went away mid-hold: its last sign of life is the start.
+			s.presence.Gone(a.ID, start)
+			pollsTotal.WithLabelValues("disconnected").Inc()
+			return protocol.PollResponse{}, ctx.Err()
 		}
-		// If the agent hangs up right now, actions marked delivered are
-		// offered again on its next poll, so nothing is lost.
-		if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
-			return protocol.PollResponse{}, err
-		}
-		resp.Notifications, resp.WithdrawnNotifications = s.DueNotifications(ctx, a)
-		// The policy may have changed while we held (a technician allowing
-		// unattended access and starting a session at once): the agent
-		// applies it before the actions, so send the current one.
-		if pol, err := s.effectivePolicy(ctx, a.Groups()); err != nil {
-			return protocol.PollResponse{}, err
-		} else if pol.Version != req.PolicyVersion {
-			resp.Policy = &pol
-		}
-		pollsTotal.WithLabelValues("woken").Inc()
-	case <-timer.C:
-		pollsTotal.WithLabelValues("timeout").Inc()
-	case <-s.stop:
-		// Shutting down: answer now so the agent reconnects, rather than
-		// holding the server's exit for a full poll window.
-		pollsTotal.WithLabelValues("shutdown").Inc()
-	case <-ctx.Done():
-		// The agent went away mid-hold: its last sign of life is the start.
-		s.presence.Gone(a.ID, start)
-		pollsTotal.WithLabelValues("disconnected").Inc()
-		return protocol.PollResponse{}, ctx.Err()
+		break hold
 	}
 	s.presence.Seen(a.ID, s.now().UTC(), remoteIP)
 	return resp, nil

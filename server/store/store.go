@@ -511,6 +511,8 @@ type Notification struct {
 	ApprovedAt      *time.Time
 	// Reason of the last rejection or cancellation.
 	Reason string
+	// Expires is when the current version's schedule ends (zero: unknown).
+	Expires time.Time
 }
 
 // NotificationVersion is one version of a notification and the decision
@@ -533,7 +535,11 @@ type NotificationVersion struct {
 type NotificationFilter struct {
 	Status string
 	Groups []string
-	Limit  int
+	// ApprovedOnly keeps those with an approved version (whatever their
+	// status now); ExpiresAfter, when set, those expiring after it.
+	ApprovedOnly bool
+	ExpiresAfter time.Time
+	Limit        int
 }
 
 // NotificationDecision moves a notification's version Version from one of

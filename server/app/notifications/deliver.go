@@ -35,6 +35,8 @@ type live struct {
 	// says it took it down (withdrawn).
 	cancelled bool
 	withdrawn map[string]bool
+	// deliver: approved (not cancelled, not changed since and pending).
+	deliver bool
 	// final: endpoints done with it (answered, dismissed, expired,
 	// failed, withdrawn); targeted: its targets at the last count (nil
 	// before one). Completed when every target is done.
@@ -70,36 +72,50 @@ func (s *Service) changed() {
 	s.mu.Unlock()
 }
 
-// fresh rereads the delivered set when it is stale or old.
-func (s *Service) fresh(ctx context.Context) {
+func (s *Service) stale(maxAge time.Duration) bool {
 	s.mu.Lock()
-	stale := s.loaded.IsZero() || s.Now().Sub(s.loaded) >= s.cfg.Refresh || s.Now().Before(s.loaded)
-	s.mu.Unlock()
-	if stale {
-		if err := s.refresh(ctx); err != nil {
-			s.Log.Error("read notifications to deliver", "err", err)
-		}
+	defer s.mu.Unlock()
+	now := s.Now()
+	return s.loaded.IsZero() || now.Sub(s.loaded) >= maxAge || now.Before(s.loaded)
+}
+
+// fresh rereads the delivered set when it is stale or old: once, however
+// many polls find it so at the same moment.
+func (s *Service) fresh(ctx context.Context) { s.refreshIf(ctx, s.cfg.Refresh) }
+
+// refreshIf rereads the set unless it was read within maxAge (checked
+// again once it holds the refresh lock: another caller may just have).
+func (s *Service) refreshIf(ctx context.Context, maxAge time.Duration) {
+	if !s.stale(maxAge) {
+		return
+	}
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	if !s.stale(maxAge) {
+		return
+	}
+	if err := s.reload(ctx); err != nil {
+		s.Log.Error("read notifications to deliver", "err", err)
 	}
 }
 
-// refresh reads the approved notifications still in their window and the
-// groups' brandings. Polls keep using the old set meanwhile.
+// refresh rereads the set now (a change on this node).
 func (s *Service) refresh(ctx context.Context) error {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
+	return s.reload(ctx)
+}
+
+// reload reads every notification ever approved whose window (and the day
+// after it, for late events) is not over, and the groups' brandings; the
+// approved ones are delivered, the cancelled ones withdrawn, and events
+// are taken for all of them (an edited one, pending again, may still be
+// on screens in its approved version). Polls use the old set meanwhile.
+func (s *Service) reload(ctx context.Context) error {
 	now := s.Now().UTC()
-	ns, err := s.st.ListNotifications(ctx, store.NotificationFilter{Status: protocol.NotifyApproved, Limit: 10000})
+	ns, err := s.st.ListNotifications(ctx, store.NotificationFilter{ApprovedOnly: true, ExpiresAfter: now.Add(-eventLinger), Limit: 10000})
 	if err != nil {
 		return err
-	}
-	gone, err := s.st.ListNotifications(ctx, store.NotificationFilter{Status: protocol.NotifyCancelled, Limit: 10000})
-	if err != nil {
-		return err
-	}
-	for _, n := range gone {
-		if n.ApprovedVersion > 0 { // never delivered otherwise
-			ns = append(ns, n)
-		}
 	}
 	s.mu.Lock()
 	old := s.active
@@ -117,7 +133,7 @@ func (s *Service) refresh(ctx context.Context) error {
 			continue
 		}
 		l := &live{id: n.ID, version: n.Version, content: d.NotificationContent, win: w, targets: d.Targets,
-			cancelled: n.Status == protocol.NotifyCancelled}
+			cancelled: n.Status == protocol.NotifyCancelled, deliver: n.Status == protocol.NotifyApproved}
 		if o := old[n.ID]; o != nil && o.version == n.Version && o.cancelled == l.cancelled {
 			s.mu.Lock()
 			l.delivered, l.withdrawn, l.final, l.targeted = o.delivered, o.withdrawn, o.final, o.targeted
@@ -234,6 +250,9 @@ func (s *Service) DueNotifications(ctx context.Context, a store.Agent) (due []pr
 			}
 			continue
 		}
+		if !l.deliver {
+			continue
+		}
 		if !now.Before(l.win.expires) || l.delivered[a.ID] >= l.version || !matches(a, l.targets) {
 			continue
 		}
@@ -241,8 +260,10 @@ func (s *Service) DueNotifications(ctx context.Context, a store.Agent) (due []pr
 			continue
 		}
 		an := protocol.AgentNotification{ID: l.id, Version: l.version, NotificationContent: l.content, Expires: l.win.expires}
+		// The branding of a target group the endpoint is in: a group's
+		// look never dresses notifications sent to other groups.
 		for _, g := range a.Groups() {
-			if b := s.brandings[g]; b != nil {
+			if b := s.brandings[g]; b != nil && slices.Contains(l.targets.Groups, g) {
 				an.Branding = b
 				break
 			}
@@ -269,6 +290,13 @@ func (s *Service) RecordEvents(ctx context.Context, a store.Agent, evs []protoco
 		return nil
 	}
 	s.fresh(ctx)
+	s.mu.Lock()
+	unknown := slices.ContainsFunc(evs, func(e protocol.NotificationEvent) bool { return s.active[e.ID] == nil })
+	s.mu.Unlock()
+	if unknown {
+		// Approved on another node since this one last looked, perhaps.
+		s.refreshIf(ctx, time.Second)
+	}
 	if len(evs) > maxEvents {
 		s.Log.Warn("notification events dropped: too many in one poll", "agent_id", a.ID, "events", len(evs))
 		evs = evs[:maxEvents]
@@ -395,7 +423,7 @@ func (s *Service) Sweep(ctx context.Context) {
 	}
 	for _, l := range ls {
 		w := l.win
-		if l.cancelled || w.start.IsZero() || !now.Before(w.expires) || now.Before(w.earliest()) || prev.After(w.latest()) {
+		if !l.deliver || w.start.IsZero() || !now.Before(w.expires) || now.Before(w.earliest()) || prev.After(w.latest()) {
 			continue
 		}
 		if !w.local {
@@ -428,7 +456,7 @@ func (s *Service) countTargets(ctx context.Context, ls []*live, now time.Time) {
 	s.mu.Unlock()
 	var open []*live
 	for _, l := range ls {
-		if !l.cancelled && now.Before(l.win.expires) && !now.Before(l.win.earliest()) {
+		if l.deliver && now.Before(l.win.expires) && !now.Before(l.win.earliest()) {
 			open = append(open, l)
 		}
 	}
@@ -464,7 +492,7 @@ func (s *Service) isCompleted(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.active[id]
-	return l != nil && !l.cancelled && l.completed()
+	return l != nil && l.deliver && l.completed()
 }
 
 // branding reads a group's branding (nil when it has none).

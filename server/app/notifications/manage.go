@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tetherdesk/tether/server/app/core"
@@ -23,7 +24,27 @@ func (s *Service) ListNotifications(ctx context.Context, status string) ([]proto
 	if err != nil {
 		return nil, err
 	}
-	ns, err := s.st.ListNotifications(ctx, store.NotificationFilter{Limit: 1000})
+	f := store.NotificationFilter{Limit: 1000}
+	switch status {
+	case protocol.NotifyScheduled, protocol.NotifyDelivering, protocol.NotifyCompleted, protocol.NotifyExpired:
+		f.Status = protocol.NotifyApproved // shown by schedule and deliveries
+	default:
+		f.Status = status
+	}
+	// A scoped reader's: those targeting one of its groups (it must hold
+	// the permission over all of them to see one, checked below).
+	for _, pm := range readPerms {
+		if p.Global(pm) {
+			f.Groups = nil
+			break
+		}
+		f.Groups = append(f.Groups, p.GroupsFor(pm)...)
+	}
+	if f.Groups != nil {
+		slices.Sort(f.Groups)
+		f.Groups = slices.Compact(f.Groups)
+	}
+	ns, err := s.st.ListNotifications(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +160,7 @@ func (s *Service) CreateNotification(ctx context.Context, sp protocol.Notificati
 	if sp.Version != 0 {
 		return protocol.NotificationInfo{}, core.BadRequest("version is set by the server on create")
 	}
-	if err := s.checkSpec(ctx, p, perm.NotificationsManage, &sp); err != nil {
+	if err := s.checkSpec(ctx, p, &sp, perm.NotificationsManage); err != nil {
 		return protocol.NotificationInfo{}, err
 	}
 	return s.create(ctx, p, sp, protocol.AuditNotifyCreated, "")
@@ -158,7 +179,7 @@ func (s *Service) create(ctx context.Context, p *core.Principal, sp protocol.Not
 		status = protocol.NotifyDraft
 	}
 	n := store.Notification{ID: core.NewID(), Status: status, Doc: b, Groups: sp.Targets.Groups, AuthorID: p.UserID,
-		CreatedBy: p.UserID, Created: s.Now().UTC()}
+		CreatedBy: p.UserID, Created: s.Now().UTC(), Expires: sp.Schedule.Expires}
 	details := []string{"notification", n.ID, "title", sp.Title, "status", status}
 	if from != "" {
 		details = append(details, "from", from)
@@ -225,7 +246,7 @@ func (s *Service) UpdateNotification(ctx context.Context, id string, sp protocol
 	if sp.Version != n.Version {
 		return protocol.NotificationInfo{}, fmt.Errorf("%w: notification is at version %d, not %d", store.ErrConflict, n.Version, sp.Version)
 	}
-	if err := s.checkSpec(ctx, p, perm.NotificationsManage, &sp); err != nil {
+	if err := s.checkSpec(ctx, p, &sp, perm.NotificationsManage); err != nil {
 		return protocol.NotificationInfo{}, err
 	}
 	draft := sp.Draft
@@ -239,7 +260,7 @@ func (s *Service) UpdateNotification(ctx context.Context, id string, sp protocol
 		status = protocol.NotifyDraft
 	}
 	next := store.Notification{ID: n.ID, Status: status, Version: n.Version + 1, Doc: b, Groups: sp.Targets.Groups,
-		AuthorID: p.UserID, Updated: s.Now().UTC()}
+		AuthorID: p.UserID, Updated: s.Now().UTC(), Expires: sp.Schedule.Expires}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditNotifyChanged,
 		Details: core.Details("notification", n.ID, "version", fmt.Sprint(next.Version), "title", sp.Title, "status", status)}, func() error {
 		n, err = s.st.ReviseNotification(ctx, next, editable)
@@ -263,6 +284,9 @@ func (s *Service) SubmitNotification(ctx context.Context, id string, req protoco
 	if err != nil {
 		return protocol.NotificationInfo{}, err
 	}
+	if req.Version != n.Version {
+		return protocol.NotificationInfo{}, fmt.Errorf("%w: the notification is at version %d, not %d", store.ErrConflict, n.Version, req.Version)
+	}
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditNotifySubmitted,
 		Details: core.Details("notification", n.ID, "version", fmt.Sprint(req.Version))}, func() error {
 		n, err = s.st.DecideNotification(ctx, store.NotificationDecision{ID: n.ID, Version: req.Version,
@@ -280,7 +304,7 @@ func (s *Service) SubmitNotification(ctx context.Context, id string, req protoco
 
 // decidable loads a notification for an approver: notifications.approve
 // over every target group, and not the author of the version.
-func (s *Service) decidable(ctx context.Context, id string) (*core.Principal, store.Notification, error) {
+func (s *Service) decidable(ctx context.Context, id string, version int) (*core.Principal, store.Notification, error) {
 	p, err := core.Require(ctx, perm.NotificationsApprove)
 	if err != nil {
 		return nil, store.Notification{}, err
@@ -295,12 +319,18 @@ func (s *Service) decidable(ctx context.Context, id string) (*core.Principal, st
 	if n.AuthorID == p.UserID {
 		return nil, store.Notification{}, fmt.Errorf("%w: the author of a version cannot approve or reject it; another approver must", core.ErrForbidden)
 	}
+	// The checks above were made on the version loaded: the decision
+	// binds to it (the store refuses if it changed since), so a version
+	// written meanwhile, by its own approver say, is never decided here.
+	if version != n.Version {
+		return nil, store.Notification{}, fmt.Errorf("%w: the notification is at version %d, not %d", store.ErrConflict, n.Version, version)
+	}
 	return p, n, nil
 }
 
 // ApproveNotification approves one version: it is delivered from now on.
 func (s *Service) ApproveNotification(ctx context.Context, id string, req protocol.NotificationDecide) (protocol.NotificationInfo, error) {
-	p, n, err := s.decidable(ctx, id)
+	p, n, err := s.decidable(ctx, id, req.Version)
 	if err != nil {
 		return protocol.NotificationInfo{}, err
 	}
@@ -330,7 +360,7 @@ func (s *Service) RejectNotification(ctx context.Context, id string, req protoco
 		core.Public(ctx)
 		return protocol.NotificationInfo{}, err
 	}
-	p, n, err := s.decidable(ctx, id)
+	p, n, err := s.decidable(ctx, id, req.Version)
 	if err != nil {
 		return protocol.NotificationInfo{}, err
 	}
@@ -405,11 +435,7 @@ func (s *Service) SendNotification(ctx context.Context, id string, req protocol.
 		}
 	}
 	sp := protocol.NotificationSpec{NotificationContent: src.NotificationContent, Schedule: req.Schedule, Targets: req.Targets}
-	pm := perm.NotificationsSend
-	if !p.Can(perm.NotificationsSend) {
-		pm = perm.NotificationsManage
-	}
-	if err := s.checkSpec(ctx, p, pm, &sp); err != nil {
+	if err := s.checkSpec(ctx, p, &sp, perm.NotificationsSend, perm.NotificationsManage); err != nil {
 		// A deferral deadline of the original may not fit the new schedule.
 		var bad error = err
 		if errors.Is(err, core.ErrBadRequest) && sp.Deferral != nil {

@@ -149,9 +149,9 @@ func (s *Service) resolveGroups(ctx context.Context, refs []string) ([]string, e
 	return ids, nil
 }
 
-// checkSpec vets a whole spec for a caller who must hold pm over every
-// target group, and resolves the groups.
-func (s *Service) checkSpec(ctx context.Context, p *core.Principal, pm perm.Permission, sp *protocol.NotificationSpec) error {
+// checkSpec vets a whole spec for a caller who must hold one of pms over
+// each target group, and resolves the groups.
+func (s *Service) checkSpec(ctx context.Context, p *core.Principal, sp *protocol.NotificationSpec, pms ...perm.Permission) error {
 	now := s.Now().UTC()
 	if err := checkContent(&sp.NotificationContent); err != nil {
 		return err
@@ -169,8 +169,10 @@ func (s *Service) checkSpec(ctx context.Context, p *core.Principal, pm perm.Perm
 	if sp.Targets.Groups, err = s.resolveGroups(ctx, sp.Targets.Groups); err != nil {
 		return err
 	}
-	if !holdsAll(p, pm, sp.Targets.Groups) {
-		return fmt.Errorf("%w: %s over every target group is needed", core.ErrForbidden, pm)
+	for _, g := range sp.Targets.Groups {
+		if !slices.ContainsFunc(pms, func(pm perm.Permission) bool { return p.CanIn(pm, g) }) {
+			return fmt.Errorf("%w: %s over every target group is needed (not held over %s)", core.ErrForbidden, pms[0], s.GroupName(ctx, g))
+		}
 	}
 	return nil
 }

@@ -11,16 +11,20 @@ import (
 	"github.com/tetherdesk/tether/server/store"
 )
 
-const notificationCols = `id, status, version, doc, author_id, created_by, created, updated, approved_version, approved_by, approved_at, reason`
+const notificationCols = `id, status, version, doc, author_id, created_by, created, updated, approved_version, approved_by, approved_at, reason, expires`
 
 type rowScanner interface{ Scan(...any) error }
 
 func scanNotification(sc rowScanner) (store.Notification, error) {
 	var n store.Notification
 	var doc string
+	var expires *time.Time
 	err := sc.Scan(&n.ID, &n.Status, &n.Version, &doc, &n.AuthorID, &n.CreatedBy, timeCol{&n.Created}, timeCol{&n.Updated},
-		&n.ApprovedVersion, &n.ApprovedBy, nullTimeCol{&n.ApprovedAt}, &n.Reason)
+		&n.ApprovedVersion, &n.ApprovedBy, nullTimeCol{&n.ApprovedAt}, &n.Reason, nullTimeCol{&expires})
 	n.Doc = []byte(doc)
+	if expires != nil {
+		n.Expires = *expires
+	}
 	return n, err
 }
 
@@ -36,9 +40,10 @@ func (s *Store) CreateNotification(ctx context.Context, n store.Notification) (s
 	n.Updated, n.Version = n.Created, 1
 	n.ApprovedVersion, n.ApprovedBy, n.ApprovedAt, n.Reason = 0, "", nil, ""
 	n.Groups = uniqueSorted(n.Groups)
+	n.Expires = normExpires(n.Expires)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notifications (`+notificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, '', NULL, '')`),
-			n.ID, n.Status, n.Version, string(n.Doc), n.AuthorID, n.CreatedBy, s.tv(n.Created), s.tv(n.Updated)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO notifications (`+notificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, '', NULL, '', ?)`),
+			n.ID, n.Status, n.Version, string(n.Doc), n.AuthorID, n.CreatedBy, s.tv(n.Created), s.tv(n.Updated), s.expiresCol(n.Expires)); err != nil {
 			return mapErr(err)
 		}
 		if err := s.putNotificationGroups(ctx, tx, n.ID, n.Groups); err != nil {
@@ -114,6 +119,13 @@ func (s *Store) ListNotifications(ctx context.Context, f store.NotificationFilte
 		where = append(where, `status = ?`)
 		args = append(args, f.Status)
 	}
+	if f.ApprovedOnly {
+		where = append(where, `approved_version > 0`)
+	}
+	if !f.ExpiresAfter.IsZero() {
+		where = append(where, `(expires IS NULL OR expires > ?)`)
+		args = append(args, s.tv(f.ExpiresAfter))
+	}
 	if f.Groups != nil {
 		where = append(where, `EXISTS (SELECT 1 FROM notification_groups g WHERE g.notification_id = notifications.id AND g.group_id IN (?`+
 			strings.Repeat(", ?", len(f.Groups)-1)+`))`)
@@ -144,12 +156,58 @@ func (s *Store) ListNotifications(ctx context.Context, f store.NotificationFilte
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
 	}
-	for i := range out {
-		if out[i].Groups, err = s.notificationGroups(ctx, s.r, out[i].ID); err != nil {
-			return nil, fmt.Errorf("list notifications: %w", err)
-		}
+	if err := s.listGroupsOf(ctx, out); err != nil {
+		return nil, fmt.Errorf("list notifications: %w", err)
 	}
 	return out, nil
+}
+
+// listGroupsOf fills the target groups of ns, a chunk of ids per query.
+func (s *Store) listGroupsOf(ctx context.Context, ns []store.Notification) error {
+	at := make(map[string]int, len(ns))
+	for i, n := range ns {
+		at[n.ID] = i
+	}
+	for start := 0; start < len(ns); start += idChunk {
+		chunk := ns[start:min(len(ns), start+idChunk)]
+		args := make([]any, len(chunk))
+		for i, n := range chunk {
+			args[i] = n.ID
+		}
+		rows, err := s.r.QueryContext(ctx, s.q(`SELECT notification_id, group_id FROM notification_groups WHERE notification_id IN (?`+
+			strings.Repeat(", ?", len(chunk)-1)+`) ORDER BY notification_id, group_id`), args...)
+		if err != nil {
+			return mapErr(err)
+		}
+		for rows.Next() {
+			var id, g string
+			if err := rows.Scan(&id, &g); err != nil {
+				rows.Close()
+				return err
+			}
+			ns[at[id]].Groups = append(ns[at[id]].Groups, g)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expiresCol is a notification's expiry as stored (NULL when unknown).
+func (s *Store) expiresCol(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return s.tv(t)
+}
+
+func normExpires(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return normTime(t)
 }
 
 // NotificationVersions implements store.NotificationStore.
@@ -190,8 +248,8 @@ func (s *Store) ReviseNotification(ctx context.Context, n store.Notification, fr
 		if cur.Version != n.Version-1 || !slices.Contains(from, cur.Status) {
 			return fmt.Errorf("%w: notification is at version %d, %s", store.ErrConflict, cur.Version, cur.Status)
 		}
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE notifications SET status = ?, version = ?, doc = ?, author_id = ?, updated = ?, reason = ''
-			WHERE id = ? AND version = ?`), n.Status, n.Version, string(n.Doc), n.AuthorID, s.tv(n.Updated), n.ID, cur.Version)
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE notifications SET status = ?, version = ?, doc = ?, author_id = ?, updated = ?, reason = '',
+			expires = ? WHERE id = ? AND version = ?`), n.Status, n.Version, string(n.Doc), n.AuthorID, s.tv(n.Updated), s.expiresCol(n.Expires), n.ID, cur.Version)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -210,6 +268,7 @@ func (s *Store) ReviseNotification(ctx context.Context, n store.Notification, fr
 		}
 		out = cur
 		out.Status, out.Version, out.Doc, out.AuthorID, out.Updated, out.Reason, out.Groups = n.Status, n.Version, n.Doc, n.AuthorID, n.Updated, "", n.Groups
+		out.Expires = normExpires(n.Expires)
 		return nil
 	})
 	if err != nil {

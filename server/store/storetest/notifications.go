@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -114,6 +115,47 @@ func testNotifications(t *testing.T, s store.Store) {
 	noErr(t, "versions of none", err)
 	if len(vs) != 0 {
 		t.Fatalf("versions of an unknown notification: %+v", vs)
+	}
+}
+
+// testNotificationsActive: the delivering set is read by approval and
+// expiry in the store.
+func testNotificationsActive(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mk := func(expires time.Time, approve bool) string {
+		n, err := s.CreateNotification(ctx, store.Notification{Status: "pending_approval", Doc: []byte(`{}`), Groups: []string{"g1", "g2"},
+			AuthorID: "u1", CreatedBy: "u1", Created: t0, Expires: expires})
+		noErr(t, "create", err)
+		if approve {
+			_, err = s.DecideNotification(ctx, store.NotificationDecision{ID: n.ID, Version: 1, From: []string{"pending_approval"},
+				To: "approved", Decision: "approved", By: "u2", At: t0})
+			noErr(t, "approve", err)
+		}
+		return n.ID
+	}
+	live := mk(t0.Add(time.Hour), true)
+	mk(t0.Add(-time.Hour), true)     // over
+	mk(t0.Add(time.Hour), false)     // never approved
+	unknown := mk(time.Time{}, true) // no expiry known: kept
+	got, err := s.ListNotifications(ctx, store.NotificationFilter{ApprovedOnly: true, ExpiresAfter: t0})
+	noErr(t, "list", err)
+	var ids []string
+	for _, n := range got {
+		ids = append(ids, n.ID)
+		if len(n.Groups) != 2 {
+			t.Errorf("groups of %s: %v", n.ID, n.Groups)
+		}
+	}
+	slices.Sort(ids)
+	want := []string{live, unknown}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("delivering set %v, want %v", ids, want)
+	}
+	n, err := s.Notification(ctx, live)
+	noErr(t, "get", err)
+	if !n.Expires.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("expires %v", n.Expires)
 	}
 }
 

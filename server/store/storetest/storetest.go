@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConnectionCodes", testConnectionCodes},
 		{"Notifications", testNotifications},
 		{"NotificationDeliveries", testNotificationDeliveries},
+		{"NotificationsActive", testNotificationsActive},
 		{"Settings", testSettings},
 	}
 	for _, tc := range tests {

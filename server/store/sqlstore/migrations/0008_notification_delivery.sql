@@ -31,3 +31,8 @@ CREATE TABLE settings (
 	updated    {{time}} NOT NULL,
 	updated_by {{text}} NOT NULL
 );
+
+-- When a notification's current version expires (NULL: not known), so
+-- that the delivering set is read without the long over.
+ALTER TABLE notifications ADD COLUMN expires {{time}};
+CREATE INDEX notifications_expires ON notifications (approved_version, expires);
