@@ -219,10 +219,10 @@ func (s *Service) autoApprove(ctx context.Context, p *core.Principal, n store.No
 	return n, err
 }
 
-// manageable loads a notification for a writer: notifications.manage
-// over every group it targets.
-func (s *Service) manageable(ctx context.Context, id string) (*core.Principal, store.Notification, error) {
-	p, err := core.Require(ctx, perm.NotificationsManage)
+// holding loads a notification for a caller who must hold pm over every
+// group it targets (not found when it may not read it).
+func (s *Service) holding(ctx context.Context, id string, pm perm.Permission) (*core.Principal, store.Notification, error) {
+	p, err := core.Require(ctx, pm)
 	if err != nil {
 		return nil, store.Notification{}, err
 	}
@@ -230,10 +230,15 @@ func (s *Service) manageable(ctx context.Context, id string) (*core.Principal, s
 	if err != nil {
 		return nil, store.Notification{}, err
 	}
-	if !holdsAll(p, perm.NotificationsManage, n.Groups) {
-		return nil, store.Notification{}, fmt.Errorf("%w: notifications.manage over every group it targets is needed", core.ErrForbidden)
+	if !holdsAll(p, pm, n.Groups) {
+		return nil, store.Notification{}, fmt.Errorf("%w: %s over every group it targets is needed", core.ErrForbidden, pm)
 	}
 	return p, n, nil
+}
+
+// manageable loads a notification for a writer.
+func (s *Service) manageable(ctx context.Context, id string) (*core.Principal, store.Notification, error) {
+	return s.holding(ctx, id, perm.NotificationsManage)
 }
 
 // UpdateNotification replaces a notification's content as a new version,
@@ -305,16 +310,9 @@ func (s *Service) SubmitNotification(ctx context.Context, id string, req protoco
 // decidable loads a notification for an approver: notifications.approve
 // over every target group, and not the author of the version.
 func (s *Service) decidable(ctx context.Context, id string, version int) (*core.Principal, store.Notification, error) {
-	p, err := core.Require(ctx, perm.NotificationsApprove)
+	p, n, err := s.holding(ctx, id, perm.NotificationsApprove)
 	if err != nil {
 		return nil, store.Notification{}, err
-	}
-	n, _, err := s.load(ctx, p, id)
-	if err != nil {
-		return nil, store.Notification{}, err
-	}
-	if !holdsAll(p, perm.NotificationsApprove, n.Groups) {
-		return nil, store.Notification{}, fmt.Errorf("%w: notifications.approve over every group it targets is needed", core.ErrForbidden)
 	}
 	if n.AuthorID == p.UserID {
 		return nil, store.Notification{}, fmt.Errorf("%w: the author of a version cannot approve or reject it; another approver must", core.ErrForbidden)
