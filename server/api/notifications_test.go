@@ -470,6 +470,16 @@ func TestNotificationWithdrawn(t *testing.T) {
 	if resp, _ := e.poll(other, protocol.PollRequest{}); len(resp.WithdrawnNotifications) != 0 || len(resp.Notifications) != 0 {
 		t.Fatalf("ws-2 answer %+v", resp)
 	}
+	// One handed over that had not said delivered yet is withdrawn too.
+	m := createNotice(t, root, noticeSpec(e.clock.Now()))
+	mustDo(t, approver, "POST", "/api/v1/notifications/"+m.ID+"/approve", protocol.NotificationDecide{Version: 1}, nil, 200)
+	if got := pollFor(t, e, other, protocol.PollRequest{}); len(got) != 1 || got[0].ID != m.ID {
+		t.Fatalf("ws-2 handed %+v", got)
+	}
+	mustDo(t, root, "POST", "/api/v1/notifications/"+m.ID+"/cancel", protocol.NotificationDecide{}, nil, 200)
+	if resp, _ := e.poll(other, protocol.PollRequest{}); len(resp.WithdrawnNotifications) != 1 || resp.WithdrawnNotifications[0] != m.ID {
+		t.Fatalf("ws-2, handed but not yet delivered, not withdrawn: %+v", resp)
+	}
 	// Asked again until the agent says it took it down; then no more.
 	if resp, _ := e.poll(sec, protocol.PollRequest{}); len(resp.WithdrawnNotifications) != 1 {
 		t.Fatalf("withdrawal not repeated: %+v", resp)

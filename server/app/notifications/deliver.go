@@ -6,6 +6,7 @@ import (
 	"errors"
 	"image"
 	_ "image/png" // logos are PNG
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -42,6 +43,9 @@ type live struct {
 	// before one). Completed when every target is done.
 	final    map[string]bool
 	targeted map[string]bool
+	// handed: endpoints this node handed it to (they may not have said
+	// delivered yet when it is cancelled).
+	handed map[string]bool
 }
 
 // finalKinds are the events after which an endpoint is done.
@@ -136,14 +140,17 @@ func (s *Service) reload(ctx context.Context) error {
 			cancelled: n.Status == protocol.NotifyCancelled, deliver: n.Status == protocol.NotifyApproved}
 		if o := old[n.ID]; o != nil && o.version == n.Version && o.cancelled == l.cancelled {
 			s.mu.Lock()
-			l.delivered, l.withdrawn, l.final, l.targeted = o.delivered, o.withdrawn, o.final, o.targeted
+			l.delivered, l.withdrawn, l.final, l.targeted, l.handed = o.delivered, o.withdrawn, o.final, o.targeted, o.handed
 			s.mu.Unlock()
 		} else {
 			ds, err := s.st.NotificationDeliveries(ctx, n.ID)
 			if err != nil {
 				return err
 			}
-			l.delivered, l.withdrawn, l.final = make(map[string]int, len(ds)), map[string]bool{}, map[string]bool{}
+			l.delivered, l.withdrawn, l.final, l.handed = make(map[string]int, len(ds)), map[string]bool{}, map[string]bool{}, map[string]bool{}
+			if o := old[n.ID]; o != nil {
+				maps.Copy(l.handed, o.handed)
+			}
 			for _, dl := range ds {
 				l.delivered[dl.AgentID] = dl.Version
 				if dl.Status == protocol.NotifyEventCancelled {
@@ -245,7 +252,7 @@ func (s *Service) DueNotifications(ctx context.Context, a store.Agent) (due []pr
 	var out []protocol.AgentNotification
 	for _, l := range s.active {
 		if l.cancelled {
-			if l.delivered[a.ID] > 0 && !l.withdrawn[a.ID] && now.Before(l.win.expires) {
+			if (l.delivered[a.ID] > 0 || l.handed[a.ID]) && !l.withdrawn[a.ID] && now.Before(l.win.expires) {
 				withdrawn = append(withdrawn, l.id)
 			}
 			continue
@@ -259,6 +266,7 @@ func (s *Service) DueNotifications(ctx context.Context, a store.Agent) (due []pr
 		if now.Before(l.win.startIn(loc)) {
 			continue
 		}
+		l.handed[a.ID] = true
 		an := protocol.AgentNotification{ID: l.id, Version: l.version, NotificationContent: l.content, Expires: l.win.expires}
 		// The branding of a target group the endpoint is in: a group's
 		// look never dresses notifications sent to other groups.
@@ -374,6 +382,11 @@ func (s *Service) withdraw(ctx context.Context, id string) {
 	if l := s.active[id]; l != nil {
 		for a, v := range l.delivered {
 			if v > 0 && !l.withdrawn[a] {
+				ids = append(ids, a)
+			}
+		}
+		for a := range l.handed {
+			if l.delivered[a] == 0 && !l.withdrawn[a] {
 				ids = append(ids, a)
 			}
 		}
