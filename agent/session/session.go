@@ -44,6 +44,9 @@ const (
 	// one it has drawn. Two keep the pipe busy without a backlog.
 	DefaultMaxInFlight = 2
 	dialTimeout        = 20 * time.Second
+	// DefaultOutageLimit is how long a lost signalling connection is
+	// dialled again before the session ends connection_lost.
+	DefaultOutageLimit = 60 * time.Second
 	writeTimeout       = 5 * time.Second
 	maxSignal          = 1 << 20
 	inputQueue         = 256
@@ -97,6 +100,9 @@ type Config struct {
 	SettingEngine *webrtc.SettingEngine
 	// HTTPClient overrides the client used to dial the websocket (tests).
 	HTTPClient *http.Client
+	// OutageLimit bounds a signalling outage (DefaultOutageLimit): the
+	// session redials with back-off meanwhile and goes on as it was.
+	OutageLimit time.Duration
 
 	// onDrop is called for each dropped input event (tests).
 	onDrop func(viewer, why string)
@@ -133,6 +139,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.OutageLimit <= 0 {
+		c.OutageLimit = DefaultOutageLimit
 	}
 	if c.Policy.AcceptanceTimeoutS == 0 {
 		c.Policy = policy.Default()
@@ -300,6 +309,38 @@ func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
 	return ws, nil
 }
 
+// redial connects the signalling websocket again, with back-off, for up
+// to the outage limit; it gives up early when parent ends.
+func (s *Session) redial(parent context.Context) error {
+	deadline := time.Now().Add(s.cfg.OutageLimit)
+	wait := 250 * time.Millisecond
+	for {
+		ctx, cancel := context.WithDeadline(s.ctx, deadline)
+		ws, err := s.dial(ctx)
+		cancel()
+		if err == nil {
+			s.wmu.Lock()
+			old := s.ws
+			s.ws = ws
+			s.wmu.Unlock()
+			old.CloseNow()
+			return nil
+		}
+		if !time.Now().Add(wait).Before(deadline) {
+			return fmt.Errorf("signalling connection down for %s: %w", s.cfg.OutageLimit, err)
+		}
+		s.log.Debug("signalling not back yet", "error", err, "retry_in", wait)
+		select {
+		case <-parent.Done():
+			return parent.Err()
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		case <-time.After(wait): // back-off between dials
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
 // send writes one signal; it is safe for concurrent use.
 func (s *Session) send(sig protocol.Signal) error {
 	b, err := json.Marshal(sig)
@@ -434,9 +475,25 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 			s.transition(protocol.SessionEnded, reason, msg)
 			return reason, nil
 		case err := <-readErr:
-			s.log.Warn("signalling connection lost", "error", err)
-			s.setState(protocol.SessionEnded, protocol.EndedError, "signalling connection lost")
-			return protocol.EndedError, err
+			// The peers do not need the signalling while they run: dial it
+			// again, and the session goes on as it was (no new prompt; the
+			// server greets us again and names the viewers, whose peers
+			// stay as they are).
+			s.log.Warn("signalling connection lost; connecting again", "error", err)
+			if rerr := s.redial(parent); rerr != nil {
+				if parent.Err() != nil {
+					continue // ended or dropped meanwhile: the case above says how
+				}
+				s.log.Warn("signalling connection lost for good", "error", rerr)
+				s.setState(protocol.SessionEnded, protocol.EndedConnectionLost, rerr.Error())
+				return protocol.EndedConnectionLost, rerr
+			}
+			s.log.Info("signalling connection back")
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.readLoop(sigs, readErr)
+			}()
 		case sig := <-sigs:
 			if reason, done := s.handle(sig, userEnd); done {
 				s.setState(protocol.SessionEnded, reason, "")

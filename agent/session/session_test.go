@@ -38,6 +38,8 @@ type fakeServer struct {
 	conns chan *websocket.Conn
 	auths chan string
 	done  chan struct{}
+	// refuse answers 503 to every dial (the server is unreachable).
+	refuse atomic.Bool
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -45,6 +47,10 @@ func newFakeServer(t *testing.T) *fakeServer {
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/api/agent/v1/sessions/s1/signal" {
 			http.NotFound(w, r)
+			return
+		}
+		if f.refuse.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
 		f.auths <- r.Header.Get("Authorization")
@@ -959,5 +965,61 @@ func TestCtrlAltDelThroughService(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Fatal("the later key never reached the injector")
+	}
+}
+
+// TestSignalReconnect: the server drops the agent's signalling connection
+// mid-session; the agent dials again and the session goes on: the same
+// viewer's peer keeps its frames, nobody is asked again, and an end sent
+// on the new connection ends it.
+func TestSignalReconnect(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: true, Mode: protocol.ModeActive, AcceptanceTimeoutS: 30}, policy.Default())
+	h.src.colour.Store(0x336699)
+	a := h.run()
+	a.expectState(protocol.SessionAwaitingAcceptance, "")
+	<-h.ui.asked
+	h.ui.answers <- Answer{Accepted: true}
+	a.expectState(protocol.SessionConnecting, "")
+	v := joinViewer(t, a, protocol.Signal{})
+	v.screenMsg()
+
+	a.c.Close(websocket.StatusGoingAway, "relay restarted")
+	b := h.srv.accept()
+	b.send(protocol.Signal{Type: protocol.SignalHello})
+	b.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"}) // already connected: no new offer
+	// The peer is untouched: a change of the screen still reaches it.
+	h.src.colour.Store(0xff0000)
+	for {
+		if m := v.screenMsg(); m.Kind == screen.KindTile && string(m.Tile.Payload) == "\xff\x00\x00" {
+			break
+		}
+	}
+	select {
+	case req := <-h.ui.asked:
+		t.Fatalf("asked again after the reconnect: %+v", req)
+	default:
+	}
+	b.send(protocol.Signal{Type: protocol.SignalEnd, Reason: protocol.EndedByTechnician})
+	if r := h.ended(wait); r.reason != protocol.EndedByTechnician {
+		t.Fatalf("Run = %q, %v", r.reason, r.err)
+	}
+	for s := range b.sigs { // until the agent closed the connection
+		if s.Type == protocol.SignalOffer {
+			t.Fatalf("a new offer for a viewer already connected: %+v", s)
+		}
+	}
+}
+
+// TestSignalOutage: the server stays unreachable longer than the outage
+// limit: the session ends connection_lost.
+func TestSignalOutage(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	h.cfg.OutageLimit = time.Second
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	h.srv.refuse.Store(true)
+	a.c.Close(websocket.StatusGoingAway, "gone")
+	if r := h.ended(wait); r.reason != protocol.EndedConnectionLost || r.err == nil {
+		t.Fatalf("Run = %q, %v; want connection_lost", r.reason, r.err)
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // agentEndReasons are the reasons the agent side may end a session with.
-var agentEndReasons = []protocol.Reason{protocol.EndedDeclined, protocol.EndedAcceptTimeout, protocol.EndedByUser, protocol.EndedError, protocol.EndedUserChanged}
+var agentEndReasons = []protocol.Reason{protocol.EndedDeclined, protocol.EndedAcceptTimeout, protocol.EndedByUser, protocol.EndedError, protocol.EndedUserChanged,
+	protocol.EndedConnectionLost}
 
 func joinReasons(rs []protocol.Reason) string {
 	out := make([]string, len(rs))

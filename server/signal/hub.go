@@ -59,6 +59,10 @@ type Config struct {
 	// SendBuffer is how many messages may queue for one connection before
 	// it is dropped as too slow (256).
 	SendBuffer int
+	// AgentGrace is how long a session's agent may stay disconnected from
+	// the signalling (it dials again on its own within its outage limit,
+	// 60 s) before the session ends connection_lost. Default 75 s.
+	AgentGrace time.Duration
 }
 
 // CheckAndSetDefaults fills defaults.
@@ -80,6 +84,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = 256
+	}
+	if c.AgentGrace <= 0 {
+		c.AgentGrace = 75 * time.Second
 	}
 	return nil
 }
@@ -484,12 +491,40 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 	}
 	p.stop(websocket.StatusNormalClosure, "")
 	<-p.wrote
-	if h.detach(p) && viewerID != "" {
+	was := h.detach(p)
+	if was && viewerID != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		svc.LeaveSession(ctx, s.ID, viewerID, user)
 		cancel()
 	}
+	if was && viewerID == "" {
+		h.agentGone(s.ID, svc)
+	}
 	log.Debug("signalling closed")
+}
+
+// agentGone gives a session whose agent's signalling dropped AgentGrace
+// to come back; after that it ends connection_lost, so that neither the
+// viewers nor the session list wait for it for ever.
+func (h *Hub) agentGone(sessionID string, svc Sessions) {
+	time.AfterFunc(h.cfg.AgentGrace, func() {
+		h.mu.Lock()
+		r := h.rooms[sessionID]
+		back := r != nil && r.agent != nil
+		_, ended := h.ended[sessionID]
+		closed := h.closed
+		h.mu.Unlock()
+		if back || ended || closed {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := svc.ReportState(ctx, sessionID, protocol.SessionEnded, protocol.EndedConnectionLost, ""); err != nil {
+			h.log.Debug("ending a session whose agent stayed away", "session_id", sessionID, "error", err)
+			return
+		}
+		h.log.Info("session ended: its agent's signalling stayed away", "session_id", sessionID, "grace", h.cfg.AgentGrace)
+	})
 }
 
 // handle acts on one message from p.

@@ -38,6 +38,9 @@ const (
 	EndedCodeExpired   Reason = "code_expired"
 	EndedAgentOffline  Reason = "agent_offline"
 	EndedError         Reason = "error"
+	// EndedConnectionLost: the agent's signalling connection stayed down
+	// longer than the outage limit.
+	EndedConnectionLost Reason = "connection_lost"
 	// EndedUserChanged: the endpoint's active desktop now belongs to
 	// another user, or is the login screen, so the consent given to an
 	// attended session does not carry over (added 2026-12-02).

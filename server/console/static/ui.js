@@ -60,7 +60,7 @@ export const stateNames = { requested: "Deploying", awaiting_acceptance: "Waitin
 export const reasonNames = {
   ended_by_technician: "Ended by technician", ended_by_user: "Ended by user", declined: "Declined by user",
   acceptance_timeout: "User did not answer", code_expired: "Code expired", agent_offline: "Endpoint offline", error: "Error",
-  user_changed: "User changed",
+  user_changed: "User changed", connection_lost: "Connection lost",
 };
 
 // reasonSentences say why a session ended, as a sentence's end ("ended: …").
@@ -73,6 +73,7 @@ export const reasonSentences = {
   agent_offline: "the endpoint went offline",
   error: "an error occurred",
   user_changed: "another user (or the login screen) took over the endpoint's screen; start a new session to ask them",
+  connection_lost: "the endpoint's connection to the server was lost for more than a minute",
 };
 
 // table builds a scrollable table; rows are arrays of cells (strings or nodes).
