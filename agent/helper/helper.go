@@ -217,9 +217,10 @@ func Run(ctx context.Context, cfg Config) error {
 				MayEnd: m.Start.UserMayEnd && pol.UserMayEnd})
 			scfg := session.Config{
 				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol, Resume: m.Resume,
-				Privileged: cfg.Privileged,
-				UI:         &trayUI{UI: cfg.Deps.UI, tray: tr, id: id, gate: gate},
-				NewSource:  cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
+				OutageLimit: time.Duration(pol.OutageLimitS) * time.Second,
+				Privileged:  cfg.Privileged,
+				UI:          &trayUI{UI: cfg.Deps.UI, tray: tr, id: id, gate: gate},
+				NewSource:   cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
 				NewInjector: newInjector, SettingEngine: cfg.Deps.SettingEngine,
 				NewChatWindow: cfg.Deps.NewChatWindow, NewClipboard: cfg.Deps.NewClipboard, NewOverlay: cfg.Deps.NewOverlay,
 				Logger: cfg.Logger,

@@ -524,3 +524,23 @@ func TestStrayWakeKeepsHolding(t *testing.T) {
 		t.Fatal("the held poll was not answered with the action")
 	}
 }
+
+// TestAgentGraceFollowsPolicy: the signalling waits for a session's agent
+// as long as the endpoint's policy lets the session ride out an outage,
+// and a margin for its last dial.
+func TestAgentGraceFollowsPolicy(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", perm.RoleAdministrator)
+	id, _ := e.enroll("ws-1", "Default")
+	var s protocol.Session
+	mustDo(t, root, "POST", "/api/v1/sessions", protocol.CreateSessionRequest{EndpointID: id, Attended: true}, &s, 201)
+	ctx := t.Context()
+	if g := e.svc.AgentGrace(ctx, s.ID); g != 75*time.Second {
+		t.Fatalf("grace %s with the default policy, want 75s", g)
+	}
+	mustDo(t, root, "PUT", "/api/v1/policies/global", `{"screenshare":{"outage_limit_s":120}}`, nil, 200)
+	if g := e.svc.AgentGrace(ctx, s.ID); g != 135*time.Second {
+		t.Fatalf("grace %s with outage_limit_s 120, want 135s", g)
+	}
+	mustDo(t, root, "PUT", "/api/v1/policies/global", `{"screenshare":{"outage_limit_s":3}}`, nil, 400)
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/store"
@@ -634,4 +635,22 @@ func (s *Service) RelayAllowed(ctx context.Context, sessionID, subject string) b
 		}
 	}
 	return false
+}
+
+// AgentGrace is how long the signalling waits for a session's agent to
+// come back before it ends the session connection_lost: the outage
+// limit of the endpoint's policy, which the agent rides out, and a
+// margin for its last dial. Public: the signalling asks it for a session
+// it serves.
+func (s *Service) AgentGrace(ctx context.Context, sessionID string) time.Duration {
+	Public(ctx)
+	limit := time.Duration(policy.Default().OutageLimitS) * time.Second
+	if ss, err := s.store.SessionByID(ctx, sessionID); err == nil {
+		if a, err := s.store.AgentByID(ctx, ss.AgentID); err == nil {
+			if sp, err := s.screenPolicy(ctx, a); err == nil {
+				limit = time.Duration(sp.OutageLimitS) * time.Second
+			}
+		}
+	}
+	return limit + 15*time.Second
 }

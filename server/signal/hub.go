@@ -61,8 +61,11 @@ type Config struct {
 	SendBuffer int
 	// AgentGrace is how long a session's agent may stay disconnected from
 	// the signalling (it dials again on its own within its outage limit,
-	// 60 s) before the session ends connection_lost. Default 75 s.
+	// 60 s) before the session ends connection_lost: what the sessions'
+	// service says for the session (its policy's limit) when it can,
+	// else this. Default 75 s; set, it is used as it is (tests).
 	AgentGrace time.Duration
+	fixedGrace bool
 }
 
 // CheckAndSetDefaults fills defaults.
@@ -87,6 +90,8 @@ func (c *Config) CheckAndSetDefaults() error {
 	}
 	if c.AgentGrace <= 0 {
 		c.AgentGrace = 75 * time.Second
+	} else {
+		c.fixedGrace = true
 	}
 	return nil
 }
@@ -507,7 +512,15 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 // to come back; after that it ends connection_lost, so that neither the
 // viewers nor the session list wait for it for ever.
 func (h *Hub) agentGone(sessionID string, svc Sessions) {
-	time.AfterFunc(h.cfg.AgentGrace, func() {
+	grace := h.cfg.AgentGrace
+	if g, ok := svc.(interface {
+		AgentGrace(ctx context.Context, sessionID string) time.Duration
+	}); ok && !h.cfg.fixedGrace {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		grace = g.AgentGrace(ctx, sessionID)
+		cancel()
+	}
+	time.AfterFunc(grace, func() {
 		h.mu.Lock()
 		r := h.rooms[sessionID]
 		back := r != nil && r.agent != nil
@@ -523,7 +536,7 @@ func (h *Hub) agentGone(sessionID string, svc Sessions) {
 			h.log.Debug("ending a session whose agent stayed away", "session_id", sessionID, "error", err)
 			return
 		}
-		h.log.Info("session ended: its agent's signalling stayed away", "session_id", sessionID, "grace", h.cfg.AgentGrace)
+		h.log.Info("session ended: its agent's signalling stayed away", "session_id", sessionID, "grace", grace)
 	})
 }
 

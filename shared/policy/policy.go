@@ -31,6 +31,10 @@ type ScreenShare struct {
 	ClipboardSync bool  `json:"clipboard_sync"`
 	FileTransfer  bool  `json:"file_transfer"`
 	FileMaxBytes  int64 `json:"file_max_bytes"`
+	// OutageLimitS: seconds a session rides out a lost connection to the
+	// server (the agent dials again meanwhile); then it ends
+	// connection_lost.
+	OutageLimitS int `json:"outage_limit_s"`
 }
 
 // Default is the policy of a new installation: safe by default, so
@@ -45,6 +49,7 @@ func Default() ScreenShare {
 		ClipboardSync:      true,
 		FileTransfer:       true,
 		FileMaxBytes:       2 << 30,
+		OutageLimitS:       60,
 	}
 }
 
@@ -87,6 +92,9 @@ func (p ScreenShare) Check() error {
 	}
 	if p.FileMaxBytes < 0 {
 		return fmt.Errorf("file_max_bytes must not be negative")
+	}
+	if p.OutageLimitS < 10 || p.OutageLimitS > 600 {
+		return fmt.Errorf("outage_limit_s %d: must be between 10 and 600", p.OutageLimitS)
 	}
 	return nil
 }

@@ -21,6 +21,8 @@ func TestFromDoc(t *testing.T) {
 		{"no screenshare key", `{"other":1}`, false, func(p ScreenShare) bool { return p.AcceptanceTimeoutS == 30 }},
 		{"override keeps others", `{"screenshare":{"unattended_allowed":true}}`, false, func(p ScreenShare) bool { return p.UnattendedAllowed && p.UserMayEnd }},
 		{"bad timeout", `{"screenshare":{"acceptance_timeout_s":1}}`, true, nil},
+		{"outage limit", `{"screenshare":{"outage_limit_s":120}}`, false, func(p ScreenShare) bool { return p.OutageLimitS == 120 }},
+		{"outage limit too short", `{"screenshare":{"outage_limit_s":2}}`, true, nil},
 		{"bad mode", `{"screenshare":{"modes":["teleport"]}}`, true, nil},
 		{"no modes", `{"screenshare":{"modes":[]}}`, true, nil},
 		{"malformed", `{"screenshare":`, true, nil},

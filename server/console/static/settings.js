@@ -418,6 +418,8 @@ function policySection() {
     box("user_may_end", "The user may end a session"),
     box("clipboard_sync", "Clipboard sync"),
     box("file_transfer", "File transfer"),
+    h("label", { for: "policy-outage" }, "Seconds a session rides out a lost connection before it ends"),
+    h("input", { id: "policy-outage", name: "outage_limit_s", type: "number", min: "10", max: "600" }),
     h("fieldset", { id: "policy-update" }, h("legend", {}, "Agent updates"),
       h("p", { class: "hint" }, "The agent release these endpoints run. Agents download it, check its signature, and roll back by themselves if the new version does not reach the server within 5 minutes. Start with a small percentage, or a canary group at 100."),
       h("label", { for: "policy-update-version" }, "Version (empty: leave agents as they are)"),
@@ -433,6 +435,7 @@ function policySection() {
       if (el.name === "mode") el.checked = (sp.modes || []).includes(el.value);
       else if (el.type === "checkbox") el.checked = !!sp[el.name];
       else if (el.name === "acceptance_timeout_s") el.value = sp.acceptance_timeout_s || 30;
+      else if (el.name === "outage_limit_s") el.value = sp.outage_limit_s || 60;
     }
   }
 
@@ -453,7 +456,7 @@ function policySection() {
         g === "global" ? null : api("GET", "/api/v1/policies/global").catch(() => null)]);
       doc = pol.doc || {};
       const own = doc.screenshare;
-      const base = { acceptance_required: true, acceptance_timeout_s: 30, unattended_allowed: false, modes: modes.map((m) => m[0]), user_may_end: true, clipboard_sync: true, file_transfer: true };
+      const base = { acceptance_required: true, acceptance_timeout_s: 30, unattended_allowed: false, modes: modes.map((m) => m[0]), user_may_end: true, clipboard_sync: true, file_transfer: true, outage_limit_s: 60 };
       const inherited = glob && glob.doc && glob.doc.screenshare ? { ...base, ...glob.doc.screenshare } : base;
       fill({ ...inherited, ...(own || {}) });
       const upd = doc.agent_update || {};
@@ -473,6 +476,7 @@ function policySection() {
       if (el.name === "mode") { if (el.checked) (sp.modes ||= []).push(el.value); }
       else if (el.type === "checkbox") sp[el.name] = el.checked;
       else if (el.name === "acceptance_timeout_s") sp.acceptance_timeout_s = Number(el.value);
+      else if (el.name === "outage_limit_s") sp.outage_limit_s = Number(el.value);
     }
     const next = { ...doc };
     if (reset) delete next.screenshare; else next.screenshare = sp;
