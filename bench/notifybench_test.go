@@ -4,7 +4,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -84,7 +83,7 @@ func BenchmarkNotification(b *testing.B) {
 		r.Agents, r.DeliveryP50MS, r.DeliveryP99MS, r.DeliveryMaxMS, r.PollHold, r.ApproveMS, r.Agents, r.AllAnsweredS,
 		r.ReportP50MS, r.ReportMaxMS, r.CSVMS, float64(r.RSSHeld)/(1<<20), float64(r.RSSAfter)/(1<<20), r.RSSGrowthKB,
 		float64(r.HeapHeld)/(1<<20), float64(r.HeapAfter)/(1<<20), r.HeapGrowthKB)
-	if err := writeAny(filepath.Join(outDir, "notify.json"), r); err != nil {
+	if err := writeJSON(filepath.Join(outDir, "notify.json"), r); err != nil {
 		b.Error(err)
 	}
 	if len(r.Problems) > 0 {
@@ -267,12 +266,4 @@ func runNotify(ctx context.Context, bin, tmp string, r *notifyResult) error {
 	r.HeapAfter = heap()
 	r.RSSGrowthKB, r.HeapGrowthKB = (r.RSSAfter-r.RSSHeld)>>10, (r.HeapAfter-r.HeapHeld)>>10
 	return nil
-}
-
-func writeAny(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -173,7 +173,7 @@ func BenchmarkLongPoll(b *testing.B) {
 		})
 	}
 	printTable(os.Stdout, results)
-	if err := writeJSON(filepath.Join(outDir, "poll.json"), results); err != nil {
+	if err := writeJSON(filepath.Join(outDir, "poll.json"), map[string]any{"benchmark": "BenchmarkLongPoll", "results": results}); err != nil {
 		b.Error(err)
 	}
 }
@@ -695,8 +695,8 @@ func errTotal(m map[string]int) int {
 	return t
 }
 
-func writeJSON(path string, rs []*result) error {
-	b, err := json.MarshalIndent(map[string]any{"benchmark": "BenchmarkLongPoll", "results": rs}, "", "  ")
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -70,20 +70,6 @@ func clickColour(t testing.TB, display string, r image.Rectangle, skip int, rgb 
 	}
 }
 
-// noWindowNamed waits until no window named title is on display.
-func noWindowNamed(t testing.TB, display, title string, timeout time.Duration) {
-	t.Helper()
-	testenv.Eventually(t, timeout, fmt.Sprintf("no window named %q", title), func() (bool, error) {
-		out, _ := xdotool(t, display, 10*time.Second, "search", "--name", title)
-		return strings.TrimSpace(out) == "", fmt.Errorf("windows %q", out)
-	})
-}
-
-func windowNamed(t testing.TB, display, title string) bool {
-	out, _ := xdotool(t, display, 10*time.Second, "search", "--name", title)
-	return strings.TrimSpace(out) != ""
-}
-
 // reportRow waits until the endpoint's row in the notification's report
 // satisfies cond and returns it.
 func reportRow(t testing.TB, c *apiClient, id, endpointID, what string, cond func(protocol.NotificationEndpoint) bool) protocol.NotificationEndpoint {

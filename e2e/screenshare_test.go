@@ -554,7 +554,7 @@ func focusCanvas(t testing.TB, tb *tab) {
 // waitNoPrompt waits until no attended prompt is on the display.
 func waitNoPrompt(t testing.TB, display string) {
 	t.Helper()
-	testenv.Eventually(t, paintTimeout, "no attended prompt on the display", func() (bool, error) { return !promptShown(t, display), nil })
+	noWindowNamed(t, display, promptTitle, paintTimeout)
 }
 
 // sessionLogs returns the messages of the agent's log records about

@@ -258,11 +258,22 @@ func waitWindowNamed(t testing.TB, display, title string, timeout time.Duration)
 	return win
 }
 
-// promptShown reports whether a prompt window exists now.
-func promptShown(t testing.TB, display string) bool {
-	out, err := xdotool(t, display, 10*time.Second, "search", "--name", promptTitle)
-	return err == nil && out != ""
+// windowNamed reports whether a window named title is on display now.
+func windowNamed(t testing.TB, display, title string) bool {
+	out, err := xdotool(t, display, 10*time.Second, "search", "--name", title)
+	return err == nil && strings.TrimSpace(out) != ""
 }
+
+// noWindowNamed waits until no window named title is on display.
+func noWindowNamed(t testing.TB, display, title string, timeout time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, timeout, fmt.Sprintf("no window named %q", title), func() (bool, error) {
+		return !windowNamed(t, display, title), nil
+	})
+}
+
+// promptShown reports whether a prompt window exists now.
+func promptShown(t testing.TB, display string) bool { return windowNamed(t, display, promptTitle) }
 
 // answerPrompt focuses the prompt and presses key there with XTEST, as a
 // user would (Return accepts, Escape declines).

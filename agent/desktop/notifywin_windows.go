@@ -33,7 +33,6 @@ type winNotice struct {
 	t        *winui.Thread
 	n        ipc.Notification
 	readOnly bool
-	log      *slog.Logger
 	res      chan ipc.NotifyResult
 	done     chan struct{}
 
@@ -50,16 +49,13 @@ type winNotice struct {
 
 // NewNotificationWindow shows n; readOnly shows it again for reading,
 // with a Close button only.
-func NewNotificationWindow(n ipc.Notification, readOnly bool, log *slog.Logger) (NotificationWindow, error) {
+func NewNotificationWindow(n ipc.Notification, readOnly bool, _ *slog.Logger) (NotificationWindow, error) {
 	t, err := winui.Start()
 	if err != nil {
 		return nil, fmt.Errorf("notification window: %w", err)
 	}
-	w := &winNotice{t: t, n: n, readOnly: readOnly, log: log, res: make(chan ipc.NotifyResult, 8), done: make(chan struct{}),
+	w := &winNotice{t: t, n: n, readOnly: readOnly, res: make(chan ipc.NotifyResult, 8), done: make(chan struct{}),
 		ctl: map[int32]win.HWND{}}
-	if w.log == nil {
-		w.log = slog.New(slog.DiscardHandler)
-	}
 	if err := t.Do(func() { err = w.create() }); err == nil && w.hwnd == 0 {
 		err = winui.ErrClosed
 	}

@@ -153,11 +153,8 @@ func Open(cfg Config) (*Manager, error) {
 			m.log.Warn("skipping unreadable notification record", "file", name, "error", err)
 			continue
 		}
-		if r.State != stateDone {
-			// Whatever was on screen when the agent stopped shows again.
-			if r.State != statePostponed {
-				r.State = stateDue
-			}
+		if r.State != stateDone && r.State != statePostponed {
+			r.State = stateDue // whatever was on screen when the agent stopped shows again
 		}
 		m.recs[r.N.ID] = &r
 	}
@@ -333,9 +330,7 @@ func (m *Manager) view(r *record, now time.Time) ipc.Notification {
 	v := ipc.Notification{ID: r.N.ID, Version: r.N.Version, Title: r.N.Title, Message: r.N.Message, Severity: r.N.Severity,
 		Buttons: r.N.Buttons, Branding: r.N.Branding, Received: r.Received}
 	if d := r.N.Deferral; d != nil && r.Postpones < d.MaxPostpones && (d.Deadline == nil || now.Before(*d.Deadline)) {
-		for _, s := range d.IntervalsS {
-			v.Postpone = append(v.Postpone, s)
-		}
+		v.Postpone = slices.Clone(d.IntervalsS)
 		v.PostponesLeft = d.MaxPostpones - r.Postpones
 	}
 	return v
@@ -357,7 +352,17 @@ func targets(desks []Desk, audience string) []Desk {
 
 func (m *Manager) tick() {
 	now := m.cfg.Now().UTC()
-	desks := m.cfg.Display.Desks()
+	// The desktops are asked for only while something is still to show.
+	m.mu.Lock()
+	open := false
+	for _, r := range m.recs {
+		open = open || r.State != stateDone
+	}
+	m.mu.Unlock()
+	var desks []Desk
+	if open {
+		desks = m.cfg.Display.Desks()
+	}
 	live := map[string]bool{}
 	for _, d := range desks {
 		live[d.Key] = true

@@ -175,10 +175,8 @@ func (r *Runner) handleResponse(ctx context.Context, resp protocol.PollResponse)
 	for _, a := range resp.Actions {
 		r.receive(ctx, a)
 	}
-	if n := r.cfg.Notifications; n != nil && len(resp.Notifications) > 0 {
+	if n := r.cfg.Notifications; n != nil {
 		n.Receive(resp.Notifications)
-	}
-	if n := r.cfg.Notifications; n != nil && len(resp.WithdrawnNotifications) > 0 {
 		n.Withdraw(resp.WithdrawnNotifications)
 	}
 	if u := resp.Update; u != nil && r.cfg.Update != nil {

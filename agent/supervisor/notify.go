@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tetherdesk/tether/agent/ipc"
 	"github.com/tetherdesk/tether/agent/notify"
@@ -22,15 +23,7 @@ func (s *Supervisor) Desks() []notify.Desk {
 		}
 		out = append(out, notify.Desk{Key: k, User: h.desk.User, Active: h.desk.Active})
 	}
-	slices.SortFunc(out, func(a, b notify.Desk) int {
-		switch {
-		case a.Key < b.Key:
-			return -1
-		case a.Key > b.Key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b notify.Desk) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
 

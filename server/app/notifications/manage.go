@@ -166,17 +166,24 @@ func (s *Service) CreateNotification(ctx context.Context, sp protocol.Notificati
 	return s.create(ctx, p, sp, protocol.AuditNotifyCreated, "")
 }
 
-// create stores sp as a new notification by p.
-func (s *Service) create(ctx context.Context, p *core.Principal, sp protocol.NotificationSpec, typ protocol.AuditType, from string) (protocol.NotificationInfo, error) {
-	draft := sp.Draft
-	sp.Draft = false
-	b, err := json.Marshal(sp)
-	if err != nil {
-		return protocol.NotificationInfo{}, err
-	}
-	status := protocol.NotifyPendingApproval
+// stored is sp as the store keeps it (the doc, without the request's
+// draft flag and version) and the status it is stored in.
+func stored(sp protocol.NotificationSpec) (b []byte, status string, draft bool, err error) {
+	draft = sp.Draft
+	sp.Draft, sp.Version = false, 0
+	status = protocol.NotifyPendingApproval
 	if draft {
 		status = protocol.NotifyDraft
+	}
+	b, err = json.Marshal(sp)
+	return b, status, draft, err
+}
+
+// create stores sp as a new notification by p.
+func (s *Service) create(ctx context.Context, p *core.Principal, sp protocol.NotificationSpec, typ protocol.AuditType, from string) (protocol.NotificationInfo, error) {
+	b, status, draft, err := stored(sp)
+	if err != nil {
+		return protocol.NotificationInfo{}, err
 	}
 	n := store.Notification{ID: core.NewID(), Status: status, Doc: b, Groups: sp.Targets.Groups, AuthorID: p.UserID,
 		CreatedBy: p.UserID, Created: s.Now().UTC(), Expires: sp.Schedule.Expires}
@@ -254,15 +261,9 @@ func (s *Service) UpdateNotification(ctx context.Context, id string, sp protocol
 	if err := s.checkSpec(ctx, p, &sp, perm.NotificationsManage); err != nil {
 		return protocol.NotificationInfo{}, err
 	}
-	draft := sp.Draft
-	sp.Draft, sp.Version = false, 0
-	b, err := json.Marshal(sp)
+	b, status, draft, err := stored(sp)
 	if err != nil {
 		return protocol.NotificationInfo{}, err
-	}
-	status := protocol.NotifyPendingApproval
-	if draft {
-		status = protocol.NotifyDraft
 	}
 	next := store.Notification{ID: n.ID, Status: status, Version: n.Version + 1, Doc: b, Groups: sp.Targets.Groups,
 		AuthorID: p.UserID, Updated: s.Now().UTC(), Expires: sp.Schedule.Expires}

@@ -127,8 +127,7 @@ func (s *Store) ListNotifications(ctx context.Context, f store.NotificationFilte
 		args = append(args, s.tv(f.ExpiresAfter))
 	}
 	if f.Groups != nil {
-		where = append(where, `EXISTS (SELECT 1 FROM notification_groups g WHERE g.notification_id = notifications.id AND g.group_id IN (?`+
-			strings.Repeat(", ?", len(f.Groups)-1)+`))`)
+		where = append(where, `EXISTS (SELECT 1 FROM notification_groups g WHERE g.notification_id = notifications.id AND g.group_id IN (`+placeholders(len(f.Groups))+`))`)
 		for _, g := range f.Groups {
 			args = append(args, g)
 		}
@@ -174,8 +173,8 @@ func (s *Store) listGroupsOf(ctx context.Context, ns []store.Notification) error
 		for i, n := range chunk {
 			args[i] = n.ID
 		}
-		rows, err := s.r.QueryContext(ctx, s.q(`SELECT notification_id, group_id FROM notification_groups WHERE notification_id IN (?`+
-			strings.Repeat(", ?", len(chunk)-1)+`) ORDER BY notification_id, group_id`), args...)
+		rows, err := s.r.QueryContext(ctx, s.q(`SELECT notification_id, group_id FROM notification_groups WHERE notification_id IN (`+placeholders(len(chunk))+`)
+			ORDER BY notification_id, group_id`), args...)
 		if err != nil {
 			return mapErr(err)
 		}
