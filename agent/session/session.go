@@ -479,6 +479,14 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 			// again, and the session goes on as it was (no new prompt; the
 			// server greets us again and names the viewers, whose peers
 			// stay as they are).
+			if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
+				// The server closed it for a newer connection of the
+				// session (another helper took it over): dialling again
+				// would take it back.
+				s.log.Warn("signalling connection replaced", "error", err)
+				s.setState(protocol.SessionEnded, protocol.EndedError, "signalling connection replaced")
+				return protocol.EndedError, err
+			}
 			s.log.Warn("signalling connection lost; connecting again", "error", err)
 			if rerr := s.redial(parent); rerr != nil {
 				if parent.Err() != nil {

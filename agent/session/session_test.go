@@ -1023,3 +1023,20 @@ func TestSignalOutage(t *testing.T) {
 		t.Fatalf("Run = %q, %v; want connection_lost", r.reason, r.err)
 	}
 }
+
+// TestSignalReplaced: closed by the server for a newer connection of the
+// session (another helper has it), the session does not dial again.
+func TestSignalReplaced(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	a.c.Close(websocket.StatusPolicyViolation, "replaced")
+	if r := h.ended(wait); r.reason != protocol.EndedError {
+		t.Fatalf("Run = %q, %v", r.reason, r.err)
+	}
+	select {
+	case <-h.srv.auths:
+		t.Fatal("dialled again after being replaced")
+	default:
+	}
+}
