@@ -29,10 +29,16 @@ type browser struct {
 // startBrowser starts Chromium; the test's cleanup stops it.
 func startBrowser(t testing.TB) *browser {
 	t.Helper()
+	return startBrowserOpts(t)
+}
+
+// startBrowserOpts is startBrowser with more allocator options.
+func startBrowserOpts(t testing.TB, more ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
 	if _, err := os.Stat(testenv.ChromiumPath); err != nil {
 		t.Fatalf("chromium is not installed at %s (scripts/deps.sh installs it): %v", testenv.ChromiumPath, err)
 	}
-	opts := testenv.ChromiumAllocatorOptions(t.TempDir(), displayW, displayH)
+	opts := append(testenv.ChromiumAllocatorOptions(t.TempDir(), displayW, displayH), more...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -112,6 +118,9 @@ type viewerStats struct {
 	Holder    string `json:"holder"`
 	Monitors  int    `json:"monitors"`
 	Candidate string `json:"candidate"` // local candidate type of the selected pair
+	// Path is the network path the toolbar shows (view.js networkPath):
+	// direct, relay-udp, relay-tcp, relay-tls, relay-remote, websocket.
+	Path string `json:"path"`
 	// Acks of drawn frames sent to the agent: all, those saying busy,
 	// and the last one's frame, busy flag and whether a timer sent it.
 	Acks      int    `json:"acks"`

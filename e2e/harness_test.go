@@ -322,10 +322,16 @@ func (s *server) newAPIClient() *apiClient {
 // userClient signs in as name and creates an API token with the cookie
 // session.
 func (s *server) userClient(name, password string) *apiClient {
-	t := s.t
+	s.t.Helper()
+	return signInClient(s.t, s.url, nil, name, password)
+}
+
+// signInClient signs in at base as name over rt (nil: the default
+// transport) and creates an API token with the cookie session.
+func signInClient(t testing.TB, base string, rt http.RoundTripper, name, password string) *apiClient {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	login := &apiClient{base: s.url, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	login := &apiClient{base: base, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: rt}}
 	var me protocol.Me
 	if err := login.do(http.MethodPost, "/api/v1/login", "", protocol.LoginRequest{Name: name, Password: password}, &me); err != nil {
 		t.Fatalf("sign in as %s: %v", name, err)
@@ -340,7 +346,7 @@ func (s *server) userClient(name, password string) *apiClient {
 	if tok.Token == "" {
 		t.Fatalf("API token answer carries no token: %+v", tok)
 	}
-	return &apiClient{base: s.url, token: tok.Token, hc: &http.Client{Timeout: 30 * time.Second}}
+	return &apiClient{base: base, token: tok.Token, hc: &http.Client{Timeout: 30 * time.Second, Transport: rt}}
 }
 
 func (c *apiClient) do(method, path, csrf string, in, out any) error {
@@ -494,7 +500,23 @@ func startAgentIn(t testing.TB, s *server, token, stateDir string) *agent {
 // then a directory of that user's (userDir).
 func startAgentEnv(t testing.TB, s *server, token, stateDir string, env ...string) *agent {
 	t.Helper()
-	a := &agent{t: t, state: stateDir}
+	return startAgentOpts(t, agentOpts{server: s.url, token: token, state: stateDir, env: env})
+}
+
+// agentOpts is how startAgentOpts runs the agent.
+type agentOpts struct {
+	server, token, state string
+	env                  []string // "K=V", over the test's own
+	args                 []string // more flags of `run`
+	wrap                 func(*exec.Cmd)
+}
+
+// startAgentOpts is startAgentEnv with more flags, and wrap to change the
+// command before it starts (run it in a network namespace).
+func startAgentOpts(t testing.TB, o agentOpts) *agent {
+	t.Helper()
+	a := &agent{t: t, state: o.state}
+	env := o.env
 	// An empty config file of its own keeps a host's /etc/tether/agent.yaml out.
 	conf := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(conf, nil, 0o600); err != nil {
@@ -510,9 +532,12 @@ func startAgentEnv(t testing.TB, s *server, token, stateDir string, env ...strin
 		}
 		env = append(env, "TETHER_DESKTOPS_FILE="+desks, "HOME="+userDir(t))
 	}
-	cmd := exec.Command(bins.agent, "run", "--config", conf,
-		"--server", s.url, "--token", token, "--state", a.state, "--log-format", "json", "--log-level", "debug")
+	cmd := exec.Command(bins.agent, append([]string{"run", "--config", conf,
+		"--server", o.server, "--token", o.token, "--state", a.state, "--log-format", "json", "--log-level", "debug"}, o.args...)...)
 	cmd.Env = append(childEnv(), env...)
+	if o.wrap != nil {
+		o.wrap(cmd)
+	}
 	a.proc = startCmd(t, "tether-agent", cmd)
 	return a
 }

@@ -114,7 +114,7 @@ func TestNetworkTable(t *testing.T) {
 	}
 	_, mainPort, _ := strings.Cut(s.addr, ":")
 	listen, _ := strconv.Atoi(mainPort)
-	turn := port("the TURN port", regexp.MustCompile(`TURN relay listening.* udp_tcp_port=(\d+)`))
+	turn := port("the TURN port", regexp.MustCompile(`TURN relay listening.* port=(\d+)`))
 	metrics := port("the metrics port", regexp.MustCompile(`metrics listening.* addr=\S+:(\d+)`))
 	key := map[socket]string{
 		{"TCP", listen}: "listen", {"UDP", turn}: "turn_listen", {"TCP", turn}: "turn_listen", {"TCP", metrics}: "metrics_listen",

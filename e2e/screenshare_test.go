@@ -507,6 +507,11 @@ func TestScreenShareRelayOnly(t *testing.T) {
 	if err != nil || typ != "relay" {
 		t.Errorf("the viewer's selected local candidate is %q (%v), want relay", typ, err)
 	}
+	// The toolbar says so: UDP to the relay on loopback.
+	tb.waitStats(paintTimeout, "the toolbar to show the relay path", func(s viewerStats) bool { return s.Path == "relay-udp" })
+	if shown, _ := evalJS[string](tb, `document.getElementById("path").textContent`); shown != "Relay (UDP)" {
+		t.Errorf("the toolbar's path reads %q, want Relay (UDP)", shown)
+	}
 	tb.screenshot("viewer-relay.png")
 }
 

@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A PKGS=(
   [base]="ca-certificates git make gcc curl"
   [run]="xvfb x11-utils zenity tk xdg-utils wixl msitools osslsigncode libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
-  [test]="postgresql coturn xvfb wine wine64 gcc-mingw-w64-x86-64 x11-utils x11-xserver-utils zenity xdotool tk xdg-utils chromium dbus-daemon wixl msitools rpm systemd osslsigncode desktop-file-utils libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
+  [test]="postgresql coturn iproute2 nftables squid openssl xvfb wine wine64 gcc-mingw-w64-x86-64 x11-utils x11-xserver-utils zenity xdotool tk xdg-utils chromium dbus-daemon wixl msitools rpm systemd osslsigncode desktop-file-utils libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev"
   [installers]="wixl msitools osslsigncode"
   [fresh]="debootstrap"
@@ -38,6 +38,12 @@ if ((${#missing[@]})); then
     if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
       systemctl disable --now coturn >&2
       echo "deps: coturn is installed for its test client (turnutils_uclient); its server is disabled" >&2
+    fi
+    # Likewise squid.service would open a proxy on 3128 to the network; the
+    # tests start their own squid inside a network namespace.
+    if [[ " ${missing[*]} " == *" squid "* ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+      systemctl disable --now squid >&2
+      echo "deps: squid is installed for the proxy tests; its service is disabled" >&2
     fi
   else
     echo "deps: missing Debian packages. Run as root:" >&2

@@ -47,6 +47,9 @@ type Config struct {
 	// Fingerprint pins the server leaf certificate: SHA-256 of its DER, hex;
 	// colons, spaces and case are ignored. Empty means system roots.
 	Fingerprint string
+	// Proxy picks the proxy of each request (netproxy.Setting.Func); nil:
+	// the environment's.
+	Proxy func(*http.Request) (*url.URL, error)
 	// Timeout bounds each request; default DefaultTimeout.
 	Timeout time.Duration
 	// Logger; default discards.
@@ -159,6 +162,9 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 		tr.TLSClientConfig = tlsCfg
+		if cfg.Proxy != nil {
+			tr.Proxy = cfg.Proxy
+		}
 		rt = tr
 		if base.Scheme == "http" {
 			// Loopback only (ParseServerURL).

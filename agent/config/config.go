@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/tetherdesk/tether/agent/client"
+	"github.com/tetherdesk/tether/agent/netproxy"
 )
 
 // Key names as they appear in the config file.
@@ -29,6 +30,7 @@ const (
 	KeyLogLevel          = "log_level"
 	KeyLogFormat         = "log_format"
 	KeyInventoryInterval = "inventory_interval"
+	KeyProxy             = "proxy"
 )
 
 // The config file location itself is chosen by flag or variable only.
@@ -55,6 +57,8 @@ func Keys() []Key {
 			"Enrollment token. Used once, while the agent has no identity; never sent again."},
 		{KeyFingerprint, "", "TETHER_FINGERPRINT", "fingerprint",
 			"SHA-256 of the server certificate (hex; colons and case ignored). When set, only that certificate is trusted; otherwise system roots."},
+		{KeyProxy, "", "TETHER_PROXY", "proxy",
+			"HTTP(S) proxy for everything sent to the server (API, websockets, TURN over TCP): http://[user:password@]host:port. Empty: the HTTPS_PROXY, HTTP_PROXY and NO_PROXY variables; direct: no proxy at all."},
 		{KeyStateDir, DefaultStateDir(), "TETHER_STATE_DIR", "state",
 			"Directory for the identity, policy, action journal and status (private to the service account)."},
 		{KeyLogLevel, "info", "TETHER_LOG_LEVEL", "log-level",
@@ -77,6 +81,7 @@ type Config struct {
 	LogLevel          string
 	LogFormat         string
 	InventoryInterval time.Duration
+	Proxy             netproxy.Setting
 }
 
 // AddFlags registers --config and the flags of the named keys (all keys when
@@ -161,6 +166,9 @@ func build(get func(key string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s %q: want a duration with a unit, e.g. 60s: %w", KeyInventoryInterval, iv, err)
 	}
 	cfg.InventoryInterval = d
+	if cfg.Proxy, err = netproxy.Parse(get(KeyProxy)); err != nil {
+		return Config{}, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}

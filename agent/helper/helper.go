@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -215,7 +216,16 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			tr.SessionStarted(tray.Session{ID: id, Technician: m.Start.Technician, Mode: mode,
 				MayEnd: m.Start.UserMayEnd && pol.UserMayEnd})
+			var proxy *url.URL
+			if m.Proxy != "" {
+				p, perr := url.Parse(m.Proxy)
+				if perr != nil {
+					log.Error("bad proxy from the service; connecting directly", "err", perr)
+				}
+				proxy = p
+			}
 			scfg := session.Config{
+				Proxy: proxy,
 				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol, Resume: m.Resume,
 				OutageLimit: time.Duration(pol.OutageLimitS) * time.Second,
 				Privileged:  cfg.Privileged,

@@ -138,7 +138,10 @@ type Msg struct {
 	Start       *protocol.ScreenShareStart `json:"start,omitempty"`
 	Server      string                     `json:"server,omitempty"`
 	Fingerprint string                     `json:"fingerprint,omitempty"`
-	Policy      *policy.ScreenShare        `json:"policy,omitempty"`
+	// Proxy is the proxy for the session's signalling and TURN over TCP:
+	// the service's local relay, never the agent's own proxy credentials.
+	Proxy  string              `json:"proxy,omitempty"`
+	Policy *policy.ScreenShare `json:"policy,omitempty"`
 	// Resume: the session was accepted and ran in another helper; take it
 	// over without prompting and tell the viewers to reconnect.
 	Resume bool `json:"resume,omitempty"`

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -81,7 +83,10 @@ type Config struct {
 	Server      string
 	Token       string
 	Fingerprint string
-	StateDir    string
+	// Proxy picks the proxy of each request to the server; nil: the
+	// environment's.
+	Proxy    func(*http.Request) (*url.URL, error)
+	StateDir string
 
 	// RetryFatal keeps retrying (with FatalBackoff) when the server rejects
 	// the enrollment token or the agent secret, instead of returning
@@ -237,7 +242,7 @@ func New(cfg Config) (*Runner, error) {
 		running: map[string]bool{},
 	}
 	if r.client == nil {
-		c, err := client.New(client.Config{Server: cfg.Server, Fingerprint: cfg.Fingerprint, Logger: cfg.Logger})
+		c, err := client.New(client.Config{Server: cfg.Server, Fingerprint: cfg.Fingerprint, Proxy: cfg.Proxy, Logger: cfg.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("runner: %w", err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tetherdesk/tether/agent/client"
+	"github.com/tetherdesk/tether/agent/netproxy"
 	"github.com/tetherdesk/tether/agent/session/filexfer"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -57,7 +58,11 @@ type Config struct {
 	Start       protocol.ScreenShareStart
 	Server      string // server base URL
 	Fingerprint string // pinned certificate, "" for system roots
-	Policy      policy.ScreenShare
+	// Proxy carries the signalling websocket and TURN over TCP (CONNECT):
+	// the service's local relay. nil: the environment's proxy for the
+	// websocket, none for TURN.
+	Proxy  *url.URL
+	Policy policy.ScreenShare
 	// Resume takes over a session another helper ran (the active desktop
 	// changed): no prompt, no state reported again, and "reconnect" tells
 	// the viewers to take this helper's offers.
@@ -248,6 +253,9 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 	if cfg.SettingEngine != nil {
 		se = *cfg.SettingEngine
 	}
+	if cfg.Proxy != nil {
+		se.SetICEProxyDialer(netproxy.Dialer{Proxy: cfg.Proxy})
+	}
 	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
 
 	ws, err := s.dial(s.ctx)
@@ -291,6 +299,9 @@ func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = tlsCfg
+		if s.cfg.Proxy != nil {
+			tr.Proxy = http.ProxyURL(s.cfg.Proxy)
+		}
 		hc = &http.Client{Transport: tr}
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)

@@ -26,8 +26,12 @@ func (s *Supervisor) SetServerState(connected bool) {
 		st = ipc.ServerConnected
 	}
 	s.mu.Lock()
+	was := s.serverState
 	s.serverState = st
 	s.mu.Unlock()
+	if was != st {
+		s.log.Info("server state", "state", st)
+	}
 	select {
 	case s.statusKick <- struct{}{}:
 	default: // a broadcast is due already; it sends the newest state

@@ -96,6 +96,7 @@ func (c *Config) reportEnded(ctx context.Context, start protocol.ScreenShareStar
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
+	tr.Proxy = c.Proxy.Func()
 	defer tr.CloseIdleConnections()
 	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
 		HTTPClient: &http.Client{Transport: tr},

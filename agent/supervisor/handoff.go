@@ -36,7 +36,7 @@ func (s *Supervisor) handOver(ctx context.Context, start protocol.ScreenShareSta
 		return HandOutput{}, errors.New("screenshare.start payload lacks session_id or agent_token")
 	}
 	pol := s.cfg.Policy()
-	msg := ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: s.cfg.Server, Fingerprint: s.cfg.Fingerprint, Policy: &pol}
+	msg := ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: s.cfg.Server, Fingerprint: s.cfg.Fingerprint, Proxy: s.helperProxy, Policy: &pol}
 	timer := time.NewTimer(s.cfg.ReadyTimeout)
 	defer timer.Stop()
 	for {
@@ -209,7 +209,7 @@ func (s *Supervisor) reconcile(ctx context.Context) {
 		}
 		start := ts.start
 		moves = append(moves, move{id: id, from: ts.desktop, fromConn: fromConn,
-			msg: ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: s.cfg.Server, Fingerprint: s.cfg.Fingerprint, Policy: &pol, Resume: kind == moveResume}})
+			msg: ipc.Msg{Type: ipc.TypeStart, Start: &start, Server: s.cfg.Server, Fingerprint: s.cfg.Fingerprint, Proxy: s.helperProxy, Policy: &pol, Resume: kind == moveResume}})
 		ts.desktop = key
 	}
 	s.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tetherdesk/tether/agent/ipc"
+	"github.com/tetherdesk/tether/agent/netproxy"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -98,6 +100,10 @@ type Config struct {
 	// Server and Fingerprint are passed to helpers for the signalling
 	// websocket.
 	Server, Fingerprint string
+	// Proxy is the agent's proxy setting. When it puts a proxy between the
+	// agent and the server, helpers get a local relay to it instead
+	// (netproxy.Relay): its credentials stay in the service.
+	Proxy netproxy.Setting
 	// Policy returns the screen-share policy the agent holds now.
 	Policy func() policy.ScreenShare
 	// RedeemCode enters a connection code a helper's tray sent, with the
@@ -194,6 +200,10 @@ type Supervisor struct {
 	// for the helper to confirm its drops before it is stopped.
 	dropWaits []*dropWait
 
+	// helperProxy is the proxy URL handed to helpers ("" for none); set
+	// by Run before it serves them.
+	helperProxy string
+
 	// bg counts background work Run waits for: the reports of sessions
 	// the supervisor ends itself (endLater), the stopping of vanished
 	// desktops' helpers.
@@ -250,6 +260,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		return err
 	}
+	if relay := s.startProxyRelay(); relay != nil {
+		defer relay.Close()
+		s.helperProxy = relay.URL().String()
+	}
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() {
@@ -281,4 +295,25 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	wg.Wait()
 	s.bg.Wait()
 	return nil
+}
+
+// startProxyRelay starts the helpers' relay when a proxy stands between
+// the agent and the server; nil otherwise, or when it cannot listen (the
+// helpers then connect directly, which is logged).
+func (s *Supervisor) startProxyRelay() *netproxy.Relay {
+	server, err := url.Parse(s.cfg.Server)
+	if err != nil {
+		return nil
+	}
+	up, err := s.cfg.Proxy.For(server)
+	if err != nil || up == nil {
+		return nil
+	}
+	relay, err := netproxy.StartRelay(up, netproxy.ServerHosts(server), s.log)
+	if err != nil {
+		s.log.Error("no proxy relay for the session helpers; their connections go direct", "proxy", netproxy.Redact(up), "err", err)
+		return nil
+	}
+	s.log.Info("session helpers reach the server through the proxy", "proxy", netproxy.Redact(up))
+	return relay
 }

@@ -43,6 +43,7 @@ var Keys = []Key{
 	{"admin_name", "admin", "name of the first administrator, created on first start"},
 	{"code_ttl", "15m", "how long a broker session's connection code stays valid (between 10s and 1h)"},
 	{"turn_listen", ":3478", "embedded TURN relay address (host:port, UDP and TCP; port 0 picks a free one); off disables the relay"},
+	{"turn_on_listen", "true", "also serve the TURN relay over TCP and TLS on the listen port, so TCP 443 alone carries sessions"},
 	{"turn_relay_ip", "", "address in relayed candidates and TURN URLs; empty: 127.0.0.1 when turn_listen or listen is loopback, else the host's first non-loopback IPv4"},
 	{"ice_relay_only", "false", "tell both sides of every session to use relayed (TURN) candidates only"},
 	{"turn_allow_private", "auto", "let the TURN relay reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): true, false, or auto (true only when turn_listen or listen is loopback); loopback, link-local, multicast and cloud metadata addresses are always refused"},
@@ -75,6 +76,7 @@ type Config struct {
 	LogFormat    string
 	TURNListen   string // "" when the relay is off
 	TURNRelayIP  net.IP // nil: derived from TURNListen
+	TURNOnListen bool
 	ICERelayOnly bool
 	// TURNAllowPrivate is resolved from turn_allow_private ("auto": true
 	// only when the relay or the server listens on loopback).
@@ -138,7 +140,8 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		PublicURL: v.GetString("public_url"), PollHold: hold, AdminName: v.GetString("admin_name"),
 		LogLevel: v.GetString("log_level"), LogFormat: v.GetString("log_format"),
 		TURNListen: v.GetString("turn_listen"), ICERelayOnly: v.GetBool("ice_relay_only"),
-		SignGPGKey: v.GetString("sign_gpg_key"), SignGPGPassphrase: v.GetString("sign_gpg_passphrase"),
+		TURNOnListen: v.GetBool("turn_on_listen"),
+		SignGPGKey:   v.GetString("sign_gpg_key"), SignGPGPassphrase: v.GetString("sign_gpg_passphrase"),
 		SignCert: v.GetString("sign_cert"), SignKey: v.GetString("sign_key"),
 	}
 	if strings.EqualFold(c.TURNListen, "off") {

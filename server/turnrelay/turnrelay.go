@@ -88,8 +88,19 @@ type Config struct {
 	// AuthorizeCacheTTL is how long an answer of Authorize is reused for a
 	// username (1 s).
 	AuthorizeCacheTTL time.Duration
-	Logger            *slog.Logger
-	Now               func() time.Time
+	// UDPOnly leaves TCP on Listen's port alone: it is the HTTPS port,
+	// whose TURN connections come through Streams.
+	UDPOnly bool
+	// Streams are more listeners of TURN over TCP or TLS: the HTTPS
+	// port's share (server/portmux).
+	Streams []net.Listener
+	// PublicStream is host:port of the HTTPS port as clients reach it;
+	// when set, clients are also told to use TURN over TCP there, and over
+	// TLS when PublicTLS.
+	PublicStream string
+	PublicTLS    bool
+	Logger       *slog.Logger
+	Now          func() time.Time
 
 	// allowAllPeers turns the peer filter off. Tests only: it shows that
 	// a refusal is the filter's doing.
@@ -194,8 +205,14 @@ func Start(cfg Config) (*Server, error) {
 	if !ok {
 		return nil, fmt.Errorf("turn relay IP %v: not an IP address", cfg.RelayIP)
 	}
-	udp, tcp, err := listenBoth(host, port)
-	if err != nil {
+	var udp net.PacketConn
+	var tcp net.Listener
+	if cfg.UDPOnly {
+		udp, err = net.ListenPacket("udp4", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("turn relay: listen udp: %w", err)
+		}
+	} else if udp, tcp, err = listenBoth(host, port); err != nil {
 		return nil, err
 	}
 	s := &Server{
@@ -212,21 +229,30 @@ func Start(cfg Config) (*Server, error) {
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
+	var listeners []turn.ListenerConfig
+	for _, l := range append([]net.Listener{tcp}, cfg.Streams...) {
+		if l != nil {
+			listeners = append(listeners, turn.ListenerConfig{Listener: l, RelayAddressGenerator: gen(), PermissionHandler: s.permit})
+		}
+	}
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm:             Realm,
 		AuthHandler:       s.authHandler,
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen(), PermissionHandler: s.permit}},
-		ListenerConfigs:   []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen(), PermissionHandler: s.permit}},
+		ListenerConfigs:   listeners,
 		EventHandler:      turn.EventHandler{OnAllocationCreated: s.allocationCreated},
 		LoggerFactory:     lf,
 	})
 	if err != nil {
 		udp.Close()
-		tcp.Close()
+		for _, l := range listeners {
+			l.Listener.Close()
+		}
 		return nil, fmt.Errorf("start turn relay: %w", err)
 	}
 	s.srv = srv
-	s.log.Info("TURN relay listening", "udp_tcp_port", s.port, "relay_ip", cfg.RelayIP.String(), "allow_private", cfg.AllowPrivate)
+	s.log.Info("TURN relay listening", "port", s.port, "tcp", !cfg.UDPOnly, "public_stream", cfg.PublicStream,
+		"relay_ip", cfg.RelayIP.String(), "allow_private", cfg.AllowPrivate)
 	return s, nil
 }
 
@@ -279,14 +305,26 @@ func (s *Server) Credentials(sessionID, subject string) (username, pass string) 
 
 // ICEServers is what hello hands to one side of a session (subject: the
 // viewer's id or "agent"): the relay over UDP and TCP with that side's
-// credentials, and STUN on the same port.
+// credentials, over TCP and TLS on the HTTPS port too (PublicStream), and
+// STUN on the relay's port.
 func (s *Server) ICEServers(sessionID, subject string) []protocol.ICEServer {
 	hp := net.JoinHostPort(s.cfg.RelayIP.String(), strconv.Itoa(s.port))
 	ice := []protocol.ICEServer{{URLs: []string{"stun:" + hp}}}
-	if user, pass := s.Credentials(sessionID, subject); user != "" {
-		ice = append(ice, protocol.ICEServer{URLs: []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}, Username: user, Credential: pass})
+	user, pass := s.Credentials(sessionID, subject)
+	if user == "" {
+		return ice
 	}
-	return ice
+	urls := []string{"turn:" + hp + "?transport=udp"}
+	if !s.cfg.UDPOnly {
+		urls = append(urls, "turn:"+hp+"?transport=tcp")
+	}
+	if p := s.cfg.PublicStream; p != "" {
+		urls = append(urls, "turn:"+p+"?transport=tcp")
+		if s.cfg.PublicTLS {
+			urls = append(urls, "turns:"+p+"?transport=tcp")
+		}
+	}
+	return append(ice, protocol.ICEServer{URLs: urls, Username: user, Credential: pass})
 }
 
 // parseUsername splits "expiry:sessionID:subject".

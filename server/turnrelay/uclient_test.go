@@ -42,10 +42,10 @@ type uclient struct {
 	err    error
 }
 
-func startUclient(t *testing.T, s *Server, user, pass string, args ...string) *uclient {
+func startUclient(t *testing.T, port int, user, pass string, args ...string) *uclient {
 	t.Helper()
 	bin := needTool(t, "turnutils_uclient")
-	args = append(append([]string(nil), args...), "-u", user, "-w", pass, "-p", strconv.Itoa(s.Port()), "127.0.0.1")
+	args = append(append([]string(nil), args...), "-u", user, "-w", pass, "-p", strconv.Itoa(port), "127.0.0.1")
 	ctx, cancel := context.WithTimeout(context.Background(), uclientTimeout)
 	u := &uclient{cmd: exec.CommandContext(ctx, bin, args...), ctx: ctx, out: &testenv.Lines{}, cancel: cancel, done: make(chan struct{})}
 	u.cmd.Stdout, u.cmd.Stderr = u.out, u.out
@@ -76,9 +76,9 @@ func (u *uclient) stop() {
 	<-u.done
 }
 
-func runUclient(t *testing.T, s *Server, user, pass string, args ...string) (string, error) {
+func runUclient(t *testing.T, port int, user, pass string, args ...string) (string, error) {
 	t.Helper()
-	return startUclient(t, s, user, pass, args...).wait(t)
+	return startUclient(t, port, user, pass, args...).wait(t)
 }
 
 var totalsRE = regexp.MustCompile(`start_mclient: tot_send_msgs=(\d+), tot_recv_msgs=(\d+)`)
@@ -178,7 +178,7 @@ func TestUclientRelayedPeers(t *testing.T) {
 			if transport == "tcp" {
 				args = append(args, "-t")
 			}
-			out, err := runUclient(t, s, user, pass, args...)
+			out, err := runUclient(t, s.Port(), user, pass, args...)
 			if err != nil {
 				t.Fatalf("turnutils_uclient: %v\n%s", err, out)
 			}
@@ -211,7 +211,7 @@ func TestUclientLoopbackPeerRefused(t *testing.T) {
 			t.Parallel()
 			s := startRelayConfig(t, Config{Listen: "127.0.0.1:0", RelayIP: net.IPv4(127, 0, 0, 1), AllowPrivate: true, allowAllPeers: true})
 			user, pass := s.Credentials("sess1", "agent")
-			out, err := runUclient(t, s, user, pass, args...)
+			out, err := runUclient(t, s.Port(), user, pass, args...)
 			if err != nil {
 				t.Fatalf("turnutils_uclient: %v\n%s", err, out)
 			}
@@ -224,7 +224,7 @@ func TestUclientLoopbackPeerRefused(t *testing.T) {
 			logs := &logRecords{}
 			s := startRelayConfig(t, Config{Listen: "127.0.0.1:0", RelayIP: net.IPv4(127, 0, 0, 1), AllowPrivate: true, Logger: slogFor(logs)})
 			user, pass := s.Credentials("sess1", "agent")
-			u := startUclient(t, s, user, pass, args...)
+			u := startUclient(t, s.Port(), user, pass, args...)
 			dropped := map[string]string{"reason": refusedNotRelay, "what": "send", "peer": peer}
 			testenv.Eventually(t, 20*time.Second, "the relay to drop every datagram to the echo peer", testenv.Until(func() bool {
 				if isClosed(u.done) {
@@ -265,7 +265,7 @@ func TestUclientMetadataRefused(t *testing.T) {
 					if transport == "tcp" {
 						args = append(args, "-t")
 					}
-					out, err := runUclient(t, s, user, pass, args...)
+					out, err := runUclient(t, s.Port(), user, pass, args...)
 					if err == nil || !strings.Contains(out, want) {
 						t.Fatalf("turnutils_uclient: %v; want it to fail with %q:\n%s", err, want, out)
 					}
@@ -306,7 +306,7 @@ func TestUclientEndedSessionRefused(t *testing.T) {
 	// was allocated. 192.0.2.1 (TEST-NET-1) passes the peer filter.
 	args := []string{"-v", "-c", "-n", "0", "-e", "192.0.2.1"}
 	allocates := func(user, pass string) (bool, string) {
-		out, err := runUclient(t, s, user, pass, args...)
+		out, err := runUclient(t, s.Port(), user, pass, args...)
 		ok := err == nil && strings.Contains(out, "Received relay addr")
 		// A refused allocation: uclient retries the 401s, then gives up.
 		if !ok && !strings.Contains(out, "Cannot complete Allocation") {

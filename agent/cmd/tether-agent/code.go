@@ -32,7 +32,7 @@ func cmdCode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: tether-agent code [123-456-789] [flags]\n\nEnters the connection code your technician gave you; without a code, opens the code dialog on this desktop.\n\nFlags:\n%s", flags.FlagUsages())
 	}
-	config.AddFlags(flags, config.KeyServer, config.KeyFingerprint, config.KeyStateDir)
+	config.AddFlags(flags, config.KeyServer, config.KeyFingerprint, config.KeyProxy, config.KeyStateDir)
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return err
@@ -72,7 +72,7 @@ func cmdCode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if server == "" {
 		return usageError{errors.New("server not set: use --server, TETHER_SERVER or server in the config file")}
 	}
-	c, err := client.New(client.Config{Server: server, Fingerprint: cfg.Fingerprint})
+	c, err := client.New(client.Config{Server: server, Fingerprint: cfg.Fingerprint, Proxy: cfg.Proxy.Func()})
 	if err != nil {
 		return usageError{err}
 	}

@@ -56,6 +56,7 @@ func runnerConfig(cfg config.Config) runner.Config {
 		Server:            cfg.Server,
 		Token:             cfg.Token,
 		Fingerprint:       cfg.Fingerprint,
+		Proxy:             cfg.Proxy.Func(),
 		StateDir:          cfg.StateDir,
 		InventoryInterval: cfg.InventoryInterval,
 	}

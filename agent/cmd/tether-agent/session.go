@@ -173,6 +173,7 @@ func runAgent(ctx context.Context, cfg config.Config, rc runner.Config, log *slo
 		SocketPath:   helperSocket(cfg.StateDir),
 		Server:       cfg.Server,
 		Fingerprint:  cfg.Fingerprint,
+		Proxy:        cfg.Proxy,
 		Policy:       storedPolicy(cfg.StateDir, log),
 		Desktops:     desktops,
 		HelperOutput: helperOut,

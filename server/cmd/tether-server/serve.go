@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/config"
 	"github.com/tetherdesk/tether/server/console"
+	"github.com/tetherdesk/tether/server/portmux"
 	"github.com/tetherdesk/tether/server/releases"
 	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
@@ -103,37 +105,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	// The relay asks the service whether a credential's session and user
-	// still stand; the service is made further down.
-	var relaySvc atomic.Pointer[app.Service]
-	authorize := func(sessionID, subject string) bool {
-		s := relaySvc.Load()
-		if s == nil {
-			return false
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return s.RelayAllowed(ctx, sessionID, subject)
-	}
-	relay, err := startTURN(cfg, secret, authorize, log)
-	if err != nil {
-		return err
-	}
-	if relay != nil {
-		defer relay.Close()
-	}
-	sigCfg := signal.Config{Logger: log, RelayOnly: cfg.ICERelayOnly}
-	if relay != nil {
-		sigCfg.ICE = relay.ICEServers
-	}
-	hub, err := signal.New(sigCfg)
-	if err != nil {
-		return err
-	}
-	defer hub.Close()
-
 	// The certificate and the listener come first: the service tells
-	// installers the public URL and the certificate's fingerprint.
+	// installers the public URL and the certificate's fingerprint, and the
+	// relay shares the port.
 	var tlsCfg *tls.Config
 	fingerprint := ""
 	if !cfg.InsecureHTTP {
@@ -149,17 +123,52 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		fingerprint = tlsutil.Fingerprint(cert)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	raw, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	defer ln.Close() // Serve closes it too; this covers an early return
+	// One port for HTTPS and TURN over TCP and TLS: the mux sorts each
+	// connection by its first bytes.
+	mux := portmux.New(raw, tlsCfg, log)
+	defer mux.Close()
+	go mux.Serve()
+	ln := mux.HTTP()
 	scheme := "https"
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
-	} else {
+	if tlsCfg == nil {
 		scheme = "http"
 	}
+	// The relay asks the service whether a credential's session and user
+	// still stand; the service is made further down.
+	var relaySvc atomic.Pointer[app.Service]
+	authorize := func(sessionID, subject string) bool {
+		s := relaySvc.Load()
+		if s == nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.RelayAllowed(ctx, sessionID, subject)
+	}
+	relay, err := startTURN(cfg, secret, authorize, mux, log)
+	if err != nil {
+		return err
+	}
+	if relay != nil {
+		defer relay.Close()
+	}
+	if relay == nil || !cfg.TURNOnListen {
+		mux.TURN().Close() // a STUN message on the port is then dropped
+	}
+	sigCfg := signal.Config{Logger: log, RelayOnly: cfg.ICERelayOnly}
+	if relay != nil {
+		sigCfg.ICE = relay.ICEServers
+	}
+	hub, err := signal.New(sigCfg)
+	if err != nil {
+		return err
+	}
+	defer hub.Close()
+
 	url := cfg.PublicURL
 	if url == "" {
 		url = scheme + "://" + displayAddr(ln.Addr().String())
@@ -285,7 +294,7 @@ func subKey(secret []byte, purpose string) []byte {
 // startTURN starts the embedded relay unless turn_listen is off. A relay
 // that cannot listen (the port is taken) is logged and left out, unless
 // media must be relayed (ice_relay_only), which then fails the start.
-func startTURN(cfg config.Config, secret []byte, authorize func(sessionID, subject string) bool, log *slog.Logger) (*turnrelay.Server, error) {
+func startTURN(cfg config.Config, secret []byte, authorize func(sessionID, subject string) bool, mux *portmux.Mux, log *slog.Logger) (*turnrelay.Server, error) {
 	if cfg.TURNListen == "" {
 		return nil, nil
 	}
@@ -300,8 +309,16 @@ func startTURN(cfg config.Config, secret []byte, authorize func(sessionID, subje
 			relayIP = net.IPv4(127, 0, 0, 1).To4()
 		}
 	}
-	relay, err := turnrelay.Start(turnrelay.Config{Listen: cfg.TURNListen, RelayIP: relayIP, Secret: subKey(secret, "turn credentials"), Logger: log,
-		AllowPrivate: cfg.TURNAllowPrivate, Authorize: authorize})
+	rc := turnrelay.Config{Listen: cfg.TURNListen, RelayIP: relayIP, Secret: subKey(secret, "turn credentials"), Logger: log,
+		AllowPrivate: cfg.TURNAllowPrivate, Authorize: authorize}
+	if cfg.TURNOnListen {
+		rc.Streams, rc.PublicTLS = []net.Listener{mux.TURN()}, mux.TLS()
+		rc.PublicStream = publicStream(cfg.PublicURL, relayIP, mux.HTTP().Addr())
+		_, turnPort, _ := net.SplitHostPort(cfg.TURNListen)
+		_, httpPort, _ := net.SplitHostPort(mux.HTTP().Addr().String())
+		rc.UDPOnly = turnPort == httpPort // TCP on that port is the mux's
+	}
+	relay, err := turnrelay.Start(rc)
 	if err != nil {
 		if cfg.ICERelayOnly {
 			return nil, err
@@ -310,6 +327,23 @@ func startTURN(cfg config.Config, secret []byte, authorize func(sessionID, subje
 		return nil, nil
 	}
 	return relay, nil
+}
+
+// publicStream is host:port of the HTTPS port as clients reach it: the
+// public URL's, else the relay address with the port listened on.
+func publicStream(publicURL string, relayIP net.IP, listen net.Addr) string {
+	if u, err := neturl.Parse(publicURL); err == nil && u.Hostname() != "" {
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80"}[u.Scheme]
+		}
+		if port == "" {
+			port = "443"
+		}
+		return net.JoinHostPort(u.Hostname(), port)
+	}
+	_, port, _ := net.SplitHostPort(listen.String())
+	return net.JoinHostPort(relayIP.String(), port)
 }
 
 // serveMetrics serves /metrics alone on addr (metrics_listen), plain HTTP:

@@ -19,6 +19,7 @@ const stats = window.tetherStats = {
   state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
   offers: 0, reconnects: 0, acks: 0, busyAcks: 0, ackedSeq: 0, ackedBusy: false, ackedLazy: false,
   mode: "", features: [], modeRefused: "", chat: [], clipboard: "", marks: 0, endpointNotice: "",
+  path: "",
 };
 // Test and devtools hooks that change behaviour (see tetherDebug below).
 const debug = { dropAt: 0 };
@@ -465,6 +466,7 @@ function newPeer() {
   p.onconnectionstatechange = () => {
     if (pc !== p || ended) return;
     if (p.connectionState === "failed" || p.connectionState === "disconnected") setState("lost");
+    if (p.connectionState === "connected") showPath();
   };
   const screen = p.createDataChannel("screen", { negotiated: true, id: 1 });
   screen.binaryType = "arraybuffer";
@@ -483,6 +485,62 @@ function newPeer() {
   }
   return p;
 }
+
+// ---- network path ----
+
+const PATH_WORDS = {
+  direct: "Direct",
+  "relay-udp": "Relay (UDP)",
+  "relay-tcp": "Relay (TCP)",
+  "relay-tls": "Relay (TLS)",
+  "relay-remote": "Relay (endpoint side)",
+  websocket: "WebSocket (slower)",
+};
+
+// networkPath is how the session's data travel now: "direct" (a host or
+// reflexive pair), "relay-udp", "relay-tcp" or "relay-tls" (this side
+// reaches the server's relay so), "relay-remote" (only the endpoint is
+// relayed), or "" before a pair is chosen.
+async function networkPath() {
+  const p = pc;
+  if (!p) return "";
+  const report = await p.getStats();
+  let pair = null;
+  report.forEach((r) => { if (r.type === "transport" && r.selectedCandidatePairId) pair = report.get(r.selectedCandidatePairId); });
+  if (!pair) return "";
+  const local = report.get(pair.localCandidateId);
+  const remote = report.get(pair.remoteCandidateId);
+  if (local && local.candidateType === "relay") return `relay-${(local.relayProtocol || "udp").toLowerCase()}`;
+  // The endpoint's relayed packets can arrive before its relay candidate
+  // does; the pair then has a peer-reflexive remote at the relay's
+  // address.
+  if (remote && (remote.candidateType === "relay" || relayHosts().has(remote.address || remote.ip))) return "relay-remote";
+  return "direct";
+}
+
+// relayHosts are the hosts of the session's TURN servers.
+function relayHosts() {
+  const hosts = new Set();
+  for (const s of (iceConfig && iceConfig.iceServers) || []) {
+    for (const u of [].concat(s.urls || [])) {
+      const m = /^turns?:(\[[^\]]+\]|[^:?]+)/.exec(u);
+      if (m) hosts.add(m[1].replace(/^\[|\]$/g, ""));
+    }
+  }
+  return hosts;
+}
+
+async function showPath() {
+  const path = await networkPath().catch(() => "");
+  if (!path || path === stats.path) return;
+  stats.path = path;
+  $("path").textContent = PATH_WORDS[path] || path;
+  $("path").hidden = false;
+}
+
+// The pair can change while connected (a relay first, then a direct
+// path), so the toolbar looks again now and then.
+setInterval(() => { if (pc && pc.connectionState === "connected" && !ended) showPath(); }, 3000);
 
 // onReconnect: the endpoint moved the session to another desktop's helper
 // (protocol.SignalReconnect). Its offer follows; drop the old peer now so

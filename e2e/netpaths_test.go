@@ -1,0 +1,344 @@
+//go:build linux
+
+package e2e
+
+// TestNetworkPaths: the server, the agent and the technician's browser on
+// three hosts of a lab network (netlab_test.go), and a session through
+// each kind of network a customer has: open; no UDP anywhere; nothing but
+// TCP 443 to the server; and nothing but an authenticating HTTP proxy
+// (Debian's squid) from the agent's host.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tetherdesk/tether/internal/testenv"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// labServer is a tether-server on the lab's server host, port 443.
+type labServer struct {
+	url, fingerprint, data string
+	proc                   *proc
+	api                    *apiClient
+}
+
+var fingerprintLine = regexp.MustCompile(`TLS certificate SHA-256 fingerprint: ([0-9a-fA-F:]+)`)
+
+func startLabServer(t *testing.T, l *netLab) *labServer {
+	t.Helper()
+	s := &labServer{data: t.TempDir(), url: "https://" + labIP("srv") + ":443"}
+	cmd := exec.Command(bins.server, "serve", "--data", s.data, "--listen", labIP("srv")+":443",
+		"--turn-listen", labIP("srv")+":3478", "--tls-hosts", labIP("srv"), "--turn-allow-private", "true",
+		"--poll-hold", pollHold.String(), "--log-level", "debug")
+	l.in("srv")(cmd)
+	s.proc = startCmd(t, "tether-server (lab)", cmd)
+	testenv.Eventually(t, startTimeout, "the lab server to listen", func() (bool, error) {
+		if s.proc.Exited() {
+			t.Fatalf("the lab server exited: %s", s.proc.stderr)
+		}
+		m := fingerprintLine.FindStringSubmatch(s.proc.stdout.String())
+		if m == nil || !strings.Contains(s.proc.stdout.String(), "listening; console: "+s.url) {
+			return false, fmt.Errorf("stdout: %s", s.proc.stdout)
+		}
+		s.fingerprint = m[1]
+		return true, nil
+	})
+	hc := &http.Client{Transport: l.transport("srv"), Timeout: 10 * time.Second}
+	testenv.Eventually(t, startTimeout, "/readyz", func() (bool, error) {
+		resp, err := hc.Get(s.url + "/readyz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("%s", resp.Status)
+	})
+	pw, err := os.ReadFile(filepath.Join(s.data, "initial-admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.api = signInClient(t, s.url, l.transport("srv"), "admin", strings.TrimSpace(string(pw)))
+	return s
+}
+
+func (s *labServer) enrollmentToken(t *testing.T) string {
+	t.Helper()
+	tok, err := (&testenv.Server{Bin: bins.server, Data: s.data}).EnrollmentToken(context.Background(), childEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// squid is Debian's squid on the lab's proxy host, port 3128, asking for
+// Basic credentials and allowing CONNECT to port 443 only (its default).
+type squid struct {
+	user, password string
+	dir            string
+	proc           *proc
+}
+
+func startSquid(t *testing.T, l *netLab) *squid {
+	t.Helper()
+	bin, err := exec.LookPath("squid")
+	if err != nil {
+		t.Fatal("squid not found: install it (scripts/deps.sh test)")
+	}
+	// squid drops to its own user: its files live where that user may go.
+	dir, err := os.MkdirTemp("", "tether-squid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	q := &squid{user: "tech", password: "proxy pass 1", dir: dir}
+	hash, err := exec.Command("openssl", "passwd", "-apr1", q.password).Output()
+	if err != nil {
+		t.Fatalf("openssl passwd: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(q.user+":"+strings.TrimSpace(string(hash))+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`http_port %[1]s:3128
+visible_hostname tether-lab-proxy
+pid_filename %[2]s/squid.pid
+cache_log %[2]s/cache.log
+access_log stdio:%[2]s/access.log
+coredump_dir %[2]s
+cache deny all
+cache_mem 8 MB
+shutdown_lifetime 1 seconds
+auth_param basic program /usr/lib/squid/basic_ncsa_auth %[2]s/passwd
+auth_param basic realm tether-lab
+acl authed proxy_auth REQUIRED
+acl SSL_ports port 443
+acl CONNECT method CONNECT
+http_access deny CONNECT !SSL_ports
+http_access allow authed
+http_access deny all
+`, labIP("prx"), dir)
+	confPath := filepath.Join(dir, "squid.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-N", "-f", confPath)
+	l.in("prx")(cmd)
+	q.proc = startCmd(t, "squid", cmd)
+	testenv.Eventually(t, startTimeout, "squid to accept connections", func() (bool, error) {
+		c, err := l.dial("srv")(context.Background(), "tcp", labIP("prx")+":3128")
+		if err != nil {
+			return false, err
+		}
+		c.Close()
+		return true, nil
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "cache.log"))
+			a, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+			t.Logf("--- squid cache.log:\n%s\n--- squid access.log:\n%s", b, a)
+		}
+	})
+	return q
+}
+
+// url is the proxy URL with its credentials.
+func (q *squid) url() string {
+	return (&url.URL{Scheme: "http", User: url.UserPassword(q.user, q.password), Host: labIP("prx") + ":3128"}).String()
+}
+
+// connects lists the CONNECT targets squid let through.
+func (q *squid) connects() []string {
+	f, err := os.Open(filepath.Join(q.dir, "access.log"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fs := strings.Fields(sc.Text()); len(fs) > 6 && fs[5] == "CONNECT" && strings.Contains(fs[3], "/200") {
+			out = append(out, fs[6])
+		}
+	}
+	return out
+}
+
+// Rulesets of the lab's hosts. Loopback always passes: the agent's helpers
+// reach the service's proxy relay there.
+const (
+	ruleNoUDP = `table inet lab {
+	chain out {
+		type filter hook output priority 0;
+		oif "lo" accept
+		meta l4proto udp drop
+	}
+}
+`
+	// ruleOnly443 lets a host open TCP to the server's port 443 and
+	// nothing else, and lets nothing in that it did not open.
+	ruleOnly443 = `table inet lab {
+	chain out {
+		type filter hook output priority 0; policy drop;
+		oif "lo" accept
+		ct state established,related accept
+		ip daddr ` + labNet + `.1 tcp dport 443 accept
+	}
+	chain in {
+		type filter hook input priority 0; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+	}
+}
+`
+	// ruleOnlyProxy lets a host open TCP to the proxy and nothing else,
+	// and lets nothing in that it did not open.
+	ruleOnlyProxy = `table inet lab {
+	chain out {
+		type filter hook output priority 0; policy drop;
+		oif "lo" accept
+		ct state established,related accept
+		ip daddr ` + labNet + `.4 tcp dport 3128 accept
+	}
+	chain in {
+		type filter hook input priority 0; policy drop;
+		iif "lo" accept
+		ct state established,related accept
+	}
+}
+`
+)
+
+func TestNetworkPaths(t *testing.T) {
+	l := newNetLab(t)
+	s := startLabServer(t, l)
+	q := startSquid(t, l)
+	display := startXvfb(t)
+	w := startWish(t, display)
+	// A press of the left button turns the white mark cyan: the click's
+	// effect comes back to the viewer as pixels.
+	// (Appended to the client's own <ButtonPress> script: a binding for
+	// <ButtonPress-1> would be more specific and replace it.)
+	w.eval(`bind .c <ButtonPress> {+if {%b == 1} {.c itemconfigure mark -fill #00e0e0}}`)
+
+	doc := map[string]any{"screenshare": map[string]any{"unattended_allowed": true, "acceptance_timeout_s": 30}}
+	if err := s.api.do(http.MethodPut, "/api/v1/policies/global", "", doc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: tech1, Password: tech1Password,
+		Roles: []string{perm.RoleAdministrator, perm.RoleScreenShareUnattended}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	tech := signInClient(t, s.url, l.transport("srv"), tech1, tech1Password)
+	br := startBrowserOpts(t, chromedp.IgnoreCertErrors, chromedp.ModifyCmdFunc(l.in("vwr")))
+	br.firstTab().signIn(s.url, tech1, tech1Password)
+
+	token := s.enrollmentToken(t)
+	state := t.TempDir()
+	var ep protocol.Endpoint
+	for _, tc := range []struct {
+		name  string
+		rules map[string]string
+		proxy bool
+		paths []string // acceptable viewer paths
+	}{
+		{"open", nil, false, []string{"direct"}},
+		{"no-udp", map[string]string{"srv": ruleNoUDP, "agt": ruleNoUDP, "vwr": ruleNoUDP}, false, []string{"relay-tcp", "relay-tls"}},
+		{"tcp443-only", map[string]string{"agt": ruleOnly443, "vwr": ruleOnly443}, false, []string{"relay-tcp", "relay-tls"}},
+		{"proxy-only", map[string]string{"agt": ruleOnlyProxy}, true, []string{"relay-remote", "relay-udp", "relay-tcp", "relay-tls"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l.clearFirewalls(t)
+			l.firewall(t, tc.rules)
+			o := agentOpts{server: s.url, token: token, state: state, env: []string{"DISPLAY=" + display},
+				args: []string{"--fingerprint", s.fingerprint}, wrap: l.in("agt")}
+			if tc.proxy {
+				o.args = append(o.args, "--proxy", q.url())
+			}
+			a := startAgentOpts(t, o)
+			defer func() {
+				if !a.proc.Exited() {
+					a.proc.stop(t)
+				}
+			}()
+			if ep.ID == "" {
+				ep = waitEndpoint(t, s.api, hostname(t))
+			}
+			waitPolled(t, a)
+
+			tb := br.firstTab().on(t)
+			t0 := time.Now()
+			var sess protocol.Session
+			if err := tech.do(http.MethodPost, "/api/v1/sessions", "", protocol.CreateSessionRequest{EndpointID: ep.ID}, &sess); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				_ = tech.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(sess.ID)+"/end", "", struct{}{}, nil)
+			}()
+			tb.openViewer(s.url, sess.ID)
+			st := tb.waitLive(liveTimeout)
+			firstFrame := time.Since(t0)
+			checkShapes(t, tb)
+			st = tb.waitStats(paintTimeout, "the toolbar to show the path", func(s viewerStats) bool { return s.Path != "" })
+			t.Logf("%s: path %s, first frame %v after the session was created", tc.name, st.Path, firstFrame.Round(time.Millisecond))
+			ok := false
+			for _, p := range tc.paths {
+				ok = ok || st.Path == p
+			}
+			if !ok {
+				t.Errorf("path %q, want one of %v", st.Path, tc.paths)
+			}
+
+			control(t, tech, sess.ID, protocol.ControlRequestOp, st.ViewerID)
+			waitHolder(t, st.ViewerID, tb)
+			r := tb.canvasRect()
+			tb.mouse(r, chromedp.MouseMoved, 160, 600, input.MouseButtonNone, 0)
+			tb.mouse(r, chromedp.MousePressed, 160, 600, input.MouseButtonLeft, 1)
+			tb.mouse(r, chromedp.MouseReleased, 160, 600, input.MouseButtonLeft, 0)
+			w.waitLine(inputTimeout, "the click at 160,600", func(l string) bool {
+				ev, ok := parseEvent(l)
+				return ok && ev.kind == "press" && ev.button == 1 && abs(ev.x-160) <= 2 && abs(ev.y-600) <= 2
+			})
+			tb.waitPixel(paintTimeout, "the mark turned cyan by the click", 640, 120, [3]int{0, 0xe0, 0xe0})
+			w.eval(`.c itemconfigure mark -fill #ffffff`)
+			tb.waitPixel(paintTimeout, "the mark white again", 640, 120, [3]int{0xff, 0xff, 0xff})
+
+			if tc.proxy {
+				// squid logs a tunnel when it closes: stop the agent first.
+				a.proc.stop(t)
+				testenv.Eventually(t, startTimeout, "squid to log the agent's tunnels to the server", func() (bool, error) {
+					got := q.connects()
+					return slices.Contains(got, labIP("srv")+":443"), fmt.Errorf("tunnels %v", got)
+				})
+			}
+		})
+	}
+}
+
+var polledRE = regexp.MustCompile(`"msg":"server state".*"state":"connected"`)
+
+// waitPolled waits until the agent has been answered by the server since
+// it started.
+func waitPolled(t *testing.T, a *agent) {
+	t.Helper()
+	testenv.Eventually(t, startTimeout, "the agent to reach the server", func() (bool, error) {
+		return polledRE.MatchString(a.proc.stderr.String()), fmt.Errorf("no poll answered yet")
+	})
+}
