@@ -18,12 +18,13 @@ import (
 type viewer struct {
 	id      string
 	s       *Session
-	pc      *webrtc.PeerConnection
-	screen  *webrtc.DataChannel
-	input   *webrtc.DataChannel
-	control *webrtc.DataChannel
-	chat    *webrtc.DataChannel
-	file    *webrtc.DataChannel
+	pc      *webrtc.PeerConnection // nil when the viewer's data go through the relay
+	relay   *relayLink             // non-nil when they do (relay.go)
+	screen  dataChannel
+	input   dataChannel
+	control dataChannel
+	chat    dataChannel
+	file    dataChannel
 	// fileLow is signalled when the file channel's buffer drains.
 	fileLow chan struct{}
 
@@ -59,6 +60,21 @@ type viewer struct {
 	busy     bool     // session mu: its last ack said frames were waiting
 }
 
+// dataChannel is what the session uses of a data channel: a WebRTC one
+// (*webrtc.DataChannel) or the WebSocket relay's (relayChannel).
+type dataChannel interface {
+	Label() string
+	Send([]byte) error
+	SendText(string) error
+	BufferedAmount() uint64
+	ReadyState() webrtc.DataChannelState
+	OnOpen(func())
+	OnMessage(func(webrtc.DataChannelMessage))
+	SetBufferedAmountLowThreshold(uint64)
+	OnBufferedAmountLow(func())
+	Close() error
+}
+
 func negotiated(id uint16) *webrtc.DataChannelInit {
 	t := true
 	return &webrtc.DataChannelInit{Negotiated: &t, ID: &id, Ordered: &t}
@@ -72,7 +88,12 @@ func (s *Session) addViewer(id string) {
 		return
 	}
 	cfg := webrtc.Configuration{ICEServers: s.ice, ICETransportPolicy: s.icePolicy}
+	relay := s.relayWanted[id]
 	s.mu.Unlock()
+	if relay {
+		s.relayViewer(id)
+		return
+	}
 	v, err := s.newViewer(id, cfg)
 	if err != nil {
 		s.log.Warn("cannot set up the viewer's peer connection", "viewer_id", id, "error", err)
@@ -119,7 +140,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	}
 	v := &viewer{id: id, s: s, pc: pc, monitor: -1, sentMon: -1, fileLow: make(chan struct{}, 1)}
 	for _, ch := range []struct {
-		dc    **webrtc.DataChannel
+		dc    *dataChannel
 		label string
 		id    uint16
 	}{
@@ -129,9 +150,11 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		{&v.chat, protocol.ChannelChat, protocol.ChannelChatID},
 		{&v.file, protocol.ChannelFile, protocol.ChannelFileID},
 	} {
-		if *ch.dc, err = pc.CreateDataChannel(ch.label, negotiated(ch.id)); err != nil {
+		var dc *webrtc.DataChannel
+		if dc, err = pc.CreateDataChannel(ch.label, negotiated(ch.id)); err != nil {
 			break
 		}
+		*ch.dc = dc
 	}
 	if err != nil {
 		pc.Close()
@@ -165,6 +188,12 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 			}
 		}
 	})
+	s.wire(v)
+	return v, nil
+}
+
+// wire connects v's data channels to the session.
+func (s *Session) wire(v *viewer) {
 	v.screen.OnOpen(func() {
 		s.mu.Lock()
 		v.screenUp = true
@@ -220,7 +249,6 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		v.markOpen(&v.fileOpen)
 		s.files.OnMessage(filePeer{v}, m.Data, m.IsString)
 	})
-	return v, nil
 }
 
 // becameActive reports the session active when a viewer's first channel
@@ -237,6 +265,9 @@ func (s *Session) becameActive() {
 }
 
 func (v *viewer) setAnswer(sdp string) error {
+	if v.pc == nil {
+		return nil // relayed: a late answer to the abandoned offer
+	}
 	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return fmt.Errorf("remote description: %w", err)
 	}
@@ -257,8 +288,8 @@ func (v *viewer) addCandidate(raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return fmt.Errorf("decoding candidate: %w", err)
 	}
-	if c.Candidate == "" {
-		return nil // end of candidates
+	if c.Candidate == "" || v.pc == nil {
+		return nil // end of candidates, or relayed
 	}
 	v.cmu.Lock()
 	if !v.remoteSet {
@@ -303,7 +334,7 @@ func (v *viewer) markOpen(open *bool) {
 }
 
 // sendJSON sends m as text on dc when open is true (session mu).
-func (v *viewer) sendJSON(dc *webrtc.DataChannel, open *bool, m any) bool {
+func (v *viewer) sendJSON(dc dataChannel, open *bool, m any) bool {
 	v.s.mu.Lock()
 	ok := *open
 	v.s.mu.Unlock()
@@ -323,6 +354,12 @@ func (v *viewer) sendJSON(dc *webrtc.DataChannel, open *bool, m any) bool {
 
 func (v *viewer) close() {
 	v.closeOnce.Do(func() {
+		if v.relay != nil {
+			v.relay.close()
+		}
+		if v.pc == nil {
+			return
+		}
 		if err := v.pc.Close(); err != nil {
 			v.s.log.Debug("closing peer connection", "viewer_id", v.id, "error", err)
 		}

@@ -178,21 +178,24 @@ type Session struct {
 	input chan inputItem
 	drop  chan string // viewer ids whose peer connection failed
 
-	mu         sync.Mutex
-	state      protocol.SessionState
-	mode       protocol.Mode
-	holder     string
-	helloSeen  bool
-	accepted   bool
-	ice        []webrtc.ICEServer
-	icePolicy  webrtc.ICETransportPolicy
-	viewers    map[string]*viewer
-	pending    []string
-	monitors   []protocol.Monitor
-	activeSent bool
-	quality    int // a viewer's choice of image quality; 0: adaptive
-	drops      int
-	chosenMode protocol.Mode // a mode the user picked instead of the requested one
+	mu        sync.Mutex
+	state     protocol.SessionState
+	mode      protocol.Mode
+	holder    string
+	helloSeen bool
+	accepted  bool
+	ice       []webrtc.ICEServer
+	icePolicy webrtc.ICETransportPolicy
+	viewers   map[string]*viewer
+	pending   []string
+	// relayWanted are viewers that asked for the WebSocket relay before
+	// their peer connection could be made (relay.go).
+	relayWanted map[string]bool
+	monitors    []protocol.Monitor
+	activeSent  bool
+	quality     int // a viewer's choice of image quality; 0: adaptive
+	drops       int
+	chosenMode  protocol.Mode // a mode the user picked instead of the requested one
 
 	plan modePlan
 	// pendingMode is a mode change the user accepted (or that needed no
@@ -223,14 +226,15 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 		return protocol.EndedError, err
 	}
 	s := &Session{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "session", "session_id", cfg.Start.SessionID),
-		kick:    make(chan struct{}, 1),
-		input:   make(chan inputItem, inputQueue),
-		drop:    make(chan string, 16),
-		viewers: map[string]*viewer{},
-		state:   protocol.SessionRequested,
-		names:   map[string]string{},
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "session", "session_id", cfg.Start.SessionID),
+		kick:        make(chan struct{}, 1),
+		input:       make(chan inputItem, inputQueue),
+		drop:        make(chan string, 16),
+		viewers:     map[string]*viewer{},
+		state:       protocol.SessionRequested,
+		relayWanted: map[string]bool{},
+		names:       map[string]string{},
 
 		modeExpired: make(chan int),
 	}
@@ -621,7 +625,8 @@ func (s *Session) readLoop(sigs chan<- protocol.Signal, readErr chan<- error) {
 			}
 			return
 		}
-		if typ != websocket.MessageText {
+		if typ == websocket.MessageBinary {
+			s.onRelayFrame(b)
 			continue
 		}
 		var sig protocol.Signal
@@ -669,6 +674,7 @@ func (s *Session) handle(sig protocol.Signal, userEnd chan<- struct{}) (reason p
 	case protocol.SignalViewerLeft:
 		s.mu.Lock()
 		s.pending = slices.DeleteFunc(s.pending, func(id string) bool { return id == sig.ViewerID })
+		delete(s.relayWanted, sig.ViewerID)
 		s.mu.Unlock()
 		s.removeViewer(sig.ViewerID)
 	case protocol.SignalAnswer:
@@ -684,6 +690,8 @@ func (s *Session) handle(sig protocol.Signal, userEnd chan<- struct{}) (reason p
 				s.log.Debug("ignoring viewer candidate", "viewer_id", sig.ViewerID, "error", err)
 			}
 		}
+	case protocol.SignalRelay:
+		s.relayViewer(sig.ViewerID)
 	case protocol.SignalControl:
 		s.setHolder(sig.Holder)
 	case protocol.SignalSession:

@@ -77,6 +77,8 @@ type agentConn struct {
 	t    *testing.T
 	c    *websocket.Conn
 	sigs chan protocol.Signal
+	// frames are the relay frames (binary messages) the agent sent.
+	frames chan protocol.RelayFrame
 
 	mu      sync.Mutex
 	viewers map[string]*testViewer
@@ -94,13 +96,26 @@ func (f *fakeServer) accept() *agentConn {
 		f.t.Fatal("agent did not connect")
 	}
 	c := <-f.conns
-	a := &agentConn{t: f.t, c: c, sigs: make(chan protocol.Signal, 256)}
+	a := &agentConn{t: f.t, c: c, sigs: make(chan protocol.Signal, 256), frames: make(chan protocol.RelayFrame, 4096)}
 	go func() {
 		defer close(a.sigs)
 		for {
-			_, b, err := c.Read(context.Background())
+			typ, b, err := c.Read(context.Background())
 			if err != nil {
 				return
+			}
+			if typ == websocket.MessageBinary {
+				rf, err := protocol.ParseAgentFrame(b)
+				if err != nil {
+					a.t.Errorf("the agent sent a malformed relay frame: %v", err)
+					continue
+				}
+				select {
+				case a.frames <- rf:
+				default:
+					a.t.Errorf("relay frames pile up unread")
+				}
+				continue
 			}
 			var s protocol.Signal
 			if json.Unmarshal(b, &s) == nil {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -59,6 +60,11 @@ type Config struct {
 	// SendBuffer is how many messages may queue for one connection before
 	// it is dropped as too slow (256).
 	SendBuffer int
+	// RelayBuffer is how many bytes of relay frames (the WebSocket relay
+	// of data channels) may queue for one connection before it is dropped
+	// as too slow (8 MiB). Both ends keep their own data in flight far
+	// below it (protocol.RelayAckChannel).
+	RelayBuffer int
 	// AgentGrace is how long a session's agent may stay disconnected from
 	// the signalling (it dials again on its own within its outage limit,
 	// 60 s) before the session ends connection_lost: what the sessions'
@@ -88,6 +94,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = 256
 	}
+	if c.RelayBuffer <= 0 {
+		c.RelayBuffer = 8 << 20
+	}
 	if c.AgentGrace <= 0 {
 		c.AgentGrace = 75 * time.Second
 	} else {
@@ -114,6 +123,9 @@ type room struct {
 	agent   *peer
 	viewers map[string]*peer
 	order   []string // viewer ids in joining order
+	// relayed are the viewers that asked for the WebSocket relay: an agent
+	// that connects (or connects again) is told after their joins.
+	relayed map[string]bool
 }
 
 // New returns a Hub.
@@ -132,7 +144,8 @@ type peer struct {
 	viewerID  string
 	user      string
 	userID    string
-	out       chan protocol.Signal
+	out       chan outMsg
+	relayed   atomic.Int64    // bytes of relay frames queued in out
 	ctx       context.Context // the reader's; cancelling it drops the connection
 	cancel    context.CancelFunc
 	quit      chan struct{}
@@ -144,14 +157,34 @@ type peer struct {
 
 func (h *Hub) newPeer(conn *websocket.Conn, sessionID, viewerID, user, userID string) *peer {
 	ctx, cancel := context.WithCancel(context.Background())
-	conn.SetReadLimit(ReadLimit)
+	conn.SetReadLimit(BinaryLimit)
 	return &peer{h: h, conn: conn, sessionID: sessionID, viewerID: viewerID, user: user, userID: userID,
-		out: make(chan protocol.Signal, h.cfg.SendBuffer), ctx: ctx, cancel: cancel,
+		out: make(chan outMsg, h.cfg.SendBuffer), ctx: ctx, cancel: cancel,
 		quit: make(chan struct{}), wrote: make(chan struct{})}
 }
 
+// outMsg is a signal (text) or a relay frame (binary) to write.
+type outMsg struct {
+	sig protocol.Signal
+	bin []byte
+}
+
 // send queues m; a peer whose queue is full is dropped as too slow.
-func (p *peer) send(m protocol.Signal) {
+func (p *peer) send(m protocol.Signal) { p.queue(outMsg{sig: m}) }
+
+// sendFrame queues a relay frame; past RelayBuffer queued bytes the peer
+// is dropped as too slow.
+func (p *peer) sendFrame(b []byte) {
+	if p.relayed.Add(int64(len(b))) > int64(p.h.cfg.RelayBuffer) {
+		p.relayed.Add(-int64(len(b)))
+		p.h.log.Warn("relay frames pile up for a peer; dropping it", "session_id", p.sessionID, "viewer_id", p.viewerID)
+		p.stop(websocket.StatusPolicyViolation, "too slow")
+		return
+	}
+	p.queue(outMsg{bin: b})
+}
+
+func (p *peer) queue(m outMsg) {
 	select {
 	case <-p.quit:
 		return
@@ -179,14 +212,20 @@ func (p *peer) stop(code websocket.StatusCode, reason string) {
 // drops the connection, so a closing session is gone within 2 s.
 func (p *peer) writeLoop() {
 	defer close(p.wrote)
-	write := func(m protocol.Signal) error {
-		b, err := json.Marshal(m)
-		if err != nil {
-			return err
+	write := func(m outMsg) error {
+		typ, b := websocket.MessageBinary, m.bin
+		if b != nil {
+			defer p.relayed.Add(-int64(len(b)))
+		} else {
+			var err error
+			if b, err = json.Marshal(m.sig); err != nil {
+				return err
+			}
+			typ = websocket.MessageText
 		}
 		ctx, cancel := context.WithTimeout(p.ctx, p.h.cfg.WriteTimeout)
 		defer cancel()
-		return p.conn.Write(ctx, websocket.MessageText, b)
+		return p.conn.Write(ctx, typ, b)
 	}
 	ping := time.NewTicker(p.h.cfg.PingInterval)
 	defer ping.Stop()
@@ -228,7 +267,7 @@ func (p *peer) writeLoop() {
 }
 
 // flush writes what is still queued, stopping at the first failure.
-func (p *peer) flush(write func(protocol.Signal) error) {
+func (p *peer) flush(write func(outMsg) error) {
 	for {
 		select {
 		case m := <-p.out:
@@ -267,7 +306,7 @@ func (h *Hub) attach(p *peer, s protocol.Session) bool {
 	}
 	r := h.rooms[p.sessionID]
 	if r == nil {
-		r = &room{viewers: map[string]*peer{}}
+		r = &room{viewers: map[string]*peer{}, relayed: map[string]bool{}}
 		h.rooms[p.sessionID] = r
 	}
 	if p.viewerID == "" {
@@ -279,6 +318,9 @@ func (h *Hub) attach(p *peer, s protocol.Session) bool {
 		p.send(h.hello(s, ""))
 		for _, id := range r.order {
 			p.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: id})
+			if r.relayed[id] {
+				p.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: id})
+			}
 		}
 		return true
 	}
@@ -307,6 +349,7 @@ func (h *Hub) detach(p *peer) bool {
 		}
 	} else if r.viewers[p.viewerID] == p {
 		delete(r.viewers, p.viewerID)
+		delete(r.relayed, p.viewerID)
 		for i, id := range r.order {
 			if id == p.viewerID {
 				r.order = append(r.order[:i], r.order[i+1:]...)
@@ -488,8 +531,8 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 		if err != nil {
 			break
 		}
-		if typ != websocket.MessageText {
-			p.send(protocol.Signal{Type: protocol.SignalError, Message: "text messages only"})
+		if typ == websocket.MessageBinary {
+			h.relay(p, data)
 			continue
 		}
 		h.handle(p, data, svc)
@@ -540,6 +583,53 @@ func (h *Hub) agentGone(sessionID string, svc Sessions) {
 	})
 }
 
+// wantRelay records that viewer p wants the WebSocket relay and tells the
+// agent, now or when it connects.
+func (h *Hub) wantRelay(p *peer, m protocol.Signal) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[p.sessionID]
+	if r == nil || r.viewers[p.viewerID] != p {
+		return
+	}
+	r.relayed[p.viewerID] = true
+	if r.agent != nil {
+		r.agent.send(m)
+	}
+}
+
+// relay forwards one relay frame: a viewer's to the agent, under the
+// viewer's own id; the agent's to the viewer it names. A malformed frame
+// is answered with an error and dropped.
+func (h *Hub) relay(p *peer, data []byte) {
+	if p.viewerID != "" {
+		f, err := protocol.ParseViewerFrame(data)
+		if err != nil {
+			p.send(protocol.Signal{Type: protocol.SignalError, Message: err.Error()})
+			return
+		}
+		f.ViewerID = p.viewerID
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if r := h.rooms[p.sessionID]; r != nil && r.agent != nil && r.viewers[p.viewerID] == p {
+			r.agent.sendFrame(protocol.AppendAgentFrame(make([]byte, 0, len(data)+1+len(f.ViewerID)), f))
+		}
+		return
+	}
+	f, err := protocol.ParseAgentFrame(data)
+	if err != nil {
+		p.send(protocol.Signal{Type: protocol.SignalError, Message: err.Error()})
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r := h.rooms[p.sessionID]; r != nil && r.agent == p {
+		if v := r.viewers[f.ViewerID]; v != nil {
+			v.sendFrame(protocol.AppendViewerFrame(make([]byte, 0, 2+len(f.Payload)), f))
+		}
+	}
+}
+
 // handle acts on one message from p.
 func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
 	fail := func(err error) {
@@ -561,6 +651,10 @@ func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
 			}
 			return
 		}
+		if m.Type == protocol.SignalRelay {
+			h.wantRelay(p, m)
+			return
+		}
 		if !h.toAgent(p.sessionID, m) {
 			fail(errors.New("the endpoint is not connected yet"))
 		}
@@ -579,7 +673,7 @@ func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
 		// The session moved to another helper (a desktop change): tell the
 		// viewers, who then take the new helper's offers.
 		h.toViewers(p.sessionID, protocol.Signal{Type: protocol.SignalReconnect, Reason: m.Reason})
-	case protocol.SignalOffer, protocol.SignalCandidate:
+	case protocol.SignalOffer, protocol.SignalCandidate, protocol.SignalRelay:
 		if !h.toViewer(p.sessionID, m.ViewerID, m) {
 			fail(bad("no viewer %q in this session", m.ViewerID))
 		}

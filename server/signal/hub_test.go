@@ -2,14 +2,17 @@ package signal
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -84,5 +87,113 @@ func TestAgentGrace(t *testing.T) {
 	case r := <-svc.reports:
 		t.Fatalf("a session whose agent came back ended %q", r)
 	default:
+	}
+}
+
+// TestRelayRouting: relay frames go from a viewer to the agent under the
+// viewer's own id, and from the agent to the one viewer they name; a
+// malformed frame is answered with an error.
+func TestRelayRouting(t *testing.T) {
+	h, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	svc := &fakeSessions{reports: make(chan protocol.Reason, 4)}
+	sess := protocol.Session{ID: "s1", State: protocol.SessionActive}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		if v := strings.TrimPrefix(r.URL.Path, "/viewer/"); v != r.URL.Path {
+			h.ServeViewer(c, app.ViewerJoin{Session: sess, ViewerID: v, User: "tech"}, svc)
+			return
+		}
+		h.ServeAgent(c, sess, svc)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	connect := func(path string) *websocket.Conn {
+		t.Helper()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		if _, _, err := c.Read(ctx); err != nil { // hello: attached
+			t.Fatal(err)
+		}
+		return c
+	}
+	// nextBinary skips text messages; with wantErr it returns the first
+	// error signal's message instead.
+	next := func(c *websocket.Conn, wantErr bool) []byte {
+		t.Helper()
+		for {
+			typ, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ == websocket.MessageBinary && !wantErr {
+				return b
+			}
+			if typ == websocket.MessageText && wantErr && strings.Contains(string(b), `"type":"error"`) {
+				return b
+			}
+		}
+	}
+	// v1 asks for the relay before the agent is there: the agent hears it
+	// when it connects, after v1's join.
+	v1 := connect("/viewer/v1")
+	if err := v1.Write(ctx, websocket.MessageText, []byte(`{"type":"relay","reason":"asked"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// v1's messages are handled in order: once the bogus one is answered,
+	// the request is in.
+	if err := v1.Write(ctx, websocket.MessageText, []byte(`{"type":"bogus"}`)); err != nil {
+		t.Fatal(err)
+	}
+	next(v1, true)
+	v2 := connect("/viewer/v2")
+	agent := connect("/agent")
+	var seen []string
+	for !slices.Contains(seen, "relay v1") {
+		_, b, err := agent.Read(ctx)
+		if err != nil {
+			t.Fatalf("%v; the agent heard %v", err, seen)
+		}
+		var m protocol.Signal
+		_ = json.Unmarshal(b, &m)
+		seen = append(seen, string(m.Type)+" "+m.ViewerID)
+	}
+	if want := []string{"viewer_joined v1", "relay v1"}; !slices.Equal(seen, want) {
+		t.Fatalf("the agent heard %v, want %v", seen, want)
+	}
+
+	if err := v1.Write(ctx, websocket.MessageBinary, protocol.AppendViewerFrame(nil, protocol.RelayFrame{Channel: 2, Text: true, Payload: []byte(`{"t":"move"}`)})); err != nil {
+		t.Fatal(err)
+	}
+	f, err := protocol.ParseAgentFrame(next(agent, false))
+	if err != nil || f.ViewerID != "v1" || f.Channel != 2 || !f.Text || string(f.Payload) != `{"t":"move"}` {
+		t.Fatalf("the agent got %+v (%v), want v1's input", f, err)
+	}
+	for _, to := range []string{"nobody", "v2", "v1"} {
+		if err := agent.Write(ctx, websocket.MessageBinary, protocol.AppendAgentFrame(nil, protocol.RelayFrame{ViewerID: to, Channel: 1, Payload: []byte("for " + to)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for c, want := range map[*websocket.Conn]string{v1: "for v1", v2: "for v2"} {
+		f, err := protocol.ParseViewerFrame(next(c, false))
+		if err != nil || string(f.Payload) != want {
+			t.Fatalf("a viewer got %q (%v), want %q first", f.Payload, err, want)
+		}
+	}
+	if err := v2.Write(ctx, websocket.MessageBinary, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(v2, true); !strings.Contains(string(e), "malformed relay frame") {
+		t.Fatalf("a malformed frame was answered %s", e)
 	}
 }

@@ -12,12 +12,15 @@ import (
 
 // Bounds on what either side may send.
 const (
-	// ReadLimit bounds one websocket message.
+	// ReadLimit bounds one text message.
 	ReadLimit = 64 << 10
-	maxIDLen  = 64
-	maxSDP    = 60 << 10
-	maxCand   = 4 << 10
-	maxField  = 256
+	// BinaryLimit bounds one binary message (a relay frame), and so what
+	// the websocket reads at once.
+	BinaryLimit = protocol.MaxRelayFrame
+	maxIDLen    = 64
+	maxSDP      = 60 << 10
+	maxCand     = 4 << 10
+	maxField    = 256
 )
 
 var errMessage = errors.New("bad signalling message")
@@ -85,8 +88,14 @@ func FromViewer(viewerID string, data []byte) (protocol.Signal, error) {
 			return protocol.Signal{}, bad("chat needs a line of 1-%d bytes of UTF-8", protocol.MaxChatText)
 		}
 		return protocol.Signal{Type: s.Type, ViewerID: viewerID, Chat: &protocol.ChatLine{Text: s.Chat.Text}}, nil
+	case protocol.SignalRelay:
+		reason := s.Reason
+		if reason != protocol.RelayICEFailed {
+			reason = protocol.RelayAsked
+		}
+		return protocol.Signal{Type: s.Type, ViewerID: viewerID, Reason: reason}, nil
 	}
-	return protocol.Signal{}, bad("a viewer may send answer, candidate or chat, not %q", s.Type)
+	return protocol.Signal{}, bad("a viewer may send answer, candidate, chat or relay, not %q", s.Type)
 }
 
 // FromAgent checks what the agent sent: offers and candidates addressed to
@@ -132,6 +141,11 @@ func FromAgent(data []byte) (protocol.Signal, error) {
 			reason = ""
 		}
 		return protocol.Signal{Type: s.Type, Reason: reason}, nil
+	case protocol.SignalRelay:
+		if s.ViewerID == "" {
+			return protocol.Signal{}, bad("relay needs viewer_id")
+		}
+		return protocol.Signal{Type: s.Type, ViewerID: s.ViewerID}, nil
 	}
-	return protocol.Signal{}, bad("the agent may send offer, candidate, state, chat, file or reconnect, not %q", s.Type)
+	return protocol.Signal{}, bad("the agent may send offer, candidate, state, chat, file, reconnect or relay, not %q", s.Type)
 }

@@ -206,6 +206,18 @@ const (
 	// SignalFile (agent→server, added 2026-11-23): a file transfer of the
 	// session finished, in File, for the audit log.
 	SignalFile SignalType = "file"
+	// SignalRelay (added 2026-12-04): the session's data channels go
+	// through the signalling websocket instead of WebRTC (relay.go). A
+	// viewer sends it when ICE fails, or to start that way (Reason
+	// RelayAsked); the agent answers it with ViewerID once its side is
+	// ready, and from then on both send relay frames for that viewer.
+	SignalRelay SignalType = "relay"
+)
+
+// Reasons on SignalRelay.
+const (
+	RelayICEFailed Reason = "ice_failed" // no WebRTC path came up
+	RelayAsked     Reason = "asked"      // the viewer asked for it (a setting, a test)
 )
 
 // Reasons on SignalReconnect.

@@ -7,6 +7,7 @@
 import { decode, decodeIndexed, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF, ENC_INDEXED } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
 import { FileTransfers } from "./viewfile.js";
+import { RelayLink } from "./viewrelay.js";
 import { api, setCSRF } from "./api.js";
 import { modeNames, reasonSentences } from "./ui.js";
 
@@ -29,6 +30,15 @@ let viewerID = "";
 let holder = "";
 let ws = null;
 let pc = null;
+// relay carries the data channels through the signalling websocket when
+// no WebRTC path comes up (viewrelay.js); null otherwise.
+let relay = null;
+let relayAsked = false;
+// ?transport=websocket starts on the relay without trying WebRTC.
+const wantRelay = new URLSearchParams(location.search).get("transport") === "websocket";
+// How long ICE gets, from the offer, before the viewer asks for the relay.
+const ICE_PATIENCE_MS = 15000;
+let iceTimer = 0;
 let iceConfig = null;
 let channels = {};
 let ended = false;
@@ -445,12 +455,52 @@ function sendInput(ev) {
 // ---- WebRTC ----
 
 function closePeer() {
+  clearTimeout(iceTimer);
   for (const ch of Object.values(channels)) { try { ch.close(); } catch { /* closed */ } }
   channels = {};
   if (pc) { try { pc.close(); } catch { /* closed */ } }
   pc = null;
+  if (relay) relay.close();
+  relay = null;
   pendingTiles = [];
   updateButtons();
+}
+
+// wireChannels makes chs (RTCDataChannels or RelayChannels) the session's
+// channels; current says whether they still are when a message comes.
+function wireChannels(chs, current) {
+  const { screen, input, control, chat, file } = chs;
+  screen.binaryType = "arraybuffer";
+  screen.onmessage = (ev) => { if (current()) onScreenMessage(ev.data); };
+  control.onmessage = (ev) => { if (current()) onControlMessage(ev.data); };
+  chat.onmessage = (ev) => { if (current()) onChatMessage(ev.data); };
+  transfers.attach(file);
+  channels = chs;
+  for (const ch of [screen, input, control, chat]) {
+    ch.onopen = updateButtons;
+    ch.onclose = updateButtons;
+  }
+}
+
+// askRelay asks the endpoint to carry the data channels through the
+// server's websocket: WebRTC did not come up (reason "ice_failed"), or
+// the viewer was told to start so ("asked").
+function askRelay(reason) {
+  if (relayAsked || ended) return;
+  relayAsked = true;
+  console.info(`asking for the websocket relay (${reason})`);
+  signal({ type: "relay", reason });
+}
+
+// onRelay: the endpoint's side of the relay is ready; its frames follow.
+function onRelay() {
+  if (ended || relay) return;
+  closePeer();
+  const link = new RelayLink(ws);
+  relay = link;
+  wireChannels(link.channels, () => relay === link);
+  link.open();
+  showPath();
 }
 
 let remoteCandidates = [];
@@ -465,24 +515,12 @@ function newPeer() {
   };
   p.onconnectionstatechange = () => {
     if (pc !== p || ended) return;
+    if (p.connectionState === "failed") askRelay("ice_failed");
     if (p.connectionState === "failed" || p.connectionState === "disconnected") setState("lost");
-    if (p.connectionState === "connected") showPath();
+    if (p.connectionState === "connected") { clearTimeout(iceTimer); showPath(); }
   };
-  const screen = p.createDataChannel("screen", { negotiated: true, id: 1 });
-  screen.binaryType = "arraybuffer";
-  screen.onmessage = (ev) => { if (pc === p) onScreenMessage(ev.data); };
-  const input = p.createDataChannel("input", { negotiated: true, id: 2 });
-  const control = p.createDataChannel("control", { negotiated: true, id: 3 });
-  control.onmessage = (ev) => { if (pc === p) onControlMessage(ev.data); };
-  const chat = p.createDataChannel("chat", { negotiated: true, id: 4 });
-  chat.onmessage = (ev) => { if (pc === p) onChatMessage(ev.data); };
-  const file = p.createDataChannel("file", { negotiated: true, id: 5 });
-  transfers.attach(file);
-  channels = { screen, input, control, chat, file };
-  for (const ch of [screen, input, control, chat]) {
-    ch.onopen = updateButtons;
-    ch.onclose = updateButtons;
-  }
+  const ch = (label, id) => p.createDataChannel(label, { negotiated: true, id });
+  wireChannels({ screen: ch("screen", 1), input: ch("input", 2), control: ch("control", 3), chat: ch("chat", 4), file: ch("file", 5) }, () => pc === p);
   return p;
 }
 
@@ -502,6 +540,7 @@ const PATH_WORDS = {
 // reaches the server's relay so), "relay-remote" (only the endpoint is
 // relayed), or "" before a pair is chosen.
 async function networkPath() {
+  if (relay) return "websocket";
   const p = pc;
   if (!p) return "";
   const report = await p.getStats();
@@ -549,11 +588,14 @@ function onReconnect(reason) {
   if (ended) return;
   stats.reconnects++;
   setState(reason === "desktop_changed" ? "switching" : "lost");
-  newPeer();
+  // The new helper knows nothing of a relay the old one ran.
+  relayAsked = false;
+  if (wantRelay) { closePeer(); askRelay("asked"); } else newPeer();
 }
 
 async function onOffer(sdp) {
   stats.offers++;
+  if (relay || relayAsked) return; // the relay carries this viewer's data
   // A second offer on a connection that already has one means the agent
   // started over (a new helper, a changed desktop): start over too.
   if (!pc || pc.remoteDescription) newPeer();
@@ -562,6 +604,8 @@ async function onOffer(sdp) {
   const answer = await p.createAnswer();
   await p.setLocalDescription(answer);
   signal({ type: "answer", sdp: p.localDescription.sdp });
+  clearTimeout(iceTimer);
+  iceTimer = setTimeout(() => { if (pc === p && p.connectionState !== "connected") askRelay("ice_failed"); }, ICE_PATIENCE_MS);
   for (const c of remoteCandidates.splice(0)) await p.addIceCandidate(c).catch((e) => console.warn("candidate:", e.message));
 }
 
@@ -628,8 +672,13 @@ function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const path = `/api/v1/sessions/${encodeURIComponent(sessionID)}/signal`;
   const sock = new WebSocket(`${proto}//${location.host}${path}`);
+  sock.binaryType = "arraybuffer";
   ws = sock;
   sock.onmessage = (ev) => {
+    if (typeof ev.data !== "string") {
+      if (ws === sock && relay && !relay.onFrame(ev.data)) stats.errors++;
+      return;
+    }
     let m;
     try { m = JSON.parse(ev.data); } catch { return; }
     onSignal(m).catch((e) => { console.warn("signal:", e); showError(`Connection problem: ${e.message}`); });
@@ -638,6 +687,7 @@ function connect() {
     if (ws !== sock || ended) return;
     setState("lost");
     closePeer();
+    relayAsked = false;
     setTimeout(async () => {
       // The session may have ended while we were away.
       try { applySession(await api("GET", `/api/v1/sessions/${encodeURIComponent(sessionID)}`)); } catch { /* retry below */ }
@@ -658,10 +708,11 @@ async function onSignal(m) {
         iceTransportPolicy: m.ice_transport_policy === "relay" ? "relay" : "all",
       };
       applySession(m.session);
-      newPeer();
+      if (wantRelay) { closePeer(); askRelay("asked"); } else newPeer();
       break;
     case "offer": await onOffer(m.sdp); break;
     case "reconnect": onReconnect(m.reason); break;
+    case "relay": onRelay(); break;
     case "candidate": await onCandidate(m.candidate); break;
     case "session": applySession(m.session); break;
     case "state":
