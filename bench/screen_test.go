@@ -46,6 +46,10 @@ var (
 	screenIdle = max(envDuration("TETHER_BENCH_SCREEN_IDLE", 20*time.Second), 5*time.Second)
 	// TETHER_BENCH_SCREEN_WORKLOADS: which workloads, in order.
 	screenWorkloads = envList("TETHER_BENCH_SCREEN_WORKLOADS", []string{"idle", "typing", "scroll", "drag", "image"})
+	// TETHER_BENCH_SCREEN_WS_WORKLOADS: the workloads also measured with
+	// Tether's data on the WebSocket relay (the fallback when no WebRTC
+	// path comes up), against Tether on WebRTC.
+	screenWSWorkloads = envList("TETHER_BENCH_SCREEN_WS_WORKLOADS", []string{"typing", "scroll"})
 	// TETHER_BENCH_SCREEN_PEER: 0 leaves out x11vnc + noVNC.
 	screenPeer = envInt("TETHER_BENCH_SCREEN_PEER", 1) != 0
 	// Workload rates: TETHER_BENCH_SCREEN_LINES lines/s scrolled,
@@ -271,6 +275,13 @@ func BenchmarkScreenShare(b *testing.B) {
 			b.ReportMetric(p.LatencyP50, wl.Name+"-peer-g2g-p50-ms")
 			b.ReportMetric(p.FPS, wl.Name+"-peer-frames/s")
 		}
+		if ws, t := wl.WS, wl.Tether; ws != nil {
+			b.ReportMetric(ws.LatencyP50, wl.Name+"-ws-g2g-p50-ms")
+			b.ReportMetric(ws.FPS, wl.Name+"-ws-frames/s")
+			if t != nil && t.LatencyP50 > 0 {
+				b.ReportMetric(ws.LatencyP50/t.LatencyP50, wl.Name+"-ws/webrtc-g2g-ratio")
+			}
+		}
 	}
 	if r.FullCapture != nil {
 		b.ReportMetric(r.FullCapture.P50MS, "full-capture-ms")
@@ -367,7 +378,11 @@ func runScreen(ctx context.Context, b *testing.B, r *screenResult) (err error) {
 		if err != nil {
 			return err
 		}
-		wr, err := e.runWorkload(ctx, wl, systems, problem, warn)
+		sys := systems
+		if slices.Contains(screenWSWorkloads, name) {
+			sys = append(slices.Clone(systems), &tetherWSSys{tetherSys{e: e}})
+		}
+		wr, err := e.runWorkload(ctx, wl, sys, problem, warn)
 		if wr != nil {
 			r.Workloads = append(r.Workloads, wr)
 		}
@@ -554,6 +569,12 @@ func firstLine(cmd *exec.Cmd) string {
 // openSession creates an unattended session as the technician, opens the
 // viewer on it and waits until the viewer has drawn its first frame.
 func (e *screenEnv) openSession(ctx context.Context) (sessionTiming, error) {
+	return e.openSessionQuery(ctx, "")
+}
+
+// openSessionQuery is openSession with a query on the viewer's URL
+// ("?transport=websocket").
+func (e *screenEnv) openSessionQuery(ctx context.Context, query string) (sessionTiming, error) {
 	var st sessionTiming
 	if err := e.br.do("blank page", 30*time.Second, chromedp.Navigate("about:blank")); err != nil {
 		return st, err
@@ -568,7 +589,7 @@ func (e *screenEnv) openSession(ctx context.Context) (sessionTiming, error) {
 	st.SessionID = s.ID
 	// Navigate returns at the load event; the viewer connects from its
 	// module script, so the first frame is usually still to come.
-	if err := e.br.do("open the viewer", 30*time.Second, chromedp.Navigate(e.srv.URL+"/view/"+s.ID)); err != nil {
+	if err := e.br.do("open the viewer", 30*time.Second, chromedp.Navigate(e.srv.URL+"/view/"+s.ID+query)); err != nil {
 		return st, err
 	}
 	type lite struct {

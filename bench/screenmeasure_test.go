@@ -11,8 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -144,6 +147,43 @@ const pairCountersJS = `(async () => {
   return { at: p.timestamp, bs: p.bytesSent || 0, br: p.bytesReceived || 0,
     ps: p.packetsSent || (tr && tr.packetsSent) || 0, pr: p.packetsReceived || (tr && tr.packetsReceived) || 0 };
 })()`
+
+// tetherWSSys is Tether with the viewer's data on the WebSocket relay
+// through the server (?transport=websocket), as when no WebRTC path comes
+// up.
+type tetherWSSys struct{ tetherSys }
+
+func (s *tetherWSSys) Name() string { return "tether-ws" }
+
+func (s *tetherWSSys) open(ctx context.Context) (openInfo, error) {
+	if err := s.e.refreshHelper(); err != nil {
+		return openInfo{}, err
+	}
+	st, err := s.e.openSessionQuery(ctx, "?transport=websocket")
+	if err != nil {
+		return openInfo{}, err
+	}
+	s.session = st.SessionID
+	return openInfo{SessionID: st.SessionID, FirstFrameMS: st.FirstFrameMS}, nil
+}
+
+// wire: the viewer's hop is the browser's TCP connections to the server
+// (the relay's frames ride its websocket; its other requests are idle);
+// the agent's connections to the server are a second hop on loopback,
+// which WebRTC does not take.
+func (s *tetherWSSys) wire() (wireCount, error) {
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(s.e.srv.URL, "http://"), "https://"))
+	if err != nil {
+		return wireCount{}, err
+	}
+	p, _ := strconv.Atoi(port)
+	agent, others, err := tcpToPort(p, "tether-agent")
+	if err != nil {
+		return wireCount{}, err
+	}
+	lo, _, err := loopbackBytes()
+	return wireCount{Viewer: others.Wire(), Loopback: lo, Hop: agent.Wire()}, err
+}
 
 func (s *tetherSys) alive() error {
 	if s.e.agent.proc.Exited() {
@@ -327,7 +367,9 @@ type workloadResult struct {
 	Windows    []*windowResult `json:"windows"`
 	Tether     *systemSummary  `json:"tether"`
 	Peer       *systemSummary  `json:"peer,omitempty"`
-	Stages     *stageResult    `json:"tether_pipeline_stages,omitempty"`
+	// WS is Tether with its data on the WebSocket relay.
+	WS     *systemSummary `json:"tether_websocket,omitempty"`
+	Stages *stageResult   `json:"tether_pipeline_stages,omitempty"`
 }
 
 // systemSummary is the median over a system's windows of one workload.
@@ -461,6 +503,7 @@ func (e *screenEnv) runWorkload(ctx context.Context, wl screenWorkload, systems 
 	}
 	wr.Tether = summarizeSystem(wr.Windows, "tether")
 	wr.Peer = summarizeSystem(wr.Windows, "peer")
+	wr.WS = summarizeSystem(wr.Windows, "tether-ws")
 	return wr, nil
 }
 

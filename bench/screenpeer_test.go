@@ -308,6 +308,51 @@ func tcpPort(port int) (tcpTotals, error) {
 	return t, nil
 }
 
+// tcpToPort sums ss's TCP counters of the established connections to
+// port (their client ends), split into those of processes named owner and
+// the others.
+func tcpToPort(port int, owner string) (mine, others tcpTotals, err error) {
+	out, err := exec.Command("ss", "-tinpH", "state", "established", fmt.Sprintf("( dport = :%d )", port)).Output()
+	if err != nil {
+		return mine, others, fmt.Errorf("ss: %w", err)
+	}
+	cur := &others
+	for _, l := range strings.Split(string(out), "\n") {
+		if l == "" {
+			continue
+		}
+		if l[0] != ' ' && l[0] != '\t' { // a connection's line; its counters follow, indented
+			cur = &others
+			if strings.Contains(l, `(("`+owner+`"`) {
+				cur = &mine
+			}
+			cur.Conns++
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			k, v, ok := strings.Cut(f, ":")
+			if !ok {
+				continue
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				continue
+			}
+			switch k {
+			case "bytes_sent":
+				cur.BytesSent += n
+			case "bytes_received":
+				cur.BytesRecv += n
+			case "segs_out":
+				cur.SegsOut += n
+			case "segs_in":
+				cur.SegsIn += n
+			}
+		}
+	}
+	return mine, others, nil
+}
+
 // peerSys is the x11vnc + websockify + noVNC side of the comparison.
 type peerSys struct {
 	e *screenEnv

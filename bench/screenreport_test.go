@@ -79,11 +79,18 @@ func printScreenTable(w io.Writer, r *screenResult) {
 			}
 			row("tether", wl.Tether)
 			row("peer", wl.Peer)
+			row("tether-ws", wl.WS)
 			if t, p := wl.Tether, wl.Peer; t != nil && p != nil {
 				fmt.Fprintf(tw, "\tratio\t%s\t\t%s\t\t%s\t%s\t%s\t%s\t\t%s\t%s\t\t\n",
 					ratio(t.LatencyP50, p.LatencyP50), ratio(t.LatencyP95, p.LatencyP95), ratio(t.FPS, p.FPS),
 					ratio(t.WireBPS, p.WireBPS), ratio(t.PayloadBPS, p.PayloadBPS), ratio(t.ServingCPU, p.ServingCPU),
 					ratio(t.BrowserCPU, p.BrowserCPU), ratio(float64(t.PeakRSS), float64(p.PeakRSS)))
+			}
+			if ws, t := wl.WS, wl.Tether; ws != nil && t != nil {
+				fmt.Fprintf(tw, "\tws/webrtc\t%s\t\t%s\t\t%s\t%s\t%s\t%s\t\t%s\t%s\t\t\n",
+					ratio(ws.LatencyP50, t.LatencyP50), ratio(ws.LatencyP95, t.LatencyP95), ratio(ws.FPS, t.FPS),
+					ratio(ws.WireBPS, t.WireBPS), ratio(ws.PayloadBPS, t.PayloadBPS), ratio(ws.ServingCPU, t.ServingCPU),
+					ratio(ws.BrowserCPU, t.BrowserCPU), ratio(float64(ws.PeakRSS), float64(t.PeakRSS)))
 			}
 		}
 		tw.Flush()

@@ -183,3 +183,11 @@ func (l *netLab) transport(role string) *http.Transport {
 	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the lab server's self-signed certificate
 	return tr
 }
+
+// run runs a command in role's namespace.
+func (l *netLab) run(t testing.TB, role string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", append([]string{"netns", "exec", l.ns(role)}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), role, err, out)
+	}
+}

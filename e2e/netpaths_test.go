@@ -236,31 +236,75 @@ const (
 `
 )
 
-func TestNetworkPaths(t *testing.T) {
-	l := newNetLab(t)
-	s := startLabServer(t, l)
-	q := startSquid(t, l)
-	display := startXvfb(t)
-	w := startWish(t, display)
+// labSession is the lab with everything a session needs: the server, an
+// Xvfb display with the end user's client, the technician signed in (API
+// and browser on the viewer's host), and an enrollment token.
+type labSession struct {
+	l       *netLab
+	s       *labServer
+	display string
+	w       *wishClient
+	tech    *apiClient
+	br      *browser
+	token   string
+}
+
+func startLabSession(t *testing.T) *labSession {
+	t.Helper()
+	e := &labSession{l: newNetLab(t)}
+	e.s = startLabServer(t, e.l)
+	e.display = startXvfb(t)
+	e.w = startWish(t, e.display)
 	// A press of the left button turns the white mark cyan: the click's
 	// effect comes back to the viewer as pixels.
 	// (Appended to the client's own <ButtonPress> script: a binding for
 	// <ButtonPress-1> would be more specific and replace it.)
-	w.eval(`bind .c <ButtonPress> {+if {%b == 1} {.c itemconfigure mark -fill #00e0e0}}`)
-
+	e.w.eval(`bind .c <ButtonPress> {+if {%b == 1} {.c itemconfigure mark -fill #00e0e0}}`)
 	doc := map[string]any{"screenshare": map[string]any{"unattended_allowed": true, "acceptance_timeout_s": 30}}
-	if err := s.api.do(http.MethodPut, "/api/v1/policies/global", "", doc, nil); err != nil {
+	if err := e.s.api.do(http.MethodPut, "/api/v1/policies/global", "", doc, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: tech1, Password: tech1Password,
+	if err := e.s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: tech1, Password: tech1Password,
 		Roles: []string{perm.RoleAdministrator, perm.RoleScreenShareUnattended}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	tech := signInClient(t, s.url, l.transport("srv"), tech1, tech1Password)
-	br := startBrowserOpts(t, chromedp.IgnoreCertErrors, chromedp.ModifyCmdFunc(l.in("vwr")))
-	br.firstTab().signIn(s.url, tech1, tech1Password)
+	e.tech = signInClient(t, e.s.url, e.l.transport("srv"), tech1, tech1Password)
+	e.br = startBrowserOpts(t, chromedp.IgnoreCertErrors, chromedp.ModifyCmdFunc(e.l.in("vwr")))
+	e.br.firstTab().signIn(e.s.url, tech1, tech1Password)
+	e.token = e.s.enrollmentToken(t)
+	return e
+}
 
-	token := s.enrollmentToken(t)
+// startAgent runs the agent on the lab's agent host with args more.
+func (e *labSession) startAgent(t *testing.T, state string, more ...string) *agent {
+	t.Helper()
+	a := startAgentOpts(t, agentOpts{server: e.s.url, token: e.token, state: state, env: []string{"DISPLAY=" + e.display},
+		args: append([]string{"--fingerprint", e.s.fingerprint}, more...), wrap: e.l.in("agt")})
+	waitPolled(t, a)
+	return a
+}
+
+// roundTrip clicks the canvas and waits for the click's effect (the mark
+// turning cyan) to come back, then puts the mark back.
+func (e *labSession) roundTrip(t *testing.T, tb *tab) {
+	t.Helper()
+	r := tb.canvasRect()
+	tb.mouse(r, chromedp.MouseMoved, 160, 600, input.MouseButtonNone, 0)
+	tb.mouse(r, chromedp.MousePressed, 160, 600, input.MouseButtonLeft, 1)
+	tb.mouse(r, chromedp.MouseReleased, 160, 600, input.MouseButtonLeft, 0)
+	e.w.waitLine(inputTimeout, "the click at 160,600", func(l string) bool {
+		ev, ok := parseEvent(l)
+		return ok && ev.kind == "press" && ev.button == 1 && abs(ev.x-160) <= 2 && abs(ev.y-600) <= 2
+	})
+	tb.waitPixel(paintTimeout, "the mark turned cyan by the click", 640, 120, [3]int{0, 0xe0, 0xe0})
+	e.w.eval(`.c itemconfigure mark -fill #ffffff`)
+	tb.waitPixel(paintTimeout, "the mark white again", 640, 120, [3]int{0xff, 0xff, 0xff})
+}
+
+func TestNetworkPaths(t *testing.T) {
+	e := startLabSession(t)
+	l, s, tech, br := e.l, e.s, e.tech, e.br
+	q := startSquid(t, l)
 	state := t.TempDir()
 	var ep protocol.Endpoint
 	for _, tc := range []struct {
@@ -283,12 +327,11 @@ func TestNetworkPaths(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l.clearFirewalls(t)
 			l.firewall(t, tc.rules)
-			o := agentOpts{server: s.url, token: token, state: state, env: []string{"DISPLAY=" + display},
-				args: []string{"--fingerprint", s.fingerprint}, wrap: l.in("agt")}
+			var more []string
 			if tc.proxy {
-				o.args = append(o.args, "--proxy", q.url())
+				more = append(more, "--proxy", q.url())
 			}
-			a := startAgentOpts(t, o)
+			a := e.startAgent(t, state, more...)
 			defer func() {
 				if !a.proc.Exited() {
 					a.proc.stop(t)
@@ -297,8 +340,6 @@ func TestNetworkPaths(t *testing.T) {
 			if ep.ID == "" {
 				ep = waitEndpoint(t, s.api, hostname(t))
 			}
-			waitPolled(t, a)
-
 			tb := br.firstTab().on(t)
 			t0 := time.Now()
 			var sess protocol.Session
@@ -324,17 +365,7 @@ func TestNetworkPaths(t *testing.T) {
 
 			control(t, tech, sess.ID, protocol.ControlRequestOp, st.ViewerID)
 			waitHolder(t, st.ViewerID, tb)
-			r := tb.canvasRect()
-			tb.mouse(r, chromedp.MouseMoved, 160, 600, input.MouseButtonNone, 0)
-			tb.mouse(r, chromedp.MousePressed, 160, 600, input.MouseButtonLeft, 1)
-			tb.mouse(r, chromedp.MouseReleased, 160, 600, input.MouseButtonLeft, 0)
-			w.waitLine(inputTimeout, "the click at 160,600", func(l string) bool {
-				ev, ok := parseEvent(l)
-				return ok && ev.kind == "press" && ev.button == 1 && abs(ev.x-160) <= 2 && abs(ev.y-600) <= 2
-			})
-			tb.waitPixel(paintTimeout, "the mark turned cyan by the click", 640, 120, [3]int{0, 0xe0, 0xe0})
-			w.eval(`.c itemconfigure mark -fill #ffffff`)
-			tb.waitPixel(paintTimeout, "the mark white again", 640, 120, [3]int{0xff, 0xff, 0xff})
+			e.roundTrip(t, tb)
 
 			if tc.proxy {
 				// squid logs a tunnel when it closes: stop the agent first.
@@ -357,4 +388,119 @@ func waitPolled(t *testing.T, a *agent) {
 	testenv.Eventually(t, startTimeout, "the agent to reach the server", func() (bool, error) {
 		return polledRE.MatchString(a.proc.stderr.String()), fmt.Errorf("no poll answered yet")
 	})
+}
+
+// ruleBlackhole lets nothing in or out of a host but its loopback, and
+// resets nothing: an outage.
+const ruleBlackhole = `table inet lab {
+	chain in {
+		type filter hook input priority 0; policy drop;
+		iif "lo" accept
+	}
+	chain out {
+		type filter hook output priority 0; policy drop;
+		oif "lo" accept
+	}
+}
+`
+
+// TestSignalDropReconnect: an attended session, accepted once, rides out
+// its signalling connections being cut by the server on either side, and
+// 20 s outages of either host: the same session, the same viewer seat and
+// control holder, a click still round-trips, and nobody is asked again. A
+// 90 s outage of the endpoint's host (past the 60 s outage limit) ends it
+// connection_lost, as the viewer and the endpoint both say.
+func TestSignalDropReconnect(t *testing.T) {
+	e := startLabSession(t)
+	a := e.startAgent(t, t.TempDir())
+	ep := waitEndpoint(t, e.s.api, hostname(t))
+	var sess protocol.Session
+	if err := e.tech.do(http.MethodPost, "/api/v1/sessions", "", protocol.CreateSessionRequest{EndpointID: ep.ID, Attended: true}, &sess); err != nil {
+		t.Fatal(err)
+	}
+	tb := e.br.firstTab().on(t)
+	tb.openViewer(e.s.url, sess.ID)
+	answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
+	st := tb.waitLive(liveTimeout)
+	seat := st.ViewerID
+	control(t, e.tech, sess.ID, protocol.ControlRequestOp, seat)
+	waitHolder(t, seat, tb)
+	e.roundTrip(t, tb)
+
+	prompts := func() int {
+		n := 0
+		for _, rec := range a.logRecords() {
+			if rec["msg"] == "session state" && rec["session_id"] == sess.ID && rec["state"] == string(protocol.SessionAwaitingAcceptance) {
+				n++
+			}
+		}
+		return n
+	}
+	goesOn := func(what string) {
+		t.Helper()
+		t.Logf("%s: checking the session goes on", what)
+		tb.waitStats(liveTimeout, what+": the viewer live again in its seat", func(s viewerStats) bool {
+			return s.State == "live" && s.ViewerID == seat && s.Holder == seat
+		})
+		testenv.Eventually(t, liveTimeout, what+": the input channel open", func() (bool, error) {
+			st, err := evalJS[string](tb, `window.tetherDebug.channels().input || ""`)
+			return st == "open", fmt.Errorf("input channel %q (%v)", st, err)
+		})
+		var got protocol.Session
+		if err := e.tech.do(http.MethodGet, "/api/v1/sessions/"+url.PathEscape(sess.ID), "", nil, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.State != protocol.SessionActive || got.ControlHolder != seat {
+			t.Fatalf("%s: session %s %s, control %q; want active, control %q", what, got.State, got.Reason, got.ControlHolder, seat)
+		}
+		e.roundTrip(t, tb)
+		if n := prompts(); n != 1 || promptShown(t, e.display) {
+			t.Fatalf("%s: the user was asked %d times (a prompt shown now: %v); want once", what, n, promptShown(t, e.display))
+		}
+	}
+	outage := func(role string, d time.Duration) {
+		t.Helper()
+		t.Logf("%s: nothing in or out for %s", role, d)
+		e.l.firewall(t, map[string]string{role: ruleBlackhole})
+		// The outage's length is what is tested: it is waited out.
+		time.Sleep(d)
+		e.l.clearFirewalls(t)
+	}
+
+	// The server cuts each side's connections (ss -K resets them).
+	e.l.run(t, "srv", "ss", "-K", "dst", labIP("agt"))
+	goesOn("the agent's connections cut by the server")
+	e.l.run(t, "srv", "ss", "-K", "dst", labIP("vwr"))
+	goesOn("the viewer's connections cut by the server")
+	outage("agt", 20*time.Second)
+	goesOn("20 s outage of the endpoint")
+	outage("vwr", 20*time.Second)
+	goesOn("20 s outage of the viewer")
+
+	// Past the limit: the server gives the endpoint 60 s + 15 s, the
+	// endpoint gives the server 60 s after it noticed.
+	t.Log("agt: nothing in or out for 90 s")
+	e.l.firewall(t, map[string]string{"agt": ruleBlackhole})
+	tb.waitStats(100*time.Second, "the viewer to say the session ended, connection lost", func(s viewerStats) bool {
+		return s.State == "ended" && s.Reason == string(protocol.EndedConnectionLost)
+	})
+	testenv.Eventually(t, 100*time.Second, "the endpoint to end the session connection_lost", func() (bool, error) {
+		for _, rec := range a.logRecords() {
+			if rec["msg"] == "session state" && rec["session_id"] == sess.ID && rec["state"] == string(protocol.SessionEnded) {
+				return rec["reason"] == string(protocol.EndedConnectionLost), fmt.Errorf("ended %v", rec["reason"])
+			}
+		}
+		return false, fmt.Errorf("not ended")
+	})
+	e.l.clearFirewalls(t)
+	var got protocol.Session
+	if err := e.tech.do(http.MethodGet, "/api/v1/sessions/"+url.PathEscape(sess.ID), "", nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.State != protocol.SessionEnded || got.Reason != protocol.EndedConnectionLost {
+		t.Fatalf("the server has the session %s %s; want ended connection_lost", got.State, got.Reason)
+	}
+	if shown, _ := evalJS[string](tb, `document.getElementById("state").textContent`); !strings.Contains(shown, "onnection") {
+		t.Errorf("the viewer says %q; want the connection named as the reason", shown)
+	}
 }

@@ -183,7 +183,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		s.log.Debug("peer connection state", "viewer_id", id, "state", st.String())
 		if st == webrtc.PeerConnectionStateFailed {
 			select {
-			case s.drop <- id:
+			case s.drop <- v:
 			case <-s.ctx.Done():
 			}
 		}

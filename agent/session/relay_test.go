@@ -3,10 +3,14 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/tetherdesk/tether/shared/protocol"
 	"github.com/tetherdesk/tether/shared/screen"
@@ -163,4 +167,130 @@ func unbundle(t *testing.T, b []byte) [][]byte {
 		return m.Parts
 	}
 	return [][]byte{b}
+}
+
+// blackhole is a UDP socket that can stop passing anything, as a network
+// outage does (without a word to either side).
+type blackhole struct {
+	net.PacketConn
+	on atomic.Bool
+}
+
+func (b *blackhole) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := b.PacketConn.ReadFrom(p)
+		if err != nil || !b.on.Load() {
+			return n, a, err
+		}
+	}
+}
+
+func (b *blackhole) WriteTo(p []byte, a net.Addr) (int, error) {
+	if b.on.Load() {
+		return len(p), nil
+	}
+	return b.PacketConn.WriteTo(p, a)
+}
+
+// TestFailedPeerOffersAgain: when a viewer's path dies (an outage outlasts
+// ICE), the session offers that viewer a new peer connection and goes on:
+// no new state, no prompt.
+func TestFailedPeerOffersAgain(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := &blackhole{PacketConn: udp}
+	mux := webrtc.NewICEUDPMux(nil, hole)
+	t.Cleanup(func() { mux.Close() })
+	se := loopbackEngine()
+	se.SetICEUDPMux(mux)
+	se.SetICETimeouts(300*time.Millisecond, time.Second, 100*time.Millisecond)
+	h.cfg.SettingEngine = se
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	v := joinViewer(t, a, protocol.Signal{})
+	v.screenMsg()
+	hole.on.Store(true)
+	for {
+		s := a.nextAfter()
+		if s.Type == protocol.SignalOffer && s.ViewerID == "v1" {
+			break
+		}
+		if s.Type == protocol.SignalState {
+			t.Fatalf("the session reported %s %s; it should go on", s.State, s.Reason)
+		}
+	}
+	select {
+	case <-h.ui.asked:
+		t.Fatal("the user was asked again")
+	default:
+	}
+}
+
+// silentProxy forwards TCP to target until it goes silent: then nothing
+// passes either way and nothing is closed, as in a network outage.
+type silentProxy struct {
+	ln     net.Listener
+	silent atomic.Bool
+}
+
+func newSilentProxy(t *testing.T, target string) *silentProxy {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &silentProxy{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp4", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); u.Close() })
+			pipe := func(dst, src net.Conn) {
+				b := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(b)
+					if err != nil {
+						return
+					}
+					if p.silent.Load() {
+						continue // swallowed: the other side hears nothing
+					}
+					if _, err := dst.Write(b[:n]); err != nil {
+						return
+					}
+				}
+			}
+			go pipe(u, c)
+			go pipe(c, u)
+		}
+	}()
+	return p
+}
+
+// TestSignalKeepalive: a signalling connection that goes silent (no reset,
+// no close: an outage) is noticed by the keepalive; with the server still
+// unreachable past the outage limit, the session ends connection_lost.
+func TestSignalKeepalive(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	p := newSilentProxy(t, strings.TrimPrefix(h.srv.srv.URL, "http://"))
+	h.cfg.Server = "http://" + p.ln.Addr().String()
+	h.cfg.KeepaliveInterval = 150 * time.Millisecond
+	h.cfg.OutageLimit = time.Second
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	p.silent.Store(true)
+	h.srv.refuse.Store(true)
+	if r := h.ended(wait); r.reason != protocol.EndedConnectionLost || r.err == nil {
+		t.Fatalf("Run = %q, %v; want connection_lost", r.reason, r.err)
+	}
 }

@@ -49,6 +49,7 @@ const (
 	// dialled again before the session ends connection_lost.
 	DefaultOutageLimit = 60 * time.Second
 	writeTimeout       = 5 * time.Second
+	keepaliveTimeout   = 10 * time.Second
 	maxSignal          = 1 << 20
 	inputQueue         = 256
 )
@@ -108,6 +109,9 @@ type Config struct {
 	// OutageLimit bounds a signalling outage (DefaultOutageLimit): the
 	// session redials with back-off meanwhile and goes on as it was.
 	OutageLimit time.Duration
+	// KeepaliveInterval is how often the signalling connection is pinged
+	// (15 s); an unanswered ping drops it as an outage.
+	KeepaliveInterval time.Duration
 
 	// onDrop is called for each dropped input event (tests).
 	onDrop func(viewer, why string)
@@ -148,6 +152,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.OutageLimit <= 0 {
 		c.OutageLimit = DefaultOutageLimit
 	}
+	if c.KeepaliveInterval <= 0 {
+		c.KeepaliveInterval = 15 * time.Second
+	}
 	if c.Policy.AcceptanceTimeoutS == 0 {
 		c.Policy = policy.Default()
 	}
@@ -176,7 +183,7 @@ type Session struct {
 	api   *webrtc.API
 	kick  chan struct{}
 	input chan inputItem
-	drop  chan string // viewer ids whose peer connection failed
+	drop  chan *viewer // viewers whose peer connection failed
 
 	mu        sync.Mutex
 	state     protocol.SessionState
@@ -230,7 +237,7 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 		log:         cfg.Logger.With("component", "session", "session_id", cfg.Start.SessionID),
 		kick:        make(chan struct{}, 1),
 		input:       make(chan inputItem, inputQueue),
-		drop:        make(chan string, 16),
+		drop:        make(chan *viewer, 16),
 		viewers:     map[string]*viewer{},
 		state:       protocol.SessionRequested,
 		relayWanted: map[string]bool{},
@@ -550,8 +557,25 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 		case <-userEnd:
 			s.transition(protocol.SessionEnded, protocol.EndedByUser, "")
 			return protocol.EndedByUser, nil
-		case id := <-s.drop:
+		case v := <-s.drop:
+			// The path died (an outage longer than ICE's patience): a new
+			// peer connection and offer for the same viewer, which the
+			// viewer takes as a fresh start; the session, its acceptance
+			// and control go on. A viewer that left is gone by then
+			// (viewer_left), and one the server no longer has is refused.
+			id := v.id
+			s.mu.Lock()
+			current := s.viewers[id] == v // not replaced meanwhile (the relay)
+			gone := s.closing || s.ctx.Err() != nil
+			s.mu.Unlock()
+			if !current {
+				break
+			}
 			s.removeViewer(id)
+			if !gone {
+				s.log.Info("viewer's peer connection failed; offering a new one", "viewer_id", id)
+				s.addViewer(id)
+			}
 		case seq := <-s.modeExpired:
 			s.refusePending(seq, "the server did not record the change in time")
 		}
@@ -617,8 +641,14 @@ func (s *Session) startPending() {
 }
 
 func (s *Session) readLoop(sigs chan<- protocol.Signal, readErr chan<- error) {
+	s.wmu.Lock()
+	ws := s.ws
+	s.wmu.Unlock()
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.keepalive(ws, stop)
 	for {
-		typ, b, err := s.ws.Read(s.ctx)
+		typ, b, err := ws.Read(s.ctx)
 		if err != nil {
 			if s.ctx.Err() == nil {
 				readErr <- err
@@ -637,6 +667,32 @@ func (s *Session) readLoop(sigs chan<- protocol.Signal, readErr chan<- error) {
 		select {
 		case sigs <- sig:
 		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// keepalive pings the server on ws until stop closes; a ping unanswered
+// within keepaliveTimeout (or two thirds of the interval) drops ws, so that a connection a network outage
+// silenced is noticed (its reader fails, and the session dials again)
+// instead of waiting for TCP to give up.
+func (s *Session) keepalive(ws *websocket.Conn, stop <-chan struct{}) {
+	t := time.NewTicker(s.cfg.KeepaliveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, min(keepaliveTimeout, s.cfg.KeepaliveInterval*2/3))
+		err := ws.Ping(ctx)
+		cancel()
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Warn("signalling keepalive unanswered; dropping the connection", "error", err)
+			ws.CloseNow()
 			return
 		}
 	}

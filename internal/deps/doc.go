@@ -45,7 +45,7 @@ var Programs = []Program{
 	{"rpm", "rpm", []string{"test"}, "the installer tests read the .rpm packages back"},
 	{"runuser", "util-linux", []string{"essential"}, ""},
 	{"squid", "squid", []string{"test"}, "the authenticating HTTP proxy of the network lab (e2e TestNetworkPaths)"},
-	{"ss", "iproute2", []string{"bench"}, "the screen benchmark reads TCP counters"},
+	{"ss", "iproute2", []string{"test", "bench"}, "the screen benchmark reads TCP counters; the network lab resets connections (ss -K)"},
 	{"systemctl", "systemd", []string{"system"}, "deps.sh disables coturn's and squid's services where systemd runs"},
 	{"systemd-analyze", "systemd", []string{"test"}, "the installer tests verify the packages' systemd units"},
 	{"turnutils_peer", "coturn", []string{"test"}, "the echo peer behind the embedded relay"},

@@ -86,14 +86,24 @@ func (h *handlers) viewerSignal(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	j, err := h.svc.JoinSession(ctx, r.PathValue("id"))
+	// ?viewer= takes back the seat of a connection that dropped.
+	resume := r.URL.Query().Get("viewer")
+	var j app.ViewerJoin
+	var err error
+	if resume != "" {
+		j, err = h.svc.RejoinSession(ctx, r.PathValue("id"), resume)
+	} else {
+		j, err = h.svc.JoinSession(ctx, r.PathValue("id"))
+	}
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	conn, err := websocket.Accept(w, r, nil) // also refuses a cross-origin browser
 	if err != nil {
-		h.svc.LeaveSession(ctx, j.Session.ID, j.ViewerID, j.User)
+		if resume == "" {
+			h.svc.LeaveSession(ctx, j.Session.ID, j.ViewerID, j.User)
+		}
 		return
 	}
 	h.sig.ServeViewer(conn, j, h.svc)

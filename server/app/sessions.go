@@ -474,6 +474,36 @@ func (s *Service) JoinSession(ctx context.Context, id string) (ViewerJoin, error
 	return ViewerJoin{Session: ps, ViewerID: vid, User: p.Name, UserID: p.UserID}, nil
 }
 
+// RejoinSession gives a viewer whose signalling dropped its seat back
+// (the same viewer id, so control stays with it): only to the user who
+// joined with it, only while the seat is held (the signalling keeps it for
+// the outage limit after a drop), and never on an ended session. Anything
+// else is store.ErrNotFound: the viewer then joins afresh.
+func (s *Service) RejoinSession(ctx context.Context, id, viewerID string) (ViewerJoin, error) {
+	ss, a, p, err := s.visibleSession(ctx, id)
+	if err != nil {
+		return ViewerJoin{}, err
+	}
+	if ss.State == protocol.SessionEnded {
+		return ViewerJoin{}, ErrSessionEnded
+	}
+	vs, err := s.store.SessionViewers(ctx, ss.ID, true)
+	if err != nil {
+		return ViewerJoin{}, fmt.Errorf("rejoin session: %w", err)
+	}
+	i := slices.IndexFunc(vs, func(v store.SessionViewer) bool { return v.ViewerID == viewerID })
+	if i < 0 || vs[i].UserID != p.UserID {
+		return ViewerJoin{}, fmt.Errorf("%w: no seat %q of yours in this session", store.ErrNotFound, viewerID)
+	}
+	s.Audit(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditSessionJoined, EndpointID: ss.AgentID, SessionID: ss.ID,
+		Details: details("viewer_id", viewerID, "resumed", "true")})
+	ps, err := s.sessionOf(ctx, ss, &a)
+	if err != nil {
+		return ViewerJoin{}, err
+	}
+	return ViewerJoin{Session: ps, ViewerID: viewerID, User: p.Name, UserID: p.UserID}, nil
+}
+
 // LeaveSession records that a viewer's connection closed; the signalling
 // server calls it for a connection it admitted. A viewer holding control
 // releases it.

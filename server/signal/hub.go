@@ -110,9 +110,12 @@ type Hub struct {
 	cfg Config
 	log *slog.Logger
 
-	mu     sync.Mutex
-	rooms  map[string]*room
-	ended  map[string]time.Time // recently ended sessions: refuse late attaches
+	mu    sync.Mutex
+	rooms map[string]*room
+	ended map[string]time.Time // recently ended sessions: refuse late attaches
+	// seats are the viewers whose signalling dropped, by session id and
+	// viewer id: each leaves when its timer fires, unless it rejoins.
+	seats  map[string]*time.Timer
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -133,7 +136,8 @@ func New(cfg Config) (*Hub, error) {
 	if err := cfg.CheckAndSetDefaults(); err != nil {
 		return nil, err
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger.With("component", "signal"), rooms: map[string]*room{}, ended: map[string]time.Time{}}, nil
+	return &Hub{cfg: cfg, log: cfg.Logger.With("component", "signal"), rooms: map[string]*room{}, ended: map[string]time.Time{},
+		seats: map[string]*time.Timer{}}, nil
 }
 
 // peer is one websocket: the agent side (viewerID "") or a viewer.
@@ -146,6 +150,7 @@ type peer struct {
 	userID    string
 	out       chan outMsg
 	relayed   atomic.Int64    // bytes of relay frames queued in out
+	lost      atomic.Bool     // the hub dropped it for the network's sake (keepalive, write)
 	ctx       context.Context // the reader's; cancelling it drops the connection
 	cancel    context.CancelFunc
 	quit      chan struct{}
@@ -233,6 +238,7 @@ func (p *peer) writeLoop() {
 		select {
 		case m := <-p.out:
 			if err := write(m); err != nil {
+				p.lost.Store(true)
 				p.stop(websocket.StatusGoingAway, "write failed")
 			}
 		case <-ping.C:
@@ -242,6 +248,7 @@ func (p *peer) writeLoop() {
 				ctx, cancel := context.WithTimeout(p.ctx, p.h.cfg.PingTimeout)
 				defer cancel()
 				if err := p.conn.Ping(ctx); err != nil {
+					p.lost.Store(true)
 					p.stop(websocket.StatusGoingAway, "keepalive timed out")
 				}
 			}()
@@ -323,6 +330,10 @@ func (h *Hub) attach(p *peer, s protocol.Session) bool {
 			}
 		}
 		return true
+	}
+	if t := h.seats[p.sessionID+"/"+p.viewerID]; t != nil {
+		t.Stop() // back in time: the seat is its again
+		delete(h.seats, p.sessionID+"/"+p.viewerID)
 	}
 	r.viewers[p.viewerID] = p
 	r.order = append(r.order, p.viewerID)
@@ -526,9 +537,11 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 	} else {
 		log.Debug("signalling connected")
 	}
+	var readErr error
 	for {
 		typ, data, err := conn.Read(p.ctx)
 		if err != nil {
+			readErr = err
 			break
 		}
 		if typ == websocket.MessageBinary {
@@ -537,13 +550,27 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 		}
 		h.handle(p, data, svc)
 	}
+	// Stopped by the hub for a reason of its own (the session ended, the
+	// user was disabled, the peer was too slow), or closed by the viewer:
+	// gone. Dropped by the network: its seat is held (below).
+	var byHub bool
+	select {
+	case <-p.quit:
+		byHub = !p.lost.Load()
+	default:
+	}
 	p.stop(websocket.StatusNormalClosure, "")
 	<-p.wrote
 	was := h.detach(p)
 	if was && viewerID != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		svc.LeaveSession(ctx, s.ID, viewerID, user)
-		cancel()
+		// A viewer that closed (1000, or 1001: the page went away) has
+		// left; one whose connection dropped keeps its seat, and control,
+		// for the outage limit, to rejoin with ?viewer=.
+		if st := websocket.CloseStatus(readErr); byHub || st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway {
+			h.leave(s.ID, viewerID, user, svc)
+		} else {
+			h.holdSeat(s.ID, viewerID, user, svc)
+		}
 	}
 	if was && viewerID == "" {
 		h.agentGone(s.ID, svc)
@@ -551,18 +578,58 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 	log.Debug("signalling closed")
 }
 
-// agentGone gives a session whose agent's signalling dropped AgentGrace
-// to come back; after that it ends connection_lost, so that neither the
-// viewers nor the session list wait for it for ever.
-func (h *Hub) agentGone(sessionID string, svc Sessions) {
-	grace := h.cfg.AgentGrace
+// leave tells the service that a viewer left.
+func (h *Hub) leave(sessionID, viewerID, user string, svc Sessions) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	svc.LeaveSession(ctx, sessionID, viewerID, user)
+}
+
+// holdSeat keeps a dropped viewer's seat for the session's grace (as
+// agentGone's); it leaves then unless it came back.
+func (h *Hub) holdSeat(sessionID, viewerID, user string, svc Sessions) {
+	grace := h.grace(sessionID, svc)
+	key := sessionID + "/" + viewerID
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		go h.leave(sessionID, viewerID, user, svc)
+		return
+	}
+	if old := h.seats[key]; old != nil {
+		old.Stop()
+	}
+	h.seats[key] = time.AfterFunc(grace, func() {
+		h.mu.Lock()
+		t := h.seats[key]
+		delete(h.seats, key)
+		r := h.rooms[sessionID]
+		back := r != nil && r.viewers[viewerID] != nil
+		h.mu.Unlock()
+		if t != nil && !back {
+			h.leave(sessionID, viewerID, user, svc)
+			h.log.Debug("a dropped viewer did not come back; its seat is released", "session_id", sessionID, "viewer_id", viewerID)
+		}
+	})
+}
+
+// grace is how long a session's agent or viewer may stay away.
+func (h *Hub) grace(sessionID string, svc Sessions) time.Duration {
 	if g, ok := svc.(interface {
 		AgentGrace(ctx context.Context, sessionID string) time.Duration
 	}); ok && !h.cfg.fixedGrace {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		grace = g.AgentGrace(ctx, sessionID)
-		cancel()
+		defer cancel()
+		return g.AgentGrace(ctx, sessionID)
 	}
+	return h.cfg.AgentGrace
+}
+
+// agentGone gives a session whose agent's signalling dropped AgentGrace
+// to come back; after that it ends connection_lost, so that neither the
+// viewers nor the session list wait for it for ever.
+func (h *Hub) agentGone(sessionID string, svc Sessions) {
+	grace := h.grace(sessionID, svc)
 	time.AfterFunc(grace, func() {
 		h.mu.Lock()
 		r := h.rooms[sessionID]

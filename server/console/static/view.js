@@ -35,7 +35,8 @@ let pc = null;
 let relay = null;
 let relayAsked = false;
 // ?transport=websocket starts on the relay without trying WebRTC.
-const wantRelay = new URLSearchParams(location.search).get("transport") === "websocket";
+// Once ICE found no path, reconnections go to the relay at once too.
+let wantRelay = new URLSearchParams(location.search).get("transport") === "websocket";
 // How long ICE gets, from the offer, before the viewer asks for the relay.
 const ICE_PATIENCE_MS = 15000;
 let iceTimer = 0;
@@ -488,6 +489,7 @@ function wireChannels(chs, current) {
 function askRelay(reason) {
   if (relayAsked || ended) return;
   relayAsked = true;
+  if (reason === "ice_failed") wantRelay = true;
   console.info(`asking for the websocket relay (${reason})`);
   signal({ type: "relay", reason });
 }
@@ -513,11 +515,22 @@ function newPeer() {
   p.onicecandidate = (ev) => {
     if (ev.candidate && pc === p) signal({ type: "candidate", candidate: ev.candidate.toJSON() });
   };
+  let everConnected = false;
   p.onconnectionstatechange = () => {
     if (pc !== p || ended) return;
-    if (p.connectionState === "failed") askRelay("ice_failed");
+    // A path that never came up: the relay. One that worked and died (an
+    // outage): the endpoint offers a new peer connection, as it does when
+    // its side fails too.
+    if (p.connectionState === "failed" && !everConnected) askRelay("ice_failed");
     if (p.connectionState === "failed" || p.connectionState === "disconnected") setState("lost");
-    if (p.connectionState === "connected") { clearTimeout(iceTimer); showPath(); }
+    if (p.connectionState === "connected") {
+      // Back after an outage: live again, whether or not the picture
+      // changed meanwhile (a still screen sends nothing new).
+      if (everConnected && stats.state === "lost" && (stats.frames > 0 || noScreen())) setState("live");
+      everConnected = true;
+      clearTimeout(iceTimer);
+      showPath();
+    }
   };
   const ch = (label, id) => p.createDataChannel(label, { negotiated: true, id });
   wireChannels({ screen: ch("screen", 1), input: ch("input", 2), control: ch("control", 3), chat: ch("chat", 4), file: ch("file", 5) }, () => pc === p);
@@ -670,7 +683,11 @@ function dropConnection() {
 function connect() {
   if (ended) return;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const path = `/api/v1/sessions/${encodeURIComponent(sessionID)}/signal`;
+  // After a drop, the viewer takes its seat back (and control with it)
+  // while the server still holds it.
+  const seated = viewerID && session && (session.viewers || []).some((v) => v.id === viewerID);
+  const resume = seated ? `?viewer=${encodeURIComponent(viewerID)}` : "";
+  const path = `/api/v1/sessions/${encodeURIComponent(sessionID)}/signal${resume}`;
   const sock = new WebSocket(`${proto}//${location.host}${path}`);
   sock.binaryType = "arraybuffer";
   ws = sock;
