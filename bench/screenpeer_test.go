@@ -285,7 +285,13 @@ func tcpPort(port int) (tcpTotals, error) {
 			t.Conns++
 		}
 	}
-	for _, f := range strings.Fields(string(out)) {
+	t.add(string(out))
+	return t, nil
+}
+
+// add adds the counters ss printed in s.
+func (t *tcpTotals) add(s string) {
+	for _, f := range strings.Fields(s) {
 		k, v, ok := strings.Cut(f, ":")
 		if !ok {
 			continue
@@ -305,7 +311,6 @@ func tcpPort(port int) (tcpTotals, error) {
 			t.SegsIn += n
 		}
 	}
-	return t, nil
 }
 
 // tcpToPort sums ss's TCP counters of the established connections to
@@ -329,26 +334,7 @@ func tcpToPort(port int, owner string) (mine, others tcpTotals, err error) {
 			cur.Conns++
 			continue
 		}
-		for _, f := range strings.Fields(l) {
-			k, v, ok := strings.Cut(f, ":")
-			if !ok {
-				continue
-			}
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				continue
-			}
-			switch k {
-			case "bytes_sent":
-				cur.BytesSent += n
-			case "bytes_received":
-				cur.BytesRecv += n
-			case "segs_out":
-				cur.SegsOut += n
-			case "segs_in":
-				cur.SegsIn += n
-			}
-		}
+		cur.add(l)
 	}
 	return mine, others, nil
 }

@@ -19,13 +19,18 @@ import (
 // fakeSessions records the states reported to it.
 type fakeSessions struct {
 	reports chan protocol.Reason
+	left    chan string // viewer ids LeaveSession was told of, when set
 }
 
 func (f *fakeSessions) ReportState(_ context.Context, id string, state protocol.SessionState, reason protocol.Reason, _ protocol.Mode) (protocol.Session, error) {
 	f.reports <- reason
 	return protocol.Session{ID: id, State: state, Reason: reason}, nil
 }
-func (f *fakeSessions) LeaveSession(context.Context, string, string, string) {}
+func (f *fakeSessions) LeaveSession(_ context.Context, _, viewerID, _ string) {
+	if f.left != nil {
+		f.left <- viewerID
+	}
+}
 func (f *fakeSessions) RecordChat(context.Context, string, string, protocol.ChatLine) error {
 	return nil
 }
@@ -195,5 +200,73 @@ func TestRelayRouting(t *testing.T) {
 	}
 	if e := next(v2, true); !strings.Contains(string(e), "malformed relay frame") {
 		t.Fatalf("a malformed frame was answered %s", e)
+	}
+}
+
+// TestViewerSeat: a viewer whose connection drops keeps its seat for the
+// grace: back in time, it never leaves; away for good, it leaves after it.
+func TestViewerSeat(t *testing.T) {
+	svc := &fakeSessions{reports: make(chan protocol.Reason, 4), left: make(chan string, 4)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// serve runs a hub with grace; connect attaches viewer id to it.
+	serve := func(grace time.Duration) func(id string) *websocket.Conn {
+		h, err := New(Config{AgentGrace: grace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(h.Close)
+		sess := protocol.Session{ID: "s1", State: protocol.SessionActive}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			h.ServeViewer(c, app.ViewerJoin{Session: sess, ViewerID: strings.TrimPrefix(r.URL.Path, "/"), User: "tech"}, svc)
+		}))
+		t.Cleanup(srv.Close)
+		return func(id string) *websocket.Conn {
+			t.Helper()
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/"+id, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.CloseNow() })
+			if _, _, err := c.Read(ctx); err != nil { // hello: attached
+				t.Fatal(err)
+			}
+			return c
+		}
+	}
+	left := func() string {
+		t.Helper()
+		select {
+		case id := <-svc.left:
+			return id
+		case <-ctx.Done():
+			t.Fatal("no viewer left")
+			return ""
+		}
+	}
+
+	connect := serve(300 * time.Millisecond)
+	connect("v1").CloseNow() // dropped: no close handshake
+	connect("v1")            // and back within the grace
+	connect("v2").CloseNow() // away for good: leaves after the grace
+	if id := left(); id != "v2" {
+		t.Fatalf("%s left; v1 came back in time and v2 did not", id)
+	}
+	// v1's seat would have been released before v2's (its drop came first).
+	select {
+	case id := <-svc.left:
+		t.Fatalf("%s left too", id)
+	default:
+	}
+
+	// Closed, not dropped: it leaves without the (hour-long) grace.
+	connect = serve(time.Hour)
+	connect("v3").Close(websocket.StatusNormalClosure, "bye")
+	if id := left(); id != "v3" {
+		t.Fatalf("%s left, want v3", id)
 	}
 }
