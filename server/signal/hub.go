@@ -149,15 +149,20 @@ type peer struct {
 	user      string
 	userID    string
 	out       chan outMsg
-	relayed   atomic.Int64    // bytes of relay frames queued in out
-	lost      atomic.Bool     // the hub dropped it for the network's sake (keepalive, write)
-	ctx       context.Context // the reader's; cancelling it drops the connection
-	cancel    context.CancelFunc
-	quit      chan struct{}
-	once      sync.Once
-	code      websocket.StatusCode
-	reason    string
-	wrote     chan struct{} // closed when the writer is done
+	relayed   atomic.Int64 // bytes of relay frames queued in out
+	// ahead counts, on the agent's peer, each viewer's relay frames queued
+	// in out: a viewer that sends faster than the agent takes in is
+	// dropped, not the agent. It goes with the peer.
+	aheadMu sync.Mutex
+	ahead   map[*peer]*queued
+	lost    atomic.Bool     // the hub dropped it for the network's sake (keepalive, write)
+	ctx     context.Context // the reader's; cancelling it drops the connection
+	cancel  context.CancelFunc
+	quit    chan struct{}
+	once    sync.Once
+	code    websocket.StatusCode
+	reason  string
+	wrote   chan struct{} // closed when the writer is done
 }
 
 func (h *Hub) newPeer(conn *websocket.Conn, sessionID, viewerID, user, userID string) *peer {
@@ -169,9 +174,13 @@ func (h *Hub) newPeer(conn *websocket.Conn, sessionID, viewerID, user, userID st
 }
 
 // outMsg is a signal (text) or a relay frame (binary) to write.
+// queued is what one viewer has queued at the agent's peer.
+type queued struct{ bytes, n int }
+
 type outMsg struct {
-	sig protocol.Signal
-	bin []byte
+	sig  protocol.Signal
+	bin  []byte
+	from *peer // the viewer a relay frame for the agent came from
 }
 
 // send queues m; a peer whose queue is full is dropped as too slow.
@@ -179,27 +188,77 @@ func (p *peer) send(m protocol.Signal) { p.queue(outMsg{sig: m}) }
 
 // sendFrame queues a relay frame; past RelayBuffer queued bytes the peer
 // is dropped as too slow.
-func (p *peer) sendFrame(b []byte) {
+func (p *peer) sendFrame(b []byte, from *peer) {
+	if from != nil && !p.take(from, len(b)) {
+		p.h.log.Warn("a viewer relays faster than the endpoint takes in; dropping the viewer", "session_id", from.sessionID, "viewer_id", from.viewerID)
+		from.stop(websocket.StatusPolicyViolation, "relaying too fast")
+		return
+	}
 	if p.relayed.Add(int64(len(b))) > int64(p.h.cfg.RelayBuffer) {
 		p.relayed.Add(-int64(len(b)))
+		p.done(from, len(b))
 		p.h.log.Warn("relay frames pile up for a peer; dropping it", "session_id", p.sessionID, "viewer_id", p.viewerID)
 		p.stop(websocket.StatusPolicyViolation, "too slow")
 		return
 	}
-	p.queue(outMsg{bin: b})
+	if !p.queue(outMsg{bin: b, from: from}) {
+		p.relayed.Add(-int64(len(b)))
+		p.done(from, len(b))
+	}
 }
 
-func (p *peer) queue(m outMsg) {
+// take counts a frame of n bytes from viewer from as queued at p, unless
+// from has a quarter of p's room (bytes or messages) queued already: one
+// viewer can then neither crowd out the others nor get the agent dropped
+// as too slow.
+func (p *peer) take(from *peer, n int) bool {
+	p.aheadMu.Lock()
+	defer p.aheadMu.Unlock()
+	q := p.ahead[from]
+	if q == nil {
+		q = &queued{}
+		if p.ahead == nil {
+			p.ahead = map[*peer]*queued{}
+		}
+		p.ahead[from] = q
+	}
+	if q.bytes+n > p.h.cfg.RelayBuffer/4 || q.n+1 > p.h.cfg.SendBuffer/4 {
+		return false
+	}
+	q.bytes += n
+	q.n++
+	return true
+}
+
+// done counts a frame of from's (nil: none) as no longer queued at p.
+func (p *peer) done(from *peer, n int) {
+	if from == nil {
+		return
+	}
+	p.aheadMu.Lock()
+	defer p.aheadMu.Unlock()
+	if q := p.ahead[from]; q != nil {
+		q.bytes -= n
+		if q.n--; q.n <= 0 {
+			delete(p.ahead, from)
+		}
+	}
+}
+
+// queue queues m; false when it was not queued.
+func (p *peer) queue(m outMsg) bool {
 	select {
 	case <-p.quit:
-		return
+		return false
 	default:
 	}
 	select {
 	case p.out <- m:
+		return true
 	default:
 		p.h.log.Warn("signalling peer too slow; dropping it", "session_id", p.sessionID, "viewer_id", p.viewerID)
 		p.stop(websocket.StatusPolicyViolation, "too slow")
+		return false
 	}
 }
 
@@ -220,7 +279,10 @@ func (p *peer) writeLoop() {
 	write := func(m outMsg) error {
 		typ, b := websocket.MessageBinary, m.bin
 		if b != nil {
-			defer p.relayed.Add(-int64(len(b)))
+			defer func() {
+				p.relayed.Add(-int64(len(b)))
+				p.done(m.from, len(b))
+			}()
 		} else {
 			var err error
 			if b, err = json.Marshal(m.sig); err != nil {
@@ -679,7 +741,7 @@ func (h *Hub) relay(p *peer, data []byte) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if r := h.rooms[p.sessionID]; r != nil && r.agent != nil && r.viewers[p.viewerID] == p {
-			r.agent.sendFrame(protocol.AppendAgentFrame(make([]byte, 0, len(data)+1+len(f.ViewerID)), f))
+			r.agent.sendFrame(protocol.AppendAgentFrame(make([]byte, 0, len(data)+1+len(f.ViewerID)), f), p)
 		}
 		return
 	}
@@ -692,7 +754,7 @@ func (h *Hub) relay(p *peer, data []byte) {
 	defer h.mu.Unlock()
 	if r := h.rooms[p.sessionID]; r != nil && r.agent == p {
 		if v := r.viewers[f.ViewerID]; v != nil {
-			v.sendFrame(protocol.AppendViewerFrame(make([]byte, 0, 2+len(f.Payload)), f))
+			v.sendFrame(protocol.AppendViewerFrame(make([]byte, 0, 2+len(f.Payload)), f), nil)
 		}
 	}
 }

@@ -270,3 +270,79 @@ func TestViewerSeat(t *testing.T) {
 		t.Fatalf("%s left, want v3", id)
 	}
 }
+
+// TestRelayFloodDropsViewer: a viewer that relays faster than the agent
+// takes in is dropped; the agent, and another viewer, stay.
+func TestRelayFloodDropsViewer(t *testing.T) {
+	h, err := New(Config{RelayBuffer: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	svc := &fakeSessions{reports: make(chan protocol.Reason, 4)}
+	sess := protocol.Session{ID: "s1", State: protocol.SessionActive}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		if v := strings.TrimPrefix(r.URL.Path, "/viewer/"); v != r.URL.Path {
+			h.ServeViewer(c, app.ViewerJoin{Session: sess, ViewerID: v, User: "tech"}, svc)
+			return
+		}
+		h.ServeAgent(c, sess, svc)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	connect := func(path string) *websocket.Conn {
+		t.Helper()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadLimit(-1)
+		t.Cleanup(func() { c.CloseNow() })
+		if _, _, err := c.Read(ctx); err != nil { // hello: attached
+			t.Fatal(err)
+		}
+		return c
+	}
+	agent := connect("/agent") // reads nothing from now on: its queue at the server fills
+	calm := connect("/viewer/calm")
+	flood := connect("/viewer/flood")
+	frame := protocol.AppendViewerFrame(nil, protocol.RelayFrame{Channel: 5, Payload: make([]byte, 200<<10)})
+	dropped := false
+	for i := 0; i < 500 && !dropped; i++ {
+		if err := flood.Write(ctx, websocket.MessageBinary, frame); err != nil {
+			dropped = true
+		}
+	}
+	// The hub closes it; a read sees why.
+	for !dropped {
+		if _, _, err := flood.Read(ctx); err != nil {
+			if st := websocket.CloseStatus(err); st != websocket.StatusPolicyViolation {
+				t.Fatalf("the flooding viewer was closed with %v (%v), want a policy violation", st, err)
+			}
+			dropped = true
+		}
+	}
+	// The agent is still there: it reads what was queued, then a frame the
+	// calm viewer sends now.
+	if err := calm.Write(ctx, websocket.MessageBinary, protocol.AppendViewerFrame(nil, protocol.RelayFrame{Channel: 2, Text: true, Payload: []byte("calm")})); err != nil {
+		t.Fatal(err)
+	}
+	agent.SetReadLimit(-1)
+	for {
+		typ, b, err := agent.Read(ctx)
+		if err != nil {
+			t.Fatalf("the agent lost its connection: %v", err)
+		}
+		if typ != websocket.MessageBinary {
+			continue
+		}
+		if f, err := protocol.ParseAgentFrame(b); err == nil && f.ViewerID == "calm" {
+			break
+		}
+	}
+}
