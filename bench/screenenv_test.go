@@ -663,6 +663,8 @@ func (b *browserProc) signIn(base, name, password string) error {
 //     `frames` counter turned into an accessor that calls it (view.js
 //     increments it after the frame's last tile is on the canvas); the
 //     noVNC page calls it itself (peerPage);
+//   - WebSocket: a subclass counts the relay's screen frames (channel 1)
+//     the same way, for Tether on the WebSocket relay;
 //   - RTCPeerConnection: a subclass records each connection (for
 //     getStats()), when it reached "connected", and adds a listener to the
 //     "screen" data channel that counts messages and payload bytes, in
@@ -792,6 +794,20 @@ const viewerProbeJS = `(() => {
   const frameLoop = () => { sample(); requestAnimationFrame(frameLoop); };
   setTimeout(timerLoop, 0);
   requestAnimationFrame(frameLoop);
+
+  // ---- the Tether viewer's WebSocket relay ----
+  // Relay frames are [channel][flags][payload]; channel 1 is the screen.
+  // Tether's page only: the noVNC page counts its own messages.
+  const OrigWS = window.WebSocket;
+  if (location.pathname.startsWith("/view/")) window.WebSocket = class ProbedWS extends OrigWS {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (ev) => {
+        const d = ev.data;
+        if (d instanceof ArrayBuffer && d.byteLength >= 2 && new Uint8Array(d, 0, 1)[0] === 1) tb.message(d.byteLength - 2);
+      });
+    }
+  };
 
   // ---- the Tether viewer's WebRTC ----
   const Orig = window.RTCPeerConnection;
