@@ -42,6 +42,11 @@ debootstrap --variant=minbase --include=ca-certificates,git,make "$suite" "$root
 	{ tail -n 30 "$root.debootstrap.log" >&2; exit 1; }
 rm -f "$root.debootstrap.log"
 say "root made in $(($(date +%s) - start)) s"
+# Its / a mount point of its own, as on a real machine: ip netns (the
+# network lab's tests) makes / a slave mount, which needs one. Private, so
+# what the tests mount under it stays out of this machine's mounts.
+mnt --bind "$root" "$root"
+mount --make-private "$root"
 
 # The same apt sources as this machine (security updates included), and
 # the same trusted certificates (a proxy on the way may sign with its own).
