@@ -1,12 +1,15 @@
 package netproxy
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -126,6 +129,18 @@ func TestRelay(t *testing.T) {
 	}
 	if _, err := (Dialer{Proxy: r.URL()}).Dial("udp", echo); err == nil {
 		t.Fatal("UDP through an HTTP proxy")
+	}
+
+	// Closing the relay ends the tunnels it carries.
+	open, err := Dialer{Proxy: r.URL()}.Dial("tcp", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	r.Close()
+	open.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := open.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a tunnel outlived the relay: %v", err)
 	}
 }
 

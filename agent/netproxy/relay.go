@@ -29,6 +29,10 @@ type Relay struct {
 	dial   func(ctx context.Context, addr string) (net.Conn, error)
 	log    *slog.Logger
 	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	tunnels map[net.Conn]bool // both ends of every open tunnel
+	closed  bool
 }
 
 // StartRelay listens on 127.0.0.1. allow reports whether a CONNECT target's
@@ -63,8 +67,38 @@ func (r *Relay) URL() *url.URL {
 // Close stops the relay and the tunnels it carries.
 func (r *Relay) Close() error {
 	err := r.srv.Close()
+	r.mu.Lock()
+	r.closed = true
+	for c := range r.tunnels {
+		c.Close()
+	}
+	r.mu.Unlock()
 	r.wg.Wait()
 	return err
+}
+
+// track records a tunnel's ends; false (and both closed) once the relay
+// is closing.
+func (r *Relay) track(down, up net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		down.Close()
+		up.Close()
+		return false
+	}
+	if r.tunnels == nil {
+		r.tunnels = map[net.Conn]bool{}
+	}
+	r.tunnels[down], r.tunnels[up] = true, true
+	return true
+}
+
+func (r *Relay) untrack(down, up net.Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.tunnels, down)
+	delete(r.tunnels, up)
 }
 
 func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
@@ -107,9 +141,13 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 		up.Close()
 		return
 	}
+	if !r.track(down, up) {
+		return
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer r.untrack(down, up)
 		pipe(down, up, brw.Reader)
 	}()
 }
