@@ -95,15 +95,16 @@ func TestAgentGrace(t *testing.T) {
 	}
 }
 
-// TestRelayRouting: relay frames go from a viewer to the agent under the
-// viewer's own id, and from the agent to the one viewer they name; a
-// malformed frame is answered with an error.
-func TestRelayRouting(t *testing.T) {
-	h, err := New(Config{})
+// serveRoom serves one session's agent ("/agent") and viewers ("/viewer/ID")
+// on a hub with cfg; connect dials path and reads the hello. Everything
+// ends with the test.
+func serveRoom(ctx context.Context, t *testing.T, cfg Config) (connect func(path string) *websocket.Conn) {
+	t.Helper()
+	h, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	t.Cleanup(h.Close)
 	svc := &fakeSessions{reports: make(chan protocol.Reason, 4)}
 	sess := protocol.Session{ID: "s1", State: protocol.SessionActive}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -117,21 +118,29 @@ func TestRelayRouting(t *testing.T) {
 		}
 		h.ServeAgent(c, sess, svc)
 	}))
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	connect := func(path string) *websocket.Conn {
+	t.Cleanup(srv.Close)
+	return func(path string) *websocket.Conn {
 		t.Helper()
 		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		c.SetReadLimit(-1)
 		t.Cleanup(func() { c.CloseNow() })
 		if _, _, err := c.Read(ctx); err != nil { // hello: attached
 			t.Fatal(err)
 		}
 		return c
 	}
+}
+
+// TestRelayRouting: relay frames go from a viewer to the agent under the
+// viewer's own id, and from the agent to the one viewer they name; a
+// malformed frame is answered with an error.
+func TestRelayRouting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	connect := serveRoom(ctx, t, Config{})
 	// nextBinary skips text messages; with wantErr it returns the first
 	// error signal's message instead.
 	next := func(c *websocket.Conn, wantErr bool) []byte {
@@ -274,40 +283,9 @@ func TestViewerSeat(t *testing.T) {
 // TestRelayFloodDropsViewer: a viewer that relays faster than the agent
 // takes in is dropped; the agent, and another viewer, stay.
 func TestRelayFloodDropsViewer(t *testing.T) {
-	h, err := New(Config{RelayBuffer: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	svc := &fakeSessions{reports: make(chan protocol.Reason, 4)}
-	sess := protocol.Session{ID: "s1", State: protocol.SessionActive}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		if v := strings.TrimPrefix(r.URL.Path, "/viewer/"); v != r.URL.Path {
-			h.ServeViewer(c, app.ViewerJoin{Session: sess, ViewerID: v, User: "tech"}, svc)
-			return
-		}
-		h.ServeAgent(c, sess, svc)
-	}))
-	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	connect := func(path string) *websocket.Conn {
-		t.Helper()
-		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetReadLimit(-1)
-		t.Cleanup(func() { c.CloseNow() })
-		if _, _, err := c.Read(ctx); err != nil { // hello: attached
-			t.Fatal(err)
-		}
-		return c
-	}
+	connect := serveRoom(ctx, t, Config{RelayBuffer: 1 << 20})
 	agent := connect("/agent") // reads nothing from now on: its queue at the server fills
 	calm := connect("/viewer/calm")
 	flood := connect("/viewer/flood")
@@ -332,7 +310,6 @@ func TestRelayFloodDropsViewer(t *testing.T) {
 	if err := calm.Write(ctx, websocket.MessageBinary, protocol.AppendViewerFrame(nil, protocol.RelayFrame{Channel: 2, Text: true, Payload: []byte("calm")})); err != nil {
 		t.Fatal(err)
 	}
-	agent.SetReadLimit(-1)
 	for {
 		typ, b, err := agent.Read(ctx)
 		if err != nil {
