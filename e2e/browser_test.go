@@ -121,6 +121,9 @@ type viewerStats struct {
 	// Path is the network path the toolbar shows (view.js networkPath):
 	// direct, relay-udp, relay-tcp, relay-tls, relay-remote, websocket.
 	Path string `json:"path"`
+	// Capture is how the endpoint captures its screen (the toolbar names
+	// the desktop from it): x11shm, wlr, mutter, ...
+	Capture string `json:"capture"`
 	// Acks of drawn frames sent to the agent: all, those saying busy,
 	// and the last one's frame, busy flag and whether a timer sent it.
 	Acks      int    `json:"acks"`

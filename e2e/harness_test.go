@@ -522,7 +522,18 @@ func startAgentOpts(t testing.TB, o agentOpts) *agent {
 	if err := os.WriteFile(conf, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if display := envOf(env, "DISPLAY"); display != "" && asDesktopUser() && envOf(env, "TETHER_DESKTOPS_FILE") == "" {
+	if wl := envOf(env, "WAYLAND_DISPLAY"); wl != "" && asDesktopUser() && envOf(env, "TETHER_DESKTOPS_FILE") == "" {
+		// A Wayland desktop: its compositor runs as desktopUser already.
+		desks := filepath.Join(t.TempDir(), "desktops.json")
+		uid, gid := desktopUser()
+		b, _ := json.Marshal(map[string]any{"active": "own:wayland", "desktops": []map[string]any{
+			{"key": "own:wayland", "wayland": wl, "runtime_dir": envOf(env, "XDG_RUNTIME_DIR"),
+				"dbus": envOf(env, "DBUS_SESSION_BUS_ADDRESS"), "uid": uid, "gid": gid}}})
+		if err := os.WriteFile(desks, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, "TETHER_DESKTOPS_FILE="+desks, "HOME="+userDir(t))
+	} else if display := envOf(env, "DISPLAY"); display != "" && asDesktopUser() && envOf(env, "TETHER_DESKTOPS_FILE") == "" {
 		desks := filepath.Join(t.TempDir(), "desktops.json")
 		uid, gid := desktopUser()
 		b, _ := json.Marshal(map[string]any{"active": "own:" + display, "desktops": []map[string]any{

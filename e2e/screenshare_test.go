@@ -86,11 +86,20 @@ func startShareEnv(t *testing.T, serverArgs ...string) *shareEnv {
 // the automatic choice, the X11 shared-memory path on Xvfb).
 func startShareEnvCapture(t *testing.T, method string, serverArgs ...string) *shareEnv {
 	t.Helper()
+	display := startXvfb(t)
+	e := startShareEnvOn(t, []string{"DISPLAY=" + display, "TETHER_CAPTURE=" + method}, serverArgs...)
+	e.display = display
+	return e
+}
+
+// startShareEnvOn is startShareEnv with the agent on the desktop that
+// agentEnv names (DISPLAY, or WAYLAND_DISPLAY and XDG_RUNTIME_DIR).
+func startShareEnvOn(t *testing.T, agentEnv []string, serverArgs ...string) *shareEnv {
+	t.Helper()
 	e := &shareEnv{}
 	e.s = startServer(t, serverArgs...)
 	requireSessionsAPI(t, e.s)
-	e.display = startXvfb(t)
-	e.a = startAgentEnv(t, e.s, e.s.enrollmentToken(), t.TempDir(), "DISPLAY="+e.display, "TETHER_CAPTURE="+method)
+	e.a = startAgentEnv(t, e.s, e.s.enrollmentToken(), t.TempDir(), agentEnv...)
 	e.ep = waitEndpoint(t, e.s.api, hostname(t))
 	e.putPolicy(t, 30)
 	for _, u := range []struct {

@@ -77,10 +77,11 @@ const (
 	MethodX11SHM   Method = "x11shm"   // X11, one connection, MIT-SHM GetImage, DAMAGE
 	MethodX11      Method = "x11"      // X11, one connection, GetImage over the socket, DAMAGE
 	MethodDXGI     Method = "dxgi"     // Windows desktop duplication, dirty and move rectangles
+	MethodWLR      Method = "wlr"      // wlroots screencopy (sway, Hyprland, ...), damage
 )
 
 // EnvMethod is the environment variable New reads to force a Method (tests
-// and troubleshooting: TETHER_CAPTURE=portable|x11shm|x11|dxgi).
+// and troubleshooting: TETHER_CAPTURE=portable|x11shm|x11|dxgi|wlr).
 const EnvMethod = "TETHER_CAPTURE"
 
 // ErrUnknownMethod is returned for a Method this build does not know or
@@ -97,7 +98,7 @@ type Config struct {
 
 func (c *Config) check() error {
 	switch c.Method {
-	case MethodAuto, MethodPortable, MethodX11SHM, MethodX11, MethodDXGI:
+	case MethodAuto, MethodPortable, MethodX11SHM, MethodX11, MethodDXGI, MethodWLR:
 		return nil
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownMethod, c.Method)

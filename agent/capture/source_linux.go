@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"os"
 
 	"github.com/jezek/xgb"
 	"github.com/jezek/xgb/xinerama"
@@ -23,6 +24,13 @@ func newSource(m Method) (Source, error) {
 		return newX11(m)
 	case MethodPortable:
 		return newPortableX11()
+	case MethodWLR:
+		return newWLR()
+	}
+	if os.Getenv("WAYLAND_DISPLAY") != "" {
+		// A Wayland desktop: its X display, if any, is Xwayland's, which
+		// shows only X clients' windows.
+		return newWayland()
 	}
 	s, err := newX11(MethodAuto)
 	if err == nil {

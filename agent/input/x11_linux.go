@@ -66,7 +66,7 @@ const (
 	xkShiftL = 0xffe1
 )
 
-func newDriver() (driver, error) {
+func newX11Driver() (driver, error) {
 	display := os.Getenv("DISPLAY")
 	if display == "" {
 		return nil, fmt.Errorf("%w: DISPLAY is not set", ErrNoDisplay)

@@ -199,10 +199,13 @@ type Session struct {
 	// their peer connection could be made (relay.go).
 	relayWanted map[string]bool
 	monitors    []protocol.Monitor
-	activeSent  bool
-	quality     int // a viewer's choice of image quality; 0: adaptive
-	drops       int
-	chosenMode  protocol.Mode // a mode the user picked instead of the requested one
+	// captureMethod names the capture path in use (capture.Method), for
+	// the viewer.
+	captureMethod string
+	activeSent    bool
+	quality       int // a viewer's choice of image quality; 0: adaptive
+	drops         int
+	chosenMode    protocol.Mode // a mode the user picked instead of the requested one
 
 	plan modePlan
 	// pendingMode is a mode change the user accepted (or that needed no

@@ -103,6 +103,9 @@ func (s *Session) streamLoop() {
 			}
 			if m, ok := src.(interface{ Method() capture.Method }); ok {
 				s.log.Info("capturing the screen", "method", string(m.Method()))
+				s.mu.Lock()
+				s.captureMethod = string(m.Method())
+				s.mu.Unlock()
 			}
 			if n, ok := src.(capture.ChangeNotifier); ok {
 				changed = n.Changed()
@@ -233,7 +236,7 @@ func (s *Session) sendMonitors(src FrameSource) {
 		s.log.Warn("listing monitors", "error", err)
 	}
 	s.mu.Lock()
-	mons := s.monitors
+	mons, method := s.monitors, s.captureMethod
 	prim := primary(mons)
 	idx := make([]int, len(vs))
 	for i, v := range vs {
@@ -245,7 +248,7 @@ func (s *Session) sendMonitors(src FrameSource) {
 	}
 	s.mu.Unlock()
 	for i, v := range vs {
-		v.sendControl(protocol.ControlMsg{T: protocol.ControlMonitors, Monitors: mons, Index: idx[i]})
+		v.sendControl(protocol.ControlMsg{T: protocol.ControlMonitors, Monitors: mons, Index: idx[i], Capture: method})
 	}
 }
 

@@ -45,7 +45,9 @@ const DesktopsFileScan = 200 * time.Millisecond
 //	  {"key": "a", "display": ":91", "greeter": true},
 //	  {"key": "b", "display": ":92", "xauthority": "/tmp/xa", "uid": 64001, "user": "alice"}]}
 //
-// Each desktop has DISPLAY (and XAUTHORITY). uid (with gid, default the
+// Each desktop has DISPLAY (and XAUTHORITY), or a Wayland display
+// ("wayland": WAYLAND_DISPLAY, "runtime_dir": XDG_RUNTIME_DIR, "dbus":
+// DBUS_SESSION_BUS_ADDRESS; DISPLAY is then its Xwayland's). uid (with gid, default the
 // uid) and user say whose desktop it is — default: the agent's own user —
 // and greeter marks a login screen; consent to an attended session follows
 // them as it follows real desktops' users. Where the agent runs as root,
@@ -57,6 +59,9 @@ type desktopsFile struct {
 		Key        string `json:"key"`
 		Display    string `json:"display"`
 		XAuthority string `json:"xauthority"`
+		Wayland    string `json:"wayland"`
+		RuntimeDir string `json:"runtime_dir"`
+		DBus       string `json:"dbus"`
 		UID        *int   `json:"uid"`
 		GID        *int   `json:"gid"`
 		User       string `json:"user"`
@@ -82,13 +87,23 @@ func parseDesktopsFile(b []byte) ([]Desktop, error) {
 	}
 	var out []Desktop
 	for _, d := range f.Desktops {
-		if d.Key == "" || d.Display == "" || slices.ContainsFunc(out, func(o Desktop) bool { return o.Key == d.Key }) {
+		if d.Key == "" || d.Display == "" && d.Wayland == "" || slices.ContainsFunc(out, func(o Desktop) bool { return o.Key == d.Key }) {
 			return nil, fmt.Errorf("desktops file: each desktop needs a unique key and a display (%q)", d.Key)
 		}
-		env := []string{"DISPLAY=" + d.Display}
-		if d.XAuthority != "" {
-			env = append(env, "XAUTHORITY="+d.XAuthority)
+		if d.Wayland != "" && d.RuntimeDir == "" {
+			return nil, fmt.Errorf("desktops file: Wayland desktop %q needs its runtime_dir", d.Key)
 		}
+		var env []string
+		for k, v := range map[string]string{"DISPLAY": d.Display, "XAUTHORITY": d.XAuthority, "WAYLAND_DISPLAY": d.Wayland,
+			"XDG_RUNTIME_DIR": d.RuntimeDir, "DBUS_SESSION_BUS_ADDRESS": d.DBus} {
+			if v != "" {
+				env = append(env, k+"="+v)
+			}
+		}
+		if d.Wayland != "" {
+			env = append(env, "XDG_SESSION_TYPE=wayland")
+		}
+		slices.Sort(env)
 		desk := Desktop{Key: d.Key, UID: -1, GID: -1, User: d.User, Env: env, Active: d.Key == f.Active, Greeter: d.Greeter}
 		if d.UID != nil {
 			if *d.UID < 0 || d.GID != nil && *d.GID < 0 {

@@ -202,9 +202,16 @@ func parseXServer(cmdline []byte) (xServer, bool) {
 // seat's active logind session (its Display, else its VT), else the X
 // server on the foreground VT, else the lowest display.
 func (ls linuxSystem) desktops(ctx context.Context) ([]Desktop, error) {
-	ds, xs, vtUsers, err := scanProcAll(ls.proc, ls.x11, ls.owner)
+	ds, wds, xs, vtUsers, err := scanProcAll(ls.proc, ls.x11, ls.owner)
 	if err != nil {
 		return nil, err
+	}
+	if ls.users != nil {
+		for i := range wds {
+			if a, ok := ls.users.ByUID(wds[i].UID); ok && isDisplayManagerAccount(a.Name) {
+				wds[i].Greeter = true // GDM's login screen on Wayland
+			}
+		}
 	}
 	byDisplay := map[int]xServer{}
 	for _, x := range xs {
@@ -236,15 +243,13 @@ func (ls linuxSystem) desktops(ctx context.Context) ([]Desktop, error) {
 		have[x.display] = true
 		ds = append(ds, ls.greeterDesktop(x, vtUsers))
 	}
-	slices.SortFunc(ds, func(a, b Desktop) int {
-		na, _ := localDisplay(envValue(a.Env, "DISPLAY"))
-		nb, _ := localDisplay(envValue(b.Env, "DISPLAY"))
-		return na - nb
-	})
+	sortDesktops(ds)
+	nx := len(ds)
+	ds = append(ds, wds...)
 	for i := range ds {
 		ds[i].Active = false
 	}
-	if i := ls.activeIndex(ctx, ds, byDisplay); i >= 0 {
+	if i := ls.activeIndex(ctx, ds, nx, byDisplay); i >= 0 {
 		ds[i].Active = true
 	}
 	return ds, nil
@@ -324,12 +329,14 @@ func accountEnv(a Account) []string {
 	return env
 }
 
-// activeIndex picks the active desktop of ds (sorted by display), -1 when
-// the active session is not one of them (a text console, Wayland).
-func (ls linuxSystem) activeIndex(ctx context.Context, ds []Desktop, xs map[int]xServer) int {
+// activeIndex picks the active desktop of ds (the X11 ones first, sorted
+// by display, then nx on the Wayland ones), -1 when the active session is
+// not one of them (a text console).
+func (ls linuxSystem) activeIndex(ctx context.Context, ds []Desktop, nx int, xs map[int]xServer) int {
 	if len(ds) == 0 {
 		return -1
 	}
+	wayland := ds[nx:]
 	display := func(d Desktop) int { n, _ := localDisplay(envValue(d.Env, "DISPLAY")); return n }
 	byVT := func(vt int) int {
 		for i, d := range ds {
@@ -357,8 +364,17 @@ func (ls linuxSystem) activeIndex(ctx context.Context, ds []Desktop, xs map[int]
 					return i
 				}
 			}
+			if sess.Type == "wayland" {
+				// The user's Wayland session: logind knows no display.
+				for i, d := range wayland {
+					if d.User == sess.Name || ls.userIs(d.UID, sess.Name) {
+						return nx + i
+					}
+				}
+				return -1
+			}
 			if sess.Type != "x11" && sess.Type != "" {
-				return -1 // wayland or tty in front: none of ours
+				return -1 // a text console in front: none of ours
 			}
 		}
 		if vt, ok := ls.seat.ActiveVT(); ok {
@@ -368,6 +384,12 @@ func (ls linuxSystem) activeIndex(ctx context.Context, ds []Desktop, xs map[int]
 		}
 	}
 	return 0
+}
+
+// userIs reports whether uid is the account named name.
+func (ls linuxSystem) userIs(uid int, name string) bool {
+	a, ok := ls.lookupUID(uid)
+	return ok && a.Name == name
 }
 
 func fileOwner(path string) (uid, gid int, ok bool) {
@@ -382,13 +404,16 @@ func fileOwner(path string) (uid, gid int, ok bool) {
 	return int(st.Uid), int(st.Gid), true
 }
 
-// candidate is one process with a DISPLAY in its environment.
+// candidate is one process with a DISPLAY or WAYLAND_DISPLAY in its
+// environment.
 type candidate struct {
 	uid, gid    int
 	display     string
 	xauthority  string
 	dbus, xdgRT string
 	home, user  string
+	wayland     string // WAYLAND_DISPLAY
+	current     string // XDG_CURRENT_DESKTOP
 }
 
 // scanProc finds the X11 desktops of the machine: the local displays
@@ -397,7 +422,7 @@ type candidate struct {
 // a user is marked active. (Wayland sessions are not covered; the login
 // screen is found by linuxSystem.desktops from the X server processes.)
 func scanProc(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]Desktop, error) {
-	ds, _, _, err := scanProcAll(proc, x11, owner)
+	ds, _, _, _, err := scanProcAll(proc, x11, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -407,15 +432,19 @@ func scanProc(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]D
 	return ds, nil
 }
 
-// scanProcAll is scanProc without marking an active desktop, plus the X
-// servers it saw and, by virtual terminal, the user of the lowest-numbered
-// non-root process whose controlling terminal it is.
-func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]Desktop, []xServer, map[int]int, error) {
+// scanProcAll is scanProc without marking an active desktop, plus the
+// Wayland sessions (processes with WAYLAND_DISPLAY whose socket exists),
+// the X servers it saw and, by virtual terminal, the user of the
+// lowest-numbered non-root process whose controlling terminal it is. X
+// displays that Xwayland serves are no X11 desktops.
+func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) ([]Desktop, []Desktop, []xServer, map[int]int, error) {
 	ents, err := os.ReadDir(proc)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("reading %s: %w", proc, err)
+		return nil, nil, nil, nil, fmt.Errorf("reading %s: %w", proc, err)
 	}
 	best := map[string]candidate{}
+	wbest := map[string]candidate{} // Wayland sessions by key
+	xwayland := map[int]bool{}      // displays Xwayland serves
 	var xs []xServer
 	vtUsers := map[int]int{}
 	vtPID := map[int]int{}
@@ -435,6 +464,9 @@ func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) (
 			}
 		}
 		if cl, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
+			if n, ok := parseXwayland(cl); ok {
+				xwayland[n] = true
+			}
 			if x, ok := parseXServer(cl); ok {
 				x.uid, x.gid = -1, -1
 				if uid, gid, ok := owner(dir); ok && uid != 0 {
@@ -470,7 +502,27 @@ func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) (
 				c.home = v
 			case "USER":
 				c.user = v
+			case "WAYLAND_DISPLAY":
+				c.wayland = v
+			case "XDG_CURRENT_DESKTOP":
+				c.current = v
 			}
+		}
+		if c.wayland != "" {
+			// A Wayland session: its DISPLAY, if any, is Xwayland's.
+			sock, err := waylandSocket(c.xdgRT, c.wayland)
+			if err != nil {
+				continue
+			}
+			if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
+				continue
+			}
+			key := fmt.Sprintf("wayland:%d:%s", c.uid, sock)
+			if prev, ok := wbest[key]; ok && score(prev) >= score(c) {
+				continue
+			}
+			wbest[key] = c
+			continue
 		}
 		n, ok := localDisplay(c.display)
 		if !ok {
@@ -486,7 +538,10 @@ func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) (
 		best[c.display] = c
 	}
 	var out []Desktop
-	for _, c := range best {
+	for d, c := range best {
+		if n, _ := localDisplay(d); xwayland[n] {
+			continue // an X client of a Wayland session
+		}
 		env := []string{"DISPLAY=" + c.display}
 		for k, v := range map[string]string{"XAUTHORITY": c.xauthority, "DBUS_SESSION_BUS_ADDRESS": c.dbus,
 			"XDG_RUNTIME_DIR": c.xdgRT, "HOME": c.home, "USER": c.user, "LOGNAME": c.user} {
@@ -497,12 +552,64 @@ func scanProcAll(proc, x11 string, owner func(string) (uid, gid int, ok bool)) (
 		slices.Sort(env)
 		out = append(out, Desktop{Key: fmt.Sprintf("x11:%d:%s", c.uid, c.display), UID: c.uid, GID: c.gid, User: c.user, Env: env})
 	}
-	slices.SortFunc(out, func(a, b Desktop) int {
+	sortDesktops(out)
+	return out, waylandDesktops(wbest), xs, vtUsers, nil
+}
+
+// sortDesktops orders X11 desktops by display number.
+func sortDesktops(ds []Desktop) {
+	slices.SortFunc(ds, func(a, b Desktop) int {
 		na, _ := localDisplay(envValue(a.Env, "DISPLAY"))
 		nb, _ := localDisplay(envValue(b.Env, "DISPLAY"))
 		return na - nb
 	})
-	return out, xs, vtUsers, nil
+}
+
+// waylandSocket is the socket of WAYLAND_DISPLAY display in runtimeDir.
+func waylandSocket(runtimeDir, display string) (string, error) {
+	if filepath.IsAbs(display) {
+		return display, nil
+	}
+	if runtimeDir == "" || strings.Contains(display, "/") {
+		return "", fmt.Errorf("no runtime directory for %q", display)
+	}
+	return filepath.Join(runtimeDir, display), nil
+}
+
+// waylandDesktops are the desktops of the Wayland sessions found, in key
+// order. Their helpers get the session's Wayland display, runtime
+// directory and D-Bus session bus (the portal and GNOME's remote-desktop
+// API live there), and its Xwayland display for our own windows.
+func waylandDesktops(cs map[string]candidate) []Desktop {
+	var out []Desktop
+	for key, c := range cs {
+		env := []string{"WAYLAND_DISPLAY=" + c.wayland, "XDG_SESSION_TYPE=wayland"}
+		for k, v := range map[string]string{"XDG_RUNTIME_DIR": c.xdgRT, "DBUS_SESSION_BUS_ADDRESS": c.dbus,
+			"DISPLAY": c.display, "XAUTHORITY": c.xauthority, "XDG_CURRENT_DESKTOP": c.current,
+			"HOME": c.home, "USER": c.user, "LOGNAME": c.user} {
+			if v != "" {
+				env = append(env, k+"="+v)
+			}
+		}
+		slices.Sort(env)
+		out = append(out, Desktop{Key: key, UID: c.uid, GID: c.gid, User: c.user, Env: env})
+	}
+	slices.SortFunc(out, func(a, b Desktop) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// parseXwayland reads the display number off an Xwayland command line.
+func parseXwayland(cmdline []byte) (int, bool) {
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if len(args) == 0 || filepath.Base(args[0]) != "Xwayland" {
+		return 0, false
+	}
+	for _, a := range args[1:] {
+		if n, ok := localDisplay(a); ok {
+			return n, true
+		}
+	}
+	return 0, false
 }
 
 // ttyMajor is the device major number of the virtual terminals.

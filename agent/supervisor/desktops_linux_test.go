@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,9 +77,17 @@ func TestLinuxDesktops(t *testing.T) {
 	root := t.TempDir()
 	proc, x11 := filepath.Join(root, "proc"), filepath.Join(root, "x11")
 	os.MkdirAll(x11, 0o755)
-	for _, n := range []string{"X0", "X1", "X5"} {
+	for _, n := range []string{"X0", "X1", "X5", "X9"} {
 		os.WriteFile(filepath.Join(x11, n), nil, 0o644)
 	}
+	// Carl's Wayland session: its socket in his runtime directory.
+	carlRT := filepath.Join(root, "run-1002")
+	os.MkdirAll(carlRT, 0o700)
+	l, err := net.Listen("unix", filepath.Join(carlRT, "wayland-0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	owners := map[string]int{}
 	add := func(pid string, uid int, cmdline []string, env ...string) {
 		dir := filepath.Join(proc, pid)
@@ -95,10 +104,18 @@ func TestLinuxDesktops(t *testing.T) {
 	// A rootless Xorg of bob's on vt2; his processes do not name XAUTHORITY.
 	add("300", 1001, []string{"/usr/libexec/Xorg", "vt2", "-displayfd", "3", ":5", "-auth", "/run/user/1001/gdm/Xauthority"})
 	add("301", 1001, []string{"gnome-shell"}, "DISPLAY=:5", "USER=bob")
-	// Xwayland and a server without a socket are no desktops.
+	// Xwayland and a server without a socket are no desktops, nor are
+	// X clients of a Wayland session.
 	add("400", 1002, []string{"/usr/bin/Xwayland", ":9", "-auth", "/run/user/1002/.mutter-Xwaylandauth"})
+	add("402", 1002, []string{"xterm"}, "DISPLAY=:9", "XAUTHORITY=/run/user/1002/.mutter-Xwaylandauth", "USER=carl")
+	add("403", 1002, []string{"gnome-shell"}, "WAYLAND_DISPLAY=wayland-0", "XDG_RUNTIME_DIR="+carlRT, "DISPLAY=:9",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path="+carlRT+"/bus", "XDG_CURRENT_DESKTOP=GNOME", "USER=carl")
+	add("404", 1002, []string{"weston-terminal"}, "WAYLAND_DISPLAY=wayland-0", "XDG_RUNTIME_DIR="+carlRT, "USER=carl")
+	// A Wayland display whose socket is gone.
+	add("405", 1003, []string{"sway"}, "WAYLAND_DISPLAY=wayland-1", "XDG_RUNTIME_DIR="+carlRT, "USER=dan")
 	add("401", 0, []string{"Xvfb", ":3"})
 	owner := func(p string) (int, int, bool) { u, ok := owners[p]; return u, u, ok }
+	carlKey := "wayland:1002:" + filepath.Join(carlRT, "wayland-0")
 
 	tests := []struct {
 		name    string
@@ -118,9 +135,12 @@ func TestLinuxDesktops(t *testing.T) {
 		{"logind: a text console in front", map[string]string{
 			showSeat: "ActiveSession=5\n", fmt.Sprintf(showSessionFmt, "5"): "Display=\nType=tty\nName=root\nVTNr=3\n",
 		}, "tty3", ""},
-		{"logind: wayland in front", map[string]string{
+		{"logind: carl's wayland session in front", map[string]string{
 			showSeat: "ActiveSession=6\n", fmt.Sprintf(showSessionFmt, "6"): "Display=\nType=wayland\nName=carl\nVTNr=4\n",
-		}, "tty4", ""},
+		}, "tty4", carlKey},
+		{"logind: someone else's wayland session in front", map[string]string{
+			showSeat: "ActiveSession=7\n", fmt.Sprintf(showSessionFmt, "7"): "Display=\nType=wayland\nName=erin\nVTNr=5\n",
+		}, "tty5", ""},
 		{"no logind: the X server on the active VT", nil, "tty8", "x11:1000::1"},
 		{"no logind: the login screen's VT", nil, "tty7", "x11:greeter::0"},
 		{"no logind, no VT: the lowest display", nil, "", "x11:greeter::0"},
@@ -143,7 +163,7 @@ func TestLinuxDesktops(t *testing.T) {
 					active = d.Key
 				}
 			}
-			if want := []string{"x11:greeter::0", "x11:1000::1", "x11:1001::5"}; !slices.Equal(keys, want) {
+			if want := []string{"x11:greeter::0", "x11:1000::1", "x11:1001::5", carlKey}; !slices.Equal(keys, want) {
 				t.Fatalf("desktops %v, want %v", keys, want)
 			}
 			if active != tt.active {
@@ -154,6 +174,11 @@ func TestLinuxDesktops(t *testing.T) {
 			}
 			if b := ds[2]; b.UID != 1001 || envValue(b.Env, "XAUTHORITY") != "/run/user/1001/gdm/Xauthority" {
 				t.Errorf("bob's desktop %+v", b)
+			}
+			if c := ds[3]; c.UID != 1002 || c.User != "carl" || envValue(c.Env, "WAYLAND_DISPLAY") != "wayland-0" ||
+				envValue(c.Env, "XDG_RUNTIME_DIR") != carlRT || envValue(c.Env, "DISPLAY") != ":9" ||
+				envValue(c.Env, "DBUS_SESSION_BUS_ADDRESS") == "" || envValue(c.Env, "XDG_CURRENT_DESKTOP") != "GNOME" {
+				t.Errorf("carl's Wayland desktop %+v", c)
 			}
 		})
 	}

@@ -41,18 +41,24 @@ func (c *Config) defaultCommand(ctx context.Context, d Desktop) *exec.Cmd {
 
 // helperEnv is the service's environment without TETHER_* settings (the
 // helper has no use for the agent's configuration, least of all its token)
-// plus the desktop's. TETHER_CAPTURE, the capture method, is the helper's
-// own setting and passes.
+// and without what names a desktop, plus the desktop's. TETHER_CAPTURE,
+// the capture method, is the helper's own setting and passes.
 func helperEnv(base []string, d Desktop) []string {
 	var env []string
 	for _, kv := range base {
 		if len(kv) >= 7 && kv[:7] == "TETHER_" && !strings.HasPrefix(kv, "TETHER_CAPTURE=") {
 			continue
 		}
+		if k, _, _ := strings.Cut(kv, "="); slices.Contains(desktopVars, k) {
+			continue // an X desktop's helper must not take a Wayland one's
+		}
 		env = append(env, kv)
 	}
 	return append(env, d.Env...)
 }
+
+// desktopVars name the desktop a process draws on.
+var desktopVars = []string{"DISPLAY", "XAUTHORITY", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE"}
 
 // startHelper starts a helper's command; proc_windows.go replaces it to
 // create the process in the desktop's WTS session.

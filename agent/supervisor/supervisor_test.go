@@ -287,7 +287,10 @@ func TestOwnDesktop(t *testing.T) {
 }
 
 func TestHelperEnv(t *testing.T) {
-	got := helperEnv([]string{"PATH=/bin", "TETHER_TOKEN=secret", "HOME=/root"}, Desktop{Env: []string{"DISPLAY=:1"}})
+	// The service's own desktop (run mode on a Wayland session) does not
+	// leak into an X desktop's helper.
+	got := helperEnv([]string{"PATH=/bin", "TETHER_TOKEN=secret", "HOME=/root", "WAYLAND_DISPLAY=wayland-0", "DISPLAY=:0"},
+		Desktop{Env: []string{"DISPLAY=:1"}})
 	want := []string{"PATH=/bin", "HOME=/root", "DISPLAY=:1"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("helperEnv = %v, want %v", got, want)

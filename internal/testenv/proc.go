@@ -23,8 +23,8 @@ type Proc struct {
 	state          *os.ProcessState
 }
 
-// Start starts cmd. Its Env, Stdin, ExtraFiles, and Stdout and Stderr when
-// set, are kept.
+// Start starts cmd. Its Env, Stdin, ExtraFiles, the Credential of its
+// SysProcAttr, and Stdout and Stderr when set, are kept.
 func Start(name string, cmd *exec.Cmd) (*Proc, error) {
 	p := &Proc{Name: name, Cmd: cmd, Stdout: &Lines{}, Stderr: &Lines{}, done: make(chan struct{})}
 	if cmd.Stdout == nil {
@@ -33,7 +33,11 @@ func Start(name string, cmd *exec.Cmd) (*Proc, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = p.Stderr
 	}
-	cmd.SysProcAttr = sysProcAttr()
+	attr := sysProcAttr()
+	if cmd.SysProcAttr != nil {
+		attr.Credential = cmd.SysProcAttr.Credential // run as another user
+	}
+	cmd.SysProcAttr = attr
 	cmd.WaitDelay = 5 * time.Second // do not hang on a pipe a stray child holds
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)

@@ -320,6 +320,10 @@ type ControlMsg struct {
 	T ControlType `json:"t"`
 	// Monitors lists the endpoint's displays (agent→viewer, "monitors").
 	Monitors []Monitor `json:"monitors,omitempty"`
+	// Capture names how the endpoint's screen is captured ("monitors"):
+	// x11shm, x11, portable, dxgi, or on Wayland desktops wlr, mutter or
+	// portal. Added 2026-12-04; older agents leave it out.
+	Capture string `json:"capture,omitempty"`
 	// Index selects a monitor ("monitor", viewer→agent; and in "monitors",
 	// the one being sent).
 	Index int `json:"i,omitempty"`

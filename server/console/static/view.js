@@ -20,7 +20,7 @@ const stats = window.tetherStats = {
   state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
   offers: 0, reconnects: 0, acks: 0, busyAcks: 0, ackedSeq: 0, ackedBusy: false, ackedLazy: false,
   mode: "", features: [], modeRefused: "", chat: [], clipboard: "", marks: 0, endpointNotice: "",
-  path: "",
+  path: "", capture: "",
 };
 // Test and devtools hooks that change behaviour (see tetherDebug below).
 const debug = { dropAt: 0 };
@@ -338,6 +338,11 @@ function onControlMessage(data) {
       });
       sel.value = String(m.i || 0);
       stats.monitors = sel.options.length;
+      if (m.capture && m.capture !== stats.capture) {
+        stats.capture = m.capture;
+        $("desktop").textContent = CAPTURE_WORDS[m.capture] || m.capture;
+        $("desktop").hidden = false;
+      }
       updateButtons();
       break;
     }
@@ -581,6 +586,12 @@ function relayHosts() {
   }
   return hosts;
 }
+
+// What the endpoint's desktop is, by how its screen is captured.
+const CAPTURE_WORDS = {
+  x11shm: "X11", x11: "X11", portable: "X11", dxgi: "Windows",
+  wlr: "Wayland (wlroots)", mutter: "Wayland (GNOME)", portal: "Wayland (portal)",
+};
 
 async function showPath() {
   const path = await networkPath().catch(() => "");

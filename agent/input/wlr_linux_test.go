@@ -1,0 +1,82 @@
+//go:build cgo
+
+package input
+
+import (
+	"context"
+	"image/color"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/internal/testenv"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// TestWLRInput: pointer and keys from the injector reach a Wayland client
+// of a headless sway, at the right place.
+func TestWLRInput(t *testing.T) {
+	comp, err := testenv.StartSway(context.Background(), 640, 480, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(comp.Stop)
+	for _, kv := range comp.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("DISPLAY", "")
+	win, err := testenv.OpenWaylandWindow(comp.Socket(), color.RGBA{G: 0xff, A: 0xff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer win.Close()
+	inj, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inj.Close()
+	mon := protocol.Monitor{W: 640, H: 480, Primary: true}
+	for _, ev := range []protocol.InputEvent{
+		{T: EvMove, X: 100, Y: 200},
+		{T: EvDown, X: 100, Y: 200, Button: ButtonLeft},
+		{T: EvUp, X: 100, Y: 200, Button: ButtonLeft},
+		{T: EvDown, X: 301, Y: 17, Button: ButtonRight},
+		{T: EvUp, X: 301, Y: 17, Button: ButtonRight},
+		{T: EvKey, Key: "KeyA", Down: true},
+		{T: EvKey, Key: "KeyA"},
+		{T: EvText, Text: "Z!"},
+		{T: EvWheel, X: 10, Y: 10, DY: 2},
+	} {
+		if err := inj.Apply(ev, mon); err != nil {
+			t.Fatalf("Apply(%+v): %v", ev, err)
+		}
+	}
+	want := []string{
+		"button 272 1 at 100,200", "button 272 0 at 100,200",
+		"button 273 1 at 301,17", "button 273 0 at 301,17",
+		"key 30 1", "key 30 0",
+		"key 42 1", "key 44 1", "key 44 0", "key 42 0", // Z
+		"key 42 1", "key 2 1", "key 2 0", "key 42 0", // !
+		"axis 0 30",
+	}
+	testenv.Eventually(t, 10*time.Second, "the events at the window", func() (bool, error) {
+		var got []string
+		for _, l := range win.Events.Lines() {
+			if l != "focus" {
+				got = append(got, l)
+			}
+		}
+		if len(got) < len(want) {
+			return false, nil
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("the window received\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		return true, nil
+	})
+	if err := inj.Apply(protocol.InputEvent{T: EvText, Text: "é"}, mon); err == nil {
+		t.Error("typing é on the US keymap: no error")
+	}
+}
