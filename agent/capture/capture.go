@@ -11,6 +11,7 @@ import (
 	"image"
 	"os"
 
+	"github.com/tetherdesk/tether/agent/remotedesktop"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -78,10 +79,12 @@ const (
 	MethodX11      Method = "x11"      // X11, one connection, GetImage over the socket, DAMAGE
 	MethodDXGI     Method = "dxgi"     // Windows desktop duplication, dirty and move rectangles
 	MethodWLR      Method = "wlr"      // wlroots screencopy (sway, Hyprland, ...), damage
+	MethodMutter   Method = "mutter"   // GNOME's screen-cast API, PipeWire, damage
+	MethodPortal   Method = "portal"   // xdg-desktop-portal ScreenCast, PipeWire, damage
 )
 
 // EnvMethod is the environment variable New reads to force a Method (tests
-// and troubleshooting: TETHER_CAPTURE=portable|x11shm|x11|dxgi|wlr).
+// and troubleshooting: TETHER_CAPTURE=portable|x11shm|x11|dxgi|wlr|mutter|portal).
 const EnvMethod = "TETHER_CAPTURE"
 
 // ErrUnknownMethod is returned for a Method this build does not know or
@@ -94,11 +97,15 @@ type Config struct {
 	// fastest that works and falls back to the portable path. A forced
 	// method that does not work is an error, never a silent fallback.
 	Method Method
+	// RemoteDesktop is the session helper's remote-desktop session of a
+	// Wayland desktop (GNOME's API or the portal), shared with input;
+	// nil: none (X11, wlroots, tests).
+	RemoteDesktop *remotedesktop.Shared
 }
 
 func (c *Config) check() error {
 	switch c.Method {
-	case MethodAuto, MethodPortable, MethodX11SHM, MethodX11, MethodDXGI, MethodWLR:
+	case MethodAuto, MethodPortable, MethodX11SHM, MethodX11, MethodDXGI, MethodWLR, MethodMutter, MethodPortal:
 		return nil
 	}
 	return fmt.Errorf("%w: %q", ErrUnknownMethod, c.Method)
@@ -109,7 +116,7 @@ func Open(cfg Config) (Source, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return newSource(cfg.Method)
+	return newSource(cfg)
 }
 
 // New returns the best Source for this platform, or the one named by the

@@ -27,3 +27,12 @@ func bgrxToRGBA(dst, src []byte) {
 		dst, src = dst[4:], src[4:]
 	}
 }
+
+// rgbxToRGBA copies 32-bit R, G, B, X pixels from src into opaque R, G, B,
+// A in dst, len(dst)/4 pixels.
+func rgbxToRGBA(dst, src []byte) {
+	copy(dst, src[:len(dst)])
+	for i := 3; i < len(dst); i += 4 {
+		dst[i] = 0xff
+	}
+}

@@ -18,7 +18,8 @@ import (
 // with us, else GetImage over the socket), or the portable source when X11
 // is unusable (no display, an exotic pixel format). A forced method never
 // falls back.
-func newSource(m Method) (Source, error) {
+func newSource(cfg Config) (Source, error) {
+	m := cfg.Method
 	switch m {
 	case MethodX11SHM, MethodX11:
 		return newX11(m)
@@ -26,11 +27,18 @@ func newSource(m Method) (Source, error) {
 		return newPortableX11()
 	case MethodWLR:
 		return newWLR()
+	case MethodMutter, MethodPortal:
+		s, err := newRD(cfg.RemoteDesktop)
+		if err == nil && s.(interface{ Method() Method }).Method() != m {
+			s.Close()
+			return nil, fmt.Errorf("%w: %s: this desktop's session is another kind", ErrUnknownMethod, m)
+		}
+		return s, err
 	}
 	if os.Getenv("WAYLAND_DISPLAY") != "" {
 		// A Wayland desktop: its X display, if any, is Xwayland's, which
 		// shows only X clients' windows.
-		return newWayland()
+		return newWayland(cfg)
 	}
 	s, err := newX11(MethodAuto)
 	if err == nil {

@@ -9,7 +9,8 @@ import (
 
 // newSource returns the portable source. A macOS ScreenCaptureKit fast
 // path plugs in here later.
-func newSource(m Method) (Source, error) {
+func newSource(cfg Config) (Source, error) {
+	m := cfg.Method
 	switch m {
 	case MethodAuto, MethodPortable:
 	default:

@@ -11,7 +11,8 @@ import (
 // newSource returns the desktop duplication source, or the portable one
 // where duplication is unavailable (before Windows 8, some remote
 // sessions, no usable graphics adapter). A forced method never falls back.
-func newSource(m Method) (Source, error) {
+func newSource(cfg Config) (Source, error) {
+	m := cfg.Method
 	switch m {
 	case MethodDXGI:
 		return newDXGI()

@@ -4,4 +4,4 @@ package capture
 
 // Platforms github.com/kbinani/screenshot cannot capture on (macOS built
 // without cgo, some architectures): no Source at all.
-func newSource(Method) (Source, error) { return nil, ErrUnsupported }
+func newSource(Config) (Source, error) { return nil, ErrUnsupported }

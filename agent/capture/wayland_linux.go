@@ -6,9 +6,9 @@ import (
 )
 
 // newWayland picks the capture path of a Wayland desktop: wlroots'
-// screencopy where the compositor offers it.
-func newWayland() (Source, error) {
-	var errs []error
+// screencopy where the compositor offers it (no dialog), else the
+// session's remote-desktop streams (GNOME's own API, else the portal).
+func newWayland(cfg Config) (Source, error) {
 	s, err := newWLR()
 	if err == nil {
 		return s, nil
@@ -16,6 +16,9 @@ func newWayland() (Source, error) {
 	if errors.Is(err, ErrNoDisplay) {
 		return nil, err
 	}
-	errs = append(errs, err)
-	return nil, fmt.Errorf("capture: no capture path for this Wayland desktop: %w", errors.Join(errs...))
+	rs, rerr := newRD(cfg.RemoteDesktop)
+	if rerr == nil {
+		return rs, nil
+	}
+	return nil, fmt.Errorf("capture: no capture path for this Wayland desktop: %w", errors.Join(err, rerr))
 }

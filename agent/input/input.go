@@ -18,6 +18,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tetherdesk/tether/agent/remotedesktop"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -96,12 +97,38 @@ type driver interface {
 
 // New returns an Injector for the local desktop. On X11 it fails with
 // ErrNoDisplay when DISPLAY is unset or unreachable (robotgo would crash).
-func New() (Injector, error) {
-	d, err := newDriver()
+func New() (Injector, error) { return Open(Config{}) }
+
+// Config chooses how Open injects.
+type Config struct {
+	// RemoteDesktop is the session helper's remote-desktop session of a
+	// Wayland desktop (GNOME's API or the portal), shared with capture;
+	// nil: none (X11, wlroots).
+	RemoteDesktop *remotedesktop.Shared
+}
+
+// Open returns an Injector for the local desktop, as cfg says.
+func Open(cfg Config) (Injector, error) {
+	d, err := newDriver(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return newInjector(d), nil
+}
+
+// monitorDriver is a driver that places the pointer on a monitor rather
+// than on one virtual screen (the remote-desktop APIs of Wayland
+// compositors): x, y in monitor pixels.
+type monitorDriver interface {
+	moveOn(mon protocol.Monitor, x, y int) error
+}
+
+// moveTo moves the pointer to x, y on mon (ax, ay on the virtual screen).
+func (in *injector) moveTo(mon protocol.Monitor, x, y, ax, ay int) error {
+	if md, ok := in.d.(monitorDriver); ok {
+		return md.moveOn(mon, x, y)
+	}
+	return in.d.move(ax, ay)
 }
 
 type injector struct {
@@ -157,7 +184,7 @@ func plan(ev protocol.InputEvent, mon protocol.Monitor) (func(*injector) error, 
 		if err := inside(); err != nil {
 			return nil, err
 		}
-		return func(in *injector) error { return in.d.move(ax, ay) }, nil
+		return func(in *injector) error { return in.moveTo(mon, ev.X, ev.Y, ax, ay) }, nil
 	case EvDown, EvUp:
 		if err := inside(); err != nil {
 			return nil, err
@@ -168,7 +195,7 @@ func plan(ev protocol.InputEvent, mon protocol.Monitor) (func(*injector) error, 
 		down, b := ev.T == EvDown, ev.Button
 		return func(in *injector) error {
 			if hasPos {
-				if err := in.d.move(ax, ay); err != nil {
+				if err := in.moveTo(mon, ev.X, ev.Y, ax, ay); err != nil {
 					return err
 				}
 			}
@@ -188,7 +215,7 @@ func plan(ev protocol.InputEvent, mon protocol.Monitor) (func(*injector) error, 
 		dx, dy := ev.DX, ev.DY
 		return func(in *injector) error {
 			if hasPos {
-				if err := in.d.move(ax, ay); err != nil {
+				if err := in.moveTo(mon, ev.X, ev.Y, ax, ay); err != nil {
 					return err
 				}
 			}

@@ -5,6 +5,6 @@ package input
 import "fmt"
 
 // Without cgo there is no robotgo, hence no injection.
-func newDriver() (driver, error) {
+func newDriver(Config) (driver, error) {
 	return nil, fmt.Errorf("%w (built without cgo)", ErrUnsupported)
 }

@@ -9,7 +9,7 @@ import (
 // robot is the Windows and macOS driver: robotgo for everything.
 type robot struct{}
 
-func newDriver() (driver, error) { return robot{}, nil }
+func newDriver(Config) (driver, error) { return robot{}, nil }
 
 func (robot) move(x, y int) error              { return rgMove(x, y) }
 func (robot) button(b int, down bool) error    { return rgButton(b, down) }

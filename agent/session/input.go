@@ -53,7 +53,8 @@ func (s *Session) dropInput(viewer, why string) {
 	}
 }
 
-// inputLoop applies allowed input with the injector, made on first use.
+// inputLoop applies allowed input with the injector, made at the start
+// (or, where that failed, on first use).
 func (s *Session) inputLoop() {
 	var inj Injector
 	defer func() {
@@ -63,6 +64,12 @@ func (s *Session) inputLoop() {
 			}
 		}
 	}()
+	// The injector is made now rather than at the first event: a Wayland
+	// compositor announces a new virtual pointer and keyboard to its
+	// clients, and a click sent before they took notice would be lost.
+	if i, err := s.cfg.NewInjector(); err == nil {
+		inj = i
+	}
 	for {
 		var it inputItem
 		select {

@@ -133,3 +133,154 @@ func waitSocket(ctx context.Context, p *Proc, rt string, timeout time.Duration) 
 	}
 	return name, nil
 }
+
+// GnomeDesktop is a headless GNOME compositor (mutter) with what its
+// remote-desktop API needs: a private D-Bus session bus, PipeWire and
+// WirePlumber, all as DesktopUser.
+type GnomeDesktop struct {
+	Compositor
+	// Bus is the session bus's address (DBUS_SESSION_BUS_ADDRESS).
+	Bus string
+	// Notifications is the desktop's notification server (GNOME Shell's
+	// part in a real session).
+	Notifications *Notifications
+	procs         []*Proc
+}
+
+// Env is a client's environment for the desktop: the compositor's and
+// the bus.
+func (g *GnomeDesktop) Env() []string {
+	return append(g.Compositor.Env(), "DBUS_SESSION_BUS_ADDRESS="+g.Bus)
+}
+
+// Stop stops mutter, WirePlumber, PipeWire and the bus, and removes the
+// runtime directory.
+func (g *GnomeDesktop) Stop() {
+	if g.Notifications != nil {
+		g.Notifications.Close()
+	}
+	for i := len(g.procs) - 1; i >= 0; i-- {
+		g.procs[i].Stop(5 * time.Second)
+	}
+	os.RemoveAll(g.RuntimeDir)
+}
+
+// gnomeBusConfig is the private session bus: any local user may connect,
+// so that a test running as root reaches the desktop user's bus.
+const gnomeBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`
+
+// StartMutter starts a headless mutter (Wayland only, one virtual w×h
+// monitor) on a bus, PipeWire and WirePlumber of its own, as DesktopUser,
+// with a notification server on the bus as GNOME Shell has.
+// It returns once the compositor's socket and its remote-desktop API are
+// up and WirePlumber manages the PipeWire graph.
+func StartMutter(ctx context.Context, w, h int, timeout time.Duration) (*GnomeDesktop, error) {
+	rt, uid, gid, err := UserRuntimeDir()
+	if err != nil {
+		return nil, err
+	}
+	g := &GnomeDesktop{Compositor: Compositor{RuntimeDir: rt, UID: uid, GID: gid}}
+	fail := func(err error) (*GnomeDesktop, error) {
+		g.Stop()
+		return nil, err
+	}
+	busSock := filepath.Join(rt, "bus")
+	conf := filepath.Join(rt, "bus.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(gnomeBusConfig, busSock)), 0o644); err != nil {
+		return fail(err)
+	}
+	g.Bus = "unix:path=" + busSock
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+rt, "HOME="+rt, "DBUS_SESSION_BUS_ADDRESS="+g.Bus,
+		"XDG_SESSION_TYPE=wayland", "GSETTINGS_BACKEND=memory", "WAYLAND_DISPLAY=", "DISPLAY=",
+		"XDG_CONFIG_HOME="+filepath.Join(rt, "config"), "XDG_STATE_HOME="+filepath.Join(rt, "state"))
+	start := func(name string, args ...string) (*Proc, error) {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Env = env
+		AsUser(cmd, uid, gid)
+		p, err := Start(name, cmd)
+		if err != nil {
+			return nil, err
+		}
+		g.procs = append(g.procs, p)
+		return p, nil
+	}
+	bus, err := start("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile")
+	if err != nil {
+		return fail(err)
+	}
+	if err := waitPath(ctx, bus, busSock, timeout); err != nil {
+		return fail(err)
+	}
+	if g.Notifications, err = ServeNotifications(g.Bus); err != nil {
+		return fail(err)
+	}
+	pw, err := start("pipewire")
+	if err != nil {
+		return fail(err)
+	}
+	if err := waitPath(ctx, pw, filepath.Join(rt, "pipewire-0"), timeout); err != nil {
+		return fail(err)
+	}
+	if _, err := start("wireplumber"); err != nil {
+		return fail(err)
+	}
+	// WirePlumber is up once it published the default metadata.
+	if err := Poll(ctx, timeout, func() (bool, error) {
+		cmd := exec.CommandContext(ctx, "pw-cli", "ls", "Metadata")
+		cmd.Env = env
+		out, err := cmd.Output()
+		return err == nil && strings.Contains(string(out), `"default"`), err
+	}); err != nil {
+		return fail(fmt.Errorf("waiting for WirePlumber: %w", err))
+	}
+	m, err := start("mutter", "--headless", "--wayland", "--no-x11", "--virtual-monitor", fmt.Sprintf("%dx%d", w, h))
+	if err != nil {
+		return fail(err)
+	}
+	g.Proc = m
+	if g.Display, err = waitSocket(ctx, m, rt, timeout); err != nil {
+		return fail(err)
+	}
+	// The remote-desktop API is on the bus.
+	if err := Poll(ctx, timeout, func() (bool, error) {
+		if m.Exited() {
+			return false, fmt.Errorf("mutter exited; stderr:\n%s", tail(m.Stderr.String(), 3000))
+		}
+		cmd := exec.CommandContext(ctx, "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
+			"/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:org.gnome.Mutter.RemoteDesktop")
+		cmd.Env = env
+		out, err := cmd.Output()
+		return err == nil && strings.Contains(string(out), "boolean true"), err
+	}); err != nil {
+		return fail(fmt.Errorf("waiting for mutter's remote-desktop API: %w", err))
+	}
+	return g, nil
+}
+
+// waitPath waits until p created path.
+func waitPath(ctx context.Context, p *Proc, path string, timeout time.Duration) error {
+	err := Poll(ctx, timeout, func() (bool, error) {
+		if p.Exited() {
+			return false, fmt.Errorf("%s exited", p.Name)
+		}
+		_, err := os.Stat(path)
+		return err == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s to create %s: %w; stderr:\n%s", p.Name, path, err, tail(p.Stderr.String(), 3000))
+	}
+	return nil
+}

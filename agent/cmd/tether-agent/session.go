@@ -20,6 +20,7 @@ import (
 	"github.com/tetherdesk/tether/agent/encode"
 	"github.com/tetherdesk/tether/agent/helper"
 	"github.com/tetherdesk/tether/agent/input"
+	"github.com/tetherdesk/tether/agent/remotedesktop"
 	"github.com/tetherdesk/tether/agent/ipc"
 	"github.com/tetherdesk/tether/agent/notify"
 	"github.com/tetherdesk/tether/agent/runner"
@@ -265,6 +266,10 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 	slog.SetDefault(log)
 	log.Info("tether-agent session helper starting", "component", "main", "version", version.Version, "desktop", *desktopKey)
 	dpiAware(log)
+	// A Wayland desktop's remote-desktop session (GNOME's API, or the
+	// portal), opened when a session first needs the screen or input and
+	// shared by both.
+	rd := remotedesktop.NewShared(func() (remotedesktop.Session, error) { return remotedesktop.Open(ctx) })
 	err = helper.Run(ctx, helper.Config{
 		SocketPath: *socket,
 		Desktop:    *desktopKey,
@@ -277,9 +282,11 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 			TrayHost:      tray.NewSystrayHost(log),
 			TrayDialogs:   tray.NewDialogs(),
 			UI:            desktop.NewUI(log.With("component", "ui")),
-			NewSource:     func() (session.FrameSource, error) { return capture.New() },
+			NewSource: func() (session.FrameSource, error) {
+				return capture.Open(capture.Config{Method: capture.Method(os.Getenv(capture.EnvMethod)), RemoteDesktop: rd})
+			},
 			NewEncoder:    func() session.FrameEncoder { return encode.New(encode.Config{}) },
-			NewInjector:   func() (session.Injector, error) { return input.New() },
+			NewInjector:   func() (session.Injector, error) { return input.Open(input.Config{RemoteDesktop: rd}) },
 			NewChatWindow: desktop.NewChatWindow,
 			NewClipboard:  desktop.NewClipboard,
 			NewOverlay:    desktop.NewOverlay,

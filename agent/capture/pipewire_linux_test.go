@@ -1,0 +1,65 @@
+//go:build cgo
+
+package capture
+
+import (
+	"context"
+	"image/color"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/agent/remotedesktop"
+	"github.com/tetherdesk/tether/internal/testenv"
+)
+
+// TestMutterCapture: GNOME's screen-cast API, read from PipeWire, shows a
+// Wayland client's window and its changes, with damage.
+func TestMutterCapture(t *testing.T) {
+	g, err := testenv.StartMutter(context.Background(), 800, 600, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	for _, kv := range g.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	red := color.RGBA{R: 0xd0, G: 0x20, B: 0x30, A: 0xff}
+	win, err := testenv.OpenWaylandWindow(g.Socket(), red)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer win.Close()
+	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) { return remotedesktop.Open(context.Background()) })
+	s, err := Open(Config{Method: MethodMutter, RemoteDesktop: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mons, err := s.Monitors()
+	if err != nil || len(mons) != 1 || mons[0].W != 800 || mons[0].H != 600 || !mons[0].Primary {
+		t.Fatalf("Monitors() = %+v, %v; want one primary 800x600", mons, err)
+	}
+	colourAt := func(want color.RGBA) func() (bool, error) {
+		return func() (bool, error) {
+			img, err := s.Capture(0)
+			if err != nil {
+				return false, err
+			}
+			got := img.RGBAAt(400, 300)
+			return got == want && img.RGBAAt(5, 5) == want, nil
+		}
+	}
+	testenv.Eventually(t, 20*time.Second, "the window's colour in the capture", colourAt(red))
+	blue := color.RGBA{R: 0x10, G: 0x40, B: 0xe0, A: 0xff}
+	if err := win.Fill(blue); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the new colour in the capture", func() (bool, error) {
+		if _, any := s.(DamageSource).Damaged(0); !any {
+			return false, nil
+		}
+		return colourAt(blue)()
+	})
+}
