@@ -106,11 +106,11 @@ func (s *mutterSession) start(ctx context.Context) error {
 		monitors []struct {
 			ID    struct{ Connector, Vendor, Product, Serial string }
 			Modes []struct {
-				ID                  string
-				W, H                int32
-				Refresh, Preferred  float64
-				Scales              []float64
-				Props               map[string]dbus.Variant
+				ID                 string
+				W, H               int32
+				Refresh, Preferred float64
+				Scales             []float64
+				Props              map[string]dbus.Variant
 			}
 			Props map[string]dbus.Variant
 		}
@@ -204,7 +204,10 @@ func (s *mutterSession) start(ctx context.Context) error {
 	defer deadline.Stop()
 	for waiting := len(s.streams); waiting > 0; {
 		select {
-		case sig := <-added:
+		case sig, ok := <-added:
+			if !ok {
+				return errors.New("remotedesktop: the session bus closed")
+			}
 			if sig.Name != mutterSCStream+".PipeWireStreamAdded" || len(sig.Body) != 1 {
 				continue
 			}
@@ -221,16 +224,7 @@ func (s *mutterSession) start(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	// GNOME adds its virtual pointer and keyboard at their first events;
-	// on a machine without a pointer or keyboard of its own (a headless
-	// VM) clients then learn of the device only after that event, which
-	// is lost. A move by nothing and a tap of Shift add them now, long
-	// before a technician's first click or key, and change nothing.
-	const leftShift = 42
-	if err := errors.Join(s.PointerMotionRelative(0, 0), s.KeyboardKeycode(leftShift, true), s.KeyboardKeycode(leftShift, false)); err != nil {
-		return fmt.Errorf("remotedesktop: preparing input: %w", err)
-	}
-	return nil
+	return warmUp(s)
 }
 
 // watch closes done when GNOME closes the session (or the bus goes).

@@ -13,6 +13,8 @@ package remotedesktop
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sync"
 )
 
@@ -69,9 +71,40 @@ type Session interface {
 var ErrUnavailable = errors.New("remotedesktop: not offered by this desktop")
 
 // Open opens a session with the best API the desktop offers: GNOME's own
-// (no dialog), else the portal's.
-func Open(ctx context.Context) (Session, error) {
-	return OpenMutter(ctx)
+// (no dialog), else the portal's (the desktop's dialog, once).
+func Open(ctx context.Context, portal PortalConfig) (Session, error) {
+	s, err := OpenMutter(ctx)
+	if !errors.Is(err, ErrUnavailable) {
+		return s, err
+	}
+	return OpenPortal(ctx, portal)
+}
+
+// warmUp makes the compositor add its virtual pointer and keyboard now.
+// It adds them at their first events; on a machine without a pointer or
+// keyboard of its own (a headless VM) clients then learn of the device
+// only after that event, which is lost. A move by nothing and a tap of
+// Shift, long before a technician's first click or key, change nothing.
+func warmUp(s Session) error {
+	const leftShift = 42
+	if err := errors.Join(s.PointerMotionRelative(0, 0), s.KeyboardKeycode(leftShift, true), s.KeyboardKeycode(leftShift, false)); err != nil {
+		return fmt.Errorf("remotedesktop: preparing input: %w", err)
+	}
+	return nil
+}
+
+// TokenFile is where a user's portal restore token is kept: under
+// XDG_STATE_HOME, else ~/.local/state.
+func TokenFile(getenv func(string) string) string {
+	dir := getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home := getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "tether", "portal-restore-token")
 }
 
 // Shared is one session shared by the screen capture and the input of a

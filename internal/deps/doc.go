@@ -64,6 +64,8 @@ var Programs = []Program{
 	{"wixl", "wixl", []string{"run", "test", "installers"}, "builds the agent's MSI (make installers)"},
 	{"x11vnc", "x11vnc", []string{"bench"}, "the VNC peer of the screen benchmark"},
 	{"x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64", []string{"build", "test"}, "cgo for the Windows builds; the Wine prefix's ProcessPrng shim"},
+	{"xdg-desktop-portal", "xdg-desktop-portal", []string{"test"}, "the desktop portal of the GNOME test desktop (/usr/libexec; agent/remotedesktop TestPortal)"},
+	{"xdg-desktop-portal-gnome", "xdg-desktop-portal-gnome", []string{"test"}, "GNOME's portal backend, whose dialog asks the end user (/usr/libexec)"},
 	{"xdg-open", "xdg-utils", []string{"run", "test"}, "opens a link in an end-user notification in the browser"},
 	{"xdotool", "xdotool", []string{"test"}, "tests move the pointer and type as an end user would"},
 	{"xdpyinfo", "x11-utils", []string{"run", "test", "bench"}, ""},

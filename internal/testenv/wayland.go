@@ -153,6 +153,9 @@ func (g *GnomeDesktop) Env() []string {
 	return append(g.Compositor.Env(), "DBUS_SESSION_BUS_ADDRESS="+g.Bus)
 }
 
+// Procs are the processes of the desktop, for a failing test's log.
+func (g *GnomeDesktop) Procs() []*Proc { return g.procs }
+
 // Stop stops mutter, WirePlumber, PipeWire and the bus, and removes the
 // runtime directory.
 func (g *GnomeDesktop) Stop() {
@@ -268,6 +271,42 @@ func StartMutter(ctx context.Context, w, h int, timeout time.Duration) (*GnomeDe
 		return fail(fmt.Errorf("waiting for mutter's remote-desktop API: %w", err))
 	}
 	return g, nil
+}
+
+// StartPortals starts the desktop portal with GNOME's backend on the
+// desktop, as a GNOME session has them: xdg-desktop-portal-gnome shows
+// its dialogs on the compositor. It returns once the portal is on the bus.
+func (g *GnomeDesktop) StartPortals(ctx context.Context, timeout time.Duration) error {
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+g.RuntimeDir, "DBUS_SESSION_BUS_ADDRESS="+g.Bus,
+		"WAYLAND_DISPLAY="+g.Display, "DISPLAY=", "XDG_CURRENT_DESKTOP=GNOME", "XDG_SESSION_TYPE=wayland",
+		"GSETTINGS_BACKEND=memory")
+	hasName := func(name string) func() (bool, error) {
+		return func() (bool, error) {
+			cmd := exec.CommandContext(ctx, "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
+				"/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:"+name)
+			cmd.Env = env
+			out, err := cmd.Output()
+			return err == nil && strings.Contains(string(out), "boolean true"), err
+		}
+	}
+	// The backend first: the portal finds its backends as it starts (our
+	// bus activates nothing).
+	for _, p := range []struct{ exe, name string }{
+		{"/usr/libexec/xdg-desktop-portal-gnome", "org.freedesktop.impl.portal.desktop.gnome"},
+		{"/usr/libexec/xdg-desktop-portal", "org.freedesktop.portal.Desktop"},
+	} {
+		cmd := exec.CommandContext(ctx, p.exe)
+		cmd.Env = env
+		proc, err := Start(filepath.Base(p.exe), cmd)
+		if err != nil {
+			return err
+		}
+		g.procs = append(g.procs, proc)
+		if err := Poll(ctx, timeout, hasName(p.name)); err != nil {
+			return fmt.Errorf("waiting for %s: %w; stderr:\n%s", p.name, err, tail(proc.Stderr.String(), 3000))
+		}
+	}
+	return nil
 }
 
 // waitPath waits until p created path.

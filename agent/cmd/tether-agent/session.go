@@ -269,7 +269,9 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 	// A Wayland desktop's remote-desktop session (GNOME's API, or the
 	// portal), opened when a session first needs the screen or input and
 	// shared by both.
-	rd := remotedesktop.NewShared(func() (remotedesktop.Session, error) { return remotedesktop.Open(ctx) })
+	rd := remotedesktop.NewShared(func() (remotedesktop.Session, error) {
+		return remotedesktop.Open(ctx, remotedesktop.PortalConfig{TokenFile: remotedesktop.TokenFile(os.Getenv)})
+	})
 	err = helper.Run(ctx, helper.Config{
 		SocketPath: *socket,
 		Desktop:    *desktopKey,
