@@ -14,7 +14,9 @@ import (
 
 // WaylandWindow is a test client of a compositor: one full-screen window
 // painted in a solid colour that records the pointer buttons and keys it
-// receives ("button 272 1 at 10,20", "key 30 1": evdev codes, 1 pressed).
+// receives ("button 272 1 at 10,20", "key 30 1": evdev codes, 1 pressed),
+// and when the pointer and the keyboard come to it ("pointer enter",
+// "focus").
 type WaylandWindow struct {
 	conn   *wayland.Conn
 	colour color.RGBA
@@ -187,6 +189,7 @@ func (w *WaylandWindow) pointerEvent(op uint16, m *wayland.Msg) {
 		m.Uint()
 		m.Uint()
 		w.px, w.py = m.Fixed(), m.Fixed()
+		fmt.Fprintf(&w.Events, "pointer enter\n")
 	case 2: // motion
 		m.Uint()
 		w.px, w.py = m.Fixed(), m.Fixed()
