@@ -31,7 +31,9 @@ func TestMutterCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer win.Close()
-	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) { return remotedesktop.Open(context.Background(), remotedesktop.PortalConfig{}) })
+	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) {
+		return remotedesktop.Open(context.Background(), remotedesktop.PortalConfig{})
+	})
 	s, err := Open(Config{Method: MethodMutter, RemoteDesktop: shared})
 	if err != nil {
 		t.Fatal(err)

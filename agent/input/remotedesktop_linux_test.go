@@ -3,8 +3,8 @@
 package input
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"image/color"
 	"slices"
 	"strings"
@@ -34,7 +34,9 @@ func TestMutterInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer win.Close()
-	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) { return remotedesktop.Open(context.Background(), remotedesktop.PortalConfig{}) })
+	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) {
+		return remotedesktop.Open(context.Background(), remotedesktop.PortalConfig{})
+	})
 	// As in a session, the screen is being captured: GNOME places the
 	// pointer on a stream that is streaming.
 	src, err := capture.Open(capture.Config{RemoteDesktop: shared})

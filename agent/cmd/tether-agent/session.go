@@ -20,9 +20,9 @@ import (
 	"github.com/tetherdesk/tether/agent/encode"
 	"github.com/tetherdesk/tether/agent/helper"
 	"github.com/tetherdesk/tether/agent/input"
-	"github.com/tetherdesk/tether/agent/remotedesktop"
 	"github.com/tetherdesk/tether/agent/ipc"
 	"github.com/tetherdesk/tether/agent/notify"
+	"github.com/tetherdesk/tether/agent/remotedesktop"
 	"github.com/tetherdesk/tether/agent/runner"
 	"github.com/tetherdesk/tether/agent/session"
 	"github.com/tetherdesk/tether/agent/state"
@@ -281,9 +281,9 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 		// no window but the acceptance prompt.
 		Privileged: session.RunningPrivileged() || *loginScreen,
 		Deps: helper.Deps{
-			TrayHost:      tray.NewSystrayHost(log),
-			TrayDialogs:   tray.NewDialogs(),
-			UI:            desktop.NewUI(log.With("component", "ui")),
+			TrayHost:    tray.NewSystrayHost(log),
+			TrayDialogs: tray.NewDialogs(),
+			UI:          desktop.NewUI(log.With("component", "ui")),
 			NewSource: func() (session.FrameSource, error) {
 				return capture.Open(capture.Config{Method: capture.Method(os.Getenv(capture.EnvMethod)), RemoteDesktop: rd})
 			},
