@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +20,8 @@ import (
 //
 // Keys are evdev codes interpreted with a US keymap the driver uploads,
 // so what a key means does not depend on the end user's layout: the
-// viewer sends physical keys and text separately.
+// viewer sends physical keys and text separately. Text the US keys cannot
+// type goes on spare keys that a keymap of the moment gives its characters.
 type wlr struct {
 	conn    *wayland.Conn
 	pointer *wayland.Object
@@ -31,15 +33,22 @@ type wlr struct {
 	loopErr chan error
 }
 
-// wlrKeymap is the keyboard description the virtual keyboard uses; the
-// compositor resolves the includes from its XKB data.
-const wlrKeymap = `xkb_keymap {
+// keymapWith is the keyboard description the virtual keyboard uses (the
+// compositor resolves the includes from its XKB data), with extra[i] on
+// spare key i (F13 onwards).
+func keymapWith(extra []rune) string {
+	var sym strings.Builder
+	for i, r := range extra {
+		fmt.Fprintf(&sym, " key <FK%d> { [ U%04X ] };", 13+i, r)
+	}
+	return `xkb_keymap {
 	xkb_keycodes { include "evdev+aliases(qwerty)" };
 	xkb_types { include "complete" };
 	xkb_compat { include "complete" };
-	xkb_symbols { include "pc+us+inet(evdev)" };
+	xkb_symbols { include "pc+us+inet(evdev)"` + sym.String() + ` };
 };
 `
+}
 
 func newWLR() (driver, error) {
 	conn, err := wayland.DialEnv()
@@ -105,13 +114,16 @@ func startWLR(conn *wayland.Conn) (*wlr, error) {
 	return d, nil
 }
 
-func (d *wlr) sendKeymap() error {
+func (d *wlr) sendKeymap() error { return d.sendKeymapWith(nil) }
+
+// sendKeymapWith uploads the keymap with extra[i] on spare key i.
+func (d *wlr) sendKeymapWith(extra []rune) error {
 	fd, err := unix.MemfdCreate("tether-keymap", unix.MFD_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("input: keymap: %w", err)
 	}
 	defer unix.Close(fd)
-	b := append([]byte(wlrKeymap), 0)
+	b := append([]byte(keymapWith(extra)), 0)
 	if _, err := unix.Write(fd, b); err != nil {
 		return fmt.Errorf("input: keymap: %w", err)
 	}
@@ -183,25 +195,64 @@ func (d *wlr) sendKey(code uint32, down bool) error {
 	return d.kbd.Send(1, d.ms(), wayland.Uint(code), wayland.Uint(state(down))) // key
 }
 
-// text types what the US keymap has keys for. Other characters are
-// refused rather than typed wrong.
+// spareKeys are the keys whose symbols text borrows for characters the US
+// keymap has no key for: F13 to F24 (evdev 183-194), which keyboards
+// rarely have.
+const (
+	spareFirst = 183
+	spareKeys  = 12
+)
+
+// text types s: characters of the US keymap with their keys, others on
+// the spare keys, with a keymap that gives them those characters for as
+// long as it types them (at most spareKeys different ones at a time).
 func (d *wlr) text(s string) error {
-	for _, r := range s {
-		if _, _, ok := usKey(r); !ok {
-			return fmt.Errorf("%w: %q cannot be typed on this Wayland desktop (US keyboard only)", ErrInvalid, r)
-		}
-	}
+	rs := []rune(s)
 	var errs []error
-	for _, r := range s {
-		code, shift, _ := usKey(r)
-		flip := shift != d.shift // press or release Shift around the key
-		if flip {
-			errs = append(errs, d.sendKey(evdevLeftShift, shift))
+	remapped := false
+	for i := 0; i < len(rs); {
+		extra := map[rune]uint32{}
+		var order []rune
+		j := i
+		for ; j < len(rs); j++ {
+			r := rs[j]
+			if _, _, ok := usKey(r); ok {
+				continue
+			}
+			if _, ok := extra[r]; ok {
+				continue
+			}
+			if len(extra) == spareKeys {
+				break
+			}
+			extra[r] = spareFirst + uint32(len(extra))
+			order = append(order, r)
 		}
-		errs = append(errs, d.sendKey(code, true), d.sendKey(code, false))
-		if flip {
-			errs = append(errs, d.sendKey(evdevLeftShift, d.shift))
+		if len(extra) > 0 {
+			if err := d.sendKeymapWith(order); err != nil {
+				return err
+			}
+			remapped = true
 		}
+		for _, r := range rs[i:j] {
+			if code, ok := extra[r]; ok {
+				errs = append(errs, d.sendKey(code, true), d.sendKey(code, false))
+				continue
+			}
+			code, shift, _ := usKey(r)
+			flip := shift != d.shift // press or release Shift around the key
+			if flip {
+				errs = append(errs, d.sendKey(evdevLeftShift, shift))
+			}
+			errs = append(errs, d.sendKey(code, true), d.sendKey(code, false))
+			if flip {
+				errs = append(errs, d.sendKey(evdevLeftShift, d.shift))
+			}
+		}
+		i = j
+	}
+	if remapped {
+		errs = append(errs, d.sendKeymapWith(nil)) // the spare keys are F13-F24 again
 	}
 	return errors.Join(errs...)
 }

@@ -30,6 +30,7 @@ type WaylandWindow struct {
 	hasPointer, hasKeyboard bool
 
 	mu         sync.Mutex
+	keymaps    []string // as the compositor sent them
 	configured bool
 	w, h       int
 }
@@ -176,6 +177,13 @@ func (w *WaylandWindow) paint(width, height int) error {
 	return err
 }
 
+// Keymaps are the keyboard descriptions the compositor sent, in order.
+func (w *WaylandWindow) Keymaps() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.keymaps...)
+}
+
 // Size is the window's size in pixels.
 func (w *WaylandWindow) Size() (int, int) {
 	w.mu.Lock()
@@ -207,10 +215,22 @@ func (w *WaylandWindow) pointerEvent(op uint16, m *wayland.Msg) {
 
 func (w *WaylandWindow) keyboardEvent(op uint16, m *wayland.Msg) {
 	switch op {
-	case 0: // keymap: not needed, but its descriptor must be taken
+	case 0: // keymap: kept, for tests of what the keys mean
 		m.Uint()
-		if fd := m.FD(); fd >= 0 {
-			unix.Close(fd)
+		fd := m.FD()
+		size := int(m.Uint())
+		if fd < 0 {
+			return
+		}
+		defer unix.Close(fd)
+		if size <= 0 || size > 1<<20 {
+			return
+		}
+		if b, err := unix.Mmap(fd, 0, size, unix.PROT_READ, unix.MAP_PRIVATE); err == nil {
+			w.mu.Lock()
+			w.keymaps = append(w.keymaps, string(b))
+			w.mu.Unlock()
+			unix.Munmap(b)
 		}
 	case 1: // enter
 		fmt.Fprintf(&w.Events, "focus\n")
