@@ -45,6 +45,9 @@ bench-screen:
 	@echo "bench-screen: screen sharing at 1920x1080, Tether vs x11vnc + websockify + noVNC, five workloads"
 	@mkdir -p bench/out
 	@set -o pipefail; $(GO) test -run '^$$' -bench ScreenShare -benchtime 1x -count 1 -timeout 20m ./bench/ | tee bench/out/screen.txt
+	@echo "bench-screen: the same on a headless sway (Wayland), Tether vs wayvnc + websockify + noVNC, idle, typing and scroll"
+	@set -o pipefail; TETHER_BENCH_SCREEN_DESKTOP=sway TETHER_BENCH_SCREEN_WORKLOADS=$${TETHER_BENCH_SCREEN_SWAY_WORKLOADS:-idle,typing,scroll} \
+		$(GO) test -run '^$$' -bench ScreenShare -benchtime 1x -count 1 -timeout 20m ./bench/ | tee bench/out/screen-sway.txt
 
 build:
 	@scripts/deps.sh build

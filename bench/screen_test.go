@@ -50,6 +50,10 @@ var (
 	// Tether's data on the WebSocket relay (the fallback when no WebRTC
 	// path comes up), against Tether on WebRTC.
 	screenWSWorkloads = envList("TETHER_BENCH_SCREEN_WS_WORKLOADS", []string{"typing", "scroll"})
+	// TETHER_BENCH_SCREEN_DESKTOP: x11 (Xvfb, the peer x11vnc) or sway (a
+	// headless sway, the workloads on its Xwayland, the agent capturing
+	// through wlroots' screencopy, the peer wayvnc).
+	screenDesktop = envString("TETHER_BENCH_SCREEN_DESKTOP", "x11")
 	// TETHER_BENCH_SCREEN_PEER: 0 leaves out x11vnc + noVNC.
 	screenPeer = envInt("TETHER_BENCH_SCREEN_PEER", 1) != 0
 	// Workload rates: TETHER_BENCH_SCREEN_LINES lines/s scrolled,
@@ -87,6 +91,7 @@ type screenResult struct {
 	Started     string     `json:"started"`
 	WallSeconds float64    `json:"wall_seconds"`
 	Display     string     `json:"display"` // Xvfb geometry
+	Desktop     string     `json:"desktop"` // x11 or sway
 	Browser     string     `json:"browser"`
 	Cores       int        `json:"cores"`
 	LoadAvg     string     `json:"loadavg_at_start"`
@@ -135,7 +140,7 @@ type settings struct {
 
 // peerSetup is how the peer ran.
 type peerSetup struct {
-	X11vnc     string `json:"x11vnc"`
+	X11vnc     string `json:"x11vnc"` // the VNC server: x11vnc, or wayvnc on sway
 	Websockify string `json:"websockify"`
 	NoVNC      string `json:"novnc"`
 	Page       string `json:"page"`
@@ -259,7 +264,7 @@ func BenchmarkScreenShare(b *testing.B) {
 	err := runScreen(ctx, b, r)
 	r.Acceptance = acceptanceOf(r)
 	printScreenTable(os.Stdout, r)
-	if werr := writeScreenJSON(filepath.Join(outDir, "screen.json"), r); werr != nil {
+	if werr := writeScreenJSON(filepath.Join(outDir, screenFile(".json")), r); werr != nil {
 		b.Error(werr)
 	}
 	reportRun(b, r.Problems, r.Warnings, err)
@@ -287,7 +292,7 @@ func BenchmarkScreenShare(b *testing.B) {
 		b.ReportMetric(r.FullCapture.P50MS, "full-capture-ms")
 	}
 	if len(r.Problems) > 0 {
-		b.Errorf("%d problem(s) observed; see above and %s", len(r.Problems), filepath.Join("bench", outDir, "screen.json"))
+		b.Errorf("%d problem(s) observed; see above and %s", len(r.Problems), filepath.Join("bench", outDir, screenFile(".json")))
 	}
 }
 
@@ -295,7 +300,8 @@ func BenchmarkScreenShare(b *testing.B) {
 // the peer, and a browser signed in as the technician.
 type screenEnv struct {
 	display   string
-	xvfb      *testenv.Proc
+	xvfb      *testenv.Proc // or, on sway, sway (whose Xwayland is display)
+	sway      *testenv.Compositor
 	term      *terminal
 	srv       *serverProc
 	agent     *agentProc
@@ -319,6 +325,7 @@ func runScreen(ctx context.Context, b *testing.B, r *screenResult) (err error) {
 	began := time.Now()
 	r.Started = began.UTC().Format(time.RFC3339)
 	r.Display = fmt.Sprintf("%dx%dx24", screenW, screenH)
+	r.Desktop = screenDesktop
 	r.Cores = runtime.NumCPU()
 	r.Settings = settings{Reps: screenReps, WindowSeconds: screenWindow.Seconds(), WarmupSeconds: screenWarmup.Seconds(),
 		IdleSeconds: screenIdle.Seconds(), Workloads: screenWorkloads, Lines: screenLines, Chars: screenChars,
@@ -392,7 +399,7 @@ func runScreen(ctx context.Context, b *testing.B, r *screenResult) (err error) {
 		if err != nil {
 			return err
 		}
-		if r.FullCapture == nil {
+		if r.FullCapture == nil && screenDesktop == "x11" {
 			// Whole-screen capture time does not depend on the content.
 			fc, err := measureFullCapture(e.display, fullCaptures)
 			if err != nil {
@@ -430,10 +437,23 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 		return err
 	}
 	var err error
-	if e.xvfb, e.display, err = testenv.StartXvfb(ctx, screenW, screenH, 24, 30*time.Second); err != nil {
-		return err
+	switch screenDesktop {
+	case "x11":
+		if e.xvfb, e.display, err = testenv.StartXvfb(ctx, screenW, screenH, 24, 30*time.Second); err != nil {
+			return err
+		}
+		e.closers = append(e.closers, func() { e.xvfb.Stop(2 * time.Second) })
+	case "sway":
+		// The workloads and the marker are X clients: they draw on
+		// sway's Xwayland, and sway composites them like any window.
+		if e.sway, err = testenv.StartSwayOpts(ctx, testenv.SwayOptions{W: screenW, H: screenH, Xwayland: true}, 30*time.Second); err != nil {
+			return err
+		}
+		e.closers = append(e.closers, e.sway.Stop)
+		e.xvfb, e.display = e.sway.Proc, e.sway.XDisplay
+	default:
+		return fmt.Errorf("TETHER_BENCH_SCREEN_DESKTOP=%q: x11 or sway", screenDesktop)
 	}
-	e.closers = append(e.closers, func() { e.xvfb.Stop(2 * time.Second) })
 	if e.term, err = startTerminal(e.display, screenW, screenH); err != nil {
 		return err
 	}
@@ -442,7 +462,7 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 		return err
 	}
 
-	r.ServerLog = filepath.Join(outDir, "screen-server.log")
+	r.ServerLog = filepath.Join(outDir, screenFile("-server.log"))
 	if err := os.WriteFile(r.ServerLog, nil, 0o644); err != nil {
 		return err
 	}
@@ -480,8 +500,12 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 	if err != nil {
 		return err
 	}
-	r.AgentLog = filepath.Join(outDir, "screen-agent.log")
-	if e.agent, err = startAgent(filepath.Join(tmp, "tether-agent"), e.srv.URL, tok, filepath.Join(tmp, "agent-state"), r.AgentLog, e.display); err != nil {
+	r.AgentLog = filepath.Join(outDir, screenFile("-agent.log"))
+	agentEnv := []string{"DISPLAY=" + e.display}
+	if e.sway != nil {
+		agentEnv = append(agentEnv, e.sway.Env()...)
+	}
+	if e.agent, err = startAgent(filepath.Join(tmp, "tether-agent"), e.srv.URL, tok, filepath.Join(tmp, "agent-state"), r.AgentLog, agentEnv...); err != nil {
 		return err
 	}
 	e.closers = append(e.closers, func() {
@@ -534,21 +558,21 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 
 	// The peer on the same display, idle until its page connects.
 	if !screenPeer {
-		r.Warnings = append(r.Warnings, "TETHER_BENCH_SCREEN_PEER=0: the x11vnc + noVNC peer was left out")
+		r.Warnings = append(r.Warnings, "TETHER_BENCH_SCREEN_PEER=0: the VNC + noVNC peer was left out")
 	} else if miss := peerTools(); len(miss) > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("the peer needs %s (scripts/deps.sh bench installs them): Tether measured alone", strings.Join(miss, ", ")))
 	} else {
-		if e.peer, err = startPeer(ctx, e.display); err != nil {
+		if e.peer, err = startPeer(ctx, e.display, e.sway); err != nil {
 			return err
 		}
 		e.closers = append(e.closers, e.peer.close)
 		r.Peer = &peerSetup{
-			X11vnc:     "x11vnc " + strings.Join(e.peer.x11vncArgs, " ") + " (" + firstLine(exec.Command("x11vnc", "-version")) + ")",
+			X11vnc:     e.peer.name + " " + strings.Join(e.peer.vncArgs, " ") + " (" + vncVersion(e.peer.name) + ")",
 			Websockify: "websockify " + strings.Join(e.peer.wsArgs, " ") + " (" + firstLine(exec.Command("websockify", "--version")) + ")",
 			NoVNC:      noVNCDir + "/core/rfb.js (" + firstLine(exec.Command("dpkg-query", "-W", "-f", "${Version}", "novnc")) + "), default quality 6, compression 2, scaleViewport on",
 			Page:       e.peer.webURL,
 		}
-		logf("screen: peer: x11vnc pid %d on port %d, websockify pid %d on port %d", e.peer.x11vnc.Pid(), e.peer.rfbPort, e.peer.websockify.Pid(), e.peer.wsPort)
+		logf("screen: peer: %s pid %d on port %d, websockify pid %d on port %d", e.peer.name, e.peer.vnc.Pid(), e.peer.rfbPort, e.peer.websockify.Pid(), e.peer.wsPort)
 	}
 
 	// The latency marker, above everything.
@@ -870,4 +894,30 @@ func envList(name string, def []string) []string {
 		}
 	}
 	return out
+}
+
+// envString is the environment variable name's value, or def.
+func envString(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// screenFile names an output file of this run: screen<suffix> on X11,
+// screen-sway<suffix> on sway, so that both runs of make bench-screen keep
+// theirs.
+func screenFile(suffix string) string {
+	if screenDesktop == "x11" {
+		return "screen" + suffix
+	}
+	return "screen-" + screenDesktop + suffix
+}
+
+// vncVersion is what the peer's VNC server says of its version.
+func vncVersion(name string) string {
+	if name == "wayvnc" {
+		return firstLine(exec.Command("wayvnc", "--version"))
+	}
+	return firstLine(exec.Command("x11vnc", "-version"))
 }

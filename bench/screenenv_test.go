@@ -368,7 +368,7 @@ type agentProc struct {
 	logFile *os.File
 }
 
-func startAgent(bin, serverURL, token, stateDir, logPath, display string) (*agentProc, error) {
+func startAgent(bin, serverURL, token, stateDir, logPath string, env ...string) (*agentProc, error) {
 	conf := filepath.Join(stateDir, "agent.yaml") // an empty config of its own keeps /etc/tether out
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
@@ -394,7 +394,7 @@ func startAgent(bin, serverURL, token, stateDir, logPath, display string) (*agen
 				`(mkdir -p /run/tether-agent && mount -t tmpfs -o mode=0755 tmpfs /run/tether-agent) 2>/dev/null; exec "$0" "$@"`, bin}, args...)...)
 		}
 	}
-	cmd.Env = childEnv("DISPLAY=" + display)
+	cmd.Env = childEnv(env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	p, err := testenv.Start("tether-agent", cmd)
 	if err != nil {

@@ -236,7 +236,7 @@ func (e *screenEnv) parties() []cpuParty {
 	}
 	if e.peer != nil {
 		ps = append(ps,
-			cpuParty{Name: "x11vnc", PIDs: descendants(all, e.peer.x11vnc.Pid())},
+			cpuParty{Name: e.peer.name, PIDs: descendants(all, e.peer.vnc.Pid())},
 			// websockify forks a process per connection: its children.
 			cpuParty{Name: "websockify", PIDs: descendants(all, e.peer.websockify.Pid())})
 	}
@@ -473,7 +473,7 @@ func (e *screenEnv) runWorkload(ctx context.Context, wl screenWorkload, systems 
 		for _, sys := range order {
 			shot := ""
 			if rep == 1 {
-				shot = filepath.Join(outDir, fmt.Sprintf("screen-%s-%s.png", sys.Name(), wr.Name))
+				shot = filepath.Join(outDir, screenFile(fmt.Sprintf("-%s-%s.png", sys.Name(), wr.Name)))
 			}
 			w, err := e.measureWindow(ctx, sys, wr.Name, rep, shot)
 			if err != nil {
@@ -486,6 +486,9 @@ func (e *screenEnv) runWorkload(ctx context.Context, wl screenWorkload, systems 
 	// Where the helper's time goes under this workload: its capture and
 	// encode code in this process, no viewer open.
 	st, err := measureStages(ctx, e.display, stageFrames, helperFrameInterval)
+	if e.sway != nil {
+		st, err = nil, nil // the stages are timed on X11 only
+	}
 	if err != nil {
 		warn("%s: in-process capture/encode timing failed: %v", wr.Name, err)
 	} else {

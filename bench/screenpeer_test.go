@@ -30,7 +30,11 @@ const noVNCDir = "/usr/share/novnc"
 // peerTools lists what the peer needs that is missing.
 func peerTools() []string {
 	var miss []string
-	for _, bin := range []string{"x11vnc", "websockify", "ss"} {
+	vnc := "x11vnc"
+	if screenDesktop == "sway" {
+		vnc = "wayvnc"
+	}
+	for _, bin := range []string{vnc, "websockify", "ss"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			miss = append(miss, bin)
 		}
@@ -120,15 +124,16 @@ d.flip = function (fromQueue) {
 </html>
 `
 
-// peerProc is x11vnc, websockify and the page server.
+// peerProc is x11vnc (or wayvnc), websockify and the page server.
 type peerProc struct {
-	x11vnc     *testenv.Proc
+	name       string // x11vnc or wayvnc
+	vnc        *testenv.Proc
 	websockify *testenv.Proc
 	rfbPort    int
 	wsPort     int
 	web        *http.Server
 	webURL     string // the page, with the websockify port
-	x11vncArgs []string
+	vncArgs    []string
 	wsArgs     []string
 	logs       []*os.File
 }
@@ -144,8 +149,11 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startPeer(ctx context.Context, display string) (*peerProc, error) {
-	p := &peerProc{}
+func startPeer(ctx context.Context, display string, sway *testenv.Compositor) (*peerProc, error) {
+	p := &peerProc{name: "x11vnc"}
+	if sway != nil {
+		p.name = "wayvnc"
+	}
 	var err error
 	if p.rfbPort, err = freePort(); err != nil {
 		return nil, err
@@ -164,30 +172,51 @@ func startPeer(ctx context.Context, display string) (*peerProc, error) {
 	// 20, wireframe and scroll detection on) and only what a loopback
 	// benchmark needs: the port, loopback only, no password, keep
 	// running across clients.
-	p.x11vncArgs = []string{"-display", display, "-rfbport", strconv.Itoa(p.rfbPort), "-localhost", "-nopw", "-forever", "-shared"}
-	lf, err := logTo("screen-x11vnc.log")
+	p.vncArgs = []string{"-display", display, "-rfbport", strconv.Itoa(p.rfbPort), "-localhost", "-nopw", "-forever", "-shared"}
+	env := childEnv()
+	if sway != nil {
+		// wayvnc with its defaults (screencopy with damage, 30 frames/s at
+		// most) on sway's output, loopback, no password.
+		p.vncArgs = []string{"127.0.0.1", strconv.Itoa(p.rfbPort)}
+		env = childEnv(sway.Env()...)
+	}
+	lf, err := logTo("screen-" + p.name + ".log")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("x11vnc", p.x11vncArgs...)
-	cmd.Env = childEnv()
+	cmd := exec.Command("x11vnc", p.vncArgs...)
+	if sway != nil {
+		cmd = exec.Command("wayvnc", p.vncArgs...)
+	}
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = lf, lf
-	if p.x11vnc, err = testenv.Start("x11vnc", cmd); err != nil {
+	if p.vnc, err = testenv.Start(p.name, cmd); err != nil {
 		p.close()
 		return nil, err
 	}
 	// x11vnc prints PORT=N once it listens (a probing connection would
-	// only log a failed WebSocket handshake).
+	// only log a failed WebSocket handshake); wayvnc prints nothing, and
+	// a probe there is harmless.
 	err = testenv.Poll(ctx, 30*time.Second, testenv.Until(func() bool {
+		if p.vnc.Exited() {
+			return true
+		}
+		if sway != nil {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.rfbPort), time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}
 		b, _ := os.ReadFile(lf.Name())
-		return p.x11vnc.Exited() || strings.Contains(string(b), fmt.Sprintf("\nPORT=%d", p.rfbPort))
+		return strings.Contains(string(b), fmt.Sprintf("\nPORT=%d", p.rfbPort))
 	}))
-	if err != nil || p.x11vnc.Exited() {
+	if err != nil || p.vnc.Exited() {
 		p.close()
-		return nil, fmt.Errorf("x11vnc did not listen on port %d (%v); log:\n%s", p.rfbPort, err, tailFile(lf.Name(), 2048))
+		return nil, fmt.Errorf("%s did not listen on port %d (%v); log:\n%s", p.name, p.rfbPort, err, tailFile(lf.Name(), 2048))
 	}
 	p.wsArgs = []string{fmt.Sprintf("127.0.0.1:%d", p.wsPort), fmt.Sprintf("127.0.0.1:%d", p.rfbPort)}
-	wf, err := logTo("screen-websockify.log")
+	wf, err := logTo(screenFile("-websockify.log"))
 	if err != nil {
 		p.close()
 		return nil, err
@@ -243,8 +272,8 @@ func (p *peerProc) close() {
 	if p.websockify != nil {
 		p.websockify.Stop(3 * time.Second)
 	}
-	if p.x11vnc != nil {
-		p.x11vnc.Stop(3 * time.Second)
+	if p.vnc != nil {
+		p.vnc.Stop(3 * time.Second)
 	}
 	for _, f := range p.logs {
 		f.Close()
@@ -372,8 +401,8 @@ func (s *peerSys) open(ctx context.Context) (openInfo, error) {
 		return err == nil && (v.First > 0 || v.State == "disconnected")
 	}))
 	if err != nil || v.First == 0 {
-		return oi, fmt.Errorf("noVNC drew no frame within %s (state %q %s %s); x11vnc log:\n%s", firstFrameLimit, v.State, v.Reason, v.Err,
-			tailFile(filepath.Join(outDir, "screen-x11vnc.log"), 2048))
+		return oi, fmt.Errorf("noVNC drew no frame within %s (state %q %s %s); %s log:\n%s", firstFrameLimit, v.State, v.Reason, v.Err,
+			s.p.name, tailFile(filepath.Join(outDir, "screen-"+s.p.name+".log"), 2048))
 	}
 	oi.FirstFrameMS = round1(v.First - epochMS(t0))
 	return oi, nil
@@ -397,12 +426,12 @@ func (s *peerSys) close(ctx context.Context) error {
 }
 
 // serving is x11vnc: the process that captures and encodes.
-func (s *peerSys) serving() []string { return []string{"x11vnc"} }
+func (s *peerSys) serving() []string { return []string{s.p.name} }
 
 func (s *peerSys) peakPIDs() map[string][]int {
 	all := listProcs()
 	return map[string][]int{
-		"x11vnc":     descendants(all, s.p.x11vnc.Pid()),
+		s.p.name:     descendants(all, s.p.vnc.Pid()),
 		"websockify": descendants(all, s.p.websockify.Pid()),
 	}
 }
@@ -425,7 +454,7 @@ func (s *peerSys) wire() (wireCount, error) {
 
 // alive reports a peer process that has exited.
 func (s *peerSys) alive() error {
-	for _, p := range []*testenv.Proc{s.p.x11vnc, s.p.websockify} {
+	for _, p := range []*testenv.Proc{s.p.vnc, s.p.websockify} {
 		if p.Exited() {
 			return fmt.Errorf("%s exited (%v)", p.Name, p.State())
 		}

@@ -12,9 +12,13 @@ import (
 func printScreenTable(w io.Writer, r *screenResult) {
 	peer := "Tether alone (no peer)"
 	if r.Peer != nil {
-		peer = "Tether vs x11vnc + websockify + noVNC"
+		peer = "Tether vs " + vncName(r) + " + websockify + noVNC"
 	}
-	fmt.Fprintf(w, "\nScreen-share benchmark: %s (Xvfb %s, %s, %d cores, %.0f s)\n", peer, r.Display, r.Browser, r.Cores, r.WallSeconds)
+	desk := "Xvfb"
+	if r.Desktop == "sway" {
+		desk = "headless sway (Wayland; workloads on its Xwayland)"
+	}
+	fmt.Fprintf(w, "\nScreen-share benchmark: %s (%s %s, %s, %d cores, %.0f s)\n", peer, desk, r.Display, r.Browser, r.Cores, r.WallSeconds)
 	if len(r.Sessions) > 0 {
 		fmt.Fprintf(w, "\nPOST /api/v1/sessions (unattended) → first complete frame drawn on the viewer, ms since the POST was sent:\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -28,7 +32,7 @@ func printScreenTable(w io.Writer, r *screenResult) {
 	}
 
 	if len(r.Idle) > 0 {
-		fmt.Fprintf(w, "\nIdle desktop, %.0f s windows (serving = Tether's agent service + session helper, or x11vnc; %% of one core; RSS in MB):\n", r.Settings.IdleSeconds)
+		fmt.Fprintf(w, "\nIdle desktop, %.0f s windows (serving = Tether's agent service + session helper, or %s; %% of one core; RSS in MB):\n", r.Settings.IdleSeconds, vncName(r))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  system\tviewer\tserving CPU %\tparts\tRSS end MB\tRSS peak MB\twebsockify CPU % / RSS MB\tframes drawn")
 		for _, x := range r.Idle {
@@ -41,7 +45,7 @@ func printScreenTable(w io.Writer, r *screenResult) {
 				parts = fmt.Sprintf("service %.2f, helper %.2f", x.CPU["agent_service"], x.CPU["agent_helper"])
 				rss = fmt.Sprintf("%.1f (%.1f + %.1f)", mb(x.RSSTotal), mb(x.RSS["agent_service"]), mb(x.RSS["agent_helper"]))
 			} else {
-				parts = fmt.Sprintf("x11vnc %.2f", x.CPU["x11vnc"])
+				parts = fmt.Sprintf("%s %.2f", vncName(r), x.CPU[vncName(r)])
 				rss = fmt.Sprintf("%.1f", mb(x.RSSTotal))
 				ws = fmt.Sprintf("%.2f / %.1f", x.CPU["websockify"], mb(x.RSS["websockify"]))
 			}
@@ -148,3 +152,11 @@ func ratio(a, b float64) string {
 }
 
 func mb(b int64) float64 { return float64(b) / 1e6 }
+
+// vncName is the peer's VNC server in run r.
+func vncName(r *screenResult) string {
+	if r.Desktop == "sway" {
+		return "wayvnc"
+	}
+	return "x11vnc"
+}

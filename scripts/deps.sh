@@ -11,7 +11,7 @@ declare -A PKGS=(
   [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
   [installers]="wixl msitools osslsigncode"
   [fresh]="debootstrap"
-  [bench]="postgresql xvfb x11-utils zenity tk chromium x11vnc python3-websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
+  [bench]="sway xwayland wayvnc x11-xserver-utils postgresql xvfb x11-utils zenity tk chromium x11vnc python3-websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
 )
 
 want=(${PKGS[base]})

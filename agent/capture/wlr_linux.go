@@ -16,10 +16,10 @@ import (
 // with its screencopy protocol (zwlr_screencopy_manager_v1): no portal, no
 // PipeWire and no dialog, since the helper runs as the desktop's user.
 //
-// Frames are asked for on demand: after one is ready the next is asked
-// for only once the caller captured, so an idle or unwatched screen costs
-// nothing. From the second frame on each request waits for damage
-// (copy_with_damage), which also tells what changed.
+// A request is always in flight: from the second frame on it waits for
+// damage (copy_with_damage), so an idle screen costs nothing, and a
+// changed one is copied as the compositor draws it, before the caller
+// asks; the damage events tell what changed.
 type wlrSource struct {
 	log  *slog.Logger
 	conn *wayland.Conn
@@ -46,8 +46,7 @@ type wlrMon struct {
 	latest   int // index of the last ready buffer, -1 before the first
 	yInvert  [2]bool
 	inflight bool
-	wanted   bool // the caller captured since the last ready frame
-	frames   int  // ready frames (tests)
+	frames   int // ready frames (tests)
 	err      error
 
 	// pending damage since the last capture, in monitor pixels; told is
@@ -95,7 +94,7 @@ func startWLR(conn *wayland.Conn) (*wlrSource, error) {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	for _, o := range outs {
-		s.mons = append(s.mons, &wlrMon{out: o, latest: -1, wanted: true,
+		s.mons = append(s.mons, &wlrMon{out: o, latest: -1,
 			rect: image.Rect(int(o.X), int(o.Y), int(o.X)+o.W, int(o.Y)+o.H)})
 	}
 	go s.loop()
@@ -135,7 +134,7 @@ func (s *wlrSource) request(m *wlrMon) {
 	if m.inflight || s.err != nil || s.closed {
 		return
 	}
-	m.inflight, m.wanted = true, false
+	m.inflight = true
 	var format, fw, fh, stride uint32
 	haveFormat := false
 	var frame *wayland.Object
@@ -214,9 +213,7 @@ func (s *wlrSource) request(m *wlrMon) {
 			}
 			frame.Send(1) //nolint:errcheck // destroy
 			s.cond.Broadcast()
-			if m.wanted {
-				s.request(m)
-			}
+			s.request(m)
 			s.notify()
 		case 3: // failed
 			s.frameFailed(m, frame, errors.New("the compositor could not copy the output"))
@@ -330,8 +327,6 @@ func (s *wlrSource) Capture(monitor int) (*image.RGBA, error) {
 		}
 	}
 	m.dmg = *m.dmg.afterCapture()
-	m.wanted = true
-	s.request(m)
 	return m.img, nil
 }
 

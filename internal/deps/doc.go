@@ -20,6 +20,7 @@ type Program struct {
 // Programs is the table. Keep it sorted by name.
 var Programs = []Program{
 	{"Xvfb", "xvfb", []string{"run", "test", "bench"}, "the virtual display of make run and of the tests"},
+	{"Xwayland", "xwayland", []string{"bench"}, "sway starts it for the Wayland screen benchmark's X workloads"},
 	{"apt-get", "apt", []string{"essential"}, "deps.sh installs packages"},
 	{"awk", "mawk", []string{"essential"}, ""},
 	{"chromium", "chromium", []string{"test", "bench"}, "the console and viewer tests (chromedp)"},
@@ -50,12 +51,13 @@ var Programs = []Program{
 	{"runuser", "util-linux", []string{"essential"}, ""},
 	{"squid", "squid", []string{"test"}, "the authenticating HTTP proxy of the network lab (e2e TestNetworkPaths)"},
 	{"ss", "iproute2", []string{"test", "bench"}, "the screen benchmark reads TCP counters; the network lab resets connections (ss -K)"},
-	{"sway", "sway", []string{"test"}, "the headless wlroots compositor of the Wayland tests (internal/testenv StartSway)"},
+	{"sway", "sway", []string{"test", "bench"}, "the headless wlroots compositor of the Wayland tests and of the Wayland screen benchmark (internal/testenv StartSway)"},
 	{"systemctl", "systemd", []string{"system"}, "deps.sh disables coturn's and squid's services where systemd runs"},
 	{"systemd-analyze", "systemd", []string{"test"}, "the installer tests verify the packages' systemd units"},
 	{"turnutils_peer", "coturn", []string{"test"}, "the echo peer behind the embedded relay"},
 	{"turnutils_uclient", "coturn", []string{"test"}, "a real TURN client against the embedded relay"},
 	{"unshare", "util-linux", []string{"essential"}, ""},
+	{"wayvnc", "wayvnc", []string{"bench"}, "the VNC peer of the Wayland screen benchmark"},
 	{"websockify", "python3-websockify", []string{"bench"}, "the noVNC peer of the screen benchmark"},
 	{"wine", "wine", []string{"test"}, "runs the Windows tests, agent and MSI under Wine (internal/testenv, internal/wintest)"},
 	{"wineserver", "wine64", []string{"test"}, "waits for and stops a test's Wine prefix"},
@@ -69,6 +71,7 @@ var Programs = []Program{
 	{"xdg-open", "xdg-utils", []string{"run", "test"}, "opens a link in an end-user notification in the browser"},
 	{"xdotool", "xdotool", []string{"test"}, "tests move the pointer and type as an end user would"},
 	{"xdpyinfo", "x11-utils", []string{"run", "test", "bench"}, ""},
+	{"xhost", "x11-xserver-utils", []string{"bench"}, "sway's config lets the benchmark's X clients into its Xwayland"},
 	{"xsetroot", "x11-xserver-utils", []string{"test"}, "tests paint the root window"},
 	{"zenity", "zenity", []string{"run", "test", "bench"}, "the acceptance prompt and code entry (github.com/ncruces/zenity starts it)"},
 }

@@ -23,6 +23,8 @@ type Compositor struct {
 	RuntimeDir, Display string
 	// UID and GID it runs as (the test's own where it is not root).
 	UID, GID int
+	// XDisplay is its Xwayland's DISPLAY, where one was asked for.
+	XDisplay string
 }
 
 // Socket is the compositor's socket path.
@@ -79,12 +81,33 @@ func UserRuntimeDir() (string, int, int, error) {
 // of its own. It waits at most timeout for the compositor's socket. Stop
 // stops it and removes the directory.
 func StartSway(ctx context.Context, w, h int, timeout time.Duration) (*Compositor, error) {
+	return StartSwayOpts(ctx, SwayOptions{W: w, H: h}, timeout)
+}
+
+// SwayOptions say how StartSwayOpts starts sway.
+type SwayOptions struct {
+	W, H int
+	// Xwayland starts sway's Xwayland too, for X clients (Compositor's
+	// XDisplay).
+	Xwayland bool
+}
+
+// StartSwayOpts is StartSway with options.
+func StartSwayOpts(ctx context.Context, o SwayOptions, timeout time.Duration) (*Compositor, error) {
 	rt, uid, gid, err := UserRuntimeDir()
 	if err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(rt, "sway.conf")
-	cfg := fmt.Sprintf("output HEADLESS-1 resolution %dx%d position 0 0\nxwayland disable\ndefault_border none\nfocus_follows_mouse no\n", w, h)
+	cfg := fmt.Sprintf("output HEADLESS-1 resolution %dx%d position 0 0\ndefault_border none\nfocus_follows_mouse no\n", o.W, o.H)
+	xfile := filepath.Join(rt, "xdisplay")
+	if o.Xwayland {
+		// sway runs exec'd commands with its Xwayland's DISPLAY; xhost
+		// lets the test's clients in where the test runs as another user.
+		cfg += "xwayland enable\nexec sh -c 'xhost +local: >/dev/null && echo \"$DISPLAY\" > " + xfile + ".tmp && mv " + xfile + ".tmp " + xfile + "'\n"
+	} else {
+		cfg += "xwayland disable\n"
+	}
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -101,6 +124,17 @@ func StartSway(ctx context.Context, w, h int, timeout time.Duration) (*Composito
 	if c.Display, err = waitSocket(ctx, p, rt, timeout); err != nil {
 		c.Stop()
 		return nil, err
+	}
+	if o.Xwayland {
+		if err := waitPath(ctx, p, xfile, timeout); err != nil {
+			c.Stop()
+			return nil, err
+		}
+		b, _ := os.ReadFile(xfile)
+		if c.XDisplay = strings.TrimSpace(string(b)); c.XDisplay == "" {
+			c.Stop()
+			return nil, fmt.Errorf("sway started no Xwayland; stderr:\n%s", tail(p.Stderr.String(), 3000))
+		}
 	}
 	return c, nil
 }
