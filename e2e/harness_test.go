@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -554,18 +553,8 @@ func startAgentOpts(t testing.TB, o agentOpts) *agent {
 }
 
 // desktopUser is the user the agent's session helpers run as where the
-// tests run as root (startAgentEnv): nobody, an account every system has
-// (D-Bus lets no uid without an account in); 64100 where it is missing.
-func desktopUser() (uid, gid int) {
-	if u, err := user.Lookup("nobody"); err == nil {
-		uid, err1 := strconv.Atoi(u.Uid)
-		gid, err2 := strconv.Atoi(u.Gid)
-		if err1 == nil && err2 == nil && uid > 0 {
-			return uid, gid
-		}
-	}
-	return 64100, 64100
-}
+// tests run as root (startAgentEnv): nobody (testenv.DesktopUser).
+func desktopUser() (uid, gid int) { return testenv.DesktopUser() }
 
 // asDesktopUser reports whether the agent's session helpers run as
 // desktopUser: whether the tests run as root.

@@ -219,12 +219,7 @@ func (s *rdSource) Damaged(monitor int) ([]image.Rectangle, bool) {
 	if f.state != 0 || !m.seen || m.img == nil {
 		return whole, true
 	}
-	d := &m.dmg
-	d.asked, d.told, d.toldAll = true, len(d.rects), d.all
-	if d.all {
-		return whole, true
-	}
-	return append([]image.Rectangle(nil), d.rects...), len(d.rects) > 0
+	return m.dmg.tell(m.rect.Dx(), m.rect.Dy())
 }
 
 func (s *rdSource) Capture(monitor int) (*image.RGBA, error) {

@@ -5,7 +5,6 @@ package capture
 import (
 	"context"
 	"image/color"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,10 +20,7 @@ func TestMutterCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Stop)
-	for _, kv := range g.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	testenv.Setenv(t, g.Env())
 	red := color.RGBA{R: 0xd0, G: 0x20, B: 0x30, A: 0xff}
 	win, err := testenv.OpenWaylandWindow(g.Socket(), red)
 	if err != nil {

@@ -267,12 +267,7 @@ func (s *wlrSource) Damaged(monitor int) ([]image.Rectangle, bool) {
 	if m.latest < 0 || m.img == nil || m.err != nil || s.err != nil {
 		return whole, true
 	}
-	d := &m.dmg
-	d.asked, d.told, d.toldAll = true, len(d.rects), d.all
-	if d.all {
-		return whole, true
-	}
-	return append([]image.Rectangle(nil), d.rects...), len(d.rects) > 0
+	return m.dmg.tell(m.rect.Dx(), m.rect.Dy())
 }
 
 func (s *wlrSource) Capture(monitor int) (*image.RGBA, error) {

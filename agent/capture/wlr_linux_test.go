@@ -18,25 +18,13 @@ func startSway(t *testing.T, c color.RGBA) (*testenv.Compositor, *testenv.Waylan
 		t.Fatal(err)
 	}
 	t.Cleanup(comp.Stop)
-	for _, kv := range comp.Env() {
-		k, v, _ := cut(kv)
-		t.Setenv(k, v)
-	}
+	testenv.Setenv(t, comp.Env())
 	win, err := testenv.OpenWaylandWindow(comp.Socket(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { win.Close() })
 	return comp, win
-}
-
-func cut(kv string) (string, string, bool) {
-	for i := range kv {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 func TestWLRCapture(t *testing.T) {

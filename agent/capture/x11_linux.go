@@ -83,6 +83,17 @@ type monDamage struct {
 	toldAll bool
 }
 
+// tell reports the pending damage of a w×h monitor to the caller
+// (Damaged) and remembers what it told: all of the monitor, or the
+// rectangles; any is false when nothing changed.
+func (d *monDamage) tell(w, h int) ([]image.Rectangle, bool) {
+	d.asked, d.told, d.toldAll = true, len(d.rects), d.all
+	if d.all {
+		return []image.Rectangle{image.Rect(0, 0, w, h)}, true
+	}
+	return append([]image.Rectangle(nil), d.rects...), len(d.rects) > 0
+}
+
 // afterCapture is what remains pending once the caller captured what it
 // was told about.
 func (d *monDamage) afterCapture() *monDamage {

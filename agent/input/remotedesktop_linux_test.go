@@ -25,10 +25,7 @@ func TestMutterInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Stop)
-	for _, kv := range g.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	testenv.Setenv(t, g.Env())
 	win, err := testenv.OpenWaylandWindow(g.Socket(), color.RGBA{G: 0xff, A: 0xff})
 	if err != nil {
 		t.Fatal(err)

@@ -22,10 +22,7 @@ func TestWLRInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(comp.Stop)
-	for _, kv := range comp.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	testenv.Setenv(t, comp.Env())
 	t.Setenv("DISPLAY", "")
 	win, err := testenv.OpenWaylandWindow(comp.Socket(), color.RGBA{G: 0xff, A: 0xff})
 	if err != nil {

@@ -42,39 +42,12 @@ type mutterSession struct {
 	signals chan *dbus.Signal
 }
 
-// HasMutter reports whether the session bus of this process offers GNOME's
-// remote-desktop API.
-func HasMutter() bool {
-	bus, err := dbus.SessionBusPrivate()
-	if err != nil {
-		return false
-	}
-	defer bus.Close()
-	if err := bus.Auth(nil); err != nil {
-		return false
-	}
-	if err := bus.Hello(); err != nil {
-		return false
-	}
-	var has bool
-	err = bus.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, mutterRD).Store(&has)
-	return err == nil && has
-}
-
 // OpenMutter starts a remote-desktop session with a screen-cast stream per
 // logical monitor, on this process's session bus.
 func OpenMutter(ctx context.Context) (Session, error) {
-	bus, err := dbus.SessionBusPrivate()
+	bus, err := sessionBus()
 	if err != nil {
-		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
-	}
-	if err := bus.Auth(nil); err != nil {
-		bus.Close()
-		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
-	}
-	if err := bus.Hello(); err != nil {
-		bus.Close()
-		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
+		return nil, err
 	}
 	s := &mutterSession{bus: bus, done: make(chan struct{}), signals: make(chan *dbus.Signal, 16)}
 	if err := s.start(ctx); err != nil {

@@ -67,17 +67,9 @@ func OpenPortal(ctx context.Context, cfg PortalConfig) (Session, error) {
 	if cfg.Answer <= 0 {
 		cfg.Answer = 2 * time.Minute
 	}
-	bus, err := dbus.SessionBusPrivate()
+	bus, err := sessionBus()
 	if err != nil {
-		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
-	}
-	if err := bus.Auth(nil); err != nil {
-		bus.Close()
-		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
-	}
-	if err := bus.Hello(); err != nil {
-		bus.Close()
-		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
+		return nil, err
 	}
 	s := &portalSession{bus: bus, fd: -1, done: make(chan struct{})}
 	if err := s.start(ctx, cfg); err != nil {

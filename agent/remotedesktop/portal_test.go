@@ -9,7 +9,6 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -101,10 +100,7 @@ func TestPortal(t *testing.T) {
 	if err := g.StartPortals(context.Background(), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range g.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	testenv.Setenv(t, g.Env())
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, p := range g.Procs() {

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+
+	"github.com/godbus/dbus/v5"
 )
 
 // Kind names a session's API.
@@ -78,6 +80,23 @@ func Open(ctx context.Context, portal PortalConfig) (Session, error) {
 		return s, err
 	}
 	return OpenPortal(ctx, portal)
+}
+
+// sessionBus is a private connection to this process's session bus.
+func sessionBus() (*dbus.Conn, error) {
+	bus, err := dbus.SessionBusPrivate()
+	if err != nil {
+		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
+	}
+	if err := bus.Auth(nil); err != nil {
+		bus.Close()
+		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
+	}
+	if err := bus.Hello(); err != nil {
+		bus.Close()
+		return nil, fmt.Errorf("remotedesktop: session bus: %w", err)
+	}
+	return bus, nil
 }
 
 // warmUp makes the compositor add its virtual pointer and keyboard now.

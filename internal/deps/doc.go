@@ -26,7 +26,6 @@ var Programs = []Program{
 	{"chromium", "chromium", []string{"test", "bench"}, "the console and viewer tests (chromedp)"},
 	{"curl", "curl", []string{"base"}, "make run waits for the server"},
 	{"dbus-daemon", "dbus-daemon", []string{"test"}, "a session bus for the notification tests"},
-	{"dbus-send", "dbus-bin", []string{"test"}, "the GNOME test desktop waits for mutter's remote-desktop API on its bus"},
 	{"debootstrap", "debootstrap", []string{"fresh"}, "scripts/fresh-check.sh"},
 	{"desktop-file-validate", "desktop-file-utils", []string{"test"}, "the installer tests validate the desktop entry"},
 	{"dpkg", "dpkg", []string{"essential"}, "the installer test installs and purges the .deb in a throw-away root"},

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,5 +99,14 @@ func (c *Changes) Await(timeout time.Duration, cond func() bool) bool {
 		case <-deadline.C:
 			return false
 		}
+	}
+}
+
+// Setenv sets each "K=V" of env for the rest of t (t.Setenv).
+func Setenv(t testing.TB, env []string) {
+	t.Helper()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
 }

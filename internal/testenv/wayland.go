@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/godbus/dbus/v5"
 )
 
 // Compositor is a Wayland compositor a test started, with what a client of
@@ -296,11 +298,7 @@ func StartMutter(ctx context.Context, w, h int, timeout time.Duration) (*GnomeDe
 		if m.Exited() {
 			return false, fmt.Errorf("mutter exited; stderr:\n%s", tail(m.Stderr.String(), 3000))
 		}
-		cmd := exec.CommandContext(ctx, "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
-			"/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:org.gnome.Mutter.RemoteDesktop")
-		cmd.Env = env
-		out, err := cmd.Output()
-		return err == nil && strings.Contains(string(out), "boolean true"), err
+		return busHasName(g.Bus, "org.gnome.Mutter.RemoteDesktop")
 	}); err != nil {
 		return fail(fmt.Errorf("waiting for mutter's remote-desktop API: %w", err))
 	}
@@ -314,15 +312,6 @@ func (g *GnomeDesktop) StartPortals(ctx context.Context, timeout time.Duration) 
 	env := append(os.Environ(), "XDG_RUNTIME_DIR="+g.RuntimeDir, "DBUS_SESSION_BUS_ADDRESS="+g.Bus,
 		"WAYLAND_DISPLAY="+g.Display, "DISPLAY=", "XDG_CURRENT_DESKTOP=GNOME", "XDG_SESSION_TYPE=wayland",
 		"GSETTINGS_BACKEND=memory")
-	hasName := func(name string) func() (bool, error) {
-		return func() (bool, error) {
-			cmd := exec.CommandContext(ctx, "dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
-				"/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:"+name)
-			cmd.Env = env
-			out, err := cmd.Output()
-			return err == nil && strings.Contains(string(out), "boolean true"), err
-		}
-	}
 	// The backend first: the portal finds its backends as it starts (our
 	// bus activates nothing).
 	for _, p := range []struct{ exe, name string }{
@@ -336,11 +325,23 @@ func (g *GnomeDesktop) StartPortals(ctx context.Context, timeout time.Duration) 
 			return err
 		}
 		g.procs = append(g.procs, proc)
-		if err := Poll(ctx, timeout, hasName(p.name)); err != nil {
+		if err := Poll(ctx, timeout, func() (bool, error) { return busHasName(g.Bus, p.name) }); err != nil {
 			return fmt.Errorf("waiting for %s: %w; stderr:\n%s", p.name, err, tail(proc.Stderr.String(), 3000))
 		}
 	}
 	return nil
+}
+
+// busHasName reports whether someone owns name on the bus at addr.
+func busHasName(addr, name string) (bool, error) {
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	var has bool
+	err = conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has)
+	return has, err
 }
 
 // waitPath waits until p created path.
