@@ -260,8 +260,15 @@ func StartMutter(ctx context.Context, w, h int, timeout time.Duration) (*GnomeDe
 	if err != nil {
 		return fail(err)
 	}
-	if err := waitPath(ctx, bus, busSock, timeout); err != nil {
-		return fail(err)
+	// The socket appears before the daemon listens on it: wait for an
+	// answer.
+	if err := Poll(ctx, timeout, func() (bool, error) {
+		if bus.Exited() {
+			return false, fmt.Errorf("dbus-daemon exited; stderr:\n%s", tail(bus.Stderr.String(), 3000))
+		}
+		return busHasName(g.Bus, "org.freedesktop.DBus")
+	}); err != nil {
+		return fail(fmt.Errorf("waiting for the session bus: %w", err))
 	}
 	if g.Notifications, err = ServeNotifications(g.Bus); err != nil {
 		return fail(err)
@@ -270,8 +277,16 @@ func StartMutter(ctx context.Context, w, h int, timeout time.Duration) (*GnomeDe
 	if err != nil {
 		return fail(err)
 	}
-	if err := waitPath(ctx, pw, filepath.Join(rt, "pipewire-0"), timeout); err != nil {
-		return fail(err)
+	// PipeWire answers (its socket may exist before it listens).
+	if err := Poll(ctx, timeout, func() (bool, error) {
+		if pw.Exited() {
+			return false, fmt.Errorf("pipewire exited; stderr:\n%s", tail(pw.Stderr.String(), 3000))
+		}
+		cmd := exec.CommandContext(ctx, "pw-cli", "info", "0")
+		cmd.Env = env
+		return cmd.Run() == nil, nil
+	}); err != nil {
+		return fail(fmt.Errorf("waiting for PipeWire: %w", err))
 	}
 	if _, err := start("wireplumber"); err != nil {
 		return fail(err)
