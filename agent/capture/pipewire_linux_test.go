@@ -61,3 +61,39 @@ func TestMutterCapture(t *testing.T) {
 		return colourAt(blue)()
 	})
 }
+
+// TestMutterMonitors: each of GNOME's monitors is a stream and a monitor
+// of the source, laid out as GNOME lays them out, the primary first.
+func TestMutterMonitors(t *testing.T) {
+	g, err := testenv.StartMutterMonitors(context.Background(), []string{"800x600", "640x480"}, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	testenv.Setenv(t, g.Env())
+	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) {
+		return remotedesktop.Open(context.Background(), remotedesktop.PortalConfig{})
+	})
+	s, err := Open(Config{Method: MethodMutter, RemoteDesktop: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mons, err := s.Monitors()
+	if err != nil || len(mons) != 2 {
+		t.Fatalf("Monitors() = %+v, %v; want two", mons, err)
+	}
+	sizes := map[[2]int]bool{{mons[0].W, mons[0].H}: true, {mons[1].W, mons[1].H}: true}
+	if !sizes[[2]int{800, 600}] || !sizes[[2]int{640, 480}] || !mons[0].Primary || mons[1].Primary {
+		t.Errorf("Monitors() = %+v; want 800x600 and 640x480, the first primary", mons)
+	}
+	if a, b := mons[0], mons[1]; a.X == b.X && a.Y == b.Y {
+		t.Errorf("both monitors at %d,%d", a.X, a.Y)
+	}
+	for i, m := range mons {
+		img, err := s.Capture(i)
+		if err != nil || img.Rect.Dx() != m.W || img.Rect.Dy() != m.H {
+			t.Errorf("Capture(%d): %v, %v; want %dx%d", i, img.Rect, err, m.W, m.H)
+		}
+	}
+}

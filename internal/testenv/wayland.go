@@ -227,6 +227,12 @@ const gnomeBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bu
 // It returns once the compositor's socket and its remote-desktop API are
 // up and WirePlumber manages the PipeWire graph.
 func StartMutter(ctx context.Context, w, h int, timeout time.Duration) (*GnomeDesktop, error) {
+	return StartMutterMonitors(ctx, []string{fmt.Sprintf("%dx%d", w, h)}, timeout)
+}
+
+// StartMutterMonitors is StartMutter with a virtual monitor of each size
+// ("1280x720"), which mutter lays out left to right.
+func StartMutterMonitors(ctx context.Context, sizes []string, timeout time.Duration) (*GnomeDesktop, error) {
 	rt, uid, gid, err := UserRuntimeDir()
 	if err != nil {
 		return nil, err
@@ -300,7 +306,11 @@ func StartMutter(ctx context.Context, w, h int, timeout time.Duration) (*GnomeDe
 	}); err != nil {
 		return fail(fmt.Errorf("waiting for WirePlumber: %w", err))
 	}
-	m, err := start("mutter", "--headless", "--wayland", "--no-x11", "--virtual-monitor", fmt.Sprintf("%dx%d", w, h))
+	args := []string{"--headless", "--wayland", "--no-x11"}
+	for _, sz := range sizes {
+		args = append(args, "--virtual-monitor", sz)
+	}
+	m, err := start("mutter", args...)
 	if err != nil {
 		return fail(err)
 	}
