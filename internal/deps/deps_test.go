@@ -50,7 +50,7 @@ var dynamic = map[string]string{
 	"internal/wintest/wintest_test.go:TestWindowsUnderWine": "the go tool (GoTool)",
 	"internal/wintest/wintest_test.go:runUnderWine":         "the go tool (GoTool), test2json",
 	"internal/testenv/server.go:StartServer":                "the tether-server its caller built",
-	"internal/testenv/wayland.go:StartMutter":               "dbus-daemon, pipewire, wireplumber and mutter (rows of their own)",
+	"internal/testenv/wayland.go:StartMutterMonitors":       "dbus-daemon, pipewire, wireplumber and mutter (rows of their own)",
 	"internal/testenv/wayland.go:StartPortals":              "xdg-desktop-portal and xdg-desktop-portal-gnome from /usr/libexec (rows of their own)",
 	"internal/testenv/server.go:EnrollmentToken":            "the tether-server its caller built",
 	"server/turnrelay/uclient_test.go:startUclient":         "turnutils_uclient, found by needTool",
