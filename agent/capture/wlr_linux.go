@@ -46,13 +46,21 @@ type wlrMon struct {
 	latest   int // index of the last ready buffer, -1 before the first
 	yInvert  [2]bool
 	inflight bool
-	frames   int // ready frames (tests)
 	err      error
 
 	// pending damage since the last capture, in monitor pixels; told is
 	// what Damaged reported of it (see monDamage).
 	dmg monDamage
 	img *image.RGBA
+}
+
+// target is the buffer the compositor copies the next frame into: the
+// one the caller is not reading.
+func (m *wlrMon) target() int {
+	if m.latest == 0 {
+		return 1
+	}
+	return 0
 }
 
 // wlrFirstFrame bounds the wait for an output's first frame.
@@ -139,10 +147,7 @@ func (s *wlrSource) request(m *wlrMon) {
 	haveFormat := false
 	var frame *wayland.Object
 	copyInto := func() {
-		i := 0
-		if m.latest == 0 {
-			i = 1
-		}
+		i := m.target()
 		b := m.bufs[i]
 		if b == nil || b.W != int(fw) || b.H != int(fh) || b.Stride != int(stride) || b.Format != format {
 			if b != nil {
@@ -177,22 +182,13 @@ func (s *wlrSource) request(m *wlrMon) {
 		case 6: // buffer_done
 			s.startCopy(m, frame, haveFormat, copyInto)
 		case 1: // flags
-			i := 0
-			if m.latest == 0 {
-				i = 1
-			}
-			m.yInvert[i] = msg.Uint()&1 != 0
+			m.yInvert[m.target()] = msg.Uint()&1 != 0
 		case 4: // damage
 			x, y, w, h := int(msg.Uint()), int(msg.Uint()), int(msg.Uint()), int(msg.Uint())
 			damage = append(damage, image.Rect(x, y, x+w, y+h))
 		case 2: // ready
 			first := m.latest < 0
-			if m.latest == 0 {
-				m.latest = 1
-			} else {
-				m.latest = 0
-			}
-			m.frames++
+			m.latest = m.target()
 			m.inflight = false
 			b := m.bufs[m.latest]
 			bounds := image.Rect(0, 0, b.W, b.H)
