@@ -89,25 +89,9 @@ func startPanel(t *testing.T) *panel {
 	return p
 }
 
-// sharedBusConfig is a session bus both the test (the panel, as root) and
-// the agent's session helper (the tray icon, as desktopUser) may use: a
-// session bus lets only its own user in by default.
-const sharedBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`
-
-// startSharedBus starts a private session bus with sharedBusConfig, its
+// startSharedBus starts a private session bus that both the test (the
+// panel, as root) and the agent's session helper (the tray icon, as
+// desktopUser) may use (testenv.SharedBusConfig), its
 // socket in a directory desktopUser can reach, and returns it with its
 // address once it listens.
 func startSharedBus(t *testing.T) (*testenv.Proc, string) {
@@ -115,7 +99,7 @@ func startSharedBus(t *testing.T) (*testenv.Proc, string) {
 	dir := userDir(t)
 	sock := filepath.Join(dir, "bus")
 	conf := filepath.Join(t.TempDir(), "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(sharedBusConfig, sock)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(testenv.SharedBusConfig(sock)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bus := startCmd(t, "dbus-daemon", exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile"))

@@ -8,10 +8,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"image/color"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -122,6 +125,21 @@ func waitWindowEvent(t testing.TB, win *testenv.WaylandWindow, what string, matc
 	})
 }
 
+// fullScreenWindow opens the test window on the compositor at socket and
+// checks that it covers the output.
+func fullScreenWindow(t *testing.T, socket string) *testenv.WaylandWindow {
+	t.Helper()
+	win, err := testenv.OpenWaylandWindow(socket, waylandColour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { win.Close() })
+	if w, h := win.Size(); w != displayW || h != displayH {
+		t.Fatalf("the test window is %dx%d, want full screen %dx%d", w, h, displayW, displayH)
+	}
+	return win
+}
+
 // TestWaylandSway: a headless sway (wlroots), captured with screencopy and
 // driven with the virtual pointer and keyboard.
 func TestWaylandSway(t *testing.T) {
@@ -130,14 +148,7 @@ func TestWaylandSway(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(comp.Stop)
-	win, err := testenv.OpenWaylandWindow(comp.Socket(), waylandColour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { win.Close() })
-	if w, h := win.Size(); w != displayW || h != displayH {
-		t.Fatalf("the test window is %dx%d, want full screen %dx%d", w, h, displayW, displayH)
-	}
+	win := fullScreenWindow(t, comp.Socket())
 	e := startShareEnvOn(t, append(comp.Env(), "DISPLAY="))
 	waylandSession(t, e, win, "wlr", "Wayland (wlroots)")
 }
@@ -153,14 +164,7 @@ func TestWaylandMutter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Stop)
-	win, err := testenv.OpenWaylandWindow(g.Socket(), waylandColour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { win.Close() })
-	if w, h := win.Size(); w != displayW || h != displayH {
-		t.Fatalf("the test window is %dx%d, want full screen %dx%d", w, h, displayW, displayH)
-	}
+	win := fullScreenWindow(t, g.Socket())
 	e := startShareEnvOn(t, append(g.Env(), "DISPLAY="))
 	waylandSession(t, e, win, "mutter", "Wayland (GNOME)")
 	// Nothing was asked on the endpoint; the end user was told, through
@@ -168,5 +172,41 @@ func TestWaylandMutter(t *testing.T) {
 	shown := g.Notifications.Shown()
 	if !slices.ContainsFunc(shown, func(n string) bool { return strings.Contains(n, "is connected to this computer for remote support") }) {
 		t.Errorf("the desktop showed the notifications %q, none saying a technician is connected", shown)
+	}
+}
+
+// TestWaylandLoginScreen: GNOME's login screen on Wayland is a GNOME
+// compositor of the display manager's account (GDM's greeter runs
+// gnome-shell, which is mutter, as Debian-gdm) on that account's own bus.
+// The service marks the desktop a login screen and its helper runs as
+// that account with --login-screen, where nobody is there to accept: an
+// unattended session shows it and drives it through GNOME's
+// remote-desktop API, with no dialog. Here mutter stands in for the
+// greeter's gnome-shell (gnome-shell itself is not installed).
+func TestWaylandLoginScreen(t *testing.T) {
+	g, err := testenv.StartMutter(context.Background(), displayW, displayH, startTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	win := fullScreenWindow(t, g.Socket())
+	env := append(g.Env(), "DISPLAY=")
+	uid, gid := desktopUser()
+	desks := filepath.Join(t.TempDir(), "desktops.json")
+	b, err := json.Marshal(map[string]any{"active": "gdm-greeter", "desktops": []map[string]any{
+		{"key": "gdm-greeter", "wayland": envOf(env, "WAYLAND_DISPLAY"), "runtime_dir": envOf(env, "XDG_RUNTIME_DIR"),
+			"dbus": envOf(env, "DBUS_SESSION_BUS_ADDRESS"), "uid": uid, "gid": gid, "user": "Debian-gdm", "greeter": true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(desks, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startShareEnvOn(t, append(env, "TETHER_DESKTOPS_FILE="+desks, "HOME="+userDir(t)))
+	waylandSession(t, e, win, "mutter", "Wayland (GNOME)")
+	if !slices.ContainsFunc(e.a.logRecords(), func(rec map[string]any) bool {
+		return rec["msg"] == "session helper started" && rec["greeter"] == true && rec["user"] == "Debian-gdm"
+	}) {
+		t.Error("no helper started for the login screen as the display manager's account")
 	}
 }

@@ -50,6 +50,7 @@ var (
 	ErrOutOfRange   = errors.New("input: coordinates outside the monitor")
 	ErrNeedsService = errors.New("input: ctrl-alt-del needs the service (SendSAS); the session helper cannot send it")
 	ErrClosed       = errors.New("input: injector closed")
+	ErrViewOnly     = errors.New("input: the end user shared the screen without remote interaction (the desktop's dialog)")
 )
 
 // Limits on one event.

@@ -25,6 +25,10 @@ func newRD(shared *remotedesktop.Shared) (driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
+	if !sess.Interactive() {
+		release()
+		return nil, ErrViewOnly
+	}
 	return &rd{sess: sess, release: release}, nil
 }
 

@@ -212,6 +212,7 @@ func (s *mutterSession) watch() {
 }
 
 func (s *mutterSession) Kind() Kind            { return KindMutter }
+func (s *mutterSession) Interactive() bool     { return true }
 func (s *mutterSession) Streams() []Stream     { return slices.Clone(s.streams) }
 func (s *mutterSession) PipeWireFD() int       { return -1 }
 func (s *mutterSession) Done() <-chan struct{} { return s.done }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,6 +166,14 @@ func (s *portalSession) start(ctx context.Context, cfg PortalConfig) error {
 		"types":        dbus.MakeVariant(portalKeyboard | portalPointer),
 		"persist_mode": dbus.MakeVariant(portalPersist),
 	}
+	// RemoteDesktop sessions can be remembered from version 2 of the
+	// portal's interface (newer than Debian 12's xdg-desktop-portal
+	// 1.16); before that the dialog comes at every session.
+	if v, err := s.bus.Object(portalDest, portalPath).GetProperty(portalRD + ".version"); err == nil {
+		if n, _ := v.Value().(uint32); n < 2 {
+			slog.Info("the desktop's portal cannot remember the end user's answer: its dialog comes at every session", "remote_desktop_version", n)
+		}
+	}
 	if cfg.TokenFile != "" {
 		if b, err := os.ReadFile(cfg.TokenFile); err == nil && len(b) > 0 {
 			devOpts["restore_token"] = dbus.MakeVariant(strings.TrimSpace(string(b)))
@@ -233,7 +242,7 @@ func (s *portalSession) start(ctx context.Context, cfg PortalConfig) error {
 		return fmt.Errorf("remotedesktop: opening the portal's PipeWire remote: %w", err)
 	}
 	s.fd = int(fd)
-	if s.devices&(portalKeyboard|portalPointer) == portalKeyboard|portalPointer {
+	if s.Interactive() {
 		return warmUp(s)
 	}
 	return nil // the end user shares the screen without remote interaction
@@ -265,6 +274,9 @@ func (s *portalSession) Kind() Kind            { return KindPortal }
 func (s *portalSession) Streams() []Stream     { return slices.Clone(s.streams) }
 func (s *portalSession) PipeWireFD() int       { return s.fd }
 func (s *portalSession) Done() <-chan struct{} { return s.done }
+func (s *portalSession) Interactive() bool {
+	return s.devices&(portalKeyboard|portalPointer) == portalKeyboard|portalPointer
+}
 
 func (s *portalSession) call(method string, args ...any) error {
 	all := append([]any{s.handle, map[string]dbus.Variant{}}, args...)

@@ -50,6 +50,10 @@ type Session interface {
 	// through (the portal's), or -1 for the user's own PipeWire daemon.
 	// The session owns it.
 	PipeWireFD() int
+	// Interactive says whether the session may drive the pointer and the
+	// keyboard: the portal's dialog lets the end user share the screen
+	// without remote interaction.
+	Interactive() bool
 	// PointerMotionAbsolute moves the pointer to x, y on stream i, in the
 	// stream's logical units.
 	PointerMotionAbsolute(i int, x, y float64) error

@@ -204,9 +204,13 @@ func (g *GnomeDesktop) Stop() {
 	os.RemoveAll(g.RuntimeDir)
 }
 
-// gnomeBusConfig is the private session bus: any local user may connect,
-// so that a test running as root reaches the desktop user's bus.
-const gnomeBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+// SharedBusConfig is the configuration of a private session bus
+// listening on sock that any local user may connect to, so that a test
+// running as root and a desktop user's programs share it (a session bus
+// lets only its own user in by default).
+func SharedBusConfig(sock string) string { return fmt.Sprintf(sharedBusConfig, sock) }
+
+const sharedBusConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
@@ -244,7 +248,7 @@ func StartMutterMonitors(ctx context.Context, sizes []string, timeout time.Durat
 	}
 	busSock := filepath.Join(rt, "bus")
 	conf := filepath.Join(rt, "bus.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(gnomeBusConfig, busSock)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(SharedBusConfig(busSock)), 0o644); err != nil {
 		return fail(err)
 	}
 	g.Bus = "unix:path=" + busSock
