@@ -97,7 +97,13 @@ func networkTable(t testing.TB) map[string][]string {
 // that each socket it opens is one the README's network table names, by
 // its config key and protocol, and nothing else.
 func TestNetworkTable(t *testing.T) {
-	s := startServer(t, "--metrics-listen", "127.0.0.1:0")
+	args := []string{"--metrics-listen", "127.0.0.1:0"}
+	// The embedded NATS server needs a PostgreSQL store (nodes share one).
+	withNATS := os.Getenv(testenv.PostgresEnv) != ""
+	if withNATS {
+		args = append(args, "--db", testenv.FreshPostgres(t, testenv.PostgresDSN(t)), "--nats", "embedded", "--nats-listen", "127.0.0.1:0")
+	}
+	s := startServer(t, args...)
 	logs := s.proc.stderr
 	port := func(what string, re *regexp.Regexp) int {
 		t.Helper()
@@ -118,6 +124,11 @@ func TestNetworkTable(t *testing.T) {
 	metrics := port("the metrics port", regexp.MustCompile(`metrics listening.* addr=\S+:(\d+)`))
 	key := map[socket]string{
 		{"TCP", listen}: "listen", {"UDP", turn}: "turn_listen", {"TCP", turn}: "turn_listen", {"TCP", metrics}: "metrics_listen",
+	}
+	if withNATS {
+		key[socket{"TCP", port("the embedded NATS port", regexp.MustCompile(`embedded NATS server listening.* url=nats://\S+:(\d+)`))}] = "nats_listen"
+	} else {
+		t.Log("no PostgreSQL (" + testenv.PostgresEnv + "): the embedded NATS listener is not checked")
 	}
 	table := networkTable(t)
 	var socks []socket

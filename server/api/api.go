@@ -52,6 +52,15 @@ type Config struct {
 	// drops /metrics from this handler (served on metrics_listen).
 	MetricsToken     string
 	MetricsElsewhere bool
+	// Cluster, when set, names this node and says whether it reaches the
+	// others (NATS); /readyz reports both.
+	Cluster Cluster
+}
+
+// Cluster is what /readyz tells of a node among several (cluster.Bus).
+type Cluster interface {
+	Node() string
+	Connected() bool
 }
 
 // Handler returns the server's root handler.
@@ -63,7 +72,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		cfg.Logger = slog.Default()
 	}
 	h := &handlers{svc: cfg.Service, log: cfg.Logger.With("component", "api"), secure: cfg.SecureCookies, sig: cfg.Signal,
-		metricsToken: cfg.MetricsToken, metricsElsewhere: cfg.MetricsElsewhere}
+		metricsToken: cfg.MetricsToken, metricsElsewhere: cfg.MetricsElsewhere, cluster: cfg.Cluster}
 	mux := http.NewServeMux()
 	h.routes(mux)
 	if cfg.Extra != nil {
@@ -80,6 +89,7 @@ type handlers struct {
 
 	metricsToken     string
 	metricsElsewhere bool
+	cluster          Cluster
 }
 
 func (h *handlers) routes(mux *http.ServeMux) {
@@ -98,11 +108,23 @@ func (h *handlers) routes(mux *http.ServeMux) {
 		type checks struct {
 			Store      string `json:"store"`
 			AuditChain string `json:"audit_chain"`
+			// NATS: "ok", "disconnected" (the node serves on; other nodes'
+			// changes reach it late), or "off" (a single node).
+			NATS string `json:"nats"`
+		}
+		c := checks{Store: "ok", AuditChain: h.svc.AuditChainStatus(), NATS: "off"}
+		node := ""
+		if h.cluster != nil {
+			node, c.NATS = h.cluster.Node(), "ok"
+			if !h.cluster.Connected() {
+				c.NATS = "disconnected"
+			}
 		}
 		writeJSON(w, http.StatusOK, struct {
 			Status string `json:"status"`
+			Node   string `json:"node,omitempty"`
 			Checks checks `json:"checks"`
-		}{"ready", checks{Store: "ok", AuditChain: h.svc.AuditChainStatus()}})
+		}{"ready", node, c})
 	})
 	if !h.metricsElsewhere {
 		metrics := MetricsHandler(h.metricsToken, true)

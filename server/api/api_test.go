@@ -411,7 +411,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 		if st := c.do("GET", "/readyz", nil, nil); st != 200 {
 			t.Fatalf("readyz: %d %s", st, c.last)
 		}
-		want := `{"status":"ready","checks":{"store":"ok","audit_chain":"` + auditChain + `"}}`
+		want := `{"status":"ready","checks":{"store":"ok","audit_chain":"` + auditChain + `","nats":"off"}}`
 		if got := strings.TrimSpace(string(c.last)); got != want {
 			t.Fatalf("readyz:\n got  %s\n want %s", got, want)
 		}

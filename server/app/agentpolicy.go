@@ -18,6 +18,14 @@ func (s *Service) effectivePolicy(ctx context.Context, groups []string) (protoco
 	if pol, ok := s.policies.Get(key, s.now()); ok {
 		return pol, nil
 	}
+	return s.freshPolicy(ctx, groups)
+}
+
+// freshPolicy is effectivePolicy read from the store, and cached. A woken
+// poll reads it so: the change that woke it may have been made on another
+// node, whose word to drop cached policies can come after the wake-up.
+func (s *Service) freshPolicy(ctx context.Context, groups []string) (protocol.Policy, error) {
+	key := strings.Join(groups, "\x00")
 	pol, err := s.loadPolicy(ctx, groups)
 	if err == nil {
 		s.policies.Put(key, pol, s.now())

@@ -237,7 +237,7 @@ hold:
 			// The policy may have changed while we held (a technician allowing
 			// unattended access and starting a session at once): the agent
 			// applies it before the actions, so send the current one.
-			if pol, err := s.effectivePolicy(ctx, a.Groups()); err != nil {
+			if pol, err := s.freshPolicy(ctx, a.Groups()); err != nil {
 				return protocol.PollResponse{}, err
 			} else if pol.Version != req.PolicyVersion {
 				resp.Policy = &pol

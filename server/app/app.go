@@ -30,6 +30,10 @@ type Config struct {
 	Hub    hub.Notifier
 	Logger *slog.Logger
 	Now    func() time.Time
+	// PoliciesChanged, when set, is told after this node changed a
+	// policy or a group's membership, to tell the other nodes (which then
+	// call ClearPolicies); each node caches effective policies.
+	PoliciesChanged func()
 
 	// PollHold is how long a poll with nothing pending is held (25 s).
 	PollHold time.Duration
@@ -227,15 +231,24 @@ func New(cfg Config) (*Service, error) {
 		},
 	})
 	s.groupsPart = groups.New(s.Core, cfg.Store, groups.Config{
-		VisibleAgent:    s.visibleAgent,
-		Endpoint:        s.Endpoint,
-		Notify:          s.hub.Notify,
-		PoliciesChanged: s.policies.Clear,
+		VisibleAgent: s.visibleAgent,
+		Endpoint:     s.Endpoint,
+		Notify:       s.hub.Notify,
+		PoliciesChanged: func() {
+			s.policies.Clear()
+			if cfg.PoliciesChanged != nil {
+				cfg.PoliciesChanged()
+			}
+		},
 	})
 	s.notificationsPart = notifications.New(s.Core, cfg.Store, notifications.Config{Notify: s.hub.Notify})
 	go s.flushLoop()
 	return s, nil
 }
+
+// ClearPolicies drops the cached effective policies: another node changed
+// one.
+func (s *Service) ClearPolicies() { s.policies.Clear() }
 
 // Close flushes presence and stops background work. It does not close the store.
 func (s *Service) Close() {

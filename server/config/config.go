@@ -55,6 +55,9 @@ var Keys = []Key{
 	{"sign_gpg_passphrase", "", "passphrase of sign_gpg_key (better given as the environment variable than in a file)"},
 	{"sign_cert", "", "code-signing certificate (PEM) for Authenticode on the .msi installers the console downloads; empty: unsigned"},
 	{"sign_key", "", "private key (PEM) of sign_cert"},
+	{"nats", "", "NATS joining several server nodes on one PostgreSQL store: nats://host:4222 (comma-separated for a NATS cluster), or embedded for a NATS server inside this process on nats_listen; empty: a single node"},
+	{"nats_listen", "127.0.0.1:4222", "address of the embedded NATS server (nats embedded); other nodes connect to it with nats://this-address"},
+	{"node_name", "", "this node's name in /readyz, metrics and logs; empty: the host name and the listen port"},
 	{"log_level", "info", "debug, info, warn or error"},
 	{"log_format", "text", "text or json"},
 }
@@ -83,6 +86,10 @@ type Config struct {
 	TURNAllowPrivate bool
 	MetricsListen    string
 	MetricsToken     string
+	// NATS joins this node to others ("" alone, "embedded", nats://...).
+	NATS             string
+	NATSListen       string
+	NodeName         string
 	LoginConcurrency int
 	EnrollRate       int
 	// Signing of the installers downloaded from the console.
@@ -143,6 +150,8 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		TURNOnListen: v.GetBool("turn_on_listen"),
 		SignGPGKey:   v.GetString("sign_gpg_key"), SignGPGPassphrase: v.GetString("sign_gpg_passphrase"),
 		SignCert: v.GetString("sign_cert"), SignKey: v.GetString("sign_key"),
+		NATS: strings.TrimSpace(v.GetString("nats")), NATSListen: strings.TrimSpace(v.GetString("nats_listen")),
+		NodeName: strings.TrimSpace(v.GetString("node_name")),
 	}
 	if strings.EqualFold(c.TURNListen, "off") {
 		c.TURNListen = ""
@@ -198,6 +207,22 @@ func (c Config) Check() error {
 	}
 	if c.DB != "" && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		return fmt.Errorf("db must be a postgres:// URL")
+	}
+	if c.NATS != "" {
+		if c.DB == "" {
+			return errors.New("nats joins nodes that share one store: it needs db (PostgreSQL); SQLite serves a single node")
+		}
+		if c.NATS == "embedded" {
+			if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+				return fmt.Errorf("nats_listen %q: %w", c.NATSListen, err)
+			}
+		} else {
+			for _, u := range strings.Split(c.NATS, ",") {
+				if u = strings.TrimSpace(u); !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+					return fmt.Errorf("nats %q: want embedded or nats:// URLs", u)
+				}
+			}
+		}
 	}
 	if c.TURNListen != "" {
 		if _, _, err := net.SplitHostPort(c.TURNListen); err != nil {

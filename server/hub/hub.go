@@ -70,3 +70,17 @@ func (h *Local) Waiting() int {
 	}
 	return n
 }
+
+// NotifyAll wakes every held poll: after a gap in what other nodes said
+// (NATS was away), each agent asks again.
+func (h *Local) NotifyAll() {
+	h.mu.Lock()
+	all := h.waiters
+	h.waiters = map[string][]chan struct{}{}
+	h.mu.Unlock()
+	for _, ws := range all {
+		for _, w := range ws {
+			close(w)
+		}
+	}
+}

@@ -333,7 +333,10 @@ func (s *Service) BootstrapAdmin(ctx context.Context, name string) (password str
 		return "", false, nil
 	}
 	password = auth.NewToken("", 15) // 20 URL-safe characters
-	if _, err := s.AddUser(ctx, protocol.CreateUserRequest{Name: name, Password: password, Roles: []string{perm.RoleAdministrator}}); err != nil {
+	if _, err := s.AddUser(ctx, protocol.CreateUserRequest{Name: name, Password: password, Roles: []string{perm.RoleAdministrator}}); errors.Is(err, store.ErrConflict) {
+		// Another node starting on the same store made it first.
+		return "", false, nil
+	} else if err != nil {
 		return "", false, err
 	}
 	s.Audit(ctx, store.AuditRecord{Actor: "server", Type: protocol.AuditAdminBootstrp, Details: core.Details("user", name)})

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -179,7 +178,7 @@ func TestAuditVerifyPostgres(t *testing.T) {
 	if dsn == "" {
 		t.Skip("TETHER_TEST_POSTGRES is not set; run with TETHER_TEST_POSTGRES=$(scripts/pg-test.sh start)")
 	}
-	db := freshPostgres(t, dsn)
+	db := testenv.FreshPostgres(t, dsn)
 	data := filepath.Join(t.TempDir(), "data")
 	srv := startServe(t, data, "--db", db)
 	srv.drive()
@@ -206,32 +205,6 @@ func TestAuditVerifyPostgres(t *testing.T) {
 	if exitCode(err) != 1 || out != "audit chain broken at seq 6: tail truncated: anchor says 7, last record is 5\n" {
 		t.Fatalf("audit verify after truncation: %q, %v", out, err)
 	}
-}
-
-// freshPostgres creates a database for the test in the cluster at dsn (a
-// postgres:// URL) and returns its URL; it is dropped when the test ends.
-func freshPostgres(t *testing.T, dsn string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := fmt.Sprintf("tether_cmd_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE DATABASE ` + name + ` TEMPLATE template0 ENCODING 'UTF8'`); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("TETHER_TEST_POSTGRES %q: want a postgres:// URL", dsn)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // served is a tether-server serve running in this process.

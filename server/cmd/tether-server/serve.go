@@ -26,8 +26,10 @@ import (
 	"github.com/tetherdesk/tether/installer"
 	"github.com/tetherdesk/tether/server/api"
 	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/cluster"
 	"github.com/tetherdesk/tether/server/config"
 	"github.com/tetherdesk/tether/server/console"
+	hubpkg "github.com/tetherdesk/tether/server/hub"
 	"github.com/tetherdesk/tether/server/portmux"
 	"github.com/tetherdesk/tether/server/releases"
 	"github.com/tetherdesk/tether/server/signal"
@@ -174,7 +176,38 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		url = scheme + "://" + displayAddr(ln.Addr().String())
 	}
 
-	svc, err := app.New(app.Config{Store: st, Logger: log, Now: serverClock(log), PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
+	// Several nodes: NATS carries wake-ups and cache invalidations
+	// between them; one node needs neither.
+	var (
+		bus             *cluster.Bus
+		wake            hubpkg.Notifier // nil: the service's own
+		policiesChanged func()
+	)
+	if cfg.NATS != "" {
+		node := cfg.NodeName
+		if node == "" {
+			h, _ := os.Hostname()
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			node = h + ":" + port
+		}
+		if bus, err = cluster.Open(cluster.Config{URL: cfg.NATS, Listen: cfg.NATSListen, Node: node, Logger: log}); err != nil {
+			return err
+		}
+		defer bus.Close()
+		clustered, err := hubpkg.NewClustered(bus, log)
+		if err != nil {
+			return err
+		}
+		defer clustered.Close()
+		wake = clustered
+		policiesChanged = func() {
+			if err := bus.Publish(policiesSubject, nil); err != nil {
+				log.Warn("telling the other nodes of a policy change (they see it within 2 s anyway)", "err", err)
+			}
+		}
+		log.Info("joining other server nodes through NATS", "node", node, "nats", cfg.NATS)
+	}
+	svc, err := app.New(app.Config{Store: st, Hub: wake, PoliciesChanged: policiesChanged, Logger: log, Now: serverClock(log), PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
 		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency,
 		EnrollPerAddress: cfg.EnrollRate, EnrollPerToken: cfg.EnrollRate,
 		Releases: releases.Open(filepath.Join(cfg.Data, ReleasesDir)), Signing: signing(cfg)})
@@ -183,6 +216,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer svc.Close()
 	relaySvc.Store(svc)
+	if bus != nil {
+		unsub, err := bus.Subscribe(policiesSubject, func([]byte) { svc.ClearPolicies() })
+		if err != nil {
+			return err
+		}
+		defer unsub()
+		bus.OnReconnect(svc.ClearPolicies)
+	}
 
 	// The audit chain as found at start: its newest records and its anchor.
 	// A broken chain is reported (log, /readyz, metrics), and the server
@@ -209,8 +250,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	}
 
-	handler, err := api.Handler(api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: hub,
-		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsListen != ""})
+	apiCfg := api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: hub,
+		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsListen != ""}
+	if bus != nil {
+		apiCfg.Cluster = bus
+	}
+	handler, err := api.Handler(apiCfg)
 	if err != nil {
 		return err
 	}
@@ -246,6 +291,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// policiesSubject tells the other nodes to drop their cached effective
+// policies.
+const policiesSubject = "tether.policies"
 
 // SecretFile holds the server's random secret (mode 0600) from which the
 // TURN credential key, the session agent token key and the audit chain key

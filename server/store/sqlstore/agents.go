@@ -150,7 +150,9 @@ func (s *Store) touchAgentsPostgres(ctx context.Context, seen map[string]time.Ti
 		ts[i] = normTime(seen[id])
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE agents AS a SET last_seen = v.ts
+		// Nodes flush their batches independently: a later sign of life
+		// another node wrote first is kept.
+		_, err := tx.ExecContext(ctx, `UPDATE agents AS a SET last_seen = GREATEST(a.last_seen, v.ts)
 			FROM unnest($1::text[], $2::timestamptz[]) AS v(id, ts) WHERE a.id = v.id`, ids, ts)
 		return err
 	})
@@ -169,7 +171,8 @@ func (s *Store) touchAgentsSQLite(ctx context.Context, seen map[string]time.Time
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen = v.value FROM json_each(?) AS v WHERE agents.id = v.key`, string(b))
+		// Times are UTC in one fixed-width format: text order is time order.
+		_, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen = max(coalesce(last_seen, ''), v.value) FROM json_each(?) AS v WHERE agents.id = v.key`, string(b))
 		return err
 	})
 }

@@ -1,13 +1,11 @@
 package sqlstore_test
 
 import (
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/server/store/sqlstore"
 	"github.com/tetherdesk/tether/server/store/storetest"
@@ -45,51 +44,13 @@ func TestPostgres(t *testing.T) {
 		t.Skip("TETHER_TEST_POSTGRES is not set; run with TETHER_TEST_POSTGRES=$(scripts/pg-test.sh start)")
 	}
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := sqlstore.OpenPostgres(t.Context(), freshPostgres(t, dsn))
+		s, err := sqlstore.OpenPostgres(t.Context(), testenv.FreshPostgres(t, dsn))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() }) // runs before the DROP registered earlier
 		return s
 	})
-}
-
-// freshPostgres creates database tether_test_<random> and returns its DSN;
-// the database is dropped when the test ends.
-func freshPostgres(t testing.TB, dsn string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	name := "tether_test_" + strings.ToLower(rand.Text())
-	// TEMPLATE template0 avoids "source database is being accessed by
-	// other users" when template1 is busy.
-	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE `+name+` TEMPLATE template0 ENCODING 'UTF8'`); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	return withDatabase(t, dsn, name)
-}
-
-// withDatabase points a URL or keyword/value DSN at another database.
-func withDatabase(t testing.TB, dsn, name string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("parse TETHER_TEST_POSTGRES: %v", err)
-		}
-		u.Path = "/" + name
-		return u.String()
-	}
-	return dsn + " dbname=" + name // later keywords win
 }
 
 // TestReopen checks that migrations are recorded once, re-running them on
@@ -244,7 +205,7 @@ func TestPostgresSharedDatabase(t *testing.T) {
 	if dsn == "" {
 		t.Skip("TETHER_TEST_POSTGRES is not set; run with TETHER_TEST_POSTGRES=$(scripts/pg-test.sh start)")
 	}
-	db := freshPostgres(t, dsn)
+	db := testenv.FreshPostgres(t, dsn)
 	testShared(t, func(t *testing.T) *sqlstore.Store {
 		s, err := sqlstore.OpenPostgres(t.Context(), db)
 		if err != nil {
@@ -301,6 +262,22 @@ func testShared(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 	gs, err := s.ListGroups(t.Context())
 	if err != nil || len(gs) != 1 {
 		t.Fatalf("groups = %+v, %v; want the Default group seeded once", gs, err)
+	}
+	// Nodes flush signs of life independently: an older batch written
+	// last keeps the newer time.
+	a, err := s.CreateAgent(t.Context(), store.Agent{GroupID: store.DefaultGroup, SecretHash: "touch", Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := time.Now().UTC().Add(time.Hour).Truncate(time.Millisecond) // after the enrollment's own
+	if err := stores[1].TouchAgents(t.Context(), map[string]time.Time{a.ID: newer}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stores[2].TouchAgents(t.Context(), map[string]time.Time{a.ID: newer.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.AgentByID(t.Context(), a.ID); err != nil || !got.LastSeen.Equal(newer) {
+		t.Fatalf("last seen %v (%v); want the newer %v", got.LastSeen, err, newer)
 	}
 }
 
@@ -370,7 +347,7 @@ func TestPostgresAuditRekey(t *testing.T) {
 		t.Skip("TETHER_TEST_POSTGRES is not set; run with TETHER_TEST_POSTGRES=$(scripts/pg-test.sh start)")
 	}
 	testRekey(t, func(t *testing.T) func(opts ...sqlstore.Option) (*sqlstore.Store, error) {
-		db := freshPostgres(t, dsn)
+		db := testenv.FreshPostgres(t, dsn)
 		return func(opts ...sqlstore.Option) (*sqlstore.Store, error) {
 			return sqlstore.OpenPostgres(t.Context(), db, opts...)
 		}
@@ -559,7 +536,7 @@ func BenchmarkTouchAgents(b *testing.B) {
 			if dsn == "" {
 				b.Skip("TETHER_TEST_POSTGRES is not set")
 			}
-			s, err := sqlstore.OpenPostgres(b.Context(), freshPostgres(b, dsn))
+			s, err := sqlstore.OpenPostgres(b.Context(), testenv.FreshPostgres(b, dsn))
 			if err != nil {
 				b.Fatal(err)
 			}
