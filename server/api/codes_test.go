@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"slices"
@@ -12,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherdesk/tether/internal/testenv"
+	"github.com/tetherdesk/tether/server/api"
 	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/auth"
+	"github.com/tetherdesk/tether/server/store"
+	"github.com/tetherdesk/tether/server/store/sqlstore"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -279,6 +286,42 @@ func TestConnectionCodeLimits(t *testing.T) {
 // cannot be among what got through unless it was guessed in those 5.
 func TestTenThousandGuesses(t *testing.T) {
 	e := newEnv(t, func(c *app.Config) { c.CodeIPFailures = 1 << 30; c.CodeGlobalFailures = 1 << 30 })
+	tenThousandGuesses(t, e, []string{e.srv.URL}, e.svc.CodeEvaluations)
+}
+
+// TestTenThousandGuessesTwoNodes: the same guesses spread over two server
+// nodes on one PostgreSQL store still get at most 5 evaluated: the limit
+// is counted in the store, not per node.
+func TestTenThousandGuessesTwoNodes(t *testing.T) {
+	db := testenv.FreshPostgres(t, testenv.PostgresDSN(t))
+	open := func() store.Store {
+		st, err := sqlstore.OpenPostgres(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	limits := func(c *app.Config) { c.CodeIPFailures = 1 << 30; c.CodeGlobalFailures = 1 << 30 }
+	e := newEnv(t, limits, func(c *app.Config) { c.Store = open() })
+	cfg := app.Config{Store: open(), Now: e.clock.Now, PollHold: 30 * time.Second, PasswordParams: auth.Params{Time: 1, Memory: 1024, Threads: 1}}
+	limits(&cfg)
+	svc2, err := app.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.Handler(api.Config{Service: svc2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node2 := httptest.NewServer(h)
+	t.Cleanup(node2.Close)
+	t.Cleanup(svc2.Close)
+	tenThousandGuesses(t, e, []string{e.srv.URL, node2.URL}, func() int64 { return e.svc.CodeEvaluations() + svc2.CodeEvaluations() })
+}
+
+// tenThousandGuesses guesses at nodes in turn and checks the evaluations.
+func tenThousandGuesses(t *testing.T, e *env, nodes []string, evaluations func() int64) {
 	tech := e.user("tara", perm.RoleScreenShareAgent)
 	_, secret := e.enroll("target-pc", "Default")
 	var c protocol.ConnectionCode
@@ -297,6 +340,7 @@ func TestTenThousandGuesses(t *testing.T) {
 				if i >= guesses {
 					return
 				}
+				cl.base = nodes[i%int64(len(nodes))]
 				guess := protocol.FormatCode(fmt.Sprintf("%09d", i))
 				switch st := cl.do("POST", protocol.PathRedeemCode, protocol.RedeemCodeRequest{Code: guess}, nil); st {
 				case 429:
@@ -312,8 +356,8 @@ func TestTenThousandGuesses(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	evaluated := e.svc.CodeEvaluations()
-	t.Logf("%d guesses: %d evaluated (%d wrong, %d right), %d refused unevaluated", guesses, evaluated, wrong.Load(), right.Load(), throttled.Load())
+	evaluated := evaluations()
+	t.Logf("%d guesses over %d node(s): %d evaluated (%d wrong, %d right), %d refused unevaluated", guesses, len(nodes), evaluated, wrong.Load(), right.Load(), throttled.Load())
 	if evaluated > 5 || wrong.Load()+right.Load() != evaluated || throttled.Load() != guesses-evaluated || other.Load() != 0 {
 		t.Errorf("evaluated %d (wrong %d, right %d), throttled %d, other %d: want at most 5 evaluated and the rest refused",
 			evaluated, wrong.Load(), right.Load(), throttled.Load(), other.Load())

@@ -201,7 +201,11 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 		return protocol.RedeemCodeResponse{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	addr := auth.AddrKey(remoteIP) // an IPv6 /64 is one address here
-	if scope, wait, first := s.codeLimit.reserve(a.ID, addr); scope != "" {
+	scope, wait, first, err := s.codeLimit.reserve(ctx, a.ID, addr)
+	if err != nil {
+		return protocol.RedeemCodeResponse{}, fmt.Errorf("checking the connection-code limits: %w", err)
+	}
+	if scope != "" {
 		if first {
 			s.Audit(ctx, store.AuditRecord{Actor: "agent:" + a.ID, Type: protocol.AuditCodeThrottled, EndpointID: a.ID,
 				Details: details("scope", scope, "ip", remoteIP, "hostname", a.Hostname)})
@@ -226,7 +230,9 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 		c = store.ConnectionCode{}
 		return fail("wrong", ErrWrongCode)
 	case err != nil:
-		s.codeLimit.refund(a.ID, addr)
+		if rerr := s.codeLimit.refund(ctx, a.ID, addr); rerr != nil {
+			s.log.Warn("giving back a connection-code attempt", "err", rerr)
+		}
 		return protocol.RedeemCodeResponse{}, fmt.Errorf("look up code: %w", err)
 	}
 	// The lookup was by hash; compare once more in constant time so the
@@ -238,7 +244,9 @@ func (s *Service) RedeemCode(ctx context.Context, secret, code, remoteIP string)
 		return fail("expired", ErrExpiredCode)
 	}
 	// The right code: it does not count as a failure.
-	s.codeLimit.refund(a.ID, addr)
+	if err := s.codeLimit.refund(ctx, a.ID, addr); err != nil {
+		s.log.Warn("giving back a connection-code attempt", "err", err)
+	}
 	resp, err := s.startBrokerSession(ctx, c, a, now)
 	if err != nil {
 		return protocol.RedeemCodeResponse{}, err
@@ -307,106 +315,89 @@ func (s *Service) startBrokerSession(ctx context.Context, c store.ConnectionCode
 // codeLimiter keeps the three limits on wrong codes: per endpoint, per
 // remote address, and for the whole server. An entry reserves a failure
 // in all three before it is evaluated and gets it back when the code was
-// right, so concurrent guesses cannot slip past a limit.
+// right, so concurrent guesses cannot slip past a limit. The counts are in
+// the store, shared by every server node.
 type codeLimiter struct {
-	mu  sync.Mutex
+	st  store.LimitStore
 	now func() time.Time
 
 	endpointMax, ipMax, globalMax          int
 	endpointWindow, ipWindow, globalWindow time.Duration
 
-	endpoint, ip map[string][]time.Time
-	global       []time.Time
+	mu sync.Mutex
 	// told remembers when a throttle was last audited per scope and key,
 	// so a flood of refused guesses writes one record per window, not one
-	// per guess.
-	told map[string]time.Time
+	// per guess (per node).
+	told   map[string]time.Time
+	pruned time.Time
 }
 
 func newCodeLimiter(cfg Config) *codeLimiter {
-	return &codeLimiter{now: cfg.Now,
+	return &codeLimiter{st: cfg.Store, now: cfg.Now,
 		endpointMax: cfg.CodeEndpointFailures, ipMax: cfg.CodeIPFailures, globalMax: cfg.CodeGlobalFailures,
 		endpointWindow: cfg.CodeWindow, ipWindow: cfg.CodeWindow, globalWindow: cfg.CodeGlobalWindow,
-		endpoint: map[string][]time.Time{}, ip: map[string][]time.Time{}, told: map[string]time.Time{}}
+		told: map[string]time.Time{}}
 }
 
-func prune(ts []time.Time, now time.Time, window time.Duration) []time.Time {
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= window {
-		i++
+// codeScopes name the limits in the order limits lists them.
+var codeScopes = [...]string{"endpoint", "ip", "global"}
+
+func (l *codeLimiter) limits(agentID, ip string) []store.Limit {
+	return []store.Limit{
+		{Key: "code/endpoint/" + agentID, Max: l.endpointMax, Window: l.endpointWindow},
+		{Key: "code/ip/" + ip, Max: l.ipMax, Window: l.ipWindow},
+		{Key: "code/global", Max: l.globalMax, Window: l.globalWindow},
 	}
-	return ts[i:]
 }
 
 // reserve admits an entry, or names the limit that refuses it ("endpoint",
 // "ip" or "global"), how long until it admits again, and whether this is
 // the first refusal of that limit in its window.
-func (l *codeLimiter) reserve(agentID, ip string) (scope string, wait time.Duration, first bool) {
+func (l *codeLimiter) reserve(ctx context.Context, agentID, ip string) (scope string, wait time.Duration, first bool, err error) {
+	now := l.now()
+	l.prune(ctx, now)
+	ls := l.limits(agentID, ip)
+	full, wait, err := l.st.ReserveLimits(ctx, ls, now)
+	if err != nil || full < 0 {
+		return "", 0, false, err
+	}
+	scope = codeScopes[full]
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.endpoint)+len(l.ip) > 100_000 {
-		l.sweep(now)
+	k := ls[full].Key
+	if t, ok := l.told[k]; !ok || now.Sub(t) >= ls[full].Window {
+		l.told[k] = now
+		first = true
 	}
-	l.global = prune(l.global, now, l.globalWindow)
-	l.endpoint[agentID] = prune(l.endpoint[agentID], now, l.endpointWindow)
-	l.ip[ip] = prune(l.ip[ip], now, l.ipWindow)
-	check := func(name, key string, ts []time.Time, max int, window time.Duration) bool {
-		if len(ts) < max {
-			return false
+	if len(l.told) > 100_000 {
+		for k, t := range l.told {
+			if now.Sub(t) > l.endpointWindow+l.ipWindow {
+				delete(l.told, k)
+			}
 		}
-		scope, wait = name, window-now.Sub(ts[len(ts)-max])
-		k := name + "\x00" + key
-		if t, ok := l.told[k]; !ok || now.Sub(t) >= window {
-			l.told[k] = now
-			first = true
-		}
-		return true
 	}
-	if check("endpoint", agentID, l.endpoint[agentID], l.endpointMax, l.endpointWindow) ||
-		check("ip", ip, l.ip[ip], l.ipMax, l.ipWindow) ||
-		check("global", "", l.global, l.globalMax, l.globalWindow) {
-		return scope, wait, first
-	}
-	l.endpoint[agentID] = append(l.endpoint[agentID], now)
-	l.ip[ip] = append(l.ip[ip], now)
-	l.global = append(l.global, now)
-	return "", 0, false
+	return scope, wait, first, nil
 }
 
 // refund gives back the latest reservation of an entry that was right.
-func (l *codeLimiter) refund(agentID, ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	drop := func(ts []time.Time) []time.Time {
-		if len(ts) == 0 {
-			return ts
-		}
-		return ts[:len(ts)-1]
+func (l *codeLimiter) refund(ctx context.Context, agentID, ip string) error {
+	var keys []string
+	for _, lim := range l.limits(agentID, ip) {
+		keys = append(keys, lim.Key)
 	}
-	l.endpoint[agentID] = drop(l.endpoint[agentID])
-	l.ip[ip] = drop(l.ip[ip])
-	l.global = drop(l.global)
+	return l.st.RefundLimits(ctx, keys)
 }
 
-func (l *codeLimiter) sweep(now time.Time) {
-	for k, ts := range l.endpoint {
-		if ts = prune(ts, now, l.endpointWindow); len(ts) == 0 {
-			delete(l.endpoint, k)
-		} else {
-			l.endpoint[k] = ts
-		}
+// prune drops, once a minute, the events out of every window.
+func (l *codeLimiter) prune(ctx context.Context, now time.Time) {
+	l.mu.Lock()
+	due := now.Sub(l.pruned) >= time.Minute
+	if due {
+		l.pruned = now
 	}
-	for k, ts := range l.ip {
-		if ts = prune(ts, now, l.ipWindow); len(ts) == 0 {
-			delete(l.ip, k)
-		} else {
-			l.ip[k] = ts
-		}
-	}
-	for k, t := range l.told {
-		if now.Sub(t) > l.endpointWindow+l.ipWindow {
-			delete(l.told, k)
-		}
+	l.mu.Unlock()
+	if due {
+		// A failure costs nothing but rows kept a minute longer.
+		_, _ = l.st.PruneLimits(ctx, now.Add(-max(l.endpointWindow, l.ipWindow, l.globalWindow)))
 	}
 }

@@ -343,6 +343,33 @@ type Store interface {
 	CodeStore
 	NotificationStore
 	AuditStore
+	LimitStore
+}
+
+// Limit is a sliding-window rate limit: at most Max events per Window
+// under Key.
+type Limit struct {
+	Key    string
+	Max    int
+	Window time.Duration
+}
+
+// LimitStore counts rate-limited events (wrong connection codes) for all
+// server nodes at once: a limit counted per node would let N nodes admit
+// N times as many.
+type LimitStore interface {
+	// ReserveLimits records an event at now under every limit's key, in
+	// one transaction, unless a limit already holds Max events within its
+	// Window: then nothing is recorded, and full is the index of the first
+	// such limit and retry how long until it admits one more. full is -1
+	// when the event was recorded. Concurrent calls, from any node, are
+	// serialized per key.
+	ReserveLimits(ctx context.Context, limits []Limit, now time.Time) (full int, retry time.Duration, err error)
+	// RefundLimits removes the newest event of each key: an admitted
+	// attempt that turned out right, or could not be judged.
+	RefundLimits(ctx context.Context, keys []string) error
+	// PruneLimits deletes the events before before and reports how many.
+	PruneLimits(ctx context.Context, before time.Time) (int64, error)
 }
 
 // AccountStore holds users, their role assignments and the roles.

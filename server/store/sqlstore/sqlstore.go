@@ -318,6 +318,9 @@ type dialect struct {
 	lockAudit string
 	// lockMigrations serializes migrations across server nodes.
 	lockMigrations string
+	// lockKey locks one rate-limit key (its one argument) until the
+	// transaction ends, across server nodes.
+	lockKey string
 }
 
 var sqliteDialect = &dialect{
@@ -351,6 +354,7 @@ var postgresDialect = &dialect{
 	// so appends queue while readers proceed.
 	lockAudit:      "LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE",
 	lockMigrations: "SELECT pg_advisory_xact_lock(7465746865720001)", // "tether" + 1
+	lockKey:        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7465746865720002))",
 }
 
 // q rebinds a query written with ? placeholders for the dialect. Queries

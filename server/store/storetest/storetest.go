@@ -54,6 +54,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NotificationDeliveries", testNotificationDeliveries},
 		{"NotificationsActive", testNotificationsActive},
 		{"Settings", testSettings},
+		{"Limits", testLimits},
+		{"LimitsConcurrent", testLimitsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
