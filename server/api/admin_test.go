@@ -3,9 +3,11 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tetherdesk/tether/server/store"
@@ -518,5 +520,55 @@ func TestUsersReadChangesNothing(t *testing.T) {
 	}
 	if st := mixed.do("PATCH", "/api/v1/users/"+e.userID("kiosk"), protocol.UpdateUserRequest{DisplayName: &dn}, nil); st != 200 {
 		t.Errorf("changing a user scoped to the managed group: %d %s, want 200", st, mixed.last)
+	}
+}
+
+// TestLastAdminTwoNodes: two administrators demote each other at once,
+// each through another server node of one PostgreSQL store: the
+// last-administrator rule holds across nodes, so one enabled
+// administrator is always left.
+func TestLastAdminTwoNodes(t *testing.T) {
+	e, _, node2 := twoNodes(t)
+	for round := range 5 {
+		a, b := fmt.Sprintf("ada%d", round), fmt.Sprintf("bob%d", round)
+		ada := e.user(a, perm.RoleAdministrator)
+		e.user(b, perm.RoleAdministrator)
+		bob := e.client()
+		bob.base = node2
+		var me protocol.Me
+		if st := bob.do("POST", "/api/v1/login", protocol.LoginRequest{Name: b, Password: "correct horse battery"}, &me); st != 200 {
+			t.Fatalf("login %s on node 2: %d", b, st)
+		}
+		bob.csrf = me.CSRFToken
+		var list struct {
+			Users []protocol.User `json:"users"`
+		}
+		mustDo(t, ada, "GET", "/api/v1/users", nil, &list, 200)
+		users := list.Users
+		ids := map[string]string{}
+		for _, u := range users {
+			ids[u.Name] = u.ID
+		}
+		demote := map[string]any{"roles": []string{perm.RoleScreenShareAgent}}
+		// The last round's survivor steps down: each of the two would be
+		// the last administrator.
+		for _, u := range users {
+			if u.Name != a && u.Name != b && slices.Contains(u.Roles, perm.RoleAdministrator) {
+				if st := ada.do("PATCH", "/api/v1/users/"+u.ID, demote, nil); st != 200 {
+					t.Fatalf("demoting %s: %d", u.Name, st)
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		var stA, stB int
+		wg.Go(func() { stA = ada.do("PATCH", "/api/v1/users/"+ids[b], demote, nil) })
+		wg.Go(func() { stB = bob.do("PATCH", "/api/v1/users/"+ids[a], demote, nil) })
+		wg.Wait()
+		if stA == 200 && stB == 200 {
+			t.Fatalf("round %d: both demotions went through: no administrator left", round)
+		}
+		if stA != 200 && stB != 200 {
+			t.Errorf("round %d: neither demotion went through (%d, %d)", round, stA, stB)
+		}
 	}
 }

@@ -1,10 +1,8 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"slices"
@@ -14,12 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherdesk/tether/internal/testenv"
-	"github.com/tetherdesk/tether/server/api"
 	"github.com/tetherdesk/tether/server/app"
-	"github.com/tetherdesk/tether/server/auth"
-	"github.com/tetherdesk/tether/server/store"
-	"github.com/tetherdesk/tether/server/store/sqlstore"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -293,31 +286,9 @@ func TestTenThousandGuesses(t *testing.T) {
 // nodes on one PostgreSQL store still get at most 5 evaluated: the limit
 // is counted in the store, not per node.
 func TestTenThousandGuessesTwoNodes(t *testing.T) {
-	db := testenv.FreshPostgres(t, testenv.PostgresDSN(t))
-	open := func() store.Store {
-		st, err := sqlstore.OpenPostgres(context.Background(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
 	limits := func(c *app.Config) { c.CodeIPFailures = 1 << 30; c.CodeGlobalFailures = 1 << 30 }
-	e := newEnv(t, limits, func(c *app.Config) { c.Store = open() })
-	cfg := app.Config{Store: open(), Now: e.clock.Now, PollHold: 30 * time.Second, PasswordParams: auth.Params{Time: 1, Memory: 1024, Threads: 1}}
-	limits(&cfg)
-	svc2, err := app.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := api.Handler(api.Config{Service: svc2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node2 := httptest.NewServer(h)
-	t.Cleanup(node2.Close)
-	t.Cleanup(svc2.Close)
-	tenThousandGuesses(t, e, []string{e.srv.URL, node2.URL}, func() int64 { return e.svc.CodeEvaluations() + svc2.CodeEvaluations() })
+	e, svc2, node2 := twoNodes(t, limits)
+	tenThousandGuesses(t, e, []string{e.srv.URL, node2}, func() int64 { return e.svc.CodeEvaluations() + svc2.CodeEvaluations() })
 }
 
 // tenThousandGuesses guesses at nodes in turn and checks the evaluations.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/server/api"
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/auth"
@@ -95,6 +96,41 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Cleanup(hub.Close)
 	t.Cleanup(svc.Close)
 	return &env{t: t, srv: srv, svc: svc, store: st, clock: clk, hub: hub}
+}
+
+// twoNodes is newEnv on a fresh PostgreSQL database with a second server
+// node on the same database (its own store handle and service, no NATS:
+// what the test exercises is shared through the store). It returns the
+// second node's service and URL.
+func twoNodes(t *testing.T, opts ...envOpt) (*env, *app.Service, string) {
+	t.Helper()
+	db := testenv.FreshPostgres(t, testenv.PostgresDSN(t))
+	open := func() store.Store {
+		st, err := sqlstore.OpenPostgres(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	e := newEnv(t, append(opts, func(c *app.Config) { c.Store = open() })...)
+	cfg := app.Config{Store: open(), Now: e.clock.Now, PollHold: 30 * time.Second, AccountFailures: 5, IPFailures: 1000,
+		PasswordParams: auth.Params{Time: 1, Memory: 1024, Threads: 1}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc2, err := app.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.Handler(api.Config{Service: svc2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node2 := httptest.NewServer(h)
+	t.Cleanup(node2.Close)
+	t.Cleanup(svc2.Close)
+	return e, svc2, node2.URL
 }
 
 // user creates an account with roles and returns a signed-in client.

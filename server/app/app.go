@@ -264,12 +264,17 @@ func (s *Service) flushLoop() {
 	defer t.Stop()
 	sweep := time.NewTicker(s.cfg.SessionSweep)
 	defer sweep.Stop()
+	var pruned time.Time
 	for {
 		select {
 		case <-sweep.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			s.SweepSessions(ctx)
 			s.notificationsPart.Sweep(ctx)
+			if now := s.now(); now.Sub(pruned) >= time.Minute {
+				pruned = now
+				s.pruneLimits(ctx, now)
+			}
 			cancel()
 		case <-t.C:
 			s.flushPresence()
@@ -277,6 +282,15 @@ func (s *Service) flushLoop() {
 			s.flushPresence()
 			return
 		}
+	}
+}
+
+// pruneLimits deletes the rate-limited events out of every limit's
+// window (each node does; the deletes are idempotent).
+func (s *Service) pruneLimits(ctx context.Context, now time.Time) {
+	longest := max(s.cfg.CodeWindow, s.cfg.CodeGlobalWindow, s.cfg.LoginWindow, s.cfg.EnrollWindow)
+	if _, err := s.store.PruneLimits(ctx, now.Add(-longest)); err != nil {
+		s.log.Warn("pruning rate-limited events", "err", err)
 	}
 }
 

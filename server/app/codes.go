@@ -328,8 +328,7 @@ type codeLimiter struct {
 	// told remembers when a throttle was last audited per scope and key,
 	// so a flood of refused guesses writes one record per window, not one
 	// per guess (per node).
-	told   map[string]time.Time
-	pruned time.Time
+	told map[string]time.Time
 }
 
 func newCodeLimiter(cfg Config) *codeLimiter {
@@ -355,7 +354,6 @@ func (l *codeLimiter) limits(agentID, ip string) []store.Limit {
 // the first refusal of that limit in its window.
 func (l *codeLimiter) reserve(ctx context.Context, agentID, ip string) (scope string, wait time.Duration, first bool, err error) {
 	now := l.now()
-	l.prune(ctx, now)
 	ls := l.limits(agentID, ip)
 	full, wait, err := l.st.ReserveLimits(ctx, ls, now)
 	if err != nil || full < 0 {
@@ -386,18 +384,4 @@ func (l *codeLimiter) refund(ctx context.Context, agentID, ip string) error {
 		keys = append(keys, lim.Key)
 	}
 	return l.st.RefundLimits(ctx, keys)
-}
-
-// prune drops, once a minute, the events out of every window.
-func (l *codeLimiter) prune(ctx context.Context, now time.Time) {
-	l.mu.Lock()
-	due := now.Sub(l.pruned) >= time.Minute
-	if due {
-		l.pruned = now
-	}
-	l.mu.Unlock()
-	if due {
-		// A failure costs nothing but rows kept a minute longer.
-		_, _ = l.st.PruneLimits(ctx, now.Add(-max(l.endpointWindow, l.ipWindow, l.globalWindow)))
-	}
 }

@@ -1,19 +1,20 @@
 package app
 
-import "github.com/tetherdesk/tether/server/auth"
+import "github.com/tetherdesk/tether/server/app/core"
 
 // enrollLimits bound enrollment: a leaked token cannot fill the store with
 // fake endpoints at will, and nobody can try tokens fast. A mass rollout
 // behind one NAT address stays well inside the defaults.
 type enrollLimits struct {
-	perAddress, failures, perToken *auth.Throttle
+	perAddress, failures, perToken *core.Throttle
 }
 
 func newEnrollLimits(cfg Config) enrollLimits {
 	return enrollLimits{
-		perAddress: auth.NewThrottle(cfg.EnrollPerAddress, cfg.EnrollWindow, cfg.Now),
-		failures:   auth.NewThrottle(cfg.EnrollFailuresPerAddress, cfg.EnrollWindow, cfg.Now),
-		perToken:   auth.NewThrottle(cfg.EnrollPerToken, cfg.EnrollWindow, cfg.Now),
+		// In the store: every server node counts the same attempts.
+		perAddress: core.NewThrottle(cfg.Store, "enroll/address", cfg.EnrollPerAddress, cfg.EnrollWindow, cfg.Now, cfg.Logger),
+		failures:   core.NewThrottle(cfg.Store, "enroll/failures", cfg.EnrollFailuresPerAddress, cfg.EnrollWindow, cfg.Now, cfg.Logger),
+		perToken:   core.NewThrottle(cfg.Store, "enroll/token", cfg.EnrollPerToken, cfg.EnrollWindow, cfg.Now, cfg.Logger),
 	}
 }
 

@@ -37,33 +37,6 @@ func TestCheckPasswordRejectsMalformed(t *testing.T) {
 	}
 }
 
-func TestThrottle(t *testing.T) {
-	now := time.Unix(1000, 0)
-	th := NewThrottle(3, time.Minute, func() time.Time { return now })
-	for range 3 {
-		if b, _ := th.Blocked("k"); b {
-			t.Fatal("blocked too early")
-		}
-		th.Fail("k")
-	}
-	b, wait := th.Blocked("k")
-	if !b || wait != time.Minute {
-		t.Fatalf("Blocked = %v, %v; want true, 1m", b, wait)
-	}
-	if b, _ := th.Blocked("other"); b {
-		t.Fatal("another key blocked")
-	}
-	now = now.Add(61 * time.Second)
-	if b, _ := th.Blocked("k"); b {
-		t.Fatal("still blocked after the window")
-	}
-	th.Fail("k")
-	th.Reset("k")
-	if len(th.fails) != 0 {
-		t.Fatal("reset kept state")
-	}
-}
-
 func TestTokens(t *testing.T) {
 	a, b := NewToken("tet_", 32), NewToken("tet_", 32)
 	if a == b || !strings.HasPrefix(a, "tet_") || len(a) != 4+43 {

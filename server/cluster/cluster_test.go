@@ -72,20 +72,7 @@ func clustered(t *testing.T, b *cluster.Bus) *hub.Clustered {
 // node holds, and only that agent's; the node that queued it wakes its own
 // at once, without NATS.
 func TestClusteredHub(t *testing.T) {
-	// Node a runs the embedded NATS server; node b connects to it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	busA, err := cluster.Open(cluster.Config{URL: cluster.Embedded, Listen: addr, Node: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(busA.Close)
-	waitFor(t, "node a connected", busA.Connected)
-	busB := openBus(t, "nats://"+addr, "b")
+	busA, busB := testenv.ClusterNodes(t)
 	hubA, hubB := clustered(t, busA), clustered(t, busB)
 
 	onB, cancelB := hubB.Subscribe("agent-1")

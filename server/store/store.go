@@ -344,6 +344,14 @@ type Store interface {
 	NotificationStore
 	AuditStore
 	LimitStore
+	LockStore
+}
+
+// LockStore serializes work across server nodes.
+type LockStore interface {
+	// Exclusive runs fn while no other caller, on any node sharing the
+	// store, runs fn under the same name.
+	Exclusive(ctx context.Context, name string, fn func() error) error
 }
 
 // Limit is a sliding-window rate limit: at most Max events per Window
@@ -354,8 +362,8 @@ type Limit struct {
 	Window time.Duration
 }
 
-// LimitStore counts rate-limited events (wrong connection codes) for all
-// server nodes at once: a limit counted per node would let N nodes admit
+// LimitStore counts rate-limited events (wrong connection codes, sign-in
+// and enrollment attempts) for all server nodes at once: a limit counted per node would let N nodes admit
 // N times as many.
 type LimitStore interface {
 	// ReserveLimits records an event at now under every limit's key, in
@@ -365,6 +373,17 @@ type LimitStore interface {
 	// when the event was recorded. Concurrent calls, from any node, are
 	// serialized per key.
 	ReserveLimits(ctx context.Context, limits []Limit, now time.Time) (full int, retry time.Duration, err error)
+	// CheckLimits is ReserveLimits without recording: the first full
+	// limit (-1: none) and how long until it admits one more.
+	CheckLimits(ctx context.Context, limits []Limit, now time.Time) (full int, retry time.Duration, err error)
+	// AddLimitEvent records an event at now under key whatever the count
+	// (a failure that already happened).
+	AddLimitEvent(ctx context.Context, key string, now time.Time) error
+	// CountLimit is how many events key holds after since.
+	CountLimit(ctx context.Context, key string, since time.Time) (int, error)
+	// ClearLimits removes every event of key, or with prefix set of every
+	// key that starts with key.
+	ClearLimits(ctx context.Context, key string, prefix bool) error
 	// RefundLimits removes the newest event of each key: an admitted
 	// attempt that turned out right, or could not be judged.
 	RefundLimits(ctx context.Context, keys []string) error

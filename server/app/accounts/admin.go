@@ -59,12 +59,11 @@ func userOf(u store.User, roles []string) protocol.User {
 	return protocol.User{ID: u.ID, Name: u.Name, DisplayName: u.DisplayName, Disabled: u.Disabled, Roles: roles, Created: u.Created}
 }
 
-// adminMu serialises changes that could remove the last administrator on
-// this node (two administrators demoting each other at once). See the
-// README for the multi-node caveat.
-func (s *Service) lockAdmins() func() {
-	s.adminMu.Lock()
-	return s.adminMu.Unlock
+// withAdminsLocked runs fn while no other change that could remove the
+// last administrator runs, on this node or another (two administrators
+// demoting each other at once).
+func (s *Service) withAdminsLocked(ctx context.Context, fn func() error) error {
+	return s.st.Exclusive(ctx, "accounts/administrators", fn)
 }
 
 // UpdateUser changes a user's display name, roles or disabled state. The
@@ -75,7 +74,16 @@ func (s *Service) UpdateUser(ctx context.Context, id string, req protocol.Update
 	if err != nil {
 		return protocol.User{}, err
 	}
-	defer s.lockAdmins()()
+	var out protocol.User
+	err = s.withAdminsLocked(ctx, func() error {
+		var err error
+		out, err = s.updateUser(ctx, p, id, req)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) updateUser(ctx context.Context, p *core.Principal, id string, req protocol.UpdateUserRequest) (protocol.User, error) {
 	u, cur, err := s.managedUser(ctx, p, id)
 	if err != nil {
 		return protocol.User{}, err
@@ -222,7 +230,10 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 	if id == p.UserID {
 		return core.BadRequest("you cannot delete your own account")
 	}
-	defer s.lockAdmins()()
+	return s.withAdminsLocked(ctx, func() error { return s.deleteUser(ctx, p, id) })
+}
+
+func (s *Service) deleteUser(ctx context.Context, p *core.Principal, id string) error {
 	u, as, err := s.managedUser(ctx, p, id)
 	if err != nil {
 		return err

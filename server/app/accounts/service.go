@@ -4,7 +4,6 @@ package accounts
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/tetherdesk/tether/server/app/core"
@@ -35,6 +34,8 @@ type Config struct {
 type Store interface {
 	store.AccountStore
 	store.CredentialStore
+	store.LimitStore // sign-in throttles
+	store.LockStore  // the last-administrator rule
 	GroupByName(ctx context.Context, name string) (store.Group, error)
 }
 
@@ -43,17 +44,17 @@ type Service struct {
 	*core.Core
 	st                      Store
 	cfg                     Config
-	pairThr, ipThr, acctThr *auth.Throttle
+	pairThr, ipThr, acctThr *core.Throttle
 	hasher                  *auth.Hasher
-	adminMu                 sync.Mutex
 }
 
 // New makes the accounts service over c.
 func New(c *core.Core, st Store, cfg Config) *Service {
 	return &Service{Core: c, st: st, cfg: cfg, hasher: cfg.Hasher,
-		pairThr: auth.NewThrottle(cfg.AccountFailures, cfg.LoginWindow, c.Now),
-		ipThr:   auth.NewThrottle(cfg.IPFailures, cfg.LoginWindow, c.Now),
-		acctThr: auth.NewThrottle(cfg.AccountSprayFailures, cfg.LoginWindow, c.Now)}
+		// In the store: every server node counts the same failures.
+		pairThr: core.NewThrottle(st, "signin/pair", cfg.AccountFailures, cfg.LoginWindow, c.Now, c.Log),
+		ipThr:   core.NewThrottle(st, "signin/ip", cfg.IPFailures, cfg.LoginWindow, c.Now, c.Log),
+		acctThr: core.NewThrottle(st, "signin/account", cfg.AccountSprayFailures, cfg.LoginWindow, c.Now, c.Log)}
 }
 
 func (s *Service) closeViewers(userID string, keep func(string) bool) {

@@ -152,18 +152,22 @@ func (s *Service) revokeAccess(ctx context.Context, userID, keep string) error {
 // recheckViewers closes the live viewers of a user whose roles changed
 // where the new roles no longer let them see the session.
 func (s *Service) recheckViewers(ctx context.Context, userID string) {
+	s.closeViewers(userID, s.ViewerKeep(ctx, userID))
+}
+
+// ViewerKeep says which sessions the user may still watch under the roles
+// they hold now; nil: none (the user is gone, or cannot be judged).
+func (s *Service) ViewerKeep(ctx context.Context, userID string) func(sessionID string) bool {
 	u, err := s.st.UserByID(ctx, userID)
 	if err != nil {
-		s.closeViewers(userID, nil)
-		return
+		return nil
 	}
 	p, err := s.PrincipalOf(ctx, u)
 	if err != nil {
 		s.Log.Error("recheck viewers", "user_id", userID, "err", err)
-		s.closeViewers(userID, nil)
-		return
+		return nil
 	}
-	s.closeViewers(userID, func(sessionID string) bool {
+	return func(sessionID string) bool {
 		return s.cfg.SessionVisible != nil && s.cfg.SessionVisible(core.WithPrincipal(context.WithoutCancel(ctx), p), sessionID)
-	})
+	}
 }

@@ -161,21 +161,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if relay == nil || !cfg.TURNOnListen {
 		mux.TURN().Close() // a STUN message on the port is then dropped
 	}
-	sigCfg := signal.Config{Logger: log, RelayOnly: cfg.ICERelayOnly}
-	if relay != nil {
-		sigCfg.ICE = relay.ICEServers
-	}
-	hub, err := signal.New(sigCfg)
-	if err != nil {
-		return err
-	}
-	defer hub.Close()
-
-	url := cfg.PublicURL
-	if url == "" {
-		url = scheme + "://" + displayAddr(ln.Addr().String())
-	}
-
 	// Several nodes: NATS carries wake-ups and cache invalidations
 	// between them; one node needs neither.
 	var (
@@ -207,7 +192,32 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		log.Info("joining other server nodes through NATS", "node", node, "nats", cfg.NATS)
 	}
-	svc, err := app.New(app.Config{Store: st, Hub: wake, PoliciesChanged: policiesChanged, Logger: log, Now: serverClock(log), PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: hub, SecretKey: subKey(secret, "session agent tokens"),
+	sigCfg := signal.Config{Logger: log, RelayOnly: cfg.ICERelayOnly}
+	if relay != nil {
+		sigCfg.ICE = relay.ICEServers
+	}
+	hub, err := signal.New(sigCfg)
+	if err != nil {
+		return err
+	}
+	// The signalling's session events reach every node's sockets.
+	var sigRelay signal.Relay = hub
+	var clusteredRelay *signal.Clustered
+	if bus != nil {
+		if clusteredRelay, err = signal.NewClustered(hub, bus); err != nil {
+			hub.Close()
+			return err
+		}
+		sigRelay = clusteredRelay
+	}
+	defer sigRelay.Close()
+
+	url := cfg.PublicURL
+	if url == "" {
+		url = scheme + "://" + displayAddr(ln.Addr().String())
+	}
+
+	svc, err := app.New(app.Config{Store: st, Hub: wake, PoliciesChanged: policiesChanged, Logger: log, Now: serverClock(log), PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: sigRelay, SecretKey: subKey(secret, "session agent tokens"),
 		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency,
 		EnrollPerAddress: cfg.EnrollRate, EnrollPerToken: cfg.EnrollRate,
 		Releases: releases.Open(filepath.Join(cfg.Data, ReleasesDir)), Signing: signing(cfg)})
@@ -216,6 +226,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer svc.Close()
 	relaySvc.Store(svc)
+	if clusteredRelay != nil {
+		clusteredRelay.SetViewerKeep(func(userID string) func(string) bool {
+			return svc.ViewerKeep(context.Background(), userID)
+		})
+	}
 	if bus != nil {
 		unsub, err := bus.Subscribe(policiesSubject, func([]byte) { svc.ClearPolicies() })
 		if err != nil {
@@ -250,7 +265,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	}
 
-	apiCfg := api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: hub,
+	apiCfg := api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: sigRelay,
 		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsListen != ""}
 	if bus != nil {
 		apiCfg.Cluster = bus
@@ -282,8 +297,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	svc.Close() // releases held polls at once
-	hub.Close() // closes signalling websockets (hijacked: Shutdown does not wait for them)
+	svc.Close()      // releases held polls at once
+	sigRelay.Close() // closes signalling websockets (hijacked: Shutdown does not wait for them)
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tetherdesk/tether/server/store"
@@ -54,6 +56,45 @@ func (s *Store) ReserveLimits(ctx context.Context, limits []store.Limit, now tim
 		return -1, 0, fmt.Errorf("reserve rate limits: %w", err)
 	}
 	return full, retry, nil
+}
+
+// CheckLimits implements store.LimitStore.
+func (s *Store) CheckLimits(ctx context.Context, limits []store.Limit, now time.Time) (int, time.Duration, error) {
+	full, retry, err := s.fullLimit(ctx, s.r, limits, normTime(now))
+	if err != nil {
+		return -1, 0, fmt.Errorf("check rate limits: %w", err)
+	}
+	return full, retry, nil
+}
+
+// AddLimitEvent implements store.LimitStore.
+func (s *Store) AddLimitEvent(ctx context.Context, key string, now time.Time) error {
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO rate_events (key, at) VALUES (?, ?)`), key, s.tv(normTime(now))); err != nil {
+		return fmt.Errorf("record a rate-limited event: %w", err)
+	}
+	return nil
+}
+
+// CountLimit implements store.LimitStore.
+func (s *Store) CountLimit(ctx context.Context, key string, since time.Time) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM rate_events WHERE key = ? AND at > ?`), key, s.tv(normTime(since))).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count rate-limited events: %w", err)
+	}
+	return n, nil
+}
+
+// ClearLimits implements store.LimitStore. A prefix is compared, not
+// matched with LIKE: keys hold account names, which may contain % and _.
+func (s *Store) ClearLimits(ctx context.Context, key string, prefix bool) error {
+	q, args := `DELETE FROM rate_events WHERE key = ?`, []any{key}
+	if prefix {
+		q, args = `DELETE FROM rate_events WHERE substr(key, 1, ?) = ?`, []any{len([]rune(key)), key}
+	}
+	if _, err := s.w.ExecContext(ctx, s.q(q), args...); err != nil {
+		return fmt.Errorf("clear rate-limited events: %w", err)
+	}
+	return nil
 }
 
 // querier is a transaction or a connection pool.
@@ -109,4 +150,49 @@ func (s *Store) PruneLimits(ctx context.Context, before time.Time) (int64, error
 		return 0, fmt.Errorf("prune rate limits: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// Exclusive implements store.LockStore: a PostgreSQL advisory lock held on
+// one connection of the pool while fn runs (any node); on SQLite, whose
+// file one node serves, a lock of this process.
+func (s *Store) Exclusive(ctx context.Context, name string, fn func() error) error {
+	if s.d.lockKey == "" {
+		mu := namedLock(name)
+		mu.Lock()
+		defer mu.Unlock()
+		return fn()
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 7465746865720003))`, name); err != nil {
+		return fmt.Errorf("lock %s: %w", name, err)
+	}
+	defer func() {
+		// A failed unlock ends with the connection: closing it for good
+		// releases a session's advisory locks.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 7465746865720003))`, name); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return fn()
+}
+
+// namedLocks are this process's locks by name.
+var (
+	namedLocksMu sync.Mutex
+	namedLocks   = map[string]*sync.Mutex{}
+)
+
+func namedLock(name string) *sync.Mutex {
+	namedLocksMu.Lock()
+	defer namedLocksMu.Unlock()
+	mu := namedLocks[name]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		namedLocks[name] = mu
+	}
+	return mu
 }

@@ -81,3 +81,42 @@ func testLimitsConcurrent(t *testing.T, s store.Store) {
 		t.Fatalf("40 reservations at once admitted %d, want 5", n)
 	}
 }
+
+// testExclusive: work under one name never overlaps; under another name
+// it may.
+func testExclusive(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var inside, most atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			err := s.Exclusive(ctx, "test/one", func() error {
+				n := inside.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(5 * time.Millisecond) // hold the lock while others try
+				inside.Add(-1)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d ran at once under one name, want 1", m)
+	}
+	// fn's error comes back, and the lock is free after it.
+	if err := s.Exclusive(ctx, "test/one", func() error { return store.ErrConflict }); err != store.ErrConflict {
+		t.Fatalf("Exclusive returned %v, want fn's error", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Exclusive(ctx, "test/one", func() error { return nil }) }()
+	select {
+	case err := <-done:
+		noErr(t, "Exclusive after an error", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lock stayed taken after fn failed")
+	}
+}
