@@ -12,6 +12,21 @@ import (
 	"github.com/tetherdesk/tether/internal/testenv"
 )
 
+// openMutter opens a capture source on the test desktop through GNOME's
+// API, closed when the test ends.
+func openMutter(t *testing.T) Source {
+	t.Helper()
+	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) {
+		return remotedesktop.Open(context.Background(), remotedesktop.PortalConfig{})
+	})
+	s, err := Open(Config{Method: MethodMutter, RemoteDesktop: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestMutterCapture: GNOME's screen-cast API, read from PipeWire, shows a
 // Wayland client's window and its changes, with damage.
 func TestMutterCapture(t *testing.T) {
@@ -27,14 +42,7 @@ func TestMutterCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer win.Close()
-	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) {
-		return remotedesktop.Open(context.Background(), remotedesktop.PortalConfig{})
-	})
-	s, err := Open(Config{Method: MethodMutter, RemoteDesktop: shared})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openMutter(t)
 	mons, err := s.Monitors()
 	if err != nil || len(mons) != 1 || mons[0].W != 800 || mons[0].H != 600 || !mons[0].Primary {
 		t.Fatalf("Monitors() = %+v, %v; want one primary 800x600", mons, err)
@@ -71,14 +79,7 @@ func TestMutterMonitors(t *testing.T) {
 	}
 	t.Cleanup(g.Stop)
 	testenv.Setenv(t, g.Env())
-	shared := remotedesktop.NewShared(func() (remotedesktop.Session, error) {
-		return remotedesktop.Open(context.Background(), remotedesktop.PortalConfig{})
-	})
-	s, err := Open(Config{Method: MethodMutter, RemoteDesktop: shared})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openMutter(t)
 	mons, err := s.Monitors()
 	if err != nil || len(mons) != 2 {
 		t.Fatalf("Monitors() = %+v, %v; want two", mons, err)

@@ -10,9 +10,9 @@ import (
 )
 
 // Throttle counts failures per key (an account, an address) within a
-// sliding window, in the store: every server node counts the same ones. A store that does not answer blocks nothing and records
-// nothing (the request it guards fails on the same store anyway), and is
-// logged.
+// sliding window, in the store: every server node counts the same ones.
+// A store that does not answer blocks nothing and records nothing (the
+// request it guards fails on the same store anyway), and is logged.
 type Throttle struct {
 	st     store.LimitStore
 	name   string
