@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,9 @@ type Config struct {
 	// Cluster, when set, names this node and says whether it reaches the
 	// others (NATS); /readyz reports both.
 	Cluster Cluster
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client (ClientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 // Cluster is what /readyz tells of a node among several (cluster.Bus).
@@ -78,7 +82,7 @@ func Handler(cfg Config) (http.Handler, error) {
 	if cfg.Extra != nil {
 		cfg.Extra(mux)
 	}
-	return h.middleware(mux), nil
+	return behindProxies(h.middleware(mux), cfg.TrustedProxies), nil
 }
 
 type handlers struct {
@@ -322,7 +326,7 @@ func MetricsHandler(token string, loopbackOnly bool) http.Handler {
 				writeJSON(w, http.StatusUnauthorized, protocol.Error{Error: "metrics need the bearer token set as metrics_token", Code: protocol.CodeUnauthorized})
 				return
 			}
-		} else if a := app.RemoteIP(r.RemoteAddr); loopbackOnly && (a == "" || !config.IsLoopback(a)) {
+		} else if a := app.RemoteIP(r.RemoteAddr); loopbackOnly && (a == "" || !config.IsLoopback(a) || proxied(r)) {
 			writeJSON(w, http.StatusForbidden, protocol.Error{Error: "metrics are served to loopback clients only; set metrics_token or metrics_listen to scrape from elsewhere", Code: protocol.CodeForbidden})
 			return
 		}

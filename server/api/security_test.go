@@ -277,9 +277,12 @@ func TestCodeLimitPerIPv6Prefix(t *testing.T) {
 // bears metrics_token when one is set.
 func TestMetricsAccess(t *testing.T) {
 	h := api.MetricsHandler("", true)
-	get := func(h http.Handler, remote, bearer string) int {
+	get := func(h http.Handler, remote, bearer, forwarded string) int {
 		r := httptest.NewRequest("GET", "/metrics", nil)
 		r.RemoteAddr = remote
+		if forwarded != "" {
+			r.Header.Set("X-Forwarded-For", forwarded)
+		}
 		if bearer != "" {
 			r.Header.Set("Authorization", "Bearer "+bearer)
 		}
@@ -288,23 +291,25 @@ func TestMetricsAccess(t *testing.T) {
 		return w.Code
 	}
 	for _, tc := range []struct {
-		h              http.Handler
-		remote, bearer string
-		want           int
+		h                         http.Handler
+		remote, bearer, forwarded string
+		want                      int
 	}{
-		{h, "127.0.0.1:5000", "", 200},
-		{h, "[::1]:5000", "", 200},
-		{h, "10.0.0.5:5000", "", 403},
-		{h, "203.0.113.4:5000", "anything", 403},
-		{api.MetricsHandler("s3cret", true), "203.0.113.4:5000", "s3cret", 200},
-		{api.MetricsHandler("s3cret", true), "203.0.113.4:5000", "wrong", 401},
-		{api.MetricsHandler("s3cret", true), "127.0.0.1:5000", "", 401},
+		// A load balancer on this host passes somebody else's request.
+		{h, "127.0.0.1:5000", "", "203.0.113.4", 403},
+		{h, "127.0.0.1:5000", "", "", 200},
+		{h, "[::1]:5000", "", "", 200},
+		{h, "10.0.0.5:5000", "", "", 403},
+		{h, "203.0.113.4:5000", "anything", "", 403},
+		{api.MetricsHandler("s3cret", true), "203.0.113.4:5000", "s3cret", "", 200},
+		{api.MetricsHandler("s3cret", true), "203.0.113.4:5000", "wrong", "", 401},
+		{api.MetricsHandler("s3cret", true), "127.0.0.1:5000", "", "", 401},
 		// metrics_listen: whoever reaches that address, or the token's bearers.
-		{api.MetricsHandler("", false), "10.0.0.5:5000", "", 200},
-		{api.MetricsHandler("s3cret", false), "10.0.0.5:5000", "", 401},
+		{api.MetricsHandler("", false), "10.0.0.5:5000", "", "", 200},
+		{api.MetricsHandler("s3cret", false), "10.0.0.5:5000", "", "", 401},
 	} {
-		if got := get(tc.h, tc.remote, tc.bearer); got != tc.want {
-			t.Errorf("from %s with %q: %d, want %d", tc.remote, tc.bearer, got, tc.want)
+		if got := get(tc.h, tc.remote, tc.bearer, tc.forwarded); got != tc.want {
+			t.Errorf("from %s (forwarded for %q) with %q: %d, want %d", tc.remote, tc.forwarded, tc.bearer, got, tc.want)
 		}
 	}
 }

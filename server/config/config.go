@@ -58,6 +58,7 @@ var Keys = []Key{
 	{"nats", "", "NATS joining several server nodes on one PostgreSQL store: nats://host:4222 (comma-separated for a NATS cluster), or embedded for a NATS server inside this process on nats_listen; empty: a single node"},
 	{"nats_listen", "127.0.0.1:4222", "address of the embedded NATS server (nats embedded); other nodes connect to it with nats://this-address"},
 	{"node_name", "", "this node's name in /readyz, metrics and logs; empty: the host name and the listen port"},
+	{"trusted_proxies", "", "load balancers in front of the server (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names the client: the last address in it that is not one of them; empty: the connection's own address"},
 	{"log_level", "info", "debug, info, warn or error"},
 	{"log_format", "text", "text or json"},
 }
@@ -90,6 +91,7 @@ type Config struct {
 	NATS             string
 	NATSListen       string
 	NodeName         string
+	TrustedProxies   []netip.Prefix
 	LoginConcurrency int
 	EnrollRate       int
 	// Signing of the installers downloaded from the console.
@@ -152,6 +154,20 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		SignCert: v.GetString("sign_cert"), SignKey: v.GetString("sign_key"),
 		NATS: strings.TrimSpace(v.GetString("nats")), NATSListen: strings.TrimSpace(v.GetString("nats_listen")),
 		NodeName: strings.TrimSpace(v.GetString("node_name")),
+	}
+	for _, f := range strings.Split(v.GetString("trusted_proxies"), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return Config{}, fmt.Errorf("trusted_proxies %q: want addresses or CIDR ranges", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	if strings.EqualFold(c.TURNListen, "off") {
 		c.TURNListen = ""

@@ -64,10 +64,24 @@ func TestPrecedenceFileEnvFlag(t *testing.T) {
 func TestBadValues(t *testing.T) {
 	for _, args := range [][]string{{"--poll-hold", "soon"}, {"--db", "mysql://x"}, {"--tls-cert", "c.pem"}, {"--listen", "nocolon"}, {"--log-format", "xml"},
 		{"--turn-allow-private", "maybe"}, {"--login-concurrency", "-1"}, {"--login-concurrency", "lots"}, {"--metrics-listen", "nocolon"},
-		{"--enroll-rate", "0"}, {"--enroll-rate", "many"}} {
+		{"--enroll-rate", "0"}, {"--enroll-rate", "many"}, {"--trusted-proxies", "10.0.0.1, lb.example"}} {
 		if _, err := load(t, args...); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := load(t, "--trusted-proxies", " 10.1.2.3/16, 127.0.0.1,::ffff:192.0.2.7 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.1.0.0/16 127.0.0.1/32 192.0.2.7/32"; strings.Join(got, " ") != want {
+		t.Fatalf("trusted proxies %v, want %s", got, want)
 	}
 }
 

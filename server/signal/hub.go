@@ -3,8 +3,9 @@
 // protocol.Signal's doc comment. The server decides; it never trusts a
 // viewer id a viewer claims, and routes the agent's messages by viewer id.
 //
-// Hub is the in-process implementation; a cross-node one (NATS) can take
-// its place behind the Relay interface.
+// Hub is the in-process implementation; Clustered joins the hubs of
+// several server nodes over NATS, so a viewer on one node and a session's
+// agent on another reach each other.
 package signal
 
 import (
@@ -12,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +120,9 @@ type Hub struct {
 	seats  map[string]*time.Timer
 	closed bool
 	wg     sync.WaitGroup
+	// net carries what a room's peers say to those on other nodes; nil
+	// on a single node.
+	net *network
 }
 
 var _ Relay = (*Hub)(nil)
@@ -129,6 +134,16 @@ type room struct {
 	// relayed are the viewers that asked for the WebSocket relay: an agent
 	// that connects (or connects again) is told after their joins.
 	relayed map[string]bool
+	// held counts the connections being served for the session here; the
+	// room lives as long as one is.
+	held int
+	// On several nodes: the session's peers on the others, as they
+	// announced themselves, and this node's subscription to their word.
+	remote      map[string]*remoteViewer // by viewer id
+	remoteAgent string                   // the node with the agent, "" if none known
+	ghosts      map[string]*peer         // remote viewers' relay credits at the local agent
+	subscribed  chan struct{}            // closed once the subscription is in place
+	unsub       func()
 }
 
 // New returns a Hub.
@@ -156,6 +171,8 @@ type peer struct {
 	aheadMu sync.Mutex
 	ahead   map[*peer]*queued
 	lost    atomic.Bool     // the hub dropped it for the network's sake (keepalive, write)
+	moved   atomic.Bool     // the viewer came back through another node: its seat is there
+	kick    func()          // a remote viewer's stand-in: stopping it stops the real one
 	ctx     context.Context // the reader's; cancelling it drops the connection
 	cancel  context.CancelFunc
 	quit    chan struct{}
@@ -268,6 +285,9 @@ func (p *peer) stop(code websocket.StatusCode, reason string) {
 	p.once.Do(func() {
 		p.code, p.reason = code, reason
 		close(p.quit)
+		if p.kick != nil {
+			p.kick()
+		}
 	})
 }
 
@@ -374,16 +394,11 @@ func (h *Hub) attach(p *peer, s protocol.Session) bool {
 		return false
 	}
 	r := h.rooms[p.sessionID]
-	if r == nil {
-		r = &room{viewers: map[string]*peer{}, relayed: map[string]bool{}}
-		h.rooms[p.sessionID] = r
-	}
 	if p.viewerID == "" {
 		if old := r.agent; old != nil {
-			old.send(protocol.Signal{Type: protocol.SignalError, Message: "replaced by a newer agent connection"})
-			old.stop(websocket.StatusPolicyViolation, "replaced")
+			replaced(old)
 		}
-		r.agent = p
+		r.agent, r.remoteAgent = p, ""
 		p.send(h.hello(s, ""))
 		for _, id := range r.order {
 			p.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: id})
@@ -391,19 +406,83 @@ func (h *Hub) attach(p *peer, s protocol.Session) bool {
 				p.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: id})
 			}
 		}
+		for _, id := range sortedKeys(r.remote) {
+			p.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: id})
+			if r.remote[id].relayed {
+				p.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: id})
+			}
+		}
+		h.net.announce(r, p, kindUp)
 		return true
 	}
 	if t := h.seats[p.sessionID+"/"+p.viewerID]; t != nil {
 		t.Stop() // back in time: the seat is its again
 		delete(h.seats, p.sessionID+"/"+p.viewerID)
 	}
+	if old := r.viewers[p.viewerID]; old != nil {
+		// The same viewer again (its old socket not yet seen dead): the
+		// newer connection is the one.
+		old.moved.Store(true)
+		old.stop(websocket.StatusPolicyViolation, "replaced")
+		r.order = slices.DeleteFunc(r.order, func(id string) bool { return id == p.viewerID })
+	}
+	delete(r.remote, p.viewerID)
 	r.viewers[p.viewerID] = p
 	r.order = append(r.order, p.viewerID)
 	p.send(h.hello(s, p.viewerID))
 	if r.agent != nil {
 		r.agent.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: p.viewerID})
 	}
+	h.net.announce(r, p, kindUp)
 	return true
+}
+
+// replaced stops an agent connection a newer one took the place of.
+func replaced(old *peer) {
+	old.send(protocol.Signal{Type: protocol.SignalError, Message: "replaced by a newer agent connection"})
+	old.stop(websocket.StatusPolicyViolation, "replaced")
+}
+
+// enter makes sure sessionID has a room for one more connection served
+// here and, on several nodes, that the room hears the other nodes.
+func (h *Hub) enter(sessionID string) {
+	h.mu.Lock()
+	r := h.rooms[sessionID]
+	created := r == nil
+	if created {
+		r = &room{viewers: map[string]*peer{}, relayed: map[string]bool{}, remote: map[string]*remoteViewer{},
+			ghosts: map[string]*peer{}, subscribed: make(chan struct{})}
+		h.rooms[sessionID] = r
+	}
+	r.held++
+	h.mu.Unlock()
+	if !created {
+		<-r.subscribed
+		return
+	}
+	if h.net != nil {
+		unsub := h.net.subscribe(sessionID, r)
+		h.mu.Lock()
+		r.unsub = unsub
+		h.mu.Unlock()
+	}
+	close(r.subscribed)
+}
+
+// exit ends what enter began; the last connection's exit drops the room.
+func (h *Hub) exit(sessionID string) {
+	h.mu.Lock()
+	r := h.rooms[sessionID]
+	r.held--
+	var unsub func()
+	if r.held == 0 {
+		delete(h.rooms, sessionID)
+		unsub = r.unsub
+	}
+	h.mu.Unlock()
+	if unsub != nil {
+		unsub()
+	}
 }
 
 // detach removes p (if it is still the registered one) and tells the agent
@@ -419,6 +498,11 @@ func (h *Hub) detach(p *peer) bool {
 	if p.viewerID == "" {
 		if r.agent == p {
 			r.agent, was = nil, true
+			h.net.announce(r, p, kindDown)
+			for id, g := range r.ghosts {
+				g.stop(websocket.StatusNormalClosure, "")
+				delete(r.ghosts, id)
+			}
 		}
 	} else if r.viewers[p.viewerID] == p {
 		delete(r.viewers, p.viewerID)
@@ -430,12 +514,13 @@ func (h *Hub) detach(p *peer) bool {
 			}
 		}
 		was = true
-		if r.agent != nil {
-			r.agent.send(protocol.Signal{Type: protocol.SignalViewerLeft, ViewerID: p.viewerID})
+		// A viewer that came back through another node has not left.
+		if !p.moved.Load() {
+			if r.agent != nil {
+				r.agent.send(protocol.Signal{Type: protocol.SignalViewerLeft, ViewerID: p.viewerID})
+			}
+			h.net.announce(r, p, kindDown)
 		}
-	}
-	if r.agent == nil && len(r.viewers) == 0 {
-		delete(h.rooms, p.sessionID)
 	}
 	return was
 }
@@ -445,11 +530,18 @@ func (h *Hub) toViewer(sessionID, viewerID string, m protocol.Signal) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[sessionID]
-	if r == nil || r.viewers[viewerID] == nil {
+	if r == nil {
 		return false
 	}
-	r.viewers[viewerID].send(m)
-	return true
+	if v := r.viewers[viewerID]; v != nil {
+		v.send(m)
+		return true
+	}
+	if r.remote[viewerID] != nil {
+		h.net.signal(sessionID, kindToViewer, viewerID, m)
+		return true
+	}
+	return false
 }
 
 // toAgent routes a message to the session's agent.
@@ -457,11 +549,18 @@ func (h *Hub) toAgent(sessionID string, m protocol.Signal) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[sessionID]
-	if r == nil || r.agent == nil {
+	if r == nil {
 		return false
 	}
-	r.agent.send(m)
-	return true
+	if r.agent != nil {
+		r.agent.send(m)
+		return true
+	}
+	if r.remoteAgent != "" {
+		h.net.signal(sessionID, kindToAgent, "", m)
+		return true
+	}
+	return false
 }
 
 // isAgent reports whether p is its session's current agent connection.
@@ -482,6 +581,9 @@ func (h *Hub) toViewers(sessionID string, m protocol.Signal) {
 	}
 	for _, id := range r.order {
 		r.viewers[id].send(m)
+	}
+	if len(r.remote) > 0 {
+		h.net.signal(sessionID, kindToViewers, "", m)
 	}
 }
 
@@ -590,6 +692,8 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 	h.mu.Unlock()
 	defer h.wg.Done()
 
+	h.enter(s.ID)
+	defer h.exit(s.ID)
 	p := h.newPeer(conn, s.ID, viewerID, user, userID)
 	go p.writeLoop()
 	log := h.log.With("session_id", s.ID, "viewer_id", viewerID)
@@ -628,9 +732,13 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 		// A viewer that closed (1000, or 1001: the page went away) has
 		// left; one whose connection dropped keeps its seat, and control,
 		// for the outage limit, to rejoin with ?viewer=.
-		if st := websocket.CloseStatus(readErr); byHub || st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway {
+		st := websocket.CloseStatus(readErr)
+		switch {
+		case p.moved.Load():
+			// Back through another node, which holds its seat now.
+		case byHub || st == websocket.StatusNormalClosure || st == websocket.StatusGoingAway:
 			h.leave(s.ID, viewerID, user, svc)
-		} else {
+		default:
 			h.holdSeat(s.ID, viewerID, user, svc)
 		}
 	}
@@ -668,7 +776,7 @@ func (h *Hub) holdSeat(sessionID, viewerID, user string, svc Sessions) {
 		r := h.rooms[sessionID]
 		back := r != nil && r.viewers[viewerID] != nil
 		h.mu.Unlock()
-		if t != nil && !back {
+		if t != nil && !back && !h.net.present(sessionID, viewerID) {
 			h.leave(sessionID, viewerID, user, svc)
 			h.log.Debug("a dropped viewer did not come back; its seat is released", "session_id", sessionID, "viewer_id", viewerID)
 		}
@@ -699,7 +807,7 @@ func (h *Hub) agentGone(sessionID string, svc Sessions) {
 		_, ended := h.ended[sessionID]
 		closed := h.closed
 		h.mu.Unlock()
-		if back || ended || closed {
+		if back || ended || closed || h.net.present(sessionID, "") {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -724,6 +832,8 @@ func (h *Hub) wantRelay(p *peer, m protocol.Signal) {
 	r.relayed[p.viewerID] = true
 	if r.agent != nil {
 		r.agent.send(m)
+	} else if r.remoteAgent != "" {
+		h.net.signal(p.sessionID, kindRelay, p.viewerID, m)
 	}
 }
 
@@ -740,8 +850,14 @@ func (h *Hub) relay(p *peer, data []byte) {
 		f.ViewerID = p.viewerID
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if r := h.rooms[p.sessionID]; r != nil && r.agent != nil && r.viewers[p.viewerID] == p {
+		r := h.rooms[p.sessionID]
+		if r == nil || r.viewers[p.viewerID] != p {
+			return
+		}
+		if r.agent != nil {
 			r.agent.sendFrame(protocol.AppendAgentFrame(make([]byte, 0, len(data)+1+len(f.ViewerID)), f), p)
+		} else if r.remoteAgent != "" {
+			h.net.frame(p.sessionID, kindFrameToAgent, p.viewerID, protocol.AppendAgentFrame(make([]byte, 0, len(data)+1+len(f.ViewerID)), f))
 		}
 		return
 	}
@@ -755,6 +871,8 @@ func (h *Hub) relay(p *peer, data []byte) {
 	if r := h.rooms[p.sessionID]; r != nil && r.agent == p {
 		if v := r.viewers[f.ViewerID]; v != nil {
 			v.sendFrame(protocol.AppendViewerFrame(make([]byte, 0, 2+len(f.Payload)), f), nil)
+		} else if r.remote[f.ViewerID] != nil {
+			h.net.frame(p.sessionID, kindFrameToViewer, f.ViewerID, protocol.AppendViewerFrame(make([]byte, 0, 2+len(f.Payload)), f))
 		}
 	}
 }

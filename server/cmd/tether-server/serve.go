@@ -266,7 +266,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	apiCfg := api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: sigRelay,
-		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsListen != ""}
+		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsListen != "", TrustedProxies: cfg.TrustedProxies}
 	if bus != nil {
 		apiCfg.Cluster = bus
 	}
