@@ -24,11 +24,11 @@ const multiHold = 60 * time.Second
 // startNodes starts two server nodes on a fresh PostgreSQL database: a
 // runs the embedded NATS server, b connects to it. They share the server
 // secret (copied, as an operator copies it to each node).
-func startNodes(t *testing.T) (a, b *server) {
+func startNodes(t *testing.T, extra ...string) (a, b *server) {
 	t.Helper()
 	db := testenv.FreshPostgres(t, testenv.PostgresDSN(t))
 	natsAddr := freeTCPAddr(t)
-	common := []string{"--db", db, "--poll-hold", multiHold.String()}
+	common := append([]string{"--db", db, "--poll-hold", multiHold.String()}, extra...)
 	a = startServer(t, append(common, "--nats", "embedded", "--nats-listen", natsAddr, "--node-name", "a")...)
 	b = &server{t: t, data: t.TempDir(), addr: "127.0.0.1:0", args: append(common, "--nats", "nats://"+natsAddr, "--node-name", "b")}
 	secret, err := os.ReadFile(filepath.Join(a.data, "server-secret"))

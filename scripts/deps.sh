@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A PKGS=(
   [base]="ca-certificates git make gcc curl"
   [run]="xvfb x11-utils zenity tk xdg-utils wixl msitools osslsigncode libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
-  [test]="sway mutter pipewire pipewire-bin wireplumber xdg-desktop-portal xdg-desktop-portal-gnome postgresql coturn iproute2 nftables squid openssl xvfb wine wine64 gcc-mingw-w64-x86-64 x11-utils x11-xserver-utils zenity xdotool tk xdg-utils chromium dbus-daemon wixl msitools rpm systemd osslsigncode desktop-file-utils libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
+  [test]="haproxy sway mutter pipewire pipewire-bin wireplumber xdg-desktop-portal xdg-desktop-portal-gnome postgresql coturn iproute2 nftables squid openssl xvfb wine wine64 gcc-mingw-w64-x86-64 x11-utils x11-xserver-utils zenity xdotool tk xdg-utils chromium dbus-daemon wixl msitools rpm systemd osslsigncode desktop-file-utils libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
   [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
   [installers]="wixl msitools osslsigncode"
   [fresh]="debootstrap"
@@ -44,6 +44,12 @@ if ((${#missing[@]})); then
     if [[ " ${missing[*]} " == *" squid "* ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
       systemctl disable --now squid >&2
       echo "deps: squid is installed for the proxy tests; its service is disabled" >&2
+    fi
+    # haproxy.service would run Debian's sample configuration; the
+    # multi-node test starts its own load balancer on loopback.
+    if [[ " ${missing[*]} " == *" haproxy "* ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+      systemctl disable --now haproxy >&2
+      echo "deps: haproxy is installed for the multi-node test; its service is disabled" >&2
     fi
   else
     echo "deps: missing Debian packages. Run as root:" >&2

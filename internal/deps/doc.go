@@ -33,6 +33,7 @@ var Programs = []Program{
 	{"dpkg-query", "dpkg", []string{"essential"}, ""},
 	{"git", "git", []string{"base"}, ""},
 	{"go", "", nil, "Go itself, from go.dev (the README asks for it)"},
+	{"haproxy", "haproxy", []string{"test"}, "the load balancer in front of two server nodes (e2e TestMultiNode)"},
 	{"initdb", "postgresql", []string{"test", "bench"}, "scripts/pg-test.sh's private cluster"},
 	{"ip", "iproute2", []string{"test", "bench"}, "e2e's network lab: namespaces, veth pairs, a bridge (ip netns exec runs the server, agent, browser and proxy in them)"},
 	{"loginctl", "systemd", []string{"system"}, "the agent asks logind which desktop is in front; without it, it falls back to the virtual terminal"},

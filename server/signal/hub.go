@@ -694,6 +694,12 @@ func (h *Hub) serve(conn *websocket.Conn, s protocol.Session, viewerID, user, us
 
 	h.enter(s.ID)
 	defer h.exit(s.ID)
+	side := "viewer"
+	if viewerID == "" {
+		side = "agent"
+	}
+	sockets.WithLabelValues(side).Inc()
+	defer sockets.WithLabelValues(side).Dec()
 	p := h.newPeer(conn, s.ID, viewerID, user, userID)
 	go p.writeLoop()
 	log := h.log.With("session_id", s.ID, "viewer_id", viewerID)
