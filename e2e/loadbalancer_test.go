@@ -20,14 +20,22 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
+// Signalling routes of lbConfig.
+const (
+	pinSplit = "split"
+	pinA     = "a"
+)
+
 // shippedHAProxy is the configuration the README tells operators to use.
 const shippedHAProxy = "../deploy/haproxy.cfg"
 
 // lbConfig turns the shipped configuration into one for nodes a and b on
 // loopback, plain HTTP: the TLS options go, the two nodes take the
-// example's places, and the connection limit fits a test machine. force adds routes that pin the viewers' signalling to
-// a and the session helpers' to b, so that a session always spans both.
-func lbConfig(t *testing.T, listen string, a, b *server, force bool) string {
+// example's places, and the connection limit fits a test machine. pin
+// adds routes for the signalling websockets: pinSplit sends the viewers'
+// to a and the session helpers' to b, so that a session always spans
+// both; pinA sends both to a while a is up.
+func lbConfig(t *testing.T, listen string, a, b *server, pin string) string {
 	t.Helper()
 	src, err := os.ReadFile(shippedHAProxy)
 	if err != nil {
@@ -54,22 +62,24 @@ func lbConfig(t *testing.T, listen string, a, b *server, force bool) string {
 			default:
 				continue
 			}
-		case len(f) > 0 && f[0] == "default_backend" && force:
+		case len(f) > 0 && f[0] == "default_backend" && pin == pinSplit:
 			out = append(out,
 				`	use_backend only_b if { path_reg ^/api/agent/v1/sessions/[^/]+/signal$ }`,
 				`	use_backend only_a if { path_reg ^/api/v1/sessions/[^/]+/signal$ }`)
+		case len(f) > 0 && f[0] == "default_backend" && pin == pinA:
+			out = append(out, `	use_backend only_a if { path_reg ^/api/(agent/)?v1/sessions/[^/]+/signal$ } { nbsrv(only_a) gt 0 }`)
 		}
 		out = append(out, l)
 	}
 	if servers != 2 {
 		t.Fatalf("%s lists %d servers, want the two example nodes", shippedHAProxy, servers)
 	}
-	if force {
+	if pin != "" {
 		for _, n := range []struct {
 			name string
 			s    *server
 		}{{"a", a}, {"b", b}} {
-			out = append(out, "backend only_"+n.name, "\toption httpchk GET /readyz", "\tserver "+n.name+" "+n.s.addr+" check inter 2s", "")
+			out = append(out, "backend only_"+n.name, "\toption httpchk GET /readyz", "\tserver "+n.name+" "+n.s.addr+" check inter 1s fall 2", "")
 		}
 	}
 	return strings.Join(out, "\n")
@@ -141,7 +151,7 @@ func TestHAProxyConfig(t *testing.T) {
 func TestMultiNode(t *testing.T) {
 	a, b := startNodes(t, "--trusted-proxies", "127.0.0.1")
 	listen := freeTCPAddr(t)
-	lbURL := startLoadBalancer(t, listen, lbConfig(t, listen, a, b, true))
+	lbURL := startLoadBalancer(t, listen, lbConfig(t, listen, a, b, pinSplit))
 	lb := &server{t: t, url: lbURL}
 	lb.api = lb.userClient("admin", adminPassword(t, a))
 	for _, u := range []struct {

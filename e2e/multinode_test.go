@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,9 +29,16 @@ func startNodes(t *testing.T, extra ...string) (a, b *server) {
 	t.Helper()
 	db := testenv.FreshPostgres(t, testenv.PostgresDSN(t))
 	natsAddr := freeTCPAddr(t)
+	return startNodePair(t, db, []string{"--nats", "embedded", "--nats-listen", natsAddr}, []string{"--nats", "nats://" + natsAddr}, extra...)
+}
+
+// startNodePair starts nodes a and b on database db, a with natsA's flags
+// and b with natsB's.
+func startNodePair(t *testing.T, db string, natsA, natsB []string, extra ...string) (a, b *server) {
+	t.Helper()
 	common := append([]string{"--db", db, "--poll-hold", multiHold.String()}, extra...)
-	a = startServer(t, append(common, "--nats", "embedded", "--nats-listen", natsAddr, "--node-name", "a")...)
-	b = &server{t: t, data: t.TempDir(), addr: "127.0.0.1:0", args: append(common, "--nats", "nats://"+natsAddr, "--node-name", "b")}
+	a = startServer(t, slices.Concat(common, natsA, []string{"--node-name", "a"})...)
+	b = &server{t: t, data: t.TempDir(), addr: "127.0.0.1:0", args: slices.Concat(common, natsB, []string{"--node-name", "b"})}
 	secret, err := os.ReadFile(filepath.Join(a.data, "server-secret"))
 	if err != nil {
 		t.Fatal(err)

@@ -255,6 +255,13 @@ func (h *handlers) writeError(w http.ResponseWriter, r *http.Request, err error)
 		status, code = known.status, known.code
 	case errors.Is(err, context.Canceled):
 		return // the caller has gone; nobody reads an answer
+	case store.Unavailable(err):
+		// The database is down or restarting: nothing was changed; ask
+		// again shortly (an agent backs off, a load balancer's health
+		// check on /readyz takes the node out meanwhile).
+		h.log.Warn("the store is unreachable", "method", r.Method, "path", r.URL.Path, "err", err)
+		status, code, msg = http.StatusServiceUnavailable, protocol.CodeUnavailable, "the database is unreachable; try again shortly"
+		w.Header().Set("Retry-After", "5")
 	default:
 		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"

@@ -486,7 +486,12 @@ func (n *network) sawViewer(sessionID string, r *room, node, viewerID string, re
 	if r.agent == nil {
 		return
 	}
-	if old == nil || old.node != node {
+	if newer {
+		joined(r.agent, viewerID)
+		if relayed {
+			r.agent.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: viewerID})
+		}
+	} else if old == nil || old.node != node {
 		r.agent.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: viewerID})
 		if relayed {
 			r.agent.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: viewerID})

@@ -431,10 +431,19 @@ func (h *Hub) attach(p *peer, s protocol.Session) bool {
 	r.order = append(r.order, p.viewerID)
 	p.send(h.hello(s, p.viewerID))
 	if r.agent != nil {
-		r.agent.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: p.viewerID})
+		joined(r.agent, p.viewerID)
 	}
 	h.net.announce(r, p, kindUp)
 	return true
+}
+
+// joined tells the agent that a viewer (re)joined. A viewer that comes
+// back with its id (?viewer=) has dropped its peer connection and waits
+// for a new offer; the endpoint may not have heard that it left (its node
+// died), so it is told first: it then drops what it kept and offers anew.
+func joined(agent *peer, viewerID string) {
+	agent.send(protocol.Signal{Type: protocol.SignalViewerLeft, ViewerID: viewerID})
+	agent.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: viewerID})
 }
 
 // replaced stops an agent connection a newer one took the place of.

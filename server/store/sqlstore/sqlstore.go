@@ -256,8 +256,32 @@ func sqliteURI(path string) string {
 	return (&url.URL{Scheme: "file", Path: p}).String()
 }
 
+// pgConnectTimeout bounds one connection attempt when the DSN does not:
+// with the database host gone, requests answer 503 in seconds instead of
+// waiting for the operating system to give up on the connection.
+const pgConnectTimeout = "5"
+
+// withConnectTimeout adds connect_timeout to a URL or keyword/value DSN
+// that has none.
+func withConnectTimeout(dsn string) string {
+	if strings.Contains(dsn, "connect_timeout") {
+		return dsn
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn // pgx reports it
+		}
+		q := u.Query()
+		q.Set("connect_timeout", pgConnectTimeout)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return strings.TrimSpace(dsn) + " connect_timeout=" + pgConnectTimeout
+}
+
 func openPostgres(ctx context.Context, cfg Config) (*Store, error) {
-	db, err := sql.Open("pgx", cfg.DSN)
+	db, err := sql.Open("pgx", withConnectTimeout(cfg.DSN))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
