@@ -38,6 +38,7 @@ type receipt struct {
 // per agent.
 type fleet struct {
 	base     string
+	bases    []string // when set, agent i talks to bases[i%len(bases)]
 	client   *http.Client
 	tr       *http.Transport
 	pollHold time.Duration
@@ -83,6 +84,14 @@ func newFleet(base string, n int, pollHold time.Duration) *fleet {
 		errs:     map[string]int{},
 		errFirst: map[string]string{},
 	}
+}
+
+// baseOf is the server agent i talks to.
+func (f *fleet) baseOf(i int) string {
+	if len(f.bases) > 0 {
+		return f.bases[i%len(f.bases)]
+	}
+	return f.base
 }
 
 // enrollStats describes the enrollment phase.
@@ -177,7 +186,7 @@ func (f *fleet) enrollOne(ctx context.Context, token string, i int) (*simAgent, 
 		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		t0 := time.Now()
 		var resp protocol.EnrollResponse
-		r, err := doJSON(rctx, f.client, http.MethodPost, f.base+protocol.PathEnroll, nil, req, &resp, http.StatusCreated)
+		r, err := doJSON(rctx, f.client, http.MethodPost, f.baseOf(i)+protocol.PathEnroll, nil, req, &resp, http.StatusCreated)
 		took := time.Since(t0)
 		cancel()
 		if err == nil {
@@ -215,6 +224,9 @@ func (f *fleet) run(ctx context.Context, a *simAgent) {
 			Results:            results,
 			NotificationEvents: events,
 			Wait:               len(results) == 0 && len(events) == 0,
+		}
+		if req.Wait {
+			req.HoldMS = f.pollHold.Milliseconds() // as the real agent says
 		}
 		resp, err := f.poll(ctx, a, req)
 		if err != nil {
@@ -286,11 +298,11 @@ func (f *fleet) poll(ctx context.Context, a *simAgent, pr protocol.PollRequest) 
 	if err != nil {
 		return protocol.PollResponse{}, err
 	}
-	// Far above the hold, as the real agent's 70 s: a held poll is never
-	// cut short by the client.
+	// Above the hold, as the real agent's (client.HoldMargin): a held poll
+	// is never cut short by the client.
 	ctx, cancel := context.WithTimeout(ctx, f.pollHold+45*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.base+protocol.PathPoll, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.baseOf(a.idx)+protocol.PathPoll, bytes.NewReader(body))
 	if err != nil {
 		return protocol.PollResponse{}, err
 	}

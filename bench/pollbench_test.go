@@ -39,7 +39,7 @@ var (
 	// hold plus 5s so that every held poll expires and is renewed once.
 	benchIdle = envDuration("TETHER_BENCH_IDLE", 0)
 	// TETHER_BENCH_POLL_HOLD: the server's --poll-hold.
-	benchPollHold = envDuration("TETHER_BENCH_POLL_HOLD", 25*time.Second)
+	benchPollHold = envDuration("TETHER_BENCH_POLL_HOLD", 2*time.Minute)
 )
 
 const (
@@ -348,7 +348,7 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := measureLatency(ctx, srv, f, r, m1, problem); err != nil {
+	if err := measureLatency(ctx, srv, []*serverProc{srv}, f, r, m1.sum("tether_actions_completed_total", `ok="true"`), problem); err != nil {
 		return err
 	}
 	cpu3, err := sampleCPU(srv.Pid())
@@ -407,7 +407,9 @@ func setupServer(ctx context.Context, bin, data, logPath string) (apiToken, enro
 
 // measureLatency queues the actions, waits for every one to reach its
 // agent and its result to reach the server, and checks a sample.
-func measureLatency(ctx context.Context, srv *serverProc, f *fleet, r *result, mBefore metricSet, problem func(string, ...any)) error {
+// The actions are queued on srv; nodes are every server the agents poll
+// (srv among them), whose counters of completed actions add up.
+func measureLatency(ctx context.Context, srv *serverProc, nodes []*serverProc, f *fleet, r *result, okDone0 float64, problem func(string, ...any)) error {
 	n := len(f.agents)
 	m := benchActions
 	if m <= 0 {
@@ -429,7 +431,6 @@ func measureLatency(ctx context.Context, srv *serverProc, f *fleet, r *result, m
 		wg      sync.WaitGroup
 		sem     = make(chan struct{}, queueWorkers)
 		rng     = rand.New(rand.NewPCG(uint64(n), 42))
-		okDone0 = mBefore.sum("tether_actions_completed_total", `ok="true"`)
 	)
 	logf("agents=%d: queueing %d echo actions at %d/s", n, m, benchRate)
 	tick := time.NewTicker(time.Second / time.Duration(benchRate))
@@ -527,12 +528,9 @@ func measureLatency(ctx context.Context, srv *serverProc, f *fleet, r *result, m
 	// Every result must reach the server: the counter of completed actions.
 	var okDone float64
 	err := testenv.Poll(ctx, 30*time.Second, testenv.Until(func() bool {
-		mt, err := srv.metrics(ctx)
-		if err != nil {
-			return false
-		}
-		okDone = mt.sum("tether_actions_completed_total", `ok="true"`) - okDone0
-		return okDone >= float64(r.Received)
+		done, err := completedOK(ctx, nodes)
+		okDone = done - okDone0
+		return err == nil && okDone >= float64(r.Received)
 	}))
 	r.ResultsOK = okDone
 	qp := f.quickPolls()
@@ -562,6 +560,19 @@ func measureLatency(ctx context.Context, srv *serverProc, f *fleet, r *result, m
 		}
 	}
 	return nil
+}
+
+// completedOK adds up the nodes' counts of actions completed ok.
+func completedOK(ctx context.Context, nodes []*serverProc) (float64, error) {
+	var sum float64
+	for _, s := range nodes {
+		mt, err := s.metrics(ctx)
+		if err != nil {
+			return 0, err
+		}
+		sum += mt.sum("tether_actions_completed_total", `ok="true"`)
+	}
+	return sum, nil
 }
 
 // waitMetric waits until a server metric reaches at least want.

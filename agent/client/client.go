@@ -27,9 +27,14 @@ import (
 	"github.com/tetherdesk/tether/shared/version"
 )
 
-// DefaultTimeout bounds one request. It must exceed the server's 25 s poll
-// hold by a wide margin so that a held poll is never cut short client-side.
+// DefaultTimeout bounds one request. It must exceed the hold the server
+// gives an agent that does not say how long it waits (25 s) by a wide
+// margin; a held poll that says (HoldMS) gets its hold plus HoldMargin.
 const DefaultTimeout = 70 * time.Second
+
+// HoldMargin is how much longer than its hold a held poll may take: the
+// server answers at the end of the hold, and the answer travels.
+const HoldMargin = 30 * time.Second
 
 const (
 	maxResponseBytes = 16 << 20
@@ -145,6 +150,7 @@ func (e *APIError) Error() string {
 type Client struct {
 	base *url.URL
 	http *http.Client
+	long *http.Client // held polls: bounded by their own deadline
 	log  *slog.Logger
 }
 
@@ -176,6 +182,7 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		base: base,
 		http: &http.Client{Transport: rt, Timeout: cfg.Timeout},
+		long: &http.Client{Transport: rt},
 		log:  cfg.Logger.With("component", "client"),
 	}, nil
 }
@@ -223,18 +230,29 @@ func (c *Client) Enroll(ctx context.Context, req protocol.EnrollRequest) (protoc
 // Poll sends one poll with the agent secret as bearer.
 func (c *Client) Poll(ctx context.Context, secret string, req protocol.PollRequest) (protocol.PollResponse, error) {
 	var resp protocol.PollResponse
-	if err := c.do(ctx, protocol.PathPoll, secret, req, &resp); err != nil {
+	hc := c.http
+	if req.Wait && req.HoldMS > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.HoldMS)*time.Millisecond+HoldMargin)
+		defer cancel()
+		hc = c.long
+	}
+	if err := c.doWith(ctx, hc, protocol.PathPoll, secret, req, &resp); err != nil {
 		return protocol.PollResponse{}, fmt.Errorf("polling: %w", err)
 	}
 	return resp, nil
 }
 
 func (c *Client) do(ctx context.Context, path, bearer string, in, out any) error {
+	return c.doWith(ctx, c.http, path, bearer, in, out)
+}
+
+func (c *Client) doWith(ctx context.Context, hc *http.Client, path, bearer string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("encoding request: %w", err)
 	}
-	resp, err := c.send(ctx, http.MethodPost, path, bearer, bytes.NewReader(body))
+	resp, err := c.sendWith(ctx, hc, http.MethodPost, path, bearer, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -260,6 +278,10 @@ func (c *Client) do(ctx context.Context, path, bearer string, in, out any) error
 
 // send makes one request to the server; a body is JSON.
 func (c *Client) send(ctx context.Context, method, path, bearer string, body io.Reader) (*http.Response, error) {
+	return c.sendWith(ctx, c.http, method, path, bearer, body)
+}
+
+func (c *Client) sendWith(ctx context.Context, hc *http.Client, method, path, bearer string, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base.JoinPath(path).String(), body)
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
@@ -272,7 +294,7 @@ func (c *Client) send(ctx context.Context, method, path, bearer string, body io.
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		// url.Error would repeat the URL; the caller adds context.
 		var uerr *url.Error

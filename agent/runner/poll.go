@@ -36,6 +36,9 @@ func (r *Runner) loop(ctx context.Context, id state.Identity) error {
 		case errors.Is(err, errPollCut):
 			continue // a result is ready: poll again at once, without waiting
 		case err != nil:
+			if req.Wait {
+				r.shortenHold(err, r.cfg.Now().Sub(start))
+			}
 			r.status.failed(err)
 			r.setConnected(false)
 			if msg, ok := rejected(err, protocol.CodeBadSecret); ok {
@@ -100,6 +103,9 @@ func (r *Runner) buildPoll() (protocol.PollRequest, pollState) {
 	// Hold only when there is nothing to deliver; acks, results, update
 	// reports and notification events should land at once.
 	req.Wait = len(req.Acks) == 0 && len(r.outbox) == 0 && req.Update == nil && len(req.NotificationEvents) == 0
+	if req.Wait {
+		req.HoldMS = r.hold.Milliseconds()
+	}
 	return req, sent
 }
 
@@ -249,6 +255,26 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration, wake <-chan struct{
 
 // retryDelay is the next back-off delay, stretched to the server's
 // Retry-After if that is longer.
+// shortenHold lowers the hold the polls ask for when a held poll failed
+// on the way after held for a while: a proxy, load balancer or NAT that
+// closes idle requests sooner than the hold. The server's own refusals
+// (an API error with a code) say nothing of the path.
+func (r *Runner) shortenHold(err error, held time.Duration) {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Code != "" {
+		return
+	}
+	if held < MinHold || r.hold <= MinHold {
+		return
+	}
+	next := max(MinHold, (held - 10*time.Second).Truncate(time.Second))
+	if next >= r.hold {
+		return
+	}
+	r.log.Info("a held poll was cut on the way to the server; asking for shorter holds", "held", held.Truncate(time.Second), "hold", next, "error", err)
+	r.hold = next
+}
+
 func retryDelay(bo *Backoff, err error) time.Duration {
 	d := bo.Next()
 	var ae *client.APIError

@@ -48,6 +48,11 @@ const (
 	DefaultMinPollInterval   = 2 * time.Second
 	DefaultMaxNextPoll       = 10 * time.Minute
 	DefaultStatusInterval    = 5 * time.Second
+	// DefaultHold is how long the agent asks the server to hold a poll:
+	// long, because every renewal costs the server a request. MinHold is
+	// as far as it comes down when something on the way cuts held polls.
+	DefaultHold = 2 * time.Minute
+	MinHold     = protocol.LegacyHold
 	// maxResultsPerPoll keeps one poll body small after a long outage; the
 	// rest go in the polls that follow at once.
 	maxResultsPerPoll = 100
@@ -128,6 +133,9 @@ type Config struct {
 	MinPollInterval time.Duration
 	// MaxNextPoll caps the server's next_poll_ms advice.
 	MaxNextPoll time.Duration
+	// Hold is how long the agent asks the server to hold a poll
+	// (DefaultHold).
+	Hold time.Duration
 	// StatusInterval is the least time between two writes of status.json.
 	StatusInterval time.Duration
 	// JournalSize bounds the action journal; default state.DefaultJournalSize.
@@ -173,6 +181,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.FatalBackoff <= 0 {
 		c.FatalBackoff = DefaultFatalBackoff
 	}
+	if c.Hold <= 0 {
+		c.Hold = DefaultHold
+	}
 	if c.MinPollInterval < 0 {
 		return errors.New("runner: negative MinPollInterval")
 	}
@@ -200,6 +211,9 @@ type Runner struct {
 	log      *slog.Logger
 	client   *client.Client
 	registry *actions.Registry
+	// hold is the hold the polls ask for: Config.Hold, lowered when held
+	// polls are cut on the way (loop's goroutine only).
+	hold time.Duration
 
 	// Set up by Run.
 	store   *state.Store
@@ -240,6 +254,7 @@ func New(cfg Config) (*Runner, error) {
 		client:  cfg.Client,
 		wake:    make(chan struct{}, 1),
 		running: map[string]bool{},
+		hold:    cfg.Hold,
 	}
 	if r.client == nil {
 		c, err := client.New(client.Config{Server: cfg.Server, Fingerprint: cfg.Fingerprint, Proxy: cfg.Proxy, Logger: cfg.Logger})

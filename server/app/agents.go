@@ -213,7 +213,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		pollsHeld.Dec()
 		s.presence.Hold(a.ID, -1)
 	}()
-	timer := time.NewTimer(s.cfg.PollHold)
+	timer := time.NewTimer(s.hold(req))
 	defer timer.Stop()
 hold:
 	for {
@@ -263,6 +263,16 @@ hold:
 	}
 	s.presence.Seen(a.ID, s.now().UTC(), remoteIP)
 	return resp, nil
+}
+
+// hold is how long to hold req: what its agent waits, within PollHold.
+// Each renewal costs the server a request; the longer the hold, the less
+// an idle fleet costs.
+func (s *Service) hold(req protocol.PollRequest) time.Duration {
+	if req.HoldMS <= 0 {
+		return min(s.cfg.PollHold, protocol.LegacyHold)
+	}
+	return max(min(s.cfg.PollHold, time.Duration(req.HoldMS)*time.Millisecond), time.Second)
 }
 
 func (s *Service) pending(ctx context.Context, agentID string) ([]protocol.Action, error) {

@@ -35,7 +35,9 @@ type Config struct {
 	// call ClearPolicies); each node caches effective policies.
 	PoliciesChanged func()
 
-	// PollHold is how long a poll with nothing pending is held (25 s).
+	// PollHold is the longest a poll with nothing pending is held (2 min):
+	// as long as the agent says it waits, at most protocol.LegacyHold for
+	// agents that do not say.
 	PollHold time.Duration
 	// OnlineGrace is added to PollHold to decide whether an agent is online.
 	OnlineGrace time.Duration
@@ -124,7 +126,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	orDefault(&c.PollHold, 25*time.Second)
+	orDefault(&c.PollHold, 2*time.Minute)
 	orDefault(&c.OnlineGrace, 10*time.Second)
 	orDefault(&c.PresenceFlush, 5*time.Second)
 	orDefault(&c.SessionTTL, 12*time.Hour)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -75,5 +76,28 @@ func TestInstallCommandQuoting(t *testing.T) {
 	}
 	if got, want := s.installCommand("tet_1"), "tether-agent install --server https://tether.example:8443 --token tet_1 --fingerprint ab:cd"; got != want {
 		t.Errorf("installCommand = %s, want %s", got, want)
+	}
+}
+
+// TestHold: a poll is held as long as its agent waits, within PollHold;
+// an agent that does not say gets at most the old 25 s.
+func TestHold(t *testing.T) {
+	s := &Service{cfg: Config{PollHold: 2 * time.Minute}}
+	short := &Service{cfg: Config{PollHold: 3 * time.Second}}
+	for _, c := range []struct {
+		s    *Service
+		ms   int64
+		want time.Duration
+	}{
+		{s, 0, protocol.LegacyHold},
+		{short, 0, 3 * time.Second},
+		{s, 60_000, time.Minute},
+		{s, 600_000, 2 * time.Minute},
+		{short, 60_000, 3 * time.Second},
+		{s, 1, time.Second},
+	} {
+		if got := c.s.hold(protocol.PollRequest{Wait: true, HoldMS: c.ms}); got != c.want {
+			t.Errorf("PollHold %v, hold_ms %d: held %v, want %v", c.s.cfg.PollHold, c.ms, got, c.want)
+		}
 	}
 }

@@ -85,7 +85,10 @@ func Open(cfg Config) (*Bus, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.PingInterval(5*time.Second),
 		nats.MaxPingsOutstanding(2),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if c.IsClosed() {
+				return // this node is leaving
+			}
 			b.log.Warn("NATS connection lost; other nodes' changes reach this one late until it is back", "err", err)
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { b.reconnected() }),

@@ -39,7 +39,7 @@ var Keys = []Key{
 	{"tls_cert", "", "PEM certificate to use instead of the self-signed one"},
 	{"tls_key", "", "PEM key for tls_cert"},
 	{"public_url", "", "URL agents and browsers use to reach the server; derived from listen when empty"},
-	{"poll_hold", "25s", "how long an agent poll is held when nothing is pending"},
+	{"poll_hold", "2m", "the longest an agent poll is held when nothing is pending (agents say how long they wait; older agents get at most 25s); keep it below the idle timeout of any load balancer or proxy in front of the server"},
 	{"admin_name", "admin", "name of the first administrator, created on first start"},
 	{"code_ttl", "15m", "how long a broker session's connection code stays valid (between 10s and 1h)"},
 	{"turn_listen", ":3478", "embedded TURN relay address (host:port, UDP and TCP; port 0 picks a free one); off disables the relay"},

@@ -25,7 +25,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != ":8443" || c.PollHold != 25*time.Second || c.InsecureHTTP || c.Data != "./tether-data" || c.EnrollRate != 600 {
+	if c.Listen != ":8443" || c.PollHold != 2*time.Minute || c.InsecureHTTP || c.Data != "./tether-data" || c.EnrollRate != 600 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }

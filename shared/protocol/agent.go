@@ -66,6 +66,10 @@ type Inventory struct {
 }
 
 // PollRequest is the body of POST /api/agent/v1/poll (bearer: agent secret).
+// LegacyHold is the longest hold for an agent that does not say how long
+// it waits (its requests time out after 70 s).
+const LegacyHold = 25 * time.Second
+
 type PollRequest struct {
 	Protocol int `json:"protocol"`
 	// Inventory is set only when it changed.
@@ -81,6 +85,10 @@ type PollRequest struct {
 	// agent sends false right after finishing actions so that results land
 	// quickly without a hold.
 	Wait bool `json:"wait"`
+	// HoldMS is the longest the agent waits for a held answer: the server
+	// holds up to the lesser of it and its own limit. 0 (agents before it):
+	// at most LegacyHold.
+	HoldMS int64 `json:"hold_ms,omitempty"`
 	// Update reports a step of a self-update, once.
 	Update *UpdateReport `json:"update,omitempty"`
 	// NotificationEvents are end-user notification events not yet
