@@ -423,14 +423,14 @@ func measureLatency(ctx context.Context, srv *serverProc, nodes []*serverProc, f
 		rtt     time.Duration
 	}
 	var (
-		mu      sync.Mutex
-		byID    = make(map[string]sent, m)
-		ids     = make([]string, 0, m)
-		rtts    = make([]time.Duration, 0, m)
-		qerrs   []string
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, queueWorkers)
-		rng     = rand.New(rand.NewPCG(uint64(n), 42))
+		mu    sync.Mutex
+		byID  = make(map[string]sent, m)
+		ids   = make([]string, 0, m)
+		rtts  = make([]time.Duration, 0, m)
+		qerrs []string
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, queueWorkers)
+		rng   = rand.New(rand.NewPCG(uint64(n), 42))
 	)
 	logf("agents=%d: queueing %d echo actions at %d/s", n, m, benchRate)
 	tick := time.NewTicker(time.Second / time.Duration(benchRate))
