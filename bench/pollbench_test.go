@@ -207,14 +207,7 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 	if err := os.WriteFile(r.ServerLogFile, nil, 0o644); err != nil {
 		return err
 	}
-	defer func() {
-		if lf, lerr := scanLog(r.ServerLogFile); lerr == nil {
-			r.ServerLog = lf
-			if c := lf.ByLevel["ERROR"] + lf.ByLevel["WARN"]; c > 0 {
-				problem("server log has %d ERROR and %d WARN records, e.g. %q", lf.ByLevel["ERROR"], lf.ByLevel["WARN"], firstKey(lf.Messages))
-			}
-		}
-	}()
+	defer func() { r.ServerLog = r.checkLog(r.ServerLogFile) }()
 	apiToken, token, err := setupServer(ctx, bin, data, r.ServerLogFile)
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
@@ -270,15 +263,8 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 	}()
 	logf("agents=%d: enrolling with %d workers", n, enrollWorkers)
 	es, err := f.enrollAll(ctx, runCtx, token, enrollWorkers)
-	r.EnrollSeconds = es.Duration.Seconds()
-	r.EnrollPerSec = float64(len(es.Latency)) / es.Duration.Seconds()
-	r.EnrollRetries = es.Retries
-	r.EnrollP50MS, r.EnrollP99MS, r.EnrollMaxMS = ms(pct(es.Latency, 50)), ms(pct(es.Latency, 99)), ms(pct(es.Latency, 100))
-	if err != nil {
+	if err := r.noteEnroll(es, err); err != nil {
 		return err
-	}
-	if es.Retries > 0 {
-		problem("enrollment needed %d retries after 5xx or transport errors", es.Retries)
 	}
 	logf("agents=%d: enrolled in %.1fs (%.0f/s, p50 %.1fms, p99 %.1fms)", n, r.EnrollSeconds, r.EnrollPerSec, r.EnrollP50MS, r.EnrollP99MS)
 
@@ -376,6 +362,34 @@ func runScenario(ctx context.Context, bin, tmp string, r *result) (err error) {
 		problem("%v", err)
 	}
 	logf("agents=%d: done in %.0fs", n, time.Since(began).Seconds())
+	return nil
+}
+
+// checkLog reads a server's log; its warnings and errors are problems.
+func (r *result) checkLog(path string) logFindings {
+	lf, err := scanLog(path)
+	if err != nil {
+		r.Problems = append(r.Problems, fmt.Sprintf("reading %s: %v", path, err))
+		return lf
+	}
+	if c := lf.ByLevel["ERROR"] + lf.ByLevel["WARN"]; c > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%s has %d ERROR and %d WARN records, e.g. %q", path, lf.ByLevel["ERROR"], lf.ByLevel["WARN"], firstKey(lf.Messages)))
+	}
+	return lf
+}
+
+// noteEnroll records the enrollment phase; err is enrollAll's.
+func (r *result) noteEnroll(es enrollStats, err error) error {
+	r.EnrollSeconds = es.Duration.Seconds()
+	r.EnrollPerSec = float64(len(es.Latency)) / es.Duration.Seconds()
+	r.EnrollRetries = es.Retries
+	r.EnrollP50MS, r.EnrollP99MS, r.EnrollMaxMS = ms(pct(es.Latency, 50)), ms(pct(es.Latency, 99)), ms(pct(es.Latency, 100))
+	if err != nil {
+		return err
+	}
+	if es.Retries > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("enrollment needed %d retries after 5xx or transport errors", es.Retries))
+	}
 	return nil
 }
 

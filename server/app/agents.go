@@ -151,9 +151,20 @@ func (s *Service) agentBySecret(ctx context.Context, secret string) (store.Agent
 // the request up to PollHold when there is nothing to say.
 func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequest, remoteIP string) (protocol.PollResponse, error) {
 	Public(ctx)
-	a, err := s.agentBySecret(ctx, secret)
-	if err != nil {
-		return protocol.PollResponse{}, err
+	// A renewal that carries nothing may take the agent this node read at
+	// its last poll; anything else reads it afresh.
+	plain := req.Wait && req.Inventory == nil && len(req.Acks) == 0 && len(req.Results) == 0 && req.Update == nil && len(req.NotificationEvents) == 0
+	hash := auth.HashToken(secret)
+	a, cached := store.Agent{}, false
+	if plain && secret != "" {
+		a, cached = s.agents.get(hash, s.now())
+	}
+	if !cached {
+		var err error
+		if a, err = s.agentBySecret(ctx, secret); err != nil {
+			return protocol.PollResponse{}, err
+		}
+		s.agents.put(hash, a, s.now())
 	}
 	start := s.now().UTC()
 	ipChanged := s.presence.Seen(a.ID, start, remoteIP)
@@ -164,6 +175,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 		// Memberships may have followed the inventory: reload for the policy.
 		if fresh, err := s.store.AgentByID(ctx, a.ID); err == nil {
 			a = fresh
+			s.agents.put(hash, a, s.now())
 		}
 	}
 	if len(req.Acks) > 0 {

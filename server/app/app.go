@@ -190,6 +190,7 @@ type Service struct {
 	enroll   enrollLimits
 	presence *presence.Table
 	policies policyset.Cache
+	agents   *agentCache
 	// controlMu orders control hand-offs with what is told of them, so a
 	// request announced with the holder it saw cannot land after a grant
 	// that changed it.
@@ -219,6 +220,7 @@ func New(cfg Config) (*Service, error) {
 		now:       cfg.Now,
 		enroll:    newEnrollLimits(cfg),
 		presence:  presence.New(),
+		agents:    newAgentCache(cfg.PollHold + 30*time.Second),
 		codeLimit: newCodeLimiter(cfg),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -238,19 +240,28 @@ func New(cfg Config) (*Service, error) {
 		Notify:       s.hub.Notify,
 		PoliciesChanged: func() {
 			s.policies.Clear()
+			s.agents.drop("")
 			if cfg.PoliciesChanged != nil {
 				cfg.PoliciesChanged()
 			}
 		},
 	})
 	s.notificationsPart = notifications.New(s.Core, cfg.Store, notifications.Config{Notify: s.hub.Notify})
+	if o, ok := cfg.Hub.(interface{ Observe(func(string)) }); ok {
+		o.Observe(s.agents.drop)
+	} else {
+		s.agents.ttl = 0 // nothing would tell it of a revocation elsewhere
+	}
 	go s.flushLoop()
 	return s, nil
 }
 
 // ClearPolicies drops the cached effective policies: another node changed
 // one.
-func (s *Service) ClearPolicies() { s.policies.Clear() }
+func (s *Service) ClearPolicies() {
+	s.policies.Clear()
+	s.agents.drop("")
+}
 
 // Close flushes presence and stops background work. It does not close the store.
 func (s *Service) Close() {

@@ -18,6 +18,16 @@ type Notifier interface {
 type Local struct {
 	mu      sync.Mutex
 	waiters map[string][]chan struct{}
+	observe func(agentID string)
+}
+
+// Observe has fn told of every wake-up this node hears, for any agent,
+// held here or not ("" for all of them): what a node keeps of an agent
+// may be out of date after one.
+func (h *Local) Observe(fn func(agentID string)) {
+	h.mu.Lock()
+	h.observe = fn
+	h.mu.Unlock()
 }
 
 // NewLocal returns an empty in-process hub.
@@ -54,7 +64,11 @@ func (h *Local) Notify(agentID string) {
 	h.mu.Lock()
 	ws := h.waiters[agentID]
 	delete(h.waiters, agentID)
+	observe := h.observe
 	h.mu.Unlock()
+	if observe != nil {
+		observe(agentID)
+	}
 	for _, w := range ws {
 		close(w)
 	}
@@ -77,7 +91,11 @@ func (h *Local) NotifyAll() {
 	h.mu.Lock()
 	all := h.waiters
 	h.waiters = map[string][]chan struct{}{}
+	observe := h.observe
 	h.mu.Unlock()
+	if observe != nil {
+		observe("")
+	}
 	for _, ws := range all {
 		for _, w := range ws {
 			close(w)

@@ -17,24 +17,27 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
+// clusteredNode is a node's hub on bus, closed when the test ends.
+func clusteredNode(t *testing.T, bus *cluster.Bus, cfg Config) *Clustered {
+	t.Helper()
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewClustered(h, bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 // TestClusteredEvents: the service's session events on one node reach a
 // session's socket on another: a control change, then the session's end,
 // which closes it.
 func TestClusteredEvents(t *testing.T) {
 	busA, busB := testenv.ClusterNodes(t)
-	node := func(bus *cluster.Bus) *Clustered {
-		h, err := New(Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := NewClustered(h, bus)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		return c
-	}
-	a, b := node(busA), node(busB)
+	a, b := clusteredNode(t, busA, Config{}), clusteredNode(t, busB, Config{})
 
 	// The session's agent is on node b.
 	svc := &fakeSessions{reports: make(chan protocol.Reason, 4)}
@@ -135,19 +138,8 @@ func serveNode(ctx context.Context, t *testing.T, c *Clustered, svc Sessions) (c
 // asks before it ends the session or releases the seat, and does neither.
 func TestClusteredRelay(t *testing.T) {
 	busA, busB := testenv.ClusterNodes(t)
-	node := func(bus *cluster.Bus) *Clustered {
-		h, err := New(Config{AgentGrace: 300 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := NewClustered(h, bus)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		return c
-	}
-	a, b := node(busA), node(busB)
+	cfg := Config{AgentGrace: 300 * time.Millisecond}
+	a, b := clusteredNode(t, busA, cfg), clusteredNode(t, busB, cfg)
 	svcA := &fakeSessions{reports: make(chan protocol.Reason, 4), left: make(chan string, 8)}
 	svcB := &fakeSessions{reports: make(chan protocol.Reason, 4), left: make(chan string, 8)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

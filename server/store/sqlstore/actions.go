@@ -67,8 +67,11 @@ func (s *Store) PendingActions(ctx context.Context, agentID string, now time.Tim
 	// Nearly every poll finds nothing: look on the reader pool first so an
 	// idle fleet never queues on the single SQLite writer.
 	var one int
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT 1 FROM actions WHERE agent_id = ? AND state IN (?, ?) LIMIT 1`),
-		agentID, protocol.ActionQueued, protocol.ActionDelivered).Scan(&one)
+	st, err := s.readStmt(ctx, s.q(`SELECT 1 FROM actions WHERE agent_id = ? AND state IN (?, ?) LIMIT 1`))
+	if err != nil {
+		return nil, fmt.Errorf("pending actions of agent %q: %w", agentID, err)
+	}
+	err = st.QueryRowContext(ctx, agentID, protocol.ActionQueued, protocol.ActionDelivered).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -97,7 +97,11 @@ func (s *Store) AgentByID(ctx context.Context, id string) (store.Agent, error) {
 // AgentBySecretHash returns the agent with that secret hash, revoked or
 // not: the caller checks Revoked.
 func (s *Store) AgentBySecretHash(ctx context.Context, hash string) (store.Agent, error) {
-	a, err := scanAgent(s.r.QueryRowContext(ctx, s.q(`SELECT `+agentCols+` FROM agents WHERE secret_hash = ?`), hash))
+	st, err := s.readStmt(ctx, s.q(`SELECT `+agentCols+` FROM agents WHERE secret_hash = ?`))
+	if err != nil {
+		return store.Agent{}, fmt.Errorf("agent by secret: %w", mapErr(err))
+	}
+	a, err := scanAgent(st.QueryRowContext(ctx, hash))
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("agent by secret: %w", mapErr(err))
 	}

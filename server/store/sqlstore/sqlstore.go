@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -99,6 +100,29 @@ type Store struct {
 	d *dialect
 	// audit holds the audit chain's keys.
 	audit auditchain.Keys
+	// stmts are the prepared reads every agent poll runs (readStmt).
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+}
+
+// readStmt is query prepared once on the reader pool. Every agent poll
+// runs a few reads; parsing them each time was a fifth of an idle fleet's
+// cost on SQLite. database/sql prepares it again on each new connection.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st := s.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
 }
 
 var _ store.Store = (*Store)(nil)
@@ -322,6 +346,12 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes all connections.
 func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
 	var errR error
 	if s.r != s.w {
 		errR = s.r.Close()
