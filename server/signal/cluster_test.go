@@ -12,7 +12,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tetherdesk/tether/internal/testenv"
-	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/cluster"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -98,38 +97,6 @@ func TestClusteredEvents(t *testing.T) {
 	}
 }
 
-// serveNode serves session s1's agent ("/agent") and viewers ("/viewer/ID")
-// on node c with its own service, as serveRoom does for one hub.
-func serveNode(ctx context.Context, t *testing.T, c *Clustered, svc Sessions) (connect func(path string) *websocket.Conn) {
-	t.Helper()
-	sess := protocol.Session{ID: "s1", State: protocol.SessionActive}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		if v := strings.TrimPrefix(r.URL.Path, "/viewer/"); v != r.URL.Path {
-			c.ServeViewer(conn, app.ViewerJoin{Session: sess, ViewerID: v, User: "tech"}, svc)
-			return
-		}
-		c.ServeAgent(conn, sess, svc)
-	}))
-	t.Cleanup(srv.Close)
-	return func(path string) *websocket.Conn {
-		t.Helper()
-		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.CloseNow() })
-		var m protocol.Signal
-		if _, b, err := conn.Read(ctx); err != nil || json.Unmarshal(b, &m) != nil || m.Type != protocol.SignalHello {
-			t.Fatalf("%s: first message %s (%v), want hello", path, b, err)
-		}
-		return conn
-	}
-}
-
 // TestClusteredRelay: a session's agent and viewers on two nodes reach each
 // other as on one: joins (whichever comes first), offers and answers, the
 // WebSocket relay's frames both ways, a reconnect, a leave. The agent then
@@ -144,7 +111,7 @@ func TestClusteredRelay(t *testing.T) {
 	svcB := &fakeSessions{reports: make(chan protocol.Reason, 4), left: make(chan string, 8)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	onA, onB := serveNode(ctx, t, a, svcA), serveNode(ctx, t, b, svcB)
+	onA, onB := serveRelay(ctx, t, a, svcA), serveRelay(ctx, t, b, svcB)
 
 	// A node that asks whether another serves a peer is answered "yes"
 	// only when one does: the tap counts the yeses.

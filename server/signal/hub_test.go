@@ -105,7 +105,14 @@ func serveRoom(ctx context.Context, t *testing.T, cfg Config) (connect func(path
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	svc := &fakeSessions{reports: make(chan protocol.Reason, 4)}
+	return serveRelay(ctx, t, h, &fakeSessions{reports: make(chan protocol.Reason, 4)})
+}
+
+// serveRelay serves session s1's agent ("/agent") and viewers
+// ("/viewer/ID") on rel with the service svc; connect dials path and
+// checks the hello.
+func serveRelay(ctx context.Context, t *testing.T, rel Relay, svc Sessions) (connect func(path string) *websocket.Conn) {
+	t.Helper()
 	sess := protocol.Session{ID: "s1", State: protocol.SessionActive}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
@@ -113,10 +120,10 @@ func serveRoom(ctx context.Context, t *testing.T, cfg Config) (connect func(path
 			return
 		}
 		if v := strings.TrimPrefix(r.URL.Path, "/viewer/"); v != r.URL.Path {
-			h.ServeViewer(c, app.ViewerJoin{Session: sess, ViewerID: v, User: "tech"}, svc)
+			rel.ServeViewer(c, app.ViewerJoin{Session: sess, ViewerID: v, User: "tech"}, svc)
 			return
 		}
-		h.ServeAgent(c, sess, svc)
+		rel.ServeAgent(c, sess, svc)
 	}))
 	t.Cleanup(srv.Close)
 	return func(path string) *websocket.Conn {
@@ -127,8 +134,9 @@ func serveRoom(ctx context.Context, t *testing.T, cfg Config) (connect func(path
 		}
 		c.SetReadLimit(-1)
 		t.Cleanup(func() { c.CloseNow() })
-		if _, _, err := c.Read(ctx); err != nil { // hello: attached
-			t.Fatal(err)
+		var m protocol.Signal
+		if _, b, err := c.Read(ctx); err != nil || json.Unmarshal(b, &m) != nil || m.Type != protocol.SignalHello {
+			t.Fatalf("%s: first message %s (%v), want hello", path, b, err)
 		}
 		return c
 	}
