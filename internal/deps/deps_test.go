@@ -36,6 +36,7 @@ var dynamic = map[string]string{
 	"agent/supervisor/processes.go:defaultCommand":          "the agent's own executable, as the session helper",
 	"agent/supervisor/supervisor_test.go:start":             "the test binary itself (os.Args[0])",
 	"e2e/broker_test.go:enterCode":                          "the tether-agent the test built",
+	"e2e/failover_test.go:pgCtl":                            "pg_ctl (a row of its own) from /usr/lib/postgresql/*/bin, as the failover test's private cluster needs",
 	"e2e/harness_test.go:startAgentOpts":                    "the tether-agent the test built",
 	"e2e/netpaths_test.go:startLabServer":                   "the tether-server the test built",
 	"e2e/installer_test.go:TestInstallerFromConsole":        "the tether-agent the .deb installed",

@@ -19,6 +19,7 @@ type Program struct {
 
 // Programs is the table. Keep it sorted by name.
 var Programs = []Program{
+	{"../scripts/pg-test.sh", "", nil, "the repository's own private PostgreSQL cluster, for tests and the two-node benchmark (initdb and pg_ctl have rows)"},
 	{"Xvfb", "xvfb", []string{"run", "test", "bench"}, "the virtual display of make run and of the tests"},
 	{"Xwayland", "xwayland", []string{"bench"}, "sway starts it for the Wayland screen benchmark's X workloads"},
 	{"apt-get", "apt", []string{"essential"}, "deps.sh installs packages"},
