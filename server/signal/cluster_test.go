@@ -209,6 +209,17 @@ func TestClusteredRelay(t *testing.T) {
 		}
 	}
 
+	// v3's input too, so that node b keeps a stand-in of v3 for its
+	// credits; v3 must outlive it when the agent moves.
+	if err := v3.Write(ctx, websocket.MessageBinary, protocol.AppendViewerFrame(nil, protocol.RelayFrame{Channel: 2, Text: true, Payload: []byte(`{"t":"key"}`)})); err != nil {
+		t.Fatal(err)
+	}
+	if _, data := next(agent, "frame", ""); true {
+		if f, err := protocol.ParseAgentFrame(data); err != nil || f.ViewerID != "v3" {
+			t.Fatalf("the agent got %+v (%v), want v3's input", f, err)
+		}
+	}
+
 	// A reconnect reaches the viewers on both nodes.
 	write(agent, `{"type":"reconnect","reason":"desktop changed"}`)
 	next(v1, protocol.SignalReconnect, "")
@@ -241,6 +252,10 @@ func TestClusteredRelay(t *testing.T) {
 	if m, _ := next(agent2, protocol.SignalAnswer, "v2"); m.SDP != "v=0 from v2" {
 		t.Fatalf("the moved agent got v2's answer %q", m.SDP)
 	}
+	write(v3, `{"type":"answer","sdp":"v=0 from v3"}`)
+	if m, _ := next(agent2, protocol.SignalAnswer, "v3"); m.SDP != "v=0 from v3" {
+		t.Fatalf("the moved agent got v3's answer %q", m.SDP)
+	}
 
 	// v2's connection drops on B; it comes back through A (its seat held
 	// on B is A's now).
@@ -266,5 +281,4 @@ func TestClusteredRelay(t *testing.T) {
 		t.Fatalf("node b released %s's seat while it was on node a", id)
 	default:
 	}
-	_ = v3
 }

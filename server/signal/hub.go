@@ -508,10 +508,9 @@ func (h *Hub) detach(p *peer) bool {
 		if r.agent == p {
 			r.agent, was = nil, true
 			h.net.announce(r, p, kindDown)
-			for id, g := range r.ghosts {
-				g.stop(websocket.StatusNormalClosure, "")
-				delete(r.ghosts, id)
-			}
+			// The stand-ins' credits were at this agent; their viewers
+			// stay (stopping a stand-in would drop its viewer).
+			clear(r.ghosts)
 		}
 	} else if r.viewers[p.viewerID] == p {
 		delete(r.viewers, p.viewerID)
