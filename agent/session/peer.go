@@ -83,9 +83,29 @@ func negotiated(id uint16) *webrtc.DataChannelInit {
 // addViewer makes the viewer's peer connection and sends the offer.
 func (s *Session) addViewer(id string) {
 	s.mu.Lock()
-	if _, ok := s.viewers[id]; ok || s.ctx.Err() != nil {
+	if s.ctx.Err() != nil {
 		s.mu.Unlock()
 		return
+	}
+	if old, ok := s.viewers[id]; ok {
+		// Joined again while its peer connection is up or on its way (our
+		// signalling came back; the viewer's did not drop): nothing to do.
+		// One the viewer closed (it dropped its connection to come back,
+		// and no viewer_left reached us: its signalling went through a
+		// server node that died) is replaced; one whose closing we have
+		// not seen yet is replaced when we do (the drop below).
+		if !old.dead() {
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		s.log.Info("viewer joined again; its old peer connection is closed", "viewer_id", id)
+		s.removeViewer(id)
+		s.mu.Lock()
+		if _, again := s.viewers[id]; again || s.ctx.Err() != nil {
+			s.mu.Unlock()
+			return
+		}
 	}
 	cfg := webrtc.Configuration{ICEServers: s.ice, ICETransportPolicy: s.icePolicy}
 	relay := s.relayWanted[id]
@@ -181,7 +201,9 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("peer connection state", "viewer_id", id, "state", st.String())
-		if st == webrtc.PeerConnectionStateFailed {
+		// Failed, or closed by the viewer (ours closes it only after
+		// taking it out, which the drop then ignores): offer anew.
+		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
 			select {
 			case s.drop <- v:
 			case <-s.ctx.Done():
@@ -190,6 +212,16 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	})
 	s.wire(v)
 	return v, nil
+}
+
+// dead reports whether v's peer connection is closed or failed (a
+// relayed viewer has none and is never dead here).
+func (v *viewer) dead() bool {
+	if v.pc == nil {
+		return false
+	}
+	st := v.pc.ConnectionState()
+	return st == webrtc.PeerConnectionStateClosed || st == webrtc.PeerConnectionStateFailed
 }
 
 // wire connects v's data channels to the session.

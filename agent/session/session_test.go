@@ -1025,6 +1025,41 @@ func TestSignalReconnect(t *testing.T) {
 	}
 }
 
+// TestViewerBackAfterNodeDied: the viewer's signalling went through a
+// server node that died, so no viewer_left came; the viewer closed its peer
+// connection and joins again with its id. The agent drops the dead peer
+// and offers a new one (an agent that took the join for the live viewer's
+// would offer nothing and the viewer would wait for ever).
+func TestViewerBackAfterNodeDied(t *testing.T) {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	v := joinViewer(t, a, protocol.Signal{})
+	v.screenMsg()
+
+	a.c.Close(websocket.StatusGoingAway, "node died")
+	if err := v.pc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := h.srv.accept()
+	b.send(protocol.Signal{Type: protocol.SignalHello})
+	b.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
+	deadline := time.After(wait)
+	for {
+		select {
+		case s, ok := <-b.sigs:
+			if !ok {
+				t.Fatal("the agent closed the signalling without offering the viewer a new connection")
+			}
+			if s.Type == protocol.SignalOffer && s.ViewerID == "v1" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no new offer for the viewer that came back")
+		}
+	}
+}
+
 // TestSignalOutage: the server stays unreachable longer than the outage
 // limit: the session ends connection_lost.
 func TestSignalOutage(t *testing.T) {
