@@ -169,7 +169,7 @@ func TestMultiNodeSignallingFailover(t *testing.T) {
 	}
 	display := startXvfb(t)
 	w := startWish(t, display)
-	startAgentOpts(t, agentOpts{server: c.lb.url, token: apiEnrollmentToken(t, c.lb.api), state: t.TempDir(), env: []string{"DISPLAY=" + display}})
+	ag := startAgentOpts(t, agentOpts{server: c.lb.url, token: apiEnrollmentToken(t, c.lb.api), state: t.TempDir(), env: []string{"DISPLAY=" + display}})
 	ep := waitEndpoint(t, c.lb.api, hostname(t))
 	tech := c.lb.userClient(tech1, tech1Password)
 	tb := startBrowser(t).firstTab()
@@ -205,14 +205,30 @@ func TestMultiNodeSignallingFailover(t *testing.T) {
 	if got, err := sessionState(tech, s.ID); err != nil || got.State != protocol.SessionActive {
 		t.Fatalf("after the failover the session is %+v (%v), want active", got, err)
 	}
+	// The viewer dropped its peer connection with its signalling: wait
+	// for the new one (the endpoint's second connected peer) and for the
+	// screen to come through it, before sending input on it.
+	connected := func() int {
+		n := 0
+		for _, rec := range ag.logRecords() {
+			if rec["msg"] == "peer connection state" && rec["state"] == "connected" {
+				n++
+			}
+		}
+		return n
+	}
+	testenv.Eventually(t, liveTimeout, "the viewer's new peer connection", func() (bool, error) {
+		n := connected()
+		return n >= 2, fmt.Errorf("%d connected peers so far", n)
+	})
+	w.eval(".c itemconfigure q2 -fill #c020c0")
+	tb.waitPixel(paintTimeout, "q2 repainted magenta after the failover", clientShapes[1].x, clientShapes[1].y, [3]int{0xc0, 0x20, 0xc0})
 	st = tb.waitLive(liveTimeout)
 	control(t, tech, s.ID, protocol.ControlRequestOp, st.ViewerID)
 	waitHolder(t, st.ViewerID, tb)
 	focusCanvas(t, tb)
 	tb.insertText("z")
 	waitTyped(t, w, "z")
-	w.eval(".c itemconfigure q2 -fill #c020c0")
-	tb.waitPixel(paintTimeout, "q2 repainted magenta after the failover", clientShapes[1].x, clientShapes[1].y, [3]int{0xc0, 0x20, 0xc0})
 	if err := tech.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
 		t.Fatal(err)
 	}
