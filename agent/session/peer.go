@@ -92,8 +92,9 @@ func (s *Session) addViewer(id string) {
 		// signalling came back; the viewer's did not drop): nothing to do.
 		// One the viewer closed (it dropped its connection to come back,
 		// and no viewer_left reached us: its signalling went through a
-		// server node that died) is replaced; one whose closing we have
-		// not seen yet is replaced when we do (the drop below).
+		// server node that died) is replaced. (A closed one is not offered
+		// anew by itself: a viewer that leaves closes it before the
+		// server's viewer_left arrives.)
 		if !old.dead() {
 			s.mu.Unlock()
 			return
@@ -201,9 +202,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("peer connection state", "viewer_id", id, "state", st.String())
-		// Failed, or closed by the viewer (ours closes it only after
-		// taking it out, which the drop then ignores): offer anew.
-		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+		if st == webrtc.PeerConnectionStateFailed {
 			select {
 			case s.drop <- v:
 			case <-s.ctx.Done():

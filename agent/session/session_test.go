@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1032,6 +1034,8 @@ func TestSignalReconnect(t *testing.T) {
 // would offer nothing and the viewer would wait for ever).
 func TestViewerBackAfterNodeDied(t *testing.T) {
 	h := newHarness(t, protocol.ScreenShareStart{Attended: false, Mode: protocol.ModeActive}, unattendedPolicy())
+	logs := &lockedBuffer{}
+	h.cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := h.run()
 	a.expectState(protocol.SessionConnecting, "")
 	v := joinViewer(t, a, protocol.Signal{})
@@ -1041,10 +1045,20 @@ func TestViewerBackAfterNodeDied(t *testing.T) {
 	if err := v.pc.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The viewer takes seconds to come back through another node; the
+	// endpoint sees its peer connection closed long before.
+	deadline := time.After(wait)
+	for !strings.Contains(logs.String(), `"state":"closed"`) {
+		select {
+		case <-deadline:
+			t.Fatal("the endpoint never saw the viewer's peer connection close")
+		case <-time.After(10 * time.Millisecond): // polling the log
+		}
+	}
 	b := h.srv.accept()
 	b.send(protocol.Signal{Type: protocol.SignalHello})
 	b.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
-	deadline := time.After(wait)
+	deadline = time.After(wait)
 	for {
 		select {
 		case s, ok := <-b.sigs:
@@ -1058,6 +1072,24 @@ func TestViewerBackAfterNodeDied(t *testing.T) {
 			t.Fatal("no new offer for the viewer that came back")
 		}
 	}
+}
+
+// lockedBuffer is a log sink the test reads while the session writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestSignalOutage: the server stays unreachable longer than the outage
