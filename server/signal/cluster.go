@@ -402,9 +402,7 @@ func (n *network) receive(sessionID string, r *room, b []byte) {
 		}
 		if rv := r.remote[e.ViewerID]; rv != nil && rv.node == e.From {
 			delete(r.remote, e.ViewerID)
-			if g := r.ghosts[e.ViewerID]; g != nil {
-				delete(r.ghosts, e.ViewerID)
-			}
+			delete(r.ghosts, e.ViewerID)
 			if r.agent != nil {
 				r.agent.send(protocol.Signal{Type: protocol.SignalViewerLeft, ViewerID: e.ViewerID})
 			}
