@@ -69,24 +69,31 @@ func startCluster(t *testing.T, db, pin string) *cluster {
 	return c
 }
 
-// pollHolder waits until exactly one of the nodes holds the agent's poll
-// and returns it and the other.
-func (c *cluster) pollHolder(t *testing.T) (holder, other *server) {
+// pollHolder waits until exactly one of a and b holds the agent's poll
+// and returns it and the other. A poll the agent cut short (it had results
+// to send) ends on its node when the balancer passes the abort on; the
+// deadline covers a whole hold in case it does not.
+func pollHolder(t *testing.T, a, b *server) (holder, other *server) {
 	t.Helper()
-	testenv.Eventually(t, startTimeout, "one node to hold the agent's poll", func() (bool, error) {
-		na, errA := c.a.metric("tether_agent_polls_held")
-		nb, errB := c.b.metric("tether_agent_polls_held")
+	testenv.Eventually(t, multiHold+startTimeout, "one node to hold the agent's poll", func() (bool, error) {
+		na, errA := a.metric("tether_agent_polls_held")
+		nb, errB := b.metric("tether_agent_polls_held")
 		switch {
 		case na == 1 && nb == 0:
-			holder, other = c.a, c.b
+			holder, other = a, b
 		case na == 0 && nb == 1:
-			holder, other = c.b, c.a
+			holder, other = b, a
 		default:
 			return false, fmt.Errorf("a holds %v (%v), b %v (%v)", na, errA, nb, errB)
 		}
 		return true, nil
 	})
 	return holder, other
+}
+
+func (c *cluster) pollHolder(t *testing.T) (holder, other *server) {
+	t.Helper()
+	return pollHolder(t, c.a, c.b)
 }
 
 // wakeAcross queues an action on the node that does not hold the agent's

@@ -220,20 +220,7 @@ func TestMultiNode(t *testing.T) {
 	waitTyped(t, w, "yq")
 
 	// An action queued on the node that does not hold the agent's poll.
-	var holder, other *server
-	testenv.Eventually(t, startTimeout, "one node to hold the agent's poll", func() (bool, error) {
-		na, errA := a.metric("tether_agent_polls_held")
-		nb, errB := b.metric("tether_agent_polls_held")
-		switch {
-		case na == 1 && nb == 0:
-			holder, other = a, b
-		case na == 0 && nb == 1:
-			holder, other = b, a
-		default:
-			return false, fmt.Errorf("a holds %v (%v), b %v (%v)", na, errA, nb, errB)
-		}
-		return true, nil
-	})
+	holder, other := pollHolder(t, a, b)
 	queued := time.Now()
 	st := other.api.queueEcho(t, ep.ID, "through the other node", 0)
 	testenv.Eventually(t, multiHold/4, "the agent to run the action queued on the other node", func() (bool, error) {
