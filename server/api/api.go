@@ -23,6 +23,7 @@ import (
 
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/config"
+	"github.com/tetherdesk/tether/server/park"
 	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -59,6 +60,9 @@ type Config struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client (ClientAddr).
 	TrustedProxies []netip.Prefix
+	// Park, when set, holds agents' polls off net/http's goroutines; the
+	// http.Server must serve its Listener. Nil holds them in the handler.
+	Park *park.Lot
 }
 
 // Cluster is what /readyz tells of a node among several (cluster.Bus).
@@ -76,7 +80,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		cfg.Logger = slog.Default()
 	}
 	h := &handlers{svc: cfg.Service, log: cfg.Logger.With("component", "api"), secure: cfg.SecureCookies, sig: cfg.Signal,
-		metricsToken: cfg.MetricsToken, metricsElsewhere: cfg.MetricsElsewhere, cluster: cfg.Cluster}
+		metricsToken: cfg.MetricsToken, metricsElsewhere: cfg.MetricsElsewhere, cluster: cfg.Cluster, park: cfg.Park}
 	mux := http.NewServeMux()
 	h.routes(mux)
 	if cfg.Extra != nil {
@@ -94,6 +98,7 @@ type handlers struct {
 	metricsToken     string
 	metricsElsewhere bool
 	cluster          Cluster
+	park             *park.Lot
 }
 
 func (h *handlers) routes(mux *http.ServeMux) {

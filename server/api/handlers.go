@@ -5,10 +5,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/server/park"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -30,7 +32,24 @@ func (h *handlers) poll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	resp, err := h.svc.Poll(r.Context(), secret, req, app.RemoteIP(r.RemoteAddr))
+	resp, held, err := h.svc.BeginPoll(r.Context(), secret, req, app.RemoteIP(r.RemoteAddr))
+	if err != nil || held == nil {
+		h.answer(w, r, http.StatusOK, resp, err)
+		return
+	}
+	// Parked, the held poll costs no goroutine or buffers of net/http's
+	// while it waits; the answer keeps only what an error's log needs of r.
+	slim := &http.Request{Method: r.Method, URL: &url.URL{Path: r.URL.Path}}
+	err = h.park.Park(w, r, func(answer park.Answer) func() {
+		hangUp := held.Notify(func(resp protocol.PollResponse, err error) {
+			answer(func(w http.ResponseWriter) { h.answer(w, slim, http.StatusOK, resp, err) })
+		})
+		return func() { hangUp() }
+	})
+	if err == nil {
+		return
+	}
+	resp, err = held.Wait(r.Context())
 	h.answer(w, r, http.StatusOK, resp, err)
 }
 

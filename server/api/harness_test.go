@@ -19,6 +19,7 @@ import (
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/auth"
 	"github.com/tetherdesk/tether/server/console"
+	"github.com/tetherdesk/tether/server/park"
 	"github.com/tetherdesk/tether/server/signal"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/server/store/sqlstore"
@@ -70,8 +71,9 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: time.Now().UTC()}
 	// Light password hashing: the cost is auth's business and its own tests'.
+	// Tests sweep for unserved sessions themselves, on the test clock.
 	cfg := app.Config{Store: st, Now: clk.Now, PollHold: 30 * time.Second, AccountFailures: 5, IPFailures: 1000,
-		PasswordParams: auth.Params{Time: 1, Memory: 1024, Threads: 1}}
+		PasswordParams: auth.Params{Time: 1, Memory: 1024, Threads: 1}, OrphanSweep: time.Hour}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -86,11 +88,20 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.Handler(api.Config{Service: svc, Signal: hub, Extra: console.Register})
+	// Held polls park, as in tether-server; twoNodes' second node holds
+	// them in the handler, so both ways are tested.
+	lot, err := park.New(nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	t.Cleanup(lot.Close)
+	h, err := api.Handler(api.Config{Service: svc, Signal: hub, Extra: console.Register, Park: lot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = lot.Listener(srv.Listener)
+	srv.Start()
 	// Close the service first: it releases held polls so the server can close.
 	t.Cleanup(srv.Close)
 	t.Cleanup(hub.Close)

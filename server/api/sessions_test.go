@@ -742,6 +742,45 @@ func TestServerSideTimeouts(t *testing.T) {
 	}
 }
 
+// TestSweepOrphans: an active session no node serves (its helper and
+// viewers sat on a node that died, or on this one before a restart) ends
+// connection_lost once its agent grace and a margin have passed unserved;
+// one whose agent is connected here stays.
+func TestSweepOrphans(t *testing.T) {
+	f := newSessionFixture(t)
+	f.allowUnattended(t, true)
+	ctx := context.Background()
+	served := f.create(t, f.tech, false)
+	p := f.start(t)
+	agent := f.agentConn(t, p)
+	viewer, _ := f.viewerConn(t, f.tech, served.ID)
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionConnecting})
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionActive})
+	viewer.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.State == protocol.SessionActive })
+
+	orphan := f.create(t, f.tech, false)
+	for _, st := range []protocol.SessionState{protocol.SessionConnecting, protocol.SessionActive} {
+		if _, err := f.e.svc.ReportState(ctx, orphan.ID, st, "", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grace := f.e.svc.AgentGrace(ctx, orphan.ID)
+	f.e.svc.SweepOrphans(ctx) // first seen unserved
+	f.e.clock.Add(grace + 29*time.Second)
+	f.e.svc.SweepOrphans(ctx)
+	if got := f.state(t, orphan.ID); got.State != protocol.SessionActive {
+		t.Fatalf("ended within its grace and margin: %+v", got)
+	}
+	f.e.clock.Add(2 * time.Second)
+	f.e.svc.SweepOrphans(ctx)
+	if got := f.state(t, orphan.ID); got.State != protocol.SessionEnded || got.Reason != protocol.EndedConnectionLost {
+		t.Fatalf("unserved session = %+v, want ended connection_lost", got)
+	}
+	if got := f.state(t, served.ID); got.State != protocol.SessionActive {
+		t.Fatalf("a served session was swept: %+v", got)
+	}
+}
+
 // TestListSessions: own sessions for agents, all in their groups for
 // screen-sharing administrators; ?state=active.
 func TestListSessions(t *testing.T) {

@@ -150,6 +150,16 @@ func (s *Service) agentBySecret(ctx context.Context, secret string) (store.Agent
 // results, then answers with pending actions and a changed policy, holding
 // the request up to PollHold when there is nothing to say.
 func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequest, remoteIP string) (protocol.PollResponse, error) {
+	resp, held, err := s.BeginPoll(ctx, secret, req, remoteIP)
+	if err != nil || held == nil {
+		return resp, err
+	}
+	return held.Wait(ctx)
+}
+
+// BeginPoll is Poll up to the hold: it answers at once (held nil) or
+// returns the held poll, whose Wait or Notify gives the answer.
+func (s *Service) BeginPoll(ctx context.Context, secret string, req protocol.PollRequest, remoteIP string) (protocol.PollResponse, *Held, error) {
 	Public(ctx)
 	// A renewal that carries nothing may take the agent this node read at
 	// its last poll; anything else reads it afresh.
@@ -162,7 +172,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	if !cached {
 		var err error
 		if a, err = s.agentBySecret(ctx, secret); err != nil {
-			return protocol.PollResponse{}, err
+			return protocol.PollResponse{}, nil, err
 		}
 		s.agents.put(hash, a, s.now())
 	}
@@ -170,7 +180,7 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	ipChanged := s.presence.Seen(a.ID, start, remoteIP)
 	if req.Inventory != nil || ipChanged {
 		if err := s.updateInventory(ctx, a, req.Inventory, remoteIP); err != nil {
-			return protocol.PollResponse{}, err
+			return protocol.PollResponse{}, nil, err
 		}
 		// Memberships may have followed the inventory: reload for the policy.
 		if fresh, err := s.store.AgentByID(ctx, a.ID); err == nil {
@@ -180,24 +190,24 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	}
 	if len(req.Acks) > 0 {
 		if err := s.store.AckActions(ctx, a.ID, req.Acks); err != nil {
-			return protocol.PollResponse{}, fmt.Errorf("ack actions: %w", err)
+			return protocol.PollResponse{}, nil, fmt.Errorf("ack actions: %w", err)
 		}
 	}
 	if len(req.Results) > 0 {
 		if err := s.completeActions(ctx, a.ID, req.Results); err != nil {
-			return protocol.PollResponse{}, err
+			return protocol.PollResponse{}, nil, err
 		}
 	}
 	if req.Update != nil {
 		s.updateReported(ctx, a, *req.Update)
 	}
 	if err := s.RecordEvents(ctx, a, req.NotificationEvents); err != nil {
-		return protocol.PollResponse{}, fmt.Errorf("record notification events: %w", err)
+		return protocol.PollResponse{}, nil, fmt.Errorf("record notification events: %w", err)
 	}
 	var resp protocol.PollResponse
 	pol, err := s.effectivePolicy(ctx, a.Groups())
 	if err != nil {
-		return protocol.PollResponse{}, err
+		return protocol.PollResponse{}, nil, err
 	}
 	if pol.Version != req.PolicyVersion {
 		resp.Policy = &pol
@@ -208,73 +218,20 @@ func (s *Service) Poll(ctx context.Context, secret string, req protocol.PollRequ
 	resp.Update = s.updateOffer(a, pol)
 
 	// Subscribe before looking, so an action queued in between still wakes us.
-	wake, cancel := s.hub.Subscribe(a.ID)
-	defer func() { cancel() }() // the last subscription's
+	h := &Held{s: s, a: a, secret: secret, policyVersion: req.PolicyVersion, remoteIP: remoteIP, start: start, hold: s.hold(req)}
+	h.unwake = s.hub.OnWake(a.ID, h.woken)
 	if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
-		return protocol.PollResponse{}, err
+		h.unwake()
+		return protocol.PollResponse{}, nil, err
 	}
 	resp.Notifications, resp.WithdrawnNotifications = s.DueNotifications(ctx, a)
 	if len(resp.Actions) > 0 || resp.Policy != nil || len(resp.Notifications) > 0 || len(resp.WithdrawnNotifications) > 0 || !req.Wait {
+		h.unwake()
 		pollsTotal.WithLabelValues("immediate").Inc()
-		return resp, nil
+		return resp, nil, nil
 	}
-
-	s.presence.Hold(a.ID, +1)
-	pollsHeld.Inc()
-	defer func() {
-		pollsHeld.Dec()
-		s.presence.Hold(a.ID, -1)
-	}()
-	timer := time.NewTimer(s.hold(req))
-	defer timer.Stop()
-hold:
-	for {
-		select {
-		case <-wake:
-			// A wake may mean the agent was revoked: tell it now.
-			if _, err := s.agentBySecret(ctx, secret); err != nil {
-				return protocol.PollResponse{}, err
-			}
-			// Subscribe again before looking, for a wake that has nothing
-			// for this agent (a notification's wake that found it done):
-			// the hold goes on.
-			cancel()
-			wake, cancel = s.hub.Subscribe(a.ID)
-			// If the agent hangs up right now, actions marked delivered are
-			// offered again on its next poll, so nothing is lost.
-			if resp.Actions, err = s.pending(ctx, a.ID); err != nil {
-				return protocol.PollResponse{}, err
-			}
-			resp.Notifications, resp.WithdrawnNotifications = s.DueNotifications(ctx, a)
-			// The policy may have changed while we held (a technician allowing
-			// unattended access and starting a session at once): the agent
-			// applies it before the actions, so send the current one.
-			if pol, err := s.freshPolicy(ctx, a.Groups()); err != nil {
-				return protocol.PollResponse{}, err
-			} else if pol.Version != req.PolicyVersion {
-				resp.Policy = &pol
-			}
-			if len(resp.Actions) == 0 && resp.Policy == nil && len(resp.Notifications) == 0 && len(resp.WithdrawnNotifications) == 0 {
-				pollsTotal.WithLabelValues("woken_empty").Inc()
-				continue
-			}
-			pollsTotal.WithLabelValues("woken").Inc()
-		case <-timer.C:
-			pollsTotal.WithLabelValues("timeout").Inc()
-		case <-s.stop:
-			// Shutting down: answer now so the agent reconnects, rather than
-			// holding the server's exit for a full poll window.
-			pollsTotal.WithLabelValues("shutdown").Inc()
-		case <-ctx.Done():
-			// The agent went away mid-hold: its last sign of life is the start.
-			s.presence.Gone(a.ID, start)
-			pollsTotal.WithLabelValues("disconnected").Inc()
-			return protocol.PollResponse{}, ctx.Err()
-		}
-		break hold
-	}
-	s.presence.Seen(a.ID, s.now().UTC(), remoteIP)
-	return resp, nil
+	h.resp = resp
+	return resp, h, nil
 }
 
 // hold is how long to hold req: what its agent waits, within PollHold.

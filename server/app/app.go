@@ -90,6 +90,9 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// SessionSweep is how often those bounds are checked. Default 1 s.
 	SessionSweep time.Duration
+	// OrphanSweep is how often active sessions are checked for a node
+	// serving them (SweepOrphans). Default 15 s.
+	OrphanSweep time.Duration
 
 	// CodeTTL is how long a connection code stays valid (15 min).
 	CodeTTL time.Duration
@@ -152,6 +155,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	orDefault(&c.AcceptGrace, 10*time.Second)
 	orDefault(&c.ConnectTimeout, 2*time.Minute)
 	orDefault(&c.SessionSweep, time.Second)
+	orDefault(&c.OrphanSweep, 15*time.Second)
 	orDefault(&c.CodeTTL, 15*time.Minute)
 	orDefault(&c.CodeEndpointFailures, 5)
 	orDefault(&c.CodeIPFailures, 20)
@@ -196,6 +200,10 @@ type Service struct {
 	// that changed it.
 	controlMu sync.Mutex
 
+	// orphans: active sessions no node served, since when (SweepOrphans).
+	orphanMu sync.Mutex
+	orphans  map[string]time.Time
+
 	codeLimit *codeLimiter
 	codeEvals atomic.Int64
 	// auditChain is the result of the last CheckAuditChain.
@@ -204,6 +212,10 @@ type Service struct {
 	closeOnce sync.Once
 	stop      chan struct{}
 	done      chan struct{}
+	orphansOK chan struct{} // closed when orphanLoop returns
+	// stopCtx ends with stop: held polls answer on it without a goroutine.
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
 }
 
 // New returns a Service and starts its presence flusher; Close stops it.
@@ -222,9 +234,12 @@ func New(cfg Config) (*Service, error) {
 		presence:  presence.New(),
 		agents:    newAgentCache(cfg.PollHold + 30*time.Second),
 		codeLimit: newCodeLimiter(cfg),
+		orphans:   map[string]time.Time{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+		orphansOK: make(chan struct{}),
 	}
+	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	s.accountsPart = accounts.New(s.Core, cfg.Store, accounts.Config{
 		SessionTTL: cfg.SessionTTL, AccountFailures: cfg.AccountFailures, IPFailures: cfg.IPFailures,
 		AccountSprayFailures: cfg.AccountSprayFailures, LoginWindow: cfg.LoginWindow, Hasher: cfg.Hasher,
@@ -253,6 +268,7 @@ func New(cfg Config) (*Service, error) {
 		s.agents.ttl = 0 // nothing would tell it of a revocation elsewhere
 	}
 	go s.flushLoop()
+	go s.orphanLoop()
 	return s, nil
 }
 
@@ -266,9 +282,29 @@ func (s *Service) ClearPolicies() {
 // Close flushes presence and stops background work. It does not close the store.
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
+		s.stopCancel()
 		close(s.stop)
 		<-s.done
+		<-s.orphansOK
 	})
+}
+
+// orphanLoop runs SweepOrphans apart from the other sweeps: asking the
+// other nodes about a session nobody serves takes a second.
+func (s *Service) orphanLoop() {
+	defer close(s.orphansOK)
+	t := time.NewTicker(s.cfg.OrphanSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			ctx, cancel := context.WithCancel(s.stopCtx)
+			s.SweepOrphans(ctx)
+			cancel()
+		case <-s.stop:
+			return
+		}
+	}
 }
 
 func (s *Service) flushLoop() {

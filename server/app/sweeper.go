@@ -55,3 +55,68 @@ func (s *Service) SweepSessions(ctx context.Context) {
 }
 
 func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// orphanMargin is added to a session's agent grace before the sweep ends
+// it as unserved: the node that holds the grace ends it first.
+const orphanMargin = 30 * time.Second
+
+// servedChecker is what SweepOrphans needs of the signalling hub.
+type servedChecker interface {
+	// Served reports whether some node has one of the session's sockets
+	// or waits out a grace for it.
+	Served(sessionID string) bool
+}
+
+// SweepOrphans ends active sessions that no node has served for longer
+// than their agent grace: their helper and viewers sat on a node that
+// died (or on this one before it restarted) and never came back, so no
+// node's timer is left to end them. Each node sweeps; the first to end a
+// session wins and the others' transitions conflict.
+func (s *Service) SweepOrphans(ctx context.Context) {
+	sv, ok := s.cfg.Events.(servedChecker)
+	if !ok {
+		return
+	}
+	list, err := s.store.ListSessions(ctx, store.SessionFilter{ActiveOnly: true, Limit: 100000})
+	if err != nil {
+		s.log.Error("sweep unserved sessions", "err", err)
+		return
+	}
+	s.orphanMu.Lock()
+	defer s.orphanMu.Unlock()
+	seen := map[string]bool{}
+	for _, ss := range list {
+		if ss.State != protocol.SessionActive || ctx.Err() != nil {
+			continue
+		}
+		seen[ss.ID] = true
+		if sv.Served(ss.ID) {
+			delete(s.orphans, ss.ID)
+			continue
+		}
+		now := s.now().UTC()
+		since, ok := s.orphans[ss.ID]
+		if !ok {
+			s.orphans[ss.ID] = now
+			continue
+		}
+		if now.Sub(since) < s.AgentGrace(ctx, ss.ID)+orphanMargin {
+			continue
+		}
+		delete(s.orphans, ss.ID)
+		next, err := s.store.TransitionSession(ctx, store.SessionTransition{ID: ss.ID, From: ss.State, To: protocol.SessionEnded, Reason: protocol.EndedConnectionLost, At: now})
+		if err != nil {
+			if !errors.Is(err, store.ErrConflict) {
+				s.log.Error("end an unserved session", "session_id", ss.ID, "err", err)
+			}
+			continue
+		}
+		s.log.Info("session ended: no node has served it since its peers' node went away", "session_id", ss.ID, "since", since)
+		s.stateChanged(ctx, ss, next, "server")
+	}
+	for id := range s.orphans {
+		if !seen[id] {
+			delete(s.orphans, id)
+		}
+	}
+}

@@ -10,6 +10,10 @@ type Notifier interface {
 	// Subscribe returns a channel closed at the next Notify for agentID, and
 	// a cancel func that must be called when the waiter gives up.
 	Subscribe(agentID string) (<-chan struct{}, func())
+	// OnWake has fn called once, at the next Notify for agentID, from the
+	// notifying goroutine (so fn must not block); cancel drops it. A held
+	// poll parked without a goroutine of its own waits this way.
+	OnWake(agentID string, fn func()) (cancel func())
 	// Notify wakes every current waiter for agentID.
 	Notify(agentID string)
 }
@@ -17,9 +21,12 @@ type Notifier interface {
 // Local is an in-process Notifier.
 type Local struct {
 	mu      sync.Mutex
-	waiters map[string][]chan struct{}
+	waiters map[string][]*waiter
 	observe func(agentID string)
 }
+
+// waiter is one subscription; its pointer tells it from the others.
+type waiter struct{ fire func() }
 
 // Observe has fn told of every wake-up this node hears, for any agent,
 // held here or not ("" for all of them): what a node keeps of an agent
@@ -31,23 +38,29 @@ func (h *Local) Observe(fn func(agentID string)) {
 }
 
 // NewLocal returns an empty in-process hub.
-func NewLocal() *Local { return &Local{waiters: map[string][]chan struct{}{}} }
+func NewLocal() *Local { return &Local{waiters: map[string][]*waiter{}} }
 
 // Subscribe implements Notifier.
 func (h *Local) Subscribe(agentID string) (<-chan struct{}, func()) {
 	ch := make(chan struct{})
-	h.mu.Lock()
-	h.waiters[agentID] = append(h.waiters[agentID], ch)
-	h.mu.Unlock()
-	return ch, func() { h.remove(agentID, ch) }
+	return ch, h.OnWake(agentID, func() { close(ch) })
 }
 
-func (h *Local) remove(agentID string, ch chan struct{}) {
+// OnWake implements Notifier.
+func (h *Local) OnWake(agentID string, fn func()) (cancel func()) {
+	w := &waiter{fire: fn}
+	h.mu.Lock()
+	h.waiters[agentID] = append(h.waiters[agentID], w)
+	h.mu.Unlock()
+	return func() { h.remove(agentID, w) }
+}
+
+func (h *Local) remove(agentID string, w *waiter) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ws := h.waiters[agentID]
-	for i, w := range ws {
-		if w == ch {
+	for i, x := range ws {
+		if x == w {
 			ws = append(ws[:i], ws[i+1:]...)
 			break
 		}
@@ -70,7 +83,7 @@ func (h *Local) Notify(agentID string) {
 		observe(agentID)
 	}
 	for _, w := range ws {
-		close(w)
+		w.fire()
 	}
 }
 
@@ -90,7 +103,7 @@ func (h *Local) Waiting() int {
 func (h *Local) NotifyAll() {
 	h.mu.Lock()
 	all := h.waiters
-	h.waiters = map[string][]chan struct{}{}
+	h.waiters = map[string][]*waiter{}
 	observe := h.observe
 	h.mu.Unlock()
 	if observe != nil {
@@ -98,7 +111,7 @@ func (h *Local) NotifyAll() {
 	}
 	for _, ws := range all {
 		for _, w := range ws {
-			close(w)
+			w.fire()
 		}
 	}
 }

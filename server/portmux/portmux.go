@@ -158,13 +158,26 @@ func isSTUN(b []byte) bool {
 	return len(b) >= 8 && b[0]&0xC0 == 0 && binary.BigEndian.Uint32(b[4:8]) == stunMagic
 }
 
-// peekedConn reads through the reader that peeked at it.
+// peekedConn reads through the reader that peeked at it until that is
+// drained, then from the connection itself: an idle connection (a held
+// poll) keeps no buffer.
 type peekedConn struct {
 	net.Conn
 	r *bufio.Reader
 }
 
-func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+func (p *peekedConn) Read(b []byte) (int, error) {
+	if p.r != nil {
+		if p.r.Buffered() > 0 {
+			return p.r.Read(b)
+		}
+		p.r = nil
+	}
+	return p.Conn.Read(b)
+}
+
+// NetConn is the connection under p (for its socket).
+func (p *peekedConn) NetConn() net.Conn { return p.Conn }
 
 // chanListener is a net.Listener fed by the mux.
 type chanListener struct {

@@ -179,6 +179,7 @@ type envelope struct {
 	Relayed  bool             `json:"relayed,omitempty"`
 	Viewers  []hereViewer     `json:"viewers,omitempty"`
 	Ask      bool             `json:"ask,omitempty"`
+	Any      bool             `json:"any,omitempty"` // ask: any of the session's peers, or its grace
 	Reply    string           `json:"reply,omitempty"`
 	Signal   *protocol.Signal `json:"sig,omitempty"`
 }
@@ -329,6 +330,17 @@ func (n *network) here(sessionID string, r *room, ask bool) {
 // present asks the other nodes whether one of them serves the session's
 // agent (viewerID "") or that viewer; no answer within a second is no.
 func (n *network) present(sessionID, viewerID string) bool {
+	return n.ask(sessionID, envelope{Kind: kindAsk, ViewerID: viewerID, Agent: viewerID == ""})
+}
+
+// anyPresent asks the other nodes whether one of them has the session at
+// all: a peer's socket, or a grace it waits out. A node of the previous
+// version answers for the agent only.
+func (n *network) anyPresent(sessionID string) bool {
+	return n.ask(sessionID, envelope{Kind: kindAsk, Agent: true, Any: true})
+}
+
+func (n *network) ask(sessionID string, e envelope) bool {
 	if n == nil {
 		return false
 	}
@@ -345,7 +357,8 @@ func (n *network) present(sessionID, viewerID string) bool {
 		return false
 	}
 	defer unsub()
-	n.publish(sessionID, envelope{Kind: kindAsk, ViewerID: viewerID, Agent: viewerID == "", Reply: reply}, nil)
+	e.Reply = reply
+	n.publish(sessionID, e, nil)
 	t := time.NewTimer(time.Second)
 	defer t.Stop()
 	select {
@@ -411,7 +424,7 @@ func (n *network) receive(sessionID string, r *room, b []byte) {
 		if e.Reply == "" || !strings.HasPrefix(e.Reply, "tether.sigreply.") {
 			return
 		}
-		if (e.Agent && r.agent != nil) || (!e.Agent && r.viewers[e.ViewerID] != nil) {
+		if e.Any || (e.Agent && r.agent != nil) || (!e.Agent && r.viewers[e.ViewerID] != nil) {
 			n.publishTo(e.Reply, envelope{Kind: "yes"}, nil)
 		}
 	case kindToAgent:

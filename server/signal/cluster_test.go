@@ -264,6 +264,16 @@ func TestClusteredRelay(t *testing.T) {
 	next(agent2, protocol.SignalViewerJoined, "v2")
 	yes("viewer v2") // asked when B's seat for v2 ran out
 
+	// B serves none of s1's sockets now, yet knows that A does (the
+	// sweep for unserved sessions asks this); nobody has an unknown one.
+	if !b.Served("s1") {
+		t.Fatal("node b does not know that node a serves s1")
+	}
+	yes("s1 at all")
+	if b.Served("unknown") {
+		t.Fatal("a session nobody has is served")
+	}
+
 	// And now for good: v2 closes, the agent closes; A ends the session.
 	v2.Close(websocket.StatusNormalClosure, "bye")
 	if id := <-svcA.left; id != "v2" {

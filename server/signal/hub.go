@@ -654,6 +654,16 @@ func (h *Hub) ControlRequested(sessionID, holder, viewerID, user string) {
 		Message: user + " requests control"})
 }
 
+// Served reports whether this node or another has the session: one of
+// its sockets, or a grace being waited out before it ends. Asking the
+// other nodes takes up to a second when none answers.
+func (h *Hub) Served(sessionID string) bool {
+	h.mu.Lock()
+	_, here := h.rooms[sessionID]
+	h.mu.Unlock()
+	return here || h.net.anyPresent(sessionID)
+}
+
 // CloseViewers implements app.SessionEvents: the user's viewers are told
 // the session is over for them and their sockets close (within about a
 // second; the agent hears viewer_left and drops their peer connections).

@@ -30,6 +30,7 @@ import (
 	"github.com/tetherdesk/tether/server/config"
 	"github.com/tetherdesk/tether/server/console"
 	hubpkg "github.com/tetherdesk/tether/server/hub"
+	"github.com/tetherdesk/tether/server/park"
 	"github.com/tetherdesk/tether/server/portmux"
 	"github.com/tetherdesk/tether/server/releases"
 	"github.com/tetherdesk/tether/server/signal"
@@ -265,7 +266,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "TLS certificate SHA-256 fingerprint: %s\n", fingerprint)
 	}
 
-	apiCfg := api.Config{Service: svc, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: sigRelay,
+	// Held polls wait parked, off net/http's goroutines.
+	lot, err := park.New(log, idleTimeout)
+	if err != nil {
+		return fmt.Errorf("park: %w", err)
+	}
+	defer lot.Close()
+	ln = lot.Listener(ln)
+	apiCfg := api.Config{Service: svc, Park: lot, Logger: log, SecureCookies: tlsCfg != nil, Extra: console.Register, Signal: sigRelay,
 		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsListen != "", TrustedProxies: cfg.TrustedProxies}
 	if bus != nil {
 		apiCfg.Cluster = bus
@@ -286,7 +294,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -306,6 +314,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// idleTimeout is how long a connection may wait for its next request,
+// in net/http or parked.
+const idleTimeout = 2 * time.Minute
 
 // policiesSubject tells the other nodes to drop their cached effective
 // policies.
