@@ -34,7 +34,7 @@ var (
 		Name: "tether_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"route", "code"})
 	httpDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "tether_http_request_seconds", Help: "HTTP request duration by route (held polls included).",
+		Name: "tether_http_request_seconds", Help: "HTTP request duration by route; a held poll parked off net/http counts until it is parked (its hold is in tether_agent_polls_total).",
 		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30},
 	}, []string{"route"})
 )

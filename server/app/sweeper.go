@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/tetherdesk/tether/server/store"
@@ -60,6 +61,9 @@ func timeSeconds(n int) time.Duration { return time.Duration(n) * time.Second }
 // it as unserved: the node that holds the grace ends it first.
 const orphanMargin = 30 * time.Second
 
+// orphanAsks bounds the sweep's questions to the other nodes in flight.
+const orphanAsks = 16
+
 // servedChecker is what SweepOrphans needs of the signalling hub.
 type servedChecker interface {
 	// Served reports whether some node has one of the session's sockets
@@ -82,15 +86,33 @@ func (s *Service) SweepOrphans(ctx context.Context) {
 		s.log.Error("sweep unserved sessions", "err", err)
 		return
 	}
+	// Ask about all of them at once (bounded): one nobody serves costs
+	// a second's wait for answers.
+	var active []store.ScreenSession
+	for _, ss := range list {
+		if ss.State == protocol.SessionActive {
+			active = append(active, ss)
+		}
+	}
+	served := make([]bool, len(active))
+	sem := make(chan struct{}, orphanAsks)
+	var wg sync.WaitGroup
+	for i, ss := range active {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			served[i] = ctx.Err() != nil || sv.Served(ss.ID)
+		}()
+	}
+	wg.Wait()
 	s.orphanMu.Lock()
 	defer s.orphanMu.Unlock()
 	seen := map[string]bool{}
-	for _, ss := range list {
-		if ss.State != protocol.SessionActive || ctx.Err() != nil {
-			continue
-		}
+	for i, ss := range active {
 		seen[ss.ID] = true
-		if sv.Served(ss.ID) {
+		if served[i] || ctx.Err() != nil {
 			delete(s.orphans, ss.ID)
 			continue
 		}

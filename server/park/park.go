@@ -42,7 +42,17 @@ type Lot struct {
 	back chan net.Conn
 	done chan struct{}
 	once sync.Once
+
+	// parked counts requests parked and not yet answered or gone; Close
+	// waits for them (shutdown answers every hold first).
+	mu       sync.Mutex
+	parked   int
+	drained  chan struct{} // closed by Close's wait when parked reaches 0
+	draining bool
 }
+
+// closeWait bounds how long Close waits for parked requests' answers.
+const closeWait = 5 * time.Second
 
 // New returns a Lot and starts its watcher. An answered connection waits
 // for its next request in the watcher too, up to idle (0: DefaultIdle),
@@ -61,14 +71,44 @@ func New(log *slog.Logger, idle time.Duration) (*Lot, error) {
 	return &Lot{log: log.With("component", "park"), idle: idle, w: w, back: make(chan net.Conn), done: make(chan struct{})}, nil
 }
 
-// Close stops the watcher and closes every connection still watched;
-// an answer written after it closes its connection rather than hand it
-// back. Holds end first (the service's Close), so their answers are out.
+// Close waits (up to closeWait) until every parked request is answered or
+// its client gone, then stops the watcher and closes every connection
+// still watched; an answer written after it closes its connection rather
+// than hand it back. The holds end first (the service's Close), so this
+// is the wait for their answers, which http.Server's Shutdown does not
+// see.
 func (l *Lot) Close() {
 	l.once.Do(func() {
+		l.mu.Lock()
+		l.draining = true
+		wait := l.parked > 0
+		l.drained = make(chan struct{})
+		l.mu.Unlock()
+		if wait {
+			t := time.NewTimer(closeWait)
+			select {
+			case <-l.drained:
+			case <-t.C:
+				l.log.Warn("closing with parked requests unanswered", "wait", closeWait)
+			}
+			t.Stop()
+		}
 		close(l.done)
 		l.w.close()
 	})
+}
+
+func (l *Lot) count(delta int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.parked += delta
+	if l.parked == 0 && l.draining {
+		select {
+		case <-l.drained:
+		default:
+			close(l.drained)
+		}
+	}
 }
 
 // Listener returns ln's connections and those handed back after an
@@ -152,13 +192,16 @@ func (l *Lot) Park(w http.ResponseWriter, r *http.Request, hold func(answer Answ
 		return ErrNotParked
 	}
 	p := &parked{lot: l, conn: conn}
+	l.count(+1)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.hangUp = hold(func(write func(http.ResponseWriter)) { p.answer(header, write) })
 	if brw.Reader.Buffered() > 0 {
 		// The client sent more behind the request (pipelining, which
-		// agents never do): it cannot be watched for a hang-up.
+		// agents never do): it cannot be watched for a hang-up. Only
+		// gone ends it; an answer on its way writes nothing.
 		l.log.Debug("a parked request's client sent more; closing", "remote", conn.RemoteAddr().String())
+		p.unwatch = func() bool { return false }
 		go p.gone()
 		return nil
 	}
@@ -176,6 +219,18 @@ type parked struct {
 	mu      sync.Mutex
 	hangUp  func()
 	unwatch func() bool
+	settled bool // counted out of the lot's parked requests
+}
+
+// settle counts p out of the lot's parked requests, once.
+func (p *parked) settle() {
+	p.mu.Lock()
+	was := p.settled
+	p.settled = true
+	p.mu.Unlock()
+	if !was {
+		p.lot.count(-1)
+	}
 }
 
 // gone is the watcher's call: the client hung up (or sent something,
@@ -186,9 +241,11 @@ func (p *parked) gone() {
 	p.mu.Unlock()
 	hangUp()
 	p.conn.Close()
+	p.settle()
 }
 
 func (p *parked) answer(header http.Header, write func(http.ResponseWriter)) {
+	defer p.settle()
 	p.mu.Lock()
 	unwatch := p.unwatch
 	p.mu.Unlock()
@@ -197,6 +254,7 @@ func (p *parked) answer(header http.Header, write func(http.ResponseWriter)) {
 	}
 	rw := &response{header: header, status: http.StatusOK}
 	write(rw)
+	rw.header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	resp := http.Response{StatusCode: rw.status, ProtoMajor: 1, ProtoMinor: 1, Header: rw.header,
 		ContentLength: int64(rw.body.Len()), Body: io.NopCloser(&rw.body)}
 	var out bytes.Buffer
@@ -210,7 +268,11 @@ func (p *parked) answer(header http.Header, write func(http.ResponseWriter)) {
 		return
 	}
 	_ = p.conn.SetWriteDeadline(time.Time{})
-	p.lot.await(p.conn)
+	if watchesIdle {
+		p.lot.await(p.conn)
+	} else {
+		p.lot.handBack(p.conn)
+	}
 }
 
 // await waits, in the watcher, for c's next request; http.Server would
@@ -247,7 +309,11 @@ func (l *Lot) await(c net.Conn) {
 		return
 	}
 	timer = time.AfterFunc(l.idle, func() {
-		if settle() && unwatch() {
+		if settle() {
+			// Whether or not the watcher saw a request at the same
+			// moment: its call found the connection settled and left
+			// it, so it is closed here.
+			unwatch()
 			c.Close()
 		}
 	})

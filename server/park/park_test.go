@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/server/tlsutil"
 )
 
@@ -276,5 +277,47 @@ func TestSocketUnwrapsTLS(t *testing.T) {
 	defer c.Close()
 	if _, ok := socket(tls.Client(c, &tls.Config{})); !ok {
 		t.Error("no socket found under a TLS connection")
+	}
+}
+
+// Close waits for a parked request's answer: at shutdown the holds end
+// first, and their answers are written after http.Server has let go.
+func TestParkCloseWaitsForAnswers(t *testing.T) {
+	r := newRig(t, false)
+	got := make(chan string, 1)
+	go func() {
+		b, _, _, err := get(context.Background(), r.client, r.srv.URL+"/park")
+		if err != nil {
+			b = err.Error()
+		}
+		got <- b
+	}()
+	answer := r.waitParked(t)
+	closed := make(chan struct{})
+	go func() {
+		r.lot.Close()
+		close(closed)
+	}()
+	draining := func() bool {
+		r.lot.mu.Lock()
+		defer r.lot.mu.Unlock()
+		return r.lot.draining
+	}
+	if err := testenv.Poll(context.Background(), deadline, func() (bool, error) { return draining(), nil }); err != nil {
+		t.Fatalf("Close did not start: %v", err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned with a request still parked")
+	default:
+	}
+	answer(func(w http.ResponseWriter) { io.WriteString(w, "bye") })
+	select {
+	case <-closed:
+	case <-time.After(deadline):
+		t.Fatal("Close did not return after the answer")
+	}
+	if b := <-got; b != "bye" {
+		t.Errorf("the client got %q", b)
 	}
 }

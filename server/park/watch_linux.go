@@ -8,6 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// watchesIdle: epoll tells a readable socket without reading it, so an
+// answered connection can wait for its next request here.
+const watchesIdle = true
+
 // epollWatcher watches every parked socket from one goroutine with an
 // epoll set of its own: a socket readable (data, end of stream, reset) is
 // a hang-up. Go's runtime poller keeps its own registration of the same
@@ -73,8 +77,12 @@ func (w *epollWatcher) watch(c net.Conn, gone func()) (func() bool, error) {
 	var addErr error
 	if err := rc.Control(func(fd uintptr) {
 		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.closed {
+			addErr = errors.New("park: watcher closed")
+			return
+		}
 		entry.fd = int(fd)
-		w.mu.Unlock()
 		addErr = unix.EpollCtl(w.fd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 		if errors.Is(addErr, unix.EEXIST) {
 			// Left from an earlier watch of the same socket.
@@ -94,14 +102,25 @@ func (w *epollWatcher) watch(c net.Conn, gone func()) (func() bool, error) {
 		_, ok := w.conns[id]
 		delete(w.conns, id)
 		w.mu.Unlock()
-		_ = rc.Control(func(fd uintptr) { _ = unix.EpollCtl(w.fd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+		_ = rc.Control(func(fd uintptr) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if !w.closed {
+				_ = unix.EpollCtl(w.fd, unix.EPOLL_CTL_DEL, int(fd), nil)
+			}
+		})
 		return ok
 	}, nil
 }
 
 func (w *epollWatcher) loop() {
-	defer unix.Close(w.fd)
-	defer unix.Close(w.wake)
+	defer func() {
+		w.mu.Lock()
+		w.closed = true // for an early exit; close set it otherwise
+		unix.Close(w.fd)
+		unix.Close(w.wake)
+		w.mu.Unlock()
+	}()
 	events := make([]unix.EpollEvent, 128)
 	for {
 		n, err := unix.EpollWait(w.fd, events, -1)
@@ -140,11 +159,12 @@ func (w *epollWatcher) loop() {
 
 func (w *epollWatcher) close() {
 	w.mu.Lock()
-	already := w.closed
-	w.closed = true
-	w.mu.Unlock()
-	if !already {
-		var one = [8]byte{1}
-		_, _ = unix.Write(w.wake, one[:])
+	defer w.mu.Unlock()
+	if w.closed {
+		return // the loop has ended, or was told to
 	}
+	w.closed = true
+	// Under w.mu: the loop closes the eventfd only with it held.
+	var one = [8]byte{1}
+	_, _ = unix.Write(w.wake, one[:])
 }

@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// watchesIdle: a one-byte read would take the first byte of the next
+// request, so an answered connection goes straight back to http.Server.
+const watchesIdle = false
+
 // readWatcher watches each parked connection with a goroutine blocked
 // in a one-byte read of its socket: dearer than Linux's epoll, but
 // portable.

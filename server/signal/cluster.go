@@ -336,7 +336,15 @@ func (n *network) present(sessionID, viewerID string) bool {
 // anyPresent asks the other nodes whether one of them has the session at
 // all: a peer's socket, or a grace it waits out. A node of the previous
 // version answers for the agent only.
+// Cut off from the others (NATS away), nobody can answer: it counts as
+// yes, so that no node ends what it cannot see.
 func (n *network) anyPresent(sessionID string) bool {
+	if n == nil {
+		return false
+	}
+	if c, ok := n.bus.(interface{ Connected() bool }); ok && !c.Connected() {
+		return true
+	}
 	return n.ask(sessionID, envelope{Kind: kindAsk, Agent: true, Any: true})
 }
 
