@@ -292,3 +292,35 @@ func TestClusteredRelay(t *testing.T) {
 	default:
 	}
 }
+
+// cutOffBus is a bus that has lost NATS: what it publishes reaches nobody.
+type cutOffBus struct{ published int }
+
+func (b *cutOffBus) Publish(string, []byte) error { b.published++; return nil }
+func (b *cutOffBus) Subscribe(string, func([]byte)) (func(), error) {
+	return func() {}, nil
+}
+func (b *cutOffBus) Connected() bool { return false }
+
+// TestServedWhileCutOff: a node cut off from the others cannot hear their
+// answers, so every session counts as served (the sweep for unserved
+// sessions must not end what lives on a node it cannot reach); it does not
+// even ask.
+func TestServedWhileCutOff(t *testing.T) {
+	h, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := &cutOffBus{}
+	c, err := NewClustered(h, bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if !c.Served("elsewhere") {
+		t.Error("a node cut off from NATS took a session for unserved")
+	}
+	if bus.published != 0 {
+		t.Errorf("it asked %d times over a bus that is away", bus.published)
+	}
+}
