@@ -1047,18 +1047,13 @@ func TestViewerBackAfterNodeDied(t *testing.T) {
 	}
 	// The viewer takes seconds to come back through another node; the
 	// endpoint sees its peer connection closed long before.
-	deadline := time.After(wait)
-	for !strings.Contains(logs.String(), `"state":"closed"`) {
-		select {
-		case <-deadline:
-			t.Fatal("the endpoint never saw the viewer's peer connection close")
-		case <-time.After(10 * time.Millisecond): // polling the log
-		}
-	}
+	testenv.Eventually(t, wait, "the endpoint to see the viewer's peer connection close", func() (bool, error) {
+		return strings.Contains(logs.String(), `"state":"closed"`), nil
+	})
 	b := h.srv.accept()
 	b.send(protocol.Signal{Type: protocol.SignalHello})
 	b.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
-	deadline = time.After(wait)
+	deadline := time.After(wait)
 	for {
 		select {
 		case s, ok := <-b.sigs:

@@ -40,11 +40,10 @@ func (h *handlers) poll(w http.ResponseWriter, r *http.Request) {
 	// Parked, the held poll costs no goroutine or buffers of net/http's
 	// while it waits; the answer keeps only what an error's log needs of r.
 	slim := &http.Request{Method: r.Method, URL: &url.URL{Path: r.URL.Path}}
-	err = h.park.Park(w, r, func(answer park.Answer) func() {
-		hangUp := held.Notify(func(resp protocol.PollResponse, err error) {
+	err = h.park.Park(w, r, func(answer park.Answer) func() bool {
+		return held.Notify(func(resp protocol.PollResponse, err error) {
 			answer(func(w http.ResponseWriter) { h.answer(w, slim, http.StatusOK, resp, err) })
 		})
-		return func() { hangUp() }
 	})
 	if err == nil {
 		return

@@ -16,13 +16,7 @@ func TestModeChangeDuringSession(t *testing.T) {
 	if st := f.admin.do("PUT", "/api/v1/policies/global", doc, nil); st != 200 {
 		t.Fatalf("put policy: %d %s", st, f.admin.last)
 	}
-	s := f.create(t, f.tech, false)
-	p := f.start(t)
-	agent := f.agentConn(t, p)
-	viewer, _ := f.viewerConn(t, f.tech, s.ID)
-	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionConnecting})
-	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionActive})
-	viewer.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.State == protocol.SessionActive })
+	s, agent, viewer := f.live(t, f.tech)
 
 	// Same state, another mode: recorded and told to everyone.
 	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionActive, Mode: protocol.ModeMonitor})

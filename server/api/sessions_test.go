@@ -182,6 +182,19 @@ func (f *sessionFixture) create(t *testing.T, c *client, attended bool) protocol
 	return s
 }
 
+// live creates a session as c and brings it to active with the agent's
+// socket and c's viewer connected; the policy must allow it unattended.
+func (f *sessionFixture) live(t *testing.T, c *client) (s protocol.Session, agent, viewer *wsPeer) {
+	t.Helper()
+	s = f.create(t, c, false)
+	agent = f.agentConn(t, f.start(t))
+	viewer, _ = f.viewerConn(t, c, s.ID)
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionConnecting})
+	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionActive})
+	viewer.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.State == protocol.SessionActive })
+	return s, agent, viewer
+}
+
 // start polls as the agent and returns the screenshare.start payload.
 func (f *sessionFixture) start(t *testing.T) protocol.ScreenShareStart {
 	t.Helper()
@@ -750,13 +763,7 @@ func TestSweepOrphans(t *testing.T) {
 	f := newSessionFixture(t)
 	f.allowUnattended(t, true)
 	ctx := context.Background()
-	served := f.create(t, f.tech, false)
-	p := f.start(t)
-	agent := f.agentConn(t, p)
-	viewer, _ := f.viewerConn(t, f.tech, served.ID)
-	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionConnecting})
-	agent.send(protocol.Signal{Type: protocol.SignalState, State: protocol.SessionActive})
-	viewer.expectWhere(protocol.SignalSession, func(m protocol.Signal) bool { return m.Session.State == protocol.SessionActive })
+	served, _, _ := f.live(t, f.tech)
 
 	orphan := f.create(t, f.tech, false)
 	for _, st := range []protocol.SessionState{protocol.SessionConnecting, protocol.SessionActive} {

@@ -225,7 +225,7 @@ func (s *Service) BeginPoll(ctx context.Context, secret string, req protocol.Pol
 		return protocol.PollResponse{}, nil, err
 	}
 	resp.Notifications, resp.WithdrawnNotifications = s.DueNotifications(ctx, a)
-	if len(resp.Actions) > 0 || resp.Policy != nil || len(resp.Notifications) > 0 || len(resp.WithdrawnNotifications) > 0 || !req.Wait {
+	if hasNews(resp) || !req.Wait {
 		h.unwake()
 		pollsTotal.WithLabelValues("immediate").Inc()
 		return resp, nil, nil

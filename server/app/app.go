@@ -210,12 +210,11 @@ type Service struct {
 	auditChain atomic.Pointer[auditChainState]
 
 	closeOnce sync.Once
-	stop      chan struct{}
-	done      chan struct{}
-	orphansOK chan struct{} // closed when orphanLoop returns
-	// stopCtx ends with stop: held polls answer on it without a goroutine.
+	// stopCtx ends at Close: the loops return, and held polls answer on it
+	// without a goroutine of their own.
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
+	loops      sync.WaitGroup // flushLoop and orphanLoop
 }
 
 // New returns a Service and starts its presence flusher; Close stops it.
@@ -235,9 +234,6 @@ func New(cfg Config) (*Service, error) {
 		agents:    newAgentCache(cfg.PollHold + 30*time.Second),
 		codeLimit: newCodeLimiter(cfg),
 		orphans:   map[string]time.Time{},
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
-		orphansOK: make(chan struct{}),
 	}
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	s.accountsPart = accounts.New(s.Core, cfg.Store, accounts.Config{
@@ -267,6 +263,7 @@ func New(cfg Config) (*Service, error) {
 	} else {
 		s.agents.ttl = 0 // nothing would tell it of a revocation elsewhere
 	}
+	s.loops.Add(2)
 	go s.flushLoop()
 	go s.orphanLoop()
 	return s, nil
@@ -283,32 +280,28 @@ func (s *Service) ClearPolicies() {
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		s.stopCancel()
-		close(s.stop)
-		<-s.done
-		<-s.orphansOK
+		s.loops.Wait()
 	})
 }
 
 // orphanLoop runs SweepOrphans apart from the other sweeps: asking the
 // other nodes about a session nobody serves takes a second.
 func (s *Service) orphanLoop() {
-	defer close(s.orphansOK)
+	defer s.loops.Done()
 	t := time.NewTicker(s.cfg.OrphanSweep)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			ctx, cancel := context.WithCancel(s.stopCtx)
-			s.SweepOrphans(ctx)
-			cancel()
-		case <-s.stop:
+			s.SweepOrphans(s.stopCtx)
+		case <-s.stopCtx.Done():
 			return
 		}
 	}
 }
 
 func (s *Service) flushLoop() {
-	defer close(s.done)
+	defer s.loops.Done()
 	t := time.NewTicker(s.cfg.PresenceFlush)
 	defer t.Stop()
 	sweep := time.NewTicker(s.cfg.SessionSweep)
@@ -327,7 +320,7 @@ func (s *Service) flushLoop() {
 			cancel()
 		case <-t.C:
 			s.flushPresence()
-		case <-s.stop:
+		case <-s.stopCtx.Done():
 			s.flushPresence()
 			return
 		}

@@ -26,15 +26,14 @@ type Held struct {
 	start         time.Time
 	hold          time.Duration
 
-	mu      sync.Mutex
-	resp    protocol.PollResponse
-	done    func(protocol.PollResponse, error) // nil until Notify
-	ended   bool
-	woke    bool // a wake-up came before Notify
-	unwake  func()
-	timer   *time.Timer
-	unstop  func() bool
-	waiting bool // counted in the held polls
+	mu     sync.Mutex
+	resp   protocol.PollResponse
+	done   func(protocol.PollResponse, error) // nil until Notify
+	ended  bool
+	woke   bool // a wake-up came before Notify
+	unwake func()
+	timer  *time.Timer
+	unstop func() bool
 }
 
 // Wait blocks until the poll ends and returns its answer; ctx ending
@@ -66,7 +65,6 @@ func (h *Held) Notify(done func(protocol.PollResponse, error)) (hangUp func() bo
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.done = done
-	h.waiting = true
 	s.presence.Hold(h.a.ID, +1)
 	pollsHeld.Inc()
 	h.timer = time.AfterFunc(h.hold, h.expired)
@@ -124,7 +122,7 @@ func (h *Held) wake() {
 	if pol.Version != h.policyVersion {
 		resp.Policy = &pol
 	}
-	if len(resp.Actions) == 0 && resp.Policy == nil && len(resp.Notifications) == 0 && len(resp.WithdrawnNotifications) == 0 {
+	if !hasNews(resp) {
 		pollsTotal.WithLabelValues("woken_empty").Inc()
 		return
 	}
@@ -170,15 +168,18 @@ func (h *Held) end(resp protocol.PollResponse, err error) {
 	go h.done(resp, err)
 }
 
-// release stops the hold's timer and subscriptions; h.mu is held.
+// release stops the hold's timer and subscriptions and counts it out of
+// the held polls; h.mu is held. Only what Notify started ends, once.
 func (h *Held) release() {
 	h.ended = true
 	h.unwake()
 	h.timer.Stop()
 	h.unstop()
-	if h.waiting {
-		h.waiting = false
-		pollsHeld.Dec()
-		h.s.presence.Hold(h.a.ID, -1)
-	}
+	pollsHeld.Dec()
+	h.s.presence.Hold(h.a.ID, -1)
+}
+
+// hasNews reports whether resp says anything beyond "nothing yet".
+func hasNews(resp protocol.PollResponse) bool {
+	return len(resp.Actions) > 0 || resp.Policy != nil || len(resp.Notifications) > 0 || len(resp.WithdrawnNotifications) > 0
 }

@@ -66,8 +66,7 @@ const orphanAsks = 16
 
 // servedChecker is what SweepOrphans needs of the signalling hub.
 type servedChecker interface {
-	// Served reports whether some node has one of the session's sockets
-	// or waits out a grace for it.
+	// Served reports whether some node has one of the session's sockets.
 	Served(sessionID string) bool
 }
 
@@ -103,29 +102,31 @@ func (s *Service) SweepOrphans(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			served[i] = ctx.Err() != nil || sv.Served(ss.ID)
+			served[i] = sv.Served(ss.ID)
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return // stopping: what was asked may be cut short
+	}
 	s.orphanMu.Lock()
 	defer s.orphanMu.Unlock()
-	seen := map[string]bool{}
+	// Only active sessions still unserved stay in the record.
+	since := map[string]time.Time{}
+	now := s.now().UTC()
 	for i, ss := range active {
-		seen[ss.ID] = true
-		if served[i] || ctx.Err() != nil {
-			delete(s.orphans, ss.ID)
+		if served[i] {
 			continue
 		}
-		now := s.now().UTC()
-		since, ok := s.orphans[ss.ID]
+		first, ok := s.orphans[ss.ID]
 		if !ok {
-			s.orphans[ss.ID] = now
+			since[ss.ID] = now
 			continue
 		}
-		if now.Sub(since) < s.AgentGrace(ctx, ss.ID)+orphanMargin {
+		if now.Sub(first) < s.AgentGrace(ctx, ss.ID)+orphanMargin {
+			since[ss.ID] = first
 			continue
 		}
-		delete(s.orphans, ss.ID)
 		next, err := s.store.TransitionSession(ctx, store.SessionTransition{ID: ss.ID, From: ss.State, To: protocol.SessionEnded, Reason: protocol.EndedConnectionLost, At: now})
 		if err != nil {
 			if !errors.Is(err, store.ErrConflict) {
@@ -133,12 +134,8 @@ func (s *Service) SweepOrphans(ctx context.Context) {
 			}
 			continue
 		}
-		s.log.Info("session ended: no node has served it since its peers' node went away", "session_id", ss.ID, "since", since)
+		s.log.Info("session ended: no node has served it since its peers' node went away", "session_id", ss.ID, "since", first)
 		s.stateChanged(ctx, ss, next, "server")
 	}
-	for id := range s.orphans {
-		if !seen[id] {
-			delete(s.orphans, id)
-		}
-	}
+	s.orphans = since
 }

@@ -175,9 +175,10 @@ type Answer func(write func(http.ResponseWriter))
 // Park takes r's connection from net/http; after a nil error the handler
 // must return at once without writing. hold is called with the function
 // that answers the request (once, from any goroutine, never before hold
-// returns) and returns what Park calls if the client hangs up first.
-// With an error, nothing was taken and the handler goes on as usual.
-func (l *Lot) Park(w http.ResponseWriter, r *http.Request, hold func(answer Answer) (hangUp func())) error {
+// returns) and returns what Park calls if the client hangs up first (its
+// result, whether the hold ended there, is not Park's business). With an
+// error, nothing was taken and the handler goes on as usual.
+func (l *Lot) Park(w http.ResponseWriter, r *http.Request, hold func(answer Answer) (hangUp func() bool)) error {
 	if l == nil || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Close {
 		return ErrNotParked
 	}
@@ -217,7 +218,7 @@ type parked struct {
 	lot     *Lot
 	conn    net.Conn
 	mu      sync.Mutex
-	hangUp  func()
+	hangUp  func() bool
 	unwatch func() bool
 	settled bool // counted out of the lot's parked requests
 }

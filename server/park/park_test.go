@@ -57,9 +57,9 @@ func newRigIdle(t *testing.T, useTLS bool, idle time.Duration) *rig {
 	r := &rig{lot: lot, parked: make(chan Answer, 4), hungUp: make(chan struct{}, 4), notPark: make(chan error, 4)}
 	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("X-Set-Before", "kept")
-		err := lot.Park(w, req, func(answer Answer) func() {
+		err := lot.Park(w, req, func(answer Answer) func() bool {
 			r.parked <- answer
-			return func() { r.hungUp <- struct{}{} }
+			return func() bool { r.hungUp <- struct{}{}; return true }
 		})
 		if err != nil {
 			r.notPark <- err

@@ -179,7 +179,7 @@ type envelope struct {
 	Relayed  bool             `json:"relayed,omitempty"`
 	Viewers  []hereViewer     `json:"viewers,omitempty"`
 	Ask      bool             `json:"ask,omitempty"`
-	Any      bool             `json:"any,omitempty"` // ask: any of the session's peers, or its grace
+	Any      bool             `json:"any,omitempty"` // ask: any of the session's peers
 	Reply    string           `json:"reply,omitempty"`
 	Signal   *protocol.Signal `json:"sig,omitempty"`
 }
@@ -333,11 +333,10 @@ func (n *network) present(sessionID, viewerID string) bool {
 	return n.ask(sessionID, envelope{Kind: kindAsk, ViewerID: viewerID, Agent: viewerID == ""})
 }
 
-// anyPresent asks the other nodes whether one of them has the session at
-// all: a peer's socket, or a grace it waits out. A node of the previous
-// version answers for the agent only.
-// Cut off from the others (NATS away), nobody can answer: it counts as
-// yes, so that no node ends what it cannot see.
+// anyPresent asks the other nodes whether one of them serves any of the
+// session's sockets (a node of the previous version answers for the agent
+// only). Cut off from the others (NATS away), nobody can answer: that
+// counts as yes, so that no node ends what it cannot see.
 func (n *network) anyPresent(sessionID string) bool {
 	if n == nil {
 		return false

@@ -214,10 +214,9 @@ func TestClusteredRelay(t *testing.T) {
 	if err := v3.Write(ctx, websocket.MessageBinary, protocol.AppendViewerFrame(nil, protocol.RelayFrame{Channel: 2, Text: true, Payload: []byte(`{"t":"key"}`)})); err != nil {
 		t.Fatal(err)
 	}
-	if _, data := next(agent, "frame", ""); true {
-		if f, err := protocol.ParseAgentFrame(data); err != nil || f.ViewerID != "v3" {
-			t.Fatalf("the agent got %+v (%v), want v3's input", f, err)
-		}
+	_, data = next(agent, "frame", "")
+	if f, err := protocol.ParseAgentFrame(data); err != nil || f.ViewerID != "v3" {
+		t.Fatalf("the agent got %+v (%v), want v3's input", f, err)
 	}
 
 	// A reconnect reaches the viewers on both nodes.

@@ -654,9 +654,8 @@ func (h *Hub) ControlRequested(sessionID, holder, viewerID, user string) {
 		Message: user + " requests control"})
 }
 
-// Served reports whether this node or another has the session: one of
-// its sockets, or a grace being waited out before it ends. Asking the
-// other nodes takes up to a second when none answers.
+// Served reports whether this node or another serves one of the session's
+// sockets. Asking the other nodes takes up to a second when none answers.
 func (h *Hub) Served(sessionID string) bool {
 	h.mu.Lock()
 	_, here := h.rooms[sessionID]
