@@ -95,6 +95,15 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		screen.AppendCopy(nil, screen.Copy{Seq: 6, W: 0, H: 2}),                                 // empty
 	}
 	cases = append(cases, copies...)
+	videos := [][]byte{
+		screen.AppendVideo(nil, 9, 64, 128, 640, 360),
+		screen.AppendVideo(nil, 9, 0, 0, 0, 0),            // no video any more
+		screen.AppendVideo(nil, 9, 65535, 0, 1, 1),        // beyond
+		screen.AppendVideo(nil, 9, 0, 0, 0, 5),            // half empty
+		screen.AppendVideo(nil, 9, 0, 0, 1, 1)[:12],       // short
+		append(screen.AppendVideo(nil, 9, 0, 0, 1, 1), 0), // long
+	}
+	cases = append(cases, videos...)
 	cases = append(cases,
 		screen.AppendBundle(nil, 7, [][]byte{cases[0], screen.AppendFrameEnd(nil, 7)}),
 		screen.AppendBundle(nil, 7, nil),                                                                            // empty
@@ -103,8 +112,11 @@ func TestScreenwireMatchesGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 400 {
 		src := cases[rng.IntN(3)+rng.IntN(2)*8]
-		if rng.IntN(4) == 0 {
+		switch rng.IntN(6) {
+		case 0:
 			src = copies[rng.IntN(2)]
+		case 1:
+			src = videos[rng.IntN(2)]
 		}
 		cases = append(cases, mutate(rng, src, 0))
 	}
@@ -128,6 +140,9 @@ func TestScreenwireMatchesGo(t *testing.T) {
 			continue
 		}
 		want[i] = result{OK: true, Kind: int(m.Kind), Seq: m.Seq, W: int(m.W), H: int(m.H)}
+		if m.Kind == screen.KindVideo {
+			want[i].X, want[i].Y = int(m.X), int(m.Y)
+		}
 		if m.Kind == screen.KindTile {
 			want[i].X, want[i].Y, want[i].TW, want[i].TH, want[i].Enc = int(m.Tile.X), int(m.Tile.Y), int(m.Tile.W), int(m.Tile.H), int(m.Tile.Enc)
 			want[i].Payload = base64.StdEncoding.EncodeToString(m.Tile.Payload)
@@ -143,6 +158,7 @@ func TestScreenwireMatchesGo(t *testing.T) {
 		try {
 			const m = w.decode(b);
 			const r = {OK: true, Kind: m.kind, Seq: m.seq, X: 0, Y: 0, TW: 0, TH: 0, Enc: 0, W: m.w || 0, H: m.h || 0, Payload: "", Copy: ""};
+			if (m.kind === w.KIND_VIDEO) Object.assign(r, {X: m.x, Y: m.y});
 			if (m.copy) r.Copy = [m.copy.sx, m.copy.sy, m.copy.w, m.copy.h, m.copy.dx, m.copy.dy].join(",");
 			r.Parts = m.parts ? m.parts.length : 0;
 			if (m.tile) {

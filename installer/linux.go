@@ -217,7 +217,7 @@ func (p Linux) info(dir, format string) (*nfpm.Info, error) {
 			Contents:   contents,
 			Scripts:    scripts,
 			Depends:    depends[format][p.Component],
-			Recommends: recommends[p.Component],
+			Recommends: recommends[format][p.Component],
 			RPM: nfpm.RPM{Summary: summary[p.Component], Group: "Applications/Internet",
 				Signature: nfpm.RPMSignature{PackageSignature: nfpm.PackageSignature{KeyFile: p.GPGKey, KeyPassphrase: p.GPGPassphrase}}},
 			Deb: nfpm.Deb{Signature: nfpm.DebSignature{PackageSignature: nfpm.PackageSignature{KeyFile: p.GPGKey, KeyPassphrase: p.GPGPassphrase}}},
@@ -249,9 +249,11 @@ var depends = map[string]map[Component][]string{
 
 // recommends are what the agent's helpers run to show dialogs (zenity),
 // the chat, session bar and notification windows (tk's wish) and to open
-// a notification's link (xdg-open).
-var recommends = map[Component][]string{
-	Agent: {"zenity", "tk", "xdg-utils"},
+// a notification's link (xdg-open), and libvpx, which the helper opens to
+// send moving pictures as VP8 video (without it they go as JPEG tiles).
+var recommends = map[string]map[Component][]string{
+	Deb: {Agent: {"zenity", "tk", "xdg-utils", "libvpx7 | libvpx9 | libvpx8"}},
+	RPM: {Agent: {"zenity", "tk", "xdg-utils", "libvpx"}},
 }
 
 // AgentConfig is the agent's configuration file naming the server, the

@@ -6,12 +6,12 @@ set -euo pipefail
 
 declare -A PKGS=(
   [base]="ca-certificates git make gcc curl"
-  [run]="xvfb x11-utils zenity tk xdg-utils wixl msitools osslsigncode libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
-  [test]="haproxy sway mutter pipewire pipewire-bin wireplumber xdg-desktop-portal xdg-desktop-portal-gnome postgresql coturn iproute2 nftables squid openssl xvfb wine wine64 gcc-mingw-w64-x86-64 x11-utils x11-xserver-utils zenity xdotool tk xdg-utils chromium dbus-daemon wixl msitools rpm systemd osslsigncode desktop-file-utils libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
-  [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
+  [run]="xvfb x11-utils zenity tk xdg-utils wixl msitools osslsigncode libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev libvpx-dev"
+  [test]="haproxy sway mutter pipewire pipewire-bin wireplumber xdg-desktop-portal xdg-desktop-portal-gnome postgresql coturn iproute2 nftables squid openssl xvfb wine wine64 gcc-mingw-w64-x86-64 x11-utils x11-xserver-utils zenity xdotool tk xdg-utils chromium dbus-daemon wixl msitools rpm systemd osslsigncode desktop-file-utils libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev libvpx-dev"
+  [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev libvpx-dev"
   [installers]="wixl msitools osslsigncode"
   [fresh]="debootstrap"
-  [bench]="sway xwayland wayvnc x11-xserver-utils postgresql xvfb x11-utils zenity tk chromium x11vnc python3-websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev"
+  [bench]="sway xwayland wayvnc x11-xserver-utils postgresql xvfb x11-utils zenity tk chromium x11vnc python3-websockify novnc iproute2 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev libvpx-dev"
 )
 
 want=(${PKGS[base]})

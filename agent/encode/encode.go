@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"image"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetherdesk/tether/shared/screen"
 )
@@ -99,7 +101,10 @@ type Encoder struct {
 	cfg     Config
 	quality atomic.Int32 // JPEG quality; SetQuality may race with Encode
 	half    atomic.Bool  // photo-like parts at half resolution (SetHalf)
-	limit   int          // largest message, screen.MaxMessage (tests lower it)
+	videoOK atomic.Bool  // a video region may be used (SetVideo)
+	vid     video
+	clock   func() time.Time // tests; nil: time.Now
+	limit   int              // largest message, screen.MaxMessage (tests lower it)
 
 	w, h  int
 	prev  []byte // previous frame, RGBA, stride w*4
@@ -186,15 +191,25 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 		e.resize(w, h)
 		full = true
 	}
+	now := e.now()
+	videoChanged := e.updateVideo(now)
 	// A full frame always starts with its size: a viewer that joins late
-	// learns the dimensions from it.
+	// learns the dimensions from it (and the video region after it).
 	withSize := full
+	withVideo := videoChanged || (full && !e.vid.region.Empty())
 	if useDamage && !full {
 		e.markDamage(damaged)
 	} else {
 		useDamage = false
 	}
 	dirty := e.markDirty(img, full, useDamage)
+	for i, r := range e.vid.resend {
+		if r && !e.dirty[i] {
+			e.dirty[i] = true
+			dirty++
+		}
+	}
+	dirty = e.videoTiles(now, full, dirty)
 	e.moves = e.moves[:0]
 	if !full && !e.cfg.NoMoves && dirty > 0 {
 		// Tiles a moved window covers are not searched for scrolling;
@@ -209,17 +224,25 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 		if dirty >= minMoveTiles {
 			e.findMoves(img)
 		}
+		e.dropVideoMoves()
 		if len(e.moves) > 0 {
 			e.applyAndRecheck(img)
 		}
 		for _, i := range e.covered {
 			e.dirty[i] = !e.tileEqual(img, i%e.cols, i/e.cols)
 		}
+		// The rechecks above compare with prev, which the viewer does
+		// not have where it drew video.
+		e.clearVideoTiles()
+		for i, r := range e.vid.resend {
+			e.dirty[i] = e.dirty[i] || r
+		}
 	}
 	e.hints = e.hints[:0]
 	e.jobs = e.commit(img, full, e.jobs[:0])
+	clear(e.vid.resend)
 	e.valid = true
-	if len(e.jobs) == 0 && len(e.moves) == 0 {
+	if len(e.jobs) == 0 && len(e.moves) == 0 && !withVideo {
 		return nil, nil
 	}
 
@@ -230,8 +253,12 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 		e.valid = false
 		return nil, err
 	}
+	e.noteHeat(now)
 	n := 1 + len(e.moves)
 	if withSize {
+		n++
+	}
+	if withVideo {
 		n++
 	}
 	for _, r := range e.results {
@@ -240,6 +267,10 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 	msgs := make([][]byte, 0, n)
 	if withSize {
 		msgs = append(msgs, screen.AppendSize(make([]byte, 0, 9), e.seq, uint16(w), uint16(h)))
+	}
+	if withVideo {
+		r := e.vid.region
+		msgs = append(msgs, screen.AppendVideo(make([]byte, 0, screen.VideoLen), e.seq, uint16(r.Min.X), uint16(r.Min.Y), uint16(r.Dx()), uint16(r.Dy())))
 	}
 	for _, m := range e.moves {
 		m.Seq = e.seq
@@ -270,6 +301,7 @@ func (e *Encoder) resize(w, h int) {
 		e.dirty = make([]bool, tiles)
 		e.damaged = make([]bool, tiles)
 	}
+	e.vid.resize(tiles)
 }
 
 // markDamage sets e.damaged for the tiles that intersect rs.
@@ -359,7 +391,8 @@ func (e *Encoder) tileEqual(img *image.RGBA, tx, ty int) bool {
 // rectangles to send: runs of up to MaxRunTiles dirty tiles side by side.
 //
 // Unless full, each rectangle shrinks to the pixels that changed in it: a
-// typed character is sent as its glyph, not as the tiles around it.
+// typed character is sent as its glyph, not as the tiles around it. Runs
+// with a tile to resend (the viewer drew video there) go whole.
 func (e *Encoder) commit(img *image.RGBA, full bool, jobs []image.Rectangle) []image.Rectangle {
 	ts, w, h := e.cfg.TileSize, e.w, e.h
 	stride := w * 4
@@ -377,8 +410,9 @@ func (e *Encoder) commit(img *image.RGBA, full bool, jobs []image.Rectangle) []i
 				end++
 			}
 			r := image.Rect(tx*ts, by, min(end*ts, w), by+bh)
+			whole := full || slices.Contains(e.vid.resend[ty*e.cols+tx:ty*e.cols+end], true)
 			tx = end
-			if !full {
+			if !whole {
 				if r = e.changed(img, r); r.Empty() {
 					continue
 				}

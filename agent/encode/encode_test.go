@@ -27,6 +27,8 @@ type viewer struct {
 	lossy   *image.RGBA // marks pixels last painted by a JPEG tile (alpha 255)
 	pending bool        // inside a frame
 	halves  int         // half-resolution tiles seen
+	video   image.Rectangle
+	videos  int // video messages seen
 }
 
 func newViewer(t testing.TB) *viewer {
@@ -67,6 +69,15 @@ func (v *viewer) apply(msgs [][]byte) {
 			r := image.Rect(0, 0, int(m.W), int(m.H))
 			v.img = image.NewRGBA(r)
 			v.lossy = image.NewRGBA(r)
+		case screen.KindVideo:
+			if v.img == nil || len(v.tiles) > 0 || len(v.copies) > 0 {
+				v.t.Fatal("video message before size or after a copy or tile")
+			}
+			v.videos++
+			v.video = image.Rect(int(m.X), int(m.Y), int(m.X)+int(m.W), int(m.Y)+int(m.H))
+			if !v.video.In(v.img.Rect) {
+				v.t.Fatalf("video %v outside %v", v.video, v.img.Rect)
+			}
 		case screen.KindCopy:
 			if v.img == nil || len(v.tiles) > 0 {
 				v.t.Fatal("copy before size or after a tile")
@@ -87,12 +98,26 @@ func (v *viewer) apply(msgs [][]byte) {
 			if v.img == nil {
 				v.t.Fatal("tile before size")
 			}
+			if r := image.Rect(int(m.Tile.X), int(m.Tile.Y), int(m.Tile.X+m.Tile.W), int(m.Tile.Y+m.Tile.H)); r.Overlaps(v.video) && v.sizes > 0 && !full(msgs) {
+				v.t.Fatalf("tile %v inside the video region %v", r, v.video)
+			}
 			v.tiles = append(v.tiles, m.Tile)
 			v.encs[m.Tile.Enc]++
 			v.paint(m.Tile)
 		}
 	}
+	// The video track draws over its region all along: neither exact
+	// nor compared until tiles paint it again.
+	if !v.video.Empty() {
+		draw.Draw(v.lossy, v.video, image.NewUniform(color.RGBA{A: videoMark}), image.Point{}, draw.Src)
+	}
 }
+
+// videoMark marks pixels the video track drew in viewer.lossy.
+const videoMark = 64
+
+// full reports whether msgs is a full frame (starts with its size).
+func full(msgs [][]byte) bool { return len(msgs) > 0 && msgs[0][0] == screen.KindSize }
 
 func (v *viewer) paint(tl screen.Tile) {
 	v.t.Helper()
@@ -160,8 +185,14 @@ func (v *viewer) check(want *image.RGBA) {
 		for x := 0; x < want.Rect.Dx(); x++ {
 			got := v.img.RGBAAt(x, y)
 			w := want.RGBAAt(want.Rect.Min.X+x, want.Rect.Min.Y+y)
-			if v.lossy.RGBAAt(x, y).A == 128 {
+			switch v.lossy.RGBAAt(x, y).A {
+			case 128:
 				continue
+			case videoMark:
+				if !v.video.Empty() {
+					continue
+				}
+				v.t.Fatalf("pixel %d,%d: video ended and no tile painted it again", x, y)
 			}
 			if v.lossy.RGBAAt(x, y).A == 0 {
 				if got.R != w.R || got.G != w.G || got.B != w.B {

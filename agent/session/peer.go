@@ -25,6 +25,7 @@ type viewer struct {
 	control dataChannel
 	chat    dataChannel
 	file    dataChannel
+	video   *videoOut // nil without a video track
 	// fileLow is signalled when the file channel's buffer drains.
 	fileLow chan struct{}
 
@@ -180,6 +181,12 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	if err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("data channels: %w", err)
+	}
+	if !s.noVideo.Load() {
+		if v.video, err = addVideo(pc, s.log.Debug); err != nil {
+			pc.Close()
+			return nil, fmt.Errorf("video track: %w", err)
+		}
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {

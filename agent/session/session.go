@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -102,6 +103,8 @@ type Config struct {
 	MinFrameGap   time.Duration
 	MaxBuffered   uint64
 	MaxInFlight   int
+	// NoVideo keeps moving pictures on the tile path (no VP8 track).
+	NoVideo bool
 	// SettingEngine tunes pion (tests allow loopback candidates).
 	SettingEngine *webrtc.SettingEngine
 	// HTTPClient overrides the client used to dial the websocket (tests).
@@ -173,17 +176,20 @@ func (c *Config) CheckAndSetDefaults() error {
 
 // Session is one live screen-share session in the helper.
 type Session struct {
-	cfg   Config
-	log   *slog.Logger
-	ctx   context.Context // session scope: cancelled at the end
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	ws    *websocket.Conn
-	wmu   sync.Mutex
-	api   *webrtc.API
-	kick  chan struct{}
-	input chan inputItem
-	drop  chan *viewer // viewers whose peer connection failed
+	cfg  Config
+	log  *slog.Logger
+	ctx  context.Context // session scope: cancelled at the end
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	ws   *websocket.Conn
+	wmu  sync.Mutex
+	api  *webrtc.API
+	// noVideo: no video track (Config.NoVideo, no libvpx, or its encoder
+	// failed).
+	noVideo atomic.Bool
+	kick    chan struct{}
+	input   chan inputItem
+	drop    chan *viewer // viewers whose peer connection failed
 
 	mu        sync.Mutex
 	state     protocol.SessionState
@@ -270,7 +276,14 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 	if cfg.Proxy != nil {
 		se.SetICEProxyDialer(netproxy.Dialer{Proxy: cfg.Proxy})
 	}
-	s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	if cfg.NoVideo {
+		s.noVideo.Store(true)
+		s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	} else if s.api, err = videoAPI(se); err != nil {
+		s.log.Info("no video track: moving pictures go as tiles", "error", err)
+		s.noVideo.Store(true)
+		s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	}
 
 	ws, err := s.dial(s.ctx)
 	if err != nil {

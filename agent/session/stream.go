@@ -29,7 +29,8 @@ func (s *Session) streamLoop() {
 		src      FrameSource
 		changed  <-chan struct{} // src's change notifications, if it has them
 		encoders = map[int]FrameEncoder{}
-		frames   = map[int]uint64{} // per monitor: frames sent so far
+		videos   = map[int]*videoStream{} // per monitor, while it has a video region
+		frames   = map[int]uint64{}       // per monitor: frames sent so far
 		govs     = map[int]*governor{}
 		st       = streamStats{since: time.Now()}
 		failures int
@@ -38,6 +39,11 @@ func (s *Session) streamLoop() {
 		slow     bool         // the tick is at idleInterval
 	)
 	defer st.report(s.log, true)
+	defer func() {
+		for _, vs := range videos {
+			vs.enc.Close()
+		}
+	}()
 	defer func() {
 		if src != nil {
 			if err := src.Close(); err != nil {
@@ -122,7 +128,9 @@ func (s *Session) streamLoop() {
 			var damaged []image.Rectangle
 			if hasDamage {
 				var changed bool
-				if damaged, changed = ds.Damaged(mon); !changed && !g.full {
+				// A video region that went quiet ends with a frame of its
+				// own, changes or not.
+				if damaged, changed = ds.Damaged(mon); !changed && !g.full && !videoDue(encoders[mon]) {
 					if s.sendCursor(src, mon, g.viewers) {
 						active = time.Now()
 					}
@@ -153,6 +161,9 @@ func (s *Session) streamLoop() {
 			}
 			q, _ := govs[mon].observe(now, true, stalled[mon])
 			s.setQuality(enc, q)
+			if ve, ok := enc.(VideoEncoder); ok {
+				ve.SetVideo(s.videoAllowed(g))
+			}
 			if he, ok := enc.(interface {
 				Hint(from image.Rectangle, to image.Point)
 			}); ok {
@@ -181,9 +192,20 @@ func (s *Session) streamLoop() {
 					s.retryFull([]*viewer{v}, true)
 				}
 			}
+			if videos[mon] = s.sendVideo(videos[mon], enc, img, g, time.Now()); videos[mon] != nil {
+				active = time.Now()
+			} else {
+				delete(videos, mon)
+			}
 			s.sendCursor(src, mon, g.viewers)
 		}
 	}
+}
+
+// videoDue reports whether enc's video region should end now.
+func videoDue(enc FrameEncoder) bool {
+	ve, ok := enc.(VideoEncoder)
+	return ok && ve.VideoDue()
 }
 
 func (s *Session) anyViewerOpen() bool {

@@ -48,7 +48,7 @@ func TestRoutes(t *testing.T) {
 	}
 	// Modules imported by other modules exist too.
 	imp := regexp.MustCompile(`from "\./([^"]+)"`)
-	for _, f := range []string{"view.js", "console.js", "api.js", "ui.js", "endpoints.js", "sharedialog.js", "sessions.js", "audit.js", "settings.js", "notifications.js"} {
+	for _, f := range []string{"view.js", "viewvideo.js", "console.js", "api.js", "ui.js", "endpoints.js", "sharedialog.js", "sessions.js", "audit.js", "settings.js", "notifications.js"} {
 		_, body := get("/static/" + f)
 		for _, m := range imp.FindAllStringSubmatch(body, -1) {
 			if r, _ := get("/static/" + m[1]); r.StatusCode != http.StatusOK {

@@ -14,6 +14,11 @@
 //	bundle:    [5][seq u32] then, one or more times, [len u32][message]
 //	           several messages of frame seq in one (fewer packets for a
 //	           small frame); the messages are never bundles themselves
+//	video:     [6][seq u32][x u16][y u16][w u16][h u16]
+//	           from this frame on, the w x h rectangle at x,y is shown by
+//	           the session's video track (VP8), drawn over the picture;
+//	           no tiles are sent for it. w = h = 0: no video any more;
+//	           the rectangle's tiles follow in the same frame
 //
 // The messages of a frame apply in order: copies come before the frame's
 // tiles, and the picture is complete at the frame end. Every copy of a
@@ -40,6 +45,7 @@ const (
 	KindSize     byte = 3
 	KindCopy     byte = 4
 	KindBundle   byte = 5
+	KindVideo    byte = 6
 )
 
 // Tile encodings.
@@ -56,6 +62,9 @@ const TileHeaderLen = 1 + 4 + 2*4 + 1
 
 // CopyLen is the length of a copy message.
 const CopyLen = 1 + 4 + 2*6
+
+// VideoLen is the length of a video message.
+const VideoLen = 1 + 4 + 2*4
 
 // MaxMessage bounds one message: browsers accept data-channel messages up
 // to 256 KiB.
@@ -82,10 +91,11 @@ type Msg struct {
 	Seq  uint32
 	// Tile is set for KindTile, Copy for KindCopy, Parts (aliasing the
 	// input; each still to be decoded) for KindBundle; W and H are set for
-	// KindSize.
+	// KindSize, X, Y, W and H for KindVideo.
 	Tile  Tile
 	Copy  Copy
 	Parts [][]byte
+	X, Y  uint16
 	W, H  uint16
 }
 
@@ -119,6 +129,17 @@ func AppendCopy(b []byte, c Copy) []byte {
 	b = append(b, KindCopy)
 	b = binary.BigEndian.AppendUint32(b, c.Seq)
 	for _, v := range []uint16{c.SX, c.SY, c.W, c.H, c.DX, c.DY} {
+		b = binary.BigEndian.AppendUint16(b, v)
+	}
+	return b
+}
+
+// AppendVideo appends a video message: the w x h rectangle at x,y is
+// video from frame seq on (w = h = 0: no video).
+func AppendVideo(b []byte, seq uint32, x, y, w, h uint16) []byte {
+	b = append(b, KindVideo)
+	b = binary.BigEndian.AppendUint32(b, seq)
+	for _, v := range []uint16{x, y, w, h} {
 		b = binary.BigEndian.AppendUint16(b, v)
 	}
 	return b
@@ -205,6 +226,18 @@ func Decode(b []byte) (Msg, error) {
 			return Msg{}, fmt.Errorf("%w: copy beyond 65535 pixels", ErrMalformed)
 		}
 		m.Copy = c
+	case KindVideo:
+		if len(b) != VideoLen {
+			return Msg{}, fmt.Errorf("%w: video message of %d bytes", ErrMalformed, len(b))
+		}
+		u := func(i int) uint16 { return binary.BigEndian.Uint16(b[5+2*i:]) }
+		m.X, m.Y, m.W, m.H = u(0), u(1), u(2), u(3)
+		if (m.W == 0) != (m.H == 0) {
+			return Msg{}, fmt.Errorf("%w: video rectangle %dx%d", ErrMalformed, m.W, m.H)
+		}
+		if int(m.X)+int(m.W) > 65535 || int(m.Y)+int(m.H) > 65535 {
+			return Msg{}, fmt.Errorf("%w: video beyond 65535 pixels", ErrMalformed)
+		}
 	case KindBundle:
 		for rest := b[5:]; len(rest) > 0; {
 			if len(rest) < 4 {

@@ -65,6 +65,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendSize(nil, 3, 800, 600))
 	f.Add(AppendCopy(nil, Copy{Seq: 4, SX: 0, SY: 64, W: 1920, H: 900, DX: 0, DY: 0}))
 	f.Add(AppendBundle(nil, 5, [][]byte{AppendTile(nil, Tile{Seq: 5, W: 1, H: 1, Enc: EncSolid, Payload: []byte{1, 2, 3}}), AppendFrameEnd(nil, 5)}))
+	f.Add(AppendVideo(nil, 6, 64, 128, 640, 360))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
@@ -82,6 +83,8 @@ func FuzzDecode(f *testing.F) {
 			again = AppendCopy(nil, m.Copy)
 		case KindBundle:
 			again = AppendBundle(nil, m.Seq, m.Parts)
+		case KindVideo:
+			again = AppendVideo(nil, m.Seq, m.X, m.Y, m.W, m.H)
 		}
 		if !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding %x gave %x", b, again)

@@ -12,6 +12,9 @@
 //	           (move a rectangle of the picture, as if through a copy)
 //	bundle:    [5][seq u32] then, one or more times, [len u32][message]
 //	           (messages of one frame in one; never nested)
+//	video:     [6][seq u32][x u16][y u16][w u16][h u16]
+//	           (from this frame on the rectangle is shown by the video
+//	           track; w = h = 0: no video any more)
 //
 // Encodings: 1 JPEG, 2 PNG, 3 solid colour (payload R, G, B), 4 JPEG at half
 // resolution (ceil(w/2) x ceil(h/2), drawn scaled up to w x h), 5 indexed:
@@ -24,6 +27,7 @@ export const KIND_FRAME_END = 2;
 export const KIND_SIZE = 3;
 export const KIND_COPY = 4;
 export const KIND_BUNDLE = 5;
+export const KIND_VIDEO = 6;
 
 export const ENC_JPEG = 1;
 export const ENC_PNG = 2;
@@ -33,6 +37,7 @@ export const ENC_INDEXED = 5;
 
 export const TILE_HEADER_LEN = 1 + 4 + 2 * 4 + 1;
 export const COPY_LEN = 1 + 4 + 2 * 6;
+export const VIDEO_LEN = 1 + 4 + 2 * 4;
 export const MAX_MESSAGE = 256 << 10;
 
 // MalformedError reports bytes that are not a screen message.
@@ -46,8 +51,8 @@ export class MalformedError extends Error {
 // decode parses one message from a Uint8Array (or ArrayBuffer). It returns
 // {kind, seq} plus, for tiles, tile: {x, y, w, h, enc, payload} (payload is a
 // view into the input, not a copy), for copies, copy: {sx, sy, w, h, dx, dy},
-// for bundles, parts: [Uint8Array] (views, each still to be decoded) and,
-// for size messages, w and h. It
+// for bundles, parts: [Uint8Array] (views, each still to be decoded), for
+// size messages, w and h, and for video messages, x, y, w and h. It
 // throws MalformedError for anything Go's screen.Decode rejects.
 export function decode(input) {
   const b = input instanceof Uint8Array ? input : new Uint8Array(input);
@@ -106,6 +111,15 @@ export function decode(input) {
       m.copy = c;
       break;
     }
+    case KIND_VIDEO:
+      if (b.length !== VIDEO_LEN) throw new MalformedError(`video message of ${b.length} bytes`);
+      m.x = dv.getUint16(5);
+      m.y = dv.getUint16(7);
+      m.w = dv.getUint16(9);
+      m.h = dv.getUint16(11);
+      if ((m.w === 0) !== (m.h === 0)) throw new MalformedError(`video rectangle ${m.w}x${m.h}`);
+      if (m.x + m.w > 65535 || m.y + m.h > 65535) throw new MalformedError("video beyond 65535 pixels");
+      break;
     case KIND_BUNDLE: {
       m.parts = [];
       for (let off = 5; off < b.length;) {

@@ -4,10 +4,11 @@
 // The session's mode decides what else it offers (protocol.ControlMsg
 // "mode" features): chat in a side panel, file transfer, clipboard sync,
 // and in Guidance the technician's pointer and marks instead of input.
-import { decode, decodeIndexed, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF, ENC_INDEXED } from "./screenwire.js";
+import { decode, decodeIndexed, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, KIND_VIDEO, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF, ENC_INDEXED } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
 import { FileTransfers } from "./viewfile.js";
 import { RelayLink } from "./viewrelay.js";
+import { VideoLayer } from "./viewvideo.js";
 import { api, setCSRF } from "./api.js";
 import { modeNames, reasonSentences } from "./ui.js";
 
@@ -20,7 +21,7 @@ const stats = window.tetherStats = {
   state: "connecting", reason: "", viewerId: "", holder: "", monitors: 0,
   offers: 0, reconnects: 0, acks: 0, busyAcks: 0, ackedSeq: 0, ackedBusy: false, ackedLazy: false,
   mode: "", features: [], modeRefused: "", chat: [], clipboard: "", marks: 0, endpointNotice: "",
-  path: "", capture: "",
+  path: "", capture: "", videoFrames: 0, videoRegion: "",
 };
 // Test and devtools hooks that change behaviour (see tetherDebug below).
 const debug = { dropAt: 0 };
@@ -159,6 +160,8 @@ const LAZY_ACK_MS = 1000;
 const ACK_EVERY = 6;
 let drawnSinceAck = 0;
 let drawChain = Promise.resolve(); // keeps sizes and frames in order
+// Video frames count as frames drawn: the picture changed.
+const video = new VideoLayer({ ctx: ctx2d, onFrame: () => { stats.frames++; stats.videoFrames++; } });
 
 function onScreenMessage(data) {
   stats.messages++;
@@ -191,6 +194,8 @@ function handleScreen(m) {
     case KIND_SIZE:
       stats.sizes++;
       drawChain = drawChain.then(() => {
+        video.setRegion(null);
+        stats.videoRegion = "";
         canvas.width = m.w;
         canvas.height = m.h;
         ctx2d.imageSmoothingEnabled = false; // resizing reset it
@@ -220,6 +225,9 @@ function handleScreen(m) {
       stats.copies++;
       pendingTiles.push({ copy: m.copy });
       break;
+    case KIND_VIDEO:
+      pendingTiles.push({ video: { x: m.x, y: m.y, w: m.w, h: m.h } });
+      break;
     case KIND_FRAME_END: {
       framesQueued++;
       const tiles = pendingTiles;
@@ -228,7 +236,10 @@ function handleScreen(m) {
         const bitmaps = await Promise.all(tiles.map((t) => t.img));
         const snap = snapshot(tiles);
         tiles.forEach((t, i) => {
-          if (t.copy) {
+          if (t.video) {
+            video.setRegion(t.video);
+            stats.videoRegion = t.video.w ? `${t.video.x},${t.video.y},${t.video.w},${t.video.h}` : "";
+          } else if (t.copy) {
             const c = t.copy;
             ctx2d.drawImage(snap.canvas, c.sx - snap.x, c.sy - snap.y, c.w, c.h, c.dx, c.dy, c.w, c.h);
           } else if (t.rgb) {
@@ -466,6 +477,7 @@ function closePeer() {
   channels = {};
   if (pc) { try { pc.close(); } catch { /* closed */ } }
   pc = null;
+  video.detach();
   if (relay) relay.close();
   relay = null;
   pendingTiles = [];
@@ -536,6 +548,9 @@ function newPeer() {
       clearTimeout(iceTimer);
       showPath();
     }
+  };
+  p.ontrack = (ev) => {
+    if (pc === p && ev.track.kind === "video") video.attach(ev.streams[0] || new MediaStream([ev.track]), ev.receiver);
   };
   const ch = (label, id) => p.createDataChannel(label, { negotiated: true, id });
   wireChannels({ screen: ch("screen", 1), input: ch("input", 2), control: ch("control", 3), chat: ch("chat", 4), file: ch("file", 5) }, () => pc === p);
@@ -668,6 +683,21 @@ window.tetherDebug = {
   sendClipboard: () => sendClipboard(true),
   channels: () => Object.fromEntries(Object.entries(channels).map(([k, ch]) => [k, ch.readyState])),
   inputBuffered: () => (channels.input ? channels.input.bufferedAmount : 0),
+  // What the browser's own decoder did with the video track (WebRTC
+  // stats of its inbound stream).
+  videoDecoded: async () => {
+    if (!pc) return { framesDecoded: 0, codec: "" };
+    const report = await pc.getStats();
+    const out = { framesDecoded: 0, codec: "" };
+    report.forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") {
+        out.framesDecoded = r.framesDecoded || 0;
+        const c = r.codecId && report.get(r.codecId);
+        out.codec = c ? c.mimeType : "";
+      }
+    });
+    return out;
+  },
   candidateType: async () => {
     if (!pc) return "";
     const report = await pc.getStats();
