@@ -25,6 +25,7 @@ import (
 
 	"github.com/tetherdesk/tether/agent/capture"
 	"github.com/tetherdesk/tether/agent/encode"
+	"github.com/tetherdesk/tether/agent/session"
 	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -504,6 +505,11 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 	agentEnv := []string{"DISPLAY=" + e.display}
 	if e.sway != nil {
 		agentEnv = append(agentEnv, e.sway.Env()...)
+	}
+	// TETHER_BENCH_SCREEN_VIDEO=off measures the helper without its video
+	// track (session.EnvVideo).
+	if v := os.Getenv("TETHER_BENCH_SCREEN_VIDEO"); v != "" {
+		agentEnv = append(agentEnv, session.EnvVideo+"="+v)
 	}
 	if e.agent, err = startAgent(filepath.Join(tmp, "tether-agent"), e.srv.URL, tok, filepath.Join(tmp, "agent-state"), r.AgentLog, agentEnv...); err != nil {
 		return err

@@ -197,8 +197,10 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 	// learns the dimensions from it (and the video region after it).
 	withSize := full
 	withVideo := videoChanged || (full && !e.vid.region.Empty())
+	videoDamaged := false
 	if useDamage && !full {
 		e.markDamage(damaged)
+		videoDamaged = e.videoDamage()
 	} else {
 		useDamage = false
 	}
@@ -209,7 +211,7 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 			dirty++
 		}
 	}
-	dirty = e.videoTiles(now, full, dirty)
+	dirty = e.videoTiles(img, now, full, dirty, videoDamaged)
 	e.moves = e.moves[:0]
 	if !full && !e.cfg.NoMoves && dirty > 0 {
 		// Tiles a moved window covers are not searched for scrolling;
@@ -253,7 +255,11 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 		e.valid = false
 		return nil, err
 	}
-	e.noteHeat(now)
+	// A frame with copies is a window dragged or content scrolled: its
+	// photo-like edges are not video.
+	if len(e.moves) == 0 {
+		e.noteHeat(now)
+	}
 	n := 1 + len(e.moves)
 	if withSize {
 		n++

@@ -168,23 +168,46 @@ func (e *Encoder) hottest(now time.Time) image.Rectangle {
 	return image.Rect(best.Min.X*ts, best.Min.Y*ts, best.Max.X*ts, best.Max.Y*ts).Intersect(image.Rect(0, 0, e.w, e.h))
 }
 
+// videoDamage takes the region's tiles out of the damage (EncodeDamaged):
+// the damage alone says whether the video changed, and its tiles are
+// neither compared nor sent. It reports whether any of them was damaged.
+func (e *Encoder) videoDamage() bool {
+	hit := false
+	if !e.vid.region.Empty() {
+		e.eachTile(e.vid.region, func(i int) {
+			hit = hit || e.damaged[i]
+			e.damaged[i] = false
+		})
+	}
+	return hit
+}
+
 // videoTiles takes the region's tiles out of this frame's dirty set
-// (unless full: a full frame sends everything) and notes whether any of
-// them changed. It returns how many dirty tiles are left.
-func (e *Encoder) videoTiles(now time.Time, full bool, dirty int) int {
+// (unless full: a full frame sends everything) and notes whether the video
+// changed: damaged (videoDamage said so) or a tile of it differs from the
+// last frame. Those tiles are kept in prev, so that a still video is seen
+// still. It returns how many dirty tiles are left.
+func (e *Encoder) videoTiles(img *image.RGBA, now time.Time, full bool, dirty int, damaged bool) int {
 	v := &e.vid
-	v.moved = false
+	v.moved = damaged
 	if v.region.Empty() {
 		return dirty
 	}
+	ts := e.cfg.TileSize
 	e.eachTile(v.region, func(i int) {
 		if !e.dirty[i] {
 			return
 		}
 		v.moved = true
-		if !full {
-			e.dirty[i] = false
-			dirty--
+		if full {
+			return
+		}
+		e.dirty[i] = false
+		dirty--
+		tx, ty := i%e.cols, i/e.cols
+		x0, x1 := tx*ts, min((tx+1)*ts, e.w)
+		for y := ty * ts; y < min((ty+1)*ts, e.h); y++ {
+			copy(e.prev[y*e.w*4+x0*4:][:(x1-x0)*4], img.Pix[img.PixOffset(img.Rect.Min.X+x0, img.Rect.Min.Y+y):])
 		}
 	})
 	if v.moved {

@@ -79,6 +79,17 @@ func TestVideoRegion(t *testing.T) {
 	if v.video != movie || v.videos != 1 {
 		t.Fatalf("viewer has video %v after %d messages, want %v after 1", v.video, v.videos, movie)
 	}
+	// A viewer joining gets a full frame that names the region.
+	v2 := newViewer(t)
+	msgs, err := e.Encode(img, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2.apply(msgs)
+	if v2.video != movie {
+		t.Fatalf("a full frame gave a new viewer video %v, want %v", v2.video, movie)
+	}
+	v.apply(msgs)
 	// While it plays, the text beside it goes on as tiles, and nothing
 	// inside it does (the test viewer fails on a tile inside).
 	for i := 11; i <= 20; i++ {
@@ -94,26 +105,22 @@ func TestVideoRegion(t *testing.T) {
 		}
 		v.check(img)
 	}
-	// A viewer joining gets a full frame that names the region.
-	v2 := newViewer(t)
-	msgs, err := e.Encode(img, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v2.apply(msgs)
-	if v2.video != movie {
-		t.Fatalf("a full frame gave a new viewer video %v, want %v", v2.video, movie)
-	}
-	v.apply(msgs)
-	// Paused: after videoQuiet the region ends and its tiles come whole.
+	// Paused: after videoQuiet the region ends and its tiles come whole,
+	// also where frames keep coming without damage to say nothing changed
+	// (a polling capture).
 	if e.VideoDue() {
 		t.Fatal("VideoDue while the movie plays")
 	}
-	clk.step(videoQuiet + time.Millisecond)
+	clk.step(videoQuiet / 2)
+	frame(21)
+	if _, changed := e.Video(); changed || e.VideoDue() {
+		t.Fatalf("an unchanged frame: Video says changed %v, VideoDue %v", changed, e.VideoDue())
+	}
+	clk.step(videoQuiet/2 + time.Millisecond)
 	if !e.VideoDue() {
 		t.Fatal("VideoDue false a second after the movie stopped")
 	}
-	frame(21)
+	frame(22)
 	if !v.video.Empty() {
 		t.Fatalf("video %v after the pause", v.video)
 	}
@@ -124,7 +131,7 @@ func TestVideoRegion(t *testing.T) {
 
 	// Playing again, then video no longer allowed (a viewer without a
 	// video track joined): the region ends at once.
-	for i := 22; i < 30; i++ {
+	for i := 23; i < 30; i++ {
 		clk.step(40 * time.Millisecond)
 		film(img, movie, i)
 		frame(i)
@@ -181,4 +188,44 @@ func TestVideoNotForTextOrSmall(t *testing.T) {
 		t.Fatalf("%d video messages for typing and a one-tile animation", v.videos)
 	}
 	v.check(img)
+}
+
+// TestVideoNotForDrags: a photo-like window dragged across the screen
+// moves by copies and its edges by tiles; it never becomes video.
+func TestVideoNotForDrags(t *testing.T) {
+	const w, h = 960, 640
+	bg := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(bg, bg.Rect, image.NewUniform(color.RGBA{40, 90, 140, 255}), image.Point{}, draw.Src)
+	photo := image.NewRGBA(image.Rect(0, 0, 256, 192))
+	for y := range 192 { // smooth, photo-like: thousands of colours
+		for x := range 256 {
+			photo.SetRGBA(x, y, color.RGBA{uint8(128 + 100*math.Sin(float64(x)/19)), uint8(128 + 100*math.Sin(float64(y)/13)), uint8((x + y) / 2), 255})
+		}
+	}
+	clk := &videoClock{t: time.Unix(1e6, 0)}
+	e := New(Config{})
+	e.clock = clk.now
+	e.SetVideo(true)
+	v := newViewer(t)
+	at := image.Pt(20, 20)
+	for i := range 60 {
+		clk.step(16 * time.Millisecond)
+		img := clone(bg)
+		next := at.Add(image.Pt(9, 5))
+		draw.Draw(img, photo.Rect.Add(next), photo, image.Point{}, draw.Src)
+		if i > 0 {
+			e.Hint(photo.Rect.Add(at), next)
+		}
+		at = next
+		msgs, err := e.Encode(img, i == 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msgs != nil {
+			v.apply(msgs)
+		}
+	}
+	if v.videos != 0 {
+		t.Fatalf("%d video messages for a dragged window", v.videos)
+	}
 }

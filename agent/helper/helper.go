@@ -40,6 +40,8 @@ type Deps struct {
 	NewClipboard  func() (session.Clipboard, error)
 	NewOverlay    func() (session.Overlay, error)
 	SettingEngine *webrtc.SettingEngine
+	// NoVideo keeps moving pictures on the tile path (session.EnvVideo).
+	NoVideo bool
 	// TrayHost shows the tray icon (tray.NewSystrayHost); nil shows none,
 	// while the tray's state and dialogs still work.
 	TrayHost tray.Host
@@ -231,7 +233,7 @@ func Run(ctx context.Context, cfg Config) error {
 				Privileged:  cfg.Privileged,
 				UI:          &trayUI{UI: cfg.Deps.UI, tray: tr, id: id, gate: gate},
 				NewSource:   cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
-				NewInjector: newInjector, SettingEngine: cfg.Deps.SettingEngine,
+				NewInjector: newInjector, SettingEngine: cfg.Deps.SettingEngine, NoVideo: cfg.Deps.NoVideo,
 				NewChatWindow: cfg.Deps.NewChatWindow, NewClipboard: cfg.Deps.NewClipboard, NewOverlay: cfg.Deps.NewOverlay,
 				Logger: cfg.Logger,
 				SecureAttention: secureAttention(func() error {

@@ -41,12 +41,13 @@ func (c *Config) defaultCommand(ctx context.Context, d Desktop) *exec.Cmd {
 
 // helperEnv is the service's environment without TETHER_* settings (the
 // helper has no use for the agent's configuration, least of all its token)
-// and without what names a desktop, plus the desktop's. TETHER_CAPTURE,
-// the capture method, is the helper's own setting and passes.
+// and without what names a desktop, plus the desktop's. TETHER_CAPTURE
+// (the capture method) and TETHER_VIDEO are the helper's own settings and
+// pass.
 func helperEnv(base []string, d Desktop) []string {
 	var env []string
 	for _, kv := range base {
-		if len(kv) >= 7 && kv[:7] == "TETHER_" && !strings.HasPrefix(kv, "TETHER_CAPTURE=") {
+		if len(kv) >= 7 && kv[:7] == "TETHER_" && !strings.HasPrefix(kv, "TETHER_CAPTURE=") && !strings.HasPrefix(kv, "TETHER_VIDEO=") {
 			continue
 		}
 		if k, _, _ := strings.Cut(kv, "="); slices.Contains(desktopVars, k) {

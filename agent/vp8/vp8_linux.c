@@ -97,8 +97,6 @@ struct tvp8_enc {
 	int scale; // 1, or 2: the picture is encoded at half its width and height
 	uint8_t *out;
 	size_t outcap;
-	uint8_t *half; // the picture at half size (scale 2)
-	size_t halfcap;
 };
 
 static void fail(char *err, int errlen, const char *what, vpx_codec_ctx_t *ctx) {
@@ -194,46 +192,52 @@ static void rgba_to_i420(vpx_image_t *img, const uint8_t *rgba, int stride, int 
 	}
 }
 
-// halve_rgba writes the picture at half its width and height into e's own
-// buffer (each pixel the mean of a 2x2 block) and returns it.
-static const uint8_t *halve_rgba(tvp8_enc *e, const uint8_t *rgba, int stride, int *hstride) {
-	int hw = (e->w + 1) / 2, hh = (e->h + 1) / 2;
-	size_t need = (size_t)hw * hh * 4;
-	if (e->halfcap < need) {
-		free(e->half);
-		e->half = malloc(need);
-		e->halfcap = e->half != NULL ? need : 0;
-		if (e->half == NULL)
-			return NULL;
-	}
-	for (int y = 0; y < hh; y++) {
-		const uint8_t *r0 = rgba + (size_t)(2 * y) * stride;
-		const uint8_t *r1 = 2 * y + 1 < e->h ? r0 + stride : r0;
-		uint8_t *o = e->half + (size_t)y * hw * 4;
-		for (int x = 0; x < hw; x++) {
-			int a = 8 * x, b = 2 * x + 1 < e->w ? a + 4 : a;
-			for (int c = 0; c < 3; c++)
-				o[4 * x + c] = (uint8_t)((r0[a + c] + r0[b + c] + r1[a + c] + r1[b + c] + 2) >> 2);
-			o[4 * x + 3] = 255;
+// rgba_half_to_i420 converts the w x h picture at half its width and
+// height in one pass: each encoded pixel is the mean of a 2x2 block, each
+// chroma sample that of a 4x4 block. Past the picture's edge its last row
+// and column repeat.
+static void rgba_half_to_i420(vpx_image_t *img, const uint8_t *rgba, int stride, int w, int h) {
+	int ew = img->d_w, eh = img->d_h;
+	for (int oy = 0; oy < eh; oy += 2) {
+		const uint8_t *r[4];
+		for (int i = 0; i < 4; i++) {
+			int y = 2 * oy + i;
+			r[i] = rgba + (size_t)(y < h ? y : h - 1) * stride;
+		}
+		uint8_t *Y0 = img->planes[VPX_PLANE_Y] + (size_t)oy * img->stride[VPX_PLANE_Y];
+		uint8_t *Y1 = Y0 + img->stride[VPX_PLANE_Y];
+		uint8_t *U = img->planes[VPX_PLANE_U] + (size_t)(oy / 2) * img->stride[VPX_PLANE_U];
+		uint8_t *V = img->planes[VPX_PLANE_V] + (size_t)(oy / 2) * img->stride[VPX_PLANE_V];
+		for (int ox = 0; ox < ew; ox += 2) {
+			int cx[4];
+			for (int i = 0; i < 4; i++) {
+				int x = 2 * ox + i;
+				cx[i] = 4 * (x < w ? x : w - 1);
+			}
+			int cr = 0, cg = 0, cb = 0;
+			for (int q = 0; q < 4; q++) { // the four 2x2 blocks: (0,0) (1,0) (0,1) (1,1)
+				int dx = 2 * (q & 1), dy = 2 * (q >> 1);
+				const uint8_t *a = r[dy] + cx[dx], *b = r[dy] + cx[dx + 1];
+				const uint8_t *c = r[dy + 1] + cx[dx], *d = r[dy + 1] + cx[dx + 1];
+				int R = a[0] + b[0] + c[0] + d[0], G = a[1] + b[1] + c[1] + d[1], B = a[2] + b[2] + c[2] + d[2];
+				cr += R;
+				cg += G;
+				cb += B;
+				uint8_t *Yq = (q >> 1) ? Y1 : Y0;
+				Yq[ox + (q & 1)] = (uint8_t)(((66 * R + 129 * G + 25 * B + 512) >> 10) + 16);
+			}
+			U[ox / 2] = (uint8_t)(((-38 * cr - 74 * cg + 112 * cb + 2048) >> 12) + 128);
+			V[ox / 2] = (uint8_t)(((112 * cr - 94 * cg - 18 * cb + 2048) >> 12) + 128);
 		}
 	}
-	*hstride = hw * 4;
-	return e->half;
 }
 
 int tvp8_enc_frame(tvp8_enc *e, const uint8_t *rgba, int stride, int64_t pts, int force_key,
                    const uint8_t **out, int *key, char *err, int errlen) {
-	if (e->scale == 2) {
-		int hstride;
-		const uint8_t *h = halve_rgba(e, rgba, stride, &hstride);
-		if (h == NULL) {
-			snprintf(err, errlen, "vp8: out of memory for a half picture");
-			return -1;
-		}
-		rgba_to_i420(e->img, h, hstride, (e->w + 1) / 2, (e->h + 1) / 2);
-	} else {
+	if (e->scale == 2)
+		rgba_half_to_i420(e->img, rgba, stride, e->w, e->h);
+	else
 		rgba_to_i420(e->img, rgba, stride, e->w, e->h);
-	}
 	if (vpx.encode(&e->ctx, e->img, pts, 1, force_key ? VPX_EFLAG_FORCE_KF : 0, VPX_DL_REALTIME) != VPX_CODEC_OK) {
 		fail(err, errlen, "vp8: encoding", &e->ctx);
 		return -1;
@@ -278,7 +282,6 @@ void tvp8_enc_free(tvp8_enc *e) {
 	vpx.destroy(&e->ctx);
 	vpx.img_free(e->img);
 	free(e->out);
-	free(e->half);
 	free(e);
 }
 

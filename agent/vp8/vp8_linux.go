@@ -4,7 +4,7 @@ package vp8
 
 /*
 #cgo LDFLAGS: -ldl -lpthread
-#cgo CFLAGS: -O2
+#cgo CFLAGS: -O3
 #include <stdlib.h>
 #include "vp8_linux.h"
 */

@@ -288,6 +288,7 @@ func cmdSession(ctx context.Context, args []string, stderr io.Writer) error {
 				return capture.Open(capture.Config{Method: capture.Method(os.Getenv(capture.EnvMethod)), RemoteDesktop: rd})
 			},
 			NewEncoder:    func() session.FrameEncoder { return encode.New(encode.Config{}) },
+			NoVideo:       os.Getenv(session.EnvVideo) == "off",
 			NewInjector:   func() (session.Injector, error) { return input.Open(input.Config{RemoteDesktop: rd}) },
 			NewChatWindow: desktop.NewChatWindow,
 			NewClipboard:  desktop.NewClipboard,
