@@ -22,6 +22,19 @@ func film(img *image.RGBA, r image.Rectangle, i int) {
 	}
 }
 
+// encodeInto encodes img and applies the messages to v.
+func encodeInto(t *testing.T, e *Encoder, v *viewer, img *image.RGBA, full bool) [][]byte {
+	t.Helper()
+	msgs, err := e.Encode(img, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs != nil {
+		v.apply(msgs)
+	}
+	return msgs
+}
+
 // videoClock is a clock the test moves.
 type videoClock struct{ t time.Time }
 
@@ -47,17 +60,7 @@ func TestVideoRegion(t *testing.T) {
 		draw.Draw(img, image.Rect(x, y, x+6, y+10), image.NewUniform(color.Black), image.Point{}, draw.Src)
 		typed++
 	}
-	frame := func(i int) [][]byte {
-		t.Helper()
-		msgs, err := e.Encode(img, i == 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if msgs != nil {
-			v.apply(msgs)
-		}
-		return msgs
-	}
+	frame := func(i int) [][]byte { return encodeInto(t, e, v, img, i == 0) }
 	frame(0)
 	var region image.Rectangle
 	for i := 1; i <= 10; i++ {
@@ -176,13 +179,7 @@ func TestVideoNotForTextOrSmall(t *testing.T) {
 		film(img, spinner, i)
 		x := 80 + 7*(i%30)
 		draw.Draw(img, image.Rect(x, 60, x+5, 70), image.NewUniform(color.Black), image.Point{}, draw.Src)
-		msgs, err := e.Encode(img, i == 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if msgs != nil {
-			v.apply(msgs)
-		}
+		encodeInto(t, e, v, img, i == 0)
 	}
 	if v.videos != 0 {
 		t.Fatalf("%d video messages for typing and a one-tile animation", v.videos)
@@ -217,13 +214,7 @@ func TestVideoNotForDrags(t *testing.T) {
 			e.Hint(photo.Rect.Add(at), next)
 		}
 		at = next
-		msgs, err := e.Encode(img, i == 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if msgs != nil {
-			v.apply(msgs)
-		}
+		encodeInto(t, e, v, img, i == 0)
 	}
 	if v.videos != 0 {
 		t.Fatalf("%d video messages for a dragged window", v.videos)
