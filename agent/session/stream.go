@@ -116,6 +116,14 @@ func (s *Session) streamLoop() {
 		s.sendMonitors(src)
 		groups, stalled := s.frameGroups(frames)
 		now := time.Now()
+		// A monitor nobody watches any more frees its video encoder; a new
+		// viewer's full frame starts another.
+		for mon, vs := range videos {
+			if groups[mon] == nil && !stalled[mon] {
+				vs.enc.Close()
+				delete(videos, mon)
+			}
+		}
 		for mon, g := range govs {
 			if groups[mon] == nil {
 				g.observe(now, false, stalled[mon])
