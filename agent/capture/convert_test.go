@@ -7,8 +7,14 @@ import (
 )
 
 func TestBGRXToRGBA(t *testing.T) {
+	for name, conv := range map[string]func(dst, src []byte){"bgrxToRGBA": bgrxToRGBA, "bgrxToRGBAGo": bgrxToRGBAGo} {
+		t.Run(name, func(t *testing.T) { testBGRX(t, conv) })
+	}
+}
+
+func testBGRX(t *testing.T, bgrxToRGBA func(dst, src []byte)) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{0, 1, 2, 7, 8, 9, 31, 1920} {
+	for _, n := range []int{0, 1, 2, 7, 8, 9, 31, 127, 128, 129, 1920} {
 		src := make([]byte, n*4)
 		for i := range src {
 			src[i] = byte(r.Uint32())
