@@ -204,13 +204,7 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 	} else {
 		useDamage = false
 	}
-	dirty := e.markDirty(img, full, useDamage)
-	for i, r := range e.vid.resend {
-		if r && !e.dirty[i] {
-			e.dirty[i] = true
-			dirty++
-		}
-	}
+	dirty := e.markDirty(img, full, useDamage) + e.markResend()
 	dirty = e.videoTiles(img, now, full, dirty, videoDamaged)
 	e.moves = e.moves[:0]
 	if !full && !e.cfg.NoMoves && dirty > 0 {
@@ -236,9 +230,7 @@ func (e *Encoder) encode(img *image.RGBA, full bool, damaged []image.Rectangle, 
 		// The rechecks above compare with prev, which the viewer does
 		// not have where it drew video.
 		e.clearVideoTiles()
-		for i, r := range e.vid.resend {
-			e.dirty[i] = e.dirty[i] || r
-		}
+		e.markResend()
 	}
 	e.hints = e.hints[:0]
 	e.jobs = e.commit(img, full, e.jobs[:0])

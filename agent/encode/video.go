@@ -216,6 +216,19 @@ func (e *Encoder) videoTiles(img *image.RGBA, now time.Time, full bool, dirty in
 	return dirty
 }
 
+// markResend marks dirty the tiles of an ended region (the viewer drew
+// video there) and returns how many were not already.
+func (e *Encoder) markResend() int {
+	n := 0
+	for i, r := range e.vid.resend {
+		if r && !e.dirty[i] {
+			e.dirty[i] = true
+			n++
+		}
+	}
+	return n
+}
+
 // clearVideoTiles takes the region's tiles out of the dirty set again.
 func (e *Encoder) clearVideoTiles() {
 	if !e.vid.region.Empty() {

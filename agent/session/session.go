@@ -276,11 +276,12 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 	if cfg.Proxy != nil {
 		se.SetICEProxyDialer(netproxy.Dialer{Proxy: cfg.Proxy})
 	}
-	if cfg.NoVideo {
-		s.noVideo.Store(true)
-		s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
-	} else if s.api, err = videoAPI(se); err != nil {
-		s.log.Info("no video track: moving pictures go as tiles", "error", err)
+	if !cfg.NoVideo {
+		if s.api, err = videoAPI(se); err != nil {
+			s.log.Info("no video track: moving pictures go as tiles", "error", err)
+		}
+	}
+	if s.api == nil {
 		s.noVideo.Store(true)
 		s.api = webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	}

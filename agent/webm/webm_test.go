@@ -21,40 +21,35 @@ type el struct {
 	body     []byte
 }
 
-func readID(b []byte) (uint32, int, error) {
+// readVint reads an EBML variable-length integer: with its length marker
+// (an element ID) or without (a size).
+func readVint(b []byte, marker bool) (uint64, int, error) {
 	if len(b) == 0 || b[0] == 0 {
-		return 0, 0, errors.New("bad ID")
-	}
-	n := 1
-	for b[0]&(0x80>>(n-1)) == 0 {
-		n++
-	}
-	if n > 4 || len(b) < n {
-		return 0, 0, errors.New("bad ID length")
-	}
-	var id uint32
-	for i := range n {
-		id = id<<8 | uint32(b[i])
-	}
-	return id, n, nil
-}
-
-func readVint(b []byte) (uint64, int, error) {
-	if len(b) == 0 || b[0] == 0 {
-		return 0, 0, errors.New("bad size")
+		return 0, 0, errors.New("bad variable-length integer")
 	}
 	n := 1
 	for b[0]&(0x80>>(n-1)) == 0 {
 		n++
 	}
 	if len(b) < n {
-		return 0, 0, errors.New("size cut short")
+		return 0, 0, errors.New("variable-length integer cut short")
 	}
-	v := uint64(b[0] & (0xff >> n))
+	v := uint64(b[0])
+	if !marker {
+		v &= 0xff >> n
+	}
 	for i := 1; i < n; i++ {
 		v = v<<8 | uint64(b[i])
 	}
 	return v, n, nil
+}
+
+func readID(b []byte) (uint32, int, error) {
+	id, n, err := readVint(b, true)
+	if err == nil && n > 4 {
+		err = errors.New("ID longer than 4 bytes")
+	}
+	return uint32(id), n, err
 }
 
 // masters are the elements whose data are elements.
@@ -70,7 +65,7 @@ func parse(t *testing.T, file []byte, from, to int64) []*el {
 		if err != nil {
 			t.Fatalf("at %d: %v", off, err)
 		}
-		size, m, err := readVint(file[off+int64(n):])
+		size, m, err := readVint(file[off+int64(n):], false)
 		if err != nil {
 			t.Fatalf("element %x at %d: %v", id, off, err)
 		}
