@@ -487,7 +487,13 @@ func setupScreen(ctx context.Context, b *testing.B, e *screenEnv, r *screenResul
 	// user_may_end off: no end-session dialog in the middle of the
 	// screen during Tether's windows only (the peer shows none), so both
 	// systems carry the same pixels.
-	pol := map[string]any{"screenshare": map[string]any{"unattended_allowed": true, "acceptance_timeout_s": 30, "user_may_end": false}}
+	ss := map[string]any{"unattended_allowed": true, "acceptance_timeout_s": 30, "user_may_end": false}
+	// TETHER_BENCH_SCREEN_RECORD=on records Tether's sessions (the
+	// policy's record_sessions), for the cost of a recording.
+	if os.Getenv("TETHER_BENCH_SCREEN_RECORD") == "on" {
+		ss["record_sessions"] = true
+	}
+	pol := map[string]any{"screenshare": ss}
 	if err := e.srv.api(ctx, http.MethodPut, "/api/v1/policies/global", pol, nil, http.StatusOK); err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A PKGS=(
   [base]="ca-certificates git make gcc curl"
   [run]="xvfb x11-utils zenity tk xdg-utils wixl msitools osslsigncode libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev libvpx-dev"
-  [test]="haproxy sway mutter pipewire pipewire-bin wireplumber xdg-desktop-portal xdg-desktop-portal-gnome postgresql coturn iproute2 nftables squid openssl xvfb wine wine64 gcc-mingw-w64-x86-64 x11-utils x11-xserver-utils zenity xdotool tk xdg-utils chromium dbus-daemon wixl msitools rpm systemd osslsigncode desktop-file-utils libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev libvpx-dev"
+  [test]="haproxy sway mutter pipewire pipewire-bin wireplumber xdg-desktop-portal xdg-desktop-portal-gnome postgresql coturn iproute2 nftables squid openssl xvfb wine wine64 gcc-mingw-w64-x86-64 x11-utils x11-xserver-utils zenity xdotool tk xdg-utils chromium dbus-daemon wixl msitools rpm systemd osslsigncode desktop-file-utils libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev libvpx-dev ffmpeg"
   [build]="gcc-mingw-w64-x86-64 libx11-dev libxtst-dev libpng-dev libxkbcommon-dev libxinerama-dev libxrandr-dev libpipewire-0.3-dev libvpx-dev"
   [installers]="wixl msitools osslsigncode"
   [fresh]="debootstrap"

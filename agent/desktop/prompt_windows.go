@@ -3,6 +3,7 @@ package desktop
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tetherdesk/tether/agent/internal/winui"
@@ -41,6 +42,9 @@ func (u WinUI) Ask(ctx context.Context, req session.AskRequest) (session.Answer,
 		for _, m := range modes {
 			d.Choices = append(d.Choices, session.ModeText(m))
 		}
+	}
+	if req.Recorded {
+		d.Text = strings.Replace(d.Text, "\n\n", "\n\n"+RecordedNotice+"\n\n", 1)
 	}
 	r, err := winui.ShowDialog(ctx, d)
 	switch {

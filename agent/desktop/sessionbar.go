@@ -20,6 +20,12 @@ const (
 	SessionBarEnd = 0xc62828 // tests find the button by it
 )
 
+// RecordedNotice tells the end user the session is recorded (prompt).
+const RecordedNotice = "This session will be recorded."
+
+// recordedBar is added to the session bar's mode line while recording.
+const recordedBar = " · recording"
+
 // sessionBar is a platform's session bar window.
 type sessionBar interface {
 	// update shows who is connected, what the mode lets them do, and the
@@ -45,7 +51,11 @@ func showBar(ctx context.Context, l session.LiveInfo, b sessionBar) {
 		}
 		if first || m != last {
 			first, last = false, m
-			b.update(l.Technician, barModeText(m), l.OpenChat != nil, l.MayEnd && l.End != nil)
+			text := barModeText(m)
+			if l.Recorded {
+				text += recordedBar
+			}
+			b.update(l.Technician, text, l.OpenChat != nil, l.MayEnd && l.End != nil)
 		}
 		select {
 		case <-ctx.Done():

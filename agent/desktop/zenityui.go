@@ -36,6 +36,9 @@ type ZenityUI struct {
 func (u ZenityUI) Ask(ctx context.Context, req session.AskRequest) (session.Answer, error) {
 	text := fmt.Sprintf("%s asks to %s.\n\nAllow this remote support session? The request expires in %d seconds.",
 		req.Technician, session.ModeText(req.Mode), req.TimeoutS)
+	if req.Recorded {
+		text += "\n\n" + RecordedNotice
+	}
 	opts := []zenity.Option{zenity.Title(DialogTitle), zenity.OKLabel("Accept"), zenity.CancelLabel("Decline"),
 		zenity.QuestionIcon, zenity.Context(ctx)}
 	// One other mode: a button for it. More: a button that lists them.

@@ -71,6 +71,11 @@ func (c *chatHub) add(l protocol.ChatLine, viewerID string) {
 		c.lines = c.lines[len(c.lines)-maxChatLines:]
 	}
 	c.mu.Unlock()
+	who := l.From
+	if l.Role == protocol.ChatUser {
+		who = "end user"
+	}
+	c.s.recEvent(protocol.RecEventChat, who, l.Text)
 	c.s.mu.Lock()
 	vs := c.s.viewerList()
 	c.s.mu.Unlock()

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"time"
@@ -42,6 +43,11 @@ func newFiles(s *Session) *filexfer.Hub {
 			return nil
 		},
 		Report: func(f protocol.FileRecord) {
+			dir := "to the endpoint"
+			if f.Direction == protocol.FileFromEndpoint {
+				dir = "from the endpoint"
+			}
+			s.recEvent(protocol.RecEventFile, s.viewerName(f.Viewer), fmt.Sprintf("%s (%d bytes) %s", f.Name, f.Size, dir))
 			if err := s.send(protocol.Signal{Type: protocol.SignalFile, File: &f}); err != nil {
 				s.log.Warn("reporting a file transfer to the server", "error", err)
 			}

@@ -130,6 +130,7 @@ func (s *Session) addViewer(id string) {
 	s.viewers[id] = v
 	s.mu.Unlock()
 	s.log.Info("viewer joined", "viewer_id", id)
+	s.recEvent(protocol.RecEventViewer, s.viewerName(id), "joined")
 
 	offer, err := v.pc.CreateOffer(nil)
 	if err == nil {

@@ -249,6 +249,9 @@ func (s *Session) relayViewer(id string) {
 	s.viewers[id] = v
 	s.mu.Unlock()
 	s.log.Info("viewer's data go through the websocket relay", "viewer_id", id)
+	if old == nil {
+		s.recEvent(protocol.RecEventViewer, s.viewerName(id), "joined")
+	}
 	if old != nil {
 		s.files.ViewerGone(id)
 		// Closing a peer connection still gathering (TURN over TCP) can

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tetherdesk/tether/agent/client"
 	"github.com/tetherdesk/tether/agent/netproxy"
+	"github.com/tetherdesk/tether/agent/record"
 	"github.com/tetherdesk/tether/agent/session/filexfer"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -105,6 +106,9 @@ type Config struct {
 	MaxInFlight   int
 	// NoVideo keeps moving pictures on the tile path (no VP8 track).
 	NoVideo bool
+	// RecordDir holds a recorded session's files until they are uploaded
+	// (default: tether/recordings in the user's cache directory).
+	RecordDir string
 	// SettingEngine tunes pion (tests allow loopback candidates).
 	SettingEngine *webrtc.SettingEngine
 	// HTTPClient overrides the client used to dial the websocket (tests).
@@ -187,9 +191,11 @@ type Session struct {
 	// noVideo: no video track (Config.NoVideo, no libvpx, or its encoder
 	// failed).
 	noVideo atomic.Bool
-	kick    chan struct{}
-	input   chan inputItem
-	drop    chan *viewer // viewers whose peer connection failed
+	// rec records the session where the policy says so (record.go).
+	rec   atomic.Pointer[record.Recorder]
+	kick  chan struct{}
+	input chan inputItem
+	drop  chan *viewer // viewers whose peer connection failed
 
 	mu        sync.Mutex
 	state     protocol.SessionState
@@ -292,6 +298,7 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 		return protocol.EndedError, err
 	}
 	s.ws = ws
+	s.spawn(s.sendLeftovers)
 	if cfg.Resume {
 		// Sent before any offer, so viewers hear of the move first.
 		if err := s.send(protocol.Signal{Type: protocol.SignalReconnect, Reason: protocol.ReconnectDesktopChanged}); err != nil {
@@ -319,18 +326,9 @@ func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
 	}
 	u := base.JoinPath(ref.Path)
 	u.RawQuery = ref.RawQuery
-	hc := s.cfg.HTTPClient
-	if hc == nil {
-		tlsCfg, err := client.TLSConfig(s.cfg.Fingerprint)
-		if err != nil {
-			return nil, err
-		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = tlsCfg
-		if s.cfg.Proxy != nil {
-			tr.Proxy = http.ProxyURL(s.cfg.Proxy)
-		}
-		hc = &http.Client{Transport: tr}
+	hc, err := s.httpClient()
+	if err != nil {
+		return nil, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
@@ -346,6 +344,24 @@ func (s *Session) dial(ctx context.Context) (*websocket.Conn, error) {
 	}
 	ws.SetReadLimit(maxSignal)
 	return ws, nil
+}
+
+// httpClient reaches the server as the signalling does: the pinned
+// certificate, the service's proxy.
+func (s *Session) httpClient() (*http.Client, error) {
+	if s.cfg.HTTPClient != nil {
+		return s.cfg.HTTPClient, nil
+	}
+	tlsCfg, err := client.TLSConfig(s.cfg.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	if s.cfg.Proxy != nil {
+		tr.Proxy = http.ProxyURL(s.cfg.Proxy)
+	}
+	return &http.Client{Transport: tr}, nil
 }
 
 // redial connects the signalling websocket again, with back-off, for up
@@ -482,7 +498,7 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 		}
 		pctx, cancel := context.WithTimeout(s.ctx, time.Duration(timeout)*time.Second)
 		req := AskRequest{SessionID: start.SessionID, Technician: start.Technician, Mode: s.mode, TimeoutS: timeout,
-			Alternatives: slices.Clone(s.plan.Alternatives)}
+			Alternatives: slices.Clone(s.plan.Alternatives), Recorded: start.Record}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -615,6 +631,8 @@ func (s *Session) startLive(userEnd chan<- struct{}) {
 	s.live = true
 	mode := s.mode
 	s.mu.Unlock()
+	s.startRecording()
+	s.recEvent(protocol.RecEventMode, "", recordedMode(mode))
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -629,6 +647,7 @@ func (s *Session) startLive(userEnd chan<- struct{}) {
 			},
 			Mode:     s.currentMode,
 			OpenChat: s.chat.open,
+			Recorded: s.rec.Load() != nil,
 		})
 	}()
 	go func() {
@@ -832,6 +851,11 @@ func (s *Session) setHolder(h string) {
 	vs := s.viewerList()
 	s.mu.Unlock()
 	s.log.Info("control holder changed", "holder", h)
+	if h == "" {
+		s.recEvent(protocol.RecEventControl, "", "nobody has control")
+	} else {
+		s.recEvent(protocol.RecEventControl, s.viewerName(h), "has control")
+	}
 	for _, v := range vs {
 		v.sendControl(protocol.ControlMsg{T: protocol.ControlHolder, Holder: h})
 	}
@@ -862,6 +886,7 @@ func (s *Session) removeViewer(id string) {
 		v.close()
 		s.files.ViewerGone(id)
 		s.log.Info("viewer left", "viewer_id", id)
+		s.recEvent(protocol.RecEventViewer, s.viewerName(id), "left")
 	}
 }
 
@@ -894,6 +919,7 @@ func (s *Session) teardown() {
 	s.clip.close()
 	s.chat.close()
 	s.files.Close()
+	s.finishRecording()
 	s.log.Debug("session torn down", "input_dropped", s.drops)
 }
 

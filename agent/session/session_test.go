@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -42,11 +43,27 @@ type fakeServer struct {
 	done  chan struct{}
 	// refuse answers 503 to every dial (the server is unreachable).
 	refuse atomic.Bool
+	// recordings are the uploads to PathAgentRecording; recordStatus
+	// answers them (0: 201).
+	recordings   chan upload
+	recordStatus atomic.Int32
+}
+
+// upload is a recording the fake server received.
+type upload struct {
+	auth     string
+	timeline protocol.RecordingTimeline
+	video    []byte
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
-	f := &fakeServer{t: t, conns: make(chan *websocket.Conn, 1), auths: make(chan string, 1), done: make(chan struct{})}
+	f := &fakeServer{t: t, conns: make(chan *websocket.Conn, 1), auths: make(chan string, 1), done: make(chan struct{}),
+		recordings: make(chan upload, 4)}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/agent/v1/sessions/s1/recording" && r.Method == http.MethodPost {
+			f.record(w, r)
+			return
+		}
 		if r.URL.Path != "/api/agent/v1/sessions/s1/signal" {
 			http.NotFound(w, r)
 			return
@@ -71,6 +88,36 @@ func newFakeServer(t *testing.T) *fakeServer {
 		f.srv.Close()
 	})
 	return f
+}
+
+// record takes an upload as the server does: the timeline part, then the
+// video part.
+func (f *fakeServer) record(w http.ResponseWriter, r *http.Request) {
+	u := upload{auth: r.Header.Get("Authorization")}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p, err := mr.NextPart()
+	if err != nil || p.FormName() != protocol.RecordingPartTimeline || json.NewDecoder(p).Decode(&u.timeline) != nil {
+		http.Error(w, "the timeline goes first", http.StatusBadRequest)
+		return
+	}
+	if p, err = mr.NextPart(); err != nil || p.FormName() != protocol.RecordingPartVideo {
+		http.Error(w, "then the video", http.StatusBadRequest)
+		return
+	}
+	if u.video, err = io.ReadAll(p); err != nil {
+		return
+	}
+	if code := int(f.recordStatus.Load()); code != 0 {
+		http.Error(w, "refused", code)
+		return
+	}
+	f.recordings <- u
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(protocol.RecordingInfo{SessionID: "s1", Size: int64(len(u.video))})
 }
 
 // agentConn is the server's view of the agent's websocket, with a reader
@@ -178,6 +225,8 @@ type fakeUI struct {
 	answers chan Answer
 	live    chan func()
 	mayEnd  atomic.Bool
+	// recorded: the session bar was told the session is recorded.
+	recorded atomic.Bool
 	// Mode changes during the session.
 	modeAsked   chan ModeRequest
 	modeAnswers chan bool
@@ -218,6 +267,7 @@ func (u *fakeUI) Ask(ctx context.Context, req AskRequest) (Answer, error) {
 
 func (u *fakeUI) Live(ctx context.Context, l LiveInfo) {
 	u.mayEnd.Store(l.MayEnd)
+	u.recorded.Store(l.Recorded)
 	u.live <- l.End
 	<-ctx.Done()
 }

@@ -51,6 +51,15 @@ func (s *Session) streamLoop() {
 			}
 		}
 	}()
+	// The recording ends as the screen did, even if its last change came
+	// too soon after the one before.
+	defer func() {
+		if r := s.rec.Load(); r != nil && src != nil && r.Pending() {
+			if img, err := src.Capture(s.recordedMonitor()); err == nil {
+				r.Last(img, time.Now())
+			}
+		}
+	}()
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -138,7 +147,8 @@ func (s *Session) streamLoop() {
 				var changed bool
 				// A video region that went quiet ends with a frame of its
 				// own, changes or not.
-				if damaged, changed = ds.Damaged(mon); !changed && !g.full && !videoDue(encoders[mon]) {
+				// So does a recording that declined the last change.
+				if damaged, changed = ds.Damaged(mon); !changed && !g.full && !videoDue(encoders[mon]) && !s.recordDue(mon, now) {
 					if s.sendCursor(src, mon, g.viewers) {
 						active = time.Now()
 					}
@@ -204,6 +214,11 @@ func (s *Session) streamLoop() {
 				active = time.Now()
 			} else {
 				delete(videos, mon)
+			}
+			// The recording after the viewers: it costs them no time. A
+			// polled screen that did not change is not offered.
+			if len(msgs) > 0 || videos[mon] != nil || s.recordDue(mon, now) {
+				s.recordFrame(mon, img, captured)
 			}
 			s.sendCursor(src, mon, g.viewers)
 		}

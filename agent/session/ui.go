@@ -17,6 +17,8 @@ type AskRequest struct {
 	Alternatives []protocol.Mode
 	// TimeoutS is the countdown shown; the caller's ctx carries the deadline.
 	TimeoutS int
+	// Recorded: the policy records the session; the prompt says so.
+	Recorded bool
 }
 
 // Answer is the user's answer to the prompt.
@@ -49,6 +51,8 @@ type LiveInfo struct {
 	OpenChat func()
 	// EndInTray says the tray's menu offers End Session too.
 	EndInTray bool
+	// Recorded: the session is being recorded; the bar says so.
+	Recorded bool
 }
 
 // ModeAsker is optionally implemented by a UI: it asks the end user to

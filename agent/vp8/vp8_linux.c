@@ -232,12 +232,17 @@ static void rgba_half_to_i420(vpx_image_t *img, const uint8_t *rgba, int stride,
 	}
 }
 
-int tvp8_enc_frame(tvp8_enc *e, const uint8_t *rgba, int stride, int64_t pts, int force_key,
-                   const uint8_t **out, int *key, char *err, int errlen) {
+void tvp8_enc_load(tvp8_enc *e, const uint8_t *rgba, int stride) {
 	if (e->scale == 2)
 		rgba_half_to_i420(e->img, rgba, stride, e->w, e->h);
 	else
 		rgba_to_i420(e->img, rgba, stride, e->w, e->h);
+}
+
+int tvp8_enc_frame(tvp8_enc *e, const uint8_t *rgba, int stride, int64_t pts, int force_key,
+                   const uint8_t **out, int *key, char *err, int errlen) {
+	if (rgba != NULL)
+		tvp8_enc_load(e, rgba, stride);
 	if (vpx.encode(&e->ctx, e->img, pts, 1, force_key ? VPX_EFLAG_FORCE_KF : 0, VPX_DL_REALTIME) != VPX_CODEC_OK) {
 		fail(err, errlen, "vp8: encoding", &e->ctx);
 		return -1;

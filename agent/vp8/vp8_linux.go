@@ -11,6 +11,7 @@ package vp8
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"sync"
@@ -53,6 +54,8 @@ type Encoder struct {
 	w, h int
 	cfg  Config
 	err  []byte
+	// loaded: Load has converted a picture.
+	loaded bool
 }
 
 // NewEncoder returns an encoder of w x h pictures.
@@ -98,12 +101,32 @@ func (e *Encoder) SetBitrate(kbps int) error {
 // at time at. key asks for a key frame. A Frame with no Data means the
 // encoder skipped the picture (it keeps to its bitrate).
 func (e *Encoder) Encode(img *image.RGBA, r image.Rectangle, at time.Duration, key bool) (Frame, error) {
+	if err := e.Load(img, r); err != nil {
+		return Frame{}, err
+	}
+	return e.EncodeLoaded(at, key)
+}
+
+// Load converts the part r of img into the encoder's own picture, to be
+// encoded by EncodeLoaded: the caller may then reuse img while another
+// goroutine encodes (a recording must not hold up the live stream).
+func (e *Encoder) Load(img *image.RGBA, r image.Rectangle) error {
 	if r.Dx() != e.w || r.Dy() != e.h {
-		return Frame{}, fmt.Errorf("vp8: a %dx%d part for an encoder of %dx%d", r.Dx(), r.Dy(), e.w, e.h)
+		return fmt.Errorf("vp8: a %dx%d part for an encoder of %dx%d", r.Dx(), r.Dy(), e.w, e.h)
 	}
 	s, err := sub(img, r)
 	if err != nil {
-		return Frame{}, err
+		return err
+	}
+	C.tvp8_enc_load(e.c, (*C.uint8_t)(unsafe.Pointer(&s.Pix[0])), C.int(s.Stride))
+	e.loaded = true
+	return nil
+}
+
+// EncodeLoaded encodes the picture Load converted last, as Encode does.
+func (e *Encoder) EncodeLoaded(at time.Duration, key bool) (Frame, error) {
+	if !e.loaded {
+		return Frame{}, errors.New("vp8: no picture loaded")
 	}
 	var out *C.uint8_t
 	var isKey C.int
@@ -111,7 +134,7 @@ func (e *Encoder) Encode(img *image.RGBA, r image.Rectangle, at time.Duration, k
 	if key {
 		force = 1
 	}
-	n := C.tvp8_enc_frame(e.c, (*C.uint8_t)(unsafe.Pointer(&s.Pix[0])), C.int(s.Stride), C.int64_t(at.Milliseconds()), force, &out, &isKey, e.errp(), errLen)
+	n := C.tvp8_enc_frame(e.c, nil, 0, C.int64_t(at.Milliseconds()), force, &out, &isKey, e.errp(), errLen)
 	if n < 0 {
 		return Frame{}, cerr(e.err)
 	}

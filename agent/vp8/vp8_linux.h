@@ -12,6 +12,8 @@ tvp8_enc *tvp8_enc_new(int w, int h, int scale, int kbps, int threads, int speed
 // tvp8_enc_frame converts w x h RGBA pixels (rows stride bytes apart) and
 // encodes them. The frame is in *out (valid until the next call), its
 // length the return value (0: the encoder dropped it, -1: error).
+void tvp8_enc_load(tvp8_enc *e, const uint8_t *rgba, int stride);
+// rgba NULL encodes the picture tvp8_enc_load converted last.
 int tvp8_enc_frame(tvp8_enc *e, const uint8_t *rgba, int stride, int64_t pts, int force_key,
                    const uint8_t **out, int *key, char *err, int errlen);
 int tvp8_enc_bitrate(tvp8_enc *e, int kbps, char *err, int errlen);

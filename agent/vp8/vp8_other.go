@@ -16,10 +16,14 @@ type Encoder struct{}
 // NewEncoder returns ErrUnavailable.
 func NewEncoder(w, h int, cfg Config) (*Encoder, error) { return nil, ErrUnavailable }
 
-func (e *Encoder) Size() (w, h int)     { return 0, 0 }
-func (e *Encoder) Bitrate() int         { return 0 }
-func (e *Encoder) SetBitrate(int) error { return ErrUnavailable }
-func (e *Encoder) Close()               {}
+func (e *Encoder) Size() (w, h int)                        { return 0, 0 }
+func (e *Encoder) Bitrate() int                            { return 0 }
+func (e *Encoder) SetBitrate(int) error                    { return ErrUnavailable }
+func (e *Encoder) Close()                                  {}
+func (e *Encoder) Load(*image.RGBA, image.Rectangle) error { return ErrUnavailable }
+func (e *Encoder) EncodeLoaded(time.Duration, bool) (Frame, error) {
+	return Frame{}, ErrUnavailable
+}
 func (e *Encoder) Encode(*image.RGBA, image.Rectangle, time.Duration, bool) (Frame, error) {
 	return Frame{}, ErrUnavailable
 }

@@ -35,6 +35,11 @@ type ScreenShare struct {
 	// server (the agent dials again meanwhile); then it ends
 	// connection_lost.
 	OutageLimitS int `json:"outage_limit_s"`
+	// RecordSessions: sessions are recorded (the end user is told on the
+	// prompt and the session bar); the server keeps each recording for
+	// RecordingRetentionDays.
+	RecordSessions         bool `json:"record_sessions"`
+	RecordingRetentionDays int  `json:"recording_retention_days"`
 }
 
 // Default is the policy of a new installation: safe by default, so
@@ -50,6 +55,9 @@ func Default() ScreenShare {
 		FileTransfer:       true,
 		FileMaxBytes:       2 << 30,
 		OutageLimitS:       60,
+		// Off by default: recording is an administrator's decision.
+		RecordSessions:         false,
+		RecordingRetentionDays: 30,
 	}
 }
 
@@ -95,6 +103,9 @@ func (p ScreenShare) Check() error {
 	}
 	if p.OutageLimitS < 10 || p.OutageLimitS > 600 {
 		return fmt.Errorf("outage_limit_s %d: must be between 10 and 600", p.OutageLimitS)
+	}
+	if p.RecordingRetentionDays < 1 || p.RecordingRetentionDays > 3650 {
+		return fmt.Errorf("recording_retention_days %d: must be between 1 and 3650", p.RecordingRetentionDays)
 	}
 	return nil
 }

@@ -60,4 +60,10 @@ const (
 	AuditNotifySent      AuditType = "notification.sent"
 	AuditNotifySettings  AuditType = "notification.settings"
 	AuditNotifyBranding  AuditType = "notification.branding"
+	// AuditSessionRecorded: a session's recording was stored (details:
+	// sha256, size, duration_ms); AuditRecordingRead: a user downloaded
+	// or played it; AuditRecordingDeleted: the retention sweep removed it.
+	AuditSessionRecorded  AuditType = "session.recorded"
+	AuditRecordingRead    AuditType = "recording.downloaded"
+	AuditRecordingDeleted AuditType = "recording.deleted"
 )

@@ -78,6 +78,10 @@ type ScreenShareStart struct {
 	UserMayEnd         bool `json:"user_may_end"`
 	// SignalPath is relative to the server URL the agent already uses.
 	SignalPath string `json:"signal_path"`
+	// Record: the endpoint's policy records sessions. The prompt and the
+	// session bar say so, and the helper uploads the recording to
+	// PathAgentRecording when the session ends.
+	Record bool `json:"record,omitempty"`
 }
 
 // Session describes a screen-share session: GET /api/v1/sessions/{id}.
@@ -96,6 +100,10 @@ type Session struct {
 	Viewers    []Viewer     `json:"viewers"`
 	// ControlHolder is the viewer id holding control, "" for nobody.
 	ControlHolder string `json:"control_holder,omitempty"`
+	// Record: the session is being (or was meant to be) recorded;
+	// Recording describes the stored recording once it has arrived.
+	Record    bool           `json:"record,omitempty"`
+	Recording *RecordingInfo `json:"recording,omitempty"`
 }
 
 // Viewer is one technician's connection to a session.
