@@ -71,8 +71,8 @@ func TestSessionRecording(t *testing.T) {
 	control(t, e.tech1, s.ID, protocol.ControlGrant, stB.ViewerID)
 	waitHolder(t, stB.ViewerID, a, b)
 	focusCanvas(t, b)
-	b.insertText("REC42")
-	waitTyped(t, w, "REC42")
+	b.insertText("rec42")
+	waitTyped(t, w, "rec42")
 	var typed []int
 	testenv.Eventually(t, paintTimeout, "the typed text on the live viewer", func() (bool, error) {
 		var err error
@@ -87,6 +87,7 @@ func TestSessionRecording(t *testing.T) {
 		dis, err := evalJS[bool](b, `document.getElementById("chat-text").disabled`)
 		return err == nil && !dis, err
 	})
+	b.do("open the chat panel", chromedp.Click(chromedp.ID("chat-toggle")), chromedp.WaitVisible(chromedp.ID("chat-text")))
 	b.do("write to the user", chromedp.SendKeys(chromedp.ID("chat-text"), line), chromedp.Click(chromedp.ID("chat-send")))
 	testenv.Eventually(t, paintTimeout, "the chat line in the other viewer", func() (bool, error) {
 		n, err := evalJS[int](a, fmt.Sprintf(`window.tetherStats.chat.filter((l) => l.text === %q).length`, line))

@@ -147,6 +147,7 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+protocol.PathEnroll, h.enroll)
 	mux.HandleFunc("POST "+protocol.PathPoll, h.poll)
 	mux.HandleFunc("POST "+protocol.PathRedeemCode, h.redeemCode)
+	mux.HandleFunc("POST "+protocol.PathAgentRecording, h.uploadRecording)
 
 	// Console and automation API.
 	mux.HandleFunc("POST /api/v1/login", h.login)
@@ -187,6 +188,8 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/sessions/{id}", onPath(h, "id", h.svc.GetSession))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/end", onPath(h, "id", h.svc.EndSession))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/control", withPathBody(h, "id", http.StatusOK, h.svc.Control))
+	mux.HandleFunc("GET /api/v1/sessions/{id}/recording", h.recording)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/recording/timeline", onPath(h, "id", h.svc.RecordingTimeline))
 	mux.HandleFunc("POST /api/v1/codes", h.issueCode)
 	mux.HandleFunc("GET /api/v1/codes/{id}", onPath(h, "id", h.svc.GetCode))
 	mux.HandleFunc("POST /api/v1/codes/{id}/renew", onPath(h, "id", h.svc.RenewCode))
@@ -214,6 +217,7 @@ type errorStatus struct {
 
 var errorStatuses = []errorStatus{
 	{app.ErrBadRequest, http.StatusBadRequest, protocol.CodeBadRequest},
+	{app.ErrTooLarge, http.StatusRequestEntityTooLarge, protocol.CodeBadRequest},
 	{app.ErrUnsupported, http.StatusBadRequest, protocol.CodeUnsupported},
 	{app.ErrBadToken, http.StatusUnauthorized, protocol.CodeBadToken},
 	{app.ErrBadSecret, http.StatusUnauthorized, protocol.CodeBadSecret},

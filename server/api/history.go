@@ -12,10 +12,11 @@ import (
 )
 
 // historyFilter reads the query of the session history routes:
-// technician, endpoint, since, until (RFC 3339) and limit.
+// technician, endpoint, session (one session's id), since, until (RFC
+// 3339) and limit.
 func historyFilter(r *http.Request) (app.HistoryFilter, error) {
 	q := r.URL.Query()
-	f := app.HistoryFilter{Technician: q.Get("technician"), Endpoint: q.Get("endpoint")}
+	f := app.HistoryFilter{Technician: q.Get("technician"), Endpoint: q.Get("endpoint"), Session: q.Get("session")}
 	var err error
 	if f.Since, err = timeParam(r, "since"); err != nil {
 		return f, err

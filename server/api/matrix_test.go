@@ -111,7 +111,7 @@ type matrixRow struct {
 // hold a permission only over another computer group. TestMatrixCoversEveryRoute
 // checks that no registered route is missing.
 func TestPermissionMatrix(t *testing.T) {
-	e := newEnv(t, withInstallers(t))
+	e := newEnv(t, withInstallers(t), withRecordings(t.TempDir(), 0))
 	ctx := context.Background()
 	root := e.user("root-admin", perm.RoleAdministrator)
 	mustDo(t, root, "POST", "/api/v1/groups", protocol.Group{Name: scopeGroup}, nil, 201)
@@ -179,6 +179,19 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	tokSD := agentToken(secD, sD.ID)
 	_ = agentToken(secG, sG.ID)
+	// Recorded sessions with their recordings, in Default (sRD) and in the
+	// group (sRG); then the global policy records no more.
+	mustDo(t, root, "PUT", "/api/v1/policies/global", `{"screenshare":{"record_sessions":true}}`, nil, 200)
+	var sRD, sRG protocol.Session
+	mustDo(t, root, "POST", "/api/v1/sessions", protocol.CreateSessionRequest{EndpointID: epD, Attended: true}, &sRD, 201)
+	mustDo(t, root, "POST", "/api/v1/sessions", protocol.CreateSessionRequest{EndpointID: epG, Attended: true}, &sRG, 201)
+	mustDo(t, root, "PUT", "/api/v1/policies/global", `{}`, nil, 200)
+	tokRD := agentToken(secD, sRD.ID)
+	for _, r := range []struct{ id, tok string }{{sRD.ID, tokRD}, {sRG.ID, agentToken(secG, sRG.ID)}} {
+		if st, _ := e.uploadVideo(t, e.srv.URL, r.id, r.tok, webm(4096)); st != http.StatusCreated {
+			t.Fatalf("upload the recording of %s: %d", r.id, st)
+		}
+	}
 
 	empty := func(int) any { return map[string]any{} }
 	strongG := `{"screenshare":{"acceptance_required":true,"clipboard_sync":false,"file_transfer":false}}`
@@ -301,6 +314,10 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	// someone else's connection code: seen with screenshare.sessions over every group
 	codeOf := cells(403, cAdmin, 200, cAdminG, 404, cSSAdmin, 200, cSSAdminG, 404, cSSAgent, 404, cSSAgentG, 404)
+	// a recording: audit.read over the endpoint's group; a scoped reader
+	// does not see an endpoint in Default at all
+	recordingD := cells(403, cAdmin, 200, cSSAdmin, 200, cAdminG, 404, cSSAdminG, 404)
+	recordingG := auditors
 	policyGlobal := cells(403, cAdmin, 200, cSSAdmin, 200)
 	policyG := cells(403, cAdmin, 200, cAdminG, 200, cSSAdmin, 200, cSSAdminG, 200)
 	public := cells(200, cAnon, 200)
@@ -405,6 +422,17 @@ func TestPermissionMatrix(t *testing.T) {
 		{route: "GET /api/v1/audit", want: auditors},
 		{route: "GET /api/v1/audit/sessions", path: "/api/v1/audit/sessions?technician=root", want: auditors},
 		{route: "GET /api/v1/audit/sessions.csv", want: auditors},
+
+		// Session recordings: read with audit.read over the endpoint's group;
+		// uploaded only with the session's agent token (409: it has one).
+		{route: "GET /api/v1/sessions/{id}/recording", path: "/api/v1/sessions/" + sRD.ID + "/recording", want: recordingD},
+		{route: "GET /api/v1/sessions/{id}/recording", path: "/api/v1/sessions/" + sRG.ID + "/recording", want: recordingG},
+		{route: "GET /api/v1/sessions/{id}/recording/timeline", path: "/api/v1/sessions/" + sRD.ID + "/recording/timeline", want: recordingD},
+		{route: "GET /api/v1/sessions/{id}/recording/timeline", path: "/api/v1/sessions/" + sRG.ID + "/recording/timeline", want: recordingG},
+		{route: "POST " + protocol.PathAgentRecording, path: "/api/agent/v1/sessions/" + sRD.ID + "/recording", body: empty, want: agentOnly},
+		{route: "POST " + protocol.PathAgentRecording, path: "/api/agent/v1/sessions/" + sRD.ID + "/recording", auth: tokRD, body: empty,
+			want: cells(409, cAnon, 409)},
+		{route: "GET /play/{id}", path: "/play/" + sRD.ID, want: public},
 
 		// Sessions.
 		{route: "POST /api/v1/sessions", path: "/api/v1/sessions", body: func(int) any { return protocol.CreateSessionRequest{EndpointID: epD, Attended: true} }, want: startersD(201)},
@@ -646,6 +674,8 @@ func constValue(t *testing.T, name string) string {
 		return protocol.PathAgentSignal
 	case "protocol.PathRelease":
 		return protocol.PathRelease
+	case "protocol.PathAgentRecording":
+		return protocol.PathAgentRecording
 	}
 	t.Fatalf("unknown path constant %s: add it here", name)
 	return ""

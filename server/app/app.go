@@ -94,6 +94,19 @@ type Config struct {
 	// serving them (SweepOrphans). Default 15 s.
 	OrphanSweep time.Duration
 
+	// RecordingDir holds the session recordings (<session id>.webm) and
+	// their uploads in progress; "" stores none: uploads answer 503.
+	// Nodes sharing one store need one directory they all reach.
+	RecordingDir string
+	// RecordingMaxBytes bounds one recording's upload (2 GiB).
+	RecordingMaxBytes int64
+	// RecordingSweep is how often expired recordings are deleted (10 min);
+	// RecordingOrphanAge is how long a file of the recordings directory
+	// that no row names (an upload left behind, a crash between file and
+	// row) is left before the sweep removes it (1 h).
+	RecordingSweep     time.Duration
+	RecordingOrphanAge time.Duration
+
 	// CodeTTL is how long a connection code stays valid (15 min).
 	CodeTTL time.Duration
 	// Wrong connection codes allowed per endpoint and per remote address
@@ -156,6 +169,9 @@ func (c *Config) CheckAndSetDefaults() error {
 	orDefault(&c.ConnectTimeout, 2*time.Minute)
 	orDefault(&c.SessionSweep, time.Second)
 	orDefault(&c.OrphanSweep, 15*time.Second)
+	orDefault(&c.RecordingMaxBytes, 2<<30)
+	orDefault(&c.RecordingSweep, 10*time.Minute)
+	orDefault(&c.RecordingOrphanAge, time.Hour)
 	orDefault(&c.CodeTTL, 15*time.Minute)
 	orDefault(&c.CodeEndpointFailures, 5)
 	orDefault(&c.CodeIPFailures, 20)
@@ -214,7 +230,7 @@ type Service struct {
 	// without a goroutine of their own.
 	stopCtx    context.Context
 	stopCancel context.CancelFunc
-	loops      sync.WaitGroup // flushLoop and orphanLoop
+	loops      sync.WaitGroup // flushLoop, orphanLoop and recordingLoop
 }
 
 // New returns a Service and starts its presence flusher; Close stops it.
@@ -263,9 +279,10 @@ func New(cfg Config) (*Service, error) {
 	} else {
 		s.agents.ttl = 0 // nothing would tell it of a revocation elsewhere
 	}
-	s.loops.Add(2)
+	s.loops.Add(3)
 	go s.flushLoop()
 	go s.orphanLoop()
+	go s.recordingLoop()
 	return s, nil
 }
 

@@ -298,7 +298,8 @@ func (s *Service) startBrokerSession(ctx context.Context, c store.ConnectionCode
 		return protocol.RedeemCodeResponse{}, err
 	}
 	ss, start, err := s.openSession(ctx, a, tech, sp.AcceptanceRequired, sp, mode, "agent:"+a.ID,
-		details("broker", "true", "code_id", c.ID, "attended", fmt.Sprint(sp.AcceptanceRequired), "mode", string(mode)))
+		details("broker", "true", "code_id", c.ID, "attended", fmt.Sprint(sp.AcceptanceRequired), "mode", string(mode),
+			"record", fmt.Sprint(sp.RecordSessions)))
 	if err != nil {
 		return protocol.RedeemCodeResponse{}, err
 	}

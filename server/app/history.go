@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +25,9 @@ type HistoryFilter struct {
 	// Since and Until bound the creation time (Until exclusive); zero is
 	// unbounded.
 	Since, Until time.Time
+	// Session, when set, selects that one session (the recording player
+	// shows its facts).
+	Session string
 	// Limit caps the answer; 0 means 500, at most 5000.
 	Limit int
 }
@@ -52,8 +56,22 @@ func (s *Service) SessionHistory(ctx context.Context, f HistoryFilter) ([]protoc
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
 		return nil, badRequest("until must be after since")
 	}
-	all, err := s.store.ListSessions(ctx, store.SessionFilter{GroupIDs: p.GroupsFor(perm.AuditRead), Limit: historyScan})
-	if err != nil {
+	if len(f.Session) > 64 {
+		return nil, badRequest("filter text is too long")
+	}
+	var all []store.ScreenSession
+	if f.Session != "" {
+		// One session: in scope when audit.read covers its endpoint.
+		ss, err := s.store.SessionByID(ctx, f.Session)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("session %q: %w", f.Session, err)
+		}
+		if err == nil {
+			if a, err := s.store.AgentByID(ctx, ss.AgentID); err == nil && p.CanInAny(perm.AuditRead, a.Groups()) {
+				all = append(all, ss)
+			}
+		}
+	} else if all, err = s.store.ListSessions(ctx, store.SessionFilter{GroupIDs: p.GroupsFor(perm.AuditRead), Limit: historyScan}); err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	tech := strings.ToLower(strings.TrimSpace(f.Technician))
@@ -100,6 +118,16 @@ func (s *Service) SessionHistory(ctx context.Context, f HistoryFilter) ([]protoc
 	if err != nil {
 		return nil, err
 	}
+	var recorded []string
+	for _, ss := range picked {
+		if ss.Record {
+			recorded = append(recorded, ss.ID)
+		}
+	}
+	recs, err := s.store.RecordingsOf(ctx, recorded)
+	if err != nil {
+		return nil, fmt.Errorf("recordings of sessions: %w", err)
+	}
 	for _, ss := range picked {
 		rec := protocol.SessionRecord{
 			ID: ss.ID, EndpointID: ss.AgentID, Technician: ss.TechnicianName, Mode: ss.Mode, Attended: ss.Attended,
@@ -107,6 +135,7 @@ func (s *Service) SessionHistory(ctx context.Context, f HistoryFilter) ([]protoc
 			Joined: []string{}, Control: []protocol.ControlChange{},
 			Chat: chat[ss.ID], Files: files[ss.ID],
 		}
+		_, rec.Recorded = recs[ss.ID]
 		if a := agentOf(ss.AgentID); a != nil {
 			rec.Hostname = a.Hostname
 		}

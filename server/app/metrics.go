@@ -29,4 +29,10 @@ var (
 	sessionsEnded = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "tether_sessions_ended_total", Help: "Screen-share sessions ended, by reason.",
 	}, []string{"reason"})
+	recordingsStored = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "tether_recordings_stored_total", Help: "Session recordings uploaded and stored.",
+	})
+	recordingsDeleted = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "tether_recordings_deleted_total", Help: "Session recordings deleted at the end of their retention.",
+	})
 )

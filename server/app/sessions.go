@@ -136,7 +136,8 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 	// The policy may waive the prompt even for an attended request.
 	attended := req.Attended && sp.AcceptanceRequired
 	ss, _, err := s.openSession(ctx, a, p, attended, sp, mode, p.Name,
-		details("attended_requested", fmt.Sprint(req.Attended), "attended", fmt.Sprint(attended), "mode", string(mode)))
+		details("attended_requested", fmt.Sprint(req.Attended), "attended", fmt.Sprint(attended), "mode", string(mode),
+			"record", fmt.Sprint(sp.RecordSessions)))
 	if err != nil {
 		return protocol.Session{}, err
 	}
@@ -145,7 +146,9 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 
 // openSession stores a session of technician tech on endpoint a in state
 // requested, audits it (by actor, with details) and queues
-// screenshare.start. Checks are the caller's.
+// screenshare.start. Checks are the caller's. The session is recorded
+// when the policy sp records sessions (the helper then uploads it to
+// protocol.PathAgentRecording).
 func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode protocol.Mode, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
 	now := s.now().UTC()
 	id := auth.NewToken("", 16)
@@ -153,7 +156,7 @@ func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principa
 	ss, err := s.store.CreateSession(ctx, store.ScreenSession{
 		ID: id, AgentID: a.ID, TechnicianID: tech.UserID, TechnicianName: tech.Name, Attended: attended,
 		AcceptTimeoutS: sp.AcceptanceTimeoutS, Mode: mode, State: protocol.SessionRequested,
-		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now,
+		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now, Record: sp.RecordSessions,
 	})
 	if err != nil {
 		return store.ScreenSession{}, protocol.ScreenShareStart{}, fmt.Errorf("create session: %w", err)
@@ -161,7 +164,7 @@ func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principa
 	start := protocol.ScreenShareStart{
 		SessionID: ss.ID, Attended: attended, Mode: mode, AllowedModes: sp.Enabled(), Technician: tech.Name,
 		AcceptanceTimeoutS: sp.AcceptanceTimeoutS, UserMayEnd: sp.UserMayEnd,
-		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1),
+		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1), Record: sp.RecordSessions,
 	}
 	payload, err := json.Marshal(start)
 	if err != nil {
@@ -282,10 +285,20 @@ func (s *Service) sessionOf(ctx context.Context, ss store.ScreenSession, a *stor
 	out := protocol.Session{
 		ID: ss.ID, EndpointID: ss.AgentID, Technician: ss.TechnicianName, Attended: ss.Attended, Mode: ss.Mode,
 		State: ss.State, Reason: ss.Reason, Created: ss.Created, Started: ss.Started, Ended: ss.Ended,
-		ControlHolder: ss.ControlHolder, Viewers: []protocol.Viewer{},
+		ControlHolder: ss.ControlHolder, Viewers: []protocol.Viewer{}, Record: ss.Record,
 	}
 	if a != nil {
 		out.Hostname = a.Hostname
+	}
+	if ss.Record && ss.State == protocol.SessionEnded {
+		recs, err := s.store.RecordingsOf(ctx, []string{ss.ID})
+		if err != nil {
+			return protocol.Session{}, fmt.Errorf("recording of session %q: %w", ss.ID, err)
+		}
+		if r, ok := recs[ss.ID]; ok {
+			info := recordingInfo(r)
+			out.Recording = &info
+		}
 	}
 	if ss.State != protocol.SessionEnded {
 		vs, err := s.store.SessionViewers(ctx, ss.ID, true)

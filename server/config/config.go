@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,8 @@ var Keys = []Key{
 	{"nats_listen", "127.0.0.1:4222", "address of the embedded NATS server (nats embedded); other nodes connect to it with nats://this-address"},
 	{"node_name", "", "this node's name in /readyz, metrics and logs; empty: the host name and the listen port"},
 	{"trusted_proxies", "", "load balancers in front of the server (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names the client: the last address in it that is not one of them; empty: the connection's own address"},
+	{"recording_dir", "", "directory of session recordings (WebM files, and uploads in progress); empty: recordings/ in the data directory; off: store no recordings (uploads answer 503). Nodes sharing one PostgreSQL store need one directory they all reach"},
+	{"recording_max_bytes", "2147483648", "largest session recording upload accepted, in bytes (at least 1048576); a larger one answers 413"},
 	{"log_level", "info", "debug, info, warn or error"},
 	{"log_format", "text", "text or json"},
 }
@@ -94,6 +97,10 @@ type Config struct {
 	TrustedProxies   []netip.Prefix
 	LoginConcurrency int
 	EnrollRate       int
+	// RecordingDir holds session recordings: recording_dir, or recordings/
+	// in Data when that is empty; "" when recording_dir is off.
+	RecordingDir      string
+	RecordingMaxBytes int64
 	// Signing of the installers downloaded from the console.
 	SignGPGKey, SignGPGPassphrase string
 	SignCert, SignKey             string
@@ -182,6 +189,18 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("enroll_rate %q: want a number of enrollments per 10 minutes, 1 to 1000000", v.GetString("enroll_rate"))
 	} else {
 		c.EnrollRate = n
+	}
+	switch rd := strings.TrimSpace(v.GetString("recording_dir")); {
+	case strings.EqualFold(rd, "off"):
+	case rd == "":
+		c.RecordingDir = filepath.Join(c.Data, "recordings")
+	default:
+		c.RecordingDir = rd
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(v.GetString("recording_max_bytes")), 10, 64); err != nil || n < 1<<20 {
+		return Config{}, fmt.Errorf("recording_max_bytes %q: want a number of bytes, at least 1048576", v.GetString("recording_max_bytes"))
+	} else {
+		c.RecordingMaxBytes = n
 	}
 	switch ap := strings.ToLower(strings.TrimSpace(v.GetString("turn_allow_private"))); ap {
 	case "true", "false":

@@ -64,7 +64,8 @@ func TestPrecedenceFileEnvFlag(t *testing.T) {
 func TestBadValues(t *testing.T) {
 	for _, args := range [][]string{{"--poll-hold", "soon"}, {"--db", "mysql://x"}, {"--tls-cert", "c.pem"}, {"--listen", "nocolon"}, {"--log-format", "xml"},
 		{"--turn-allow-private", "maybe"}, {"--login-concurrency", "-1"}, {"--login-concurrency", "lots"}, {"--metrics-listen", "nocolon"},
-		{"--enroll-rate", "0"}, {"--enroll-rate", "many"}, {"--trusted-proxies", "10.0.0.1, lb.example"}} {
+		{"--enroll-rate", "0"}, {"--enroll-rate", "many"}, {"--trusted-proxies", "10.0.0.1, lb.example"},
+		{"--recording-max-bytes", "1000"}, {"--recording-max-bytes", "2G"}} {
 		if _, err := load(t, args...); err == nil {
 			t.Errorf("%v accepted", args)
 		}
@@ -105,5 +106,33 @@ func TestTURNAllowPrivate(t *testing.T) {
 		if c.TURNAllowPrivate != tc.want {
 			t.Errorf("%v: TURNAllowPrivate = %v, want %v", tc.args, c.TURNAllowPrivate, tc.want)
 		}
+	}
+}
+
+func TestRecordingSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     string
+		dir     string
+		maxSize int64
+	}{
+		{"defaults: in the data directory, 2 GiB", []string{"--data", "/srv/tether"}, "", filepath.Join("/srv/tether", "recordings"), 2 << 30},
+		{"a directory of its own", []string{"--recording-dir", "/mnt/shared/rec", "--recording-max-bytes", "1048576"}, "", "/mnt/shared/rec", 1 << 20},
+		{"off", []string{"--recording-dir", "off"}, "", "", 2 << 30},
+		{"from the environment", nil, "/from/env", "/from/env", 2 << 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("TETHER_RECORDING_DIR", tc.env)
+			}
+			c, err := load(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.RecordingDir != tc.dir || c.RecordingMaxBytes != tc.maxSize {
+				t.Fatalf("recording_dir %q, recording_max_bytes %d; want %q, %d", c.RecordingDir, c.RecordingMaxBytes, tc.dir, tc.maxSize)
+			}
+		})
 	}
 }

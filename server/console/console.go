@@ -29,6 +29,13 @@ func Register(mux *http.ServeMux) {
 		securityHeaders(w)
 		http.ServeFileFS(w, r, sub, "view.html")
 	})
+	// The recording player: public like the viewer; the recording and its
+	// facts behind it need the sign-in and audit.read.
+	mux.HandleFunc("GET /play/{id}", func(w http.ResponseWriter, r *http.Request) {
+		app.Public(r.Context())
+		securityHeaders(w)
+		http.ServeFileFS(w, r, sub, "play.html")
+	})
 	mux.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
 		app.Public(r.Context())
 		securityHeaders(w)

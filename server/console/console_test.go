@@ -28,6 +28,8 @@ func TestRoutes(t *testing.T) {
 		{"/", `<form id="signin-form"`},
 		{"/view/0123456789abcdef", `<canvas id="screen"`},
 		{"/view/some%20id", `<script type="module" src="/static/view.js">`},
+		{"/play/0123456789abcdef", `<video id="recording"`},
+		{"/play/0123456789abcdef", `<ol id="timeline">`},
 	}
 	ref := regexp.MustCompile(`(?:src|href)="(/static/[^"]+)"`)
 	for _, tc := range tests {
@@ -48,7 +50,7 @@ func TestRoutes(t *testing.T) {
 	}
 	// Modules imported by other modules exist too.
 	imp := regexp.MustCompile(`from "\./([^"]+)"`)
-	for _, f := range []string{"view.js", "viewvideo.js", "console.js", "api.js", "ui.js", "endpoints.js", "sharedialog.js", "sessions.js", "audit.js", "settings.js", "notifications.js"} {
+	for _, f := range []string{"view.js", "viewvideo.js", "console.js", "api.js", "ui.js", "endpoints.js", "sharedialog.js", "sessions.js", "audit.js", "settings.js", "notifications.js", "play.js"} {
 		_, body := get("/static/" + f)
 		for _, m := range imp.FindAllStringSubmatch(body, -1) {
 			if r, _ := get("/static/" + m[1]); r.StatusCode != http.StatusOK {
@@ -56,7 +58,9 @@ func TestRoutes(t *testing.T) {
 			}
 		}
 	}
-	if res, _ := get("/view/"); res.StatusCode == http.StatusOK {
-		t.Errorf("GET /view/ without an id: %s, want not found", res.Status)
+	for _, p := range []string{"/view/", "/play/"} {
+		if res, _ := get(p); res.StatusCode == http.StatusOK {
+			t.Errorf("GET %s without an id: %s, want not found", p, res.Status)
+		}
 	}
 }

@@ -275,6 +275,9 @@ type ScreenSession struct {
 	Started        *time.Time
 	Ended          *time.Time
 	ControlHolder  string // viewer id, "" for nobody
+	// Record: the endpoint's policy recorded sessions when this one was
+	// created, so its helper records it and uploads the recording.
+	Record bool
 }
 
 // SessionTransition moves a session from one state to another.
@@ -345,6 +348,7 @@ type Store interface {
 	AuditStore
 	LimitStore
 	LockStore
+	RecordingStore
 }
 
 // LockStore serializes work across server nodes.
@@ -665,6 +669,41 @@ type NotificationStore interface {
 	// ErrConflict otherwise.
 	ReviseNotification(ctx context.Context, n Notification, from []string) (Notification, error)
 	DecideNotification(ctx context.Context, d NotificationDecision) (Notification, error)
+}
+
+// Recording is a stored session recording: the facts of the video the
+// server keeps as a file of its own (the store holds no video bytes).
+type Recording struct {
+	SessionID  string
+	AgentID    string
+	Size       int64
+	SHA256     string // hex of the video file
+	DurationMS int64
+	Width      int
+	Height     int
+	// Timeline is the recording's protocol.RecordingTimeline as JSON.
+	Timeline json.RawMessage
+	Created  time.Time
+	Expires  time.Time
+}
+
+// RecordingStore holds the recordings of screen-share sessions, one per
+// session at most.
+type RecordingStore interface {
+	// PutRecording stores r: ErrConflict when the session has one already,
+	// ErrNotFound for an unknown session.
+	PutRecording(ctx context.Context, r Recording) error
+	// RecordingBySession is the recording of a session, with its timeline.
+	RecordingBySession(ctx context.Context, sessionID string) (Recording, error)
+	// RecordingsOf returns the recordings of those of sessionIDs that have
+	// one, by session id, without their timelines.
+	RecordingsOf(ctx context.Context, sessionIDs []string) (map[string]Recording, error)
+	// ExpiredRecordings lists at most limit recordings whose Expires is
+	// at or before before, soonest expiry first, without their timelines.
+	ExpiredRecordings(ctx context.Context, before time.Time, limit int) ([]Recording, error)
+	// DeleteRecording removes a session's recording; ErrNotFound when it
+	// has none.
+	DeleteRecording(ctx context.Context, sessionID string) error
 }
 
 // CodeStore holds connection codes.

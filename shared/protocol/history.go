@@ -28,6 +28,10 @@ type SessionRecord struct {
 	// file transfers (added 2026-11-23).
 	Chat  []ChatLine   `json:"chat,omitempty"`
 	Files []FileRecord `json:"files,omitempty"`
+	// Recorded: the session's recording is stored (GET
+	// /api/v1/sessions/{id}/recording plays it). Added 2026-12 with
+	// session recording.
+	Recorded bool `json:"recorded,omitempty"`
 }
 
 // ControlChange is one change of the control holder of a session.

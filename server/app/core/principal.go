@@ -30,7 +30,9 @@ package core
 //   - enrollment tokens: only for, and only seen for, groups in scope;
 //   - the audit log: records about endpoints in scope; records about no
 //     endpoint (sign-ins, accounts, server events) need audit.read over
-//     every group.
+//     every group;
+//   - session recordings: read with audit.read over a group of the
+//     session's endpoint (ErrNotFound when the endpoint is out of sight).
 
 import (
 	"context"

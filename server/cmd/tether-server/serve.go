@@ -213,6 +213,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer sigRelay.Close()
 
+	if cfg.RecordingDir != "" {
+		if err := os.MkdirAll(cfg.RecordingDir, 0o700); err != nil {
+			return fmt.Errorf("create the recordings directory: %w", err)
+		}
+	}
+
 	url := cfg.PublicURL
 	if url == "" {
 		url = scheme + "://" + displayAddr(ln.Addr().String())
@@ -221,6 +227,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	svc, err := app.New(app.Config{Store: st, Hub: wake, PoliciesChanged: policiesChanged, Logger: log, Now: serverClock(log), PollHold: cfg.PollHold, CodeTTL: cfg.CodeTTL, Events: sigRelay, SecretKey: subKey(secret, "session agent tokens"),
 		PublicURL: strings.TrimSuffix(url, "/"), Fingerprint: fingerprint, HashConcurrency: cfg.LoginConcurrency,
 		EnrollPerAddress: cfg.EnrollRate, EnrollPerToken: cfg.EnrollRate,
+		RecordingDir: cfg.RecordingDir, RecordingMaxBytes: cfg.RecordingMaxBytes,
 		Releases: releases.Open(filepath.Join(cfg.Data, ReleasesDir)), Signing: signing(cfg)})
 	if err != nil {
 		return err

@@ -69,7 +69,7 @@ function sessionsTab(ctx) {
       return;
     }
     out.replaceChildren(h("div", { class: "table-wrap" }, h("table", { id: "au-table" },
-      h("thead", {}, h("tr", {}, ["Technician", "Endpoint", "Mode", "Attended", "Start", "End", "Duration", "End reason", "Joined", "Control hand-offs"]
+      h("thead", {}, h("tr", {}, ["Technician", "Endpoint", "Mode", "Attended", "Start", "End", "Duration", "End reason", "Joined", "Control hand-offs", "Recording"]
         .map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, list.map((s) => h("tr", { "data-id": s.id },
         h("td", {}, s.technician),
@@ -82,7 +82,10 @@ function sessionsTab(ctx) {
         h("td", {}, reasonNames[s.reason] || s.reason || "—"),
         h("td", {}, s.joined.join(", ") || "—"),
         h("td", {}, s.control.length ? h("ul", { class: "plain" }, s.control.map((c) =>
-          h("li", {}, `${new Date(c.time).toLocaleTimeString()} ${c.op} by ${c.by}: ${c.from || "nobody"} → ${c.to || "nobody"}`))) : "—")))))));
+          h("li", {}, `${new Date(c.time).toLocaleTimeString()} ${c.op} by ${c.by}: ${c.from || "nobody"} → ${c.to || "nobody"}`))) : "—"),
+        // The player opens in its own tab: /play/{id}.
+        h("td", {}, s.recorded ? h("a", { class: "play", href: "/play/" + encodeURIComponent(s.id), target: "_blank", rel: "noopener",
+          "aria-label": `Play the recording of ${s.hostname || s.endpoint_id}, ${when(s.created)}` }, "Play") : "—")))))));
   }
   load();
 }
@@ -101,6 +104,7 @@ const eventNames = {
   "agent.enrolled": "Endpoint enrolled", "action.queued": "Action queued",
   "code.issued": "Connection code issued", "code.extended": "Connection code extended", "code.cancelled": "Connection code cancelled",
   "code.used": "Connection code used", "code.failed": "Wrong connection code", "code.throttled": "Connection code entry throttled",
+  "recording.downloaded": "Recording played or downloaded", "recording.deleted": "Recording deleted (retention)",
 };
 
 // Choices of the event-type filter: a family (prefix*) or one type.
@@ -108,6 +112,7 @@ const eventFamilies = [
   ["login*", "Sign-ins (all)"], ["user.*", "Users (all)"], ["role.*", "Roles (all)"], ["group.*", "Computer groups (all)"],
   ["agent.*", "Endpoints (all)"], ["enrollment_token.*", "Enrollment tokens (all)"], ["code.*", "Connection codes (all)"],
   ["policy.changed", "Policy changed"], ["apitoken.*", "API tokens (all)"], ["action.queued", "Action queued"],
+  ["recording.*", "Recordings (all)"],
 ];
 
 // Filters of the other-events tab survive moving between tabs.

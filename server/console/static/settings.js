@@ -420,6 +420,10 @@ function policySection() {
     box("file_transfer", "File transfer"),
     h("label", { for: "policy-outage" }, "Seconds a session rides out a lost connection before it ends"),
     h("input", { id: "policy-outage", name: "outage_limit_s", type: "number", min: "10", max: "600" }),
+    h("label", { class: "check" }, h("input", { type: "checkbox", id: "policy-record", name: "record_sessions" }),
+      " Record sessions (the endpoint user is told; Audit Log plays them)"),
+    h("label", { for: "policy-retention" }, "Recording retention (days)"),
+    h("input", { id: "policy-retention", name: "recording_retention_days", type: "number", min: "1", max: "3650" }),
     h("fieldset", { id: "policy-update" }, h("legend", {}, "Agent updates"),
       h("p", { class: "hint" }, "The agent release these endpoints run. Agents download it, check its signature, and roll back by themselves if the new version does not reach the server within 5 minutes. Start with a small percentage, or a canary group at 100."),
       h("label", { for: "policy-update-version" }, "Version (empty: leave agents as they are)"),
@@ -436,6 +440,7 @@ function policySection() {
       else if (el.type === "checkbox") el.checked = !!sp[el.name];
       else if (el.name === "acceptance_timeout_s") el.value = sp.acceptance_timeout_s || 30;
       else if (el.name === "outage_limit_s") el.value = sp.outage_limit_s || 60;
+      else if (el.name === "recording_retention_days") el.value = sp.recording_retention_days || 30;
     }
   }
 
@@ -456,7 +461,8 @@ function policySection() {
         g === "global" ? null : api("GET", "/api/v1/policies/global").catch(() => null)]);
       doc = pol.doc || {};
       const own = doc.screenshare;
-      const base = { acceptance_required: true, acceptance_timeout_s: 30, unattended_allowed: false, modes: modes.map((m) => m[0]), user_may_end: true, clipboard_sync: true, file_transfer: true, outage_limit_s: 60 };
+      const base = { acceptance_required: true, acceptance_timeout_s: 30, unattended_allowed: false, modes: modes.map((m) => m[0]), user_may_end: true, clipboard_sync: true, file_transfer: true, outage_limit_s: 60,
+        record_sessions: false, recording_retention_days: 30 };
       const inherited = glob && glob.doc && glob.doc.screenshare ? { ...base, ...glob.doc.screenshare } : base;
       fill({ ...inherited, ...(own || {}) });
       const upd = doc.agent_update || {};
@@ -477,6 +483,7 @@ function policySection() {
       else if (el.type === "checkbox") sp[el.name] = el.checked;
       else if (el.name === "acceptance_timeout_s") sp.acceptance_timeout_s = Number(el.value);
       else if (el.name === "outage_limit_s") sp.outage_limit_s = Number(el.value);
+      else if (el.name === "recording_retention_days") sp.recording_retention_days = Number(el.value);
     }
     const next = { ...doc };
     if (reset) delete next.screenshare; else next.screenshare = sp;

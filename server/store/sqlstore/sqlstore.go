@@ -383,6 +383,7 @@ var sqliteDialect = &dialect{
 		"{{text}}", "TEXT",
 		"{{time}}", "TEXT", // fixed-width RFC 3339 UTC, sorts as text
 		"{{bool}}", "INTEGER",
+		"{{false}}", "0",
 		"{{bigint}}", "INTEGER",
 		"{{serial_pk}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
 		"{{agents_storage}}", "",
@@ -399,6 +400,7 @@ var postgresDialect = &dialect{
 		"{{text}}", `TEXT COLLATE "C"`,
 		"{{time}}", "TIMESTAMPTZ",
 		"{{bool}}", "BOOLEAN",
+		"{{false}}", "FALSE",
 		"{{bigint}}", "BIGINT",
 		"{{serial_pk}}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
 		"{{agents_storage}}", " WITH (fillfactor = 70)",

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Limits", testLimits},
 		{"LimitsConcurrent", testLimitsConcurrent},
 		{"Exclusive", testExclusive},
+		{"Recordings", testRecordings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
