@@ -243,9 +243,9 @@ func TestConsoleStory(t *testing.T) {
 	auRow := rowSel("au-table tbody", id)
 	t2.waitJS(startTimeout, "the session in the history", `document.querySelector(`+jsonString(auRow)+`)`)
 	c := t2.cells(auRow)
-	// Technician, Endpoint, Mode, Attended, Start, End, Duration, End reason, Joined, Control hand-offs.
-	if len(c) != 10 {
-		t.Fatalf("history row has %d cells, want 10: %q", len(c), c)
+	// Technician, Endpoint, Mode, Attended, Start, End, Duration, End reason, Joined, Control hand-offs, Recording.
+	if len(c) != 11 {
+		t.Fatalf("history row has %d cells, want 11: %q", len(c), c)
 	}
 	joined := strings.Split(c[8], ", ")
 	if c[0] != storyAgent || c[1] != host || c[3] != "Yes" || c[7] != "Ended by technician" || !slices.Contains(joined, storyAdmin) {

@@ -32,6 +32,7 @@ var Programs = []Program{
 	{"dpkg", "dpkg", []string{"essential"}, "the installer test installs and purges the .deb in a throw-away root"},
 	{"dpkg-deb", "dpkg", []string{"essential"}, "the installer tests read the .deb packages back"},
 	{"dpkg-query", "dpkg", []string{"essential"}, ""},
+	{"ffprobe", "ffmpeg", []string{"test"}, "recording tests read the WebM files as a player would"},
 	{"git", "git", []string{"base"}, ""},
 	{"go", "", nil, "Go itself, from go.dev (the README asks for it)"},
 	{"haproxy", "haproxy", []string{"test"}, "the load balancer in front of two server nodes (e2e TestMultiNode)"},
