@@ -110,7 +110,7 @@ func Start(cfg Config) (*Recorder, error) {
 		return nil, fmt.Errorf("record: %w", err)
 	}
 	r := &Recorder{cfg: cfg, log: cfg.Logger.With("component", "record"), start: cfg.Now(),
-		path: filepath.Join(cfg.Dir, safeName(cfg.SessionID)+".webm.part"),
+		path: fileOf(cfg.Dir, cfg.SessionID, ".webm.part"),
 		work: make(chan time.Time, 1), done: make(chan struct{})}
 	r.idle = sync.NewCond(&r.mu)
 	f, err := os.OpenFile(r.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -121,6 +121,9 @@ func Start(cfg Config) (*Recorder, error) {
 	go r.run()
 	return r, nil
 }
+
+// fileOf is a session's file of kind ext in dir.
+func fileOf(dir, sessionID, ext string) string { return filepath.Join(dir, safeName(sessionID)+ext) }
 
 // safeName keeps a session id to characters a file name may hold.
 func safeName(id string) string {
@@ -313,26 +316,12 @@ func (r *Recorder) Finish() (Files, error) {
 		r.events = append(r.events, protocol.RecordingEvent{AtMS: end.Sub(r.start).Milliseconds(),
 			Kind: "note", Text: fmt.Sprintf("%d more events were not kept", r.dropped)})
 	}
-	if r.w == nil || r.w.Frames() == 0 {
-		if err := r.blank(); err != nil {
-			r.f.Close()
-			os.Remove(r.path)
-			return Files{}, fmt.Errorf("record: %w", err)
-		}
-	}
-	if err := r.w.Close(max(end.Sub(r.start), time.Millisecond)); err != nil {
+	if err := r.closeVideo(end); err != nil {
 		r.f.Close()
 		os.Remove(r.path)
-		return Files{}, fmt.Errorf("record: closing the video: %w", err)
-	}
-	if err := r.f.Sync(); err != nil {
-		r.f.Close()
 		return Files{}, fmt.Errorf("record: %w", err)
 	}
-	if err := r.f.Close(); err != nil {
-		return Files{}, fmt.Errorf("record: %w", err)
-	}
-	video := filepath.Join(r.cfg.Dir, safeName(r.cfg.SessionID)+".webm")
+	video := fileOf(r.cfg.Dir, r.cfg.SessionID, ".webm")
 	if err := os.Rename(r.path, video); err != nil {
 		return Files{}, fmt.Errorf("record: %w", err)
 	}
@@ -345,10 +334,27 @@ func (r *Recorder) Finish() (Files, error) {
 	if err != nil {
 		return Files{}, fmt.Errorf("record: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(r.cfg.Dir, safeName(r.cfg.SessionID)+".json"), b, 0o600); err != nil {
+	if err := os.WriteFile(fileOf(r.cfg.Dir, r.cfg.SessionID, ".json"), b, 0o600); err != nil {
 		return Files{}, fmt.Errorf("record: %w", err)
 	}
 	return Files{Video: video, Timeline: tl}, nil
+}
+
+// closeVideo completes the WebM file (a dark frame if it has none) and
+// syncs and closes it; r.mu held, the goroutine done.
+func (r *Recorder) closeVideo(end time.Time) error {
+	if r.w == nil || r.w.Frames() == 0 {
+		if err := r.blank(); err != nil {
+			return err
+		}
+	}
+	if err := r.w.Close(max(end.Sub(r.start), time.Millisecond)); err != nil {
+		return fmt.Errorf("closing the video: %w", err)
+	}
+	if err := r.f.Sync(); err != nil {
+		return err
+	}
+	return r.f.Close()
 }
 
 // blank writes one dark frame at the start, for a recording with no
@@ -384,6 +390,6 @@ func (r *Recorder) blank() error {
 // Discard removes a finished recording's files (after the upload).
 func Discard(dir, sessionID string) {
 	for _, ext := range []string{".webm", ".json", ".webm.part", ".pending"} {
-		os.Remove(filepath.Join(dir, safeName(sessionID)+ext))
+		os.Remove(fileOf(dir, sessionID, ext))
 	}
 }

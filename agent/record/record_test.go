@@ -56,18 +56,10 @@ func picture(w, h int, c color.RGBA) *image.RGBA {
 // idle waits until the recorder has written the picture it took.
 func idle(t *testing.T, r *Recorder) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r.mu.Lock()
-		busy := r.busy
-		r.mu.Unlock()
-		if !busy {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the recorder stayed busy")
-		}
-		time.Sleep(time.Millisecond)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.busy {
+		r.idle.Wait()
 	}
 }
 

@@ -140,7 +140,7 @@ func Keep(dir string, p Pending) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, safeName(p.SessionID)+".pending"), b, 0o600)
+	return os.WriteFile(fileOf(dir, p.SessionID, ".pending"), b, 0o600)
 }
 
 // Leftovers lists the recordings kept in dir for server, with their files.
@@ -151,19 +151,19 @@ func Leftovers(dir, server string) ([]Pending, []Files) {
 	for _, n := range names {
 		var p Pending
 		b, err := os.ReadFile(n)
-		if err != nil || json.Unmarshal(b, &p) != nil || p.Server != server || safeName(p.SessionID)+".pending" != filepath.Base(n) {
+		if err != nil || json.Unmarshal(b, &p) != nil || p.Server != server || fileOf(dir, p.SessionID, ".pending") != n {
 			continue
 		}
 		var tl protocol.RecordingTimeline
-		base := filepath.Join(dir, safeName(p.SessionID))
-		if b, err = os.ReadFile(base + ".json"); err != nil || json.Unmarshal(b, &tl) != nil {
+		video := fileOf(dir, p.SessionID, ".webm")
+		if b, err = os.ReadFile(fileOf(dir, p.SessionID, ".json")); err != nil || json.Unmarshal(b, &tl) != nil {
 			continue
 		}
-		if _, err := os.Stat(base + ".webm"); err != nil {
+		if _, err := os.Stat(video); err != nil {
 			continue
 		}
 		ps = append(ps, p)
-		fs = append(fs, Files{Video: base + ".webm", Timeline: tl})
+		fs = append(fs, Files{Video: video, Timeline: tl})
 	}
 	return ps, fs
 }

@@ -118,7 +118,7 @@ func (s *Session) serverMode(m protocol.Mode) {
 	if !live {
 		return // startLive enters it
 	}
-	s.recEvent(protocol.RecEventMode, "", recordedMode(m))
+	s.recEvent(protocol.RecEventMode, "", string(m))
 	s.enterMode(cur, m)
 	if n, ok := s.cfg.UI.(Notifier); ok {
 		s.spawn(func() {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tetherdesk/tether/agent/client"
 	"github.com/tetherdesk/tether/agent/record"
-	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // uploadFor bounds the upload at the end of a recorded session: the
@@ -169,6 +168,3 @@ func (s *Session) uploader() (record.Upload, error) {
 	}
 	return record.Upload{Server: base, SessionID: s.cfg.Start.SessionID, Token: s.cfg.Start.AgentToken, Client: hc}, nil
 }
-
-// recordedMode is what the timeline says of a mode.
-func recordedMode(m protocol.Mode) string { return string(m) }

@@ -632,7 +632,7 @@ func (s *Session) startLive(userEnd chan<- struct{}) {
 	mode := s.mode
 	s.mu.Unlock()
 	s.startRecording()
-	s.recEvent(protocol.RecEventMode, "", recordedMode(mode))
+	s.recEvent(protocol.RecEventMode, "", string(mode))
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()

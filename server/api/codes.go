@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -21,7 +20,7 @@ func (h *handlers) redeemCode(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	secret := bearer(r)
 	resp, err := h.svc.RedeemCode(r.Context(), secret, req.Code, app.RemoteIP(r.RemoteAddr))
 	h.answer(w, r, http.StatusOK, resp, err)
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/tetherdesk/tether/server/app"
 	"github.com/tetherdesk/tether/server/park"
@@ -31,7 +30,7 @@ func (h *handlers) poll(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	secret := bearer(r)
 	resp, held, err := h.svc.BeginPoll(r.Context(), secret, req, app.RemoteIP(r.RemoteAddr))
 	if err != nil || held == nil {
 		h.answer(w, r, http.StatusOK, resp, err)
@@ -254,7 +253,7 @@ func (h *handlers) installer(w http.ResponseWriter, r *http.Request) {
 // release serves an agent release's binary to an enrolled agent (its
 // secret as the bearer); the agent checks the signature itself.
 func (h *handlers) release(w http.ResponseWriter, r *http.Request) {
-	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	secret := bearer(r)
 	f, rf, err := h.svc.ReleaseFile(r.Context(), secret, r.PathValue("version"), r.PathValue("os"), r.PathValue("arch"))
 	if err != nil {
 		h.writeError(w, r, err)

@@ -141,3 +141,9 @@ func sameOrigin(r *http.Request) bool {
 	u, err := url.Parse(o)
 	return err == nil && u.Host == r.Host
 }
+
+// bearer is the request's bearer token, "" without one.
+func bearer(r *http.Request) string {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return tok
+}

@@ -12,7 +12,7 @@ import (
 // uploadRecording takes a session helper's recording (multipart, streamed
 // to disk by the service); the bearer is the session's agent token.
 func (h *handlers) uploadRecording(w http.ResponseWriter, r *http.Request) {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok := bearer(r)
 	info, err := h.svc.UploadRecording(r.Context(), app.RecordingUpload{SessionID: r.PathValue("id"), Token: tok,
 		ContentType: r.Header.Get("Content-Type"), Length: r.ContentLength, Body: r.Body})
 	h.answer(w, r, http.StatusCreated, info, err)

@@ -44,7 +44,7 @@ var errNotWebSocket = fmt.Errorf("%w: this path serves a websocket (Upgrade: web
 // agentSignal serves the session helper's signalling websocket; the bearer
 // is the session's agent token, not the agent's own secret.
 func (h *handlers) agentSignal(w http.ResponseWriter, r *http.Request) {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok := bearer(r)
 	s, err := h.svc.AgentSession(r.Context(), r.PathValue("id"), tok)
 	if err == nil && !isWebSocket(r) {
 		err = errNotWebSocket

@@ -13,6 +13,7 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -100,15 +101,7 @@ func DecodeTimeline(b []byte) (protocol.RecordingTimeline, error) {
 	if tl.Events == nil {
 		tl.Events = []protocol.RecordingEvent{}
 	}
-	slices.SortStableFunc(tl.Events, func(a, b protocol.RecordingEvent) int {
-		switch {
-		case a.AtMS < b.AtMS:
-			return -1
-		case a.AtMS > b.AtMS:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(tl.Events, func(a, b protocol.RecordingEvent) int { return cmp.Compare(a.AtMS, b.AtMS) })
 	return tl, nil
 }
 
@@ -133,10 +126,11 @@ func (s *Service) recordingPath(sessionID string) string {
 	return filepath.Join(s.cfg.RecordingDir, sessionID+recordingExt)
 }
 
-// recordingSession authenticates a recording's upload by the session's
-// agent token. Unlike the signalling it takes an ended session: the
-// helper uploads when the session ends.
-func (s *Service) recordingSession(ctx context.Context, sessionID, token string) (store.ScreenSession, store.Agent, error) {
+// tokenSession authenticates a session helper by the session's agent
+// token: the session it names, on an endpoint not revoked. It takes an
+// ended session too (a recording is uploaded when the session ends); the
+// signalling refuses one (AgentSession).
+func (s *Service) tokenSession(ctx context.Context, sessionID, token string) (store.ScreenSession, store.Agent, error) {
 	if token == "" {
 		return store.ScreenSession{}, store.Agent{}, fmt.Errorf("%w: session agent token required", ErrUnauthorized)
 	}
@@ -163,7 +157,7 @@ func (s *Service) recordingSession(ctx context.Context, sessionID, token string)
 // is kept for the retention days of the endpoint's policy as it is now.
 func (s *Service) UploadRecording(ctx context.Context, up RecordingUpload) (protocol.RecordingInfo, error) {
 	Public(ctx) // the session's agent token is checked below
-	ss, a, err := s.recordingSession(ctx, up.SessionID, up.Token)
+	ss, a, err := s.tokenSession(ctx, up.SessionID, up.Token)
 	if err != nil {
 		return protocol.RecordingInfo{}, err
 	}

@@ -385,22 +385,12 @@ func (s *Service) stateChanged(ctx context.Context, from, to store.ScreenSession
 // the session's agent token. An ended session is ErrSessionEnded.
 func (s *Service) AgentSession(ctx context.Context, sessionID, token string) (protocol.Session, error) {
 	Public(ctx)
-	if token == "" {
-		return protocol.Session{}, fmt.Errorf("%w: session agent token required", ErrUnauthorized)
-	}
-	ss, err := s.store.SessionByAgentTokenHash(ctx, auth.HashToken(token))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && ss.ID != sessionID) {
-		return protocol.Session{}, fmt.Errorf("%w: unknown session agent token", ErrUnauthorized)
-	}
+	ss, a, err := s.tokenSession(ctx, sessionID, token)
 	if err != nil {
-		return protocol.Session{}, fmt.Errorf("look up session: %w", err)
+		return protocol.Session{}, err
 	}
 	if ss.State == protocol.SessionEnded {
 		return protocol.Session{}, ErrSessionEnded
-	}
-	a, err := s.store.AgentByID(ctx, ss.AgentID)
-	if err != nil || a.Revoked != nil {
-		return protocol.Session{}, fmt.Errorf("%w: endpoint unknown or revoked", ErrUnauthorized)
 	}
 	return s.sessionOf(ctx, ss, &a)
 }

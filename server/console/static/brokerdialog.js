@@ -5,7 +5,7 @@
 // When the end user enters the code on their computer, the dialog follows
 // the session it started and opens the viewer.
 import { api, describe } from "./api.js";
-import { h, notice, openViewer, reasonNames } from "./ui.js";
+import { h, clock, notice, openViewer, reasonNames } from "./ui.js";
 
 const stateText = {
   requested: "Code entered. Deploying to the endpoint…",
@@ -13,11 +13,6 @@ const stateText = {
   connecting: "Connecting…",
   active: "Connected.",
 };
-
-function clock(s) {
-  s = Math.max(0, s);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-}
 
 export function openBrokerDialog(onChange = () => {}) {
   const codeEl = h("p", { id: "broker-code", class: "broker-code", "aria-live": "polite" }, "…");

@@ -7,20 +7,15 @@
 // the timeline #timeline with one <li data-at-ms> per event, and
 // body[data-state] is loading, ready or error.
 import { api, describe } from "./api.js";
-import { h, when, duration, modeNames, reasonNames, stateNames } from "./ui.js";
+import { h, when, duration, clock, modeNames, reasonNames, stateNames } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const sessionID = decodeURIComponent(location.pathname.replace(/^\/play\//, "").replace(/\/$/, ""));
 const base = "/api/v1/sessions/" + encodeURIComponent(sessionID);
 const video = $("recording");
 
-// clock formats milliseconds from the start as m:ss or h:mm:ss.
-function clock(ms) {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
-  const tail = String(ss).padStart(2, "0");
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${tail}` : `${mm}:${tail}`;
-}
+// stamp formats milliseconds from the start.
+const stamp = (ms) => clock(ms / 1000);
 
 const kindNames = { chat: "Chat", control: "Control", mode: "Mode", file: "File", viewer: "Viewer" };
 
@@ -61,7 +56,7 @@ function showFacts(s, info) {
     fact(dl, "End reason", reasonNames[s.reason] || s.reason);
     fact(dl, "Joined", (s.joined || []).join(", "));
   }
-  fact(dl, "Recorded", clock(info.duration_ms) + (info.width ? ` at ${info.width}×${info.height}` : ""));
+  fact(dl, "Recorded", stamp(info.duration_ms) + (info.width ? ` at ${info.width}×${info.height}` : ""));
   fact(dl, "Size", info.size >= 1048576 ? `${(info.size / 1048576).toFixed(1)} MiB` : `${Math.ceil(info.size / 1024)} KiB`);
   fact(dl, "SHA-256", h("code", {}, info.sha256));
   fact(dl, "Kept until", when(info.expires));
@@ -76,8 +71,8 @@ function showTimeline(events) {
   list.replaceChildren(...events.map((e) => {
     const text = eventText(e);
     return h("li", { "data-at-ms": String(e.at_ms), "data-kind": e.kind },
-      h("button", { type: "button", title: "Jump to " + clock(e.at_ms), onclick: () => seek(e.at_ms) },
-        h("span", { class: "at" }, clock(e.at_ms)),
+      h("button", { type: "button", title: "Jump to " + stamp(e.at_ms), onclick: () => seek(e.at_ms) },
+        h("span", { class: "at" }, stamp(e.at_ms)),
         h("span", { class: "kind" }, kindNames[e.kind] || e.kind),
         e.actor ? h("span", { class: "actor" }, e.actor) : null,
         text ? h("span", { class: "text" }, text) : null));

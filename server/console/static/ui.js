@@ -47,6 +47,13 @@ export function ago(t) {
 }
 
 // duration formats seconds as 1 h 02 min, 3 min 05 s or 42 s.
+// clock formats seconds as m:ss, or h:mm:ss from an hour on.
+export function clock(s) {
+  s = Math.max(0, Math.floor(s));
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
 export function duration(s) {
   s = Math.max(0, Math.round(s));
   const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
