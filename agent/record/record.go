@@ -32,9 +32,19 @@ const (
 	// show what was done, not every frame of it; this keeps the cost to
 	// a few per cent of a core.
 	DefaultGap = 200 * time.Millisecond
+	// DefaultBudget: the recorder spends at most this share of a core
+	// on average. A picture of a 1080p screen costs libvpx a few ms
+	// however little changed (typing: about 3 pictures a second), and
+	// tens of ms when all of it did (a video: one every few seconds).
+	DefaultBudget = 0.01
+	// burst is the most the recorder may spend ahead of its budget: a
+	// key frame, or the first changes after a quiet while, go at once.
+	burst = 100 * time.Millisecond
 	// DefaultKeyEvery: a key frame at least this often, so a seek in the
-	// player decodes little.
-	DefaultKeyEvery = 10 * time.Second
+	// player decodes at most 150 pictures (5 a second or fewer), a
+	// moment for a browser. A key frame of a 1080p screen costs tens of
+	// ms, a good part of the budget if it came more often.
+	DefaultKeyEvery = 30 * time.Second
 	// maxEvents bounds the timeline (a chat flood must not fill memory).
 	maxEvents = 20000
 	maxText   = 2000
@@ -47,7 +57,11 @@ type Config struct {
 	SessionID string
 	Gap       time.Duration
 	KeyEvery  time.Duration
-	Logger    *slog.Logger
+	// Budget is the share of a core the recorder may spend on average
+	// converting and coding pictures (a token bucket of 100 ms). Default
+	// DefaultBudget.
+	Budget float64
+	Logger *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -72,10 +86,20 @@ type Recorder struct {
 	width   int
 	height  int
 	scratch *image.RGBA // a picture of another size, fitted to the recording's
-	busy    bool        // the goroutine is encoding
-	idle    *sync.Cond  // busy went false
-	pending bool        // a picture was declined: offer one again
-	last    time.Time   // when the last picture was taken
+	// changed marks the encoder's macroblocks that changed since the
+	// picture loaded last (declined pictures' changes add up here): only
+	// those are converted and coded again.
+	changed []bool
+	cols    int
+	busy    bool          // the goroutine is encoding
+	idle    *sync.Cond    // busy went false
+	pending bool          // a picture was declined: offer one again
+	last    time.Time     // when the last picture was taken
+	credit  time.Duration // what the budget allows to spend now (may be negative)
+	paid    time.Time     // when credit was last brought up to date
+	cpu     time.Duration // the encoder's processor time when last read
+	frames  int
+	spent   time.Duration // on pictures, in all
 	lastKey time.Time
 	err     error // the first encoding or writing error: video stops, the timeline goes on
 	events  []protocol.RecordingEvent
@@ -100,6 +124,9 @@ func Start(cfg Config) (*Recorder, error) {
 	if cfg.KeyEvery <= 0 {
 		cfg.KeyEvery = DefaultKeyEvery
 	}
+	if cfg.Budget <= 0 || cfg.Budget > 1 {
+		cfg.Budget = DefaultBudget
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -109,7 +136,7 @@ func Start(cfg Config) (*Recorder, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
-	r := &Recorder{cfg: cfg, log: cfg.Logger.With("component", "record"), start: cfg.Now(),
+	r := &Recorder{cfg: cfg, log: cfg.Logger.With("component", "record"), start: cfg.Now(), credit: burst, paid: cfg.Now(),
 		path: fileOf(cfg.Dir, cfg.SessionID, ".webm.part"),
 		work: make(chan time.Time, 1), done: make(chan struct{})}
 	r.idle = sync.NewCond(&r.mu)
@@ -136,16 +163,19 @@ func safeName(id string) string {
 	return string(b)
 }
 
-// Offer gives the recorder the screen as captured at time at. It returns
-// at once: false when the picture was declined (busy, too soon, or the
-// recording failed). img may be reused as soon as Offer returns.
-func (r *Recorder) Offer(img *image.RGBA, at time.Time) bool {
+// Offer gives the recorder the screen as captured at time at, with the
+// parts of it that changed since the last picture offered (changed, in
+// img's coordinates; nil: any of it may have). It returns at once: false
+// when the picture was declined (busy, too soon, or the recording
+// failed). img may be reused as soon as Offer returns.
+func (r *Recorder) Offer(img *image.RGBA, changed []image.Rectangle, at time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || r.err != nil || img == nil || img.Rect.Empty() {
 		return false
 	}
-	if r.busy || (!r.last.IsZero() && at.Sub(r.last) < r.cfg.Gap) {
+	r.mark(img, changed)
+	if r.busy || !r.ready(at) {
 		r.pending = true
 		return false
 	}
@@ -165,6 +195,7 @@ func (r *Recorder) Last(img *image.RGBA, at time.Time) bool {
 	if !r.pending || r.closed || r.err != nil || img == nil || img.Rect.Empty() {
 		return false
 	}
+	r.mark(img, nil) // a capture of its own: what changed is not known
 	return r.take(img, at)
 }
 
@@ -183,13 +214,39 @@ func (r *Recorder) take(img *image.RGBA, at time.Time) bool {
 			return false
 		}
 	}
-	if err := r.enc.Load(r.fit(img), image.Rect(0, 0, r.width, r.height)); err != nil {
+	if _, err := r.enc.LoadBlocks(r.fit(img), image.Rect(0, 0, r.width, r.height), r.changed); err != nil {
 		r.fail(err)
 		return false
 	}
+	clear(r.changed)
 	r.busy, r.pending, r.last = true, false, at
 	r.work <- at
 	return true
+}
+
+// mark adds the changed parts of img to r.changed; r.mu held.
+func (r *Recorder) mark(img *image.RGBA, changed []image.Rectangle) {
+	if r.changed == nil {
+		return // no encoder yet: its first picture is converted whole
+	}
+	if changed == nil || img.Rect.Dx() != r.width || img.Rect.Dy() != r.height {
+		for i := range r.changed {
+			r.changed[i] = true
+		}
+		return
+	}
+	for _, c := range changed {
+		c = c.Sub(img.Rect.Min).Intersect(image.Rect(0, 0, r.width, r.height))
+		if c.Empty() {
+			continue
+		}
+		for by := c.Min.Y / 16; by <= (c.Max.Y-1)/16; by++ {
+			row := r.changed[by*r.cols:][:r.cols]
+			for bx := c.Min.X / 16; bx <= (c.Max.X-1)/16; bx++ {
+				row[bx] = true
+			}
+		}
+	}
 }
 
 // Due reports whether a picture was declined and the stream loop should
@@ -197,7 +254,20 @@ func (r *Recorder) take(img *image.RGBA, at time.Time) bool {
 func (r *Recorder) Due(now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.pending && !r.busy && !r.closed && r.err == nil && now.Sub(r.last) >= r.cfg.Gap
+	return r.pending && !r.busy && !r.closed && r.err == nil && r.ready(now)
+}
+
+// ready reports whether a picture may be taken at now: the gap has
+// passed and the budget is not overspent; r.mu held.
+func (r *Recorder) ready(now time.Time) bool {
+	if r.last.IsZero() {
+		return true
+	}
+	if d := now.Sub(r.paid); d > 0 {
+		r.credit = min(burst, r.credit+time.Duration(float64(d)*r.cfg.Budget))
+		r.paid = now
+	}
+	return now.Sub(r.last) >= r.cfg.Gap && r.credit >= 0
 }
 
 // open starts the encoder and the file for pictures of w x h; r.mu held.
@@ -214,7 +284,9 @@ func (r *Recorder) open(w, h int) error {
 		enc.Close()
 		return err
 	}
+	cols, rows := enc.Blocks()
 	r.enc, r.w, r.width, r.height = enc, wr, w, h
+	r.changed, r.cols = make([]bool, cols*rows), cols
 	return nil
 }
 
@@ -259,6 +331,14 @@ func (r *Recorder) run() {
 			err = w.WriteFrame(at.Sub(r.start), fr.Key, fr.Data)
 		}
 		r.mu.Lock()
+		// Processor time, not the wall clock: a busy endpoint must not
+		// make the recording sparser than its budget says.
+		cpu := enc.CPU()
+		took := cpu - r.cpu
+		r.cpu = cpu
+		r.frames++
+		r.spent += took
+		r.credit -= took
 		if err != nil {
 			r.fail(err)
 		} else if fr.Key {
@@ -316,6 +396,8 @@ func (r *Recorder) Finish() (Files, error) {
 		r.events = append(r.events, protocol.RecordingEvent{AtMS: end.Sub(r.start).Milliseconds(),
 			Kind: "note", Text: fmt.Sprintf("%d more events were not kept", r.dropped)})
 	}
+	r.log.Info("recording finished", "frames", r.frames, "coding_ms", r.spent.Milliseconds(),
+		"events", len(r.events), "seconds", end.Sub(r.start).Seconds())
 	if err := r.closeVideo(end); err != nil {
 		r.f.Close()
 		os.Remove(r.path)

@@ -67,18 +67,18 @@ func TestRecorderTakesFramesAtItsPace(t *testing.T) {
 	needVP8(t)
 	c := &clock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
 	dir := t.TempDir()
-	r, err := Start(Config{Dir: dir, SessionID: "s/1", Now: c.now})
+	r, err := Start(Config{Dir: dir, SessionID: "s/1", Now: c.now, Budget: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	red := picture(320, 200, color.RGBA{200, 30, 30, 255})
-	if !r.Offer(red, c.add(100*time.Millisecond)) {
+	if !r.Offer(red, nil, c.add(100*time.Millisecond)) {
 		t.Fatal("the first picture was declined")
 	}
 	idle(t, r)
 	// Too soon: declined, and then due once the gap has passed.
 	blue := picture(320, 200, color.RGBA{30, 30, 200, 255})
-	if r.Offer(blue, c.add(50*time.Millisecond)) {
+	if r.Offer(blue, nil, c.add(50*time.Millisecond)) {
 		t.Fatal("a picture 50 ms after the last was taken")
 	}
 	if r.Due(c.now()) {
@@ -87,7 +87,7 @@ func TestRecorderTakesFramesAtItsPace(t *testing.T) {
 	if !r.Due(c.add(200 * time.Millisecond)) {
 		t.Fatal("a declined picture did not make the recorder due")
 	}
-	if !r.Offer(blue, c.now()) {
+	if !r.Offer(blue, nil, c.now()) {
 		t.Fatal("the due picture was declined")
 	}
 	idle(t, r)
@@ -95,7 +95,7 @@ func TestRecorderTakesFramesAtItsPace(t *testing.T) {
 		t.Fatal("due with nothing declined")
 	}
 	// A picture of another size (the monitor's mode changed) is fitted.
-	if !r.Offer(picture(400, 100, color.RGBA{30, 200, 30, 255}), c.now()) {
+	if !r.Offer(picture(400, 100, color.RGBA{30, 200, 30, 255}), nil, c.now()) {
 		t.Fatal("a picture of another size was declined")
 	}
 	idle(t, r)
@@ -103,7 +103,7 @@ func TestRecorderTakesFramesAtItsPace(t *testing.T) {
 	if r.Last(red, c.now()) {
 		t.Error("Last took a picture with nothing declined")
 	}
-	if r.Offer(red, c.add(10*time.Millisecond)) || !r.Pending() {
+	if r.Offer(red, nil, c.add(10*time.Millisecond)) || !r.Pending() {
 		t.Fatal("a picture 10 ms after the last was taken")
 	}
 	if !r.Last(red, c.now()) || r.Pending() {
@@ -121,7 +121,7 @@ func TestRecorderTakesFramesAtItsPace(t *testing.T) {
 	if _, err := r.Finish(); err == nil {
 		t.Error("a second Finish did not fail")
 	}
-	if r.Offer(red, c.now()) {
+	if r.Offer(red, nil, c.now()) {
 		t.Error("a picture after Finish was taken")
 	}
 	if f.Video != filepath.Join(dir, "s_1.webm") {
@@ -304,5 +304,101 @@ func TestLeftovers(t *testing.T) {
 	}
 	if ps, _ := Leftovers(dir, "https://two"); len(ps) != 1 {
 		t.Errorf("the other server's: %+v", ps)
+	}
+}
+
+// marked counts the macroblocks the recorder holds as changed.
+func marked(r *Recorder) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.changed {
+		if c {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRecorderCodesOnlyChanges: the changes of declined pictures add up,
+// a picture taken codes them and starts afresh, and a change of size or
+// an unknown change marks everything.
+func TestRecorderCodesOnlyChanges(t *testing.T) {
+	needVP8(t)
+	c := &clock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	r, err := Start(Config{Dir: t.TempDir(), SessionID: "s2", Now: c.now, Budget: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := picture(320, 200, color.RGBA{200, 30, 30, 255})
+	if !r.Offer(img, nil, c.add(100*time.Millisecond)) {
+		t.Fatal("the first picture was declined")
+	}
+	idle(t, r)
+	if n := marked(r); n != 0 {
+		t.Fatalf("%d blocks marked after the first picture", n)
+	}
+	// Declined twice (too soon): both changes are kept.
+	if r.Offer(img, []image.Rectangle{image.Rect(10, 10, 20, 20)}, c.add(50*time.Millisecond)) {
+		t.Fatal("taken too soon")
+	}
+	if r.Offer(img, []image.Rectangle{image.Rect(300, 190, 400, 260)}, c.add(50*time.Millisecond)) {
+		t.Fatal("taken too soon")
+	}
+	if n := marked(r); n != 4+4 {
+		t.Fatalf("%d blocks marked, want 8 (4 for each change, the second clipped)", n)
+	}
+	// Taken with nothing new: the marked blocks go to the encoder.
+	if !r.Offer(img, []image.Rectangle{}, c.add(200*time.Millisecond)) {
+		t.Fatal("the due picture was declined")
+	}
+	idle(t, r)
+	if n := marked(r); n != 0 {
+		t.Fatalf("%d blocks still marked after the picture was taken", n)
+	}
+	all := 20 * 13
+	if r.Offer(picture(100, 100, color.RGBA{1, 2, 3, 255}), []image.Rectangle{image.Rect(0, 0, 1, 1)}, c.add(10*time.Millisecond)) {
+		t.Fatal("taken too soon")
+	}
+	if n := marked(r); n != all {
+		t.Fatalf("a picture of another size marked %d blocks, want all %d", n, all)
+	}
+	if _, err := r.Finish(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecorderKeepsToItsBudget: an overspent budget spaces the next
+// pictures out.
+func TestRecorderKeepsToItsBudget(t *testing.T) {
+	needVP8(t)
+	c := &clock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	r, err := Start(Config{Dir: t.TempDir(), SessionID: "s3", Now: c.now, Budget: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Finish()
+	img := picture(64, 48, color.RGBA{200, 30, 30, 255})
+	if !r.Offer(img, nil, c.now()) {
+		t.Fatal("the first picture was declined")
+	}
+	idle(t, r)
+	r.mu.Lock()
+	spent := r.spent
+	r.credit = -12 * time.Millisecond // as if pictures had overspent by that
+	r.paid = c.now()
+	r.mu.Unlock()
+	if spent <= 0 {
+		t.Errorf("the picture's cost was not measured: %v", spent)
+	}
+	// 12 ms over at 1 % of a core: 1.2 s until the next picture.
+	if r.Offer(img, nil, c.add(time.Second)) {
+		t.Fatal("a picture 1 s after a costly one was taken")
+	}
+	if r.Due(c.add(100 * time.Millisecond)) {
+		t.Fatal("due 1.1 s after a costly picture")
+	}
+	if !r.Due(c.add(100 * time.Millisecond)) {
+		t.Fatal("not due 1.2 s after it")
 	}
 }

@@ -56,10 +56,11 @@ func (s *Session) recEvent(kind, actor, text string) {
 }
 
 // recordFrame offers a captured picture of monitor mon to the recording,
-// which keeps the primary monitor.
-func (s *Session) recordFrame(mon int, img *image.RGBA, at time.Time) {
+// which keeps the primary monitor; changed are the parts that changed
+// since the last capture (nil: any may have).
+func (s *Session) recordFrame(mon int, img *image.RGBA, changed []image.Rectangle, at time.Time) {
 	if r := s.rec.Load(); r != nil && mon == s.recordedMonitor() {
-		r.Offer(img, at)
+		r.Offer(img, changed, at)
 	}
 }
 

@@ -143,12 +143,12 @@ func (s *Session) streamLoop() {
 			// Ask for damage right before capturing: an idle screen then
 			// costs neither a capture nor an encode.
 			var damaged []image.Rectangle
+			anyChange := true
 			if hasDamage {
-				var changed bool
 				// A video region that went quiet ends with a frame of its
 				// own, changes or not.
 				// So does a recording that declined the last change.
-				if damaged, changed = ds.Damaged(mon); !changed && !g.full && !videoDue(encoders[mon]) && !s.recordDue(mon, now) {
+				if damaged, anyChange = ds.Damaged(mon); !anyChange && !g.full && !videoDue(encoders[mon]) && !s.recordDue(mon, now) {
 					if s.sendCursor(src, mon, g.viewers) {
 						active = time.Now()
 					}
@@ -218,7 +218,15 @@ func (s *Session) streamLoop() {
 			// The recording after the viewers: it costs them no time. A
 			// polled screen that did not change is not offered.
 			if len(msgs) > 0 || videos[mon] != nil || s.recordDue(mon, now) {
-				s.recordFrame(mon, img, captured)
+				// It converts and codes again only what changed: the
+				// damage, or all of it where the source tells none.
+				recChanged := damaged
+				if !hasDamage {
+					recChanged = nil
+				} else if !anyChange {
+					recChanged = []image.Rectangle{}
+				}
+				s.recordFrame(mon, img, recChanged, captured)
 			}
 			s.sendCursor(src, mon, g.viewers)
 		}

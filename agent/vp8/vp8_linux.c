@@ -5,10 +5,14 @@
 // agent keeps to its tile path.
 
 #include <dlfcn.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <vpx/vp8cx.h>
 #include <vpx/vp8dx.h>
@@ -97,7 +101,20 @@ struct tvp8_enc {
 	int scale; // 1, or 2: the picture is encoded at half its width and height
 	uint8_t *out;
 	size_t outcap;
+	// active: the macroblocks tvp8_enc_load_blocks converted, the others
+	// unchanged; active_next: the next frame encodes only those;
+	// active_on: libvpx has the map.
+	uint8_t *active;
+	int active_next, active_on;
+	int64_t cpu_ns; // this thread's CPU time in load and encode calls, in all
 };
+
+static int64_t thread_cpu_ns(void) {
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void fail(char *err, int errlen, const char *what, vpx_codec_ctx_t *ctx) {
 	snprintf(err, errlen, "%s: %s", what, ctx != NULL ? vpx.error(ctx) : "failed");
@@ -164,27 +181,28 @@ tvp8_enc *tvp8_enc_new(int w, int h, int scale, int kbps, int threads, int speed
 	return e;
 }
 
-// rgba_to_i420 converts to BT.601 limited range, what a browser assumes
-// of a VP8 stream that says nothing of its colours. Columns and rows past
-// the picture (the encoded size is even) repeat its last ones.
-static void rgba_to_i420(vpx_image_t *img, const uint8_t *rgba, int stride, int w, int h) {
-	int ew = img->d_w, eh = img->d_h;
-	for (int y = 0; y < eh; y++) {
+// rgba_to_i420 converts the part x0..x1 x y0..y1 of the encoded picture
+// (even bounds) to BT.601 limited range, what a browser assumes of a VP8
+// stream that says nothing of its colours. Columns and rows past the
+// picture (the encoded size is even) repeat its last ones.
+static void rgba_to_i420(vpx_image_t *img, const uint8_t *rgba, int stride, int w, int h,
+                         int x0, int y0, int x1, int y1) {
+	for (int y = y0; y < y1; y++) {
 		const uint8_t *row = rgba + (size_t)(y < h ? y : h - 1) * stride;
 		uint8_t *Y = img->planes[VPX_PLANE_Y] + (size_t)y * img->stride[VPX_PLANE_Y];
-		for (int x = 0; x < ew; x++) {
+		for (int x = x0; x < x1; x++) {
 			const uint8_t *p = row + 4 * (x < w ? x : w - 1);
 			Y[x] = (uint8_t)((66 * p[0] + 129 * p[1] + 25 * p[2] + 128) >> 8) + 16;
 		}
 	}
-	for (int y = 0; y < eh / 2; y++) {
+	for (int y = y0 / 2; y < y1 / 2; y++) {
 		const uint8_t *r0 = rgba + (size_t)(2 * y < h ? 2 * y : h - 1) * stride;
 		const uint8_t *r1 = rgba + (size_t)(2 * y + 1 < h ? 2 * y + 1 : h - 1) * stride;
 		uint8_t *U = img->planes[VPX_PLANE_U] + (size_t)y * img->stride[VPX_PLANE_U];
 		uint8_t *V = img->planes[VPX_PLANE_V] + (size_t)y * img->stride[VPX_PLANE_V];
-		for (int x = 0; x < ew / 2; x++) {
-			int x0 = 2 * x < w ? 2 * x : w - 1, x1 = 2 * x + 1 < w ? 2 * x + 1 : w - 1;
-			const uint8_t *a = r0 + 4 * x0, *b = r0 + 4 * x1, *c = r1 + 4 * x0, *d = r1 + 4 * x1;
+		for (int x = x0 / 2; x < x1 / 2; x++) {
+			int xa = 2 * x < w ? 2 * x : w - 1, xb = 2 * x + 1 < w ? 2 * x + 1 : w - 1;
+			const uint8_t *a = r0 + 4 * xa, *b = r0 + 4 * xb, *c = r1 + 4 * xa, *d = r1 + 4 * xb;
 			int r = a[0] + b[0] + c[0] + d[0], g = a[1] + b[1] + c[1] + d[1], bl = a[2] + b[2] + c[2] + d[2];
 			U[x] = (uint8_t)(((-38 * r - 74 * g + 112 * bl + 512) >> 10) + 128);
 			V[x] = (uint8_t)(((112 * r - 94 * g - 18 * bl + 512) >> 10) + 128);
@@ -232,17 +250,78 @@ static void rgba_half_to_i420(vpx_image_t *img, const uint8_t *rgba, int stride,
 	}
 }
 
-void tvp8_enc_load(tvp8_enc *e, const uint8_t *rgba, int stride) {
+static void load(tvp8_enc *e, const uint8_t *rgba, int stride) {
 	if (e->scale == 2)
 		rgba_half_to_i420(e->img, rgba, stride, e->w, e->h);
 	else
-		rgba_to_i420(e->img, rgba, stride, e->w, e->h);
+		rgba_to_i420(e->img, rgba, stride, e->w, e->h, 0, 0, e->img->d_w, e->img->d_h);
+	e->active_next = 0;
+}
+
+void tvp8_enc_load(tvp8_enc *e, const uint8_t *rgba, int stride) {
+	int64_t t0 = thread_cpu_ns();
+	load(e, rgba, stride);
+	e->cpu_ns += thread_cpu_ns() - t0;
+}
+
+int64_t tvp8_enc_cpu_ns(tvp8_enc *e) { return e->cpu_ns; }
+
+void tvp8_enc_blocks(tvp8_enc *e, int *cols, int *rows) {
+	*cols = (e->cfg.g_w + 15) / 16;
+	*rows = (e->cfg.g_h + 15) / 16;
+}
+
+int tvp8_enc_load_blocks(tvp8_enc *e, const uint8_t *rgba, int stride, const uint8_t *changed) {
+	int cols, rows;
+	tvp8_enc_blocks(e, &cols, &rows);
+	if (e->scale == 2 || (e->active == NULL && (e->active = malloc((size_t)cols * rows)) == NULL)) {
+		tvp8_enc_load(e, rgba, stride);
+		return cols * rows;
+	}
+	int64_t t0 = thread_cpu_ns();
+	int ew = e->img->d_w, eh = e->img->d_h, n = 0;
+	for (int by = 0; by < rows; by++) {
+		const uint8_t *m = changed + (size_t)by * cols;
+		int y0 = by * 16, y1 = y0 + 16 < eh ? y0 + 16 : eh;
+		for (int bx = 0; bx < cols;) {
+			if (!m[bx]) {
+				bx++;
+				continue;
+			}
+			int run = bx;
+			while (run < cols && m[run])
+				run++;
+			int x1 = run * 16 < ew ? run * 16 : ew;
+			rgba_to_i420(e->img, rgba, stride, e->w, e->h, bx * 16, y0, x1, y1);
+			n += run - bx;
+			bx = run;
+		}
+	}
+	memcpy(e->active, changed, (size_t)cols * rows);
+	e->active_next = 1;
+	e->cpu_ns += thread_cpu_ns() - t0;
+	return n;
 }
 
 int tvp8_enc_frame(tvp8_enc *e, const uint8_t *rgba, int stride, int64_t pts, int force_key,
                    const uint8_t **out, int *key, char *err, int errlen) {
+	int64_t t0 = thread_cpu_ns();
 	if (rgba != NULL)
-		tvp8_enc_load(e, rgba, stride);
+		load(e, rgba, stride);
+	// Unchanged macroblocks are skipped without a search (libvpx's
+	// active map); a key frame codes them all.
+	int use_map = e->active_next && !force_key;
+	if (use_map || e->active_on) {
+		int cols, rows;
+		tvp8_enc_blocks(e, &cols, &rows);
+		vpx_active_map_t map = {use_map ? e->active : NULL, (unsigned)rows, (unsigned)cols};
+		if (vpx.control(&e->ctx, VP8E_SET_ACTIVEMAP, &map) != VPX_CODEC_OK) {
+			fail(err, errlen, "vp8: setting the active map", &e->ctx);
+			return -1;
+		}
+		e->active_on = use_map;
+	}
+	e->active_next = 0;
 	if (vpx.encode(&e->ctx, e->img, pts, 1, force_key ? VPX_EFLAG_FORCE_KF : 0, VPX_DL_REALTIME) != VPX_CODEC_OK) {
 		fail(err, errlen, "vp8: encoding", &e->ctx);
 		return -1;
@@ -271,6 +350,7 @@ int tvp8_enc_frame(tvp8_enc *e, const uint8_t *rgba, int stride, int64_t pts, in
 			*key = 1;
 	}
 	*out = e->out;
+	e->cpu_ns += thread_cpu_ns() - t0;
 	return (int)n;
 }
 
@@ -287,7 +367,13 @@ void tvp8_enc_free(tvp8_enc *e) {
 	vpx.destroy(&e->ctx);
 	vpx.img_free(e->img);
 	free(e->out);
+	free(e->active);
 	free(e);
+#ifdef __GLIBC__
+	// A 1080p encoder holds tens of MB, freed on many threads' arenas:
+	// give them back now, or an idle helper keeps the last session's.
+	malloc_trim(0);
+#endif
 }
 
 struct tvp8_dec {

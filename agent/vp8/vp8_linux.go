@@ -123,6 +123,39 @@ func (e *Encoder) Load(img *image.RGBA, r image.Rectangle) error {
 	return nil
 }
 
+// Blocks is the size of the encoded picture in 16x16 macroblocks: the
+// grid LoadBlocks takes.
+func (e *Encoder) Blocks() (cols, rows int) {
+	var c, r C.int
+	C.tvp8_enc_blocks(e.c, &c, &r)
+	return int(c), int(r)
+}
+
+// LoadBlocks is Load for a picture that changed only in the macroblocks
+// marked in changed (cols*rows, row-major, see Blocks): it converts those,
+// and the next EncodeLoaded codes only those, unless it makes a key frame.
+// The rest of img must be as the picture loaded before. The first picture
+// is converted whole. It returns how many macroblocks it converted.
+func (e *Encoder) LoadBlocks(img *image.RGBA, r image.Rectangle, changed []bool) (int, error) {
+	cols, rows := e.Blocks()
+	if len(changed) != cols*rows {
+		return 0, fmt.Errorf("vp8: a map of %d macroblocks for a picture of %dx%d", len(changed), cols, rows)
+	}
+	if !e.loaded {
+		return cols * rows, e.Load(img, r)
+	}
+	if r.Dx() != e.w || r.Dy() != e.h {
+		return 0, fmt.Errorf("vp8: a %dx%d part for an encoder of %dx%d", r.Dx(), r.Dy(), e.w, e.h)
+	}
+	s, err := sub(img, r)
+	if err != nil {
+		return 0, err
+	}
+	// A Go bool is one byte, 0 or 1: the map goes to C as it is.
+	n := C.tvp8_enc_load_blocks(e.c, (*C.uint8_t)(unsafe.Pointer(&s.Pix[0])), C.int(s.Stride), (*C.uint8_t)(unsafe.Pointer(&changed[0])))
+	return int(n), nil
+}
+
 // EncodeLoaded encodes the picture Load converted last, as Encode does.
 func (e *Encoder) EncodeLoaded(at time.Duration, key bool) (Frame, error) {
 	if !e.loaded {
@@ -143,6 +176,9 @@ func (e *Encoder) EncodeLoaded(at time.Duration, key bool) (Frame, error) {
 	}
 	return Frame{Data: C.GoBytes(unsafe.Pointer(out), n), Key: isKey != 0}, nil
 }
+
+// CPU is the processor time e spent converting and encoding, in all.
+func (e *Encoder) CPU() time.Duration { return time.Duration(C.tvp8_enc_cpu_ns(e.c)) }
 
 // Close frees the encoder.
 func (e *Encoder) Close() {

@@ -13,9 +13,18 @@ tvp8_enc *tvp8_enc_new(int w, int h, int scale, int kbps, int threads, int speed
 // encodes them. The frame is in *out (valid until the next call), its
 // length the return value (0: the encoder dropped it, -1: error).
 void tvp8_enc_load(tvp8_enc *e, const uint8_t *rgba, int stride);
+// tvp8_enc_blocks gives the encoded picture's size in 16x16 macroblocks.
+void tvp8_enc_blocks(tvp8_enc *e, int *cols, int *rows);
+// tvp8_enc_load_blocks converts only the macroblocks marked in changed
+// (cols x rows bytes, row-major), and the next tvp8_enc_frame encodes only
+// those unless it makes a key frame. It returns how many it converted.
+int tvp8_enc_load_blocks(tvp8_enc *e, const uint8_t *rgba, int stride, const uint8_t *changed);
 // rgba NULL encodes the picture tvp8_enc_load converted last.
 int tvp8_enc_frame(tvp8_enc *e, const uint8_t *rgba, int stride, int64_t pts, int force_key,
                    const uint8_t **out, int *key, char *err, int errlen);
+// tvp8_enc_cpu_ns is the CPU time the encoder's load and frame calls
+// took, in all.
+int64_t tvp8_enc_cpu_ns(tvp8_enc *e);
 int tvp8_enc_bitrate(tvp8_enc *e, int kbps, char *err, int errlen);
 void tvp8_enc_free(tvp8_enc *e);
 

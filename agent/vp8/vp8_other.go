@@ -21,6 +21,11 @@ func (e *Encoder) Bitrate() int                            { return 0 }
 func (e *Encoder) SetBitrate(int) error                    { return ErrUnavailable }
 func (e *Encoder) Close()                                  {}
 func (e *Encoder) Load(*image.RGBA, image.Rectangle) error { return ErrUnavailable }
+func (e *Encoder) Blocks() (cols, rows int)                { return 0, 0 }
+func (e *Encoder) CPU() time.Duration                      { return 0 }
+func (e *Encoder) LoadBlocks(*image.RGBA, image.Rectangle, []bool) (int, error) {
+	return 0, ErrUnavailable
+}
 func (e *Encoder) EncodeLoaded(time.Duration, bool) (Frame, error) {
 	return Frame{}, ErrUnavailable
 }

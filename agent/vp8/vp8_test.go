@@ -245,3 +245,155 @@ func BenchmarkEncode1080p(b *testing.B) {
 		})
 	}
 }
+
+// fill paints r of img one colour.
+func fill(img *image.RGBA, r image.Rectangle, v uint8) {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			o := img.PixOffset(x, y)
+			img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = v, v, v, 255
+		}
+	}
+}
+
+// meanY is the mean luma of r in a decoded picture.
+func meanY(p *image.YCbCr, r image.Rectangle) float64 {
+	var sum, n float64
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			sum += float64(p.Y[p.YOffset(x, y)])
+			n++
+		}
+	}
+	return sum / n
+}
+
+// TestLoadBlocks: only the macroblocks marked changed are converted and
+// coded; the rest keep the picture before, and a key frame codes all.
+func TestLoadBlocks(t *testing.T) {
+	needVP8(t)
+	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
+	moving(img, 0)
+	e, d := codecs(t, 320, 240, Config{Bitrate: 2000, Speed: 16})
+	cols, rows := e.Blocks()
+	if cols != 20 || rows != 15 {
+		t.Fatalf("Blocks: %dx%d, want 20x15", cols, rows)
+	}
+	changed := make([]bool, cols*rows)
+	if _, err := e.LoadBlocks(img, img.Rect, changed[:3]); err == nil {
+		t.Error("a map of the wrong size was taken")
+	}
+	// The first picture is converted whole, whatever the map says.
+	if n, err := e.LoadBlocks(img, img.Rect, changed); err != nil || n != cols*rows {
+		t.Fatalf("first LoadBlocks: %d blocks, %v; want all %d", n, err, cols*rows)
+	}
+	f, err := e.EncodeLoaded(0, false)
+	if err != nil || !f.Key {
+		t.Fatalf("first frame: key %v, %v", f.Key, err)
+	}
+	if _, err := d.Decode(f.Data); err != nil {
+		t.Fatal(err)
+	}
+	// Two areas turn white; only the first is said to have changed.
+	told, untold := image.Rect(32, 32, 64, 48), image.Rect(224, 160, 288, 208)
+	fill(img, told, 255)
+	fill(img, untold, 255)
+	for by := told.Min.Y / 16; by < told.Max.Y/16; by++ {
+		for bx := told.Min.X / 16; bx < told.Max.X/16; bx++ {
+			changed[by*cols+bx] = true
+		}
+	}
+	for i := range 3 {
+		n, err := e.LoadBlocks(img, img.Rect, changed)
+		if err != nil || n != 2 {
+			t.Fatalf("LoadBlocks: %d blocks, %v; want 2", n, err)
+		}
+		f, err := e.EncodeLoaded(time.Duration(i+1)*200*time.Millisecond, false)
+		if err != nil || f.Key {
+			t.Fatalf("frame %d: key %v, %v", i+1, f.Key, err)
+		}
+		p, err := d.Decode(f.Data)
+		if err != nil || p == nil {
+			t.Fatalf("decoding frame %d: %v", i+1, err)
+		}
+		if y := meanY(p, told); y < 220 {
+			t.Errorf("frame %d: the changed area has mean luma %.0f, want white (235)", i+1, y)
+		}
+		if y := meanY(p, untold); y > 200 {
+			t.Errorf("frame %d: an area not marked changed was coded (mean luma %.0f)", i+1, y)
+		}
+	}
+	if e.CPU() <= 0 {
+		t.Errorf("CPU: %v after four pictures", e.CPU())
+	}
+	// Back to whole pictures: Load converts everything, the map is off.
+	if err := e.Load(img, img.Rect); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		f, err := e.EncodeLoaded(time.Duration(i+4)*200*time.Millisecond, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Data) == 0 {
+			continue
+		}
+		if p, err := d.Decode(f.Data); err != nil || p == nil {
+			t.Fatalf("decoding: %v", err)
+		} else if i == 7 {
+			if y := meanY(p, untold); y < 200 {
+				t.Errorf("after Load the whole picture is not coded: mean luma %.0f where white", y)
+			}
+		}
+		if err := e.Load(img, img.Rect); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSmallChange1080p times what a recording pays for a typed
+// character on a 1080p screen: the whole picture converted and coded, or
+// only the changed macroblocks.
+func BenchmarkSmallChange1080p(b *testing.B) {
+	needVP8(b)
+	img := image.NewRGBA(image.Rect(0, 0, 1920, 1080))
+	moving(img, 0)
+	for _, mode := range []string{"whole", "blocks"} {
+		b.Run(mode, func(b *testing.B) {
+			e, err := NewEncoder(1920, 1080, Config{Speed: 16, Bitrate: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			cols, rows := e.Blocks()
+			changed := make([]bool, cols*rows)
+			if _, err := e.Encode(img, img.Rect, 0, true); err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			for b.Loop() {
+				i++
+				// One character cell changes, somewhere new each time.
+				x, y := (i*37)%1900, (i*23)%1060
+				fill(img, image.Rect(x, y, x+10, y+18), uint8(i*40))
+				if mode == "whole" {
+					err = e.Load(img, img.Rect)
+				} else {
+					clear(changed)
+					for by := y / 16; by <= (y+17)/16; by++ {
+						for bx := x / 16; bx <= (x+9)/16; bx++ {
+							changed[by*cols+bx] = true
+						}
+					}
+					_, err = e.LoadBlocks(img, img.Rect, changed)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.EncodeLoaded(time.Duration(i)*200*time.Millisecond, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
