@@ -25,6 +25,14 @@ const (
 
 	AuditRead Permission = "audit.read" // read the session audit log
 
+	// Support tools on an endpoint, with or without a screen share.
+	ToolsTerminal       Permission = "tools.terminal"        // a shell as the logged-on user
+	ToolsTerminalSystem Permission = "tools.terminal.system" // a shell as root / SYSTEM
+	ToolsProcesses      Permission = "tools.processes"       // list and end processes
+	ToolsServices       Permission = "tools.services"        // list, start, stop and restart services
+	ToolsFiles          Permission = "tools.files"           // browse and download files
+	ToolsFilesWrite     Permission = "tools.files.write"     // upload, rename and delete files
+
 	NotificationsManage  Permission = "notifications.manage"
 	NotificationsSend    Permission = "notifications.send"
 	NotificationsRead    Permission = "notifications.read"
@@ -37,6 +45,7 @@ var All = []Permission{
 	EndpointsView, EndpointsManage,
 	ScreenShareStart, ScreenShareUnattended, ScreenShareSettings, ScreenShareAllSession,
 	AuditRead,
+	ToolsTerminal, ToolsTerminalSystem, ToolsProcesses, ToolsServices, ToolsFiles, ToolsFilesWrite,
 	NotificationsManage, NotificationsSend, NotificationsRead, NotificationsApprove,
 }
 
@@ -65,7 +74,9 @@ type Role struct {
 func (r Role) Has(p Permission) bool { return slices.Contains(r.Permissions, p) }
 
 // DefaultRoles are created in every new store. The unattended permission is
-// deliberately in a role of its own, held by nobody until granted.
+// deliberately in a role of its own, held by nobody until granted; the
+// support tools (a shell on the endpoint is as strong as it gets) are in
+// no default role but Administrator.
 func DefaultRoles() []Role {
 	var admin []Permission
 	for _, p := range All {

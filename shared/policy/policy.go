@@ -40,6 +40,12 @@ type ScreenShare struct {
 	// RecordingRetentionDays.
 	RecordSessions         bool `json:"record_sessions"`
 	RecordingRetentionDays int  `json:"recording_retention_days"`
+	// ToolsAcceptanceRequired: opening a support tool (terminal,
+	// processes, services, files) asks the end user first, as an attended
+	// session does. ToolsWithoutUser: tools may open when nobody is
+	// logged on (then nobody can be asked).
+	ToolsAcceptanceRequired bool `json:"tools_acceptance_required"`
+	ToolsWithoutUser        bool `json:"tools_without_user"`
 }
 
 // Default is the policy of a new installation: safe by default, so
@@ -58,6 +64,9 @@ func Default() ScreenShare {
 		// Off by default: recording is an administrator's decision.
 		RecordSessions:         false,
 		RecordingRetentionDays: 30,
+		// A shell on somebody's computer is asked for, like a screen.
+		ToolsAcceptanceRequired: true,
+		ToolsWithoutUser:        false,
 	}
 }
 

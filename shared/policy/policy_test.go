@@ -25,6 +25,12 @@ func TestFromDoc(t *testing.T) {
 		{"outage limit too short", `{"screenshare":{"outage_limit_s":2}}`, true, nil},
 		{"bad mode", `{"screenshare":{"modes":["teleport"]}}`, true, nil},
 		{"no modes", `{"screenshare":{"modes":[]}}`, true, nil},
+		{"tools ask and need a user by default", ``, false, func(p ScreenShare) bool {
+			return p.ToolsAcceptanceRequired && !p.ToolsWithoutUser
+		}},
+		{"tools without asking", `{"screenshare":{"tools_acceptance_required":false,"tools_without_user":true}}`, false, func(p ScreenShare) bool {
+			return !p.ToolsAcceptanceRequired && p.ToolsWithoutUser && p.AcceptanceRequired
+		}},
 		{"malformed", `{"screenshare":`, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

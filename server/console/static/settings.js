@@ -190,6 +190,12 @@ const permText = {
   "screenshare.settings": "Change screen-share policies",
   "screenshare.sessions": "See, join and end everyone's screen shares",
   "audit.read": "Read the audit log",
+  "tools.terminal": "Open a terminal on endpoints as the logged-on user",
+  "tools.terminal.system": "Open a terminal on endpoints as root / SYSTEM",
+  "tools.processes": "List and end processes on endpoints",
+  "tools.services": "Start, stop and restart services on endpoints",
+  "tools.files": "Browse and download files on endpoints",
+  "tools.files.write": "Upload, rename and delete files on endpoints",
   "notifications.manage": "Manage end-user notifications",
   "notifications.send": "Send end-user notifications",
   "notifications.read": "Read end-user notifications",
@@ -424,6 +430,10 @@ function policySection() {
       " Record sessions (the endpoint user is told; Audit Log plays them)"),
     h("label", { for: "policy-retention" }, "Recording retention (days)"),
     h("input", { id: "policy-retention", name: "recording_retention_days", type: "number", min: "1", max: "3650" }),
+    h("label", { class: "check" }, h("input", { type: "checkbox", id: "policy-tools-accept", name: "tools_acceptance_required" }),
+      " Ask the endpoint user before a support tool (terminal, processes, services, files) opens"),
+    h("label", { class: "check" }, h("input", { type: "checkbox", id: "policy-tools-nouser", name: "tools_without_user" }),
+      " Allow support tools when nobody is logged on"),
     h("fieldset", { id: "policy-update" }, h("legend", {}, "Agent updates"),
       h("p", { class: "hint" }, "The agent release these endpoints run. Agents download it, check its signature, and roll back by themselves if the new version does not reach the server within 5 minutes. Start with a small percentage, or a canary group at 100."),
       h("label", { for: "policy-update-version" }, "Version (empty: leave agents as they are)"),
@@ -462,7 +472,7 @@ function policySection() {
       doc = pol.doc || {};
       const own = doc.screenshare;
       const base = { acceptance_required: true, acceptance_timeout_s: 30, unattended_allowed: false, modes: modes.map((m) => m[0]), user_may_end: true, clipboard_sync: true, file_transfer: true, outage_limit_s: 60,
-        record_sessions: false, recording_retention_days: 30 };
+        record_sessions: false, recording_retention_days: 30, tools_acceptance_required: true, tools_without_user: false };
       const inherited = glob && glob.doc && glob.doc.screenshare ? { ...base, ...glob.doc.screenshare } : base;
       fill({ ...inherited, ...(own || {}) });
       const upd = doc.agent_update || {};

@@ -1,0 +1,67 @@
+//go:build linux || darwin
+
+package terminal
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+
+	creack "github.com/creack/pty"
+)
+
+const defaultShell = "/bin/sh"
+
+type unixPTY struct {
+	f   *os.File
+	cmd *exec.Cmd
+}
+
+func startPTY(cfg Config) (pty, error) {
+	cmd := exec.Command(cfg.Shell[0], cfg.Shell[1:]...)
+	cmd.Dir = cfg.Dir
+	cmd.Env = cfg.Env
+	// The shell leads a session of its own with the pty as its
+	// controlling terminal (creack/pty sets Setsid and Setctty), so
+	// Close can end it and all it started.
+	f, err := creack.StartWithSize(cmd, &creack.Winsize{Cols: uint16(cfg.Cols), Rows: uint16(cfg.Rows)})
+	if err != nil {
+		return nil, err
+	}
+	return &unixPTY{f: f, cmd: cmd}, nil
+}
+
+func (p *unixPTY) Read(b []byte) (int, error)  { return p.f.Read(b) }
+func (p *unixPTY) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+func (p *unixPTY) resize(cols, rows int) error {
+	return creack.Setsize(p.f, &creack.Winsize{Cols: uint16(cols), Rows: uint16(rows)})
+}
+
+func (p *unixPTY) wait() (int, error) {
+	err := p.cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	return 0, nil
+}
+
+func (p *unixPTY) kill() error {
+	// The whole session: a shell's children (a pager, a background job
+	// in a process group of its own) go too. Only what left the session
+	// on purpose (a daemon) stays, as after an SSH logout.
+	if p.cmd.Process != nil {
+		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGKILL} {
+			for _, pid := range sessionMembers(p.cmd.Process.Pid) {
+				_ = syscall.Kill(pid, sig)
+			}
+			_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+		}
+	}
+	return p.f.Close()
+}
