@@ -8,6 +8,7 @@
 package terminal
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,12 +90,13 @@ func checkSize(cols, rows int) error {
 // Term is a running shell. Read, Write, Resize and Close may be called
 // from different goroutines.
 type Term struct {
-	p    pty
-	log  *slog.Logger
-	tr   *Transcript
-	done chan struct{}
-	code int
-	err  error
+	p     pty
+	shell string
+	log   *slog.Logger
+	tr    *Transcript
+	done  chan struct{}
+	code  int
+	err   error
 
 	closeOnce sync.Once
 }
@@ -118,7 +120,7 @@ func Start(cfg Config) (*Term, error) {
 	if err != nil {
 		return nil, fmt.Errorf("terminal: starting %s: %w", cfg.Shell[0], err)
 	}
-	t := &Term{p: p, log: cfg.Logger.With("component", "terminal"), tr: NewTranscript(cfg.Transcript), done: make(chan struct{})}
+	t := &Term{p: p, shell: cfg.Shell[0], log: cfg.Logger.With("component", "terminal"), tr: NewTranscript(cfg.Transcript), done: make(chan struct{})}
 	go func() {
 		t.code, t.err = p.wait()
 		close(t.done)
@@ -249,4 +251,9 @@ func (tr *Transcript) Total() int64 {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return tr.total
+}
+
+func marshal(m any) (string, error) {
+	b, err := json.Marshal(m)
+	return string(b), err
 }

@@ -1,0 +1,207 @@
+package terminal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// Channel is what a Bridge uses of its data channel (WebRTC or the
+// WebSocket relay).
+type Channel interface {
+	Send([]byte) error // binary: the terminal's output
+	SendText(string) error
+	BufferedAmount() uint64
+}
+
+// Output flow control: the shell is read no further while this much
+// waits on the channel (a burst then slows the shell down, not the
+// viewer's other channels), and again once it drained below LowWater.
+const (
+	HighWater = 1 << 20
+	LowWater  = 256 << 10
+	chunk     = 16 << 10
+)
+
+// BridgeConfig configures a Bridge.
+type BridgeConfig struct {
+	Channel Channel
+	// Allow decides whether a shell as who (protocol.TerminalAsUser or
+	// TerminalAsSystem) may open for this viewer; its error is sent back.
+	Allow func(as string) error
+	// Shell is the terminal's configuration but for the size (tests).
+	Shell Config
+	// Ended is called once with the terminal's transcript and exit
+	// code when the shell has ended (by itself or by Close), if it ran.
+	Ended  func(transcript []byte, total int64, code int)
+	Logger *slog.Logger
+}
+
+// Bridge runs one terminal on one channel: the viewer's open message
+// starts the shell, binary messages type into it, its output goes back.
+type Bridge struct {
+	cfg BridgeConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	term    *Term
+	closed  bool
+	drained *sync.Cond // BufferedAmount went below LowWater, or closed
+	wg      sync.WaitGroup
+}
+
+// NewBridge returns a bridge waiting for the viewer's open message.
+func NewBridge(cfg BridgeConfig) (*Bridge, error) {
+	if cfg.Channel == nil || cfg.Allow == nil {
+		return nil, errors.New("terminal: a bridge needs a channel and an Allow rule")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Bridge{cfg: cfg, log: cfg.Logger.With("component", "terminal")}
+	b.drained = sync.NewCond(&b.mu)
+	return b, nil
+}
+
+// Handle takes one message from the viewer.
+func (b *Bridge) Handle(isText bool, data []byte) {
+	if !isText {
+		b.mu.Lock()
+		t := b.term
+		b.mu.Unlock()
+		if t != nil {
+			if _, err := t.Write(data); err != nil {
+				b.log.Debug("typing into the shell", "error", err)
+			}
+		}
+		return
+	}
+	m, err := protocol.DecodeTerminalMsg(data)
+	if err != nil {
+		b.fail(err)
+		return
+	}
+	switch m.T {
+	case protocol.TerminalOpen:
+		b.open(m)
+	case protocol.TerminalResize:
+		b.mu.Lock()
+		t := b.term
+		b.mu.Unlock()
+		if t == nil {
+			b.fail(errors.New("resize: no terminal is open"))
+		} else if err := t.Resize(m.Cols, m.Rows); err != nil {
+			b.fail(err)
+		}
+	default:
+		b.fail(fmt.Errorf("a viewer does not send %q", m.T))
+	}
+}
+
+func (b *Bridge) fail(err error) {
+	b.log.Debug("terminal message refused", "error", err)
+	if s, e := marshal(protocol.TerminalMsg{T: protocol.TerminalError, Error: err.Error()}); e == nil {
+		_ = b.cfg.Channel.SendText(s)
+	}
+}
+
+func (b *Bridge) open(m protocol.TerminalMsg) {
+	if err := b.cfg.Allow(m.As); err != nil {
+		b.fail(err)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	if b.term != nil {
+		b.failLocked(errors.New("open: a terminal is open on this channel already"))
+		return
+	}
+	cfg := b.cfg.Shell
+	cfg.Cols, cfg.Rows = m.Cols, m.Rows
+	if cfg.Logger == nil {
+		cfg.Logger = b.cfg.Logger
+	}
+	t, err := Start(cfg)
+	if err != nil {
+		b.failLocked(err)
+		return
+	}
+	b.term = t
+	b.log.Info("terminal opened", "as", m.As)
+	if s, err := marshal(protocol.TerminalMsg{T: protocol.TerminalOpened, As: m.As, Shell: t.shell}); err == nil {
+		_ = b.cfg.Channel.SendText(s)
+	}
+	b.wg.Add(1)
+	go b.pump(t)
+}
+
+func (b *Bridge) failLocked(err error) {
+	b.mu.Unlock()
+	defer b.mu.Lock()
+	b.fail(err)
+}
+
+// pump sends the shell's output until it ends, holding back while the
+// channel is full.
+func (b *Bridge) pump(t *Term) {
+	defer b.wg.Done()
+	buf := make([]byte, chunk)
+	for {
+		b.mu.Lock()
+		for !b.closed && b.cfg.Channel.BufferedAmount() > HighWater {
+			b.drained.Wait()
+		}
+		closed := b.closed
+		b.mu.Unlock()
+		if closed {
+			break
+		}
+		n, err := t.Read(buf)
+		if n > 0 {
+			if e := b.cfg.Channel.Send(append([]byte(nil), buf[:n]...)); e != nil {
+				b.log.Debug("sending terminal output", "error", e)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	t.Close()
+	code := t.ExitCode()
+	if s, err := marshal(protocol.TerminalMsg{T: protocol.TerminalExit, Code: code}); err == nil {
+		_ = b.cfg.Channel.SendText(s)
+	}
+	b.log.Info("terminal ended", "code", code, "output_bytes", t.Transcript().Total())
+	if b.cfg.Ended != nil {
+		b.cfg.Ended(t.Transcript().Bytes(), t.Transcript().Total(), code)
+	}
+}
+
+// Drained tells the bridge the channel's buffer went below LowWater
+// (from the channel's OnBufferedAmountLow).
+func (b *Bridge) Drained() {
+	b.mu.Lock()
+	b.drained.Broadcast()
+	b.mu.Unlock()
+}
+
+// Close ends the shell, if one runs, and waits for its end to be
+// reported.
+func (b *Bridge) Close() {
+	b.mu.Lock()
+	b.closed = true
+	t := b.term
+	b.drained.Broadcast()
+	b.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
+	b.wg.Wait()
+}
