@@ -91,6 +91,8 @@ type Recorder struct {
 	// those are converted and coded again.
 	changed []bool
 	cols    int
+	fitted  bool          // the picture loaded last was fitted from another size
+	blocks  int           // macroblocks converted for the picture loaded last
 	busy    bool          // the goroutine is encoding
 	idle    *sync.Cond    // busy went false
 	pending bool          // a picture was declined: offer one again
@@ -214,10 +216,18 @@ func (r *Recorder) take(img *image.RGBA, at time.Time) bool {
 			return false
 		}
 	}
-	if _, err := r.enc.LoadBlocks(r.fit(img), image.Rect(0, 0, r.width, r.height), r.changed); err != nil {
+	pic := r.fit(img)
+	if fitted := pic != img; fitted || r.fitted {
+		// Another layout than the picture before: all of it is new.
+		r.mark(pic, nil)
+		r.fitted = fitted
+	}
+	n, err := r.enc.LoadBlocks(pic, image.Rect(0, 0, r.width, r.height), r.changed)
+	if err != nil {
 		r.fail(err)
 		return false
 	}
+	r.blocks = n
 	clear(r.changed)
 	r.busy, r.pending, r.last = true, false, at
 	r.work <- at

@@ -356,12 +356,37 @@ func TestRecorderCodesOnlyChanges(t *testing.T) {
 	if n := marked(r); n != 0 {
 		t.Fatalf("%d blocks still marked after the picture was taken", n)
 	}
+	r.mu.Lock()
+	blocks := r.blocks
+	r.mu.Unlock()
+	if blocks != 8 {
+		t.Errorf("%d blocks converted, want the 8 marked", blocks)
+	}
 	all := 20 * 13
 	if r.Offer(picture(100, 100, color.RGBA{1, 2, 3, 255}), []image.Rectangle{image.Rect(0, 0, 1, 1)}, c.add(10*time.Millisecond)) {
 		t.Fatal("taken too soon")
 	}
 	if n := marked(r); n != all {
 		t.Fatalf("a picture of another size marked %d blocks, want all %d", n, all)
+	}
+	// Taken (fitted); then the first picture of the recording's own size
+	// again is new all over, whatever the damage says.
+	if !r.Offer(picture(100, 100, color.RGBA{1, 2, 3, 255}), nil, c.add(time.Second)) {
+		t.Fatal("the picture of another size was declined")
+	}
+	idle(t, r)
+	r.mu.Lock()
+	r.mark(img, []image.Rectangle{})
+	r.mu.Unlock()
+	if !r.Offer(img, []image.Rectangle{}, c.add(time.Second)) {
+		t.Fatal("the picture of the recording's size was declined")
+	}
+	idle(t, r)
+	r.mu.Lock()
+	fitted, blocks := r.fitted, r.blocks
+	r.mu.Unlock()
+	if fitted || blocks != all {
+		t.Errorf("after a fitted picture, one of the recording's size: fitted %v, %d blocks converted; want all %d", fitted, blocks, all)
 	}
 	if _, err := r.Finish(); err != nil {
 		t.Fatal(err)
