@@ -35,6 +35,7 @@ var dynamic = map[string]string{
 	"agent/update/trial.go:Trial":                           "the agent's new binary, on trial",
 	"agent/supervisor/processes.go:defaultCommand":          "the agent's own executable, as the session helper",
 	"agent/supervisor/supervisor_test.go:start":             "the test binary itself (os.Args[0])",
+	"agent/tools/terminal/terminal_unix.go:startPTY":        "the endpoint user's own shell (SHELL, else /bin/sh) for a technician's terminal; the tests run /bin/sh",
 	"e2e/broker_test.go:enterCode":                          "the tether-agent the test built",
 	"e2e/failover_test.go:pgCtl":                            "pg_ctl (a row of its own) from /usr/lib/postgresql/*/bin, as the failover test's private cluster needs",
 	"e2e/harness_test.go:startAgentOpts":                    "the tether-agent the test built",
