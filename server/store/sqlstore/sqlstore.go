@@ -220,7 +220,7 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 
 	// Connect first so an unusable file fails with SQLite's own reason
 	// rather than as a migration error.
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w); err != nil {
 		w.Close()
 		if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) {
 			return nil, fmt.Errorf("open sqlite %q: cannot create the database file (is %s writable?): %w", path, dir, err)
@@ -249,6 +249,33 @@ func openSQLite(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.r = r
 	return s, nil
+}
+
+// pingSQLite connects. Switching a new file to WAL needs a lock that
+// SQLite refuses at once, busy handler or not, while another process
+// opening the same file holds its own (its deadlock rule): the connection
+// is tried again for as long as busy_timeout would have waited.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	wait := 5 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// isBusy reports SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
 // openSQLiteReadOnly opens one query-only pool on an existing file.
