@@ -114,14 +114,30 @@ func (b *Bridge) open(m protocol.TerminalMsg) {
 		b.fail(err)
 		return
 	}
+	t, err := b.start(m)
+	if err != nil {
+		b.fail(err)
+		return
+	}
+	if t == nil {
+		return // closed meanwhile
+	}
+	b.log.Info("terminal opened", "as", m.As)
+	if s, err := marshal(protocol.TerminalMsg{T: protocol.TerminalOpened, As: m.As, Shell: t.shell}); err == nil {
+		_ = b.cfg.Channel.SendText(s)
+	}
+	go b.pump(t) // after "opened": the viewer sees output only then
+}
+
+// start starts the channel's one shell; its pump is counted in wg.
+func (b *Bridge) start(m protocol.TerminalMsg) (*Term, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return
+		return nil, nil
 	}
 	if b.term != nil {
-		b.failLocked(errors.New("open: a terminal is open on this channel already"))
-		return
+		return nil, errors.New("open: a terminal is open on this channel already")
 	}
 	cfg := b.cfg.Shell
 	cfg.Cols, cfg.Rows = m.Cols, m.Rows
@@ -130,22 +146,11 @@ func (b *Bridge) open(m protocol.TerminalMsg) {
 	}
 	t, err := Start(cfg)
 	if err != nil {
-		b.failLocked(err)
-		return
+		return nil, err
 	}
 	b.term = t
-	b.log.Info("terminal opened", "as", m.As)
-	if s, err := marshal(protocol.TerminalMsg{T: protocol.TerminalOpened, As: m.As, Shell: t.shell}); err == nil {
-		_ = b.cfg.Channel.SendText(s)
-	}
 	b.wg.Add(1)
-	go b.pump(t)
-}
-
-func (b *Bridge) failLocked(err error) {
-	b.mu.Unlock()
-	defer b.mu.Lock()
-	b.fail(err)
+	return t, nil
 }
 
 // pump sends the shell's output until it ends, holding back while the

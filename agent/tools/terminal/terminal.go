@@ -16,15 +16,17 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // ErrUnsupported is returned where no terminal can be started.
 var ErrUnsupported = errors.New("terminal: not supported on this system")
 
-// Bounds of a terminal's size, in character cells.
+// Bounds of a terminal's size, in character cells: the channel's.
 const (
 	MinCols, MinRows = 2, 1
-	MaxCols, MaxRows = 1000, 500
+	MaxCols, MaxRows = protocol.TerminalMaxCols, protocol.TerminalMaxRows
 )
 
 // DefaultTranscript is how much of the output a transcript keeps.
@@ -96,7 +98,6 @@ type Term struct {
 	tr    *Transcript
 	done  chan struct{}
 	code  int
-	err   error
 
 	closeOnce sync.Once
 }
@@ -122,7 +123,10 @@ func Start(cfg Config) (*Term, error) {
 	}
 	t := &Term{p: p, shell: cfg.Shell[0], log: cfg.Logger.With("component", "terminal"), tr: NewTranscript(cfg.Transcript), done: make(chan struct{})}
 	go func() {
-		t.code, t.err = p.wait()
+		var err error
+		if t.code, err = p.wait(); err != nil {
+			t.log.Debug("waiting for the shell", "error", err)
+		}
 		close(t.done)
 	}()
 	return t, nil
