@@ -148,6 +148,7 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+protocol.PathPoll, h.poll)
 	mux.HandleFunc("POST "+protocol.PathRedeemCode, h.redeemCode)
 	mux.HandleFunc("POST "+protocol.PathAgentRecording, h.uploadRecording)
+	mux.HandleFunc("POST "+protocol.PathAgentTranscript, h.uploadTranscript)
 
 	// Console and automation API.
 	mux.HandleFunc("POST /api/v1/login", h.login)
@@ -190,6 +191,8 @@ func (h *handlers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/sessions/{id}/control", withPathBody(h, "id", http.StatusOK, h.svc.Control))
 	mux.HandleFunc("GET /api/v1/sessions/{id}/recording", h.recording)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/recording/timeline", onPath(h, "id", h.svc.RecordingTimeline))
+	mux.HandleFunc("POST "+protocol.PathToolSessions, withPathBody(h, "id", http.StatusCreated, h.svc.CreateToolSession))
+	mux.HandleFunc("GET "+protocol.PathTranscript, h.transcript)
 	mux.HandleFunc("POST /api/v1/codes", h.issueCode)
 	mux.HandleFunc("GET /api/v1/codes/{id}", onPath(h, "id", h.svc.GetCode))
 	mux.HandleFunc("POST /api/v1/codes/{id}/renew", onPath(h, "id", h.svc.RenewCode))

@@ -193,6 +193,18 @@ func TestPermissionMatrix(t *testing.T) {
 		}
 	}
 
+	// Terminal sessions, in Default (tD, with its transcript) and in the
+	// group (tG).
+	var tD, tG protocol.Session
+	mustDo(t, root, "POST", "/api/v1/endpoints/"+epD+"/tools", protocol.CreateToolSessionRequest{Tool: protocol.ToolTerminal}, &tD, 201)
+	mustDo(t, root, "POST", "/api/v1/endpoints/"+epG+"/tools", protocol.CreateToolSessionRequest{Tool: protocol.ToolTerminal}, &tG, 201)
+	tokTD := agentToken(secD, tD.ID)
+	for _, r := range []struct{ id, tok string }{{tD.ID, tokTD}, {tG.ID, agentToken(secG, tG.ID)}} {
+		if st := e.uploadTranscript(t, r.id, r.tok, "$ id -un\r\nroot\r\n"); st != http.StatusCreated {
+			t.Fatalf("upload the transcript of %s: %d", r.id, st)
+		}
+	}
+
 	empty := func(int) any { return map[string]any{} }
 	strongG := `{"screenshare":{"acceptance_required":true,"clipboard_sync":false,"file_transfer":false}}`
 	weakG := `{"screenshare":{"acceptance_required":false,"clipboard_sync":false,"file_transfer":false}}`
@@ -312,6 +324,9 @@ func TestPermissionMatrix(t *testing.T) {
 	sessionG := func(st int) [nCols]int {
 		return cells(403, cAdmin, st, cAdminG, st, cSSAdmin, st, cSSAdminG, st)
 	}
+	// a tool's session: the Administrator role alone holds the tool
+	toolD := func(st int) [nCols]int { return cells(403, cAdmin, st, cAdminG, 404, cSSAdminG, 404, cSSAgentG, 404) }
+	toolG := func(st int) [nCols]int { return cells(403, cAdmin, st, cAdminG, st) }
 	// someone else's connection code: seen with screenshare.sessions over every group
 	codeOf := cells(403, cAdmin, 200, cAdminG, 404, cSSAdmin, 200, cSSAdminG, 404, cSSAgent, 404, cSSAgentG, 404)
 	// a recording: audit.read over the endpoint's group; a scoped reader
@@ -433,6 +448,29 @@ func TestPermissionMatrix(t *testing.T) {
 		{route: "POST " + protocol.PathAgentRecording, path: "/api/agent/v1/sessions/" + sRD.ID + "/recording", auth: tokRD, body: empty,
 			want: cells(409, cAnon, 409)},
 		{route: "GET /play/{id}", path: "/play/" + sRD.ID, want: public},
+
+		// Support tools: only the Administrator role holds them; a scoped
+		// one does not find Default's endpoint. A tool's session needs the
+		// tool's permission also of a holder of screenshare.sessions.
+		{route: "POST " + protocol.PathToolSessions, path: "/api/v1/endpoints/" + epD + "/tools",
+			body: func(int) any { return protocol.CreateToolSessionRequest{Tool: protocol.ToolTerminal} }, want: cells(403, cAdmin, 201, cAdminG, 404)},
+		{route: "POST " + protocol.PathToolSessions, path: "/api/v1/endpoints/" + epG + "/tools",
+			body: func(int) any { return protocol.CreateToolSessionRequest{Tool: protocol.ToolTerminal} }, want: cells(403, cAdmin, 201, cAdminG, 201)},
+		{route: "POST " + protocol.PathToolSessions, path: "/api/v1/endpoints/" + epD + "/tools",
+			body: func(int) any { return protocol.CreateToolSessionRequest{Tool: protocol.ToolTerminalSystem} }, want: cells(403, cAdmin, 201, cAdminG, 404)},
+		{route: "POST " + protocol.PathToolSessions, path: "/api/v1/endpoints/" + epG + "/tools",
+			body: func(int) any { return protocol.CreateToolSessionRequest{Tool: protocol.ToolTerminalSystem} }, want: cells(403, cAdmin, 201, cAdminG, 201)},
+		{route: "GET /api/v1/sessions/{id}", path: "/api/v1/sessions/" + tD.ID, want: toolD(200)},
+		{route: "GET /api/v1/sessions/{id}", path: "/api/v1/sessions/" + tG.ID, want: toolG(200)},
+		{route: "POST /api/v1/sessions/{id}/control", path: "/api/v1/sessions/" + tG.ID + "/control",
+			body: func(int) any { return protocol.ControlRequest{Op: protocol.ControlRequestOp, Viewer: "vnone"} }, want: toolG(400)},
+		{route: "GET " + protocol.PathViewerSignal, path: "/api/v1/sessions/" + tD.ID + "/signal", ws: true, want: toolD(101)},
+		{route: "GET " + protocol.PathViewerSignal, path: "/api/v1/sessions/" + tG.ID + "/signal", ws: true, want: toolG(101)},
+		{route: "GET " + protocol.PathTranscript, path: "/api/v1/sessions/" + tD.ID + "/transcript", want: recordingD},
+		{route: "GET " + protocol.PathTranscript, path: "/api/v1/sessions/" + tG.ID + "/transcript", want: recordingG},
+		{route: "POST " + protocol.PathAgentTranscript, path: "/api/agent/v1/sessions/" + tD.ID + "/transcript", body: empty, want: agentOnly},
+		{route: "POST " + protocol.PathAgentTranscript, path: "/api/agent/v1/sessions/" + tD.ID + "/transcript", auth: tokTD, body: empty,
+			want: cells(409, cAnon, 409)},
 
 		// Sessions.
 		{route: "POST /api/v1/sessions", path: "/api/v1/sessions", body: func(int) any { return protocol.CreateSessionRequest{EndpointID: epD, Attended: true} }, want: startersD(201)},
@@ -676,6 +714,12 @@ func constValue(t *testing.T, name string) string {
 		return protocol.PathRelease
 	case "protocol.PathAgentRecording":
 		return protocol.PathAgentRecording
+	case "protocol.PathAgentTranscript":
+		return protocol.PathAgentTranscript
+	case "protocol.PathToolSessions":
+		return protocol.PathToolSessions
+	case "protocol.PathTranscript":
+		return protocol.PathTranscript
 	}
 	t.Fatalf("unknown path constant %s: add it here", name)
 	return ""

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tetherdesk/tether/server/app"
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // uploadRecording takes a session helper's recording (multipart, streamed
@@ -65,4 +66,27 @@ func rangeFromStart(rng string) bool {
 		}
 	}
 	return true
+}
+
+// uploadTranscript takes a terminal session's transcript from the agent.
+func (h *handlers) uploadTranscript(w http.ResponseWriter, r *http.Request) {
+	info, err := h.svc.UploadTranscript(r.Context(), app.TranscriptUpload{SessionID: r.PathValue("id"), Token: bearer(r),
+		Total: r.Header.Get(protocol.TranscriptTotalHeader), Body: r.Body})
+	h.answer(w, r, http.StatusCreated, info, err)
+}
+
+// transcript serves a terminal session's transcript as it was written,
+// escape sequences and all, as a file: never rendered by the browser.
+func (h *handlers) transcript(w http.ResponseWriter, r *http.Request) {
+	data, err := h.svc.Transcript(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": "terminal-" + r.PathValue("id") + ".txt"}))
+	hd.Set("Cache-Control", "private, no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	w.Write(data)
 }

@@ -150,13 +150,19 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 // when the policy sp records sessions (the helper then uploads it to
 // protocol.PathAgentRecording).
 func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode protocol.Mode, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
+	return s.openSessionFor(ctx, a, tech, attended, sp, mode, "", actor, det)
+}
+
+// openSessionFor is openSession for a tool's session too (tool not "").
+// A tool's session is never recorded: its terminal keeps a transcript.
+func (s *Service) openSessionFor(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode protocol.Mode, tool, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
 	now := s.now().UTC()
 	id := auth.NewToken("", 16)
 	id = strings.NewReplacer("-", "x", "_", "y").Replace(id)
 	ss, err := s.store.CreateSession(ctx, store.ScreenSession{
 		ID: id, AgentID: a.ID, TechnicianID: tech.UserID, TechnicianName: tech.Name, Attended: attended,
 		AcceptTimeoutS: sp.AcceptanceTimeoutS, Mode: mode, State: protocol.SessionRequested,
-		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now, Record: sp.RecordSessions,
+		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now, Record: sp.RecordSessions && tool == "", Tool: tool,
 	})
 	if err != nil {
 		return store.ScreenSession{}, protocol.ScreenShareStart{}, fmt.Errorf("create session: %w", err)
@@ -164,7 +170,10 @@ func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principa
 	start := protocol.ScreenShareStart{
 		SessionID: ss.ID, Attended: attended, Mode: mode, AllowedModes: sp.Enabled(), Technician: tech.Name,
 		AcceptanceTimeoutS: sp.AcceptanceTimeoutS, UserMayEnd: sp.UserMayEnd,
-		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1), Record: sp.RecordSessions,
+		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1), Record: ss.Record, Tool: tool,
+	}
+	if tool != "" {
+		start.AllowedModes = nil
 	}
 	payload, err := json.Marshal(start)
 	if err != nil {
@@ -190,7 +199,7 @@ func (s *Service) visibleSession(ctx context.Context, id string) (store.ScreenSe
 	if err != nil {
 		return store.ScreenSession{}, store.Agent{}, nil, err
 	}
-	if !p.Can(perm.ScreenShareStart) && !p.Can(perm.ScreenShareAllSession) {
+	if !mayHaveSessions(p) {
 		return store.ScreenSession{}, store.Agent{}, nil, ErrForbidden
 	}
 	ss, err := s.store.SessionByID(ctx, id)
@@ -204,14 +213,52 @@ func (s *Service) visibleSession(ctx context.Context, id string) (store.ScreenSe
 	// A technician's own session is theirs while their roles still let
 	// them start one on the endpoint: a change of roles or of the
 	// endpoint's groups takes it away (and recheckViewers closes it).
-	own := ss.TechnicianID == p.UserID && p.CanInAny(perm.ScreenShareStart, a.Groups())
-	if own || p.CanInAny(perm.ScreenShareAllSession, a.Groups()) {
+	// A tool's session needs the tool's permission there as well, also
+	// of a holder of screenshare.sessions: seeing every session is no
+	// licence to a root shell.
+	if mayReach(p, ss, a) {
 		return ss, a, p, nil
 	}
 	if p.CanInAny(perm.EndpointsView, a.Groups()) {
 		return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("%w: the session belongs to %s", ErrForbidden, ss.TechnicianName)
 	}
 	return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
+}
+
+// sessionPerm is the permission a session is opened with: its tool's, or
+// screenshare.start for a screen share.
+func sessionPerm(ss store.ScreenSession) perm.Permission {
+	if ss.Tool != "" {
+		return perm.Permission("tools." + ss.Tool)
+	}
+	return perm.ScreenShareStart
+}
+
+// mayHaveSessions reports whether p may have sessions anywhere: a screen
+// share's permission, screenshare.sessions, or a tool's.
+func mayHaveSessions(p *Principal) bool {
+	if p.Can(perm.ScreenShareStart) || p.Can(perm.ScreenShareAllSession) {
+		return true
+	}
+	for _, t := range protocol.Tools {
+		if p.Can(perm.Permission("tools." + t)) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayReach reports whether p may see and join session ss of endpoint a:
+// its own session while its roles still open one there (a change of
+// roles or of the endpoint's groups takes it away, and recheckViewers
+// closes it), or any session there with screenshare.sessions; a tool's
+// session needs the tool's permission there in both cases.
+func mayReach(p *Principal, ss store.ScreenSession, a store.Agent) bool {
+	need := sessionPerm(ss)
+	if !p.CanInAny(need, a.Groups()) && (ss.Tool != "" || ss.TechnicianID == p.UserID) {
+		return false
+	}
+	return ss.TechnicianID == p.UserID || p.CanInAny(perm.ScreenShareAllSession, a.Groups())
 }
 
 // GetSession returns one session.
@@ -230,7 +277,7 @@ func (s *Service) ListSessions(ctx context.Context, activeOnly bool) ([]protocol
 	if err != nil {
 		return nil, err
 	}
-	if !p.Can(perm.ScreenShareStart) && !p.Can(perm.ScreenShareAllSession) {
+	if !mayHaveSessions(p) {
 		return nil, ErrForbidden
 	}
 	var all []store.ScreenSession
@@ -239,14 +286,10 @@ func (s *Service) ListSessions(ctx context.Context, activeOnly bool) ([]protocol
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	all = append(all, own...)
-	inGroups := map[string]bool{}
 	if p.Can(perm.ScreenShareAllSession) {
 		others, err := s.store.ListSessions(ctx, store.SessionFilter{ActiveOnly: activeOnly, GroupIDs: p.GroupsFor(perm.ScreenShareAllSession)})
 		if err != nil {
 			return nil, fmt.Errorf("list sessions: %w", err)
-		}
-		for _, ss := range others {
-			inGroups[ss.ID] = true
 		}
 		all = append(all, others...)
 	}
@@ -268,7 +311,7 @@ func (s *Service) ListSessions(ctx context.Context, activeOnly bool) ([]protocol
 		}
 		// One's own sessions, as visibleSession: on endpoints one's roles
 		// still cover.
-		if !inGroups[ss.ID] && (a == nil || !p.CanInAny(perm.ScreenShareStart, a.Groups())) {
+		if a == nil || !mayReach(p, ss, *a) {
 			continue
 		}
 		ps, err := s.sessionOf(ctx, ss, a)
@@ -285,7 +328,7 @@ func (s *Service) sessionOf(ctx context.Context, ss store.ScreenSession, a *stor
 	out := protocol.Session{
 		ID: ss.ID, EndpointID: ss.AgentID, Technician: ss.TechnicianName, Attended: ss.Attended, Mode: ss.Mode,
 		State: ss.State, Reason: ss.Reason, Created: ss.Created, Started: ss.Started, Ended: ss.Ended,
-		ControlHolder: ss.ControlHolder, Viewers: []protocol.Viewer{}, Record: ss.Record,
+		ControlHolder: ss.ControlHolder, Viewers: []protocol.Viewer{}, Record: ss.Record, Tool: ss.Tool,
 	}
 	if a != nil {
 		out.Hostname = a.Hostname
@@ -298,6 +341,16 @@ func (s *Service) sessionOf(ctx context.Context, ss store.ScreenSession, a *stor
 		if r, ok := recs[ss.ID]; ok {
 			info := recordingInfo(r)
 			out.Recording = &info
+		}
+	}
+	if ss.Tool != "" && ss.State == protocol.SessionEnded {
+		t, err := s.store.TranscriptOf(ctx, ss.ID, false)
+		switch {
+		case err == nil:
+			info := transcriptInfo(t)
+			out.Transcript = &info
+		case !errors.Is(err, store.ErrNotFound):
+			return protocol.Session{}, fmt.Errorf("transcript of session %q: %w", ss.ID, err)
 		}
 	}
 	if ss.State != protocol.SessionEnded {
@@ -550,6 +603,9 @@ func (s *Service) Control(ctx context.Context, id string, req protocol.ControlRe
 	ss, a, p, err := s.visibleSession(ctx, id)
 	if err != nil {
 		return protocol.Session{}, err
+	}
+	if ss.Tool != "" {
+		return protocol.Session{}, badRequest("a support tool's session has no control to pass")
 	}
 	s.controlMu.Lock()
 	defer s.controlMu.Unlock()

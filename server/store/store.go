@@ -278,6 +278,9 @@ type ScreenSession struct {
 	// Record: the endpoint's policy recorded sessions when this one was
 	// created, so its helper records it and uploads the recording.
 	Record bool
+	// Tool is the support tool the session was opened for
+	// (protocol.Tools), "" for a screen share.
+	Tool string
 }
 
 // SessionTransition moves a session from one state to another.
@@ -349,6 +352,7 @@ type Store interface {
 	LimitStore
 	LockStore
 	RecordingStore
+	TranscriptStore
 }
 
 // LockStore serializes work across server nodes.
@@ -704,6 +708,26 @@ type RecordingStore interface {
 	// DeleteRecording removes a session's recording; ErrNotFound when it
 	// has none.
 	DeleteRecording(ctx context.Context, sessionID string) error
+}
+
+// Transcript is a terminal session's kept output.
+type Transcript struct {
+	SessionID string
+	Data      []byte // the start and the end of the output, at most protocol.MaxTranscript
+	Size      int64  // len(Data), also when Data is left out
+	Total     int64  // bytes the shell wrote in all
+	SHA256    string // hex of Data
+	Stored    time.Time
+}
+
+// TranscriptStore holds terminal transcripts, one per session at most.
+type TranscriptStore interface {
+	// PutTranscript stores t: ErrConflict when the session has one
+	// already, ErrNotFound for an unknown session.
+	PutTranscript(ctx context.Context, t Transcript) error
+	// TranscriptOf is a session's transcript; withData false leaves Data
+	// out. ErrNotFound when it has none.
+	TranscriptOf(ctx context.Context, sessionID string, withData bool) (Transcript, error)
 }
 
 // CodeStore holds connection codes.

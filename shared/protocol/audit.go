@@ -66,4 +66,8 @@ const (
 	AuditSessionRecorded  AuditType = "session.recorded"
 	AuditRecordingRead    AuditType = "recording.downloaded"
 	AuditRecordingDeleted AuditType = "recording.deleted"
+	// AuditSessionTranscript: a terminal session's transcript was stored
+	// (details: size, total, sha256); AuditTranscriptRead: a user read it.
+	AuditSessionTranscript AuditType = "session.transcript"
+	AuditTranscriptRead    AuditType = "transcript.read"
 )

@@ -82,6 +82,9 @@ type ScreenShareStart struct {
 	// session bar say so, and the helper uploads the recording to
 	// PathAgentRecording when the session ends.
 	Record bool `json:"record,omitempty"`
+	// Tool makes the session a support tool's (ToolTerminal...) instead
+	// of a screen share: no screen, no modes, the tool's channel only.
+	Tool string `json:"tool,omitempty"`
 }
 
 // Session describes a screen-share session: GET /api/v1/sessions/{id}.
@@ -104,6 +107,10 @@ type Session struct {
 	// Recording describes the stored recording once it has arrived.
 	Record    bool           `json:"record,omitempty"`
 	Recording *RecordingInfo `json:"recording,omitempty"`
+	// Tool: a support tool's session (ToolTerminal...), "" for a screen
+	// share. Transcript describes a terminal's stored transcript.
+	Tool       string          `json:"tool,omitempty"`
+	Transcript *TranscriptInfo `json:"transcript,omitempty"`
 }
 
 // Viewer is one technician's connection to a session.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -16,6 +17,49 @@ const (
 	ChannelTerminal          = "terminal"
 	ChannelTerminalID uint16 = 6
 )
+
+// Support tools a session may be opened for (Session.Tool): each is a
+// session record of its own, with the tool's channel and no screen. The
+// permission to open one is "tools." + the tool (shared/perm).
+const (
+	ToolTerminal       = "terminal"        // a shell as the desktop's user
+	ToolTerminalSystem = "terminal.system" // a shell as root or SYSTEM
+)
+
+// Tools lists every tool.
+var Tools = []string{ToolTerminal, ToolTerminalSystem}
+
+// CreateToolSessionRequest is the body of PathToolSessions.
+type CreateToolSessionRequest struct {
+	Tool string `json:"tool"`
+}
+
+// PathToolSessions opens a tool session on an endpoint (POST, 201 with
+// the Session).
+const PathToolSessions = "/api/v1/endpoints/{id}/tools"
+
+// PathAgentTranscript is where the agent uploads a terminal session's
+// transcript when the shell ends (POST, the session's agent token as
+// bearer, the bytes as body, at most MaxTranscript). The header
+// TranscriptTotalHeader gives how many bytes the shell wrote in all: the
+// transcript keeps the start and the end of a longer one.
+const (
+	PathAgentTranscript   = "/api/agent/v1/sessions/{id}/transcript"
+	TranscriptTotalHeader = "X-Tether-Transcript-Total"
+	MaxTranscript         = 1 << 20
+)
+
+// PathTranscript serves a terminal session's transcript to the console
+// (GET, text/plain).
+const PathTranscript = "/api/v1/sessions/{id}/transcript"
+
+// TranscriptInfo describes a stored terminal transcript.
+type TranscriptInfo struct {
+	Size   int64     `json:"size"`  // bytes kept
+	Total  int64     `json:"total"` // bytes the shell wrote
+	SHA256 string    `json:"sha256"`
+	Stored time.Time `json:"stored"`
+}
 
 // TerminalMsg types.
 const (

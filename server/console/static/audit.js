@@ -105,6 +105,7 @@ const eventNames = {
   "code.issued": "Connection code issued", "code.extended": "Connection code extended", "code.cancelled": "Connection code cancelled",
   "code.used": "Connection code used", "code.failed": "Wrong connection code", "code.throttled": "Connection code entry throttled",
   "recording.downloaded": "Recording played or downloaded", "recording.deleted": "Recording deleted (retention)",
+  "session.transcript": "Terminal transcript stored", "transcript.read": "Terminal transcript read",
 };
 
 // Choices of the event-type filter: a family (prefix*) or one type.
@@ -112,7 +113,7 @@ const eventFamilies = [
   ["login*", "Sign-ins (all)"], ["user.*", "Users (all)"], ["role.*", "Roles (all)"], ["group.*", "Computer groups (all)"],
   ["agent.*", "Endpoints (all)"], ["enrollment_token.*", "Enrollment tokens (all)"], ["code.*", "Connection codes (all)"],
   ["policy.changed", "Policy changed"], ["apitoken.*", "API tokens (all)"], ["action.queued", "Action queued"],
-  ["recording.*", "Recordings (all)"],
+  ["recording.*", "Recordings (all)"], ["transcript.read", "Terminal transcript read"],
 ];
 
 // Filters of the other-events tab survive moving between tabs.

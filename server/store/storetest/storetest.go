@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LimitsConcurrent", testLimitsConcurrent},
 		{"Exclusive", testExclusive},
 		{"Recordings", testRecordings},
+		{"Transcripts", testTranscripts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

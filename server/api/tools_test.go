@@ -1,0 +1,135 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// uploadTranscript posts a terminal transcript as the agent does.
+func (e *env) uploadTranscript(t *testing.T, sessionID, token, data string) int {
+	t.Helper()
+	return e.uploadTranscriptTotal(t, sessionID, token, data, strconv.Itoa(len(data)))
+}
+
+func (e *env) uploadTranscriptTotal(t *testing.T, sessionID, token, data, total string) int {
+	t.Helper()
+	req, err := http.NewRequest("POST", e.srv.URL+strings.Replace(protocol.PathAgentTranscript, "{id}", sessionID, 1), strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set(protocol.TranscriptTotalHeader, total)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("upload transcript: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// startTool opens a tool session on epID as c and returns it with the
+// start payload the agent polls.
+func (e *env) startTool(t *testing.T, c *client, epID, secret, tool string) (protocol.Session, protocol.ScreenShareStart) {
+	t.Helper()
+	var s protocol.Session
+	mustDo(t, c, "POST", "/api/v1/endpoints/"+epID+"/tools", protocol.CreateToolSessionRequest{Tool: tool}, &s, 201)
+	resp, st := e.poll(secret, protocol.PollRequest{})
+	if st != 200 {
+		t.Fatalf("poll: %d", st)
+	}
+	for _, a := range resp.Actions {
+		var p protocol.ScreenShareStart
+		if a.Type == protocol.ActionScreenShareStart && json.Unmarshal(a.Payload, &p) == nil && p.SessionID == s.ID {
+			return s, p
+		}
+	}
+	t.Fatalf("no start for tool session %s", s.ID)
+	return s, protocol.ScreenShareStart{}
+}
+
+// TestToolSessions: a tool opens as a session of its own, asked of the
+// end user as the policy says, never recorded, without modes; its
+// transcript is taken once from the session's agent token within the
+// size limit, shown on the session and served to auditors as it was.
+func TestToolSessions(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", perm.RoleAdministrator)
+	ssadmin := e.user("watcher", perm.RoleScreenShareAdmin)
+	ep, secret := e.enroll("tools-1", "Default")
+	mustDo(t, root, "PUT", "/api/v1/policies/global", `{"screenshare":{"record_sessions":true}}`, nil, 200)
+
+	s, start := e.startTool(t, root, ep, secret, protocol.ToolTerminal)
+	if s.Tool != protocol.ToolTerminal || !s.Attended || s.Record {
+		t.Fatalf("session = tool %q attended %v record %v, want a terminal, asked, not recorded", s.Tool, s.Attended, s.Record)
+	}
+	if start.Tool != protocol.ToolTerminal || !start.Attended || start.Record || len(start.AllowedModes) != 0 {
+		t.Fatalf("start = %+v, want the terminal, asked, unrecorded, no modes", start)
+	}
+	// Watching every session does not reach a terminal.
+	if st := ssadmin.do("GET", "/api/v1/sessions/"+s.ID, nil, nil); st != 403 {
+		t.Fatalf("screenshare.sessions without tools.terminal: GET = %d, want 403", st)
+	}
+	var list struct{ Sessions []protocol.Session }
+	mustDo(t, ssadmin, "GET", "/api/v1/sessions", nil, &list, 200)
+	for _, l := range list.Sessions {
+		if l.ID == s.ID {
+			t.Fatal("the terminal session is listed to a holder of screenshare.sessions without tools.terminal")
+		}
+	}
+	// A policy that does not ask opens tools unattended.
+	mustDo(t, root, "PUT", "/api/v1/policies/global", `{"screenshare":{"tools_acceptance_required":false}}`, nil, 200)
+	u, ustart := e.startTool(t, root, ep, secret, protocol.ToolTerminalSystem)
+	if u.Attended || ustart.Attended || ustart.Tool != protocol.ToolTerminalSystem {
+		t.Fatalf("unasked tool session = %+v / %+v", u, ustart)
+	}
+	if st := root.do("POST", "/api/v1/endpoints/"+ep+"/tools", protocol.CreateToolSessionRequest{Tool: "rm -rf"}, nil); st != 400 {
+		t.Fatalf("unknown tool: %d, want 400", st)
+	}
+
+	// The transcript: the session's token only, a sane total, the limit, once.
+	if st := e.uploadTranscript(t, s.ID, ustart.AgentToken, "x"); st != 401 {
+		t.Fatalf("another session's token: %d, want 401", st)
+	}
+	if st := e.uploadTranscriptTotal(t, s.ID, start.AgentToken, "abc", "2"); st != 400 {
+		t.Fatalf("a total below the size: %d, want 400", st)
+	}
+	if st := e.uploadTranscript(t, s.ID, start.AgentToken, strings.Repeat("y", protocol.MaxTranscript+1)); st != 413 {
+		t.Fatalf("an oversize transcript: %d, want 413", st)
+	}
+	data := "$ id -un\r\nroot\r\n\x1b[1mbold\x1b[0m\xff\r\n"
+	if st := e.uploadTranscriptTotal(t, s.ID, start.AgentToken, data, "5000000"); st != 201 {
+		t.Fatalf("transcript: %d, want 201", st)
+	}
+	if st := e.uploadTranscript(t, s.ID, start.AgentToken, "again"); st != 409 {
+		t.Fatalf("a second transcript: %d, want 409", st)
+	}
+	mustDo(t, root, "POST", "/api/v1/sessions/"+s.ID+"/end", nil, nil, 200)
+	var got protocol.Session
+	mustDo(t, root, "GET", "/api/v1/sessions/"+s.ID, nil, &got, 200)
+	if got.Transcript == nil || got.Transcript.Size != int64(len(data)) || got.Transcript.Total != 5000000 {
+		t.Fatalf("ended session's transcript = %+v", got.Transcript)
+	}
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/sessions/"+s.ID+"/transcript", nil)
+	resp, err := root.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != data || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("transcript read: %d %q (%s), want 200 the bytes as an attachment", resp.StatusCode, body, resp.Header.Get("Content-Disposition"))
+	}
+	if n := len(auditOf(t, e.store, protocol.AuditTranscriptRead)); n != 1 {
+		t.Fatalf("transcript reads audited: %d, want 1", n)
+	}
+	if n := len(auditOf(t, e.store, protocol.AuditSessionTranscript)); n != 1 {
+		t.Fatalf("transcripts stored audited: %d, want 1", n)
+	}
+}
