@@ -31,14 +31,14 @@ func (u WinUI) Ask(ctx context.Context, req session.AskRequest) (session.Answer,
 	modes := append([]protocol.Mode{req.Mode}, req.Alternatives...)
 	d := winui.Dialog{
 		Title:   DialogTitle,
-		Text:    fmt.Sprintf("%s asks to %s.\n\nAllow this remote support session?", req.Technician, session.ModeText(req.Mode)),
+		Text:    fmt.Sprintf("%s asks to %s.\n\nAllow this remote support session?", req.Technician, req.What()),
 		OK:      "Accept",
 		Cancel:  "Decline",
 		Expires: expires(ctx, req.TimeoutS),
 		Consent: true,
 	}
 	if len(modes) > 1 {
-		d.Text = fmt.Sprintf("%s asks to %s.\n\nAllow this remote support session as asked, or allow less:", req.Technician, session.ModeText(req.Mode))
+		d.Text = fmt.Sprintf("%s asks to %s.\n\nAllow this remote support session as asked, or allow less:", req.Technician, req.What())
 		for _, m := range modes {
 			d.Choices = append(d.Choices, session.ModeText(m))
 		}

@@ -52,6 +52,9 @@ func showBar(ctx context.Context, l session.LiveInfo, b sessionBar) {
 		if first || m != last {
 			first, last = false, m
 			text := barModeText(m)
+			if l.Tool != "" {
+				text = "can " + session.ToolText(l.Tool)
+			}
 			if l.Recorded {
 				text += recordedBar
 			}

@@ -35,7 +35,7 @@ type ZenityUI struct {
 // Ask implements session.UI.
 func (u ZenityUI) Ask(ctx context.Context, req session.AskRequest) (session.Answer, error) {
 	text := fmt.Sprintf("%s asks to %s.\n\nAllow this remote support session? The request expires in %d seconds.",
-		req.Technician, session.ModeText(req.Mode), req.TimeoutS)
+		req.Technician, req.What(), req.TimeoutS)
 	if req.Recorded {
 		text += "\n\n" + RecordedNotice
 	}

@@ -213,7 +213,7 @@ func Run(ctx context.Context, cfg Config) error {
 				pol = *m.Policy
 			}
 			mode := m.Start.Mode
-			if mode == "" {
+			if mode == "" && m.Start.Tool == "" {
 				mode, _ = pol.StartMode("")
 			}
 			tr.SessionStarted(tray.Session{ID: id, Technician: m.Start.Technician, Mode: mode,
@@ -231,6 +231,7 @@ func Run(ctx context.Context, cfg Config) error {
 				Start: *m.Start, Server: m.Server, Fingerprint: m.Fingerprint, Policy: pol, Resume: m.Resume,
 				OutageLimit: time.Duration(pol.OutageLimitS) * time.Second,
 				Privileged:  cfg.Privileged,
+				Tools:       helperTools(cfg.Privileged),
 				UI:          &trayUI{UI: cfg.Deps.UI, tray: tr, id: id, gate: gate},
 				NewSource:   cfg.Deps.NewSource, NewEncoder: cfg.Deps.NewEncoder,
 				NewInjector: newInjector, SettingEngine: cfg.Deps.SettingEngine, NoVideo: cfg.Deps.NoVideo,
@@ -409,3 +410,13 @@ func (noDialogs) EnterCode(context.Context, string) (string, error) { return "",
 func (noDialogs) Retry(context.Context, string) (bool, error)       { return false, session.ErrPrivileged }
 func (noDialogs) Message(context.Context, string, bool) error       { return session.ErrPrivileged }
 func (noDialogs) Notify(context.Context, string) error              { return session.ErrPrivileged }
+
+// helperTools are the support tools a helper opens: a shell as its user.
+// A privileged helper (root, or a login screen's account) opens none: its
+// shell would be no user's.
+func helperTools(privileged bool) []string {
+	if privileged {
+		return nil
+	}
+	return []string{protocol.ToolTerminal}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/tetherdesk/tether/agent/session/filexfer"
+	"github.com/tetherdesk/tether/agent/tools/terminal"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
@@ -25,7 +26,11 @@ type viewer struct {
 	control dataChannel
 	chat    dataChannel
 	file    dataChannel
-	video   *videoOut // nil without a video track
+	// terminal and term: a terminal session's channel and its bridge
+	// (tools.go); nil in a screen share.
+	terminal dataChannel
+	term     *terminal.Bridge
+	video    *videoOut // nil without a video track
 	// fileLow is signalled when the file channel's buffer drains.
 	fileLow chan struct{}
 
@@ -162,17 +167,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	v := &viewer{id: id, s: s, pc: pc, monitor: -1, sentMon: -1, fileLow: make(chan struct{}, 1)}
-	for _, ch := range []struct {
-		dc    *dataChannel
-		label string
-		id    uint16
-	}{
-		{&v.screen, protocol.ChannelScreen, protocol.ChannelScreenID},
-		{&v.input, protocol.ChannelInput, protocol.ChannelInputID},
-		{&v.control, protocol.ChannelControl, protocol.ChannelControlID},
-		{&v.chat, protocol.ChannelChat, protocol.ChannelChatID},
-		{&v.file, protocol.ChannelFile, protocol.ChannelFileID},
-	} {
+	for _, ch := range s.channels(v) {
 		var dc *webrtc.DataChannel
 		if dc, err = pc.CreateDataChannel(ch.label, negotiated(ch.id)); err != nil {
 			break
@@ -183,7 +178,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 		pc.Close()
 		return nil, fmt.Errorf("data channels: %w", err)
 	}
-	if !s.noVideo.Load() {
+	if !s.noVideo.Load() && !s.isTool() {
 		if v.video, err = addVideo(pc, s.log.Debug); err != nil {
 			pc.Close()
 			return nil, fmt.Errorf("video track: %w", err)
@@ -231,8 +226,36 @@ func (v *viewer) dead() bool {
 	return st == webrtc.PeerConnectionStateClosed || st == webrtc.PeerConnectionStateFailed
 }
 
+// chanSpec is one data channel of a viewer's: where the session keeps
+// it, its label and its negotiated id.
+type chanSpec struct {
+	dc    *dataChannel
+	label string
+	id    uint16
+}
+
+// channels is what v's peer carries: a screen share's five channels, or
+// a tool's (tools.go).
+func (s *Session) channels(v *viewer) []chanSpec {
+	if s.isTool() {
+		return v.toolChannels()
+	}
+	v.terminal = closedChannel{}
+	return []chanSpec{
+		{&v.screen, protocol.ChannelScreen, protocol.ChannelScreenID},
+		{&v.input, protocol.ChannelInput, protocol.ChannelInputID},
+		{&v.control, protocol.ChannelControl, protocol.ChannelControlID},
+		{&v.chat, protocol.ChannelChat, protocol.ChannelChatID},
+		{&v.file, protocol.ChannelFile, protocol.ChannelFileID},
+	}
+}
+
 // wire connects v's data channels to the session.
 func (s *Session) wire(v *viewer) {
+	if s.isTool() {
+		s.wireTool(v)
+		return
+	}
 	v.screen.OnOpen(func() {
 		s.mu.Lock()
 		v.screenUp = true
@@ -393,6 +416,9 @@ func (v *viewer) sendJSON(dc dataChannel, open *bool, m any) bool {
 
 func (v *viewer) close() {
 	v.closeOnce.Do(func() {
+		if v.term != nil {
+			v.term.Close() // the shell ends with the viewer's connection
+		}
 		if v.relay != nil {
 			v.relay.close()
 		}

@@ -64,7 +64,7 @@ type relayChannel struct {
 var relayLabels = map[uint8]string{
 	uint8(protocol.ChannelScreenID): protocol.ChannelScreen, uint8(protocol.ChannelInputID): protocol.ChannelInput,
 	uint8(protocol.ChannelControlID): protocol.ChannelControl, uint8(protocol.ChannelChatID): protocol.ChannelChat,
-	uint8(protocol.ChannelFileID): protocol.ChannelFile,
+	uint8(protocol.ChannelFileID): protocol.ChannelFile, uint8(protocol.ChannelTerminalID): protocol.ChannelTerminal,
 }
 
 func (c *relayChannel) Label() string           { return relayLabels[c.id] }
@@ -228,13 +228,8 @@ func (s *Session) relayViewer(id string) {
 
 	l := &relayLink{s: s, id: id, chans: map[uint8]*relayChannel{}}
 	v := &viewer{id: id, s: s, relay: l, monitor: -1, sentMon: -1, fileLow: make(chan struct{}, 1)}
-	for _, ch := range []struct {
-		dc *dataChannel
-		id uint16
-	}{
-		{&v.screen, protocol.ChannelScreenID}, {&v.input, protocol.ChannelInputID}, {&v.control, protocol.ChannelControlID},
-		{&v.chat, protocol.ChannelChatID}, {&v.file, protocol.ChannelFileID},
-	} {
+	specs := s.channels(v)
+	for _, ch := range specs {
 		c := &relayChannel{l: l, id: uint8(ch.id)}
 		l.chans[c.id] = c
 		*ch.dc = c
@@ -265,7 +260,13 @@ func (s *Session) relayViewer(id string) {
 	}
 	// Open in the order WebRTC's would most often: control first, so
 	// "mode" and "holder" lead.
-	for _, cid := range []uint16{protocol.ChannelControlID, protocol.ChannelScreenID, protocol.ChannelInputID, protocol.ChannelChatID, protocol.ChannelFileID} {
+	order := []uint16{protocol.ChannelControlID}
+	for _, ch := range specs {
+		if ch.id != protocol.ChannelControlID {
+			order = append(order, ch.id)
+		}
+	}
+	for _, cid := range order {
 		c := l.chans[uint8(cid)]
 		l.mu.Lock()
 		c.open = !l.closed

@@ -28,6 +28,7 @@ import (
 	"github.com/tetherdesk/tether/agent/netproxy"
 	"github.com/tetherdesk/tether/agent/record"
 	"github.com/tetherdesk/tether/agent/session/filexfer"
+	"github.com/tetherdesk/tether/agent/tools/terminal"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -120,6 +121,12 @@ type Config struct {
 	// (15 s); an unanswered ping drops it as an outage.
 	KeepaliveInterval time.Duration
 
+	// Tools are the support tools this runner opens (protocol.Tools): a
+	// session for another one ends at once, saying so. Terminal
+	// configures their shells (default: the user's login shell).
+	Tools    []string
+	Terminal terminal.Config
+
 	// onDrop is called for each dropped input event (tests).
 	onDrop func(viewer, why string)
 }
@@ -135,7 +142,7 @@ func (c *Config) CheckAndSetDefaults() error {
 	if _, err := client.ParseServerURL(c.Server); err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
-	if c.UI == nil || c.NewSource == nil || c.NewEncoder == nil || c.NewInjector == nil {
+	if c.UI == nil || (c.Start.Tool == "" && (c.NewSource == nil || c.NewEncoder == nil || c.NewInjector == nil)) {
 		return errors.New("session: UI, NewSource, NewEncoder and NewInjector are required")
 	}
 	if c.Logger == nil {
@@ -237,6 +244,7 @@ type Session struct {
 	files       *filexfer.Hub
 	clip        *clipSync
 	guide       *guidance
+	tools       toolLog // a tool session's terminal output (tools.go)
 }
 
 // Run runs the session until it ends and returns the reason it ended.
@@ -261,8 +269,11 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 		modeExpired: make(chan int),
 	}
 	plan, planErr := planModes(cfg.Start, cfg.Policy)
+	if cfg.Start.Tool != "" {
+		plan, planErr = modePlan{}, nil // a tool has no modes
+	}
 	s.plan, s.mode = plan, plan.Mode
-	if planErr == nil && plan.Mode != cfg.Start.Mode {
+	if planErr == nil && plan.Mode != cfg.Start.Mode && cfg.Start.Tool == "" {
 		// The endpoint's policy does not allow what was asked: the session
 		// starts in its first enabled mode and says so when connecting.
 		s.chosenMode = plan.Mode
@@ -471,7 +482,23 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 		promptDone chan promptResult
 		userEnd    = make(chan struct{}, 1)
 	)
+	asks := s.cfg.Policy.AcceptanceRequired
+	if s.isTool() {
+		asks = s.cfg.Policy.ToolsAcceptanceRequired
+	}
 	switch {
+	case s.isTool() && s.toolRefusal() != "":
+		msg := s.toolRefusal()
+		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
+		return protocol.EndedError, errors.New(msg)
+	case s.isTool() && s.cfg.Resume:
+		// A tool's session does not move between desktops: its shells
+		// stayed with the helper that ran them.
+		msg := "a support tool's session does not follow a change of desktop"
+		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
+		return protocol.EndedError, errors.New(msg)
+	case s.isTool():
+		// The policy and the runner were checked just above.
 	case len(s.plan.Enabled) == 0:
 		msg := "no mode of this session is enabled by the endpoint's policy"
 		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
@@ -484,7 +511,10 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 		// Accepted before, on the previous desktop.
 		s.log.Info("session taken over from another desktop's helper")
 		s.startLive(userEnd)
-	case start.Attended && !s.cfg.Policy.AcceptanceRequired:
+	}
+	switch {
+	case s.cfg.Resume:
+	case start.Attended && !asks:
 		// The endpoint's policy connects attended sessions without asking;
 		// the attended state machine still passes awaiting_acceptance.
 		s.transition(protocol.SessionAwaitingAcceptance, "", "")
@@ -498,7 +528,7 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 		}
 		pctx, cancel := context.WithTimeout(s.ctx, time.Duration(timeout)*time.Second)
 		req := AskRequest{SessionID: start.SessionID, Technician: start.Technician, Mode: s.mode, TimeoutS: timeout,
-			Alternatives: slices.Clone(s.plan.Alternatives), Recorded: start.Record}
+			Alternatives: slices.Clone(s.plan.Alternatives), Recorded: start.Record, Tool: start.Tool}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -631,6 +661,26 @@ func (s *Session) startLive(userEnd chan<- struct{}) {
 	s.live = true
 	mode := s.mode
 	s.mu.Unlock()
+	if s.isTool() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.cfg.UI.Live(s.ctx, LiveInfo{
+				Technician: s.cfg.Start.Technician,
+				MayEnd:     s.cfg.Start.UserMayEnd && s.cfg.Policy.UserMayEnd,
+				End: func() {
+					select {
+					case userEnd <- struct{}{}:
+					default:
+					}
+				},
+				Mode: s.currentMode,
+				Tool: s.cfg.Start.Tool,
+			})
+		}()
+		s.startPending()
+		return
+	}
 	s.startRecording()
 	s.recEvent(protocol.RecEventMode, "", string(mode))
 	s.wg.Add(2)
@@ -920,6 +970,7 @@ func (s *Session) teardown() {
 	s.chat.close()
 	s.files.Close()
 	s.finishRecording()
+	s.uploadTranscript()
 	s.log.Debug("session torn down", "input_dropped", s.drops)
 }
 

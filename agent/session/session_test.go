@@ -47,6 +47,8 @@ type fakeServer struct {
 	// answers them (0: 201).
 	recordings   chan upload
 	recordStatus atomic.Int32
+	// transcripts are the terminal transcripts posted (tools_test.go).
+	transcripts chan transcriptUpload
 }
 
 // upload is a recording the fake server received.
@@ -58,10 +60,14 @@ type upload struct {
 
 func newFakeServer(t *testing.T) *fakeServer {
 	f := &fakeServer{t: t, conns: make(chan *websocket.Conn, 1), auths: make(chan string, 1), done: make(chan struct{}),
-		recordings: make(chan upload, 4)}
+		recordings: make(chan upload, 4), transcripts: make(chan transcriptUpload, 4)}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/agent/v1/sessions/s1/recording" && r.Method == http.MethodPost {
 			f.record(w, r)
+			return
+		}
+		if r.URL.Path == "/api/agent/v1/sessions/s1/transcript" && r.Method == http.MethodPost {
+			f.transcript(w, r)
 			return
 		}
 		if r.URL.Path != "/api/agent/v1/sessions/s1/signal" {

@@ -19,6 +19,9 @@ type AskRequest struct {
 	TimeoutS int
 	// Recorded: the policy records the session; the prompt says so.
 	Recorded bool
+	// Tool: the session is a support tool's (protocol.Tools), asked for
+	// instead of a mode; What says which.
+	Tool string
 }
 
 // Answer is the user's answer to the prompt.
@@ -53,6 +56,8 @@ type LiveInfo struct {
 	EndInTray bool
 	// Recorded: the session is being recorded; the bar says so.
 	Recorded bool
+	// Tool: a support tool's session; the bar says which (ToolText).
+	Tool string
 }
 
 // ModeAsker is optionally implemented by a UI: it asks the end user to

@@ -53,6 +53,9 @@ func (c *Config) checkAndSetDefaults() error {
 	if len(c.Shell) == 0 {
 		sh := os.Getenv("SHELL")
 		if sh == "" {
+			sh = loginShell() // a helper or service started without one
+		}
+		if sh == "" {
 			sh = defaultShell
 		}
 		c.Shell = []string{sh, "-l"}

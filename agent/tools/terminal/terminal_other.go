@@ -6,3 +6,5 @@ package terminal
 const defaultShell = "cmd.exe"
 
 func startPTY(Config) (pty, error) { return nil, ErrUnsupported }
+
+func loginShell() string { return "" }

@@ -3,9 +3,12 @@
 package terminal
 
 import (
+	"bufio"
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 
 	creack "github.com/creack/pty"
@@ -64,4 +67,23 @@ func (p *unixPTY) kill() error {
 		}
 	}
 	return p.f.Close()
+}
+
+// loginShell is this process's user's shell in /etc/passwd, "" when it
+// has none there (macOS keeps users elsewhere: SHELL is set there).
+func loginShell() string {
+	f, err := os.Open("/etc/passwd")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	uid := strconv.Itoa(os.Getuid())
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Split(sc.Text(), ":")
+		if len(fs) == 7 && fs[2] == uid && strings.HasPrefix(fs[6], "/") {
+			return fs[6]
+		}
+	}
+	return ""
 }

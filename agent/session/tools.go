@@ -1,0 +1,212 @@
+package session
+
+// A support tool's session (Start.Tool, design: support tools): no
+// screen, no modes, no recording; each viewer's peer carries the control
+// channel and the tool's own (today the terminal). The end user is asked
+// as the policy says (ToolsAcceptanceRequired) and sees the session bar
+// while it runs. A terminal's output of every shell the session ran is
+// kept, size-capped, and uploaded to the server when the session ends.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/tetherdesk/tether/agent/client"
+	"github.com/tetherdesk/tether/agent/tools/terminal"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// transcriptFor bounds the transcript's upload at the end of a session.
+const transcriptFor = 30 * time.Second
+
+var toolNames = map[string]string{
+	protocol.ToolTerminal:       "open a terminal (a command line) on this computer as you",
+	protocol.ToolTerminalSystem: "open a terminal (a command line) on this computer with administrator rights",
+}
+
+// ToolText says what a tool lets the technician do, as the end user reads
+// it in a prompt ("open a terminal … as you").
+func ToolText(tool string) string {
+	if s, ok := toolNames[tool]; ok {
+		return s
+	}
+	return "use the support tool " + tool
+}
+
+// What is what the prompt says the technician asks to do: the tool's
+// text for a tool's session, else the mode's.
+func (r AskRequest) What() string {
+	if r.Tool != "" {
+		return ToolText(r.Tool)
+	}
+	return ModeText(r.Mode)
+}
+
+// isTool reports whether this is a support tool's session.
+func (s *Session) isTool() bool { return s.cfg.Start.Tool != "" }
+
+// toolRefusal says why this runner cannot open the session's tool ("" when
+// it can): each runner serves the tools of Config.Tools only (the helper a
+// shell as its user, the service one as root), and the policy decides
+// whether the end user is asked.
+func (s *Session) toolRefusal() string {
+	t := s.cfg.Start.Tool
+	if !slices.Contains(protocol.Tools, t) {
+		return fmt.Sprintf("this agent does not know the support tool %q", t)
+	}
+	if !slices.Contains(s.cfg.Tools, t) {
+		return fmt.Sprintf("the support tool %q does not run in this part of the agent", t)
+	}
+	if !s.cfg.Start.Attended && s.cfg.Policy.ToolsAcceptanceRequired {
+		return "this endpoint's policy asks the user before a support tool opens (screenshare.tools_acceptance_required)"
+	}
+	return ""
+}
+
+// allowTerminal is the terminal bridges' rule: the shell the session was
+// opened for, and no other.
+func (s *Session) allowTerminal(as string) error {
+	switch t := s.cfg.Start.Tool; {
+	case t == protocol.ToolTerminal && as == protocol.TerminalAsUser,
+		t == protocol.ToolTerminalSystem && as == protocol.TerminalAsSystem:
+		return nil
+	default:
+		return fmt.Errorf("this session was opened for %q, not a shell as %s", t, as)
+	}
+}
+
+// toolChannels is a tool session's set: control and the tool's channel.
+// The screen share's channels stay closed stand-ins, so that nothing of
+// the session's screen, input, chat or file paths ever sends.
+func (v *viewer) toolChannels() []chanSpec {
+	v.screen, v.input, v.chat, v.file = closedChannel{}, closedChannel{}, closedChannel{}, closedChannel{}
+	return []chanSpec{
+		{&v.control, protocol.ChannelControl, protocol.ChannelControlID},
+		{&v.terminal, protocol.ChannelTerminal, protocol.ChannelTerminalID},
+	}
+}
+
+// wireTool connects a tool session's channels: the terminal to a bridge
+// of its own; the control channel opening makes the session active.
+func (s *Session) wireTool(v *viewer) {
+	b, err := terminal.NewBridge(terminal.BridgeConfig{
+		Channel: v.terminal, Allow: s.allowTerminal, Shell: s.cfg.Terminal, Logger: s.log.With("viewer_id", v.id),
+		Ended: func(out []byte, total int64, code int) { s.tools.ended(s.viewerName(v.id), out, total, code) },
+	})
+	if err != nil {
+		s.log.Error("terminal bridge", "error", err)
+		return
+	}
+	v.term = b
+	v.terminal.SetBufferedAmountLowThreshold(terminal.LowWater)
+	v.terminal.OnBufferedAmountLow(b.Drained)
+	v.terminal.OnMessage(func(m webrtc.DataChannelMessage) { b.Handle(m.IsString, m.Data) })
+	v.control.OnOpen(func() {
+		s.mu.Lock()
+		v.controlOpen = true
+		s.mu.Unlock()
+		s.becameActive()
+	})
+	v.control.OnMessage(func(webrtc.DataChannelMessage) {}) // a tool takes nothing there
+}
+
+// toolLog keeps the terminal output of a tool session's shells.
+type toolLog struct {
+	mu     sync.Mutex
+	tr     *terminal.Transcript
+	total  int64
+	shells int
+}
+
+// ended adds one shell's kept output, and a line saying how it ended.
+func (l *toolLog) ended(who string, out []byte, total int64, code int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tr == nil {
+		// Room for the lines the transcript adds of its own.
+		l.tr = terminal.NewTranscript(protocol.MaxTranscript - 4<<10)
+	}
+	l.shells++
+	line := fmt.Sprintf("\r\n[shell %d of %s ended with exit code %d]\r\n", l.shells, strings.ReplaceAll(who, "\n", " "), code)
+	l.tr.Write(out)
+	l.tr.Write([]byte(line))
+	l.total += total + int64(len(line))
+}
+
+// upload sends the kept output to the server, once, at the session's end.
+func (s *Session) uploadTranscript() {
+	l := &s.tools
+	l.mu.Lock()
+	if l.tr == nil {
+		l.mu.Unlock()
+		return
+	}
+	data, total := l.tr.Bytes(), l.total
+	l.mu.Unlock()
+	if len(data) > protocol.MaxTranscript {
+		data = data[len(data)-protocol.MaxTranscript:]
+	}
+	total = max(total, int64(len(data)))
+	ctx, cancel := context.WithTimeout(context.Background(), transcriptFor)
+	defer cancel()
+	if err := s.postTranscript(ctx, data, total); err != nil {
+		s.log.Error("the terminal transcript could not be uploaded", "bytes", len(data), "error", err)
+		return
+	}
+	s.log.Info("terminal transcript uploaded", "bytes", len(data), "total", total)
+}
+
+func (s *Session) postTranscript(ctx context.Context, data []byte, total int64) error {
+	base, err := client.ParseServerURL(s.cfg.Server)
+	if err != nil {
+		return err
+	}
+	hc, err := s.httpClient()
+	if err != nil {
+		return err
+	}
+	u := base.JoinPath(strings.Replace(protocol.PathAgentTranscript, "{id}", s.cfg.Start.SessionID, 1))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.Start.AgentToken)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(protocol.TranscriptTotalHeader, strconv.FormatInt(total, 10))
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("posting the transcript: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("posting the transcript: the server answered %s", resp.Status)
+	}
+	return nil
+}
+
+// closedChannel stands in for a channel a session does not carry: it
+// never opens, and sending on it fails.
+type closedChannel struct{}
+
+var errNoChannel = errors.New("this session does not carry that channel")
+
+func (closedChannel) Label() string                             { return "" }
+func (closedChannel) Send([]byte) error                         { return errNoChannel }
+func (closedChannel) SendText(string) error                     { return errNoChannel }
+func (closedChannel) BufferedAmount() uint64                    { return 0 }
+func (closedChannel) ReadyState() webrtc.DataChannelState       { return webrtc.DataChannelStateClosed }
+func (closedChannel) OnOpen(func())                             {}
+func (closedChannel) OnMessage(func(webrtc.DataChannelMessage)) {}
+func (closedChannel) SetBufferedAmountLowThreshold(uint64)      {}
+func (closedChannel) OnBufferedAmountLow(func())                {}
+func (closedChannel) Close() error                              { return nil }

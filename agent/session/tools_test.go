@@ -1,0 +1,161 @@
+package session
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherdesk/tether/shared/policy"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// transcriptUpload is a terminal transcript the fake server received.
+type transcriptUpload struct {
+	auth, total string
+	data        []byte
+}
+
+func (f *fakeServer) transcript(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	f.transcripts <- transcriptUpload{auth: r.Header.Get("Authorization"), total: r.Header.Get(protocol.TranscriptTotalHeader), data: b}
+	w.WriteHeader(http.StatusCreated)
+}
+
+func toolHarness(t *testing.T, tool string, attended bool, pol policy.ScreenShare, serves ...string) *harness {
+	h := newHarness(t, protocol.ScreenShareStart{Attended: attended, AcceptanceTimeoutS: 30, Tool: tool}, pol)
+	h.cfg.NewSource, h.cfg.NewEncoder, h.cfg.NewInjector = nil, nil, nil // a tool needs none
+	h.cfg.Tools = serves
+	h.cfg.Terminal.Shell = []string{"/bin/sh"}
+	return h
+}
+
+// TestToolSessionRefused: a tool session ends at once, with the reason,
+// where this runner does not serve the tool or the policy asks the user
+// and the server did not; declined, nothing is offered.
+func TestToolSessionRefused(t *testing.T) {
+	asking := policy.Default()
+	for _, tc := range []struct {
+		name     string
+		tool     string
+		attended bool
+		serves   []string
+		want     string
+	}{
+		{"not served here", protocol.ToolTerminalSystem, true, []string{protocol.ToolTerminal}, "does not run in this part of the agent"},
+		{"unknown tool", "debugger", true, []string{"debugger"}, "does not know the support tool"},
+		{"policy asks, server did not", protocol.ToolTerminal, false, []string{protocol.ToolTerminal}, "tools_acceptance_required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := toolHarness(t, tc.tool, tc.attended, asking, tc.serves...)
+			a := h.run()
+			a.expectState(protocol.SessionEnded, protocol.EndedError)
+			if r := h.ended(wait); r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+				t.Fatalf("Run = %q, %v; want an error saying %q", r.reason, r.err, tc.want)
+			}
+		})
+	}
+	t.Run("declined", func(t *testing.T) {
+		h := toolHarness(t, protocol.ToolTerminal, true, asking, protocol.ToolTerminal)
+		a := h.run()
+		a.send(protocol.Signal{Type: protocol.SignalHello})
+		a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
+		a.expectState(protocol.SessionAwaitingAcceptance, "")
+		req := <-h.ui.asked
+		if req.Tool != protocol.ToolTerminal || !strings.Contains(req.What(), "terminal") {
+			t.Fatalf("prompt %+v (%q), want the terminal's", req, req.What())
+		}
+		h.ui.answers <- Answer{}
+		a.expectState(protocol.SessionEnded, protocol.EndedDeclined)
+		h.ended(wait)
+		for s := range a.sigs {
+			t.Errorf("signal after a declined tool: %+v", s)
+		}
+	})
+}
+
+// TestTerminalSession runs a terminal session through the relay: only
+// the control and terminal channels open, the shell the session was
+// opened for starts and answers, another is refused, and the transcript
+// reaches the server when the session ends.
+func TestTerminalSession(t *testing.T) {
+	pol := policy.Default()
+	pol.ToolsAcceptanceRequired = false
+	h := toolHarness(t, protocol.ToolTerminal, false, pol, protocol.ToolTerminal)
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	a.send(protocol.Signal{Type: protocol.SignalHello})
+	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
+	if s := a.next(nil); s.Type != protocol.SignalOffer {
+		t.Fatalf("got %+v, want the offer", s)
+	}
+	a.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: "v1", Reason: protocol.RelayICEFailed})
+	for s := a.next(nil); s.Type != protocol.SignalState || s.State != protocol.SessionActive; s = a.next(nil) {
+		if s.Type != protocol.SignalRelay && s.Type != protocol.SignalOffer {
+			t.Fatalf("got %+v, want the relay's answer, then active", s)
+		}
+	}
+	term := uint8(protocol.ChannelTerminalID)
+	sendMsg := func(m protocol.TerminalMsg) {
+		b, _ := json.Marshal(m)
+		a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: term, Text: true, Payload: b})
+	}
+	var got uint64
+	// next reads the terminal channel: control messages as such, output
+	// into out; frames of other channels fail the test.
+	var out strings.Builder
+	nextMsg := func() protocol.TerminalMsg {
+		t.Helper()
+		for {
+			f := a.nextFrame("v1", term, func(f protocol.RelayFrame) {
+				if f.Channel != protocol.RelayAckChannel {
+					t.Fatalf("a frame on channel %d in a terminal session", f.Channel)
+				}
+			})
+			got += uint64(len(f.Payload))
+			a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: protocol.RelayAckChannel, Payload: protocol.RelayAck(got)})
+			if !f.Text {
+				out.Write(f.Payload)
+				continue
+			}
+			var m protocol.TerminalMsg
+			if err := json.Unmarshal(f.Payload, &m); err != nil {
+				t.Fatalf("terminal message %q: %v", f.Payload, err)
+			}
+			return m
+		}
+	}
+	sendMsg(protocol.TerminalMsg{T: protocol.TerminalOpen, As: protocol.TerminalAsSystem, Cols: 80, Rows: 24})
+	if m := nextMsg(); m.T != protocol.TerminalError || !strings.Contains(m.Error, "not a shell as system") {
+		t.Fatalf("a root shell in a user's terminal session: %+v, want refused", m)
+	}
+	sendMsg(protocol.TerminalMsg{T: protocol.TerminalOpen, As: protocol.TerminalAsUser, Cols: 80, Rows: 24})
+	if m := nextMsg(); m.T != protocol.TerminalOpened {
+		t.Fatalf("open: %+v", m)
+	}
+	a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: term, Payload: []byte("echo tool-$((6*7)); exit 3\n")})
+	if m := nextMsg(); m.T != protocol.TerminalExit || m.Code != 3 {
+		t.Fatalf("exit: %+v", m)
+	}
+	if !strings.Contains(out.String(), "tool-42") {
+		t.Fatalf("terminal output %q lacks the answer", out.String())
+	}
+	a.send(protocol.Signal{Type: protocol.SignalEnd})
+	h.ended(wait)
+	select {
+	case tu := <-h.srv.transcripts:
+		if tu.auth != "Bearer sess-token" || !strings.Contains(string(tu.data), "tool-42") || !strings.Contains(string(tu.data), "exit code 3") {
+			t.Fatalf("transcript %q (auth %q)", tu.data, tu.auth)
+		}
+		if tu.total == "" || tu.total == "0" {
+			t.Fatalf("transcript total %q", tu.total)
+		}
+	case <-time.After(wait):
+		t.Fatal("no transcript uploaded")
+	}
+}
