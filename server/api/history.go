@@ -99,7 +99,11 @@ func csvRow(s protocol.SessionRecord) []string {
 	if s.Ended != nil {
 		dur = strconv.FormatInt(s.DurationS, 10)
 	}
-	return []string{s.ID, csvSafe(s.Technician), csvSafe(s.Hostname), s.EndpointID, string(s.Mode), strconv.FormatBool(s.Attended),
+	kind := string(s.Mode)
+	if s.Tool != "" {
+		kind = "tool:" + s.Tool // a support tool's session has no mode
+	}
+	return []string{s.ID, csvSafe(s.Technician), csvSafe(s.Hostname), s.EndpointID, kind, strconv.FormatBool(s.Attended),
 		string(s.State), s.Created.UTC().Format(time.RFC3339), ts(s.Ended), dur, string(s.Reason),
 		csvSafe(strings.Join(s.Joined, "; ")), csvSafe(strings.Join(hand, "; "))}
 }

@@ -136,6 +136,13 @@ func (s *Service) SessionHistory(ctx context.Context, f HistoryFilter) ([]protoc
 			Chat: chat[ss.ID], Files: files[ss.ID],
 		}
 		_, rec.Recorded = recs[ss.ID]
+		if rec.Tool = ss.Tool; ss.Tool != "" {
+			_, err := s.store.TranscriptOf(ctx, ss.ID, false)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("transcript of session %q: %w", ss.ID, err)
+			}
+			rec.Transcript = err == nil
+		}
 		if a := agentOf(ss.AgentID); a != nil {
 			rec.Hostname = a.Hostname
 		}

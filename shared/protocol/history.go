@@ -32,6 +32,11 @@ type SessionRecord struct {
 	// /api/v1/sessions/{id}/recording plays it). Added 2026-12 with
 	// session recording.
 	Recorded bool `json:"recorded,omitempty"`
+	// Tool: a support tool's session (Session.Tool), "" for a screen
+	// share; Transcript: its terminal transcript is stored (GET
+	// PathTranscript). Added 2026-12-05 with support tools.
+	Tool       string `json:"tool,omitempty"`
+	Transcript bool   `json:"transcript,omitempty"`
 }
 
 // ControlChange is one change of the control holder of a session.

@@ -61,7 +61,7 @@ func (c *Config) checkAndSetDefaults() error {
 		c.Shell = []string{sh, "-l"}
 	}
 	if c.Dir == "" {
-		if h, err := os.UserHomeDir(); err == nil {
+		if h, err := os.UserHomeDir(); err == nil && isDir(h) {
 			c.Dir = h
 		} else {
 			c.Dir = string(os.PathSeparator)
@@ -263,4 +263,9 @@ func (tr *Transcript) Total() int64 {
 func marshal(m any) (string, error) {
 	b, err := json.Marshal(m)
 	return string(b), err
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }

@@ -5,8 +5,10 @@ package terminal
 import (
 	"bufio"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,20 +72,32 @@ func (p *unixPTY) kill() error {
 }
 
 // loginShell is this process's user's shell in /etc/passwd, "" when it
-// has none there (macOS keeps users elsewhere: SHELL is set there).
+// has none there (macOS keeps users elsewhere: SHELL is set there) or
+// none that logs in.
 func loginShell() string {
 	f, err := os.Open("/etc/passwd")
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	uid := strconv.Itoa(os.Getuid())
-	sc := bufio.NewScanner(f)
+	return shellOf(f, strconv.Itoa(os.Getuid()))
+}
+
+// shellOf reads uid's shell from a passwd file.
+func shellOf(passwd io.Reader, uid string) string {
+	sc := bufio.NewScanner(passwd)
 	for sc.Scan() {
 		fs := strings.Split(sc.Text(), ":")
-		if len(fs) == 7 && fs[2] == uid && strings.HasPrefix(fs[6], "/") {
-			return fs[6]
+		if len(fs) != 7 || fs[2] != uid || !strings.HasPrefix(fs[6], "/") {
+			continue
 		}
+		// An account without logins (a service's, a kiosk's desktop)
+		// gets the plain shell: the technician's permission is what
+		// opens this one, and the helper runs as that user anyway.
+		if b := filepath.Base(fs[6]); b == "nologin" || b == "false" {
+			return ""
+		}
+		return fs[6]
 	}
 	return ""
 }

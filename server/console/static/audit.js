@@ -1,7 +1,7 @@
 // Audit Log: Screen Share Sessions (history with filters and CSV export)
 // and Other events (sign-ins, users, roles, policies, tokens).
 import { api, describe } from "./api.js";
-import { h, when, duration, notice, empty, modeNames, reasonNames, stateNames } from "./ui.js";
+import { h, when, duration, notice, empty, reasonNames, stateNames, sessionKind } from "./ui.js";
 
 // Filters survive moving between tabs.
 const filters = { technician: "", endpoint: "", from: "", to: "" };
@@ -69,12 +69,12 @@ function sessionsTab(ctx) {
       return;
     }
     out.replaceChildren(h("div", { class: "table-wrap" }, h("table", { id: "au-table" },
-      h("thead", {}, h("tr", {}, ["Technician", "Endpoint", "Mode", "Attended", "Start", "End", "Duration", "End reason", "Joined", "Control hand-offs", "Recording"]
+      h("thead", {}, h("tr", {}, ["Technician", "Endpoint", "Mode or tool", "Attended", "Start", "End", "Duration", "End reason", "Joined", "Control hand-offs", "Recording"]
         .map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, list.map((s) => h("tr", { "data-id": s.id },
         h("td", {}, s.technician),
         h("td", {}, h("a", { href: "#/endpoints/" + encodeURIComponent(s.endpoint_id) }, s.hostname || s.endpoint_id)),
-        h("td", {}, modeNames[s.mode] || s.mode),
+        h("td", {}, sessionKind(s)),
         h("td", {}, s.attended ? "Yes" : "No"),
         h("td", {}, when(s.created)),
         h("td", {}, s.ended ? when(s.ended) : h("span", { class: "state state-" + s.state }, stateNames[s.state] || s.state)),
@@ -85,7 +85,9 @@ function sessionsTab(ctx) {
           h("li", {}, `${new Date(c.time).toLocaleTimeString()} ${c.op} by ${c.by}: ${c.from || "nobody"} → ${c.to || "nobody"}`))) : "—"),
         // The player opens in its own tab: /play/{id}.
         h("td", {}, s.recorded ? h("a", { class: "play", href: "/play/" + encodeURIComponent(s.id), target: "_blank", rel: "noopener",
-          "aria-label": `Play the recording of ${s.hostname || s.endpoint_id}, ${when(s.created)}` }, "Play") : "—")))))));
+          "aria-label": `Play the recording of ${s.hostname || s.endpoint_id}, ${when(s.created)}` }, "Play")
+          : s.transcript ? h("a", { class: "transcript", href: "/api/v1/sessions/" + encodeURIComponent(s.id) + "/transcript", download: "",
+            "aria-label": `Download the terminal transcript of ${s.hostname || s.endpoint_id}, ${when(s.created)}` }, "Transcript") : "—")))))));
   }
   load();
 }

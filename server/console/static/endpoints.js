@@ -1,7 +1,7 @@
 // Endpoints: search as you type (computer name or IP), the endpoint page
 // with its inventory, and the screen-share actions the user may take.
 import { api, describe } from "./api.js";
-import { h, $, ago, when, notice, openViewer, empty, modeNames, stateNames } from "./ui.js";
+import { h, $, ago, when, notice, openViewer, empty, stateNames, sessionKind } from "./ui.js";
 import { openShareDialog } from "./sharedialog.js";
 
 // The search text survives moving between pages.
@@ -48,6 +48,33 @@ function shareButtons(me, ep, live, refresh, err) {
       "aria-label": label("Open Screen Share"), onclick: () => openShareDialog(me, ep, refresh) }, "Open Screen Share"));
   }
   return out;
+}
+
+// toolButtons open a support tool on the endpoint, each in a viewer tab
+// of its own; shown with the tool's permission (the server checks it
+// against the endpoint's groups).
+const TOOLS = [
+  ["terminal", "tools.terminal", "Open Terminal", "A shell on the endpoint as its logged-in user"],
+  ["terminal.system", "tools.terminal.system", "Open Root Terminal", "A shell on the endpoint as root (SYSTEM on Windows)"],
+];
+
+function toolButtons(me, ep, err) {
+  return TOOLS.filter(([, p]) => me.can(p)).map(([tool, , text, title]) =>
+    h("button", { type: "button", class: "tool", id: `epd-tool-${tool.replace(".", "-")}`, disabled: !ep.online,
+      title: ep.online ? title : "The endpoint is offline", "aria-label": `${text} on ${ep.hostname}`,
+      onclick: async (ev) => {
+        const b = ev.currentTarget;
+        b.disabled = true;
+        try {
+          const s = await api("POST", "/api/v1/endpoints/" + encodeURIComponent(ep.id) + "/tools", { tool });
+          if (!openViewer(s.id)) notice(err, "The browser blocked the new tab: allow pop-ups for this console.");
+          else notice(err, "");
+        } catch (e) {
+          notice(err, describe(e, "open the " + text.replace("Open ", "").toLowerCase()));
+        } finally {
+          b.disabled = false;
+        }
+      } }, text));
 }
 
 function stateCell(ep) {
@@ -141,7 +168,7 @@ export async function endpointPage(ctx) {
       ["Agent version", ep.agent_version], ["Last seen", ep.online ? "now" : when(ep.last_seen)],
       ["Enrolled", when(ep.enrolled)], ["Endpoint id", h("code", {}, ep.id)],
     ];
-    const actions = shareButtons(me, ep, live.get(ep.id), load, err);
+    const actions = [...shareButtons(me, ep, live.get(ep.id), load, err), ...toolButtons(me, ep, err)];
     if (me.can("groups.manage")) actions.push(h("button", { type: "button", id: "epd-groups", onclick: () => editGroups(ep, load) }, "Edit groups"));
     body.replaceChildren(
       h("div", { class: "actions-bar" }, actions.length ? actions : h("p", { class: "hint" }, "Your roles allow no actions on this endpoint.")),
@@ -151,7 +178,7 @@ export async function endpointPage(ctx) {
         h("h2", {}, "Recent screen shares"),
         history.length ? h("div", { class: "table-wrap" }, h("table", {},
           h("thead", {}, h("tr", {}, ["Technician", "Mode", "State", "Started", "Ended"].map((x) => h("th", { scope: "col" }, x)))),
-          h("tbody", {}, history.map((s) => h("tr", {}, h("td", {}, s.technician), h("td", {}, modeNames[s.mode] || s.mode),
+          h("tbody", {}, history.map((s) => h("tr", {}, h("td", {}, s.technician), h("td", {}, sessionKind(s)),
             h("td", {}, stateNames[s.state] || s.state), h("td", {}, when(s.created)), h("td", {}, when(s.ended))))))) :
           empty("No screen shares you can see on this endpoint yet."),
       ] : []));

@@ -2,7 +2,7 @@
 // or all for Screen Sharing Administrators — the server decides), live,
 // with Join Screen Share and End Screen Share for one or several.
 import { api, describe } from "./api.js";
-import { h, when, notice, openViewer, empty, modeNames, stateNames } from "./ui.js";
+import { h, when, notice, openViewer, empty, stateNames, sessionKind } from "./ui.js";
 import { endSessions } from "./endpoints.js";
 import { openBrokerDialog } from "./brokerdialog.js";
 
@@ -53,7 +53,7 @@ export function sessionsPage(ctx) {
         h("td", { class: "pick" }, box),
         h("th", { scope: "row" }, h("a", { href: "#/endpoints/" + encodeURIComponent(s.endpoint_id) }, s.hostname || s.endpoint_id)),
         h("td", {}, s.technician),
-        h("td", {}, (modeNames[s.mode] || s.mode) + (s.attended ? "" : " · unattended")),
+        h("td", {}, sessionKind(s) + (s.attended ? "" : " · unattended")),
         h("td", {}, h("span", { class: "state state-" + s.state }, stateNames[s.state] || s.state)),
         h("td", { title: s.started ? "active since " + when(s.started) : "" }, when(s.created)),
         h("td", {}, s.viewers.length ? [...new Set(s.viewers.map((v) => v.user))].join(", ") : "—"),

@@ -63,6 +63,13 @@ export function duration(s) {
 }
 
 export const modeNames = { active: "Active", guidance: "Guidance", monitor: "Monitor", chat: "Chat", file: "File transfer" };
+export const toolNames = { terminal: "Terminal", "terminal.system": "Root terminal" };
+
+// sessionKind names what a session is: its support tool, or its mode.
+export function sessionKind(s) {
+  if (s.tool) return toolNames[s.tool] || s.tool;
+  return modeNames[s.mode] || s.mode;
+}
 export const stateNames = { requested: "Deploying", awaiting_acceptance: "Waiting for the user", connecting: "Connecting", active: "Active", ended: "Ended" };
 export const reasonNames = {
   ended_by_technician: "Ended by technician", ended_by_user: "Ended by user", declined: "Declined by user",

@@ -11,6 +11,7 @@ import { RelayLink } from "./viewrelay.js";
 import { VideoLayer } from "./viewvideo.js";
 import { api, setCSRF } from "./api.js";
 import { modeNames, reasonSentences } from "./ui.js";
+import { TerminalPane } from "./viewterm.js";
 
 const $ = (id) => document.getElementById(id);
 const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").replace(/\/$/, ""));
@@ -80,9 +81,30 @@ function setState(state, detail) {
 
 function showError(msg) { $("error").textContent = msg || ""; }
 
+// A support tool's session (session.tool) shows its tool instead of the
+// screen, and its peer carries control and the tool's channel only.
+let terminal = null;
+const TOOL_TITLES = { terminal: "Terminal", "terminal.system": "Root terminal" };
+
+function enterTool(tool) {
+  if (document.body.dataset.tool) return;
+  document.body.dataset.tool = tool;
+  $("stage").hidden = true;
+  $("tool").hidden = false;
+  $("tool-h").textContent = TOOL_TITLES[tool] || tool;
+  if (tool === "terminal" || tool === "terminal.system") {
+    terminal = new TerminalPane($("term"), tool === "terminal.system" ? "system" : "user", (t) => { $("tool-status").textContent = t; });
+  } else {
+    $("tool-status").textContent = `This viewer does not know the tool ${tool}.`;
+  }
+}
+
+function toolSession() { return !!(session && session.tool); }
+
 function applySession(s) {
   if (!s) return;
   session = s;
+  if (s.tool) enterTool(s.tool);
   if (s.mode && !mode) $("mode").textContent = `Mode: ${modeNames[s.mode] || s.mode}`;
   $("host").textContent = s.hostname || s.endpoint_id || "";
   document.title = `${s.hostname || "Endpoint"} — Tether viewer`;
@@ -91,7 +113,7 @@ function applySession(s) {
     case "requested": if (stats.state !== "live") setState("connecting"); break;
     case "awaiting_acceptance": setState("waiting"); break;
     case "connecting": if (stats.state !== "live") setState("connecting"); break;
-    case "active": if (stats.state !== "switching" && (stats.frames > 0 || stats.sizes > 0 || noScreen())) setState("live"); break;
+    case "active": if (stats.state !== "switching" && (stats.frames > 0 || stats.sizes > 0 || noScreen() || toolSession())) setState("live"); break;
     case "ended": finish(s.reason); break;
   }
 }
@@ -487,6 +509,14 @@ function closePeer() {
 // wireChannels makes chs (RTCDataChannels or RelayChannels) the session's
 // channels; current says whether they still are when a message comes.
 function wireChannels(chs, current) {
+  if (toolSession()) {
+    const { control, terminal: tch } = chs;
+    control.onmessage = (ev) => { if (current()) onControlMessage(ev.data); };
+    control.onopen = () => { if (current() && session.state === "active" && !ended) setState("live"); updateButtons(); };
+    if (terminal && tch) terminal.attach(tch);
+    channels = { control, terminal: tch };
+    return;
+  }
   const { screen, input, control, chat, file } = chs;
   screen.binaryType = "arraybuffer";
   screen.onmessage = (ev) => { if (current()) onScreenMessage(ev.data); };
@@ -553,6 +583,10 @@ function newPeer() {
     if (pc === p && ev.track.kind === "video") video.attach(ev.streams[0] || new MediaStream([ev.track]), ev.receiver);
   };
   const ch = (label, id) => p.createDataChannel(label, { negotiated: true, id });
+  if (toolSession()) {
+    wireChannels({ control: ch("control", 3), terminal: ch("terminal", 6) }, () => pc === p);
+    return p;
+  }
   wireChannels({ screen: ch("screen", 1), input: ch("input", 2), control: ch("control", 3), chat: ch("chat", 4), file: ch("file", 5) }, () => pc === p);
   return p;
 }
@@ -681,6 +715,7 @@ window.tetherDebug = {
   },
   requestMode: (m) => { requestMode(m); return true; },
   sendClipboard: () => sendClipboard(true),
+  terminalText: () => (terminal ? terminal.text() : ""),
   channels: () => Object.fromEntries(Object.entries(channels).map(([k, ch]) => [k, ch.readyState])),
   inputBuffered: () => (channels.input ? channels.input.bufferedAmount : 0),
   // What the browser's own decoder did with the video track (WebRTC

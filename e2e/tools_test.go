@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os/user"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tetherdesk/tether/internal/testenv"
+	"github.com/tetherdesk/tether/shared/perm"
+	"github.com/tetherdesk/tether/shared/protocol"
+)
+
+// openTool opens a support tool on the endpoint as tech1 and the viewer
+// page of its session in tb.
+func (e *shareEnv) openTool(t *testing.T, tb *tab, tool string) protocol.Session {
+	t.Helper()
+	var s protocol.Session
+	if err := e.tech1.do(http.MethodPost, "/api/v1/endpoints/"+url.PathEscape(e.ep.ID)+"/tools", "", protocol.CreateToolSessionRequest{Tool: tool}, &s); err != nil {
+		t.Fatalf("open %s: %v", tool, err)
+	}
+	t.Cleanup(func() { e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil) })
+	tb.do("open the tool's viewer", chromedp.Navigate(e.s.url+"/view/"+s.ID), chromedp.WaitVisible(chromedp.ID("term")))
+	return s
+}
+
+// typeLine types a line into the page's terminal: the text as a keyboard
+// commits it (xterm.js takes it from the input event), then Enter as a
+// key press.
+func (tb *tab) typeLine(text string) {
+	tb.t.Helper()
+	tb.do("focus the terminal", chromedp.Click(chromedp.ID("term")))
+	tb.insertText(text)
+	ctx, cancel := context.WithTimeout(tb.ctx, startTimeout)
+	defer cancel()
+	for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
+		if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: typ, Key: "Enter", Code: "Enter",
+			WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}); err != nil {
+			tb.t.Fatalf("pressing Enter: %v", err)
+		}
+	}
+}
+
+// waitTerminal waits until the terminal's text holds every one of want.
+func (tb *tab) waitTerminal(timeout time.Duration, want ...string) string {
+	tb.t.Helper()
+	var text string
+	testenv.Eventually(tb.t, timeout, fmt.Sprintf("the terminal to show %q", want), func() (bool, error) {
+		var err error
+		if text, err = evalJS[string](tb, `window.tetherDebug.terminalText()`); err != nil {
+			return false, err
+		}
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				return false, fmt.Errorf("terminal text %q", text)
+			}
+		}
+		return true, nil
+	})
+	return text
+}
+
+// desktopUserName is the name `id -un` prints for the desktop's user.
+func desktopUserName(t *testing.T) string {
+	uid, _ := desktopUser()
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return strconv.Itoa(uid) // no name: id -un prints the number
+	}
+	return u.Username
+}
+
+// TestSupportTools: support tools from the console with the real server,
+// agent and headless Chromium.
+func TestSupportTools(t *testing.T) {
+	e := startShareEnv(t)
+	tb := e.br.firstTab().on(t)
+
+	// Acceptance 3: with the policy asking (the default), the end user's
+	// prompt gates the tool; declined, nothing opens.
+	t.Run("PromptGatesTheTerminal", func(t *testing.T) {
+		tb := tb.on(t)
+		waitNoPrompt(t, e.display)
+		s := e.openTool(t, tb, protocol.ToolTerminal)
+		win := waitPrompt(t, e.display, liveTimeout)
+		answerPrompt(t, e.display, win, "Escape")
+		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedDeclined)
+		tb.waitViewerEnded(paintTimeout, protocol.EndedDeclined)
+		if text, _ := evalJS[string](tb, `window.tetherDebug.terminalText()`); strings.TrimSpace(text) != "" {
+			t.Errorf("a declined terminal showed %q", text)
+		}
+		waitNoPrompt(t, e.display)
+	})
+
+	// Acceptance 2 (terminal): the user's shell answers `id -un; tty`
+	// from xterm.js's buffer; its transcript reaches the audit record.
+	t.Run("UserTerminal", func(t *testing.T) {
+		tb := tb.on(t)
+		s := e.openTool(t, tb, protocol.ToolTerminal)
+		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
+		tb.waitJS(liveTimeout, "the shell to start", `document.getElementById("tool-status").textContent.startsWith("Shell")`)
+		tb.typeLine("id -un; tty; echo done-$((6*7))")
+		name := desktopUserName(t)
+		text := tb.waitTerminal(paintTimeout, "done-42", "/dev/pts/")
+		if !strings.Contains(text, "\n"+name+"\n") {
+			t.Errorf("the user's terminal does not show the user %q:\n%s", name, text)
+		}
+		tb.screenshot("terminal-user.png")
+		if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
+			t.Fatalf("end: %v", err)
+		}
+		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByTechnician)
+		// The transcript arrives as the session's helper ends.
+		var got protocol.Session
+		testenv.Eventually(t, paintTimeout, "the transcript to be stored", func() (bool, error) {
+			var err error
+			got, err = e.session(s.ID)
+			return err == nil && got.Transcript != nil, fmt.Errorf("session %+v, %v", got, err)
+		})
+		tr, err := evalJS[string](tb, `fetch("/api/v1/sessions/`+s.ID+`/transcript").then((r) => r.text())`)
+		if err != nil || !strings.Contains(tr, "done-42") || !strings.Contains(tr, "/dev/pts/") {
+			t.Errorf("transcript %q, %v: want the shell's output", tr, err)
+		}
+	})
+
+	// Acceptance 1 in the browser's terms: a Screen Sharing Agent is
+	// refused every tool by the server and shown no tool buttons.
+	t.Run("AgentRoleRefused", func(t *testing.T) {
+		if err := e.s.api.do(http.MethodPost, "/api/v1/users", "", protocol.CreateUserRequest{Name: "sam-tools", Password: "sam-tools password",
+			Roles: []string{perm.RoleScreenShareAgent}}, nil); err != nil {
+			t.Fatalf("create user: %v", err)
+		}
+		sam := e.s.userClient("sam-tools", "sam-tools password")
+		for _, tool := range protocol.Tools {
+			err := sam.do(http.MethodPost, "/api/v1/endpoints/"+url.PathEscape(e.ep.ID)+"/tools", "", protocol.CreateToolSessionRequest{Tool: tool}, nil)
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+				t.Errorf("a Screen Sharing Agent opening %s: %v, want 403", tool, err)
+			}
+		}
+		other := e.br.newProfileTab(t)
+		other.signIn(e.s.url, "sam-tools", "sam-tools password")
+		other.goTo(e.s.url, "endpoints/"+e.ep.ID, "endpoint")
+		other.waitJS(startTimeout, "the endpoint page", `document.querySelector("#endpoint .actions-bar")`)
+		if other.present("button.tool") {
+			t.Error("the endpoint page shows tool buttons to a Screen Sharing Agent")
+		}
+		tb.goTo(e.s.url, "endpoints/"+e.ep.ID, "endpoint")
+		tb.waitJS(startTimeout, "the terminal buttons for an administrator", `document.getElementById("epd-tool-terminal") && document.getElementById("epd-tool-terminal-system")`)
+	})
+}
