@@ -28,7 +28,9 @@ func (e *shareEnv) openTool(t *testing.T, tb *tab, tool string) protocol.Session
 	if err := e.tech1.do(http.MethodPost, "/api/v1/endpoints/"+url.PathEscape(e.ep.ID)+"/tools", "", protocol.CreateToolSessionRequest{Tool: tool}, &s); err != nil {
 		t.Fatalf("open %s: %v", tool, err)
 	}
-	t.Cleanup(func() { e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil) })
+	t.Cleanup(func() {
+		e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil)
+	})
 	tb.do("open the tool's viewer", chromedp.Navigate(e.s.url+"/view/"+s.ID), chromedp.WaitVisible(chromedp.ID("term")))
 	return s
 }
