@@ -134,6 +134,33 @@ func TestSupportTools(t *testing.T) {
 		}
 	})
 
+	// The root shell runs in the service; the desktop's user is asked
+	// through the helper, and the shell is root's.
+	t.Run("RootTerminal", func(t *testing.T) {
+		if !asDesktopUser() {
+			t.Skip("the agent service runs as root only when the tests do")
+		}
+		tb := tb.on(t)
+		waitNoPrompt(t, e.display)
+		s := e.openTool(t, tb, protocol.ToolTerminalSystem)
+		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
+		tb.waitJS(liveTimeout, "the root shell to start", `document.getElementById("tool-status").textContent.startsWith("Shell")`)
+		tb.typeLine("id -un; tty; echo root-$((6*7))")
+		text := tb.waitTerminal(paintTimeout, "root-42", "/dev/pts/")
+		if !strings.Contains(text, "\nroot\n") {
+			t.Errorf("the root terminal does not show root:\n%s", text)
+		}
+		tb.screenshot("terminal-root.png")
+		if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
+			t.Fatalf("end: %v", err)
+		}
+		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByTechnician)
+		testenv.Eventually(t, paintTimeout, "the root shell's transcript to be stored", func() (bool, error) {
+			got, err := e.session(s.ID)
+			return err == nil && got.Transcript != nil, fmt.Errorf("session %+v, %v", got, err)
+		})
+	})
+
 	// Acceptance 1 in the browser's terms: a Screen Sharing Agent is
 	// refused every tool by the server and shown no tool buttons.
 	t.Run("AgentRoleRefused", func(t *testing.T) {

@@ -154,6 +154,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ns.tray, ns.ctx = tr, hctx
 	go ns.run(hctx)
+	tools := &serviceTools{ctx: hctx, ui: cfg.Deps.UI, gate: gate, send: conn.Send, privileged: cfg.Privileged, log: log}
+	defer tools.wg.Wait()
 	defer ns.closeAll()
 	trayDone := make(chan struct{})
 	go func() {
@@ -199,6 +201,10 @@ func Run(ctx context.Context, cfg Config) error {
 			ns.do(func() { ns.closeWin(id) })
 		case ipc.TypeCodeResult:
 			codes.answer(m.ReqID, *m.CodeResult)
+		case ipc.TypeToolAsk:
+			tools.ask(m)
+		case ipc.TypeToolLive:
+			tools.live(m)
 		case ipc.TypeStart:
 			id := m.Start.SessionID
 			mu.Lock()
@@ -280,6 +286,7 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 			}()
 		case ipc.TypeEnd:
+			tools.end(m.SessionID)
 			mu.Lock()
 			r := sessions[m.SessionID]
 			mu.Unlock()

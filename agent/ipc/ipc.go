@@ -64,7 +64,25 @@ const (
 	TypeNotify       = "notify"        // Notification
 	TypeNotifyClose  = "notify_close"  // NotifyID
 	TypeNotifyResult = "notify_result" // NotifyResult
+	// A support tool the service runs itself (a root shell): TypeToolAsk
+	// (service → helper) asks the desktop's user, answered by
+	// TypeToolAnswer with the same ReqID (Accepted, or Error when nobody
+	// can be asked); TypeToolLive (service → helper) shows the session
+	// bar until TypeEnd with the SessionID. The bar's End session comes
+	// back as TypeState ended, ended_by_user.
+	TypeToolAsk    = "tool_ask"    // ReqID, SessionID, Tool
+	TypeToolAnswer = "tool_answer" // ReqID, Accepted, Error
+	TypeToolLive   = "tool_live"   // SessionID, Tool
 )
+
+// ToolInfo is what the end user is shown of a support tool the service
+// runs.
+type ToolInfo struct {
+	Technician string `json:"technician"`
+	Tool       string `json:"tool"`
+	TimeoutS   int    `json:"timeout_s,omitempty"`
+	MayEnd     bool   `json:"may_end,omitempty"`
+}
 
 // Notification is an end-user notification as a helper shows it now:
 // Postpone lists the intervals (seconds) offered this time, none when
@@ -171,6 +189,10 @@ type Msg struct {
 	Notification *Notification `json:"notification,omitempty"`
 	NotifyID     string        `json:"notify_id,omitempty"`
 	NotifyResult *NotifyResult `json:"notify_result,omitempty"`
+
+	// tool_ask, tool_answer, tool_live
+	Tool     *ToolInfo `json:"tool,omitempty"`
+	Accepted bool      `json:"accepted,omitempty"`
 }
 
 // ErrMalformed reports a line that is not a valid message.
@@ -223,6 +245,14 @@ func Decode(line []byte) (Msg, error) {
 	case TypeNotifyResult:
 		if m.NotifyResult == nil || m.NotifyResult.ID == "" || m.NotifyResult.Kind == "" {
 			return Msg{}, fmt.Errorf("%w: notify_result without id or kind", ErrMalformed)
+		}
+	case TypeToolAsk, TypeToolLive:
+		if m.SessionID == "" || m.Tool == nil || m.Tool.Tool == "" || (m.Type == TypeToolAsk && m.ReqID == "") {
+			return Msg{}, fmt.Errorf("%w: %s without session_id, req_id or tool", ErrMalformed, m.Type)
+		}
+	case TypeToolAnswer:
+		if m.ReqID == "" {
+			return Msg{}, fmt.Errorf("%w: tool_answer without req_id", ErrMalformed)
 		}
 	case TypeReady, TypeOpened:
 	default:

@@ -264,10 +264,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"notify","notification":{"id":"n1","version":2,"title":"t","message":"m","postpone":[60]}}`))
 	f.Add([]byte(`{"type":"notify_result","notify_result":{"id":"n1","version":2,"kind":"pressed","value":"ok"}}`))
 	f.Add([]byte(`{"type":"notify_close","notify_id":"n1"}`))
+	f.Add([]byte(`{"type":"tool_ask","req_id":"1","session_id":"s","tool":{"technician":"t","tool":"terminal.system","timeout_s":30}}`))
+	f.Add([]byte(`{"type":"tool_answer","req_id":"1","accepted":true}`))
+	f.Add([]byte(`{"type":"tool_live","session_id":"s","tool":{"technician":"t","tool":"terminal.system","may_end":true}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(b)
 		if err != nil {
 			return
+		}
+		if (m.Type == TypeToolAsk || m.Type == TypeToolLive) && (m.Tool == nil || m.Tool.Tool == "" || m.SessionID == "") {
+			t.Fatalf("accepted %s without its tool or session: %+v", m.Type, m)
 		}
 		if m.Type == TypeStart && (m.Start == nil || m.Start.SessionID == "") {
 			t.Fatalf("accepted start without session: %+v", m)

@@ -126,6 +126,9 @@ type Config struct {
 	// configures their shells (default: the user's login shell).
 	Tools    []string
 	Terminal terminal.Config
+	// NoUser: nobody is logged on to be asked (the service runs the
+	// tool); the policy's tools_without_user decides, and nobody is asked.
+	NoUser bool
 
 	// onDrop is called for each dropped input event (tests).
 	onDrop func(viewer, why string)
@@ -484,7 +487,7 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 	)
 	asks := s.cfg.Policy.AcceptanceRequired
 	if s.isTool() {
-		asks = s.cfg.Policy.ToolsAcceptanceRequired
+		asks = s.cfg.Policy.ToolsAcceptanceRequired && !s.cfg.NoUser
 	}
 	switch {
 	case s.isTool() && s.toolRefusal() != "":

@@ -67,7 +67,10 @@ func (s *Session) toolRefusal() string {
 	if !slices.Contains(s.cfg.Tools, t) {
 		return fmt.Sprintf("the support tool %q does not run in this part of the agent", t)
 	}
-	if !s.cfg.Start.Attended && s.cfg.Policy.ToolsAcceptanceRequired {
+	if s.cfg.NoUser && !s.cfg.Policy.ToolsWithoutUser {
+		return "nobody is logged on to this endpoint, and its policy opens no support tools then (screenshare.tools_without_user)"
+	}
+	if !s.cfg.Start.Attended && s.cfg.Policy.ToolsAcceptanceRequired && !s.cfg.NoUser {
 		return "this endpoint's policy asks the user before a support tool opens (screenshare.tools_acceptance_required)"
 	}
 	return ""

@@ -50,9 +50,11 @@ func TestToolSessionRefused(t *testing.T) {
 		{"not served here", protocol.ToolTerminalSystem, true, []string{protocol.ToolTerminal}, "does not run in this part of the agent"},
 		{"unknown tool", "debugger", true, []string{"debugger"}, "does not know the support tool"},
 		{"policy asks, server did not", protocol.ToolTerminal, false, []string{protocol.ToolTerminal}, "tools_acceptance_required"},
+		{"nobody logged on", protocol.ToolTerminalSystem, true, []string{protocol.ToolTerminalSystem}, "tools_without_user"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := toolHarness(t, tc.tool, tc.attended, asking, tc.serves...)
+			h.cfg.NoUser = tc.name == "nobody logged on"
 			a := h.run()
 			a.expectState(protocol.SessionEnded, protocol.EndedError)
 			if r := h.ended(wait); r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
@@ -60,6 +62,20 @@ func TestToolSessionRefused(t *testing.T) {
 			}
 		})
 	}
+	t.Run("nobody logged on, allowed", func(t *testing.T) {
+		pol := policy.Default()
+		pol.ToolsWithoutUser = true
+		h := toolHarness(t, protocol.ToolTerminalSystem, true, pol, protocol.ToolTerminalSystem)
+		h.cfg.NoUser = true
+		a := h.run()
+		a.expectState(protocol.SessionAwaitingAcceptance, "")
+		a.expectState(protocol.SessionConnecting, "")
+		select {
+		case req := <-h.ui.asked:
+			t.Fatalf("asked %+v with nobody logged on", req)
+		default:
+		}
+	})
 	t.Run("declined", func(t *testing.T) {
 		h := toolHarness(t, protocol.ToolTerminal, true, asking, protocol.ToolTerminal)
 		a := h.run()

@@ -125,6 +125,9 @@ func (s *Supervisor) serveConn(ctx context.Context, c *ipc.Conn) {
 			}(m.ReqID, m.Code)
 			continue
 		}
+		if s.toolMsg(key, m) {
+			continue
+		}
 		if m.Type == ipc.TypeNotifyResult {
 			if f := s.cfg.NotifyResult; f != nil {
 				f(key, h.desk.User, *m.NotifyResult)

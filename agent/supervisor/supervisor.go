@@ -208,6 +208,11 @@ type Supervisor struct {
 	// the supervisor ends itself (endLater), the stopping of vanished
 	// desktops' helpers.
 	bg sync.WaitGroup
+
+	// Support tools the service runs (tools.go), under mu.
+	toolSeq     uint64
+	toolAnswers map[string]toolWaiter
+	toolEnds    map[string]toolEnd
 }
 
 // dropWait waits for the helper of desktop key to confirm it dropped ids.

@@ -214,14 +214,16 @@ func runAgent(ctx context.Context, cfg config.Config, rc runner.Config, log *slo
 	if rc.Handlers == nil {
 		rc.Handlers = map[string]actions.Handler{}
 	}
-	rc.Handlers[protocol.ActionScreenShareStart] = sup.Handle
+	ctx, cancel := context.WithCancel(ctx)
+	tools := &serviceTools{ctx: ctx, sup: sup, cfg: cfg, policy: storedPolicy(cfg.StateDir, log), log: log.With("component", "tools")}
+	defer tools.wait() // after cancel: the tools' sessions end with ctx
+	defer cancel()
+	rc.Handlers[protocol.ActionScreenShareStart] = tools.handle
 	rc.ServerState = sup.SetServerState
 	r, err = runner.New(rc)
 	if err != nil {
 		return usageError{err}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
