@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"os/user"
 	"strconv"
 	"strings"
@@ -31,7 +32,7 @@ func (e *shareEnv) openTool(t *testing.T, tb *tab, tool string) protocol.Session
 	t.Cleanup(func() {
 		e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil)
 	})
-	tb.do("open the tool's viewer", chromedp.Navigate(e.s.url+"/view/"+s.ID), chromedp.WaitVisible(chromedp.ID("term")))
+	tb.do("open the tool's viewer", chromedp.Navigate(e.s.url+"/view/"+s.ID), chromedp.WaitVisible(chromedp.ID("tool")))
 	return s
 }
 
@@ -84,7 +85,24 @@ func desktopUserName(t *testing.T) string {
 // TestSupportTools: support tools from the console with the real server,
 // agent and headless Chromium.
 func TestSupportTools(t *testing.T) {
-	e := startShareEnv(t)
+	// systemd does not run here: the services tool speaks its D-Bus
+	// interface to a fake manager on a private bus.
+	bus, busAddr, err := testenv.StartSessionBus(t.TempDir(), startTimeout)
+	if err != nil {
+		t.Fatalf("a private D-Bus: %v", err)
+	}
+	t.Cleanup(func() { bus.Stop(time.Second) })
+	sd, err := testenv.ServeFakeSystemd(busAddr, map[string]testenv.FakeUnit{
+		"cups.service":   {Description: "CUPS Scheduler", Active: "active", Sub: "running", FileState: "enabled"},
+		"backup.service": {Description: "Nightly backup", Active: "inactive", Sub: "dead", FileState: "static"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sd.Close() })
+	display := startXvfb(t)
+	e := startShareEnvOn(t, []string{"DISPLAY=" + display, "TETHER_SYSTEMD_BUS=" + busAddr})
+	e.display = display
 	tb := e.br.firstTab().on(t)
 
 	// Acceptance 3: with the policy asking (the default), the end user's
@@ -161,6 +179,61 @@ func TestSupportTools(t *testing.T) {
 		})
 	})
 
+	// Acceptance 2 (processes): a sleep 600 is ended from the Processes
+	// tab, with the page's confirmation, and is gone; the end is audited.
+	t.Run("Processes", func(t *testing.T) {
+		if !asDesktopUser() {
+			t.Skip("the processes tool runs in the agent service, as root only when the tests do")
+		}
+		tb := tb.on(t)
+		cmd := exec.Command("sleep", "600")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		gone := make(chan struct{})
+		go func() { cmd.Wait(); close(gone) }()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		pid := strconv.Itoa(cmd.Process.Pid)
+		waitNoPrompt(t, e.display)
+		s := e.openTool(t, tb, protocol.ToolProcesses)
+		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
+		row := `#admin tr[data-pid="` + pid + `"]`
+		tb.waitJS(liveTimeout, "sleep 600 in the list", `document.querySelector('`+row+`')`)
+		tb.do("filter", chromedp.SendKeys(chromedp.ID("admin-filter"), "sleep 600"))
+		tb.waitJS(paintTimeout, "the filter to keep sleep", `document.querySelectorAll("#admin tbody tr").length >= 1 && document.querySelector('`+row+`')`)
+		tb.screenshot("tools-processes.png")
+		tb.do("end it", chromedp.Click(chromedp.CSS(row+` button.end`)), chromedp.WaitVisible(chromedp.ID("confirm-ok")), chromedp.Click(chromedp.ID("confirm-ok")))
+		select {
+		case <-gone:
+		case <-time.After(paintTimeout):
+			t.Fatal("sleep 600 still runs after End")
+		}
+		tb.waitJSStatus(paintTimeout, "the row to go", `!document.querySelector('`+row+`')`)
+		e.waitAudit(t, "tool.action", s.ID, pid)
+	})
+
+	// Acceptance 2 (services): a unit is stopped and started from the
+	// Services tab, through systemd's D-Bus interface.
+	t.Run("Services", func(t *testing.T) {
+		if !asDesktopUser() {
+			t.Skip("the services tool runs in the agent service, as root only when the tests do")
+		}
+		tb := tb.on(t)
+		waitNoPrompt(t, e.display)
+		e.openTool(t, tb, protocol.ToolServices)
+		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
+		row := `#admin tr[data-service="cups.service"]`
+		tb.waitJS(liveTimeout, "cups in the list", `(document.querySelector('`+row+`') || {}).textContent?.includes("active / running")`)
+		tb.do("stop cups", chromedp.Click(chromedp.CSS(row+` button.svc-stop`)), chromedp.WaitVisible(chromedp.ID("confirm-ok")), chromedp.Click(chromedp.ID("confirm-ok")))
+		tb.waitJSStatus(paintTimeout, "cups stopped", `document.querySelector('`+row+`').textContent.includes("inactive / dead")`)
+		tb.screenshot("tools-services.png")
+		tb.do("start cups", chromedp.Click(chromedp.CSS(row+` button.svc-start`)), chromedp.WaitVisible(chromedp.ID("confirm-ok")), chromedp.Click(chromedp.ID("confirm-ok")))
+		tb.waitJSStatus(paintTimeout, "cups running", `document.querySelector('`+row+`').textContent.includes("active / running")`)
+		if got := strings.Join(sd.Calls(), ", "); got != "StopUnit cups.service, StartUnit cups.service" {
+			t.Errorf("systemd was asked: %s", got)
+		}
+	})
+
 	// Acceptance 1 in the browser's terms: a Screen Sharing Agent is
 	// refused every tool by the server and shown no tool buttons.
 	t.Run("AgentRoleRefused", func(t *testing.T) {
@@ -185,5 +258,37 @@ func TestSupportTools(t *testing.T) {
 		}
 		tb.goTo(e.s.url, "endpoints/"+e.ep.ID, "endpoint")
 		tb.waitJS(startTimeout, "the terminal buttons for an administrator", `document.getElementById("epd-tool-terminal") && document.getElementById("epd-tool-terminal-system")`)
+	})
+}
+
+// waitAudit waits for an audit record of typ about session id whose
+// details mention want.
+func (e *shareEnv) waitAudit(t *testing.T, typ, id, want string) {
+	t.Helper()
+	testenv.Eventually(t, paintTimeout, typ+" audited", func() (bool, error) {
+		var out struct{ Records []protocol.AuditRecord }
+		if err := e.s.api.do(http.MethodGet, "/api/v1/audit?type="+url.QueryEscape(typ), "", nil, &out); err != nil {
+			return false, err
+		}
+		for _, r := range out.Records {
+			if r.SessionID == id && strings.Contains(string(r.Details), want) {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("%d %s records, none of session %s with %q", len(out.Records), typ, id, want)
+	})
+}
+
+// waitJSStatus is waitJS that says, when it times out, what the tool's
+// status line said.
+func (tb *tab) waitJSStatus(timeout time.Duration, what, expr string) {
+	tb.t.Helper()
+	testenv.Eventually(tb.t, timeout, what, func() (bool, error) {
+		ok, err := evalJS[bool](tb, "!!("+expr+")")
+		if err != nil || ok {
+			return ok, err
+		}
+		status, _ := evalJS[string](tb, `document.getElementById("tool-status").textContent`)
+		return false, fmt.Errorf("the tool says %q", status)
 	})
 }

@@ -30,7 +30,9 @@ type viewer struct {
 	// (tools.go); nil in a screen share.
 	terminal dataChannel
 	term     *terminal.Bridge
-	video    *videoOut // nil without a video track
+	// admin: a processes or services session's channel (admin.go).
+	admin dataChannel
+	video *videoOut // nil without a video track
 	// fileLow is signalled when the file channel's buffer drains.
 	fileLow chan struct{}
 
@@ -238,9 +240,9 @@ type chanSpec struct {
 // a tool's (tools.go).
 func (s *Session) channels(v *viewer) []chanSpec {
 	if s.isTool() {
-		return v.toolChannels()
+		return v.toolChannels(s.cfg.Start.Tool)
 	}
-	v.terminal = closedChannel{}
+	v.terminal, v.admin = closedChannel{}, closedChannel{}
 	return []chanSpec{
 		{&v.screen, protocol.ChannelScreen, protocol.ChannelScreenID},
 		{&v.input, protocol.ChannelInput, protocol.ChannelInputID},

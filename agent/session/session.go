@@ -28,6 +28,7 @@ import (
 	"github.com/tetherdesk/tether/agent/netproxy"
 	"github.com/tetherdesk/tether/agent/record"
 	"github.com/tetherdesk/tether/agent/session/filexfer"
+	"github.com/tetherdesk/tether/agent/tools/procs"
 	"github.com/tetherdesk/tether/agent/tools/terminal"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -247,7 +248,8 @@ type Session struct {
 	files       *filexfer.Hub
 	clip        *clipSync
 	guide       *guidance
-	tools       toolLog // a tool session's terminal output (tools.go)
+	tools       toolLog    // a tool session's terminal output (tools.go)
+	admins      adminState // a processes or services session's (admin.go)
 }
 
 // Run runs the session until it ends and returns the reason it ended.
@@ -281,6 +283,7 @@ func Run(ctx context.Context, cfg Config) (reason protocol.Reason, err error) {
 		// starts in its first enabled mode and says so when connecting.
 		s.chosenMode = plan.Mode
 	}
+	s.admins.lister = procs.NewLister()
 	s.chat = newChatHub(s)
 	s.clip = newClipSync(s)
 	s.guide = newGuidance(s)
@@ -974,6 +977,7 @@ func (s *Session) teardown() {
 	s.files.Close()
 	s.finishRecording()
 	s.uploadTranscript()
+	s.admins.close()
 	s.log.Debug("session torn down", "input_dropped", s.drops)
 }
 

@@ -32,6 +32,8 @@ const transcriptFor = 30 * time.Second
 var toolNames = map[string]string{
 	protocol.ToolTerminal:       "open a terminal (a command line) on this computer as you",
 	protocol.ToolTerminalSystem: "open a terminal (a command line) on this computer with administrator rights",
+	protocol.ToolProcesses:      "see this computer's programs and processes, and end them",
+	protocol.ToolServices:       "see this computer's services, and start or stop them",
 }
 
 // ToolText says what a tool lets the technician do, as the end user reads
@@ -91,17 +93,34 @@ func (s *Session) allowTerminal(as string) error {
 // toolChannels is a tool session's set: control and the tool's channel.
 // The screen share's channels stay closed stand-ins, so that nothing of
 // the session's screen, input, chat or file paths ever sends.
-func (v *viewer) toolChannels() []chanSpec {
+func (v *viewer) toolChannels(tool string) []chanSpec {
 	v.screen, v.input, v.chat, v.file = closedChannel{}, closedChannel{}, closedChannel{}, closedChannel{}
-	return []chanSpec{
-		{&v.control, protocol.ChannelControl, protocol.ChannelControlID},
-		{&v.terminal, protocol.ChannelTerminal, protocol.ChannelTerminalID},
+	v.terminal, v.admin = closedChannel{}, closedChannel{}
+	specs := []chanSpec{{&v.control, protocol.ChannelControl, protocol.ChannelControlID}}
+	switch tool {
+	case protocol.ToolTerminal, protocol.ToolTerminalSystem:
+		specs = append(specs, chanSpec{&v.terminal, protocol.ChannelTerminal, protocol.ChannelTerminalID})
+	case protocol.ToolProcesses, protocol.ToolServices:
+		specs = append(specs, chanSpec{&v.admin, protocol.ChannelAdmin, protocol.ChannelAdminID})
 	}
+	return specs
 }
 
 // wireTool connects a tool session's channels: the terminal to a bridge
 // of its own; the control channel opening makes the session active.
 func (s *Session) wireTool(v *viewer) {
+	v.control.OnOpen(func() {
+		s.mu.Lock()
+		v.controlOpen = true
+		s.mu.Unlock()
+		s.becameActive()
+	})
+	v.control.OnMessage(func(webrtc.DataChannelMessage) {}) // a tool takes nothing there
+	switch s.cfg.Start.Tool {
+	case protocol.ToolProcesses, protocol.ToolServices:
+		s.wireAdmin(v)
+		return
+	}
 	b, err := terminal.NewBridge(terminal.BridgeConfig{
 		Channel: v.terminal, Allow: s.allowTerminal, Shell: s.cfg.Terminal, Logger: s.log.With("viewer_id", v.id),
 		Ended: func(out []byte, total int64, code int) { s.tools.ended(s.viewerName(v.id), out, total, code) },
@@ -114,13 +133,6 @@ func (s *Session) wireTool(v *viewer) {
 	v.terminal.SetBufferedAmountLowThreshold(terminal.LowWater)
 	v.terminal.OnBufferedAmountLow(b.Drained)
 	v.terminal.OnMessage(func(m webrtc.DataChannelMessage) { b.Handle(m.IsString, m.Data) })
-	v.control.OnOpen(func() {
-		s.mu.Lock()
-		v.controlOpen = true
-		s.mu.Unlock()
-		s.becameActive()
-	})
-	v.control.OnMessage(func(webrtc.DataChannelMessage) {}) // a tool takes nothing there
 }
 
 // toolLog keeps the terminal output of a tool session's shells.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,17 +107,7 @@ func TestTerminalSession(t *testing.T) {
 	h := toolHarness(t, protocol.ToolTerminal, false, pol, protocol.ToolTerminal)
 	a := h.run()
 	a.expectState(protocol.SessionConnecting, "")
-	a.send(protocol.Signal{Type: protocol.SignalHello})
-	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
-	if s := a.next(nil); s.Type != protocol.SignalOffer {
-		t.Fatalf("got %+v, want the offer", s)
-	}
-	a.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: "v1", Reason: protocol.RelayICEFailed})
-	for s := a.next(nil); s.Type != protocol.SignalState || s.State != protocol.SessionActive; s = a.next(nil) {
-		if s.Type != protocol.SignalRelay && s.Type != protocol.SignalOffer {
-			t.Fatalf("got %+v, want the relay's answer, then active", s)
-		}
-	}
+	relayToolViewer(t, a)
 	term := uint8(protocol.ChannelTerminalID)
 	sendMsg := func(m protocol.TerminalMsg) {
 		b, _ := json.Marshal(m)
@@ -173,5 +165,103 @@ func TestTerminalSession(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Fatal("no transcript uploaded")
+	}
+}
+
+// relayToolViewer joins viewer v1 and moves it to the relay at once, then
+// waits for the session to be active.
+func relayToolViewer(t *testing.T, a *agentConn) {
+	t.Helper()
+	a.send(protocol.Signal{Type: protocol.SignalHello})
+	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
+	if s := a.next(nil); s.Type != protocol.SignalOffer {
+		t.Fatalf("got %+v, want the offer", s)
+	}
+	a.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: "v1", Reason: protocol.RelayICEFailed})
+	for s := a.next(nil); s.Type != protocol.SignalState || s.State != protocol.SessionActive; s = a.next(nil) {
+		if s.Type != protocol.SignalRelay && s.Type != protocol.SignalOffer {
+			t.Fatalf("got %+v, want the relay's answer, then active", s)
+		}
+	}
+}
+
+// adminClient speaks the admin channel over the relay as a viewer.
+type adminClient struct {
+	t   *testing.T
+	a   *agentConn
+	id  uint32
+	got uint64
+}
+
+func (c *adminClient) do(req protocol.AdminRequest) protocol.AdminResponse {
+	c.t.Helper()
+	c.id++
+	req.ID = c.id
+	b, _ := json.Marshal(req)
+	ch := uint8(protocol.ChannelAdminID)
+	c.a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: ch, Text: true, Payload: b})
+	for {
+		f := c.a.nextFrame("v1", ch, func(f protocol.RelayFrame) {
+			if f.Channel != protocol.RelayAckChannel {
+				c.t.Fatalf("a frame on channel %d in an admin session", f.Channel)
+			}
+		})
+		c.got += uint64(len(f.Payload))
+		c.a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: protocol.RelayAckChannel, Payload: protocol.RelayAck(c.got)})
+		var r protocol.AdminResponse
+		if err := json.Unmarshal(f.Payload, &r); err != nil {
+			c.t.Fatalf("admin response %q: %v", f.Payload, err)
+		}
+		if r.ID == c.id {
+			return r
+		}
+	}
+}
+
+// TestProcessesSession lists and ends a process through a processes
+// session, refuses services there, and reports the end to the audit log.
+func TestProcessesSession(t *testing.T) {
+	pol := policy.Default()
+	pol.ToolsAcceptanceRequired = false
+	h := toolHarness(t, protocol.ToolProcesses, false, pol, protocol.ToolProcesses)
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	relayToolViewer(t, a)
+	c := &adminClient{t: t, a: a}
+	r := c.do(protocol.AdminRequest{Op: protocol.AdminListProcesses})
+	var sleep protocol.ProcessInfo
+	for _, p := range r.Processes {
+		if int(p.PID) == cmd.Process.Pid {
+			sleep = p
+		}
+	}
+	if r.Error != "" || sleep.Command != "sleep 600" || r.Taken.IsZero() {
+		t.Fatalf("list: %q, sleep %+v among %d", r.Error, sleep, len(r.Processes))
+	}
+	if r := c.do(protocol.AdminRequest{Op: protocol.AdminStopService, Service: "cups"}); !strings.Contains(r.Error, "opened for processes") {
+		t.Fatalf("a service in a processes session: %+v", r)
+	}
+	if r := c.do(protocol.AdminRequest{Op: protocol.AdminEndProcess, PID: sleep.PID, Started: sleep.Started}); r.Error != "" {
+		t.Fatalf("end: %s", r.Error)
+	}
+	select {
+	case <-waited:
+	case <-time.After(wait):
+		t.Fatal("the process still runs")
+	}
+	for s := a.next(nil); ; s = a.next(nil) {
+		if s.Type == protocol.SignalToolAction {
+			if s.ToolAction.Op != protocol.AdminEndProcess || s.ToolAction.Target != strconv.Itoa(cmd.Process.Pid) || s.ToolAction.Viewer != "v1" || s.ToolAction.Error != "" {
+				t.Fatalf("action %+v", s.ToolAction)
+			}
+			break
+		}
 	}
 }

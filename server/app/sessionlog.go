@@ -74,6 +74,28 @@ func (s *Service) RecordFile(ctx context.Context, sessionID string, f protocol.F
 	return nil
 }
 
+// RecordToolAction audits a change a support tool made on the endpoint,
+// as the viewer that asked for it (the agent when it names none known).
+func (s *Service) RecordToolAction(ctx context.Context, sessionID string, a protocol.ToolAction) error {
+	ss, err := s.store.SessionByID(ctx, sessionID)
+	if err != nil {
+		return fmt.Errorf("session %q: %w", sessionID, err)
+	}
+	if ss.Tool == "" {
+		return badRequest("session %s is no support tool's", sessionID)
+	}
+	actor := s.viewerUser(ctx, sessionID, a.Viewer)
+	if actor == "" {
+		actor = "agent:" + ss.AgentID
+	}
+	kv := []string{"tool", ss.Tool, "op", a.Op, "target", a.Target, "viewer_id", a.Viewer}
+	if a.Error != "" {
+		kv = append(kv, "error", a.Error)
+	}
+	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: protocol.AuditSessionToolAction, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details(kv...)})
+	return nil
+}
+
 // sessionLog returns the chat lines and file transfers audited since t, by
 // session, oldest first.
 func (s *Service) sessionLog(ctx context.Context, since time.Time) (map[string][]protocol.ChatLine, map[string][]protocol.FileRecord, error) {

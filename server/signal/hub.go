@@ -42,6 +42,8 @@ type Sessions interface {
 	// session's chat and file transfers.
 	RecordChat(ctx context.Context, sessionID, viewerID string, line protocol.ChatLine) error
 	RecordFile(ctx context.Context, sessionID string, f protocol.FileRecord) error
+	// RecordToolAction keeps what a support tool changed.
+	RecordToolAction(ctx context.Context, sessionID string, a protocol.ToolAction) error
 }
 
 // Config configures a Hub.
@@ -966,6 +968,12 @@ func (h *Hub) handle(p *peer, data []byte, svc Sessions) {
 		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 		defer cancel()
 		if err := svc.RecordFile(ctx, p.sessionID, *m.File); err != nil {
+			fail(err)
+		}
+	case protocol.SignalToolAction:
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		defer cancel()
+		if err := svc.RecordToolAction(ctx, p.sessionID, *m.ToolAction); err != nil {
 			fail(err)
 		}
 	}

@@ -35,6 +35,9 @@ func (f *fakeSessions) RecordChat(context.Context, string, string, protocol.Chat
 	return nil
 }
 func (f *fakeSessions) RecordFile(context.Context, string, protocol.FileRecord) error { return nil }
+func (f *fakeSessions) RecordToolAction(context.Context, string, protocol.ToolAction) error {
+	return nil
+}
 
 // TestAgentGrace: an agent whose signalling drops has AgentGrace to come
 // back; back in time, the session goes on; not back, it ends

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -135,6 +136,13 @@ func FromAgent(data []byte) (protocol.Signal, error) {
 			return protocol.Signal{}, bad("file needs a name, a size, a sha256 and a direction")
 		}
 		return protocol.Signal{Type: s.Type, File: &protocol.FileRecord{Direction: f.Direction, Name: f.Name, Size: f.Size, SHA256: f.SHA256, Viewer: f.Viewer}}, nil
+	case protocol.SignalToolAction:
+		a := s.ToolAction
+		if a == nil || a.Op == "" || len(a.Op) > maxField || len(a.Target) > 1024 || len(a.Viewer) > maxIDLen || len(a.Error) > 1024 ||
+			!utf8.ValidString(a.Target) || !utf8.ValidString(a.Error) {
+			return protocol.Signal{}, bad("tool_action needs an op and a target of at most 1024 bytes")
+		}
+		return protocol.Signal{Type: s.Type, ToolAction: &protocol.ToolAction{Op: a.Op, Target: a.Target, Viewer: a.Viewer, Error: a.Error}}, nil
 	case protocol.SignalReconnect:
 		reason := s.Reason
 		if reason != protocol.ReconnectDesktopChanged {
@@ -147,5 +155,5 @@ func FromAgent(data []byte) (protocol.Signal, error) {
 		}
 		return protocol.Signal{Type: s.Type, ViewerID: s.ViewerID}, nil
 	}
-	return protocol.Signal{}, bad("the agent may send offer, candidate, state, chat, file, reconnect or relay, not %q", s.Type)
+	return protocol.Signal{}, bad("the agent may send offer, candidate, state, chat, file, tool_action, reconnect or relay, not %q", s.Type)
 }

@@ -70,4 +70,7 @@ const (
 	// (details: size, total, sha256); AuditTranscriptRead: a user read it.
 	AuditSessionTranscript AuditType = "session.transcript"
 	AuditTranscriptRead    AuditType = "transcript.read"
+	// AuditSessionToolAction: a support tool changed something on the
+	// endpoint (details: op, target, viewer_id, error).
+	AuditSessionToolAction AuditType = "tool.action"
 )

@@ -192,6 +192,9 @@ type Signal struct {
 	Chat *ChatLine `json:"chat,omitempty"`
 	// File is the finished transfer on "file" (added 2026-11-23).
 	File *FileRecord `json:"file,omitempty"`
+	// ToolAction is what a support tool did, on "tool_action" (added
+	// 2026-12-05).
+	ToolAction *ToolAction `json:"tool_action,omitempty"`
 }
 
 // SignalType is the kind of a signalling message.
@@ -227,6 +230,10 @@ const (
 	// RelayAsked); the agent answers it with ViewerID once its side is
 	// ready, and from then on both send relay frames for that viewer.
 	SignalRelay SignalType = "relay"
+	// SignalToolAction (agent→server, added 2026-12-05): a support tool
+	// changed something on the endpoint (ended a process, stopped a
+	// service), for the audit log.
+	SignalToolAction SignalType = "tool_action"
 )
 
 // Reasons on SignalRelay.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 
 	"github.com/tetherdesk/tether/agent/config"
@@ -18,7 +19,7 @@ import (
 )
 
 // serviceTools runs the support tools the service serves itself: a shell
-// as root (SYSTEM on Windows). A session helper runs as the desktop's user
+// as root (SYSTEM on Windows), the processes and the services. A session helper runs as the desktop's user
 // and must never hold one; the user is asked, and sees the session bar,
 // through the helper (supervisor.AskTool, ShowTool). Every other session
 // goes to the helpers as before.
@@ -34,13 +35,17 @@ type serviceTools struct {
 	wg      sync.WaitGroup
 }
 
-// serviceToolNames are the tools run here; root's shell only where the
-// service runs as root (elsewhere it would be no administrator's).
+// inService are the tools the service runs rather than a helper: they
+// act with the system's rights.
+var inService = []string{protocol.ToolTerminalSystem, protocol.ToolProcesses, protocol.ToolServices}
+
+// serviceToolNames are the tools run here: only where the service runs as
+// root (elsewhere they would be no administrator's).
 func serviceToolNames() []string {
 	if !runsAsAdministrator() {
 		return nil
 	}
-	return []string{protocol.ToolTerminalSystem}
+	return inService
 }
 
 // handle is the action handler of screenshare.start.
@@ -49,7 +54,7 @@ func (t *serviceTools) handle(ctx context.Context, payload json.RawMessage) (any
 	if err := json.Unmarshal(payload, &start); err != nil {
 		return nil, fmt.Errorf("decoding screenshare.start payload: %w", err)
 	}
-	if start.Tool != protocol.ToolTerminalSystem {
+	if !slices.Contains(inService, start.Tool) {
 		return t.sup.Handle(ctx, payload)
 	}
 	if start.SessionID == "" || start.AgentToken == "" {

@@ -108,6 +108,7 @@ const eventNames = {
   "code.used": "Connection code used", "code.failed": "Wrong connection code", "code.throttled": "Connection code entry throttled",
   "recording.downloaded": "Recording played or downloaded", "recording.deleted": "Recording deleted (retention)",
   "session.transcript": "Terminal transcript stored", "transcript.read": "Terminal transcript read",
+  "tool.action": "Support tool action (process ended, service started or stopped)",
 };
 
 // Choices of the event-type filter: a family (prefix*) or one type.
@@ -115,7 +116,7 @@ const eventFamilies = [
   ["login*", "Sign-ins (all)"], ["user.*", "Users (all)"], ["role.*", "Roles (all)"], ["group.*", "Computer groups (all)"],
   ["agent.*", "Endpoints (all)"], ["enrollment_token.*", "Enrollment tokens (all)"], ["code.*", "Connection codes (all)"],
   ["policy.changed", "Policy changed"], ["apitoken.*", "API tokens (all)"], ["action.queued", "Action queued"],
-  ["recording.*", "Recordings (all)"], ["transcript.read", "Terminal transcript read"],
+  ["recording.*", "Recordings (all)"], ["transcript.read", "Terminal transcript read"], ["tool.action", "Support tool actions"],
 ];
 
 // Filters of the other-events tab survive moving between tabs.

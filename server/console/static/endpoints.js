@@ -56,6 +56,8 @@ function shareButtons(me, ep, live, refresh, err) {
 const TOOLS = [
   ["terminal", "tools.terminal", "Open Terminal", "A shell on the endpoint as its logged-in user"],
   ["terminal.system", "tools.terminal.system", "Open Root Terminal", "A shell on the endpoint as root (SYSTEM on Windows)"],
+  ["processes", "tools.processes", "Processes", "The endpoint's processes: list, filter, end"],
+  ["services", "tools.services", "Services", "The endpoint's services: start, stop, restart"],
 ];
 
 function toolButtons(me, ep, err) {
@@ -70,7 +72,7 @@ function toolButtons(me, ep, err) {
           if (!openViewer(s.id)) notice(err, "The browser blocked the new tab: allow pop-ups for this console.");
           else notice(err, "");
         } catch (e) {
-          notice(err, describe(e, "open the " + text.replace("Open ", "").toLowerCase()));
+          notice(err, describe(e, "open " + text.replace("Open ", "the ").toLowerCase()));
         } finally {
           b.disabled = false;
         }

@@ -12,6 +12,7 @@ import { VideoLayer } from "./viewvideo.js";
 import { api, setCSRF } from "./api.js";
 import { modeNames, reasonSentences } from "./ui.js";
 import { TerminalPane } from "./viewterm.js";
+import { AdminPane } from "./viewadmin.js";
 
 const $ = (id) => document.getElementById(id);
 const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").replace(/\/$/, ""));
@@ -84,7 +85,8 @@ function showError(msg) { $("error").textContent = msg || ""; }
 // A support tool's session (session.tool) shows its tool instead of the
 // screen, and its peer carries control and the tool's channel only.
 let terminal = null;
-const TOOL_TITLES = { terminal: "Terminal", "terminal.system": "Root terminal" };
+let adminPane = null;
+const TOOL_TITLES = { terminal: "Terminal", "terminal.system": "Root terminal", processes: "Processes", services: "Services" };
 
 function enterTool(tool) {
   if (document.body.dataset.tool) return;
@@ -92,8 +94,13 @@ function enterTool(tool) {
   $("stage").hidden = true;
   $("tool").hidden = false;
   $("tool-h").textContent = TOOL_TITLES[tool] || tool;
+  const status = (t) => { $("tool-status").textContent = t; };
   if (tool === "terminal" || tool === "terminal.system") {
-    terminal = new TerminalPane($("term"), tool === "terminal.system" ? "system" : "user", (t) => { $("tool-status").textContent = t; });
+    $("term").hidden = false;
+    terminal = new TerminalPane($("term"), tool === "terminal.system" ? "system" : "user", status);
+  } else if (tool === "processes" || tool === "services") {
+    $("admin").hidden = false;
+    adminPane = new AdminPane($("admin"), tool, status);
   } else {
     $("tool-status").textContent = `This viewer does not know the tool ${tool}.`;
   }
@@ -510,11 +517,12 @@ function closePeer() {
 // channels; current says whether they still are when a message comes.
 function wireChannels(chs, current) {
   if (toolSession()) {
-    const { control, terminal: tch } = chs;
+    const { control, terminal: tch, admin: ach } = chs;
     control.onmessage = (ev) => { if (current()) onControlMessage(ev.data); };
     control.onopen = () => { if (current() && session.state === "active" && !ended) setState("live"); updateButtons(); };
     if (terminal && tch) terminal.attach(tch);
-    channels = { control, terminal: tch };
+    if (adminPane && ach) adminPane.attach(ach);
+    channels = { control, terminal: tch, admin: ach };
     return;
   }
   const { screen, input, control, chat, file } = chs;
@@ -584,7 +592,8 @@ function newPeer() {
   };
   const ch = (label, id) => p.createDataChannel(label, { negotiated: true, id });
   if (toolSession()) {
-    wireChannels({ control: ch("control", 3), terminal: ch("terminal", 6) }, () => pc === p);
+    const own = session.tool === "processes" || session.tool === "services" ? { admin: ch("admin", 7) } : { terminal: ch("terminal", 6) };
+    wireChannels({ control: ch("control", 3), ...own }, () => pc === p);
     return p;
   }
   wireChannels({ screen: ch("screen", 1), input: ch("input", 2), control: ch("control", 3), chat: ch("chat", 4), file: ch("file", 5) }, () => pc === p);

@@ -17,7 +17,7 @@ const ACK_DELAY_MS = 20;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export const CHANNEL_IDS = { screen: 1, input: 2, control: 3, chat: 4, file: 5, terminal: 6 };
+export const CHANNEL_IDS = { screen: 1, input: 2, control: 3, chat: 4, file: 5, terminal: 6, admin: 7 };
 
 export class RelayChannel extends EventTarget {
   constructor(link, id, label) {
