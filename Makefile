@@ -38,6 +38,8 @@ bench:
 	@echo "bench: long-poll delivery with 1,000 and 10,000 simulated agents on one node and up to 50,000 over two nodes on PostgreSQL; one notification to 10,000; screen sharing at 1920x1080, Tether vs x11vnc + noVNC"
 	@mkdir -p bench/out
 	@set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./bench/... | tee bench/out/bench.txt
+	@echo "bench: 1 MiB of a shell's output through the terminal channel over WebRTC, against the same read straight from a pty"
+	@set -o pipefail; $(GO) test -run '^$$' -bench TerminalChannel -count 5 ./agent/session/ | tee bench/out/terminal.txt
 
 # Only the screen-share benchmark (about 8 minutes on 2 cores).
 bench-screen:

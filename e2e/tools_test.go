@@ -135,6 +135,12 @@ func TestSupportTools(t *testing.T) {
 			t.Errorf("the user's terminal does not show the user %q:\n%s", name, text)
 		}
 		tb.screenshot("terminal-user.png")
+		// Acceptance 4: a 1 MB burst of output does not stall the
+		// console: its end arrives, and the shell answers after it.
+		tb.typeLine("head -c 1000000 /dev/zero | tr '\\0' x; echo; echo burst-$((5*5))")
+		tb.waitTerminal(liveTimeout, "burst-25")
+		tb.typeLine("echo still-$((8*8))")
+		tb.waitTerminal(paintTimeout, "still-64")
 		if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
 			t.Fatalf("end: %v", err)
 		}

@@ -32,11 +32,11 @@ import (
 // machine, never a timing assertion.
 const wait = 30 * time.Second
 
-func testLogger(*testing.T) *slog.Logger { return testenv.Logger("SESSION_TEST_LOGS") }
+func testLogger(testing.TB) *slog.Logger { return testenv.Logger("SESSION_TEST_LOGS") }
 
 // fakeServer is the server's agent signalling endpoint.
 type fakeServer struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	conns chan *websocket.Conn
 	auths chan string
@@ -58,7 +58,7 @@ type upload struct {
 	video    []byte
 }
 
-func newFakeServer(t *testing.T) *fakeServer {
+func newFakeServer(t testing.TB) *fakeServer {
 	f := &fakeServer{t: t, conns: make(chan *websocket.Conn, 1), auths: make(chan string, 1), done: make(chan struct{}),
 		recordings: make(chan upload, 4), transcripts: make(chan transcriptUpload, 4)}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +129,7 @@ func (f *fakeServer) record(w http.ResponseWriter, r *http.Request) {
 // agentConn is the server's view of the agent's websocket, with a reader
 // that queues every signal.
 type agentConn struct {
-	t    *testing.T
+	t    testing.TB
 	c    *websocket.Conn
 	sigs chan protocol.Signal
 	// frames are the relay frames (binary messages) the agent sent.
@@ -335,7 +335,7 @@ func (f *fakeInjector) Apply(ev protocol.InputEvent, _ protocol.Monitor) error {
 func (f *fakeInjector) Close() error { f.closed.Add(1); return nil }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *fakeServer
 	ui     *fakeUI
 	src    *fakeSource
@@ -362,7 +362,7 @@ func loopbackEngine() *webrtc.SettingEngine {
 	return se
 }
 
-func newHarness(t *testing.T, start protocol.ScreenShareStart, pol policy.ScreenShare) *harness {
+func newHarness(t testing.TB, start protocol.ScreenShareStart, pol policy.ScreenShare) *harness {
 	h := &harness{t: t, srv: newFakeServer(t), ui: newFakeUI(), src: &fakeSource{},
 		inj: &fakeInjector{events: make(chan protocol.InputEvent, 16)}, drops: make(chan string, 64),
 		chat: newFakeChat(), clip: newFakeClipboard(), ov: newFakeOverlay()}
@@ -542,7 +542,7 @@ func TestServiceEndsSession(t *testing.T) {
 
 // testViewer is the browser's side, in Go.
 type testViewer struct {
-	t       *testing.T
+	t       testing.TB
 	id      string
 	pc      *webrtc.PeerConnection
 	screen  chan []byte

@@ -1,7 +1,9 @@
 package session
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -10,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
+	"github.com/tetherdesk/tether/agent/tools/terminal"
 	"github.com/tetherdesk/tether/shared/policy"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -29,7 +34,7 @@ func (f *fakeServer) transcript(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 }
 
-func toolHarness(t *testing.T, tool string, attended bool, pol policy.ScreenShare, serves ...string) *harness {
+func toolHarness(t testing.TB, tool string, attended bool, pol policy.ScreenShare, serves ...string) *harness {
 	h := newHarness(t, protocol.ScreenShareStart{Attended: attended, AcceptanceTimeoutS: 30, Tool: tool}, pol)
 	h.cfg.NewSource, h.cfg.NewEncoder, h.cfg.NewInjector = nil, nil, nil // a tool needs none
 	h.cfg.Tools = serves
@@ -170,7 +175,7 @@ func TestTerminalSession(t *testing.T) {
 
 // relayToolViewer joins viewer v1 and moves it to the relay at once, then
 // waits for the session to be active.
-func relayToolViewer(t *testing.T, a *agentConn) {
+func relayToolViewer(t testing.TB, a *agentConn) {
 	t.Helper()
 	a.send(protocol.Signal{Type: protocol.SignalHello})
 	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
@@ -264,4 +269,101 @@ func TestProcessesSession(t *testing.T) {
 			break
 		}
 	}
+}
+
+// BenchmarkTerminalChannel: 1 MiB of a shell's output, from the command
+// typed to its last byte on the viewer's side, through a terminal
+// session's channel over WebRTC on loopback (the bridge's flow control
+// and SCTP included); "pty" is the same burst read straight from a pty in
+// the same run, the peer it is held against.
+func BenchmarkTerminalChannel(b *testing.B) {
+	const size = 1 << 20
+	command := func(i int) (string, string) {
+		// stty raw: exactly size bytes; EN''D: the command's own echo
+		// does not end the wait.
+		return fmt.Sprintf("stty raw -echo; head -c %d /dev/zero | tr '\\0' x; echo EN''D%d\n", size, i), fmt.Sprintf("END%d", i)
+	}
+	b.Run("pty", func(b *testing.B) {
+		term, err := terminal.Start(terminal.Config{Shell: []string{"/bin/sh"}, Env: []string{"PATH=/usr/bin:/bin", "PS1="}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer term.Close()
+		buf := make([]byte, 64<<10)
+		b.SetBytes(size)
+		for i := 0; b.Loop(); i++ {
+			cmd, want := command(i)
+			io.WriteString(term, cmd)
+			var seen []byte
+			for !bytes.Contains(seen, []byte(want)) {
+				n, err := term.Read(buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				seen = append(seen[max(0, len(seen)-16):], buf[:n]...)
+			}
+		}
+	})
+	b.Run("webrtc", func(b *testing.B) {
+		pol := policy.Default()
+		pol.ToolsAcceptanceRequired = false
+		h := toolHarness(b, protocol.ToolTerminal, false, pol, protocol.ToolTerminal)
+		h.cfg.Terminal = terminal.Config{Shell: []string{"/bin/sh"}, Env: []string{"PATH=/usr/bin:/bin", "PS1="}}
+		a := h.run()
+		a.expectState(protocol.SessionConnecting, "")
+		a.send(protocol.Signal{Type: protocol.SignalHello})
+		a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
+		api := webrtc.NewAPI(webrtc.WithSettingEngine(*loopbackEngine()))
+		pc, err := api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pc.Close()
+		if _, err := pc.CreateDataChannel(protocol.ChannelControl, negotiated(protocol.ChannelControlID)); err != nil {
+			b.Fatal(err)
+		}
+		term, err := pc.CreateDataChannel(protocol.ChannelTerminal, negotiated(protocol.ChannelTerminalID))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := make(chan []byte, 4096)
+		ctl := make(chan protocol.TerminalMsg, 16)
+		up := make(chan struct{})
+		term.OnOpen(func() { close(up) })
+		term.OnMessage(func(m webrtc.DataChannelMessage) {
+			if m.IsString {
+				var tm protocol.TerminalMsg
+				json.Unmarshal(m.Data, &tm)
+				ctl <- tm
+				return
+			}
+			out <- append([]byte(nil), m.Data...)
+		})
+		v := &testViewer{t: b, id: "v1", pc: pc}
+		v.connect(a)
+		if s := a.next(v.addCandidate); s.Type != protocol.SignalState || s.State != protocol.SessionActive {
+			b.Fatalf("got %+v, want active", s)
+		}
+		a.route(v)
+		<-up
+		open, _ := json.Marshal(protocol.TerminalMsg{T: protocol.TerminalOpen, As: protocol.TerminalAsUser, Cols: 200, Rows: 50})
+		term.SendText(string(open))
+		if m := <-ctl; m.T != protocol.TerminalOpened {
+			b.Fatalf("open: %+v", m)
+		}
+		b.SetBytes(size)
+		for i := 0; b.Loop(); i++ {
+			cmd, want := command(i)
+			term.Send([]byte(cmd))
+			var seen []byte
+			for !bytes.Contains(seen, []byte(want)) {
+				select {
+				case d := <-out:
+					seen = append(seen[max(0, len(seen)-16):], d...)
+				case <-time.After(wait):
+					b.Fatal("the burst stopped coming")
+				}
+			}
+		}
+	})
 }
