@@ -1,9 +1,9 @@
-//go:build !linux && !darwin
+//go:build !linux && !darwin && !windows
 
 package terminal
 
-// defaultShell is what Windows would run once ConPTY is in.
-const defaultShell = "cmd.exe"
+// defaultShell names a shell where no terminal is written yet.
+const defaultShell = "/bin/sh"
 
 func startPTY(Config) (pty, error) { return nil, ErrUnsupported }
 
