@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,8 +99,11 @@ func (s *Session) admin(v *viewer, req protocol.AdminRequest) protocol.AdminResp
 	resp := protocol.AdminResponse{ID: req.ID}
 	tool := s.cfg.Start.Tool
 	wantTool := protocol.ToolServices
-	if req.Op == protocol.AdminListProcesses || req.Op == protocol.AdminEndProcess {
+	switch {
+	case req.Op == protocol.AdminListProcesses || req.Op == protocol.AdminEndProcess:
 		wantTool = protocol.ToolProcesses
+	case strings.HasPrefix(req.Op, "files."):
+		wantTool = protocol.ToolFiles
 	}
 	if tool != wantTool {
 		resp.Error = fmt.Sprintf("this session was opened for %s, not %s", tool, wantTool)
@@ -135,6 +139,8 @@ func (s *Session) admin(v *viewer, req protocol.AdminRequest) protocol.AdminResp
 			}
 		}
 		s.toolAction(v, req.Op, req.Service, err)
+	default:
+		err = s.fileOp(ctx, v, req, &resp)
 	}
 	if err != nil {
 		resp.Error = err.Error()
@@ -144,11 +150,18 @@ func (s *Session) admin(v *viewer, req protocol.AdminRequest) protocol.AdminResp
 
 // toolAction reports a change to the server's audit log.
 func (s *Session) toolAction(v *viewer, op, target string, err error) {
-	a := protocol.ToolAction{Op: op, Target: target, Viewer: v.id}
+	s.toolActionFor(v.id, op, target, err)
+}
+
+func (s *Session) toolActionFor(viewerID, op, target string, err error) {
+	if len(target) > 1000 {
+		target = target[:1000] + "…"
+	}
+	a := protocol.ToolAction{Op: op, Target: target, Viewer: viewerID}
 	if err != nil {
 		a.Error = err.Error()
 	}
-	s.log.Info("support tool action", "op", op, "target", target, "viewer_id", v.id, "error", a.Error)
+	s.log.Info("support tool action", "op", op, "target", target, "viewer_id", viewerID, "error", a.Error)
 	if e := s.send(protocol.Signal{Type: protocol.SignalToolAction, ToolAction: &a}); e != nil {
 		s.log.Warn("reporting a support tool's action", "op", op, "error", e)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/tetherdesk/tether/agent/netproxy"
 	"github.com/tetherdesk/tether/agent/record"
 	"github.com/tetherdesk/tether/agent/session/filexfer"
+	"github.com/tetherdesk/tether/agent/tools/files"
 	"github.com/tetherdesk/tether/agent/tools/procs"
 	"github.com/tetherdesk/tether/agent/tools/terminal"
 	"github.com/tetherdesk/tether/shared/policy"
@@ -248,8 +249,9 @@ type Session struct {
 	files       *filexfer.Hub
 	clip        *clipSync
 	guide       *guidance
-	tools       toolLog    // a tool session's terminal output (tools.go)
-	admins      adminState // a processes or services session's (admin.go)
+	tools       toolLog          // a tool session's terminal output (tools.go)
+	admins      adminState       // a processes or services session's (admin.go)
+	fileXfers   *files.Transfers // a files session's (filetool.go), under mu
 }
 
 // Run runs the session until it ends and returns the reason it ended.
@@ -978,6 +980,9 @@ func (s *Session) teardown() {
 	s.finishRecording()
 	s.uploadTranscript()
 	s.admins.close()
+	if s.fileXfers != nil {
+		s.fileXfers.Close()
+	}
 	s.log.Debug("session torn down", "input_dropped", s.drops)
 }
 

@@ -34,6 +34,7 @@ var toolNames = map[string]string{
 	protocol.ToolTerminalSystem: "open a terminal (a command line) on this computer with administrator rights",
 	protocol.ToolProcesses:      "see this computer's programs and processes, and end them",
 	protocol.ToolServices:       "see this computer's services, and start or stop them",
+	protocol.ToolFiles:          "browse this computer's files, and copy files to and from it",
 }
 
 // ToolText says what a tool lets the technician do, as the end user reads
@@ -102,6 +103,10 @@ func (v *viewer) toolChannels(tool string) []chanSpec {
 		specs = append(specs, chanSpec{&v.terminal, protocol.ChannelTerminal, protocol.ChannelTerminalID})
 	case protocol.ToolProcesses, protocol.ToolServices:
 		specs = append(specs, chanSpec{&v.admin, protocol.ChannelAdmin, protocol.ChannelAdminID})
+	case protocol.ToolFiles:
+		v.file = nil
+		specs = append(specs, chanSpec{&v.admin, protocol.ChannelAdmin, protocol.ChannelAdminID},
+			chanSpec{&v.file, protocol.ChannelFile, protocol.ChannelFileID})
 	}
 	return specs
 }
@@ -119,6 +124,10 @@ func (s *Session) wireTool(v *viewer) {
 	switch s.cfg.Start.Tool {
 	case protocol.ToolProcesses, protocol.ToolServices:
 		s.wireAdmin(v)
+		return
+	case protocol.ToolFiles:
+		s.wireAdmin(v)
+		s.wireFileTool(v)
 		return
 	}
 	b, err := terminal.NewBridge(terminal.BridgeConfig{

@@ -2,11 +2,15 @@ package session
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,12 +194,41 @@ func relayToolViewer(t testing.TB, a *agentConn) {
 	}
 }
 
-// adminClient speaks the admin channel over the relay as a viewer.
+// adminClient speaks the admin channel over the relay as a viewer,
+// acknowledging every frame, and keeps the frames of other channels for
+// next.
 type adminClient struct {
-	t   *testing.T
-	a   *agentConn
-	id  uint32
-	got uint64
+	t       *testing.T
+	a       *agentConn
+	id      uint32
+	got     uint64
+	pending map[uint8][]protocol.RelayFrame
+}
+
+// next returns the next frame of channel ch.
+func (c *adminClient) next(ch uint8) protocol.RelayFrame {
+	c.t.Helper()
+	if q := c.pending[ch]; len(q) > 0 {
+		c.pending[ch] = q[1:]
+		return q[0]
+	}
+	f := c.a.nextFrame("v1", ch, func(f protocol.RelayFrame) {
+		if f.Channel == protocol.RelayAckChannel {
+			return
+		}
+		c.ack(f)
+		if c.pending == nil {
+			c.pending = map[uint8][]protocol.RelayFrame{}
+		}
+		c.pending[f.Channel] = append(c.pending[f.Channel], f)
+	})
+	c.ack(f)
+	return f
+}
+
+func (c *adminClient) ack(f protocol.RelayFrame) {
+	c.got += uint64(len(f.Payload))
+	c.a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: protocol.RelayAckChannel, Payload: protocol.RelayAck(c.got)})
 }
 
 func (c *adminClient) do(req protocol.AdminRequest) protocol.AdminResponse {
@@ -206,13 +239,7 @@ func (c *adminClient) do(req protocol.AdminRequest) protocol.AdminResponse {
 	ch := uint8(protocol.ChannelAdminID)
 	c.a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: ch, Text: true, Payload: b})
 	for {
-		f := c.a.nextFrame("v1", ch, func(f protocol.RelayFrame) {
-			if f.Channel != protocol.RelayAckChannel {
-				c.t.Fatalf("a frame on channel %d in an admin session", f.Channel)
-			}
-		})
-		c.got += uint64(len(f.Payload))
-		c.a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: protocol.RelayAckChannel, Payload: protocol.RelayAck(c.got)})
+		f := c.next(ch)
 		var r protocol.AdminResponse
 		if err := json.Unmarshal(f.Payload, &r); err != nil {
 			c.t.Fatalf("admin response %q: %v", f.Payload, err)
@@ -366,4 +393,113 @@ func BenchmarkTerminalChannel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestFilesSession lists a directory, downloads a file and uploads one
+// through a files session (admin and file channels, over the relay), and
+// refuses an upload whose partial file a local user replaced by a link.
+func TestFilesSession(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 1<<20+123)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pol := policy.Default()
+	pol.ToolsAcceptanceRequired = false
+	h := toolHarness(t, protocol.ToolFiles, false, pol, protocol.ToolFiles)
+	h.cfg.Start.Write = true
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	relayToolViewer(t, a)
+	c := &adminClient{t: t, a: a}
+
+	r := c.do(protocol.AdminRequest{Op: protocol.AdminListFiles, Path: dir})
+	if r.Error != "" || r.Path != dir || len(r.Entries) != 1 || r.Entries[0].Name != "big.bin" || r.Entries[0].Size != int64(len(data)) || !r.Write {
+		t.Fatalf("list: %+v", r)
+	}
+	if r := c.do(protocol.AdminRequest{Op: protocol.AdminListFiles, Path: dir + "/../"}); !strings.Contains(r.Error, `".."`) {
+		t.Fatalf("a .. path: %+v", r)
+	}
+
+	fileCh := uint8(protocol.ChannelFileID)
+	sendFile := func(m protocol.FileMsg) {
+		b, _ := json.Marshal(m)
+		a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: fileCh, Text: true, Payload: b})
+	}
+	nextFile := func() (protocol.FileMsg, []byte) {
+		t.Helper()
+		f := c.next(fileCh)
+		if !f.Text {
+			return protocol.FileMsg{}, f.Payload
+		}
+		m, err := protocol.DecodeFileMsg(f.Payload)
+		if err != nil {
+			t.Fatalf("file message %q: %v", f.Payload, err)
+		}
+		return m, nil
+	}
+
+	// Download.
+	if r := c.do(protocol.AdminRequest{Op: protocol.AdminDownload, Path: dir + "/big.bin"}); r.Error != "" {
+		t.Fatalf("download: %s", r.Error)
+	}
+	offer, _ := nextFile()
+	sum := sha256.Sum256(data)
+	if offer.T != protocol.FileOffer || offer.Name != "big.bin" || offer.Size != int64(len(data)) || offer.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("offer %+v", offer)
+	}
+	sendFile(protocol.FileMsg{T: protocol.FileAccept, ID: offer.ID})
+	var got []byte
+	for len(got) < len(data) {
+		_, chunk := nextFile()
+		ch, err := protocol.DecodeFileChunk(chunk)
+		if err != nil || ch.ID != offer.ID || ch.Offset != int64(len(got)) {
+			t.Fatalf("chunk %+v, %v at %d", ch, err, len(got))
+		}
+		got = append(got, ch.Data...)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("downloaded bytes differ")
+	}
+	sendFile(protocol.FileMsg{T: protocol.FileDone, ID: offer.ID, Name: "big.bin"})
+
+	// Upload, twice: the second gets a name of its own.
+	up := []byte("uploaded by the technician\n")
+	upSum := sha256.Sum256(up)
+	if r := c.do(protocol.AdminRequest{Op: protocol.AdminUploadTo, Path: dir}); r.Error != "" {
+		t.Fatalf("upload_to: %s", r.Error)
+	}
+	for i, want := range []string{"note.txt", "note (2).txt"} {
+		id := uint32(100 + i)
+		sendFile(protocol.FileMsg{T: protocol.FileOffer, ID: id, Name: "note.txt", Size: int64(len(up)), SHA256: hex.EncodeToString(upSum[:])})
+		if m, _ := nextFile(); m.T != protocol.FileAccept || m.Offset != 0 {
+			t.Fatalf("upload %d: %+v", i, m)
+		}
+		a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: fileCh, Payload: protocol.AppendFileChunk(nil, protocol.FileChunk{ID: id, Data: up})})
+		if m, _ := nextFile(); m.T != protocol.FileDone || m.Name != want {
+			t.Fatalf("upload %d: %+v, want done as %q", i, m, want)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, want)); err != nil || !bytes.Equal(b, up) {
+			t.Fatalf("%s: %q, %v", want, b, err)
+		}
+	}
+
+	// A partial file swapped for a link is not written through.
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("keep"), 0o644)
+	evil := []byte("evil content")
+	evilSum := hex.EncodeToString(func() []byte { s := sha256.Sum256(evil); return s[:] }())
+	if err := os.Symlink(victim, filepath.Join(dir, ".tether-"+evilSum[:16]+fmt.Sprintf("-%d.part", len(evil)))); err != nil {
+		t.Fatal(err)
+	}
+	sendFile(protocol.FileMsg{T: protocol.FileOffer, ID: 200, Name: "evil.txt", Size: int64(len(evil)), SHA256: evilSum})
+	if m, _ := nextFile(); m.T != protocol.FileReject {
+		t.Fatalf("an upload through a planted link: %+v", m)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep" {
+		t.Fatalf("the link's target was written: %q", b)
+	}
 }

@@ -150,12 +150,12 @@ func (s *Service) CreateSession(ctx context.Context, req protocol.CreateSessionR
 // when the policy sp records sessions (the helper then uploads it to
 // protocol.PathAgentRecording).
 func (s *Service) openSession(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode protocol.Mode, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
-	return s.openSessionFor(ctx, a, tech, attended, sp, mode, "", actor, det)
+	return s.openSessionFor(ctx, a, tech, attended, sp, mode, "", false, actor, det)
 }
 
 // openSessionFor is openSession for a tool's session too (tool not "").
 // A tool's session is never recorded: its terminal keeps a transcript.
-func (s *Service) openSessionFor(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode protocol.Mode, tool, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
+func (s *Service) openSessionFor(ctx context.Context, a store.Agent, tech *Principal, attended bool, sp policy.ScreenShare, mode protocol.Mode, tool string, write bool, actor string, det json.RawMessage) (store.ScreenSession, protocol.ScreenShareStart, error) {
 	now := s.now().UTC()
 	id := auth.NewToken("", 16)
 	id = strings.NewReplacer("-", "x", "_", "y").Replace(id)
@@ -170,7 +170,7 @@ func (s *Service) openSessionFor(ctx context.Context, a store.Agent, tech *Princ
 	start := protocol.ScreenShareStart{
 		SessionID: ss.ID, Attended: attended, Mode: mode, AllowedModes: sp.Enabled(), Technician: tech.Name,
 		AcceptanceTimeoutS: sp.AcceptanceTimeoutS, UserMayEnd: sp.UserMayEnd,
-		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1), Record: ss.Record, Tool: tool,
+		SignalPath: strings.Replace(protocol.PathAgentSignal, "{id}", ss.ID, 1), Record: ss.Record, Tool: tool, Write: write,
 	}
 	if tool != "" {
 		start.AllowedModes = nil
@@ -511,6 +511,11 @@ func (s *Service) JoinSession(ctx context.Context, id string) (ViewerJoin, error
 	}
 	if ss.State == protocol.SessionEnded {
 		return ViewerJoin{}, ErrSessionEnded
+	}
+	if ss.Tool != "" && ss.TechnicianID != p.UserID {
+		// What the tool may do was settled for its technician (Write):
+		// nobody else works in it.
+		return ViewerJoin{}, fmt.Errorf("%w: a support tool's session is its technician's alone (%s)", ErrForbidden, ss.TechnicianName)
 	}
 	vid := "v" + strings.NewReplacer("-", "x", "_", "y").Replace(auth.NewToken("", 9))
 	err = s.Record(ctx, store.AuditRecord{Actor: p.Name, Type: protocol.AuditSessionJoined, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", vid)}, func() error {

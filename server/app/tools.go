@@ -48,8 +48,9 @@ func (s *Service) CreateToolSession(ctx context.Context, endpointID string, req 
 		return protocol.Session{}, ErrEndpointOffline
 	}
 	attended := sp.ToolsAcceptanceRequired
-	ss, _, err := s.openSessionFor(ctx, a, p, attended, sp, "", req.Tool, p.Name,
-		details("tool", req.Tool, "attended", fmt.Sprint(attended)))
+	write := req.Tool == protocol.ToolFiles && p.CanInAny(perm.ToolsFilesWrite, a.Groups())
+	ss, _, err := s.openSessionFor(ctx, a, p, attended, sp, "", req.Tool, write, p.Name,
+		details("tool", req.Tool, "attended", fmt.Sprint(attended), "write", fmt.Sprint(write)))
 	if err != nil {
 		return protocol.Session{}, err
 	}

@@ -18,6 +18,11 @@ import (
 const (
 	ToolProcesses = "processes"
 	ToolServices  = "services"
+	// ToolFiles browses the endpoint's files as the system: listings,
+	// renames and deletes on this channel, downloads and uploads on the
+	// file channel (FileMsg, as in a screen share: resumable, checked by
+	// SHA-256). Changes need ScreenShareStart.Write.
+	ToolFiles = "files"
 
 	ChannelAdmin          = "admin"
 	ChannelAdminID uint16 = 7
@@ -31,7 +36,16 @@ const (
 	AdminStartService  = "services.start" // Service
 	AdminStopService   = "services.stop"
 	AdminRestart       = "services.restart"
+	AdminFileRoots     = "files.roots"     // → Roots
+	AdminListFiles     = "files.list"      // Path → Path, Entries
+	AdminDownload      = "files.download"  // Path: offered on the file channel
+	AdminUploadTo      = "files.upload_to" // Path: where offers on the file channel go
+	AdminDeleteFile    = "files.delete"    // Path (a file, a link or an empty directory)
+	AdminRenameFile    = "files.rename"    // Path, Name (a new name in the same directory)
 )
+
+// MaxPath bounds a path in an admin request.
+const MaxPath = 4096
 
 // MaxAdminRequest bounds a request message.
 const MaxAdminRequest = 4 << 10
@@ -45,6 +59,8 @@ type AdminRequest struct {
 	// id reused since then by another process is not ended.
 	Started int64  `json:"started,omitempty"`
 	Service string `json:"service,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Name    string `json:"name,omitempty"`
 }
 
 // AdminResponse answers one request.
@@ -58,6 +74,23 @@ type AdminResponse struct {
 	// Cut: the listing did not fit one message; command lines were
 	// shortened, or the list itself.
 	Cut bool `json:"cut,omitempty"`
+	// Files: the roots (/, or the drives), a listed directory's path
+	// (cleaned) and its entries; Write says whether changes are allowed.
+	Roots   []string    `json:"roots,omitempty"`
+	Path    string      `json:"path,omitempty"`
+	Entries []FileEntry `json:"entries,omitempty"`
+	Write   bool        `json:"write,omitempty"`
+}
+
+// FileEntry is one entry of a listed directory.
+type FileEntry struct {
+	Name     string `json:"name"`
+	Dir      bool   `json:"dir,omitempty"`
+	Size     int64  `json:"size"`
+	Mode     string `json:"mode"`     // as ls shows it
+	Modified int64  `json:"modified"` // ms since 1970
+	// Link is a symbolic link's target: links are shown, never followed.
+	Link string `json:"link,omitempty"`
 }
 
 // ProcessInfo is one process as the processes tool lists it.
@@ -126,6 +159,14 @@ func DecodeAdminRequest(b []byte) (AdminRequest, error) {
 	case AdminStartService, AdminStopService, AdminRestart:
 		if err := CheckServiceName(r.Service); err != nil {
 			return AdminRequest{}, fmt.Errorf("%s: %w", r.Op, err)
+		}
+	case AdminFileRoots:
+	case AdminListFiles, AdminDownload, AdminUploadTo, AdminDeleteFile, AdminRenameFile:
+		if r.Path == "" || len(r.Path) > MaxPath || !utf8.ValidString(r.Path) || strings.ContainsRune(r.Path, 0) {
+			return AdminRequest{}, fmt.Errorf("%s: a path of 1-%d bytes of UTF-8 is required", r.Op, MaxPath)
+		}
+		if r.Op == AdminRenameFile && (r.Name == "" || len(r.Name) > MaxFileName || !utf8.ValidString(r.Name)) {
+			return AdminRequest{}, fmt.Errorf("%s: a new name of 1-%d bytes is required", r.Op, MaxFileName)
 		}
 	default:
 		return AdminRequest{}, fmt.Errorf("unknown admin operation %q", r.Op)

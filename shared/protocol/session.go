@@ -85,6 +85,9 @@ type ScreenShareStart struct {
 	// Tool makes the session a support tool's (ToolTerminal...) instead
 	// of a screen share: no screen, no modes, the tool's channel only.
 	Tool string `json:"tool,omitempty"`
+	// Write: the technician may change files (ToolFiles: upload, rename,
+	// delete; the tools.files.write permission).
+	Write bool `json:"write,omitempty"`
 }
 
 // Session describes a screen-share session: GET /api/v1/sessions/{id}.

@@ -27,7 +27,7 @@ const (
 )
 
 // Tools lists every tool.
-var Tools = []string{ToolTerminal, ToolTerminalSystem, ToolProcesses, ToolServices}
+var Tools = []string{ToolTerminal, ToolTerminalSystem, ToolProcesses, ToolServices, ToolFiles}
 
 // CreateToolSessionRequest is the body of PathToolSessions.
 type CreateToolSessionRequest struct {
