@@ -3,12 +3,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"os/user"
 	"strconv"
 	"strings"
@@ -143,6 +149,15 @@ func TestSupportTools(t *testing.T) {
 		tb.waitTerminal(liveTimeout, "burst-25")
 		tb.typeLine("echo still-$((8*8))")
 		tb.waitTerminal(paintTimeout, "still-64")
+		// Reconnection after a drop: the same shell goes on.
+		tb.typeLine("KEPT=kept-$((6*7)); echo set")
+		tb.waitTerminal(paintTimeout, "\nset\n")
+		if _, err := evalJS[bool](tb, `(window.tetherDebug.dropConnection(), true)`); err != nil {
+			t.Fatal(err)
+		}
+		tb.waitTerminal(liveTimeout, "[connection back]")
+		tb.typeLine("echo got-$KEPT")
+		tb.waitTerminal(paintTimeout, "got-kept-42")
 		if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
 			t.Fatalf("end: %v", err)
 		}
@@ -242,6 +257,67 @@ func TestSupportTools(t *testing.T) {
 		}
 	})
 
+	// Acceptance 2 (files): a 20 MB file downloaded from the Files tab
+	// has the file's SHA-256; one uploaded lands as sent; ../ and link
+	// escapes are refused.
+	t.Run("Files", func(t *testing.T) {
+		if !asDesktopUser() {
+			t.Skip("the files tool runs in the agent service, as root only when the tests do")
+		}
+		tb := tb.on(t)
+		dir := t.TempDir()
+		big := make([]byte, 20<<20)
+		if _, err := rand.Read(big); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/etc", filepath.Join(dir, "etc-link")); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(big)
+		waitNoPrompt(t, e.display)
+		e.openTool(t, tb, protocol.ToolFiles)
+		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
+		tb.waitJSStatus(liveTimeout, "the roots listed", `document.querySelector("#files-table tbody")`)
+		tb.do("open the test's folder", chromedp.SetValue(chromedp.ID("files-path"), dir), chromedp.Click(chromedp.ID("files-go")))
+		row := `#files-table tr[data-name="big.bin"]`
+		tb.waitJSStatus(paintTimeout, "big.bin listed", `document.querySelector('`+row+`')`)
+		tb.screenshot("tools-files.png")
+		tb.do("download big.bin", chromedp.Click(chromedp.CSS(row+` button.download`)))
+		tb.waitJSStatus(liveTimeout, "the download", `window.tetherStats.downloads && window.tetherStats.downloads.length === 1`)
+		got, err := evalJS[string](tb, `window.tetherDebug.downloadSHA256(0)`)
+		if err != nil || got != hex.EncodeToString(sum[:]) {
+			t.Errorf("downloaded SHA-256 %q (%v), want %x", got, err, sum)
+		}
+
+		up := filepath.Join(t.TempDir(), "from-the-technician.txt")
+		upData := []byte("uploaded from the console\n")
+		if err := os.WriteFile(up, upData, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tb.do("upload", chromedp.SetUploadFiles(chromedp.ID("files-upload"), []string{up}))
+		testenv.Eventually(t, paintTimeout, "the upload on the endpoint", func() (bool, error) {
+			b, err := os.ReadFile(filepath.Join(dir, "from-the-technician.txt"))
+			return err == nil && bytes.Equal(b, upData), fmt.Errorf("%q, %v", b, err)
+		})
+		e.waitAudit(t, "tool.action", "", filepath.Join(dir, "from-the-technician.txt"))
+
+		for _, bad := range []struct{ path, want string }{
+			{dir + "/../", `".."`},
+			{dir + "/etc-link/", "symbolic link"},
+			{dir + "/etc-link/passwd", "symbolic link"},
+		} {
+			for _, op := range []string{"files.list", "files.download"} {
+				msg, err := evalJS[string](tb, `window.tetherDebug.adminRequest(`+jsonString(op)+`, {path: `+jsonString(bad.path)+`}).then((r) => r.error || "")`)
+				if err != nil || !strings.Contains(msg, bad.want) {
+					t.Errorf("%s %s: %q, %v: want refused (%s)", op, bad.path, msg, err, bad.want)
+				}
+			}
+		}
+	})
+
 	// Acceptance 1 in the browser's terms: a Screen Sharing Agent is
 	// refused every tool by the server and shown no tool buttons.
 	t.Run("AgentRoleRefused", func(t *testing.T) {
@@ -279,7 +355,7 @@ func (e *shareEnv) waitAudit(t *testing.T, typ, id, want string) {
 			return false, err
 		}
 		for _, r := range out.Records {
-			if r.SessionID == id && strings.Contains(string(r.Details), want) {
+			if (id == "" || r.SessionID == id) && strings.Contains(string(r.Details), want) {
 				return true, nil
 			}
 		}

@@ -978,6 +978,7 @@ func (s *Session) teardown() {
 	s.chat.close()
 	s.files.Close()
 	s.finishRecording()
+	s.endKept()
 	s.uploadTranscript()
 	s.admins.close()
 	if s.fileXfers != nil {

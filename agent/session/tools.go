@@ -132,7 +132,9 @@ func (s *Session) wireTool(v *viewer) {
 	}
 	b, err := terminal.NewBridge(terminal.BridgeConfig{
 		Channel: v.terminal, Allow: s.allowTerminal, Shell: s.cfg.Terminal, Logger: s.log.With("viewer_id", v.id),
-		Ended: func(out []byte, total int64, code int) { s.tools.ended(s.viewerName(v.id), out, total, code) },
+		Ended:  func(out []byte, total int64, code int) { s.tools.ended(s.viewerName(v.id), out, total, code) },
+		Keep:   func(t *terminal.Term, as string) { s.keepShell(v.id, t, as) },
+		Resume: func(as string) *terminal.Term { return s.resumeShell(v.id, as) },
 	})
 	if err != nil {
 		s.log.Error("terminal bridge", "error", err)
@@ -144,15 +146,90 @@ func (s *Session) wireTool(v *viewer) {
 	v.terminal.OnMessage(func(m webrtc.DataChannelMessage) { b.Handle(m.IsString, m.Data) })
 }
 
-// toolLog keeps the terminal output of a tool session's shells.
+// toolLog keeps the terminal output of a tool session's shells, and the
+// shells whose viewer's connection dropped, until it comes back (the
+// outage limit) or the session ends.
 type toolLog struct {
 	mu     sync.Mutex
 	tr     *terminal.Transcript
 	total  int64
 	shells int
+	kept   map[string]*keptShell // by viewer id
 }
 
-// ended adds one shell's kept output, and a line saying how it ended.
+type keptShell struct {
+	t     *terminal.Term
+	as    string
+	timer *time.Timer
+}
+
+// keepShell holds viewer's running shell for its return.
+func (s *Session) keepShell(viewer string, t *terminal.Term, as string) {
+	l := &s.tools
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.kept == nil {
+		l.kept = map[string]*keptShell{}
+	}
+	if old := l.kept[viewer]; old != nil {
+		old.timer.Stop()
+		go s.endShell(viewer, old.t)
+	}
+	k := &keptShell{t: t, as: as}
+	k.timer = time.AfterFunc(s.cfg.OutageLimit, func() {
+		l.mu.Lock()
+		mine := l.kept[viewer] == k
+		if mine {
+			delete(l.kept, viewer)
+		}
+		l.mu.Unlock()
+		if mine {
+			s.log.Info("a kept terminal's viewer did not come back; ending it", "viewer_id", viewer)
+			s.endShell(viewer, t)
+		}
+	})
+	l.kept[viewer] = k
+}
+
+// resumeShell gives viewer back its kept shell of the same kind, if any.
+func (s *Session) resumeShell(viewer, as string) *terminal.Term {
+	l := &s.tools
+	l.mu.Lock()
+	k := l.kept[viewer]
+	if k == nil || k.as != as {
+		l.mu.Unlock()
+		return nil
+	}
+	delete(l.kept, viewer)
+	k.timer.Stop()
+	l.mu.Unlock()
+	if !k.t.Running() {
+		s.endShell(viewer, k.t)
+		return nil
+	}
+	return k.t
+}
+
+// endShell ends a kept shell and records its output.
+func (s *Session) endShell(viewer string, t *terminal.Term) {
+	t.Close()
+	s.tools.ended(s.viewerName(viewer), t.Transcript().Bytes(), t.Transcript().Total(), t.ExitCode())
+}
+
+// endKept ends every kept shell (the session ends).
+func (s *Session) endKept() {
+	l := &s.tools
+	l.mu.Lock()
+	kept := l.kept
+	l.kept = nil
+	l.mu.Unlock()
+	for viewer, k := range kept {
+		k.timer.Stop()
+		s.endShell(viewer, k.t)
+	}
+}
+
+// ended adds one shell's output, and a line saying how it ended.
 func (l *toolLog) ended(who string, out []byte, total int64, code int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

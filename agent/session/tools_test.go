@@ -503,3 +503,72 @@ func TestFilesSession(t *testing.T) {
 		t.Fatalf("the link's target was written: %q", b)
 	}
 }
+
+// TestTerminalResume: the viewer's connection drops and comes back; its
+// shell, kept meanwhile, goes on where it was. A session's end ends it
+// and records it.
+func TestTerminalResume(t *testing.T) {
+	pol := policy.Default()
+	pol.ToolsAcceptanceRequired = false
+	h := toolHarness(t, protocol.ToolTerminal, false, pol, protocol.ToolTerminal)
+	a := h.run()
+	a.expectState(protocol.SessionConnecting, "")
+	relayToolViewer(t, a)
+	c := &adminClient{t: t, a: a}
+	term := uint8(protocol.ChannelTerminalID)
+	open := func() protocol.TerminalMsg {
+		t.Helper()
+		b, _ := json.Marshal(protocol.TerminalMsg{T: protocol.TerminalOpen, As: protocol.TerminalAsUser, Cols: 80, Rows: 24})
+		a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: term, Text: true, Payload: b})
+		for {
+			f := c.next(term)
+			if f.Text {
+				var m protocol.TerminalMsg
+				json.Unmarshal(f.Payload, &m)
+				return m
+			}
+		}
+	}
+	waitOut := func(want string) {
+		t.Helper()
+		var seen []byte
+		for !bytes.Contains(seen, []byte(want)) {
+			f := c.next(term)
+			if !f.Text {
+				seen = append(seen, f.Payload...)
+			}
+		}
+	}
+	if m := open(); m.T != protocol.TerminalOpened || m.Resumed {
+		t.Fatalf("first open: %+v", m)
+	}
+	a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: term, Payload: []byte("X=kept-$((6*7)); echo set\n")})
+	waitOut("set")
+
+	// The connection drops: the server says the viewer left and joined
+	// again, and the new connection goes through the relay.
+	a.send(protocol.Signal{Type: protocol.SignalViewerLeft, ViewerID: "v1"})
+	a.send(protocol.Signal{Type: protocol.SignalViewerJoined, ViewerID: "v1"})
+	for s := a.next(nil); s.Type != protocol.SignalOffer; s = a.next(nil) {
+	}
+	a.send(protocol.Signal{Type: protocol.SignalRelay, ViewerID: "v1", Reason: protocol.RelayICEFailed})
+	for s := a.next(nil); s.Type != protocol.SignalRelay; s = a.next(nil) {
+	}
+	c.pending, c.got = nil, 0 // a new relay link counts afresh
+	if m := open(); m.T != protocol.TerminalOpened || !m.Resumed {
+		t.Fatalf("open after the drop: %+v, want the kept shell", m)
+	}
+	a.sendFrame(protocol.RelayFrame{ViewerID: "v1", Channel: term, Payload: []byte("echo got-$X\n")})
+	waitOut("got-kept-42")
+
+	a.send(protocol.Signal{Type: protocol.SignalEnd})
+	h.ended(wait)
+	select {
+	case tu := <-h.srv.transcripts:
+		if !strings.Contains(string(tu.data), "got-kept-42") {
+			t.Fatalf("transcript %q", tu.data)
+		}
+	case <-time.After(wait):
+		t.Fatal("no transcript")
+	}
+}

@@ -68,14 +68,28 @@ func WineBase(ctx context.Context, cacheDir string) (string, error) {
 	if _, err := os.Stat(filepath.Join(base, "system.reg")); err == nil {
 		return base, nil
 	}
-	tmp, err := os.MkdirTemp(cacheDir, "making-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	w := &Wine{Prefix: filepath.Join(tmp, "prefix")}
-	if out, err := w.Command(ctx, "wineboot", "-i").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("wineboot -i: %w\n%s", err, out)
+	// On a loaded machine (make test runs packages side by side on two
+	// cores) wineboot's wait for the boot event can time out, leaving a
+	// prefix that cannot load kernel32.dll: a second try on a fresh
+	// prefix makes it.
+	var (
+		tmp string
+		w   *Wine
+	)
+	for try := 1; ; try++ {
+		if tmp, err = os.MkdirTemp(cacheDir, "making-"); err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(tmp)
+		w = &Wine{Prefix: filepath.Join(tmp, "prefix")}
+		out, err := w.Command(ctx, "wineboot", "-i").CombinedOutput()
+		if err == nil {
+			break
+		}
+		w.server(ctx, "-k").Run()
+		if try == 2 || ctx.Err() != nil {
+			return "", fmt.Errorf("wineboot -i (try %d): %w\n%s", try, err, out)
+		}
 	}
 	// wineboot returns before wineserver has written the registry out.
 	if out, err := w.server(ctx, "-w").CombinedOutput(); err != nil {

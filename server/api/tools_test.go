@@ -133,3 +133,31 @@ func TestToolSessions(t *testing.T) {
 		t.Fatalf("transcripts stored audited: %d, want 1", n)
 	}
 }
+
+// TestFilesWrite: a files session may change files only where its
+// technician holds tools.files.write over the endpoint's group; a tool's
+// session is joined by its technician alone.
+func TestFilesWrite(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", perm.RoleAdministrator)
+	mustDo(t, root, "POST", "/api/v1/roles", protocol.RoleRequest{Name: "File Reader", Permissions: []string{
+		string(perm.EndpointsView), string(perm.ToolsFiles)}}, nil, 201)
+	reader := e.user("reader", "File Reader")
+	other := e.user("other-admin", perm.RoleAdministrator)
+	ep, secret := e.enroll("files-1", "Default")
+
+	s, start := e.startTool(t, root, ep, secret, protocol.ToolFiles)
+	if !start.Write {
+		t.Fatal("an administrator's files session may not write")
+	}
+	_, rstart := e.startTool(t, reader, ep, secret, protocol.ToolFiles)
+	if rstart.Write {
+		t.Fatal("a files session of a holder of tools.files alone may write")
+	}
+	if st := wsStatus(t, e, other, "/api/v1/sessions/"+s.ID+"/signal", ""); st != 403 {
+		t.Fatalf("another administrator joining a tool's session: %d, want 403", st)
+	}
+	if st := wsStatus(t, e, root, "/api/v1/sessions/"+s.ID+"/signal", ""); st != 101 {
+		t.Fatalf("its technician joining: %d, want 101", st)
+	}
+}

@@ -91,6 +91,9 @@ type TerminalMsg struct {
 	Shell string `json:"shell,omitempty"`
 	Code  int    `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Resumed, on opened: the shell is the one the viewer had before its
+	// connection dropped, going on where it was.
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // DecodeTerminalMsg reads and checks a terminal control message.

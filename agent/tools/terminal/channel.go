@@ -3,7 +3,6 @@ package terminal
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 
@@ -39,6 +38,12 @@ type BridgeConfig struct {
 	// code when the shell has ended (by itself or by Close), if it ran.
 	Ended  func(transcript []byte, total int64, code int)
 	Logger *slog.Logger
+	// Keep, when set, takes a shell that still runs when the bridge
+	// closes (the viewer's connection dropped) instead of ending it; and
+	// Resume gives an open message a kept shell to go on with (nil: a new
+	// one starts). Ended is then the keeper's to report.
+	Keep   func(t *Term, as string)
+	Resume func(as string) *Term
 }
 
 // Bridge runs one terminal on one channel: the viewer's open message
@@ -49,7 +54,10 @@ type Bridge struct {
 
 	mu      sync.Mutex
 	term    *Term
+	as      string
+	resumed bool
 	closed  bool
+	stop    chan struct{} // closed by Close
 	drained *sync.Cond // BufferedAmount went below LowWater, or closed
 	wg      sync.WaitGroup
 }
@@ -62,7 +70,7 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Bridge{cfg: cfg, log: cfg.Logger.With("component", "terminal")}
+	b := &Bridge{cfg: cfg, log: cfg.Logger.With("component", "terminal"), stop: make(chan struct{})}
 	b.drained = sync.NewCond(&b.mu)
 	return b, nil
 }
@@ -122,8 +130,8 @@ func (b *Bridge) open(m protocol.TerminalMsg) {
 	if t == nil {
 		return // closed meanwhile
 	}
-	b.log.Info("terminal opened", "as", m.As)
-	if s, err := marshal(protocol.TerminalMsg{T: protocol.TerminalOpened, As: m.As, Shell: t.shell}); err == nil {
+	b.log.Info("terminal opened", "as", m.As, "resumed", b.resumed)
+	if s, err := marshal(protocol.TerminalMsg{T: protocol.TerminalOpened, As: m.As, Shell: t.shell, Resumed: b.resumed}); err == nil {
 		_ = b.cfg.Channel.SendText(s)
 	}
 	go b.pump(t) // after "opened": the viewer sees output only then
@@ -138,6 +146,17 @@ func (b *Bridge) start(m protocol.TerminalMsg) (*Term, error) {
 	}
 	if b.term != nil {
 		return nil, errors.New("open: a terminal is open on this channel already")
+	}
+	b.as = m.As
+	if b.cfg.Resume != nil {
+		if t := b.cfg.Resume(m.As); t != nil {
+			if err := t.Resize(m.Cols, m.Rows); err != nil {
+				b.log.Debug("resizing a resumed shell", "error", err)
+			}
+			b.term, b.resumed = t, true
+			b.wg.Add(1)
+			return t, nil
+		}
 	}
 	cfg := b.cfg.Shell
 	cfg.Cols, cfg.Rows = m.Cols, m.Rows
@@ -157,7 +176,9 @@ func (b *Bridge) start(m protocol.TerminalMsg) (*Term, error) {
 // channel is full.
 func (b *Bridge) pump(t *Term) {
 	defer b.wg.Done()
-	buf := make([]byte, chunk)
+	out := t.Output()
+	detached := false
+loop:
 	for {
 		b.mu.Lock()
 		for !b.closed && b.cfg.Channel.BufferedAmount() > HighWater {
@@ -166,17 +187,26 @@ func (b *Bridge) pump(t *Term) {
 		closed := b.closed
 		b.mu.Unlock()
 		if closed {
+			detached = true
 			break
 		}
-		n, err := t.Read(buf)
-		if n > 0 {
-			if e := b.cfg.Channel.Send(append([]byte(nil), buf[:n]...)); e != nil {
+		select {
+		case d, ok := <-out:
+			if !ok {
+				break loop // the shell ended
+			}
+			if e := b.cfg.Channel.Send(d); e != nil {
 				b.log.Debug("sending terminal output", "error", e)
 			}
+		case <-b.stop:
+			detached = true
+			break loop
 		}
-		if err == io.EOF {
-			break
-		}
+	}
+	if detached && b.cfg.Keep != nil && t.Running() {
+		b.log.Info("terminal kept for the viewer's return")
+		b.cfg.Keep(t, b.as)
+		return
 	}
 	t.Close()
 	code := t.ExitCode()
@@ -201,11 +231,14 @@ func (b *Bridge) Drained() {
 // reported.
 func (b *Bridge) Close() {
 	b.mu.Lock()
+	if !b.closed {
+		close(b.stop)
+	}
 	b.closed = true
 	t := b.term
 	b.drained.Broadcast()
 	b.mu.Unlock()
-	if t != nil {
+	if t != nil && b.cfg.Keep == nil {
 		t.Close()
 	}
 	b.wg.Wait()

@@ -103,6 +103,9 @@ type Term struct {
 	code  int
 
 	closeOnce sync.Once
+	closing   chan struct{} // closed by Close
+	outOnce   sync.Once
+	out       chan []byte
 }
 
 // pty is the system's side: a pseudo-terminal and its shell.
@@ -124,7 +127,8 @@ func Start(cfg Config) (*Term, error) {
 	if err != nil {
 		return nil, fmt.Errorf("terminal: starting %s: %w", cfg.Shell[0], err)
 	}
-	t := &Term{p: p, shell: cfg.Shell[0], log: cfg.Logger.With("component", "terminal"), tr: NewTranscript(cfg.Transcript), done: make(chan struct{})}
+	t := &Term{p: p, shell: cfg.Shell[0], log: cfg.Logger.With("component", "terminal"), tr: NewTranscript(cfg.Transcript),
+		done: make(chan struct{}), closing: make(chan struct{})}
 	go func() {
 		var err error
 		if t.code, err = p.wait(); err != nil {
@@ -147,6 +151,45 @@ func (t *Term) Read(b []byte) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// Output delivers the shell's output as Read would, from a reader of its
+// own, and is closed at the end of it. It is read no faster than it is
+// taken: while nobody takes it (a viewer's connection dropped), the
+// shell blocks on a full terminal, as over a stalled SSH connection. Use
+// either Output or Read, not both.
+func (t *Term) Output() <-chan []byte {
+	t.outOnce.Do(func() {
+		t.out = make(chan []byte)
+		go func() {
+			defer close(t.out)
+			for {
+				buf := make([]byte, chunk)
+				n, err := t.Read(buf)
+				if n > 0 {
+					select {
+					case t.out <- buf[:n]:
+					case <-t.closing:
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	})
+	return t.out
+}
+
+// Running reports whether the shell still runs.
+func (t *Term) Running() bool {
+	select {
+	case <-t.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // Write types b into the shell.
@@ -177,6 +220,7 @@ func (t *Term) Transcript() *Transcript { return t.tr }
 func (t *Term) Close() error {
 	var err error
 	t.closeOnce.Do(func() {
+		close(t.closing)
 		err = t.p.kill()
 		select {
 		case <-t.done:

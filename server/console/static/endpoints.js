@@ -58,6 +58,7 @@ const TOOLS = [
   ["terminal.system", "tools.terminal.system", "Open Root Terminal", "A shell on the endpoint as root (SYSTEM on Windows)"],
   ["processes", "tools.processes", "Processes", "The endpoint's processes: list, filter, end"],
   ["services", "tools.services", "Services", "The endpoint's services: start, stop, restart"],
+  ["files", "tools.files", "Files", "The endpoint's files: browse, download, and with tools.files.write upload, rename, delete"],
 ];
 
 function toolButtons(me, ep, err) {

@@ -13,6 +13,7 @@ import { api, setCSRF } from "./api.js";
 import { modeNames, reasonSentences } from "./ui.js";
 import { TerminalPane } from "./viewterm.js";
 import { AdminPane } from "./viewadmin.js";
+import { FilesPane } from "./viewfiles.js";
 
 const $ = (id) => document.getElementById(id);
 const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").replace(/\/$/, ""));
@@ -86,7 +87,8 @@ function showError(msg) { $("error").textContent = msg || ""; }
 // screen, and its peer carries control and the tool's channel only.
 let terminal = null;
 let adminPane = null;
-const TOOL_TITLES = { terminal: "Terminal", "terminal.system": "Root terminal", processes: "Processes", services: "Services" };
+let filesPane = null;
+const TOOL_TITLES = { terminal: "Terminal", "terminal.system": "Root terminal", processes: "Processes", services: "Services", files: "Files" };
 
 function enterTool(tool) {
   if (document.body.dataset.tool) return;
@@ -101,6 +103,9 @@ function enterTool(tool) {
   } else if (tool === "processes" || tool === "services") {
     $("admin").hidden = false;
     adminPane = new AdminPane($("admin"), tool, status);
+  } else if (tool === "files") {
+    $("admin").hidden = false;
+    filesPane = new FilesPane($("admin"), status, stats, debug);
   } else {
     $("tool-status").textContent = `This viewer does not know the tool ${tool}.`;
   }
@@ -517,12 +522,13 @@ function closePeer() {
 // channels; current says whether they still are when a message comes.
 function wireChannels(chs, current) {
   if (toolSession()) {
-    const { control, terminal: tch, admin: ach } = chs;
+    const { control, terminal: tch, admin: ach, file: fch } = chs;
     control.onmessage = (ev) => { if (current()) onControlMessage(ev.data); };
     control.onopen = () => { if (current() && session.state === "active" && !ended) setState("live"); updateButtons(); };
     if (terminal && tch) terminal.attach(tch);
     if (adminPane && ach) adminPane.attach(ach);
-    channels = { control, terminal: tch, admin: ach };
+    if (filesPane && ach) filesPane.attach(ach, fch);
+    channels = { control, terminal: tch, admin: ach, file: fch };
     return;
   }
   const { screen, input, control, chat, file } = chs;
@@ -592,7 +598,8 @@ function newPeer() {
   };
   const ch = (label, id) => p.createDataChannel(label, { negotiated: true, id });
   if (toolSession()) {
-    const own = session.tool === "processes" || session.tool === "services" ? { admin: ch("admin", 7) } : { terminal: ch("terminal", 6) };
+    const own = session.tool === "files" ? { admin: ch("admin", 7), file: ch("file", 5) }
+      : session.tool === "processes" || session.tool === "services" ? { admin: ch("admin", 7) } : { terminal: ch("terminal", 6) };
     wireChannels({ control: ch("control", 3), ...own }, () => pc === p);
     return p;
   }
@@ -717,7 +724,7 @@ window.tetherDebug = {
   get dropAt() { return debug.dropAt; },
   sendFile: (name, text) => transfers.upload(new Blob([text]), name).then(() => true),
   downloadSHA256: async (i) => {
-    const b = transfers.blob(i);
+    const b = (filesPane ? filesPane.transfers : transfers).blob(i);
     if (!b) return "";
     const d = await crypto.subtle.digest("SHA-256", await b.arrayBuffer());
     return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0")).join("");
@@ -725,6 +732,9 @@ window.tetherDebug = {
   requestMode: (m) => { requestMode(m); return true; },
   sendClipboard: () => sendClipboard(true),
   terminalText: () => (terminal ? terminal.text() : ""),
+  // adminRequest sends a request on a tool's admin channel as the page
+  // would (tests try what the page never sends).
+  adminRequest: (op, args) => (filesPane ? filesPane.admin : adminPane.admin).request(op, args),
   channels: () => Object.fromEntries(Object.entries(channels).map(([k, ch]) => [k, ch.readyState])),
   inputBuffered: () => (channels.input ? channels.input.bufferedAmount : 0),
   // What the browser's own decoder did with the video track (WebRTC

@@ -4,7 +4,7 @@
 
 const REFRESH_MS = { processes: 2000, services: 5000 };
 
-function el(tag, attrs = {}, ...kids) {
+export function el(tag, attrs = {}, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
@@ -15,14 +15,14 @@ function el(tag, attrs = {}, ...kids) {
   return e;
 }
 
-function bytes(n) {
+export function bytes(n) {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
   return `${Math.round(n / 1024)} KiB`;
 }
 
 // confirmAction asks in a dialog of the page's own; resolves true on OK.
-function confirmAction(text, ok) {
+export function confirmAction(text, ok) {
   return new Promise((resolve) => {
     const d = el("dialog", { id: "confirm", "aria-labelledby": "confirm-text" },
       el("p", { id: "confirm-text" }, text),
@@ -35,15 +35,55 @@ function confirmAction(text, ok) {
   });
 }
 
+// AdminClient sends requests on the admin channel and matches answers.
+export class AdminClient {
+  constructor(onStray) {
+    this.ch = null;
+    this.seq = 0;
+    this.waiting = new Map();
+    this.onStray = onStray;
+  }
+
+  // attach takes a new channel; requests on the old one fail.
+  attach(ch, onOpen, onClose) {
+    this.ch = ch;
+    for (const [, w] of this.waiting) w.reject(new Error("connection replaced"));
+    this.waiting.clear();
+    ch.onmessage = (ev) => { if (this.ch === ch) this.onMessage(ev.data); };
+    ch.onopen = () => { if (this.ch === ch) onOpen(); };
+    ch.onclose = () => { if (this.ch === ch) onClose(); };
+    if (ch.readyState === "open") onOpen();
+  }
+
+  open() { return !!this.ch && this.ch.readyState === "open"; }
+
+  request(op, args = {}) {
+    return new Promise((resolve, reject) => {
+      if (!this.open()) return reject(new Error("not connected"));
+      const id = ++this.seq;
+      this.waiting.set(id, { resolve, reject });
+      this.ch.send(JSON.stringify({ id, op, ...args }));
+    });
+  }
+
+  onMessage(data) {
+    if (typeof data !== "string") return;
+    let r;
+    try { r = JSON.parse(data); } catch { return; }
+    const w = this.waiting.get(r.id);
+    if (!w) { if (r.error && this.onStray) this.onStray(r.error); return; }
+    this.waiting.delete(r.id);
+    w.resolve(r);
+  }
+}
+
 export class AdminPane {
   // root: where the tool draws; tool: "processes" or "services";
   // onStatus(text) reports in words.
   constructor(root, tool, onStatus) {
     this.tool = tool;
     this.onStatus = onStatus;
-    this.ch = null;
-    this.seq = 0;
-    this.waiting = new Map();
+    this.admin = new AdminClient((e) => onStatus(`Refused: ${e}`));
     this.rows = [];
     this.sortKey = tool === "processes" ? "cpu" : "name";
     this.sortDown = tool === "processes";
@@ -57,36 +97,13 @@ export class AdminPane {
   }
 
   attach(ch) {
-    this.ch = ch;
-    for (const [, w] of this.waiting) w.reject(new Error("connection replaced"));
-    this.waiting.clear();
-    ch.onmessage = (ev) => { if (this.ch === ch) this.onMessage(ev.data); };
-    ch.onopen = () => { if (this.ch === ch) this.refresh(); };
-    ch.onclose = () => { if (this.ch === ch) this.onStatus("Disconnected"); };
-    if (ch.readyState === "open") this.refresh();
+    this.admin.attach(ch, () => this.refresh(), () => this.onStatus("Disconnected"));
   }
 
-  request(op, args = {}) {
-    return new Promise((resolve, reject) => {
-      if (!this.ch || this.ch.readyState !== "open") return reject(new Error("not connected"));
-      const id = ++this.seq;
-      this.waiting.set(id, { resolve, reject });
-      this.ch.send(JSON.stringify({ id, op, ...args }));
-    });
-  }
-
-  onMessage(data) {
-    if (typeof data !== "string") return;
-    let r;
-    try { r = JSON.parse(data); } catch { return; }
-    const w = this.waiting.get(r.id);
-    if (!w) { if (r.error) this.onStatus(`Refused: ${r.error}`); return; }
-    this.waiting.delete(r.id);
-    w.resolve(r);
-  }
+  request(op, args) { return this.admin.request(op, args); }
 
   async refresh() {
-    if (this.busy || !this.ch || this.ch.readyState !== "open") return;
+    if (this.busy || !this.admin.open()) return;
     this.busy = true;
     try {
       const r = await this.request(this.tool === "processes" ? "processes.list" : "services.list");

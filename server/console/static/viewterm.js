@@ -60,8 +60,7 @@ export class TerminalPane {
 
   open() {
     this.exited = false;
-    if (this.shells > 0) this.term.write("\r\n\x1b[2m[connection back: a new shell]\x1b[0m\r\n");
-    this.onStatus("Starting the shell…");
+    this.onStatus(this.shells > 0 ? "Connection back; reaching the shell…" : "Starting the shell…");
     this.control({ t: "open", as: this.as, cols: this.term.cols, rows: this.term.rows });
   }
 
@@ -83,6 +82,9 @@ export class TerminalPane {
     try { m = JSON.parse(data); } catch { return; }
     switch (m.t) {
       case "opened":
+        // Back after a drop: the same shell when the endpoint kept it,
+        // else a new one.
+        if (this.shells > 0) this.term.write(m.resumed ? "\r\n\x1b[2m[connection back]\x1b[0m\r\n" : "\r\n\x1b[2m[connection back: a new shell]\x1b[0m\r\n");
         this.shells++;
         this.onStatus(`Shell ${m.shell || ""} as ${m.as === "system" ? "root / SYSTEM" : "the user"}`);
         this.term.focus();
