@@ -58,7 +58,7 @@ type Bridge struct {
 	resumed bool
 	closed  bool
 	stop    chan struct{} // closed by Close
-	drained *sync.Cond // BufferedAmount went below LowWater, or closed
+	drained *sync.Cond    // BufferedAmount went below LowWater, or closed
 	wg      sync.WaitGroup
 }
 
