@@ -669,44 +669,34 @@ func (s *Session) startLive(userEnd chan<- struct{}) {
 	s.live = true
 	mode := s.mode
 	s.mu.Unlock()
+	live := LiveInfo{
+		Technician: s.cfg.Start.Technician,
+		MayEnd:     s.cfg.Start.UserMayEnd && s.cfg.Policy.UserMayEnd,
+		End: func() {
+			select {
+			case userEnd <- struct{}{}:
+			default:
+			}
+		},
+		Mode: s.currentMode,
+	}
 	if s.isTool() {
+		live.Tool = s.cfg.Start.Tool
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.cfg.UI.Live(s.ctx, LiveInfo{
-				Technician: s.cfg.Start.Technician,
-				MayEnd:     s.cfg.Start.UserMayEnd && s.cfg.Policy.UserMayEnd,
-				End: func() {
-					select {
-					case userEnd <- struct{}{}:
-					default:
-					}
-				},
-				Mode: s.currentMode,
-				Tool: s.cfg.Start.Tool,
-			})
+			s.cfg.UI.Live(s.ctx, live)
 		}()
 		s.startPending()
 		return
 	}
 	s.startRecording()
 	s.recEvent(protocol.RecEventMode, "", string(mode))
+	live.OpenChat, live.Recorded = s.chat.open, s.rec.Load() != nil
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		s.cfg.UI.Live(s.ctx, LiveInfo{
-			Technician: s.cfg.Start.Technician,
-			MayEnd:     s.cfg.Start.UserMayEnd && s.cfg.Policy.UserMayEnd,
-			End: func() {
-				select {
-				case userEnd <- struct{}{}:
-				default:
-				}
-			},
-			Mode:     s.currentMode,
-			OpenChat: s.chat.open,
-			Recorded: s.rec.Load() != nil,
-		})
+		s.cfg.UI.Live(s.ctx, live)
 	}()
 	go func() {
 		defer s.wg.Done()

@@ -49,18 +49,25 @@ func (e *env) startSession(t *testing.T, c *client, epID, secret string) (protoc
 	t.Helper()
 	var s protocol.Session
 	mustDo(t, c, "POST", "/api/v1/sessions", protocol.CreateSessionRequest{EndpointID: epID, Attended: true}, &s, 201)
+	return s, e.startOf(t, secret, s.ID)
+}
+
+// startOf polls as the endpoint and returns the screenshare.start of
+// session id, with its agent token.
+func (e *env) startOf(t *testing.T, secret, id string) protocol.ScreenShareStart {
+	t.Helper()
 	resp, st := e.poll(secret, protocol.PollRequest{})
 	if st != 200 {
 		t.Fatalf("poll: %d", st)
 	}
 	for _, a := range resp.Actions {
 		var p protocol.ScreenShareStart
-		if a.Type == protocol.ActionScreenShareStart && json.Unmarshal(a.Payload, &p) == nil && p.SessionID == s.ID {
-			return s, p
+		if a.Type == protocol.ActionScreenShareStart && json.Unmarshal(a.Payload, &p) == nil && p.SessionID == id {
+			return p
 		}
 	}
-	t.Fatalf("no screenshare.start for session %s", s.ID)
-	return s, protocol.ScreenShareStart{}
+	t.Fatalf("no screenshare.start for session %s", id)
+	return protocol.ScreenShareStart{}
 }
 
 // webm is a fake WebM file of n bytes: the EBML magic, then random bytes.

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -40,18 +39,7 @@ func (e *env) startTool(t *testing.T, c *client, epID, secret, tool string) (pro
 	t.Helper()
 	var s protocol.Session
 	mustDo(t, c, "POST", "/api/v1/endpoints/"+epID+"/tools", protocol.CreateToolSessionRequest{Tool: tool}, &s, 201)
-	resp, st := e.poll(secret, protocol.PollRequest{})
-	if st != 200 {
-		t.Fatalf("poll: %d", st)
-	}
-	for _, a := range resp.Actions {
-		var p protocol.ScreenShareStart
-		if a.Type == protocol.ActionScreenShareStart && json.Unmarshal(a.Payload, &p) == nil && p.SessionID == s.ID {
-			return s, p
-		}
-	}
-	t.Fatalf("no start for tool session %s", s.ID)
-	return s, protocol.ScreenShareStart{}
+	return s, e.startOf(t, secret, s.ID)
 }
 
 // TestToolSessions: a tool opens as a session of its own, asked of the
