@@ -10,7 +10,6 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/tetherdesk/tether/agent/session/filexfer"
 	"github.com/tetherdesk/tether/agent/tools/files"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -33,13 +32,7 @@ func (s *Session) fileTransfers() *files.Transfers {
 // wireFileTool connects a files session's file channel to its transfers.
 func (s *Session) wireFileTool(v *viewer) {
 	xf := s.fileTransfers()
-	v.file.SetBufferedAmountLowThreshold(filexfer.LowWater)
-	v.file.OnBufferedAmountLow(func() {
-		select {
-		case v.fileLow <- struct{}{}:
-		default:
-		}
-	})
+	v.watchFileLow()
 	v.file.OnOpen(func() {
 		v.markOpen(&v.fileOpen)
 		xf.ChannelOpen(filePeer{v})

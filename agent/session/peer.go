@@ -288,13 +288,7 @@ func (s *Session) wire(v *viewer) {
 		s.mu.Unlock()
 		s.chat.history(v)
 	})
-	v.file.SetBufferedAmountLowThreshold(filexfer.LowWater)
-	v.file.OnBufferedAmountLow(func() {
-		select {
-		case v.fileLow <- struct{}{}:
-		default:
-		}
-	})
+	v.watchFileLow()
 	v.file.OnOpen(func() {
 		s.mu.Lock()
 		v.fileOpen = true
@@ -312,6 +306,18 @@ func (s *Session) wire(v *viewer) {
 	v.file.OnMessage(func(m webrtc.DataChannelMessage) {
 		v.markOpen(&v.fileOpen)
 		s.files.OnMessage(filePeer{v}, m.Data, m.IsString)
+	})
+}
+
+// watchFileLow signals fileLow when the file channel's buffer drains to
+// filexfer.LowWater (filePeer.WriteChunk waits on it).
+func (v *viewer) watchFileLow() {
+	v.file.SetBufferedAmountLowThreshold(filexfer.LowWater)
+	v.file.OnBufferedAmountLow(func() {
+		select {
+		case v.fileLow <- struct{}{}:
+		default:
+		}
 	})
 }
 

@@ -65,6 +65,7 @@ var relayLabels = map[uint8]string{
 	uint8(protocol.ChannelScreenID): protocol.ChannelScreen, uint8(protocol.ChannelInputID): protocol.ChannelInput,
 	uint8(protocol.ChannelControlID): protocol.ChannelControl, uint8(protocol.ChannelChatID): protocol.ChannelChat,
 	uint8(protocol.ChannelFileID): protocol.ChannelFile, uint8(protocol.ChannelTerminalID): protocol.ChannelTerminal,
+	uint8(protocol.ChannelAdminID): protocol.ChannelAdmin,
 }
 
 func (c *relayChannel) Label() string           { return relayLabels[c.id] }

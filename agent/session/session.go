@@ -494,34 +494,15 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 	if s.isTool() {
 		asks = s.cfg.Policy.ToolsAcceptanceRequired && !s.cfg.NoUser
 	}
+	if msg := s.startRefusal(); msg != "" {
+		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
+		return protocol.EndedError, errors.New(msg)
+	}
 	switch {
-	case s.isTool() && s.toolRefusal() != "":
-		msg := s.toolRefusal()
-		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
-		return protocol.EndedError, errors.New(msg)
-	case s.isTool() && s.cfg.Resume:
-		// A tool's session does not move between desktops: its shells
-		// stayed with the helper that ran them.
-		msg := "a support tool's session does not follow a change of desktop"
-		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
-		return protocol.EndedError, errors.New(msg)
-	case s.isTool():
-		// The policy and the runner were checked just above.
-	case len(s.plan.Enabled) == 0:
-		msg := "no mode of this session is enabled by the endpoint's policy"
-		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
-		return protocol.EndedError, errors.New(msg)
-	case !start.Attended && !s.cfg.Policy.UnattendedAllowed:
-		msg := "unattended sessions are not allowed by this endpoint's policy"
-		s.transition(protocol.SessionEnded, protocol.EndedError, msg)
-		return protocol.EndedError, errors.New(msg)
 	case s.cfg.Resume:
 		// Accepted before, on the previous desktop.
 		s.log.Info("session taken over from another desktop's helper")
 		s.startLive(userEnd)
-	}
-	switch {
-	case s.cfg.Resume:
 	case start.Attended && !asks:
 		// The endpoint's policy connects attended sessions without asking;
 		// the attended state machine still passes awaiting_acceptance.
@@ -651,6 +632,27 @@ func (s *Session) loop(parent context.Context) (protocol.Reason, error) {
 			s.refusePending(seq, "the server did not record the change in time")
 		}
 	}
+}
+
+// startRefusal says why the session cannot start ("" when it can): a
+// tool this runner does not open or the policy does not allow, a screen
+// share with no mode enabled or unattended against the policy.
+func (s *Session) startRefusal() string {
+	switch {
+	case s.isTool() && s.toolRefusal() != "":
+		return s.toolRefusal()
+	case s.isTool() && s.cfg.Resume:
+		// A tool's session does not move between desktops: its shells
+		// stayed with the helper that ran them.
+		return "a support tool's session does not follow a change of desktop"
+	case s.isTool():
+		return ""
+	case len(s.plan.Enabled) == 0:
+		return "no mode of this session is enabled by the endpoint's policy"
+	case !s.cfg.Start.Attended && !s.cfg.Policy.UnattendedAllowed:
+		return "unattended sessions are not allowed by this endpoint's policy"
+	}
+	return ""
 }
 
 // accept moves to connecting: starts the live notice, the frame and input

@@ -2,7 +2,8 @@ package session
 
 // A support tool's session (Start.Tool, design: support tools): no
 // screen, no modes, no recording; each viewer's peer carries the control
-// channel and the tool's own (today the terminal). The end user is asked
+// channel and the tool's own (terminal, or admin and file: admin.go,
+// filetool.go). The end user is asked
 // as the policy says (ToolsAcceptanceRequired) and sees the session bar
 // while it runs. A terminal's output of every shell the session ran is
 // kept, size-capped, and uploaded to the server when the session ends.
@@ -104,7 +105,6 @@ func (v *viewer) toolChannels(tool string) []chanSpec {
 	case protocol.ToolProcesses, protocol.ToolServices:
 		specs = append(specs, chanSpec{&v.admin, protocol.ChannelAdmin, protocol.ChannelAdminID})
 	case protocol.ToolFiles:
-		v.file = nil
 		specs = append(specs, chanSpec{&v.admin, protocol.ChannelAdmin, protocol.ChannelAdminID},
 			chanSpec{&v.file, protocol.ChannelFile, protocol.ChannelFileID})
 	}
@@ -244,7 +244,8 @@ func (l *toolLog) ended(who string, out []byte, total int64, code int) {
 	l.total += total + int64(len(line))
 }
 
-// upload sends the kept output to the server, once, at the session's end.
+// uploadTranscript sends the kept output to the server, once, at the
+// session's end.
 func (s *Session) uploadTranscript() {
 	l := &s.tools
 	l.mu.Lock()

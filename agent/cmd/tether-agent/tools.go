@@ -18,9 +18,10 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
-// serviceTools runs the support tools the service serves itself: a shell
-// as root (SYSTEM on Windows), the processes and the services. A session helper runs as the desktop's user
-// and must never hold one; the user is asked, and sees the session bar,
+// serviceTools runs the support tools the service serves itself, with the
+// system's rights: a shell as root (SYSTEM on Windows), processes,
+// services and files. A session helper runs as the desktop's user and
+// must never hold them; the user is asked, and sees the session bar,
 // through the helper (supervisor.AskTool, ShowTool). Every other session
 // goes to the helpers as before.
 type serviceTools struct {
