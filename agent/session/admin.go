@@ -168,7 +168,8 @@ func (s *Session) toolActionFor(viewerID, op, target string, err error) {
 }
 
 // adminReply sends resp, made to fit one message: long command lines are
-// cut shorter, then the list itself (Cut says so).
+// cut shorter, then the list itself, processes, services or a folder's
+// entries (Cut says so).
 func (s *Session) adminReply(v *viewer, resp protocol.AdminResponse) {
 	b, err := json.Marshal(resp)
 	for cmd := 512; err == nil && len(b) > maxAdminResponse && cmd >= 64; cmd /= 2 {
@@ -180,9 +181,10 @@ func (s *Session) adminReply(v *viewer, resp protocol.AdminResponse) {
 		resp.Cut = true
 		b, err = json.Marshal(resp)
 	}
-	for err == nil && len(b) > maxAdminResponse && (len(resp.Processes) > 0 || len(resp.Services) > 0) {
+	for err == nil && len(b) > maxAdminResponse && (len(resp.Processes) > 0 || len(resp.Services) > 0 || len(resp.Entries) > 0) {
 		resp.Processes = resp.Processes[:len(resp.Processes)*9/10]
 		resp.Services = resp.Services[:len(resp.Services)*9/10]
+		resp.Entries = resp.Entries[:len(resp.Entries)*9/10]
 		resp.Cut = true
 		b, err = json.Marshal(resp)
 	}

@@ -167,13 +167,12 @@ type keptShell struct {
 func (s *Session) keepShell(viewer string, t *terminal.Term, as string) {
 	l := &s.tools
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.kept == nil {
 		l.kept = map[string]*keptShell{}
 	}
-	if old := l.kept[viewer]; old != nil {
+	old := l.kept[viewer]
+	if old != nil {
 		old.timer.Stop()
-		go s.endShell(viewer, old.t)
 	}
 	k := &keptShell{t: t, as: as}
 	k.timer = time.AfterFunc(s.cfg.OutageLimit, func() {
@@ -189,6 +188,10 @@ func (s *Session) keepShell(viewer string, t *terminal.Term, as string) {
 		}
 	})
 	l.kept[viewer] = k
+	l.mu.Unlock()
+	if old != nil {
+		s.endShell(viewer, old.t) // its output goes to the transcript
+	}
 }
 
 // resumeShell gives viewer back its kept shell of the same kind, if any.

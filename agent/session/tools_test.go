@@ -464,7 +464,9 @@ func TestFilesSession(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatal("downloaded bytes differ")
 	}
-	sendFile(protocol.FileMsg{T: protocol.FileDone, ID: offer.ID, Name: "big.bin"})
+	// Audited once the last byte went, whatever the viewer says after.
+	for s := a.next(nil); s.Type != protocol.SignalToolAction || s.ToolAction.Op != protocol.AdminDownload; s = a.next(nil) {
+	}
 
 	// Upload, twice: the second gets a name of its own.
 	up := []byte("uploaded by the technician\n")
@@ -485,6 +487,9 @@ func TestFilesSession(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(dir, want)); err != nil || !bytes.Equal(b, up) {
 			t.Fatalf("%s: %q, %v", want, b, err)
 		}
+		if fi, err := os.Stat(filepath.Join(dir, want)); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Fatalf("%s: mode %v, %v; want 0644", want, fi.Mode(), err)
+		}
 	}
 
 	// A partial file swapped for a link is not written through.
@@ -501,6 +506,24 @@ func TestFilesSession(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "keep" {
 		t.Fatalf("the link's target was written: %q", b)
+	}
+
+	// A partial file another user made (or a second name of another
+	// file) is not written to either.
+	if os.Geteuid() == 0 {
+		other := []byte("other user's upload")
+		otherSum := hex.EncodeToString(func() []byte { s := sha256.Sum256(other); return s[:] }())
+		planted := filepath.Join(dir, ".tether-"+otherSum[:16]+fmt.Sprintf("-%d.part", len(other)))
+		if err := os.WriteFile(planted, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(planted, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		sendFile(protocol.FileMsg{T: protocol.FileOffer, ID: 201, Name: "other.txt", Size: int64(len(other)), SHA256: otherSum})
+		if m, _ := nextFile(); m.T != protocol.FileReject {
+			t.Fatalf("an upload into another user's partial file: %+v", m)
+		}
 	}
 }
 

@@ -24,7 +24,9 @@ var ErrNobodyToAsk = errors.New("nobody is logged on to this endpoint to ask")
 // desktop (not a login screen) is in front, with its key.
 func (s *Supervisor) userDeskLocked() (string, *ipc.Conn) {
 	key, conn, _ := s.activeLocked()
-	if conn == nil || s.helpers[key].desk.Greeter {
+	// The desktop in front only: activeLocked falls back to any desktop,
+	// and a background session's user is not the one to ask.
+	if conn == nil || !s.helpers[key].desk.Active || s.helpers[key].desk.Greeter {
 		return "", nil
 	}
 	return key, conn

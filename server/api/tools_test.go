@@ -149,3 +149,24 @@ func TestFilesWrite(t *testing.T) {
 		t.Fatalf("its technician joining: %d, want 101", st)
 	}
 }
+
+// TestToolActionBelongsToTool: a session reports only its own tool's
+// operations to the audit log (a terminal's none).
+func TestToolActionBelongsToTool(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", perm.RoleAdministrator)
+	ep, secret := e.enroll("actions-1", "Default")
+	term, _ := e.startTool(t, root, ep, secret, protocol.ToolTerminal)
+	procs, _ := e.startTool(t, root, ep, secret, protocol.ToolProcesses)
+	ctx := t.Context()
+	end := protocol.ToolAction{Op: protocol.AdminEndProcess, Target: "4242"}
+	if err := e.svc.RecordToolAction(ctx, term.ID, end); err == nil {
+		t.Error("a terminal session reported a process ended")
+	}
+	if err := e.svc.RecordToolAction(ctx, procs.ID, protocol.ToolAction{Op: protocol.AdminDeleteFile, Target: "/etc/passwd"}); err == nil {
+		t.Error("a processes session reported a file deleted")
+	}
+	if err := e.svc.RecordToolAction(ctx, procs.ID, end); err != nil {
+		t.Errorf("a processes session's own action: %v", err)
+	}
+}

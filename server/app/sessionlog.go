@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tetherdesk/tether/server/store"
@@ -81,8 +82,10 @@ func (s *Service) RecordToolAction(ctx context.Context, sessionID string, a prot
 	if err != nil {
 		return fmt.Errorf("session %q: %w", sessionID, err)
 	}
-	if ss.Tool == "" {
-		return badRequest("session %s is no support tool's", sessionID)
+	if tool, _, _ := strings.Cut(a.Op, "."); ss.Tool == "" || tool != ss.Tool {
+		// Each tool reports its own operations only (processes.end from
+		// a processes session...); a terminal reports none.
+		return badRequest("session %s (%q) does not do %q", sessionID, ss.Tool, a.Op)
 	}
 	actor := s.viewerUser(ctx, sessionID, a.Viewer)
 	if actor == "" {

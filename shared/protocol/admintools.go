@@ -136,7 +136,8 @@ type ToolAction struct {
 }
 
 // DecodeAdminRequest reads and checks one request. A service name is a
-// unit's or service's name, never a path or an option.
+// unit's or service's name, never a path or an option. A request that
+// parsed but is refused comes back with its ID alone.
 func DecodeAdminRequest(b []byte) (AdminRequest, error) {
 	var r AdminRequest
 	if len(b) > MaxAdminRequest {
@@ -150,26 +151,29 @@ func DecodeAdminRequest(b []byte) (AdminRequest, error) {
 	if dec.More() {
 		return AdminRequest{}, errors.New("malformed admin request: trailing data")
 	}
+	// A refused request is answered with its id, so the viewer's
+	// request ends with the reason.
+	refuse := AdminRequest{ID: r.ID}
 	switch r.Op {
 	case AdminListProcesses, AdminListServices:
 	case AdminEndProcess:
 		if r.PID <= 0 {
-			return AdminRequest{}, fmt.Errorf("%s: pid %d", r.Op, r.PID)
+			return refuse, fmt.Errorf("%s: pid %d", r.Op, r.PID)
 		}
 	case AdminStartService, AdminStopService, AdminRestart:
 		if err := CheckServiceName(r.Service); err != nil {
-			return AdminRequest{}, fmt.Errorf("%s: %w", r.Op, err)
+			return refuse, fmt.Errorf("%s: %w", r.Op, err)
 		}
 	case AdminFileRoots:
 	case AdminListFiles, AdminDownload, AdminUploadTo, AdminDeleteFile, AdminRenameFile:
 		if r.Path == "" || len(r.Path) > MaxPath || !utf8.ValidString(r.Path) || strings.ContainsRune(r.Path, 0) {
-			return AdminRequest{}, fmt.Errorf("%s: a path of 1-%d bytes of UTF-8 is required", r.Op, MaxPath)
+			return refuse, fmt.Errorf("%s: a path of 1-%d bytes of UTF-8 is required", r.Op, MaxPath)
 		}
 		if r.Op == AdminRenameFile && (r.Name == "" || len(r.Name) > MaxFileName || !utf8.ValidString(r.Name)) {
-			return AdminRequest{}, fmt.Errorf("%s: a new name of 1-%d bytes is required", r.Op, MaxFileName)
+			return refuse, fmt.Errorf("%s: a new name of 1-%d bytes is required", r.Op, MaxFileName)
 		}
 	default:
-		return AdminRequest{}, fmt.Errorf("unknown admin operation %q", r.Op)
+		return refuse, fmt.Errorf("unknown admin operation %q", r.Op)
 	}
 	return r, nil
 }

@@ -34,6 +34,15 @@ func TestDecodeAdminRequest(t *testing.T) {
 	}
 }
 
+// TestDecodeAdminRequestKeepsID: a request refused after parsing comes
+// back with its id, so the viewer's waiting request gets the reason.
+func TestDecodeAdminRequestKeepsID(t *testing.T) {
+	r, err := DecodeAdminRequest([]byte(`{"id":7,"op":"files.rename","path":"/tmp/a","name":""}`))
+	if err == nil || r.ID != 7 || r.Path != "" {
+		t.Fatalf("got %+v, %v: want refused with id 7 alone", r, err)
+	}
+}
+
 func FuzzDecodeAdminRequest(f *testing.F) {
 	f.Add([]byte(`{"id":1,"op":"processes.list"}`))
 	f.Add([]byte(`{"id":2,"op":"processes.end","pid":4242,"started":1}`))

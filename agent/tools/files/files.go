@@ -47,6 +47,11 @@ func Clean(p string) (string, error) {
 		return "", fmt.Errorf("%w: %q", ErrNotAbsolute, p)
 	}
 	vol := filepath.VolumeName(p)
+	if vol != "" && (len(vol) != 2 || vol[1] != ':') {
+		// A share (\\host\share) would have the machine sign in to
+		// that host; device paths (\\?\, \\.\) skip the checks.
+		return "", fmt.Errorf("%w: only paths on the endpoint's own drives are opened (%q)", ErrNotAbsolute, p)
+	}
 	for _, el := range strings.Split(p[len(vol):], string(filepath.Separator)) {
 		if el == "." || el == ".." {
 			return "", fmt.Errorf("%w: %q", ErrDotDot, p)
@@ -79,7 +84,9 @@ func noLinks(p string) error {
 		if err != nil {
 			return err
 		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
+		// Windows junctions and mount points are "irregular" to Lstat:
+		// they redirect as a link does.
+		if fi.Mode()&(fs.ModeSymlink|fs.ModeIrregular) != 0 {
 			return fmt.Errorf("%w (%s)", ErrLink, cur)
 		}
 	}

@@ -3,6 +3,7 @@ package files
 import (
 	"errors"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,4 +45,12 @@ func renameNoReplace(from, to string) error {
 		return os.Rename(from, to)
 	}
 	return err
+}
+
+// ownPart reports whether a partial upload file is the service's own and
+// has no other name: one a local user made, or linked to another file,
+// is not written to.
+func ownPart(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid() && st.Nlink == 1
 }

@@ -19,3 +19,9 @@ func renameNoReplace(from, to string) error {
 	}
 	return os.Rename(from, to)
 }
+
+// ownPart: see files_linux.go.
+func ownPart(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid() && st.Nlink == 1
+}

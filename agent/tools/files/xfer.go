@@ -61,6 +61,7 @@ type outgoing struct {
 	size       int64
 	sha        string
 	viewer     string
+	sent       bool // every byte went once: audited (under Transfers.mu)
 }
 
 type incoming struct {
@@ -176,15 +177,9 @@ func (t *Transfers) OnMessage(v Peer, data []byte, text bool) {
 		t.mu.Unlock()
 	case protocol.FileAccept:
 		t.accepted(v, m)
-	case protocol.FileDone:
-		t.mu.Lock()
-		o := t.out[m.ID]
-		delete(t.out, m.ID)
-		t.mu.Unlock()
-		if o != nil {
-			t.report(Record{Op: protocol.AdminDownload, Path: o.path, Size: o.size, SHA256: o.sha, Viewer: v.ID()})
-		}
-	case protocol.FileReject:
+	case protocol.FileDone, protocol.FileReject:
+		// The download was audited when its last byte went (pump): what
+		// the viewer says afterwards cannot keep a read out of the log.
 		t.mu.Lock()
 		delete(t.out, m.ID)
 		t.mu.Unlock()
@@ -238,6 +233,13 @@ func (t *Transfers) pump(ctx context.Context, v Peer, o *outgoing, off int64) er
 			return err
 		}
 		off += int64(n)
+	}
+	t.mu.Lock()
+	first := !o.sent
+	o.sent = true
+	t.mu.Unlock()
+	if first {
+		t.report(Record{Op: protocol.AdminDownload, Path: o.path, Size: o.size, SHA256: o.sha, Viewer: v.ID()})
 	}
 	return nil
 }
@@ -296,7 +298,7 @@ func openPart(path string, m protocol.FileMsg) (*incoming, error) {
 		return nil, err
 	}
 	fi, err := f.Stat()
-	if err == nil && (!fi.Mode().IsRegular() || fi.Size() > m.Size) {
+	if err == nil && (!fi.Mode().IsRegular() || fi.Size() > m.Size || !ownPart(fi)) {
 		err = fmt.Errorf("%s is not a partial file of this upload", path)
 	}
 	if err != nil {
@@ -348,7 +350,13 @@ func (t *Transfers) chunk(v Peer, c protocol.FileChunk) {
 func (t *Transfers) finishLocked(v Peer, id uint32, in *incoming, key string) {
 	delete(t.in, id)
 	delete(t.parts, key)
+	// The mode is set on the open file: by path, a link swapped in after
+	// the rename would have root chmod its target.
+	modeErr := in.f.Chmod(0o644)
 	in.f.Close()
+	if modeErr != nil {
+		t.log.Warn("setting an uploaded file's mode", "error", modeErr)
+	}
 	if sum := hex.EncodeToString(in.h.Sum(nil)); sum != in.sha {
 		os.Remove(in.part)
 		v.Send(protocol.FileMsg{T: protocol.FileReject, ID: id, Error: "checksum mismatch: the file changed or was damaged on the way"})
@@ -371,7 +379,6 @@ func (t *Transfers) finishLocked(v Peer, id uint32, in *incoming, key string) {
 			v.Send(protocol.FileMsg{T: protocol.FileReject, ID: id, Error: "the endpoint could not save the file: " + err.Error()})
 			return
 		}
-		os.Chmod(to, 0o644)
 		v.Send(protocol.FileMsg{T: protocol.FileDone, ID: id, Name: name})
 		t.report(Record{Op: protocol.AdminUploadTo, Path: to, Size: in.size, SHA256: in.sha, Viewer: v.ID()})
 		return
