@@ -259,13 +259,11 @@ func TestSupportTools(t *testing.T) {
 
 	// Acceptance 2 (files): a 20 MB file downloaded from the Files tab
 	// has the file's SHA-256; one uploaded lands as sent; ../ and link
-	// escapes are refused.
+	// escapes are refused. The files tool acts as the desktop's user:
+	// a file only root reads is refused to it.
 	t.Run("Files", func(t *testing.T) {
-		if !asDesktopUser() {
-			t.Skip("the files tool runs in the agent service, as root only when the tests do")
-		}
 		tb := tb.on(t)
-		dir := t.TempDir()
+		dir := userDir(t)
 		big := make([]byte, 20<<20)
 		if _, err := rand.Read(big); err != nil {
 			t.Fatal(err)
@@ -304,17 +302,58 @@ func TestSupportTools(t *testing.T) {
 		})
 		e.waitAudit(t, "tool.action", "", filepath.Join(dir, "from-the-technician.txt"))
 
-		for _, bad := range []struct{ path, want string }{
+		bad := []struct{ path, want string }{
 			{dir + "/../", `".."`},
 			{dir + "/etc-link/", "symbolic link"},
 			{dir + "/etc-link/passwd", "symbolic link"},
-		} {
+		}
+		if asDesktopUser() {
+			// The helper's user reads what that user may, no more.
+			if err := os.WriteFile(filepath.Join(dir, "root-only"), []byte("secret"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(dir, "root-only-dir"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			bad = append(bad, struct{ path, want string }{dir + "/root-only", "permission denied"},
+				struct{ path, want string }{dir + "/root-only-dir", "permission denied"})
+		}
+		for _, bad := range bad {
 			for _, op := range []string{"files.list", "files.download"} {
+				if strings.HasSuffix(bad.path, "/root-only") && op == "files.list" {
+					continue // a file: not a folder to list
+				}
 				msg, err := evalJS[string](tb, `window.tetherDebug.adminRequest(`+jsonString(op)+`, {path: `+jsonString(bad.path)+`}).then((r) => r.error || "")`)
 				if err != nil || !strings.Contains(msg, bad.want) {
 					t.Errorf("%s %s: %q, %v: want refused (%s)", op, bad.path, msg, err, bad.want)
 				}
 			}
+		}
+	})
+
+	// Files as the system (root) read what only root may.
+	t.Run("RootFiles", func(t *testing.T) {
+		if !asDesktopUser() {
+			t.Skip("the root files tool runs in the agent service, as root only when the tests do")
+		}
+		tb := tb.on(t)
+		dir := t.TempDir()
+		secret := []byte("only root reads this\n")
+		if err := os.WriteFile(filepath.Join(dir, "root-only"), secret, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		waitNoPrompt(t, e.display)
+		e.openTool(t, tb, protocol.ToolFilesSystem)
+		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
+		tb.waitJSStatus(liveTimeout, "the roots listed", `document.querySelector("#files-table tbody")`)
+		tb.do("open the test's folder", chromedp.SetValue(chromedp.ID("files-path"), dir), chromedp.Click(chromedp.ID("files-go")))
+		row := `#files-table tr[data-name="root-only"]`
+		tb.waitJSStatus(paintTimeout, "root-only listed", `document.querySelector('`+row+`')`)
+		tb.do("download root-only", chromedp.Click(chromedp.CSS(row+` button.download`)))
+		tb.waitJSStatus(liveTimeout, "the download", `window.tetherStats.downloads && window.tetherStats.downloads.length === 1`)
+		sum := sha256.Sum256(secret)
+		if got, err := evalJS[string](tb, `window.tetherDebug.downloadSHA256(0)`); err != nil || got != hex.EncodeToString(sum[:]) {
+			t.Errorf("downloaded SHA-256 %q (%v), want %x", got, err, sum)
 		}
 	})
 

@@ -418,12 +418,12 @@ func (noDialogs) Retry(context.Context, string) (bool, error)       { return fal
 func (noDialogs) Message(context.Context, string, bool) error       { return session.ErrPrivileged }
 func (noDialogs) Notify(context.Context, string) error              { return session.ErrPrivileged }
 
-// helperTools are the support tools a helper opens: a shell as its user.
-// A privileged helper (root, or a login screen's account) opens none: its
-// shell would be no user's.
+// helperTools are the support tools a helper opens: a shell and the
+// files as its user. A privileged helper (root, or a login screen's
+// account) opens none: its rights would be no user's.
 func helperTools(privileged bool) []string {
 	if privileged {
 		return nil
 	}
-	return []string{protocol.ToolTerminal}
+	return []string{protocol.ToolTerminal, protocol.ToolFiles}
 }

@@ -105,7 +105,7 @@ func (s *Session) admin(v *viewer, req protocol.AdminRequest) protocol.AdminResp
 	case strings.HasPrefix(req.Op, "files."):
 		wantTool = protocol.ToolFiles
 	}
-	if tool != wantTool {
+	if protocol.ToolFamily(tool) != wantTool {
 		resp.Error = fmt.Sprintf("this session was opened for %s, not %s", tool, wantTool)
 		return resp
 	}

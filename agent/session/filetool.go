@@ -1,12 +1,15 @@
 package session
 
-// The file browser tool (protocol.ToolFiles): listings and changes on the
+// The file browser tool (protocol.ToolFiles as the desktop's user in its
+// helper, ToolFilesSystem in the service): listings and changes on the
 // admin channel, transfers on the file channel (agent/tools/files).
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
 
 	"github.com/pion/webrtc/v4"
 
@@ -50,6 +53,10 @@ func (s *Session) fileOp(ctx context.Context, v *viewer, req protocol.AdminReque
 	switch req.Op {
 	case protocol.AdminFileRoots:
 		resp.Roots = files.Roots()
+		if home := homeDir(); home != "" && s.cfg.Start.Tool == protocol.ToolFiles {
+			// The user's own files first: the viewer opens the first root.
+			resp.Roots = append([]string{home}, resp.Roots...)
+		}
 		return nil
 	case protocol.AdminListFiles:
 		p, entries, cut, err := files.List(req.Path)
@@ -78,4 +85,17 @@ func (s *Session) fileOp(ctx context.Context, v *viewer, req protocol.AdminReque
 		return err
 	}
 	return fmt.Errorf("unknown operation %q", req.Op)
+}
+
+// homeDir is this process's user's home folder, "" when it has none that
+// exists (a service account's /nonexistent).
+func homeDir() string {
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" {
+		return ""
+	}
+	if fi, err := os.Stat(u.HomeDir); err != nil || !fi.IsDir() {
+		return ""
+	}
+	return u.HomeDir
 }

@@ -35,7 +35,8 @@ var toolNames = map[string]string{
 	protocol.ToolTerminalSystem: "open a terminal (a command line) on this computer with administrator rights",
 	protocol.ToolProcesses:      "see this computer's programs and processes, and end them",
 	protocol.ToolServices:       "see this computer's services, and start or stop them",
-	protocol.ToolFiles:          "browse this computer's files, and copy files to and from it",
+	protocol.ToolFiles:          "browse your files on this computer, and copy files to and from it",
+	protocol.ToolFilesSystem:    "browse all of this computer's files with administrator rights, and copy files to and from it",
 }
 
 // ToolText says what a tool lets the technician do, as the end user reads
@@ -104,7 +105,7 @@ func (v *viewer) toolChannels(tool string) []chanSpec {
 		specs = append(specs, chanSpec{&v.terminal, protocol.ChannelTerminal, protocol.ChannelTerminalID})
 	case protocol.ToolProcesses, protocol.ToolServices:
 		specs = append(specs, chanSpec{&v.admin, protocol.ChannelAdmin, protocol.ChannelAdminID})
-	case protocol.ToolFiles:
+	case protocol.ToolFiles, protocol.ToolFilesSystem:
 		specs = append(specs, chanSpec{&v.admin, protocol.ChannelAdmin, protocol.ChannelAdminID},
 			chanSpec{&v.file, protocol.ChannelFile, protocol.ChannelFileID})
 	}
@@ -125,7 +126,7 @@ func (s *Session) wireTool(v *viewer) {
 	case protocol.ToolProcesses, protocol.ToolServices:
 		s.wireAdmin(v)
 		return
-	case protocol.ToolFiles:
+	case protocol.ToolFiles, protocol.ToolFilesSystem:
 		s.wireAdmin(v)
 		s.wireFileTool(v)
 		return

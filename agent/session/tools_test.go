@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,6 +60,7 @@ func TestToolSessionRefused(t *testing.T) {
 		want     string
 	}{
 		{"not served here", protocol.ToolTerminalSystem, true, []string{protocol.ToolTerminal}, "does not run in this part of the agent"},
+		{"system files in a helper", protocol.ToolFilesSystem, true, []string{protocol.ToolTerminal, protocol.ToolFiles}, "does not run in this part of the agent"},
 		{"unknown tool", "debugger", true, []string{"debugger"}, "does not know the support tool"},
 		{"policy asks, server did not", protocol.ToolTerminal, false, []string{protocol.ToolTerminal}, "tools_acceptance_required"},
 		{"nobody logged on", protocol.ToolTerminalSystem, true, []string{protocol.ToolTerminalSystem}, "tools_without_user"},
@@ -419,6 +421,12 @@ func TestFilesSession(t *testing.T) {
 	r := c.do(protocol.AdminRequest{Op: protocol.AdminListFiles, Path: dir})
 	if r.Error != "" || r.Path != dir || len(r.Entries) != 1 || r.Entries[0].Name != "big.bin" || r.Entries[0].Size != int64(len(data)) || !r.Write {
 		t.Fatalf("list: %+v", r)
+	}
+	// The user's files open first: the helper's user's home.
+	if u, err := user.Current(); err != nil {
+		t.Fatal(err)
+	} else if r := c.do(protocol.AdminRequest{Op: protocol.AdminFileRoots}); r.Error != "" || len(r.Roots) < 2 || r.Roots[0] != u.HomeDir {
+		t.Fatalf("roots %+v, want %s first", r, u.HomeDir)
 	}
 	if r := c.do(protocol.AdminRequest{Op: protocol.AdminListFiles, Path: dir + "/../"}); !strings.Contains(r.Error, `".."`) {
 		t.Fatalf("a .. path: %+v", r)

@@ -150,6 +150,50 @@ func TestFilesWrite(t *testing.T) {
 	}
 }
 
+// TestFilesAsSystem: files as the system needs tools.files and a root
+// shell's permission, both over the endpoint's group: tools.files alone,
+// or the root shell's only over another group, is refused and queues
+// nothing; the user's files need tools.files alone.
+func TestFilesAsSystem(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", perm.RoleAdministrator)
+	if st := root.do("POST", "/api/v1/groups", protocol.Group{Name: "Lab"}, nil); st != 201 {
+		t.Fatalf("create group: %d", st)
+	}
+	mustDo(t, root, "POST", "/api/v1/roles", protocol.RoleRequest{Name: "File Reader", Permissions: []string{
+		string(perm.EndpointsView), string(perm.ToolsFiles)}}, nil, 201)
+	mustDo(t, root, "POST", "/api/v1/roles", protocol.RoleRequest{Name: "Root Shell", Permissions: []string{
+		string(perm.EndpointsView), string(perm.ToolsTerminalSystem)}}, nil, 201)
+	reader := e.user("reader", "File Reader")
+	elsewhere := e.user("elsewhere", "File Reader", "Root Shell@Lab")
+	both := e.user("both", "File Reader", "Root Shell")
+	ep, secret := e.enroll("files-2", "Default")
+
+	for _, c := range []*client{reader, elsewhere} {
+		var s protocol.Session
+		if st := c.do("POST", "/api/v1/endpoints/"+ep+"/tools", protocol.CreateToolSessionRequest{Tool: protocol.ToolFilesSystem}, &s); st != 403 {
+			t.Errorf("files as the system without a root shell over the endpoint's group: %d %s, want 403", st, c.last)
+		}
+		e.startTool(t, c, ep, secret, protocol.ToolFiles)
+	}
+	s, start := e.startTool(t, both, ep, secret, protocol.ToolFilesSystem)
+	if start.Tool != protocol.ToolFilesSystem || start.Write {
+		t.Fatalf("files as the system started %+v, want the tool without write", start)
+	}
+	us, _ := e.startTool(t, both, ep, secret, protocol.ToolFiles)
+	// A holder of screenshare.sessions and tools.files sees the user's
+	// files session, not the one as the system.
+	mustDo(t, root, "POST", "/api/v1/roles", protocol.RoleRequest{Name: "Watcher", Permissions: []string{
+		string(perm.EndpointsView), string(perm.ScreenShareAllSession), string(perm.ToolsFiles)}}, nil, 201)
+	watcher := e.user("watcher", "Watcher")
+	if st := watcher.do("GET", "/api/v1/sessions/"+us.ID, nil, nil); st != 200 {
+		t.Errorf("a watcher reading a files session: %d, want 200", st)
+	}
+	if st := watcher.do("GET", "/api/v1/sessions/"+s.ID, nil, nil); st != 403 {
+		t.Errorf("a watcher without a root shell reading a files.system session: %d, want 403", st)
+	}
+}
+
 // TestToolActionBelongsToTool: a session reports only its own tool's
 // operations to the audit log (a terminal's none).
 func TestToolActionBelongsToTool(t *testing.T) {

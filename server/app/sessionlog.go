@@ -82,7 +82,7 @@ func (s *Service) RecordToolAction(ctx context.Context, sessionID string, a prot
 	if err != nil {
 		return fmt.Errorf("session %q: %w", sessionID, err)
 	}
-	if tool, _, _ := strings.Cut(a.Op, "."); ss.Tool == "" || tool != ss.Tool {
+	if tool, _, _ := strings.Cut(a.Op, "."); ss.Tool == "" || tool != protocol.ToolFamily(ss.Tool) {
 		// Each tool reports its own operations only (processes.end from
 		// a processes session...); a terminal reports none.
 		return badRequest("session %s (%q) does not do %q", sessionID, ss.Tool, a.Op)

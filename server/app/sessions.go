@@ -225,13 +225,14 @@ func (s *Service) visibleSession(ctx context.Context, id string) (store.ScreenSe
 	return store.ScreenSession{}, store.Agent{}, nil, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
 }
 
-// sessionPerm is the permission a session is opened with: its tool's, or
+// sessionPerms are the permissions a session is opened with, each over
+// one of the endpoint's groups: its tool's (toolPerms), or
 // screenshare.start for a screen share.
-func sessionPerm(ss store.ScreenSession) perm.Permission {
+func sessionPerms(ss store.ScreenSession) []perm.Permission {
 	if ss.Tool != "" {
-		return perm.Permission("tools." + ss.Tool)
+		return toolPerms(ss.Tool)
 	}
-	return perm.ScreenShareStart
+	return []perm.Permission{perm.ScreenShareStart}
 }
 
 // mayHaveSessions reports whether p may have sessions anywhere: a screen
@@ -241,7 +242,7 @@ func mayHaveSessions(p *Principal) bool {
 		return true
 	}
 	for _, t := range protocol.Tools {
-		if p.Can(perm.Permission("tools." + t)) {
+		if p.Can(toolPerms(t)[0]) {
 			return true
 		}
 	}
@@ -252,11 +253,14 @@ func mayHaveSessions(p *Principal) bool {
 // its own session while its roles still open one there (a change of
 // roles or of the endpoint's groups takes it away, and recheckViewers
 // closes it), or any session there with screenshare.sessions; a tool's
-// session needs the tool's permission there in both cases.
+// session needs the tool's permissions there in both cases.
 func mayReach(p *Principal, ss store.ScreenSession, a store.Agent) bool {
-	need := sessionPerm(ss)
-	if !p.CanInAny(need, a.Groups()) && (ss.Tool != "" || ss.TechnicianID == p.UserID) {
-		return false
+	if ss.Tool != "" || ss.TechnicianID == p.UserID {
+		for _, need := range sessionPerms(ss) {
+			if !p.CanInAny(need, a.Groups()) {
+				return false
+			}
+		}
 	}
 	return ss.TechnicianID == p.UserID || p.CanInAny(perm.ScreenShareAllSession, a.Groups())
 }

@@ -34,12 +34,17 @@ func (s *Service) CreateToolSession(ctx context.Context, endpointID string, req 
 		Public(ctx) // nothing is read: the request names no tool
 		return protocol.Session{}, badRequest("tool must be one of %v", protocol.Tools)
 	}
-	pm := perm.Permission("tools." + req.Tool)
-	a, err := s.visibleAgent(ctx, endpointID, pm)
+	need := toolPerms(req.Tool)
+	a, err := s.visibleAgent(ctx, endpointID, need[0])
 	if err != nil {
 		return protocol.Session{}, err
 	}
 	p := PrincipalFrom(ctx)
+	for _, pm := range need[1:] {
+		if !p.CanInAny(pm, a.Groups()) {
+			return protocol.Session{}, fmt.Errorf("%w: %s needs %s over the endpoint's group as well", ErrForbidden, req.Tool, pm)
+		}
+	}
 	sp, err := s.screenPolicy(ctx, a)
 	if err != nil {
 		return protocol.Session{}, err
@@ -48,13 +53,24 @@ func (s *Service) CreateToolSession(ctx context.Context, endpointID string, req 
 		return protocol.Session{}, ErrEndpointOffline
 	}
 	attended := sp.ToolsAcceptanceRequired
-	write := req.Tool == protocol.ToolFiles && p.CanInAny(perm.ToolsFilesWrite, a.Groups())
+	write := protocol.IsFilesTool(req.Tool) && p.CanInAny(perm.ToolsFilesWrite, a.Groups())
 	ss, _, err := s.openSessionFor(ctx, a, p, attended, sp, "", req.Tool, write, p.Name,
 		details("tool", req.Tool, "attended", fmt.Sprint(attended), "write", fmt.Sprint(write)))
 	if err != nil {
 		return protocol.Session{}, err
 	}
 	return s.sessionOf(ctx, ss, &a)
+}
+
+// toolPerms are the permissions a tool's session needs, each over one of
+// the endpoint's groups: the tool's own ("tools." + tool), and for files
+// as the system a root shell's as well: reading and writing every file
+// is as much.
+func toolPerms(tool string) []perm.Permission {
+	if tool == protocol.ToolFilesSystem {
+		return []perm.Permission{perm.ToolsFiles, perm.ToolsTerminalSystem}
+	}
+	return []perm.Permission{perm.Permission("tools." + tool)}
 }
 
 // TranscriptUpload is a terminal transcript as the agent sends it.

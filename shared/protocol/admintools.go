@@ -18,11 +18,13 @@ import (
 const (
 	ToolProcesses = "processes"
 	ToolServices  = "services"
-	// ToolFiles browses the endpoint's files as the system: listings,
-	// renames and deletes on this channel, downloads and uploads on the
-	// file channel (FileMsg, as in a screen share: resumable, checked by
-	// SHA-256). Changes need ScreenShareStart.Write.
-	ToolFiles = "files"
+	// ToolFiles browses the endpoint's files as the desktop's user
+	// (through its helper), ToolFilesSystem as the system (through the
+	// service): listings, renames and deletes on this channel, downloads
+	// and uploads on the file channel (FileMsg, as in a screen share:
+	// resumable, checked by SHA-256). Changes need ScreenShareStart.Write.
+	ToolFiles       = "files"
+	ToolFilesSystem = "files.system"
 
 	ChannelAdmin          = "admin"
 	ChannelAdminID uint16 = 7

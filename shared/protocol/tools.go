@@ -20,14 +20,31 @@ const (
 
 // Support tools a session may be opened for (Session.Tool): each is a
 // session record of its own, with the tool's channel and no screen. The
-// permission to open one is "tools." + the tool (shared/perm).
+// permission to open one is "tools." + the tool (shared/perm); files as
+// the system needs tools.files and tools.terminal.system (the same rights
+// as a root shell).
 const (
 	ToolTerminal       = "terminal"        // a shell as the desktop's user
 	ToolTerminalSystem = "terminal.system" // a shell as root or SYSTEM
 )
 
 // Tools lists every tool.
-var Tools = []string{ToolTerminal, ToolTerminalSystem, ToolProcesses, ToolServices, ToolFiles}
+var Tools = []string{ToolTerminal, ToolTerminalSystem, ToolProcesses, ToolServices, ToolFiles, ToolFilesSystem}
+
+// IsFilesTool reports whether tool is the file browser, as either user.
+func IsFilesTool(tool string) bool { return tool == ToolFiles || tool == ToolFilesSystem }
+
+// ToolFamily is the tool without whose rights it runs with ("files" for
+// ToolFilesSystem): the prefix of its admin operations ("files.list").
+func ToolFamily(tool string) string {
+	switch tool {
+	case ToolFilesSystem:
+		return ToolFiles
+	case ToolTerminalSystem:
+		return ToolTerminal
+	}
+	return tool
+}
 
 // CreateToolSessionRequest is the body of PathToolSessions.
 type CreateToolSessionRequest struct {

@@ -38,7 +38,7 @@ type serviceTools struct {
 
 // inService are the tools the service runs rather than a helper: they
 // act with the system's rights.
-var inService = []string{protocol.ToolTerminalSystem, protocol.ToolProcesses, protocol.ToolServices, protocol.ToolFiles}
+var inService = []string{protocol.ToolTerminalSystem, protocol.ToolProcesses, protocol.ToolServices, protocol.ToolFilesSystem}
 
 // serviceToolNames are the tools run here: only where the service runs as
 // root (elsewhere they would be no administrator's).

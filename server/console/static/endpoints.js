@@ -54,15 +54,17 @@ function shareButtons(me, ep, live, refresh, err) {
 // of its own; shown with the tool's permission (the server checks it
 // against the endpoint's groups).
 const TOOLS = [
-  ["terminal", "tools.terminal", "Open Terminal", "A shell on the endpoint as its logged-in user"],
-  ["terminal.system", "tools.terminal.system", "Open Root Terminal", "A shell on the endpoint as root (SYSTEM on Windows)"],
-  ["processes", "tools.processes", "Processes", "The endpoint's processes: list, filter, end"],
-  ["services", "tools.services", "Services", "The endpoint's services: start, stop, restart"],
-  ["files", "tools.files", "Files", "The endpoint's files: browse, download, and with tools.files.write upload, rename, delete"],
+  ["terminal", ["tools.terminal"], "Open Terminal", "A shell on the endpoint as its logged-in user"],
+  ["terminal.system", ["tools.terminal.system"], "Open Root Terminal", "A shell on the endpoint as root (SYSTEM on Windows)"],
+  ["processes", ["tools.processes"], "Processes", "The endpoint's processes: list, filter, end"],
+  ["services", ["tools.services"], "Services", "The endpoint's services: start, stop, restart"],
+  ["files", ["tools.files"], "Files", "The logged-in user's files: browse, download, and with tools.files.write upload, rename, delete"],
+  // All files, as root: as much as a root shell, so it needs that too.
+  ["files.system", ["tools.files", "tools.terminal.system"], "Root Files", "Every file on the endpoint, as root (SYSTEM on Windows)"],
 ];
 
 function toolButtons(me, ep, err) {
-  return TOOLS.filter(([, p]) => me.can(p)).map(([tool, , text, title]) =>
+  return TOOLS.filter(([, ps]) => ps.every((p) => me.can(p))).map(([tool, , text, title]) =>
     h("button", { type: "button", class: "tool", id: `epd-tool-${tool.replace(".", "-")}`, disabled: !ep.online,
       title: ep.online ? title : "The endpoint is offline", "aria-label": `${text} on ${ep.hostname}`,
       onclick: async (ev) => {

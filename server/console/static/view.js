@@ -10,7 +10,7 @@ import { FileTransfers } from "./viewfile.js";
 import { RelayLink } from "./viewrelay.js";
 import { VideoLayer } from "./viewvideo.js";
 import { api, setCSRF } from "./api.js";
-import { modeNames, reasonSentences } from "./ui.js";
+import { modeNames, reasonSentences, toolNames } from "./ui.js";
 import { TerminalPane } from "./viewterm.js";
 import { AdminPane } from "./viewadmin.js";
 import { FilesPane } from "./viewfiles.js";
@@ -88,14 +88,13 @@ function showError(msg) { $("error").textContent = msg || ""; }
 let terminal = null;
 let adminPane = null;
 let filesPane = null;
-const TOOL_TITLES = { terminal: "Terminal", "terminal.system": "Root terminal", processes: "Processes", services: "Services", files: "Files" };
 
 function enterTool(tool) {
   if (document.body.dataset.tool) return;
   document.body.dataset.tool = tool;
   $("stage").hidden = true;
   $("tool").hidden = false;
-  $("tool-h").textContent = TOOL_TITLES[tool] || tool;
+  $("tool-h").textContent = toolNames[tool] || tool;
   const status = (t) => { $("tool-status").textContent = t; };
   if (tool === "terminal" || tool === "terminal.system") {
     $("term").hidden = false;
@@ -103,7 +102,7 @@ function enterTool(tool) {
   } else if (tool === "processes" || tool === "services") {
     $("admin").hidden = false;
     adminPane = new AdminPane($("admin"), tool, status);
-  } else if (tool === "files") {
+  } else if (tool === "files" || tool === "files.system") {
     $("admin").hidden = false;
     filesPane = new FilesPane($("admin"), status, stats, debug);
   } else {
@@ -598,7 +597,7 @@ function newPeer() {
   };
   const ch = (label, id) => p.createDataChannel(label, { negotiated: true, id });
   if (toolSession()) {
-    const own = session.tool === "files" ? { admin: ch("admin", 7), file: ch("file", 5) }
+    const own = session.tool.startsWith("files") ? { admin: ch("admin", 7), file: ch("file", 5) }
       : session.tool === "processes" || session.tool === "services" ? { admin: ch("admin", 7) } : { terminal: ch("terminal", 6) };
     wireChannels({ control: ch("control", 3), ...own }, () => pc === p);
     return p;
