@@ -29,45 +29,87 @@ import (
 	"github.com/tetherdesk/tether/shared/protocol"
 )
 
+// toolPage is where a test works a support tool: the viewer page of its
+// session, or the tool's tab on the endpoint page, where the pane's
+// element ids carry the tool's prefix and the hooks are
+// window.tetherTools[tool].
+type toolPage struct {
+	*tab
+	id     string // the session's
+	prefix string // of the pane's element ids
+	hooks  string // JS: the page's test hooks (terminalText, adminRequest...)
+	stats  string // JS: its counters (downloads)
+	status string // JS: the tool's status line
+}
+
+// el is the pane's element id for the viewer page's id.
+func (p *toolPage) el(id string) string { return p.prefix + id }
+
 // openTool opens a support tool on the endpoint as tech1 and the viewer
 // page of its session in tb.
-func (e *shareEnv) openTool(t *testing.T, tb *tab, tool string) protocol.Session {
+func (e *shareEnv) openTool(t *testing.T, tb *tab, tool string) *toolPage {
 	t.Helper()
 	var s protocol.Session
 	if err := e.tech1.do(http.MethodPost, "/api/v1/endpoints/"+url.PathEscape(e.ep.ID)+"/tools", "", protocol.CreateToolSessionRequest{Tool: tool}, &s); err != nil {
 		t.Fatalf("open %s: %v", tool, err)
 	}
-	t.Cleanup(func() {
-		e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil)
-	})
+	e.endAtCleanup(t, s.ID)
 	tb.do("open the tool's viewer", chromedp.Navigate(e.s.url+"/view/"+s.ID), chromedp.WaitVisible(chromedp.ID("tool")))
-	return s
+	return &toolPage{tab: tb, id: s.ID, hooks: "window.tetherDebug", stats: "window.tetherStats", status: `document.getElementById("tool-status").textContent`}
+}
+
+// openToolTab opens a support tool in its tab of the endpoint page, as
+// a technician does: the tab, then Connect.
+func (e *shareEnv) openToolTab(t *testing.T, tb *tab, tool string) *toolPage {
+	t.Helper()
+	slug := strings.ReplaceAll(tool, ".", "-")
+	tb.goTo(e.s.url, "endpoints/"+e.ep.ID+"/"+slug, "endpoint")
+	hooks := "window.tetherTools[" + jsonString(tool) + "]"
+	if _, err := evalJS[bool](tb, `(delete (window.tetherTools || {})[`+jsonString(tool)+`], true)`); err != nil {
+		t.Fatal(err)
+	}
+	tb.do("connect "+tool, chromedp.WaitVisible(chromedp.ID("epd-panel-"+slug)), chromedp.Click(chromedp.ID("epd-"+slug+"-connect")))
+	var id string
+	testenv.Eventually(t, startTimeout, "the tab's session", func() (bool, error) {
+		var err error
+		id, err = evalJS[string](tb, `(`+hooks+` || {}).sessionID || ""`)
+		return id != "", err
+	})
+	e.endAtCleanup(t, id)
+	return &toolPage{tab: tb, id: id, prefix: slug + "-", hooks: hooks, stats: hooks + ".stats",
+		status: `document.querySelector("#epd-panel-` + slug + ` .tool-status").textContent`}
+}
+
+func (e *shareEnv) endAtCleanup(t *testing.T, id string) {
+	t.Cleanup(func() {
+		e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(id)+"/end", "", struct{}{}, nil)
+	})
 }
 
 // typeLine types a line into the page's terminal: the text as a keyboard
 // commits it (xterm.js takes it from the input event), then Enter as a
 // key press.
-func (tb *tab) typeLine(text string) {
-	tb.t.Helper()
-	tb.do("focus the terminal", chromedp.Click(chromedp.ID("term")))
-	tb.insertText(text)
-	ctx, cancel := context.WithTimeout(tb.ctx, startTimeout)
+func (p *toolPage) typeLine(text string) {
+	p.t.Helper()
+	p.do("focus the terminal", chromedp.Click(chromedp.ID(p.el("term"))))
+	p.insertText(text)
+	ctx, cancel := context.WithTimeout(p.ctx, startTimeout)
 	defer cancel()
 	for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
 		if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: typ, Key: "Enter", Code: "Enter",
 			WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}); err != nil {
-			tb.t.Fatalf("pressing Enter: %v", err)
+			p.t.Fatalf("pressing Enter: %v", err)
 		}
 	}
 }
 
 // waitTerminal waits until the terminal's text holds every one of want.
-func (tb *tab) waitTerminal(timeout time.Duration, want ...string) string {
-	tb.t.Helper()
+func (p *toolPage) waitTerminal(timeout time.Duration, want ...string) string {
+	p.t.Helper()
 	var text string
-	testenv.Eventually(tb.t, timeout, fmt.Sprintf("the terminal to show %q", want), func() (bool, error) {
+	testenv.Eventually(p.t, timeout, fmt.Sprintf("the terminal to show %q", want), func() (bool, error) {
 		var err error
-		if text, err = evalJS[string](tb, `window.tetherDebug.terminalText()`); err != nil {
+		if text, err = evalJS[string](p.tab, p.hooks+`.terminalText()`); err != nil {
 			return false, err
 		}
 		for _, w := range want {
@@ -118,10 +160,10 @@ func TestSupportTools(t *testing.T) {
 	t.Run("PromptGatesTheTerminal", func(t *testing.T) {
 		tb := tb.on(t)
 		waitNoPrompt(t, e.display)
-		s := e.openTool(t, tb, protocol.ToolTerminal)
+		p := e.openTool(t, tb, protocol.ToolTerminal)
 		win := waitPrompt(t, e.display, liveTimeout)
 		answerPrompt(t, e.display, win, "Escape")
-		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedDeclined)
+		e.waitEnded(t, p.id, paintTimeout, protocol.EndedDeclined)
 		tb.waitViewerEnded(paintTimeout, protocol.EndedDeclined)
 		if text, _ := evalJS[string](tb, `window.tetherDebug.terminalText()`); strings.TrimSpace(text) != "" {
 			t.Errorf("a declined terminal showed %q", text)
@@ -133,43 +175,43 @@ func TestSupportTools(t *testing.T) {
 	// from xterm.js's buffer; its transcript reaches the audit record.
 	t.Run("UserTerminal", func(t *testing.T) {
 		tb := tb.on(t)
-		s := e.openTool(t, tb, protocol.ToolTerminal)
+		p := e.openTool(t, tb, protocol.ToolTerminal)
 		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
-		tb.waitJS(liveTimeout, "the shell to start", `document.getElementById("tool-status").textContent.startsWith("Shell")`)
-		tb.typeLine("id -un; tty; echo done-$((6*7))")
+		p.waitJSStatus(liveTimeout, "the shell to start", p.status+`.startsWith("Shell")`)
+		p.typeLine("id -un; tty; echo done-$((6*7))")
 		name := desktopUserName(t)
-		text := tb.waitTerminal(paintTimeout, "done-42", "/dev/pts/")
+		text := p.waitTerminal(paintTimeout, "done-42", "/dev/pts/")
 		if !strings.Contains(text, "\n"+name+"\n") {
 			t.Errorf("the user's terminal does not show the user %q:\n%s", name, text)
 		}
 		tb.screenshot("terminal-user.png")
 		// Acceptance 4: a 1 MB burst of output does not stall the
 		// console: its end arrives, and the shell answers after it.
-		tb.typeLine("head -c 1000000 /dev/zero | tr '\\0' x; echo; echo burst-$((5*5))")
-		tb.waitTerminal(liveTimeout, "burst-25")
-		tb.typeLine("echo still-$((8*8))")
-		tb.waitTerminal(paintTimeout, "still-64")
+		p.typeLine("head -c 1000000 /dev/zero | tr '\\0' x; echo; echo burst-$((5*5))")
+		p.waitTerminal(liveTimeout, "burst-25")
+		p.typeLine("echo still-$((8*8))")
+		p.waitTerminal(paintTimeout, "still-64")
 		// Reconnection after a drop: the same shell goes on.
-		tb.typeLine("KEPT=kept-$((6*7)); echo set")
-		tb.waitTerminal(paintTimeout, "\nset\n")
+		p.typeLine("KEPT=kept-$((6*7)); echo set")
+		p.waitTerminal(paintTimeout, "\nset\n")
 		if _, err := evalJS[bool](tb, `(window.tetherDebug.dropConnection(), true)`); err != nil {
 			t.Fatal(err)
 		}
-		tb.waitTerminal(liveTimeout, "[connection back]")
-		tb.typeLine("echo got-$KEPT")
-		tb.waitTerminal(paintTimeout, "got-kept-42")
-		if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
+		p.waitTerminal(liveTimeout, "[connection back]")
+		p.typeLine("echo got-$KEPT")
+		p.waitTerminal(paintTimeout, "got-kept-42")
+		if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(p.id)+"/end", "", struct{}{}, nil); err != nil {
 			t.Fatalf("end: %v", err)
 		}
-		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByTechnician)
+		e.waitEnded(t, p.id, paintTimeout, protocol.EndedByTechnician)
 		// The transcript arrives as the session's helper ends.
 		var got protocol.Session
 		testenv.Eventually(t, paintTimeout, "the transcript to be stored", func() (bool, error) {
 			var err error
-			got, err = e.session(s.ID)
+			got, err = e.session(p.id)
 			return err == nil && got.Transcript != nil, fmt.Errorf("session %+v, %v", got, err)
 		})
-		tr, err := evalJS[string](tb, `fetch("/api/v1/sessions/`+s.ID+`/transcript").then((r) => r.text())`)
+		tr, err := evalJS[string](tb, `fetch("/api/v1/sessions/`+p.id+`/transcript").then((r) => r.text())`)
 		if err != nil || !strings.Contains(tr, "done-42") || !strings.Contains(tr, "/dev/pts/") {
 			t.Errorf("transcript %q, %v: want the shell's output", tr, err)
 		}
@@ -183,21 +225,19 @@ func TestSupportTools(t *testing.T) {
 		}
 		tb := tb.on(t)
 		waitNoPrompt(t, e.display)
-		s := e.openTool(t, tb, protocol.ToolTerminalSystem)
+		p := e.openToolTab(t, tb, protocol.ToolTerminalSystem)
 		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
-		tb.waitJS(liveTimeout, "the root shell to start", `document.getElementById("tool-status").textContent.startsWith("Shell")`)
-		tb.typeLine("id -un; tty; echo root-$((6*7))")
-		text := tb.waitTerminal(paintTimeout, "root-42", "/dev/pts/")
+		p.waitJSStatus(liveTimeout, "the root shell to start", p.status+`.startsWith("Shell")`)
+		p.typeLine("id -un; tty; echo root-$((6*7))")
+		text := p.waitTerminal(paintTimeout, "root-42", "/dev/pts/")
 		if !strings.Contains(text, "\nroot\n") {
 			t.Errorf("the root terminal does not show root:\n%s", text)
 		}
 		tb.screenshot("terminal-root.png")
-		if err := e.tech1.do(http.MethodPost, "/api/v1/sessions/"+url.PathEscape(s.ID)+"/end", "", struct{}{}, nil); err != nil {
-			t.Fatalf("end: %v", err)
-		}
-		e.waitEnded(t, s.ID, paintTimeout, protocol.EndedByTechnician)
+		tb.do("disconnect", chromedp.Click(chromedp.ID("epd-terminal-system-disconnect")))
+		e.waitEnded(t, p.id, paintTimeout, protocol.EndedByTechnician)
 		testenv.Eventually(t, paintTimeout, "the root shell's transcript to be stored", func() (bool, error) {
-			got, err := e.session(s.ID)
+			got, err := e.session(p.id)
 			return err == nil && got.Transcript != nil, fmt.Errorf("session %+v, %v", got, err)
 		})
 	})
@@ -218,12 +258,12 @@ func TestSupportTools(t *testing.T) {
 		t.Cleanup(func() { cmd.Process.Kill() })
 		pid := strconv.Itoa(cmd.Process.Pid)
 		waitNoPrompt(t, e.display)
-		s := e.openTool(t, tb, protocol.ToolProcesses)
+		p := e.openToolTab(t, tb, protocol.ToolProcesses)
 		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
-		row := `#admin tr[data-pid="` + pid + `"]`
+		row := `#` + p.el("admin") + ` tr[data-pid="` + pid + `"]`
 		tb.waitJS(liveTimeout, "sleep 600 in the list", `document.querySelector('`+row+`')`)
-		tb.do("filter", chromedp.SendKeys(chromedp.ID("admin-filter"), "sleep 600"))
-		tb.waitJS(paintTimeout, "the filter to keep sleep", `document.querySelectorAll("#admin tbody tr").length >= 1 && document.querySelector('`+row+`')`)
+		tb.do("filter", chromedp.SendKeys(chromedp.ID(p.el("admin-filter")), "sleep 600"))
+		tb.waitJS(paintTimeout, "the filter to keep sleep", `document.querySelectorAll("#`+p.el("admin")+` tbody tr").length >= 1 && document.querySelector('`+row+`')`)
 		tb.screenshot("tools-processes.png")
 		tb.do("end it", chromedp.Click(chromedp.CSS(row+` button.end`)), chromedp.WaitVisible(chromedp.ID("confirm-ok")), chromedp.Click(chromedp.ID("confirm-ok")))
 		select {
@@ -231,8 +271,8 @@ func TestSupportTools(t *testing.T) {
 		case <-time.After(paintTimeout):
 			t.Fatal("sleep 600 still runs after End")
 		}
-		tb.waitJSStatus(paintTimeout, "the row to go", `!document.querySelector('`+row+`')`)
-		e.waitAudit(t, "tool.action", s.ID, pid)
+		p.waitJSStatus(paintTimeout, "the row to go", `!document.querySelector('`+row+`')`)
+		e.waitAudit(t, "tool.action", p.id, pid)
 	})
 
 	// Acceptance 2 (services): a unit is stopped and started from the
@@ -243,15 +283,15 @@ func TestSupportTools(t *testing.T) {
 		}
 		tb := tb.on(t)
 		waitNoPrompt(t, e.display)
-		e.openTool(t, tb, protocol.ToolServices)
+		p := e.openTool(t, tb, protocol.ToolServices)
 		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
 		row := `#admin tr[data-service="cups.service"]`
 		tb.waitJS(liveTimeout, "cups in the list", `(document.querySelector('`+row+`') || {}).textContent?.includes("active / running")`)
 		tb.do("stop cups", chromedp.Click(chromedp.CSS(row+` button.svc-stop`)), chromedp.WaitVisible(chromedp.ID("confirm-ok")), chromedp.Click(chromedp.ID("confirm-ok")))
-		tb.waitJSStatus(paintTimeout, "cups stopped", `document.querySelector('`+row+`').textContent.includes("inactive / dead")`)
+		p.waitJSStatus(paintTimeout, "cups stopped", `document.querySelector('`+row+`').textContent.includes("inactive / dead")`)
 		tb.screenshot("tools-services.png")
 		tb.do("start cups", chromedp.Click(chromedp.CSS(row+` button.svc-start`)), chromedp.WaitVisible(chromedp.ID("confirm-ok")), chromedp.Click(chromedp.ID("confirm-ok")))
-		tb.waitJSStatus(paintTimeout, "cups running", `document.querySelector('`+row+`').textContent.includes("active / running")`)
+		p.waitJSStatus(paintTimeout, "cups running", `document.querySelector('`+row+`').textContent.includes("active / running")`)
 		if got := strings.Join(sd.Calls(), ", "); got != "StopUnit cups.service, StartUnit cups.service" {
 			t.Errorf("systemd was asked: %s", got)
 		}
@@ -276,16 +316,16 @@ func TestSupportTools(t *testing.T) {
 		}
 		sum := sha256.Sum256(big)
 		waitNoPrompt(t, e.display)
-		e.openTool(t, tb, protocol.ToolFiles)
+		p := e.openToolTab(t, tb, protocol.ToolFiles)
 		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
-		tb.waitJSStatus(liveTimeout, "the roots listed", `document.querySelector("#files-table tbody")`)
-		tb.do("open the test's folder", chromedp.SetValue(chromedp.ID("files-path"), dir), chromedp.Click(chromedp.ID("files-go")))
-		row := `#files-table tr[data-name="big.bin"]`
-		tb.waitJSStatus(paintTimeout, "big.bin listed", `document.querySelector('`+row+`')`)
+		p.waitJSStatus(liveTimeout, "the roots listed", `document.querySelector("#`+p.el("files-table")+` tbody")`)
+		tb.do("open the test's folder", chromedp.SetValue(chromedp.ID(p.el("files-path")), dir), chromedp.Click(chromedp.ID(p.el("files-go"))))
+		row := `#` + p.el("files-table") + ` tr[data-name="big.bin"]`
+		p.waitJSStatus(paintTimeout, "big.bin listed", `document.querySelector('`+row+`')`)
 		tb.screenshot("tools-files.png")
 		tb.do("download big.bin", chromedp.Click(chromedp.CSS(row+` button.download`)))
-		tb.waitJSStatus(liveTimeout, "the download", `window.tetherStats.downloads && window.tetherStats.downloads.length === 1`)
-		got, err := evalJS[string](tb, `window.tetherDebug.downloadSHA256(0)`)
+		p.waitJSStatus(liveTimeout, "the download", p.stats+`.downloads && `+p.stats+`.downloads.length === 1`)
+		got, err := evalJS[string](tb, p.hooks+`.downloadSHA256(0)`)
 		if err != nil || got != hex.EncodeToString(sum[:]) {
 			t.Errorf("downloaded SHA-256 %q (%v), want %x", got, err, sum)
 		}
@@ -295,7 +335,7 @@ func TestSupportTools(t *testing.T) {
 		if err := os.WriteFile(up, upData, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		tb.do("upload", chromedp.SetUploadFiles(chromedp.ID("files-upload"), []string{up}))
+		tb.do("upload", chromedp.SetUploadFiles(chromedp.ID(p.el("files-upload")), []string{up}))
 		testenv.Eventually(t, paintTimeout, "the upload on the endpoint", func() (bool, error) {
 			b, err := os.ReadFile(filepath.Join(dir, "from-the-technician.txt"))
 			return err == nil && bytes.Equal(b, upData), fmt.Errorf("%q, %v", b, err)
@@ -323,12 +363,15 @@ func TestSupportTools(t *testing.T) {
 				if strings.HasSuffix(bad.path, "/root-only") && op == "files.list" {
 					continue // a file: not a folder to list
 				}
-				msg, err := evalJS[string](tb, `window.tetherDebug.adminRequest(`+jsonString(op)+`, {path: `+jsonString(bad.path)+`}).then((r) => r.error || "")`)
+				msg, err := evalJS[string](tb, p.hooks+`.adminRequest(`+jsonString(op)+`, {path: `+jsonString(bad.path)+`}).then((r) => r.error || "")`)
 				if err != nil || !strings.Contains(msg, bad.want) {
 					t.Errorf("%s %s: %q, %v: want refused (%s)", op, bad.path, msg, err, bad.want)
 				}
 			}
 		}
+		// Leaving the endpoint page ends the tab's session.
+		tb.goTo(e.s.url, "endpoints", "endpoints")
+		e.waitEnded(t, p.id, paintTimeout, protocol.EndedByTechnician)
 	})
 
 	// Files as the system (root) read what only root may.
@@ -343,14 +386,14 @@ func TestSupportTools(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitNoPrompt(t, e.display)
-		e.openTool(t, tb, protocol.ToolFilesSystem)
+		p := e.openTool(t, tb, protocol.ToolFilesSystem)
 		answerPrompt(t, e.display, waitPrompt(t, e.display, liveTimeout), "Return")
-		tb.waitJSStatus(liveTimeout, "the roots listed", `document.querySelector("#files-table tbody")`)
+		p.waitJSStatus(liveTimeout, "the roots listed", `document.querySelector("#files-table tbody")`)
 		tb.do("open the test's folder", chromedp.SetValue(chromedp.ID("files-path"), dir), chromedp.Click(chromedp.ID("files-go")))
 		row := `#files-table tr[data-name="root-only"]`
-		tb.waitJSStatus(paintTimeout, "root-only listed", `document.querySelector('`+row+`')`)
+		p.waitJSStatus(paintTimeout, "root-only listed", `document.querySelector('`+row+`')`)
 		tb.do("download root-only", chromedp.Click(chromedp.CSS(row+` button.download`)))
-		tb.waitJSStatus(liveTimeout, "the download", `window.tetherStats.downloads && window.tetherStats.downloads.length === 1`)
+		p.waitJSStatus(liveTimeout, "the download", `window.tetherStats.downloads && window.tetherStats.downloads.length === 1`)
 		sum := sha256.Sum256(secret)
 		if got, err := evalJS[string](tb, `window.tetherDebug.downloadSHA256(0)`); err != nil || got != hex.EncodeToString(sum[:]) {
 			t.Errorf("downloaded SHA-256 %q (%v), want %x", got, err, sum)
@@ -404,14 +447,14 @@ func (e *shareEnv) waitAudit(t *testing.T, typ, id, want string) {
 
 // waitJSStatus is waitJS that says, when it times out, what the tool's
 // status line said.
-func (tb *tab) waitJSStatus(timeout time.Duration, what, expr string) {
-	tb.t.Helper()
-	testenv.Eventually(tb.t, timeout, what, func() (bool, error) {
-		ok, err := evalJS[bool](tb, "!!("+expr+")")
+func (p *toolPage) waitJSStatus(timeout time.Duration, what, expr string) {
+	p.t.Helper()
+	testenv.Eventually(p.t, timeout, what, func() (bool, error) {
+		ok, err := evalJS[bool](p.tab, "!!("+expr+")")
 		if err != nil || ok {
 			return ok, err
 		}
-		status, _ := evalJS[string](tb, `document.getElementById("tool-status").textContent`)
+		status, _ := evalJS[string](p.tab, p.status)
 		return false, fmt.Errorf("the tool says %q", status)
 	})
 }

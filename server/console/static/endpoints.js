@@ -3,6 +3,7 @@
 import { api, describe } from "./api.js";
 import { h, $, ago, when, notice, openViewer, empty, stateNames, sessionKind } from "./ui.js";
 import { openShareDialog } from "./sharedialog.js";
+import { ToolTab } from "./tooltab.js";
 
 // The search text survives moving between pages.
 let lastQuery = "";
@@ -50,37 +51,17 @@ function shareButtons(me, ep, live, refresh, err) {
   return out;
 }
 
-// toolButtons open a support tool on the endpoint, each in a viewer tab
-// of its own; shown with the tool's permission (the server checks it
-// against the endpoint's groups).
+// The support tools, each a tab of the endpoint page shown with its
+// permissions (the server checks them against the endpoint's groups).
 const TOOLS = [
-  ["terminal", ["tools.terminal"], "Open Terminal", "A shell on the endpoint as its logged-in user"],
-  ["terminal.system", ["tools.terminal.system"], "Open Root Terminal", "A shell on the endpoint as root (SYSTEM on Windows)"],
-  ["processes", ["tools.processes"], "Processes", "The endpoint's processes: list, filter, end"],
-  ["services", ["tools.services"], "Services", "The endpoint's services: start, stop, restart"],
-  ["files", ["tools.files"], "Files", "The logged-in user's files: browse, download, and with tools.files.write upload, rename, delete"],
+  ["terminal", ["tools.terminal"], "Terminal", "A shell on the endpoint as its logged-in user."],
+  ["terminal.system", ["tools.terminal.system"], "Root Terminal", "A shell on the endpoint as root (SYSTEM on Windows)."],
+  ["processes", ["tools.processes"], "Processes", "The endpoint's processes: list, sort, filter, end."],
+  ["services", ["tools.services"], "Services", "The endpoint's services: start, stop, restart."],
+  ["files", ["tools.files"], "Files", "The logged-in user's files: browse and download; with tools.files.write upload, rename and delete."],
   // All files, as root: as much as a root shell, so it needs that too.
-  ["files.system", ["tools.files", "tools.terminal.system"], "Root Files", "Every file on the endpoint, as root (SYSTEM on Windows)"],
+  ["files.system", ["tools.files", "tools.terminal.system"], "Root Files", "Every file on the endpoint, as root (SYSTEM on Windows)."],
 ];
-
-function toolButtons(me, ep, err) {
-  return TOOLS.filter(([, ps]) => ps.every((p) => me.can(p))).map(([tool, , text, title]) =>
-    h("button", { type: "button", class: "tool", id: `epd-tool-${tool.replace(".", "-")}`, disabled: !ep.online,
-      title: ep.online ? title : "The endpoint is offline", "aria-label": `${text} on ${ep.hostname}`,
-      onclick: async (ev) => {
-        const b = ev.currentTarget;
-        b.disabled = true;
-        try {
-          const s = await api("POST", "/api/v1/endpoints/" + encodeURIComponent(ep.id) + "/tools", { tool });
-          if (!openViewer(s.id)) notice(err, "The browser blocked the new tab: allow pop-ups for this console.");
-          else notice(err, "");
-        } catch (e) {
-          notice(err, describe(e, "open " + text.replace("Open ", "the ").toLowerCase()));
-        } finally {
-          b.disabled = false;
-        }
-      } }, text));
-}
 
 function stateCell(ep) {
   return h("span", { class: ep.online ? "online" : "offline" }, ep.online ? "● Online" : "○ Offline");
@@ -146,10 +127,55 @@ export async function endpointPage(ctx) {
   const id = ctx.rest[0];
   const err = h("p", { id: "epd-error", class: "notice", role: "alert", hidden: true });
   const body = h("div", {}, h("p", { class: "hint" }, "Loading…"));
+  const tablist = h("div", { class: "tabs", role: "tablist", "aria-label": "Endpoint", id: "epd-tabs", hidden: true });
+  const overview = h("div", { role: "tabpanel", id: "epd-panel-overview", "aria-labelledby": "epd-tab-overview" }, body);
+  const panels = h("div", {}, overview);
   ctx.show(h("section", { id: "endpoint", "aria-labelledby": "epd-title" },
     h("p", {}, h("a", { href: "#/endpoints" }, "‹ All endpoints")),
-    h("h1", { id: "epd-title" }, "Endpoint"), err, body));
+    h("h1", { id: "epd-title" }, "Endpoint"), err, tablist, panels));
   let stopped = false;
+  // Tool tabs live across reloads of the overview: a terminal keeps
+  // running while the inventory refreshes.
+  const tools = new Map();
+  function tabs(ep) {
+    const allowed = TOOLS.filter(([, ps]) => ps.every((p) => me.can(p)));
+    if (!allowed.length || tablist.childElementCount) return;
+    const tab = (key, text, title, panel) => h("button", { type: "button", role: "tab", id: `epd-tab-${key}`, "aria-controls": panel.id,
+      "aria-selected": "false", tabindex: "-1", title, onclick: (ev) => select(ev.currentTarget) }, text);
+    const all = [tab("overview", "Overview", "The endpoint's inventory and screen shares", overview)];
+    for (const [tool, , text, title] of allowed) {
+      const slug = tool.replace(".", "-");
+      const t = new ToolTab(ep, { tool, text, title });
+      tools.set(tool, t);
+      const panel = h("div", { role: "tabpanel", id: `epd-panel-${slug}`, "aria-labelledby": `epd-tool-${slug}`, hidden: true }, t.el);
+      panels.append(panel);
+      const b = tab(slug, text, title, panel);
+      b.id = `epd-tool-${slug}`;
+      b.classList.add("tool");
+      b.setAttribute("aria-label", `${text} on ${ep.hostname}`);
+      all.push(b);
+    }
+    tablist.replaceChildren(...all);
+    tablist.hidden = false;
+    tablist.addEventListener("keydown", (ev) => {
+      const i = all.indexOf(document.activeElement);
+      if (i < 0 || !["ArrowLeft", "ArrowRight", "Home", "End"].includes(ev.key)) return;
+      ev.preventDefault();
+      const j = ev.key === "Home" ? 0 : ev.key === "End" ? all.length - 1 : (i + (ev.key === "ArrowRight" ? 1 : all.length - 1)) % all.length;
+      select(all[j]);
+      all[j].focus();
+    });
+    const first = all.find((b) => b.id === `epd-tool-${ctx.rest[1] || ""}`) || all[0];
+    select(first);
+  }
+  function select(btn) {
+    for (const b of tablist.querySelectorAll("[role=tab]")) {
+      const on = b === btn;
+      b.setAttribute("aria-selected", String(on));
+      b.tabIndex = on ? 0 : -1;
+      document.getElementById(b.getAttribute("aria-controls")).hidden = !on;
+    }
+  }
   async function load() {
     let ep, live, history = [];
     try {
@@ -166,6 +192,8 @@ export async function endpointPage(ctx) {
     notice(err, "");
     $("epd-title").textContent = ep.hostname;
     document.title = `${ep.hostname} — Tether`;
+    tabs(ep);
+    for (const t of tools.values()) t.setOnline(ep.online);
     const inv = [
       ["State", stateCell(ep)], ["IP addresses", ep.ips.join(", ") || "—"],
       ["Operating system", `${ep.os} ${ep.os_version || ""}`.trim()], ["Architecture", ep.arch],
@@ -173,10 +201,10 @@ export async function endpointPage(ctx) {
       ["Agent version", ep.agent_version], ["Last seen", ep.online ? "now" : when(ep.last_seen)],
       ["Enrolled", when(ep.enrolled)], ["Endpoint id", h("code", {}, ep.id)],
     ];
-    const actions = [...shareButtons(me, ep, live.get(ep.id), load, err), ...toolButtons(me, ep, err)];
+    const actions = shareButtons(me, ep, live.get(ep.id), load, err);
     if (me.can("groups.manage")) actions.push(h("button", { type: "button", id: "epd-groups", onclick: () => editGroups(ep, load) }, "Edit groups"));
     body.replaceChildren(
-      h("div", { class: "actions-bar" }, actions.length ? actions : h("p", { class: "hint" }, "Your roles allow no actions on this endpoint.")),
+      h("div", { class: "actions-bar" }, actions.length ? actions : h("p", { class: "hint" }, tools.size ? "Your roles allow the tools in the tabs above." : "Your roles allow no actions on this endpoint.")),
       h("h2", {}, "Inventory"),
       h("dl", { class: "inventory" }, inv.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
       ...(me.can("screenshare.start") || me.can("screenshare.sessions") ? [
@@ -189,7 +217,11 @@ export async function endpointPage(ctx) {
       ] : []));
   }
   const poll = setInterval(() => { if (!document.getElementById("groups-dialog")) load(); }, 5000);
-  ctx.setCleanup(() => { stopped = true; clearInterval(poll); });
+  ctx.setCleanup(() => {
+    stopped = true;
+    clearInterval(poll);
+    for (const t of tools.values()) t.leave();
+  });
   await load();
 }
 

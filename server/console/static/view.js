@@ -7,13 +7,11 @@
 import { decode, decodeIndexed, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, KIND_VIDEO, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF, ENC_INDEXED } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
 import { FileTransfers } from "./viewfile.js";
-import { RelayLink } from "./viewrelay.js";
+import { SessionLink } from "./viewlink.js";
 import { VideoLayer } from "./viewvideo.js";
 import { api, setCSRF } from "./api.js";
 import { modeNames, reasonSentences, toolNames } from "./ui.js";
-import { TerminalPane } from "./viewterm.js";
-import { AdminPane } from "./viewadmin.js";
-import { FilesPane } from "./viewfiles.js";
+import { ToolPane, toolChannels } from "./viewtool.js";
 
 const $ = (id) => document.getElementById(id);
 const sessionID = decodeURIComponent(location.pathname.replace(/^\/view\//, "").replace(/\/$/, ""));
@@ -32,22 +30,8 @@ const debug = { dropAt: 0 };
 let session = null; // latest protocol.Session
 let viewerID = "";
 let holder = "";
-let ws = null;
-let pc = null;
-// relay carries the data channels through the signalling websocket when
-// no WebRTC path comes up (viewrelay.js); null otherwise.
-let relay = null;
-let relayAsked = false;
-// ?transport=websocket starts on the relay without trying WebRTC.
-// Once ICE found no path, reconnections go to the relay at once too.
-let wantRelay = new URLSearchParams(location.search).get("transport") === "websocket";
-// How long ICE gets, from the offer, before the viewer asks for the relay.
-const ICE_PATIENCE_MS = 15000;
-let iceTimer = 0;
-let iceConfig = null;
 let channels = {};
 let ended = false;
-let reconnectDelay = 1000;
 let myName = "";
 let mode = "";
 let features = [];
@@ -85,9 +69,7 @@ function showError(msg) { $("error").textContent = msg || ""; }
 
 // A support tool's session (session.tool) shows its tool instead of the
 // screen, and its peer carries control and the tool's channel only.
-let terminal = null;
-let adminPane = null;
-let filesPane = null;
+let toolPane = null;
 
 function enterTool(tool) {
   if (document.body.dataset.tool) return;
@@ -95,19 +77,7 @@ function enterTool(tool) {
   $("stage").hidden = true;
   $("tool").hidden = false;
   $("tool-h").textContent = toolNames[tool] || tool;
-  const status = (t) => { $("tool-status").textContent = t; };
-  if (tool === "terminal" || tool === "terminal.system") {
-    $("term").hidden = false;
-    terminal = new TerminalPane($("term"), tool === "terminal.system" ? "system" : "user", status);
-  } else if (tool === "processes" || tool === "services") {
-    $("admin").hidden = false;
-    adminPane = new AdminPane($("admin"), tool, status);
-  } else if (tool === "files" || tool === "files.system") {
-    $("admin").hidden = false;
-    filesPane = new FilesPane($("admin"), status, stats, debug);
-  } else {
-    $("tool-status").textContent = `This viewer does not know the tool ${tool}.`;
-  }
+  toolPane = new ToolPane($("toolpane"), tool, { onStatus: (t) => { $("tool-status").textContent = t; }, stats, debug });
 }
 
 function toolSession() { return !!(session && session.tool); }
@@ -168,9 +138,8 @@ function finish(reason) {
   if (ended) return;
   ended = true;
   setState("ended", reason);
-  closePeer();
+  link.close();
   transfers.setAllowed(false, 0);
-  if (ws) { try { ws.close(1000, "session ended"); } catch { /* closed */ } }
   capture.releaseAll();
 }
 
@@ -502,32 +471,44 @@ function sendInput(ev) {
   }
 }
 
-// ---- WebRTC ----
+// ---- the connection (viewlink.js) ----
 
-function closePeer() {
-  clearTimeout(iceTimer);
-  for (const ch of Object.values(channels)) { try { ch.close(); } catch { /* closed */ } }
-  channels = {};
-  if (pc) { try { pc.close(); } catch { /* closed */ } }
-  pc = null;
-  video.detach();
-  if (relay) relay.close();
-  relay = null;
-  pendingTiles = [];
-  updateButtons();
-}
+// ?transport=websocket starts on the relay without trying WebRTC.
+const link = new SessionLink({
+  sessionID, stats, relayFirst: new URLSearchParams(location.search).get("transport") === "websocket",
+  channels: (ch) => toolSession() ? toolChannels(session.tool, ch)
+    : { screen: ch("screen", 1), input: ch("input", 2), control: ch("control", 3), chat: ch("chat", 4), file: ch("file", 5) },
+  on: {
+    hello: (m) => { viewerID = m.viewer_id || ""; applySession(m.session); },
+    session: applySession,
+    end: finish,
+    channels: wireChannels,
+    closed: () => {
+      channels = {};
+      video.detach();
+      pendingTiles = [];
+      updateButtons();
+    },
+    lost: () => setState("lost"),
+    // Back after an outage: live again, whether or not the picture
+    // changed meanwhile (a still screen sends nothing new).
+    connected: (again) => { if (again && stats.state === "lost" && (stats.frames > 0 || noScreen())) setState("live"); },
+    switching: (reason) => setState(reason === "desktop_changed" ? "switching" : "lost"),
+    holder: setHolder,
+    track: (ev) => { if (ev.track.kind === "video") video.attach(ev.streams[0] || new MediaStream([ev.track]), ev.receiver); },
+    path: showPath,
+    error: showError,
+  },
+});
 
 // wireChannels makes chs (RTCDataChannels or RelayChannels) the session's
 // channels; current says whether they still are when a message comes.
 function wireChannels(chs, current) {
   if (toolSession()) {
-    const { control, terminal: tch, admin: ach, file: fch } = chs;
-    control.onmessage = (ev) => { if (current()) onControlMessage(ev.data); };
-    control.onopen = () => { if (current() && session.state === "active" && !ended) setState("live"); updateButtons(); };
-    if (terminal && tch) terminal.attach(tch);
-    if (adminPane && ach) adminPane.attach(ach);
-    if (filesPane && ach) filesPane.attach(ach, fch);
-    channels = { control, terminal: tch, admin: ach, file: fch };
+    chs.control.onmessage = (ev) => { if (current()) onControlMessage(ev.data); };
+    chs.control.onopen = () => { if (current() && session.state === "active" && !ended) setState("live"); updateButtons(); };
+    if (toolPane) toolPane.attach(chs);
+    channels = chs;
     return;
   }
   const { screen, input, control, chat, file } = chs;
@@ -543,69 +524,6 @@ function wireChannels(chs, current) {
   }
 }
 
-// askRelay asks the endpoint to carry the data channels through the
-// server's websocket: WebRTC did not come up (reason "ice_failed"), or
-// the viewer was told to start so ("asked").
-function askRelay(reason) {
-  if (relayAsked || ended) return;
-  relayAsked = true;
-  if (reason === "ice_failed") wantRelay = true;
-  console.info(`asking for the websocket relay (${reason})`);
-  signal({ type: "relay", reason });
-}
-
-// onRelay: the endpoint's side of the relay is ready; its frames follow.
-function onRelay() {
-  if (ended || relay) return;
-  closePeer();
-  const link = new RelayLink(ws);
-  relay = link;
-  wireChannels(link.channels, () => relay === link);
-  link.open();
-  showPath();
-}
-
-let remoteCandidates = [];
-
-function newPeer() {
-  closePeer();
-  const p = new RTCPeerConnection(iceConfig);
-  pc = p;
-  remoteCandidates = [];
-  p.onicecandidate = (ev) => {
-    if (ev.candidate && pc === p) signal({ type: "candidate", candidate: ev.candidate.toJSON() });
-  };
-  let everConnected = false;
-  p.onconnectionstatechange = () => {
-    if (pc !== p || ended) return;
-    // A path that never came up: the relay. One that worked and died (an
-    // outage): the endpoint offers a new peer connection, as it does when
-    // its side fails too.
-    if (p.connectionState === "failed" && !everConnected) askRelay("ice_failed");
-    if (p.connectionState === "failed" || p.connectionState === "disconnected") setState("lost");
-    if (p.connectionState === "connected") {
-      // Back after an outage: live again, whether or not the picture
-      // changed meanwhile (a still screen sends nothing new).
-      if (everConnected && stats.state === "lost" && (stats.frames > 0 || noScreen())) setState("live");
-      everConnected = true;
-      clearTimeout(iceTimer);
-      showPath();
-    }
-  };
-  p.ontrack = (ev) => {
-    if (pc === p && ev.track.kind === "video") video.attach(ev.streams[0] || new MediaStream([ev.track]), ev.receiver);
-  };
-  const ch = (label, id) => p.createDataChannel(label, { negotiated: true, id });
-  if (toolSession()) {
-    const own = session.tool.startsWith("files") ? { admin: ch("admin", 7), file: ch("file", 5) }
-      : session.tool === "processes" || session.tool === "services" ? { admin: ch("admin", 7) } : { terminal: ch("terminal", 6) };
-    wireChannels({ control: ch("control", 3), ...own }, () => pc === p);
-    return p;
-  }
-  wireChannels({ screen: ch("screen", 1), input: ch("input", 2), control: ch("control", 3), chat: ch("chat", 4), file: ch("file", 5) }, () => pc === p);
-  return p;
-}
-
 // ---- network path ----
 
 const PATH_WORDS = {
@@ -617,40 +535,6 @@ const PATH_WORDS = {
   websocket: "WebSocket (slower)",
 };
 
-// networkPath is how the session's data travel now: "direct" (a host or
-// reflexive pair), "relay-udp", "relay-tcp" or "relay-tls" (this side
-// reaches the server's relay so), "relay-remote" (only the endpoint is
-// relayed), or "" before a pair is chosen.
-async function networkPath() {
-  if (relay) return "websocket";
-  const p = pc;
-  if (!p) return "";
-  const report = await p.getStats();
-  let pair = null;
-  report.forEach((r) => { if (r.type === "transport" && r.selectedCandidatePairId) pair = report.get(r.selectedCandidatePairId); });
-  if (!pair) return "";
-  const local = report.get(pair.localCandidateId);
-  const remote = report.get(pair.remoteCandidateId);
-  if (local && local.candidateType === "relay") return `relay-${(local.relayProtocol || "udp").toLowerCase()}`;
-  // The endpoint's relayed packets can arrive before its relay candidate
-  // does; the pair then has a peer-reflexive remote at the relay's
-  // address.
-  if (remote && (remote.candidateType === "relay" || relayHosts().has(remote.address || remote.ip))) return "relay-remote";
-  return "direct";
-}
-
-// relayHosts are the hosts of the session's TURN servers.
-function relayHosts() {
-  const hosts = new Set();
-  for (const s of (iceConfig && iceConfig.iceServers) || []) {
-    for (const u of [].concat(s.urls || [])) {
-      const m = /^turns?:(\[[^\]]+\]|[^:?]+)/.exec(u);
-      if (m) hosts.add(m[1].replace(/^\[|\]$/g, ""));
-    }
-  }
-  return hosts;
-}
-
 // What the endpoint's desktop is, by how its screen is captured.
 const CAPTURE_WORDS = {
   x11shm: "X11", x11: "X11", portable: "X11", dxgi: "Windows",
@@ -658,7 +542,7 @@ const CAPTURE_WORDS = {
 };
 
 async function showPath() {
-  const path = await networkPath().catch(() => "");
+  const path = await link.networkPath().catch(() => "");
   if (!path || path === stats.path) return;
   stats.path = path;
   $("path").textContent = PATH_WORDS[path] || path;
@@ -667,41 +551,7 @@ async function showPath() {
 
 // The pair can change while connected (a relay first, then a direct
 // path), so the toolbar looks again now and then.
-setInterval(() => { if (pc && pc.connectionState === "connected" && !ended) showPath(); }, 3000);
-
-// onReconnect: the endpoint moved the session to another desktop's helper
-// (protocol.SignalReconnect). Its offer follows; drop the old peer now so
-// nothing of it is drawn or sent any more, and wait for the new one.
-function onReconnect(reason) {
-  if (ended) return;
-  stats.reconnects++;
-  setState(reason === "desktop_changed" ? "switching" : "lost");
-  // The new helper knows nothing of a relay the old one ran.
-  relayAsked = false;
-  if (wantRelay) { closePeer(); askRelay("asked"); } else newPeer();
-}
-
-async function onOffer(sdp) {
-  stats.offers++;
-  if (relay || relayAsked) return; // the relay carries this viewer's data
-  // A second offer on a connection that already has one means the agent
-  // started over (a new helper, a changed desktop): start over too.
-  if (!pc || pc.remoteDescription) newPeer();
-  const p = pc;
-  await p.setRemoteDescription({ type: "offer", sdp });
-  const answer = await p.createAnswer();
-  await p.setLocalDescription(answer);
-  signal({ type: "answer", sdp: p.localDescription.sdp });
-  clearTimeout(iceTimer);
-  iceTimer = setTimeout(() => { if (pc === p && p.connectionState !== "connected") askRelay("ice_failed"); }, ICE_PATIENCE_MS);
-  for (const c of remoteCandidates.splice(0)) await p.addIceCandidate(c).catch((e) => console.warn("candidate:", e.message));
-}
-
-async function onCandidate(c) {
-  if (!c) return;
-  if (!pc || !pc.remoteDescription) { remoteCandidates.push(c); return; }
-  await pc.addIceCandidate(c).catch((e) => console.warn("candidate:", e.message));
-}
+setInterval(() => { if (link.pc && link.pc.connectionState === "connected" && !ended) showPath(); }, 3000);
 
 // Hooks for tests and devtools: how much input is still queued in the
 // browser, and the type of the local ICE candidate in use (host, srflx,
@@ -718,29 +568,29 @@ window.tetherDebug = {
     ch.send(JSON.stringify(ev));
     return true;
   },
-  dropConnection,
+  dropConnection: () => link.drop(),
   set dropAt(n) { debug.dropAt = n; },
   get dropAt() { return debug.dropAt; },
   sendFile: (name, text) => transfers.upload(new Blob([text]), name).then(() => true),
   downloadSHA256: async (i) => {
-    const b = (filesPane ? filesPane.transfers : transfers).blob(i);
+    const b = ((toolPane && toolPane.transfers) || transfers).blob(i);
     if (!b) return "";
     const d = await crypto.subtle.digest("SHA-256", await b.arrayBuffer());
     return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0")).join("");
   },
   requestMode: (m) => { requestMode(m); return true; },
   sendClipboard: () => sendClipboard(true),
-  terminalText: () => (terminal ? terminal.text() : ""),
+  terminalText: () => (toolPane ? toolPane.text() : ""),
   // adminRequest sends a request on a tool's admin channel as the page
   // would (tests try what the page never sends).
-  adminRequest: (op, args) => (filesPane ? filesPane.admin : adminPane.admin).request(op, args),
+  adminRequest: (op, args) => toolPane.request(op, args),
   channels: () => Object.fromEntries(Object.entries(channels).map(([k, ch]) => [k, ch.readyState])),
   inputBuffered: () => (channels.input ? channels.input.bufferedAmount : 0),
   // What the browser's own decoder did with the video track (WebRTC
   // stats of its inbound stream).
   videoDecoded: async () => {
-    if (!pc) return { framesDecoded: 0, codec: "" };
-    const report = await pc.getStats();
+    if (!link.pc) return { framesDecoded: 0, codec: "" };
+    const report = await link.pc.getStats();
     const out = { framesDecoded: 0, codec: "" };
     report.forEach((r) => {
       if (r.type === "inbound-rtp" && r.kind === "video") {
@@ -752,8 +602,8 @@ window.tetherDebug = {
     return out;
   },
   candidateType: async () => {
-    if (!pc) return "";
-    const report = await pc.getStats();
+    if (!link.pc) return "";
+    const report = await link.pc.getStats();
     let pairID = "";
     report.forEach((r) => { if (r.type === "transport" && r.selectedCandidatePairId) pairID = r.selectedCandidatePairId; });
     const pair = pairID && report.get(pairID);
@@ -762,85 +612,11 @@ window.tetherDebug = {
   },
 };
 
-// ---- signalling ----
-
-function signal(msg) {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
-}
-
-// dropConnection closes the websocket and the peer connection; the
-// websocket's close handler reconnects.
-function dropConnection() {
-  if (ws) ws.close(4000, "dropped on purpose");
-}
-
-function connect() {
-  if (ended) return;
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  // After a drop, the viewer takes its seat back (and control with it)
-  // while the server still holds it.
-  const seated = viewerID && session && (session.viewers || []).some((v) => v.id === viewerID);
-  const resume = seated ? `?viewer=${encodeURIComponent(viewerID)}` : "";
-  const path = `/api/v1/sessions/${encodeURIComponent(sessionID)}/signal${resume}`;
-  const sock = new WebSocket(`${proto}//${location.host}${path}`);
-  sock.binaryType = "arraybuffer";
-  ws = sock;
-  sock.onmessage = (ev) => {
-    if (typeof ev.data !== "string") {
-      if (ws === sock && relay && !relay.onFrame(ev.data)) stats.errors++;
-      return;
-    }
-    let m;
-    try { m = JSON.parse(ev.data); } catch { return; }
-    onSignal(m).catch((e) => { console.warn("signal:", e); showError(`Connection problem: ${e.message}`); });
-  };
-  sock.onclose = () => {
-    if (ws !== sock || ended) return;
-    setState("lost");
-    closePeer();
-    relayAsked = false;
-    setTimeout(async () => {
-      // The session may have ended while we were away.
-      try { applySession(await api("GET", `/api/v1/sessions/${encodeURIComponent(sessionID)}`)); } catch { /* retry below */ }
-      connect();
-    }, reconnectDelay);
-    reconnectDelay = Math.min(reconnectDelay * 2, 10000);
-  };
-}
-
-async function onSignal(m) {
-  switch (m.type) {
-    case "hello":
-      reconnectDelay = 1000;
-      viewerID = m.viewer_id || "";
-      stats.viewerId = viewerID;
-      iceConfig = {
-        iceServers: (m.ice_servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })),
-        iceTransportPolicy: m.ice_transport_policy === "relay" ? "relay" : "all",
-      };
-      applySession(m.session);
-      if (wantRelay) { closePeer(); askRelay("asked"); } else newPeer();
-      break;
-    case "offer": await onOffer(m.sdp); break;
-    case "reconnect": onReconnect(m.reason); break;
-    case "relay": onRelay(); break;
-    case "candidate": await onCandidate(m.candidate); break;
-    case "session": applySession(m.session); break;
-    case "state":
-      if (m.state === "ended") finish(m.reason);
-      else applySession({ ...(session || {}), state: m.state });
-      break;
-    case "control": setHolder(m.holder || ""); break;
-    case "end": finish(m.reason || (session && session.reason)); break;
-    case "error": showError(m.message || "The server reported an error."); break;
-  }
-}
-
 // ---- toolbar ----
 
 const capture = new Capture({ canvas, keys: $("keys"), send: sendInput, onLeave: () => $("request").focus() });
 
-const transfers = new FileTransfers({ list: $("file-list"), stats, debug, onDrop: dropConnection });
+const transfers = new FileTransfers({ list: $("file-list"), stats, debug, onDrop: () => link.drop() });
 $("file-input").addEventListener("change", () => {
   for (const f of $("file-input").files) transfers.upload(f);
   $("file-input").value = "";
@@ -913,7 +689,7 @@ $("chat-form").addEventListener("submit", (ev) => {
   ch.send(JSON.stringify({ t: "say", text }));
   // The server records the line as this technician's from here, never on
   // the endpoint's word.
-  signal({ type: "chat", chat: { text } });
+  link.signal({ type: "chat", chat: { text } });
   $("chat-text").value = "";
 });
 
@@ -1041,7 +817,7 @@ async function start() {
     showError(e.status === 404 ? "No such session, or you may not see it." : e.status === 403 ? "You may not view this session." : e.message);
     return;
   }
-  connect();
+  link.connect();
 }
 
 start();

@@ -80,7 +80,7 @@ export class AdminClient {
 export class AdminPane {
   // root: where the tool draws; tool: "processes" or "services";
   // onStatus(text) reports in words.
-  constructor(root, tool, onStatus) {
+  constructor(root, tool, onStatus, idPrefix = "") {
     this.tool = tool;
     this.onStatus = onStatus;
     this.admin = new AdminClient((e) => onStatus(`Refused: ${e}`));
@@ -88,10 +88,10 @@ export class AdminPane {
     this.sortKey = tool === "processes" ? "cpu" : "name";
     this.sortDown = tool === "processes";
     this.busy = false;
-    this.filter = el("input", { type: "search", id: "admin-filter", placeholder: tool === "processes" ? "Filter by name, user, command or PID" : "Filter by name or description", "aria-label": "Filter" });
+    this.filter = el("input", { type: "search", id: idPrefix + "admin-filter", placeholder: tool === "processes" ? "Filter by name, user, command or PID" : "Filter by name or description", "aria-label": "Filter" });
     this.filter.addEventListener("input", () => this.draw());
-    this.count = el("span", { class: "hint", id: "admin-count" });
-    this.table = el("table", { id: "admin-table", class: "admin" });
+    this.count = el("span", { class: "hint", id: idPrefix + "admin-count" });
+    this.table = el("table", { id: idPrefix + "admin-table", class: "admin" });
     root.replaceChildren(el("div", { class: "admin-bar" }, this.filter, this.count), el("div", { class: "admin-wrap" }, this.table));
     this.timer = setInterval(() => this.refresh(), REFRESH_MS[tool] || 5000);
   }
@@ -99,6 +99,8 @@ export class AdminPane {
   attach(ch) {
     this.admin.attach(ch, () => this.refresh(), () => this.onStatus("Disconnected"));
   }
+
+  close() { clearInterval(this.timer); }
 
   request(op, args) { return this.admin.request(op, args); }
 

@@ -21,22 +21,22 @@ function parent(dir) {
 }
 
 export class FilesPane {
-  constructor(root, onStatus, stats, debug) {
+  constructor(root, onStatus, stats, debug, idPrefix = "") {
     this.onStatus = onStatus;
     this.admin = new AdminClient((e) => onStatus(`Refused: ${e}`));
     this.path = "";
     this.write = false;
-    this.pathInput = el("input", { id: "files-path", type: "text", "aria-label": "Folder", spellcheck: "false", autocomplete: "off" });
-    this.roots = el("select", { id: "files-roots", "aria-label": "Drive or root" });
+    this.pathInput = el("input", { id: idPrefix + "files-path", type: "text", "aria-label": "Folder", spellcheck: "false", autocomplete: "off" });
+    this.roots = el("select", { id: idPrefix + "files-roots", "aria-label": "Drive or root" });
     this.roots.addEventListener("change", () => this.go(this.roots.value));
     const form = el("form", { class: "files-bar", onsubmit: (ev) => { ev.preventDefault(); this.go(this.pathInput.value.trim()); } },
-      this.roots, el("button", { type: "button", id: "files-up", onclick: () => this.go(parent(this.path)) }, "Up"), this.pathInput,
-      el("button", { type: "submit", id: "files-go" }, "Go"), el("button", { type: "button", id: "files-refresh", onclick: () => this.go(this.path) }, "Refresh"));
-    this.upload = el("input", { type: "file", id: "files-upload", multiple: true, disabled: true });
+      this.roots, el("button", { type: "button", id: idPrefix + "files-up", onclick: () => this.go(parent(this.path)) }, "Up"), this.pathInput,
+      el("button", { type: "submit", id: idPrefix + "files-go" }, "Go"), el("button", { type: "button", id: idPrefix + "files-refresh", onclick: () => this.go(this.path) }, "Refresh"));
+    this.upload = el("input", { type: "file", id: idPrefix + "files-upload", multiple: true, disabled: true });
     this.upload.addEventListener("change", () => this.sendFiles());
     this.uploadLabel = el("label", { class: "upload", hidden: true }, "Upload into this folder ", this.upload);
-    this.table = el("table", { id: "files-table", class: "admin" });
-    this.list = el("ul", { id: "files-transfers", class: "transfers" });
+    this.table = el("table", { id: idPrefix + "files-table", class: "admin" });
+    this.list = el("ul", { id: idPrefix + "files-transfers", class: "transfers" });
     this.transfers = new FileTransfers({ list: this.list, stats, debug, onDrop: () => {} });
     this.transfers.setAllowed(true, 0);
     root.replaceChildren(form, this.uploadLabel, el("div", { class: "admin-wrap" }, this.table), el("h3", {}, "Transfers"), this.list);
