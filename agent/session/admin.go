@@ -82,10 +82,13 @@ func (s *Session) wireAdmin(v *viewer) {
 			s.adminReply(v, protocol.AdminResponse{ID: req.ID, Error: "too many requests at once; try again"})
 		}
 	})
+	gone := v.goneCh() // a reconnection brings a new viewer and worker
 	s.spawn(func() {
 		for {
 			select {
 			case <-s.ctx.Done():
+				return
+			case <-gone:
 				return
 			case req := <-work:
 				s.adminReply(v, s.admin(v, req))

@@ -36,12 +36,14 @@ type viewer struct {
 	// fileLow is signalled when the file channel's buffer drains.
 	fileLow chan struct{}
 
-	cmu       sync.Mutex // guards remoteSet, cands, offerSent, local
+	cmu       sync.Mutex // guards remoteSet, cands, offerSent, local, gone, closed
 	remoteSet bool
 	cands     []webrtc.ICECandidateInit
 	offerSent bool
 	local     []json.RawMessage // our candidates gathered before the offer went out
 	closeOnce sync.Once
+	gone      chan struct{} // closed with the viewer (goneCh)
+	closed    bool
 	// ctlMu orders sends on the control channel. It is held while the
 	// channel opens, so "mode" and "holder" go before anything else
 	// (monitors, cursor) that the stream loop may send meanwhile.
@@ -422,8 +424,27 @@ func (v *viewer) sendJSON(dc dataChannel, open *bool, m any) bool {
 	return true
 }
 
+// goneCh is closed when the viewer is: what serves it alone stops then.
+func (v *viewer) goneCh() <-chan struct{} {
+	v.cmu.Lock()
+	defer v.cmu.Unlock()
+	if v.gone == nil {
+		v.gone = make(chan struct{})
+		if v.closed {
+			close(v.gone)
+		}
+	}
+	return v.gone
+}
+
 func (v *viewer) close() {
 	v.closeOnce.Do(func() {
+		v.cmu.Lock()
+		v.closed = true
+		if v.gone != nil {
+			close(v.gone)
+		}
+		v.cmu.Unlock()
 		if v.term != nil {
 			v.term.Close() // the shell ends with the viewer's connection
 		}

@@ -195,7 +195,7 @@ func Delete(p string) error {
 	if err := noLinks(filepath.Dir(p)); err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil {
+	if err := removeIn(filepath.Dir(p), filepath.Base(p)); err != nil {
 		return fmt.Errorf("deleting %s: %w", p, err)
 	}
 	return nil
@@ -219,7 +219,7 @@ func Rename(p, name string) (string, error) {
 		return "", err
 	}
 	to := filepath.Join(dir, name)
-	if err := renameNoReplace(p, to); err != nil {
+	if err := renameIn(dir, filepath.Base(p), name); err != nil {
 		return "", fmt.Errorf("renaming %s to %s: %w", p, name, err)
 	}
 	return to, nil

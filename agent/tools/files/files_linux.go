@@ -3,6 +3,7 @@ package files
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,13 @@ func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {
 		// A kernel older than 5.6: the last element at least.
 		fd, err = unix.Open(p, flag|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(perm.Perm()))
 	}
+	if errors.Is(err, unix.ENOTDIR) && flag&unix.O_DIRECTORY != 0 {
+		// O_NOFOLLOW with O_DIRECTORY says a last element that is a
+		// link is no folder: name it a link.
+		if fi, lerr := os.Lstat(p); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			err = unix.ELOOP
+		}
+	}
 	if errors.Is(err, unix.ELOOP) {
 		return nil, ErrLink
 	}
@@ -31,20 +39,53 @@ func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {
 	return os.NewFile(uintptr(fd), p), nil
 }
 
-// renameNoReplace renames, failing if to exists (renameat2 NOREPLACE).
-func renameNoReplace(from, to string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EEXIST) {
-		return ErrExists
+// inDir runs f on folder dir opened without following any link on the
+// way (openat2 RESOLVE_NO_SYMLINKS): a folder on the path swapped for a
+// link after the checks does not redirect the change elsewhere.
+func inDir(dir string, f func(fd int) error) error {
+	d, err := openNoFollow(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
 	}
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		// A file system without it: check, then rename.
-		if _, err := os.Lstat(to); err == nil {
+	defer d.Close()
+	return f(int(d.Fd()))
+}
+
+// removeIn removes the file, link or empty folder name in dir.
+func removeIn(dir, name string) error {
+	return inDir(dir, func(fd int) error {
+		err := unix.Unlinkat(fd, name, 0)
+		if errors.Is(err, unix.EISDIR) {
+			err = unix.Unlinkat(fd, name, unix.AT_REMOVEDIR)
+		}
+		if err != nil {
+			return &os.PathError{Op: "remove", Path: filepath.Join(dir, name), Err: err}
+		}
+		return nil
+	})
+}
+
+// renameIn renames from to to within dir, failing if to exists
+// (renameat2 NOREPLACE).
+func renameIn(dir, from, to string) error {
+	return inDir(dir, func(fd int) error {
+		err := unix.Renameat2(fd, from, fd, to, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+			// A file system without it: check, then rename.
+			var st unix.Stat_t
+			if unix.Fstatat(fd, to, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				return ErrExists
+			}
+			err = unix.Renameat(fd, from, fd, to)
+		}
+		if errors.Is(err, unix.EEXIST) {
 			return ErrExists
 		}
-		return os.Rename(from, to)
-	}
-	return err
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: filepath.Join(dir, from), New: filepath.Join(dir, to), Err: err}
+		}
+		return nil
+	})
 }
 
 // ownPart reports whether a partial upload file is the service's own and

@@ -4,6 +4,7 @@ package files
 
 import (
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -13,11 +14,15 @@ func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {
 	return os.OpenFile(p, flag|syscall.O_NOFOLLOW, perm)
 }
 
-func renameNoReplace(from, to string) error {
-	if _, err := os.Lstat(to); err == nil {
+// removeIn and renameIn act by path here: the folders on the way were
+// checked for links (files_linux.go acts on the folder opened instead).
+func removeIn(dir, name string) error { return os.Remove(filepath.Join(dir, name)) }
+
+func renameIn(dir, from, to string) error {
+	if _, err := os.Lstat(filepath.Join(dir, to)); err == nil {
 		return ErrExists
 	}
-	return os.Rename(from, to)
+	return os.Rename(filepath.Join(dir, from), filepath.Join(dir, to))
 }
 
 // ownPart: see files_linux.go.

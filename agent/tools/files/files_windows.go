@@ -2,6 +2,7 @@ package files
 
 import (
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/windows"
 )
@@ -27,14 +28,18 @@ func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {
 	return os.OpenFile(p, flag, perm)
 }
 
-// renameNoReplace renames, failing if to exists (MoveFileEx without
-// MOVEFILE_REPLACE_EXISTING).
-func renameNoReplace(from, to string) error {
-	f, err := windows.UTF16PtrFromString(from)
+// removeIn removes name in dir by path: the folders on the way were
+// checked for reparse points (noLinks).
+func removeIn(dir, name string) error { return os.Remove(filepath.Join(dir, name)) }
+
+// renameIn renames from to to within dir, failing if to exists (MoveFileEx
+// without MOVEFILE_REPLACE_EXISTING).
+func renameIn(dir, from, to string) error {
+	f, err := windows.UTF16PtrFromString(filepath.Join(dir, from))
 	if err != nil {
 		return err
 	}
-	t, err := windows.UTF16PtrFromString(to)
+	t, err := windows.UTF16PtrFromString(filepath.Join(dir, to))
 	if err != nil {
 		return err
 	}

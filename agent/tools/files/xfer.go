@@ -52,6 +52,7 @@ type Transfers struct {
 	parts   map[string]string    // sha-size → partial file, kept for a resume
 	target  map[string]string    // viewer → upload directory
 	pumping map[uint32]context.CancelFunc
+	opening map[string]bool // sha-size → its partial file is being opened and hashed
 	closed  bool
 }
 
@@ -88,7 +89,7 @@ type Record struct {
 // tells the audit log of each finished transfer.
 func NewTransfers(ctx context.Context, log *slog.Logger, write bool, report func(Record)) *Transfers {
 	return &Transfers{ctx: ctx, log: log, write: write, report: report, out: map[uint32]*outgoing{}, in: map[uint32]*incoming{},
-		parts: map[string]string{}, target: map[string]string{}, pumping: map[uint32]context.CancelFunc{}}
+		parts: map[string]string{}, target: map[string]string{}, pumping: map[uint32]context.CancelFunc{}, opening: map[string]bool{}}
 }
 
 // Offer offers the file at p to viewer v (a download); it returns once
@@ -99,7 +100,7 @@ func (t *Transfers) Offer(ctx context.Context, v Peer, p string) error {
 		return err
 	}
 	h := sha256.New()
-	_, err = io.Copy(h, io.NewSectionReader(f, 0, fi.Size()))
+	_, err = io.Copy(h, ctxReader{ctx, io.NewSectionReader(f, 0, fi.Size())})
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", p, err)
@@ -256,25 +257,45 @@ func (t *Transfers) offered(v Peer, m protocol.FileMsg) {
 		reject(err.Error())
 		return
 	}
+	key := fmt.Sprintf("%s-%d", m.SHA256, m.Size)
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	dir := t.target[v.ID()]
+	why := ""
 	switch {
 	case t.closed:
+		t.mu.Unlock()
 		return
 	case dir == "":
-		reject("choose the folder to upload to first")
-		return
+		why = "choose the folder to upload to first"
 	case t.in[m.ID] != nil:
-		reject("a transfer with this id is already running")
+		why = "a transfer with this id is already running"
+	case t.opening[key]:
+		why = "this file is being uploaded already"
+	}
+	if why != "" {
+		t.mu.Unlock()
+		reject(why)
 		return
 	}
-	key := fmt.Sprintf("%s-%d", m.SHA256, m.Size)
 	part := t.parts[key]
 	if part == "" || filepath.Dir(part) != dir {
 		part = filepath.Join(dir, ".tether-"+m.SHA256[:16]+fmt.Sprintf("-%d.part", m.Size))
 	}
+	// Hashing what a resumed partial file holds takes a while: the
+	// session's other transfers go on meanwhile.
+	t.opening[key] = true
+	t.mu.Unlock()
 	in, err := openPart(part, m)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.opening, key)
+	if err == nil && (t.closed || t.in[m.ID] != nil) {
+		in.f.Close()
+		if t.closed {
+			removeIn(dir, filepath.Base(part)) // as Close does with the others
+		}
+		err = errors.New("the session is ending, or the transfer id was taken meanwhile")
+	}
 	if err != nil {
 		t.log.Warn("cannot write an uploaded file", "dir", dir, "error", err)
 		reject("the endpoint cannot write there: " + err.Error())
@@ -358,7 +379,7 @@ func (t *Transfers) finishLocked(v Peer, id uint32, in *incoming, key string) {
 		t.log.Warn("setting an uploaded file's mode", "error", modeErr)
 	}
 	if sum := hex.EncodeToString(in.h.Sum(nil)); sum != in.sha {
-		os.Remove(in.part)
+		removeIn(in.dir, filepath.Base(in.part))
 		v.Send(protocol.FileMsg{T: protocol.FileReject, ID: id, Error: "checksum mismatch: the file changed or was damaged on the way"})
 		return
 	}
@@ -370,12 +391,12 @@ func (t *Transfers) finishLocked(v Peer, id uint32, in *incoming, key string) {
 			name = fmt.Sprintf("%s (%d)%s", base, i, ext)
 		}
 		to := filepath.Join(in.dir, name)
-		err := renameNoReplace(in.part, to)
+		err := renameIn(in.dir, filepath.Base(in.part), name)
 		if errors.Is(err, ErrExists) {
 			continue
 		}
 		if err != nil {
-			os.Remove(in.part)
+			removeIn(in.dir, filepath.Base(in.part))
 			v.Send(protocol.FileMsg{T: protocol.FileReject, ID: id, Error: "the endpoint could not save the file: " + err.Error()})
 			return
 		}
@@ -383,7 +404,7 @@ func (t *Transfers) finishLocked(v Peer, id uint32, in *incoming, key string) {
 		t.report(Record{Op: protocol.AdminUploadTo, Path: to, Size: in.size, SHA256: in.sha, Viewer: v.ID()})
 		return
 	}
-	os.Remove(in.part)
+	removeIn(in.dir, filepath.Base(in.part))
 	v.Send(protocol.FileMsg{T: protocol.FileReject, ID: id, Error: "too many files of that name"})
 }
 
@@ -399,6 +420,19 @@ func (t *Transfers) Close() {
 		in.f.Close()
 	}
 	for _, p := range t.parts {
-		os.Remove(p)
+		removeIn(filepath.Dir(p), filepath.Base(p))
 	}
+}
+
+// ctxReader stops a long read (hashing a large file) when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

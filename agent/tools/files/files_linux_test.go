@@ -1,0 +1,56 @@
+package files
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestChangesInTheOpenedFolder: deletes and renames act on the folder
+// opened without following links, so a folder swapped for a link after
+// Delete's and Rename's checks redirects nothing: the link's target is
+// left alone.
+func TestChangesInTheOpenedFolder(t *testing.T) {
+	root := t.TempDir()
+	target := filepath.Join(root, "target")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(target, "shadow")
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The folder a technician browsed, now a link to another.
+	swapped := filepath.Join(root, "docs")
+	if err := os.Symlink(target, swapped); err != nil {
+		t.Fatal(err)
+	}
+	if err := removeIn(swapped, "shadow"); !errors.Is(err, ErrLink) {
+		t.Errorf("removeIn through a link: %v, want ErrLink", err)
+	}
+	if err := renameIn(swapped, "shadow", "moved"); !errors.Is(err, ErrLink) {
+		t.Errorf("renameIn through a link: %v, want ErrLink", err)
+	}
+	if _, err := os.Stat(secret); err != nil {
+		t.Fatalf("the link's target changed: %v", err)
+	}
+	// In a real folder both work, and a rename never replaces.
+	if err := os.WriteFile(filepath.Join(target, "other"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := renameIn(target, "shadow", "other"); !errors.Is(err, ErrExists) {
+		t.Errorf("renameIn onto an existing name: %v, want ErrExists", err)
+	}
+	if err := renameIn(target, "shadow", "moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(target, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"moved", "empty"} {
+		if err := removeIn(target, name); err != nil {
+			t.Errorf("removeIn %s: %v", name, err)
+		}
+	}
+}
