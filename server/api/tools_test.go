@@ -148,6 +148,31 @@ func TestFilesWrite(t *testing.T) {
 	if st := wsStatus(t, e, root, "/api/v1/sessions/"+s.ID+"/signal", ""); st != 101 {
 		t.Fatalf("its technician joining: %d, want 101", st)
 	}
+
+	// The right to change files is the technician's as long as they hold
+	// it: taken away, the session that may write is out of their reach
+	// (their viewers close), the read-only one is not.
+	mustDo(t, root, "POST", "/api/v1/roles", protocol.RoleRequest{Name: "File Writer", Permissions: []string{
+		string(perm.EndpointsView), string(perm.ToolsFiles), string(perm.ToolsFilesWrite)}}, nil, 201)
+	writer := e.user("writer", "File Writer")
+	ws, wstart := e.startTool(t, writer, ep, secret, protocol.ToolFiles)
+	if !wstart.Write {
+		t.Fatal("a holder of tools.files.write may not write")
+	}
+	reader2 := []string{"File Reader"}
+	if st := root.do("PATCH", "/api/v1/users/"+e.userID("writer"), protocol.UpdateUserRequest{Roles: &reader2}, nil); st != 200 {
+		t.Fatalf("take tools.files.write away: %d %s", st, root.last)
+	}
+	if st := writer.do("GET", "/api/v1/sessions/"+ws.ID, nil, nil); st != 403 {
+		t.Errorf("the files session that writes, after tools.files.write was taken away: %d, want 403", st)
+	}
+	if st := wsStatus(t, e, writer, "/api/v1/sessions/"+ws.ID+"/signal", ""); st != 403 {
+		t.Errorf("joining it again: %d, want 403", st)
+	}
+	rs, _ := e.startTool(t, writer, ep, secret, protocol.ToolFiles)
+	if st := writer.do("GET", "/api/v1/sessions/"+rs.ID, nil, nil); st != 200 {
+		t.Errorf("a read-only files session: %d, want 200", st)
+	}
 }
 
 // TestFilesAsSystem: files as the system needs tools.files and a root

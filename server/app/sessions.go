@@ -162,7 +162,7 @@ func (s *Service) openSessionFor(ctx context.Context, a store.Agent, tech *Princ
 	ss, err := s.store.CreateSession(ctx, store.ScreenSession{
 		ID: id, AgentID: a.ID, TechnicianID: tech.UserID, TechnicianName: tech.Name, Attended: attended,
 		AcceptTimeoutS: sp.AcceptanceTimeoutS, Mode: mode, State: protocol.SessionRequested,
-		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now, Record: sp.RecordSessions && tool == "", Tool: tool,
+		AgentTokenHash: auth.HashToken(s.sessionToken(id)), Created: now, Record: sp.RecordSessions && tool == "", Tool: tool, Write: write,
 	})
 	if err != nil {
 		return store.ScreenSession{}, protocol.ScreenShareStart{}, fmt.Errorf("create session: %w", err)
@@ -226,9 +226,13 @@ func (s *Service) visibleSession(ctx context.Context, id string) (store.ScreenSe
 }
 
 // sessionPerms are the permissions a session is opened with, each over
-// one of the endpoint's groups: its tool's (toolPerms), or
-// screenshare.start for a screen share.
+// one of the endpoint's groups: its tool's (toolPerms) and, for a files
+// session that may change files, tools.files.write; screenshare.start
+// for a screen share.
 func sessionPerms(ss store.ScreenSession) []perm.Permission {
+	if ss.Tool != "" && ss.Write {
+		return append(toolPerms(ss.Tool), perm.ToolsFilesWrite)
+	}
 	if ss.Tool != "" {
 		return toolPerms(ss.Tool)
 	}

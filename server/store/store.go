@@ -281,6 +281,9 @@ type ScreenSession struct {
 	// Tool is the support tool the session was opened for
 	// (protocol.Tools), "" for a screen share.
 	Tool string
+	// Write: a files session may change files (its technician held
+	// tools.files.write over the endpoint's groups when it opened).
+	Write bool
 }
 
 // SessionTransition moves a session from one state to another.

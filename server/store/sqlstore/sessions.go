@@ -12,13 +12,13 @@ import (
 )
 
 const sessionCols = `id, agent_id, technician_id, technician_name, attended, accept_timeout_s, mode, state, reason,
-	agent_token_hash, created, state_since, started, ended, control_holder, record, tool`
+	agent_token_hash, created, state_since, started, ended, control_holder, record, tool, tool_write`
 
 func scanSession(sc interface{ Scan(...any) error }) (store.ScreenSession, error) {
 	var ss store.ScreenSession
 	err := sc.Scan(&ss.ID, &ss.AgentID, &ss.TechnicianID, &ss.TechnicianName, &ss.Attended, &ss.AcceptTimeoutS,
 		&ss.Mode, &ss.State, &ss.Reason, &ss.AgentTokenHash, timeCol{&ss.Created}, timeCol{&ss.StateSince},
-		nullTimeCol{&ss.Started}, nullTimeCol{&ss.Ended}, &ss.ControlHolder, &ss.Record, &ss.Tool)
+		nullTimeCol{&ss.Started}, nullTimeCol{&ss.Ended}, &ss.ControlHolder, &ss.Record, &ss.Tool, &ss.Write)
 	return ss, err
 }
 
@@ -41,10 +41,10 @@ func (s *Store) CreateSession(ctx context.Context, ss store.ScreenSession) (stor
 	ss.StateSince = normTime(ss.StateSince)
 	ss.Started, ss.Ended = normTimePtr(ss.Started), normTimePtr(ss.Ended)
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO screen_sessions (`+sessionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		ss.ID, ss.AgentID, ss.TechnicianID, ss.TechnicianName, ss.Attended, ss.AcceptTimeoutS, ss.Mode, ss.State,
 		ss.Reason, ss.AgentTokenHash, s.tv(ss.Created), s.tv(ss.StateSince), s.ntv(ss.Started), s.ntv(ss.Ended),
-		ss.ControlHolder, ss.Record, ss.Tool)
+		ss.ControlHolder, ss.Record, ss.Tool, ss.Write)
 	if err != nil {
 		return store.ScreenSession{}, fmt.Errorf("create session for agent %q: %w", ss.AgentID, mapErr(err))
 	}

@@ -25,6 +25,13 @@ func testTranscripts(t *testing.T, s store.Store) {
 	got, err = s.SessionByID(ctx, plain.ID)
 	noErr(t, "session by id", err)
 	equal(t, "tool of a screen share", got.Tool, "")
+	equal(t, "write of a terminal", got.Write, false)
+	files, err := s.CreateSession(ctx, store.ScreenSession{AgentID: a.ID, TechnicianID: "u1", TechnicianName: "alice", Attended: true,
+		AcceptTimeoutS: 30, State: protocol.SessionRequested, AgentTokenHash: "files-1", Created: t0, Tool: protocol.ToolFiles, Write: true})
+	noErr(t, "create files session", err)
+	got, err = s.SessionByID(ctx, files.ID)
+	noErr(t, "session by id", err)
+	equal(t, "write of a files session", got.Write, true)
 
 	_, err = s.TranscriptOf(ctx, ss.ID, true)
 	wantErr(t, "transcript before put", err, store.ErrNotFound)
