@@ -140,6 +140,26 @@ func TestRoleChangeClosesViewersOutOfScope(t *testing.T) {
 	v.waitClosed(2 * time.Second)
 }
 
+// TestRoleEditClosesViewers: a role's permissions changed close the
+// viewers of its holders that it no longer covers.
+func TestRoleEditClosesViewers(t *testing.T) {
+	f := newSessionFixture(t)
+	s := f.create(t, f.admin, true)
+	p := f.start(t)
+	f.agentConn(t, p)
+	mustDo(t, f.admin, "POST", "/api/v1/roles", protocol.RoleRequest{Name: "Watchers", Permissions: []string{
+		string(perm.EndpointsView), string(perm.ScreenShareAllSession)}}, nil, 201)
+	w := f.e.user("watcher", "Watchers")
+	v, _ := f.viewerConn(t, w, s.ID)
+	// Still covered: the viewer stays.
+	mustDo(t, f.admin, "PUT", "/api/v1/roles/Watchers", protocol.RoleRequest{Permissions: []string{
+		string(perm.EndpointsView), string(perm.ScreenShareAllSession), string(perm.AuditRead)}}, nil, 200)
+	v.send(map[string]any{"type": "bogus"})
+	v.expect(protocol.SignalError)
+	mustDo(t, f.admin, "PUT", "/api/v1/roles/Watchers", protocol.RoleRequest{Permissions: []string{string(perm.EndpointsView)}}, nil, 200)
+	v.waitClosed(2 * time.Second)
+}
+
 // TestLoginNotLockedByStrangers: failures count per account and address,
 // and per address; a right password from a clean address always signs in,
 // even while the account is sprayed from many addresses.

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tetherdesk/tether/server/app/core"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tetherdesk/tether/server/app/core"
 	"github.com/tetherdesk/tether/server/store"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
@@ -373,8 +373,24 @@ func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.Role
 	if err != nil {
 		return protocol.Role{}, err
 	}
+	s.recheckRoleHolders(ctx, r.Name)
 	counts, _ := s.st.RoleAssignmentCounts(ctx)
 	return protocol.Role{Name: r.Name, Permissions: r.Permissions, Assigned: counts[r.Name]}, nil
+}
+
+// recheckRoleHolders closes the viewers of everyone holding role, over
+// any group, whose sessions its changed permissions no longer reach.
+func (s *Service) recheckRoleHolders(ctx context.Context, role string) {
+	all, err := s.st.RoleAssignments(ctx)
+	if err != nil {
+		s.Log.Error("recheck viewers of a changed role", "role", role, "err", err)
+		return
+	}
+	for userID, as := range all {
+		if slices.ContainsFunc(as, func(a store.RoleAssignment) bool { return a.Role == role }) {
+			s.recheckViewers(ctx, userID)
+		}
+	}
 }
 
 // DeleteRole removes a custom role that nobody holds.
