@@ -1,10 +1,15 @@
 package files
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // roots are the drives.
@@ -22,36 +27,120 @@ func roots() []string {
 	return out
 }
 
-// openNoFollow opens p; the links on the way were refused by noLinks
-// (FILE_FLAG_OPEN_REPARSE_POINT would open the link itself).
-func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {
-	return os.OpenFile(p, flag, perm)
+// openVerified opens p itself (FILE_FLAG_OPEN_REPARSE_POINT: a link or
+// junction that p is, never its target; BACKUP_SEMANTICS: folders too)
+// and checks by the handle that it is the file at p: a folder on the way
+// swapped for a junction after noLinks shows in the handle's final path.
+// access and disposition are CreateFile's.
+func openVerified(p string, access, disposition uint32) (windows.Handle, error) {
+	name, err := windows.UTF16PtrFromString(p)
+	if err != nil {
+		return 0, err
+	}
+	h, err := windows.CreateFile(name, access, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		disposition, windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	got, err := finalPath(h)
+	if err == nil && !strings.EqualFold(strings.TrimPrefix(got, `\\?\`), p) {
+		err = fmt.Errorf("%w (%s leads to %s)", ErrLink, p, got)
+	}
+	if err != nil {
+		windows.CloseHandle(h)
+		return 0, err
+	}
+	return h, nil
 }
 
-// removeIn removes name in dir by path: the folders on the way were
-// checked for reparse points (noLinks).
-func removeIn(dir, name string) error { return os.Remove(filepath.Join(dir, name)) }
-
-// renameIn renames from to to within dir, failing if to exists (MoveFileEx
-// without MOVEFILE_REPLACE_EXISTING).
-func renameIn(dir, from, to string) error {
-	f, err := windows.UTF16PtrFromString(filepath.Join(dir, from))
-	if err != nil {
-		return err
-	}
-	t, err := windows.UTF16PtrFromString(filepath.Join(dir, to))
-	if err != nil {
-		return err
-	}
-	if err := windows.MoveFileEx(f, t, 0); err != nil {
-		if err == windows.ERROR_ALREADY_EXISTS || err == windows.ERROR_FILE_EXISTS {
-			return ErrExists
+// finalPath is where handle h's file is, as a drive path (\\?\C:\...).
+func finalPath(h windows.Handle) (string, error) {
+	buf := make([]uint16, 512)
+	for {
+		n, err := windows.GetFinalPathNameByHandle(h, &buf[0], uint32(len(buf)), 0)
+		if err != nil {
+			return "", fmt.Errorf("the path of an open file: %w", err)
 		}
+		if int(n) < len(buf) {
+			return windows.UTF16ToString(buf[:n]), nil
+		}
+		buf = make([]uint16, n+1)
+	}
+}
+
+// openNoFollow opens the file at p for reading, or for reading and
+// writing (created when missing) with os.O_RDWR|os.O_CREATE; perm has no
+// meaning here.
+func openNoFollow(p string, flag int, _ os.FileMode) (*os.File, error) {
+	access, disposition := uint32(windows.GENERIC_READ), uint32(windows.OPEN_EXISTING)
+	if flag&(os.O_RDWR|os.O_WRONLY) != 0 {
+		access |= windows.GENERIC_WRITE
+	}
+	if flag&os.O_CREATE != 0 {
+		disposition = windows.OPEN_ALWAYS
+	}
+	h, err := openVerified(p, access, disposition)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(h), p), nil
+}
+
+// removeIn removes the file, link or empty folder name in dir, by a
+// handle checked to be that file (openVerified).
+func removeIn(dir, name string) error {
+	p := filepath.Join(dir, name)
+	h, err := openVerified(p, windows.DELETE, windows.OPEN_EXISTING)
+	if err != nil {
 		return err
+	}
+	defer windows.CloseHandle(h)
+	del := byte(1) // FILE_DISPOSITION_INFO.DeleteFile
+	if err := windows.SetFileInformationByHandle(h, windows.FileDispositionInfo, &del, 1); err != nil {
+		return &os.PathError{Op: "remove", Path: p, Err: err}
 	}
 	return nil
 }
 
-// ownPart: Windows gives no owner in FileInfo; the folder was checked for
-// reparse points, and the file was opened as a regular file.
+// fileRenameInformation is FILE_RENAME_INFORMATION with room for a name.
+type fileRenameInformation struct {
+	Flags          uint32 // ReplaceIfExists: 0, never
+	RootDirectory  windows.Handle
+	FileNameLength uint32 // bytes
+	FileName       [protocol.MaxFileName + 1]uint16
+}
+
+// renameIn renames from to to within dir, failing if to exists: the file
+// by a handle checked to be it, the new name relative to the folder
+// opened and checked the same way.
+func renameIn(dir, from, to string) error {
+	d, err := openVerified(dir, windows.GENERIC_READ, windows.OPEN_EXISTING)
+	if err != nil {
+		return err
+	}
+	defer windows.CloseHandle(d)
+	h, err := openVerified(filepath.Join(dir, from), windows.DELETE|windows.SYNCHRONIZE, windows.OPEN_EXISTING)
+	if err != nil {
+		return err
+	}
+	defer windows.CloseHandle(h)
+	name, err := windows.UTF16FromString(to)
+	if err != nil || len(name)-1 > protocol.MaxFileName {
+		return fmt.Errorf("%w: %q", ErrBadName, to)
+	}
+	info := fileRenameInformation{RootDirectory: d, FileNameLength: uint32(2 * (len(name) - 1))}
+	copy(info.FileName[:], name)
+	var iosb windows.IO_STATUS_BLOCK
+	err = windows.NtSetInformationFile(h, &iosb, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)), windows.FileRenameInformation)
+	if err == windows.STATUS_OBJECT_NAME_COLLISION {
+		return ErrExists
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: filepath.Join(dir, from), New: filepath.Join(dir, to), Err: err}
+	}
+	return nil
+}
+
+// ownPart: Windows gives no owner in FileInfo; the file was opened by a
+// handle checked to be the one at its path, and as a regular file.
 func ownPart(os.FileInfo) bool { return true }

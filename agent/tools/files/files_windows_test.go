@@ -2,7 +2,11 @@ package files
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/tetherdesk/tether/internal/wineskip"
 )
 
 // TestWindowsCleanRefusesShares: only the endpoint's own drives are
@@ -18,5 +22,103 @@ func TestWindowsCleanRefusesShares(t *testing.T) {
 	}
 	if _, err := Clean(`C:\Users\..\Windows`); !errors.Is(err, ErrDotDot) {
 		t.Errorf("a .. on a drive: %v", err)
+	}
+}
+
+// tempDir is a new folder for one test. Not t.TempDir: Wine 8 fails
+// os.RemoveAll of folders in folders ("Invalid function"); what is left
+// is in the test's Wine prefix.
+func tempDir(t *testing.T) string {
+	root, err := os.MkdirTemp("", "tether-files-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	return root
+}
+
+// TestWindowsFileOpsByHandle: in a plain folder, renames (never onto an
+// existing name), creating a file and deleting files and an empty folder
+// work on handles checked to be the files asked for.
+func TestWindowsFileOpsByHandle(t *testing.T) { checkOps(t, tempDir(t)) }
+
+// TestWindowsLinksRefused: through a link swapped in for a folder,
+// deletes, renames and opens are refused and its target is left alone;
+// deleting the link itself leaves the target.
+func TestWindowsLinksRefused(t *testing.T) {
+	root := tempDir(t)
+	target := filepath.Join(root, "target")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(target, "secret.txt")
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swapped := filepath.Join(root, "docs")
+	if err := os.Symlink(target, swapped); err != nil {
+		t.Skipf("a directory link needs the symbolic link privilege or developer mode here: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(swapped, "secret.txt")); err != nil {
+		wineskip.If(t, "CreateSymbolicLink of a directory, then opening a path through it",
+			"Wine 8 makes the link but does not follow it ("+err.Error()+")")
+	}
+	if err := removeIn(swapped, "secret.txt"); !errors.Is(err, ErrLink) {
+		t.Errorf("removeIn through a link: %v, want ErrLink", err)
+	}
+	if err := renameIn(swapped, "secret.txt", "moved.txt"); !errors.Is(err, ErrLink) {
+		t.Errorf("renameIn through a link: %v, want ErrLink", err)
+	}
+	if f, err := openNoFollow(filepath.Join(swapped, "secret.txt"), os.O_RDONLY, 0); !errors.Is(err, ErrLink) {
+		if f != nil {
+			f.Close()
+		}
+		t.Errorf("openNoFollow through a link: %v, want ErrLink", err)
+	}
+	if _, err := os.Stat(secret); err != nil {
+		t.Fatalf("the link's target changed: %v", err)
+	}
+
+	if err := removeIn(root, "docs"); err != nil {
+		t.Errorf("removeIn the link itself: %v", err)
+	}
+	if _, err := os.Stat(target); err != nil {
+		t.Errorf("deleting the link took its target: %v", err)
+	}
+}
+
+func checkOps(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other.txt"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := renameIn(dir, "secret.txt", "other.txt"); !errors.Is(err, ErrExists) {
+		t.Errorf("renameIn onto an existing name: %v, want ErrExists", err)
+	}
+	if err := renameIn(dir, "secret.txt", "moved.txt"); err != nil {
+		t.Fatalf("renameIn: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "moved.txt"))
+	if err != nil || string(b) != "x" {
+		t.Fatalf("the renamed file: %q, %v", b, err)
+	}
+	f, err := openNoFollow(filepath.Join(dir, "new.part"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := f.Write([]byte("part")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"moved.txt", "new.part", "empty", "other.txt"} {
+		if err := removeIn(dir, name); err != nil {
+			t.Errorf("removeIn %s: %v", name, err)
+		}
 	}
 }
