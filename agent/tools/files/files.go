@@ -105,7 +105,14 @@ func List(dir string) (clean string, entries []protocol.FileEntry, cut bool, err
 	if err := noLinks(dir); err != nil {
 		return "", nil, false, err
 	}
-	des, err := os.ReadDir(dir)
+	// Listed from the folder opened without following links: one
+	// swapped for a link after the check lists nothing of elsewhere.
+	d, err := openNoFollow(dir, os.O_RDONLY|dirFlag, 0)
+	if err != nil {
+		return "", nil, false, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	defer d.Close()
+	des, err := d.ReadDir(-1)
 	if err != nil && len(des) == 0 {
 		return "", nil, false, fmt.Errorf("listing %s: %w", dir, err)
 	}

@@ -9,6 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// dirFlag opens a folder, and only a folder.
+const dirFlag = unix.O_DIRECTORY
+
 func roots() []string { return []string{"/"} }
 
 // openNoFollow opens p refusing any symbolic link on the way, in one

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestChangesInTheOpenedFolder: deletes and renames act on the folder
-// opened without following links, so a folder swapped for a link after
+// TestChangesInTheOpenedFolder: listings, deletes and renames act on the
+// folder opened without following links, so a folder swapped for a link after
 // Delete's and Rename's checks redirects nothing: the link's target is
 // left alone.
 func TestChangesInTheOpenedFolder(t *testing.T) {
@@ -31,6 +31,12 @@ func TestChangesInTheOpenedFolder(t *testing.T) {
 	}
 	if err := renameIn(swapped, "shadow", "moved"); !errors.Is(err, ErrLink) {
 		t.Errorf("renameIn through a link: %v, want ErrLink", err)
+	}
+	if d, err := openNoFollow(swapped, os.O_RDONLY|dirFlag, 0); !errors.Is(err, ErrLink) {
+		if d != nil {
+			d.Close()
+		}
+		t.Errorf("opening a link to list it: %v, want ErrLink", err)
 	}
 	if _, err := os.Stat(secret); err != nil {
 		t.Fatalf("the link's target changed: %v", err)

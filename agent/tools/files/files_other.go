@@ -8,6 +8,9 @@ import (
 	"syscall"
 )
 
+// dirFlag opens a folder, and only a folder.
+const dirFlag = syscall.O_DIRECTORY
+
 func roots() []string { return []string{"/"} }
 
 func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {

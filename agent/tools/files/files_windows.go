@@ -13,6 +13,10 @@ import (
 )
 
 // roots are the drives.
+// dirFlag: CreateFile opens folders with FILE_FLAG_BACKUP_SEMANTICS,
+// which openVerified always gives.
+const dirFlag = 0
+
 func roots() []string {
 	mask, err := windows.GetLogicalDrives()
 	if err != nil {

@@ -37,9 +37,9 @@ func tempDir(t *testing.T) string {
 	return root
 }
 
-// TestWindowsFileOpsByHandle: in a plain folder, renames (never onto an
-// existing name), creating a file and deleting files and an empty folder
-// work on handles checked to be the files asked for.
+// TestWindowsFileOpsByHandle: in a plain folder, listing, renames (never
+// onto an existing name), creating a file and deleting files and an
+// empty folder work on handles checked to be the files asked for.
 func TestWindowsFileOpsByHandle(t *testing.T) { checkOps(t, tempDir(t)) }
 
 // TestWindowsLinksRefused: through a link swapped in for a folder,
@@ -94,6 +94,9 @@ func checkOps(t *testing.T, dir string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "other.txt"), nil, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if _, entries, _, err := List(dir); err != nil || len(entries) != 2 || entries[0].Name != "other.txt" || entries[1].Size != 1 {
+		t.Errorf("listing by the folder's handle: %+v, %v", entries, err)
 	}
 	if err := renameIn(dir, "secret.txt", "other.txt"); !errors.Is(err, ErrExists) {
 		t.Errorf("renameIn onto an existing name: %v, want ErrExists", err)
