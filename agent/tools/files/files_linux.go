@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -23,8 +24,7 @@ func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {
 		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if errors.Is(err, unix.ENOSYS) {
-		// A kernel older than 5.6: the last element at least.
-		fd, err = unix.Open(p, flag|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(perm.Perm()))
+		fd, err = openWalk(p, flag, perm) // a kernel older than 5.6
 	}
 	if errors.Is(err, unix.ENOTDIR) && flag&unix.O_DIRECTORY != 0 {
 		// O_NOFOLLOW with O_DIRECTORY says a last element that is a
@@ -40,6 +40,36 @@ func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {
 		return nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	return os.NewFile(uintptr(fd), p), nil
+}
+
+// openWalk is openNoFollow without openat2: it opens p one element at a
+// time, each relative to the folder before and none through a link
+// (O_NOFOLLOW), so a link swapped in anywhere is refused as well.
+func openWalk(p string, flag int, perm os.FileMode) (int, error) {
+	els := strings.Split(strings.Trim(p, "/"), "/")
+	if len(els) == 1 && els[0] == "" {
+		return unix.Open("/", flag|unix.O_CLOEXEC, uint32(perm.Perm()))
+	}
+	dir, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	for _, el := range els[:len(els)-1] {
+		next, err := unix.Openat(dir, el, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOTDIR) {
+			var st unix.Stat_t
+			if unix.Fstatat(dir, el, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				err = unix.ELOOP
+			}
+		}
+		unix.Close(dir)
+		if err != nil {
+			return -1, err
+		}
+		dir = next
+	}
+	defer unix.Close(dir)
+	return unix.Openat(dir, els[len(els)-1], flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
 }
 
 // inDir runs f on folder dir opened without following any link on the

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestChangesInTheOpenedFolder: listings, deletes and renames act on the
@@ -57,6 +59,45 @@ func TestChangesInTheOpenedFolder(t *testing.T) {
 	for _, name := range []string{"moved", "empty"} {
 		if err := removeIn(target, name); err != nil {
 			t.Errorf("removeIn %s: %v", name, err)
+		}
+	}
+}
+
+// TestOpenWalk: without openat2 (kernels before 5.6) paths are opened one
+// element at a time; a link anywhere on the way is refused as openat2
+// refuses it.
+func TestOpenWalk(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "a", "b", "f"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "a"), filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "a", "b", "f"), filepath.Join(root, "a", "flink")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		flag int
+		want error // nil: opens
+	}{
+		{"/", os.O_RDONLY | dirFlag, nil},
+		{root + "/a/b/f", os.O_RDONLY, nil},
+		{root + "/a/b", unix.O_PATH | dirFlag, nil},
+		{root + "/link/b/f", os.O_RDONLY, unix.ELOOP},
+		{root + "/a/flink", os.O_RDONLY, unix.ELOOP},
+		{root + "/a/missing/f", os.O_RDONLY, unix.ENOENT},
+	} {
+		fd, err := openWalk(tc.path, tc.flag, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("openWalk(%s) = %v, want %v", tc.path, err, tc.want)
 		}
 	}
 }
