@@ -273,6 +273,9 @@ func TestSupportTools(t *testing.T) {
 		}
 		p.waitJSStatus(paintTimeout, "the row to go", `!document.querySelector('`+row+`')`)
 		e.waitAudit(t, "tool.action", p.id, pid)
+		// Closing the console ends the tab's session.
+		tb.do("leave the console", chromedp.Navigate("about:blank"))
+		e.waitEnded(t, p.id, paintTimeout, protocol.EndedByTechnician)
 	})
 
 	// Acceptance 2 (services): a unit is stopped and started from the

@@ -65,6 +65,15 @@ export async function download(method, path, body) {
   return { name, size: blob.size };
 }
 
+// beacon sends a request that outlives the page (fetch keepalive), for
+// what must reach the server as the page goes away; nobody reads the
+// answer.
+export function beacon(method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  fetch(path, { method, headers, body: JSON.stringify(body ?? {}), credentials: "same-origin", keepalive: true }).catch(() => {});
+}
+
 // describe turns an API error into words for the technician.
 export function describe(e, what) {
   if (!(e instanceof ApiError)) return `${what}: ${e.message}`;

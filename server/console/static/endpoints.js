@@ -217,10 +217,14 @@ export async function endpointPage(ctx) {
       ] : []));
   }
   const poll = setInterval(() => { if (!document.getElementById("groups-dialog")) load(); }, 5000);
+  // Leaving the page, or closing the console, ends the tools it runs.
+  const leave = () => { for (const t of tools.values()) t.leave(); };
+  window.addEventListener("pagehide", leave);
   ctx.setCleanup(() => {
     stopped = true;
     clearInterval(poll);
-    for (const t of tools.values()) t.leave();
+    window.removeEventListener("pagehide", leave);
+    leave();
   });
   await load();
 }

@@ -1,8 +1,9 @@
 // A support tool in a tab of the endpoint page: Connect opens the tool's
 // session (the server checks the permission against the endpoint's
 // groups), the tool's pane works in the page over its own connection
-// (viewlink.js), Disconnect ends the session. Leaving the page ends it too.
-import { api, describe } from "./api.js";
+// (viewlink.js), Disconnect ends the session. Leaving the page, or the
+// console, ends it too.
+import { api, beacon, describe } from "./api.js";
 import { h, notice, openViewer, reasonSentences } from "./ui.js";
 import { SessionLink } from "./viewlink.js";
 import { ToolPane, toolChannels } from "./viewtool.js";
@@ -30,6 +31,7 @@ export class ToolTab {
     this.text = text;
     this.slug = tool.replace(".", "-");
     this.live = null; // { id, link, pane, ended }
+    this.left = false; // the page is gone: nothing more opens
     this.err = h("p", { class: "notice", role: "alert", hidden: true });
     this.state = h("span", { class: "tool-state", role: "status", "aria-live": "polite" }, "Not connected");
     this.status = h("p", { class: "tool-status", "aria-live": "polite" });
@@ -76,6 +78,12 @@ export class ToolTab {
     } catch (e) {
       notice(this.err, describe(e, `open ${this.text}`));
       this.setOnline(this.online);
+      return;
+    }
+    if (this.left) {
+      // The technician left while the session was being opened: it ends
+      // unseen rather than runs unseen.
+      beacon("POST", "/api/v1/sessions/" + encodeURIComponent(s.id) + "/end", {});
       return;
     }
     notice(this.err, "");
@@ -150,11 +158,13 @@ export class ToolTab {
     }
   }
 
-  // leave: the technician left the endpoint page; a live tool ends.
+  // leave: the technician left the endpoint page, or the console; a
+  // live tool ends (by a request that outlives the page).
   leave() {
+    this.left = true;
     const live = this.live;
     if (!live || live.ended) return;
-    api("POST", "/api/v1/sessions/" + encodeURIComponent(live.id) + "/end", {}).catch(() => {});
+    beacon("POST", "/api/v1/sessions/" + encodeURIComponent(live.id) + "/end", {});
     this.finish(live, "ended_by_technician");
   }
 }
