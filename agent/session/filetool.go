@@ -63,7 +63,9 @@ func (s *Session) fileOp(ctx context.Context, v *viewer, req protocol.AdminReque
 		resp.Path, resp.Entries, resp.Cut = p, entries, cut
 		return err
 	case protocol.AdminDownload:
-		return s.fileTransfers().Offer(ctx, filePeer{v}, req.Path)
+		// Hashing a large file outlasts one request's bound: it stops
+		// with the session instead.
+		return s.fileTransfers().Offer(s.ctx, filePeer{v}, req.Path)
 	case protocol.AdminUploadTo:
 		d, err := s.fileTransfers().UploadTo(v.id, req.Path)
 		resp.Path = d

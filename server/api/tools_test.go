@@ -238,4 +238,20 @@ func TestToolActionBelongsToTool(t *testing.T) {
 	if err := e.svc.RecordToolAction(ctx, procs.ID, end); err != nil {
 		t.Errorf("a processes session's own action: %v", err)
 	}
+	// The user's files run in the desktop user's helper: their records
+	// say so; root files' do not.
+	files, _ := e.startTool(t, root, ep, secret, protocol.ToolFiles)
+	sys, _ := e.startTool(t, root, ep, secret, protocol.ToolFilesSystem)
+	del := protocol.ToolAction{Op: protocol.AdminDeleteFile, Target: "/home/x"}
+	for _, id := range []string{files.ID, sys.ID} {
+		if err := e.svc.RecordToolAction(ctx, id, del); err != nil {
+			t.Fatalf("a files session's delete: %v", err)
+		}
+	}
+	for _, r := range auditOf(t, e.store, protocol.AuditSessionToolAction) {
+		helper := strings.Contains(string(r.Details), "reported_by")
+		if want := r.SessionID == files.ID; helper != want {
+			t.Errorf("session %s (files %v): reported_by in %s", r.SessionID, want, r.Details)
+		}
+	}
 }

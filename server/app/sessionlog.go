@@ -95,6 +95,12 @@ func (s *Service) RecordToolAction(ctx context.Context, sessionID string, a prot
 	if a.Error != "" {
 		kv = append(kv, "error", a.Error)
 	}
+	if ss.Tool == protocol.ToolFiles {
+		// The user's files run in the desktop user's own helper, which
+		// that user could make say anything: the record says whose word
+		// it is.
+		kv = append(kv, "reported_by", "the desktop user's session helper")
+	}
 	s.Audit(ctx, store.AuditRecord{Actor: actor, Type: protocol.AuditSessionToolAction, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details(kv...)})
 	return nil
 }

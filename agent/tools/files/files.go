@@ -63,7 +63,7 @@ func Clean(p string) (string, error) {
 // CheckName checks a file name for rename and upload.
 func CheckName(name string) error {
 	if name == "" || name == "." || name == ".." || len(name) > protocol.MaxFileName || !utf8.ValidString(name) ||
-		strings.ContainsAny(name, `/\`) || strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		strings.ContainsAny(name, `/\`) || strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 || !nameOK(name) {
 		return fmt.Errorf("%w: %q", ErrBadName, name)
 	}
 	return nil

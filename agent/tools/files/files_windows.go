@@ -1,6 +1,7 @@
 package files
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,33 @@ import (
 
 	"github.com/tetherdesk/tether/shared/protocol"
 )
+
+// nameOK refuses what Windows' own path handling cannot open: a stream
+// (name:stream), the characters <>"|?*, a trailing dot or space, and the
+// device names (CON, NUL, COM1.txt...). Renames go below that handling
+// and could make such names.
+func nameOK(name string) bool {
+	if strings.ContainsAny(name, `:<>"|?*`) || strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
+		return false
+	}
+	base, _, _ := strings.Cut(strings.ToUpper(name), ".")
+	base = strings.TrimRight(base, " ")
+	switch base {
+	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
+		return false
+	}
+	if d, ok := strings.CutPrefix(base, "COM"); ok && isPortDigit(d) {
+		return false
+	}
+	if d, ok := strings.CutPrefix(base, "LPT"); ok && isPortDigit(d) {
+		return false
+	}
+	return true
+}
+
+func isPortDigit(d string) bool {
+	return len(d) == 1 && d[0] >= '0' && d[0] <= '9' || d == "¹" || d == "²" || d == "³"
+}
 
 // roots are the drives.
 // dirFlag: CreateFile opens folders with FILE_FLAG_BACKUP_SEMANTICS,
@@ -41,7 +69,11 @@ func openVerified(p string, access, disposition uint32) (windows.Handle, error) 
 	if err != nil {
 		return 0, err
 	}
-	h, err := windows.CreateFile(name, access, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+	share := uint32(windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE | windows.FILE_SHARE_DELETE)
+	if access&windows.GENERIC_WRITE != 0 {
+		share &^= windows.FILE_SHARE_WRITE // what is written here, nobody else writes meanwhile
+	}
+	h, err := windows.CreateFile(name, access, share, nil,
 		disposition, windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
 	if err != nil {
 		return 0, &os.PathError{Op: "open", Path: p, Err: err}
@@ -91,19 +123,49 @@ func openNoFollow(p string, flag int, _ os.FileMode) (*os.File, error) {
 }
 
 // removeIn removes the file, link or empty folder name in dir, by a
-// handle checked to be that file (openVerified).
+// handle checked to be that file (openVerified). A read-only file loses
+// that attribute first, as os.Remove and Explorer do.
 func removeIn(dir, name string) error {
 	p := filepath.Join(dir, name)
-	h, err := openVerified(p, windows.DELETE, windows.OPEN_EXISTING)
+	h, err := openVerified(p, windows.DELETE|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES, windows.OPEN_EXISTING)
+	if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+		h, err = openVerified(p, windows.DELETE, windows.OPEN_EXISTING)
+	}
 	if err != nil {
 		return err
 	}
 	defer windows.CloseHandle(h)
 	del := byte(1) // FILE_DISPOSITION_INFO.DeleteFile
-	if err := windows.SetFileInformationByHandle(h, windows.FileDispositionInfo, &del, 1); err != nil {
+	err = windows.SetFileInformationByHandle(h, windows.FileDispositionInfo, &del, 1)
+	if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+		var basic fileBasicInfo
+		if windows.GetFileInformationByHandleEx(h, windows.FileBasicInfo, (*byte)(unsafe.Pointer(&basic)), uint32(unsafe.Sizeof(basic))) == nil &&
+			basic.FileAttributes&windows.FILE_ATTRIBUTE_READONLY != 0 {
+			was := basic.FileAttributes
+			basic.FileAttributes &^= windows.FILE_ATTRIBUTE_READONLY
+			if basic.FileAttributes == 0 {
+				basic.FileAttributes = windows.FILE_ATTRIBUTE_NORMAL
+			}
+			basic.CreationTime, basic.LastAccessTime, basic.LastWriteTime, basic.ChangeTime = 0, 0, 0, 0 // unchanged
+			if windows.SetFileInformationByHandle(h, windows.FileBasicInfo, (*byte)(unsafe.Pointer(&basic)), uint32(unsafe.Sizeof(basic))) == nil {
+				if err = windows.SetFileInformationByHandle(h, windows.FileDispositionInfo, &del, 1); err != nil {
+					basic.FileAttributes = was
+					windows.SetFileInformationByHandle(h, windows.FileBasicInfo, (*byte)(unsafe.Pointer(&basic)), uint32(unsafe.Sizeof(basic)))
+				}
+			}
+		}
+	}
+	if err != nil {
 		return &os.PathError{Op: "remove", Path: p, Err: err}
 	}
 	return nil
+}
+
+// fileBasicInfo is FILE_BASIC_INFO; a time of 0 is left as it is.
+type fileBasicInfo struct {
+	CreationTime, LastAccessTime, LastWriteTime, ChangeTime int64
+	FileAttributes                                          uint32
+	_                                                       uint32
 }
 
 // fileRenameInformation is FILE_RENAME_INFORMATION with room for a name.
@@ -145,6 +207,11 @@ func renameIn(dir, from, to string) error {
 	return nil
 }
 
-// ownPart: Windows gives no owner in FileInfo; the file was opened by a
-// handle checked to be the one at its path, and as a regular file.
-func ownPart(os.FileInfo) bool { return true }
+// ownPart reports whether a partial upload file has no other name (a
+// hard link a local user made to another file). Its owner is not
+// checked here; while the service holds it open for writing nobody else
+// may write to it (openNoFollow shares it for reading only).
+func ownPart(f *os.File, _ os.FileInfo) bool {
+	var info windows.ByHandleFileInformation
+	return windows.GetFileInformationByHandle(windows.Handle(f.Fd()), &info) == nil && info.NumberOfLinks == 1
+}

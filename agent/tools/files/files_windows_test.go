@@ -10,7 +10,8 @@ import (
 )
 
 // TestWindowsCleanRefusesShares: only the endpoint's own drives are
-// opened; shares and device paths are refused.
+// opened; shares and device paths are refused, and so are names Windows
+// could not open.
 func TestWindowsCleanRefusesShares(t *testing.T) {
 	for _, p := range []string{`\\attacker\share\x`, `\\?\C:\Windows`, `\\.\PhysicalDrive0`} {
 		if _, err := Clean(p); !errors.Is(err, ErrNotAbsolute) {
@@ -22,6 +23,17 @@ func TestWindowsCleanRefusesShares(t *testing.T) {
 	}
 	if _, err := Clean(`C:\Users\..\Windows`); !errors.Is(err, ErrDotDot) {
 		t.Errorf("a .. on a drive: %v", err)
+	}
+	// Names Windows' own path handling could not open again.
+	for _, n := range []string{"x:stream", "a?b", "trailing.", "trailing ", "CON", "nul.txt", "Com1", "LPT9.log", "com¹"} {
+		if err := CheckName(n); !errors.Is(err, ErrBadName) {
+			t.Errorf("CheckName(%q) = %v, want refused", n, err)
+		}
+	}
+	for _, n := range []string{"report.txt", "CONSOLE.log", "COM10", ".profile", "a.b.c"} {
+		if err := CheckName(n); err != nil {
+			t.Errorf("CheckName(%q) = %v, want allowed", n, err)
+		}
 	}
 }
 
@@ -38,8 +50,9 @@ func tempDir(t *testing.T) string {
 }
 
 // TestWindowsFileOpsByHandle: in a plain folder, listing, renames (never
-// onto an existing name), creating a file and deleting files and an
-// empty folder work on handles checked to be the files asked for.
+// onto an existing name), creating a file and deleting files (a
+// read-only one too) and an empty folder work on handles checked to be
+// the files asked for.
 func TestWindowsFileOpsByHandle(t *testing.T) { checkOps(t, tempDir(t)) }
 
 // TestWindowsLinksRefused: through a link swapped in for a folder,
@@ -117,6 +130,10 @@ func checkOps(t *testing.T, dir string) {
 	}
 	f.Close()
 	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A read-only file goes too.
+	if err := os.Chmod(filepath.Join(dir, "other.txt"), 0o444); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"moved.txt", "new.part", "empty", "other.txt"} {

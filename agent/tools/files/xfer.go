@@ -278,7 +278,8 @@ func (t *Transfers) offered(v Peer, m protocol.FileMsg) {
 		return
 	}
 	part := t.parts[key]
-	if part == "" || filepath.Dir(part) != dir {
+	fresh := part == "" || filepath.Dir(part) != dir
+	if fresh {
 		part = filepath.Join(dir, ".tether-"+m.SHA256[:16]+fmt.Sprintf("-%d.part", m.Size))
 	}
 	// Hashing what a resumed partial file holds takes a while: the
@@ -291,8 +292,8 @@ func (t *Transfers) offered(v Peer, m protocol.FileMsg) {
 	delete(t.opening, key)
 	if err == nil && (t.closed || t.in[m.ID] != nil) {
 		in.f.Close()
-		if t.closed {
-			removeIn(dir, filepath.Base(part)) // as Close does with the others
+		if t.closed || fresh {
+			removeIn(dir, filepath.Base(part)) // nobody else keeps it
 		}
 		err = errors.New("the session is ending, or the transfer id was taken meanwhile")
 	}
@@ -319,7 +320,7 @@ func openPart(path string, m protocol.FileMsg) (*incoming, error) {
 		return nil, err
 	}
 	fi, err := f.Stat()
-	if err == nil && (!fi.Mode().IsRegular() || fi.Size() > m.Size || !ownPart(fi)) {
+	if err == nil && (!fi.Mode().IsRegular() || fi.Size() > m.Size || !ownPart(f, fi)) {
 		err = fmt.Errorf("%s is not a partial file of this upload", path)
 	}
 	if err != nil {

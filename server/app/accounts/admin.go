@@ -373,7 +373,7 @@ func (s *Service) UpdateRole(ctx context.Context, name string, req protocol.Role
 	if err != nil {
 		return protocol.Role{}, err
 	}
-	s.recheckRoleHolders(ctx, r.Name)
+	s.recheckRoleHolders(context.WithoutCancel(ctx), r.Name) // the change is made: its effect too
 	counts, _ := s.st.RoleAssignmentCounts(ctx)
 	return protocol.Role{Name: r.Name, Permissions: r.Permissions, Assigned: counts[r.Name]}, nil
 }
