@@ -106,7 +106,7 @@ func (s *Session) admin(v *viewer, req protocol.AdminRequest) protocol.AdminResp
 	case req.Op == protocol.AdminListProcesses || req.Op == protocol.AdminEndProcess:
 		wantTool = protocol.ToolProcesses
 	case strings.HasPrefix(req.Op, "files."):
-		wantTool = protocol.ToolFiles
+		wantTool = protocol.ToolFamily(protocol.ToolFiles)
 	}
 	if protocol.ToolFamily(tool) != wantTool {
 		resp.Error = fmt.Sprintf("this session was opened for %s, not %s", tool, wantTool)

@@ -201,6 +201,11 @@ func TestFilesAsSystem(t *testing.T) {
 		}
 		e.startTool(t, c, ep, secret, protocol.ToolFiles)
 	}
+	// "files" alone was the system's files before the user's were
+	// "files.user": refused, so no agent of that time is sent it.
+	if st := both.do("POST", "/api/v1/endpoints/"+ep+"/tools", protocol.CreateToolSessionRequest{Tool: "files"}, nil); st != 400 {
+		t.Errorf(`the tool "files": %d, want 400`, st)
+	}
 	s, start := e.startTool(t, both, ep, secret, protocol.ToolFilesSystem)
 	if start.Tool != protocol.ToolFilesSystem || start.Write {
 		t.Fatalf("files as the system started %+v, want the tool without write", start)

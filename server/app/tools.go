@@ -63,11 +63,14 @@ func (s *Service) CreateToolSession(ctx context.Context, endpointID string, req 
 }
 
 // toolPerms are the permissions a tool's session needs, each over one of
-// the endpoint's groups: the tool's own ("tools." + tool), and for files
-// as the system a root shell's as well: reading and writing every file
-// is as much.
+// the endpoint's groups: the tool's own ("tools." + tool; tools.files for
+// the user's files), and for files as the system a root shell's as well:
+// reading and writing every file is as much.
 func toolPerms(tool string) []perm.Permission {
-	if tool == protocol.ToolFilesSystem {
+	switch tool {
+	case protocol.ToolFiles:
+		return []perm.Permission{perm.ToolsFiles}
+	case protocol.ToolFilesSystem:
 		return []perm.Permission{perm.ToolsFiles, perm.ToolsTerminalSystem}
 	}
 	return []perm.Permission{perm.Permission("tools." + tool)}

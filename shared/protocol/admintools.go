@@ -23,7 +23,10 @@ const (
 	// service): listings, renames and deletes on this channel, downloads
 	// and uploads on the file channel (FileMsg, as in a screen share:
 	// resumable, checked by SHA-256). Changes need ScreenShareStart.Write.
-	ToolFiles       = "files"
+	// ("files" alone was the system's before ToolFiles ran as the user:
+	// a new name, so that an agent of that time refuses it rather than
+	// opening the system's files.)
+	ToolFiles       = "files.user"
 	ToolFilesSystem = "files.system"
 
 	ChannelAdmin          = "admin"

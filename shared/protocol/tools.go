@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -20,9 +21,9 @@ const (
 
 // Support tools a session may be opened for (Session.Tool): each is a
 // session record of its own, with the tool's channel and no screen. The
-// permission to open one is "tools." + the tool (shared/perm); files as
-// the system needs tools.files and tools.terminal.system (the same rights
-// as a root shell).
+// permission to open one is "tools." + the tool (shared/perm); the
+// user's files need tools.files, the system's tools.files and
+// tools.terminal.system (the same rights as a root shell).
 const (
 	ToolTerminal       = "terminal"        // a shell as the desktop's user
 	ToolTerminalSystem = "terminal.system" // a shell as root or SYSTEM
@@ -35,15 +36,11 @@ var Tools = []string{ToolTerminal, ToolTerminalSystem, ToolProcesses, ToolServic
 func IsFilesTool(tool string) bool { return tool == ToolFiles || tool == ToolFilesSystem }
 
 // ToolFamily is the tool without whose rights it runs with ("files" for
-// ToolFilesSystem): the prefix of its admin operations ("files.list").
+// ToolFiles and ToolFilesSystem): the prefix of its admin operations
+// ("files.list").
 func ToolFamily(tool string) string {
-	switch tool {
-	case ToolFilesSystem:
-		return ToolFiles
-	case ToolTerminalSystem:
-		return ToolTerminal
-	}
-	return tool
+	family, _, _ := strings.Cut(tool, ".")
+	return family
 }
 
 // CreateToolSessionRequest is the body of PathToolSessions.

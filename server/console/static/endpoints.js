@@ -58,7 +58,7 @@ const TOOLS = [
   ["terminal.system", ["tools.terminal.system"], "Root Terminal", "A shell on the endpoint as root (SYSTEM on Windows)."],
   ["processes", ["tools.processes"], "Processes", "The endpoint's processes: list, sort, filter, end."],
   ["services", ["tools.services"], "Services", "The endpoint's services: start, stop, restart."],
-  ["files", ["tools.files"], "Files", "The logged-in user's files: browse and download; with tools.files.write upload, rename and delete."],
+  ["files.user", ["tools.files"], "Files", "The logged-in user's files: browse and download; with tools.files.write upload, rename and delete."],
   // All files, as root: as much as a root shell, so it needs that too.
   ["files.system", ["tools.files", "tools.terminal.system"], "Root Files", "Every file on the endpoint, as root (SYSTEM on Windows)."],
 ];

@@ -63,7 +63,7 @@ export function duration(s) {
 }
 
 export const modeNames = { active: "Active", guidance: "Guidance", monitor: "Monitor", chat: "Chat", file: "File transfer" };
-export const toolNames = { terminal: "Terminal", "terminal.system": "Root terminal", processes: "Processes", services: "Services", files: "Files", "files.system": "Root files" };
+export const toolNames = { terminal: "Terminal", "terminal.system": "Root terminal", processes: "Processes", services: "Services", "files.user": "Files", "files.system": "Root files" };
 
 // sessionKind names what a session is: its support tool, or its mode.
 export function sessionKind(s) {

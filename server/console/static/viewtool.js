@@ -7,7 +7,7 @@ import { AdminPane, el } from "./viewadmin.js";
 import { FilesPane } from "./viewfiles.js";
 
 const isTerminal = (tool) => tool === "terminal" || tool === "terminal.system";
-const isFiles = (tool) => tool === "files" || tool === "files.system";
+const isFiles = (tool) => tool === "files.user" || tool === "files.system";
 
 // toolChannels are a tool's session's data channels, ch(label, id) making
 // each: control and the tool's own.
