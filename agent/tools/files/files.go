@@ -118,14 +118,9 @@ func List(dir string) (clean string, entries []protocol.FileEntry, cut bool, err
 	}
 	entries = make([]protocol.FileEntry, 0, len(des))
 	for _, de := range des {
-		fi, err := de.Info()
+		e, err := entryAt(d, dir, de.Name())
 		if err != nil {
 			continue // gone meanwhile
-		}
-		e := protocol.FileEntry{Name: de.Name(), Dir: fi.IsDir(), Size: fi.Size(), Mode: fi.Mode().String(), Modified: fi.ModTime().UnixMilli()}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			e.Link, _ = os.Readlink(filepath.Join(dir, de.Name()))
-			e.Size = 0
 		}
 		if e.Dir {
 			e.Size = 0

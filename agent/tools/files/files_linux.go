@@ -2,12 +2,16 @@ package files
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tetherdesk/tether/shared/protocol"
 )
 
 // dirFlag opens a folder, and only a folder.
@@ -73,6 +77,56 @@ func openWalk(p string, flag int, perm os.FileMode) (int, error) {
 	}
 	defer unix.Close(dir)
 	return unix.Openat(dir, els[len(els)-1], flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+}
+
+// entryAt describes name in the folder open as d, by that folder's
+// descriptor (fstatat, readlinkat): one swapped for a link after it was
+// opened describes nothing of elsewhere.
+func entryAt(d *os.File, _, name string) (protocol.FileEntry, error) {
+	fd := int(d.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return protocol.FileEntry{}, err
+	}
+	mode := fileMode(st.Mode)
+	e := protocol.FileEntry{Name: name, Dir: mode.IsDir(), Size: st.Size, Mode: mode.String(), Modified: time.Unix(st.Mtim.Unix()).UnixMilli()}
+	if mode&fs.ModeSymlink != 0 {
+		buf := make([]byte, unix.PathMax)
+		if n, err := unix.Readlinkat(fd, name, buf); err == nil {
+			e.Link = string(buf[:n])
+		}
+		e.Size = 0
+	}
+	return e, nil
+}
+
+// fileMode is a stat mode as Go's file mode (as os.Lstat makes it).
+func fileMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	}
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
 }
 
 // inDir runs f on folder dir opened without following any link on the

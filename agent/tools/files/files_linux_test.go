@@ -101,3 +101,38 @@ func TestOpenWalk(t *testing.T) {
 		}
 	}
 }
+
+// TestEntryAt: a listing read through the folder's descriptor says what
+// os.Lstat and os.Readlink say by path.
+func TestEntryAt(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("12345"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o1755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	_, entries, _, err := List(dir)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("List: %+v, %v", entries, err)
+	}
+	for _, e := range entries {
+		fi, err := os.Lstat(filepath.Join(dir, e.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fi.Size()
+		if fi.IsDir() || fi.Mode()&os.ModeSymlink != 0 {
+			want = 0
+		}
+		if e.Mode != fi.Mode().String() || e.Dir != fi.IsDir() || e.Size != want || e.Modified != fi.ModTime().UnixMilli() {
+			t.Errorf("%s: %+v, want mode %s size %d", e.Name, e, fi.Mode(), want)
+		}
+	}
+	if entries[2].Name != "l" || entries[2].Link != "/etc/passwd" {
+		t.Errorf("the link: %+v", entries[2])
+	}
+}
