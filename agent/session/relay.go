@@ -267,15 +267,21 @@ func (s *Session) relayViewer(id string) {
 			order = append(order, ch.id)
 		}
 	}
+	// Every channel takes frames before any open handler runs: the first
+	// handler (control's) makes the session active, and a viewer may
+	// write on its other channels from then on.
+	var opened []func()
+	l.mu.Lock()
 	for _, cid := range order {
 		c := l.chans[uint8(cid)]
-		l.mu.Lock()
 		c.open = !l.closed
-		f := c.onOpen
-		l.mu.Unlock()
-		if c.open && f != nil {
-			f()
+		if c.open && c.onOpen != nil {
+			opened = append(opened, c.onOpen)
 		}
+	}
+	l.mu.Unlock()
+	for _, f := range opened {
+		f()
 	}
 }
 
