@@ -46,6 +46,8 @@ func Collect(ctx context.Context, log *slog.Logger) protocol.Inventory {
 		log.Debug("listing logged-in users", "error", err)
 	}
 	inv.TimeZone, inv.UTCOffsetS = TimeZone(time.Now())
+	// The server sends a tool's session only to an agent that names it.
+	inv.Tools = slices.Clone(protocol.Tools)
 	return Normalize(inv)
 }
 
@@ -101,6 +103,7 @@ func usableIP(a net.Addr) (netip.Addr, bool) {
 const (
 	MaxIPs        = 64
 	MaxUsers      = 256
+	MaxTools      = 32
 	MaxFieldBytes = 255
 	// UnknownHostname stands in when the OS will not tell: the server
 	// requires a hostname.
@@ -125,6 +128,8 @@ func Normalize(inv protocol.Inventory) protocol.Inventory {
 	}
 	inv.Users = sortedUnique(users)
 	inv.Users = inv.Users[:min(len(inv.Users), MaxUsers)]
+	inv.Tools = sortedUnique(inv.Tools)
+	inv.Tools = inv.Tools[:min(len(inv.Tools), MaxTools)]
 	return inv
 }
 
@@ -155,7 +160,7 @@ func Equal(a, b protocol.Inventory) bool {
 	return a.Hostname == b.Hostname && a.OS == b.OS && a.OSVersion == b.OSVersion &&
 		a.Arch == b.Arch && a.AgentVersion == b.AgentVersion &&
 		slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Users, b.Users) &&
-		a.TimeZone == b.TimeZone && a.UTCOffsetS == b.UTCOffsetS
+		a.TimeZone == b.TimeZone && a.UTCOffsetS == b.UTCOffsetS && slices.Equal(a.Tools, b.Tools)
 }
 
 // TimeZone names the endpoint's time zone (IANA, "" when unknown) and

@@ -32,6 +32,10 @@ func TestCollect(t *testing.T) {
 	if !slices.IsSorted(inv.IPs) || !slices.IsSorted(inv.Users) {
 		t.Errorf("lists not sorted: %+v", inv)
 	}
+	// The server opens a tool's session only on an agent that names it.
+	if want := slices.Sorted(slices.Values(protocol.Tools)); !slices.Equal(inv.Tools, want) {
+		t.Errorf("tools %v, want %v", inv.Tools, want)
+	}
 }
 
 func TestUsableIP(t *testing.T) {
@@ -70,6 +74,11 @@ func TestEqualAndNormalize(t *testing.T) {
 	b.Users = []string{"alice"}
 	if Equal(a, b) {
 		t.Error("a new user must count as a change")
+	}
+	withTools := a
+	withTools.Tools = []string{"terminal"}
+	if Equal(a, withTools) {
+		t.Error("tools offered must count as a change")
 	}
 	if n := Normalize(a); !slices.Equal(n.IPs, []string{"a", "b"}) || n.Users == nil {
 		t.Errorf("Normalize = %+v", n)

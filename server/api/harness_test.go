@@ -173,7 +173,7 @@ func (e *env) enroll(hostname, group string, ips ...string) (id, secret string) 
 	}
 	var resp protocol.EnrollResponse
 	st := e.client().do("POST", protocol.PathEnroll, protocol.EnrollRequest{Token: tok.Token, Protocol: protocol.Version,
-		Inventory: protocol.Inventory{Hostname: hostname, IPs: ips, OS: "linux", Arch: "amd64", AgentVersion: "test"}}, &resp)
+		Inventory: protocol.Inventory{Hostname: hostname, IPs: ips, OS: "linux", Arch: "amd64", AgentVersion: "test", Tools: protocol.Tools}}, &resp)
 	if st != http.StatusCreated {
 		e.t.Fatalf("enroll %s: status %d", hostname, st)
 	}

@@ -224,6 +224,33 @@ func TestFilesAsSystem(t *testing.T) {
 	}
 }
 
+// TestToolsOnlyToAgentsThatOfferThem: an agent that names no tools (one
+// from before them would take a tool's session for a screen share) gets
+// no tool's session, and nothing is queued for it; once it names them,
+// it does.
+func TestToolsOnlyToAgentsThatOfferThem(t *testing.T) {
+	e := newEnv(t)
+	root := e.user("root", perm.RoleAdministrator)
+	ep, secret := e.enroll("old-agent", "Default")
+	old := protocol.Inventory{Hostname: "old-agent", OS: "linux", Arch: "amd64", AgentVersion: "before-tools"}
+	if _, st := e.poll(secret, protocol.PollRequest{Inventory: &old}); st != 200 {
+		t.Fatalf("poll: %d", st)
+	}
+	for _, tool := range protocol.Tools {
+		if st := root.do("POST", "/api/v1/endpoints/"+ep+"/tools", protocol.CreateToolSessionRequest{Tool: tool}, nil); st != 409 || !strings.Contains(string(root.last), "update it") {
+			t.Errorf("%s on an agent that offers no tools: %d %s, want 409", tool, st, root.last)
+		}
+	}
+	if resp, _ := e.poll(secret, protocol.PollRequest{}); len(resp.Actions) != 0 {
+		t.Fatalf("queued for an agent without tools: %+v", resp.Actions)
+	}
+	old.Tools, old.AgentVersion = protocol.Tools, "with-tools"
+	if _, st := e.poll(secret, protocol.PollRequest{Inventory: &old}); st != 200 {
+		t.Fatalf("poll: %d", st)
+	}
+	e.startTool(t, root, ep, secret, protocol.ToolTerminal)
+}
+
 // TestToolActionBelongsToTool: a session reports only its own tool's
 // operations to the audit log (a terminal's none).
 func TestToolActionBelongsToTool(t *testing.T) {

@@ -92,15 +92,15 @@ func checkInventory(inv protocol.Inventory) error {
 	if inv.Hostname == "" || len(inv.Hostname) > 255 {
 		return badRequest("inventory hostname must be 1-255 characters")
 	}
-	if len(inv.IPs) > 64 || len(inv.Users) > 256 {
-		return badRequest("inventory lists too many addresses or users")
+	if len(inv.IPs) > 64 || len(inv.Users) > 256 || len(inv.Tools) > 32 {
+		return badRequest("inventory lists too many addresses, users or tools")
 	}
 	for _, ip := range inv.IPs {
 		if _, err := netip.ParseAddr(ip); err != nil {
 			return badRequest("inventory address %q is not an IP address", ip)
 		}
 	}
-	for _, f := range append([]string{inv.OS, inv.OSVersion, inv.Arch, inv.AgentVersion}, inv.Users...) {
+	for _, f := range slices.Concat([]string{inv.OS, inv.OSVersion, inv.Arch, inv.AgentVersion}, inv.Users, inv.Tools) {
 		if len(f) > 255 {
 			return badRequest("inventory field longer than 255 characters")
 		}
@@ -122,9 +122,12 @@ func agentFromInventory(inv protocol.Inventory, remoteIP string) store.Agent {
 	}
 	users := slices.Clone(inv.Users)
 	slices.Sort(users)
+	tools := slices.Clone(inv.Tools)
+	slices.Sort(tools)
 	return store.Agent{
 		Hostname: inv.Hostname, IPs: ips, OS: inv.OS, OSVersion: inv.OSVersion, Arch: inv.Arch,
 		AgentVersion: inv.AgentVersion, Users: slices.Compact(users), TimeZone: notifications.ZoneName(inv),
+		Tools: slices.Compact(tools),
 	}
 }
 

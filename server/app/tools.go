@@ -52,6 +52,11 @@ func (s *Service) CreateToolSession(ctx context.Context, endpointID string, req 
 	if !s.online(a) {
 		return protocol.Session{}, ErrEndpointOffline
 	}
+	if !slices.Contains(a.Tools, req.Tool) {
+		// An agent from before the tools would take the session for a
+		// screen share.
+		return protocol.Session{}, fmt.Errorf("%w: this endpoint's agent (%s) does not offer the support tool %q: update it", store.ErrConflict, a.AgentVersion, req.Tool)
+	}
 	attended := sp.ToolsAcceptanceRequired
 	write := protocol.IsFilesTool(req.Tool) && p.CanInAny(perm.ToolsFilesWrite, a.Groups())
 	ss, _, err := s.openSessionFor(ctx, a, p, attended, sp, "", req.Tool, write, p.Name,

@@ -131,6 +131,8 @@ type Agent struct {
 	// TimeZone is the endpoint's time zone as reported: an IANA name, or
 	// a fixed offset east of UTC in seconds ("+3600") when it has none.
 	TimeZone string
+	// Tools are the support tools the agent says it opens.
+	Tools []string
 }
 
 // Groups lists every group the agent belongs to: GroupID first, then the

@@ -63,6 +63,9 @@ type Inventory struct {
 	// UTCOffsetS its offset east of UTC now, for when it is not.
 	TimeZone   string `json:"time_zone,omitempty"`
 	UTCOffsetS int    `json:"utc_offset_s,omitempty"`
+	// Tools are the support tools the agent opens (Tools of its build);
+	// an agent from before them names none.
+	Tools []string `json:"tools,omitempty"`
 }
 
 // PollRequest is the body of POST /api/agent/v1/poll (bearer: agent secret).

@@ -11,13 +11,13 @@ import (
 	"github.com/tetherdesk/tether/server/store"
 )
 
-const agentCols = `id, group_id, secret_hash, hostname, ips, os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key, enroll_token_id, rule_groups, manual_groups, time_zone`
+const agentCols = `id, group_id, secret_hash, hostname, ips, os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key, enroll_token_id, rule_groups, manual_groups, time_zone, tools`
 
 func scanAgent(sc interface{ Scan(...any) error }) (store.Agent, error) {
 	var a store.Agent
 	err := sc.Scan(&a.ID, &a.GroupID, &a.SecretHash, &a.Hostname, listCol{&a.IPs}, &a.OS, &a.OSVersion, &a.Arch,
 		&a.AgentVersion, listCol{&a.Users}, timeCol{&a.Enrolled}, timeCol{&a.LastSeen}, nullTimeCol{&a.Revoked}, &a.EnrollKey,
-		&a.EnrollTokenID, listCol{&a.RuleGroups}, listCol{&a.ManualGroups}, &a.TimeZone)
+		&a.EnrollTokenID, listCol{&a.RuleGroups}, listCol{&a.ManualGroups}, &a.TimeZone, listCol{&a.Tools})
 	return a, err
 }
 
@@ -70,15 +70,15 @@ func (s *Store) CreateAgent(ctx context.Context, a store.Agent) (store.Agent, er
 	}
 	a.LastSeen = normTime(a.LastSeen)
 	a.Revoked = normTimePtr(a.Revoked)
-	a.IPs, a.Users = normList(a.IPs), normList(a.Users)
+	a.IPs, a.Users, a.Tools = normList(a.IPs), normList(a.Users), normList(a.Tools)
 	a.RuleGroups, a.ManualGroups = normList(a.RuleGroups), normList(a.ManualGroups)
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO agents (id, group_id, secret_hash, hostname, host_fold, ips, ip_text,
 		os, os_version, arch, agent_version, users, enrolled, last_seen, revoked, enroll_key,
-		enroll_token_id, rule_groups, manual_groups, group_text, time_zone)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		enroll_token_id, rule_groups, manual_groups, group_text, time_zone, tools)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		a.ID, a.GroupID, a.SecretHash, a.Hostname, hostFold(a.Hostname), strList(a.IPs), ipText(a.IPs),
 		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), s.tv(a.Enrolled), s.tv(a.LastSeen), s.ntv(a.Revoked), a.EnrollKey,
-		a.EnrollTokenID, strList(a.RuleGroups), strList(a.ManualGroups), groupText(a.RuleGroups, a.ManualGroups), a.TimeZone)
+		a.EnrollTokenID, strList(a.RuleGroups), strList(a.ManualGroups), groupText(a.RuleGroups, a.ManualGroups), a.TimeZone, strList(a.Tools))
 	if err != nil {
 		return store.Agent{}, fmt.Errorf("create agent %q: %w", a.Hostname, mapErr(err))
 	}
@@ -109,13 +109,13 @@ func (s *Store) AgentBySecretHash(ctx context.Context, hash string) (store.Agent
 }
 
 // UpdateInventory replaces hostname, IPs, OS, OS version, arch, agent
-// version and users of agent a.ID.
+// version, users, time zone and tools of agent a.ID.
 func (s *Store) UpdateInventory(ctx context.Context, a store.Agent) error {
-	a.IPs, a.Users = normList(a.IPs), normList(a.Users)
+	a.IPs, a.Users, a.Tools = normList(a.IPs), normList(a.Users), normList(a.Tools)
 	res, err := s.w.ExecContext(ctx, s.q(`UPDATE agents SET hostname = ?, host_fold = ?, ips = ?, ip_text = ?,
-		os = ?, os_version = ?, arch = ?, agent_version = ?, users = ?, time_zone = ? WHERE id = ?`),
+		os = ?, os_version = ?, arch = ?, agent_version = ?, users = ?, time_zone = ?, tools = ? WHERE id = ?`),
 		a.Hostname, hostFold(a.Hostname), strList(a.IPs), ipText(a.IPs),
-		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), a.TimeZone, a.ID)
+		a.OS, a.OSVersion, a.Arch, a.AgentVersion, strList(a.Users), a.TimeZone, strList(a.Tools), a.ID)
 	if err == nil {
 		err = notFoundIfNone(res)
 	}

@@ -71,7 +71,7 @@ func testAgents(t *testing.T, s store.Store) {
 	// UpdateInventory replaces inventory fields only.
 	inv := store.Agent{
 		ID: a.ID, Hostname: "ws-0042-renamed", IPs: []string{"192.168.7.7"}, OS: "windows", OSVersion: "11",
-		Arch: "arm64", AgentVersion: "1.3.0", Users: nil, TimeZone: "+3600",
+		Arch: "arm64", AgentVersion: "1.3.0", Users: nil, TimeZone: "+3600", Tools: []string{"files.user", "terminal"},
 		// Not inventory: must be ignored.
 		GroupID: store.DefaultGroup, SecretHash: "hijack", Enrolled: t0.Add(time.Hour),
 	}
@@ -80,7 +80,7 @@ func testAgents(t *testing.T, s store.Store) {
 	noErr(t, "by id", err)
 	want := a
 	want.Hostname, want.IPs, want.OSVersion, want.Arch, want.AgentVersion, want.Users = inv.Hostname, inv.IPs, inv.OSVersion, inv.Arch, inv.AgentVersion, nil
-	want.TimeZone = inv.TimeZone
+	want.TimeZone, want.Tools = inv.TimeZone, inv.Tools
 	equal(t, "after inventory update", got, want)
 	wantErr(t, "update missing", s.UpdateInventory(ctx, store.Agent{ID: "nope", Hostname: "x"}), store.ErrNotFound)
 
