@@ -102,7 +102,7 @@ func (s *Service) endpointOf(ctx context.Context, a store.Agent, groupNames map[
 	return protocol.Endpoint{
 		ID: a.ID, Hostname: a.Hostname, IPs: nonNil(a.IPs), OS: a.OS, OSVersion: a.OSVersion, Arch: a.Arch,
 		AgentVersion: a.AgentVersion, Users: nonNil(a.Users), Group: name,
-		Online: online, LastSeen: last, Enrolled: a.Enrolled,
+		Online: online, LastSeen: last, Enrolled: a.Enrolled, Tools: a.Tools,
 	}
 }
 

@@ -42,6 +42,8 @@ type Endpoint struct {
 	Online       bool      `json:"online"`
 	LastSeen     time.Time `json:"last_seen"`
 	Enrolled     time.Time `json:"enrolled"`
+	// Tools are the support tools its agent offers (Inventory.Tools).
+	Tools []string `json:"tools,omitempty"`
 	// Groups lists every group the endpoint belongs to and why, and
 	// ScreenShare what its policy allows; both only on GET
 	// /api/v1/endpoints/{id} (added 2026-11).

@@ -193,7 +193,7 @@ export async function endpointPage(ctx) {
     $("epd-title").textContent = ep.hostname;
     document.title = `${ep.hostname} — Tether`;
     tabs(ep);
-    for (const t of tools.values()) t.setOnline(ep.online);
+    for (const t of tools.values()) t.setOnline(ep.online, ep);
     const inv = [
       ["State", stateCell(ep)], ["IP addresses", ep.ips.join(", ") || "—"],
       ["Operating system", `${ep.os} ${ep.os_version || ""}`.trim()], ["Architecture", ep.arch],

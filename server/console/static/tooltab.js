@@ -39,19 +39,27 @@ export class ToolTab {
     this.endBtn = h("button", { type: "button", class: "danger", id: `epd-${this.slug}-disconnect`, hidden: true, onclick: () => this.disconnect() }, "Disconnect");
     this.popBtn = h("button", { type: "button", id: `epd-${this.slug}-window`, title: "Open the tool in a viewer tab of its own", onclick: () => this.openWindow() }, "Open in a new tab");
     this.box = h("div", { class: "toolpane", id: `epd-${this.slug}-pane` });
+    this.note = h("p", { class: "notice", id: `epd-${this.slug}-note`, hidden: true });
     this.el = h("div", { class: "tool-tab" },
-      h("p", { class: "hint" }, title),
+      h("p", { class: "hint" }, title), this.note,
       h("div", { class: "actions-bar" }, this.connectBtn, this.endBtn, this.popBtn, this.state),
       this.err, this.status, this.box);
     this.setOnline(ep.online);
   }
 
-  setOnline(online) {
+  // setOnline follows the endpoint's state: online, and whether its
+  // agent offers this tool (one from before the tools offers none).
+  setOnline(online, ep = this.ep) {
+    this.ep = ep;
     this.online = online;
+    const offered = (ep.tools || []).includes(this.tool);
     const busy = this.live && !this.live.ended;
-    this.connectBtn.disabled = !online || !!busy;
-    this.popBtn.disabled = !online;
-    this.connectBtn.title = online ? "" : "The endpoint is offline";
+    this.connectBtn.disabled = !online || !offered || !!busy;
+    this.popBtn.disabled = !online || !offered;
+    this.connectBtn.title = !online ? "The endpoint is offline" : !offered ? "The endpoint's agent does not offer this tool: update it" : "";
+    this.popBtn.title = this.connectBtn.title || "Open the tool in a viewer tab of its own";
+    this.note.hidden = offered;
+    this.note.textContent = offered ? "" : `This endpoint's agent (${ep.agent_version || "an older version"}) does not offer this tool. Update the agent to use it.`;
   }
 
   setState(words) { this.state.textContent = words; }
