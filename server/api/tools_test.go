@@ -1,12 +1,17 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/coder/websocket"
+
+	"github.com/tetherdesk/tether/internal/testenv"
 	"github.com/tetherdesk/tether/shared/perm"
 	"github.com/tetherdesk/tether/shared/protocol"
 )
@@ -249,6 +254,30 @@ func TestToolsOnlyToAgentsThatOfferThem(t *testing.T) {
 		t.Fatalf("poll: %d", st)
 	}
 	e.startTool(t, root, ep, secret, protocol.ToolTerminal)
+}
+
+// TestToolSessionEndsWithItsLastViewer: a tool's session ends when its
+// last viewer leaves (a screen share's does not: see the session tests).
+func TestToolSessionEndsWithItsLastViewer(t *testing.T) {
+	f := newSessionFixture(t)
+	var s protocol.Session
+	mustDo(t, f.admin, "POST", "/api/v1/endpoints/"+f.epID+"/tools", protocol.CreateToolSessionRequest{Tool: protocol.ToolProcesses}, &s, 201)
+	f.agentConn(t, f.start(t))
+	v1, _ := f.viewerConn(t, f.admin, s.ID)
+	v2, _ := f.viewerConn(t, f.admin, s.ID)
+	v1.conn.Close(websocket.StatusGoingAway, "the tab closed")
+	v1.waitClosed(2 * time.Second)
+	// The other viewer still works in it: a round trip shows it served.
+	v2.send(map[string]any{"type": "bogus"})
+	v2.expect(protocol.SignalError)
+	if st := f.state(t, s.ID); st.State == protocol.SessionEnded {
+		t.Fatalf("ended with a viewer left: %+v", st)
+	}
+	v2.conn.Close(websocket.StatusGoingAway, "the tab closed")
+	testenv.Eventually(t, 5*time.Second, "the session to end", func() (bool, error) {
+		st := f.state(t, s.ID)
+		return st.State == protocol.SessionEnded && st.Reason == protocol.EndedByTechnician, fmt.Errorf("%s %s", st.State, st.Reason)
+	})
 }
 
 // TestToolActionBelongsToTool: a session reports only its own tool's

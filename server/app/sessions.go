@@ -575,18 +575,31 @@ func (s *Service) RejoinSession(ctx context.Context, id, viewerID string) (Viewe
 
 // LeaveSession records that a viewer's connection closed; the signalling
 // server calls it for a connection it admitted. A viewer holding control
-// releases it.
+// releases it; a tool's session ends with its last viewer.
 func (s *Service) LeaveSession(ctx context.Context, sessionID, viewerID, user string) {
+	ss, ok := s.leaveSession(ctx, sessionID, viewerID, user)
+	if !ok || ss.Tool == "" || ss.State == protocol.SessionEnded {
+		return
+	}
+	// A support tool runs for its technician while they work in it: the
+	// last viewer gone (a tab closed, a seat not taken back in time), it
+	// ends, and nothing stays open on the endpoint for nobody.
+	if vs, err := s.store.SessionViewers(ctx, ss.ID, true); err == nil && len(vs) == 0 {
+		s.endSession(ctx, ss, protocol.EndedByTechnician, user)
+	}
+}
+
+func (s *Service) leaveSession(ctx context.Context, sessionID, viewerID, user string) (store.ScreenSession, bool) {
 	s.controlMu.Lock()
 	defer s.controlMu.Unlock()
 	if err := s.store.SessionViewerLeft(ctx, sessionID, viewerID, s.now().UTC()); err != nil {
 		s.log.Error("viewer left", "session_id", sessionID, "err", err)
-		return
+		return store.ScreenSession{}, false
 	}
 	ss, err := s.store.SessionByID(ctx, sessionID)
 	if err != nil {
 		s.log.Error("viewer left", "session_id", sessionID, "err", err)
-		return
+		return store.ScreenSession{}, false
 	}
 	s.Audit(ctx, store.AuditRecord{Actor: user, Type: protocol.AuditSessionLeft, EndpointID: ss.AgentID, SessionID: ss.ID, Details: details("viewer_id", viewerID)})
 	if ss.ControlHolder == viewerID {
@@ -600,6 +613,7 @@ func (s *Service) LeaveSession(ctx context.Context, sessionID, viewerID, user st
 	if ss.State != protocol.SessionEnded {
 		s.publish(ctx, ss)
 	}
+	return ss, true
 }
 
 // Control changes who holds control of a session (design.md, "Viewers and
