@@ -83,7 +83,7 @@ export function endpointsPage(ctx) {
     q, h("p", { id: "q-hint", class: "hint" }, "Results update as you type."),
     err, count, tbl, emptyBox));
 
-  let seq = 0, stopped = false, timer;
+  let seq = 0, stopped = false, timer, shown = "";
   async function search() {
     const my = ++seq;
     lastQuery = q.value;
@@ -94,6 +94,14 @@ export function endpointsPage(ctx) {
       ]);
       if (my !== seq || stopped) return; // a newer search is under way
       notice(err, "");
+      // Unchanged: the rows stay, and so do the focus and a click on
+      // its way to a button.
+      // (An online endpoint's last_seen moves with every poll and shows
+      // as "now"; an offline one's "ago" wants a refresh each minute.)
+      const sig = JSON.stringify([q.value.trim(), data.endpoints.map((ep) => ({ ...ep, last_seen: ep.online ? "" : ep.last_seen })),
+        [...live.keys()].sort(), Math.floor(Date.now() / 60000)]);
+      if (sig === shown) return;
+      shown = sig;
       rows.replaceChildren(...data.endpoints.map((ep) => {
         const tr = h("tr", { "data-id": ep.id, "data-live": live.has(ep.id) ? "1" : null },
           h("th", { scope: "row" }, h("a", { href: "#/endpoints/" + encodeURIComponent(ep.id) }, ep.hostname)),
@@ -133,7 +141,7 @@ export async function endpointPage(ctx) {
   ctx.show(h("section", { id: "endpoint", "aria-labelledby": "epd-title" },
     h("p", {}, h("a", { href: "#/endpoints" }, "‹ All endpoints")),
     h("h1", { id: "epd-title" }, "Endpoint"), err, tablist, panels));
-  let stopped = false;
+  let stopped = false, shown = "";
   // Tool tabs live across reloads of the overview: a terminal keeps
   // running while the inventory refreshes.
   const tools = new Map();
@@ -185,7 +193,7 @@ export async function endpointPage(ctx) {
         history = (await api("GET", "/api/v1/sessions").catch(() => ({ sessions: [] }))).sessions.filter((s) => s.endpoint_id === id).slice(0, 10);
       }
     } catch (e) {
-      if (!stopped) { notice(err, describe(e, "open this endpoint")); body.replaceChildren(); }
+      if (!stopped) { notice(err, describe(e, "open this endpoint")); body.replaceChildren(); shown = ""; }
       return;
     }
     if (stopped) return;
@@ -194,6 +202,10 @@ export async function endpointPage(ctx) {
     document.title = `${ep.hostname} — Tether`;
     tabs(ep);
     for (const t of tools.values()) t.setOnline(ep.online, ep);
+    // Unchanged: the overview stays, and so does the focus in it.
+    const sig = JSON.stringify([{ ...ep, last_seen: ep.online ? "" : ep.last_seen }, (live.get(ep.id) || []).map((s) => s.id), history]);
+    if (sig === shown) return;
+    shown = sig;
     const inv = [
       ["State", stateCell(ep)], ["IP addresses", ep.ips.join(", ") || "—"],
       ["Operating system", `${ep.os} ${ep.os_version || ""}`.trim()], ["Architecture", ep.arch],
