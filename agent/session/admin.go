@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -82,13 +81,12 @@ func (s *Session) wireAdmin(v *viewer) {
 			s.adminReply(v, protocol.AdminResponse{ID: req.ID, Error: "too many requests at once; try again"})
 		}
 	})
-	gone := v.goneCh() // a reconnection brings a new viewer and worker
-	s.spawn(func() {
+	s.spawn(func() { // a reconnection brings a new viewer and worker
 		for {
 			select {
 			case <-s.ctx.Done():
 				return
-			case <-gone:
+			case <-v.gone:
 				return
 			case req := <-work:
 				s.adminReply(v, s.admin(v, req))
@@ -100,16 +98,8 @@ func (s *Session) wireAdmin(v *viewer) {
 // admin serves one request.
 func (s *Session) admin(v *viewer, req protocol.AdminRequest) protocol.AdminResponse {
 	resp := protocol.AdminResponse{ID: req.ID}
-	tool := s.cfg.Start.Tool
-	wantTool := protocol.ToolServices
-	switch {
-	case req.Op == protocol.AdminListProcesses || req.Op == protocol.AdminEndProcess:
-		wantTool = protocol.ToolProcesses
-	case strings.HasPrefix(req.Op, "files."):
-		wantTool = protocol.ToolFamily(protocol.ToolFiles)
-	}
-	if protocol.ToolFamily(tool) != wantTool {
-		resp.Error = fmt.Sprintf("this session was opened for %s, not %s", tool, wantTool)
+	if tool := s.cfg.Start.Tool; !protocol.ToolDoes(tool, req.Op) {
+		resp.Error = fmt.Sprintf("this session was opened for %s, not %s", tool, req.Op)
 		return resp
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, adminTimeout)

@@ -36,14 +36,13 @@ type viewer struct {
 	// fileLow is signalled when the file channel's buffer drains.
 	fileLow chan struct{}
 
-	cmu       sync.Mutex // guards remoteSet, cands, offerSent, local, gone, closed
+	cmu       sync.Mutex // guards remoteSet, cands, offerSent, local
 	remoteSet bool
 	cands     []webrtc.ICECandidateInit
 	offerSent bool
 	local     []json.RawMessage // our candidates gathered before the offer went out
 	closeOnce sync.Once
-	gone      chan struct{} // closed with the viewer (goneCh)
-	closed    bool
+	gone      chan struct{} // closed with the viewer: what serves it alone stops then
 	// ctlMu orders sends on the control channel. It is held while the
 	// channel opens, so "mode" and "holder" go before anything else
 	// (monitors, cursor) that the stream loop may send meanwhile.
@@ -170,7 +169,7 @@ func (s *Session) newViewer(id string, cfg webrtc.Configuration) (*viewer, error
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	v := &viewer{id: id, s: s, pc: pc, monitor: -1, sentMon: -1, fileLow: make(chan struct{}, 1)}
+	v := &viewer{id: id, s: s, pc: pc, monitor: -1, sentMon: -1, fileLow: make(chan struct{}, 1), gone: make(chan struct{})}
 	for _, ch := range s.channels(v) {
 		var dc *webrtc.DataChannel
 		if dc, err = pc.CreateDataChannel(ch.label, negotiated(ch.id)); err != nil {
@@ -424,27 +423,9 @@ func (v *viewer) sendJSON(dc dataChannel, open *bool, m any) bool {
 	return true
 }
 
-// goneCh is closed when the viewer is: what serves it alone stops then.
-func (v *viewer) goneCh() <-chan struct{} {
-	v.cmu.Lock()
-	defer v.cmu.Unlock()
-	if v.gone == nil {
-		v.gone = make(chan struct{})
-		if v.closed {
-			close(v.gone)
-		}
-	}
-	return v.gone
-}
-
 func (v *viewer) close() {
 	v.closeOnce.Do(func() {
-		v.cmu.Lock()
-		v.closed = true
-		if v.gone != nil {
-			close(v.gone)
-		}
-		v.cmu.Unlock()
+		close(v.gone)
 		if v.term != nil {
 			v.term.Close() // the shell ends with the viewer's connection
 		}

@@ -228,7 +228,7 @@ func (s *Session) relayViewer(id string) {
 	s.mu.Unlock()
 
 	l := &relayLink{s: s, id: id, chans: map[uint8]*relayChannel{}}
-	v := &viewer{id: id, s: s, relay: l, monitor: -1, sentMon: -1, fileLow: make(chan struct{}, 1)}
+	v := &viewer{id: id, s: s, relay: l, monitor: -1, sentMon: -1, fileLow: make(chan struct{}, 1), gone: make(chan struct{})}
 	specs := s.channels(v)
 	for _, ch := range specs {
 		c := &relayChannel{l: l, id: uint8(ch.id)}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tetherdesk/tether/server/store"
@@ -82,7 +81,7 @@ func (s *Service) RecordToolAction(ctx context.Context, sessionID string, a prot
 	if err != nil {
 		return fmt.Errorf("session %q: %w", sessionID, err)
 	}
-	if tool, _, _ := strings.Cut(a.Op, "."); ss.Tool == "" || tool != protocol.ToolFamily(ss.Tool) {
+	if !protocol.ToolDoes(ss.Tool, a.Op) {
 		// Each tool reports its own operations only (processes.end from
 		// a processes session...); a terminal reports none.
 		return badRequest("session %s (%q) does not do %q", sessionID, ss.Tool, a.Op)

@@ -230,13 +230,25 @@ func (s *Service) visibleSession(ctx context.Context, id string) (store.ScreenSe
 // session that may change files, tools.files.write; screenshare.start
 // for a screen share.
 func sessionPerms(ss store.ScreenSession) []perm.Permission {
-	if ss.Tool != "" && ss.Write {
-		return append(toolPerms(ss.Tool), perm.ToolsFilesWrite)
+	if ss.Tool == "" {
+		return []perm.Permission{perm.ScreenShareStart}
 	}
-	if ss.Tool != "" {
-		return toolPerms(ss.Tool)
+	need := toolPerms(ss.Tool)
+	if ss.Write {
+		need = append(need, perm.ToolsFilesWrite)
 	}
-	return []perm.Permission{perm.ScreenShareStart}
+	return need
+}
+
+// lacking is the first of need that p holds over none of groups, "" when
+// p holds them all.
+func lacking(p *Principal, need []perm.Permission, groups []string) perm.Permission {
+	for _, pm := range need {
+		if !p.CanInAny(pm, groups) {
+			return pm
+		}
+	}
+	return ""
 }
 
 // mayHaveSessions reports whether p may have sessions anywhere: a screen
@@ -259,12 +271,8 @@ func mayHaveSessions(p *Principal) bool {
 // closes it), or any session there with screenshare.sessions; a tool's
 // session needs the tool's permissions there in both cases.
 func mayReach(p *Principal, ss store.ScreenSession, a store.Agent) bool {
-	if ss.Tool != "" || ss.TechnicianID == p.UserID {
-		for _, need := range sessionPerms(ss) {
-			if !p.CanInAny(need, a.Groups()) {
-				return false
-			}
-		}
+	if (ss.Tool != "" || ss.TechnicianID == p.UserID) && lacking(p, sessionPerms(ss), a.Groups()) != "" {
+		return false
 	}
 	return ss.TechnicianID == p.UserID || p.CanInAny(perm.ScreenShareAllSession, a.Groups())
 }

@@ -40,10 +40,8 @@ func (s *Service) CreateToolSession(ctx context.Context, endpointID string, req 
 		return protocol.Session{}, err
 	}
 	p := PrincipalFrom(ctx)
-	for _, pm := range need[1:] {
-		if !p.CanInAny(pm, a.Groups()) {
-			return protocol.Session{}, fmt.Errorf("%w: %s needs %s over the endpoint's group as well", ErrForbidden, req.Tool, pm)
-		}
+	if pm := lacking(p, need[1:], a.Groups()); pm != "" {
+		return protocol.Session{}, fmt.Errorf("%w: %s needs %s over the endpoint's group as well", ErrForbidden, req.Tool, pm)
 	}
 	sp, err := s.screenPolicy(ctx, a)
 	if err != nil {

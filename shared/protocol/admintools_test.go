@@ -64,3 +64,26 @@ func FuzzDecodeAdminRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestToolDoes: each tool does its own operations only; a terminal none.
+func TestToolDoes(t *testing.T) {
+	for _, tc := range []struct {
+		tool, op string
+		want     bool
+	}{
+		{ToolProcesses, AdminEndProcess, true},
+		{ToolServices, AdminStopService, true},
+		{ToolFiles, AdminDeleteFile, true},
+		{ToolFilesSystem, AdminListFiles, true},
+		{ToolProcesses, AdminDeleteFile, false},
+		{ToolServices, AdminEndProcess, false},
+		{ToolFiles, AdminRestart, false},
+		{ToolTerminal, "terminal.open", false},
+		{ToolTerminalSystem, "terminal.open", false},
+		{"", AdminListFiles, false},
+	} {
+		if got := ToolDoes(tc.tool, tc.op); got != tc.want {
+			t.Errorf("ToolDoes(%q, %q) = %v, want %v", tc.tool, tc.op, got, tc.want)
+		}
+	}
+}

@@ -35,12 +35,14 @@ var Tools = []string{ToolTerminal, ToolTerminalSystem, ToolProcesses, ToolServic
 // IsFilesTool reports whether tool is the file browser, as either user.
 func IsFilesTool(tool string) bool { return tool == ToolFiles || tool == ToolFilesSystem }
 
-// ToolFamily is the tool without whose rights it runs with ("files" for
-// ToolFiles and ToolFilesSystem): the prefix of its admin operations
-// ("files.list").
-func ToolFamily(tool string) string {
+// ToolDoes reports whether a session of tool does the admin operation op:
+// its operations are named for the tool without whose rights it runs
+// with ("files.list" for ToolFiles and ToolFilesSystem); a terminal does
+// none.
+func ToolDoes(tool, op string) bool {
 	family, _, _ := strings.Cut(tool, ".")
-	return family
+	prefix, _, _ := strings.Cut(op, ".")
+	return tool != "" && family != ToolTerminal && prefix == family
 }
 
 // CreateToolSessionRequest is the body of PathToolSessions.

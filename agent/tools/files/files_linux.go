@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,9 +15,6 @@ import (
 
 // dirFlag opens a folder, and only a folder.
 const dirFlag = unix.O_DIRECTORY
-
-// nameOK: any name the rules above let through is a file name here.
-func nameOK(string) bool { return true }
 
 func roots() []string { return []string{"/"} }
 
@@ -176,12 +172,4 @@ func renameIn(dir, from, to string) error {
 		}
 		return nil
 	})
-}
-
-// ownPart reports whether a partial upload file is the service's own and
-// has no other name: one a local user made, or linked to another file,
-// is not written to.
-func ownPart(_ *os.File, fi os.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && int(st.Uid) == os.Geteuid() && st.Nlink == 1
 }

@@ -11,9 +11,6 @@ import (
 // dirFlag opens a folder, and only a folder.
 const dirFlag = syscall.O_DIRECTORY
 
-// nameOK: any name the rules above let through is a file name here.
-func nameOK(string) bool { return true }
-
 func roots() []string { return []string{"/"} }
 
 func openNoFollow(p string, flag int, perm os.FileMode) (*os.File, error) {
@@ -29,10 +26,4 @@ func renameIn(dir, from, to string) error {
 		return ErrExists
 	}
 	return os.Rename(filepath.Join(dir, from), filepath.Join(dir, to))
-}
-
-// ownPart: see files_linux.go.
-func ownPart(_ *os.File, fi os.FileInfo) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && int(st.Uid) == os.Geteuid() && st.Nlink == 1
 }

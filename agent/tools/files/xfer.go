@@ -76,6 +76,9 @@ type incoming struct {
 	reported  int64
 }
 
+// removePart removes the partial file, in the folder it was opened in.
+func (in *incoming) removePart() error { return removeIn(in.dir, filepath.Base(in.part)) }
+
 // Record is a finished transfer, for the audit log.
 type Record struct {
 	Op     string // protocol.AdminDownload or AdminUploadTo
@@ -380,7 +383,7 @@ func (t *Transfers) finishLocked(v Peer, id uint32, in *incoming, key string) {
 		t.log.Warn("setting an uploaded file's mode", "error", modeErr)
 	}
 	if sum := hex.EncodeToString(in.h.Sum(nil)); sum != in.sha {
-		removeIn(in.dir, filepath.Base(in.part))
+		in.removePart()
 		v.Send(protocol.FileMsg{T: protocol.FileReject, ID: id, Error: "checksum mismatch: the file changed or was damaged on the way"})
 		return
 	}
@@ -397,7 +400,7 @@ func (t *Transfers) finishLocked(v Peer, id uint32, in *incoming, key string) {
 			continue
 		}
 		if err != nil {
-			removeIn(in.dir, filepath.Base(in.part))
+			in.removePart()
 			v.Send(protocol.FileMsg{T: protocol.FileReject, ID: id, Error: "the endpoint could not save the file: " + err.Error()})
 			return
 		}
@@ -405,7 +408,7 @@ func (t *Transfers) finishLocked(v Peer, id uint32, in *incoming, key string) {
 		t.report(Record{Op: protocol.AdminUploadTo, Path: to, Size: in.size, SHA256: in.sha, Viewer: v.ID()})
 		return
 	}
-	removeIn(in.dir, filepath.Base(in.part))
+	in.removePart()
 	v.Send(protocol.FileMsg{T: protocol.FileReject, ID: id, Error: "too many files of that name"})
 }
 

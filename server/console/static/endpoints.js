@@ -201,7 +201,7 @@ export async function endpointPage(ctx) {
     $("epd-title").textContent = ep.hostname;
     document.title = `${ep.hostname} — Tether`;
     tabs(ep);
-    for (const t of tools.values()) t.setOnline(ep.online, ep);
+    for (const t of tools.values()) t.show(ep);
     // Unchanged: the overview stays, and so does the focus in it.
     const sig = JSON.stringify([{ ...ep, last_seen: ep.online ? "" : ep.last_seen }, (live.get(ep.id) || []).map((s) => s.id), history]);
     if (sig === shown) return;

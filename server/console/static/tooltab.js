@@ -7,6 +7,7 @@ import { api, beacon, describe } from "./api.js";
 import { h, notice, openViewer, reasonSentences } from "./ui.js";
 import { SessionLink } from "./viewlink.js";
 import { ToolPane, toolChannels } from "./viewtool.js";
+import { browserSHA256 } from "./viewfile.js";
 
 const STATE_WORDS = {
   requested: "Reaching the endpoint…",
@@ -44,14 +45,14 @@ export class ToolTab {
       h("p", { class: "hint" }, title), this.note,
       h("div", { class: "actions-bar" }, this.connectBtn, this.endBtn, this.popBtn, this.state),
       this.err, this.status, this.box);
-    this.setOnline(ep.online);
+    this.show(ep);
   }
 
-  // setOnline follows the endpoint's state: online, and whether its
-  // agent offers this tool (one from before the tools offers none).
-  setOnline(online, ep = this.ep) {
+  // show follows the endpoint's state: online, and whether its agent
+  // offers this tool (one from before the tools offers none).
+  show(ep = this.ep) {
     this.ep = ep;
-    this.online = online;
+    const online = ep.online;
     const offered = (ep.tools || []).includes(this.tool);
     const busy = this.live && !this.live.ended;
     this.connectBtn.disabled = !online || !offered || !!busy;
@@ -85,7 +86,7 @@ export class ToolTab {
       s = await this.open();
     } catch (e) {
       notice(this.err, describe(e, `open ${this.text}`));
-      this.setOnline(this.online);
+      this.show();
       return;
     }
     if (this.left) {
@@ -126,12 +127,7 @@ export class ToolTab {
     hooks[this.tool] = {
       terminalText: () => live.pane.text(),
       adminRequest: (op, args) => live.pane.request(op, args),
-      downloadSHA256: async (i) => {
-        const b = live.pane.transfers && live.pane.transfers.blob(i);
-        if (!b) return "";
-        const d = await crypto.subtle.digest("SHA-256", await b.arrayBuffer());
-        return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0")).join("");
-      },
+      downloadSHA256: (i) => browserSHA256(live.pane.transfers && live.pane.transfers.blob(i)),
       stats,
       dropConnection: () => live.link.drop(),
       sessionID: s.id,
@@ -149,7 +145,7 @@ export class ToolTab {
     const why = reasonSentences[reason] || reason || "";
     this.setState(why ? `Ended: ${why}` : "Ended");
     this.endBtn.hidden = true;
-    this.setOnline(this.online);
+    this.show();
   }
 
   async disconnect() {

@@ -6,7 +6,7 @@
 // and in Guidance the technician's pointer and marks instead of input.
 import { decode, decodeIndexed, KIND_TILE, KIND_FRAME_END, KIND_SIZE, KIND_COPY, KIND_BUNDLE, KIND_VIDEO, ENC_JPEG, ENC_PNG, ENC_SOLID, ENC_JPEG_HALF, ENC_INDEXED } from "./screenwire.js";
 import { Capture } from "./viewinput.js";
-import { FileTransfers } from "./viewfile.js";
+import { FileTransfers, browserSHA256 } from "./viewfile.js";
 import { SessionLink } from "./viewlink.js";
 import { VideoLayer } from "./viewvideo.js";
 import { api, setCSRF } from "./api.js";
@@ -572,12 +572,7 @@ window.tetherDebug = {
   set dropAt(n) { debug.dropAt = n; },
   get dropAt() { return debug.dropAt; },
   sendFile: (name, text) => transfers.upload(new Blob([text]), name).then(() => true),
-  downloadSHA256: async (i) => {
-    const b = ((toolPane && toolPane.transfers) || transfers).blob(i);
-    if (!b) return "";
-    const d = await crypto.subtle.digest("SHA-256", await b.arrayBuffer());
-    return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0")).join("");
-  },
+  downloadSHA256: (i) => browserSHA256(((toolPane && toolPane.transfers) || transfers).blob(i)),
   requestMode: (m) => { requestMode(m); return true; },
   sendClipboard: () => sendClipboard(true),
   terminalText: () => (toolPane ? toolPane.text() : ""),

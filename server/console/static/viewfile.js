@@ -38,6 +38,14 @@ export function decodeChunk(buf) {
   return { id, offset, data: b.subarray(HEADER) };
 }
 
+// browserSHA256 is a blob's SHA-256 (hex) by the browser's own hash, for
+// tests to check sha256.js's against; "" without a blob.
+export async function browserSHA256(blob) {
+  if (!blob) return "";
+  const d = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
+  return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 export function formatSize(n) {
   if (n < 1024) return `${n} B`;
   if (n < 1 << 20) return `${(n / 1024).toFixed(1)} KiB`;
